@@ -1,0 +1,105 @@
+import { LeaseError } from './errors.js';
+
+/**
+ * A lease record, byte-compatible with Rust `hadb_lease::LeaseData` (serde_json, struct order).
+ *
+ * Two fields are additions that Rust readers ignore (serde skips unknown fields):
+ * - `epoch`: the fencing token. Every new term (a claim that is not a renewal by the same holder)
+ *   writes `previous epoch + 1`; renewals keep it. Because each claim is a compare-and-swap on
+ *   the previous record, epochs are strictly increasing across takeovers. A record written by
+ *   Rust has no epoch and reads as `undefined` (treated as 0).
+ * - `nonce`: a random token written fresh on every write, so two writes never produce identical
+ *   bytes (object stores derive ETags from content; identical bodies would give identical ETags).
+ *
+ * Both are serialised after the Rust fields and only when set, so a Rust record re-serialises
+ * byte-identically.
+ */
+export interface LeaseData {
+  readonly instanceId: string;
+  /** How to reach the holder (for write forwarding). Rust default `""`. */
+  readonly address: string;
+  /** Unix seconds of the holder's wall clock at the last claim or renewal. */
+  readonly claimedAt: number;
+  readonly ttlSecs: number;
+  /** Fresh per claim (not per renewal). Rust default `""`. */
+  readonly sessionId: string;
+  /** The cluster is parked; followers must not promote. Rust default `false`. */
+  readonly sleeping: boolean;
+  /** Fencing token (see above). */
+  readonly epoch?: number | undefined;
+  /** Per-write uniqueness token (see above). */
+  readonly nonce?: string | undefined;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function u64(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${field} must be a non-negative safe integer`);
+  }
+  return value;
+}
+
+/** Serialises a record exactly as serde_json would (compact, Rust field order, then epoch, nonce). */
+export function encodeLeaseData(lease: LeaseData): Uint8Array {
+  const json: Record<string, unknown> = {
+    instance_id: lease.instanceId,
+    address: lease.address,
+    claimed_at: u64(lease.claimedAt, 'claimed_at'),
+    ttl_secs: u64(lease.ttlSecs, 'ttl_secs'),
+    session_id: lease.sessionId,
+    sleeping: lease.sleeping,
+  };
+  if (lease.epoch !== undefined) json.epoch = u64(lease.epoch, 'epoch');
+  if (lease.nonce !== undefined) json.nonce = lease.nonce;
+  return encoder.encode(JSON.stringify(json));
+}
+
+function field<T>(obj: Record<string, unknown>, name: string, type: 'string' | 'number' | 'boolean', fallback?: T): T {
+  const value = obj[name];
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== type) {
+    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${name} must be a ${type}`);
+  }
+  if (type === 'number') u64(value as number, name);
+  return value as T;
+}
+
+/**
+ * Parses a record written by Rust or TypeScript. Missing `address`, `session_id` and `sleeping`
+ * take the Rust defaults; unknown fields are ignored. Throws `HADB_LEASE_INVALID_RECORD`.
+ */
+export function decodeLeaseData(bytes: Uint8Array): LeaseData {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch (cause) {
+    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record is not valid UTF-8 JSON', { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record must be a JSON object');
+  }
+  const obj = parsed as Record<string, unknown>;
+  const epoch = obj.epoch === undefined || obj.epoch === null ? undefined : field<number>(obj, 'epoch', 'number');
+  const nonce = obj.nonce === undefined || obj.nonce === null ? undefined : field<string>(obj, 'nonce', 'string');
+  return {
+    instanceId: field<string>(obj, 'instance_id', 'string'),
+    address: field<string>(obj, 'address', 'string', ''),
+    claimedAt: field<number>(obj, 'claimed_at', 'number'),
+    ttlSecs: field<number>(obj, 'ttl_secs', 'number'),
+    sessionId: field<string>(obj, 'session_id', 'string', ''),
+    sleeping: field<boolean>(obj, 'sleeping', 'boolean', false),
+    ...(epoch === undefined ? {} : { epoch }),
+    ...(nonce === undefined ? {} : { nonce }),
+  };
+}
+
+/**
+ * Rust's `is_expired`: `nowSecs >= claimedAt + ttlSecs`, on the reader's wall clock. This compares
+ * clocks of different machines; the coordinator uses it only as a hint and decides takeovers on
+ * its own monotonic clock.
+ */
+export function isLeaseExpired(lease: LeaseData, nowSecs: number = Math.floor(Date.now() / 1000)): boolean {
+  return nowSecs >= lease.claimedAt + lease.ttlSecs;
+}

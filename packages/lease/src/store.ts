@@ -1,0 +1,50 @@
+import type { CasResult, OpOptions } from '@hadb/storage';
+
+/** What a lease store's etags are, so callers (and the testkit) know what they may rely on. */
+export interface LeaseCapabilities {
+  /**
+   * `"revision"`: the etag is a decimal u64 that grows with every write to the store (NATS KV
+   * revision, etcd mod_revision, mem counter). `"opaque"`: an uninterpreted token (S3 ETag).
+   */
+  readonly etagKind: 'revision' | 'opaque';
+  /** Every successful write yields an etag greater than any earlier one for the key. */
+  readonly monotonicEtags: boolean;
+  /**
+   * Expiry is enforced by the server (a TTL on the key). When `false` (all current backends), a
+   * record outlives its holder and expiry is judged by readers from the record and their clocks.
+   */
+  readonly serverSideExpiry: boolean;
+}
+
+/** A lease record as stored, with the etag that a later `writeIfMatch` must present. */
+export interface LeaseRecord {
+  readonly data: Uint8Array;
+  readonly etag: string;
+}
+
+/**
+ * A compare-and-swap register per lease key: the only primitive leader election needs.
+ * Implementations must make `writeIfNotExists` and `writeIfMatch` atomic: of N concurrent callers
+ * with the same precondition exactly one succeeds. Conflicts return `{ success: false }`; every
+ * other failure throws `LeaseError` (`HADB_LEASE_AMBIGUOUS` when a write may have landed).
+ */
+export interface LeaseStore extends AsyncDisposable {
+  /** Short backend name, e.g. `"nats"`. */
+  readonly name: string;
+  readonly capabilities: LeaseCapabilities;
+  /**
+   * Maps a lease scope (the database name) to this store's key. Stores keep the Rust layouts:
+   * S3 `{prefix}{scope}/_lease.json`; NATS, etcd and mem use the scope (etcd under its prefix).
+   */
+  keyFor(scope: string): string;
+  /** The current record and its etag, or `null` if there is none (or it was deleted). */
+  read(key: string, options?: OpOptions): Promise<LeaseRecord | null>;
+  /** Creates the record only if none exists. */
+  writeIfNotExists(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult>;
+  /** Replaces the record only if its etag is still `etag`. A missing record is a conflict. */
+  writeIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult>;
+  /** Removes the record; missing is not an error (idempotent, best effort). */
+  delete(key: string, options?: OpOptions): Promise<void>;
+  /** Closes connections and stops any background work the store started. Idempotent. */
+  close(): Promise<void>;
+}

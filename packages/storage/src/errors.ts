@@ -1,0 +1,76 @@
+/** Brand shared by every hadb error class, so checks work across duplicate installs. */
+export const HADB_ERROR_BRAND: unique symbol = Symbol.for('hadb.error') as never;
+
+/** Stable codes of {@link StorageError}. Match on these, never on messages. */
+export type StorageErrorCode =
+  /** A key, prefix or database name failed the safety rules of `key-safety.ts`. */
+  | 'HADB_STORAGE_INVALID_KEY'
+  /** Transient failure (network, 5xx, throttling): the operation may be retried. */
+  | 'HADB_STORAGE_UNAVAILABLE'
+  /** A write's outcome is unknown: it may or may not have been applied. Resolve by re-reading. */
+  | 'HADB_STORAGE_AMBIGUOUS'
+  /** Credentials were refused (401/403). Not retryable. */
+  | 'HADB_STORAGE_AUTH'
+  /** The request was malformed or refused for a reason that retrying will not fix (4xx). */
+  | 'HADB_STORAGE_REJECTED'
+  /** The backend cannot honour a requested guarantee (for example atomic conditional writes). */
+  | 'HADB_STORAGE_UNSUPPORTED'
+  /** One or more keys of a batch operation failed; see `failedKeys`. */
+  | 'HADB_STORAGE_PARTIAL_FAILURE'
+  /** Local I/O failed (disk full, permissions). */
+  | 'HADB_STORAGE_IO'
+  /** The server answered in a way the protocol does not allow. */
+  | 'HADB_STORAGE_PROTOCOL'
+  /** The operation's `AbortSignal` fired. */
+  | 'HADB_STORAGE_ABORTED'
+  /** The backend was used after `close()`. */
+  | 'HADB_STORAGE_CLOSED';
+
+/** Options of {@link StorageError}. */
+export interface StorageErrorOptions {
+  readonly cause?: unknown;
+  /** HTTP status, when the failure came from an HTTP response. */
+  readonly status?: number;
+  /** Keys that failed, for batch operations. */
+  readonly failedKeys?: readonly string[];
+}
+
+/**
+ * The one error type thrown by storage backends. A CAS conflict is never an error: it is a
+ * `CasResult` with `success: false`. Messages never contain credentials.
+ */
+export class StorageError extends Error {
+  readonly [HADB_ERROR_BRAND] = true;
+  override readonly name = 'StorageError';
+  readonly code: StorageErrorCode;
+  readonly status: number | undefined;
+  readonly failedKeys: readonly string[];
+
+  constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status;
+    this.failedKeys = options.failedKeys ?? [];
+  }
+}
+
+/** True for any hadb error (any package), also across duplicate installs. */
+export function isHadbError(value: unknown): value is Error & { code: string } {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true;
+}
+
+/** True for a {@link StorageError}, optionally with the given code. */
+export function isStorageError(value: unknown, code?: StorageErrorCode): value is StorageError {
+  return (
+    isHadbError(value) &&
+    (value as Error).name === 'StorageError' &&
+    (code === undefined || (value as StorageError).code === code)
+  );
+}
+
+/** Throws `HADB_STORAGE_ABORTED` (with the signal's reason as cause) if `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new StorageError('HADB_STORAGE_ABORTED', 'operation aborted', { cause: signal.reason });
+  }
+}
