@@ -1,0 +1,1 @@
+export { SERVICE_ENV, testService, type ServiceAvailability, type ServiceName } from './services.js';
