@@ -23,7 +23,10 @@ export interface ObjectInfo {
   readonly etag: string;
 }
 
-/** A streamed read from {@link StorageBackend.getStream}. */
+/**
+ * A streamed read from {@link StorageBackend.getStream}. `size` and `etag` describe the whole
+ * object, also when only a range is streamed.
+ */
 export interface ObjectStream extends ObjectInfo {
   /** The object's bytes (or the requested range) in chunks; consume it once. */
   readonly body: AsyncIterable<Uint8Array>;

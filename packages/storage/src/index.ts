@@ -23,4 +23,5 @@ export {
   type StorageErrorOptions,
 } from './errors.js';
 export { MAX_KEY_BYTES, assertSafeDbName, assertSafeKey, assertSafePrefix, keyUnder } from './key-safety.js';
+export { compareKeys } from './compare-keys.js';
 export { listAll } from './list-all.js';

@@ -1,4 +1,5 @@
 import type { ListOptions, ListPage, ListPageOptions } from './backend.js';
+import { compareKeys } from './compare-keys.js';
 import { StorageError } from './errors.js';
 
 /**
@@ -16,7 +17,7 @@ export async function listAll(
     const page = await listPage(prefix, { after, signal: options.signal });
     keys.push(...page.keys);
     if (page.nextAfter === undefined) return keys;
-    if (after !== undefined && page.nextAfter <= after) {
+    if (after !== undefined && compareKeys(page.nextAfter, after) <= 0) {
       throw new StorageError('HADB_STORAGE_PROTOCOL', 'listPage did not advance past its `after` key');
     }
     after = page.nextAfter;
