@@ -14,6 +14,8 @@ export type HaDuckErrorCode =
   | 'HADUCK_UNAUTHORIZED'
   /** DuckDB rejected the statement (syntax, constraint, type error). Not retryable. */
   | 'HADUCK_SQL'
+  /** A follower has no local copy yet (nothing shipped, or still restoring). Retryable. */
+  | 'HADUCK_NOT_READY'
   /** `query()` was given a statement that is not read-only; use `execute()`. */
   | 'HADUCK_NOT_READ_ONLY'
   /** A parameter or wire value cannot be encoded or decoded. */
@@ -44,6 +46,7 @@ export class HaDuckError extends Error {
       options.retryable ??
       (code === 'HADUCK_NOT_LEADER' ||
         code === 'HADUCK_NO_LEADER' ||
+        code === 'HADUCK_NOT_READY' ||
         code === 'HADUCK_FORWARD_FAILED' ||
         code === 'HADUCK_FENCED' ||
         code === 'HADUCK_SHIP_FAILED');

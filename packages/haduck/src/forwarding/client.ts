@@ -1,0 +1,139 @@
+import { HaDuckError, isHaDuckError } from '../errors.js';
+import type { ExecuteResult, QueryResult } from '../sql.js';
+import { fromWire, paramsToWire, type HaParams } from '../values.js';
+import { errorFromBody, isRetryableForward, PATHS, type Durability } from './protocol.js';
+
+/** Default delays before each forwarding attempt: four attempts at 0, +100, +400, +1600 ms. */
+export const DEFAULT_FORWARD_DELAYS_MS: readonly number[] = [0, 100, 400, 1600];
+
+/** Options of {@link ForwardingClient}. */
+export interface ForwardingClientOptions {
+  /** Bearer secret sent to the leader (never logged). */
+  readonly secret?: string | undefined;
+  /** Per-request timeout in ms. Default 5000. */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * Sends one forwarding request to a known leader address (`http://host:port`). One attempt: the
+ * retry loop (which re-reads the leader's address between attempts) lives in `HaDuck`.
+ */
+export class ForwardingClient {
+  readonly #secret: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(options: ForwardingClientOptions = {}) {
+    this.#secret = options.secret;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+  }
+
+  async #post(address: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.#secret !== undefined) headers.authorization = `Bearer ${this.#secret}`;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, address), { method: 'POST', headers, body: JSON.stringify(body), signal: combined });
+    } catch (cause) {
+      if (signal?.aborted) throw new HaDuckError('HADUCK_ABORTED', 'forwarding aborted', { cause: signal.reason });
+      // The address comes from the lease; the message names neither it nor any header.
+      throw new HaDuckError('HADUCK_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+    }
+    let parsed: unknown;
+    try {
+      parsed = await res.json();
+    } catch (cause) {
+      throw new HaDuckError(res.status >= 500 ? 'HADUCK_FORWARD_FAILED' : 'HADUCK_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, { cause });
+    }
+    if (res.status !== 200) throw errorFromBody(res.status, parsed);
+    return parsed;
+  }
+
+  async execute(
+    address: string,
+    sql: string,
+    params: HaParams | undefined,
+    token: string,
+    durability: Durability,
+    signal?: AbortSignal,
+  ): Promise<ExecuteResult> {
+    const r = await this.#post(address, PATHS.execute, { sql, params: paramsToWire(params), idempotency_token: token, durability }, signal);
+    return { rowsChanged: rowsChanged(r) };
+  }
+
+  async batch(
+    address: string,
+    statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[],
+    token: string,
+    durability: Durability,
+    signal?: AbortSignal,
+  ): Promise<ExecuteResult> {
+    const wire = statements.map((s) => ({ sql: s.sql, params: paramsToWire(s.params) }));
+    const r = await this.#post(address, PATHS.batch, { statements: wire, idempotency_token: token, durability }, signal);
+    return { rowsChanged: rowsChanged(r) };
+  }
+
+  async query(address: string, sql: string, params: HaParams | undefined, signal?: AbortSignal): Promise<QueryResult> {
+    const r = (await this.#post(address, PATHS.query, { sql, params: paramsToWire(params) }, signal)) as Record<string, unknown>;
+    if (!Array.isArray(r.columns) || !Array.isArray(r.column_types) || !Array.isArray(r.rows)) {
+      throw new HaDuckError('HADUCK_PROTOCOL', 'malformed query response');
+    }
+    return {
+      columns: r.columns.map(String),
+      columnTypes: r.column_types.map(String),
+      rows: r.rows.map((row: unknown) => {
+        if (!Array.isArray(row)) throw new HaDuckError('HADUCK_PROTOCOL', 'malformed row');
+        return row.map((v) => fromWire(v));
+      }),
+    };
+  }
+}
+
+function rowsChanged(r: unknown): number {
+  const n = (r as { rows_changed?: unknown } | null)?.rows_changed;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new HaDuckError('HADUCK_PROTOCOL', 'malformed write response');
+  return n;
+}
+
+/**
+ * Runs `attempt` at the given delays (default 0/100/400/1600 ms) until it succeeds or fails with a
+ * non-retryable error. Each attempt re-resolves the leader, so a failover between attempts is
+ * followed. The last retryable error is rethrown as `HADUCK_FORWARD_FAILED` (or as itself when it
+ * is `HADUCK_NO_LEADER`).
+ */
+export async function withForwardRetries<T>(
+  attempt: () => Promise<T>,
+  delaysMs: readonly number[] = DEFAULT_FORWARD_DELAYS_MS,
+  signal?: AbortSignal,
+): Promise<T> {
+  let last: HaDuckError | undefined;
+  for (const delay of delaysMs) {
+    if (delay > 0) await sleep(delay, signal);
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isHaDuckError(err) || !isRetryableForward(err)) throw err;
+      last = err;
+    }
+  }
+  if (last?.code === 'HADUCK_NO_LEADER') throw last;
+  throw new HaDuckError('HADUCK_FORWARD_FAILED', `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`, {
+    cause: last,
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal.reason }));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,89 @@
+import { HaDuckError, type HaDuckErrorCode } from '../errors.js';
+
+/**
+ * The forwarding protocol (HTTP/1.1, JSON bodies, values in the tagged wire encoding of
+ * `values.ts`):
+ *
+ * - `POST /haduck/v1/execute` `{"sql", "params"?, "idempotency_token", "durability"?}`
+ *   → 200 `{"rows_changed": n}`
+ * - `POST /haduck/v1/batch` `{"statements": [{"sql", "params"?}], "idempotency_token", "durability"?}`
+ *   → 200 `{"rows_changed": n}` (one transaction)
+ * - `POST /haduck/v1/query` `{"sql", "params"?}` → 200 `{"columns", "column_types", "rows"}`
+ *
+ * `durability` is `"committed"` (default) or `"shipped"` (answer only once the write is in storage).
+ * Errors are `{"error": {"code", "message"}}` with status 421 (not leader — re-checked under the
+ * write lock), 401 (missing or wrong bearer secret), 400 (SQL or value error, not retryable), 413
+ * (body too large), 503 (shipping failed or not ready, retryable) or 500.
+ */
+export const PATHS = {
+  execute: '/haduck/v1/execute',
+  batch: '/haduck/v1/batch',
+  query: '/haduck/v1/query',
+} as const;
+
+/** `durability` of a write: acknowledge at commit, or only once shipped to storage. */
+export type Durability = 'committed' | 'shipped';
+
+/** HTTP status for an error code (server side). */
+export function statusFor(code: HaDuckErrorCode): number {
+  switch (code) {
+    case 'HADUCK_NOT_LEADER':
+    case 'HADUCK_FENCED':
+      return 421;
+    case 'HADUCK_UNAUTHORIZED':
+      return 401;
+    case 'HADUCK_SQL':
+    case 'HADUCK_NOT_READ_ONLY':
+    case 'HADUCK_INVALID_VALUE':
+    case 'HADUCK_PROTOCOL':
+      return 400;
+    case 'HADUCK_SHIP_FAILED':
+    case 'HADUCK_NOT_READY':
+    case 'HADUCK_NO_LEADER':
+    case 'HADUCK_CLOSED':
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+const KNOWN_CODES = new Set<string>([
+  'HADUCK_NOT_LEADER',
+  'HADUCK_FENCED',
+  'HADUCK_NO_LEADER',
+  'HADUCK_FORWARD_FAILED',
+  'HADUCK_UNAUTHORIZED',
+  'HADUCK_SQL',
+  'HADUCK_NOT_READY',
+  'HADUCK_NOT_READ_ONLY',
+  'HADUCK_INVALID_VALUE',
+  'HADUCK_PROTOCOL',
+  'HADUCK_SHIP_FAILED',
+  'HADUCK_ABORTED',
+  'HADUCK_CLOSED',
+]);
+
+/** Rebuilds a typed error from an error body (client side). */
+export function errorFromBody(status: number, body: unknown): HaDuckError {
+  const err = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof err?.code === 'string' && KNOWN_CODES.has(err.code) ? (err.code as HaDuckErrorCode) : undefined;
+  const message = typeof err?.message === 'string' ? err.message : `leader answered HTTP ${status}`;
+  if (status === 401) return new HaDuckError('HADUCK_UNAUTHORIZED', 'the leader refused the forwarding secret');
+  if (status === 421) return new HaDuckError('HADUCK_NOT_LEADER', message);
+  if (code !== undefined) return new HaDuckError(code, message);
+  if (status >= 500) return new HaDuckError('HADUCK_FORWARD_FAILED', message);
+  return new HaDuckError('HADUCK_PROTOCOL', message);
+}
+
+/** Whether a forwarded request that failed with `err` may be retried (421, 5xx, transport). */
+export function isRetryableForward(err: HaDuckError): boolean {
+  return (
+    err.code === 'HADUCK_NOT_LEADER' ||
+    err.code === 'HADUCK_FENCED' ||
+    err.code === 'HADUCK_NO_LEADER' ||
+    err.code === 'HADUCK_FORWARD_FAILED' ||
+    err.code === 'HADUCK_SHIP_FAILED' ||
+    err.code === 'HADUCK_NOT_READY' ||
+    err.code === 'HADUCK_CLOSED'
+  );
+}

@@ -1,0 +1,308 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
+import { readDuckHeader } from './duck-file.js';
+import { Mutex } from './mutex.js';
+import { runExecute, runQuery, type ExecuteResult, type QueryResult } from './sql.js';
+import type { HaParams } from './values.js';
+
+/** What a checkpoint hands to storage: captured under the write lock, uploaded outside it. */
+export interface CheckpointCapture {
+  /** Bytes that {@link upload} will send (before compression), for statistics. */
+  readonly bytes: number;
+  /** Uploads the captured blocks. Must not read the DuckDB file. */
+  upload(options?: { signal?: AbortSignal | undefined }): Promise<void>;
+}
+
+/** The replication side of the leader, called by {@link LeaderEngine.checkpoint}. */
+export interface CheckpointShipper {
+  /**
+   * Called under the write lock right after `CHECKPOINT`, while no commit can run: reads the blocks
+   * that differ from the last shipped state (and the header) from the DuckDB file. Returns `null`
+   * when nothing differs.
+   */
+  capture(options?: { signal?: AbortSignal | undefined }): Promise<CheckpointCapture | null>;
+}
+
+/** Statistics of the leader engine. */
+export interface LeaderStats {
+  readonly commits: number;
+  readonly checkpoints: number;
+  /** Checkpoint iterations DuckDB made on its own (should stay 0 with the high threshold). */
+  readonly unexpectedCheckpoints: number;
+  readonly bytesShipped: number;
+  readonly lastShipError: string | undefined;
+}
+
+/** Options of {@link LeaderEngine.open}. */
+export interface LeaderEngineOptions {
+  readonly path: string;
+  /** Called under the write lock before every write and before every commit; throws to refuse. */
+  readonly guard: () => void;
+  readonly shipper: CheckpointShipper;
+  /** DuckDB `checkpoint_threshold`: high, so DuckDB never checkpoints on its own. Default `'1000GB'`. */
+  readonly checkpointThreshold?: string | undefined;
+  /** Extra DuckDB configuration (e.g. `threads`, `memory_limit`). */
+  readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A transaction handle passed to {@link LeaderEngine.transaction}'s callback. */
+export interface Transaction {
+  execute(sql: string, params?: HaParams): Promise<ExecuteResult>;
+  query(sql: string, params?: HaParams): Promise<QueryResult>;
+}
+
+const TOKEN_TABLE = '_haduck.write_tokens';
+/** Tokens older than this many commits are pruned (they are only needed across a retry window). */
+const TOKEN_KEEP = 4096;
+
+/**
+ * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
+ * asked, each checkpoint's changed blocks captured under the same lock and shipped in order.
+ */
+export class LeaderEngine {
+  readonly path: string;
+  readonly #instance: DuckDBInstance;
+  readonly #conn: DuckDBConnection;
+  /** Long-lived handle for header reads; closed only after DuckDB closes (POSIX lock semantics). */
+  readonly #fd: FileHandle;
+  readonly #guard: () => void;
+  readonly #shipper: CheckpointShipper;
+  readonly #writeLock = new Mutex();
+  readonly #shipLock = new Mutex();
+  #commitSeq = 0;
+  #shippedSeq = 0;
+  #lastIteration: bigint;
+  #tokensReady = false;
+  #closed = false;
+  #disposed = false;
+  #stats = { commits: 0, checkpoints: 0, unexpectedCheckpoints: 0, bytesShipped: 0, lastShipError: undefined as string | undefined };
+
+  private constructor(path: string, instance: DuckDBInstance, conn: DuckDBConnection, fd: FileHandle, iteration: bigint, options: LeaderEngineOptions) {
+    this.path = path;
+    this.#instance = instance;
+    this.#conn = conn;
+    this.#fd = fd;
+    this.#lastIteration = iteration;
+    this.#guard = options.guard;
+    this.#shipper = options.shipper;
+  }
+
+  /** Opens (or creates) the database read-write. */
+  static async open(options: LeaderEngineOptions): Promise<LeaderEngine> {
+    const config: Record<string, string> = {
+      ...options.duckdbConfig,
+      access_mode: 'READ_WRITE',
+      checkpoint_threshold: options.checkpointThreshold ?? '1000GB',
+    };
+    const instance = await DuckDBInstance.create(options.path, config);
+    let conn: DuckDBConnection | undefined;
+    let fd: FileHandle | undefined;
+    try {
+      conn = await instance.connect();
+      fd = await open(options.path, 'r');
+      const { iteration } = await readDuckHeader(fd);
+      return new LeaderEngine(options.path, instance, conn, fd, iteration, options);
+    } catch (cause) {
+      conn?.closeSync();
+      instance.closeSync();
+      await fd?.close();
+      throw cause;
+    }
+  }
+
+  /** True when commits exist that no checkpoint has shipped yet. */
+  get dirty(): boolean {
+    return this.#commitSeq > this.#shippedSeq;
+  }
+
+  get stats(): LeaderStats {
+    return { ...this.#stats };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+  }
+
+  async #ensureTokenTable(): Promise<void> {
+    if (this.#tokensReady) return;
+    await this.#conn.run(
+      `CREATE SCHEMA IF NOT EXISTS _haduck; CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, rows_changed BIGINT NOT NULL)`,
+    );
+    this.#tokensReady = true;
+  }
+
+  /**
+   * Runs `fn` as one transaction under the write lock. With `token`, the transaction also records
+   * the token (and the result) in `_haduck.write_tokens`; a token seen before returns its stored
+   * result without running `fn` again. That table is shipped with the data, so deduplication
+   * survives a failover.
+   */
+  async #writeTx<T extends ExecuteResult>(
+    fn: (tx: Transaction) => Promise<T>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    return this.#writeLock.run(async () => {
+      this.#checkOpen();
+      throwIfAborted(signal);
+      this.#guard();
+      if (token !== undefined) await this.#ensureTokenTable();
+      await this.#conn.run('BEGIN TRANSACTION');
+      let committed = false;
+      try {
+        if (token !== undefined) {
+          const seen = await this.#conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [token]);
+          const prior = seen.getRows()[0];
+          if (prior !== undefined) {
+            await this.#conn.run('ROLLBACK');
+            committed = true;
+            return { rowsChanged: Number(prior[0]) } as T;
+          }
+        }
+        const tx: Transaction = {
+          execute: (sql, params) => runExecute(this.#conn, sql, params),
+          query: (sql, params) => runQuery(this.#conn, sql, params),
+        };
+        const result = await fn(tx);
+        if (token !== undefined) {
+          const seq = this.#commitSeq + 1;
+          await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, seq, result.rowsChanged]);
+          if (seq % 1024 === 0) await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE seq < $1`, [seq - TOKEN_KEEP]);
+        }
+        this.#guard();
+        await this.#conn.run('COMMIT');
+        committed = true;
+        this.#commitSeq++;
+        this.#stats.commits++;
+        return result;
+      } finally {
+        if (!committed) {
+          try {
+            await this.#conn.run('ROLLBACK');
+          } catch {
+            // No transaction left to roll back (DuckDB aborted it already).
+          }
+        }
+      }
+    });
+  }
+
+  /** Runs one write statement (or a script without params) as its own transaction. */
+  execute(sql: string, params?: HaParams, options: { token?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<ExecuteResult> {
+    return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
+  }
+
+  /** Runs statements in order as one transaction; returns the total rows changed. */
+  batch(
+    statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[],
+    options: { token?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<ExecuteResult> {
+    return this.#writeTx(
+      async (tx) => {
+        let rowsChanged = 0;
+        for (const s of statements) rowsChanged += (await tx.execute(s.sql, s.params)).rowsChanged;
+        return { rowsChanged };
+      },
+      options.token,
+      options.signal,
+    );
+  }
+
+  /** Runs `fn` in one transaction under the write lock; commits when it resolves, rolls back when it throws. */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+    let value!: T;
+    await this.#writeTx(
+      async (tx) => {
+        value = await fn(tx);
+        return { rowsChanged: 0 };
+      },
+      undefined,
+      options.signal,
+    );
+    return value;
+  }
+
+  /** Runs a read-only statement on its own connection (never blocked by writes or checkpoints). */
+  async query(sql: string, params?: HaParams): Promise<QueryResult> {
+    this.#checkOpen();
+    const conn = await this.#instance.connect();
+    try {
+      return await runQuery(conn, sql, params);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /**
+   * Checkpoints and ships: under the write lock runs `CHECKPOINT` and captures the changed blocks;
+   * then uploads them outside the lock. Resolves once everything committed before the call is in
+   * storage. Rejects with `HADUCK_SHIP_FAILED` if the upload failed (the blocks stay dirty and the
+   * next checkpoint ships them).
+   */
+  async checkpoint(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    await this.#shipLock.run(async () => {
+      throwIfAborted(options.signal);
+      let seq = 0;
+      let capture: CheckpointCapture | null = null;
+      await this.#writeLock.run(async () => {
+        if (this.#disposed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+        if (this.#closed && this.#commitSeq === this.#shippedSeq) return;
+        seq = this.#commitSeq;
+        const before = await readDuckHeader(this.#fd);
+        if (before.iteration !== this.#lastIteration) {
+          this.#stats.unexpectedCheckpoints += Number(before.iteration - this.#lastIteration);
+        }
+        await this.#conn.run('CHECKPOINT');
+        const after = await readDuckHeader(this.#fd);
+        this.#lastIteration = after.iteration;
+        this.#stats.checkpoints++;
+        try {
+          capture = await this.#shipper.capture({ signal: options.signal });
+        } catch (cause) {
+          this.#stats.lastShipError = cause instanceof Error ? cause.message : String(cause);
+          throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', 'capturing the checkpoint failed', { cause });
+        }
+      });
+      const pending = capture as CheckpointCapture | null;
+      if (pending !== null) {
+        try {
+          await pending.upload({ signal: options.signal });
+        } catch (cause) {
+          this.#stats.lastShipError = cause instanceof Error ? cause.message : String(cause);
+          throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', 'uploading the checkpoint failed', { cause });
+        }
+        this.#stats.bytesShipped += pending.bytes;
+      }
+      this.#stats.lastShipError = undefined;
+      if (seq > this.#shippedSeq) this.#shippedSeq = seq;
+    });
+  }
+
+  /** Resolves once every commit made before the call is shipped (checkpointing as needed). */
+  async sync(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    const target = this.#commitSeq;
+    while (this.#shippedSeq < target) await this.checkpoint(options);
+  }
+
+  /**
+   * Stops accepting writes; with `ship` (default) runs a last checkpoint and ships it; then closes
+   * DuckDB and, after it, the header handle. Idempotent.
+   */
+  async close(options: { ship?: boolean; signal?: AbortSignal | undefined } = {}): Promise<void> {
+    if (this.#closed) return;
+    await this.#writeLock.run(() => {
+      this.#closed = true;
+    });
+    try {
+      if (options.ship !== false && this.dirty) await this.checkpoint(options);
+    } finally {
+      await this.#shipLock.run(async () => {
+        this.#disposed = true;
+        this.#conn.closeSync();
+        this.#instance.closeSync();
+        await this.#fd.close();
+      });
+    }
+  }
+}
