@@ -1,1 +1,15 @@
-export {};
+export { storageBackendSuite } from './suite.js';
+export type { StorageBackendSuiteOptions, StorageSuiteGroup } from './options.js';
+export { UNSAFE_KEYS } from './suite-guards.js';
+export {
+  TEARABLE_OPERATIONS,
+  WRITE_OPERATIONS,
+  withFaults,
+  type FaultCount,
+  type FaultCounters,
+  type FaultOptions,
+  type FaultSettings,
+  type FaultyStorageBackend,
+  type StorageOperation,
+} from './faults.js';
+export { Prng } from './prng.js';
