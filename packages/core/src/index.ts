@@ -1,0 +1,45 @@
+export { systemClock, wallSeconds, withTimeout, type Clock } from './clock.js';
+export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.js';
+export { describeError, silentLogger, type Logger } from './logger.js';
+export { ROLE_CODES, type Role } from './role.js';
+export {
+  ROLE_EVENT_BUFFER,
+  RoleEventHub,
+  type DemotionReason,
+  type RoleEvent,
+  type RoleEventListener,
+  type RoleEventOf,
+  type RoleEventType,
+} from './events.js';
+export { TermFence, fencedPutIfAbsent, type FenceReason, type WriteFence } from './fence.js';
+export { EpochGate } from './epoch-gate.js';
+export type { LeaderTerm, Replicator, ReplicatorCallOptions } from './replicator.js';
+export { leaderOnly, type Executor, type WriteGuard } from './executor.js';
+export type {
+  CatchupContext,
+  DurableHead,
+  FollowerBehavior,
+  FollowerContext,
+  FollowerMetrics,
+  FollowerProgress,
+} from './follower-behavior.js';
+export {
+  StorageNodeRegistry,
+  decodeNodeRegistration,
+  encodeNodeRegistration,
+  isRegistrationValid,
+  nodeKey,
+  nodesPrefix,
+  type NodeRegistration,
+  type NodeRegistry,
+  type RegistryCallOptions,
+} from './node-registry.js';
+export { CoordinatorMetrics, type CounterName, type GaugeName, type MetricsSnapshot } from './metrics.js';
+export {
+  COORDINATOR_DEFAULTS,
+  LEASE_DEFAULTS,
+  resolveLeaseTiming,
+  type CoordinatorOptions,
+  type LeaseOptions,
+  type LeaseTiming,
+} from './options.js';

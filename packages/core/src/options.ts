@@ -1,0 +1,180 @@
+import type { LeaseStore } from '@hadb/lease';
+import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
+import { systemClock, type Clock } from './clock.js';
+import { CoordinatorError } from './errors.js';
+import type { FollowerBehavior } from './follower-behavior.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { NodeRegistry } from './node-registry.js';
+import type { Replicator } from './replicator.js';
+
+/** Lease timing defaults (Rust `LeaseConfig::new`, plus the skew margin). */
+export const LEASE_DEFAULTS = Object.freeze({
+  ttlMs: 5000,
+  renewIntervalMs: 2000,
+  pollIntervalMs: 1000,
+  /**
+   * 1 s. The holder stops writing `margin` before its TTL runs out and a claimer waits `margin`
+   * beyond it, so the two windows are `2 × margin` apart. Both are measured on each node's own
+   * monotonic clock, so wall-clock offsets do not matter; what the margin absorbs is clock *rate*
+   * difference: safety holds while `(TTL − m)/rate_holder < (TTL + m)/rate_claimer`, i.e. for a
+   * relative rate error up to `m / TTL` (20 % at the defaults — far beyond real oscillator drift,
+   * leaving room for VM time slewing). 1 s also keeps the deadline two renew intervals after a
+   * renewal (`TTL − m = 4 s = 2 × 2 s`), so one lost renewal never fences a healthy leader, and
+   * keeps failover near `TTL + m` (≈ 6 s).
+   */
+  skewMarginMs: 1000,
+});
+
+/** Coordinator defaults (Rust `CoordinatorConfig::default`). */
+export const COORDINATOR_DEFAULTS = Object.freeze({
+  followerPullIntervalMs: 1000,
+  replicatorTimeoutMs: 30_000,
+  prefix: '',
+  registryHeartbeatMs: 10_000,
+});
+
+/** Leader election settings. Without them the coordinator runs every database as leader (no HA). */
+export interface LeaseOptions {
+  /** The lease store (NATS, etcd, S3, memory...). */
+  readonly store: LeaseStore;
+  /**
+   * This node's stable identity, written into the lease record and node registry. Must match
+   * `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
+   */
+  readonly instanceId: string;
+  /** How other nodes reach this one (for write forwarding); written into the lease record. */
+  readonly address: string;
+  /** Lease time-to-live. Default 5000. Written to the record rounded up to whole seconds. */
+  readonly ttlMs?: number | undefined;
+  /** Interval between renewals while leading. Default 2000. Must be below `ttlMs − skewMarginMs`. */
+  readonly renewIntervalMs?: number | undefined;
+  /** How often followers read the lease record. Default 1000. */
+  readonly pollIntervalMs?: number | undefined;
+  /**
+   * Clock-skew margin (see {@link LEASE_DEFAULTS.skewMarginMs}). The holder fences itself at
+   * `renewedAt + ttl − margin`; a claimer takes over only after seeing the same record for
+   * `ttl + margin`. Default 1000; must be below `ttlMs / 2`.
+   */
+  readonly skewMarginMs?: number | undefined;
+  /**
+   * Timeout of a single lease-store request. Default: `renewIntervalMs`. Renewals are also cut
+   * off at the fence deadline.
+   */
+  readonly requestTimeoutMs?: number | undefined;
+}
+
+/** Options of `new Coordinator(...)`. */
+export interface CoordinatorOptions {
+  readonly replicator: Replicator;
+  readonly followerBehavior: FollowerBehavior;
+  /** Leader election; omit to make every joined database a leader without fencing (single node). */
+  readonly lease?: LeaseOptions | undefined;
+  /** Read-replica registry (followers advertise themselves); optional. */
+  readonly nodeRegistry?: NodeRegistry | undefined;
+  /** Key prefix for the node registry, `""` or ending in `/`. Default `""`. */
+  readonly prefix?: string | undefined;
+  /** `'client'` joins every database read-only: it follows but never claims the lease. */
+  readonly requestedRole?: 'client' | undefined;
+  /** Poll interval handed to `FollowerBehavior.runFollowerLoop`. Default 1000. */
+  readonly followerPullIntervalMs?: number | undefined;
+  /** Bound on every replicator/follower call (add, pull, catch-up, remove, sync). Default 30000. */
+  readonly replicatorTimeoutMs?: number | undefined;
+  /** How often a follower refreshes its node-registry entry. Default 10000. */
+  readonly registryHeartbeatMs?: number | undefined;
+  /** Time source. Default {@link systemClock}; pass a virtual clock to simulate. */
+  readonly clock?: Clock | undefined;
+  /** pino-compatible logger. Default: silent. */
+  readonly logger?: Logger | undefined;
+  /** Generates session ids and nonces. Default `crypto.randomUUID`; replace only for deterministic tests. */
+  readonly newId?: (() => string) | undefined;
+}
+
+/** Lease timing after defaults and validation. */
+export interface LeaseTiming {
+  readonly ttlMs: number;
+  readonly ttlSecs: number;
+  readonly renewIntervalMs: number;
+  readonly pollIntervalMs: number;
+  readonly skewMarginMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  readonly replicator: Replicator;
+  readonly followerBehavior: FollowerBehavior;
+  readonly lease: (LeaseTiming & { store: LeaseStore; instanceId: string; address: string }) | undefined;
+  readonly nodeRegistry: NodeRegistry | undefined;
+  readonly prefix: string;
+  readonly requestedRole: 'client' | undefined;
+  readonly followerPullIntervalMs: number;
+  readonly replicatorTimeoutMs: number;
+  readonly registryHeartbeatMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly newId: () => string;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', `${name} must be a positive finite number of milliseconds`);
+  }
+  return value;
+}
+
+/** Applies defaults and checks the timing rules; throws `HADB_CORE_INVALID_CONFIG`. */
+export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address'>): LeaseTiming {
+  const ttlMs = positive('ttlMs', lease.ttlMs ?? LEASE_DEFAULTS.ttlMs);
+  const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? LEASE_DEFAULTS.renewIntervalMs);
+  const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs);
+  const skewMarginMs = lease.skewMarginMs ?? LEASE_DEFAULTS.skewMarginMs;
+  if (!Number.isFinite(skewMarginMs) || skewMarginMs < 0 || skewMarginMs >= ttlMs / 2) {
+    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', 'skewMarginMs must be >= 0 and below ttlMs / 2');
+  }
+  if (renewIntervalMs >= ttlMs - skewMarginMs) {
+    throw new CoordinatorError(
+      'HADB_CORE_INVALID_CONFIG',
+      'renewIntervalMs must be below ttlMs - skewMarginMs (the leader would fence itself between renewals)',
+    );
+  }
+  const requestTimeoutMs = positive('requestTimeoutMs', lease.requestTimeoutMs ?? renewIntervalMs);
+  return {
+    ttlMs,
+    ttlSecs: Math.ceil(ttlMs / 1000),
+    renewIntervalMs,
+    pollIntervalMs,
+    skewMarginMs,
+    requestTimeoutMs,
+  };
+}
+
+/** Applies defaults and validates every option. */
+export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
+  const prefix = options.prefix ?? COORDINATOR_DEFAULTS.prefix;
+  assertSafePrefix(prefix);
+  if (prefix !== '' && !prefix.endsWith('/')) {
+    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', 'prefix must be empty or end with "/"');
+  }
+  const lease = options.lease;
+  if (lease !== undefined) assertSafeDbName(lease.instanceId);
+  return {
+    replicator: options.replicator,
+    followerBehavior: options.followerBehavior,
+    lease:
+      lease === undefined
+        ? undefined
+        : { ...resolveLeaseTiming(lease), store: lease.store, instanceId: lease.instanceId, address: lease.address },
+    nodeRegistry: options.nodeRegistry,
+    prefix,
+    requestedRole: options.requestedRole,
+    followerPullIntervalMs: positive(
+      'followerPullIntervalMs',
+      options.followerPullIntervalMs ?? COORDINATOR_DEFAULTS.followerPullIntervalMs,
+    ),
+    replicatorTimeoutMs: positive('replicatorTimeoutMs', options.replicatorTimeoutMs ?? COORDINATOR_DEFAULTS.replicatorTimeoutMs),
+    registryHeartbeatMs: positive('registryHeartbeatMs', options.registryHeartbeatMs ?? COORDINATOR_DEFAULTS.registryHeartbeatMs),
+    clock: options.clock ?? systemClock,
+    logger: options.logger ?? silentLogger,
+    newId: options.newId ?? (() => crypto.randomUUID()),
+  };
+}
