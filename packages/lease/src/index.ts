@@ -1,4 +1,21 @@
 export type { CasResult, OpOptions } from '@hadb/storage';
 export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
 export { LeaseError, isLeaseError, type LeaseErrorCode } from './errors.js';
-export { decodeLeaseData, encodeLeaseData, isLeaseExpired, type LeaseData } from './lease-data.js';
+export {
+  decodeLeaseData,
+  encodeLeaseData,
+  isLeaseExpired,
+  isLeaseReleased,
+  newLeaseNonce,
+  releasedLeaseData,
+  type LeaseData,
+} from './lease-data.js';
+export {
+  abortableLeaseOp,
+  assertLeaseKey,
+  assertLeasePrefix,
+  assertLeaseScope,
+  throwIfLeaseAborted,
+} from './guards.js';
+export { releaseLease } from './release.js';
+export { StorageLeaseStore, type StorageLeaseStoreOptions } from './storage-lease-store.js';

@@ -8,11 +8,15 @@ import { LeaseError } from './errors.js';
  *   writes `previous epoch + 1`; renewals keep it. Because each claim is a compare-and-swap on
  *   the previous record, epochs are strictly increasing across takeovers. A record written by
  *   Rust has no epoch and reads as `undefined` (treated as 0).
+ * - `released`: the holder gave the lease up (see {@link releasedLeaseData}). Such a record has
+ *   `claimed_at: 0` and `ttl_secs: 0`, so Rust readers see it as expired and may take it over.
  * - `nonce`: a random token written fresh on every write, so two writes never produce identical
- *   bytes (object stores derive ETags from content; identical bodies would give identical ETags).
+ *   bytes (object stores derive ETags from content; identical bodies would give identical ETags,
+ *   and a stale etag would match again: ABA). Use {@link newLeaseNonce}. `StorageLeaseStore`
+ *   re-stamps it on every write, so object-store leases never depend on the caller for this.
  *
- * Both are serialised after the Rust fields and only when set, so a Rust record re-serialises
- * byte-identically.
+ * They are serialised after the Rust fields (epoch, released, nonce) and only when set, so a Rust
+ * record re-serialises byte-identically.
  */
 export interface LeaseData {
   readonly instanceId: string;
@@ -27,6 +31,8 @@ export interface LeaseData {
   readonly sleeping: boolean;
   /** Fencing token (see above). */
   readonly epoch?: number | undefined;
+  /** The holder released the lease; it is free to claim (see above). */
+  readonly released?: boolean | undefined;
   /** Per-write uniqueness token (see above). */
   readonly nonce?: string | undefined;
 }
@@ -41,7 +47,10 @@ function u64(value: number, field: string): number {
   return value;
 }
 
-/** Serialises a record exactly as serde_json would (compact, Rust field order, then epoch, nonce). */
+/**
+ * Serialises a record exactly as serde_json would (compact, Rust field order, then `epoch`,
+ * `released` (only when true) and `nonce`).
+ */
 export function encodeLeaseData(lease: LeaseData): Uint8Array {
   const json: Record<string, unknown> = {
     instance_id: lease.instanceId,
@@ -52,6 +61,7 @@ export function encodeLeaseData(lease: LeaseData): Uint8Array {
     sleeping: lease.sleeping,
   };
   if (lease.epoch !== undefined) json.epoch = u64(lease.epoch, 'epoch');
+  if (lease.released === true) json.released = true;
   if (lease.nonce !== undefined) json.nonce = lease.nonce;
   return encoder.encode(JSON.stringify(json));
 }
@@ -83,6 +93,8 @@ export function decodeLeaseData(bytes: Uint8Array): LeaseData {
   const obj = parsed as Record<string, unknown>;
   const epoch = obj.epoch === undefined || obj.epoch === null ? undefined : field<number>(obj, 'epoch', 'number');
   const nonce = obj.nonce === undefined || obj.nonce === null ? undefined : field<string>(obj, 'nonce', 'string');
+  const released =
+    obj.released === undefined || obj.released === null ? false : field<boolean>(obj, 'released', 'boolean');
   return {
     instanceId: field<string>(obj, 'instance_id', 'string'),
     address: field<string>(obj, 'address', 'string', ''),
@@ -91,6 +103,7 @@ export function decodeLeaseData(bytes: Uint8Array): LeaseData {
     sessionId: field<string>(obj, 'session_id', 'string', ''),
     sleeping: field<boolean>(obj, 'sleeping', 'boolean', false),
     ...(epoch === undefined ? {} : { epoch }),
+    ...(released ? { released } : {}),
     ...(nonce === undefined ? {} : { nonce }),
   };
 }
@@ -98,8 +111,35 @@ export function decodeLeaseData(bytes: Uint8Array): LeaseData {
 /**
  * Rust's `is_expired`: `nowSecs >= claimedAt + ttlSecs`, on the reader's wall clock. This compares
  * clocks of different machines; the coordinator uses it only as a hint and decides takeovers on
- * its own monotonic clock.
+ * its own monotonic clock. A released record is always expired.
  */
 export function isLeaseExpired(lease: LeaseData, nowSecs: number = Math.floor(Date.now() / 1000)): boolean {
-  return nowSecs >= lease.claimedAt + lease.ttlSecs;
+  return lease.released === true || nowSecs >= lease.claimedAt + lease.ttlSecs;
+}
+
+/** A fresh random value for {@link LeaseData.nonce} (a v4 UUID: 122 random bits). */
+export function newLeaseNonce(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/**
+ * The record a holder writes (with `writeIfMatch` on its own etag) to give the lease up:
+ * `released: true`, `claimed_at: 0`, `ttl_secs: 0` (Rust readers see it expired), not sleeping,
+ * the holder's `instance_id`, `session_id` and `epoch` kept (the next holder writes `epoch + 1`),
+ * and a fresh nonce. See `releaseLease`.
+ */
+export function releasedLeaseData(lease: LeaseData): LeaseData {
+  return {
+    ...lease,
+    claimedAt: 0,
+    ttlSecs: 0,
+    sleeping: false,
+    released: true,
+    nonce: newLeaseNonce(),
+  };
+}
+
+/** True when the record was written by {@link releasedLeaseData}: the lease is free to claim. */
+export function isLeaseReleased(lease: LeaseData): boolean {
+  return lease.released === true;
 }

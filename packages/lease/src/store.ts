@@ -14,6 +14,13 @@ export interface LeaseCapabilities {
    * record outlives its holder and expiry is judged by readers from the record and their clocks.
    */
   readonly serverSideExpiry: boolean;
+  /**
+   * The store replaces the record's `nonce` with a fresh one on every write, so the bytes it
+   * stores differ from the ones passed in by that field only (`StorageLeaseStore`: object stores
+   * derive ETags from content, and unique bodies rule out ABA). Absent or `false`: bytes are
+   * stored verbatim.
+   */
+  readonly stampsNonce?: boolean | undefined;
 }
 
 /** A lease record as stored, with the etag that a later `writeIfMatch` must present. */
@@ -27,6 +34,12 @@ export interface LeaseRecord {
  * Implementations must make `writeIfNotExists` and `writeIfMatch` atomic: of N concurrent callers
  * with the same precondition exactly one succeeds. Conflicts return `{ success: false }`; every
  * other failure throws `LeaseError` (`HADB_LEASE_AMBIGUOUS` when a write may have landed).
+ *
+ * Every write must yield an etag that no earlier write of the key had (a deleted and re-created
+ * record included), so a stale etag can never match again. Keys are validated
+ * (`HADB_LEASE_INVALID_KEY`); an already-aborted signal rejects with `HADB_LEASE_ABORTED` before
+ * anything is sent; after `close()` every operation rejects with `HADB_LEASE_CLOSED`.
+ * `@hadb/testkit/lease`'s `leaseStoreSuite` checks all of this against a real server.
  */
 export interface LeaseStore extends AsyncDisposable {
   /** Short backend name, e.g. `"nats"`. */
@@ -41,9 +54,15 @@ export interface LeaseStore extends AsyncDisposable {
   read(key: string, options?: OpOptions): Promise<LeaseRecord | null>;
   /** Creates the record only if none exists. */
   writeIfNotExists(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult>;
-  /** Replaces the record only if its etag is still `etag`. A missing record is a conflict. */
+  /**
+   * Replaces the record only if its etag is still `etag`. A missing record is a conflict. Stores
+   * with `etagKind: "revision"` reject a non-decimal etag with `HADB_LEASE_INVALID_ETAG`.
+   */
   writeIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult>;
-  /** Removes the record; missing is not an error (idempotent, best effort). */
+  /**
+   * Removes the record unconditionally; missing is not an error (idempotent). It can remove a
+   * successor's record: a holder giving its lease up should use `releaseLease` instead.
+   */
   delete(key: string, options?: OpOptions): Promise<void>;
   /** Closes connections and stops any background work the store started. Idempotent. */
   close(): Promise<void>;

@@ -1,1 +1,5 @@
-export {};
+export { leaseStoreSuite } from './suite.js';
+export type { LeaseStoreSuiteOptions } from './options.js';
+export { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } from './fixtures.js';
+export { isSameRecord, leaseBytes, uniqueScope } from './records.js';
+export { measureCasLatency, type CasLatency } from './cas-latency.js';

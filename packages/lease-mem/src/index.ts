@@ -1,0 +1,1 @@
+export { MemLeaseStore, type MemLeaseStoreOptions } from './mem-lease-store.js';

@@ -1,0 +1,44 @@
+import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
+
+/** JetStream API codes of a failed expected-last-subject-sequence check (a lost CAS). */
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+
+/** True when `error` is the server refusing a conditional write: a lost race, not a failure. */
+export function isCasConflict(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.name === 'JetStreamApiError' &&
+    WRONG_LAST_SEQUENCE.has((error as Error & { code?: number }).code ?? -1)
+  );
+}
+
+const AUTH_ERRORS = new Set(['AuthorizationError', 'PermissionViolationError', 'UserAuthenticationExpiredError']);
+
+/**
+ * Maps a NATS client error to a {@link LeaseError}. A timeout after a write was sent is
+ * `HADB_LEASE_AMBIGUOUS` (it may have landed); connection failures, "no responders" and timeouts
+ * of reads are `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`.
+ */
+export function toLeaseError(error: unknown, op: string, write: boolean): LeaseError {
+  if (error instanceof LeaseError) return error;
+  const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : String(error);
+  let code: LeaseErrorCode;
+  if (AUTH_ERRORS.has(name)) code = 'HADB_LEASE_AUTH';
+  else if (name === 'TimeoutError') code = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
+  else if (name === 'JetStreamNotEnabled' || name === 'JetStreamApiError' || name === 'NoResponders') {
+    // The request reached no stream (or the stream refused it): nothing was written.
+    code = 'HADB_LEASE_UNAVAILABLE';
+  } else if (
+    name === 'ClosedConnectionError' ||
+    name === 'ConnectionError' ||
+    name === 'DrainingConnectionError' ||
+    name === 'RequestError'
+  ) {
+    code = write && name === 'RequestError' ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
+  } else {
+    // Anything unexpected leaves a write's outcome open.
+    code = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
+  }
+  return new LeaseError(code, `nats ${op} failed: ${name ? `${name}: ` : ''}${message}`, { cause: error });
+}

@@ -1,0 +1,208 @@
+import {
+  LeaseError,
+  abortableLeaseOp,
+  assertLeaseScope,
+  type CasResult,
+  type LeaseCapabilities,
+  type LeaseRecord,
+  type LeaseStore,
+  type OpOptions,
+} from '@hadb/lease';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { isCasConflict, toLeaseError } from './errors.js';
+import { assertNatsBucket, assertNatsKey, parseRevision } from './keys.js';
+
+/** Default bucket, as in the Rust crate's README. */
+export const DEFAULT_NATS_LEASE_BUCKET = 'hadb-leases';
+
+const CAPABILITIES: LeaseCapabilities = Object.freeze({
+  etagKind: 'revision',
+  monotonicEtags: true,
+  serverSideExpiry: false,
+});
+
+/** Options of {@link NatsLeaseStore.connect}. */
+export interface NatsLeaseStoreOptions {
+  /**
+   * Server URL(s), e.g. `"nats://127.0.0.1:4222"`. Required unless `connection` is given. The
+   * store then owns the connection and closes it on `close()`.
+   */
+  readonly servers?: string | readonly string[] | undefined;
+  /**
+   * An open connection to use instead of connecting. The store does not close it. It must stay
+   * open for as long as the store is used.
+   */
+  readonly connection?: NatsConnection | undefined;
+  /** Further options for `connect()` (credentials, TLS, reconnect policy). Ignored with `connection`. */
+  readonly connectOptions?: Omit<NodeConnectionOptions, 'servers'> | undefined;
+  /** KV bucket: `[-_A-Za-z0-9]{1,64}`. Default `"hadb-leases"`. Created with `history: 1` if missing. */
+  readonly bucket?: string | undefined;
+  /** Replicas of the bucket when this store creates it. Default 1. */
+  readonly replicas?: number | undefined;
+  /** Timeout of each request in ms (connect, reads, writes). Default 5000. */
+  readonly timeoutMs?: number | undefined;
+  /** {@link LeaseStore.name}. Default `"nats"`. */
+  readonly name?: string | undefined;
+}
+
+/**
+ * A {@link LeaseStore} on a NATS JetStream key-value bucket (Rust `hadb-lease-nats`).
+ *
+ * - Key: the scope (database name), which must also be a valid NATS KV key.
+ * - Etag: the entry's KV revision (the stream sequence) as a decimal string; it grows with every
+ *   write to the bucket, so a re-created key never repeats an etag.
+ * - `writeIfNotExists`: a put expecting no previous entry (or, after a delete, expecting the
+ *   delete marker's revision); `writeIfMatch`: a put expecting `etag` as the key's last revision.
+ *   The server checks both atomically; a mismatch is `{ success: false }`.
+ * - `delete`: purge (removes the value and its history; idempotent).
+ * - Expiry lives in the lease record (NATS 2.9 ignores per-key TTLs); the bucket has no TTL.
+ * - Errors: a timeout after a write was sent is `HADB_LEASE_AMBIGUOUS`; connection failures are
+ *   `HADB_LEASE_UNAVAILABLE`; refused credentials `HADB_LEASE_AUTH`.
+ */
+export class NatsLeaseStore implements LeaseStore {
+  readonly name: string;
+  readonly capabilities: LeaseCapabilities = CAPABILITIES;
+  /** The bucket this store uses. */
+  readonly bucket: string;
+  readonly #connection: NatsConnection;
+  readonly #owned: boolean;
+  readonly #kv: KV;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  private constructor(connection: NatsConnection, owned: boolean, kv: KV, bucket: string, options: NatsLeaseStoreOptions) {
+    this.#connection = connection;
+    this.#owned = owned;
+    this.#kv = kv;
+    this.bucket = bucket;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.name = options.name ?? 'nats';
+  }
+
+  /**
+   * Connects (or takes `options.connection`), then creates or opens the bucket. Throws
+   * `HADB_LEASE_UNAVAILABLE` when the server cannot be reached, `HADB_LEASE_AUTH` when
+   * credentials are refused, `HADB_LEASE_UNSUPPORTED` when JetStream is not enabled, and
+   * `HADB_LEASE_INVALID_KEY` for a bad bucket name. Nothing stays open when it throws.
+   */
+  static async connect(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
+    const bucket = assertNatsBucket(options.bucket ?? DEFAULT_NATS_LEASE_BUCKET);
+    const timeout = options.timeoutMs ?? 5000;
+    if (!Number.isInteger(timeout) || timeout < 1) {
+      throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'timeoutMs must be a positive integer');
+    }
+    let connection = options.connection;
+    const owned = connection === undefined;
+    if (connection === undefined) {
+      if (options.servers === undefined) {
+        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'NatsLeaseStore.connect needs `servers` or `connection`');
+      }
+      const servers = typeof options.servers === 'string' ? options.servers : [...options.servers];
+      try {
+        connection = await connect({
+          name: 'hadb-lease',
+          timeout,
+          ...options.connectOptions,
+          servers,
+        });
+      } catch (error) {
+        throw toLeaseError(error, 'connect', false);
+      }
+    }
+    try {
+      const js = jetstream(connection, { timeout });
+      const kv = await new Kvm(js).create(bucket, { history: 1, replicas: options.replicas ?? 1 });
+      return new NatsLeaseStore(connection, owned, kv, bucket, options);
+    } catch (error) {
+      if (owned) await connection.close().catch(() => undefined);
+      if (error instanceof Error && error.name === 'JetStreamNotEnabled') {
+        throw new LeaseError('HADB_LEASE_UNSUPPORTED', 'JetStream is not enabled on this NATS server', { cause: error });
+      }
+      throw toLeaseError(error, 'open bucket', false);
+    }
+  }
+
+  /** The scope itself (Rust layout); it must be a safe database name and a valid NATS key. */
+  keyFor(scope: string): string {
+    return assertNatsKey(assertLeaseScope(scope));
+  }
+
+  async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
+    this.#check(key);
+    try {
+      return await abortableLeaseOp(options.signal, async () => {
+        const entry = await this.#kv.get(key);
+        if (entry === null || entry.operation !== 'PUT') return null;
+        return { data: entry.value.slice(), etag: String(entry.revision) };
+      });
+    } catch (error) {
+      throw toLeaseError(error, 'read', false);
+    }
+  }
+
+  async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
+    this.#check(key);
+    try {
+      return await abortableLeaseOp(options.signal, async () => {
+        const created = await this.#put(key, data, 0);
+        if (created.success) return created;
+        // The key has history: creating is allowed only over a delete marker, and only if no
+        // one wrote after it (a CAS on the marker's revision).
+        const entry = await this.#kv.get(key);
+        if (entry === null || entry.operation === 'PUT') return { success: false };
+        return this.#put(key, data, entry.revision);
+      });
+    } catch (error) {
+      throw toLeaseError(error, 'writeIfNotExists', true);
+    }
+  }
+
+  async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
+    this.#check(key);
+    const revision = parseRevision(etag);
+    try {
+      return await abortableLeaseOp(options.signal, () => this.#put(key, data, revision));
+    } catch (error) {
+      throw toLeaseError(error, 'writeIfMatch', true);
+    }
+  }
+
+  /** Purges the key (value and history); a missing key is fine. */
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    this.#check(key);
+    try {
+      await abortableLeaseOp(options.signal, () => this.#kv.purge(key));
+    } catch (error) {
+      throw toLeaseError(error, 'delete', true);
+    }
+  }
+
+  /** Idempotent. Closes the connection only if this store opened it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owned) await this.#connection.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** A put that the server applies only if the key's last revision is `previous` (0: none). */
+  async #put(key: string, data: Uint8Array, previous: number): Promise<CasResult> {
+    try {
+      const revision = await this.#kv.put(key, data, { previousSeq: previous, timeout: this.#timeoutMs });
+      return { success: true, etag: String(revision) };
+    } catch (error) {
+      if (isCasConflict(error)) return { success: false };
+      throw error;
+    }
+  }
+
+  #check(key: string): void {
+    if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
+    assertNatsKey(key);
+  }
+}
