@@ -1,0 +1,102 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { PageEntry } from '@hadb/changeset';
+import { blockChecksumValid } from './duck-checksum.js';
+import { DuckblockError } from './errors.js';
+import { HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
+import { diffManifest, preadExact, scanFile, type BlockManifest, type FileScan } from './manifest.js';
+import { duckdbBlockPages, headerPage } from './segment.js';
+
+/** A block DuckDB allocated but never wrote reads as zeros with a zero stored checksum. */
+function isHole(buf: Uint8Array, stored: bigint): boolean {
+  if (stored !== 0n) return false;
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/** What one checkpoint changed, read from the leader's file and ready to encode. */
+export interface CapturedCheckpoint {
+  /** Page entries: changed header pages and every page of every changed block. */
+  readonly pages: PageEntry[];
+  /** Manifest of the file as captured; becomes the "last shipped" manifest after upload. */
+  readonly manifest: BlockManifest;
+  /** DuckDB block numbers shipped. */
+  readonly blocks: readonly number[];
+  /** Header page ids shipped (0–2). */
+  readonly headerPages: readonly number[];
+  /** File size implied by the captured header. */
+  readonly fileSize: number;
+}
+
+/** Options of {@link detectDirtyBlocks} and {@link captureCheckpoint}. */
+export interface DetectOptions {
+  /**
+   * Blocks the caller knows it changed (for example from a write-tracking file system). They are
+   * shipped in addition to what the checksum comparison finds; never instead of it.
+   */
+  readonly extraBlocks?: Iterable<number> | undefined;
+}
+
+/**
+ * Finds the DuckDB blocks and header pages that differ from `previous` (the manifest of the last
+ * shipped state) by comparing the 8-byte checksums DuckDB stores at the start of each block; with
+ * no previous manifest every block is dirty (full scan). Cost: one 8-byte pread per block.
+ */
+export function detectDirtyBlocks(
+  fd: number,
+  previous: BlockManifest | undefined,
+  options: DetectOptions = {},
+): { scan: FileScan; blocks: number[]; headerPages: number[] } {
+  const scan = scanFile(fd);
+  const diff = diffManifest(previous, scan.manifest);
+  const set = new Set(diff.blocks);
+  const count = scan.manifest.blockChecksums.length;
+  for (const b of options.extraBlocks ?? []) {
+    if (Number.isInteger(b) && b >= 0 && b < count) set.add(b);
+  }
+  const blocks = [...set].sort((a, b) => a - b);
+  return { scan, blocks, headerPages: diff.headerPages };
+}
+
+/**
+ * Reads what changed since `previous` from a DuckDB file at rest (the caller ran CHECKPOINT and
+ * holds its write lock so no other checkpoint can start). Every block read is checked against its
+ * own stored DuckDB checksum and against the scanned one, and the header region is re-read at the
+ * end; any difference means a checkpoint ran during the read and raises `DUCKBLOCK_TORN_READ`
+ * (nothing is shipped; retry under the lock).
+ */
+export async function captureCheckpoint(
+  handle: FileHandle,
+  previous: BlockManifest | undefined,
+  options: DetectOptions = {},
+): Promise<CapturedCheckpoint> {
+  const { scan, blocks, headerPages } = detectDirtyBlocks(handle.fd, previous, options);
+  const size = scan.manifest.blockAllocSize;
+  const pages: PageEntry[] = [];
+  for (const p of headerPages) {
+    pages.push(headerPage(p, scan.headerRegion.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
+  }
+  // Read changed blocks with a few reads in flight.
+  const datas = new Array<Uint8Array>(blocks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < blocks.length) {
+      const i = next++;
+      const b = blocks[i]!;
+      const buf = new Uint8Array(size);
+      await preadExact(handle, buf, blockOffset(b, size));
+      const stored = Buffer.from(buf.buffer, buf.byteOffset, 8).readBigUInt64LE(0);
+      if (stored !== scan.manifest.blockChecksums[b] || !(blockChecksumValid(buf) || isHole(buf, stored))) {
+        throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
+      }
+      datas[i] = buf;
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  const after = new Uint8Array(HEADER_REGION_SIZE);
+  await preadExact(handle, after, 0);
+  if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
+    throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
+  }
+  blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
+  return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.info.fileSize };
+}

@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises';
+import { DuckblockError } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
+import { manifestFromJson, manifestToJson, type BlockManifest, type ManifestJson } from './manifest.js';
+
+/**
+ * Where a local database file stands in its replication chain. Persisted beside the file as
+ * `<db>.hadb-position` (JSON, replaced atomically) by leaders after every shipped segment and by
+ * followers after every applied one.
+ */
+export interface Position {
+  /** Sequence number of the last shipped/applied segment (0 = nothing yet). */
+  readonly seq: bigint;
+  /** Chain checksum after `seq`: the `prev_checksum` the next incremental must carry. */
+  readonly checksum: bigint;
+  /** Highest writer epoch accepted so far; segments from lower epochs are refused. */
+  readonly epoch: bigint;
+  /** Block manifest of the file at `seq` (used by a promoted follower to diff its first push). */
+  readonly manifest: BlockManifest;
+}
+
+interface PositionJson {
+  readonly version: 1;
+  readonly seq: string;
+  readonly checksum: string;
+  readonly epoch: string;
+  readonly manifest: ManifestJson;
+}
+
+/** Path of the position file of database file `dbPath`. */
+export function positionPath(dbPath: string): string {
+  return `${dbPath}.hadb-position`;
+}
+
+/** Serialises a position. */
+export function encodePosition(p: Position): string {
+  const json: PositionJson = {
+    version: 1,
+    seq: p.seq.toString(),
+    checksum: p.checksum.toString(16).padStart(16, '0'),
+    epoch: p.epoch.toString(),
+    manifest: manifestToJson(p.manifest),
+  };
+  return JSON.stringify(json);
+}
+
+/** Parses {@link encodePosition}; throws `DUCKBLOCK_BAD_STATE` when malformed. */
+export function decodePosition(text: string): Position {
+  try {
+    const j = JSON.parse(text) as PositionJson;
+    if (j.version !== 1 || !/^[0-9a-f]{16}$/.test(j.checksum)) throw new Error('bad fields');
+    return {
+      seq: BigInt(j.seq),
+      checksum: BigInt(`0x${j.checksum}`),
+      epoch: BigInt(j.epoch),
+      manifest: manifestFromJson(j.manifest),
+    };
+  } catch (cause) {
+    throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });
+  }
+}
+
+/** Reads the position beside `dbPath`, or `null` when there is none. */
+export async function readPosition(dbPath: string): Promise<Position | null> {
+  let text: string;
+  try {
+    text = await readFile(positionPath(dbPath), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  return decodePosition(text);
+}
+
+/** Persists the position beside `dbPath` atomically and durably. */
+export async function writePosition(dbPath: string, p: Position): Promise<void> {
+  await writeFileAtomic(positionPath(dbPath), encodePosition(p));
+}

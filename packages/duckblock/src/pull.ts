@@ -1,0 +1,195 @@
+import type { StorageBackend } from '@hadb/storage';
+import { applySegmentDurably, recoverFile } from './apply.js';
+import { discoverLatestSnapshotSegment, discoverSegmentsAfter } from './discovery.js';
+import { DuckblockError, throwIfAborted } from './errors.js';
+import type { Position } from './position.js';
+import { decodeSegment, type DecodedSegment } from './segment.js';
+import { restoreSnapshot } from './snapshot.js';
+
+/** Options of {@link pullIncremental}. */
+export interface PullOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Segments downloaded ahead of the one being applied (default 4). */
+  readonly concurrency?: number | undefined;
+  /** Stop after applying this many incremental segments (default: all available). */
+  readonly maxSegments?: number | undefined;
+  /**
+   * Called after each applied segment or restored snapshot, with the new durable position.
+   * A reader that keeps DuckDB open must reopen before a second step is applied.
+   */
+  readonly onApplied?: ((position: Position, kind: 'segment' | 'snapshot') => void | Promise<void>) | undefined;
+  /** Restore from the latest snapshot when the next segment is gone (default true). */
+  readonly restoreFromSnapshot?: boolean | undefined;
+  /**
+   * Admission hook run after a segment verified and before it is applied (for example
+   * `EpochGate.admit` of `@hadb/core`); throwing refuses the segment and stops the pull.
+   */
+  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  /**
+   * Delete stale DuckDB WAL files next to the file before applying (default true). Pass `false`
+   * only when the file is open read-write by DuckDB in this process (its WAL is live).
+   */
+  readonly removeWal?: boolean | undefined;
+}
+
+/** Result of {@link pullIncremental}. */
+export interface PullResult {
+  /** Position after the pull (`null` when storage holds nothing for the database). */
+  readonly position: Position | null;
+  /** Incremental segments applied. */
+  readonly applied: number;
+  /** Whether a snapshot was restored. */
+  readonly restored: boolean;
+  /** Segment bytes downloaded. */
+  readonly bytes: number;
+}
+
+interface Fetched {
+  readonly bytes: Uint8Array;
+  readonly segment: DecodedSegment;
+}
+
+async function fetchSegment(storage: StorageBackend, key: string, seq: bigint, signal: AbortSignal | undefined): Promise<Fetched | null> {
+  const object = await storage.get(key, { signal });
+  if (object === null) return null;
+  const segment = decodeSegment(object.data);
+  if (segment.changeset.header.seq !== seq) {
+    throw new DuckblockError(
+      'DUCKBLOCK_SEQ_MISMATCH',
+      `segment at ${key} says seq ${segment.changeset.header.seq}, key says ${seq}`,
+    );
+  }
+  return { bytes: object.data, segment };
+}
+
+/**
+ * Brings the follower file at `dbPath` forward from its persisted position:
+ *
+ * 1. Recovers an interrupted apply and removes stale WAL files.
+ * 2. Lists incremental segments after the position (the backend's `after` is only a hint).
+ * 3. Downloads them ahead in parallel (bounded), and applies them strictly in order, each after
+ *    verifying length and checksum (decode), key/header seq, chain linkage
+ *    (`prev_checksum == position.checksum`) and epoch (never below the accepted one). Each apply
+ *    is journalled and durable (see `applySegmentDurably`).
+ * 4. When the next seq is missing (never written, or deleted by retention) and a snapshot newer
+ *    than the position exists, restores that snapshot and continues after it. Otherwise a gap is
+ *    `DUCKBLOCK_GAP`; nothing is ever skipped.
+ *
+ * With no position (a fresh follower) it starts from the latest snapshot. Errors leave the file
+ * at the last durably applied segment: `DUCKBLOCK_CORRUPT_SEGMENT`, `DUCKBLOCK_CHAIN_BROKEN`,
+ * `DUCKBLOCK_SEQ_MISMATCH`, `DUCKBLOCK_FENCED`, `DUCKBLOCK_GAP`, or a `StorageError`.
+ */
+export async function pullIncremental(
+  storage: StorageBackend,
+  prefix: string,
+  db: string,
+  dbPath: string,
+  options: PullOptions = {},
+): Promise<PullResult> {
+  const { signal } = options;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const maxSegments = options.maxSegments ?? Number.POSITIVE_INFINITY;
+  const allowRestore = options.restoreFromSnapshot ?? true;
+  let position = await recoverFile(dbPath, { removeWal: options.removeWal ?? true });
+  let applied = 0;
+  let restored = false;
+  let bytes = 0;
+
+  const restoreLatest = async (): Promise<boolean> => {
+    if (!allowRestore) return false;
+    const latest = await discoverLatestSnapshotSegment(storage, prefix, db, { signal });
+    if (latest === null || (position !== null && latest.seq <= position.seq)) return false;
+    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch, signal });
+    restored = true;
+    await options.onApplied?.(position, 'snapshot');
+    return true;
+  };
+
+  const snapshotAtOrAfter = async (seq: bigint): Promise<boolean> => {
+    const latest = await discoverLatestSnapshotSegment(storage, prefix, db, { signal });
+    return latest !== null && latest.seq >= seq;
+  };
+
+  if (position === null && !(await restoreLatest())) {
+    return { position: null, applied, restored, bytes };
+  }
+
+  for (let round = 0; round < 8 && applied < maxSegments; round++) {
+    throwIfAborted(signal);
+    const pos: Position = position!;
+    const found = await discoverSegmentsAfter(storage, prefix, db, pos.seq, { signal });
+    if (found.length === 0 || found[0]!.seq !== pos.seq + 1n) {
+      // Nothing new, or the next seq is gone: a newer snapshot (new lineage or retention) covers it.
+      if (await restoreLatest()) continue;
+      if (found.length === 0) break;
+      throw new DuckblockError('DUCKBLOCK_GAP', `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`);
+    }
+    // Contiguous run starting at pos.seq + 1.
+    const run = [];
+    for (const f of found) {
+      if (f.seq !== pos.seq + 1n + BigInt(run.length)) break;
+      run.push(f);
+      if (run.length >= maxSegments - applied) break;
+    }
+    const pending = new Map<number, Promise<Fetched | null>>();
+    const start = (i: number): void => {
+      if (i < run.length && !pending.has(i)) {
+        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, signal);
+        p.catch(() => undefined);
+        pending.set(i, p);
+      }
+    };
+    for (let i = 0; i < concurrency; i++) start(i);
+    let gapAt: bigint | null = null;
+    let lineageSwitch = false;
+    for (let i = 0; i < run.length; i++) {
+      throwIfAborted(signal);
+      start(i + concurrency);
+      const fetched = await pending.get(i)!;
+      pending.delete(i);
+      if (fetched === null) {
+        gapAt = run[i]!.seq;
+        break;
+      }
+      const cur: Position = position!;
+      const cs = fetched.segment.changeset;
+      if (cs.header.prevChecksum !== cur.checksum) {
+        // A new lineage (a leader's `add` restarted the chain) comes with a snapshot at or after
+        // the break: restore it. Without one, stop: never skip or guess.
+        if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
+          lineageSwitch = true;
+          break;
+        }
+        throw new DuckblockError(
+          'DUCKBLOCK_CHAIN_BROKEN',
+          `${db}: segment ${cs.header.seq} has prev_checksum ${hex(cs.header.prevChecksum)}, position ${cur.seq} has ${hex(cur.checksum)}`,
+        );
+      }
+      if (fetched.segment.epoch < cur.epoch) {
+        throw new DuckblockError(
+          'DUCKBLOCK_FENCED',
+          `${db}: segment ${cs.header.seq} was written under epoch ${fetched.segment.epoch}, below accepted epoch ${cur.epoch}`,
+        );
+      }
+      options.admitEpoch?.(fetched.segment.epoch);
+      position = await applySegmentDurably(dbPath, fetched.bytes, fetched.segment);
+      applied++;
+      bytes += fetched.bytes.length;
+      await options.onApplied?.(position, 'segment');
+    }
+    if (lineageSwitch) {
+      if (await restoreLatest()) continue;
+      throw new DuckblockError('DUCKBLOCK_CHAIN_BROKEN', `${db}: chain broken after seq ${position!.seq} and no snapshot covers it`);
+    }
+    if (gapAt !== null) {
+      // Deleted between listing and download (retention): retry from the new state.
+      continue;
+    }
+    if (run.length === found.length || applied >= maxSegments) break;
+  }
+  return { position, applied, restored, bytes };
+}
+
+function hex(v: bigint): string {
+  return `0x${v.toString(16).padStart(16, '0')}`;
+}

@@ -1,0 +1,200 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { PageIdSize, PhysicalStreamWriter, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
+import type { StorageBackend } from '@hadb/storage';
+import { blockChecksumValid } from './duck-checksum.js';
+import { DuckblockError, throwIfAborted } from './errors.js';
+import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
+import { HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
+import { preadExact, scanFile, type BlockManifest } from './manifest.js';
+import type { Position } from './position.js';
+
+/** Result of {@link uploadSnapshot}. */
+export interface SnapshotUpload {
+  readonly key: string;
+  /** The snapshot object's own checksum (its trailer). */
+  readonly checksum: bigint;
+  /** Manifest of the file as streamed. */
+  readonly manifest: BlockManifest;
+  /** Bytes of the snapshot object. */
+  readonly bytes: number;
+  /** Size of the database file captured. */
+  readonly fileSize: number;
+}
+
+/** Options of {@link uploadSnapshot}. */
+export interface UploadSnapshotOptions {
+  readonly seq: bigint;
+  /** Chain checksum at `seq` (the `prev_checksum` of the next incremental), stored as the snapshot's `prev_checksum`. */
+  readonly anchor: bigint;
+  /** Writer epoch embedded as the marker entry. */
+  readonly epoch: bigint;
+  readonly signal?: AbortSignal | undefined;
+  /** Bytes read from the file per step (default 1 MiB; rounded to whole blocks). */
+  readonly readSize?: number | undefined;
+}
+
+function isHole(buf: Uint8Array): boolean {
+  if (buf[0] !== 0 || buf[1] !== 0) return false;
+  for (let i = 0; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Streams the whole database file as a snapshot segment to `key` through `putStream` (bounded
+ * memory: one read buffer plus the writer's chunk). Pages 0 … fileSize/4096 − 1 of the file at
+ * its active header, plus the epoch marker. Every block is checked against the checksum scanned
+ * at the start and against its own DuckDB checksum, and the header region is re-read at the end;
+ * a mismatch aborts the upload with `DUCKBLOCK_TORN_READ` (no object is left behind). The file
+ * must be at rest: the caller holds its write lock.
+ *
+ * Written with `ifAbsent` when the backend supports conditional streaming writes; an existing
+ * object at `key` is `DUCKBLOCK_SEQ_CONFLICT`.
+ */
+export async function uploadSnapshot(
+  storage: StorageBackend,
+  key: string,
+  handle: FileHandle,
+  options: UploadSnapshotOptions,
+): Promise<SnapshotUpload> {
+  const { signal, epoch } = options;
+  throwIfAborted(signal);
+  const scan = scanFile(handle.fd);
+  const { fileSize } = scan.info;
+  const size = scan.manifest.blockAllocSize;
+  const blockCount = scan.manifest.blockChecksums.length;
+  const dataPages = fileSize / PAGE_SIZE;
+  const pageCount = dataPages + 1;
+  const blocksPerRead = Math.max(1, Math.floor((options.readSize ?? 1 << 20) / size));
+
+  async function* dataPagesOf(): AsyncGenerator<PageEntry> {
+    for (let p = 0; p < HEADER_PAGES && p < dataPages; p++) {
+      yield { pageId: BigInt(p), data: scan.headerRegion.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE) };
+    }
+    for (let b = 0; b < blockCount; b += blocksPerRead) {
+      throwIfAborted(signal);
+      const n = Math.min(blocksPerRead, blockCount - b);
+      const buf = new Uint8Array(n * size);
+      await preadExact(handle, buf, blockOffset(b, size));
+      for (let i = 0; i < n; i++) {
+        const blk = buf.subarray(i * size, (i + 1) * size);
+        const stored = Buffer.from(blk.buffer, blk.byteOffset, 8).readBigUInt64LE(0);
+        const valid = stored === 0n ? isHole(blk) || blockChecksumValid(blk) : blockChecksumValid(blk);
+        if (stored !== scan.manifest.blockChecksums[b + i] || !valid) {
+          throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b + i} changed while the snapshot was read`);
+        }
+      }
+      const first = HEADER_PAGES + (b * size) / PAGE_SIZE;
+      for (let o = 0; o < buf.length; o += PAGE_SIZE) {
+        yield { pageId: BigInt(first + o / PAGE_SIZE), data: buf.subarray(o, o + PAGE_SIZE) };
+      }
+    }
+    const after = new Uint8Array(HEADER_REGION_SIZE);
+    await preadExact(handle, after, 0);
+    if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
+      throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while the snapshot was read');
+    }
+  }
+
+  async function* withMarker(): AsyncGenerator<PageEntry> {
+    let marked = false;
+    for await (const page of dataPagesOf()) {
+      if (!marked && page.pageId > epoch) {
+        marked = true;
+        yield { pageId: epoch, data: new Uint8Array(0) };
+      }
+      yield page;
+    }
+    if (!marked) yield { pageId: epoch, data: new Uint8Array(0) };
+  }
+
+  const writer = new PhysicalStreamWriter(
+    { seq: options.seq, prevChecksum: options.anchor, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, pageCount },
+    withMarker(),
+    { signal, chunkSize: 1 << 20 },
+  );
+  const bytes = 40 + pageCount * 12 + fileSize + 8;
+  const ifAbsent = storage.capabilities.conditionalStreamingWrites;
+  if (!ifAbsent && (await storage.exists(key, { signal }))) {
+    throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
+  }
+  const result = await storage.putStream(key, writer, { ifAbsent, contentLength: bytes, signal });
+  if (!result.success) throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
+  const checksum = writer.checksum;
+  if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_TORN_READ', 'snapshot stream did not complete');
+  return { key, checksum, manifest: scan.manifest, bytes, fileSize };
+}
+
+/** Options of {@link restoreSnapshot}. */
+export interface RestoreSnapshotOptions {
+  /** Highest epoch the follower accepted; an older snapshot is refused (`DUCKBLOCK_FENCED`). */
+  readonly acceptedEpoch?: bigint | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Restores `dbPath` from the snapshot at `key`: streams it (bounded memory) into
+ * `<db>.hadb-restore`, and only after the trailer checksum verified, sizes the file to its DuckDB
+ * header, fsyncs and installs it with a journalled rename (see `installRestoredFile`). On any
+ * error the side file is removed and `dbPath` is untouched. Returns the new position: the
+ * snapshot's seq, its `prev_checksum` (the chain anchor) and epoch.
+ */
+export async function restoreSnapshot(
+  storage: StorageBackend,
+  key: string,
+  dbPath: string,
+  options: RestoreSnapshotOptions = {},
+): Promise<Position> {
+  const { signal } = options;
+  const object = await storage.getStream(key, { signal });
+  if (object === null) throw new DuckblockError('DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
+  const tmp = restorePath(dbPath);
+  const reader = readPhysicalStream(object.body, { signal });
+  let fh: FileHandle | undefined;
+  let ok = false;
+  try {
+    const header = await reader.header();
+    if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
+      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} is not a duckblock snapshot`);
+    }
+    fh = await open(tmp, 'w', 0o644);
+    let epoch: bigint | undefined;
+    let batch: PageEntry[] = [];
+    for await (const page of reader) {
+      if (page.data.length === 0) {
+        if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two epoch markers');
+        epoch = page.pageId;
+        continue;
+      }
+      batch.push(page);
+      if (batch.length >= 256) {
+        await writePages(fh, batch);
+        batch = [];
+      }
+    }
+    await writePages(fh, batch);
+    if (reader.checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} ended early`);
+    const accepted = options.acceptedEpoch ?? 0n;
+    const snapEpoch = epoch ?? 0n;
+    if (snapEpoch < accepted) {
+      throw new DuckblockError('DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
+    }
+    await truncateToHeader(fh);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    const position = await installRestoredFile(dbPath, header.seq, header.prevChecksum, snapEpoch > accepted ? snapEpoch : accepted);
+    ok = true;
+    return position;
+  } catch (err) {
+    if (isChangesetError(err)) {
+      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `snapshot ${key} rejected: ${err.message}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await fh?.close().catch(() => undefined);
+    if (!ok) {
+      await reader.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+    }
+  }
+}
