@@ -1,0 +1,2 @@
+export { MemBucket, type MemObject } from './mem-bucket.js';
+export { MemStorageBackend, type MemStorageOptions } from './mem-storage.js';
