@@ -1,0 +1,47 @@
+import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
+import { isBrokenCircuitError } from 'cockatiel';
+import {
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
+  GRPCUnauthenticatedError,
+  GRPCUnavailableError,
+} from 'etcd3';
+
+/** gRPC's wording when no connection could be established: the request was never sent. */
+const NOT_CONNECTED = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENOTFOUND|Failed to connect/i;
+
+/**
+ * Maps an etcd3 client error to a {@link LeaseError}. A write that may have reached the server
+ * (deadline exceeded, stream reset, unknown failure) is `HADB_LEASE_AMBIGUOUS`; one that was never
+ * sent (no connection, open circuit, closed client) and every failed read is
+ * `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`.
+ */
+export function toLeaseError(error: unknown, op: string, write: boolean): LeaseError {
+  if (error instanceof LeaseError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  let code: LeaseErrorCode;
+  if (
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof EtcdInvalidAuthTokenError ||
+    error instanceof GRPCUnauthenticatedError
+  ) {
+    code = 'HADB_LEASE_AUTH';
+  } else if (!write) {
+    code = 'HADB_LEASE_UNAVAILABLE';
+  } else if (
+    isBrokenCircuitError(error) ||
+    error instanceof ClientClosedError ||
+    (error instanceof GRPCUnavailableError && NOT_CONNECTED.test(message))
+  ) {
+    code = 'HADB_LEASE_UNAVAILABLE';
+  } else if (error instanceof GRPCDeadlineExceededError) {
+    code = 'HADB_LEASE_AMBIGUOUS';
+  } else {
+    code = 'HADB_LEASE_AMBIGUOUS';
+  }
+  return new LeaseError(code, `etcd ${op} failed: ${message}`, { cause: error });
+}

@@ -1,0 +1,209 @@
+import {
+  LeaseError,
+  abortableLeaseOp,
+  assertLeaseKey,
+  assertLeasePrefix,
+  assertLeaseScope,
+  type CasResult,
+  type LeaseCapabilities,
+  type LeaseRecord,
+  type LeaseStore,
+  type OpOptions,
+} from '@hadb/lease';
+import { noop } from 'cockatiel';
+import { Etcd3, type IOptions } from 'etcd3';
+import { toLeaseError } from './errors.js';
+
+/** Default key prefix. */
+export const DEFAULT_ETCD_LEASE_PREFIX = 'hadb-leases/';
+
+const CAPABILITIES: LeaseCapabilities = Object.freeze({
+  etagKind: 'revision',
+  monotonicEtags: true,
+  serverSideExpiry: false,
+});
+
+/** Options of {@link EtcdLeaseStore.connect}. */
+export interface EtcdLeaseStoreOptions {
+  /**
+   * Endpoint URL(s), e.g. `"http://127.0.0.1:2379"`. Required unless `client` is given. The store
+   * then owns the client (no client-side retries or circuit breaker: the coordinator's renewal
+   * loop retries) and closes it on `close()`.
+   */
+  readonly hosts?: string | readonly string[] | undefined;
+  /** An existing client to use instead. The store does not close it. */
+  readonly client?: Etcd3 | undefined;
+  /** Further `Etcd3` options (credentials, auth, gRPC options). Ignored with `client`. */
+  readonly clientOptions?: Omit<IOptions, 'hosts'> | undefined;
+  /**
+   * Prefix of every etcd key: `""` or a safe path ending in `/`. Default `"hadb-leases/"`. The
+   * lease of scope `db` lives at `{prefix}db`.
+   */
+  readonly prefix?: string | undefined;
+  /** Deadline of each call in ms (and the dial timeout). Default 5000. */
+  readonly timeoutMs?: number | undefined;
+  /** {@link LeaseStore.name}. Default `"etcd"`. */
+  readonly name?: string | undefined;
+}
+
+/** A revision etag as etcd's int64 (decimal). Throws `HADB_LEASE_INVALID_ETAG`. */
+function parseRevision(etag: string): string {
+  if (!/^[1-9][0-9]{0,18}$/.test(etag) || BigInt(etag) >= 2n ** 63n) {
+    throw new LeaseError('HADB_LEASE_INVALID_ETAG', 'etag must be a decimal etcd revision');
+  }
+  return etag;
+}
+
+/**
+ * A {@link LeaseStore} on etcd v3 (the Rust `hadb-lease-etcd` layout).
+ *
+ * - Key: `keyFor(scope)` is the scope; the etcd key is `{prefix}{key}`.
+ * - Etag: the key's `mod_revision` on read, the transaction's header revision on write (the
+ *   same number); a decimal string that grows with every write to the cluster.
+ * - `writeIfNotExists`: a transaction `create_revision(key) == 0 → put`; `writeIfMatch`:
+ *   `mod_revision(key) == etag → put`. A failed compare is `{ success: false }`.
+ * - `delete`: plain delete (idempotent). No etcd leases, watches or keepalives are used: expiry
+ *   lives in the lease record.
+ * - Errors: a write whose outcome is unknown (deadline exceeded after sending) is
+ *   `HADB_LEASE_AMBIGUOUS`; unreachable servers are `HADB_LEASE_UNAVAILABLE`; refused credentials
+ *   `HADB_LEASE_AUTH`.
+ */
+export class EtcdLeaseStore implements LeaseStore {
+  readonly name: string;
+  readonly capabilities: LeaseCapabilities = CAPABILITIES;
+  /** The prefix of every etcd key of this store. */
+  readonly prefix: string;
+  readonly #client: Etcd3;
+  readonly #owned: boolean;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  private constructor(client: Etcd3, owned: boolean, prefix: string, options: EtcdLeaseStoreOptions) {
+    this.#client = client;
+    this.#owned = owned;
+    this.prefix = prefix;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.name = options.name ?? 'etcd';
+  }
+
+  /**
+   * Creates (or takes) the client and checks that the cluster answers a read under the prefix.
+   * Throws `HADB_LEASE_UNAVAILABLE` when it does not, `HADB_LEASE_AUTH` when credentials are
+   * refused, `HADB_LEASE_INVALID_KEY` for a bad prefix. Nothing stays open when it throws.
+   */
+  static async connect(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
+    const prefix = assertLeasePrefix(options.prefix ?? DEFAULT_ETCD_LEASE_PREFIX);
+    const timeoutMs = options.timeoutMs ?? 5000;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+      throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'timeoutMs must be a positive integer');
+    }
+    let client = options.client;
+    const owned = client === undefined;
+    if (client === undefined) {
+      if (options.hosts === undefined) {
+        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'EtcdLeaseStore.connect needs `hosts` or `client`');
+      }
+      client = new Etcd3({
+        dialTimeout: timeoutMs,
+        faultHandling: { host: () => noop, global: noop },
+        ...options.clientOptions,
+        hosts: typeof options.hosts === 'string' ? options.hosts : [...options.hosts],
+      });
+    }
+    const store = new EtcdLeaseStore(client, owned, prefix, options);
+    try {
+      await client.get(prefix === '' ? 'hadb-lease-probe' : prefix).options(store.#callOptions()).exec();
+    } catch (error) {
+      if (owned) client.close();
+      throw toLeaseError(error, 'connect', false);
+    }
+    return store;
+  }
+
+  /** The scope itself (Rust layout); the etcd key is `{prefix}{scope}`. */
+  keyFor(scope: string): string {
+    return assertLeaseScope(scope);
+  }
+
+  async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
+    const full = this.#full(key);
+    try {
+      return await abortableLeaseOp(options.signal, async () => {
+        const response = await this.#client.get(full).options(this.#callOptions()).exec();
+        const kv = response.kvs[0];
+        if (kv === undefined) return null;
+        return { data: new Uint8Array(kv.value), etag: kv.mod_revision };
+      });
+    } catch (error) {
+      throw toLeaseError(error, 'read', false);
+    }
+  }
+
+  async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
+    const full = this.#full(key);
+    return this.#txn(full, 'Create', 0, data, options, 'writeIfNotExists');
+  }
+
+  async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
+    const full = this.#full(key);
+    return this.#txn(full, 'Mod', parseRevision(etag), data, options, 'writeIfMatch');
+  }
+
+  /** Deletes the key; a missing key is fine. */
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    const full = this.#full(key);
+    try {
+      await abortableLeaseOp(options.signal, () =>
+        this.#client.delete().key(full).options(this.#callOptions()).exec(),
+      );
+    } catch (error) {
+      throw toLeaseError(error, 'delete', true);
+    }
+  }
+
+  /**
+   * Idempotent. The store starts no watches or keepalives; it closes the client only if it
+   * created it.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owned) this.#client.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #txn(
+    full: string,
+    column: 'Create' | 'Mod',
+    expected: number | string,
+    data: Uint8Array,
+    options: OpOptions,
+    op: string,
+  ): Promise<CasResult> {
+    try {
+      return await abortableLeaseOp(options.signal, async () => {
+        const response = await this.#client
+          .if(full, column, '==', expected)
+          .then(this.#client.put(full).value(Buffer.from(data.buffer, data.byteOffset, data.byteLength)))
+          .options(this.#callOptions())
+          .commit();
+        if (!response.succeeded) return { success: false };
+        return { success: true, etag: response.header.revision };
+      });
+    } catch (error) {
+      throw toLeaseError(error, op, true);
+    }
+  }
+
+  #callOptions(): { deadline: number } {
+    return { deadline: Date.now() + this.#timeoutMs };
+  }
+
+  #full(key: string): string {
+    if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
+    return this.prefix + assertLeaseKey(key);
+  }
+}

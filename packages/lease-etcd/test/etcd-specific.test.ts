@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
+import { testService } from '@hadb/testkit';
+import { leaseBytes } from '@hadb/testkit/lease';
+import { Etcd3 } from 'etcd3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EtcdLeaseStore } from '../src/index.js';
+
+const etcd = testService('etcd');
+const hosts = etcd.env.HADB_TEST_ETCD_URL ?? '';
+const prefix = `hadb-test-specific/${process.pid}-${Date.now().toString(36)}/`;
+
+async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
+  try {
+    await action();
+    return 'resolved';
+  } catch (error) {
+    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A private single-member etcd (for fault injection), torn down by `stop`. */
+async function privateEtcd(): Promise<{ url: string; proc: ChildProcess; stop: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hadb-etcd-'));
+  const [port, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${port}`;
+  const proc = spawn(
+    'etcd',
+    [
+      '--name', 'fault', '--data-dir', join(dir, 'data'),
+      '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
+      '--initial-cluster', `fault=http://127.0.0.1:${peer}`, '--initial-cluster-state', 'new',
+      '--logger', 'zap', '--log-outputs', join(dir, 'etcd.log'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const stop = () => {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 200; i++) {
+    const healthy = await fetch(`${url}/health`).then(
+      async (r) => (await r.text()).includes('"health":"true"'),
+      () => false,
+    );
+    if (healthy) return { url, proc, stop };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  stop();
+  throw new Error('private etcd did not start');
+}
+
+describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
+  const raw = new Etcd3({ hosts });
+  afterAll(async () => {
+    await raw.delete().prefix(prefix).exec();
+    raw.close();
+  });
+
+  it('stores `{prefix}{scope}` with the bytes given; etag = mod_revision = txn revision', async () => {
+    await using store = await EtcdLeaseStore.connect({ hosts, prefix });
+    const key = store.keyFor('layout-db');
+    expect(key).toBe('layout-db');
+    const body = leaseBytes('node-a');
+    const created = await store.writeIfNotExists(key, body);
+    if (!created.success) throw new Error('create failed');
+    const response = await raw.get(`${prefix}layout-db`).exec();
+    const kv = response.kvs[0]!;
+    expect(Buffer.from(kv.value).equals(Buffer.from(body))).toBe(true);
+    expect(kv.mod_revision).toBe(created.etag);
+    expect((await store.read(key))!.etag).toBe(kv.mod_revision);
+    await store.delete(key);
+    expect((await raw.get(`${prefix}layout-db`).exec()).kvs).toHaveLength(0);
+  });
+
+  it('defaults the prefix to "hadb-leases/" and rejects a prefix without a trailing slash', async () => {
+    await using store = await EtcdLeaseStore.connect({ hosts });
+    expect(store.prefix).toBe('hadb-leases/');
+    expect(await codeOf(() => EtcdLeaseStore.connect({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('leaves a client it was given open', async () => {
+    const client = new Etcd3({ hosts });
+    try {
+      const store = await EtcdLeaseStore.connect({ client, prefix });
+      await store.close();
+      expect((await client.get(`${prefix}absent`).exec()).kvs).toHaveLength(0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const code = await codeOf(() => EtcdLeaseStore.connect({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
+    expect(code).toBe('HADB_LEASE_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
+    const server = await privateEtcd();
+    try {
+      await using store = await EtcdLeaseStore.connect({ hosts: server.url, timeoutMs: 300 });
+      const key = store.keyFor('frozen');
+      const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
+      if (!created.success) throw new Error('create failed');
+      server.proc.kill('SIGSTOP');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
+      server.proc.kill('SIGCONT');
+    } finally {
+      server.stop();
+    }
+  });
+});
