@@ -188,9 +188,21 @@ export class LeaderEngine {
     });
   }
 
-  /** Runs one write statement (or a script without params) as its own transaction. */
+  /**
+   * Runs one write statement (or a script without params) as its own transaction. Without a token
+   * it runs in autocommit (one round trip); with one, see {@link #writeTx}.
+   */
   execute(sql: string, params?: HaParams, options: { token?: string | undefined; signal?: AbortSignal | undefined } = {}): Promise<ExecuteResult> {
-    return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
+    if (options.token !== undefined) return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
+    return this.#writeLock.run(async () => {
+      this.#checkOpen();
+      throwIfAborted(options.signal);
+      this.#guard();
+      const result = await runExecute(this.#conn, sql, params);
+      this.#commitSeq++;
+      this.#stats.commits++;
+      return result;
+    });
   }
 
   /** Runs statements in order as one transaction; returns the total rows changed. */

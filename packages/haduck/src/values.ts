@@ -44,7 +44,7 @@ export function fromDuckValue(value: DuckDBValue): HaValue {
     default:
       break;
   }
-  if (value instanceof DuckDBBlobValue) return value.bytes;
+  if (value instanceof DuckDBBlobValue) return new Uint8Array(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength);
   if (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue) return value.items.map(fromDuckValue);
   if (value instanceof DuckDBStructValue) {
     const out: Record<string, HaValue> = {};

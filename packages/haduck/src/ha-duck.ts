@@ -1,0 +1,574 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
+import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
+import { FollowerReader } from './follower-reader.js';
+import { ForwardingClient, withForwardRetries } from './forwarding/client.js';
+import type { Durability } from './forwarding/protocol.js';
+import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
+import { LeaderEngine, type Transaction } from './leader-engine.js';
+import { Mutex } from './mutex.js';
+import { resolveOptions, type HaDuckOptions, type ResolvedHaDuckOptions } from './options.js';
+import { duckblockReplication, type AppliedInfo, type HaDuckReplication } from './replication.js';
+import type { ExecuteResult, QueryResult } from './sql.js';
+import type { HaParams } from './values.js';
+
+/** This node's role. `starting` only inside `open`; `closed` after `close`. */
+export type HaDuckRole = 'leader' | 'follower' | 'closed';
+
+/** Options of a write. */
+export interface WriteOptions {
+  /**
+   * `committed`: resolve once committed on the leader (lost if the leader dies before its next
+   * checkpoint ships). `shipped`: resolve once the write is in storage (survives any failover).
+   * Default: the `durability` option of `open`.
+   */
+  readonly durability?: Durability | undefined;
+  /**
+   * Identifies one logical write across retries (8-128 of `[A-Za-z0-9._:-]`). A write with a token
+   * the leader has already run returns the stored result instead of running again, also after a
+   * failover (tokens are stored in the database, table `_haduck.write_tokens`). Generated when
+   * omitted; pass your own to retry a failed call safely.
+   */
+  readonly idempotencyToken?: string | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of a read. */
+export interface QueryOptions {
+  /**
+   * `local` (default): this node's copy (on a follower, as of its last applied checkpoint).
+   * `strong`: run on the leader (forwarded from a follower), seeing every committed write.
+   */
+  readonly consistency?: 'local' | 'strong' | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Counters and gauges of one node. */
+export interface HaDuckStats {
+  readonly role: HaDuckRole;
+  /** Leader: commits, checkpoints, DuckDB-initiated checkpoints (should be 0), bytes shipped. */
+  readonly commits: number;
+  readonly checkpoints: number;
+  readonly unexpectedCheckpoints: number;
+  readonly bytesShipped: number;
+  readonly lastShipError: string | undefined;
+  /** Follower: last applied position, segments applied, snapshot restores. */
+  readonly position: string;
+  readonly appliedSegments: number;
+  readonly restoredSnapshots: number;
+  /** Follower: reader swaps and how long reads were paused by them (ms). */
+  readonly swaps: number;
+  readonly lastReadPauseMs: number;
+  readonly maxReadPauseMs: number;
+  /** Writes sent to the leader, and retried attempts among them. */
+  readonly forwardedWrites: number;
+  readonly forwardRetries: number;
+  readonly promotions: number;
+  readonly demotions: number;
+}
+
+/** Events of {@link HaDuck}. `error` is emitted only when a listener is attached. */
+export interface HaDuckEvents {
+  role: [role: HaDuckRole];
+  promoted: [];
+  demoted: [];
+  applied: [info: AppliedInfo & { readonly pauseMs: number }];
+  shipped: [info: { readonly bytes: number }];
+  error: [error: Error];
+}
+
+/**
+ * Highly available DuckDB. One node leads: it owns the read-write DuckDB instance, runs every write
+ * under one lock, checkpoints on its own schedule and ships each checkpoint's changed blocks to
+ * storage. The others follow: they apply the shipped checkpoints to their own file, serve reads
+ * from a read-only instance, and forward writes to the leader over HTTP. When the leader dies, a
+ * caught-up follower takes over.
+ */
+export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposable {
+  readonly #o: ResolvedHaDuckOptions;
+  readonly #replication: HaDuckReplication;
+  readonly #coordinator: Coordinator;
+  readonly #client: ForwardingClient;
+  readonly #transitions = new Mutex();
+  #server: ForwardingServer | undefined;
+  #address: string;
+  #role: HaDuckRole | 'starting' = 'starting';
+  #engine: LeaderEngine | undefined;
+  #reader: FollowerReader | undefined;
+  #settling: Promise<void> = Promise.resolve();
+  #loop: { stop(): Promise<void> } | undefined;
+  #offEvents: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+  #counters = {
+    position: 0n,
+    appliedSegments: 0,
+    restoredSnapshots: 0,
+    lastReadPauseMs: 0,
+    forwardedWrites: 0,
+    forwardRetries: 0,
+    promotions: 0,
+    demotions: 0,
+    retiredLeader: { commits: 0, checkpoints: 0, unexpectedCheckpoints: 0, bytesShipped: 0 },
+  };
+
+  private constructor(o: ResolvedHaDuckOptions, address: string, server: ForwardingServer | undefined) {
+    super();
+    this.#o = o;
+    this.#address = address;
+    this.#server = server;
+    this.#client = new ForwardingClient({ secret: o.secret, timeoutMs: o.forwardTimeoutMs });
+    this.#replication = duckblockReplication({
+      storage: o.storage,
+      prefix: o.prefix,
+      onApplied: (info) => this.#onApplied(info),
+    });
+    this.#coordinator = new Coordinator({
+      replicator: this.#replication.replicator,
+      followerBehavior: this.#replication.followerBehavior,
+      lease: {
+        store: o.lease,
+        instanceId: o.instanceId,
+        address,
+        ttlMs: o.leaseTtlMs,
+        renewIntervalMs: o.leaseRenewIntervalMs,
+        pollIntervalMs: o.leasePollIntervalMs,
+        skewMarginMs: o.skewMarginMs,
+      },
+      prefix: o.prefix,
+      followerPullIntervalMs: o.pullIntervalMs,
+      logger: o.logger,
+    });
+  }
+
+  /**
+   * Starts a node: binds the forwarding server, joins the cluster (restoring or catching up the
+   * local copy from storage), and opens DuckDB in the role won. Resolves once the node can serve.
+   */
+  static async open(options: HaDuckOptions): Promise<HaDuck> {
+    const o = resolveOptions(options);
+    let server: ForwardingServer | undefined;
+    let self: HaDuck | undefined;
+    const target: ForwardTarget = {
+      leaderExecute: (sql, params, token, durability) => self!.#leaderWrite((e) => e.execute(sql, params, { token }), durability),
+      leaderBatch: (statements, token, durability) => self!.#leaderWrite((e) => e.batch(statements, { token }), durability),
+      leaderQuery: (sql, params) => self!.#leaderQuery(sql, params),
+    };
+    if (o.listen !== false) {
+      server = await ForwardingServer.listen({ target, host: o.listen.host, port: o.listen.port, secret: o.secret });
+    }
+    const address = o.address ?? (server === undefined ? '' : `http://${o.listen === false ? '127.0.0.1' : o.listen.host}:${server.port}`);
+    self = new HaDuck(o, address, server);
+    try {
+      await self.#start();
+    } catch (err) {
+      await self.close().catch(() => undefined);
+      throw err;
+    }
+    return self;
+  }
+
+  /** This node's role. */
+  get role(): HaDuckRole {
+    return this.#role === 'starting' ? 'follower' : this.#role;
+  }
+
+  /** The forwarding address this node advertises. */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** The database name. */
+  get name(): string {
+    return this.#o.name;
+  }
+
+  async #start(): Promise<void> {
+    // A copy this node wrote as leader but never shipped (killed between CHECKPOINT and upload,
+    // or closed while fenced) must not be followed from: replace it from storage.
+    await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
+    this.#reader = new FollowerReader(this.#o.path, this.#o.duckdbConfig);
+    this.#offEvents = this.#coordinator.events.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
+    const joined = await this.#coordinator.join(this.#o.name, this.#o.path);
+    await this.#transition(async () => {
+      if (joined.role === 'leader') await this.#becomeLeader();
+      else await this.#becomeFollower();
+    });
+  }
+
+  #transition(fn: () => Promise<void>): Promise<void> {
+    const p = this.#transitions.run(async () => {
+      if (this.#role === 'closed') return;
+      try {
+        await fn();
+      } catch (err) {
+        this.#emitError(err);
+      }
+    });
+    this.#settling = p;
+    return p;
+  }
+
+  #onRoleEvent(event: RoleEvent): void {
+    if (event.db !== this.#o.name || this.#role === 'starting') return;
+    if (event.type === 'promoted') {
+      void this.#transition(() => this.#becomeLeader());
+    } else if (event.type === 'demoted') {
+      void this.#transition(() => this.#becomeFollower());
+    }
+  }
+
+  async #becomeLeader(): Promise<void> {
+    if (this.#role === 'leader') return;
+    const wasFollower = this.#role === 'follower';
+    await this.#reader?.close();
+    this.#reader = undefined;
+    this.#engine = await LeaderEngine.open({
+      path: this.#o.path,
+      guard: () => this.#guard(),
+      shipper: this.#replication.shipper(this.#o.name),
+      duckdbConfig: this.#o.duckdbConfig,
+    });
+    this.#loop = this.#startCheckpointLoop(this.#engine);
+    this.#role = 'leader';
+    if (wasFollower) {
+      this.#counters.promotions++;
+      this.emit('promoted');
+    }
+    this.emit('role', 'leader');
+  }
+
+  async #becomeFollower(): Promise<void> {
+    const wasLeader = this.#role === 'leader';
+    if (this.#role === 'follower' && this.#reader !== undefined) return;
+    await this.#retireEngine();
+    this.#reader ??= new FollowerReader(this.#o.path, this.#o.duckdbConfig);
+    await this.#reader.start();
+    this.#role = 'follower';
+    if (wasLeader) {
+      this.#counters.demotions++;
+      this.emit('demoted');
+    }
+    this.emit('role', 'follower');
+  }
+
+  async #retireEngine(): Promise<void> {
+    const engine = this.#engine;
+    if (engine === undefined) return;
+    this.#engine = undefined;
+    await this.#loop?.stop();
+    this.#loop = undefined;
+    const s = engine.stats;
+    try {
+      // Fenced: storage would refuse the upload anyway; the local copy is discarded below.
+      await engine.close({ ship: false });
+    } finally {
+      const r = this.#counters.retiredLeader;
+      r.commits += s.commits;
+      r.checkpoints += s.checkpoints;
+      r.unexpectedCheckpoints += s.unexpectedCheckpoints;
+      r.bytesShipped += s.bytesShipped;
+      await this.#replication.afterLeaderClose(this.#o.path);
+      await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
+    }
+  }
+
+  #startCheckpointLoop(engine: LeaderEngine): { stop(): Promise<void> } {
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    let tick = 0;
+    const run = (async () => {
+      while (!stopped) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.#o.checkpointIntervalMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        if (stopped) break;
+        tick++;
+        // Every tenth tick checkpoints even when clean: catches writes made outside haduck's
+        // bookkeeping (a failed script that committed part of itself, sequences bumped by reads).
+        if (!engine.dirty && tick % 10 !== 0) continue;
+        const before = engine.stats.bytesShipped;
+        try {
+          await engine.checkpoint();
+          const bytes = engine.stats.bytesShipped - before;
+          if (bytes > 0) this.emit('shipped', { bytes });
+        } catch (err) {
+          if (!isHaDuckError(err, 'HADUCK_CLOSED')) this.#emitError(err);
+        }
+      }
+    })();
+    return {
+      async stop() {
+        stopped = true;
+        wake?.();
+        await run;
+      },
+    };
+  }
+
+  /** Called by the follower behavior after each applied segment or restored snapshot. */
+  async #onApplied(info: AppliedInfo): Promise<void> {
+    this.#counters.position = info.seq;
+    if (info.kind === 'snapshot') this.#counters.restoredSnapshots++;
+    else this.#counters.appliedSegments++;
+    const reader = this.#reader;
+    let pauseMs = 0;
+    if (reader !== undefined && this.#role !== 'leader') {
+      await reader.swap();
+      pauseMs = reader.stats.recentPausesMs.at(-1) ?? 0;
+      this.#counters.lastReadPauseMs = pauseMs;
+    }
+    this.emit('applied', { ...info, pauseMs });
+  }
+
+  /** Throws unless this node may write right now (called under the write lock). */
+  #guard(): void {
+    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    try {
+      this.#coordinator.checkWrite(this.#o.name);
+    } catch (cause) {
+      if (isCoordinatorError(cause, 'HADB_CORE_FENCED')) throw new HaDuckError('HADUCK_FENCED', 'this node lost its lease; write refused', { cause });
+      throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader', { cause });
+    }
+  }
+
+  #emitError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else this.#o.logger?.warn?.({ err: error.message }, 'haduck background error');
+  }
+
+  async #settled(): Promise<void> {
+    await this.#settling;
+  }
+
+  /** Leader side of forwarding and of local writes: refuses with `HADUCK_NOT_LEADER` elsewhere. */
+  async #leaderWrite(run: (engine: LeaderEngine) => Promise<ExecuteResult>, durability: Durability, signal?: AbortSignal): Promise<ExecuteResult> {
+    await this.#settled();
+    const engine = this.#engine;
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+    const result = await run(engine);
+    if (durability === 'shipped') await engine.sync({ signal });
+    return result;
+  }
+
+  async #leaderQuery(sql: string, params: HaParams | undefined): Promise<QueryResult> {
+    await this.#settled();
+    const engine = this.#engine;
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+    return engine.query(sql, params);
+  }
+
+  async #leaderAddress(): Promise<string> {
+    const address = await this.#coordinator.leaderAddress(this.#o.name);
+    if (address === undefined || address === null || address === '') {
+      throw new HaDuckError('HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
+    }
+    return address;
+  }
+
+  /** Runs a write here when leading, else on the leader, retrying through failovers. */
+  async #write(
+    local: (engine: LeaderEngine, token: string | undefined) => Promise<ExecuteResult>,
+    remote: (address: string, token: string, durability: Durability, signal?: AbortSignal) => Promise<ExecuteResult>,
+    options: WriteOptions,
+  ): Promise<ExecuteResult> {
+    throwIfAborted(options.signal);
+    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    await this.#settled();
+    const durability = options.durability ?? this.#o.durability;
+    if (this.#role === 'leader' && options.idempotencyToken === undefined) {
+      return this.#leaderWrite((e) => local(e, undefined), durability, options.signal);
+    }
+    const token = options.idempotencyToken ?? randomUUID();
+    let attempt = 0;
+    return withForwardRetries(
+      async () => {
+        if (attempt++ > 0) this.#counters.forwardRetries++;
+        await this.#settled();
+        if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed', { retryable: false });
+        if (this.#role === 'leader') return this.#leaderWrite((e) => local(e, token), durability, options.signal);
+        const address = await this.#leaderAddress();
+        if (address === this.#address) throw new HaDuckError('HADUCK_NOT_LEADER', 'the lease names this node but it is not leading yet');
+        this.#counters.forwardedWrites++;
+        return remote(address, token, durability, options.signal);
+      },
+      this.#o.forwardRetryDelaysMs,
+      options.signal,
+    );
+  }
+
+  /**
+   * Runs one write statement (or a `;`-separated script without parameters) as one transaction —
+   * here when leading, otherwise forwarded to the leader. Retries through a failover with one
+   * idempotency token, so the write runs at most once. Errors: `HADUCK_SQL` (not retryable),
+   * `HADUCK_FORWARD_FAILED` / `HADUCK_NO_LEADER` (retry with the same `idempotencyToken`).
+   */
+  execute(sql: string, params?: HaParams, options: WriteOptions = {}): Promise<ExecuteResult> {
+    return this.#write(
+      (e, token) => e.execute(sql, params, { token, signal: options.signal }),
+      (address, token, durability, signal) => this.#client.execute(address, sql, params, token, durability, signal),
+      options,
+    );
+  }
+
+  /** Runs several statements as one transaction (forwarded like {@link execute}). Returns the total rows changed. */
+  batch(statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[], options: WriteOptions = {}): Promise<ExecuteResult> {
+    return this.#write(
+      (e, token) => e.batch(statements, { token, signal: options.signal }),
+      (address, token, durability, signal) => this.#client.batch(address, statements, token, durability, signal),
+      options,
+    );
+  }
+
+  /**
+   * Runs `fn` in one transaction on this node, which must be the leader (a closure cannot be
+   * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
+   * throws. Throws `HADUCK_NOT_LEADER` on a follower.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: { durability?: Durability; signal?: AbortSignal } = {}): Promise<T> {
+    await this.#settled();
+    const engine = this.#engine;
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'transaction() runs only on the leader; use batch()');
+    const value = await engine.transaction(fn, options);
+    if ((options.durability ?? this.#o.durability) === 'shipped') await engine.sync(options);
+    return value;
+  }
+
+  /** Runs a read-only statement (`SELECT`, `EXPLAIN`). See {@link QueryOptions.consistency}. */
+  async query(sql: string, params?: HaParams, options: QueryOptions = {}): Promise<QueryResult> {
+    throwIfAborted(options.signal);
+    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    await this.#settled();
+    if (this.#role === 'leader' && this.#engine !== undefined) return this.#engine.query(sql, params);
+    if ((options.consistency ?? 'local') === 'local') {
+      if (this.#reader === undefined) throw new HaDuckError('HADUCK_NOT_READY', 'no local copy yet');
+      return this.#reader.query(sql, params);
+    }
+    return withForwardRetries(
+      async () => {
+        await this.#settled();
+        if (this.#role === 'leader' && this.#engine !== undefined) return this.#engine.query(sql, params);
+        return this.#client.query(await this.#leaderAddress(), sql, params, options.signal);
+      },
+      this.#o.forwardRetryDelaysMs,
+      options.signal,
+    );
+  }
+
+  /** Leader: checkpoint and ship now. Throws `HADUCK_NOT_LEADER` on a follower. */
+  async checkpoint(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#settled();
+    if (this.#engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'checkpoint() runs only on the leader');
+    await this.#engine.checkpoint(options);
+  }
+
+  /**
+   * Leader: resolves once every write committed so far is in storage (the RPO becomes zero for
+   * them). Follower: resolves once the local copy has applied everything durable at call time.
+   */
+  async sync(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#settled();
+    if (this.#engine !== undefined) return this.#engine.sync(options);
+    const head = await this.#replication.followerBehavior.durableHead(this.#o.name, options);
+    while (this.#counters.position < head.position) {
+      throwIfAborted(options.signal);
+      if (this.#role !== 'follower') return this.sync(options);
+      await new Promise((r) => setTimeout(r, Math.min(50, this.#o.pullIntervalMs)));
+    }
+  }
+
+  /** Resolves when this node has `role` (immediately if it has it). */
+  async waitForRole(role: 'leader' | 'follower', options: { signal?: AbortSignal } = {}): Promise<void> {
+    while (this.role !== role) {
+      throwIfAborted(options.signal);
+      if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(t);
+          this.off('role', done);
+          resolve();
+        };
+        const t = setTimeout(done, 100);
+        this.on('role', done);
+      });
+    }
+  }
+
+  stats(): HaDuckStats {
+    const live = this.#engine?.stats;
+    const r = this.#counters.retiredLeader;
+    const swaps = this.#reader?.stats;
+    return {
+      role: this.role,
+      commits: r.commits + (live?.commits ?? 0),
+      checkpoints: r.checkpoints + (live?.checkpoints ?? 0),
+      unexpectedCheckpoints: r.unexpectedCheckpoints + (live?.unexpectedCheckpoints ?? 0),
+      bytesShipped: r.bytesShipped + (live?.bytesShipped ?? 0),
+      lastShipError: live?.lastShipError,
+      position: this.#counters.position.toString(),
+      appliedSegments: this.#counters.appliedSegments,
+      restoredSnapshots: this.#counters.restoredSnapshots,
+      swaps: swaps?.swaps ?? 0,
+      lastReadPauseMs: this.#counters.lastReadPauseMs,
+      maxReadPauseMs: swaps?.maxPauseMs ?? 0,
+      forwardedWrites: this.#counters.forwardedWrites,
+      forwardRetries: this.#counters.forwardRetries,
+      promotions: this.#counters.promotions,
+      demotions: this.#counters.demotions,
+    };
+  }
+
+  /** Read pauses (ms) of the most recent swaps on this follower, oldest first. */
+  readPauses(): readonly number[] {
+    return this.#reader?.stats.recentPausesMs ?? [];
+  }
+
+  /**
+   * Leaves the cluster: a leader ships its last commits, closes DuckDB and releases the lease (a
+   * follower takes over without waiting for the TTL); a follower stops following. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#transitions.run(async () => {
+      const engine = this.#engine;
+      if (engine !== undefined) {
+        try {
+          await engine.sync();
+        } catch (err) {
+          this.#emitError(err);
+        }
+      }
+      this.#role = 'closed';
+    });
+    await this.#server?.close();
+    if (this.#engine !== undefined) {
+      const engine = this.#engine;
+      this.#engine = undefined;
+      await this.#loop?.stop();
+      await engine.close({ ship: true }).catch((err: unknown) => this.#emitError(err));
+      await this.#replication.afterLeaderClose(this.#o.path);
+    }
+    await this.#reader?.close();
+    try {
+      await this.#coordinator.leave(this.#o.name);
+    } catch (err) {
+      if (!isCoordinatorError(err)) throw err;
+    }
+    this.#offEvents?.();
+    await this.#coordinator.close?.();
+    this.emit('role', 'closed');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
