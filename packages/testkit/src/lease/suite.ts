@@ -456,7 +456,8 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
       });
     });
 
-    describe.skipIf(options.capabilities.etagKind !== 'revision')('revision etags', () => {
+    // Registered only for revision stores (opaque etags have no order to check).
+    if (options.capabilities.etagKind === 'revision') describe('revision etags', () => {
       it('are decimal u64 strings that grow with every write, across delete and re-create', async () => {
         const store = await open();
         const keys = [store.keyFor(uniqueScope('rev-a')), store.keyFor(uniqueScope('rev-b'))];
