@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { DuckblockError } from './errors.js';
 import { BLOCK_CHECKSUM_SIZE, HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset, parseHeaderRegion, type DuckFileInfo } from './layout.js';
@@ -62,7 +62,11 @@ export function scanFile(fd: number): FileScan {
   const size = info.active.blockAllocSize;
   const checksums = new BigUint64Array(count);
   const one = Buffer.alloc(BLOCK_CHECKSUM_SIZE);
+  // DuckDB writes the header before truncating trailing free blocks, so the file can be shorter
+  // than the header's block count: blocks past the end are free and read as zeros (checksum 0).
+  const fileBytes = fstatSync(fd).size;
   for (let b = 0; b < count; b++) {
+    if (blockOffset(b, size) + BLOCK_CHECKSUM_SIZE > fileBytes) continue;
     preadExactSync(fd, one, blockOffset(b, size));
     checksums[b] = one.readBigUInt64LE(0);
   }

@@ -65,6 +65,7 @@ export async function uploadSnapshot(
   const dataPages = fileSize / PAGE_SIZE;
   const pageCount = dataPages + 1;
   const blocksPerRead = Math.max(1, Math.floor((options.readSize ?? 1 << 20) / size));
+  const fileBytes = (await handle.stat()).size;
 
   async function* dataPagesOf(): AsyncGenerator<PageEntry> {
     for (let p = 0; p < HEADER_PAGES && p < dataPages; p++) {
@@ -74,7 +75,9 @@ export async function uploadSnapshot(
       throwIfAborted(signal);
       const n = Math.min(blocksPerRead, blockCount - b);
       const buf = new Uint8Array(n * size);
-      await preadExact(handle, buf, blockOffset(b, size));
+      // Blocks past the end of the file are trailing free blocks DuckDB truncated (see scanFile): zeros.
+      const present = Math.max(0, Math.min(buf.length, fileBytes - blockOffset(b, size)));
+      if (present > 0) await preadExact(handle, buf.subarray(0, present), blockOffset(b, size));
       for (let i = 0; i < n; i++) {
         const blk = buf.subarray(i * size, (i + 1) * size);
         const stored = Buffer.from(blk.buffer, blk.byteOffset, 8).readBigUInt64LE(0);
@@ -156,7 +159,7 @@ export async function restoreSnapshot(
     if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
       throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} is not a duckblock snapshot`);
     }
-    fh = await open(tmp, 'w', 0o644);
+    fh = await open(tmp, 'w+', 0o644);
     let epoch: bigint | undefined;
     let batch: PageEntry[] = [];
     for await (const page of reader) {
