@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
 import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
 import { FollowerReader } from './follower-reader.js';
@@ -122,6 +124,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       storage: o.storage,
       prefix: o.prefix,
       onApplied: (info) => this.#onApplied(info),
+      logger: o.logger,
     });
     this.#coordinator = new Coordinator({
       replicator: this.#replication.replicator,
@@ -187,6 +190,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     // A copy this node wrote as leader but never shipped (killed between CHECKPOINT and upload,
     // or closed while fenced) must not be followed from: replace it from storage.
     await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
+    // The replicator snapshots the file when this node starts a lineage; give it one to read.
+    if (!existsSync(this.#o.path)) (await DuckDBInstance.create(this.#o.path, { ...this.#o.duckdbConfig })).closeSync();
     this.#reader = new FollowerReader(this.#o.path, this.#o.duckdbConfig);
     this.#offEvents = this.#coordinator.events.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
     const joined = await this.#coordinator.join(this.#o.name, this.#o.path);

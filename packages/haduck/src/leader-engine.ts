@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { leaderFileHandle } from '@hadb/duckblock';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
 import { readDuckHeader } from './duck-file.js';
@@ -8,8 +9,10 @@ import type { HaParams } from './values.js';
 
 /** What a checkpoint hands to storage: captured under the write lock, uploaded outside it. */
 export interface CheckpointCapture {
-  /** Bytes that {@link upload} will send (before compression), for statistics. */
+  /** Bytes that {@link upload} sends (or sent), for statistics. */
   readonly bytes: number;
+  /** Storage sequence of the shipped segment, when known. */
+  readonly seq?: bigint | undefined;
   /** Uploads the captured blocks. Must not read the DuckDB file. */
   upload(options?: { signal?: AbortSignal | undefined }): Promise<void>;
 }
@@ -53,8 +56,8 @@ export interface Transaction {
 }
 
 const TOKEN_TABLE = '_haduck.write_tokens';
-/** Tokens older than this many commits are pruned (they are only needed across a retry window). */
-const TOKEN_KEEP = 4096;
+/** Tokens older than this are pruned: a retry of a logical write must arrive within this window. */
+export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 /**
  * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
@@ -64,7 +67,7 @@ export class LeaderEngine {
   readonly path: string;
   readonly #instance: DuckDBInstance;
   readonly #conn: DuckDBConnection;
-  /** Long-lived handle for header reads; closed only after DuckDB closes (POSIX lock semantics). */
+  /** Long-lived handle for header reads (duckblock's; the owner releases it after DuckDB closed). */
   readonly #fd: FileHandle;
   readonly #guard: () => void;
   readonly #shipper: CheckpointShipper;
@@ -74,6 +77,7 @@ export class LeaderEngine {
   #shippedSeq = 0;
   #lastIteration: bigint;
   #tokensReady = false;
+  #tokenWrites = 0;
   #closed = false;
   #disposed = false;
   #stats = { commits: 0, checkpoints: 0, unexpectedCheckpoints: 0, bytesShipped: 0, lastShipError: undefined as string | undefined };
@@ -97,16 +101,16 @@ export class LeaderEngine {
     };
     const instance = await DuckDBInstance.create(options.path, config);
     let conn: DuckDBConnection | undefined;
-    let fd: FileHandle | undefined;
+    let fd: FileHandle;
     try {
       conn = await instance.connect();
-      fd = await open(options.path, 'r');
+      // duckblock's long-lived handle: never closed while DuckDB holds the file (POSIX locks).
+      fd = await leaderFileHandle(options.path);
       const { iteration } = await readDuckHeader(fd);
       return new LeaderEngine(options.path, instance, conn, fd, iteration, options);
     } catch (cause) {
       conn?.closeSync();
       instance.closeSync();
-      await fd?.close();
       throw cause;
     }
   }
@@ -127,7 +131,7 @@ export class LeaderEngine {
   async #ensureTokenTable(): Promise<void> {
     if (this.#tokensReady) return;
     await this.#conn.run(
-      `CREATE SCHEMA IF NOT EXISTS _haduck; CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, rows_changed BIGINT NOT NULL)`,
+      `CREATE SCHEMA IF NOT EXISTS _haduck; CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL, rows_changed BIGINT NOT NULL)`,
     );
     this.#tokensReady = true;
   }
@@ -166,9 +170,9 @@ export class LeaderEngine {
         };
         const result = await fn(tx);
         if (token !== undefined) {
-          const seq = this.#commitSeq + 1;
-          await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, seq, result.rowsChanged]);
-          if (seq % 1024 === 0) await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE seq < $1`, [seq - TOKEN_KEEP]);
+          const now = Date.now();
+          await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, now, result.rowsChanged]);
+          if (++this.#tokenWrites % 512 === 0) await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
         }
         this.#guard();
         await this.#conn.run('COMMIT');
@@ -299,7 +303,7 @@ export class LeaderEngine {
 
   /**
    * Stops accepting writes; with `ship` (default) runs a last checkpoint and ships it; then closes
-   * DuckDB and, after it, the header handle. Idempotent.
+   * DuckDB. The caller then releases duckblock's handle (`releaseLeaderFile`). Idempotent.
    */
   async close(options: { ship?: boolean; signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (this.#closed) return;
@@ -313,7 +317,6 @@ export class LeaderEngine {
         this.#disposed = true;
         this.#conn.closeSync();
         this.#instance.closeSync();
-        await this.#fd.close();
       });
     }
   }

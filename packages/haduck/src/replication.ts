@@ -1,12 +1,14 @@
 import { rename, rm } from 'node:fs/promises';
-import type { FollowerBehavior, Replicator } from '@hadb/core';
+import type { FollowerBehavior, Logger, Replicator } from '@hadb/core';
 import {
   DuckblockFollowerBehavior,
   DuckblockReplicator,
   readPosition,
   releaseLeaderFile,
+  journalPath,
+  positionPath,
+  restorePath,
   scanFile,
-  sideFiles,
   type Position,
 } from '@hadb/duckblock';
 import { open } from 'node:fs/promises';
@@ -23,7 +25,7 @@ export interface AppliedInfo {
 
 /** The replication engine haduck runs on (duckblock), behind the few calls haduck makes. */
 export interface HaDuckReplication {
-  readonly replicator: Replicator;
+  readonly replicator: Replicator & { head(db: string): { seq: bigint } | undefined };
   readonly followerBehavior: FollowerBehavior;
   /** The leader's checkpoint shipper for `db` (capture under the write lock, upload outside). */
   shipper(db: string): CheckpointShipper;
@@ -50,20 +52,23 @@ export function duckblockReplication(options: {
   storage: StorageBackend;
   prefix: string;
   onApplied: (info: AppliedInfo) => Promise<void>;
+  logger?: Logger | undefined;
 }): HaDuckReplication {
-  const replicator = new DuckblockReplicator({ storage: options.storage, prefix: options.prefix });
+  const replicator = new DuckblockReplicator({ storage: options.storage, prefix: options.prefix, logger: options.logger });
   const followerBehavior = new DuckblockFollowerBehavior(replicator, {
-    onApplied: (position: Position, kind: 'segment' | 'snapshot') => options.onApplied({ seq: position.seq, kind }),
+    onApplied: (_db: string, position: Position, kind: 'segment' | 'snapshot') => options.onApplied({ seq: position.seq, kind }),
   });
   return {
     replicator,
     followerBehavior,
     shipper(db) {
       return {
+        // duckblock reads and uploads in one call, which must run under the write lock; the
+        // upload therefore happens here and the returned capture has nothing left to do.
         async capture(o) {
-          const prepared = await replicator.captureCheckpoint(db, o);
-          if (prepared === null) return null;
-          return { bytes: prepared.bytes, upload: (u) => prepared.upload(u) };
+          const pushed = await replicator.pushCheckpoint(db, { signal: o?.signal });
+          if (!pushed.shipped) return null;
+          return { bytes: pushed.bytes, seq: pushed.seq, upload: async () => undefined };
         },
       };
     },
@@ -96,7 +101,7 @@ export function duckblockReplication(options: {
       // Moved aside, never deleted: it may hold commits that were never shipped.
       await rename(path, `${path}.diverged-${Date.now()}`);
       await removeWalFiles(path);
-      await Promise.all(sideFiles(path).map((f) => rm(f, { force: true })));
+      await Promise.all([positionPath(path), journalPath(path), restorePath(path)].map((f) => rm(f, { force: true })));
       return true;
     },
   };
