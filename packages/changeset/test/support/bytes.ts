@@ -36,3 +36,16 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts));
 }
+
+/** Fast byte equality (vitest's deep equality walks typed arrays element by element). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+/** Page lists equal by id and bytes. */
+export function samePages(
+  a: readonly { pageId: bigint; data: Uint8Array }[],
+  b: readonly { pageId: bigint; data: Uint8Array }[],
+): boolean {
+  return a.length === b.length && a.every((p, i) => p.pageId === b[i]?.pageId && sameBytes(p.data, b[i].data));
+}

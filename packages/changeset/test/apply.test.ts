@@ -1,0 +1,122 @@
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { applyPhysical, isChangesetError, newPhysical, type PhysicalChangeset } from '../src/index.js';
+import { fill } from './support/bytes.js';
+
+// Counterparts of hadb-changeset/src/apply.rs tests, on real files.
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hadb-apply-'));
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as never;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('applyPhysical', () => {
+  it('writes each page at id * pageSize (0-based) into a new file, returns the checksum', async () => {
+    const path = join(dir, 'db');
+    const cs = newPhysical(1n, 0n, 8, 4096, [
+      { pageId: 2n, data: fill(0x22, 4096) },
+      { pageId: 0n, data: fill(0x00 + 0x10, 4096) },
+      { pageId: 5n, data: fill(0x55, 100) },
+    ]);
+    expect(await applyPhysical(path, cs, 0n)).toBe(cs.checksum);
+    const file = await readFile(path);
+    expect(file.length).toBe(5 * 4096 + 100);
+    expect(file.subarray(0, 4096).every((b) => b === 0x10)).toBe(true);
+    expect(file.subarray(4096, 8192).every((b) => b === 0)).toBe(true);
+    expect(file.subarray(8192, 12288).every((b) => b === 0x22)).toBe(true);
+    expect(file.subarray(20480).every((b) => b === 0x55)).toBe(true);
+  });
+
+  it('does not truncate and chains across applies', async () => {
+    const path = join(dir, 'db');
+    await writeFile(path, fill(0xee, 3 * 4096));
+    const cs1 = newPhysical(1n, 0n, 4, 4096, [{ pageId: 1n, data: fill(0x01, 4096) }]);
+    const cs2 = newPhysical(2n, cs1.checksum, 4, 4096, [{ pageId: 0n, data: fill(0x02, 10) }]);
+    const c1 = await applyPhysical(path, cs1, 0n);
+    expect(await applyPhysical(path, cs2, c1)).toBe(cs2.checksum);
+    const file = await readFile(path);
+    expect(file.length).toBe(3 * 4096);
+    expect(file.subarray(0, 10).every((b) => b === 0x02)).toBe(true);
+    expect(file.subarray(10, 4096).every((b) => b === 0xee)).toBe(true);
+    expect(file.subarray(4096, 8192).every((b) => b === 0x01)).toBe(true);
+    expect(file.subarray(8192).every((b) => b === 0xee)).toBe(true);
+  });
+
+  it('fsyncs the file after writing', async () => {
+    const path = join(dir, 'db');
+    const probe = await open(path, 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, 'sync');
+    const cs = newPhysical(1n, 0n, 4, 4096, [{ pageId: 0n, data: fill(1, 8) }]);
+    await applyPhysical(path, cs, 0n);
+    expect(sync).toHaveBeenCalledTimes(1);
+  });
+
+  it('empty changeset returns its checksum without touching (or creating) the file', async () => {
+    const path = join(dir, 'missing');
+    const cs = newPhysical(1n, 0n, 4, 4096, []);
+    expect(await applyPhysical(path, cs, 0n)).toBe(cs.checksum);
+    await expect(stat(path)).rejects.toThrow();
+  });
+
+  it.each([
+    ['chain broken', (cs: PhysicalChangeset) => ({ cs, prev: 999n }), 'HADB_CHANGESET_CHAIN_BROKEN'],
+    [
+      'checksum mismatch',
+      (cs: PhysicalChangeset) => ({ cs: { ...cs, checksum: cs.checksum ^ 1n }, prev: 0n }),
+      'HADB_CHANGESET_CHECKSUM_MISMATCH',
+    ],
+  ] as const)('%s: writes nothing (bytes and mtime unchanged)', async (_name, make, code) => {
+    const path = join(dir, 'db');
+    const original = fill(0x77, 4096 * 2);
+    await writeFile(path, original);
+    const before = await stat(path);
+    await new Promise((r) => setTimeout(r, 20));
+    const { cs, prev } = make(newPhysical(1n, 0n, 4, 4096, [{ pageId: 0n, data: fill(0x11, 4096) }]));
+    const err = await rejection(applyPhysical(path, cs, prev));
+    expect(isChangesetError(err, code)).toBe(true);
+    const after = await stat(path);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(new Uint8Array(await readFile(path))).toEqual(original);
+  });
+
+  it('I/O failures are HADB_CHANGESET_IO', async () => {
+    const cs = newPhysical(1n, 0n, 4, 4096, [{ pageId: 0n, data: fill(1, 1) }]);
+    const err = await rejection(applyPhysical(join(dir, 'no', 'such', 'dir', 'db'), cs, 0n));
+    expect(isChangesetError(err, 'HADB_CHANGESET_IO')).toBe(true);
+  });
+
+  it('offsets past 2^53 are refused before anything is written', async () => {
+    const path = join(dir, 'db');
+    const cs = newPhysical(1n, 0n, 8, 4096, [
+      { pageId: 0n, data: fill(1, 1) },
+      { pageId: 1n << 60n, data: fill(1, 1) },
+    ]);
+    const err = await rejection(applyPhysical(path, cs, 0n));
+    expect(isChangesetError(err, 'HADB_CHANGESET_IO')).toBe(true);
+    await expect(stat(path)).rejects.toThrow();
+  });
+
+  it('an aborted signal stops before writing', async () => {
+    const path = join(dir, 'db');
+    const cs = newPhysical(1n, 0n, 4, 4096, [{ pageId: 0n, data: fill(1, 1) }]);
+    const err = await rejection(applyPhysical(path, cs, 0n, { signal: AbortSignal.abort() }));
+    expect(isChangesetError(err, 'HADB_CHANGESET_ABORTED')).toBe(true);
+    await expect(stat(path)).rejects.toThrow();
+  });
+});
