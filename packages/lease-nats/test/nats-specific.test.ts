@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
+import { testService } from '@hadb/testkit';
+import { leaseBytes } from '@hadb/testkit/lease';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsLeaseStore } from '../src/index.js';
+
+const nats = testService('nats');
+const servers = nats.env.HADB_TEST_NATS_URL ?? '';
+const bucket = `hadb-test-specific-${process.pid}-${Date.now().toString(36)}`;
+
+async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
+  try {
+    await action();
+    return 'resolved';
+  } catch (error) {
+    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** A private nats-server (for fault injection), torn down by the returned function. */
+async function privateServer(jetStream: boolean): Promise<{ url: string; proc: ChildProcess; stop: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hadb-nats-'));
+  const port = await freePort();
+  const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetStream ? ['-js', '-sd', dir] : [])];
+  const proc = spawn('nats-server', args, { stdio: 'ignore' });
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const nc = await connect({ servers: url, reconnect: false });
+      await nc.close();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    url,
+    proc,
+    stop: () => {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    nc = await connect({ servers });
+  });
+  afterAll(async () => {
+    await (await new Kvm(nc).open(bucket)).destroy().catch(() => undefined);
+    await nc.close();
+  });
+
+  it('creates the bucket with history 1 and no TTL', async () => {
+    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    expect(store.bucket).toBe(bucket);
+    const status = await (await new Kvm(nc).open(bucket)).status();
+    expect(status.history).toBe(1);
+    expect(status.ttl).toBe(0);
+  });
+
+  it('uses the scope as the KV key, the revision as etag, and purges on delete', async () => {
+    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    const kv = await new Kvm(nc).open(bucket);
+    const key = store.keyFor(`raw-${Date.now()}`);
+    const body = leaseBytes('node-a');
+    const created = await store.writeIfNotExists(key, body);
+    if (!created.success) throw new Error('create failed');
+    const entry = await kv.get(key);
+    expect(entry?.revision).toBe(Number(created.etag));
+    expect(Buffer.from(entry!.value).equals(Buffer.from(body))).toBe(true);
+    await store.delete(key);
+    expect((await kv.get(key))?.operation).toBe('PURGE');
+    expect(await store.read(key)).toBeNull();
+  });
+
+  it('rejects scopes that are database names but not NATS keys', async () => {
+    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    expect(() => store.keyFor('db.')).toThrow(/NATS KV key/);
+    expect(store.keyFor('db.v2')).toBe('db.v2');
+  });
+
+  it('rejects bad bucket names before connecting', async () => {
+    expect(await codeOf(() => NatsLeaseStore.connect({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('leaves a connection it was given open', async () => {
+    const store = await NatsLeaseStore.connect({ connection: nc, bucket });
+    await store.close();
+    expect(nc.isClosed()).toBe(false);
+    const again = await NatsLeaseStore.connect({ connection: nc, bucket });
+    expect(await again.read(again.keyFor('still-open'))).toBeNull();
+    await again.close();
+  });
+
+  it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
+    const port = await freePort();
+    const code = await codeOf(() =>
+      NatsLeaseStore.connect({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
+    );
+    expect(code).toBe('HADB_LEASE_UNAVAILABLE');
+  });
+
+  it('refuses a server without JetStream with HADB_LEASE_UNSUPPORTED', async () => {
+    const server = await privateServer(false);
+    try {
+      expect(await codeOf(() => NatsLeaseStore.connect({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
+        'HADB_LEASE_UNSUPPORTED',
+      );
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
+    const server = await privateServer(true);
+    try {
+      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
+      const key = store.keyFor('frozen');
+      const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
+      if (!created.success) throw new Error('create failed');
+      server.proc.kill('SIGSTOP');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.writeIfNotExists(store.keyFor('other'), leaseBytes('node-b')))).toBe(
+        'HADB_LEASE_AMBIGUOUS',
+      );
+      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
+      server.proc.kill('SIGCONT');
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('aborts an in-flight write with HADB_LEASE_ABORTED', async () => {
+    const server = await privateServer(true);
+    try {
+      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
+      server.proc.kill('SIGSTOP');
+      const controller = new AbortController();
+      const pending = codeOf(() => store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }));
+      setTimeout(() => controller.abort(), 50);
+      expect(await pending).toBe('HADB_LEASE_ABORTED');
+      server.proc.kill('SIGCONT');
+    } finally {
+      server.stop();
+    }
+  });
+});
