@@ -125,7 +125,7 @@ export async function pullIncremental(
       throw new DuckblockError('DUCKBLOCK_GAP', `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`);
     }
     // Contiguous run starting at pos.seq + 1.
-    const run = [];
+    const run: typeof found = [];
     for (const f of found) {
       if (f.seq !== pos.seq + 1n + BigInt(run.length)) break;
       run.push(f);

@@ -1,0 +1,101 @@
+import { describeError, type CatchupContext, type DurableHead, type FollowerBehavior, type FollowerContext } from '@hadb/core';
+import { readPosition, type Position } from './position.js';
+import type { DuckblockReplicator } from './replicator.js';
+import { decodeSegment } from './segment.js';
+import { discoverSegmentsAfter } from './discovery.js';
+
+/** Options of {@link DuckblockFollowerBehavior}. */
+export interface DuckblockFollowerOptions {
+  /**
+   * Called after every applied segment or restored snapshot with the new durable position. A
+   * reader with DuckDB open on the file must reopen it before the next step is applied; await
+   * the reopen here (the next step waits for the returned promise).
+   */
+  readonly onApplied?: ((db: string, position: Position, kind: 'segment' | 'snapshot') => void | Promise<void>) | undefined;
+  /** Largest segment (bytes) `durableHead` downloads to learn the head's epoch (default 1 MiB; larger reports epoch 0). */
+  readonly headEpochProbeBytes?: number | undefined;
+}
+
+function toNumberEpoch(epoch: bigint): number {
+  return epoch > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(epoch);
+}
+
+/**
+ * The follower side of duckblock for `@hadb/core`: polls storage, verifies and applies segments
+ * in order (admitting each epoch through the coordinator's `EpochGate`), reports progress, and
+ * catches up on promotion. Uses the storage and prefix of its {@link DuckblockReplicator}.
+ */
+export class DuckblockFollowerBehavior implements FollowerBehavior {
+  constructor(
+    private readonly replicator: DuckblockReplicator,
+    private readonly options: DuckblockFollowerOptions = {},
+  ) {}
+
+  async runFollowerLoop(ctx: FollowerContext): Promise<void> {
+    const local = await readPosition(ctx.path).catch(() => null);
+    if (local !== null) {
+      ctx.epochGate.observe(toNumberEpoch(local.epoch));
+      if (local.seq > ctx.progress.position) ctx.progress.report(local.seq);
+    }
+    while (!ctx.signal.aborted) {
+      try {
+        const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
+        if (result.applied === 0 && !result.restored) ctx.metrics.pullNoNewData();
+        else ctx.metrics.pullSucceeded();
+        ctx.progress.setCaughtUp(true);
+      } catch (err) {
+        if (ctx.signal.aborted) break;
+        ctx.metrics.pullFailed();
+        ctx.progress.setCaughtUp(false);
+        ctx.logger.warn({ db: ctx.db, err: describeError(err) }, 'duckblock: follower pull failed; the file stays at its last applied segment');
+      }
+      try {
+        await ctx.clock.sleep(ctx.pollIntervalMs, ctx.signal);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async catchupOnPromotion(ctx: CatchupContext): Promise<bigint> {
+    const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
+    return result.position?.seq ?? 0n;
+  }
+
+  async durableHead(db: string, options: { readonly signal?: AbortSignal | undefined } = {}): Promise<DurableHead> {
+    const { storage, prefix } = this.replicator.options;
+    const segments = await discoverSegmentsAfter(storage, prefix, db, 0n, options);
+    const last = segments[segments.length - 1];
+    if (last === undefined) return { position: 0n, epoch: 0 };
+    let epoch = 0;
+    const info = await storage.head(last.key, options);
+    if (info !== null && info.size <= (this.options.headEpochProbeBytes ?? 1 << 20)) {
+      const obj = await storage.get(last.key, options);
+      if (obj !== null) {
+        try {
+          epoch = toNumberEpoch(decodeSegment(obj.data).epoch);
+        } catch {
+          epoch = 0;
+        }
+      }
+    }
+    return { position: last.seq, epoch };
+  }
+
+  private pullOnce(
+    db: string,
+    path: string,
+    ctx: Pick<FollowerContext, 'epochGate'> & { progress?: FollowerContext['progress'] },
+    signal: AbortSignal,
+  ) {
+    return this.replicator.pullDetailed(db, path, {
+      signal,
+      admitEpoch: (e) => ctx.epochGate.admit(toNumberEpoch(e)),
+      onApplied: async (position, kind) => {
+        if (kind === 'snapshot') ctx.epochGate.observe(toNumberEpoch(position.epoch));
+        if (ctx.progress !== undefined && position.seq > ctx.progress.position) ctx.progress.report(position.seq);
+        await this.options.onApplied?.(db, position, kind);
+      },
+    });
+  }
+}
