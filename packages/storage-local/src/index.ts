@@ -1,0 +1,1 @@
+export { LocalStorageBackend, type LocalStorageOptions } from './local-storage.js';

@@ -1,0 +1,464 @@
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { link, mkdir, open, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import {
+  StorageError,
+  assertSafeKey,
+  assertSafePrefix,
+  isStorageError,
+  listAll,
+  throwIfAborted,
+  type CasResult,
+  type GetStreamOptions,
+  type ListOptions,
+  type ListPage,
+  type ListPageOptions,
+  type ObjectInfo,
+  type ObjectStream,
+  type OpOptions,
+  type PutStreamOptions,
+  type PutStreamResult,
+  type StorageBackend,
+  type StorageCapabilities,
+  type StoredObject,
+} from '@hadb/storage';
+import { abortError } from './abortable.js';
+import { etagOf } from './etag.js';
+import { errno, fsError, keyConflict } from './fs-errors.js';
+import { RESERVED, SourceError, ensureDir, fsyncDir, writeTemp, type TempFile } from './fs-write.js';
+import { acquireLock } from './key-lock.js';
+import { probeFileSystem } from './probe.js';
+import { fileBody, readAt } from './read-body.js';
+import { walkPage } from './walk.js';
+
+/** Options of {@link LocalStorageBackend.open}. */
+export interface LocalStorageOptions {
+  /** Directory holding the objects; key `a/b` is the file `<root>/a/b`. */
+  readonly root: string;
+  /** Create `root` (and missing parents) if it does not exist. Default true. */
+  readonly createRoot?: boolean | undefined;
+  /**
+   * fsync every written file and every directory whose entries changed, so an acknowledged write
+   * survives power loss. Default true; `false` keeps atomicity but not durability.
+   */
+  readonly fsync?: boolean | undefined;
+  /**
+   * Longest wait for a key lock held by another live process before the write fails with
+   * `HADB_STORAGE_UNAVAILABLE`. Default 30,000 ms.
+   */
+  readonly lockTimeoutMs?: number | undefined;
+  /** Size of the chunks `getStream` yields. Default 1 MiB. */
+  readonly streamChunkBytes?: number | undefined;
+  /** Files written or deleted at once by `putMany`/`deleteMany`. Default 8. */
+  readonly batchConcurrency?: number | undefined;
+}
+
+const DEFAULT_PAGE = 1000;
+const LOCKS = `${RESERVED}locks`;
+
+/**
+ * A {@link StorageBackend} over a directory of plain files. Writes go to a temp file in the target
+ * directory, are fsynced and then renamed (or, for create-only writes, hard-linked) into place, so
+ * readers see whole objects only. Conditional writes are atomic across processes on one host
+ * through a crash-safe per-key lock. See the package README for the exact guarantees and limits.
+ *
+ * Create it with {@link LocalStorageBackend.open}.
+ */
+export class LocalStorageBackend implements StorageBackend {
+  readonly name = 'local';
+  readonly capabilities: StorageCapabilities = {
+    atomicConditionalWrites: true,
+    conditionalStreamingWrites: true,
+    uniqueEtags: true,
+  };
+  private closed = false;
+  private readonly durable: boolean;
+  private readonly lockTimeoutMs: number;
+  private readonly chunkBytes: number;
+  private readonly batchConcurrency: number;
+
+  private constructor(
+    /** The resolved (real) path of the root directory. */
+    readonly root: string,
+    options: LocalStorageOptions,
+  ) {
+    this.durable = options.fsync ?? true;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
+    this.chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
+    this.batchConcurrency = Math.max(1, options.batchConcurrency ?? 8);
+  }
+
+  /**
+   * Opens (and by default creates) the root directory and probes the file system: it must keep
+   * microsecond modification times and support hard links, or this rejects with
+   * `HADB_STORAGE_UNSUPPORTED`.
+   */
+  static async open(options: LocalStorageOptions): Promise<LocalStorageBackend> {
+    let root: string;
+    try {
+      if (options.createRoot ?? true) await mkdir(options.root, { recursive: true });
+      root = await realpath(options.root);
+      if (!(await stat(root)).isDirectory()) throw new StorageError('HADB_STORAGE_IO', 'storage root is not a directory');
+    } catch (error) {
+      throw fsError('open storage root', error);
+    }
+    await probeFileSystem(root);
+    return new LocalStorageBackend(root, options);
+  }
+
+  /** The file of `key`: checked with assertSafeKey, reserved names refused, and kept under the root. */
+  private pathOf(key: string): string {
+    assertSafeKey(key);
+    if (key.split('/').some((segment) => segment.startsWith(RESERVED))) {
+      throw new StorageError('HADB_STORAGE_INVALID_KEY', `key rejected: segments starting with "${RESERVED}" are reserved by the local backend`);
+    }
+    const path = resolve(this.root, ...key.split('/'));
+    if (!path.startsWith(this.root + sep)) throw new StorageError('HADB_STORAGE_INVALID_KEY', 'key rejected: escapes the storage root');
+    return path;
+  }
+
+  private lockDir(key: string): string {
+    return join(this.root, LOCKS, createHash('sha256').update(key).digest('hex').slice(0, 40));
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StorageError('HADB_STORAGE_CLOSED', 'local storage backend is closed');
+  }
+
+  /** Checks state, key and signal (in that order) and returns the key's path. */
+  private enter(key: string, options: OpOptions | undefined): string {
+    this.checkOpen();
+    const path = this.pathOf(key);
+    throwIfAborted(options?.signal);
+    return path;
+  }
+
+  private async io<T>(op: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof SourceError) throw error.cause;
+      throw fsError(op, error);
+    }
+  }
+
+  /** Stat of the object at `path`, or null if there is none (missing, or a directory). */
+  private async statObject(path: string): Promise<BigIntStats | null> {
+    try {
+      const st = await stat(path, { bigint: true });
+      return st.isFile() ? st : null;
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return null;
+      throw error;
+    }
+  }
+
+  /** Opens the object at `path` with its stat, or null if there is none. */
+  private async openObject(path: string): Promise<{ fh: FileHandle; st: BigIntStats } | null> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR') return null;
+      throw error;
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (st.isFile()) return { fh, st };
+    } catch (error) {
+      await fh.close();
+      throw error;
+    }
+    await fh.close();
+    return null;
+  }
+
+  async get(key: string, options?: OpOptions): Promise<StoredObject | null> {
+    const path = this.enter(key, options);
+    return this.io('get', async () => {
+      const object = await this.openObject(path);
+      if (object === null) return null;
+      try {
+        return { data: await readAt(object.fh, 0, Number(object.st.size)), etag: etagOf(object.st) };
+      } finally {
+        await object.fh.close();
+      }
+    });
+  }
+
+  async head(key: string, options?: OpOptions): Promise<ObjectInfo | null> {
+    const path = this.enter(key, options);
+    return this.io('head', async () => {
+      const st = await this.statObject(path);
+      return st === null ? null : { size: Number(st.size), etag: etagOf(st) };
+    });
+  }
+
+  async exists(key: string, options?: OpOptions): Promise<boolean> {
+    return (await this.head(key, options)) !== null;
+  }
+
+  async put(key: string, data: Uint8Array, options?: OpOptions): Promise<{ readonly etag: string }> {
+    const path = this.enter(key, options);
+    return this.io('put', async () => {
+      const temp = await this.writeTemp(path, data, options?.signal);
+      await this.replace(key, path, temp, undefined, options?.signal);
+      return { etag: etagOf(temp.stats) };
+    });
+  }
+
+  async putIfAbsent(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult> {
+    const path = this.enter(key, options);
+    return this.io('putIfAbsent', async () => {
+      if ((await this.statObject(path)) !== null) return { success: false };
+      const temp = await this.writeTemp(path, data, options?.signal);
+      return this.linkIntoPlace(path, temp, options?.signal);
+    });
+  }
+
+  async putIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult> {
+    const path = this.enter(key, options);
+    return this.io('putIfMatch', async () => {
+      const current = await this.statObject(path);
+      if (current === null || etagOf(current) !== etag) return { success: false };
+      const temp = await this.writeTemp(path, data, options?.signal);
+      const replaced = await this.replace(key, path, temp, etag, options?.signal);
+      return replaced ? { success: true, etag: etagOf(temp.stats) } : { success: false };
+    });
+  }
+
+  async delete(key: string, options?: OpOptions): Promise<void> {
+    const path = this.enter(key, options);
+    await this.io('delete', () => this.remove(key, path, options?.signal));
+  }
+
+  async rangeGet(key: string, start: number, length: number, options?: OpOptions): Promise<Uint8Array | null> {
+    const path = this.enter(key, options);
+    checkRange(start, length);
+    return this.io('rangeGet', async () => {
+      const object = await this.openObject(path);
+      if (object === null) return null;
+      try {
+        const available = Math.max(0, Math.min(length, Number(object.st.size) - start));
+        return available === 0 ? new Uint8Array(0) : await readAt(object.fh, start, available);
+      } finally {
+        await object.fh.close();
+      }
+    });
+  }
+
+  async list(prefix: string, options?: ListOptions): Promise<string[]> {
+    this.checkPrefix(prefix, options);
+    return listAll((p, o) => this.listPage(p, o), prefix, options);
+  }
+
+  async listPage(prefix: string, options?: ListPageOptions): Promise<ListPage> {
+    this.checkPrefix(prefix, options);
+    const limit = options?.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1) throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
+    return this.io('list', async () => {
+      const page = await walkPage(this.root, prefix, options?.after, Math.min(limit, DEFAULT_PAGE), options?.signal);
+      return { keys: page.keys, nextAfter: page.more ? page.keys[page.keys.length - 1] : undefined };
+    });
+  }
+
+  private checkPrefix(prefix: string, options: OpOptions | undefined): void {
+    this.checkOpen();
+    assertSafePrefix(prefix);
+    if (prefix.split('/').some((segment) => segment.startsWith(RESERVED))) {
+      throw new StorageError('HADB_STORAGE_INVALID_KEY', `prefix rejected: segments starting with "${RESERVED}" are reserved`);
+    }
+    throwIfAborted(options?.signal);
+  }
+
+  async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
+    this.checkOpen();
+    const paths = keys.map((key) => this.pathOf(key));
+    throwIfAborted(options?.signal);
+    const failures = await this.batch(keys.length, (i) => this.io('delete', () => this.remove(keys[i]!, paths[i]!, options?.signal)));
+    this.raiseBatch('deleteMany', keys, failures, options?.signal);
+    return keys.length;
+  }
+
+  async putMany(entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>, options?: OpOptions): Promise<void> {
+    this.checkOpen();
+    const list = [...entries];
+    const paths = list.map((e) => this.pathOf(e.key));
+    throwIfAborted(options?.signal);
+    const failures = await this.batch(list.length, (i) =>
+      this.io('put', async () => {
+        const temp = await this.writeTemp(paths[i]!, list[i]!.data, options?.signal);
+        await this.replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal);
+      }),
+    );
+    this.raiseBatch(
+      'putMany',
+      list.map((e) => e.key),
+      failures,
+      options?.signal,
+    );
+  }
+
+  async getStream(key: string, options?: GetStreamOptions): Promise<ObjectStream | null> {
+    const path = this.enter(key, options);
+    const start = options?.start ?? 0;
+    const length = options?.length ?? Number.MAX_SAFE_INTEGER;
+    checkRange(start, length);
+    return this.io('getStream', async () => {
+      const object = await this.openObject(path);
+      if (object === null) return null;
+      const size = Number(object.st.size);
+      const end = Math.min(size, start + length);
+      return { size, etag: etagOf(object.st), body: fileBody(object.fh, start, Math.max(start, end), this.chunkBytes, options?.signal) };
+    });
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<PutStreamResult> {
+    const path = this.enter(key, options);
+    return this.io('putStream', async () => {
+      if (options?.ifAbsent && (await this.statObject(path)) !== null) return { success: false };
+      const temp = await this.writeTemp(path, body, options?.signal);
+      const size = Number(temp.stats.size);
+      if (options?.ifAbsent) {
+        const result = await this.linkIntoPlace(path, temp, options.signal);
+        return result.success ? { success: true, etag: result.etag, size } : { success: false };
+      }
+      await this.replace(key, path, temp, undefined, options?.signal);
+      return { success: true, etag: etagOf(temp.stats), size };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async writeTemp(path: string, source: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<TempFile> {
+    await ensureDir(dirname(path), this.durable);
+    const temp = await writeTemp(dirname(path), source, { durable: this.durable, signal });
+    if (this.closed) {
+      await unlink(temp.path).catch(() => {});
+      this.checkOpen();
+    }
+    return temp;
+  }
+
+  /**
+   * Renames `temp` over `path` under the key lock; with `ifEtag`, only if the current object still
+   * has that etag (returns false otherwise). The temp file is removed on every path that does not
+   * publish it.
+   */
+  private async replace(key: string, path: string, temp: TempFile, ifEtag: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    let release: (() => Promise<void>) | undefined;
+    try {
+      release = await acquireLock(this.lockDir(key), signal, this.lockTimeoutMs);
+      if (ifEtag !== undefined) {
+        const current = await this.statObject(path);
+        if (current === null || etagOf(current) !== ifEtag) {
+          await unlink(temp.path).catch(() => {});
+          return false;
+        }
+      }
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        await rename(temp.path, path);
+      } catch (error) {
+        if (['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(errno(error) ?? '')) throw keyConflict('put', error);
+        throw error;
+      }
+      if (this.durable) await fsyncDir(dirname(path));
+      return true;
+    } catch (error) {
+      await unlink(temp.path).catch(() => {});
+      throw error;
+    } finally {
+      await release?.();
+    }
+  }
+
+  /** Hard-links `temp` to `path` unless `path` exists (atomic no-clobber), then drops the temp name. */
+  private async linkIntoPlace(path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
+    try {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        await link(temp.path, path);
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw error;
+        if ((await this.statObject(path)) === null) throw keyConflict('putIfAbsent', error);
+        return { success: false };
+      }
+    } finally {
+      await unlink(temp.path).catch(() => {});
+    }
+    if (this.durable) await fsyncDir(dirname(path));
+    return { success: true, etag: etagOf(temp.stats) };
+  }
+
+  private async remove(key: string, path: string, signal: AbortSignal | undefined): Promise<void> {
+    const release = await acquireLock(this.lockDir(key), signal, this.lockTimeoutMs);
+    try {
+      try {
+        await unlink(path);
+      } catch (error) {
+        // Missing, or a directory (a prefix of other keys, not an object): nothing to delete.
+        if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes(errno(error) ?? '')) return;
+        throw error;
+      }
+      if (this.durable) await fsyncDir(dirname(path));
+    } finally {
+      await release();
+    }
+    await this.pruneEmptyDirs(dirname(path));
+  }
+
+  /** Removes now-empty parent directories up to (not including) the root; stops at the first non-empty one. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    for (let d = dir; d.startsWith(this.root + sep); d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Runs `count` tasks, `batchConcurrency` at a time; returns the failures by index. */
+  private async batch(count: number, task: (i: number) => Promise<unknown>): Promise<Map<number, unknown>> {
+    const failures = new Map<number, unknown>();
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        const i = next++;
+        try {
+          await task(i);
+        } catch (error) {
+          failures.set(i, error);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.batchConcurrency, count) }, worker));
+    return failures;
+  }
+
+  private raiseBatch(op: string, keys: readonly string[], failures: Map<number, unknown>, signal: AbortSignal | undefined): void {
+    if (failures.size === 0) return;
+    if (signal?.aborted) throw abortError(signal);
+    const errors = [...failures.values()];
+    if (errors.every((e) => isStorageError(e, 'HADB_STORAGE_CLOSED'))) throw errors[0];
+    const failedKeys = [...failures.keys()].sort((a, b) => a - b).map((i) => keys[i]!);
+    throw new StorageError('HADB_STORAGE_PARTIAL_FAILURE', `${op}: ${failedKeys.length} of ${keys.length} keys failed`, {
+      cause: errors[0],
+      failedKeys,
+    });
+  }
+}
+
+function checkRange(start: number, length: number): void {
+  if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 0) {
+    throw new StorageError('HADB_STORAGE_REJECTED', 'range start and length must be non-negative integers');
+  }
+}
