@@ -12,7 +12,7 @@ import type { StorageBackend } from '@hadb/storage';
  * | flag | env | default | meaning |
  * |---|---|---|---|
  * | `--storage` | `HADUCK_STORAGE` | `local:<tmp dir>` | `local:<dir>` or `s3:<bucket>[/<prefix>]` |
- * | `--lease` | `HADUCK_LEASE` | `storage` | `storage` (a lease object in the storage above), `s3`, `nats:<url>`, `etcd:<url>[,<url>…]` |
+ * | `--lease` | `HADUCK_LEASE` | `storage` | `storage` (a lease object in the storage above: on S3 by conditional PUT), `nats:<url>[,<url>…]`, `etcd:<url>[,<url>…]` |
  * | `--path` | `HADUCK_PATH` | `<tmp>/<instance>.duckdb` | local DuckDB file |
  * | `--db` | `HADUCK_DB` | `demo` | database name (storage keys and lease scope) |
  * | `--prefix` | `HADUCK_PREFIX` | `haduck/` | key prefix in storage |
@@ -28,7 +28,7 @@ import type { StorageBackend } from '@hadb/storage';
  * | `--durability` | `HADUCK_DURABILITY` | `shipped` | `committed` or `shipped` acknowledgements |
  *
  * S3 needs `HADUCK_S3_ENDPOINT` (optional for AWS), `HADUCK_S3_REGION` (default `us-east-1`),
- * `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`. NATS takes `HADUCK_NATS_BUCKET` (default
+ * `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (the AWS SDK's default credential chain). NATS takes `HADUCK_NATS_BUCKET` (default
  * `hadb-leases`); etcd takes `HADUCK_ETCD_PREFIX` (default `hadb/`).
  */
 export interface ExampleConfig {
@@ -79,8 +79,8 @@ function num(value: string | undefined, fallback: number, what: string): number 
 
 async function openStorage(spec: string, env: NodeJS.ProcessEnv): Promise<StorageBackend> {
   if (spec.startsWith('local:')) {
-    const { LocalStorage } = await import('@hadb/storage-local');
-    return LocalStorage.open({ root: spec.slice('local:'.length) });
+    const { LocalStorageBackend } = await import('@hadb/storage-local');
+    return LocalStorageBackend.open({ root: spec.slice('local:'.length) });
   }
   if (spec.startsWith('s3:')) {
     const [bucket, ...rest] = spec.slice('s3:'.length).split('/');
@@ -101,19 +101,15 @@ async function openLease(spec: string, storage: StorageBackend, env: NodeJS.Proc
     const { StorageLeaseStore } = await import('@hadb/lease');
     return new StorageLeaseStore(storage, { prefix: 'leases/' });
   }
-  if (spec === 's3') {
-    const { S3LeaseStore } = await import('@hadb/lease-s3');
-    return new S3LeaseStore({ storage, prefix: 'leases/' });
-  }
   if (spec.startsWith('nats:')) {
     const { NatsLeaseStore } = await import('@hadb/lease-nats');
-    return NatsLeaseStore.connect({ servers: spec.slice('nats:'.length), bucket: env.HADUCK_NATS_BUCKET ?? 'hadb-leases' });
+    return NatsLeaseStore.connect({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET ?? 'hadb-leases' });
   }
   if (spec.startsWith('etcd:')) {
     const { EtcdLeaseStore } = await import('@hadb/lease-etcd');
-    return EtcdLeaseStore.connect({ endpoints: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX ?? 'hadb/' });
+    return EtcdLeaseStore.connect({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX ?? 'hadb/' });
   }
-  throw new Error('lease must be storage, s3, nats:<url> or etcd:<url>');
+  throw new Error('lease must be storage, nats:<url> or etcd:<url>');
 }
 
 /** Reads flags and environment, opens the storage and lease clients, and builds `HaDuck` options. */

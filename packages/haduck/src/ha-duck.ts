@@ -193,7 +193,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     // The replicator snapshots the file when this node starts a lineage; give it one to read.
     if (!existsSync(this.#o.path)) (await DuckDBInstance.create(this.#o.path, { ...this.#o.duckdbConfig })).closeSync();
     this.#reader = new FollowerReader(this.#o.path, this.#o.duckdbConfig);
-    this.#offEvents = this.#coordinator.events.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
+    this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
     const joined = await this.#coordinator.join(this.#o.name, this.#o.path);
     await this.#transition(async () => {
       if (joined.role === 'leader') await this.#becomeLeader();
@@ -283,15 +283,19 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     let wake: (() => void) | undefined;
     let tick = 0;
     const run = (async () => {
+      let last = performance.now();
       while (!stopped) {
+        // Start-to-start schedule: a slow checkpoint does not stretch the interval.
+        const wait = Math.max(0, last + this.#o.checkpointIntervalMs - performance.now());
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#o.checkpointIntervalMs);
+          const t = setTimeout(resolve, wait);
           wake = () => {
             clearTimeout(t);
             resolve();
           };
         });
         if (stopped) break;
+        last = performance.now();
         tick++;
         // Every tenth tick checkpoints even when clean: catches writes made outside haduck's
         // bookkeeping (a failed script that committed part of itself, sequences bumped by reads).
@@ -357,7 +361,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     const engine = this.#engine;
     if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
     const result = await run(engine);
-    if (durability === 'shipped') await engine.sync({ signal });
+    // Rides the next periodic checkpoint (group commit) rather than forcing one per write.
+    if (durability === 'shipped') await engine.waitShipped(engine.commitSeq, { signal });
     return result;
   }
 
@@ -369,8 +374,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   }
 
   async #leaderAddress(): Promise<string> {
-    const address = await this.#coordinator.leaderAddress(this.#o.name);
-    if (address === undefined || address === null || address === '') {
+    const address = this.#coordinator.leaderAddress(this.#o.name);
+    if (address === undefined || address === '') {
       throw new HaDuckError('HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
     }
     return address;
@@ -440,7 +445,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     const engine = this.#engine;
     if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'transaction() runs only on the leader; use batch()');
     const value = await engine.transaction(fn, options);
-    if ((options.durability ?? this.#o.durability) === 'shipped') await engine.sync(options);
+    if ((options.durability ?? this.#o.durability) === 'shipped') await engine.waitShipped(engine.commitSeq, options);
     return value;
   }
 
@@ -569,7 +574,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       if (!isCoordinatorError(err)) throw err;
     }
     this.#offEvents?.();
-    await this.#coordinator.close?.();
+    await this.#coordinator.close();
     this.emit('role', 'closed');
   }
 

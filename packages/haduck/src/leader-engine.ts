@@ -76,6 +76,7 @@ export class LeaderEngine {
   #commitSeq = 0;
   #shippedSeq = 0;
   #lastIteration: bigint;
+  #shipWaiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   #tokensReady = false;
   #tokenWrites = 0;
   #closed = false;
@@ -292,6 +293,36 @@ export class LeaderEngine {
       }
       this.#stats.lastShipError = undefined;
       if (seq > this.#shippedSeq) this.#shippedSeq = seq;
+      const ready = this.#shipWaiters.filter((w) => w.seq <= this.#shippedSeq);
+      this.#shipWaiters = this.#shipWaiters.filter((w) => w.seq > this.#shippedSeq);
+      for (const w of ready) w.resolve();
+    });
+  }
+
+  /** Number of commits so far (a write's own commit is included once its call resolved). */
+  get commitSeq(): number {
+    return this.#commitSeq;
+  }
+
+  /**
+   * Resolves once commit number `seq` is shipped by a later checkpoint (the periodic one: this
+   * does not force a checkpoint, so concurrent writes share one). Rejects with `HADUCK_CLOSED`
+   * when the engine closes first (for example on demotion).
+   */
+  waitShipped(seq: number, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+    if (seq <= this.#shippedSeq) return Promise.resolve();
+    if (this.#disposed) return Promise.reject(new HaDuckError('HADUCK_CLOSED', 'database closed before the write was shipped'));
+    return new Promise<void>((resolve, reject) => {
+      const w = { seq, resolve, reject };
+      this.#shipWaiters.push(w);
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          this.#shipWaiters = this.#shipWaiters.filter((x) => x !== w);
+          reject(new HaDuckError('HADUCK_ABORTED', 'aborted while waiting for shipping', { cause: options.signal?.reason }));
+        },
+        { once: true },
+      );
     });
   }
 
@@ -315,6 +346,9 @@ export class LeaderEngine {
     } finally {
       await this.#shipLock.run(async () => {
         this.#disposed = true;
+        for (const w of this.#shipWaiters.splice(0)) {
+          w.reject(new HaDuckError('HADUCK_CLOSED', 'database closed before the write was shipped; it may be lost'));
+        }
         this.#conn.closeSync();
         this.#instance.closeSync();
       });
