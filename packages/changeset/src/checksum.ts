@@ -30,7 +30,7 @@ export function sortPages(pages: readonly PageEntry[]): readonly PageEntry[] {
  * page count or `created_ms`.
  */
 export function computeChecksum(prevChecksum: bigint, pageIdSize: PageIdSize, pages: readonly PageEntry[]): bigint {
-  const batch = new HashBatch(8 * 1024);
+  const batch = new HashBatch();
   batch.addU64(BigInt.asUintN(64, prevChecksum));
   for (const page of sortPages(pages)) {
     if (pageIdSize === 8) batch.addU64(BigInt.asUintN(64, page.pageId));

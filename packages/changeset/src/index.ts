@@ -14,6 +14,8 @@ export {
   HADBP_VERSION,
   decodePhysical,
   encodePhysical,
+  encodePhysicalInto,
+  encodedPhysicalSize,
   newPhysical,
   verifyChain,
   type NewPhysicalOptions,

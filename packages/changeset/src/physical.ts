@@ -94,12 +94,11 @@ export function writePhysicalHeader(out: Uint8Array, header: PhysicalHeader): vo
 }
 
 /**
- * Encodes a changeset: header, pages in ascending id order (stable), then `cs.checksum` as
- * stored (it is not recomputed, as in Rust: a hand-edited changeset encodes to bytes that
- * `decodePhysical` rejects). Throws `INVALID_ARGUMENT` if `header.pageCount !== pages.length`
- * or a field is out of range, `PAGE_ID_MISMATCH` if an id does not fit the width.
+ * Size in bytes of `encodePhysical(cs)`, after checking `cs` can be encoded: `INVALID_ARGUMENT`
+ * if `header.pageCount !== pages.length` or a field is out of range, `PAGE_ID_MISMATCH` if an
+ * id does not fit the width.
  */
-export function encodePhysical(cs: PhysicalChangeset): Uint8Array {
+export function encodedPhysicalSize(cs: PhysicalChangeset): number {
   const { header } = cs;
   checkHeader(header);
   assertU64('checksum', cs.checksum);
@@ -111,13 +110,17 @@ export function encodePhysical(cs: PhysicalChangeset): Uint8Array {
   const width = header.pageIdSize;
   let size = HADBP_MIN_SIZE;
   for (const page of cs.pages) {
-    assertPageIdFits(width, page.pageId);
+    assertPageIdFits(width, page?.pageId);
     assertBytes('page data', page.data);
     size += width + 4 + page.data.length;
   }
-  const out = allocOutput(size);
-  writePhysicalHeader(out, header);
-  const view = new DataView(out.buffer, out.byteOffset, out.length);
+  return size;
+}
+
+function writeBody(cs: PhysicalChangeset, out: Uint8Array, start: number, size: number): void {
+  const width = cs.header.pageIdSize;
+  writePhysicalHeader(out.subarray(start, start + HADBP_HEADER_SIZE), cs.header);
+  const view = new DataView(out.buffer, out.byteOffset + start, size);
   let pos = HADBP_HEADER_SIZE;
   for (const page of sortPages(cs.pages)) {
     if (width === 8) view.setBigUint64(pos, page.pageId, false);
@@ -125,11 +128,37 @@ export function encodePhysical(cs: PhysicalChangeset): Uint8Array {
     pos += width;
     view.setUint32(pos, page.data.length, false);
     pos += 4;
-    out.set(page.data, pos);
+    out.set(page.data, start + pos);
     pos += page.data.length;
   }
   view.setBigUint64(pos, cs.checksum, false);
+}
+
+/**
+ * Encodes a changeset: header, pages in ascending id order (stable), then `cs.checksum` as
+ * stored (it is not recomputed, as in Rust: a hand-edited changeset encodes to bytes that
+ * `decodePhysical` rejects). Errors as {@link encodedPhysicalSize}.
+ */
+export function encodePhysical(cs: PhysicalChangeset): Uint8Array {
+  const size = encodedPhysicalSize(cs);
+  const out = allocOutput(size);
+  writeBody(cs, out, 0, size);
   return out;
+}
+
+/**
+ * Encodes into a caller-owned buffer at `offset` (reuse one buffer across changesets to skip
+ * allocating and faulting in fresh memory). Returns the number of bytes written; throws
+ * `INVALID_ARGUMENT` if it does not fit.
+ */
+export function encodePhysicalInto(cs: PhysicalChangeset, target: Uint8Array, offset = 0): number {
+  assertBytes('target', target);
+  const size = encodedPhysicalSize(cs);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > target.length) {
+    throw ChangesetError.invalidArgument(`encoding needs ${size} bytes at offset ${offset}; target has ${target.length}`);
+  }
+  writeBody(cs, target, offset, size);
+  return size;
 }
 
 /** An output buffer without zero-fill for large sizes (every byte is written). */

@@ -91,12 +91,12 @@ export function readPhysicalStream(source: ByteSource, options: ReadPhysicalStre
     try {
       const h = await ensureHeader();
       const width = h.pageIdSize;
-      const batch = new HashBatch(8 * 1024);
+      const batch = new HashBatch();
       batch.addU64(h.prevChecksum);
       let last = -1n;
       for (let i = 0; i < h.pageCount; i++) {
         const pos = reader.position;
-        const entryHead = await reader.read(width + 4);
+        const entryHead = reader.available >= width + 4 ? reader.take(width + 4) : await reader.read(width + 4);
         if (entryHead === null) return await failAt(pos + width + 4);
         batch.add(entryHead);
         const view = new DataView(entryHead.buffer, entryHead.byteOffset, width + 4);
@@ -110,7 +110,7 @@ export function readPhysicalStream(source: ByteSource, options: ReadPhysicalStre
           );
         }
         last = pageId;
-        const data = await reader.read(dataLen);
+        const data = reader.available >= dataLen ? reader.take(dataLen) : await reader.read(dataLen);
         if (data === null) return await failAt(pos + width + 4 + dataLen);
         batch.add(data);
         yield { pageId, data };

@@ -70,7 +70,7 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
     const chunkSize = Math.max(4096, this.options.chunkSize ?? 256 * 1024);
     const { header } = this;
     const width = header.pageIdSize;
-    const batch = new HashBatch(8 * 1024);
+    const batch = new HashBatch();
     batch.addU64(header.prevChecksum);
 
     let buf = new Uint8Array(chunkSize);

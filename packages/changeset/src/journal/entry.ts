@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { crc32c } from '../crc32c.js';
 import { ChangesetError } from '../errors.js';
 import { assertBytes, assertU64 } from '../validate.js';
@@ -7,10 +7,15 @@ import type { JournalEntry } from './types.js';
 
 /** Chain hash of an entry: `SHA-256(prevHash || payload)` (sequence and CRC are not included). */
 export function entryHash(prevHash: Uint8Array, payload: Uint8Array): Uint8Array {
-  const h = createHash('sha256');
-  h.update(prevHash);
-  h.update(payload);
-  const d = h.digest();
+  if (payload.length > 4096) {
+    const digest = createHash('sha256').update(prevHash).update(payload).digest();
+    return new Uint8Array(digest.buffer, digest.byteOffset, 32);
+  }
+  const input = new Uint8Array(prevHash.length + payload.length);
+  input.set(prevHash, 0);
+  input.set(payload, prevHash.length);
+  // One-shot hashing is markedly cheaper than a Hash object for small inputs.
+  const d = hash('sha256', input, 'buffer') as unknown as Buffer;
   return new Uint8Array(d.buffer, d.byteOffset, 32);
 }
 
