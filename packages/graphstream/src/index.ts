@@ -29,3 +29,6 @@ export { UPLOAD_MANIFEST_FILE, UploadManifest, type CacheCleanupOptions } from '
 export { JournalUploader, type JournalUploaderOptions, type UploadResult } from './uploader.js';
 export { downloadNewSegments, type DownloadOptions, type DownloadedSegment } from './downloader.js';
 export { replayJournal, type ReplayEntry, type ReplayOptions, type ReplayResult } from './reader.js';
+export { compactJournal, type CompactionOptions, type CompactionResult } from './compaction.js';
+export { JournalFollower, type JournalFollowerOptions } from './follower.js';
+export { JournalShipper, type JournalShipperOptions } from './shipper.js';
