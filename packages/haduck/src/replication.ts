@@ -58,8 +58,18 @@ export function duckblockReplication(options: {
   const followerBehavior = new DuckblockFollowerBehavior(replicator, {
     onApplied: (_db: string, position: Position, kind: 'segment' | 'snapshot') => options.onApplied({ seq: position.seq, kind }),
   });
+  const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> => options.onApplied({ seq: position.seq, kind });
+  // The coordinator's join-time pull goes through here: report its steps like the follower loop's.
+  const wrapped: HaDuckReplication['replicator'] = {
+    add: (db, path, term, o) => replicator.add(db, path, term, o),
+    addContinuing: (db, path, term, o) => replicator.addContinuing(db, path, term, o),
+    remove: (db, o) => replicator.remove(db, o),
+    sync: (db, o) => replicator.sync(db, o),
+    head: (db) => replicator.head(db),
+    pull: async (db, path, o) => (await replicator.pullDetailed(db, path, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
+  };
   return {
-    replicator,
+    replicator: wrapped,
     followerBehavior,
     shipper(db) {
       return {
