@@ -18,6 +18,11 @@ export interface DownloadOptions {
   readonly dir: string;
   /** The local position: the last entry already held and its chain hash. */
   readonly since: JournalPosition;
+  /**
+   * Called after each segment is stored durably, before the next one is fetched, so a caller
+   * keeps its position even when a later segment fails (gap, corruption).
+   */
+  readonly onSegment?: (segment: DownloadedSegment) => void;
   /** Stop after this many segments (the next call continues). Default: no limit. */
   readonly maxSegments?: number;
   readonly metrics?: GraphstreamMetrics;
@@ -125,6 +130,7 @@ async function download(options: DownloadOptions, metrics: GraphstreamMetrics): 
     metrics.inc('downloads');
     metrics.inc('download_bytes', got.bytes);
     out.push(got);
+    options.onSegment?.(got);
     expected = got.lastSeq + 1n;
     expectedPrev = got.chainHash;
   }

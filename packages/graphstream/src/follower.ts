@@ -83,11 +83,12 @@ export class JournalFollower implements AsyncDisposable {
         dir: this.#dir,
         since: this.#downloaded,
         metrics: this.metrics,
+        onSegment: (seg) => {
+          this.#downloaded = { seq: seg.lastSeq, chainHash: seg.chainHash };
+        },
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(options.maxSegments === undefined ? {} : { maxSegments: options.maxSegments }),
       });
-      const last = got[got.length - 1];
-      if (last !== undefined) this.#downloaded = { seq: last.lastSeq, chainHash: last.chainHash };
       return got;
     });
   }
@@ -145,11 +146,15 @@ export class JournalFollower implements AsyncDisposable {
         options.onError?.(error);
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, interval);
-        options.signal.addEventListener('abort', () => {
+        const onAbort = (): void => {
           clearTimeout(t);
           resolve();
-        }, { once: true });
+        };
+        const t = setTimeout(() => {
+          options.signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, interval);
+        options.signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   }
