@@ -27,10 +27,14 @@ export async function stampFile(fh: FileHandle, micros: number): Promise<void> {
   await fh.utimes(seconds, seconds);
 }
 
-export async function fsyncDir(path: string): Promise<void> {
+/**
+ * fsyncs a directory (or, with `dataOnly`, fdatasyncs a file) by path: both apply to the inode,
+ * whatever descriptor is used.
+ */
+export async function syncPath(path: string, dataOnly = false): Promise<void> {
   const fh = await open(path, 'r');
   try {
-    await fh.sync();
+    await (dataOnly ? fh.datasync() : fh.sync());
   } finally {
     await fh.close();
   }
@@ -56,7 +60,7 @@ export async function ensureDir(dir: string, durable: boolean): Promise<void> {
     chain.push(at);
   }
   chain.pop(); // `dir` itself is fsynced by whoever adds an entry to it
-  for (const d of chain) await fsyncDir(d);
+  for (const d of chain) await syncPath(d);
 }
 
 /** Wraps an error thrown by a caller's stream body, so it reaches the caller unchanged. */
@@ -74,6 +78,9 @@ export interface TempFile {
 }
 
 export interface WriteTempOptions {
+  /** fsync the file before returning (else call {@link syncFile} before publishing it). */
+  readonly sync: boolean;
+  /** fsync the parents of directories created on the way. */
   readonly durable: boolean;
   readonly signal: AbortSignal | undefined;
 }
@@ -88,7 +95,7 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
 
 /**
  * Writes `source` to a new temp file (`.hadb-tmp-<random>`) in `dir`, stamps its mtime and
- * fsyncs it. On any failure, abort included, the temp file is removed.
+ * (with `sync`) fsyncs it. On any failure, abort included, the temp file is removed.
  */
 export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<Uint8Array>, options: WriteTempOptions): Promise<TempFile> {
   const path = join(dir, `${RESERVED}tmp-${randomBytes(8).toString('hex')}`);
@@ -126,7 +133,7 @@ export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<
     }
     if (options.signal?.aborted) throw abortError(options.signal);
     await stampFile(fh, nextStampMicros());
-    if (options.durable) await fh.sync();
+    if (options.sync) await fh.datasync();
     const stats = await fh.stat({ bigint: true });
     await fh.close();
     fh = undefined;

@@ -1,17 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, readdir, rmdir, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { link, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '@hadb/storage';
 import { abortError } from './abortable.js';
 import { currentOwner, isCertainlyDead, parseOwner } from './owner.js';
 
+/** Name of the directory under the storage root that holds lock tickets and owner files. */
+export const LOCK_DIR_NAME = '.hadb-locks';
+
 /** Releases a held lock. Idempotent. */
 export type Release = () => Promise<void>;
 
-const TICKET = /^[0-9]+$/;
-
-/** In-process queue per lock directory, so a process never polls against itself. */
+/** In-process queue per lock, so a process never polls against itself. */
 const local = new Map<string, Promise<void>>();
+/** This process's owner file per lock root (hard-linked as each of its tickets). */
+const ownerFiles = new Map<string, Promise<string>>();
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -32,45 +35,100 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/** Where the tickets of `name` live: `<lockRoot>/<hash[0..2]>/<hash>.<n>`. */
+function place(lockRoot: string, name: string): { shard: string; stem: string } {
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 40);
+  return { shard: join(lockRoot, hash.slice(0, 2)), stem: `${hash}.` };
+}
+
 /**
- * A mutual-exclusion lock between processes on one host, over a directory of numbered tickets
- * (like ZooKeeper's sequential nodes), that survives crashed holders:
+ * Writes this process's owner record once per lock root (complete before anyone can see it, as
+ * tickets are hard links to it) and returns its path. Owner files of dead processes are removed
+ * by {@link sweepOwners}.
+ */
+function ownerFile(lockRoot: string): Promise<string> {
+  let file = ownerFiles.get(lockRoot);
+  if (file === undefined) {
+    file = (async () => {
+      const dir = join(lockRoot, 'owners');
+      await mkdir(dir, { recursive: true });
+      const me = currentOwner();
+      const path = join(dir, `${me.pid}-${me.nonce}`);
+      const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+      const fh = await open(temp, 'wx');
+      try {
+        await fh.writeFile(JSON.stringify(me));
+      } finally {
+        await fh.close();
+      }
+      await link(temp, path).catch((error: unknown) => {
+        if (errno(error) !== 'EEXIST') throw error;
+      });
+      await unlink(temp);
+      return path;
+    })();
+    file.catch(() => ownerFiles.delete(lockRoot));
+    ownerFiles.set(lockRoot, file);
+  }
+  return file;
+}
+
+/** Removes owner files of processes that are certainly dead (housekeeping; safe at any time). */
+export async function sweepOwners(lockRoot: string): Promise<void> {
+  const dir = join(lockRoot, 'owners');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    const owner = parseOwner(await readFile(path, 'utf8').catch(() => ''));
+    if (owner !== null && isCertainlyDead(owner)) await unlink(path).catch(() => {});
+  }
+}
+
+/**
+ * Takes the lock `name` (a storage key) under `lockRoot`: mutual exclusion between processes on
+ * one host, over numbered tickets (like ZooKeeper's sequential nodes), surviving crashed holders.
  *
- * 1. Take a ticket: link a complete owner file (pid, start time, boot id, pid namespace, host,
- *    nonce) to the name `max + 1`; `link` fails if the name exists, so each ticket has one owner
- *    and is never seen half written.
+ * 1. Take a ticket: hard-link this process's owner file (pid, start time, boot id, pid namespace,
+ *    host, nonce) to `<hash>.<max + 1>`. `link` fails if the name exists, so each ticket has one
+ *    owner and is never seen half written.
  * 2. If a higher ticket already exists, ours was taken from a stale view: drop it and retry. So a
  *    ticket that survives this check was the highest when it was checked.
  * 3. Hold the lock once no lower ticket is alive. Lower tickets whose owner is certainly dead
- *    (see `isCertainlyDead`) are removed, which is how a SIGKILLed holder stops blocking the key.
+ *    (`isCertainlyDead`) are removed: that is how a SIGKILLed holder stops blocking the key.
  *
- * Two holders at once would need a lower ticket created after a higher ticket's check, but any
- * ticket created after a higher one exists fails step 2. Removing a dead ticket is safe even if the
- * name was reused meanwhile, for the same reason. Holders that are alive but stuck (SIGSTOP) are
- * waited for until `timeoutMs`.
+ * Two holders at once would need a lower ticket created after a higher ticket's check, but a
+ * ticket created while a higher one exists fails step 2. Removing a dead ticket is safe even if
+ * its number was reused meanwhile, for the same reason. Holders that are alive but stuck (SIGSTOP)
+ * are waited for until `timeoutMs`, then this rejects with `HADB_STORAGE_UNAVAILABLE`.
  */
-export async function acquireLock(dir: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<Release> {
-  const previous = local.get(dir) ?? Promise.resolve();
+export async function acquireLock(lockRoot: string, name: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<Release> {
+  const { shard, stem } = place(lockRoot, name);
+  const id = shard + stem;
+  const previous = local.get(id) ?? Promise.resolve();
   let releaseLocal!: () => void;
   const mine = new Promise<void>((resolve) => {
     releaseLocal = resolve;
   });
   const tail = previous.then(() => mine);
-  local.set(dir, tail);
+  local.set(id, tail);
   const dropLocal = () => {
     releaseLocal();
-    if (local.get(dir) === tail) local.delete(dir);
+    if (local.get(id) === tail) local.delete(id);
   };
   try {
     await waitLocal(previous, signal);
-    const ticket = await takeTicket(dir, signal, Date.now() + timeoutMs);
+    const ticket = await takeTicket(lockRoot, shard, stem, signal, Date.now() + timeoutMs);
     let released = false;
     return async () => {
       if (released) return;
       released = true;
       try {
-        await unlink(join(dir, ticket)).catch(() => {});
-        await rmdir(dir).catch(() => {});
+        await unlink(ticket).catch(() => {});
       } finally {
         dropLocal();
       }
@@ -94,72 +152,71 @@ function waitLocal(previous: Promise<void>, signal: AbortSignal | undefined): Pr
   });
 }
 
-async function tickets(dir: string): Promise<bigint[]> {
+async function tickets(shard: string, stem: string): Promise<bigint[]> {
+  let names: string[];
   try {
-    return (await readdir(dir)).filter((n) => TICKET.test(n)).map((n) => BigInt(n));
+    names = await readdir(shard);
   } catch (error) {
     if (errno(error) === 'ENOENT') return [];
     throw error;
   }
-}
-
-async function writeOwnerFile(dir: string): Promise<string> {
-  const temp = join(dir, `tmp-${randomBytes(8).toString('hex')}`);
-  const fh = await open(temp, 'wx');
-  try {
-    await fh.writeFile(JSON.stringify(currentOwner()));
-  } finally {
-    await fh.close();
+  const out: bigint[] = [];
+  for (const n of names) {
+    if (!n.startsWith(stem)) continue;
+    const number = n.slice(stem.length);
+    if (/^[0-9]+$/.test(number)) out.push(BigInt(number));
   }
-  return temp;
+  return out;
 }
 
-async function takeTicket(dir: string, signal: AbortSignal | undefined, deadline: number): Promise<string> {
+async function takeTicket(lockRoot: string, shard: string, stem: string, signal: AbortSignal | undefined, deadline: number): Promise<string> {
   let backoff = 1;
   for (;;) {
     if (signal?.aborted) throw abortError(signal);
-    await mkdir(dir, { recursive: true });
-    const existing = await tickets(dir);
-    const n = existing.reduce((a, b) => (b > a ? b : a), 0n) + 1n;
-    const name = n.toString();
-    let temp: string;
+    const n = (await tickets(shard, stem)).reduce((a, b) => (b > a ? b : a), 0n) + 1n;
+    const path = join(shard, stem + n.toString());
     try {
-      temp = await writeOwnerFile(dir);
+      await link(await ownerFile(lockRoot), path);
     } catch (error) {
-      if (errno(error) === 'ENOENT') continue; // the directory was pruned by a releasing holder
+      if (errno(error) === 'EEXIST') continue;
+      if (errno(error) === 'ENOENT') {
+        await mkdir(shard, { recursive: true });
+        ownerFiles.delete(lockRoot); // the owner file may be gone too (root wiped); recreate it
+        continue;
+      }
       throw error;
     }
-    try {
-      await link(temp, join(dir, name));
-    } catch (error) {
-      if (errno(error) === 'EEXIST' || errno(error) === 'ENOENT') continue;
-      throw error;
-    } finally {
-      await unlink(temp).catch(() => {});
-    }
-    if ((await tickets(dir)).some((t) => t > n)) {
-      await unlink(join(dir, name)).catch(() => {});
+    const seen = await tickets(shard, stem);
+    if (seen.some((t) => t > n)) {
+      await unlink(path).catch(() => {});
       await sleep(Math.random() * backoff, signal);
       backoff = Math.min(backoff * 2, 20);
       continue;
     }
     try {
-      await waitForTurn(dir, n, signal, deadline);
+      await waitForTurn(shard, stem, n, seen, signal, deadline);
     } catch (error) {
-      await unlink(join(dir, name)).catch(() => {});
+      await unlink(path).catch(() => {});
       throw error;
     }
-    return name;
+    return path;
   }
 }
 
-async function waitForTurn(dir: string, n: bigint, signal: AbortSignal | undefined, deadline: number): Promise<void> {
+async function waitForTurn(
+  shard: string,
+  stem: string,
+  n: bigint,
+  first: bigint[],
+  signal: AbortSignal | undefined,
+  deadline: number,
+): Promise<void> {
   let pause = 1;
-  for (;;) {
-    const lower = (await tickets(dir)).filter((t) => t < n);
+  for (let seen = first; ; seen = await tickets(shard, stem)) {
     let blocked = false;
-    for (const t of lower) {
-      const path = join(dir, t.toString());
+    for (const t of seen) {
+      if (t >= n) continue;
+      const path = join(shard, stem + t.toString());
       let text: string;
       try {
         text = await readFile(path, 'utf8');
@@ -168,7 +225,7 @@ async function waitForTurn(dir: string, n: bigint, signal: AbortSignal | undefin
         throw error;
       }
       const owner = parseOwner(text);
-      // Tickets are linked from complete files, so an unreadable one was never a live holder's.
+      // Tickets are links to complete files, so an unreadable one was never a live holder's.
       if (owner === null || isCertainlyDead(owner)) await unlink(path).catch(() => {});
       else blocked = true;
     }

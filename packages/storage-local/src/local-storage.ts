@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { link, mkdir, open, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -26,8 +25,8 @@ import {
 import { abortError } from './abortable.js';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
-import { RESERVED, SourceError, ensureDir, fsyncDir, writeTemp, type TempFile } from './fs-write.js';
-import { acquireLock } from './key-lock.js';
+import { RESERVED, SourceError, ensureDir, syncPath, writeTemp, type TempFile } from './fs-write.js';
+import { LOCK_DIR_NAME as LOCKS, acquireLock, sweepOwners } from './key-lock.js';
 import { probeFileSystem } from './probe.js';
 import { fileBody, readAt } from './read-body.js';
 import { walkPage } from './walk.js';
@@ -55,7 +54,6 @@ export interface LocalStorageOptions {
 }
 
 const DEFAULT_PAGE = 1000;
-const LOCKS = `${RESERVED}locks`;
 
 /**
  * A {@link StorageBackend} over a directory of plain files. Writes go to a temp file in the target
@@ -73,6 +71,7 @@ export class LocalStorageBackend implements StorageBackend {
     uniqueEtags: true,
   };
   private closed = false;
+  private readonly lockRoot: string;
   private readonly durable: boolean;
   private readonly lockTimeoutMs: number;
   private readonly chunkBytes: number;
@@ -83,6 +82,7 @@ export class LocalStorageBackend implements StorageBackend {
     readonly root: string,
     options: LocalStorageOptions,
   ) {
+    this.lockRoot = join(root, LOCKS);
     this.durable = options.fsync ?? true;
     this.lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
     this.chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
@@ -104,6 +104,7 @@ export class LocalStorageBackend implements StorageBackend {
       throw fsError('open storage root', error);
     }
     await probeFileSystem(root);
+    await sweepOwners(join(root, LOCKS));
     return new LocalStorageBackend(root, options);
   }
 
@@ -118,9 +119,6 @@ export class LocalStorageBackend implements StorageBackend {
     return path;
   }
 
-  private lockDir(key: string): string {
-    return join(this.root, LOCKS, createHash('sha256').update(key).digest('hex').slice(0, 40));
-  }
 
   private checkOpen(): void {
     if (this.closed) throw new StorageError('HADB_STORAGE_CLOSED', 'local storage backend is closed');
@@ -202,7 +200,7 @@ export class LocalStorageBackend implements StorageBackend {
   async put(key: string, data: Uint8Array, options?: OpOptions): Promise<{ readonly etag: string }> {
     const path = this.enter(key, options);
     return this.io('put', async () => {
-      const temp = await this.writeTemp(path, data, options?.signal);
+      const temp = await this.writeTemp(path, data, options?.signal, true);
       await this.replace(key, path, temp, undefined, options?.signal);
       return { etag: etagOf(temp.stats) };
     });
@@ -212,8 +210,8 @@ export class LocalStorageBackend implements StorageBackend {
     const path = this.enter(key, options);
     return this.io('putIfAbsent', async () => {
       if ((await this.statObject(path)) !== null) return { success: false };
-      const temp = await this.writeTemp(path, data, options?.signal);
-      return this.linkIntoPlace(path, temp, options?.signal);
+      const temp = await this.writeTemp(path, data, options?.signal, false);
+      return this.linkIntoPlace(key, path, temp, options?.signal);
     });
   }
 
@@ -222,7 +220,7 @@ export class LocalStorageBackend implements StorageBackend {
     return this.io('putIfMatch', async () => {
       const current = await this.statObject(path);
       if (current === null || etagOf(current) !== etag) return { success: false };
-      const temp = await this.writeTemp(path, data, options?.signal);
+      const temp = await this.writeTemp(path, data, options?.signal, false);
       const replaced = await this.replace(key, path, temp, etag, options?.signal);
       return replaced ? { success: true, etag: etagOf(temp.stats) } : { success: false };
     });
@@ -276,7 +274,10 @@ export class LocalStorageBackend implements StorageBackend {
     this.checkOpen();
     const paths = keys.map((key) => this.pathOf(key));
     throwIfAborted(options?.signal);
-    const failures = await this.batch(keys.length, (i) => this.io('delete', () => this.remove(keys[i]!, paths[i]!, options?.signal)));
+    const dirs = new Set<string>();
+    const failures = await this.batch(keys.length, (i) => this.io('delete', () => this.remove(keys[i]!, paths[i]!, options?.signal, dirs)));
+    await this.io('deleteMany', () => this.syncDirs(dirs));
+    for (const dir of dirs) await this.pruneEmptyDirs(dir);
     this.raiseBatch('deleteMany', keys, failures, options?.signal);
     return keys.length;
   }
@@ -286,12 +287,14 @@ export class LocalStorageBackend implements StorageBackend {
     const list = [...entries];
     const paths = list.map((e) => this.pathOf(e.key));
     throwIfAborted(options?.signal);
+    const dirs = new Set<string>();
     const failures = await this.batch(list.length, (i) =>
       this.io('put', async () => {
-        const temp = await this.writeTemp(paths[i]!, list[i]!.data, options?.signal);
-        await this.replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal);
+        const temp = await this.writeTemp(paths[i]!, list[i]!.data, options?.signal, true);
+        await this.replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal, dirs);
       }),
     );
+    await this.io('putMany', () => this.syncDirs(dirs));
     this.raiseBatch(
       'putMany',
       list.map((e) => e.key),
@@ -318,10 +321,10 @@ export class LocalStorageBackend implements StorageBackend {
     const path = this.enter(key, options);
     return this.io('putStream', async () => {
       if (options?.ifAbsent && (await this.statObject(path)) !== null) return { success: false };
-      const temp = await this.writeTemp(path, body, options?.signal);
+      const temp = await this.writeTemp(path, body, options?.signal, !options?.ifAbsent);
       const size = Number(temp.stats.size);
       if (options?.ifAbsent) {
-        const result = await this.linkIntoPlace(path, temp, options.signal);
+        const result = await this.linkIntoPlace(key, path, temp, options.signal);
         return result.success ? { success: true, etag: result.etag, size } : { success: false };
       }
       await this.replace(key, path, temp, undefined, options?.signal);
@@ -337,9 +340,15 @@ export class LocalStorageBackend implements StorageBackend {
     return this.close();
   }
 
-  private async writeTemp(path: string, source: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<TempFile> {
+  /** Writes a temp file next to `path`; `sync` fsyncs it now (unconditional writes, before taking the lock). */
+  private async writeTemp(
+    path: string,
+    source: Uint8Array | AsyncIterable<Uint8Array>,
+    signal: AbortSignal | undefined,
+    sync: boolean,
+  ): Promise<TempFile> {
     await ensureDir(dirname(path), this.durable);
-    const temp = await writeTemp(dirname(path), source, { durable: this.durable, signal });
+    const temp = await writeTemp(dirname(path), source, { durable: this.durable, sync: sync && this.durable, signal });
     if (this.closed) {
       await unlink(temp.path).catch(() => {});
       this.checkOpen();
@@ -347,21 +356,36 @@ export class LocalStorageBackend implements StorageBackend {
     return temp;
   }
 
+  /** fsyncs each directory in `dirs` (when durable). */
+  private async syncDirs(dirs: Iterable<string>): Promise<void> {
+    if (this.durable) await Promise.all([...dirs].map((d) => syncPath(d)));
+  }
+
   /**
    * Renames `temp` over `path` under the key lock; with `ifEtag`, only if the current object still
-   * has that etag (returns false otherwise). The temp file is removed on every path that does not
-   * publish it.
+   * has that etag (returns false otherwise), and the temp file is fsynced only once it is known to
+   * win. The directory is fsynced after the lock is released, or added to `dirs` for the caller
+   * to sync once per batch; the write is reported only after that. The temp file is removed on
+   * every path that does not publish it.
    */
-  private async replace(key: string, path: string, temp: TempFile, ifEtag: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+  private async replace(
+    key: string,
+    path: string,
+    temp: TempFile,
+    ifEtag: string | undefined,
+    signal: AbortSignal | undefined,
+    dirs?: Set<string>,
+  ): Promise<boolean> {
     let release: (() => Promise<void>) | undefined;
     try {
-      release = await acquireLock(this.lockDir(key), signal, this.lockTimeoutMs);
+      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
       if (ifEtag !== undefined) {
         const current = await this.statObject(path);
         if (current === null || etagOf(current) !== ifEtag) {
           await unlink(temp.path).catch(() => {});
           return false;
         }
+        if (this.durable) await syncPath(temp.path, true);
       }
       if (signal?.aborted) throw abortError(signal);
       try {
@@ -370,19 +394,28 @@ export class LocalStorageBackend implements StorageBackend {
         if (['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes(errno(error) ?? '')) throw keyConflict('put', error);
         throw error;
       }
-      if (this.durable) await fsyncDir(dirname(path));
-      return true;
     } catch (error) {
       await unlink(temp.path).catch(() => {});
       throw error;
     } finally {
       await release?.();
     }
+    if (dirs !== undefined) dirs.add(dirname(path));
+    else await this.syncDirs([dirname(path)]);
+    return true;
   }
 
-  /** Hard-links `temp` to `path` unless `path` exists (atomic no-clobber), then drops the temp name. */
-  private async linkIntoPlace(path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
+  /**
+   * Publishes `temp` at `path` only if no object is there: under the key lock, checks, fsyncs the
+   * temp file, then hard-links it into place (`link` fails on an existing name, so even a writer
+   * that ignores the lock cannot be clobbered) and drops the temp name.
+   */
+  private async linkIntoPlace(key: string, path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
+    let release: (() => Promise<void>) | undefined;
     try {
+      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+      if ((await this.statObject(path)) !== null) return { success: false };
+      if (this.durable) await syncPath(temp.path, true);
       if (signal?.aborted) throw abortError(signal);
       try {
         await link(temp.path, path);
@@ -393,25 +426,28 @@ export class LocalStorageBackend implements StorageBackend {
       }
     } finally {
       await unlink(temp.path).catch(() => {});
+      await release?.();
     }
-    if (this.durable) await fsyncDir(dirname(path));
+    await this.syncDirs([dirname(path)]);
     return { success: true, etag: etagOf(temp.stats) };
   }
 
-  private async remove(key: string, path: string, signal: AbortSignal | undefined): Promise<void> {
-    const release = await acquireLock(this.lockDir(key), signal, this.lockTimeoutMs);
+  private async remove(key: string, path: string, signal: AbortSignal | undefined, dirs?: Set<string>): Promise<void> {
+    const release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
     try {
-      try {
-        await unlink(path);
-      } catch (error) {
-        // Missing, or a directory (a prefix of other keys, not an object): nothing to delete.
-        if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes(errno(error) ?? '')) return;
-        throw error;
-      }
-      if (this.durable) await fsyncDir(dirname(path));
+      await unlink(path);
+    } catch (error) {
+      // Missing, or a directory (a prefix of other keys, not an object): nothing to delete.
+      if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes(errno(error) ?? '')) return;
+      throw error;
     } finally {
       await release();
     }
+    if (dirs !== undefined) {
+      dirs.add(dirname(path));
+      return;
+    }
+    await this.syncDirs([dirname(path)]);
     await this.pruneEmptyDirs(dirname(path));
   }
 
