@@ -8,6 +8,8 @@ import { errno, keyConflict } from './fs-errors.js';
 
 /** Names of every file and directory the backend creates for itself start with this. */
 export const RESERVED = '.hadb-';
+/** Temp files: `.hadb-tmp-<pid>-<owner nonce>-<random>`. */
+export const TEMP_PREFIX = `${RESERVED}tmp-`;
 
 let lastStamp = 0;
 
@@ -83,6 +85,8 @@ export interface WriteTempOptions {
   /** fsync the parents of directories created on the way. */
   readonly durable: boolean;
   readonly signal: AbortSignal | undefined;
+  /** Identifies the writing process in the temp name (`<pid>-<nonce>`), so orphans can be told apart. */
+  readonly ownerTag: string;
 }
 
 async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
@@ -94,11 +98,11 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
 }
 
 /**
- * Writes `source` to a new temp file (`.hadb-tmp-<random>`) in `dir`, stamps its mtime and
+ * Writes `source` to a new temp file (`.hadb-tmp-<pid>-<nonce>-<random>`) in `dir`, stamps its mtime and
  * (with `sync`) fsyncs it. On any failure, abort included, the temp file is removed.
  */
 export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<Uint8Array>, options: WriteTempOptions): Promise<TempFile> {
-  const path = join(dir, `${RESERVED}tmp-${randomBytes(8).toString('hex')}`);
+  const path = join(dir, `${TEMP_PREFIX}${options.ownerTag}-${randomBytes(8).toString('hex')}`);
   let fh: FileHandle | undefined;
   for (let attempt = 0; fh === undefined; attempt++) {
     try {

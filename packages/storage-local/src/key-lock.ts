@@ -73,6 +73,58 @@ function ownerFile(lockRoot: string): Promise<string> {
   return file;
 }
 
+/**
+ * Makes sure this process's owner file exists under `lockRoot` and returns its tag
+ * (`<pid>-<nonce>`), which temp file names carry so that {@link isOrphanTag} can tell a crashed
+ * writer's leftovers from a live writer's work in progress.
+ */
+export async function ownerTag(lockRoot: string): Promise<string> {
+  await ownerFile(lockRoot);
+  const me = currentOwner();
+  return `${me.pid}-${me.nonce}`;
+}
+
+/**
+ * True if the process with this owner tag is certainly dead: its owner file is gone (live
+ * processes never remove theirs; {@link sweepOwners} removes only dead ones) or names a dead
+ * process.
+ */
+export async function isOrphanTag(lockRoot: string, tag: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(join(lockRoot, 'owners', tag), 'utf8');
+  } catch (error) {
+    return errno(error) === 'ENOENT';
+  }
+  const owner = parseOwner(text);
+  return owner !== null && isCertainlyDead(owner);
+}
+
+/**
+ * Removes lock tickets whose owner is certainly dead (left by crashed processes on keys nobody
+ * has written since). Returns how many. Safe at any time: live tickets are kept.
+ */
+export async function sweepDeadTickets(lockRoot: string): Promise<number> {
+  let removed = 0;
+  let shards: string[];
+  try {
+    shards = (await readdir(lockRoot)).filter((n) => /^[0-9a-f]{2}$/.test(n));
+  } catch {
+    return 0;
+  }
+  for (const shard of shards) {
+    for (const name of await readdir(join(lockRoot, shard)).catch(() => [] as string[])) {
+      const path = join(lockRoot, shard, name);
+      const owner = parseOwner(await readFile(path, 'utf8').catch(() => ''));
+      if (owner !== null && isCertainlyDead(owner)) {
+        await unlink(path).catch(() => {});
+        removed++;
+      }
+    }
+  }
+  return removed;
+}
+
 /** Removes owner files of processes that are certainly dead (housekeeping; safe at any time). */
 export async function sweepOwners(lockRoot: string): Promise<void> {
   const dir = join(lockRoot, 'owners');

@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { link, mkdir, open, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   StorageError,
@@ -25,8 +25,8 @@ import {
 import { abortError } from './abortable.js';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
-import { RESERVED, SourceError, ensureDir, syncPath, writeTemp, type TempFile } from './fs-write.js';
-import { LOCK_DIR_NAME as LOCKS, acquireLock, sweepOwners } from './key-lock.js';
+import { RESERVED, SourceError, TEMP_PREFIX, ensureDir, syncPath, writeTemp, type TempFile } from './fs-write.js';
+import { LOCK_DIR_NAME as LOCKS, acquireLock, isOrphanTag, ownerTag, sweepDeadTickets, sweepOwners } from './key-lock.js';
 import { probeFileSystem } from './probe.js';
 import { fileBody, readAt } from './read-body.js';
 import { walkPage } from './walk.js';
@@ -336,6 +336,38 @@ export class LocalStorageBackend implements StorageBackend {
     this.closed = true;
   }
 
+  /**
+   * Removes what crashed writers left behind, all of it invisible to readers: temp files of dead
+   * processes, their lock tickets and owner files. Files of live processes (also of other hosts
+   * or pid namespaces, which cannot be judged) are kept. Safe to run at any time, from any
+   * process; walks the whole tree, so run it at startup or from maintenance jobs, not per write.
+   */
+  async removeOrphans(options?: OpOptions): Promise<{ tempFiles: number; tickets: number }> {
+    this.checkOpen();
+    throwIfAborted(options?.signal);
+    return this.io('removeOrphans', async () => {
+      let tempFiles = 0;
+      const visit = async (dir: string): Promise<void> => {
+        throwIfAborted(options?.signal);
+        for (const d of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+          const path = join(dir, d.name);
+          if (d.isDirectory() && path !== this.lockRoot) await visit(path);
+          else if (d.isFile() && d.name.startsWith(TEMP_PREFIX)) {
+            const tag = d.name.slice(TEMP_PREFIX.length, d.name.lastIndexOf('-'));
+            if (await isOrphanTag(this.lockRoot, tag)) {
+              await unlink(path).catch(() => {});
+              tempFiles++;
+            }
+          }
+        }
+      };
+      await visit(this.root);
+      const tickets = await sweepDeadTickets(this.lockRoot);
+      await sweepOwners(this.lockRoot);
+      return { tempFiles, tickets };
+    });
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -348,7 +380,8 @@ export class LocalStorageBackend implements StorageBackend {
     sync: boolean,
   ): Promise<TempFile> {
     await ensureDir(dirname(path), this.durable);
-    const temp = await writeTemp(dirname(path), source, { durable: this.durable, sync: sync && this.durable, signal });
+    const ownerTagValue = await ownerTag(this.lockRoot);
+    const temp = await writeTemp(dirname(path), source, { durable: this.durable, sync: sync && this.durable, signal, ownerTag: ownerTagValue });
     if (this.closed) {
       await unlink(temp.path).catch(() => {});
       this.checkOpen();

@@ -146,5 +146,12 @@ describe('local storage across processes', () => {
     expect(await backend.list('')).toEqual(['big']);
     const next = await backend.putIfMatch('big', new Uint8Array(1), got!.etag);
     expect(next.success).toBe(true);
+    // The dead writer's temp file is invisible, and removeOrphans reclaims it (and only it).
+    expect((await readdir(root)).filter((n) => n.startsWith('.hadb-tmp-'))).toHaveLength(1);
+    const removed = await backend.removeOrphans();
+    expect(removed.tempFiles).toBe(1);
+    expect((await readdir(root)).filter((n) => n.startsWith('.hadb-tmp-'))).toHaveLength(0);
+    expect((await readdir(join(root, '.hadb-locks', 'owners'))).length).toBe(1); // ours only
+    expect(Buffer.from((await backend.get('big'))!.data)).toEqual(Buffer.from([0]));
   }, 60_000);
 });
