@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
 import { GraphstreamError, throwIfAborted } from './errors.js';
 import { FLAG_SEALED, HEADER_SIZE, type JournalHeader, decodeHeader, verifySegmentStream } from './format.js';
@@ -89,6 +89,9 @@ async function download(options: DownloadOptions, metrics: GraphstreamMetrics): 
   const { storage, db, dir, signal } = options;
   const prefix = checkPrefix(options.prefix);
   throwIfAborted(signal);
+  await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
+    throw ioError(`could not create ${dir}`, cause, dir);
+  });
   const listPrefix = journalPrefix(prefix, db);
   const keyed: { key: string; seq: bigint }[] = [];
   for (const key of await storage.list(listPrefix, { signal })) {

@@ -159,12 +159,13 @@ export interface DecodedSegment {
  */
 export function decodeSealed(bytes: Uint8Array): DecodedSegment {
   const seg = decodeJournal(bytes);
-  let prev = seg.entries[0]?.prevHash ?? ZERO_HASH;
-  const entries = seg.entries.map((e) => {
-    const hash = entryHash(prev, e.payload);
-    prev = hash;
-    return { seq: e.sequence, prevHash: e.prevHash, payload: e.payload, hash };
-  });
+  // decodeJournal verified the chain, so entry i's hash is entry i+1's prev_hash (the trailer for the last).
+  const entries = seg.entries.map((e, i) => ({
+    seq: e.sequence,
+    prevHash: e.prevHash,
+    payload: e.payload,
+    hash: seg.entries[i + 1]?.prevHash ?? seg.chainHash,
+  }));
   const first = entries[0];
   const last = entries[entries.length - 1];
   if (first === undefined || last === undefined) {

@@ -16,7 +16,7 @@ const leaf: fc.Arbitrary<ParamValue> = fc.oneof(
   fc.record({ s: fc.nat({ max: 0xffffffff }), x: fc.double({ noNaN: true }), y: fc.double({ noNaN: true }) }).map((p) => param.point(p.s, p.x, p.y)),
 );
 const value: fc.Arbitrary<ParamValue> = fc.letrec((tie) => ({
-  v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 3 }).map(param.list), fc.array(fc.tuple(fc.string(), tie('v')), { maxLength: 3 }).map(param.map)),
+  v: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('v'), { maxLength: 3 }).map((xs) => param.list(xs as ParamValue[])), fc.array(fc.tuple(fc.string(), tie('v')), { maxLength: 3 }).map((es) => param.map(es as [string, ParamValue][]))),
 })).v as fc.Arbitrary<ParamValue>;
 
 describe('properties', () => {
