@@ -120,12 +120,18 @@ export async function truncateToHeader(fh: FileHandle): Promise<number> {
   return fileSize;
 }
 
-async function replayPages(dbPath: string, pages: readonly PageEntry[]): Promise<void> {
+/**
+ * Writes a segment's pages into the file and sizes it: to the segment's size marker when it has
+ * one, else (a segment from another writer) to its DuckDB header when pages were written; an
+ * empty segment without a size marker leaves the file as it is.
+ */
+async function replayPages(dbPath: string, pages: readonly PageEntry[], fileSize: number | undefined): Promise<void> {
   // O_CREAT without O_TRUNC: an existing file is patched in place.
   const fh = await open(dbPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
   try {
     await writePages(fh, pages);
-    await truncateToHeader(fh);
+    if (fileSize !== undefined) await fh.truncate(fileSize);
+    else if (pages.length > 0) await truncateToHeader(fh);
     await fh.sync();
   } finally {
     await fh.close();
@@ -147,7 +153,7 @@ async function completeJournal(dbPath: string, meta: JournalMeta, payload: Uint8
   const epoch = BigInt(meta.epoch);
   if (meta.kind === 'apply') {
     const seg = decodeSegment(payload);
-    await replayPages(dbPath, seg.pages);
+    await replayPages(dbPath, seg.pages, seg.fileSize);
   } else {
     const tmp = restorePath(dbPath);
     if (await exists(tmp)) {
@@ -205,7 +211,8 @@ export async function recoverFile(dbPath: string, options: { removeWal?: boolean
  * written to `<db>.hadb-journal` (fsynced, renamed into place), then the pages are written, the
  * file is sized to its DuckDB header and fsynced, the position is persisted and the journal
  * removed. A crash at any point leaves the file at the previous state or, after
- * {@link recoverFile}, at the new one — never in between. The caller has verified chain and epoch.
+ * {@link recoverFile}, at the new one — never in between. The file ends up exactly the size the
+ * segment's size marker gives. The caller has verified chain and epoch.
  */
 export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, segment: DecodedSegment): Promise<Position> {
   const meta: JournalMeta = {

@@ -23,8 +23,10 @@ export interface CapturedCheckpoint {
   readonly blocks: readonly number[];
   /** Header page ids shipped (0–2). */
   readonly headerPages: readonly number[];
-  /** File size implied by the captured header. */
+  /** Exact size of the captured file. */
   readonly fileSize: number;
+  /** Whether anything differs from the previous manifest (pages or the file size). */
+  readonly changed: boolean;
 }
 
 /** Options of {@link detectDirtyBlocks} and {@link captureCheckpoint}. */
@@ -45,16 +47,16 @@ export function detectDirtyBlocks(
   fd: number,
   previous: BlockManifest | undefined,
   options: DetectOptions = {},
-): { scan: FileScan; blocks: number[]; headerPages: number[] } {
+): { scan: FileScan; blocks: number[]; headerPages: number[]; sizeChanged: boolean } {
   const scan = scanFile(fd);
   const diff = diffManifest(previous, scan.manifest);
   const set = new Set(diff.blocks);
-  const count = scan.manifest.blockChecksums.length;
+  const count = scan.presentBlocks;
   for (const b of options.extraBlocks ?? []) {
     if (Number.isInteger(b) && b >= 0 && b < count) set.add(b);
   }
   const blocks = [...set].sort((a, b) => a - b);
-  return { scan, blocks, headerPages: diff.headerPages };
+  return { scan, blocks, headerPages: diff.headerPages, sizeChanged: diff.sizeChanged };
 }
 
 /**
@@ -69,7 +71,7 @@ export async function captureCheckpoint(
   previous: BlockManifest | undefined,
   options: DetectOptions = {},
 ): Promise<CapturedCheckpoint> {
-  const { scan, blocks, headerPages } = detectDirtyBlocks(handle.fd, previous, options);
+  const { scan, blocks, headerPages, sizeChanged } = detectDirtyBlocks(handle.fd, previous, options);
   const size = scan.manifest.blockAllocSize;
   const pages: PageEntry[] = [];
   for (const p of headerPages) {
@@ -77,15 +79,13 @@ export async function captureCheckpoint(
   }
   // Read changed blocks with a few reads in flight.
   const datas = new Array<Uint8Array>(blocks.length);
-  const fileBytes = (await handle.stat()).size;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < blocks.length) {
       const i = next++;
       const b = blocks[i]!;
       const buf = new Uint8Array(size);
-      // A trailing free block DuckDB truncated away (see scanFile) is shipped as zeros.
-      if (blockOffset(b, size) < fileBytes) await preadExact(handle, buf, blockOffset(b, size));
+      await preadExact(handle, buf, blockOffset(b, size));
       const stored = Buffer.from(buf.buffer, buf.byteOffset, 8).readBigUInt64LE(0);
       if (stored !== scan.manifest.blockChecksums[b] || !(blockChecksumValid(buf) || isHole(buf, stored))) {
         throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
@@ -100,5 +100,5 @@ export async function captureCheckpoint(
     throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
   }
   blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
-  return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.info.fileSize };
+  return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize, changed: pages.length > 0 || sizeChanged };
 }

@@ -14,8 +14,10 @@ export interface BlockManifest {
   readonly blockAllocSize: number;
   /** SHA-256 (hex) of each of the three header pages. */
   readonly headerHashes: readonly [string, string, string];
-  /** Stored DuckDB checksum of each block `0 .. blockCount-1`. */
+  /** Stored DuckDB checksum of each block `0 .. blockCount-1` (0 for a block past the end of the file). */
   readonly blockChecksums: BigUint64Array;
+  /** Exact byte size of the file. */
+  readonly fileSize: number;
 }
 
 /** A scan of a live file: its manifest plus the raw header region and parsed header. */
@@ -23,6 +25,13 @@ export interface FileScan {
   readonly manifest: BlockManifest;
   readonly info: DuckFileInfo;
   readonly headerRegion: Uint8Array;
+  /**
+   * Exact size of the file: the header-implied size, or less when DuckDB truncated trailing free
+   * blocks after writing the header (it does: the header's block count still includes them).
+   */
+  readonly fileSize: number;
+  /** Blocks actually present in the file (`blockCount` minus truncated trailing free blocks). */
+  readonly presentBlocks: number;
 }
 
 function sha256Hex(data: Uint8Array): string {
@@ -63,18 +72,24 @@ export function scanFile(fd: number): FileScan {
   const checksums = new BigUint64Array(count);
   const one = Buffer.alloc(BLOCK_CHECKSUM_SIZE);
   // DuckDB writes the header before truncating trailing free blocks, so the file can be shorter
-  // than the header's block count: blocks past the end are free and read as zeros (checksum 0).
+  // than the header's block count: blocks past the end are free (checksum recorded as 0).
   const fileBytes = fstatSync(fd).size;
-  for (let b = 0; b < count; b++) {
-    if (blockOffset(b, size) + BLOCK_CHECKSUM_SIZE > fileBytes) continue;
+  const presentBlocks = Math.max(0, Math.min(count, Math.floor((fileBytes - HEADER_REGION_SIZE) / size)));
+  const fileSize = Math.min(info.fileSize, HEADER_REGION_SIZE + presentBlocks * size);
+  for (let b = 0; b < presentBlocks; b++) {
     preadExactSync(fd, one, blockOffset(b, size));
     checksums[b] = one.readBigUInt64LE(0);
   }
-  return { manifest: manifestFrom(headerRegion, info, checksums), info, headerRegion };
+  return { manifest: manifestFrom(headerRegion, info, checksums, fileSize), info, headerRegion, fileSize, presentBlocks };
 }
 
 /** Builds a manifest from a header region and block checksums. */
-export function manifestFrom(headerRegion: Uint8Array, info: DuckFileInfo, checksums: BigUint64Array): BlockManifest {
+export function manifestFrom(
+  headerRegion: Uint8Array,
+  info: DuckFileInfo,
+  checksums: BigUint64Array,
+  fileSize: number,
+): BlockManifest {
   const hashes: string[] = [];
   for (let p = 0; p < HEADER_PAGES; p++) hashes.push(sha256Hex(headerRegion.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
   return {
@@ -82,6 +97,7 @@ export function manifestFrom(headerRegion: Uint8Array, info: DuckFileInfo, check
     blockAllocSize: info.active.blockAllocSize,
     headerHashes: hashes as unknown as [string, string, string],
     blockChecksums: checksums,
+    fileSize,
   };
 }
 
@@ -91,24 +107,27 @@ export interface ManifestDiff {
   readonly headerPages: number[];
   /** DuckDB block numbers whose stored checksum changed or that are new. */
   readonly blocks: number[];
+  /** Whether the exact file size changed. */
+  readonly sizeChanged: boolean;
 }
 
 /**
  * Compares a fresh scan against the manifest of the last shipped state. With no previous
- * manifest (or a different block size) everything is dirty. Blocks beyond the new block count are
+ * manifest (or a different block size) everything is dirty. Blocks past the end of the file are
  * not listed: the follower truncates them away.
  */
 export function diffManifest(previous: BlockManifest | undefined, current: BlockManifest): ManifestDiff {
+  const present = Math.max(0, Math.floor((current.fileSize - HEADER_REGION_SIZE) / current.blockAllocSize));
   const headerPages: number[] = [];
   for (let p = 0; p < HEADER_PAGES; p++) {
     if (previous === undefined || previous.headerHashes[p] !== current.headerHashes[p]) headerPages.push(p);
   }
   const blocks: number[] = [];
   const same = previous !== undefined && previous.blockAllocSize === current.blockAllocSize;
-  for (let b = 0; b < current.blockChecksums.length; b++) {
+  for (let b = 0; b < Math.min(present, current.blockChecksums.length); b++) {
     if (!same || b >= previous.blockChecksums.length || previous.blockChecksums[b] !== current.blockChecksums[b]) blocks.push(b);
   }
-  return { headerPages, blocks };
+  return { headerPages, blocks, sizeChanged: previous === undefined || previous.fileSize !== current.fileSize };
 }
 
 /** JSON-safe form of a manifest (checksums as base64 of little-endian u64s). */
@@ -117,6 +136,7 @@ export interface ManifestJson {
   readonly blockAllocSize: number;
   readonly headerHashes: readonly string[];
   readonly blockChecksums: string;
+  readonly fileSize: number;
 }
 
 /** Serialises a manifest for the position file. */
@@ -127,13 +147,19 @@ export function manifestToJson(m: BlockManifest): ManifestJson {
     blockAllocSize: m.blockAllocSize,
     headerHashes: [...m.headerHashes],
     blockChecksums: bytes.toString('base64'),
+    fileSize: m.fileSize,
   };
 }
 
 /** Parses {@link manifestToJson}; throws `DUCKBLOCK_BAD_STATE` on malformed input. */
 export function manifestFromJson(j: ManifestJson): BlockManifest {
   const bytes = Buffer.from(j.blockChecksums, 'base64');
-  if (bytes.length % 8 !== 0 || !Array.isArray(j.headerHashes) || j.headerHashes.length !== HEADER_PAGES) {
+  if (
+    bytes.length % 8 !== 0 ||
+    !Array.isArray(j.headerHashes) ||
+    j.headerHashes.length !== HEADER_PAGES ||
+    !Number.isSafeInteger(j.fileSize)
+  ) {
     throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'malformed block manifest');
   }
   const copy = new Uint8Array(bytes.length);
@@ -143,5 +169,6 @@ export function manifestFromJson(j: ManifestJson): BlockManifest {
     blockAllocSize: j.blockAllocSize,
     headerHashes: [...j.headerHashes] as [string, string, string],
     blockChecksums: new BigUint64Array(copy.buffer, 0, bytes.length / 8),
+    fileSize: j.fileSize,
   };
 }

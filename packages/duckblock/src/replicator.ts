@@ -315,9 +315,9 @@ export class DuckblockReplicator implements Replicator {
     term.fence.check();
     const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks: options.dirtyBlocks });
     let result: PushResult = { seq: state.seq, shipped: false, bytes: 0, blocks: 0, headerPages: 0 };
-    if (captured.pages.length > 0) {
+    if (captured.changed) {
       const seq = state.seq + 1n;
-      const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch });
+      const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
       const bytes = encodeSegment(segment);
       const outcome = await this.putSegment(db, seq, bytes, segment.checksum, term, signal);
       if (outcome === 'late-write') {

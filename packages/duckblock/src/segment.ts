@@ -16,20 +16,41 @@ import { HEADER_PAGES, PAGE_SIZE, firstPageOfBlock } from './layout.js';
  * with the standard rule reproduces DuckDB's file. Header slots are pages 0–2; DuckDB block `N`
  * (256 KiB) is pages `3 + 64N … 3 + 64N + 63`.
  *
- * The writer's epoch travels inside the checksummed body as one zero-length entry whose page id
- * is the epoch (see {@link newSegment}). Applying a zero-length entry writes nothing, so Rust and
- * other consumers apply the segment unchanged; duckblock never ships an empty data page, so the
- * marker is unambiguous.
+ * Two facts the `.hadbp` header has no field for travel inside the checksummed body as
+ * zero-length entries ("markers"), which every hadbp consumer applies as no-ops (a write of zero
+ * bytes) and which duckblock never uses for data (it never ships an empty page):
+ * - **epoch marker**: page id `2 × epoch` (even): the writer's leader epoch;
+ * - **size marker**: page id `2 × (fileSize / 4096) + 1` (odd): the exact file size, which the
+ *   DuckDB header alone does not give (DuckDB truncates trailing free blocks after writing it).
+ * Both ids stay below 2^41 for files under 4 PiB and epochs under 2^40.
  */
 export type Segment = PhysicalChangeset;
 
-/** A decoded segment with its writer epoch. */
+/** A decoded segment with its markers split off. */
 export interface DecodedSegment {
   readonly changeset: Segment;
-  /** Epoch carried by the segment's marker entry; `0n` when it carries none. */
+  /** Epoch carried by the segment's epoch marker; `0n` when it carries none. */
   readonly epoch: bigint;
-  /** Data pages (the marker removed), ascending by id. */
+  /** Exact file size after applying, from the size marker; `undefined` when absent. */
+  readonly fileSize: number | undefined;
+  /** Data pages (markers removed), ascending by id. */
   readonly pages: readonly PageEntry[];
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The zero-length entry carrying `epoch` (page id `2 × epoch`). */
+export function epochMarker(epoch: bigint): PageEntry {
+  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'epoch must be in [0, 2^40)');
+  return { pageId: 2n * epoch, data: EMPTY };
+}
+
+/** The zero-length entry carrying the exact file size (page id `2 × fileSize/4096 + 1`). */
+export function sizeMarker(fileSize: number): PageEntry {
+  if (!Number.isSafeInteger(fileSize) || fileSize < 0 || fileSize % PAGE_SIZE !== 0 || fileSize >= 2 ** 52) {
+    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `file size ${fileSize} is not a whole number of 4 KiB pages`);
+  }
+  return { pageId: 2n * BigInt(fileSize / PAGE_SIZE) + 1n, data: EMPTY };
 }
 
 /** One 4 KiB page entry for a segment: `id` is the page number (offset / 4096). */
@@ -68,6 +89,8 @@ export function headerPage(slot: number, data: Uint8Array): PageEntry {
 export interface NewSegmentOptions {
   /** Writer epoch to embed (a zero-length marker entry). Omit for a segment without one. */
   readonly epoch?: bigint | undefined;
+  /** Exact file size after this segment (a zero-length marker entry). Omit to leave sizing to the DuckDB header. */
+  readonly fileSize?: number | undefined;
   /** Creation time (ms); defaults to now. Not covered by the checksum. */
   readonly createdMs?: bigint | undefined;
 }
@@ -84,7 +107,8 @@ export function newSegment(
   options: NewSegmentOptions = {},
 ): Segment {
   const all = [...blocks];
-  if (options.epoch !== undefined) all.push({ pageId: options.epoch, data: new Uint8Array(0) });
+  if (options.epoch !== undefined) all.push(epochMarker(options.epoch));
+  if (options.fileSize !== undefined) all.push(sizeMarker(options.fileSize));
   return newPhysical(seq, prevChecksum, PageIdSize.U64, PAGE_SIZE, all, { createdMs: options.createdMs });
 }
 
@@ -93,21 +117,23 @@ export function encodeSegment(segment: Segment): Uint8Array {
   return encodePhysical(segment);
 }
 
-/** Splits a changeset's pages into data pages and the epoch marker. */
+/** Splits a changeset's pages into data pages and the markers. */
 export function splitEpoch(changeset: Segment): DecodedSegment {
-  let epoch = 0n;
-  let markers = 0;
+  let epoch: bigint | undefined;
+  let fileSize: number | undefined;
   const pages: PageEntry[] = [];
   for (const p of changeset.pages) {
-    if (p.data.length === 0) {
-      markers++;
-      epoch = p.pageId;
-    } else {
+    if (p.data.length > 0) {
       pages.push(p);
+    } else if (p.pageId % 2n === 0n) {
+      if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
+      epoch = p.pageId / 2n;
+    } else {
+      if (fileSize !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
+      fileSize = Number((p.pageId - 1n) / 2n) * PAGE_SIZE;
     }
   }
-  if (markers > 1) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries more than one epoch marker');
-  return { changeset, epoch, pages };
+  return { changeset, epoch: epoch ?? 0n, fileSize, pages };
 }
 
 /**

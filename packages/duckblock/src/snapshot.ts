@@ -6,6 +6,7 @@ import { DuckblockError, throwIfAborted } from './errors.js';
 import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
 import { HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
 import { preadExact, scanFile, type BlockManifest } from './manifest.js';
+import { epochMarker, sizeMarker, splitEpoch } from './segment.js';
 import type { Position } from './position.js';
 
 /** Result of {@link uploadSnapshot}. */
@@ -29,7 +30,7 @@ export interface UploadSnapshotOptions {
   /** Writer epoch embedded as the marker entry. */
   readonly epoch: bigint;
   readonly signal?: AbortSignal | undefined;
-  /** Bytes read from the file per step (default 1 MiB; rounded to whole blocks). */
+  /** Bytes read from the file per step (default 4 MiB; rounded down to whole blocks). */
   readonly readSize?: number | undefined;
 }
 
@@ -59,25 +60,36 @@ export async function uploadSnapshot(
   const { signal, epoch } = options;
   throwIfAborted(signal);
   const scan = scanFile(handle.fd);
-  const { fileSize } = scan.info;
+  const { fileSize } = scan;
   const size = scan.manifest.blockAllocSize;
-  const blockCount = scan.manifest.blockChecksums.length;
+  const blockCount = scan.presentBlocks;
   const dataPages = fileSize / PAGE_SIZE;
-  const pageCount = dataPages + 1;
-  const blocksPerRead = Math.max(1, Math.floor((options.readSize ?? 1 << 20) / size));
-  const fileBytes = (await handle.stat()).size;
+  // Markers sorted by id; each goes right after the data page with the same id (the order the
+  // stable sort of `newSegment` gives), or before the first data page with a larger id.
+  const markers = [epochMarker(epoch), sizeMarker(fileSize)].sort((a, b) => (a.pageId < b.pageId ? -1 : 1));
+  const pageCount = dataPages + markers.length;
+  const blocksPerRead = Math.max(1, Math.floor((options.readSize ?? 4 << 20) / size));
+  let nextMarker = 0;
+  let nextMarkerId = markers[0]!.pageId;
 
-  async function* dataPagesOf(): AsyncGenerator<PageEntry> {
+  async function* pagesOf(): AsyncGenerator<PageEntry> {
+    function* upTo(id: bigint, inclusive: boolean): Generator<PageEntry> {
+      while (nextMarker < markers.length && (nextMarkerId < id || (inclusive && nextMarkerId === id))) {
+        yield markers[nextMarker]!;
+        nextMarker++;
+        nextMarkerId = markers[nextMarker]?.pageId ?? -1n;
+      }
+    }
     for (let p = 0; p < HEADER_PAGES && p < dataPages; p++) {
+      yield* upTo(BigInt(p), false);
       yield { pageId: BigInt(p), data: scan.headerRegion.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE) };
+      yield* upTo(BigInt(p), true);
     }
     for (let b = 0; b < blockCount; b += blocksPerRead) {
       throwIfAborted(signal);
       const n = Math.min(blocksPerRead, blockCount - b);
       const buf = new Uint8Array(n * size);
-      // Blocks past the end of the file are trailing free blocks DuckDB truncated (see scanFile): zeros.
-      const present = Math.max(0, Math.min(buf.length, fileBytes - blockOffset(b, size)));
-      if (present > 0) await preadExact(handle, buf.subarray(0, present), blockOffset(b, size));
+      await preadExact(handle, buf, blockOffset(b, size));
       for (let i = 0; i < n; i++) {
         const blk = buf.subarray(i * size, (i + 1) * size);
         const stored = Buffer.from(blk.buffer, blk.byteOffset, 8).readBigUInt64LE(0);
@@ -87,10 +99,21 @@ export async function uploadSnapshot(
         }
       }
       const first = HEADER_PAGES + (b * size) / PAGE_SIZE;
-      for (let o = 0; o < buf.length; o += PAGE_SIZE) {
-        yield { pageId: BigInt(first + o / PAGE_SIZE), data: buf.subarray(o, o + PAGE_SIZE) };
+      const last = BigInt(first + buf.length / PAGE_SIZE - 1);
+      if (nextMarker >= markers.length || nextMarkerId > last) {
+        for (let o = 0, id = first; o < buf.length; o += PAGE_SIZE, id++) {
+          yield { pageId: BigInt(id), data: buf.subarray(o, o + PAGE_SIZE) };
+        }
+      } else {
+        for (let o = 0, id = first; o < buf.length; o += PAGE_SIZE, id++) {
+          const pid = BigInt(id);
+          yield* upTo(pid, false);
+          yield { pageId: pid, data: buf.subarray(o, o + PAGE_SIZE) };
+          yield* upTo(pid, true);
+        }
       }
     }
+    yield* upTo(1n << 62n, true);
     const after = new Uint8Array(HEADER_REGION_SIZE);
     await preadExact(handle, after, 0);
     if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
@@ -98,24 +121,15 @@ export async function uploadSnapshot(
     }
   }
 
-  async function* withMarker(): AsyncGenerator<PageEntry> {
-    let marked = false;
-    for await (const page of dataPagesOf()) {
-      if (!marked && page.pageId > epoch) {
-        marked = true;
-        yield { pageId: epoch, data: new Uint8Array(0) };
-      }
-      yield page;
-    }
-    if (!marked) yield { pageId: epoch, data: new Uint8Array(0) };
-  }
-
   const writer = new PhysicalStreamWriter(
     { seq: options.seq, prevChecksum: options.anchor, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, pageCount },
-    withMarker(),
+    pagesOf(),
     { signal, chunkSize: 1 << 20 },
   );
   const bytes = 40 + pageCount * 12 + fileSize + 8;
+  if (scan.fileSize > HEADER_REGION_SIZE + blockCount * size) {
+    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', 'file size does not match its block layout');
+  }
   const ifAbsent = storage.capabilities.conditionalStreamingWrites;
   if (!ifAbsent && (await storage.exists(key, { signal }))) {
     throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
@@ -161,15 +175,22 @@ export async function restoreSnapshot(
     }
     fh = await open(tmp, 'w+', 0o644);
     let epoch: bigint | undefined;
+    let fileSize: number | undefined;
     let batch: PageEntry[] = [];
     for await (const page of reader) {
       if (page.data.length === 0) {
-        if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two epoch markers');
-        epoch = page.pageId;
+        const { epoch: e, fileSize: f } = splitEpoch({ header, pages: [page], checksum: 0n });
+        if (page.pageId % 2n === 0n) {
+          if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two epoch markers');
+          epoch = e;
+        } else {
+          if (fileSize !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two size markers');
+          fileSize = f;
+        }
         continue;
       }
       batch.push(page);
-      if (batch.length >= 256) {
+      if (batch.length >= 1024) {
         await writePages(fh, batch);
         batch = [];
       }
@@ -181,7 +202,8 @@ export async function restoreSnapshot(
     if (snapEpoch < accepted) {
       throw new DuckblockError('DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
     }
-    await truncateToHeader(fh);
+    if (fileSize !== undefined) await fh.truncate(fileSize);
+    else await truncateToHeader(fh);
     await fh.sync();
     await fh.close();
     fh = undefined;

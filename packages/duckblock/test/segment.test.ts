@@ -59,6 +59,12 @@ describe('segment API', () => {
     expect(other.checksum).not.toBe(seg.checksum);
     // The generic decoder of @hadb/changeset reads it as a plain .hadbp changeset.
     expect(decodePhysical(bytes).pages).toHaveLength(66);
+    // Epoch (even id) and exact file size (odd id) markers are zero-length entries.
+    const sized = decode(encode(newSegment(8n, seg.checksum, [], { epoch: 42n, fileSize: 12_288 + 5 * 262_144 })));
+    expect(sized.epoch).toBe(42n);
+    expect(sized.fileSize).toBe(12_288 + 5 * 262_144);
+    expect(sized.pages).toHaveLength(0);
+    expect(sized.changeset.pages.map((p) => p.pageId)).toEqual([84n, 2n * 323n + 1n]);
   });
 
   it('applies with the standard hadbp rule (offset = id * page_size) to the same bytes', async () => {
@@ -79,7 +85,7 @@ describe('segment API', () => {
 
   it('refuses a flipped byte with a typed error', () => {
     const bytes = encode(newSegment(1n, 0n, [block(3, filled(4096, 1))], { epoch: 1n }));
-    bytes[40 + 12 + 100] ^= 0x01;
+    bytes[40 + 12 + 100]! ^= 0x01;
     let caught: unknown;
     try {
       decode(bytes);
