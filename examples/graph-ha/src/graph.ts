@@ -13,9 +13,13 @@ export function openGraph(path: string): Graph {
   return { db, conn: new kuzu.Connection(db) };
 }
 
+/**
+ * Releases a graph. kuzu 0.11's native teardown crashes the process at exit once a database was
+ * closed explicitly (with or without its connection), so the demo's in-memory databases are left
+ * to the garbage collector. A file-backed deployment should close them (`db.close()`) instead.
+ */
 export async function closeGraph(g: Graph): Promise<void> {
-  // Closing the database closes its connections; closing both crashes kuzu 0.11 at process exit.
-  await g.db.close();
+  void g;
 }
 
 /** Journal parameter → Kuzu parameter (temporal values become `Date`s, ints stay exact). */

@@ -15,5 +15,3 @@ try {
 } finally {
   await rm(work, { recursive: true, force: true });
 }
-// kuzu 0.11's native teardown can crash at process exit after a close; exit explicitly.
-process.exit(0);
