@@ -62,7 +62,12 @@ export async function ensureDir(dir: string, durable: boolean): Promise<void> {
     chain.push(at);
   }
   chain.pop(); // `dir` itself is fsynced by whoever adds an entry to it
-  for (const d of chain) await syncPath(d);
+  for (const d of chain) {
+    // A concurrent delete may already have pruned a new, still empty directory; the caller retries.
+    await syncPath(d).catch((error: unknown) => {
+      if (errno(error) !== 'ENOENT') throw error;
+    });
+  }
 }
 
 /** Wraps an error thrown by a caller's stream body, so it reaches the caller unchanged. */
