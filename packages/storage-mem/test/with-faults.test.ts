@@ -1,5 +1,5 @@
 import { isStorageError, type StorageErrorCode } from '@hadb/storage';
-import { withFaults } from '@hadb/testkit/storage';
+import { storageBackendSuite, withFaults } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
 import { MemStorageBackend } from '../src/index.js';
 
@@ -156,4 +156,13 @@ describe('withFaults', () => {
     await b.close();
     expect(await outcome(b.inner.get('k'))).toBe('HADB_STORAGE_CLOSED');
   });
+});
+
+// With every rate at zero the wrapper must be a transparent, conforming backend.
+storageBackendSuite({
+  name: 'mem wrapped by withFaults with no faults',
+  create: () => withFaults(new MemStorageBackend(), { seed: 11, errorRate: 0, lostReplies: 0, tornWrites: 0 }),
+  capabilities: { atomicConditionalWrites: true, conditionalStreamingWrites: true, uniqueEtags: true },
+  streamMemoryBudgetBytes: null,
+  bigObjectBytes: 32 * 1024 * 1024,
 });
