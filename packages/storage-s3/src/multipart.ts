@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { ConcurrencyLimiter, httpStatusOf, isRequestNotSent } from '@hadb/io';
 import { type PutStreamResult, StorageError } from '@hadb/storage';
 import { conditionalPut } from './conditional.js';
@@ -12,7 +13,7 @@ import { abortedError, isMissing, isPreconditionFailure, isRetryableS3Error, toS
 import { md5, multipartEtag, normalizeEtag, sameEtag } from './etag.js';
 import { MAX_PARTS, MAX_PART_SIZE } from './options.js';
 import { headObject, putObject } from './ops.js';
-import { type Part, PartReader } from './part-reader.js';
+import { BufferPool, type Part, PartReader } from './part-reader.js';
 
 /** Parameters of {@link putStream}. */
 export interface PutStreamParams {
@@ -59,6 +60,29 @@ async function abortUpload(ctx: S3Context, fullKey: string, uploadId: string): P
   }
 }
 
+/**
+ * A one-shot stream over a part's bytes that drops its reference once they are read. The SDK's
+ * HTTP handler keeps each keep-alive socket's last request (body included) reachable for a while;
+ * with a plain buffer body that doubles the memory of a multipart upload. The part is still
+ * protected end to end by Content-MD5 (a signed header the server checks); the payload itself is
+ * sent as UNSIGNED-PAYLOAD, which also saves hashing every part with SHA-256.
+ */
+class PartBody extends Readable {
+  #data: Uint8Array | undefined;
+
+  constructor(data: Uint8Array) {
+    super();
+    this.#data = data;
+  }
+
+  override _read(): void {
+    const data = this.#data;
+    this.#data = undefined;
+    if (data !== undefined && data.length > 0) this.push(data);
+    this.push(null);
+  }
+}
+
 async function uploadPart(
   ctx: S3Context,
   p: PutStreamParams,
@@ -75,7 +99,7 @@ async function uploadPart(
         Key: p.fullKey,
         UploadId: uploadId,
         PartNumber: partNumber,
-        Body: data,
+        Body: new PartBody(data),
         ContentLength: data.length,
         ContentMD5: digest.toString('base64'),
       }),
@@ -97,8 +121,9 @@ async function uploadPart(
 export async function putStream(ctx: S3Context, p: PutStreamParams): Promise<PutStreamResult> {
   const partSize = choosePartSize(p.partSize, p.contentLength);
   const reader = new PartReader(p.body, p.signal, 'putStream');
+  const pool = new BufferPool(partSize, p.queueSize + 1);
   try {
-    const first = await reader.read(partSize);
+    const first = await reader.read(pool);
     if (first.last) {
       checkLength(p, first.data.length);
       if (p.ifAbsent) {
@@ -108,7 +133,7 @@ export async function putStream(ctx: S3Context, p: PutStreamParams): Promise<Put
       const etag = await putObject(ctx, p.fullKey, p.key, first.data, p.signal, 'putStream');
       return { success: true, etag, size: first.data.length };
     }
-    return await multipart(ctx, p, reader, first, partSize);
+    return await multipart(ctx, p, reader, first, pool);
   } finally {
     reader.close();
   }
@@ -119,8 +144,9 @@ async function multipart(
   p: PutStreamParams,
   reader: PartReader,
   first: Part,
-  partSize: number,
+  pool: BufferPool,
 ): Promise<PutStreamResult> {
+  const partSize = pool.size;
   const { signal } = p;
   let uploadId: string;
   try {
@@ -160,13 +186,16 @@ async function multipart(
         break;
       }
       const index = partNumber - 1;
-      const data = part.data;
+      const { data, buffer } = part;
       const digest = md5(data);
       digests[index] = digest;
       size += data.length;
       const task: Promise<void> = uploadPart(ctx, p, uploadId, partNumber, data, digest, internal.signal)
         .then((etag) => {
           etags[index] = etag;
+          // Stored: the server has every byte, so the buffer can hold the next part. (A failed
+          // request may still be flushing it to a dying socket, so failed parts' buffers are dropped.)
+          if (buffer !== undefined) pool.give(buffer);
         })
         .catch((error: unknown) => {
           failure ??= error;
@@ -178,7 +207,7 @@ async function multipart(
         });
       inflight.add(task);
       if (part.last) break;
-      part = await reader.read(partSize);
+      part = await reader.read(pool);
       if (failure !== undefined) break;
     }
     await Promise.all(inflight);

@@ -10,6 +10,30 @@ export interface Part {
   readonly data: Uint8Array;
   /** True when the body ended with this part. */
   readonly last: boolean;
+  /** The pooled buffer behind `data`, to give back once the part is stored. */
+  readonly buffer: Uint8Array | undefined;
+}
+
+/**
+ * Part-sized buffers reused across the parts of one upload, so a long upload allocates
+ * `queueSize + 1` buffers instead of one per part (no allocation churn, flat memory).
+ */
+export class BufferPool {
+  readonly #free: Uint8Array[] = [];
+
+  constructor(
+    readonly size: number,
+    readonly max: number,
+  ) {}
+
+  take(): Uint8Array {
+    return this.#free.pop() ?? new Uint8Array(this.size);
+  }
+
+  /** Returns a buffer whose bytes nobody will read again. */
+  give(buffer: Uint8Array): void {
+    if (buffer.length === this.size && this.#free.length < this.max) this.#free.push(buffer);
+  }
 }
 
 /**
@@ -31,8 +55,9 @@ export class PartReader {
     this.#what = what;
   }
 
-  /** Reads the next part of up to `size` bytes. */
-  async read(size: number): Promise<Part> {
+  /** Reads the next part of up to `pool.size` bytes. */
+  async read(pool: BufferPool): Promise<Part> {
+    const { size } = pool;
     const small: Uint8Array[] = [];
     let part: Uint8Array | undefined;
     let filled = 0;
@@ -46,7 +71,7 @@ export class PartReader {
         small.push(chunk.slice(0, n));
       } else {
         if (part === undefined) {
-          part = new Uint8Array(size);
+          part = pool.take();
           let at = 0;
           for (const s of small) {
             part.set(s, at);
@@ -67,7 +92,7 @@ export class PartReader {
       if (next !== undefined) this.#pending = next;
     }
     const data = part === undefined ? concat(small, filled) : part.subarray(0, filled);
-    return { data, last: this.#pending === undefined && this.#ended };
+    return { data, last: this.#pending === undefined && this.#ended, buffer: part };
   }
 
   /** Lets the body clean up if it was not read to the end. Never throws. */
