@@ -11,7 +11,7 @@ export class HashBatch {
 
   constructor(
     private readonly copyBelow = 1024,
-    scratchSize = 64 * 1024,
+    scratchSize = 4096,
   ) {
     this.scratch = new Uint8Array(scratchSize);
   }
