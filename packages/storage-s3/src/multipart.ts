@@ -215,13 +215,14 @@ async function multipart(
     if (failure !== undefined) throw failure;
     checkLength(p, size);
   } catch (error) {
+    // Record the first failure before stopping the other parts, whose aborts are only its echo.
+    failure ??= error;
     internal.abort();
     await Promise.allSettled(inflight);
     await abortUpload(ctx, p.fullKey, uploadId);
     signal?.removeEventListener('abort', onAbort);
     if (signal?.aborted) throw abortedError(signal, 'putStream');
-    // A failed part aborts the others; report the part's failure, not the abort it caused.
-    throw toStorageError(failure ?? error, { op: 'putStream', key: p.key });
+    throw toStorageError(failure, { op: 'putStream', key: p.key });
   }
   signal?.removeEventListener('abort', onAbort);
 
