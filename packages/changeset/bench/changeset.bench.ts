@@ -31,7 +31,7 @@ const mbps = (bytes: number, seconds: number): number => bytes / seconds / 1e6;
 
 export async function run(ctx: BenchContext): Promise<void> {
   const bytes = randomFillSync(new Uint8Array(TOTAL));
-  const runs = 7;
+  const runs = 12;
 
   for (const pageSize of [4096, 256 * 1024]) {
     const label = pageSize === 4096 ? '4 KiB pages' : '256 KiB pages';
