@@ -70,42 +70,75 @@ export function childController(parent: AbortSignal | undefined): { controller: 
 
 /**
  * Runs `fn` with a signal that aborts when `signal` aborts or after `timeoutMs` of `clock` time.
- * On timeout the returned promise rejects with `HADB_CORE_TIMEOUT` (naming `what`) even if `fn`
- * ignores its signal; `fn`'s own late settlement is then discarded.
+ * On timeout the returned promise rejects with `HADB_CORE_TIMEOUT` (naming `what`).
+ *
+ * By default it rejects as soon as the signal fires, even if `fn` ignores it (`fn`'s late result
+ * is discarded). With `settle`, it rejects only once `fn`'s own promise has settled — for calls
+ * that change local state, whose continuation must not overlap the next call; `onSlowSettle`
+ * fires if that takes another `timeoutMs`.
  */
-export async function withTimeout<T>(
+export function withTimeout<T>(
   clock: Clock,
   timeoutMs: number,
   signal: AbortSignal | undefined,
   what: string,
   fn: (signal: AbortSignal) => Promise<T>,
+  settle?: { readonly onSlowSettle: () => void },
 ): Promise<T> {
+  if (settle !== undefined) return withTimeoutSettled(clock, timeoutMs, signal, what, fn, settle.onSlowSettle);
+  // One controller serves the call and its timer: once the call settles it is aborted with
+  // SETTLED, which cancels the timer (the call no longer listens).
   const { controller, dispose } = childController(signal);
-  const timer = new AbortController();
-  const timeoutError = new CoordinatorError('HADB_CORE_TIMEOUT', `${what} timed out after ${timeoutMs} ms`);
-  let timedOut = false;
-  const timeout = clock.sleep(timeoutMs, timer.signal).then(
-    () => {
-      timedOut = true;
-      controller.abort(timeoutError);
-      throw timeoutError;
-    },
-    () => new Promise<never>(() => {}),
-  );
-  const aborted = new Promise<never>((_, reject) => {
-    if (controller.signal.aborted) reject(abortReason(controller.signal));
-    else controller.signal.addEventListener('abort', () => reject(abortReason(controller.signal)), { once: true });
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      controller.abort(SETTLED);
+      dispose();
+    };
+    const onAbort = (): void => {
+      if (done) return;
+      done = true;
+      dispose();
+      reject(abortReason(controller.signal));
+    };
+    if (controller.signal.aborted) {
+      onAbort();
+      return;
+    }
+    controller.signal.addEventListener('abort', onAbort, { once: true });
+    clock.sleep(timeoutMs, controller.signal).then(
+      () => {
+        if (!done) controller.abort(timedOutError(what, timeoutMs));
+      },
+      () => {},
+    );
+    let call: Promise<T>;
+    try {
+      call = fn(controller.signal);
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (value) => {
+        if (done) return;
+        finish();
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (done) return;
+        finish();
+        reject(err);
+      },
+    );
   });
-  aborted.catch(() => {});
-  try {
-    return await Promise.race([fn(controller.signal), timeout, aborted]);
-  } catch (err) {
-    if (timedOut) throw timeoutError;
-    throw err;
-  } finally {
-    timer.abort();
-    dispose();
-  }
+}
+
+/** Abort reason for timers cancelled because their operation finished (avoids building a DOMException). */
+const SETTLED = Symbol('settled');
+
+function timedOutError(what: string, timeoutMs: number): CoordinatorError {
+  return new CoordinatorError('HADB_CORE_TIMEOUT', `${what} timed out after ${timeoutMs} ms`);
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -127,5 +160,40 @@ export async function sleepUnlessAborted(clock: Clock, ms: number, signal: Abort
     return true;
   } catch {
     return false;
+  }
+}
+
+async function withTimeoutSettled<T>(
+  clock: Clock,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+  onSlowSettle: () => void,
+): Promise<T> {
+  const { controller, dispose } = childController(signal);
+  const timer = new AbortController();
+  let timeoutError: CoordinatorError | undefined;
+  void clock.sleep(timeoutMs, timer.signal).then(
+    () => {
+      timeoutError = timedOutError(what, timeoutMs);
+      controller.abort(timeoutError);
+      void clock.sleep(timeoutMs, timer.signal).then(onSlowSettle, () => {});
+    },
+    () => {},
+  );
+  try {
+    throwIfAborted(controller.signal);
+    const result = await fn(controller.signal);
+    if (timeoutError !== undefined) throw timeoutError;
+    throwIfAborted(controller.signal);
+    return result;
+  } catch (err) {
+    if (timeoutError !== undefined) throw timeoutError;
+    if (controller.signal.aborted) throw abortReason(controller.signal);
+    throw err;
+  } finally {
+    timer.abort(SETTLED);
+    dispose();
   }
 }

@@ -83,9 +83,17 @@ export class TermFence implements WriteFence {
     return this.closedReason;
   }
 
-  /** A confirmed lease write sent at `sentAt` (monotonic) moves the deadline to `sentAt + window`. */
+  /**
+   * A confirmed lease write sent at `sentAt` (monotonic) moves the deadline to `sentAt + window`.
+   * A confirmation that arrives after the deadline closes the fence instead.
+   */
   extend(sentAt: number): void {
     if (this.closedReason !== undefined) return;
+    if (this.remainingMs() <= 0) {
+      // The deadline already passed: the term is over even if a late renewal confirms now.
+      this.close('deadline');
+      return;
+    }
     const next = sentAt + this.windowMs;
     if (next > this.deadlineAt) {
       this.deadlineAt = next;

@@ -43,3 +43,5 @@ export {
   type LeaseOptions,
   type LeaseTiming,
 } from './options.js';
+export { Coordinator, type CallOptions, type JoinResult } from './coordinator.js';
+export type { ReplicaProgress } from './progress.js';
