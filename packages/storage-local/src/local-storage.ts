@@ -389,9 +389,16 @@ export class LocalStorageBackend implements StorageBackend {
     return temp;
   }
 
-  /** fsyncs each directory in `dirs` (when durable). */
+  /** fsyncs each directory in `dirs` (when durable); one pruned meanwhile has nothing left to persist. */
   private async syncDirs(dirs: Iterable<string>): Promise<void> {
-    if (this.durable) await Promise.all([...dirs].map((d) => syncPath(d)));
+    if (!this.durable) return;
+    await Promise.all(
+      [...dirs].map((d) =>
+        syncPath(d).catch((error: unknown) => {
+          if (errno(error) !== 'ENOENT') throw error;
+        }),
+      ),
+    );
   }
 
   /**
