@@ -6,6 +6,8 @@ export type GraphstreamErrorCode =
   | 'HADB_GRAPHSTREAM_INVALID_ARGUMENT'
   /** A `JournalEntry` payload is not valid protobuf for the graphd schema. */
   | 'HADB_GRAPHSTREAM_INVALID_PAYLOAD'
+  /** Another live process holds the journal directory's writer lock. */
+  | 'HADB_GRAPHSTREAM_LOCKED'
   /** The component was used after `close()`. */
   | 'HADB_GRAPHSTREAM_CLOSED'
   /**

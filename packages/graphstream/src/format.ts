@@ -276,6 +276,9 @@ export async function verifySegmentStream(
     }
     if ((header.flags & FLAG_SEALED) === 0) throw invalid('segment is not sealed');
     if ((header.flags & FLAG_HAS_CHAIN_HASH) === 0) throw invalid('segment has no chain-hash trailer');
+    if ((header.compression === 1) !== ((header.flags & FLAG_COMPRESSED) !== 0) || header.compression > 1) {
+      throw invalid('segment compression byte disagrees with its flags');
+    }
     if (header.entryCount === 0n || header.lastSeq < header.firstSeq) throw invalid('segment header counts are inconsistent');
     const bodyLen = Number(header.bodyLen);
     if (!Number.isSafeInteger(bodyLen)) throw invalid('segment body length is out of range');

@@ -11,6 +11,7 @@ import {
 import { fsyncDir, ioError, writeAll } from './fsutil.js';
 import { GraphstreamMetrics } from './metrics.js';
 import { inDir, segmentFileName } from './naming.js';
+import { acquireWriterLock } from './lock.js';
 import { encodePayload } from './payload.js';
 import type { ParamEntry } from './params.js';
 import { type JournalPosition, recoverJournal } from './recovery.js';
@@ -106,8 +107,15 @@ export class JournalWriter implements AsyncDisposable {
   #tail: Promise<void> = Promise.resolve();
   #failed: unknown;
   #closed = false;
+  readonly #release: () => Promise<void>;
 
-  private constructor(options: JournalWriterOptions, position: JournalPosition, live: LiveSegment | undefined) {
+  private constructor(
+    options: JournalWriterOptions,
+    position: JournalPosition,
+    live: LiveSegment | undefined,
+    release: () => Promise<void>,
+  ) {
+    this.#release = release;
     this.dir = options.dir;
     this.metrics = options.metrics ?? new GraphstreamMetrics();
     this.#segmentMaxBytes = options.segmentMaxBytes ?? 4 * 1024 * 1024;
@@ -140,6 +148,16 @@ export class JournalWriter implements AsyncDisposable {
     await mkdir(options.dir, { recursive: true }).catch((cause: unknown) => {
       throw ioError(`could not create ${options.dir}`, cause, options.dir);
     });
+    const release = await acquireWriterLock(options.dir);
+    try {
+      return await JournalWriter.#recover(options, release);
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  static async #recover(options: JournalWriterOptions, release: () => Promise<void>): Promise<JournalWriter> {
     const recovered = await recoverJournal(options.dir, { truncateTornTail: true, signal: options.signal });
     let live: LiveSegment | undefined;
     if (recovered.live !== undefined) {
@@ -159,7 +177,7 @@ export class JournalWriter implements AsyncDisposable {
         bufferLastSeq: recovered.position.seq,
       };
     }
-    return new JournalWriter(options, recovered.position, live);
+    return new JournalWriter(options, recovered.position, live, release);
   }
 
   /** Sequence and chain hash of the last entry appended (acknowledged or not). */
@@ -180,7 +198,12 @@ export class JournalWriter implements AsyncDisposable {
     if (this.#closed) return Promise.reject(new GraphstreamError('HADB_GRAPHSTREAM_CLOSED', 'journal writer is closed'));
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     const seq = this.#lastSeq + 1n;
-    const payload = build(seq);
+    let payload: Uint8Array;
+    try {
+      payload = build(seq);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const prevHash = this.#chainHash;
     const hash = hashEntry(prevHash, payload);
     const bytes = encodeEntryBytes(seq, prevHash, payload);
@@ -283,6 +306,7 @@ export class JournalWriter implements AsyncDisposable {
     this.#live = undefined;
     await fh?.close().catch(() => undefined);
     if (this.#failed !== undefined) this.#rejectPending(this.#failedError());
+    await this.#release();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
