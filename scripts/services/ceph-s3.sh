@@ -98,7 +98,9 @@ memstore_device_bytes = $MEM_BYTES
 osd_crush_update_on_start = false
 osd_class_update_on_start = false
 [client.rgw.a]
-rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT
+# tcp_nodelay: without it small GET responses (headers and body written separately) wait for the
+# client's delayed ACK: ~50 ms per small GET instead of ~4 ms.
+rgw_frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw_data = $D/rgw
 rgw_thread_pool_size = 128
 # Reclaim the tails of deleted large objects within seconds (default: 2 h), so memstore stays small.
