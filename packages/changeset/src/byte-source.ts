@@ -1,9 +1,13 @@
 import { ChangesetError, throwIfAborted } from './errors.js';
 
-/** What the streaming decoders read: any async (or sync) iterable of byte chunks, e.g. a Node `Readable`. */
-export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+/**
+ * What the streaming decoders read: any async (or sync) iterable of byte chunks, e.g. a Node
+ * `Readable` or a storage `getStream` body; a single `Uint8Array` is read as one chunk.
+ */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
 
 function toIterator(source: ByteSource): AsyncIterator<unknown> | Iterator<unknown> {
+  if (source instanceof Uint8Array) return [source][Symbol.iterator]();
   if (source !== null && typeof source === 'object') {
     const asyncIt = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator];
     if (typeof asyncIt === 'function') return asyncIt.call(source);

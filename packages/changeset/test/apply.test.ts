@@ -119,4 +119,60 @@ describe('applyPhysical', () => {
     expect(isChangesetError(err, 'HADB_CHANGESET_ABORTED')).toBe(true);
     await expect(stat(path)).rejects.toThrow();
   });
+
+  describe('upstream apply.rs counterparts', () => {
+    const read = async (path: string) => new Uint8Array(await readFile(path));
+    const all = (bytes: Uint8Array, value: number) => bytes.every((b) => b === value);
+
+    it('single changeset (u64 ids, 256 KiB pages)', async () => {
+      const path = join(dir, 'db');
+      const cs = newPhysical(1n, 0n, 8, 262144, [
+        { pageId: 0n, data: fill(0xaa, 64) },
+        { pageId: 1n, data: fill(0xbb, 128) },
+      ]);
+      expect(await applyPhysical(path, cs, 0n)).toBe(cs.checksum);
+      const c = await read(path);
+      expect(all(c.subarray(0, 64), 0xaa)).toBe(true);
+      expect(all(c.subarray(262144, 262144 + 128), 0xbb)).toBe(true);
+    });
+
+    it('chain, overwrite of a page', async () => {
+      const path = join(dir, 'db');
+      const ck1 = await applyPhysical(path, newPhysical(1n, 0n, 8, 262144, [{ pageId: 0n, data: fill(0xaa, 64) }]), 0n);
+      const ck2 = await applyPhysical(path, newPhysical(2n, ck1, 8, 262144, [{ pageId: 0n, data: fill(0xbb, 64) }]), ck1);
+      expect(ck2).not.toBe(ck1);
+      expect(all((await read(path)).subarray(0, 64), 0xbb)).toBe(true);
+    });
+
+    it('bad chain writes nothing to an empty file; creates and extends files', async () => {
+      const empty = join(dir, 'empty');
+      await writeFile(empty, new Uint8Array(0));
+      const cs = newPhysical(1n, 0n, 8, 262144, [{ pageId: 0n, data: fill(0xaa, 64) }]);
+      expect((await rejection(applyPhysical(empty, cs, 999n))).code).toBe('HADB_CHANGESET_CHAIN_BROKEN');
+      expect((await read(empty)).length).toBe(0);
+
+      const created = join(dir, 'new.duckdb');
+      await applyPhysical(created, newPhysical(1n, 0n, 8, 262144, [{ pageId: 10n, data: fill(0xff, 64) }]), 0n);
+      const c = await read(created);
+      expect(c.length).toBe(10 * 262144 + 64);
+      expect(all(c.subarray(10 * 262144), 0xff)).toBe(true);
+    });
+
+    it('u32 ids with 4 KiB pages, and a partial page', async () => {
+      const path = join(dir, 'db');
+      await applyPhysical(
+        path,
+        newPhysical(1n, 0n, 4, 4096, [
+          { pageId: 1n, data: fill(0xaa, 4096) },
+          { pageId: 2n, data: fill(0xbb, 4096) },
+        ]),
+        0n,
+      );
+      const c = await read(path);
+      expect(all(c.subarray(4096, 8192), 0xaa) && all(c.subarray(8192, 12288), 0xbb)).toBe(true);
+      const partial = join(dir, 'partial');
+      await applyPhysical(partial, newPhysical(1n, 0n, 4, 4096, [{ pageId: 1n, data: fill(0xdd, 1000) }]), 0n);
+      expect((await read(partial)).length).toBe(4096 + 1000);
+    });
+  });
 });
