@@ -1,5 +1,7 @@
 import { Coordinator } from '../../src/coordinator.js';
 import type { RoleEvent } from '../../src/events.js';
+import type { FollowerBehavior } from '../../src/follower-behavior.js';
+import type { Replicator } from '../../src/replicator.js';
 import type { Logger } from '../../src/logger.js';
 import { Network, CALM, type FaultProfile } from './network.js';
 import { NodeClock } from './node-clock.js';
@@ -24,6 +26,10 @@ export interface ClusterConfig {
   readonly wallSkewMs: number;
   /** Mean pause between client writes on the leader. */
   readonly writeEveryMs: number;
+  /** Fixed wall-clock offsets per node (default: random within ± wallSkewMs). */
+  readonly wallOffsetsMs?: readonly number[];
+  /** Fixed clock rates per node (default: random within 1 ± drift). */
+  readonly rates?: readonly number[];
   readonly leaseFaults: FaultProfile;
   readonly storageFaults: FaultProfile;
 }
@@ -61,6 +67,7 @@ export class SimNode {
     this.cluster = cluster;
     this.name = name;
     this.host = new Host(name);
+    this.host.alive = false;
     this.disk = new LocalDisk(cluster.world, name);
     this.rate = rate;
     this.wallOffsetMs = wallOffsetMs;
@@ -70,7 +77,7 @@ export class SimNode {
   boot(): void {
     const c = this.cluster;
     const sim = c.sim;
-    if (this.host.alive && this.clock !== undefined) return;
+    if (this.host.alive) return;
     sim.revive(this.host);
     c.trace(`${this.name} BOOT incarnation ${this.host.incarnation}`);
     this.clock = new NodeClock(sim, this.host, {
@@ -83,8 +90,8 @@ export class SimNode {
     this.behavior = new SimFollowerBehavior(c.world, storage, this.disk, this.name, this.clock);
     const cfg = c.config;
     const coordinator = new Coordinator({
-      replicator: this.replicator,
-      followerBehavior: this.behavior,
+      replicator: c.wrapReplicator?.(this, this.replicator) ?? this.replicator,
+      followerBehavior: c.wrapBehavior?.(this, this.behavior) ?? this.behavior,
       lease: {
         store: new SimLeaseClient(this.host, c.register, c.leaseNet),
         instanceId: this.name,
@@ -144,7 +151,7 @@ export class SimNode {
 
   /** Whether this incarnation holds a valid write fence. */
   get writing(): boolean {
-    return this.host.alive && this.replicator.activeFence?.isValid() === true;
+    return this.host.alive && this.replicator?.activeFence?.isValid() === true;
   }
 
   get role(): string | undefined {
@@ -167,19 +174,24 @@ export class Cluster {
   maxWriters = 0;
   /** Whether leaders keep taking client writes. */
   writesEnabled = true;
+  /** Lets a test wrap a node's follower behaviour (applies at the next boot). */
+  wrapBehavior: ((node: SimNode, behavior: FollowerBehavior) => FollowerBehavior) | undefined;
+  /** Lets a test wrap a node's replicator (applies at the next boot). */
+  wrapReplicator: ((node: SimNode, replicator: Replicator) => Replicator) | undefined;
 
   constructor(seed: number, config: ClusterConfig, options: { trace?: boolean } = {}) {
     this.sim = new Scheduler(seed);
     this.config = config;
     this.world = new World(this.store);
     this.world.now = () => this.sim.now;
-    this.register = new SimLeaseRegister(this.world.violations);
+    this.register = new SimLeaseRegister(this.world.violations, () => this.sim.now);
     this.leaseNet = new Network(this.sim, config.leaseFaults);
     this.storageNet = new Network(this.sim, config.storageFaults);
     this.traceLines = options.trace === true ? [] : undefined;
     for (let i = 0; i < config.nodes; i++) {
-      const rate = 1 + this.sim.rng.between(-config.drift, config.drift);
-      const offset = this.sim.rng.between(-config.wallSkewMs, config.wallSkewMs);
+      const rate = config.rates?.[i] ?? 1 + this.sim.rng.between(-config.drift, config.drift);
+      const random = this.sim.rng.between(-config.wallSkewMs, config.wallSkewMs);
+      const offset = config.wallOffsetsMs?.[i] ?? random;
       this.nodes.push(new SimNode(this, `n${i + 1}`, rate, offset));
     }
     this.sim.afterTask = () => this.checkSingleWriter();

@@ -32,7 +32,22 @@ export interface ServiceErrors {
   unavailable(): Error;
 }
 
-type Fault = 'none' | 'lost-request' | 'lost-reply' | 'ambiguous-applied' | 'ambiguous-not-applied' | 'unavailable';
+export type Fault = 'none' | 'lost-request' | 'lost-reply' | 'ambiguous-applied' | 'ambiguous-not-applied' | 'unavailable';
+
+/** One request, as a test's {@link Network.intercept} sees it. */
+export interface Request {
+  /** `lease.read`, `lease.create`, `lease.cas`, `storage.get`, `storage.create`, ... */
+  readonly kind: string;
+  readonly host: Host;
+  readonly key: string;
+}
+
+/** A scripted outcome for one request (unset fields fall back to the profile). */
+export interface Scripted {
+  readonly fault?: Fault;
+  readonly requestDelayMs?: number;
+  readonly replyDelayMs?: number;
+}
 
 /**
  * Delivers requests from a host to a shared in-memory service with delays and faults. Requests
@@ -43,15 +58,23 @@ type Fault = 'none' | 'lost-request' | 'lost-reply' | 'ambiguous-applied' | 'amb
 export class Network {
   private readonly sim: Scheduler;
   profile: FaultProfile;
-  /** Per-call override (tests use it to script a fault for one specific request). */
-  intercept: ((kind: string, host: Host) => Fault | undefined) | undefined;
+  /** Per-request override: tests script faults and delays for specific requests. */
+  intercept: ((request: Request) => Scripted | undefined) | undefined;
 
   constructor(sim: Scheduler, profile: FaultProfile) {
     this.sim = sim;
     this.profile = profile;
   }
 
-  call<T>(host: Host, kind: string, isWrite: boolean, signal: AbortSignal | undefined, apply: () => T, errors: ServiceErrors): Promise<T> {
+  call<T>(
+    host: Host,
+    kind: string,
+    key: string,
+    isWrite: boolean,
+    signal: AbortSignal | undefined,
+    apply: () => T,
+    errors: ServiceErrors,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (signal?.aborted) {
         reject(errors.aborted(signal.reason));
@@ -66,14 +89,17 @@ export class Network {
       };
       const onAbort = (): void => settle(() => reject(errors.aborted(signal?.reason)));
       signal?.addEventListener('abort', onAbort, { once: true });
-      const fault = this.roll(kind, host, isWrite);
+      const scripted = this.intercept?.({ kind, host, key });
+      const fault = scripted?.fault ?? this.roll(isWrite);
       const sim = this.sim;
+      const requestDelay = scripted?.requestDelayMs ?? this.profile.delay(sim);
+      const replyDelay = (): number => scripted?.replyDelayMs ?? this.profile.delay(sim);
       const incarnation = host.incarnation;
       if (fault === 'unavailable') {
-        sim.schedule(this.profile.delay(sim) * 2, () => settle(() => reject(errors.unavailable())), host);
+        sim.schedule(requestDelay + replyDelay(), () => settle(() => reject(errors.unavailable())), host);
         return;
       }
-      sim.schedulePure(this.profile.delay(sim), () => {
+      sim.schedulePure(requestDelay, () => {
         if (fault === 'lost-request') return;
         let result: T | undefined;
         let error: unknown;
@@ -88,7 +114,7 @@ export class Network {
         }
         if (fault === 'lost-reply') return;
         sim.schedule(
-          this.profile.delay(sim),
+          replyDelay(),
           () =>
             settle(() => {
               if (fault === 'ambiguous-applied' || fault === 'ambiguous-not-applied') reject(errors.ambiguous());
@@ -102,9 +128,7 @@ export class Network {
     });
   }
 
-  private roll(kind: string, host: Host, isWrite: boolean): Fault {
-    const scripted = this.intercept?.(kind, host);
-    if (scripted !== undefined) return scripted;
+  private roll(isWrite: boolean): Fault {
     const p = this.profile;
     const rng = this.sim.rng;
     let x = rng.float();

@@ -21,11 +21,20 @@ export class SimLeaseRegister {
   private readonly epochOwner = new Map<number, string>();
   private maxEpoch = 0;
   readonly violations: string[];
-  /** Every write that took effect: `[epoch, sessionId, ttlSecs]`. */
-  readonly history: Array<{ epoch: number; sessionId: string; ttlSecs: number; instanceId: string }> = [];
+  private readonly now: () => number;
+  /** Every write that took effect, with the virtual time it took effect. */
+  readonly history: Array<{
+    readonly at: number;
+    readonly epoch: number;
+    readonly sessionId: string;
+    readonly ttlSecs: number;
+    readonly instanceId: string;
+    readonly nonce: string | undefined;
+  }> = [];
 
-  constructor(violations: string[]) {
+  constructor(violations: string[], now: () => number = () => 0) {
     this.violations = violations;
+    this.now = now;
   }
 
   read(key: string): LeaseRecord | null {
@@ -59,7 +68,14 @@ export class SimLeaseRegister {
     } else if (owner !== lease.sessionId) {
       this.violations.push(`lease: epoch ${epoch} written by sessions ${owner} and ${lease.sessionId}`);
     }
-    this.history.push({ epoch, sessionId: lease.sessionId, ttlSecs: lease.ttlSecs, instanceId: lease.instanceId });
+    this.history.push({
+      at: this.now(),
+      epoch,
+      sessionId: lease.sessionId,
+      ttlSecs: lease.ttlSecs,
+      instanceId: lease.instanceId,
+      nonce: lease.nonce,
+    });
     this.rev++;
     this.records.set(key, { data: data.slice(), rev: this.rev });
     return { success: true, etag: String(this.rev) };
@@ -85,19 +101,19 @@ export class SimLeaseClient implements LeaseStore {
   }
 
   read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    return this.net.call(this.host, 'lease.read', false, options.signal, () => this.register.read(key), leaseErrors);
+    return this.net.call(this.host, 'lease.read', key, false, options.signal, () => this.register.read(key), leaseErrors);
   }
 
   writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'lease.create', true, options.signal, () => this.register.writeIfNotExists(key, data), leaseErrors);
+    return this.net.call(this.host, 'lease.create', key, true, options.signal, () => this.register.writeIfNotExists(key, data), leaseErrors);
   }
 
   writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'lease.cas', true, options.signal, () => this.register.writeIfMatch(key, data, etag), leaseErrors);
+    return this.net.call(this.host, 'lease.cas', key, true, options.signal, () => this.register.writeIfMatch(key, data, etag), leaseErrors);
   }
 
   delete(key: string, options: OpOptions = {}): Promise<void> {
-    return this.net.call(this.host, 'lease.delete', true, options.signal, () => this.register.delete(key), leaseErrors);
+    return this.net.call(this.host, 'lease.delete', key, true, options.signal, () => this.register.delete(key), leaseErrors);
   }
 
   async close(): Promise<void> {}

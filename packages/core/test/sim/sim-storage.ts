@@ -71,7 +71,7 @@ export class SimStorageClient implements StorageBackend {
   }
 
   get(key: string, options: OpOptions = {}): Promise<StoredObject | null> {
-    return this.net.call(this.host, 'storage.get', false, options.signal, () => this.store.get(key), storageErrors);
+    return this.net.call(this.host, 'storage.get', key, false, options.signal, () => this.store.get(key), storageErrors);
   }
 
   async head(key: string, options: OpOptions = {}): Promise<ObjectInfo | null> {
@@ -84,11 +84,11 @@ export class SimStorageClient implements StorageBackend {
   }
 
   put(key: string, data: Uint8Array, options: OpOptions = {}): Promise<{ readonly etag: string }> {
-    return this.net.call(this.host, 'storage.put', true, options.signal, () => this.store.put(key, data), storageErrors);
+    return this.net.call(this.host, 'storage.put', key, true, options.signal, () => this.store.put(key, data), storageErrors);
   }
 
   putIfAbsent(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'storage.create', true, options.signal, () => this.store.putIfAbsent(key, data), storageErrors);
+    return this.net.call(this.host, 'storage.create', key, true, options.signal, () => this.store.putIfAbsent(key, data), storageErrors);
   }
 
   putIfMatch(): Promise<CasResult> {
@@ -96,7 +96,7 @@ export class SimStorageClient implements StorageBackend {
   }
 
   delete(key: string, options: OpOptions = {}): Promise<void> {
-    return this.net.call(this.host, 'storage.delete', true, options.signal, () => void this.store.objects.delete(key), storageErrors);
+    return this.net.call(this.host, 'storage.delete', key, true, options.signal, () => void this.store.objects.delete(key), storageErrors);
   }
 
   rangeGet(): Promise<Uint8Array | null> {
@@ -104,7 +104,7 @@ export class SimStorageClient implements StorageBackend {
   }
 
   list(prefix: string, options: ListOptions = {}): Promise<string[]> {
-    return this.net.call(this.host, 'storage.list', false, options.signal, () => this.store.list(prefix, options.after), storageErrors);
+    return this.net.call(this.host, 'storage.list', prefix, false, options.signal, () => this.store.list(prefix, options.after), storageErrors);
   }
 
   async listPage(prefix: string, options: ListPageOptions = {}): Promise<ListPage> {
