@@ -29,12 +29,18 @@ export async function run(ctx: BenchContext): Promise<void> {
 
     // Sequential appends: each awaited before the next (a single client), fsyncMs 0 (group commit).
     const w0 = await JournalWriter.open({ dir: join(work, 'seq') });
-    const SEQ = 300;
+    const SEQ = 100;
     t = performance.now();
     for (let i = 0; i < SEQ; i++) await w0.appendQuery('CREATE (:P)', []);
     const seqMs = performance.now() - t;
     await w0.close();
     ctx.record('sequential awaited append latency (fsyncMs 100)', seqMs / SEQ, 'ms', 'one client waiting for each ack');
+    const w1 = await JournalWriter.open({ dir: join(work, 'seq0'), fsyncMs: 0 });
+    t = performance.now();
+    for (let i = 0; i < SEQ; i++) await w1.appendQuery('CREATE (:P)', []);
+    const seq0Ms = performance.now() - t;
+    await w1.close();
+    ctx.record('sequential awaited append latency (fsyncMs 0)', seq0Ms / SEQ, 'ms', 'one fdatasync per append');
 
     // 2. Upload to storage-local.
     const storage = await LocalStorageBackend.open({ root: join(work, 'bucket') });
@@ -44,6 +50,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const upMs = performance.now() - t;
     const bytes = results.reduce((a, r) => a + r.bytes, 0);
     ctx.record('upload MB/s (storage-local, verified, 4 concurrent)', bytes / 1e6 / (upMs / 1000), 'MB/s', `${results.length} segments, ${(bytes / 1e6).toFixed(1)} MB compressed`);
+    ctx.record('upload entries/s (storage-local, full decode before upload)', Math.round(ENTRIES / (upMs / 1000)), 'entries/s');
 
     // 3. Download (verify) + replay.
     const follower = join(work, 'follower');

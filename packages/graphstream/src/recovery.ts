@@ -1,4 +1,4 @@
-import { open, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { GraphstreamError, throwIfAborted } from './errors.js';
 import {
   FLAG_HAS_CHAIN_HASH,
@@ -171,7 +171,6 @@ async function recoverLive(
 ): Promise<RecoveryResult> {
   let raw: Uint8Array;
   try {
-    const { readFile } = await import('node:fs/promises');
     raw = await readFile(file.path);
   } catch (cause) {
     throw ioError(`could not read ${file.path}`, cause, file.path);
@@ -222,7 +221,6 @@ async function recoverLive(
 
 /** Decodes and verifies every segment and their linkage; the newest may be live. */
 async function fullScan(dir: string, files: LocalSegmentFile[], options: RecoverOptions): Promise<RecoveryResult> {
-  const { readFile } = await import('node:fs/promises');
   let position: JournalPosition | undefined;
   for (let i = 0; i < files.length; i++) {
     throwIfAborted(options.signal);

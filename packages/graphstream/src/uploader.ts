@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
+import { open, readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { StorageBackend } from '@hadb/storage';
 import { GraphstreamError, throwIfAborted } from './errors.js';
-import { FLAG_SEALED, HEADER_SIZE, decodeHeader, decodeSealed } from './format.js';
+import { type DecodedSegment, FLAG_SEALED, HEADER_SIZE, decodeHeader, decodeSealed, verifySegmentStream } from './format.js';
 import { ioError } from './fsutil.js';
 import { checkPrefix, segmentKey } from './keys.js';
 import { UploadManifest } from './manifest.js';
@@ -44,7 +44,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Whether segment `big` holds every entry of `small` (same start, same hash at small's end). */
-function covers(big: ReturnType<typeof decodeSealed>, small: ReturnType<typeof decodeSealed>): boolean {
+function covers(big: DecodedSegment, small: DecodedSegment): boolean {
   const bFirst = big.entries[0];
   const sFirst = small.entries[0];
   const sLast = small.entries[small.entries.length - 1];
@@ -57,7 +57,8 @@ function covers(big: ReturnType<typeof decodeSealed>, small: ReturnType<typeof d
 /**
  * Uploads sealed local segments to `{prefix}{db}/0000/{first_seq:016x}.hadbj`.
  *
- * Every segment is fully decoded and verified before upload; live (unsealed) files are never
+ * Every segment is fully verified before upload (streamed: checksum, zstd, CRCs, chain, counts,
+ * trailer); live (unsealed) files are never
  * uploaded. Writes use `putIfAbsent`; if the key exists with identical bytes, or with a verified
  * superset (a compacted segment), the upload counts as done; if it holds a verified prefix of this
  * segment, it is replaced with `putIfMatch`; anything else is `HADB_GRAPHSTREAM_UPLOAD_CONFLICT`
@@ -124,7 +125,6 @@ export class JournalUploader implements AsyncDisposable {
 
   /** Names of sealed local segments not yet recorded as uploaded, oldest first. */
   async pendingNames(): Promise<string[]> {
-    const { readdir } = await import('node:fs/promises');
     let names: string[];
     try {
       names = await readdir(this.#dir);
@@ -137,7 +137,13 @@ export class JournalUploader implements AsyncDisposable {
     const out: string[] = [];
     for (const n of candidates) {
       try {
-        const head = (await readFile(inDir(this.#dir, n))).subarray(0, HEADER_SIZE);
+        const fh = await open(inDir(this.#dir, n), 'r');
+        const head = new Uint8Array(HEADER_SIZE);
+        try {
+          await fh.read(head, 0, HEADER_SIZE, 0);
+        } finally {
+          await fh.close();
+        }
         if ((decodeHeader(head).flags & FLAG_SEALED) !== 0) out.push(n);
       } catch {
         // A vanished or unreadable file is not pending; verification reports real damage on upload.
@@ -201,21 +207,22 @@ export class JournalUploader implements AsyncDisposable {
       } catch (cause) {
         throw ioError(`could not read ${name}`, cause, name);
       }
-      let ours;
+      let summary;
       try {
-        ours = decodeSealed(bytes);
+        summary = await verifySegmentStream(
+          (async function* () {
+            yield bytes;
+          })(),
+          { signal },
+        );
       } catch (cause) {
+        if (cause instanceof GraphstreamError && cause.code === 'HADB_GRAPHSTREAM_ABORTED') throw cause;
         throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `local segment ${name} failed verification`, { cause, location: name });
       }
-      const first = ours.entries[0]!;
-      const last = ours.entries[ours.entries.length - 1]!;
-      if (ours.header.firstSeq !== first.seq || ours.header.lastSeq !== last.seq) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `local segment ${name} header does not match its entries`, { location: name });
-      }
-      const key = segmentKey(this.#prefix, this.#db, ours.header.firstSeq);
-      const base = { name, key, firstSeq: first.seq, lastSeq: last.seq, bytes: bytes.length };
+      const key = segmentKey(this.#prefix, this.#db, summary.header.firstSeq);
+      const base = { name, key, firstSeq: summary.header.firstSeq, lastSeq: summary.header.lastSeq, bytes: bytes.length };
       if (this.manifest.has(name)) return { ...base, outcome: 'present' };
-      const outcome = await this.#put(key, bytes, ours, signal);
+      const outcome = await this.#put(key, bytes, signal);
       await this.manifest.markUploaded(name, bytes.length);
       this.metrics.inc('uploads');
       this.metrics.inc('upload_bytes', bytes.length);
@@ -230,15 +237,17 @@ export class JournalUploader implements AsyncDisposable {
   async #put(
     key: string,
     bytes: Uint8Array,
-    ours: ReturnType<typeof decodeSealed>,
     signal: AbortSignal | undefined,
   ): Promise<UploadResult['outcome']> {
+    let ours: DecodedSegment | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const created = await this.#storage.putIfAbsent(key, bytes, { signal });
       if (created.success) return 'uploaded';
       const existing = await this.#storage.get(key, { signal });
       if (existing === null) continue;
       if (sameBytes(existing.data, bytes)) return 'present';
+      // Only a conflict needs both histories in full.
+      ours ??= decodeSealed(bytes);
       let theirs;
       try {
         theirs = decodeSealed(existing.data);

@@ -104,6 +104,7 @@ export class JournalWriter implements AsyncDisposable {
   #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #syncQueued = false;
+  #writeQueued = false;
   #tail: Promise<void> = Promise.resolve();
   #failed: unknown;
   #closed = false;
@@ -242,7 +243,10 @@ export class JournalWriter implements AsyncDisposable {
     const promise = new Promise<AppendResult>((resolve, reject) => {
       this.#pending.push({ seq, hash, resolve, reject });
     });
-    if (live.bufferBytes >= this.#writeBufferBytes) void this.#enqueueWrite(false).catch(() => undefined);
+    if (live.bufferBytes >= this.#writeBufferBytes && !this.#writeQueued) {
+      this.#writeQueued = true;
+      void this.#enqueueWrite(false).catch(() => undefined);
+    }
     this.#scheduleSync();
     return promise;
   }
@@ -295,12 +299,12 @@ export class JournalWriter implements AsyncDisposable {
       await this.#tail.catch(() => undefined);
       return;
     }
+    this.#closed = true; // appends from now on are refused
     this.#clearTimer();
     const live = this.#live;
     if (this.#failed === undefined && live !== undefined && live.entries > 0) {
       await this.#rotate(live).catch(() => undefined);
     }
-    this.#closed = true;
     await this.#tail.catch(() => undefined);
     const fh = this.#live?.fh;
     this.#live = undefined;
@@ -385,6 +389,7 @@ export class JournalWriter implements AsyncDisposable {
   /** Queues a write of the live segment's buffered entries, followed by an fsync if `sync`. */
   #enqueueWrite(sync: boolean): Promise<void> {
     return this.#enqueue(async () => {
+      if (!sync) this.#writeQueued = false;
       try {
         const live = this.#live;
         if (live === undefined || live.fh === undefined) return;

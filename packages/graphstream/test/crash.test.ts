@@ -7,8 +7,11 @@ import { tempDir } from './helpers/tmp.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 
-/** Runs the writer child, SIGKILLs it `killAfterMs` after it is ready; returns the highest ack it printed. */
-function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<{ ready: bigint; acked: bigint }> {
+/**
+ * Runs the writer child and SIGKILLs it `killAfterMs` after it is ready (or after it is spawned,
+ * with `early`, which can land during startup and recovery). Returns the highest ack it printed.
+ */
+function runAndKill(dir: string, seed: number, killAfterMs: number, early = false): Promise<{ ready: bigint; acked: bigint }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', fixture, dir, String(seed)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -17,6 +20,7 @@ function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<{ r
     let acked = 0n;
     let buf = '';
     let stderr = '';
+    if (early) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -27,7 +31,7 @@ function runAndKill(dir: string, seed: number, killAfterMs: number): Promise<{ r
         const [kind, n] = line.split(' ');
         if (kind === 'ready' && ready === undefined) {
           ready = BigInt(n!);
-          setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+          if (!early) setTimeout(() => child.kill('SIGKILL'), killAfterMs);
         } else if (kind === 'ack') {
           const seq = BigInt(n!);
           if (seq > acked) acked = seq;
@@ -51,11 +55,15 @@ describe('crash safety with real processes', () => {
     };
     let highestAcked = 0n;
     let torn = 0;
-    const rounds = 10;
+    const rounds = 12;
+    let early = 0;
     for (let round = 0; round < rounds; round++) {
-      const { ready, acked } = await runAndKill(dir, 1 + round, 40 + Math.floor(next() * 400));
-      // The child's recovery saw every entry acknowledged before.
-      expect(ready).toBeGreaterThanOrEqual(highestAcked);
+      const killEarly = next() < 0.25;
+      if (killEarly) early++;
+      const delay = killEarly ? 300 + Math.floor(next() * 900) : 40 + Math.floor(next() * 400);
+      const { ready, acked } = await runAndKill(dir, 1 + round, delay, killEarly);
+      // The child's recovery saw every entry acknowledged before (when it got that far).
+      if (ready >= 0n) expect(ready).toBeGreaterThanOrEqual(highestAcked);
       if (acked > highestAcked) highestAcked = acked;
       const inspect = await recoverJournal(dir);
       if (inspect.truncatedBytes > 0) torn++;
@@ -74,6 +82,6 @@ describe('crash safety with real processes', () => {
     });
     expect(expected - 1n).toBe(last);
     expect(highestAcked).toBeGreaterThan(0n);
-    console.log(`crash test: ${rounds} SIGKILLs, ${highestAcked} acknowledged, ${last} recovered, ${torn} torn tails seen`);
+    console.log(`crash test: ${rounds} SIGKILLs (${early} timed from spawn), ${highestAcked} acknowledged, ${last} recovered, ${torn} torn tails seen`);
   }, 120_000);
 });
