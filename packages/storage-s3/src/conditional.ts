@@ -158,8 +158,8 @@ export async function conditionalPut(
         if (notApplied || status !== undefined) throw toStorageError(error, { op: what, key, signal });
         throw ambiguous(what, key, error);
       }
-      await requester.backoff(what, attempt, error, signal).catch(() => {
-        throw abortedError(signal as AbortSignal, what);
+      await requester.backoff(what, attempt, error, signal).catch((e: unknown) => {
+        throw signal?.aborted ? abortedError(signal, what) : e;
       });
       continue;
     }

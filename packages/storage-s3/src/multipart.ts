@@ -292,8 +292,8 @@ async function complete(
         throw toStorageError(error, { op: 'putStream', key, signal });
       }
       if (!isRequestNotSent(error)) uncertain = true;
-      await ctx.requester.backoff('completeMultipartUpload', attempt, error, signal).catch(() => {
-        throw abortedError(signal as AbortSignal, 'putStream');
+      await ctx.requester.backoff('completeMultipartUpload', attempt, error, signal).catch((e: unknown) => {
+        throw signal?.aborted ? abortedError(signal, 'putStream') : e;
       });
     }
   }

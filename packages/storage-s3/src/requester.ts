@@ -11,6 +11,7 @@ import {
   sleep,
   systemClock,
 } from '@hadb/io';
+import { StorageError } from '@hadb/storage';
 import { isRetryableS3Error } from './errors.js';
 import type { S3RetryOptions } from './options.js';
 
@@ -26,7 +27,11 @@ export class Requester {
   readonly #clock: Clock;
   readonly #random: RandomSource;
 
-  constructor(options: S3RetryOptions | false | undefined) {
+  readonly #isClosed: () => boolean;
+
+  /** `isClosed` stops retries once the backend is closed (its client is gone). */
+  constructor(options: S3RetryOptions | false | undefined, isClosed: () => boolean = () => false) {
+    this.#isClosed = isClosed;
     const o = options === false ? { maxRetries: 0, circuitBreaker: false as const } : (options ?? {});
     this.#options = o;
     this.maxRetries = o.maxRetries ?? DEFAULT_RETRY.maxRetries;
@@ -56,7 +61,7 @@ export class Requester {
       signal,
       clock: this.#clock,
       random: this.#random,
-      shouldRetry: ({ error }) => isRetryableS3Error(error),
+      shouldRetry: ({ error }) => !this.#isClosed() && isRetryableS3Error(error),
       onRetry: this.#options.onRetry === undefined ? undefined : (event) => this.#options.onRetry?.({ ...event, op }),
     });
   }
@@ -77,6 +82,7 @@ export class Requester {
 
   /** Sleeps the backoff before retry number `attempt` (0-based); rejects when `signal` fires. */
   async backoff(op: string, attempt: number, error: unknown, signal: AbortSignal | undefined): Promise<void> {
+    if (this.#isClosed()) throw new StorageError('HADB_STORAGE_CLOSED', `S3 ${op}: backend closed while retrying`, { cause: error });
     const delayMs = backoffDelay(attempt, this.#options, this.#random);
     this.#options.onRetry?.({ op, attempt, error, errorClass: classifyError(error), delayMs });
     await sleep(delayMs, { signal, clock: this.#clock });

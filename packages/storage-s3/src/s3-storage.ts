@@ -98,7 +98,7 @@ export class S3Storage implements StorageBackend {
     this.#ctx = {
       client: options.client ?? buildClient(options),
       bucket: this.bucket,
-      requester: new Requester(options.retry),
+      requester: new Requester(options.retry, () => this.#closed),
       unquotedIfMatch: this.#options.unquotedIfMatch,
     };
   }
