@@ -25,7 +25,7 @@ import {
 import { abortError } from './abortable.js';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
-import { RESERVED, SourceError, TEMP_PREFIX, ensureDir, syncPath, writeTemp, type TempFile } from './fs-write.js';
+import { RESERVED, SourceError, TEMP_PREFIX, syncPath, writeTemp, type TempFile } from './fs-write.js';
 import { LOCK_DIR_NAME as LOCKS, acquireLock, isOrphanTag, ownerTag, sweepDeadTickets, sweepOwners } from './key-lock.js';
 import { probeFileSystem } from './probe.js';
 import { fileBody, readAt } from './read-body.js';
@@ -379,7 +379,7 @@ export class LocalStorageBackend implements StorageBackend {
     signal: AbortSignal | undefined,
     sync: boolean,
   ): Promise<TempFile> {
-    await ensureDir(dirname(path), this.durable);
+    // No mkdir up front: writeTemp creates missing directories when its open fails with ENOENT.
     const ownerTagValue = await ownerTag(this.lockRoot);
     const temp = await writeTemp(dirname(path), source, { durable: this.durable, sync: sync && this.durable, signal, ownerTag: ownerTagValue });
     if (this.closed) {
