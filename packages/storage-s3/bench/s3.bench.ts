@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { S3Storage } from '../src/index.js';
@@ -77,7 +78,9 @@ export async function run(ctx: BenchContext): Promise<void> {
   });
   const small = randomBytes(1024);
   const n = 200;
-  const note = `loopback Ceph RGW 16, ${n} sequential requests, 1 KiB`;
+  // The machine is shared; the load average at the start says how much the numbers are disturbed.
+  const load = `load ${loadavg()[0]?.toFixed(1)} avg (2 shared cores)`;
+  const note = `loopback Ceph RGW 16, ${n} sequential, 1 KiB, ${load}`;
   try {
     // Warm up connections and RGW's caches.
     for (let i = 0; i < 20; i++) await s3.put(`warm/${i}`, small);
@@ -100,7 +103,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
 
     const list = await timed(50, () => s3.list('obj/'));
-    recordLatency(ctx, `list ${n} keys (1 page)`, list, 'loopback Ceph RGW 16, 50 sequential listings');
+    recordLatency(ctx, `list ${n} keys (1 page)`, list, `loopback Ceph RGW 16, 50 sequential listings, ${load}`);
 
     let { etag } = await s3.put('lease', small);
     const cas = await timed(n, async (i) => {
@@ -125,12 +128,12 @@ export async function run(ctx: BenchContext): Promise<void> {
       if (winners.length !== 1) throw new Error(`bench: ${winners.length} winners in round ${round}`);
       current = (winners[0] as { etag: string }).etag;
     });
-    recordLatency(ctx, `race round (${racers} putIfMatch, 1 winner)`, raceMs, `loopback Ceph RGW 16, ${rounds} rounds`);
+    recordLatency(ctx, `race round (${racers} putIfMatch, 1 winner)`, raceMs, `loopback Ceph RGW 16, ${rounds} rounds, ${load}`);
     ctx.record(
       'racing putIfMatch answered 500 by RGW (resolved by re-read)',
       Number((((statuses.get(500) ?? 0) / (rounds * racers)) * 100).toFixed(1)),
       '%',
-      `of ${rounds * racers} conditional PUTs; the rest 200/412`,
+      `of ${rounds * racers} racing conditional PUTs (the others: 1 winner per round, 412 for the rest)`,
     );
 
     // Streaming throughput through a multipart upload (5 MiB parts, 4 in flight).
@@ -148,8 +151,8 @@ export async function run(ctx: BenchContext): Promise<void> {
     const hash = createHash('sha256');
     for await (const c of stream!.body) hash.update(c);
     const getMs = Number(process.hrtime.bigint() - t) / 1e6;
-    ctx.record('putStream 64 MiB (5 MiB parts x4)', Number(((mib * 1000) / putMs).toFixed(0)), 'MiB/s', 'loopback Ceph RGW 16 (memstore)');
-    ctx.record('getStream 64 MiB', Number(((mib * 1000) / getMs).toFixed(0)), 'MiB/s', 'loopback Ceph RGW 16 (memstore), with SHA-256');
+    ctx.record('putStream 64 MiB (5 MiB parts x4)', Number(((mib * 1000) / putMs).toFixed(0)), 'MiB/s', `loopback Ceph RGW 16 (memstore), ${load}`);
+    ctx.record('getStream 64 MiB', Number(((mib * 1000) / getMs).toFixed(0)), 'MiB/s', `loopback Ceph RGW 16 (memstore), with SHA-256, ${load}`);
   } finally {
     const keys = await s3.list('').catch(() => [] as string[]);
     await s3.deleteMany(keys).catch(() => 0);
