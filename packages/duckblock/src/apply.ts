@@ -3,7 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { PageEntry } from '@hadb/changeset';
 import { DuckblockError } from './errors.js';
-import { fsyncDir, removeDurably, writeFileAtomic } from './fsutil.js';
+import { fsyncDir, removeDurably } from './fsutil.js';
 import { HEADER_REGION_SIZE, PAGE_SIZE, parseHeaderRegion } from './layout.js';
 import { preadExact, scanFile } from './manifest.js';
 import { readPosition, writePosition, type Position } from './position.js';
@@ -33,33 +33,75 @@ interface JournalMeta {
   readonly epoch: string;
 }
 
-function encodeJournal(meta: JournalMeta, payload: Uint8Array): Buffer {
+/**
+ * Journal layout: magic (8) | u32 LE json length | json | u64 LE payload length | payload |
+ * SHA-256 of the header part (magic through payload length). The payload is a complete `.hadbp`
+ * segment, verified by its own checksum when the journal is replayed, so it is not hashed twice;
+ * the journal only becomes visible by an atomic rename after it was fsynced.
+ */
+function journalHead(meta: JournalMeta, payloadLength: number): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
   const head = Buffer.alloc(8 + 4 + json.length + 8);
   JOURNAL_MAGIC.copy(head, 0);
   head.writeUInt32LE(json.length, 8);
   json.copy(head, 12);
-  head.writeBigUInt64LE(BigInt(payload.length), 12 + json.length);
-  const digest = createHash('sha256').update(head).update(payload).digest();
-  return Buffer.concat([head, payload, digest]);
+  head.writeBigUInt64LE(BigInt(payloadLength), 12 + json.length);
+  return Buffer.concat([head, createHash('sha256').update(head).digest()]);
 }
 
 /** Parses a journal; `null` when it is incomplete or damaged (then it was never committed). */
 function decodeJournal(buf: Buffer): { meta: JournalMeta; payload: Uint8Array } | null {
   if (buf.length < 8 + 4 + 8 + 32 || !buf.subarray(0, 8).equals(JOURNAL_MAGIC)) return null;
   const jsonLen = buf.readUInt32LE(8);
-  if (12 + jsonLen + 8 + 32 > buf.length) return null;
+  const headLen = 12 + jsonLen + 8;
+  if (headLen + 32 > buf.length) return null;
+  const digest = createHash('sha256').update(buf.subarray(0, headLen)).digest();
+  if (!digest.equals(buf.subarray(headLen, headLen + 32))) return null;
   const payloadLen = Number(buf.readBigUInt64LE(12 + jsonLen));
-  const end = 12 + jsonLen + 8 + payloadLen;
-  if (end + 32 !== buf.length) return null;
-  const digest = createHash('sha256').update(buf.subarray(0, end)).digest();
-  if (!digest.equals(buf.subarray(end))) return null;
+  if (headLen + 32 + payloadLen !== buf.length) return null;
   try {
     const meta = JSON.parse(buf.subarray(12, 12 + jsonLen).toString('utf8')) as JournalMeta;
-    return { meta, payload: buf.subarray(12 + jsonLen + 8, end) };
+    return { meta, payload: buf.subarray(headLen + 32) };
   } catch {
     return null;
   }
+}
+
+/** Writes the journal: temporary file, fsync, atomic rename, directory fsync. */
+async function writeJournal(dbPath: string, meta: JournalMeta, payload: Uint8Array): Promise<void> {
+  const path = journalPath(dbPath);
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    const head = journalHead(meta, payload.length);
+    let parts: Uint8Array[] = [head, payload];
+    let total = head.length + payload.length;
+    let offset = 0;
+    while (total > 0) {
+      const { bytesWritten } = await fh.writev(parts, offset);
+      offset += bytesWritten;
+      total -= bytesWritten;
+      if (total > 0) {
+        // Short vectored write: continue with the remainder.
+        const rest: Uint8Array[] = [];
+        let skip = bytesWritten;
+        for (const p of parts) {
+          if (skip >= p.length) {
+            skip -= p.length;
+            continue;
+          }
+          rest.push(p.subarray(skip));
+          skip = 0;
+        }
+        parts = rest;
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await fsyncDir(path);
 }
 
 /**
@@ -147,12 +189,21 @@ async function positionOfFile(dbPath: string, seq: bigint, checksum: bigint, epo
   }
 }
 
-async function completeJournal(dbPath: string, meta: JournalMeta, payload: Uint8Array): Promise<Position> {
+async function completeJournal(
+  dbPath: string,
+  meta: JournalMeta,
+  payload: Uint8Array,
+  decoded?: DecodedSegment,
+): Promise<Position> {
   const seq = BigInt(meta.seq);
   const checksum = BigInt(`0x${meta.checksum}`);
   const epoch = BigInt(meta.epoch);
   if (meta.kind === 'apply') {
-    const seg = decodeSegment(payload);
+    // Replaying after a crash: the payload verifies itself (length, structure, checksum).
+    const seg = decoded ?? decodeSegment(payload);
+    if (seg.changeset.checksum !== checksum) {
+      throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    }
     await replayPages(dbPath, seg.pages, seg.fileSize);
   } else {
     const tmp = restorePath(dbPath);
@@ -163,7 +214,8 @@ async function completeJournal(dbPath: string, meta: JournalMeta, payload: Uint8
   }
   const position = await positionOfFile(dbPath, seq, checksum, epoch);
   await writePosition(dbPath, position);
-  await removeDurably(journalPath(dbPath));
+  // Not fsynced: if the unlink is lost, recovery replays the journal again, which is idempotent.
+  await rm(journalPath(dbPath), { force: true });
   return position;
 }
 
@@ -221,8 +273,8 @@ export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, seg
     checksum: segment.changeset.checksum.toString(16).padStart(16, '0'),
     epoch: segment.epoch.toString(),
   };
-  await writeFileAtomic(journalPath(dbPath), encodeJournal(meta, bytes));
-  return completeJournal(dbPath, meta, bytes);
+  await writeJournal(dbPath, meta, bytes);
+  return completeJournal(dbPath, meta, bytes, segment);
 }
 
 /**
@@ -232,7 +284,7 @@ export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, seg
  */
 export async function installRestoredFile(dbPath: string, seq: bigint, checksum: bigint, epoch: bigint): Promise<Position> {
   const meta: JournalMeta = { kind: 'restore', seq: seq.toString(), checksum: checksum.toString(16).padStart(16, '0'), epoch: epoch.toString() };
-  await writeFileAtomic(journalPath(dbPath), encodeJournal(meta, new Uint8Array(0)));
+  await writeJournal(dbPath, meta, new Uint8Array(0));
   return completeJournal(dbPath, meta, new Uint8Array(0));
 }
 

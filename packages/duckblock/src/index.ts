@@ -45,7 +45,7 @@ export {
   listSnapshots,
   snapshotKey,
 } from './discovery.js';
-export { applySegmentDurably, journalPath, recoverFile, removeWalFiles, restorePath } from './apply.js';
+export { applySegmentDurably, journalPath, recoverFile, removeWalFiles, restorePath, truncateToHeader, writePages } from './apply.js';
 export { positionPath, readPosition, type Position } from './position.js';
 export { restoreSnapshot, uploadSnapshot, type RestoreSnapshotOptions, type SnapshotUpload, type UploadSnapshotOptions } from './snapshot.js';
 export { pullIncremental, type PullOptions, type PullResult } from './pull.js';

@@ -1,18 +1,32 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckblockReplicator, applySegmentDurably, decodeSegment, incrementalKey, positionPath, readPosition, recoverFile } from '../src/index.js';
+import {
+  DuckblockReplicator,
+  applySegmentDurably,
+  decodeSegment,
+  incrementalKey,
+  journalPath,
+  positionPath,
+  readPosition,
+  recoverFile,
+} from '../src/index.js';
 import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./fixtures/apply-child.ts', import.meta.url));
 const PKG = fileURLToPath(new URL('..', import.meta.url));
 const TRIALS = 16;
 
-/** Starts the child, waits for "start", kills it with SIGKILL after `delayMs`. Returns whether it finished first. */
-function runAndKill(dbPath: string, segmentFile: string, delayMs: number): Promise<'killed' | 'finished'> {
+/**
+ * Starts the child, waits for "start" (or, with `afterJournal`, for the journal to appear, which
+ * is when the pages start being written into the database), and kills it with SIGKILL after
+ * `delayMs`. Resolves whether it was killed or finished first.
+ */
+function runAndKill(dbPath: string, segmentFile: string, delayMs: number, afterJournal: boolean): Promise<'killed' | 'finished'> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', CHILD, dbPath, segmentFile], {
       cwd: PKG,
@@ -21,14 +35,25 @@ function runAndKill(dbPath: string, segmentFile: string, delayMs: number): Promi
     let out = '';
     let err = '';
     let timer: NodeJS.Timeout | undefined;
+    let poll: NodeJS.Timeout | undefined;
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (timer === undefined && out.includes('start')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      if (timer !== undefined || poll !== undefined || !out.includes('start')) return;
+      if (!afterJournal) {
+        timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+        return;
+      }
+      poll = setInterval(() => {
+        if (!existsSync(journalPath(dbPath))) return;
+        clearInterval(poll);
+        timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }, 0);
     });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
+      if (poll !== undefined) clearInterval(poll);
       if (signal === 'SIGKILL') resolve('killed');
       else if (code === 0 && out.includes('done')) resolve('finished');
       else reject(new Error(`child exited ${code}: ${err}`));
@@ -91,9 +116,11 @@ describe('crash safety of the follower apply (kill -9 mid-apply)', () => {
       const path = join(dir, `trial-${i}.duckdb`);
       await copyFile(baseFile, path);
       await copyFile(positionPath(baseFile), positionPath(path));
-      // Spread kill points from "immediately" to past the measured apply time.
-      const delay = Math.random() * applyMs * 1.5;
-      const result = await runAndKill(path, segmentFile, delay);
+      // Half the kills land anywhere from "immediately" to past the measured apply time, half
+      // inside the window where pages are being written into the database file.
+      const afterJournal = i % 2 === 1;
+      const delay = afterJournal ? Math.random() * Math.min(40, applyMs / 2) : Math.random() * applyMs * 1.5;
+      const result = await runAndKill(path, segmentFile, delay, afterJournal);
       if (result === 'killed') outcomes.killed++;
       const raw = await sha256File(path);
       if (raw !== hashN && raw !== hashN1) outcomes.tornBeforeRecovery++;
@@ -112,5 +139,6 @@ describe('crash safety of the follower apply (kill -9 mid-apply)', () => {
     }
     console.log(`crash trials: ${JSON.stringify(outcomes)}, apply ${applyMs.toFixed(0)} ms`);
     expect(outcomes.killed).toBeGreaterThan(0);
+    expect(outcomes.n + outcomes.n1).toBe(TRIALS);
   }, 120_000);
 });
