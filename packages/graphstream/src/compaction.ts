@@ -57,8 +57,8 @@ async function* fileRange(path: string, start: number, end: number): AsyncGenera
  * `prev_segment_checksum` is the first input's, its trailer the last input's chain hash, and it
  * is verified end to end before upload. The upload replaces the object of the first input with
  * this verified superset (`putIfMatch`); other inputs' objects stay (readers skip covered
- * segments). Local inputs are deleted afterwards. The newest local segment is never an input, so
- * writer recovery stays O(1).
+ * segments). Local inputs are deleted afterwards. The newest uploaded local segment is never an
+ * input, so writer recovery stays O(1).
  *
  * Resolves to `null` when fewer than `threshold` segments qualify.
  */
@@ -69,9 +69,10 @@ export async function compactJournal(options: CompactionOptions): Promise<Compac
     throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', 'threshold must be an integer >= 2');
   }
   const files = await listSegmentFiles(options.dir);
-  const candidates = files.slice(0, -1).filter((f) => options.uploader.manifest.has(f.name));
-  // Only a contiguous run from the oldest uploaded segment qualifies.
-  const inputs = candidates.filter((f, i) => files[i] === f);
+  // The newest uploaded segment stays (writer recovery reads its trailer); only a contiguous run
+  // from the oldest local segment qualifies.
+  const uploaded = files.filter((f) => options.uploader.manifest.has(f.name)).slice(0, -1);
+  const inputs = uploaded.filter((f, i) => files[i] === f);
   if (inputs.length < threshold) return null;
   try {
     return await compact(options, inputs, metrics);

@@ -79,7 +79,10 @@ export interface ReadEntriesOptions {
   readonly firstSeq?: bigint;
   /** Expected `prev_hash` of the first entry. */
   readonly prevHash?: Uint8Array;
-  /** Stop quietly at the first torn or invalid entry (a live file's tail) instead of throwing. */
+  /**
+   * Stop quietly at the first entry that is cut short or fails its CRC (a live file's torn tail)
+   * instead of throwing. A CRC-valid entry with the wrong sequence or `prev_hash` always throws.
+   */
   readonly stopAtInvalid?: boolean;
 }
 
@@ -115,7 +118,7 @@ export function readEntries(
       (expectedSeq !== undefined && entry.sequence !== expectedSeq) ||
       (expectedPrev !== undefined && !sameHash(entry.prevHash, expectedPrev));
     if (bad) {
-      if (options.stopAtInvalid === true) break;
+      // A CRC-valid entry that does not link is damage or divergence, never a torn write.
       throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${entry.sequence}`, { seq: entry.sequence });
     }
     const hash = entryHash(entry.prevHash, entry.payload);

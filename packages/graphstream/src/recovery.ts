@@ -179,15 +179,26 @@ async function recoverLive(
   if (header.firstSeq !== file.firstSeq) {
     throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment header first_seq differs from its file name', { location: file.path });
   }
-  const anchor = before ?? (header.firstSeq === 1n ? { seq: 0n, chainHash: ZERO_HASH } : undefined);
-  const { entries, end } = readEntries(raw, HEADER_SIZE, {
-    firstSeq: header.firstSeq,
-    ...(anchor === undefined ? {} : { prevHash: anchor.chainHash }),
-    stopAtInvalid: true,
-  });
+  let anchor = before ?? (header.firstSeq === 1n ? { seq: 0n, chainHash: ZERO_HASH } : undefined);
+  if (anchor === undefined) {
+    // Earlier segments were cleaned up: recovery.json remembers the end of the last sealed one.
+    const saved = await readRecoveryState(dir);
+    if (saved !== undefined && saved.seq + 1n === header.firstSeq) anchor = saved;
+  }
   if (anchor !== undefined && anchor.seq + 1n !== header.firstSeq) {
     throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment does not follow the previous segment', { location: file.path });
   }
+  let scanned;
+  try {
+    scanned = readEntries(raw, HEADER_SIZE, {
+      firstSeq: header.firstSeq,
+      ...(anchor === undefined ? {} : { prevHash: anchor.chainHash }),
+      stopAtInvalid: true,
+    });
+  } catch (cause) {
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment entries do not chain', { cause, location: file.path });
+  }
+  const { entries, end } = scanned;
   const truncatedBytes = raw.length - end;
   if (truncatedBytes > 0 && options.truncateTornTail === true) {
     await truncate(file.path, end);
