@@ -129,6 +129,10 @@ export class StorageLeaseStore implements LeaseStore {
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
     this.#check(key);
+    // eslint-disable-next-line no-control-regex
+    if (typeof etag !== 'string' || etag.length === 0 || /[\u0000-\u001f\u007f]/.test(etag)) {
+      throw new LeaseError('HADB_LEASE_INVALID_ETAG', 'etag must be a non-empty string without control characters');
+    }
     const body = stampNonce(data);
     try {
       return await abortableLeaseOp(options.signal, () => this.#backend.putIfMatch(key, body, etag, options));

@@ -1,0 +1,101 @@
+import { LeaseError, StorageLeaseStore, assertLeasePrefix } from '@hadb/lease';
+import { isStorageError } from '@hadb/storage';
+import {
+  S3Storage,
+  openS3Storage,
+  type ConditionalWriteProbe,
+  type ProbeOptions,
+  type S3StorageOptions,
+} from '@hadb/storage-s3';
+
+/** Options of {@link S3LeaseStore.open}. */
+export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'> {
+  /**
+   * Prefix of the lease keys in the bucket: `""` (default) or a safe path ending in `/`. The lease
+   * of database `db` is the object `{prefix}db/_lease.json` (Rust `S3LeaseStore.key_for`).
+   */
+  readonly prefix?: string | undefined;
+  /**
+   * Skip the startup probe of conditional writes. Only for a server you have verified yourself
+   * (AWS S3, or a Ceph RGW version you tested) and when the probe's few requests at startup
+   * matter. With the probe skipped, a server that ignores `If-None-Match`/`If-Match` goes
+   * undetected and two nodes can both believe they lead. Default `false`.
+   */
+  readonly skipConditionalWriteProbe?: boolean | undefined;
+  /** Options of the probe (concurrent racers, multipart check). */
+  readonly probe?: Omit<ProbeOptions, 'signal'> | undefined;
+  /** Aborts opening (the probe). */
+  readonly signal?: AbortSignal | undefined;
+  /** {@link LeaseStore.name}. Default `"s3"`. */
+  readonly name?: string | undefined;
+}
+
+/**
+ * A lease store on S3 conditional writes (Rust `hadb-lease-s3`): `StorageLeaseStore` over
+ * `@hadb/storage-s3`.
+ *
+ * - Key: `{prefix}{db}/_lease.json`, the object key in the bucket.
+ * - Etag: the object's ETag, opaque (`capabilities.etagKind === "opaque"`); every write re-stamps
+ *   the record's nonce, so two writes never store identical bytes and an old ETag never comes
+ *   back.
+ * - `writeIfNotExists` is a PUT with `If-None-Match: *`, `writeIfMatch` a PUT with `If-Match`;
+ *   412 is `{ success: false }`. There is no non-atomic fallback.
+ * - `delete` is a plain DELETE; give a lease up with `releaseLease` (Ceph RGW ignores `If-Match` on
+ *   DELETE, so a conditional delete is not portable).
+ */
+export class S3LeaseStore extends StorageLeaseStore {
+  /** The probe run by {@link S3LeaseStore.open}, or `undefined` when it was skipped. */
+  readonly probe: ConditionalWriteProbe | undefined;
+
+  private constructor(storage: S3Storage, prefix: string, probe: ConditionalWriteProbe | undefined, name: string) {
+    super(storage, { prefix, ownsBackend: true, name });
+    this.probe = probe;
+  }
+
+  /**
+   * Opens the store: checks that the bucket exists and the credentials work, then, unless `skipConditionalWriteProbe` is set, first checks with real requests
+   * under `{prefix}.hadb-probe/` that the server enforces conditional PUTs atomically, and refuses
+   * (`HADB_LEASE_UNSUPPORTED`, with the failed checks and advice) a server that does not — for
+   * Ceph RGW <= 16 set `unquotedIfMatch: true`. Other failures: `HADB_LEASE_UNAVAILABLE`,
+   * `HADB_LEASE_AUTH`, `HADB_LEASE_INVALID_KEY` (prefix). Nothing stays open when it throws.
+   */
+  static async open(options: S3LeaseStoreOptions): Promise<S3LeaseStore> {
+    const prefix = assertLeasePrefix(options.prefix ?? '');
+    const { skipConditionalWriteProbe, probe: probeOptions, signal, name, ...s3 } = options;
+    let storage: S3Storage;
+    try {
+      // Checks that the bucket exists and the credentials work (HeadBucket).
+      storage = await openS3Storage({ ...s3, prefix: '', signal });
+    } catch (error) {
+      throw toLeaseError(error, 'open');
+    }
+    try {
+      let probe: ConditionalWriteProbe | undefined;
+      if (skipConditionalWriteProbe !== true) {
+        // The probe writes its scratch objects under the lease prefix, with the same client.
+        const scratch = new S3Storage({ ...s3, client: storage.client, prefix });
+        probe = await scratch.assertAtomicConditionalWrites({ ...probeOptions, signal });
+        await scratch.close();
+      }
+      return new S3LeaseStore(storage, prefix, probe, name ?? 's3');
+    } catch (error) {
+      await storage.close();
+      throw toLeaseError(error, 'open');
+    }
+  }
+}
+
+function toLeaseError(error: unknown, op: string): unknown {
+  if (error instanceof LeaseError || !isStorageError(error)) return error;
+  const code =
+    error.code === 'HADB_STORAGE_UNSUPPORTED'
+      ? 'HADB_LEASE_UNSUPPORTED'
+      : error.code === 'HADB_STORAGE_AUTH'
+        ? 'HADB_LEASE_AUTH'
+        : error.code === 'HADB_STORAGE_ABORTED'
+          ? 'HADB_LEASE_ABORTED'
+          : error.code === 'HADB_STORAGE_INVALID_KEY'
+            ? 'HADB_LEASE_INVALID_KEY'
+            : 'HADB_LEASE_UNAVAILABLE';
+  return new LeaseError(code, `S3 lease store ${op} failed: ${error.message}`, { cause: error });
+}
