@@ -2,5 +2,5 @@ export { leaseStoreSuite } from './suite.js';
 export type { LeaseStoreSuiteOptions } from './options.js';
 export { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } from './fixtures.js';
 export { isSameRecord, leaseBytes, uniqueScope } from './records.js';
-export { measureCasLatency, type CasLatency } from './cas-latency.js';
+export { measureCasLatency, type CasLatency, type LatencyStats } from './cas-latency.js';
 export { withBenchService } from './bench-service.js';
