@@ -1,6 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, PhysicalStreamWriter, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
-import type { StorageBackend } from '@hadb/storage';
+import { isStorageError, type StorageBackend } from '@hadb/storage';
 import { blockChecksumValid } from './duck-checksum.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
 import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
@@ -211,6 +211,11 @@ export async function restoreSnapshot(
     ok = true;
     return position;
   } catch (err) {
+    // A failed download (the source errored) is the storage's error, not a corrupt snapshot.
+    if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) {
+      throw new DuckblockError('DUCKBLOCK_ABORTED', 'snapshot restore aborted', { cause: err });
+    }
     if (isChangesetError(err)) {
       throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `snapshot ${key} rejected: ${err.message}`, { cause: err });
     }

@@ -1,0 +1,132 @@
+import { join } from 'node:path';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckblockReplicator, decode, discoverStrictChain, incrementalKey, isDuckblockError, readPosition } from '../src/index.js';
+import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpers.js';
+
+const NO_SNAPSHOTS = { intervalMs: 0, afterFileSizes: 0 } as const;
+
+describe('lineages and terms', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('lineage'));
+  });
+  afterAll(async () => {
+    await cleanup();
+  });
+
+  it('a new lineage (add on an existing history) is followed through its snapshot', async () => {
+    const storage = new MemStorageBackend();
+    const leaderPath = join(dir, 'a.duckdb');
+    const followerPath = join(dir, 'a-follower.duckdb');
+    const leader = await openLeader(leaderPath);
+    try {
+      const rep = new DuckblockReplicator({ storage, prefix: 'l/', snapshot: NO_SNAPSHOTS });
+      await leader.conn.run(`create table t as select range id from range(50000)`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 1));
+      await leader.conn.run(`insert into t select 1`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.pushCheckpoint('db');
+      const follower = new DuckblockReplicator({ storage, prefix: 'l/' });
+      const first = await follower.pull('db', followerPath);
+      expect(first).toBe(2n);
+      // A restarted leader starts a new lineage above every existing sequence.
+      await leader.conn.run(`insert into t select 2`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 2));
+      expect(rep.head('db')!.seq).toBe(3n);
+      const result = await follower.pullDetailed('db', followerPath);
+      expect(result.restored).toBe(true);
+      expect(result.position?.seq).toBe(3n);
+      expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+      // The new lineage continues incrementally.
+      await leader.conn.run(`insert into t select 3`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.pushCheckpoint('db');
+      expect((await follower.pullDetailed('db', followerPath)).applied).toBe(1);
+      expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+      // Strict discovery verifies the chain of the new lineage from its anchor.
+      const pos = await readPosition(followerPath);
+      const head = await discoverStrictChain(storage, 'l/', 'db', { seq: 3n, checksum: decode((await storage.get(incrementalKey('l/', 'db', 3n)))!.data).changeset.checksum });
+      expect(head.seq).toBe(pos!.seq);
+      expect(head.checksum).toBe(pos!.checksum);
+    } finally {
+      leader.close();
+    }
+  });
+
+  it('addContinuing applies a late write of the previous term, then claims; the old term is fenced', async () => {
+    const storage = new MemStorageBackend();
+    const oldPath = join(dir, 'old.duckdb');
+    const newPath = join(dir, 'new.duckdb');
+    const old = await openLeader(oldPath);
+    try {
+      const term1 = testTerm('db', 1);
+      const oldRep = new DuckblockReplicator({ storage, prefix: 'w/', snapshot: NO_SNAPSHOTS });
+      await old.conn.run(`create table t as select range id from range(50000)`);
+      await old.conn.run('CHECKPOINT');
+      await oldRep.add('db', oldPath, term1);
+      const newRep = new DuckblockReplicator({ storage, prefix: 'w/', snapshot: NO_SNAPSHOTS });
+      const caughtUp = await newRep.pull('db', newPath);
+      // The old leader ships once more after the new node caught up (a late write).
+      await old.conn.run(`insert into t select range from range(60000, 60100)`);
+      await old.conn.run('CHECKPOINT');
+      const late = await oldRep.pushCheckpoint('db');
+      expect(late.seq).toBe(caughtUp + 1n);
+      await newRep.addContinuing('db', newPath, testTerm('db', 2));
+      expect(newRep.head('db')!.seq).toBe(late.seq + 1n);
+      expect(await sha256File(newPath)).toBe(await sha256Leader(oldPath));
+      // The old term's next write hits the new term's claim.
+      await old.conn.run(`insert into t select 1`);
+      await old.conn.run('CHECKPOINT');
+      let caught: unknown;
+      try {
+        await oldRep.pushCheckpoint('db');
+      } catch (err) {
+        caught = err;
+      }
+      expect(isDuckblockError(caught, 'DUCKBLOCK_FENCED')).toBe(true);
+      expect(term1.fence.isValid()).toBe(false);
+    } finally {
+      old.close();
+    }
+  });
+
+  it('snapshot policy and retention run from pushCheckpoint', async () => {
+    const storage = new MemStorageBackend();
+    const leaderPath = join(dir, 'r.duckdb');
+    const leader = await openLeader(leaderPath);
+    try {
+      const rep = new DuckblockReplicator({
+        storage,
+        prefix: 'r/',
+        snapshot: { intervalMs: 0, afterFileSizes: 0, everySegments: 2 },
+        retention: { keepSnapshots: 2 },
+      });
+      await leader.conn.run(`create table t as select range id from range(50000)`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 1));
+      const snapshots: bigint[] = [];
+      for (let i = 0; i < 6; i++) {
+        await leader.conn.run(`insert into t select ${100000 + i}`);
+        await leader.conn.run('CHECKPOINT');
+        const pushed = await rep.pushCheckpoint('db');
+        if (pushed.snapshot !== undefined) snapshots.push(pushed.snapshot.seq);
+      }
+      expect(snapshots).toEqual([3n, 5n, 7n]);
+      const keys = await storage.list('r/db/');
+      const snaps = keys.filter((k) => k.includes('/0001/'));
+      const incs = keys.filter((k) => k.includes('/0000/')).map((k) => BigInt(`0x${k.slice(-22, -6)}`));
+      expect(snaps).toHaveLength(2);
+      expect(incs.every((s) => s > 5n)).toBe(true);
+      // A fresh follower restores the newest snapshot and is exact.
+      const follower = join(dir, 'r-follower.duckdb');
+      await new DuckblockReplicator({ storage, prefix: 'r/' }).pull('db', follower);
+      expect(await sha256File(follower)).toBe(await sha256Leader(leaderPath));
+    } finally {
+      leader.close();
+    }
+  });
+});
