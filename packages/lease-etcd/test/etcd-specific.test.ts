@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,19 +34,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A private single-member etcd (for fault injection), torn down by `stop`. */
+/**
+ * A private single-member etcd (for fault injection) on ports it picks itself (read back from its
+ * log, so no other process can race for them), torn down by `stop`.
+ */
 async function privateEtcd(): Promise<{ url: string; proc: ChildProcess; stop: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'hadb-etcd-'));
-  const [port, peer] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
+  const log = join(dir, 'etcd.log');
   const proc = spawn(
     'etcd',
     [
       '--name', 'fault', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', url, '--advertise-client-urls', url,
-      '--listen-peer-urls', `http://127.0.0.1:${peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
-      '--initial-cluster', `fault=http://127.0.0.1:${peer}`, '--initial-cluster-state', 'new',
-      '--logger', 'zap', '--log-outputs', join(dir, 'etcd.log'),
+      '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:2379',
+      '--listen-peer-urls', 'http://127.0.0.1:0', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+      '--initial-cluster', 'fault=http://127.0.0.1:2380', '--initial-cluster-state', 'new',
+      '--logger', 'zap', '--log-outputs', log,
     ],
     { stdio: 'ignore' },
   );
@@ -54,12 +56,17 @@ async function privateEtcd(): Promise<{ url: string; proc: ChildProcess; stop: (
     proc.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let i = 0; i < 200; i++) {
-    const healthy = await fetch(`${url}/health`).then(
-      async (r) => (await r.text()).includes('"health":"true"'),
-      () => false,
-    );
-    if (healthy) return { url, proc, stop };
+  for (let i = 0; i < 200 && proc.exitCode === null; i++) {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    const address = /"msg":"serving client traffic[^\n]*"address":"([^"]+)"/.exec(text)?.[1];
+    if (address !== undefined) {
+      const url = `http://${address}`;
+      const healthy = await fetch(`${url}/health`).then(
+        async (r) => (await r.text()).includes('"health":"true"'),
+        () => false,
+      );
+      if (healthy) return { url, proc, stop };
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   stop();

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,30 +35,33 @@ function freePort(): Promise<number> {
   });
 }
 
-/** A private nats-server (for fault injection), torn down by the returned function. */
+/**
+ * A private nats-server (for fault injection) on a port it picks itself (reported through its
+ * ports file, so no other process can race for the port), torn down by `stop`.
+ */
 async function privateServer(jetStream: boolean): Promise<{ url: string; proc: ChildProcess; stop: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'hadb-nats-'));
-  const port = await freePort();
-  const args = ['-a', '127.0.0.1', '-p', String(port), ...(jetStream ? ['-js', '-sd', dir] : [])];
+  const args = ['-a', '127.0.0.1', '-p', '-1', '--ports_file_dir', dir, ...(jetStream ? ['-js', '-sd', dir] : [])];
   const proc = spawn('nats-server', args, { stdio: 'ignore' });
-  const url = `nats://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  const stop = () => {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const portsFile = join(dir, `nats-server_${proc.pid}.ports`);
+  for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) break;
     try {
+      const ports = JSON.parse(readFileSync(portsFile, 'utf8')) as { nats: string[] };
+      const url = ports.nats[0]!;
       const nc = await connect({ servers: url, reconnect: false });
       await nc.close();
-      break;
+      return { url, proc, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return {
-    url,
-    proc,
-    stop: () => {
-      proc.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  stop();
+  throw new Error('private nats-server did not start');
 }
 
 describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
