@@ -1,4 +1,6 @@
+import { S3Storage } from '@hadb/storage-s3';
 import { leaseStoreSuite } from '@hadb/testkit/lease';
+import { afterAll } from 'vitest';
 import { S3LeaseStore } from '../src/index.js';
 import { runPrefix, s3, s3Options } from './s3-env.js';
 
@@ -22,4 +24,10 @@ leaseStoreSuite({
   // Each round is 40 conditional PUTs against RGW: fewer rounds keep the suite fast.
   raceRounds: 10,
   takeovers: 25,
+});
+
+afterAll(async () => {
+  if (!s3.available) return;
+  await using raw = new S3Storage({ ...s3Options });
+  await raw.deleteMany(await raw.list(prefix));
 });
