@@ -23,7 +23,10 @@ export type DuckblockErrorCode =
   | 'DUCKBLOCK_NOT_FOUND'
   /** The local position or apply journal is unreadable. */
   | 'DUCKBLOCK_BAD_STATE'
-  /** The local position does not match storage, so the leader cannot continue the chain. */
+  /**
+   * The local file is not the state its position records (changed outside replication), or the
+   * local position does not match storage. Nothing was written.
+   */
   | 'DUCKBLOCK_DIVERGED'
   /** The operation's `AbortSignal` fired. */
   | 'DUCKBLOCK_ABORTED'

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
+import { HEADER_REGION_SIZE, PAGE_SIZE } from './layout.js';
 import { applySegmentDurably, recoverFile } from './apply.js';
 import { discoverLatestSnapshotSegment, discoverSegmentsAfter } from './discovery.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
@@ -75,7 +78,9 @@ async function fetchSegment(storage: StorageBackend, key: string, seq: bigint, s
  *    than the position exists, restores that snapshot and continues after it. Otherwise a gap is
  *    `DUCKBLOCK_GAP`; nothing is ever skipped.
  *
- * With no position (a fresh follower) it starts from the latest snapshot. Errors leave the file
+ * With no position (a fresh follower) it starts from the latest snapshot; a file whose header or
+ * size no longer matches its position (changed outside replication) is `DUCKBLOCK_DIVERGED` and
+ * is never patched; a missing file with a position is restored. Errors leave the file
  * at the last durably applied segment: `DUCKBLOCK_CORRUPT_SEGMENT`, `DUCKBLOCK_CHAIN_BROKEN`,
  * `DUCKBLOCK_SEQ_MISMATCH`, `DUCKBLOCK_FENCED`, `DUCKBLOCK_GAP`, or a `StorageError`.
  */
@@ -91,6 +96,19 @@ export async function pullIncremental(
   const maxSegments = options.maxSegments ?? Number.POSITIVE_INFINITY;
   const allowRestore = options.restoreFromSnapshot ?? true;
   let position = await recoverFile(dbPath, { removeWal: options.removeWal ?? true });
+  let acceptedEpoch = position?.epoch ?? 0n;
+  if (position !== null) {
+    const local = await localState(dbPath);
+    if (local === null) {
+      // The file is gone (deleted by hand): restore it, still refusing older epochs.
+      position = null;
+    } else if (local.fileSize !== position.manifest.fileSize || local.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])) {
+      throw new DuckblockError(
+        'DUCKBLOCK_DIVERGED',
+        `${db}: ${dbPath} is not the state its position (seq ${position.seq}) records; it was changed outside replication`,
+      );
+    }
+  }
   let applied = 0;
   let restored = false;
   let bytes = 0;
@@ -99,7 +117,8 @@ export async function pullIncremental(
     if (!allowRestore) return false;
     const latest = await discoverLatestSnapshotSegment(storage, prefix, db, { signal });
     if (latest === null || (position !== null && latest.seq <= position.seq)) return false;
-    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch, signal });
+    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch ?? acceptedEpoch, signal });
+    acceptedEpoch = position.epoch;
     restored = true;
     await options.onApplied?.(position, 'snapshot');
     return true;
@@ -188,6 +207,29 @@ export async function pullIncremental(
     if (run.length === found.length || applied >= maxSegments) break;
   }
   return { position, applied, restored, bytes };
+}
+
+/** Size and header page hashes of the local file, or `null` when it does not exist. */
+async function localState(dbPath: string): Promise<{ fileSize: number; headerHashes: string[] } | null> {
+  let fh;
+  try {
+    fh = await open(dbPath, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { size } = await fh.stat();
+    const region = new Uint8Array(HEADER_REGION_SIZE);
+    const { bytesRead } = await fh.read(region, 0, region.length, 0);
+    const headerHashes: string[] = [];
+    for (let p = 0; p < 3; p++) {
+      headerHashes.push(createHash('sha256').update(region.subarray(p * PAGE_SIZE, Math.min((p + 1) * PAGE_SIZE, bytesRead))).digest('hex'));
+    }
+    return { fileSize: size, headerHashes };
+  } finally {
+    await fh.close();
+  }
 }
 
 function hex(v: bigint): string {

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +126,44 @@ describe('lineages and terms', () => {
       const follower = join(dir, 'r-follower.duckdb');
       await new DuckblockReplicator({ storage, prefix: 'r/' }).pull('db', follower);
       expect(await sha256File(follower)).toBe(await sha256Leader(leaderPath));
+    } finally {
+      leader.close();
+    }
+  });
+
+  it('never patches a follower file changed outside replication; restores a deleted one', async () => {
+    const storage = new MemStorageBackend();
+    const leaderPath = join(dir, 'd.duckdb');
+    const followerPath = join(dir, 'd-follower.duckdb');
+    const leader = await openLeader(leaderPath);
+    try {
+      const rep = new DuckblockReplicator({ storage, prefix: 'd/', snapshot: NO_SNAPSHOTS });
+      await leader.conn.run(`create table t as select range id from range(50000)`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 1));
+      const follower = new DuckblockReplicator({ storage, prefix: 'd/' });
+      await follower.pull('db', followerPath);
+      // Someone opens the replica read-write and writes to it.
+      const rogue = await openLeader(followerPath);
+      await rogue.conn.run(`insert into t select -1`);
+      await rogue.conn.run('CHECKPOINT');
+      rogue.close();
+      await leader.conn.run(`insert into t select 7`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.pushCheckpoint('db');
+      const changed = await sha256File(followerPath);
+      let caught: unknown;
+      try {
+        await follower.pull('db', followerPath);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isDuckblockError(caught, 'DUCKBLOCK_DIVERGED'), String(caught)).toBe(true);
+      expect(await sha256File(followerPath)).toBe(changed);
+      // A deleted replica file is restored from storage.
+      await rm(followerPath);
+      await follower.pull('db', followerPath);
+      expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
     } finally {
       leader.close();
     }
