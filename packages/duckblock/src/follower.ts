@@ -58,7 +58,8 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
   }
 
   async catchupOnPromotion(ctx: CatchupContext): Promise<bigint> {
-    const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
+    // Always list here: promotion needs the durable head, not the cheap idle probe.
+    const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal, false);
     return result.position?.seq ?? 0n;
   }
 
@@ -87,9 +88,11 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     path: string,
     ctx: Pick<FollowerContext, 'epochGate'> & { progress?: FollowerContext['progress'] },
     signal: AbortSignal,
+    probeFirst?: boolean,
   ) {
     return this.replicator.pullDetailed(db, path, {
       signal,
+      probeFirst,
       admitEpoch: (e) => ctx.epochGate.admit(toNumberEpoch(e)),
       onApplied: async (position, kind) => {
         if (kind === 'snapshot') ctx.epochGate.observe(toNumberEpoch(position.epoch));

@@ -36,6 +36,12 @@ export interface DuckblockReplicatorOptions {
   readonly retention?: RetentionPolicy | undefined;
   /** Segments downloaded ahead while pulling (default 4). */
   readonly downloadConcurrency?: number | undefined;
+  /**
+   * Followers list storage at most this often while idle (default 30,000 ms); in between, a poll
+   * is one GET of the next sequence's key. Listing is what finds gaps left by retention and new
+   * lineages started past the next key. 0 lists on every poll.
+   */
+  readonly listIntervalMs?: number | undefined;
   /** Retries of a segment upload after a transient storage error (default 3). */
   readonly uploadRetries?: number | undefined;
   /** pino-compatible logger (default: silent). */
@@ -52,6 +58,7 @@ export interface ResolvedOptions {
   readonly retentionEnabled: boolean;
   readonly keepSnapshots: number;
   readonly downloadConcurrency: number;
+  readonly listIntervalMs: number;
   readonly uploadRetries: number;
   readonly logger: Logger | undefined;
 }
@@ -67,6 +74,7 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     retentionEnabled: o.retention?.enabled ?? true,
     keepSnapshots: Math.max(1, o.retention?.keepSnapshots ?? 2),
     downloadConcurrency: Math.max(1, o.downloadConcurrency ?? 4),
+    listIntervalMs: Math.max(0, o.listIntervalMs ?? 30_000),
     uploadRetries: Math.max(0, o.uploadRetries ?? 3),
     logger: o.logger,
   };

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
 import { HEADER_REGION_SIZE, PAGE_SIZE } from './layout.js';
 import { applySegmentDurably, recoverFile } from './apply.js';
-import { discoverLatestSnapshotSegment, discoverSegmentsAfter } from './discovery.js';
+import { discoverLatestSnapshotSegment, discoverSegmentsAfter, incrementalKey } from './discovery.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
 import type { Position } from './position.js';
 import { decodeSegment, type DecodedSegment } from './segment.js';
@@ -33,6 +33,13 @@ export interface PullOptions {
    * only when the file is open read-write by DuckDB in this process (its WAL is live).
    */
   readonly removeWal?: boolean | undefined;
+  /**
+   * Probe the next sequence's key with one GET first and return at once when it does not exist,
+   * instead of listing (an idle poll then costs one GET rather than a LIST). Gaps left by
+   * retention are only found by listing, so callers list now and then (the replicator does, every
+   * `listIntervalMs`). Default false.
+   */
+  readonly probeFirst?: boolean | undefined;
 }
 
 /** Result of {@link pullIncremental}. */
@@ -45,6 +52,8 @@ export interface PullResult {
   readonly restored: boolean;
   /** Segment bytes downloaded. */
   readonly bytes: number;
+  /** Whether storage was listed (false when a `probeFirst` GET found nothing new). */
+  readonly listed: boolean;
 }
 
 interface Fetched {
@@ -130,7 +139,12 @@ export async function pullIncremental(
   };
 
   if (position === null && !(await restoreLatest())) {
-    return { position: null, applied, restored, bytes };
+    return { position: null, applied, restored, bytes, listed: true };
+  }
+
+  if (options.probeFirst === true && position !== null && !restored) {
+    const next = incrementalKey(prefix, db, position.seq + 1n);
+    if (!(await storage.exists(next, { signal }))) return { position, applied, restored, bytes, listed: false };
   }
 
   for (let round = 0; round < 8 && applied < maxSegments; round++) {
@@ -206,7 +220,7 @@ export async function pullIncremental(
     }
     if (run.length === found.length || applied >= maxSegments) break;
   }
-  return { position, applied, restored, bytes };
+  return { position, applied, restored, bytes, listed: true };
 }
 
 /** Size and header page hashes of the local file, or `null` when it does not exist. */

@@ -82,6 +82,8 @@ function combine(a: AbortSignal | undefined, b: AbortSignal): AbortSignal {
 export class DuckblockReplicator implements Replicator {
   readonly options: ResolvedOptions;
   private readonly leaders = new Map<string, LeaderState>();
+  /** When each (db, path) was last listed by a pull. */
+  private readonly lastListed = new Map<string, number>();
 
   constructor(options: DuckblockReplicatorOptions) {
     this.options = resolveOptions(options);
@@ -258,12 +260,22 @@ export class DuckblockReplicator implements Replicator {
     return result.position?.seq ?? 0n;
   }
 
-  /** {@link pull} with every knob of `pullIncremental` and the detailed result. */
-  pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
-    return pullIncremental(this.options.storage, this.prefix, db, path, {
+  /**
+   * {@link pull} with every knob of `pullIncremental` and the detailed result. Unless the caller
+   * sets `probeFirst`, a poll within `listIntervalMs` of the last listing of `db` at `path` is
+   * one GET of the next key when nothing new exists.
+   */
+  async pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
+    const key = `${db}\u0000${path}`;
+    const last = this.lastListed.get(key);
+    const probeFirst = options.probeFirst ?? (last !== undefined && Date.now() - last < this.options.listIntervalMs);
+    const result = await pullIncremental(this.options.storage, this.prefix, db, path, {
       concurrency: this.options.downloadConcurrency,
       ...options,
+      probeFirst,
     });
+    if (result.listed) this.lastListed.set(key, Date.now());
+    return result;
   }
 
   /**

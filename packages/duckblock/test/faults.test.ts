@@ -48,7 +48,7 @@ describe('storage faults', () => {
 
   it('a follower under read errors only ever stands at a complete leader state, then converges', async () => {
     const faulty = withFaults(storage, { seed: 11, errorRate: 0.25, operations: ['get', 'list', 'getStream', 'head'] });
-    const follower = new DuckblockReplicator({ storage: faulty, prefix: 'x/' });
+    const follower = new DuckblockReplicator({ storage: faulty, prefix: 'x/', listIntervalMs: 0 });
     const path = join(dir, 'follower.duckdb');
     let failures = 0;
     for (let attempt = 0; attempt < 60; attempt++) {
@@ -68,7 +68,7 @@ describe('storage faults', () => {
 
   it('a download cut mid-stream never installs a partial snapshot', async () => {
     const faulty = withFaults(storage, { seed: 3, streamErrors: 1, operations: ['getStream'] });
-    const follower = new DuckblockReplicator({ storage: faulty, prefix: 'x/' });
+    const follower = new DuckblockReplicator({ storage: faulty, prefix: 'x/', listIntervalMs: 0 });
     const path = join(dir, 'cut.duckdb');
     await expect(follower.pull('db', path)).rejects.toSatisfy((err: unknown) => isStorageError(err, 'HADB_STORAGE_UNAVAILABLE'));
     expect(await readPosition(path)).toBeNull();
@@ -86,7 +86,7 @@ describe('storage faults', () => {
     await rep.addContinuing('db', path, term);
     // Another follower (the one restored in the previous test) reads the torn claim segment.
     const other = join(dir, 'cut.duckdb');
-    const follower = new DuckblockReplicator({ storage, prefix: 'x/' });
+    const follower = new DuckblockReplicator({ storage, prefix: 'x/', listIntervalMs: 0 });
     const before = await sha256File(other);
     let caught: unknown;
     try {

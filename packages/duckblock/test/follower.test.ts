@@ -104,3 +104,45 @@ describe('DuckblockFollowerBehavior', () => {
     expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
   });
 });
+
+describe('idle polls', () => {
+  it('cost one GET of the next key between listings, and still find new segments at once', async () => {
+    const { dir, cleanup } = await tempDir('idle');
+    const inner = new MemStorageBackend();
+    const calls = { list: 0, exists: 0 };
+    const storage = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop === 'list') calls.list++;
+          if (prop === 'exists') calls.exists++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const leaderPath = join(dir, 'l.duckdb');
+    const leader = await openLeader(leaderPath);
+    try {
+      const rep = new DuckblockReplicator({ storage, prefix: 'i/', snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+      await leader.conn.run(`create table t as select range id from range(1000)`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 1));
+      const follower = new DuckblockReplicator({ storage, prefix: 'i/', listIntervalMs: 60_000 });
+      const path = join(dir, 'f.duckdb');
+      await follower.pull('db', path);
+      calls.list = 0;
+      calls.exists = 0;
+      for (let i = 0; i < 5; i++) await follower.pull('db', path);
+      expect(calls).toEqual({ list: 0, exists: 5 });
+      await leader.conn.run(`insert into t select 5`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.pushCheckpoint('db');
+      await follower.pull('db', path);
+      expect(await sha256File(path)).toBe(await sha256Leader(leaderPath));
+    } finally {
+      leader.close();
+      await cleanup();
+    }
+  });
+});

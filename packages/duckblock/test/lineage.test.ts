@@ -30,7 +30,7 @@ describe('lineages and terms', () => {
       await leader.conn.run(`insert into t select 1`);
       await leader.conn.run('CHECKPOINT');
       await rep.pushCheckpoint('db');
-      const follower = new DuckblockReplicator({ storage, prefix: 'l/' });
+      const follower = new DuckblockReplicator({ storage, prefix: 'l/', listIntervalMs: 0 });
       const first = await follower.pull('db', followerPath);
       expect(first).toBe(2n);
       // A restarted leader starts a new lineage above every existing sequence.
@@ -124,7 +124,7 @@ describe('lineages and terms', () => {
       expect(incs.every((s) => s > 5n)).toBe(true);
       // A fresh follower restores the newest snapshot and is exact.
       const follower = join(dir, 'r-follower.duckdb');
-      await new DuckblockReplicator({ storage, prefix: 'r/' }).pull('db', follower);
+      await new DuckblockReplicator({ storage, prefix: 'r/', listIntervalMs: 0 }).pull('db', follower);
       expect(await sha256File(follower)).toBe(await sha256Leader(leaderPath));
     } finally {
       leader.close();
@@ -141,7 +141,7 @@ describe('lineages and terms', () => {
       await leader.conn.run(`create table t as select range id from range(50000)`);
       await leader.conn.run('CHECKPOINT');
       await rep.add('db', leaderPath, testTerm('db', 1));
-      const follower = new DuckblockReplicator({ storage, prefix: 'd/' });
+      const follower = new DuckblockReplicator({ storage, prefix: 'd/', listIntervalMs: 0 });
       await follower.pull('db', followerPath);
       // Someone opens the replica read-write and writes to it.
       const rogue = await openLeader(followerPath);

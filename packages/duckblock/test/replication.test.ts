@@ -39,7 +39,7 @@ describe('replication of a real DuckDB file', () => {
   let leader: Awaited<ReturnType<typeof openLeader>>;
   const storage = new MemStorageBackend();
   const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
-  const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX });
+  const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0 });
   const term1 = testTerm(DB, 1);
 
   beforeAll(async () => {
@@ -197,7 +197,7 @@ describe('replication of a real DuckDB file', () => {
 
       // A third node follows the new term; a forged epoch-1 segment after it is refused.
       const third = join(d3, 'third.duckdb');
-      const thirdReplicator = new DuckblockReplicator({ storage, prefix: PREFIX });
+      const thirdReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0 });
       await thirdReplicator.pull(DB, third);
       expect(await sha256File(third)).toBe(await sha256File(followerPath));
       const before = await sha256File(third);
