@@ -28,6 +28,8 @@ export type DuckblockErrorCode =
    * local position does not match storage. Nothing was written.
    */
   | 'DUCKBLOCK_DIVERGED'
+  /** A prepared checkpoint was replaced by a later one before its upload started (nothing is lost). */
+  | 'DUCKBLOCK_SUPERSEDED'
   /** The operation's `AbortSignal` fired. */
   | 'DUCKBLOCK_ABORTED'
   /** The replicator was used after `close()`/`remove()`. */

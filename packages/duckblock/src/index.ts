@@ -52,5 +52,5 @@ export { pullIncremental, type PullOptions, type PullResult } from './pull.js';
 export { applyRetention, type RetentionResult } from './retention.js';
 export { leaderFileHandle, releaseLeaderFile } from './file-handles.js';
 export type { DuckblockReplicatorOptions, RetentionPolicy, SnapshotPolicy } from './options.js';
-export { DuckblockReplicator, type PushOptions, type PushResult } from './replicator.js';
+export { DuckblockReplicator, type PreparedCheckpoint, type PushOptions, type PushResult } from './replicator.js';
 export { DuckblockFollowerBehavior, type DuckblockFollowerOptions } from './follower.js';

@@ -43,6 +43,38 @@ export interface PushOptions extends ReplicatorCallOptions {
   readonly forceSnapshot?: boolean | undefined;
 }
 
+/**
+ * A checkpoint read from the leader's file and encoded, not yet in storage (see
+ * {@link DuckblockReplicator.prepareCheckpoint}).
+ */
+export interface PreparedCheckpoint {
+  /** Sequence the segment will have. */
+  readonly seq: bigint;
+  /** Bytes of the segment object. */
+  readonly bytes: number;
+  readonly blocks: number;
+  readonly headerPages: number;
+  /**
+   * Writes the segment (fenced `putIfAbsent`) and advances the leader's shipped state. Does not
+   * read the database file, so it can run after the caller released its write lock. Rejects with
+   * `DUCKBLOCK_SUPERSEDED` when a later `prepareCheckpoint` replaced this one before it started
+   * (that later one includes these changes). `snapshotDue` in the result tells the caller to run
+   * {@link DuckblockReplicator.snapshot} under its lock.
+   */
+  upload(options?: ReplicatorCallOptions): Promise<PushResult & { readonly snapshotDue: boolean }>;
+}
+
+interface Pending {
+  status: 'ready' | 'uploading' | 'done' | 'superseded';
+  readonly seq: bigint;
+  readonly checksum: bigint;
+  readonly encoded: Uint8Array;
+  readonly manifest: BlockManifest;
+  readonly fileSize: number;
+  readonly blocks: number;
+  readonly headerPages: number;
+}
+
 interface LeaderState {
   readonly db: string;
   readonly path: string;
@@ -58,6 +90,8 @@ interface LeaderState {
   bytesSinceSnapshot: number;
   /** Serialises operations on this database. */
   queue: Promise<unknown>;
+  /** The last prepared, not yet uploaded checkpoint. */
+  pending: Pending | undefined;
   removed: boolean;
 }
 
@@ -145,6 +179,7 @@ export class DuckblockReplicator implements Replicator {
         segmentsSinceSnapshot: 0,
         bytesSinceSnapshot: 0,
         queue: Promise.resolve(),
+        pending: undefined,
         removed: false,
       };
       await this.persist(state);
@@ -204,6 +239,7 @@ export class DuckblockReplicator implements Replicator {
         segmentsSinceSnapshot: 0,
         bytesSinceSnapshot: 0,
         queue: Promise.resolve(),
+        pending: undefined,
         removed: false,
       };
       await this.persist(state);
@@ -230,6 +266,59 @@ export class DuckblockReplicator implements Replicator {
   pushCheckpoint(db: string, options: PushOptions = {}): Promise<PushResult> {
     const state = this.leader(db);
     return this.enqueue(state, () => this.doPush(state, options));
+  }
+
+  /**
+   * The first half of {@link pushCheckpoint}, for callers that release their write lock before
+   * uploading: reads and verifies the changed blocks (under the caller's lock, right after
+   * `CHECKPOINT`) and encodes the segment in memory; `upload()` writes it later. Resolves `null`
+   * when nothing changed. A new `prepareCheckpoint` supersedes a prepared one whose upload has not
+   * started (both diff against the last *uploaded* state, so nothing is lost); it waits for an
+   * upload in flight. Snapshots are not taken here (they read the file): see `snapshotDue`.
+   */
+  prepareCheckpoint(db: string, options: PushOptions = {}): Promise<PreparedCheckpoint | null> {
+    const state = this.leader(db);
+    return this.enqueue(state, async () => {
+      if (state.pending?.status === 'ready') state.pending.status = 'superseded';
+      state.pending = undefined;
+      state.term.fence.check();
+      const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks: options.dirtyBlocks });
+      if (!captured.changed) return null;
+      const seq = state.seq + 1n;
+      const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
+      const pending: Pending = {
+        status: 'ready',
+        seq,
+        checksum: segment.checksum,
+        encoded: encodeSegment(segment),
+        manifest: captured.manifest,
+        fileSize: captured.fileSize,
+        blocks: captured.blocks.length,
+        headerPages: captured.headerPages.length,
+      };
+      state.pending = pending;
+      return {
+        seq,
+        bytes: pending.encoded.length,
+        blocks: pending.blocks,
+        headerPages: pending.headerPages,
+        upload: (o: ReplicatorCallOptions = {}) =>
+          this.enqueue(state, async () => {
+            if (pending.status !== 'ready' || state.pending !== pending) {
+              throw new DuckblockError('DUCKBLOCK_SUPERSEDED', `${db}: prepared segment ${seq} was replaced by a later checkpoint`);
+            }
+            pending.status = 'uploading';
+            try {
+              const result = await this.commitSegment(state, pending, combine(o.signal, state.term.fence.signal));
+              pending.status = 'done';
+              return { ...result, snapshotDue: this.snapshotDue(state) };
+            } finally {
+              if (pending.status !== 'done') pending.status = 'superseded';
+              if (state.pending === pending) state.pending = undefined;
+            }
+          }),
+      };
+    });
   }
 
   /** The DuckDB blocks that differ from the last shipped state (a dry run of the detection). */
@@ -327,25 +416,25 @@ export class DuckblockReplicator implements Replicator {
     term.fence.check();
     const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks: options.dirtyBlocks });
     let result: PushResult = { seq: state.seq, shipped: false, bytes: 0, blocks: 0, headerPages: 0 };
+    if (state.pending?.status === 'ready') state.pending.status = 'superseded';
+    state.pending = undefined;
     if (captured.changed) {
       const seq = state.seq + 1n;
       const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
-      const bytes = encodeSegment(segment);
-      const outcome = await this.putSegment(db, seq, bytes, segment.checksum, term, signal);
-      if (outcome === 'late-write') {
-        throw new DuckblockError(
-          'DUCKBLOCK_SEQ_CONFLICT',
-          `${db}: seq ${seq} holds a late segment of an older term; this leader cannot continue its chain`,
-        );
-      }
-      state.seq = seq;
-      state.checksum = segment.checksum;
-      state.manifest = captured.manifest;
-      state.fileSize = captured.fileSize;
-      state.segmentsSinceSnapshot++;
-      state.bytesSinceSnapshot += bytes.length;
-      await this.persist(state);
-      result = { seq, shipped: true, bytes: bytes.length, blocks: captured.blocks.length, headerPages: captured.headerPages.length };
+      result = await this.commitSegment(
+        state,
+        {
+          status: 'uploading',
+          seq,
+          checksum: segment.checksum,
+          encoded: encodeSegment(segment),
+          manifest: captured.manifest,
+          fileSize: captured.fileSize,
+          blocks: captured.blocks.length,
+          headerPages: captured.headerPages.length,
+        },
+        signal,
+      );
     }
     if (options.forceSnapshot === true || (result.shipped && this.snapshotDue(state))) {
       const snapshot = await this.doSnapshot(state, signal);
@@ -360,6 +449,29 @@ export class DuckblockReplicator implements Replicator {
       result = { ...result, snapshot, retention };
     }
     return result;
+  }
+
+  /** Writes a prepared segment and advances the shipped state (seq, checksum, manifest, position). */
+  private async commitSegment(state: LeaderState, p: Pending, signal: AbortSignal): Promise<PushResult> {
+    const { db, term } = state;
+    if (p.seq !== state.seq + 1n) {
+      throw new DuckblockError('DUCKBLOCK_SUPERSEDED', `${db}: segment ${p.seq} no longer follows the head ${state.seq}`);
+    }
+    const outcome = await this.putSegment(db, p.seq, p.encoded, p.checksum, term, signal);
+    if (outcome === 'late-write') {
+      throw new DuckblockError(
+        'DUCKBLOCK_SEQ_CONFLICT',
+        `${db}: seq ${p.seq} holds a late segment of an older term; this leader cannot continue its chain`,
+      );
+    }
+    state.seq = p.seq;
+    state.checksum = p.checksum;
+    state.manifest = p.manifest;
+    state.fileSize = p.fileSize;
+    state.segmentsSinceSnapshot++;
+    state.bytesSinceSnapshot += p.encoded.length;
+    await this.persist(state);
+    return { seq: p.seq, shipped: true, bytes: p.encoded.length, blocks: p.blocks, headerPages: p.headerPages };
   }
 
   private snapshotDue(state: LeaderState): boolean {
