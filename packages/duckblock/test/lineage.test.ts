@@ -168,4 +168,45 @@ describe('lineages and terms', () => {
       leader.close();
     }
   });
+
+  it('replicates a never-checkpointed database and one with 16 KiB blocks', async () => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    for (const [name, config] of [
+      ['empty', {}],
+      ['small-blocks', { default_block_size: '16384' }],
+    ] as const) {
+      const storage = new MemStorageBackend();
+      const leaderPath = join(dir, `${name}.duckdb`);
+      const followerPath = join(dir, `${name}-follower.duckdb`);
+      const instance = await DuckDBInstance.create(leaderPath, { checkpoint_threshold: '100GB', ...config });
+      const conn = await instance.connect();
+      try {
+        const rep = new DuckblockReplicator({ storage, prefix: 'e/', snapshot: NO_SNAPSHOTS });
+        await rep.add('db', leaderPath, testTerm('db', 1));
+        const follower = new DuckblockReplicator({ storage, prefix: 'e/', listIntervalMs: 0 });
+        await follower.pull('db', followerPath);
+        expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+        await conn.run(`create table t as select range id, hash(range) h from range(300000)`);
+        await conn.run('CHECKPOINT');
+        const pushed = await rep.pushCheckpoint('db');
+        expect(pushed.shipped).toBe(true);
+        await follower.pull('db', followerPath);
+        expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+        await conn.run(`update t set h = 0 where id = 5`);
+        await conn.run('CHECKPOINT');
+        const update = await rep.pushCheckpoint('db');
+        // 64 pages per 256 KiB block, 4 per 16 KiB block: each shipped block costs its own size.
+        const blockSize = name === 'small-blocks' ? 16_384 : 262_144;
+        expect(update.bytes).toBeLessThan(1.02 * (update.blocks * blockSize + update.headerPages * 4096));
+        const { leaderFileHandle } = await import('../src/index.js');
+        const { scanFile } = await import('../src/index.js');
+        expect(scanFile((await leaderFileHandle(leaderPath)).fd).manifest.blockAllocSize).toBe(blockSize);
+        await follower.pull('db', followerPath);
+        expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+      } finally {
+        conn.closeSync();
+        instance.closeSync();
+      }
+    }
+  });
 });
