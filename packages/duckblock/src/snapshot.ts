@@ -85,11 +85,21 @@ export async function uploadSnapshot(
       yield { pageId: BigInt(p), data: scan.headerRegion.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE) };
       yield* upTo(BigInt(p), true);
     }
-    for (let b = 0; b < blockCount; b += blocksPerRead) {
-      throwIfAborted(signal);
+    // One read ahead, so reading the file overlaps with encoding and uploading.
+    const readGroup = async (b: number): Promise<Uint8Array> => {
       const n = Math.min(blocksPerRead, blockCount - b);
       const buf = new Uint8Array(n * size);
       await preadExact(handle, buf, blockOffset(b, size));
+      return buf;
+    };
+    let ahead: Promise<Uint8Array> | undefined = blockCount > 0 ? readGroup(0) : undefined;
+    ahead?.catch(() => undefined);
+    for (let b = 0; b < blockCount; b += blocksPerRead) {
+      throwIfAborted(signal);
+      const n = Math.min(blocksPerRead, blockCount - b);
+      const buf = await ahead!;
+      ahead = b + blocksPerRead < blockCount ? readGroup(b + blocksPerRead) : undefined;
+      ahead?.catch(() => undefined);
       for (let i = 0; i < n; i++) {
         const blk = buf.subarray(i * size, (i + 1) * size);
         const stored = Buffer.from(blk.buffer, blk.byteOffset, 8).readBigUInt64LE(0);
@@ -177,6 +187,8 @@ export async function restoreSnapshot(
     let epoch: bigint | undefined;
     let fileSize: number | undefined;
     let batch: PageEntry[] = [];
+    // One write in flight, so downloading overlaps with writing.
+    let writing: Promise<void> = Promise.resolve();
     for await (const page of reader) {
       if (page.data.length === 0) {
         const { epoch: e, fileSize: f } = splitEpoch({ header, pages: [page], checksum: 0n });
@@ -191,10 +203,15 @@ export async function restoreSnapshot(
       }
       batch.push(page);
       if (batch.length >= 1024) {
-        await writePages(fh, batch);
+        const out = batch;
+        const target = fh;
         batch = [];
+        await writing;
+        writing = writePages(target, out);
+        writing.catch(() => undefined);
       }
     }
+    await writing;
     await writePages(fh, batch);
     if (reader.checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} ended early`);
     const accepted = options.acceptedEpoch ?? 0n;
