@@ -14,6 +14,11 @@ export interface PullOptions {
   readonly signal?: AbortSignal | undefined;
   /** Segments downloaded ahead of the one being applied (default 4). */
   readonly concurrency?: number | undefined;
+  /**
+   * Downloads ahead pause while the downloaded, not yet applied segments hold more than this many
+   * bytes (default 256 MiB); one segment is always fetched.
+   */
+  readonly maxBufferedBytes?: number | undefined;
   /** Stop after applying this many incremental segments (default: all available). */
   readonly maxSegments?: number | undefined;
   /**
@@ -102,6 +107,7 @@ export async function pullIncremental(
 ): Promise<PullResult> {
   const { signal } = options;
   const concurrency = Math.max(1, options.concurrency ?? 4);
+  const maxBuffered = Math.max(0, options.maxBufferedBytes ?? 256 << 20);
   const maxSegments = options.maxSegments ?? Number.POSITIVE_INFINITY;
   const allowRestore = options.restoreFromSnapshot ?? true;
   let position = await recoverFile(dbPath, { removeWal: options.removeWal ?? true });
@@ -164,22 +170,31 @@ export async function pullIncremental(
       run.push(f);
       if (run.length >= maxSegments - applied) break;
     }
+    // Download ahead: at most `concurrency` segments, and no new download while the downloaded
+    // but not yet applied segments hold more than `maxBufferedBytes`.
     const pending = new Map<number, Promise<Fetched | null>>();
-    const start = (i: number): void => {
-      if (i < run.length && !pending.has(i)) {
-        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, signal);
+    let buffered = 0;
+    let launched = 0;
+    const fill = (from: number): void => {
+      while (launched < run.length && launched < from + concurrency && (buffered < maxBuffered || launched === from)) {
+        const i = launched++;
+        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, signal).then((f) => {
+          if (f !== null) buffered += f.bytes.length;
+          return f;
+        });
         p.catch(() => undefined);
         pending.set(i, p);
       }
     };
-    for (let i = 0; i < concurrency; i++) start(i);
     let gapAt: bigint | null = null;
     let lineageSwitch = false;
     for (let i = 0; i < run.length; i++) {
       throwIfAborted(signal);
-      start(i + concurrency);
+      fill(i);
       const fetched = await pending.get(i)!;
       pending.delete(i);
+      if (fetched !== null) buffered -= fetched.bytes.length;
+      fill(i + 1);
       if (fetched === null) {
         gapAt = run[i]!.seq;
         break;

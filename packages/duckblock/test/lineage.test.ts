@@ -209,4 +209,37 @@ describe('lineages and terms', () => {
       }
     }
   });
+
+  it('applies a backlog in order with a bounded download window', async () => {
+    const storage = new MemStorageBackend();
+    const leaderPath = join(dir, 'w.duckdb');
+    const followerPath = join(dir, 'w-follower.duckdb');
+    const leader = await openLeader(leaderPath);
+    try {
+      const rep = new DuckblockReplicator({ storage, prefix: 'b/', snapshot: NO_SNAPSHOTS });
+      await leader.conn.run(`create table t as select range id from range(50000)`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.add('db', leaderPath, testTerm('db', 1));
+      const follower = new DuckblockReplicator({ storage, prefix: 'b/', listIntervalMs: 0 });
+      await follower.pull('db', followerPath);
+      for (let i = 0; i < 6; i++) {
+        await leader.conn.run(`insert into t select range from range(${100000 + i * 10}, ${100000 + i * 10 + 10})`);
+        await leader.conn.run('CHECKPOINT');
+        await rep.pushCheckpoint('db');
+      }
+      const seen: bigint[] = [];
+      const result = await follower.pullDetailed('db', followerPath, {
+        concurrency: 3,
+        maxBufferedBytes: 1,
+        onApplied: (p) => {
+          seen.push(p.seq);
+        },
+      });
+      expect(result.applied).toBe(6);
+      expect(seen).toEqual([2n, 3n, 4n, 5n, 6n, 7n]);
+      expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
+    } finally {
+      leader.close();
+    }
+  });
 });
