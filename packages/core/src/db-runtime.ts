@@ -123,7 +123,7 @@ export class DbRuntime {
     if (o.requestedRole === 'client') return this.joinFollowing('client', signal);
     const observed = await this.lease.read(signal);
     this.onObserved(observed);
-    if (new ClaimTracker(o.lease, this.lease.ownSessions).observe(observed) === 0) {
+    if (new ClaimTracker(o.lease, this.lease.ownSessions).observe(observed, o.clock.now()) === 0) {
       const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), signal);
       const holding = await this.lease.claim(observed, Math.max(head.epoch, this.gate.highest), signal);
       if (holding !== undefined) {

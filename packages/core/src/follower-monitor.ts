@@ -3,18 +3,24 @@ import type { DbLease, Holding, ObservedLease } from './db-lease.js';
 import { describeError, type Logger } from './logger.js';
 import type { LeaseTiming } from './options.js';
 
+/** Pseudo-etag of "no record" (real etags are never empty). */
+const ABSENT = '';
+
 /**
  * The claim rule. A record may be taken:
- * - at once when it is absent, *released* (`ttlSecs: 0`), or one of this process's own sessions
- *   (its term here has already ended);
+ * - at once when it is *released* (`ttlSecs: 0`) or one of this process's own sessions (its term
+ *   here has already ended), or absent when this node never saw it held;
  * - otherwise only after this node has seen the *same etag* for `max(ttl, record ttl) + margin`
- *   on its own monotonic clock, counted from the arrival of the first read that returned it.
+ *   on its own monotonic clock, counted from the arrival of the first read that returned it. A
+ *   record that vanished after being seen held (deleted by a Rust `leave`, or lost by the store)
+ *   counts as one more version: its holder may still be inside its window.
  * Sleeping records are never taken. The holder's `claimedAt` (another machine's wall clock) is
  * never used.
  */
 export class ClaimTracker {
   private etag: string | undefined;
   private since = 0;
+  private sawHeld = false;
   private readonly timing: LeaseTiming;
   private readonly ownSessions: ReadonlySet<string>;
 
@@ -27,10 +33,14 @@ export class ClaimTracker {
    * Feeds one read; returns the milliseconds until the record may be claimed (0 = now,
    * `Infinity` = not while it stays like this).
    */
-  observe(observed: ObservedLease | null): number {
+  observe(observed: ObservedLease | null, now: number): number {
     if (observed === null) {
-      this.etag = undefined;
-      return 0;
+      if (!this.sawHeld) return 0;
+      if (this.etag !== ABSENT) {
+        this.etag = ABSENT;
+        this.since = now;
+      }
+      return Math.max(0, this.since + this.timing.ttlMs + this.timing.skewMarginMs - now);
     }
     if (observed.etag !== this.etag) {
       this.etag = observed.etag;
@@ -38,7 +48,11 @@ export class ClaimTracker {
     }
     const data = observed.data;
     if (data?.sleeping === true) return Infinity;
-    if (data !== undefined && (data.ttlSecs === 0 || this.ownSessions.has(data.sessionId))) return 0;
+    if (data !== undefined && (data.ttlSecs === 0 || this.ownSessions.has(data.sessionId))) {
+      this.sawHeld = false;
+      return 0;
+    }
+    this.sawHeld = true;
     const ttlMs = Math.max(this.timing.ttlMs, (data?.ttlSecs ?? 0) * 1000);
     return Math.max(0, this.since + ttlMs + this.timing.skewMarginMs - observed.at);
   }
@@ -84,7 +98,7 @@ export async function watchLease(deps: WatchDeps): Promise<Holding | undefined> 
       continue;
     }
     deps.onObserved(observed);
-    let waitMs = tracker.observe(observed);
+    let waitMs = tracker.observe(observed, clock.now());
     if (deps.claiming && waitMs === 0) {
       const holdOff = deps.holdOffUntil() - clock.now();
       if (holdOff > 0) {

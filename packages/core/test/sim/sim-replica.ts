@@ -51,6 +51,8 @@ export class World {
   now: () => number = () => 0;
   /** Highest segment sequence in storage (the simulation has one database). */
   head = 0;
+  /** Every segment created, with the virtual time it took effect. */
+  readonly creates: Array<{ readonly at: number; readonly seg: Segment }> = [];
 
   constructor(store: SimObjectStore) {
     this.store = store;
@@ -58,6 +60,7 @@ export class World {
       if (!key.includes('/seg/')) return;
       const seg = decodeSegment(data);
       if (seg.seq > this.head) this.head = seg.seq;
+      this.creates.push({ at: this.now(), seg });
       const session = seg.id.slice(0, seg.id.lastIndexOf(':'));
       const owner = this.epochSession.get(seg.epoch);
       if (owner === undefined) this.epochSession.set(seg.epoch, session);
