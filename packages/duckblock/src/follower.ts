@@ -2,7 +2,7 @@ import { describeError, type CatchupContext, type DurableHead, type FollowerBeha
 import { readPosition, type Position } from './position.js';
 import type { DuckblockReplicator } from './replicator.js';
 import { decodeSegment } from './segment.js';
-import { discoverSegmentsAfter } from './discovery.js';
+import { discoverLatestSnapshotSegment, discoverSegmentsAfter } from './discovery.js';
 
 /** Options of {@link DuckblockFollowerBehavior}. */
 export interface DuckblockFollowerOptions {
@@ -67,6 +67,9 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     const { storage, prefix } = this.replicator.options;
     const segments = await discoverSegmentsAfter(storage, prefix, db, 0n, options);
     const last = segments[segments.length - 1];
+    // Retention may have deleted every incremental up to the newest snapshot.
+    const snapshot = await discoverLatestSnapshotSegment(storage, prefix, db, options);
+    if (snapshot !== null && (last === undefined || snapshot.seq > last.seq)) return { position: snapshot.seq, epoch: 0 };
     if (last === undefined) return { position: 0n, epoch: 0 };
     let epoch = 0;
     const info = await storage.head(last.key, options);

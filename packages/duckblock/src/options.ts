@@ -38,7 +38,7 @@ export interface DuckblockReplicatorOptions {
   readonly downloadConcurrency?: number | undefined;
   /**
    * Followers list storage at most this often while idle (default 30,000 ms); in between, a poll
-   * is one GET of the next sequence's key. Listing is what finds gaps left by retention and new
+   * is one HEAD (`exists`) of the next sequence's key. Listing is what finds gaps left by retention and new
    * lineages started past the next key. 0 lists on every poll.
    */
   readonly listIntervalMs?: number | undefined;

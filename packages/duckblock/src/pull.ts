@@ -39,8 +39,8 @@ export interface PullOptions {
    */
   readonly removeWal?: boolean | undefined;
   /**
-   * Probe the next sequence's key with one GET first and return at once when it does not exist,
-   * instead of listing (an idle poll then costs one GET rather than a LIST). Gaps left by
+   * Probe the next sequence's key with one HEAD (`exists`) first and return at once when it does not exist,
+   * instead of listing (an idle poll then costs one HEAD rather than a LIST). Gaps left by
    * retention are only found by listing, so callers list now and then (the replicator does, every
    * `listIntervalMs`). Default false.
    */

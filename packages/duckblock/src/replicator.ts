@@ -352,7 +352,7 @@ export class DuckblockReplicator implements Replicator {
   /**
    * {@link pull} with every knob of `pullIncremental` and the detailed result. Unless the caller
    * sets `probeFirst`, a poll within `listIntervalMs` of the last listing of `db` at `path` is
-   * one GET of the next key when nothing new exists.
+   * one HEAD of the next key when nothing new exists.
    */
   async pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
     const key = `${db}\u0000${path}`;

@@ -106,7 +106,7 @@ describe('DuckblockFollowerBehavior', () => {
 });
 
 describe('idle polls', () => {
-  it('cost one GET of the next key between listings, and still find new segments at once', async () => {
+  it('cost one HEAD of the next key between listings, and still find new segments at once', async () => {
     const { dir, cleanup } = await tempDir('idle');
     const inner = new MemStorageBackend();
     const calls = { list: 0, exists: 0 };
