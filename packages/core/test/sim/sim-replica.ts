@@ -11,7 +11,8 @@ import type {
 } from '../../src/follower-behavior.js';
 import type { LeaderTerm, Replicator, ReplicatorCallOptions } from '../../src/replicator.js';
 import type { WriteFence } from '../../src/fence.js';
-import type { SimObjectStore, SimStorageClient } from './sim-storage.js';
+import type { StorageBackend } from '@hadb/storage';
+import type { SimObjectStore } from './sim-storage.js';
 
 /** A simulated segment: its chain link (`prev` = id of the previous segment) and writer epoch. */
 export interface Segment {
@@ -46,7 +47,7 @@ export function segmentKey(db: string, seq: number): string {
 export class World {
   readonly violations: string[] = [];
   readonly acks: Array<{ readonly seq: number; readonly id: string }> = [];
-  readonly store: SimObjectStore;
+  readonly store: SimObjectStore | undefined;
   private readonly epochSession = new Map<number, string>();
   now: () => number = () => 0;
   /** Highest segment sequence in storage (the simulation has one database). */
@@ -54,8 +55,10 @@ export class World {
   /** Every segment created, with the virtual time it took effect. */
   readonly creates: Array<{ readonly at: number; readonly seg: Segment }> = [];
 
-  constructor(store: SimObjectStore) {
+  /** With `store`, every segment created in it is checked; without, only local applies are. */
+  constructor(store?: SimObjectStore) {
     this.store = store;
+    if (store === undefined) return;
     store.onCreate = (key, data) => {
       if (!key.includes('/seg/')) return;
       const seg = decodeSegment(data);
@@ -88,7 +91,7 @@ export class World {
   chain(db: string): Segment[] {
     const out: Segment[] = [];
     for (let seq = 1; ; seq++) {
-      const o = this.store.objects.get(segmentKey(db, seq));
+      const o = this.store?.objects.get(segmentKey(db, seq));
       if (o === undefined) return out;
       out.push(decodeSegment(o.data));
     }
@@ -130,7 +133,7 @@ export class LocalDisk {
 
 const OP_TIMEOUT_MS = 1500;
 
-async function fetchSegment(storage: SimStorageClient, clock: Clock, db: string, seq: number, signal: AbortSignal | undefined): Promise<Segment | null> {
+async function fetchSegment(storage: StorageBackend, clock: Clock, db: string, seq: number, signal: AbortSignal | undefined): Promise<Segment | null> {
   const obj = await withTimeout(clock, OP_TIMEOUT_MS, signal, 'segment read', (s) => storage.get(segmentKey(db, seq), { signal: s }));
   return obj === null ? null : decodeSegment(obj.data);
 }
@@ -142,14 +145,14 @@ async function fetchSegment(storage: SimStorageClient, clock: Clock, db: string,
  */
 export class SimReplicator implements Replicator {
   private readonly world: World;
-  private readonly storage: SimStorageClient;
+  private readonly storage: StorageBackend;
   private readonly disk: LocalDisk;
   private readonly clock: Clock;
   private term: LeaderTerm | undefined;
   private accepting = false;
   private busy: Promise<unknown> = Promise.resolve();
 
-  constructor(world: World, storage: SimStorageClient, disk: LocalDisk, clock: Clock) {
+  constructor(world: World, storage: StorageBackend, disk: LocalDisk, clock: Clock) {
     this.world = world;
     this.storage = storage;
     this.disk = disk;
@@ -259,12 +262,12 @@ export class SimReplicator implements Replicator {
 /** The follower side: polls the next key, checks chain link and epoch gate, applies, reports. */
 export class SimFollowerBehavior implements FollowerBehavior {
   private readonly world: World;
-  private readonly storage: SimStorageClient;
+  private readonly storage: StorageBackend;
   private readonly disk: LocalDisk;
   private readonly name: string;
   private readonly clock: Clock;
 
-  constructor(world: World, storage: SimStorageClient, disk: LocalDisk, name: string, clock: Clock) {
+  constructor(world: World, storage: StorageBackend, disk: LocalDisk, name: string, clock: Clock) {
     this.world = world;
     this.storage = storage;
     this.disk = disk;
