@@ -262,8 +262,14 @@ export class DuckblockReplicator implements Replicator {
    * `HADB_CORE_FENCED` / `DUCKBLOCK_FENCED` (the term ended), `DUCKBLOCK_SEQ_CONFLICT`, or a
    * `StorageError`. After an error nothing is lost: the next push diffs against the last
    * *shipped* manifest and so includes these blocks again.
+   *
+   * The second argument is either the options or, as a shorthand, the `dirtyBlocks` iterable.
    */
-  pushCheckpoint(db: string, options: PushOptions = {}): Promise<PushResult> {
+  pushCheckpoint(db: string, dirtyBlocksOrOptions: Iterable<number> | PushOptions = {}): Promise<PushResult> {
+    const options: PushOptions =
+      Symbol.iterator in Object(dirtyBlocksOrOptions)
+        ? { dirtyBlocks: dirtyBlocksOrOptions as Iterable<number> }
+        : (dirtyBlocksOrOptions as PushOptions);
     const state = this.leader(db);
     return this.enqueue(state, () => this.doPush(state, options));
   }
