@@ -1,20 +1,16 @@
-import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import type { PageEntry } from '@hadb/changeset';
+import { constants as fsConstants, createReadStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { PageIdSize, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
+import { isStorageError } from '@hadb/storage';
 import { DuckblockError } from './errors.js';
 import { fsyncDir, removeDurably } from './fsutil.js';
+import { commitJournal, journalPath, readJournal, writeAll, writeJournal, type JournalMeta } from './journal.js';
 import { HEADER_REGION_SIZE, PAGE_SIZE, parseHeaderRegion } from './layout.js';
 import { preadExact, scanFile } from './manifest.js';
 import { readPosition, writePosition, type Position } from './position.js';
-import { decodeSegment, type DecodedSegment } from './segment.js';
+import { splitEpoch, type DecodedSegment } from './segment.js';
 
-const JOURNAL_MAGIC = Buffer.from('HADBDKJ1', 'ascii');
-
-/** Path of the apply journal of database file `dbPath`. */
-export function journalPath(dbPath: string): string {
-  return `${dbPath}.hadb-journal`;
-}
+export { journalPath } from './journal.js';
 
 /** Path of the side file a snapshot restore is built in. */
 export function restorePath(dbPath: string): string {
@@ -24,84 +20,6 @@ export function restorePath(dbPath: string): string {
 /** Removes DuckDB's WAL side files next to `dbPath` (a READ_ONLY open would replay a stale WAL). */
 export async function removeWalFiles(dbPath: string): Promise<void> {
   await Promise.all(['.wal', '.wal.checkpoint', '.wal.recovery'].map((s) => rm(dbPath + s, { force: true })));
-}
-
-interface JournalMeta {
-  readonly kind: 'apply' | 'restore';
-  readonly seq: string;
-  readonly checksum: string;
-  readonly epoch: string;
-}
-
-/**
- * Journal layout: magic (8) | u32 LE json length | json | u64 LE payload length | payload |
- * SHA-256 of the header part (magic through payload length). The payload is a complete `.hadbp`
- * segment, verified by its own checksum when the journal is replayed, so it is not hashed twice;
- * the journal only becomes visible by an atomic rename after it was fsynced.
- */
-function journalHead(meta: JournalMeta, payloadLength: number): Buffer {
-  const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  const head = Buffer.alloc(8 + 4 + json.length + 8);
-  JOURNAL_MAGIC.copy(head, 0);
-  head.writeUInt32LE(json.length, 8);
-  json.copy(head, 12);
-  head.writeBigUInt64LE(BigInt(payloadLength), 12 + json.length);
-  return Buffer.concat([head, createHash('sha256').update(head).digest()]);
-}
-
-/** Parses a journal; `null` when it is incomplete or damaged (then it was never committed). */
-function decodeJournal(buf: Buffer): { meta: JournalMeta; payload: Uint8Array } | null {
-  if (buf.length < 8 + 4 + 8 + 32 || !buf.subarray(0, 8).equals(JOURNAL_MAGIC)) return null;
-  const jsonLen = buf.readUInt32LE(8);
-  const headLen = 12 + jsonLen + 8;
-  if (headLen + 32 > buf.length) return null;
-  const digest = createHash('sha256').update(buf.subarray(0, headLen)).digest();
-  if (!digest.equals(buf.subarray(headLen, headLen + 32))) return null;
-  const payloadLen = Number(buf.readBigUInt64LE(12 + jsonLen));
-  if (headLen + 32 + payloadLen !== buf.length) return null;
-  try {
-    const meta = JSON.parse(buf.subarray(12, 12 + jsonLen).toString('utf8')) as JournalMeta;
-    return { meta, payload: buf.subarray(headLen + 32) };
-  } catch {
-    return null;
-  }
-}
-
-/** Writes the journal: temporary file, fsync, atomic rename, directory fsync. */
-async function writeJournal(dbPath: string, meta: JournalMeta, payload: Uint8Array): Promise<void> {
-  const path = journalPath(dbPath);
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    const head = journalHead(meta, payload.length);
-    let parts: Uint8Array[] = [head, payload];
-    let total = head.length + payload.length;
-    let offset = 0;
-    while (total > 0) {
-      const { bytesWritten } = await fh.writev(parts, offset);
-      offset += bytesWritten;
-      total -= bytesWritten;
-      if (total > 0) {
-        // Short vectored write: continue with the remainder.
-        const rest: Uint8Array[] = [];
-        let skip = bytesWritten;
-        for (const p of parts) {
-          if (skip >= p.length) {
-            skip -= p.length;
-            continue;
-          }
-          rest.push(p.subarray(skip));
-          skip = 0;
-        }
-        parts = rest;
-      }
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await fsyncDir(path);
 }
 
 /**
@@ -189,22 +107,89 @@ async function positionOfFile(dbPath: string, seq: bigint, checksum: bigint, epo
   }
 }
 
+/**
+ * Writes the pages of the committed journal's segment into the database, streaming them from the
+ * journal file (bounded memory for any segment size), and sizes the file. With `verifyFirst` the
+ * whole payload is decoded and its checksum checked before anything is written (crash recovery).
+ */
+async function replayJournalFile(dbPath: string, payloadLength: number, checksum: bigint, verifyFirst: boolean): Promise<void> {
+  const source = () => createReadStream(journalPath(dbPath), { start: 0, end: payloadLength - 1, highWaterMark: 1 << 20 });
+  if (verifyFirst) {
+    const check = readPhysicalStream(source());
+    try {
+      for await (const _page of check) {
+        // Decoding verifies structure and checksum.
+      }
+    } catch (cause) {
+      throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
+    }
+    if (check.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+  }
+  const reader = readPhysicalStream(source());
+  const fh = await open(dbPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
+  try {
+    let fileSize: number | undefined;
+    let wrote = false;
+    let batch: PageEntry[] = [];
+    let writing: Promise<void> = Promise.resolve();
+    for await (const page of reader) {
+      if (page.data.length === 0) {
+        if (page.pageId % 2n === 1n) fileSize = splitEpoch(markerOnly(page)).fileSize;
+        continue;
+      }
+      wrote = true;
+      batch.push(page);
+      if (batch.length >= 1024) {
+        const out = batch;
+        batch = [];
+        await writing;
+        writing = writePages(fh, out);
+        writing.catch(() => undefined);
+      }
+    }
+    await writing;
+    await writePages(fh, batch);
+    if (reader.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (fileSize !== undefined) await fh.truncate(fileSize);
+    else if (wrote) await truncateToHeader(fh);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function markerOnly(page: PageEntry): DecodedSegment['changeset'] {
+  return {
+    header: { flags: 0, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, seq: 0n, prevChecksum: 0n, pageCount: 1, createdMs: 0n },
+    pages: [page],
+    checksum: 0n,
+  };
+}
+
+/**
+ * Finishes a committed journal: writes the step (from memory when the caller still has the
+ * decoded segment, else streamed from the journal file), persists the position, removes the
+ * journal.
+ */
 async function completeJournal(
   dbPath: string,
   meta: JournalMeta,
-  payload: Uint8Array,
-  decoded?: DecodedSegment,
+  payloadLength: number,
+  decoded: DecodedSegment | undefined,
+  verifyFirst: boolean,
 ): Promise<Position> {
   const seq = BigInt(meta.seq);
   const checksum = BigInt(`0x${meta.checksum}`);
   const epoch = BigInt(meta.epoch);
   if (meta.kind === 'apply') {
-    // Replaying after a crash: the payload verifies itself (length, structure, checksum).
-    const seg = decoded ?? decodeSegment(payload);
-    if (seg.changeset.checksum !== checksum) {
-      throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (decoded !== undefined) {
+      if (decoded.changeset.checksum !== checksum) {
+        throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+      }
+      await replayPages(dbPath, decoded.pages, decoded.fileSize);
+    } else {
+      await replayJournalFile(dbPath, payloadLength, checksum, verifyFirst);
     }
-    await replayPages(dbPath, seg.pages, seg.fileSize);
   } else {
     const tmp = restorePath(dbPath);
     if (await exists(tmp)) {
@@ -237,23 +222,15 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function recoverFile(dbPath: string, options: { removeWal?: boolean } = {}): Promise<Position | null> {
   const jpath = journalPath(dbPath);
-  let journal: Buffer | null = null;
-  try {
-    journal = await readFile(jpath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const journal = await readJournal(jpath);
   let position: Position | null = null;
-  if (journal !== null) {
-    const parsed = decodeJournal(journal);
-    if (parsed === null) {
-      await removeDurably(jpath);
-    } else {
-      position = await completeJournal(dbPath, parsed.meta, parsed.payload);
-    }
+  if (journal.meta !== null) {
+    position = await completeJournal(dbPath, journal.meta, journal.payloadLength, undefined, true);
+  } else if (journal.exists) {
+    await removeDurably(jpath);
   }
   await rm(`${jpath}.tmp`, { force: true });
-  if (journal === null || position === null) await rm(restorePath(dbPath), { force: true });
+  if (position === null) await rm(restorePath(dbPath), { force: true });
   if (options.removeWal ?? true) await removeWalFiles(dbPath);
   return position ?? (await readPosition(dbPath));
 }
@@ -274,7 +251,7 @@ export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, seg
     epoch: segment.epoch.toString(),
   };
   await writeJournal(dbPath, meta, bytes);
-  return completeJournal(dbPath, meta, bytes, segment);
+  return completeJournal(dbPath, meta, bytes.length, segment, false);
 }
 
 /**
@@ -285,6 +262,108 @@ export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, seg
 export async function installRestoredFile(dbPath: string, seq: bigint, checksum: bigint, epoch: bigint): Promise<Position> {
   const meta: JournalMeta = { kind: 'restore', seq: seq.toString(), checksum: checksum.toString(16).padStart(16, '0'), epoch: epoch.toString() };
   await writeJournal(dbPath, meta, new Uint8Array(0));
-  return completeJournal(dbPath, meta, new Uint8Array(0));
+  return completeJournal(dbPath, meta, 0, undefined, false);
 }
 
+
+/** Options of {@link applyStreamedSegment}. */
+export interface StreamedApplyOptions {
+  /** Sequence the key names; the header must agree. */
+  readonly seq: bigint;
+  /** The follower's chain checksum: the segment's `prev_checksum` must equal it. */
+  readonly expectedPrev: bigint;
+  /** Highest epoch accepted; an older segment is refused (`DUCKBLOCK_FENCED`). */
+  readonly acceptedEpoch: bigint;
+  /** Admission hook run after verification, before anything is written (throws to refuse). */
+  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Result of {@link applyStreamedSegment}. */
+export type StreamedApplyResult =
+  | { readonly kind: 'applied'; readonly position: Position; readonly bytes: number }
+  /** The segment does not continue the chain (its `prev_checksum` is `prev`); nothing was written. */
+  | { readonly kind: 'chain-broken'; readonly prev: bigint };
+
+/**
+ * {@link applySegmentDurably} for a segment of any size with bounded memory: the download is
+ * written to the journal's temporary file while it is decoded and verified (structure, checksum,
+ * seq, chain, epoch); only a fully verified journal is committed (fsync + rename), and the pages
+ * are then streamed from it into the database. A failure before the commit leaves nothing.
+ */
+export async function applyStreamedSegment(
+  dbPath: string,
+  body: AsyncIterable<Uint8Array>,
+  options: StreamedApplyOptions,
+): Promise<StreamedApplyResult> {
+  const path = journalPath(dbPath);
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', 0o644);
+  let offset = 0;
+  let handed = false;
+  async function* tee(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      offset = await writeAll(fh, [chunk], offset);
+      yield chunk;
+    }
+  }
+  const reader = readPhysicalStream(tee(), { signal: options.signal });
+  try {
+    const header = await reader.header();
+    if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
+      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} is not a duckblock segment`);
+    }
+    if (header.seq !== options.seq) {
+      throw new DuckblockError('DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
+    }
+    if (header.prevChecksum !== options.expectedPrev) {
+      await reader.close();
+      return { kind: 'chain-broken', prev: header.prevChecksum };
+    }
+    let epoch: bigint | undefined;
+    let sized = false;
+    for await (const page of reader) {
+      if (page.data.length > 0) continue;
+      if (page.pageId % 2n === 0n) {
+        if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
+        epoch = page.pageId / 2n;
+      } else {
+        if (sized) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
+        sized = true;
+      }
+    }
+    const checksum = reader.checksum;
+    if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} ended early`);
+    const segEpoch = epoch ?? 0n;
+    if (segEpoch < options.acceptedEpoch) {
+      throw new DuckblockError(
+        'DUCKBLOCK_FENCED',
+        `segment ${options.seq} was written under epoch ${segEpoch}, below accepted epoch ${options.acceptedEpoch}`,
+      );
+    }
+    options.admitEpoch?.(segEpoch);
+    const meta: JournalMeta = {
+      kind: 'apply',
+      seq: options.seq.toString(),
+      checksum: checksum.toString(16).padStart(16, '0'),
+      epoch: segEpoch.toString(),
+    };
+    handed = true;
+    await commitJournal(fh, tmp, path, meta, offset);
+    const position = await completeJournal(dbPath, meta, offset, undefined, false);
+    return { kind: 'applied', position, bytes: offset };
+  } catch (err) {
+    if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
+    if (isChangesetError(err)) {
+      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
+    }
+    throw err;
+  } finally {
+    if (!handed) {
+      await reader.close().catch(() => undefined);
+      await fh.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+    }
+  }
+}

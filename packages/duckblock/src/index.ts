@@ -45,7 +45,18 @@ export {
   listSnapshots,
   snapshotKey,
 } from './discovery.js';
-export { applySegmentDurably, journalPath, recoverFile, removeWalFiles, restorePath, truncateToHeader, writePages } from './apply.js';
+export {
+  applySegmentDurably,
+  applyStreamedSegment,
+  journalPath,
+  recoverFile,
+  removeWalFiles,
+  restorePath,
+  truncateToHeader,
+  writePages,
+  type StreamedApplyOptions,
+  type StreamedApplyResult,
+} from './apply.js';
 export { positionPath, readPosition, type Position } from './position.js';
 export { restoreSnapshot, uploadSnapshot, type RestoreSnapshotOptions, type SnapshotUpload, type UploadSnapshotOptions } from './snapshot.js';
 export { pullIncremental, type PullOptions, type PullResult } from './pull.js';

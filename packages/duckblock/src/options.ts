@@ -37,6 +37,11 @@ export interface DuckblockReplicatorOptions {
   /** Segments downloaded ahead while pulling (default 4). */
   readonly downloadConcurrency?: number | undefined;
   /**
+   * Followers stream segments larger than this (default 64 MiB) through the apply journal instead
+   * of holding them in memory.
+   */
+  readonly streamAboveBytes?: number | undefined;
+  /**
    * Followers list storage at most this often while idle (default 30,000 ms); in between, a poll
    * is one HEAD (`exists`) of the next sequence's key. Listing is what finds gaps left by retention and new
    * lineages started past the next key. 0 lists on every poll.
@@ -58,6 +63,7 @@ export interface ResolvedOptions {
   readonly retentionEnabled: boolean;
   readonly keepSnapshots: number;
   readonly downloadConcurrency: number;
+  readonly streamAboveBytes: number;
   readonly listIntervalMs: number;
   readonly uploadRetries: number;
   readonly logger: Logger | undefined;
@@ -75,6 +81,7 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     keepSnapshots: Math.max(1, o.retention?.keepSnapshots ?? 2),
     downloadConcurrency: Math.max(1, o.downloadConcurrency ?? 4),
     listIntervalMs: Math.max(0, o.listIntervalMs ?? 30_000),
+    streamAboveBytes: Math.max(0, o.streamAboveBytes ?? 64 << 20),
     uploadRetries: Math.max(0, o.uploadRetries ?? 3),
     logger: o.logger,
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
 import { HEADER_REGION_SIZE, PAGE_SIZE } from './layout.js';
-import { applySegmentDurably, recoverFile } from './apply.js';
+import { applySegmentDurably, applyStreamedSegment, recoverFile } from './apply.js';
 import { discoverLatestSnapshotSegment, discoverSegmentsAfter, incrementalKey } from './discovery.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
 import type { Position } from './position.js';
@@ -19,6 +19,11 @@ export interface PullOptions {
    * bytes (default 256 MiB); one segment is always fetched.
    */
   readonly maxBufferedBytes?: number | undefined;
+  /**
+   * Segments larger than this (default 64 MiB) are not held in memory: they are verified while
+   * they stream into the apply journal and then applied from it.
+   */
+  readonly streamAboveBytes?: number | undefined;
   /** Stop after applying this many incremental segments (default: all available). */
   readonly maxSegments?: number | undefined;
   /**
@@ -61,22 +66,39 @@ export interface PullResult {
   readonly listed: boolean;
 }
 
-interface Fetched {
-  readonly bytes: Uint8Array;
-  readonly segment: DecodedSegment;
-}
+/** A downloaded segment: small ones are read into memory, large ones are applied as they stream. */
+type Fetched =
+  | { readonly kind: 'memory'; readonly bytes: Uint8Array; readonly segment: DecodedSegment }
+  | { readonly kind: 'stream'; readonly size: number; readonly body: AsyncIterable<Uint8Array> };
 
-async function fetchSegment(storage: StorageBackend, key: string, seq: bigint, signal: AbortSignal | undefined): Promise<Fetched | null> {
-  const object = await storage.get(key, { signal });
+async function fetchSegment(
+  storage: StorageBackend,
+  key: string,
+  seq: bigint,
+  streamAbove: number,
+  signal: AbortSignal | undefined,
+): Promise<Fetched | null> {
+  const object = await storage.getStream(key, { signal });
   if (object === null) return null;
-  const segment = decodeSegment(object.data);
+  if (object.size > streamAbove) return { kind: 'stream', size: object.size, body: object.body };
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of object.body) {
+    chunks.push(chunk);
+    length += chunk.length;
+  }
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  if (bytes.length !== object.size) {
+    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`);
+  }
+  const segment = decodeSegment(bytes);
   if (segment.changeset.header.seq !== seq) {
     throw new DuckblockError(
       'DUCKBLOCK_SEQ_MISMATCH',
       `segment at ${key} says seq ${segment.changeset.header.seq}, key says ${seq}`,
     );
   }
-  return { bytes: object.data, segment };
+  return { kind: 'memory', bytes, segment };
 }
 
 /**
@@ -108,6 +130,7 @@ export async function pullIncremental(
   const { signal } = options;
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxBuffered = Math.max(0, options.maxBufferedBytes ?? 256 << 20);
+  const streamAbove = Math.max(0, options.streamAboveBytes ?? 64 << 20);
   const maxSegments = options.maxSegments ?? Number.POSITIVE_INFINITY;
   const allowRestore = options.restoreFromSnapshot ?? true;
   let position = await recoverFile(dbPath, { removeWal: options.removeWal ?? true });
@@ -178,8 +201,8 @@ export async function pullIncremental(
     const fill = (from: number): void => {
       while (launched < run.length && launched < from + concurrency && (buffered < maxBuffered || launched === from)) {
         const i = launched++;
-        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, signal).then((f) => {
-          if (f !== null) buffered += f.bytes.length;
+        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, signal).then((f) => {
+          if (f?.kind === 'memory') buffered += f.bytes.length;
           return f;
         });
         p.catch(() => undefined);
@@ -193,13 +216,38 @@ export async function pullIncremental(
       fill(i);
       const fetched = await pending.get(i)!;
       pending.delete(i);
-      if (fetched !== null) buffered -= fetched.bytes.length;
+      if (fetched?.kind === 'memory') buffered -= fetched.bytes.length;
       fill(i + 1);
       if (fetched === null) {
         gapAt = run[i]!.seq;
         break;
       }
       const cur: Position = position!;
+      if (fetched.kind === 'stream') {
+        // Too large to hold: verified while it is written to the journal, then applied from it.
+        const result = await applyStreamedSegment(dbPath, fetched.body, {
+          seq: run[i]!.seq,
+          expectedPrev: cur.checksum,
+          acceptedEpoch: cur.epoch,
+          admitEpoch: options.admitEpoch,
+          signal,
+        });
+        if (result.kind === 'chain-broken') {
+          if (allowRestore && (await snapshotAtOrAfter(run[i]!.seq))) {
+            lineageSwitch = true;
+            break;
+          }
+          throw new DuckblockError(
+            'DUCKBLOCK_CHAIN_BROKEN',
+            `${db}: segment ${run[i]!.seq} has prev_checksum ${hex(result.prev)}, position ${cur.seq} has ${hex(cur.checksum)}`,
+          );
+        }
+        position = result.position;
+        applied++;
+        bytes += result.bytes;
+        await options.onApplied?.(position, 'segment');
+        continue;
+      }
       const cs = fetched.segment.changeset;
       if (cs.header.prevChecksum !== cur.checksum) {
         // A new lineage (a leader's `add` restarted the chain) comes with a snapshot at or after

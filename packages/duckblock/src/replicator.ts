@@ -207,6 +207,7 @@ export class DuckblockReplicator implements Replicator {
       const pulled = await pullIncremental(this.options.storage, this.prefix, db, path, {
         signal,
         concurrency: this.options.downloadConcurrency,
+        streamAboveBytes: this.options.streamAboveBytes,
         removeWal: false,
         admitEpoch: (e) => {
           if (e > epoch) {
@@ -366,6 +367,7 @@ export class DuckblockReplicator implements Replicator {
     const probeFirst = options.probeFirst ?? (last !== undefined && Date.now() - last < this.options.listIntervalMs);
     const result = await pullIncremental(this.options.storage, this.prefix, db, path, {
       concurrency: this.options.downloadConcurrency,
+      streamAboveBytes: this.options.streamAboveBytes,
       ...options,
       probeFirst,
     });

@@ -26,9 +26,15 @@ const TRIALS = 16;
  * is when the pages start being written into the database), and kills it with SIGKILL after
  * `delayMs`. Resolves whether it was killed or finished first.
  */
-function runAndKill(dbPath: string, segmentFile: string, delayMs: number, afterJournal: boolean): Promise<'killed' | 'finished'> {
+function runAndKill(
+  dbPath: string,
+  segmentFile: string,
+  delayMs: number,
+  afterJournal: boolean,
+  mode: 'memory' | 'stream',
+): Promise<'killed' | 'finished'> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', CHILD, dbPath, segmentFile], {
+    const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', CHILD, dbPath, segmentFile, mode], {
       cwd: PKG,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -119,8 +125,10 @@ describe('crash safety of the follower apply (kill -9 mid-apply)', () => {
       // Half the kills land anywhere from "immediately" to past the measured apply time, half
       // inside the window where pages are being written into the database file.
       const afterJournal = i % 2 === 1;
+      // Alternate the in-memory apply and the streamed apply (two trials each per four).
+      const mode = i % 4 < 2 ? 'memory' : 'stream';
       const delay = afterJournal ? Math.random() * Math.min(40, applyMs / 2) : Math.random() * applyMs * 1.5;
-      const result = await runAndKill(path, segmentFile, delay, afterJournal);
+      const result = await runAndKill(path, segmentFile, delay, afterJournal, mode);
       if (result === 'killed') outcomes.killed++;
       const raw = await sha256File(path);
       if (raw !== hashN && raw !== hashN1) outcomes.tornBeforeRecovery++;

@@ -39,7 +39,8 @@ describe('replication of a real DuckDB file', () => {
   let leader: Awaited<ReturnType<typeof openLeader>>;
   const storage = new MemStorageBackend();
   const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
-  const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0 });
+  // This follower streams every segment through the journal (the path for segments over 64 MiB).
+  const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, streamAboveBytes: 0 });
   const term1 = testTerm(DB, 1);
 
   beforeAll(async () => {
