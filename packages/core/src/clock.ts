@@ -18,6 +18,19 @@ export interface Clock {
    * `signal.reason` as soon as `signal` aborts (also when it is already aborted).
    */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: calls `fn` after `ms` of {@link now} time unless cancelled first. The coordinator
+   * bounds every request with one; without it, it uses {@link sleep} with an AbortSignal (slower).
+   */
+  timer?(ms: number, fn: () => void): { cancel(): void };
+}
+
+/** Starts a cancellable timer on `clock` (its `timer`, or `sleep` with a signal). */
+export function startTimer(clock: Clock, ms: number, fn: () => void): { cancel(): void } {
+  if (clock.timer !== undefined) return clock.timer(ms, fn);
+  const controller = new AbortController();
+  clock.sleep(ms, controller.signal).then(fn, () => {});
+  return { cancel: () => controller.abort(SETTLED) };
 }
 
 /** Wall-clock Unix seconds, as Rust's lease records store them. */
@@ -49,6 +62,10 @@ export const systemClock: Clock = Object.freeze({
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   },
+  timer(ms: number, fn: () => void): { cancel(): void } {
+    const handle = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(handle) };
+  },
 });
 
 /**
@@ -74,8 +91,8 @@ export function childController(parent: AbortSignal | undefined): { controller: 
  *
  * By default it rejects as soon as the signal fires, even if `fn` ignores it (`fn`'s late result
  * is discarded). With `settle`, it rejects only once `fn`'s own promise has settled — for calls
- * that change local state, whose continuation must not overlap the next call; `onSlowSettle`
- * fires if that takes another `timeoutMs`.
+ * that change local state, whose continuation must not overlap the next call; `onTimeout` fires
+ * at the timeout itself, `onSlowSettle` if settling takes another `timeoutMs`.
  */
 export function withTimeout<T>(
   clock: Clock,
@@ -83,36 +100,27 @@ export function withTimeout<T>(
   signal: AbortSignal | undefined,
   what: string,
   fn: (signal: AbortSignal) => Promise<T>,
-  settle?: { readonly onSlowSettle: () => void },
+  settle?: { readonly onSlowSettle: () => void; readonly onTimeout?: (() => void) | undefined },
 ): Promise<T> {
-  if (settle !== undefined) return withTimeoutSettled(clock, timeoutMs, signal, what, fn, settle.onSlowSettle);
-  // One controller serves the call and its timer: once the call settles it is aborted with
-  // SETTLED, which cancels the timer (the call no longer listens).
-  const { controller, dispose } = childController(signal);
+  if (settle !== undefined) return withTimeoutSettled(clock, timeoutMs, signal, what, fn, settle);
+  if (signal?.aborted === true) return Promise.reject(abortReason(signal));
+  const controller = new AbortController();
   return new Promise<T>((resolve, reject) => {
     let done = false;
     const finish = (): void => {
       done = true;
-      controller.abort(SETTLED);
-      dispose();
+      timer.cancel();
+      signal?.removeEventListener('abort', onParentAbort);
     };
-    const onAbort = (): void => {
+    const fail = (err: unknown): void => {
       if (done) return;
-      done = true;
-      dispose();
-      reject(abortReason(controller.signal));
+      finish();
+      controller.abort(err);
+      reject(err);
     };
-    if (controller.signal.aborted) {
-      onAbort();
-      return;
-    }
-    controller.signal.addEventListener('abort', onAbort, { once: true });
-    clock.sleep(timeoutMs, controller.signal).then(
-      () => {
-        if (!done) controller.abort(timedOutError(what, timeoutMs));
-      },
-      () => {},
-    );
+    const onParentAbort = (): void => fail(abortReason(signal as AbortSignal));
+    signal?.addEventListener('abort', onParentAbort, { once: true });
+    const timer = startTimer(clock, timeoutMs, () => fail(timedOutError(what, timeoutMs)));
     let call: Promise<T>;
     try {
       call = fn(controller.signal);
@@ -169,19 +177,17 @@ async function withTimeoutSettled<T>(
   signal: AbortSignal | undefined,
   what: string,
   fn: (signal: AbortSignal) => Promise<T>,
-  onSlowSettle: () => void,
+  hooks: { readonly onSlowSettle: () => void; readonly onTimeout?: (() => void) | undefined },
 ): Promise<T> {
   const { controller, dispose } = childController(signal);
-  const timer = new AbortController();
   let timeoutError: CoordinatorError | undefined;
-  void clock.sleep(timeoutMs, timer.signal).then(
-    () => {
-      timeoutError = timedOutError(what, timeoutMs);
-      controller.abort(timeoutError);
-      void clock.sleep(timeoutMs, timer.signal).then(onSlowSettle, () => {});
-    },
-    () => {},
-  );
+  let slow: { cancel(): void } | undefined;
+  const timer = startTimer(clock, timeoutMs, () => {
+    timeoutError = timedOutError(what, timeoutMs);
+    controller.abort(timeoutError);
+    hooks.onTimeout?.();
+    slow = startTimer(clock, timeoutMs, hooks.onSlowSettle);
+  });
   try {
     throwIfAborted(controller.signal);
     const result = await fn(controller.signal);
@@ -193,7 +199,8 @@ async function withTimeoutSettled<T>(
     if (controller.signal.aborted) throw abortReason(controller.signal);
     throw err;
   } finally {
-    timer.abort(SETTLED);
+    timer.cancel();
+    slow?.cancel();
     dispose();
   }
 }

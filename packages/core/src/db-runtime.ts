@@ -299,11 +299,14 @@ export class DbRuntime {
     };
     const started = clock.now();
     let stage: 'catchup' | 'replicator' = 'catchup';
+    // A timed-out step ends the term at once (renewals stop, the lease can expire for others)
+    // while the step itself is still awaited before anything else touches the local copy.
+    const giveUp = (): void => fence.close('aborted', `${stage} timed out`);
     try {
       const catchupStarted = clock.now();
       const position =
         how === 'join'
-          ? await this.bounded('pull', (s) => o.replicator.pull(this.db, this.path, { signal: s }), fence.signal)
+          ? await this.bounded('pull', (s) => o.replicator.pull(this.db, this.path, { signal: s }), fence.signal, giveUp)
           : await this.bounded(
               'catch-up',
               (s) =>
@@ -319,9 +322,10 @@ export class DbRuntime {
                   logger: o.logger,
                 }),
               fence.signal,
+              giveUp,
             );
       this.metrics.duration('lastCatchupDurationUs', clock.now() - catchupStarted);
-      const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), fence.signal);
+      const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), fence.signal, giveUp);
       if (position < head.position) {
         throw new CoordinatorError(
           'HADB_CORE_NOT_CAUGHT_UP',
@@ -338,6 +342,7 @@ export class DbRuntime {
             ? o.replicator.add(this.db, this.path, term, { signal: s })
             : o.replicator.addContinuing(this.db, this.path, term, { signal: s }),
         fence.signal,
+        giveUp,
       );
       fence.check();
     } catch (error) {
@@ -481,8 +486,14 @@ export class DbRuntime {
    * it still waits for the call to settle, so no continuation of it overlaps the next call for
    * this database (both may touch the local file).
    */
-  private bounded<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  private bounded<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal | undefined,
+    onTimeout?: () => void,
+  ): Promise<T> {
     return withTimeout(this.o.clock, this.o.replicatorTimeoutMs, signal, what, fn, {
+      onTimeout,
       onSlowSettle: () => this.o.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
     });
   }

@@ -265,6 +265,40 @@ describe('caught-up gate', () => {
   });
 });
 
+describe('stuck engine calls', () => {
+  it('a promotion step that hangs past replicatorTimeoutMs ends the term at once, so the lease is not held hostage', async () => {
+    const c = scriptedCluster({ nodes: 3 });
+    let release: (() => void) | undefined;
+    c.wrapReplicator = (node, inner) =>
+      node.name !== 'n2'
+        ? inner
+        : {
+            ...bind(inner),
+            // Ignores its signal and never finishes until the test lets it.
+            addContinuing: () => new Promise<void>((resolve) => (release = resolve)),
+          };
+    const leader = await withLeader(c);
+    const [, stuck, other] = c.nodes as [SimNode, SimNode, SimNode];
+    // Make n2 the one that claims: n3 cannot read the lease for a while.
+    let blockOther = true;
+    c.leaseNet.intercept = ({ host, kind }) => (blockOther && host === other.host && kind === 'lease.read' ? { fault: 'unavailable' } : undefined);
+    await c.sim.runFor(2000);
+    leader.crash();
+    expect(await runUntil(c, () => release !== undefined, 20_000)).toBe(true);
+    const stuckSince = c.sim.now;
+    blockOther = false;
+    // replicatorTimeoutMs is 5 s in the simulation; then the lease must lapse and n3 take over.
+    expect(await runUntil(c, () => other.role === 'leader', 20_000)).toBe(true);
+    expect(c.sim.now - stuckSince).toBeLessThan(5000 + TTL + MARGIN + 2 * POLL + 500);
+    expect(eventsOf(stuck, 'promoted')).toEqual([]);
+    release!();
+    expect(await runUntil(c, () => stuck.coordinator.metrics().promotionsAbortedTimeout === 1, 10_000)).toBe(true);
+    const headNow = c.head();
+    expect(await runUntil(c, () => stuck.role === 'follower' && stuck.disk.position >= headNow + 2, 10_000)).toBe(true);
+    expect(c.world.violations).toEqual([]);
+  });
+});
+
 describe('ambiguous lease writes', () => {
   it('a claim whose reply was lost in ambiguity but that landed is recognised by re-reading (no second claim)', async () => {
     const c = scriptedCluster({ nodes: 2 });

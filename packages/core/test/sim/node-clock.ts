@@ -31,6 +31,11 @@ export class NodeClock implements Clock {
     return 1_700_000_000_000 + this.wallOffsetMs + this.sim.now * this.rate;
   }
 
+  timer(ms: number, fn: () => void): { cancel(): void } {
+    const task = this.sim.schedule(Math.max(0, ms) / this.rate, fn, this.host);
+    return { cancel: () => (task.cancelled = true) };
+  }
+
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {

@@ -85,6 +85,8 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
     if (node.host.paused) sim.resume(node.host);
     if (!node.host.alive) node.boot();
   }
+  // Requests sent during the chaos may still be lost in flight: let every timeout run out first.
+  await sim.runFor(5000);
   // A follower polls every followerPullIntervalMs while the leader writes every writeEveryMs.
   const maxLag = 2 * Math.ceil(config.followerPullIntervalMs / config.writeEveryMs) + 3;
   const settled = (lag = maxLag): boolean => {

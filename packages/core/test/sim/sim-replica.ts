@@ -230,14 +230,14 @@ export class SimReplicator implements Replicator {
         );
         landed = res.success;
       } catch (err) {
-        if (isCoordinatorError(err, 'HADB_CORE_FENCED') || !term.fence.isValid()) throw err;
+        if (isCoordinatorError(err, 'HADB_CORE_FENCED') || !term.fence.isValid() || signal?.aborted === true) throw err;
       }
       if (!landed) {
         let existing: Segment | null;
         try {
           existing = await fetchSegment(this.storage, this.clock, db, seq, signal);
         } catch (err) {
-          if (!term.fence.isValid()) throw err;
+          if (!term.fence.isValid() || signal?.aborted === true) throw err;
           await sleepUnlessAborted(this.clock, 50, term.fence.signal);
           continue;
         }
