@@ -1,10 +1,11 @@
-import type { FileHandle } from 'node:fs/promises';
-import type { PageEntry } from '@hadb/changeset';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { PageIdSize, PhysicalStreamWriter, type PageEntry } from '@hadb/changeset';
 import { blockChecksumValid } from './duck-checksum.js';
 import { DuckblockError } from './errors.js';
 import { HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
 import { diffManifest, preadExact, scanFile, type BlockManifest, type FileScan } from './manifest.js';
-import { duckdbBlockPages, headerPage } from './segment.js';
+import { writeAll } from './journal.js';
+import { duckdbBlockPages, epochMarker, headerPage, sizeMarker } from './segment.js';
 
 /** A block DuckDB allocated but never wrote reads as zeros with a zero stored checksum. */
 function isHole(buf: Uint8Array, stored: bigint): boolean {
@@ -101,4 +102,104 @@ export async function captureCheckpoint(
   }
   blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
   return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize, changed: pages.length > 0 || sizeChanged };
+}
+
+/** A captured checkpoint encoded into a local file (see {@link captureToFile}). */
+export interface SpilledCheckpoint {
+  /** The encoded segment's file (delete it after the upload). */
+  readonly path: string;
+  /** Bytes of the encoded segment. */
+  readonly size: number;
+  /** The segment's checksum. */
+  readonly checksum: bigint;
+  readonly manifest: BlockManifest;
+  readonly blocks: readonly number[];
+  readonly headerPages: readonly number[];
+  readonly fileSize: number;
+}
+
+/** Options of {@link captureToFile}. */
+export interface CaptureToFileOptions extends DetectOptions {
+  readonly seq: bigint;
+  readonly prevChecksum: bigint;
+  readonly epoch: bigint;
+  /** Where the encoded segment goes (created or replaced). */
+  readonly path: string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * {@link captureCheckpoint} for large checkpoints: instead of holding the changed blocks in
+ * memory, streams the encoded segment (same bytes as `encodeSegment(newSegment(...))` apart from
+ * `created_ms`) into a local file, one block read ahead. The same read verification applies
+ * (`DUCKBLOCK_TORN_READ`). Resolves `null` when nothing changed. Runs under the caller's lock; the
+ * upload from the file does not touch the database.
+ */
+export async function captureToFile(
+  handle: FileHandle,
+  previous: BlockManifest | undefined,
+  options: CaptureToFileOptions,
+): Promise<SpilledCheckpoint | null> {
+  const { scan, blocks, headerPages, sizeChanged } = detectDirtyBlocks(handle.fd, previous, options);
+  if (blocks.length === 0 && headerPages.length === 0 && !sizeChanged) return null;
+  const size = scan.manifest.blockAllocSize;
+  const pagesPerBlock = size / PAGE_SIZE;
+  const markers = [epochMarker(options.epoch), sizeMarker(scan.fileSize)].sort((a, b) => (a.pageId < b.pageId ? -1 : 1));
+  const pageCount = headerPages.length + blocks.length * pagesPerBlock + markers.length;
+
+  async function* dataPages(): AsyncGenerator<PageEntry> {
+    for (const p of headerPages) yield headerPage(p, scan.headerRegion.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+    const read = async (b: number): Promise<Uint8Array> => {
+      const buf = new Uint8Array(size);
+      await preadExact(handle, buf, blockOffset(b, size));
+      const stored = Buffer.from(buf.buffer, buf.byteOffset, 8).readBigUInt64LE(0);
+      if (stored !== scan.manifest.blockChecksums[b] || !(blockChecksumValid(buf) || isHole(buf, stored))) {
+        throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
+      }
+      return buf;
+    };
+    let ahead = blocks.length > 0 ? read(blocks[0]!) : undefined;
+    ahead?.catch(() => undefined);
+    for (let i = 0; i < blocks.length; i++) {
+      const buf = await ahead!;
+      ahead = i + 1 < blocks.length ? read(blocks[i + 1]!) : undefined;
+      ahead?.catch(() => undefined);
+      yield* duckdbBlockPages(blocks[i]!, buf, size);
+    }
+    const after = new Uint8Array(HEADER_REGION_SIZE);
+    await preadExact(handle, after, 0);
+    if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
+      throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
+    }
+  }
+
+  // Markers go right after a data page with the same id, before any larger id (stable sort order).
+  async function* withMarkers(): AsyncGenerator<PageEntry> {
+    let m = 0;
+    for await (const page of dataPages()) {
+      while (m < markers.length && markers[m]!.pageId < page.pageId) yield markers[m++]!;
+      yield page;
+      while (m < markers.length && markers[m]!.pageId === page.pageId) yield markers[m++]!;
+    }
+    while (m < markers.length) yield markers[m++]!;
+  }
+
+  const writer = new PhysicalStreamWriter(
+    { seq: options.seq, prevChecksum: options.prevChecksum, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, pageCount },
+    withMarkers(),
+    { signal: options.signal, chunkSize: 1 << 20 },
+  );
+  const fh = await open(options.path, 'w', 0o600);
+  let offset = 0;
+  try {
+    for await (const chunk of writer) offset = await writeAll(fh, [chunk], offset);
+  } catch (err) {
+    await fh.close();
+    await rm(options.path, { force: true });
+    throw err;
+  }
+  await fh.close();
+  const checksum = writer.checksum;
+  if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_TORN_READ', 'segment encoding did not complete');
+  return { path: options.path, size: offset, checksum, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize };
 }

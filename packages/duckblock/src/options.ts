@@ -47,6 +47,12 @@ export interface DuckblockReplicatorOptions {
    * lineages started past the next key. 0 lists on every poll.
    */
   readonly listIntervalMs?: number | undefined;
+  /**
+   * A leader encodes a checkpoint whose changed blocks exceed this many bytes (default 64 MiB)
+   * into `<db>.hadb-outgoing` and uploads it from there with a conditional streaming write,
+   * instead of holding it in memory.
+   */
+  readonly spillAboveBytes?: number | undefined;
   /** Retries of a segment upload after a transient storage error (default 3). */
   readonly uploadRetries?: number | undefined;
   /** pino-compatible logger (default: silent). */
@@ -66,6 +72,7 @@ export interface ResolvedOptions {
   readonly streamAboveBytes: number;
   readonly listIntervalMs: number;
   readonly uploadRetries: number;
+  readonly spillAboveBytes: number;
   readonly logger: Logger | undefined;
 }
 
@@ -83,6 +90,7 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     listIntervalMs: Math.max(0, o.listIntervalMs ?? 30_000),
     streamAboveBytes: Math.max(0, o.streamAboveBytes ?? 64 << 20),
     uploadRetries: Math.max(0, o.uploadRetries ?? 3),
+    spillAboveBytes: Math.max(0, o.spillAboveBytes ?? 64 << 20),
     logger: o.logger,
   };
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, rm, type FileHandle } from 'node:fs/promises';
+import { isChangesetError, readPhysicalStream } from '@hadb/changeset';
 import { fencedPutIfAbsent, type LeaderTerm, type Replicator, type ReplicatorCallOptions } from '@hadb/core';
 import { isStorageError } from '@hadb/storage';
-import { captureCheckpoint, detectDirtyBlocks } from './capture.js';
+import { captureCheckpoint, captureToFile, detectDirtyBlocks } from './capture.js';
 import { discoverLatestSnapshotSegment, discoverSegmentsAfter, incrementalKey, snapshotKey } from './discovery.js';
 import { DuckblockError, isDuckblockError, throwIfAborted } from './errors.js';
 import { leaderFileHandle } from './file-handles.js';
@@ -11,7 +13,7 @@ import { resolveOptions, type DuckblockReplicatorOptions, type ResolvedOptions }
 import { readPosition, writePosition, type Position } from './position.js';
 import { pullIncremental, type PullOptions, type PullResult } from './pull.js';
 import { applyRetention, type RetentionResult } from './retention.js';
-import { decodeSegment, encodeSegment, newSegment } from './segment.js';
+import { encodeSegment, newSegment } from './segment.js';
 import { uploadSnapshot } from './snapshot.js';
 
 /** Result of {@link DuckblockReplicator.pushCheckpoint}. */
@@ -64,11 +66,18 @@ export interface PreparedCheckpoint {
   upload(options?: ReplicatorCallOptions): Promise<PushResult & { readonly snapshotDue: boolean }>;
 }
 
+/** An encoded segment: in memory, or spilled to a local file (large checkpoints). */
+type SegmentBody = { readonly kind: 'memory'; readonly bytes: Uint8Array } | { readonly kind: 'file'; readonly path: string; readonly size: number };
+
+function bodySize(body: SegmentBody): number {
+  return body.kind === 'memory' ? body.bytes.length : body.size;
+}
+
 interface Pending {
   status: 'ready' | 'uploading' | 'done' | 'superseded';
   readonly seq: bigint;
   readonly checksum: bigint;
-  readonly encoded: Uint8Array;
+  readonly body: SegmentBody;
   readonly manifest: BlockManifest;
   readonly fileSize: number;
   readonly blocks: number;
@@ -138,6 +147,7 @@ export class DuckblockReplicator implements Replicator {
   async add(db: string, path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     const signal = combine(options.signal, term.fence.signal);
     await this.remove(db);
+    await rm(`${path}.hadb-outgoing`, { force: true });
     const handle = await leaderFileHandle(path);
     const epoch = BigInt(term.epoch);
     for (let attempt = 0; ; attempt++) {
@@ -286,27 +296,15 @@ export class DuckblockReplicator implements Replicator {
   prepareCheckpoint(db: string, options: PushOptions = {}): Promise<PreparedCheckpoint | null> {
     const state = this.leader(db);
     return this.enqueue(state, async () => {
-      if (state.pending?.status === 'ready') state.pending.status = 'superseded';
-      state.pending = undefined;
+      await this.dropPending(state);
       state.term.fence.check();
-      const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks: options.dirtyBlocks });
-      if (!captured.changed) return null;
-      const seq = state.seq + 1n;
-      const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
-      const pending: Pending = {
-        status: 'ready',
-        seq,
-        checksum: segment.checksum,
-        encoded: encodeSegment(segment),
-        manifest: captured.manifest,
-        fileSize: captured.fileSize,
-        blocks: captured.blocks.length,
-        headerPages: captured.headerPages.length,
-      };
+      const pending = await this.capture(state, options, 'ready', state.term.fence.signal);
+      if (pending === null) return null;
       state.pending = pending;
+      const { seq } = pending;
       return {
         seq,
-        bytes: pending.encoded.length,
+        bytes: bodySize(pending.body),
         blocks: pending.blocks,
         headerPages: pending.headerPages,
         upload: (o: ReplicatorCallOptions = {}) =>
@@ -385,6 +383,7 @@ export class DuckblockReplicator implements Replicator {
     this.leaders.delete(db);
     state.removed = true;
     await state.queue.catch(() => undefined);
+    await this.dropPending(state);
   }
 
   /** Resolves when every push accepted so far for `db` is durable; rejects if the last one failed or the term is fenced. */
@@ -422,28 +421,10 @@ export class DuckblockReplicator implements Replicator {
     const { term, db } = state;
     const signal = combine(options.signal, term.fence.signal);
     term.fence.check();
-    const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks: options.dirtyBlocks });
+    await this.dropPending(state);
     let result: PushResult = { seq: state.seq, shipped: false, bytes: 0, blocks: 0, headerPages: 0 };
-    if (state.pending?.status === 'ready') state.pending.status = 'superseded';
-    state.pending = undefined;
-    if (captured.changed) {
-      const seq = state.seq + 1n;
-      const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
-      result = await this.commitSegment(
-        state,
-        {
-          status: 'uploading',
-          seq,
-          checksum: segment.checksum,
-          encoded: encodeSegment(segment),
-          manifest: captured.manifest,
-          fileSize: captured.fileSize,
-          blocks: captured.blocks.length,
-          headerPages: captured.headerPages.length,
-        },
-        signal,
-      );
-    }
+    const pending = await this.capture(state, options, 'uploading', signal);
+    if (pending !== null) result = await this.commitSegment(state, pending, signal);
     if (options.forceSnapshot === true || (result.shipped && this.snapshotDue(state))) {
       const snapshot = await this.doSnapshot(state, signal);
       let retention: RetentionResult | undefined;
@@ -465,7 +446,12 @@ export class DuckblockReplicator implements Replicator {
     if (p.seq !== state.seq + 1n) {
       throw new DuckblockError('DUCKBLOCK_SUPERSEDED', `${db}: segment ${p.seq} no longer follows the head ${state.seq}`);
     }
-    const outcome = await this.putSegment(db, p.seq, p.encoded, p.checksum, term, signal);
+    let outcome: 'written' | 'late-write';
+    try {
+      outcome = await this.putSegment(db, p.seq, p.body, p.checksum, term, signal);
+    } finally {
+      if (p.body.kind === 'file') await rm(p.body.path, { force: true });
+    }
     if (outcome === 'late-write') {
       throw new DuckblockError(
         'DUCKBLOCK_SEQ_CONFLICT',
@@ -477,9 +463,65 @@ export class DuckblockReplicator implements Replicator {
     state.manifest = p.manifest;
     state.fileSize = p.fileSize;
     state.segmentsSinceSnapshot++;
-    state.bytesSinceSnapshot += p.encoded.length;
+    state.bytesSinceSnapshot += bodySize(p.body);
     await this.persist(state);
-    return { seq: p.seq, shipped: true, bytes: p.encoded.length, blocks: p.blocks, headerPages: p.headerPages };
+    return { seq: p.seq, shipped: true, bytes: bodySize(p.body), blocks: p.blocks, headerPages: p.headerPages };
+  }
+
+  /**
+   * Reads what changed since the last shipped manifest and encodes it as the next segment: in
+   * memory, or (when the changed blocks exceed `spillAboveBytes`) into `<db>.hadb-outgoing`.
+   * Resolves `null` when nothing changed.
+   */
+  private async capture(state: LeaderState, options: PushOptions, status: Pending['status'], signal: AbortSignal): Promise<Pending | null> {
+    const seq = state.seq + 1n;
+    const extraBlocks = options.dirtyBlocks === undefined ? undefined : [...options.dirtyBlocks];
+    const probe = detectDirtyBlocks(state.handle.fd, state.manifest, { extraBlocks });
+    const changedBytes = probe.blocks.length * probe.scan.manifest.blockAllocSize;
+    if (changedBytes > this.options.spillAboveBytes) {
+      const spilled = await captureToFile(state.handle, state.manifest, {
+        extraBlocks,
+        seq,
+        prevChecksum: state.checksum,
+        epoch: state.epoch,
+        path: `${state.path}.hadb-outgoing`,
+        signal,
+      });
+      if (spilled === null) return null;
+      return {
+        status,
+        seq,
+        checksum: spilled.checksum,
+        body: { kind: 'file', path: spilled.path, size: spilled.size },
+        manifest: spilled.manifest,
+        fileSize: spilled.fileSize,
+        blocks: spilled.blocks.length,
+        headerPages: spilled.headerPages.length,
+      };
+    }
+    const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks });
+    if (!captured.changed) return null;
+    const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
+    return {
+      status,
+      seq,
+      checksum: segment.checksum,
+      body: { kind: 'memory', bytes: encodeSegment(segment) },
+      manifest: captured.manifest,
+      fileSize: captured.fileSize,
+      blocks: captured.blocks.length,
+      headerPages: captured.headerPages.length,
+    };
+  }
+
+  /** Supersedes a prepared, not yet started upload (its changes are in the next capture). */
+  private async dropPending(state: LeaderState): Promise<void> {
+    const p = state.pending;
+    state.pending = undefined;
+    if (p?.status === 'ready') {
+      p.status = 'superseded';
+      if (p.body.kind === 'file') await rm(p.body.path, { force: true });
+    }
   }
 
   private snapshotDue(state: LeaderState): boolean {
@@ -525,39 +567,74 @@ export class DuckblockReplicator implements Replicator {
   private async putSegment(
     db: string,
     seq: bigint,
-    bytes: Uint8Array,
+    body: SegmentBody | Uint8Array,
     checksum: bigint,
     term: LeaderTerm,
     signal: AbortSignal,
   ): Promise<'written' | 'late-write'> {
     const key = incrementalKey(this.prefix, db, seq);
     const epoch = BigInt(term.epoch);
+    const storage = this.options.storage;
+    const segment: SegmentBody = body instanceof Uint8Array ? { kind: 'memory', bytes: body } : body;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await fencedPutIfAbsent(this.options.storage, key, bytes, term.fence, { signal });
-        if (res.success) return 'written';
+        if (segment.kind === 'memory') {
+          const res = await fencedPutIfAbsent(storage, key, segment.bytes, term.fence, { signal });
+          if (res.success) return 'written';
+        } else if (storage.capabilities.conditionalStreamingWrites) {
+          // The fenced write of core's `fencedPutIfAbsent`, streamed from the spill file.
+          term.fence.check();
+          const res = await storage.putStream(key, createReadStream(segment.path, { highWaterMark: 1 << 20 }), {
+            ifAbsent: true,
+            contentLength: segment.size,
+            signal: combine(signal, term.fence.signal),
+          });
+          if (res.success) return 'written';
+        } else {
+          const bytes = new Uint8Array(await readFile(segment.path));
+          const res = await fencedPutIfAbsent(storage, key, bytes, term.fence, { signal });
+          if (res.success) return 'written';
+        }
       } catch (err) {
         // A transient or ambiguous failure: the write may have landed. Re-read to find out.
         const transient = isStorageError(err, 'HADB_STORAGE_UNAVAILABLE') || isStorageError(err, 'HADB_STORAGE_AMBIGUOUS');
         if (!transient || attempt >= this.options.uploadRetries) throw err;
       }
-      const existing = await this.options.storage.get(key, { signal });
+      const existing = await this.existingSegment(key, signal);
       if (existing === null) {
         if (attempt < this.options.uploadRetries) continue;
         throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: conditional write of seq ${seq} failed but no object exists`);
       }
-      let other;
-      try {
-        other = decodeSegment(existing.data);
-      } catch {
+      if (existing === 'unreadable') {
         term.fence.trip(`unreadable object at ${key}`);
         throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: seq ${seq} is taken by an unreadable object`);
       }
-      if (other.epoch === epoch && other.changeset.checksum === checksum) return 'written';
-      if (other.epoch < epoch) return 'late-write';
-      term.fence.trip(`seq ${seq} of ${db} was written under epoch ${other.epoch}`);
-      throw new DuckblockError('DUCKBLOCK_FENCED', `${db}: seq ${seq} was written under epoch ${other.epoch} (this term: ${epoch})`);
+      // The checksum covers the epoch marker: an equal checksum is this term's own earlier attempt.
+      if (existing.checksum === checksum) return 'written';
+      if (existing.epoch < epoch) return 'late-write';
+      term.fence.trip(`seq ${seq} of ${db} was written under epoch ${existing.epoch}`);
+      throw new DuckblockError('DUCKBLOCK_FENCED', `${db}: seq ${seq} was written under epoch ${existing.epoch} (this term: ${epoch})`);
     }
+  }
+
+  /** Checksum and epoch of the segment at `key` (streamed, verified), `null` if missing. */
+  private async existingSegment(
+    key: string,
+    signal: AbortSignal,
+  ): Promise<{ checksum: bigint; epoch: bigint } | 'unreadable' | null> {
+    const object = await this.options.storage.getStream(key, { signal });
+    if (object === null) return null;
+    const reader = readPhysicalStream(object.body, { signal });
+    let epoch = 0n;
+    try {
+      for await (const page of reader) {
+        if (page.data.length === 0 && page.pageId % 2n === 0n) epoch = page.pageId / 2n;
+      }
+    } catch (err) {
+      if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
+      return 'unreadable';
+    }
+    return reader.checksum === undefined ? 'unreadable' : { checksum: reader.checksum, epoch };
   }
 
   /** Highest sequence used by any incremental segment or snapshot (0 when none). */

@@ -97,4 +97,21 @@ describe('storage faults', () => {
     expect(isDuckblockError(caught, 'DUCKBLOCK_CORRUPT_SEGMENT'), String(caught)).toBe(true);
     expect(await sha256File(other)).toBe(before);
   });
+
+  it('spilled checkpoints streamed with conditional writes survive lost replies too', async () => {
+    const faulty = withFaults(storage, { seed: 9, lostReplies: 0.5, errorRate: 0.2, operations: ['putStream'] });
+    const rep = new DuckblockReplicator({ storage: faulty, prefix: 'y/', snapshot: NO_SNAPSHOTS, uploadRetries: 8, spillAboveBytes: 0 });
+    faulty.setFaults({ lostReplies: 0, errorRate: 0 });
+    await rep.add('db', leaderPath, testTerm('db', 1));
+    faulty.setFaults({ lostReplies: 0.5, errorRate: 0.2 });
+    for (let i = 0; i < 6; i++) {
+      await leader.conn.run(`update t set h = h + 1 where id % 50 = ${10 + i}`);
+      await leader.conn.run('CHECKPOINT');
+      await rep.pushCheckpoint('db');
+    }
+    expect(faulty.faultCounts().errors + faulty.faultCounts().lostReplies).toBeGreaterThan(0);
+    const path = join(dir, 'spill-follower.duckdb');
+    await new DuckblockReplicator({ storage, prefix: 'y/', listIntervalMs: 0 }).pull('db', path);
+    expect(await sha256File(path)).toBe(await sha256Leader(leaderPath));
+  });
 });

@@ -5,14 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckblockReplicator, isDuckblockError } from '../src/index.js';
 import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpers.js';
 
-describe('prepareCheckpoint: capture under the lock, upload after it', () => {
+for (const [mode, spillAboveBytes] of [
+  ['in memory', undefined],
+  ['spilled to a file', 0],
+] as const) {
+describe(`prepareCheckpoint (${mode}): capture under the lock, upload after it`, () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let leader: Awaited<ReturnType<typeof openLeader>>;
   let leaderPath: string;
   const inner = new MemStorageBackend();
-  const storage = withFaults(inner, { seed: 1, operations: ['putIfAbsent'] });
-  const rep = new DuckblockReplicator({ storage, prefix: 'p/', uploadRetries: 0, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  const storage = withFaults(inner, { seed: 1, operations: ['putIfAbsent', 'putStream'] });
+  const rep = new DuckblockReplicator({ storage, prefix: 'p/', uploadRetries: 0, spillAboveBytes, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
   const follower = new DuckblockReplicator({ storage: inner, prefix: 'p/', listIntervalMs: 0 });
 
   beforeAll(async () => {
@@ -78,3 +82,4 @@ describe('prepareCheckpoint: capture under the lock, upload after it', () => {
     expect(await sha256File(path)).toBe(await sha256Leader(leaderPath));
   });
 });
+}

@@ -38,7 +38,8 @@ describe('replication of a real DuckDB file', () => {
   let followerPath: string;
   let leader: Awaited<ReturnType<typeof openLeader>>;
   const storage = new MemStorageBackend();
-  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  // This leader spills every checkpoint to a local file and streams it (the path above 64 MiB).
+  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, spillAboveBytes: 0, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
   // This follower streams every segment through the journal (the path for segments over 64 MiB).
   const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, streamAboveBytes: 0 });
   const term1 = testTerm(DB, 1);
