@@ -3,7 +3,7 @@ import type { BigIntStats } from 'node:fs';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { isStorageError } from '@hadb/storage';
-import { abortError, abortable } from './abortable.js';
+import { abortError, abortable } from '@hadb/storage';
 import { errno, keyConflict } from './fs-errors.js';
 
 /** Names of every file and directory the backend creates for itself start with this. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '@hadb/storage';
-import { abortError } from './abortable.js';
+import { abortError } from '@hadb/storage';
 import { currentOwner, isCertainlyDead, parseOwner } from './owner.js';
 
 /** Name of the directory under the storage root that holds lock tickets and owner files. */

@@ -22,7 +22,7 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError } from './abortable.js';
+import { abortError } from '@hadb/storage';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
 import { RESERVED, SourceError, TEMP_PREFIX, syncPath, writeTemp, type TempFile } from './fs-write.js';

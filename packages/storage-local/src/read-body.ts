@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { abortError } from './abortable.js';
+import { abortError } from '@hadb/storage';
 
 /** Reads up to `length` bytes at `position` into a fresh, unpooled buffer (shorter at end of file). */
 export async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {

@@ -18,7 +18,7 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError, abortable } from './abortable.js';
+import { abortError, abortable } from '@hadb/storage';
 import { MemBucket, type MemObject } from './mem-bucket.js';
 
 /** Options of {@link MemStorageBackend}. */

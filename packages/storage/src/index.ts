@@ -25,3 +25,4 @@ export {
 export { MAX_KEY_BYTES, assertSafeDbName, assertSafeKey, assertSafePrefix, keyUnder } from './key-safety.js';
 export { compareKeys } from './compare-keys.js';
 export { listAll } from './list-all.js';
+export { abortError, abortable, raceAbort } from './abortable.js';

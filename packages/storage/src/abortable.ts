@@ -1,5 +1,6 @@
-import { StorageError } from '@hadb/storage';
+import { StorageError } from './errors.js';
 
+/** The `HADB_STORAGE_ABORTED` error for a fired signal (its reason as cause). */
 export function abortError(signal: AbortSignal): StorageError {
   return new StorageError('HADB_STORAGE_ABORTED', 'operation aborted', { cause: signal.reason });
 }
