@@ -205,7 +205,9 @@ export class DuckblockReplicator implements Replicator {
    * since (a late write of the previous term) are applied first. Then the next sequence is
    * claimed with an empty segment carrying the new epoch, so no older term can append after it.
    * If the local position does not match storage (or there is none), falls back to {@link add}.
-   * DuckDB must not have the file open read-write during this call.
+   * A local file changed outside replication rejects with `DUCKBLOCK_DIVERGED` (the promotion is
+   * refused rather than continuing from an unknown state). DuckDB must not have the file open
+   * read-write during this call.
    */
   async addContinuing(db: string, path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     const signal = combine(options.signal, term.fence.signal);
@@ -227,7 +229,9 @@ export class DuckblockReplicator implements Replicator {
         },
       });
       const position = pulled.position ?? (await readPosition(path));
-      if (position === null || !(await this.matchesStorage(db, position, signal))) {
+      const match = position === null ? 'mismatch' : await this.matchesStorage(db, position, signal);
+      if (match === 'newer') continue; // Another late write landed meanwhile: apply it first.
+      if (position === null || match === 'mismatch') {
         this.options.logger?.warn({ db }, 'duckblock: local position does not match storage; starting a new lineage');
         return this.add(db, path, term, options);
       }
@@ -646,20 +650,25 @@ export class DuckblockReplicator implements Replicator {
     return head;
   }
 
-  /** Whether storage's chain at `position.seq` has `position.checksum` and nothing newer exists. */
-  private async matchesStorage(db: string, position: Position, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Whether storage's chain at `position.seq` has `position.checksum` (`'match'`), has segments
+   * after it (`'newer'`), or does not contain this position (`'mismatch'`).
+   */
+  private async matchesStorage(db: string, position: Position, signal: AbortSignal): Promise<'match' | 'newer' | 'mismatch'> {
     const newer = await discoverSegmentsAfter(this.options.storage, this.prefix, db, position.seq, { signal });
-    if (newer.length > 0) return false;
+    if (newer.length > 0) return 'newer';
     const storage = this.options.storage;
     const key = incrementalKey(this.prefix, db, position.seq);
     const info = await storage.head(key, { signal });
     if (info !== null && info.size >= 48) {
       const trailer = await storage.rangeGet(key, info.size - 8, 8, { signal });
-      return trailer !== null && trailer.length === 8 && Buffer.from(trailer).readBigUInt64BE(0) === position.checksum;
+      const same = trailer !== null && trailer.length === 8 && Buffer.from(trailer).readBigUInt64BE(0) === position.checksum;
+      return same ? 'match' : 'mismatch';
     }
     const snapKey = snapshotKey(this.prefix, db, position.seq);
     const header = await storage.rangeGet(snapKey, 0, 40, { signal });
-    return header !== null && header.length === 40 && Buffer.from(header).readBigUInt64BE(20) === position.checksum;
+    const same = header !== null && header.length === 40 && Buffer.from(header).readBigUInt64BE(20) === position.checksum;
+    return same ? 'match' : 'mismatch';
   }
 
   private async persist(state: LeaderState): Promise<void> {
