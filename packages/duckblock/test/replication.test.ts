@@ -100,6 +100,8 @@ describe('replication of a real DuckDB file', () => {
       await leader.conn.run('CHECKPOINT');
       const after = await copyLeader(leaderPath);
       const truth = trulyChanged(before, after);
+      // The detection helper (a dry run) agrees with the full comparison before anything ships.
+      expect(replicator.dirtyBlocks(DB)).toHaveLength(truth.blocks);
       const pushed = await replicator.pushCheckpoint(DB);
       expect(pushed.shipped).toBe(true);
       // Detection by stored checksums finds exactly the blocks a full comparison finds.
