@@ -115,62 +115,80 @@ async function until(nodes: readonly NodeProc[], pred: () => boolean, ms: number
   const end = Date.now() + ms;
   while (!pred()) {
     const left = end - Date.now();
-    if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+    if (left <= 0) {
+      const state = nodes.map((n) => `${n.name}:${n.role ?? '?'}@${n.position}${n.child.exitCode === null ? '' : '(exited)'}`).join(' ');
+      throw new Error(`timed out waiting for ${what}: ${state}`);
+    }
     await Promise.race([...nodes.map((n) => n.changed()), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
   }
 }
 
 /**
- * Starts three node processes sharing one storage-local directory and one lease store, waits for a
- * leader with caught-up followers, SIGKILLs the leader at a random point of its renewal cycle, and
- * measures until another process reports `promoted`. Then checks that every acknowledged segment is
- * in storage.
+ * Starts three node processes sharing one storage-local directory and one lease store, then
+ * `kills` times: waits for a leader with caught-up followers, SIGKILLs the leader at a random point
+ * of its renewal cycle, measures until another process reports `promoted`, restarts the killed node
+ * as a fresh process. Finally checks that every acknowledged segment is in storage.
  */
-export async function runFailover(options: {
+export async function runFailovers(options: {
   readonly backend: 'nats' | 'etcd';
   readonly url: string;
   readonly timing: FailoverTiming;
+  readonly kills: number;
   readonly nodes?: number;
-}): Promise<FailoverResult> {
+}): Promise<FailoverResult[]> {
   const { timing } = options;
   const dir = await mkdtemp(join(tmpdir(), 'hadb-core-failover-'));
   const namespace = `hadb-core-${process.pid}-${Date.now().toString(36)}`;
   const db = 'bench';
-  const nodes: NodeProc[] = [];
+  const config = (name: string): NodeConfig => ({
+    name,
+    backend: options.backend,
+    url: options.url,
+    namespace,
+    storageRoot: dir,
+    db,
+    ...timing,
+    writeEveryMs: 100,
+  });
+  let nodes: NodeProc[] = [];
+  const all: NodeProc[] = [];
+  const spawnNode = (name: string): NodeProc => {
+    const n = new NodeProc(config(name));
+    all.push(n);
+    return n;
+  };
+  const results: Array<Omit<FailoverResult, 'lostAcks' | 'acks' | 'violations'>> = [];
   try {
-    for (let i = 1; i <= (options.nodes ?? 3); i++) {
-      nodes.push(
-        new NodeProc({
-          name: `p${i}`,
-          backend: options.backend,
-          url: options.url,
-          namespace,
-          storageRoot: dir,
-          db,
-          ...timing,
-          writeEveryMs: 100,
-        }),
+    for (let i = 1; i <= (options.nodes ?? 3); i++) nodes.push(spawnNode(`p${i}`));
+    for (let k = 0; k < options.kills; k++) {
+      const leaderOf = (): NodeProc | undefined => nodes.find((n) => n.role === 'leader');
+      await until(nodes, () => leaderOf() !== undefined && nodes.every((n) => n.role !== undefined), 60_000, 'a leader');
+      const leader = leaderOf()!;
+      const others = nodes.filter((n) => n !== leader);
+      const from = leader.position;
+      await until(
+        nodes,
+        () => leader.position >= from + 5 && others.every((n) => n.role === 'follower' && n.position >= leader.position - 3),
+        30_000,
+        'caught-up followers',
       );
+      await new Promise((r) => setTimeout(r, Math.random() * timing.renewIntervalMs));
+      const killedEpoch = (leader.last('role', 'promoted')?.epoch ?? leader.last('term')?.epoch) as number;
+      const killedAt = Date.now();
+      leader.child.kill('SIGKILL');
+      await leader.exited;
+      const promoted = (): NodeEvent | undefined =>
+        others.map((n) => n.events.find((e) => e.ev === 'role' && e.type === 'promoted' && e.at >= killedAt)).find((e) => e !== undefined);
+      await until(others, () => promoted() !== undefined, 6 * timing.ttlMs, 'a promotion');
+      const event = promoted()!;
+      results.push({ failoverMs: event.at - killedAt, killedEpoch, newEpoch: event.epoch as number });
+      nodes = [...others, spawnNode(leader.name)];
     }
-    const leaderOf = (): NodeProc | undefined => nodes.find((n) => n.role === 'leader' && n.child.exitCode === null);
-    await until(nodes, () => leaderOf() !== undefined && nodes.every((n) => n.role !== undefined), 60_000, 'a leader');
-    const leader = leaderOf()!;
-    const others = nodes.filter((n) => n !== leader);
-    await until(nodes, () => leader.position >= 5 && others.every((n) => n.position >= leader.position - 3), 30_000, 'caught-up followers');
-    await new Promise((r) => setTimeout(r, Math.random() * timing.renewIntervalMs));
-    const killedEpoch = (leader.last('role', 'promoted')?.epoch ?? leader.last('term')?.epoch) as number;
-    const killedAt = Date.now();
-    leader.child.kill('SIGKILL');
-    await leader.exited;
-    const promoted = (): NodeEvent | undefined =>
-      others.map((n) => n.events.find((e) => e.ev === 'role' && e.type === 'promoted' && e.at >= killedAt)).find((e) => e !== undefined);
-    await until(others, () => promoted() !== undefined, 6 * timing.ttlMs, 'a promotion');
-    const event = promoted()!;
-    // Let the new leader write a little, then check storage against every acknowledgement.
-    const newLeader = others.find((n) => n.name === event.node)!;
-    const acksAtPromotion = newLeader.events.filter((e) => e.ev === 'ack').length;
-    await until(others, () => newLeader.events.filter((e) => e.ev === 'ack').length >= acksAtPromotion + 3, 10_000, 'writes after failover');
-    const acks = nodes.flatMap((n) => n.events.filter((e) => e.ev === 'ack')) as unknown as Array<{ seq: number; id: string }>;
+    // Let the last leader write a little, then check storage against every acknowledgement.
+    const last = nodes.find((n) => n.role === 'leader')!;
+    const acked = last.events.filter((e) => e.ev === 'ack').length;
+    await until(nodes, () => last.events.filter((e) => e.ev === 'ack').length >= acked + 3, 10_000, 'writes after failover');
+    const acks = all.flatMap((n) => n.events.filter((e) => e.ev === 'ack')) as unknown as Array<{ seq: number; id: string }>;
     const storage = await LocalStorageBackend.open({ root: dir });
     let lostAcks = 0;
     try {
@@ -189,18 +207,12 @@ export async function runFailover(options: {
     } finally {
       await storage.close();
     }
-    return {
-      failoverMs: event.at - killedAt,
-      killedEpoch,
-      newEpoch: event.epoch as number,
-      lostAcks,
-      acks: acks.length,
-      violations: nodes.flatMap((n) => n.events.filter((e) => e.ev === 'violation').map((e) => `${n.name}: ${String(e.message)}`)),
-    };
+    const violations = all.flatMap((n) => n.events.filter((e) => e.ev === 'violation').map((e) => `${n.name}: ${String(e.message)}`));
+    return results.map((r) => ({ ...r, lostAcks, acks: acks.length, violations }));
   } finally {
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGTERM');
+    for (const n of all) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGTERM');
     await Promise.all(
-      nodes.map((n) =>
+      all.map((n) =>
         Promise.race([n.exited, new Promise<void>((r) => setTimeout(r, 5000)).then(() => void n.child.kill('SIGKILL'))]),
       ),
     );

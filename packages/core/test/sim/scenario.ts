@@ -54,7 +54,7 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
   c.start();
 
   // Chaos phase: faults at random moments.
-  const chaosMs = rng.between(4, 8) * ttl;
+  const chaosMs = rng.between(3, 6) * ttl;
   for (let t = rng.between(0.2, 1) * ttl; t < chaosMs; t += rng.between(0.2, 0.8) * ttl) {
     const at = t;
     sim.schedule(at, () => {
@@ -85,8 +85,9 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
     if (node.host.paused) sim.resume(node.host);
     if (!node.host.alive) node.boot();
   }
-  // Requests sent during the chaos may still be lost in flight: let every timeout run out first.
-  await sim.runFor(5000);
+  // Requests sent during the chaos may still be lost in flight: let their timeouts run out first
+  // (lease requests: renewIntervalMs; engine requests in the simulation: 1.5 s).
+  await sim.runFor(Math.max(config.renewIntervalMs, 1500) + 100);
   // A follower polls every followerPullIntervalMs while the leader writes every writeEveryMs.
   const maxLag = 2 * Math.ceil(config.followerPullIntervalMs / config.writeEveryMs) + 3;
   const settled = (lag = maxLag): boolean => {
