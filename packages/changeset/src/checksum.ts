@@ -30,12 +30,16 @@ export function sortPages(pages: readonly PageEntry[]): readonly PageEntry[] {
  * page count or `created_ms`.
  */
 export function computeChecksum(prevChecksum: bigint, pageIdSize: PageIdSize, pages: readonly PageEntry[]): bigint {
+  return checksumOfSorted(prevChecksum, pageIdSize, sortPages(pages));
+}
+
+/** {@link computeChecksum} of pages already in ascending id order (not checked). */
+export function checksumOfSorted(prevChecksum: bigint, pageIdSize: PageIdSize, sorted: readonly PageEntry[]): bigint {
   const batch = new HashBatch();
-  batch.addU64(BigInt.asUintN(64, prevChecksum));
-  for (const page of sortPages(pages)) {
-    if (pageIdSize === 8) batch.addU64(BigInt.asUintN(64, page.pageId));
-    else batch.addU32(Number(BigInt.asUintN(32, page.pageId)));
-    batch.addU32(page.data.length >>> 0);
+  batch.addU64(prevChecksum);
+  for (let i = 0; i < sorted.length; i++) {
+    const page = sorted[i] as PageEntry;
+    batch.addEntryHead(pageIdSize, page.pageId, page.data.length);
     batch.add(page.data);
   }
   return digestToU64(batch.digest());

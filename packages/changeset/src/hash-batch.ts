@@ -1,12 +1,19 @@
 import { createHash, type Hash } from 'node:crypto';
 
+/** Flushes of at most this many bytes reuse a cached view of the scratch buffer. */
+const SHORT = 32;
+
 /**
  * Feeds many small pieces to one SHA-256 with few `update` calls: pieces below `copyBelow`
- * bytes are gathered in a scratch buffer, larger ones are hashed in place (no copy).
+ * bytes are gathered in a scratch buffer, larger ones are hashed in place (no copy). Integers
+ * are written through a `DataView` (no intermediate bigint arithmetic).
  */
 export class HashBatch {
   readonly hash: Hash = createHash('sha256');
   private readonly scratch: Uint8Array;
+  private readonly view: DataView;
+  /** `scratch.subarray(0, n)` for small `n`, made once: most flushes hash one short entry head. */
+  private readonly heads: Uint8Array[] = [];
   private used = 0;
 
   constructor(
@@ -14,6 +21,7 @@ export class HashBatch {
     scratchSize = 4096,
   ) {
     this.scratch = new Uint8Array(scratchSize);
+    this.view = new DataView(this.scratch.buffer);
   }
 
   /** Adds `bytes` to the hash input. */
@@ -29,22 +37,32 @@ export class HashBatch {
     this.used += n;
   }
 
-  /** Adds a big-endian u32. */
+  /** Adds a big-endian u32 (`value` taken modulo 2^32). */
   addU32(value: number): void {
     if (this.used + 4 > this.scratch.length) this.flush();
-    const s = this.scratch;
-    const o = this.used;
-    s[o] = value >>> 24;
-    s[o + 1] = value >>> 16;
-    s[o + 2] = value >>> 8;
-    s[o + 3] = value;
+    this.view.setUint32(this.used, value, false);
     this.used += 4;
   }
 
-  /** Adds a big-endian u64. */
+  /** Adds a big-endian u64 (`value` taken modulo 2^64). */
   addU64(value: bigint): void {
-    this.addU32(Number((value >> 32n) & 0xffff_ffffn));
-    this.addU32(Number(value & 0xffff_ffffn));
+    if (this.used + 8 > this.scratch.length) this.flush();
+    this.view.setBigUint64(this.used, value, false);
+    this.used += 8;
+  }
+
+  /**
+   * Adds a `.hadbp` entry head: `pageId` as a big-endian u64 (`width` 8) or the low 32 bits of
+   * it as a big-endian u32 (`width` 4), then `dataLen` as a big-endian u32.
+   */
+  addEntryHead(width: 4 | 8, pageId: bigint, dataLen: number): void {
+    if (this.used + 12 > this.scratch.length) this.flush();
+    const view = this.view;
+    const o = this.used;
+    if (width === 8) view.setBigUint64(o, pageId, false);
+    else view.setUint32(o, Number(BigInt.asUintN(32, pageId)), false);
+    view.setUint32(o + width, dataLen, false);
+    this.used = o + width + 4;
   }
 
   /** Flushes and returns the 32-byte digest. */
@@ -54,10 +72,15 @@ export class HashBatch {
   }
 
   private flush(): void {
-    if (this.used > 0) {
-      this.hash.update(this.scratch.subarray(0, this.used));
-      this.used = 0;
+    const n = this.used;
+    if (n === 0) return;
+    if (n <= SHORT) {
+      const head = (this.heads[n] ??= this.scratch.subarray(0, n));
+      this.hash.update(head);
+    } else {
+      this.hash.update(this.scratch.subarray(0, n));
     }
+    this.used = 0;
   }
 }
 

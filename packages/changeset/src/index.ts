@@ -20,6 +20,7 @@ export {
   verifyChain,
   type NewPhysicalOptions,
 } from './physical.js';
+export { encodePhysicalChunks } from './physical-chunks.js';
 export { applyPhysical, type ApplyOptions } from './apply.js';
 export type { ByteSource } from './byte-source.js';
 export { PhysicalStreamWriter, type PhysicalStreamInit, type PhysicalStreamWriterOptions } from './stream-writer.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { computeChecksum, sortPages } from './checksum.js';
+import { checksumOfSorted, comparePageIds, computeChecksum, sortPages } from './checksum.js';
 import { ChangesetError } from './errors.js';
 import { digestToU64 } from './hash-batch.js';
 import type { PageEntry, PageIdSize, PhysicalChangeset, PhysicalHeader } from './types.js';
@@ -48,14 +48,20 @@ export function newPhysical(
   assertPageIdSize(pageIdSize);
   assertU32('pageSize', pageSize);
   if (!Array.isArray(pages)) throw ChangesetError.invalidArgument('pages must be an array');
-  if (pages.length > 0xffff_ffff) throw ChangesetError.invalidArgument('more than 2^32-1 pages');
-  for (const page of pages as readonly PageEntry[]) {
-    assertPageIdFits(pageIdSize, page?.pageId);
+  const list = pages as readonly PageEntry[];
+  if (list.length > 0xffff_ffff) throw ChangesetError.invalidArgument('more than 2^32-1 pages');
+  let ascending = true;
+  let last = -1n;
+  for (let i = 0; i < list.length; i++) {
+    const page = list[i] as PageEntry;
+    const pageId = assertPageIdFits(pageIdSize, page?.pageId);
     assertBytes('page data', page.data);
+    if (pageId < last) ascending = false;
+    last = pageId;
   }
   const createdMs = options.createdMs ?? BigInt(Date.now());
   assertI64('createdMs', createdMs);
-  const sorted = sortPages(pages);
+  const sorted = ascending ? list.slice() : list.slice().sort(comparePageIds);
   const header: PhysicalHeader = {
     flags: 0,
     pageIdSize,
@@ -65,7 +71,7 @@ export function newPhysical(
     pageCount: sorted.length,
     createdMs,
   };
-  return { header, pages: sorted === pages ? [...pages] : sorted, checksum: computeChecksum(prevChecksum, pageIdSize, sorted) };
+  return { header, pages: sorted, checksum: checksumOfSorted(prevChecksum, pageIdSize, sorted) };
 }
 
 /** Checks a hand-built header before it is written. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,9 @@ import {
   decodePhysical,
   encodeEntry,
   encodeJournal,
+  computeChecksum,
   encodePhysical,
+  encodePhysicalChunks,
   isChangesetError,
   newPhysical,
   sealJournal,
@@ -17,7 +20,7 @@ import {
   type PageIdSize,
   type PhysicalChangeset,
 } from '../src/index.js';
-import { sameBytes, samePages } from './support/bytes.js';
+import { concat, sameBytes, samePages } from './support/bytes.js';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -69,6 +72,21 @@ describe('.hadbp properties', () => {
         const back = decodePhysical(bytes);
         expect(sameChangeset(back, cs)).toBe(true);
         expect(sameBytes(encodePhysical(back), bytes)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the checksum is SHA-256 of be64(prev) and the encoded body; the gather encoding concatenates to encodePhysical', () => {
+    fc.assert(
+      fc.property(physicalArb, (cs) => {
+        const bytes = encodePhysical(cs);
+        const sha = createHash('sha256').update(bytes.subarray(20, 28)).update(bytes.subarray(40, bytes.length - 8)).digest();
+        expect(sha.readBigUInt64BE(0)).toBe(cs.checksum);
+        expect(sameBytes(concat(encodePhysicalChunks(cs)), bytes)).toBe(true);
+        // A u32-width checksum keeps the low 32 bits of each id.
+        const wide = cs.pages.map((p, i) => ({ pageId: p.pageId | (BigInt(i + 1) << 32n), data: p.data }));
+        if (cs.header.pageIdSize === 4) expect(computeChecksum(cs.header.prevChecksum, 4, wide)).toBe(cs.checksum);
       }),
       { numRuns: 300 },
     );
