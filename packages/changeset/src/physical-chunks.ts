@@ -1,6 +1,7 @@
-import { sortPages } from './checksum.js';
-import { HADBP_HEADER_SIZE, HADBP_TRAILER_SIZE, encodedPhysicalSize, writePhysicalHeader } from './physical.js';
+import { comparePageIds } from './checksum.js';
+import { HADBP_HEADER_SIZE, HADBP_TRAILER_SIZE, checkEncodableHeader, writePhysicalHeader } from './physical.js';
 import type { PageEntry, PhysicalChangeset } from './types.js';
+import { assertBytes, assertPageIdFits } from './validate.js';
 
 /**
  * Encodes a changeset as a gather list, without copying page data: the concatenation of the
@@ -17,17 +18,28 @@ import type { PageEntry, PhysicalChangeset } from './types.js';
  * does not fit the width.
  */
 export function encodePhysicalChunks(cs: PhysicalChangeset): Uint8Array[] {
-  encodedPhysicalSize(cs);
+  checkEncodableHeader(cs);
+  const out = gather(cs, cs.pages);
+  return out ?? (gather(cs, [...cs.pages].sort(comparePageIds)) as Uint8Array[]);
+}
+
+/** The chunks of `cs` with `pages` in the given order, or `undefined` if their ids do not ascend. */
+function gather(cs: PhysicalChangeset, pages: readonly PageEntry[]): Uint8Array[] | undefined {
   const width = cs.header.pageIdSize;
-  const pages = sortPages(cs.pages);
   const table = new Uint8Array(HADBP_HEADER_SIZE + pages.length * (width + 4) + HADBP_TRAILER_SIZE);
-  writePhysicalHeader(table, cs.header);
   const view = new DataView(table.buffer, table.byteOffset, table.length);
   const chunks: Uint8Array[] = [];
+  let ascending = true;
+  let last = -1n;
   let from = 0;
   let pos = HADBP_HEADER_SIZE;
   for (let i = 0; i < pages.length; i++) {
-    const { pageId, data } = pages[i] as PageEntry;
+    const page = pages[i] as PageEntry;
+    const pageId = assertPageIdFits(width, page?.pageId);
+    const data = assertBytes('page data', page.data);
+    if (pageId < last) ascending = false;
+    last = pageId;
+    if (!ascending) continue; // keep checking the rest; the caller retries in sorted order
     if (width === 8) view.setBigUint64(pos, pageId, false);
     else view.setUint32(pos, Number(pageId), false);
     view.setUint32(pos + width, data.length, false);
@@ -37,6 +49,8 @@ export function encodePhysicalChunks(cs: PhysicalChangeset): Uint8Array[] {
       from = pos;
     }
   }
+  if (!ascending) return undefined;
+  writePhysicalHeader(table, cs.header);
   view.setBigUint64(pos, cs.checksum, false);
   chunks.push(table.subarray(from, pos + HADBP_TRAILER_SIZE));
   return chunks;

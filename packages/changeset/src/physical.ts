@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { checksumOfSorted, comparePageIds, computeChecksum, sortPages } from './checksum.js';
 import { ChangesetError } from './errors.js';
-import { digestToU64 } from './hash-batch.js';
+import { HashBatch, digestToU64 } from './hash-batch.js';
 import type { PageEntry, PageIdSize, PhysicalChangeset, PhysicalHeader } from './types.js';
 import {
   assertBytes,
@@ -50,18 +50,10 @@ export function newPhysical(
   if (!Array.isArray(pages)) throw ChangesetError.invalidArgument('pages must be an array');
   const list = pages as readonly PageEntry[];
   if (list.length > 0xffff_ffff) throw ChangesetError.invalidArgument('more than 2^32-1 pages');
-  let ascending = true;
-  let last = -1n;
-  for (let i = 0; i < list.length; i++) {
-    const page = list[i] as PageEntry;
-    const pageId = assertPageIdFits(pageIdSize, page?.pageId);
-    assertBytes('page data', page.data);
-    if (pageId < last) ascending = false;
-    last = pageId;
-  }
+  const ascendingChecksum = checkAndHashPages(prevChecksum, pageIdSize, list);
   const createdMs = options.createdMs ?? BigInt(Date.now());
   assertI64('createdMs', createdMs);
-  const sorted = ascending ? list.slice() : list.slice().sort(comparePageIds);
+  const sorted = ascendingChecksum === undefined ? list.slice().sort(comparePageIds) : list.slice();
   const header: PhysicalHeader = {
     flags: 0,
     pageIdSize,
@@ -71,10 +63,48 @@ export function newPhysical(
     pageCount: sorted.length,
     createdMs,
   };
-  return { header, pages: sorted, checksum: checksumOfSorted(prevChecksum, pageIdSize, sorted) };
+  const checksum = ascendingChecksum ?? checksumOfSorted(prevChecksum, pageIdSize, sorted);
+  return { header, pages: sorted, checksum };
 }
 
-/** Checks a hand-built header before it is written. */
+/**
+ * Checks every page (id fits `width`, data is bytes) in one pass that also hashes the pages while
+ * their ids ascend, the common case. Returns the checksum, or `undefined` if the pages are not in
+ * ascending order (they must then be sorted and hashed).
+ */
+function checkAndHashPages(prevChecksum: bigint, width: PageIdSize, pages: readonly PageEntry[]): bigint | undefined {
+  const batch = new HashBatch();
+  batch.addU64(prevChecksum);
+  let ascending = true;
+  let last = -1n;
+  for (let i = 0; i < pages.length; i++) {
+    const page = pages[i] as PageEntry;
+    const pageId = assertPageIdFits(width, page?.pageId);
+    const data = assertBytes('page data', page.data);
+    if (pageId < last) ascending = false;
+    last = pageId;
+    if (ascending) {
+      batch.addEntryHead(width, pageId, data.length);
+      batch.add(data);
+    }
+  }
+  return ascending ? digestToU64(batch.digest()) : undefined;
+}
+
+/**
+ * Checks everything of `cs` but its pages before it is written: header fields, the checksum, and
+ * `header.pageCount === pages.length`.
+ */
+export function checkEncodableHeader(cs: PhysicalChangeset): void {
+  checkHeader(cs.header);
+  assertU64('checksum', cs.checksum);
+  if (cs.header.pageCount !== cs.pages.length) {
+    throw ChangesetError.invalidArgument(
+      `header.pageCount (${cs.header.pageCount}) does not match the number of pages (${cs.pages.length})`,
+    );
+  }
+}
+
 function checkHeader(header: PhysicalHeader): void {
   assertU8('flags', header.flags);
   assertPageIdSize(header.pageIdSize);
@@ -105,15 +135,8 @@ export function writePhysicalHeader(out: Uint8Array, header: PhysicalHeader): vo
  * id does not fit the width.
  */
 export function encodedPhysicalSize(cs: PhysicalChangeset): number {
-  const { header } = cs;
-  checkHeader(header);
-  assertU64('checksum', cs.checksum);
-  if (header.pageCount !== cs.pages.length) {
-    throw ChangesetError.invalidArgument(
-      `header.pageCount (${header.pageCount}) does not match the number of pages (${cs.pages.length})`,
-    );
-  }
-  const width = header.pageIdSize;
+  checkEncodableHeader(cs);
+  const width = cs.header.pageIdSize;
   let size = HADBP_MIN_SIZE;
   for (const page of cs.pages) {
     assertPageIdFits(width, page?.pageId);

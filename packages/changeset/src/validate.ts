@@ -47,17 +47,15 @@ export function assertBytes(name: string, value: unknown): Uint8Array {
   return value;
 }
 
-const U32_MAX_BIG = BigInt(U32_MAX);
-
 /**
  * The Rust panic "page_id variant mismatch": a page id that does not fit the declared width.
  * In Rust the id carries its own variant; here a bigint is a "U32" id when it fits in 32 bits.
  */
 export function assertPageIdFits(pageIdSize: PageIdSize, pageId: unknown): bigint {
-  if (typeof pageId !== 'bigint' || pageId < 0n || pageId > U64_MAX) {
+  if (typeof pageId !== 'bigint' || BigInt.asUintN(64, pageId) !== pageId) {
     throw ChangesetError.invalidArgument('page id must be a bigint in [0, 2^64)');
   }
-  if (pageIdSize === 4 && pageId > U32_MAX_BIG) {
+  if (pageIdSize === 4 && BigInt.asUintN(32, pageId) !== pageId) {
     throw new ChangesetError(
       'HADB_CHANGESET_PAGE_ID_MISMATCH',
       `page_id variant mismatch: declared U32 but got U64(${pageId})`,
