@@ -3,7 +3,7 @@ import type { BenchContext } from '../../../scripts/bench-types.js';
 import { TIMINGS, runFailovers, type FailoverResult } from '../test/process/harness.js';
 
 const URL_VAR = { nats: 'HADB_TEST_NATS_URL', etcd: 'HADB_TEST_ETCD_URL' } as const;
-const KILLS = { '5s': 5, '2s': 7 } as const;
+const KILLS = { '5s': 4, '2s': 5 } as const;
 
 function median(sorted: readonly number[]): number {
   const mid = sorted.length / 2;

@@ -166,9 +166,11 @@ export async function runFailovers(options: {
       const leader = leaderOf()!;
       const others = nodes.filter((n) => n !== leader);
       const from = leader.position;
+      // Followers poll once per pollIntervalMs while the leader writes every 100 ms.
+      const lag = Math.ceil(timing.pollIntervalMs / 100) + 3;
       await until(
         nodes,
-        () => leader.position >= from + 5 && others.every((n) => n.role === 'follower' && n.position >= leader.position - 3),
+        () => leader.position >= from + 5 && others.every((n) => n.role === 'follower' && n.position >= leader.position - lag),
         30_000,
         'caught-up followers',
       );
