@@ -1,4 +1,4 @@
-import type { LeaseStore } from '@hadb/lease';
+import { encodeLeaseData, type LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -168,6 +168,20 @@ describe('Coordinator (real time, in-process)', () => {
     await leader.replicator.write(DB);
     await until(() => client.disk.position === 2 && client.coordinator.leaderAddress(DB) === 'http://l');
     expect(client.coordinator.role(DB)).toBe('client');
+  });
+
+  it('a sleeping cluster is reported and never taken over', async () => {
+    const lease = new MemLeaseStore();
+    const storage = new MemStorageBackend();
+    const parked = encodeLeaseData({ instanceId: 'x', address: '', claimedAt: 1, ttlSecs: 1, sessionId: 's', sleeping: true, epoch: 4 });
+    await lease.writeIfNotExists(DB, parked);
+    const a = node('a', lease, storage);
+    const sleeping = new Promise<RoleEvent>((resolve) => a.coordinator.once('sleeping', resolve));
+    expect((await a.coordinator.join(DB, '/tmp/a')).role).toBe('follower');
+    expect(await sleeping).toEqual({ type: 'sleeping', db: DB });
+    await new Promise((r) => setTimeout(r, 3 * (TIMING.ttlMs + TIMING.skewMarginMs)));
+    expect(a.coordinator.role(DB)).toBe('follower');
+    expect((await lease.read(DB))?.data).toEqual(parked);
   });
 
   it('join as leader fails (and gives the lease back) when restoring does not reach the durable head', async () => {
