@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
 import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
 import { FollowerReader } from './follower-reader.js';
@@ -124,6 +122,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       storage: o.storage,
       prefix: o.prefix,
       onApplied: (info) => this.#onApplied(info),
+      duckdbConfig: o.duckdbConfig,
       logger: o.logger,
     });
     this.#coordinator = new Coordinator({
@@ -188,17 +187,12 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
 
   async #start(): Promise<void> {
     // A copy this node wrote as leader but never shipped (killed between CHECKPOINT and upload,
-    // or closed while fenced) must not be followed from: replace it from storage.
+    // or with commits only in its WAL) must not be followed from: replace it from storage.
     await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
-    // The replicator snapshots the file when this node starts a lineage; give it one to read.
-    if (!existsSync(this.#o.path)) (await DuckDBInstance.create(this.#o.path, { ...this.#o.duckdbConfig })).closeSync();
     this.#reader = new FollowerReader(this.#o.path, this.#o.duckdbConfig);
     this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
-    const joined = await this.#coordinator.join(this.#o.name, this.#o.path);
-    await this.#transition(async () => {
-      if (joined.role === 'leader') await this.#becomeLeader();
-      else await this.#becomeFollower();
-    });
+    await this.#coordinator.join(this.#o.name, this.#o.path);
+    await this.#transition(() => this.#syncRole());
   }
 
   #transition(fn: () => Promise<void>): Promise<void> {
@@ -215,11 +209,21 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   }
 
   #onRoleEvent(event: RoleEvent): void {
-    if (event.db !== this.#o.name || this.#role === 'starting') return;
-    if (event.type === 'promoted') {
-      void this.#transition(() => this.#becomeLeader());
-    } else if (event.type === 'demoted') {
-      void this.#transition(() => this.#becomeFollower());
+    if (event.db !== this.#o.name || this.#role === 'closed') return;
+    const leading = event.type === 'promoted' || (event.type === 'joined' && event.role === 'leader');
+    // Taken synchronously: once the coordinator says "leader", the follower side must not touch
+    // the file until the leader engine that is about to open has been retired again.
+    if (leading) this.#replication.fileGate.hold();
+    if (leading || event.type === 'demoted') void this.#transition(() => this.#syncRole());
+  }
+
+  /** Brings this node's engine in line with the coordinator's current role (idempotent). */
+  async #syncRole(): Promise<void> {
+    if (this.#coordinator.role(this.#o.name) === 'leader') {
+      this.#replication.fileGate.hold();
+      await this.#becomeLeader();
+    } else {
+      await this.#becomeFollower();
     }
   }
 
@@ -228,12 +232,19 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     const wasFollower = this.#role === 'follower';
     await this.#reader?.close();
     this.#reader = undefined;
-    this.#engine = await LeaderEngine.open({
-      path: this.#o.path,
-      guard: () => this.#guard(),
-      shipper: this.#replication.shipper(this.#o.name),
-      duckdbConfig: this.#o.duckdbConfig,
-    });
+    try {
+      this.#engine = await LeaderEngine.open({
+        path: this.#o.path,
+        guard: () => this.#guard(),
+        fence: () => this.#fenceCheck(),
+        shipper: this.#replication.shipper(this.#o.name),
+        duckdbConfig: this.#o.duckdbConfig,
+      });
+    } catch (err) {
+      // This node holds the lease but cannot write: give the lease to another node.
+      void this.#coordinator.handoff(this.#o.name).catch((e: unknown) => this.#emitError(e));
+      throw err;
+    }
     this.#loop = this.#startCheckpointLoop(this.#engine);
     this.#role = 'leader';
     if (wasFollower) {
@@ -245,8 +256,12 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
 
   async #becomeFollower(): Promise<void> {
     const wasLeader = this.#role === 'leader';
+    try {
+      await this.#retireEngine();
+    } finally {
+      this.#replication.fileGate.release();
+    }
     if (this.#role === 'follower' && this.#reader !== undefined) return;
-    await this.#retireEngine();
     this.#reader ??= new FollowerReader(this.#o.path, this.#o.duckdbConfig);
     await this.#reader.start();
     this.#role = 'follower';
@@ -265,7 +280,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     this.#loop = undefined;
     const s = engine.stats;
     try {
-      // Fenced: storage would refuse the upload anyway; the local copy is discarded below.
+      // The term is over: storage would refuse an upload; unshipped changes are moved aside below.
       await engine.close({ ship: false });
     } finally {
       const r = this.#counters.retiredLeader;
@@ -306,7 +321,10 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           const bytes = engine.stats.bytesShipped - before;
           if (bytes > 0) this.emit('shipped', { bytes });
         } catch (err) {
-          if (!isHaDuckError(err, 'HADUCK_CLOSED')) this.#emitError(err);
+          // A term that just ended is reported by the `demoted` event, not as an error.
+          if (!isHaDuckError(err, 'HADUCK_CLOSED') && !isHaDuckError(err, 'HADUCK_FENCED') && !isHaDuckError(err, 'HADUCK_NOT_LEADER')) {
+            this.#emitError(err);
+          }
         }
       }
     })();
@@ -337,6 +355,11 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   /** Throws unless this node may write right now (called under the write lock). */
   #guard(): void {
     if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    this.#fenceCheck();
+  }
+
+  /** Throws unless this node's term is still valid (called under the write lock before writes and checkpoints). */
+  #fenceCheck(): void {
     try {
       this.#coordinator.checkWrite(this.#o.name);
     } catch (cause) {
@@ -575,6 +598,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     }
     this.#offEvents?.();
     await this.#coordinator.close();
+    this.#replication.fileGate.release();
     this.emit('role', 'closed');
   }
 

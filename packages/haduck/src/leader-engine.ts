@@ -1,30 +1,34 @@
 import type { FileHandle } from 'node:fs/promises';
-import { leaderFileHandle } from '@hadb/duckblock';
+import { HEADER_REGION_SIZE, leaderFileHandle, parseHeaderRegion } from '@hadb/duckblock';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
-import { readDuckHeader } from './duck-file.js';
 import { Mutex } from './mutex.js';
 import { runExecute, runQuery, type ExecuteResult, type QueryResult } from './sql.js';
 import type { HaParams } from './values.js';
 
 /** What a checkpoint hands to storage: captured under the write lock, uploaded outside it. */
 export interface CheckpointCapture {
-  /** Bytes that {@link upload} sends (or sent), for statistics. */
+  /** Bytes that {@link upload} sends, for statistics. */
   readonly bytes: number;
-  /** Storage sequence of the shipped segment, when known. */
-  readonly seq?: bigint | undefined;
-  /** Uploads the captured blocks. Must not read the DuckDB file. */
-  upload(options?: { signal?: AbortSignal | undefined }): Promise<void>;
+  /** Storage sequence the segment gets. */
+  readonly seq: bigint;
+  /**
+   * Uploads the captured blocks; does not read the DuckDB file. Resolves once they are durable in
+   * storage; `snapshotDue` asks for {@link CheckpointShipper.snapshot} under the write lock.
+   */
+  upload(options?: { signal?: AbortSignal | undefined }): Promise<{ readonly snapshotDue: boolean }>;
 }
 
 /** The replication side of the leader, called by {@link LeaderEngine.checkpoint}. */
 export interface CheckpointShipper {
   /**
    * Called under the write lock right after `CHECKPOINT`, while no commit can run: reads the blocks
-   * that differ from the last shipped state (and the header) from the DuckDB file. Returns `null`
-   * when nothing differs.
+   * that differ from the last shipped state (and the header) from the DuckDB file and encodes them.
+   * Returns `null` when nothing differs.
    */
-  capture(options?: { signal?: AbortSignal | undefined }): Promise<CheckpointCapture | null>;
+  capture(): Promise<CheckpointCapture | null>;
+  /** Writes a snapshot of the file (reads the whole file: called under the write lock). */
+  snapshot(options?: { signal?: AbortSignal | undefined }): Promise<void>;
 }
 
 /** Statistics of the leader engine. */
@@ -42,6 +46,11 @@ export interface LeaderEngineOptions {
   readonly path: string;
   /** Called under the write lock before every write and before every commit; throws to refuse. */
   readonly guard: () => void;
+  /**
+   * Called under the write lock before every `CHECKPOINT`; throws when this node's term has ended,
+   * so a fenced leader never checkpoints changes it can no longer ship.
+   */
+  readonly fence: () => void;
   readonly shipper: CheckpointShipper;
   /** DuckDB `checkpoint_threshold`: high, so DuckDB never checkpoints on its own. Default `'1000GB'`. */
   readonly checkpointThreshold?: string | undefined;
@@ -70,6 +79,7 @@ export class LeaderEngine {
   /** Long-lived handle for header reads (duckblock's; the owner releases it after DuckDB closed). */
   readonly #fd: FileHandle;
   readonly #guard: () => void;
+  readonly #fence: () => void;
   readonly #shipper: CheckpointShipper;
   readonly #writeLock = new Mutex();
   readonly #shipLock = new Mutex();
@@ -90,6 +100,7 @@ export class LeaderEngine {
     this.#fd = fd;
     this.#lastIteration = iteration;
     this.#guard = options.guard;
+    this.#fence = options.fence;
     this.#shipper = options.shipper;
   }
 
@@ -107,7 +118,7 @@ export class LeaderEngine {
       conn = await instance.connect();
       // duckblock's long-lived handle: never closed while DuckDB holds the file (POSIX locks).
       fd = await leaderFileHandle(options.path);
-      const { iteration } = await readDuckHeader(fd);
+      const iteration = await headerIteration(fd);
       return new LeaderEngine(options.path, instance, conn, fd, iteration, options);
     } catch (cause) {
       conn?.closeSync();
@@ -252,10 +263,13 @@ export class LeaderEngine {
   }
 
   /**
-   * Checkpoints and ships: under the write lock runs `CHECKPOINT` and captures the changed blocks;
-   * then uploads them outside the lock. Resolves once everything committed before the call is in
-   * storage. Rejects with `HADUCK_SHIP_FAILED` if the upload failed (the blocks stay dirty and the
-   * next checkpoint ships them).
+   * Checkpoints and ships: under the write lock checks the term, runs `CHECKPOINT` and captures
+   * the changed blocks; then uploads them outside the lock (writes continue meanwhile; only the
+   * next checkpoint waits). When the replicator asks for a snapshot, writes it under the lock.
+   * Resolves once everything committed before the call is in storage. Rejects with
+   * `HADUCK_FENCED` / `HADUCK_NOT_LEADER` when the term ended (nothing checkpointed), or
+   * `HADUCK_SHIP_FAILED` when capturing or uploading failed (the blocks stay dirty and the next
+   * checkpoint ships them).
    */
   async checkpoint(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     await this.#shipLock.run(async () => {
@@ -265,38 +279,43 @@ export class LeaderEngine {
       await this.#writeLock.run(async () => {
         if (this.#disposed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
         if (this.#closed && this.#commitSeq === this.#shippedSeq) return;
+        this.#fence();
         seq = this.#commitSeq;
-        const before = await readDuckHeader(this.#fd);
-        if (before.iteration !== this.#lastIteration) {
-          this.#stats.unexpectedCheckpoints += Number(before.iteration - this.#lastIteration);
-        }
+        const before = await headerIteration(this.#fd);
+        if (before !== this.#lastIteration) this.#stats.unexpectedCheckpoints += Number(before - this.#lastIteration);
         await this.#conn.run('CHECKPOINT');
-        const after = await readDuckHeader(this.#fd);
-        this.#lastIteration = after.iteration;
+        this.#lastIteration = await headerIteration(this.#fd);
         this.#stats.checkpoints++;
-        try {
-          capture = await this.#shipper.capture({ signal: options.signal });
-        } catch (cause) {
-          this.#stats.lastShipError = cause instanceof Error ? cause.message : String(cause);
-          throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', 'capturing the checkpoint failed', { cause });
-        }
+        capture = await this.#shipStep('capturing', () => this.#shipper.capture());
       });
       const pending = capture as CheckpointCapture | null;
       if (pending !== null) {
-        try {
-          await pending.upload({ signal: options.signal });
-        } catch (cause) {
-          this.#stats.lastShipError = cause instanceof Error ? cause.message : String(cause);
-          throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', 'uploading the checkpoint failed', { cause });
-        }
+        const { snapshotDue } = await this.#shipStep('uploading', () => pending.upload({ signal: options.signal }));
         this.#stats.bytesShipped += pending.bytes;
+        this.#stats.lastShipError = undefined;
+        if (snapshotDue) {
+          // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
+          await this.#writeLock
+            .run(() => this.#shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })))
+            .catch(() => undefined);
+        }
       }
-      this.#stats.lastShipError = undefined;
+      if (pending === null) this.#stats.lastShipError = undefined;
       if (seq > this.#shippedSeq) this.#shippedSeq = seq;
       const ready = this.#shipWaiters.filter((w) => w.seq <= this.#shippedSeq);
       this.#shipWaiters = this.#shipWaiters.filter((w) => w.seq > this.#shippedSeq);
       for (const w of ready) w.resolve();
     });
+  }
+
+  /** Runs one step of shipping; records and wraps its failure as `HADUCK_SHIP_FAILED`. */
+  async #shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (cause) {
+      this.#stats.lastShipError = `${what} the checkpoint failed: ${cause instanceof Error ? cause.message : String(cause)}`;
+      throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', `${what} the checkpoint failed`, { cause });
+    }
   }
 
   /** Number of commits so far (a write's own commit is included once its call resolved). */
@@ -354,4 +373,12 @@ export class LeaderEngine {
       });
     }
   }
+}
+
+/** The active header's checkpoint iteration, read through duckblock's long-lived handle (never a new fd: see `leaderFileHandle`). */
+async function headerIteration(fd: FileHandle): Promise<bigint> {
+  const region = Buffer.alloc(HEADER_REGION_SIZE);
+  const { bytesRead } = await fd.read(region, 0, region.length, 0);
+  if (bytesRead < region.length) return 0n;
+  return parseHeaderRegion(region).active.iteration;
 }
