@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
 import { HaDuckError, isHaDuckError, throwIfAborted } from './errors.js';
 import { FollowerReader } from './follower-reader.js';
-import { ForwardingClient, withForwardRetries } from './forwarding/client.js';
+import { ForwardingClient, forwardToLeader, type ForwardToLeaderOptions } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
 import { LeaderEngine, type Transaction } from './leader-engine.js';
@@ -157,7 +157,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       leaderQuery: (sql, params) => self!.#leaderQuery(sql, params),
     };
     if (o.listen !== false) {
-      server = await ForwardingServer.listen({ target, host: o.listen.host, port: o.listen.port, secret: o.secret });
+      server = await ForwardingServer.listen({ target, host: o.listen.host, port: o.listen.port, secret: o.secret, logger: o.logger });
     }
     const address = o.address ?? (server === undefined ? '' : `http://${o.listen === false ? '127.0.0.1' : o.listen.host}:${server.port}`);
     self = new HaDuck(o, address, server);
@@ -396,12 +396,15 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     return engine.query(sql, params);
   }
 
-  async #leaderAddress(): Promise<string> {
-    const address = this.#coordinator.leaderAddress(this.#o.name);
-    if (address === undefined || address === '') {
-      throw new HaDuckError('HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
-    }
-    return address;
+  /** Retry options of a call that goes to the leader: the address is re-read from the lease before every attempt. */
+  #route(signal: AbortSignal | undefined): ForwardToLeaderOptions {
+    return {
+      delaysMs: this.#o.forwardRetryDelaysMs,
+      signal,
+      leaderAddress: () => this.#coordinator.leaderAddress(this.#o.name),
+      selfAddress: this.#address,
+      onRetry: () => this.#counters.forwardRetries++,
+    };
   }
 
   /** Runs a write here when leading, else on the leader, retrying through failovers. */
@@ -418,20 +421,20 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       return this.#leaderWrite((e) => local(e, undefined), durability, options.signal);
     }
     const token = options.idempotencyToken ?? randomUUID();
-    let attempt = 0;
-    return withForwardRetries(
-      async () => {
-        if (attempt++ > 0) this.#counters.forwardRetries++;
-        await this.#settled();
-        if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed', { retryable: false });
-        if (this.#role === 'leader') return this.#leaderWrite((e) => local(e, token), durability, options.signal);
-        const address = await this.#leaderAddress();
-        if (address === this.#address) throw new HaDuckError('HADUCK_NOT_LEADER', 'the lease names this node but it is not leading yet');
-        this.#counters.forwardedWrites++;
-        return remote(address, token, durability, options.signal);
+    return forwardToLeader(
+      {
+        local: async () => {
+          await this.#settled();
+          if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+          if (this.#role !== 'leader') return undefined;
+          return { value: await this.#leaderWrite((e) => local(e, token), durability, options.signal) };
+        },
+        remote: (address) => {
+          this.#counters.forwardedWrites++;
+          return remote(address, token, durability, options.signal);
+        },
       },
-      this.#o.forwardRetryDelaysMs,
-      options.signal,
+      this.#route(options.signal),
     );
   }
 
@@ -482,14 +485,17 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       if (this.#reader === undefined) throw new HaDuckError('HADUCK_NOT_READY', 'no local copy yet');
       return this.#reader.query(sql, params);
     }
-    return withForwardRetries(
-      async () => {
-        await this.#settled();
-        if (this.#role === 'leader' && this.#engine !== undefined) return this.#engine.query(sql, params);
-        return this.#client.query(await this.#leaderAddress(), sql, params, options.signal);
+    return forwardToLeader(
+      {
+        local: async () => {
+          await this.#settled();
+          if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+          const engine = this.#engine;
+          return this.#role === 'leader' && engine !== undefined ? { value: await engine.query(sql, params) } : undefined;
+        },
+        remote: (address) => this.#client.query(address, sql, params, options.signal),
       },
-      this.#o.forwardRetryDelaysMs,
-      options.signal,
+      this.#route(options.signal),
     );
   }
 

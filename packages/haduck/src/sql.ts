@@ -37,7 +37,7 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
     }
     const bound = toDuckParams(params);
     try {
-      if (bound !== undefined) prepared.bind(bound);
+      if (bound !== undefined) prepared.bind(bound.values, bound.types);
       const reader = await prepared.runAndReadAll();
       const columns = reader.columnNames();
       const columnTypes = reader.columnTypes().map((t) => t.toString());
@@ -54,7 +54,8 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
 /** Runs a statement (or, without params, a `;`-separated script) and returns the rows changed. */
 export async function runExecute(conn: DuckDBConnection, sql: string, params: HaParams | undefined): Promise<ExecuteResult> {
   try {
-    const result = await conn.run(sql, toDuckParams(params));
+    const bound = toDuckParams(params);
+    const result = await conn.run(sql, bound?.values, bound?.types);
     return { rowsChanged: result.rowsChanged };
   } catch (cause) {
     throw sqlError(cause);

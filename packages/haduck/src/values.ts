@@ -4,7 +4,11 @@ import {
   DuckDBListValue,
   DuckDBMapValue,
   DuckDBStructValue,
+  BIGNUM,
+  DOUBLE,
+  UHUGEINT,
   blobValue,
+  type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { HaDuckError } from './errors.js';
@@ -13,7 +17,7 @@ import { HaDuckError } from './errors.js';
  * A value in a result row, the same whether the query ran locally or on the leader:
  * - `null`, `boolean`, `string`;
  * - `number` for TINYINT…INTEGER, UTINYINT…UINTEGER, FLOAT and DOUBLE (NaN and ±Infinity included);
- * - `bigint` for BIGINT, UBIGINT, HUGEINT, UHUGEINT (exact);
+ * - `bigint` for BIGINT, UBIGINT, HUGEINT, UHUGEINT and BIGNUM (exact);
  * - `Uint8Array` for BLOB;
  * - `string` in DuckDB's own text form for DECIMAL (exact), DATE, TIME, TIMESTAMP*, INTERVAL, UUID,
  *   ENUM, BIT and any other type (cast it back in SQL when you need the type);
@@ -23,14 +27,20 @@ export type HaValue = null | boolean | number | bigint | string | Uint8Array | H
 
 /**
  * A statement parameter: `null`, `boolean`, `number` (INTEGER when integral and in 32-bit range,
- * BIGINT when integral and larger, DOUBLE otherwise), `bigint` (HUGEINT, casts to BIGINT
- * implicitly), `string` (VARCHAR, casts implicitly to DATE/TIMESTAMP/DECIMAL/UUID columns) or
+ * BIGINT when a larger safe integer, DOUBLE otherwise), `bigint` (HUGEINT within its range, else
+ * UHUGEINT or BIGNUM; casts implicitly to BIGINT columns, out-of-range values are an error, never
+ * wrapped), `string` (VARCHAR, casts implicitly to DATE/TIMESTAMP/DECIMAL/UUID columns) or
  * `Uint8Array` (BLOB).
  */
 export type HaParam = null | boolean | number | bigint | string | Uint8Array;
 
 /** Positional (`$1`, `?`) or named (`$name`) parameters. */
 export type HaParams = readonly HaParam[] | Readonly<Record<string, HaParam>>;
+
+/** Sets an own enumerable field, also for names like `__proto__` that plain assignment would treat specially. */
+function setField<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 /** Converts one DuckDB value from `reader.getRows()` into a {@link HaValue}. */
 export function fromDuckValue(value: DuckDBValue): HaValue {
@@ -48,7 +58,7 @@ export function fromDuckValue(value: DuckDBValue): HaValue {
   if (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue) return value.items.map(fromDuckValue);
   if (value instanceof DuckDBStructValue) {
     const out: Record<string, HaValue> = {};
-    for (const [k, v] of Object.entries(value.entries)) out[k] = fromDuckValue(v);
+    for (const [k, v] of Object.entries(value.entries)) setField(out, k, fromDuckValue(v));
     return out;
   }
   if (value instanceof DuckDBMapValue) {
@@ -57,28 +67,56 @@ export function fromDuckValue(value: DuckDBValue): HaValue {
   return String(value);
 }
 
-/** Converts {@link HaParams} to what `@duckdb/node-api` binds. Throws `HADUCK_INVALID_VALUE`. */
-export function toDuckParams(params: HaParams | undefined): DuckDBValue[] | Record<string, DuckDBValue> | undefined {
+const HUGEINT_MIN = -(2n ** 127n);
+const HUGEINT_MAX = 2n ** 127n - 1n;
+const UHUGEINT_MAX = 2n ** 128n - 1n;
+
+/** Parameters as `@duckdb/node-api` binds them: values plus an explicit type where its inference would be wrong. */
+export interface DuckParams {
+  readonly values: DuckDBValue[] | Record<string, DuckDBValue>;
+  readonly types: DuckDBType[] | Record<string, DuckDBType | undefined>;
+}
+
+/**
+ * Converts {@link HaParams} to what `@duckdb/node-api` binds. The driver binds every `bigint` as
+ * HUGEINT (wrapping values outside its range) and every integral `number` as INTEGER/BIGINT, so
+ * larger bigints get UHUGEINT or BIGNUM and integral numbers beyond 2^53 get DOUBLE. Throws
+ * `HADUCK_INVALID_VALUE`.
+ */
+export function toDuckParams(params: HaParams | undefined): DuckParams | undefined {
   if (params === undefined) return undefined;
-  const one = (p: HaParam, where: string): DuckDBValue => {
-    if (p === null || typeof p === 'boolean' || typeof p === 'string' || typeof p === 'bigint') return p;
-    if (typeof p === 'number') return p;
-    if (p instanceof Uint8Array) return blobValue(p);
+  const one = (p: HaParam, where: string): [DuckDBValue, DuckDBType | undefined] => {
+    if (p === null || typeof p === 'boolean' || typeof p === 'string') return [p, undefined];
+    if (typeof p === 'bigint') {
+      if (p >= HUGEINT_MIN && p <= HUGEINT_MAX) return [p, undefined];
+      return [p, p > 0n && p <= UHUGEINT_MAX ? UHUGEINT : BIGNUM];
+    }
+    if (typeof p === 'number') return [p, Number.isInteger(p) && !Number.isSafeInteger(p) ? DOUBLE : undefined];
+    if (p instanceof Uint8Array) return [blobValue(p), undefined];
     throw new HaDuckError('HADUCK_INVALID_VALUE', `parameter ${where} has an unsupported type`);
   };
-  if (Array.isArray(params)) return (params as readonly HaParam[]).map((p, i) => one(p, String(i + 1)));
-  const out: Record<string, DuckDBValue> = {};
-  for (const [k, v] of Object.entries(params as Record<string, HaParam>)) out[k] = one(v, k);
-  return out;
+  if (Array.isArray(params)) {
+    const bound = (params as readonly HaParam[]).map((p, i) => one(p, String(i + 1)));
+    // An undefined entry lets the driver infer that parameter's type.
+    return { values: bound.map((b) => b[0]), types: bound.map((b) => b[1]) as DuckDBType[] };
+  }
+  const values: Record<string, DuckDBValue> = {};
+  const types: Record<string, DuckDBType | undefined> = {};
+  for (const [k, v] of Object.entries(params as Record<string, HaParam>)) {
+    const [value, type] = one(v, k);
+    setField(values, k, value);
+    setField(types, k, type);
+  }
+  return { values, types };
 }
 
 // ---- Wire encoding (forwarding protocol) ----------------------------------------------------
 //
 // JSON with tagged objects for what JSON cannot carry. Every JSON object on the wire is a tag with
 // exactly one key, so decoding is unambiguous:
-//   {"$bigint":"-9223372036854775808"}   bigint
+//   {"$bigint":"-9223372036854775808"}   bigint (decimal, up to 10,000 digits)
 //   {"$blob":"<base64>"}                 Uint8Array
-//   {"$double":"NaN"|"Infinity"|"-Infinity"}  non-finite numbers
+//   {"$double":"NaN"|"Infinity"|"-Infinity"|"-0"}  numbers JSON cannot carry
 //   {"$struct":{"a":<wire>,...}}         plain object (STRUCT, MAP entries)
 // Arrays are arrays; null, booleans, finite numbers and strings are themselves.
 
@@ -89,22 +127,23 @@ export type WireValue = null | boolean | number | string | WireValue[] | { reado
 export function toWire(value: HaValue): WireValue {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') {
-    if (Number.isFinite(value)) return value;
-    return { $double: String(value) };
+    if (Number.isFinite(value) && !Object.is(value, -0)) return value;
+    return { $double: Object.is(value, -0) ? '-0' : String(value) };
   }
   if (typeof value === 'bigint') return { $bigint: value.toString() };
   if (value instanceof Uint8Array) return { $blob: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   if (Array.isArray(value)) return value.map(toWire);
   if (typeof value === 'object') {
     const out: Record<string, WireValue> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = toWire(v);
+    for (const [k, v] of Object.entries(value)) setField(out, k, toWire(v));
     return { $struct: out };
   }
   throw new HaDuckError('HADUCK_INVALID_VALUE', `cannot encode a value of type ${typeof value}`);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const BIGINT = /^-?[0-9]{1,40}$/;
+/** Up to 10,000 digits: every integer type, including BIGNUM values of that size. */
+const BIGINT = /^-?[0-9]{1,10000}$/;
 
 /** Decodes a wire value. Throws `HADUCK_INVALID_VALUE` on anything outside the encoding above. */
 export function fromWire(value: unknown, depth = 0): HaValue {
@@ -130,11 +169,12 @@ export function fromWire(value: unknown, depth = 0): HaValue {
         if (inner === 'NaN') return Number.NaN;
         if (inner === 'Infinity') return Number.POSITIVE_INFINITY;
         if (inner === '-Infinity') return Number.NEGATIVE_INFINITY;
+        if (inner === '-0') return -0;
         break;
       case '$struct': {
         if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) break;
         const out: Record<string, HaValue> = {};
-        for (const [k, v] of Object.entries(inner as Record<string, unknown>)) out[k] = fromWire(v, depth + 1);
+        for (const [k, v] of Object.entries(inner as Record<string, unknown>)) setField(out, k, fromWire(v, depth + 1));
         return out;
       }
       default:
@@ -150,7 +190,7 @@ export function paramsToWire(params: HaParams | undefined): WireValue[] | { read
   if (params === undefined) return undefined;
   if (Array.isArray(params)) return (params as readonly HaParam[]).map((p) => toWire(p));
   const out: Record<string, WireValue> = {};
-  for (const [k, v] of Object.entries(params as Record<string, HaParam>)) out[k] = toWire(v);
+  for (const [k, v] of Object.entries(params as Record<string, HaParam>)) setField(out, k, toWire(v));
   return { $named: out };
 }
 
@@ -169,7 +209,7 @@ export function paramsFromWire(wire: unknown): HaParams | undefined {
       throw new HaDuckError('HADUCK_INVALID_VALUE', 'malformed named parameters');
     }
     const out: Record<string, HaParam> = {};
-    for (const [k, v] of Object.entries(named as Record<string, unknown>)) out[k] = asParam(fromWire(v));
+    for (const [k, v] of Object.entries(named as Record<string, unknown>)) setField(out, k, asParam(fromWire(v)));
     return out;
   }
   throw new HaDuckError('HADUCK_INVALID_VALUE', 'malformed parameters');

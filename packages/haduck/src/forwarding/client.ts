@@ -96,22 +96,31 @@ function rowsChanged(r: unknown): number {
   return n;
 }
 
+/** Options of {@link withForwardRetries}. */
+export interface ForwardRetryOptions {
+  /** Delays before each attempt, ms. Default {@link DEFAULT_FORWARD_DELAYS_MS}. */
+  readonly delaysMs?: readonly number[] | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Called before every attempt after the first. */
+  readonly onRetry?: ((attempt: number) => void) | undefined;
+}
+
 /**
- * Runs `attempt` at the given delays (default 0/100/400/1600 ms) until it succeeds or fails with a
- * non-retryable error. Each attempt re-resolves the leader, so a failover between attempts is
- * followed. The last retryable error is rethrown as `HADUCK_FORWARD_FAILED` (or as itself when it
- * is `HADUCK_NO_LEADER`).
+ * Runs `attempt` after each delay (default 0, 100, 400, 1600 ms) until it succeeds or fails with a
+ * non-retryable error (see `isRetryableForward`). The last retryable error is rethrown as a
+ * retryable `HADUCK_FORWARD_FAILED` (or as itself when it is `HADUCK_NO_LEADER`); an abort is
+ * `HADUCK_ABORTED`.
  */
-export async function withForwardRetries<T>(
-  attempt: () => Promise<T>,
-  delaysMs: readonly number[] = DEFAULT_FORWARD_DELAYS_MS,
-  signal?: AbortSignal,
-): Promise<T> {
+export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, options: ForwardRetryOptions = {}): Promise<T> {
+  const delaysMs = options.delaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
   let last: HaDuckError | undefined;
-  for (const delay of delaysMs) {
-    if (delay > 0) await sleep(delay, signal);
+  for (let n = 0; n < delaysMs.length; n++) {
+    const delay = delaysMs[n]!;
+    if (delay > 0) await sleep(delay, options.signal);
+    if (options.signal?.aborted) throw new HaDuckError('HADUCK_ABORTED', 'forwarding aborted', { cause: options.signal.reason });
+    if (n > 0) options.onRetry?.(n);
     try {
-      return await attempt();
+      return await attempt(n);
     } catch (err) {
       if (!isHaDuckError(err) || !isRetryableForward(err)) throw err;
       last = err;
@@ -123,17 +132,52 @@ export async function withForwardRetries<T>(
   });
 }
 
+/** Where one attempt of a forwarded call runs: here when this node leads, else on the leader. */
+export interface LeaderRoute<T> {
+  /** Runs the call on this node if it leads right now; resolves `undefined` when it does not. */
+  readonly local: () => Promise<{ readonly value: T } | undefined>;
+  /** Runs the call on the leader at `address`. */
+  readonly remote: (address: string) => Promise<T>;
+}
+
+/** Options of {@link forwardToLeader}. */
+export interface ForwardToLeaderOptions extends ForwardRetryOptions {
+  /** The leader's forwarding address as this node knows it now (from the lease). Re-read before every attempt. */
+  readonly leaderAddress: () => string | undefined;
+  /** This node's own address: a lease naming it while it is not leading yet means "retry". */
+  readonly selfAddress?: string | undefined;
+}
+
+/**
+ * Runs a call on the current leader, retrying through failovers: before every attempt it runs the
+ * call locally if this node leads, else re-reads the leader's address and sends it there. Retries
+ * 421 (not leader), 5xx and transport errors; `HADUCK_NO_LEADER` when no leader is known after the
+ * last attempt. The caller keeps one idempotency token across all attempts of a write.
+ */
+export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLeaderOptions): Promise<T> {
+  return withForwardRetries(async () => {
+    const here = await route.local();
+    if (here !== undefined) return here.value;
+    const address = options.leaderAddress();
+    if (address === undefined || address === '') {
+      throw new HaDuckError('HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
+    }
+    if (address === options.selfAddress) throw new HaDuckError('HADUCK_NOT_LEADER', 'the lease names this node but it is not leading yet');
+    return route.remote(address);
+  }, options);
+}
+
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal.reason }));
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal?.reason }));
+    };
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal?.reason }));
-    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -12,8 +12,9 @@ import { HaDuckError, type HaDuckErrorCode } from '../errors.js';
  *
  * `durability` is `"committed"` (default) or `"shipped"` (answer only once the write is in storage).
  * Errors are `{"error": {"code", "message"}}` with status 421 (not leader — re-checked under the
- * write lock), 401 (missing or wrong bearer secret), 400 (SQL or value error, not retryable), 413
- * (body too large), 503 (shipping failed or not ready, retryable) or 500.
+ * write lock; also when it is closing), 401 (missing or wrong bearer secret), 400 (SQL, value or
+ * protocol error, not retryable), 413 (body too large), 503 (shipping failed or not ready,
+ * retryable) or 500.
  */
 export const PATHS = {
   execute: '/haduck/v1/execute',
@@ -29,6 +30,7 @@ export function statusFor(code: HaDuckErrorCode): number {
   switch (code) {
     case 'HADUCK_NOT_LEADER':
     case 'HADUCK_FENCED':
+    case 'HADUCK_CLOSED':
       return 421;
     case 'HADUCK_UNAUTHORIZED':
       return 401;
@@ -40,7 +42,6 @@ export function statusFor(code: HaDuckErrorCode): number {
     case 'HADUCK_SHIP_FAILED':
     case 'HADUCK_NOT_READY':
     case 'HADUCK_NO_LEADER':
-    case 'HADUCK_CLOSED':
       return 503;
     default:
       return 500;
@@ -78,12 +79,12 @@ export function errorFromBody(status: number, body: unknown): HaDuckError {
 /** Whether a forwarded request that failed with `err` may be retried (421, 5xx, transport). */
 export function isRetryableForward(err: HaDuckError): boolean {
   return (
-    err.code === 'HADUCK_NOT_LEADER' ||
-    err.code === 'HADUCK_FENCED' ||
-    err.code === 'HADUCK_NO_LEADER' ||
-    err.code === 'HADUCK_FORWARD_FAILED' ||
-    err.code === 'HADUCK_SHIP_FAILED' ||
-    err.code === 'HADUCK_NOT_READY' ||
-    err.code === 'HADUCK_CLOSED'
+    err.retryable &&
+    (err.code === 'HADUCK_NOT_LEADER' ||
+      err.code === 'HADUCK_FENCED' ||
+      err.code === 'HADUCK_NO_LEADER' ||
+      err.code === 'HADUCK_FORWARD_FAILED' ||
+      err.code === 'HADUCK_SHIP_FAILED' ||
+      err.code === 'HADUCK_NOT_READY')
   );
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from '@hadb/core';
 import { HaDuckError, isHaDuckError } from '../errors.js';
 import type { ExecuteResult, QueryResult } from '../sql.js';
 import { paramsFromWire, toWire, type HaParams } from '../values.js';
@@ -26,6 +27,8 @@ export interface ForwardingServerOptions {
   readonly secret?: string | undefined;
   /** Largest request body accepted, in bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number | undefined;
+  /** Logs requests that failed with an unexpected (non-`HaDuckError`) error. Never given the secret. */
+  readonly logger?: Pick<Logger, 'warn'> | undefined;
 }
 
 const TOKEN = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -34,12 +37,22 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
+/** A request body over the limit: answered 413, and the connection is closed after the answer. */
+class BodyTooLarge extends HaDuckError {
+  readonly status = 413;
+  constructor(limit: number) {
+    super('HADUCK_PROTOCOL', `request body exceeds ${limit} bytes`);
+  }
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new BodyTooLarge(limit);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw Object.assign(new HaDuckError('HADUCK_PROTOCOL', 'request body too large'), { status: 413 });
+    if (size > limit) throw new BodyTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
   try {
@@ -67,9 +80,11 @@ function tokenOf(body: Record<string, unknown>): string {
   return t;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
   res.end(text);
 }
 
@@ -155,10 +170,17 @@ export class ForwardingServer implements AsyncDisposable {
           return send(res, 404, { error: { code: 'HADUCK_PROTOCOL', message: 'unknown path' } });
       }
     } catch (err) {
-      const status = (err as { status?: number }).status ?? (isHaDuckError(err) ? statusFor(err.code) : 500);
-      const code = isHaDuckError(err) ? err.code : 'HADUCK_INTERNAL';
-      const message = err instanceof Error ? err.message : 'internal error';
-      if (!res.headersSent) send(res, status, { error: { code, message } });
+      if (err instanceof BodyTooLarge) {
+        // Stop reading: answer, then drop the connection rather than drain an oversized body.
+        res.once('finish', () => req.destroy());
+        if (!res.headersSent) send(res, 413, { error: { code: err.code, message: err.message } }, true);
+        return;
+      }
+      if (!isHaDuckError(err)) this.#options.logger?.warn({ path: req.url, err: err instanceof Error ? err.message : String(err) }, 'haduck forwarding: request failed');
+      const status = isHaDuckError(err) ? statusFor(err.code) : 500;
+      // Only typed errors carry their message (DuckDB's, or the protocol's); anything else stays internal.
+      const body = isHaDuckError(err) ? { code: err.code, message: err.message } : { code: 'HADUCK_INTERNAL', message: 'internal error' };
+      if (!res.headersSent) send(res, status, { error: body });
       else res.destroy();
     }
   }
