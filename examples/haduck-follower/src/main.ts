@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { HaDuck, isHaDuckError } from '@hadb/haduck';
 import { loadConfig } from '@hadb/example-haduck-leader/config';
 import { log } from '@hadb/example-haduck-leader/log';
-import { CREATE_TABLE, RowWriter } from '@hadb/example-haduck-leader/writer';
+import { startRowWriter, type RowWriter } from '@hadb/example-haduck-leader/writer';
 
 const config = await loadConfig(process.argv.slice(2), process.env, { writeRate: 0 });
 const db = await HaDuck.open(config.haduck);
@@ -39,19 +39,16 @@ async function poll(): Promise<void> {
 void poll();
 
 let writer: RowWriter | undefined;
-async function startWriter(): Promise<void> {
-  if (writer !== undefined || config.writeRate <= 0) return;
-  await db.execute(CREATE_TABLE);
-  const last = await db.query('SELECT coalesce(max(seq), 0) FROM demo_rows WHERE writer = $1', [config.writer], { consistency: 'strong' });
-  writer = new RowWriter(db, { writer: config.writer, rate: config.writeRate, durability: config.durability, startSeq: Number(last.rows[0]?.[0] ?? 0) + 1 });
-  writer.start();
-  log('writing', { writer: config.writer, rate: config.writeRate, durability: config.durability });
+let stopping = false;
+if (config.writeRate > 0) {
+  void startRowWriter(db, { writer: config.writer, rate: config.writeRate, durability: config.durability }, () => stopping).then((w) => {
+    writer = w;
+  });
 }
 db.on('promoted', () => {
   log('promoted', { instance: config.haduck.instanceId });
 });
 db.on('demoted', () => log('demoted', { instance: config.haduck.instanceId }));
-if (config.writeRate > 0) void startWriter();
 
 const stats = setInterval(() => log('stats', { ...db.stats() }), 1000);
 
@@ -80,12 +77,16 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   })();
 });
 
-let stopping = false;
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
   polling = false;
   clearInterval(stats);
+  // A close that cannot finish (no storage, no lease server) must not keep the process alive.
+  setTimeout(() => {
+    log('error', { message: 'shutdown took longer than 30 s' });
+    process.exit(1);
+  }, 30_000).unref();
   await writer?.stop();
   await db.close();
   log('stats', { ...db.stats() });

@@ -12,7 +12,7 @@ import type { StorageBackend } from '@hadb/storage';
  * | flag | env | default | meaning |
  * |---|---|---|---|
  * | `--storage` | `HADUCK_STORAGE` | `local:<tmp dir>` | `local:<dir>` or `s3:<bucket>[/<prefix>]` |
- * | `--lease` | `HADUCK_LEASE` | `storage` | `storage` (a lease object in the storage above: on S3 by conditional PUT), `nats:<url>[,<url>…]`, `etcd:<url>[,<url>…]` |
+ * | `--lease` | `HADUCK_LEASE` | `storage` | `storage` (a lease object in the storage above; on S3 through `@hadb/lease-s3`, which probes the server's conditional writes at startup), `nats:<url>[,<url>…]`, `etcd:<url>[,<url>…]` |
  * | `--path` | `HADUCK_PATH` | `<tmp>/<instance>.duckdb` | local DuckDB file |
  * | `--db` | `HADUCK_DB` | `demo` | database name (storage keys and lease scope) |
  * | `--prefix` | `HADUCK_PREFIX` | `haduck/` | key prefix in storage |
@@ -27,9 +27,10 @@ import type { StorageBackend } from '@hadb/storage';
  * | `--writer` | `HADUCK_WRITER` | the instance id | writer name stored in rows |
  * | `--durability` | `HADUCK_DURABILITY` | `shipped` | `committed` or `shipped` acknowledgements |
  *
- * S3 needs `HADUCK_S3_ENDPOINT` (optional for AWS), `HADUCK_S3_REGION` (default `us-east-1`),
- * `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (the AWS SDK's default credential chain). NATS takes `HADUCK_NATS_BUCKET` (default
- * `hadb-leases`); etcd takes `HADUCK_ETCD_PREFIX` (default `hadb/`).
+ * S3 reads `HADUCK_S3_ENDPOINT` (omit for AWS), `HADUCK_S3_REGION` (default `us-east-1`),
+ * `HADUCK_S3_UNQUOTED_IF_MATCH=1` (Ceph RGW <= 16) and the credentials from the AWS SDK's default
+ * chain (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, profiles, instance roles). NATS takes
+ * `HADUCK_NATS_BUCKET` (default `hadb-leases`); etcd takes `HADUCK_ETCD_PREFIX` (default `hadb/`).
  */
 export interface ExampleConfig {
   readonly haduck: HaDuckOptions;
@@ -77,39 +78,62 @@ function num(value: string | undefined, fallback: number, what: string): number 
   return n;
 }
 
+/** Connection settings of an `s3:<bucket>[/<prefix>]` spec plus the `HADUCK_S3_*` variables. */
+interface S3Spec {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly unquotedIfMatch: boolean;
+}
+
+function s3Spec(spec: string, env: NodeJS.ProcessEnv): S3Spec {
+  const [bucket, ...rest] = spec.slice('s3:'.length).split('/');
+  if (bucket === undefined || bucket === '') throw new Error('storage must be s3:<bucket>[/<prefix>]');
+  const path = rest.filter((p) => p !== '').join('/');
+  return {
+    bucket,
+    prefix: path === '' ? '' : `${path}/`,
+    endpoint: env.HADUCK_S3_ENDPOINT || undefined,
+    region: env.HADUCK_S3_REGION || 'us-east-1',
+    unquotedIfMatch: env.HADUCK_S3_UNQUOTED_IF_MATCH === '1' || env.HADUCK_S3_UNQUOTED_IF_MATCH === 'true',
+  };
+}
+
 async function openStorage(spec: string, env: NodeJS.ProcessEnv): Promise<StorageBackend> {
   if (spec.startsWith('local:')) {
     const { LocalStorageBackend } = await import('@hadb/storage-local');
     return LocalStorageBackend.open({ root: spec.slice('local:'.length) });
   }
   if (spec.startsWith('s3:')) {
-    const [bucket, ...rest] = spec.slice('s3:'.length).split('/');
-    const { S3Storage } = await import('@hadb/storage-s3');
-    return new S3Storage({
-      bucket: bucket!,
-      prefix: rest.length > 0 ? `${rest.join('/').replace(/\/?$/, '/')}` : undefined,
-      endpoint: env.HADUCK_S3_ENDPOINT,
-      region: env.HADUCK_S3_REGION ?? 'us-east-1',
-      forcePathStyle: env.HADUCK_S3_ENDPOINT !== undefined,
-    });
+    const s3 = s3Spec(spec, env);
+    const { openS3Storage } = await import('@hadb/storage-s3');
+    // Checks the bucket and credentials up front (HeadBucket) rather than at the first write.
+    return openS3Storage({ bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
   }
   throw new Error('storage must be local:<dir> or s3:<bucket>[/<prefix>]');
 }
 
-async function openLease(spec: string, storage: StorageBackend, env: NodeJS.ProcessEnv): Promise<LeaseStore> {
+async function openLease(spec: string, storageSpec: string, storage: StorageBackend, env: NodeJS.ProcessEnv): Promise<LeaseStore> {
   if (spec === 'storage') {
+    if (storageSpec.startsWith('s3:')) {
+      const s3 = s3Spec(storageSpec, env);
+      const { S3LeaseStore } = await import('@hadb/lease-s3');
+      // Refuses to open when the server's conditional writes are not atomic (two leaders otherwise).
+      return S3LeaseStore.open({ bucket: s3.bucket, prefix: `${s3.prefix}leases/`, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
+    }
     const { StorageLeaseStore } = await import('@hadb/lease');
     return new StorageLeaseStore(storage, { prefix: 'leases/' });
   }
   if (spec.startsWith('nats:')) {
     const { NatsLeaseStore } = await import('@hadb/lease-nats');
-    return NatsLeaseStore.connect({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET ?? 'hadb-leases' });
+    return NatsLeaseStore.connect({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET || 'hadb-leases' });
   }
   if (spec.startsWith('etcd:')) {
     const { EtcdLeaseStore } = await import('@hadb/lease-etcd');
-    return EtcdLeaseStore.connect({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX ?? 'hadb/' });
+    return EtcdLeaseStore.connect({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX || 'hadb/' });
   }
-  throw new Error('lease must be storage, nats:<url> or etcd:<url>');
+  throw new Error('lease must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]');
 }
 
 /** Reads flags and environment, opens the storage and lease clients, and builds `HaDuck` options. */
@@ -117,8 +141,15 @@ export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const s = settings(argv, env);
   const instanceId = s.instance ?? `node-${process.pid}`;
   const scratch = s.storage === undefined || s.path === undefined ? mkdtempSync(join(tmpdir(), 'haduck-example-')) : undefined;
-  const storage = await openStorage(s.storage ?? `local:${join(scratch!, 'storage')}`, env);
-  const lease = await openLease(s.lease ?? 'storage', storage, env);
+  const storageSpec = s.storage ?? `local:${join(scratch!, 'storage')}`;
+  const storage = await openStorage(storageSpec, env);
+  let lease: LeaseStore;
+  try {
+    lease = await openLease(s.lease ?? 'storage', storageSpec, storage, env);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
   const listen = s.listen ?? '127.0.0.1:0';
   const [host, port] = splitHostPort(listen);
   const durability = (s.durability ?? 'shipped') as Durability;

@@ -71,10 +71,49 @@ export class RowWriter {
     }
   }
 
-  /** Stops starting new writes; with `drain`, waits for the ones in flight. */
-  async stop(drain = true): Promise<void> {
+  /**
+   * Stops starting new writes and waits up to `drainMs` for the ones in flight (they keep retrying
+   * through a failover meanwhile); then abandons those still unacknowledged.
+   */
+  async stop(drainMs = 10_000): Promise<void> {
     clearInterval(this.#timer);
-    if (!drain) this.#stopped = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, drainMs);
+    });
+    await Promise.race([Promise.allSettled([...this.#inFlight]), deadline]);
+    clearTimeout(timer);
+    this.#stopped = true;
     await Promise.allSettled([...this.#inFlight]);
   }
+}
+
+/**
+ * Creates the demo table, finds where `writer`'s rows left off (a strong read on the leader) and
+ * starts a {@link RowWriter} there. Retries while no leader answers (for example during a
+ * failover); resolves `undefined` if `stopped()` turns true first or on a non-retryable error.
+ */
+export async function startRowWriter(
+  db: HaDuck,
+  options: Omit<RowWriterOptions, 'startSeq'>,
+  stopped: () => boolean,
+): Promise<RowWriter | undefined> {
+  while (!stopped()) {
+    try {
+      await db.execute(CREATE_TABLE);
+      const last = await db.query('SELECT coalesce(max(seq), 0) FROM demo_rows WHERE writer = $1', [options.writer], { consistency: 'strong' });
+      if (stopped()) return undefined;
+      const writer = new RowWriter(db, { ...options, startSeq: Number(last.rows[0]?.[0] ?? 0) + 1 });
+      if (options.rate > 0) writer.start();
+      log('writing', { writer: options.writer, rate: options.rate, durability: options.durability });
+      return writer;
+    } catch (err) {
+      if (!isHaDuckError(err) || !err.retryable) {
+        log('error', { message: `writer could not start: ${String((err as Error).message)}` });
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return undefined;
 }

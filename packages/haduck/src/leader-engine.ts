@@ -29,6 +29,8 @@ export interface CheckpointShipper {
   capture(): Promise<CheckpointCapture | null>;
   /** Writes a snapshot of the file (reads the whole file: called under the write lock). */
   snapshot(options?: { signal?: AbortSignal | undefined }): Promise<void>;
+  /** Deletes what the snapshot made unnecessary in storage (called after it, outside the write lock). */
+  retention(options?: { signal?: AbortSignal | undefined }): Promise<void>;
 }
 
 /** Statistics of the leader engine. */
@@ -294,10 +296,13 @@ export class LeaderEngine {
         this.#stats.bytesShipped += pending.bytes;
         this.#stats.lastShipError = undefined;
         if (snapshotDue) {
-          // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
-          await this.#writeLock
-            .run(() => this.#shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })))
-            .catch(() => undefined);
+          // The segment is durable either way; a failed snapshot or retention is retried after a later checkpoint.
+          try {
+            await this.#writeLock.run(() => this.#shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })));
+            await this.#shipStep('cleaning up after', () => this.#shipper.retention({ signal: options.signal }));
+          } catch {
+            // Recorded in stats().lastShipError.
+          }
         }
       }
       if (pending === null) this.#stats.lastShipError = undefined;

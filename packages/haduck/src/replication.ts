@@ -147,6 +147,9 @@ export function duckblockReplication(options: {
         async snapshot(o) {
           await replicator.snapshot(db, o);
         },
+        async retention(o) {
+          await replicator.applyRetention(db, o);
+        },
       };
     },
     afterLeaderClose: (path) => releaseLeaderFile(path),

@@ -122,7 +122,8 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
 
   it('answers 401 to a missing or wrong bearer secret before reading the body; the client does not retry it', async () => {
     const body = JSON.stringify({ sql: "INSERT INTO t VALUES (1, 'x')", idempotency_token: 'tok-401-00001' });
-    for (const headers of [{}, { authorization: `Bearer ${WRONG}` }, { authorization: SECRET }, { authorization: `Bearer ${SECRET}x` }]) {
+    const variants: Record<string, string>[] = [{}, { authorization: `Bearer ${WRONG}` }, { authorization: SECRET }, { authorization: `Bearer ${SECRET}x` }];
+    for (const headers of variants) {
       const res = await raw(PATHS.execute, body, headers);
       expect(res.status).toBe(401);
       expect(res.body).toEqual({ error: { code: 'HADUCK_UNAUTHORIZED', message: 'unauthorized' } });

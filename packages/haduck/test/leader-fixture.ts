@@ -16,10 +16,15 @@ import { duckblockReplication } from '../src/replication.js';
 export class TestLeader {
   readonly dir = mkdtempSync(join(tmpdir(), 'haduck-fw-'));
   leading = true;
+  /** When set, the term has ended: checkpoints are refused like those of a fenced leader. */
+  fenced = false;
   /** Calls that reached the target (to tell a refused request from one that never arrived). */
   readonly calls: string[] = [];
   engine!: LeaderEngine;
   #storage!: LocalStorageBackend;
+  get storage(): LocalStorageBackend {
+    return this.#storage;
+  }
   #replicationClose: () => Promise<void> = async () => undefined;
 
   static async open(): Promise<TestLeader> {
@@ -34,7 +39,10 @@ export class TestLeader {
       guard: () => {
         if (!self.leading) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
       },
-      fence: () => fence.check(),
+      fence: () => {
+        if (self.fenced) throw new HaDuckError('HADUCK_FENCED', 'this node lost its lease');
+        fence.check();
+      },
       shipper: replication.shipper('fw'),
     });
     self.#replicationClose = async () => {
