@@ -8,13 +8,18 @@ import { fileURLToPath } from 'node:url';
 const fixture = fileURLToPath(new URL('./fixtures/node.ts', import.meta.url));
 const pkgRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** A scratch cluster directory: one shared storage root, one DuckDB file per node. */
+/**
+ * A scratch cluster directory: one shared storage root, one DuckDB file per node. `env` is given
+ * to every node (for example S3 and NATS settings, see fixtures/node.ts).
+ */
 export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'haduck-test-'));
   readonly nodes = new Set<Node>();
 
+  constructor(readonly env: Record<string, string> = {}) {}
+
   start(id: string, env: Record<string, string> = {}): Node {
-    const node = new Node(id, this.dir, env);
+    const node = new Node(id, this.dir, { ...this.env, ...env });
     this.nodes.add(node);
     return node;
   }
