@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Durability, HaDuckOptions } from '@hadb/haduck';
 import type { LeaseStore } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
+import { stderrLogger } from './log.js';
 
 /**
  * Configuration of the example programs, from flags or environment variables (flags win):
@@ -26,6 +27,7 @@ import type { StorageBackend } from '@hadb/storage';
  * | `--write-rate` | `HADUCK_WRITE_RATE` | leader 20, follower 0 | rows per second to write |
  * | `--writer` | `HADUCK_WRITER` | the instance id | writer name stored in rows |
  * | `--durability` | `HADUCK_DURABILITY` | `shipped` | `committed` or `shipped` acknowledgements |
+ * | `--log-level` | `HADUCK_LOG_LEVEL` | `warn` | `debug`, `info`, `warn` or `error`: library log lines (JSON) on stderr |
  *
  * S3 reads `HADUCK_S3_ENDPOINT` (omit for AWS), `HADUCK_S3_REGION` (default `us-east-1`),
  * `HADUCK_S3_UNQUOTED_IF_MATCH=1` (Ceph RGW <= 16) and the credentials from the AWS SDK's default
@@ -56,6 +58,7 @@ const FLAGS = {
   'write-rate': 'HADUCK_WRITE_RATE',
   writer: 'HADUCK_WRITER',
   durability: 'HADUCK_DURABILITY',
+  'log-level': 'HADUCK_LOG_LEVEL',
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -168,6 +171,7 @@ export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       leaseTtlMs: num(s['ttl-ms'], 5000, 'ttl-ms'),
       checkpointIntervalMs: num(s['checkpoint-ms'], 1000, 'checkpoint-ms'),
       pullIntervalMs: num(s['pull-ms'], 250, 'pull-ms'),
+      logger: stderrLogger(s['log-level'] ?? 'warn'),
     },
     writeRate: num(s['write-rate'], defaults.writeRate, 'write-rate'),
     writer: s.writer ?? instanceId,

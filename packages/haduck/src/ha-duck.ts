@@ -187,8 +187,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
 
   async #start(): Promise<void> {
     // A copy this node wrote as leader but never shipped (killed between CHECKPOINT and upload,
-    // or with commits only in its WAL) must not be followed from: replace it from storage.
-    await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
+    // or with commits only in its WAL) must not be followed from: set it aside first.
+    await this.#replication.reconcileLocalCopy(this.#o.path, this.#o.name);
     this.#reader = new FollowerReader(this.#o.path, this.#o.duckdbConfig);
     this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#onRoleEvent(event));
     await this.#coordinator.join(this.#o.name, this.#o.path);
@@ -289,7 +289,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       r.unexpectedCheckpoints += s.unexpectedCheckpoints;
       r.bytesShipped += s.bytesShipped;
       await this.#replication.afterLeaderClose(this.#o.path);
-      await this.#replication.discardIfDiverged(this.#o.path, this.#o.name);
+      await this.#replication.reconcileLocalCopy(this.#o.path, this.#o.name);
     }
   }
 

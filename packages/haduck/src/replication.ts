@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { CatchupContext, FollowerBehavior, FollowerContext, Logger, Replicator } from '@hadb/core';
 import {
@@ -37,14 +37,21 @@ export interface HaDuckReplication {
   /** Releases the long-lived handle duckblock keeps on a leader's file; call after DuckDB closed it. */
   afterLeaderClose(path: string): Promise<void>;
   /**
-   * Makes sure the local copy can be followed from: completes an interrupted apply, then moves
-   * the copy aside (`<path>.diverged-<ms>`, with its WAL files; never deleted) when it is not
-   * exactly the state its position file records — a leader that checkpointed but never shipped,
-   * committed into its WAL without a checkpoint, or was demoted with unshipped commits — or when
-   * it was never replicated while storage already holds history. The next pull then restores it
-   * from storage. Returns whether it moved the file. Never call while DuckDB has the file open.
+   * Makes the local copy safe to replicate from, before DuckDB or replication touch it. Completes
+   * an interrupted apply, then:
+   * - `moved`: the file is not exactly the state its position file records (a leader killed
+   *   between CHECKPOINT and upload, or demoted with unshipped changes), or it was never
+   *   replicated while storage already holds history: file and WAL are moved aside
+   *   (`<path>.diverged-<ms>`, never deleted) and the next pull restores from storage;
+   * - `wal-moved`: the file matches its position but DuckDB's WAL holds commits no checkpoint
+   *   shipped (a leader killed between two checkpoints): a copy of the file (a reflink where the
+   *   file system has them) and the WAL go aside together, the file itself is kept;
+   * - `adopted`: a file never replicated while storage is empty becomes the first state; its WAL,
+   *   if any, is checkpointed into it first;
+   * - `kept` / `missing`: nothing to do.
+   * Never call while DuckDB has the file open.
    */
-  discardIfDiverged(path: string, db: string): Promise<boolean>;
+  reconcileLocalCopy(path: string, db: string): Promise<'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted'>;
 }
 
 const WAL_SUFFIXES = ['.wal', '.wal.checkpoint', '.wal.recovery'] as const;
@@ -68,6 +75,15 @@ async function walBytes(path: string): Promise<number> {
     }
   }
   return total;
+}
+
+/** Moves DuckDB's WAL files of `path` next to `aside`, keeping their suffixes. */
+async function moveWal(path: string, aside: string): Promise<void> {
+  for (const suffix of WAL_SUFFIXES) {
+    await rename(path + suffix, aside + suffix).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
 }
 
 /** Scans the file's manifest; `undefined` when it is missing, `null` when it is not a readable DuckDB file. */
@@ -116,13 +132,21 @@ export function duckblockReplication(options: {
     durableHead: (db, o) => inner.durableHead(db, o),
   };
 
+  // A new lineage starts with a snapshot of the local file. A node that never received one (it
+  // joins first, or is promoted over a holder that never shipped) starts from an empty database.
+  const ensureFile = async (path: string): Promise<void> => {
+    if (!existsSync(path)) (await DuckDBInstance.create(path, { ...options.duckdbConfig })).closeSync();
+  };
   const wrapped: Replicator = {
     async add(db, path, term, o) {
-      // A new lineage starts with a snapshot of the local file: give a brand-new node an empty database to snapshot.
-      if (!existsSync(path)) (await DuckDBInstance.create(path, { ...options.duckdbConfig })).closeSync();
+      await ensureFile(path);
       return replicator.add(db, path, term, o);
     },
-    addContinuing: (db, path, term, o) => replicator.addContinuing(db, path, term, o),
+    async addContinuing(db, path, term, o) {
+      // Only reached after the catch-up restored everything in storage: a missing file means storage is empty.
+      await ensureFile(path);
+      return replicator.addContinuing(db, path, term, o);
+    },
     remove: (db, o) => replicator.remove(db, o),
     sync: (db, o) => replicator.sync(db, o),
     // The coordinator's join-time pull goes through here: report its steps like the follower loop's.
@@ -153,8 +177,8 @@ export function duckblockReplication(options: {
       };
     },
     afterLeaderClose: (path) => releaseLeaderFile(path),
-    async discardIfDiverged(path, db) {
-      // Finish (or drop) an apply a crash interrupted; keep the WAL so its size can be judged below.
+    async reconcileLocalCopy(path, db) {
+      // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
       let position: Position | null;
       try {
         position = await recoverFile(path, { removeWal: false });
@@ -162,24 +186,27 @@ export function duckblockReplication(options: {
         position = null;
       }
       const manifest = await scanManifest(path);
-      if (manifest === undefined) return false;
-      let diverged = manifest === null || (await walBytes(path)) > 0;
-      if (!diverged && position !== null) diverged = !sameManifest(manifest!, position.manifest);
-      // A file that was never replicated is the database's initial state while storage is empty
-      // (adopting an existing DuckDB file); once storage holds history it cannot be followed from.
-      if (!diverged && position === null) diverged = (await inner.durableHead(db)).position > 0n;
-      if (!diverged) return false;
-      // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
-      const aside = `${path}.diverged-${Date.now()}`;
-      await rename(path, aside);
-      for (const suffix of WAL_SUFFIXES) {
-        await rename(path + suffix, aside + suffix).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
-        });
+      if (manifest === undefined) return 'missing';
+      const wal = await walBytes(path);
+      if (position === null && manifest !== null && (await inner.durableHead(db)).position === 0n) {
+        // Adopting an existing database: fold its WAL in rather than let replication drop it.
+        if (wal > 0) (await DuckDBInstance.create(path, { ...options.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
+        return 'adopted';
       }
+      const aside = `${path}.diverged-${Date.now()}`;
+      if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
+        if (wal === 0) return 'kept';
+        await copyFile(path, aside, constants.COPYFILE_FICLONE);
+        await moveWal(path, aside);
+        options.logger?.warn({ db, aside }, 'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside');
+        return 'wal-moved';
+      }
+      // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
+      await rename(path, aside);
+      await moveWal(path, aside);
       await Promise.all([positionPath(path), journalPath(path), restorePath(path)].map((f) => rm(f, { force: true })));
       options.logger?.warn({ db, aside }, 'haduck: local copy does not match what was shipped; moved aside, restoring from storage');
-      return true;
+      return 'moved';
     },
   };
 }

@@ -1,0 +1,210 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { StorageLeaseStore, encodeLeaseData, newLeaseNonce } from '@hadb/lease';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HaDuck, isHaDuckError, type HaDuckOptions } from '../src/index.js';
+
+// Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
+let dir: string;
+let storage: LocalStorageBackend;
+let lease: StorageLeaseStore;
+const open: HaDuck[] = [];
+
+async function setup(): Promise<void> {
+  dir = mkdtempSync(join(tmpdir(), 'haduck-node-'));
+  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+}
+
+afterEach(async () => {
+  for (const db of open.splice(0)) await db.close().catch(() => undefined);
+  await lease?.close();
+  await storage?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaDuck> {
+  const db = await HaDuck.open({
+    path: join(dir, `${id}.duckdb`),
+    name: 'app',
+    storage,
+    lease,
+    instanceId: id,
+    leaseTtlMs: 1000,
+    checkpointIntervalMs: 100,
+    pullIntervalMs: 50,
+    ...extra,
+  });
+  open.push(db);
+  return db;
+}
+
+/** Runs `statements` on the DuckDB file in a child process that is then SIGKILLed: the commits stay in the WAL only. */
+function killedAfter(path: string, statements: string[]): void {
+  const code = `import { DuckDBInstance } from '@duckdb/node-api';
+    const db = await DuckDBInstance.create(${JSON.stringify(path)}, { checkpoint_threshold: '1000GB' });
+    const c = await db.connect();
+    for (const sql of ${JSON.stringify(statements)}) await c.run(sql);
+    process.kill(process.pid, 'SIGKILL');`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+  expect(child.signal).toBe('SIGKILL');
+  expect(existsSync(`${path}.wal`)).toBe(true);
+}
+
+/** A pino-style logger that keeps every line it is given. */
+function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
+  const lines: string[] = [];
+  const entry = (obj: unknown, msg?: string): void => void lines.push(`${msg ?? ''} ${inspect(obj, { depth: 10 })}`);
+  return { lines, logger: { debug: entry, info: entry, warn: entry, error: entry } };
+}
+
+describe('HaDuck in one process (local storage, 1 s TTL)', () => {
+  it('a follower with the wrong secret gets HADUCK_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
+    await setup();
+    const secret = 'node-secret-Kp21-do-not-log';
+    const wrong = 'node-wrong-Jq77-do-not-log';
+    const la = recorder();
+    const lb = recorder();
+    const a = await node('a', { secret, logger: la.logger });
+    await a.execute('CREATE TABLE t (id BIGINT)');
+    await a.sync();
+    const b = await node('b', { secret: wrong, logger: lb.logger });
+    expect(b.role).toBe('follower');
+    const started = performance.now();
+    let err: unknown;
+    try {
+      await b.execute('INSERT INTO t VALUES (1)');
+    } catch (e) {
+      err = e;
+    }
+    expect(isHaDuckError(err, 'HADUCK_UNAUTHORIZED')).toBe(true);
+    // Not retried: well under the 2.1 s the retry schedule would take.
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect((await a.query('SELECT count(*) FROM t')).rows).toEqual([[0n]]);
+    const c = await node('c', { secret, logger: lb.logger });
+    await c.execute('INSERT INTO t VALUES (2)', [], { durability: 'shipped' });
+    expect((await c.query('SELECT count(*) FROM t', undefined, { consistency: 'strong' })).rows).toEqual([[1n]]);
+    for (const db of open.splice(0)) await db.close();
+    const text = [...la.lines, ...lb.lines, inspect(err, { depth: 20, showHidden: true })].join('\n');
+    expect(la.lines.length + lb.lines.length).toBeGreaterThan(0);
+    expect(text).not.toContain(secret);
+    expect(text).not.toContain(wrong);
+  }, 30_000);
+
+  it('read-only queries only; transaction() only on the leader; strong reads on the leader', async () => {
+    await setup();
+    const a = await node('a');
+    await a.execute('CREATE TABLE t (id BIGINT)');
+    await a.transaction(async (tx) => {
+      await tx.execute('INSERT INTO t VALUES (1), (2)');
+      expect((await tx.query('SELECT count(*) FROM t')).rows).toEqual([[2n]]);
+    });
+    await a.sync();
+    await expect(a.query('INSERT INTO t VALUES (3)')).rejects.toMatchObject({ code: 'HADUCK_NOT_READ_ONLY' });
+    const b = await node('b');
+    await b.sync();
+    expect((await b.query('SELECT sum(id) FROM t')).rows).toEqual([[3n]]);
+    await expect(b.transaction(async () => undefined)).rejects.toMatchObject({ code: 'HADUCK_NOT_LEADER' });
+    await a.execute('INSERT INTO t VALUES (10)');
+    expect((await b.query('SELECT sum(id) FROM t', undefined, { consistency: 'strong' })).rows).toEqual([[13n]]);
+  }, 30_000);
+
+  it('a node promoted over a holder that never shipped anything (no local file, empty storage) becomes the leader', async () => {
+    await setup();
+    // A holder that claimed the lease and died before its first snapshot.
+    const ghost = encodeLeaseData({
+      instanceId: 'ghost',
+      address: 'http://127.0.0.1:1',
+      claimedAt: Math.floor(Date.now() / 1000),
+      ttlSecs: 1,
+      sessionId: 'ghost-session',
+      sleeping: false,
+      epoch: 5,
+      nonce: newLeaseNonce(),
+    });
+    expect((await lease.writeIfNotExists(lease.keyFor('app'), ghost)).success).toBe(true);
+    const b = await node('b');
+    expect(b.role).toBe('follower');
+    expect(existsSync(join(dir, 'b.duckdb'))).toBe(false);
+    await b.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
+    await b.execute('CREATE TABLE t (id BIGINT)');
+    await b.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+    const c = await node('c');
+    await c.sync();
+    expect((await c.query('SELECT id FROM t')).rows).toEqual([[1n]]);
+  }, 30_000);
+
+  it('a restarted node whose file holds a checkpoint that was never shipped moves it aside and restores from storage', async () => {
+    await setup();
+    const path = join(dir, 'a.duckdb');
+    let a = await node('a');
+    await a.execute('CREATE TABLE t (id BIGINT)');
+    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+    await a.close();
+    open.length = 0;
+    // As if killed between CHECKPOINT and upload: the file moved on, storage did not.
+    const raw = await DuckDBInstance.create(path);
+    const conn = await raw.connect();
+    await conn.run('INSERT INTO t VALUES (666)');
+    await conn.run('CHECKPOINT');
+    conn.closeSync();
+    raw.closeSync();
+    a = await node('a');
+    expect(a.role).toBe('leader');
+    expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
+    expect(a.stats().restoredSnapshots).toBe(1);
+    const aside = readdirSync(dir).filter((f) => f.startsWith('a.duckdb.diverged-'));
+    expect(aside).toHaveLength(1);
+    // The moved-aside copy still has the unshipped row.
+    const old = await DuckDBInstance.create(join(dir, aside[0]!), { access_mode: 'READ_ONLY' });
+    const oc = await old.connect();
+    expect((await oc.runAndReadAll('SELECT id FROM t ORDER BY id')).getRows()).toEqual([[1n], [666n]]);
+    oc.closeSync();
+    old.closeSync();
+  }, 30_000);
+
+  it('a restarted leader whose WAL holds commits no checkpoint shipped keeps its file and sets a copy aside with the WAL', async () => {
+    await setup();
+    const path = join(dir, 'a.duckdb');
+    const a = await node('a');
+    await a.execute('CREATE TABLE t (id BIGINT)');
+    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+    await a.close();
+    open.length = 0;
+    // As if the leader was killed after a commit and before its next checkpoint.
+    killedAfter(path, ['INSERT INTO t VALUES (777)']);
+    expect(existsSync(`${path}.wal`)).toBe(true);
+    const again = await node('a');
+    expect((await again.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
+    // The file itself was kept (no restore from storage).
+    expect(again.stats().restoredSnapshots).toBe(0);
+    const aside = readdirSync(dir).filter((f) => f.startsWith('a.duckdb.diverged-') && !f.endsWith('.wal'));
+    expect(aside).toHaveLength(1);
+    expect(existsSync(join(dir, `${aside[0]}.wal`))).toBe(true);
+    // Opened with its WAL, the moved-aside copy has the commit.
+    const old = await DuckDBInstance.create(join(dir, aside[0]!));
+    const oc = await old.connect();
+    expect((await oc.runAndReadAll('SELECT id FROM t ORDER BY id')).getRows()).toEqual([[1n], [777n]]);
+    oc.closeSync();
+    old.closeSync();
+  }, 30_000);
+
+  it('adopts an existing DuckDB file into empty storage, its WAL included', async () => {
+    await setup();
+    const path = join(dir, 'a.duckdb');
+    killedAfter(path, ['CREATE TABLE t (id BIGINT)', 'INSERT INTO t VALUES (5), (6)']);
+    const a = await node('a');
+    expect(a.role).toBe('leader');
+    expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[5n], [6n]]);
+    const b = await node('b');
+    await b.sync();
+    expect((await b.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[5n], [6n]]);
+    expect(readdirSync(dir).some((f) => f.includes('.diverged-'))).toBe(false);
+  }, 30_000);
+});
