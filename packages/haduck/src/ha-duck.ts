@@ -278,19 +278,24 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     this.#engine = undefined;
     await this.#loop?.stop();
     this.#loop = undefined;
-    const s = engine.stats;
     try {
-      // The term is over: storage would refuse an upload; unshipped changes are moved aside below.
+      // The term is over: storage would refuse an upload; unshipped changes are set aside below.
       await engine.close({ ship: false });
     } finally {
-      const r = this.#counters.retiredLeader;
-      r.commits += s.commits;
-      r.checkpoints += s.checkpoints;
-      r.unexpectedCheckpoints += s.unexpectedCheckpoints;
-      r.bytesShipped += s.bytesShipped;
+      this.#countRetired(engine);
       await this.#replication.afterLeaderClose(this.#o.path);
       await this.#replication.reconcileLocalCopy(this.#o.path, this.#o.name);
     }
+  }
+
+  /** Keeps a closed engine's counters in {@link stats}. */
+  #countRetired(engine: LeaderEngine): void {
+    const s = engine.stats;
+    const r = this.#counters.retiredLeader;
+    r.commits += s.commits;
+    r.checkpoints += s.checkpoints;
+    r.unexpectedCheckpoints += s.unexpectedCheckpoints;
+    r.bytesShipped += s.bytesShipped;
   }
 
   #startCheckpointLoop(engine: LeaderEngine): { stop(): Promise<void> } {
@@ -594,6 +599,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       this.#engine = undefined;
       await this.#loop?.stop();
       await engine.close({ ship: true }).catch((err: unknown) => this.#emitError(err));
+      this.#countRetired(engine);
       await this.#replication.afterLeaderClose(this.#o.path);
     }
     await this.#reader?.close();

@@ -26,6 +26,7 @@ it("the README's minimal example runs as written (temporary paths, a free port)"
     expect(rows).toEqual([[1n, 'hello']]);
     await db.close();
     expect(db.role).toBe('closed');
+    expect(db.stats().commits).toBe(2);
     await storage.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
