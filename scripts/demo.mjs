@@ -6,8 +6,10 @@
 // a summary. Exits non-zero if a check fails.
 //
 //   pnpm demo                        # local storage in a temp dir
-//   HADUCK_STORAGE=s3:bucket/prefix HADUCK_S3_ENDPOINT=http://127.0.0.1:7480 pnpm demo
+//   HADUCK_STORAGE=s3:bucket/prefix HADUCK_S3_ENDPOINT=http://127.0.0.1:7480 HADUCK_S3_UNQUOTED_IF_MATCH=1 \
+//     AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… pnpm demo    (lease: @hadb/lease-s3 in the same bucket)
 //   HADUCK_LEASE=nats:nats://127.0.0.1:4222 pnpm demo     (or etcd:http://127.0.0.1:2379)
+// Each run uses a fresh database name (demo-<pid>); on S3 its objects stay under <prefix>haduck/demo-<pid>/.
 // Tuning: DEMO_STEADY_MS (default 8000), DEMO_AFTER_MS (4000), HADUCK_TTL_MS (2000),
 // HADUCK_WRITE_RATE (leader rows/s, 20), DEMO_FOLLOWER_RATE (forwarded rows/s, 5).
 import { spawn } from 'node:child_process';
@@ -162,6 +164,12 @@ async function main() {
   b.child.kill('SIGTERM');
   await b.waitFor((e) => e.event === 'closed', 30_000, 'clean close');
   const finalB = b.events.filter((e) => e.event === 'stats').at(-1);
+  check(
+    Number(leaderStats?.unexpectedCheckpoints ?? 0) === 0 && Number(finalB?.unexpectedCheckpoints ?? 0) === 0,
+    'no checkpoint DuckDB ran on its own (every checkpoint was shipped by haduck)',
+  );
+  const errors = [...a.events, ...b.events].filter((e) => e.event === 'error' || e.event === 'write_error');
+  check(errors.length === 0, `${errors.length} error events${errors.length ? `: ${JSON.stringify(errors.slice(0, 3))}` : ''}`);
 
   // Lag: for each acknowledged row of a, when did the follower first see it?
   const visible = b.events.filter((e) => e.event === 'visible' && e.writer === 'a');
