@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { HaDuckError } from './errors.js';
 import { removeWalFiles } from '@hadb/duckblock';
+import { HaDuckError } from './errors.js';
 import { RwGate } from './mutex.js';
 import { runQuery, type QueryResult } from './sql.js';
 import type { HaParams } from './values.js';

@@ -1,0 +1,107 @@
+import { constants } from 'node:fs';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { Logger } from '@hadb/core';
+import { diffManifest, journalPath, positionPath, recoverFile, restorePath, scanFile, type BlockManifest, type Position } from '@hadb/duckblock';
+
+/** What {@link reconcileLocalCopy} did. */
+export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
+
+const WAL_SUFFIXES = ['.wal', '.wal.checkpoint', '.wal.recovery'] as const;
+
+/** True when `current` is exactly the state `recorded` describes (duckblock's own diff finds nothing to ship). */
+function sameManifest(current: BlockManifest, recorded: BlockManifest): boolean {
+  const diff = diffManifest(recorded, current);
+  return diff.headerPages.length === 0 && diff.blocks.length === 0 && !diff.sizeChanged;
+}
+
+/** Bytes in DuckDB's WAL files next to `path` (commits not yet checkpointed into the file). */
+async function walBytes(path: string): Promise<number> {
+  let total = 0;
+  for (const suffix of WAL_SUFFIXES) {
+    try {
+      total += (await stat(path + suffix)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return total;
+}
+
+/** Moves DuckDB's WAL files of `path` next to `aside`, keeping their suffixes. */
+async function moveWal(path: string, aside: string): Promise<void> {
+  for (const suffix of WAL_SUFFIXES) {
+    await rename(path + suffix, aside + suffix).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
+
+/** Scans the file's manifest; `undefined` when it is missing, `null` when it is not a readable DuckDB file. */
+async function scanManifest(path: string): Promise<BlockManifest | null | undefined> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return scanFile(fh.fd).manifest;
+  } catch {
+    return null;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Makes the local copy safe to replicate from, before DuckDB or replication touch it. Completes
+ * an interrupted apply, then:
+ * - `moved`: the file is not exactly the state its position file records (a leader killed
+ *   between CHECKPOINT and upload, or demoted with unshipped changes), or it was never
+ *   replicated while storage already holds history: file and WAL are moved aside
+ *   (`<path>.diverged-<ms>`, never deleted) and the next pull restores from storage;
+ * - `wal-moved`: the file matches its position but DuckDB's WAL holds commits no checkpoint
+ *   shipped (a leader killed between two checkpoints): a copy of the file (a reflink where the
+ *   file system has them) and the WAL go aside together; the file itself is kept;
+ * - `adopted`: a file never replicated while storage is empty becomes the first state; its WAL,
+ *   if any, is checkpointed into it first;
+ * - `kept` / `missing`: nothing to do.
+ * Never call while DuckDB has the file open. `durableHead` is the storage head's sequence (0 when
+ * storage holds no history).
+ */
+export async function reconcileLocalCopy(
+  path: string,
+  o: { db: string; durableHead: () => Promise<bigint>; duckdbConfig?: Readonly<Record<string, string>> | undefined; logger?: Logger | undefined },
+): Promise<LocalCopyOutcome> {
+  // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
+  let position: Position | null;
+  try {
+    position = await recoverFile(path, { removeWal: false });
+  } catch {
+    position = null;
+  }
+  const manifest = await scanManifest(path);
+  if (manifest === undefined) return 'missing';
+  const wal = await walBytes(path);
+  if (position === null && manifest !== null && (await o.durableHead()) === 0n) {
+    // Adopting an existing database: fold its WAL in rather than let replication drop it.
+    if (wal > 0) (await DuckDBInstance.create(path, { ...o.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
+    return 'adopted';
+  }
+  const aside = `${path}.diverged-${Date.now()}`;
+  if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
+    if (wal === 0) return 'kept';
+    await copyFile(path, aside, constants.COPYFILE_FICLONE);
+    await moveWal(path, aside);
+    o.logger?.warn({ db: o.db, aside }, 'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside');
+    return 'wal-moved';
+  }
+  // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
+  await rename(path, aside);
+  await moveWal(path, aside);
+  await Promise.all([positionPath(path), journalPath(path), restorePath(path)].map((f) => rm(f, { force: true })));
+  o.logger?.warn({ db: o.db, aside }, 'haduck: local copy does not match what was shipped; moved aside, restoring from storage');
+  return 'moved';
+}
