@@ -1,4 +1,4 @@
-import { isHadbError } from './errors.js';
+import { isHadbError } from './hadb-error.js';
 
 /**
  * What kind of failure an error is, decided from typed fields only (hadb error codes, HTTP status,

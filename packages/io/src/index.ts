@@ -1,3 +1,18 @@
+// The ground floor every hadb package builds on: errors, abort, options, clock, logger, deadlines.
+export {
+  HADB_ERROR_BRAND,
+  HadbError,
+  errorGuard,
+  isHadbError,
+  type ErrorFactory,
+  type HadbErrorOptions,
+} from './hadb-error.js';
+export { abortReason, abortable, childController, raceAbort, throwIfAborted, type OpOptions } from './abort.js';
+export { configChecker, type ConfigChecker, type NumberRule } from './config.js';
+export { sleepUnlessAborted, systemClock, wallSeconds, type Clock, type RandomSource, type Timer } from './clock.js';
+export { withTimeout, type DeadlineErrors, type WithTimeoutOptions } from './deadline.js';
+export { consoleLogger, describeError, silentLogger, type LogLevel, type Logger } from './logger.js';
+// Resilience: retry, circuit breaker, limiter, classification.
 export { DEFAULT_BACKOFF, backoffCap, backoffDelay, type BackoffOptions } from './backoff.js';
 export {
   CircuitBreaker,
@@ -15,8 +30,7 @@ export {
   isRetryableError,
   type ErrorClass,
 } from './classify.js';
-export { systemClock, type Clock, type RandomSource } from './clock.js';
-export { IoError, abortedError, isHadbError, isIoError, type IoErrorCode } from './errors.js';
+export { IoError, abortedError, isIoError, type IoErrorCode } from './errors.js';
 export { ConcurrencyLimiter, type AcquireOptions, type Release } from './limiter.js';
 export {
   DEFAULT_RETRY,

@@ -9,24 +9,24 @@ export interface SleepOptions {
 }
 
 /**
- * Resolves after `ms` milliseconds. Rejects with `IoError` `HADB_IO_ABORTED` as soon as the signal
- * fires (or at once if it already has), and leaves no timer or listener behind.
+ * Resolves after `ms` milliseconds. Rejects with `IoError` `HADB_IO_ABORTED` (or the signal's
+ * reason when that is a hadb error) as soon as the signal fires, and leaves no timer or listener.
  */
 export function sleep(ms: number, options: SleepOptions = {}): Promise<void> {
   const { signal, clock = systemClock } = options;
   return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
+    if (signal?.aborted === true) {
       reject(abortedError(signal));
       return;
     }
     const onAbort = (): void => {
-      clock.clearTimeout(handle);
+      timer.cancel();
       reject(abortedError(signal as AbortSignal));
     };
-    const handle = clock.setTimeout(() => {
+    const timer = clock.timer(Math.max(0, ms), () => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, Math.max(0, ms));
+    });
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
