@@ -68,6 +68,11 @@ export interface CoordinatorSourceOptions {
   readonly replication?: ((db: string) => ReplicationStats | undefined) | undefined;
   /** The node registry the coordinator writes, to list the cluster's followers. */
   readonly registry?: NodeRegistryLike | undefined;
+  /**
+   * Names the leader from its address when the registry does not (a leader that never followed
+   * is not registered). Default: registry entries only, else the address itself is shown.
+   */
+  readonly nodeIdOfAddress?: ((address: string) => string | undefined) | undefined;
   /** The coordinator's `prefix`. Default `""`. */
   readonly registryPrefix?: string | undefined;
   /** How long registry listings are reused. Default 5000 ms. */
@@ -98,6 +103,9 @@ export interface CoordinatorAdminSource extends AdminSource {
  * up (`lagSource: 'estimate'`, an upper bound that needs {@link AdminSource.status} to be called
  * regularly — the admin server samples every `sampleIntervalMs`). The resolution is one poll interval.
  *
+ * Cluster members: this node, the leader (named by its registry entry when it has one, else by
+ * its address) and the registry's entries seen within `registryStaleMs`.
+ *
  * Events: core's `promoted`, `demoted` and `fenced` are forwarded (with `epoch` and `reason` as
  * context); engine events come in through {@link CoordinatorAdminSource.report}.
  */
@@ -110,6 +118,8 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
   const listeners = new Set<(event: AdminEvent) => void>();
   const lastCaughtUpMs = new Map<string, number>();
   const registryCache = new Map<string, { at: number; members: ClusterMember[] }>();
+  /** Instance ids by address, from every registry entry seen (to name the leader). */
+  const addressIds = new Map<string, string>(options.address === undefined ? [] : [[options.address, options.nodeId]]);
 
   const emit = (event: AdminEvent): void => {
     const e = event.nodeId === undefined ? { ...event, nodeId: options.nodeId } : event;
@@ -136,6 +146,7 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
     if (cached !== undefined && clock.now() - cached.at < refreshMs) return cached.members;
     try {
       const all = await registry.discoverAll(prefix, db, { signal });
+      for (const r of all) addressIds.set(r.address, r.instanceId);
       const nowS = clock.wallMs() / 1000;
       const members = all
         .filter((r) => nowS - r.lastSeen <= staleMs / 1000)
@@ -188,14 +199,18 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
         lagSource = 'estimate';
       }
     }
+    const registered = (await registryMembers(db, signal)) ?? [];
     const self: ClusterMember = { nodeId: options.nodeId, address: options.address, role };
     const members = new Map<string, ClusterMember>([[self.nodeId, self]]);
-    const leaseHolder = role === 'leader' ? options.nodeId : stats?.leaseHolder;
+    const leaseHolder =
+      role === 'leader'
+        ? options.nodeId
+        : (stats?.leaseHolder ?? (leaderAddress === undefined ? undefined : (addressIds.get(leaderAddress) ?? options.nodeIdOfAddress?.(leaderAddress))));
     if (role !== 'leader' && leaderAddress !== undefined) {
       const id = leaseHolder ?? leaderAddress;
-      members.set(id, { nodeId: id, address: leaderAddress, role: 'leader' });
+      if (id !== options.nodeId) members.set(id, { nodeId: id, address: leaderAddress, role: 'leader' });
     }
-    for (const m of (await registryMembers(db, signal)) ?? []) {
+    for (const m of registered) {
       if (members.has(m.nodeId)) continue;
       if (m.address !== undefined && m.address === leaderAddress) continue;
       members.set(m.nodeId, m);

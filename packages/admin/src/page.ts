@@ -72,6 +72,7 @@ function render(st){
   $("reason").textContent=st.ready?"":st.readyReason;$("updated").textContent="updated "+new Date(st.generatedAtMs).toLocaleTimeString();
   const now=st.generatedAtMs, rows=[], dbs=new Map();
   for(const n of st.nodes){
+    if(!n.error&&n.databases.length===0)rows.push(h("tr",{"data-node":n.nodeId},h("td",{},n.nodeId),h("td",{},"—"),h("td",{},roleBadge("none",n.nodeId,"none")),h("td",{colspan:8},"no database joined")));
     if(n.error)rows.push(h("tr",{"data-node":n.nodeId},h("td",{},n.nodeId),h("td",{colspan:10},"unreachable: "+n.error)));
     for(const d of n.databases){
       const lag=(d.role==="follower"||d.role==="client")?fmtS(d.lagSeconds)+(d.lagSource==="estimate"&&d.lagSeconds?" ≈":""):"";
