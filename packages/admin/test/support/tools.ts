@@ -61,3 +61,12 @@ export async function receiver(status: (r: Received, n: number) => number = () =
       }),
   };
 }
+
+/** Polls `pred` every 20 ms until it holds or `ms` passes. */
+export async function until(pred: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`${what} not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
