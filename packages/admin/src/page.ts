@@ -54,7 +54,7 @@ svg{width:100%;height:220px;display:block}.legend{display:flex;flex-wrap:wrap;ga
 </main>
 <script>
 "use strict";
-const REFRESH=${Math.max(250, Math.round(options.refreshMs))}, WINDOW_MS=5*60*1000;
+const REFRESH=${Math.max(250, Math.round(options.refreshMs))}, MAX_WINDOW_MS=5*60*1000, MIN_WINDOW_MS=30*1000, RATE_SPAN_MS=2000;
 const COLORS=["#2b6cb0","#1f9d55","#d69e2e","#805ad5","#dd6b20","#319795","#e53e3e","#718096"];
 const m=/[#&]token=([^&]+)/.exec(location.hash);
 if(m){sessionStorage.setItem("hadb-admin-token",decodeURIComponent(m[1]));history.replaceState(null,"",location.pathname+location.search);}
@@ -98,26 +98,29 @@ function render(st){
   $("cluster").replaceChildren(...cards);
   $("events").replaceChildren(...st.events.map((e)=>h("div",{},new Date(e.atMs).toLocaleTimeString()+"  ",h("span",{class:["promoted","demoted","fenced"].includes(e.type)?"ev-"+e.type:"ev-bad"},e.type),"  "+e.db+" on "+(e.nodeId||"?")+(e.error?" — "+e.error:""))));
 }
-function plot(svgId,legendId,series,now,unit){
+function plot(svgId,legendId,series,now,unit,windowMs){
   const svg=$(svgId),W=600,H=220,L=46,B=22,T=8,R=8;svg.replaceChildren();
-  let max=0;for(const x of series)for(const[,v]of x.points)if(v!=null&&v>max)max=v;
-  max=max<=0?1:max*1.15;const X=(t)=>L+(W-L-R)*(1-(now-t)/WINDOW_MS),Y=(v)=>H-B-(H-B-T)*(v/max);
+  let max=0;for(const x of series)for(const[t,v]of x.points)if(v!=null&&v>max&&now-t<=windowMs)max=v;
+  max=max<=0?1:max*1.15;const X=(t)=>L+(W-L-R)*(1-(now-t)/windowMs),Y=(v)=>H-B-(H-B-T)*(v/max);
   for(let i=0;i<=4;i++){const v=max*i/4,y=Y(v);svg.append(s("line",{x1:L,x2:W-R,y1:y,y2:y,stroke:"#e3e6ec"}));const t=s("text",{x:L-6,y:y+4,"text-anchor":"end","font-size":11,fill:"#6b7385"});t.textContent=v<10?v.toFixed(1):v.toFixed(0);svg.append(t)}
-  for(let mnt=0;mnt<=5;mnt++){const x=X(now-mnt*60000),t=s("text",{x,y:H-6,"text-anchor":"middle","font-size":11,fill:"#6b7385"});t.textContent=mnt===0?"now":"-"+mnt+"m";svg.append(t)}
+  const step=[5e3,1e4,15e3,3e4,6e4,12e4].find((st)=>windowMs/st<=6)||6e4;
+  for(let ago=0;ago<=windowMs;ago+=step){const x=X(now-ago),t=s("text",{x:Math.max(L+10,x),y:H-6,"text-anchor":"middle","font-size":11,fill:"#6b7385"});t.textContent=ago===0?"now":"-"+(ago%6e4===0?ago/6e4+"m":ago/1e3+"s");svg.append(t)}
   const legend=[];
-  for(const x of series){const pts=x.points.filter(([t,v])=>v!=null&&now-t<=WINDOW_MS);if(pts.length===0)continue;const c=colorOf(x.key);
+  for(const x of series){const pts=x.points.filter(([t,v])=>v!=null&&now-t<=windowMs);if(pts.length===0)continue;const c=colorOf(x.key);
     svg.append(s("polyline",{points:pts.map(([t,v])=>X(t).toFixed(1)+","+Y(v).toFixed(1)).join(" "),fill:"none",stroke:c,"stroke-width":2,"vector-effect":"non-scaling-stroke"}));
     const last=pts[pts.length-1];legend.push(h("span",{},h("i",{style:"background:"+c}),x.key+": "+(unit(last[1]))))}
   if(legend.length===0)legend.push(h("span",{},"no data yet"));
   $(legendId).replaceChildren(...legend);
 }
 function renderHistory(hist,now){
-  const lag=[],rate=[];
-  for(const x of hist.series){const key=x.node+"/"+x.db;
+  const lag=[],rate=[];let first=now;
+  for(const x of hist.series){const key=x.node+"/"+x.db;if(x.points.length)first=Math.min(first,x.points[0][0]);
     if(x.points.some((p)=>p[1]!=null))lag.push({key,points:x.points.map((p)=>[p[0],p[1]])});
-    const r=[];for(let i=1;i<x.points.length;i++){const a=x.points[i-1],b=x.points[i];if(a[2]==null||b[2]==null)continue;const dt=(b[0]-a[0])/1000;if(dt>0)r.push([b[0],Math.max(0,(b[2]-a[2])/1024/dt)])}
+    // bytes shipped per second over the last RATE_SPAN_MS before each sample
+    const r=[];let j=0;for(let i=1;i<x.points.length;i++){const b=x.points[i];while(j<i-1&&x.points[j+1][0]<=b[0]-RATE_SPAN_MS)j++;const a=x.points[j];if(a[2]==null||b[2]==null)continue;const dt=(b[0]-a[0])/1000;if(dt>0)r.push([b[0],Math.max(0,(b[2]-a[2])/1024/dt)])}
     if(r.some((p)=>p[1]>0))rate.push({key,points:r});}
-  plot("lag","lag-legend",lag,now,(v)=>fmtS(v));plot("rate","rate-legend",rate,now,(v)=>v.toFixed(1)+" KiB/s");
+  const windowMs=Math.min(MAX_WINDOW_MS,Math.max(MIN_WINDOW_MS,now-first));
+  plot("lag","lag-legend",lag,now,(v)=>fmtS(v),windowMs);plot("rate","rate-legend",rate,now,(v)=>v.toFixed(1)+" KiB/s",windowMs);
 }
 async function get(path){const r=await fetch(path,{headers,cache:"no-store"});if(r.status===401)throw new Error("unauthorized: open this page as …/#token=<admin token>");if(!r.ok)throw new Error(path+": HTTP "+r.status);return r.json()}
 async function tick(){

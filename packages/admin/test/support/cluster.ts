@@ -1,4 +1,5 @@
 import { Coordinator, StorageNodeRegistry } from '@hadb/core';
+import type { LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { coordinatorSource, type CoordinatorAdminSource } from '../../src/index.js';
@@ -14,6 +15,26 @@ export interface TestNode {
   readonly coordinator: Coordinator;
   readonly engine: TestEngine;
   readonly source: CoordinatorAdminSource;
+  /** Makes every lease request of this node hang from now on, like a frozen process. */
+  freeze(): void;
+}
+
+/** A view of `store` whose requests never settle once frozen. */
+function freezable(store: LeaseStore): { store: LeaseStore; freeze(): void } {
+  let frozen = false;
+  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
+  const view: LeaseStore = {
+    name: store.name,
+    capabilities: store.capabilities,
+    keyFor: (scope) => store.keyFor(scope),
+    read: (key, o) => (frozen ? hang() : store.read(key, o)),
+    writeIfNotExists: (key, data, o) => (frozen ? hang() : store.writeIfNotExists(key, data, o)),
+    writeIfMatch: (key, data, etag, o) => (frozen ? hang() : store.writeIfMatch(key, data, etag, o)),
+    delete: (key, o) => (frozen ? hang() : store.delete(key, o)),
+    close: async () => {},
+    [Symbol.asyncDispose]: async () => {},
+  };
+  return { store: view, freeze: () => (frozen = true) };
 }
 
 /** An in-process cluster of real `@hadb/core` Coordinators on `@hadb/lease-mem` and storage-mem. */
@@ -25,10 +46,11 @@ export class TestCluster {
 
   node(name: string): TestNode {
     const engine = new TestEngine(this.storage);
+    const lease = freezable(this.lease);
     const coordinator = new Coordinator({
       replicator: engine,
       followerBehavior: engine,
-      lease: { store: this.lease, instanceId: name, address: `http://${name}.test:8080`, ...TIMING },
+      lease: { store: lease.store, instanceId: name, address: `http://${name}.test:8080`, ...TIMING },
       nodeRegistry: this.registry,
       registryHeartbeatMs: 200,
       followerPullIntervalMs: 50,
@@ -41,7 +63,7 @@ export class TestCluster {
       registryRefreshMs: 200,
       nodeIdOfAddress: (address) => /^http:\/\/([a-z0-9-]+)\.test:8080$/.exec(address)?.[1],
     });
-    const node = { name, coordinator, engine, source };
+    const node = { name, coordinator, engine, source, freeze: lease.freeze };
     this.nodes.push(node);
     return node;
   }

@@ -30,6 +30,7 @@ export function segmentKey(db: string, seq: number): string {
 
 interface DbState {
   position: number;
+  epoch: number;
   lastCommitMs: number | null;
   shippedBytes: number;
   shippedSegments: number;
@@ -64,6 +65,7 @@ export class TestEngine implements Replicator, FollowerBehavior {
     if (s === undefined) {
       s = {
         position: 0,
+        epoch: 0,
         lastCommitMs: null,
         shippedBytes: 0,
         shippedSegments: 0,
@@ -86,6 +88,7 @@ export class TestEngine implements Replicator, FollowerBehavior {
     const s = this.dbs.get(db);
     if (s === undefined) return undefined;
     return {
+      epoch: s.epoch,
       lastAppliedCommitMs: s.lastCommitMs,
       lastShipAtMs: s.lastShipAtMs,
       syncedAtMs: s.syncedAtMs,
@@ -208,6 +211,7 @@ export class TestEngine implements Replicator, FollowerBehavior {
       gate.admit(seg.epoch);
     }
     s.position = seg.seq;
+    s.epoch = seg.epoch;
     s.lastCommitMs = seg.commitMs;
     s.appliedSegments++;
     s.appliedBytes += enc.encode(seg.payload).length;
@@ -223,6 +227,7 @@ export class TestEngine implements Replicator, FollowerBehavior {
       const res = await fencedPutIfAbsent(this.storage, segmentKey(db, seq), data, term.fence, { signal });
       if (res.success) {
         s.position = seq;
+        s.epoch = term.epoch;
         s.lastCommitMs = seg.commitMs;
         s.shippedSegments++;
         s.shippedBytes += bytes;
