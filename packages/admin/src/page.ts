@@ -108,7 +108,7 @@ function plot(svgId,legendId,series,now,unit,windowMs){
   const legend=[];
   for(const x of series){const pts=x.points.filter(([t,v])=>v!=null&&now-t<=windowMs);if(pts.length===0)continue;const c=colorOf(x.key);
     svg.append(s("polyline",{points:pts.map(([t,v])=>X(t).toFixed(1)+","+Y(v).toFixed(1)).join(" "),fill:"none",stroke:c,"stroke-width":2,"vector-effect":"non-scaling-stroke"}));
-    const last=pts[pts.length-1];legend.push(h("span",{},h("i",{style:"background:"+c}),x.key+": "+(unit(last[1]))))}
+    const last=pts[pts.length-1];legend.push(h("span",{},h("i",{style:"background:"+c}),x.key+": "+(now-last[0]>3*REFRESH+1000?"no recent data":unit(last[1]))))}
   if(legend.length===0)legend.push(h("span",{},"no data yet"));
   $(legendId).replaceChildren(...legend);
 }

@@ -75,6 +75,11 @@ describe.skipIf(!hasPrometheus && !hasChromium)('a three-node cluster seen throu
       expect(Number(r.value[1])).toBeGreaterThanOrEqual(0);
       expect(Number(r.value[1])).toBeLessThan(5);
     }
+    // c's applies stall: its lag, as Prometheus sees it, grows past a second; then it catches up
+    nodes[2]!.engine.holdApplies = true;
+    await until(async () => (await p.query(`hadb_lag_seconds{node="c"} > 1`)).length === 1, 20_000, 'c lagging in Prometheus');
+    nodes[2]!.engine.holdApplies = false;
+    await until(async () => (await p.query(`hadb_lag_seconds{node="c"} == 0`)).length === 1, 20_000, 'c caught up in Prometheus');
     const leaders = await p.query(`hadb_is_leader{db="${DB}"} == 1`);
     expect(leaders.map((r) => r.metric.node)).toEqual(['a']);
     const shipped = await p.query(`hadb_shipped_bytes_total{node="a"}`);
@@ -110,7 +115,11 @@ describe.skipIf(!hasPrometheus && !hasChromium)('a three-node cluster seen throu
       expect(await page.locator('#overall').textContent()).toBe('READY');
       // the token moved from the URL to sessionStorage
       expect(page.url()).not.toContain(TOKEN);
-      await page.waitForTimeout(2500); // a few samples for the plots
+      // a lag excursion on b for the plot: applies stall for 2 s, then catch up
+      nodes[1]!.engine.holdApplies = true;
+      await page.waitForTimeout(2000);
+      nodes[1]!.engine.holdApplies = false;
+      await expect.poll(() => page.locator('#lag-legend').textContent(), { timeout: 10_000 }).toContain('b/orders: 0.00 s');
 
       mark('roles before failover ok');
       const frozenAt = Date.now();

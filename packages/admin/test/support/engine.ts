@@ -53,8 +53,8 @@ interface DbState {
 export class TestEngine implements Replicator, FollowerBehavior {
   private readonly storage: StorageBackend;
   private readonly dbs = new Map<string, DbState>();
-  /** Milliseconds added to every commit time (to simulate an old change). */
-  commitSkewMs = 0;
+  /** While true, the follower loop sees new segments but does not apply them (a slow apply). */
+  holdApplies = false;
 
   constructor(storage: StorageBackend) {
     this.storage = storage;
@@ -165,6 +165,10 @@ export class TestEngine implements Replicator, FollowerBehavior {
         continue;
       }
       ctx.progress.setCaughtUp(false);
+      if (this.holdApplies) {
+        await ctx.clock.sleep(ctx.pollIntervalMs, ctx.signal).catch(() => {});
+        continue;
+      }
       this.apply(ctx.db, seg, ctx.epochGate);
       ctx.progress.report(BigInt(s.position));
       ctx.metrics.pullSucceeded();
@@ -222,7 +226,7 @@ export class TestEngine implements Replicator, FollowerBehavior {
     for (;;) {
       if (s.term !== term) throw new CoordinatorError('HADB_CORE_FENCED', 'term ended');
       const seq = s.position + 1;
-      const seg: Segment = { seq, epoch: term.epoch, commitMs: Date.now() + this.commitSkewMs, payload: 'x'.repeat(bytes) };
+      const seg: Segment = { seq, epoch: term.epoch, commitMs: Date.now(), payload: 'x'.repeat(bytes) };
       const data = enc.encode(JSON.stringify(seg));
       const res = await fencedPutIfAbsent(this.storage, segmentKey(db, seq), data, term.fence, { signal });
       if (res.success) {
