@@ -13,7 +13,7 @@ export {
   type NodeStatus,
 } from './source.js';
 export { AdminHandler, type AdminOptions, type RecentEvent } from './admin.js';
-export { startAdminServer, type AdminServer, type AdminServerOptions } from './server.js';
+export { startAdminServer, type AdminServer, type AdminServerOptions, type EngineAdminOptions } from './server.js';
 export {
   coordinatorSource,
   type CoordinatorAdminSource,

@@ -16,6 +16,12 @@ export interface AdminServerOptions extends AdminOptions, OpOptions {
   readonly port: number;
 }
 
+/**
+ * The `admin` option an engine (haduck, haqlite, walstream, the CLI's `replicate`) accepts: every
+ * server option except `sources`, which the engine supplies (its own node).
+ */
+export type EngineAdminOptions = Omit<AdminServerOptions, 'sources' | 'signal'>;
+
 /** A running admin server. */
 export interface AdminServer extends AsyncDisposable {
   /** `http://host:port` (IPv6 hosts bracketed), plus `basePath` and a trailing `/`. */
