@@ -191,7 +191,10 @@ export class AdminHandler implements AsyncDisposable {
 
   /** `/ready` of the whole server: every node ready. */
   async readiness(options: OpOptions = {}): Promise<Readiness> {
-    const nodes = await this.collect(options);
+    return this.readinessOf(await this.collect(options));
+  }
+
+  private readinessOf(nodes: readonly NodeStatus[]): Readiness {
     if (nodes.length === 0) return { ready: false, reason: 'no source' };
     for (const n of nodes) {
       if (n.error !== undefined) return { ready: false, reason: `${n.nodeId}: ${n.error}` };
@@ -226,7 +229,7 @@ export class AdminHandler implements AsyncDisposable {
   /** `/status` body. */
   async statusJson(options: OpOptions = {}): Promise<unknown> {
     const nodes = await this.collect(options);
-    const readiness = await this.readiness(options);
+    const readiness = this.readinessOf(nodes);
     return {
       title: this.title,
       generatedAtMs: this.clock.wallMs(),
