@@ -97,7 +97,7 @@ export class Heartbeat implements AsyncDisposable {
       return false;
     }
     try {
-      await postOnce(this.url, { 'user-agent': 'hadb-admin heartbeat' }, undefined, this.timeoutMs, this.stop.signal, 'GET');
+      await postOnce(this.url, { 'user-agent': 'hadb-admin heartbeat' }, undefined, this.timeoutMs, this.stop.signal, 'GET', this.clock);
       this.counts.sent++;
       this.lastSkipReason = undefined;
       return true;

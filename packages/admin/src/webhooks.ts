@@ -1,4 +1,5 @@
 import {
+  childController,
   configChecker,
   type ConfigChecker,
   describeError,
@@ -206,7 +207,7 @@ export class WebhookNotifier implements AsyncDisposable {
       'user-agent': `hadb-admin/${this.version}`,
     };
     if (d.target.secret !== undefined) headers[SIGNATURE_HEADER.toLowerCase()] = signWebhookBody(d.target.secret, d.body);
-    await postOnce(d.target.url, headers, d.body, this.timeoutMs, signal);
+    await postOnce(d.target.url, headers, d.body, this.timeoutMs, signal, 'POST', this.clock);
   }
 }
 
@@ -221,21 +222,25 @@ export async function postOnce(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   method = 'POST',
+  clock: Clock = systemClock,
 ): Promise<void> {
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const { controller, dispose } = childController(signal);
+  let timedOut = false;
+  const timer = clock.timer(timeoutMs, () => {
+    timedOut = true;
+    controller.abort();
+  });
   let res: Response;
   try {
-    res = await fetch(url, {
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
-    });
+    res = await fetch(url, { method, headers, ...(body === undefined ? {} : { body }), signal: controller.signal });
     await res.arrayBuffer();
   } catch (err) {
     if (signal?.aborted === true) throw err;
-    if (timeout.aborted) throw new AdminError('HADB_ADMIN_TIMEOUT', `${safeUrl(url)} did not answer within ${timeoutMs} ms`);
+    if (timedOut) throw new AdminError('HADB_ADMIN_TIMEOUT', `${safeUrl(url)} did not answer within ${timeoutMs} ms`);
     throw new AdminError('HADB_ADMIN_UNAVAILABLE', `${safeUrl(url)} unreachable`, { cause: err });
+  } finally {
+    timer.cancel();
+    dispose();
   }
   if (!res.ok) throw new AdminError('HADB_ADMIN_UNAVAILABLE', `${safeUrl(url)} answered ${res.status}`, { status: res.status });
 }

@@ -182,3 +182,21 @@ describe('Heartbeat', () => {
     expect(r.received.length).toBe(count);
   });
 });
+
+describe('delivery timeouts', () => {
+  it('a target that never answers times out (HADB_ADMIN_TIMEOUT) and is retried, then counted failed', async () => {
+    const silent = await recv();
+    let arrived = 0;
+    silent.server.removeAllListeners('request');
+    silent.server.on('request', (req) => {
+      arrived++;
+      req.resume();
+    });
+    const n = new WebhookNotifier({ targets: [{ url: silent.url }], timeoutMs: 50, maxRetries: 1, baseDelayMs: 1, maxDelayMs: 2 });
+    cleanups.push(() => n.close());
+    n.notify({ type: 'ship_failed', db: 'orders' });
+    await n.flush();
+    expect(arrived).toBe(2);
+    expect(n.stats()).toMatchObject({ sent: 0, failed: 1, retries: 1 });
+  });
+});
