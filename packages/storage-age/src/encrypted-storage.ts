@@ -70,7 +70,15 @@ interface Probe {
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const part of body) parts.push(part);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  if (parts.length === 1) return parts[0]!;
+  // A fresh buffer (Buffer.concat may hand out a slice of a shared pool).
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {

@@ -41,14 +41,14 @@ export function sealChunk(key: Buffer, index: number, last: boolean, plaintext: 
 }
 
 /** Opens one sealed chunk (throws {@link ChunkAuthError} when it does not authenticate). */
-export function openChunk(key: Buffer, index: number, last: boolean, sealed: Uint8Array): Buffer {
+export function openChunk(key: Buffer, index: number, last: boolean, sealed: Uint8Array): Uint8Array {
   if (sealed.length < TAG_BYTES) throw new ChunkAuthError(index, new Error('shorter than a tag'));
   try {
     const decipher = createDecipheriv('chacha20-poly1305', key, chunkNonce(index, last), { authTagLength: TAG_BYTES });
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
     const plain = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
     decipher.final();
-    return plain;
+    return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
   } catch (error) {
     throw new ChunkAuthError(index, error);
   }
