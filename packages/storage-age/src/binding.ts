@@ -9,7 +9,7 @@
  * included) decrypts these objects and outputs exactly the stored plaintext.
  */
 import { createHash } from 'node:crypto';
-import { Stanza, type Identity, type Recipient } from 'age-encryption';
+import { Stanza, type Recipient } from 'age-encryption';
 
 /** Stanza type of the binding (first argument of the stanza line). */
 export const BINDING_STANZA = 'hadb.storage-age/key';
@@ -44,27 +44,36 @@ export class BindingRecipient implements Recipient {
   }
 }
 
-/**
- * An identity that opens nothing but records the header's stanzas, so the binding can be checked
- * once the library has verified the header MAC. Registered first; one instance per read.
- */
-export class StanzaRecorder implements Identity {
-  stanzas: readonly Stanza[] = [];
+/** One stanza of a header: its arguments (after `->`) and its base64 body lines. */
+export interface StanzaLines {
+  readonly args: readonly string[];
+  readonly body: readonly string[];
+}
 
-  unwrapFileKey(stanzas: Stanza[]): null {
-    this.stanzas = stanzas;
-    return null;
+/**
+ * The stanzas of an age header, read line by line. Only meaningful on a header whose MAC the
+ * library has verified: then these lines are exactly what the writer wrote (stanza lines start
+ * with `"-> "`; body lines are base64 and never do).
+ */
+export function headerStanzas(header: Uint8Array): StanzaLines[] {
+  const lines = Buffer.from(header.buffer, header.byteOffset, header.byteLength).toString('latin1').split('\n');
+  const out: { args: string[]; body: string[] }[] = [];
+  for (const line of lines.slice(1)) {
+    if (line.startsWith('---')) break;
+    if (line.startsWith('-> ')) out.push({ args: line.slice(3).split(' '), body: [] });
+    else out[out.length - 1]?.body.push(line);
   }
+  return out;
 }
 
 /** What the (MAC-verified) stanzas say about the binding. */
 export type BindingState = 'bound' | 'unbound' | 'mismatch' | 'malformed';
 
 /** Compares the header's binding stanza(s) with `key`. */
-export function checkBinding(stanzas: readonly Stanza[], key: string): BindingState {
+export function checkBinding(stanzas: readonly StanzaLines[], key: string): BindingState {
   const found = stanzas.filter((s) => s.args[0] === BINDING_STANZA);
   if (found.length === 0) return 'unbound';
   const [stanza] = found;
-  if (found.length > 1 || stanza === undefined || stanza.args.length !== 2 || stanza.body.length !== 0) return 'malformed';
+  if (found.length > 1 || stanza === undefined || stanza.args.length !== 2 || stanza.body.join('') !== '') return 'malformed';
   return stanza.args[1] === bindingOf(key) ? 'bound' : 'mismatch';
 }

@@ -10,7 +10,7 @@
 import { hkdfSync } from 'node:crypto';
 import { configChecker, type ConfigChecker } from '@hadb/io';
 import { Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
-import { BindingRecipient, StanzaRecorder, bindingOf, checkBinding } from './binding.js';
+import { BindingRecipient, bindingOf, checkBinding, headerStanzas } from './binding.js';
 import { StorageAgeError, corrupt, invalidConfig } from './errors.js';
 import { NONCE_BYTES, TAG_BYTES } from './layout.js';
 
@@ -51,7 +51,8 @@ export function parseIdentities(text: string): string[] {
 
 export class KeyRing {
   readonly #recipients: readonly string[];
-  readonly #identities: readonly string[];
+  /** One decrypter for every read, so identities are parsed (and their public halves derived) once. */
+  readonly #decrypter: Decrypter;
   /** Kind of every recipient (all the same kind). */
   readonly kind: RecipientKind;
   readonly recipientCount: number;
@@ -59,7 +60,8 @@ export class KeyRing {
 
   private constructor(recipients: readonly string[], identities: readonly string[], kind: RecipientKind) {
     this.#recipients = recipients;
-    this.#identities = identities;
+    this.#decrypter = new Decrypter();
+    for (const id of identities) this.#decrypter.addIdentity(id);
     this.kind = kind;
     this.recipientCount = recipients.length;
     this.identityCount = identities.length;
@@ -139,16 +141,13 @@ export class KeyRing {
   /**
    * Opens the header of the object read at `key` and returns its payload key. The library parses
    * the header, unwraps the file key with the first identity that matches and verifies the MAC;
-   * then the binding must name `key` (or be absent, when `acceptUnbound`).
+   * then the binding (read from the verified header) must name `key` (or be absent, when
+   * `acceptUnbound`).
    */
   async open(key: string, header: Uint8Array, nonce: Uint8Array, acceptUnbound: boolean): Promise<Buffer> {
-    const decrypter = new Decrypter();
-    const recorder = new StanzaRecorder();
-    decrypter.addIdentity(recorder);
-    for (const id of this.#identities) decrypter.addIdentity(id);
     let fileKey: Uint8Array;
     try {
-      fileKey = await decrypter.decryptHeader(header);
+      fileKey = await this.#decrypter.decryptHeader(header);
     } catch (error) {
       const message = error instanceof Error ? error.message : '';
       if (message.includes('no identity matched')) {
@@ -157,7 +156,7 @@ export class KeyRing {
       throw corrupt(key, `age header failed verification (${message.includes('HMAC') ? 'MAC mismatch' : 'malformed header'})`, error);
     }
     try {
-      const state = checkBinding(recorder.stanzas, key);
+      const state = checkBinding(headerStanzas(header), key);
       if (state === 'mismatch') {
         throw new StorageAgeError('HADB_STORAGE_AGE_KEY_MISMATCH', `object ${JSON.stringify(key)} is bound to another object key (copied or moved inside the bucket)`);
       }
