@@ -5,7 +5,8 @@ import { MemStorageBackend } from '@hadb/storage-mem';
 import { Prng } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_BYTES, SEALED_CHUNK_BYTES } from '../src/layout.js';
-import { encrypt, rejection, x25519Pair } from './helpers.js';
+import { encryptedStorage } from '../src/index.js';
+import { encrypt, hybridPair, rejection, x25519Pair } from './helpers.js';
 
 const pair = await x25519Pair();
 
@@ -136,4 +137,21 @@ describe('ranges map to 64 KiB chunks', () => {
     const error = await rejection(b.rangeGet('v', 5 * CHUNK_BYTES, 10));
     expect(isStorageError(error, 'HADB_STORAGE_UNAVAILABLE'), String(error)).toBe(true);
   });
+
+  it('a header longer than the first 8 KiB read (eight hybrid post-quantum recipients, ~13 KiB) reads on every path', async () => {
+    const pairs = await Promise.all(Array.from({ length: 8 }, () => hybridPair()));
+    const inner = new CountingMem();
+    const b = await encryptedStorage(inner as StorageBackend, { recipients: pairs.map((p) => p.recipient), identities: [pairs[7]!.identity] });
+    const plain = randomBytes(3 * CHUNK_BYTES + 5);
+    await b.put('k', plain);
+    expect((await inner.head('k'))!.size - plain.length).toBeGreaterThan(12 * 1024);
+    expect(Buffer.from((await b.get('k'))!.data).equals(plain)).toBe(true);
+    expect((await b.head('k'))?.size).toBe(plain.length);
+    expect(Buffer.from((await b.rangeGet('k', 10, 20))!).equals(plain.subarray(10, 30))).toBe(true);
+    expect(Buffer.from((await b.rangeGet('k', 2 * CHUNK_BYTES + 1, 20))!).equals(plain.subarray(2 * CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 21))).toBe(true);
+    expect((await collect((await b.getStream('k'))!.body)).equals(plain)).toBe(true);
+    // Another recipient's identity reads it too.
+    const other = await encryptedStorage(inner as StorageBackend, { recipients: [pairs[0]!.recipient], identities: [pairs[0]!.identity] });
+    expect(Buffer.from((await other.get('k'))!.data).equals(plain)).toBe(true);
+  }, 60_000);
 });
