@@ -14,3 +14,4 @@ export { applyRetention, type RetentionOptions, type RetentionResult } from './r
 export { listRemote, readRemoteHeader, type RemoteEntry, type RemoteHeader, type RemoteListing } from './remote.js';
 export { META_PAGE_ID, changesetDbPages } from './meta.js';
 export { WalstreamError, isWalstreamError, type WalstreamErrorCode } from './errors.js';
+export { runSidecar, type SidecarOptions } from './sidecar.js';
