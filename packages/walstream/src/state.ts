@@ -1,5 +1,5 @@
 /** The replicator's local position, persisted next to the database as `<db>-walstream.json`. */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 
 /** Where the replicator stands in the WAL. */
 export interface WalPosition {
@@ -64,7 +64,12 @@ export function loadState(dbPath: string): LocalState | null {
   }
 }
 
-/** Writes the state file atomically (temp file, fsync, rename). */
+/**
+ * Writes the state file atomically (temp file, rename). Not fsynced on purpose: a lost or stale
+ * state file only makes the next start take a new-lineage snapshot (it never resumes on a
+ * position that storage or the WAL does not confirm), and syncing it on every shipped changeset
+ * would cost a disk flush per commit batch.
+ */
 export function saveState(dbPath: string, state: LocalState): void {
   const path = statePath(dbPath);
   const tmp = `${path}.tmp`;
@@ -79,7 +84,6 @@ export function saveState(dbPath: string, state: LocalState): void {
   const fd = openSync(tmp, 'w');
   try {
     writeSync(fd, text);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

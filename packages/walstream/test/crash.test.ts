@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Walstream, restore } from '../src/index.js';
-import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
+import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, sidecarArgs, tempDir } from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..', '..');
@@ -43,11 +43,6 @@ function start(cmd: string, args: string[], cwd: string): { child: ChildProcess;
 
 function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
-}
-
-/** Command line running the sidecar from source. */
-export function sidecarArgs(args: string[]): [string, string[]] {
-  return [process.execPath, ['--conditions=hadb-source', '--import', 'tsx', join(root, 'packages/walstream/src/bin/walstream-sidecar.ts'), ...args]];
 }
 
 describe('crashes (real child processes, SIGKILL)', () => {

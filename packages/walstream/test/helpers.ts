@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
@@ -119,3 +120,12 @@ export function randomTxn(db: Db, rnd: () => number, rows = 1 + Math.floor(rnd()
     }
   })();
 }
+
+/** The workspace root. */
+export const workspaceRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
+
+/** Command line running the sidecar from source. */
+export function sidecarArgs(args: string[]): [string, string[]] {
+  return [process.execPath, ['--conditions=hadb-source', '--import', 'tsx', join(workspaceRoot, 'packages/walstream/src/bin/walstream-sidecar.ts'), ...args]];
+}
+
