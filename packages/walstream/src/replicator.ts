@@ -175,13 +175,13 @@ export class DatabaseReplicator {
    * Ships every commit made so far; resolves once it is stored (durable in storage). A commit
    * that returned before `sync()` was called is covered. Safe to call concurrently.
    */
-  sync(options: OpOptions = {}): Promise<SyncResult> {
+  async sync(options: OpOptions = {}): Promise<SyncResult> {
     this.ensureOpen();
     return this.serial(() => this.doSync(options.signal));
   }
 
   /** Ships pending commits, then runs a checkpoint now (`PASSIVE` unless `mode` says `TRUNCATE`). */
-  checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
+  async checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
     this.ensureOpen();
     return this.serial(async () => {
       await this.doSync(options.signal);
@@ -190,7 +190,7 @@ export class DatabaseReplicator {
   }
 
   /** Ships pending commits, then stores a snapshot at the current sequence. */
-  snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
+  async snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
     this.ensureOpen();
     return this.serial(async () => {
       await this.doSync(options.signal);
