@@ -59,7 +59,7 @@ export class DatabaseReplicator {
   private state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
   private restartSafe = false;
   /** Captured, not yet stored changesets, oldest first. */
-  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch }> = [];
+  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch; readonly capturedAt: number }> = [];
   /** Position after the last captured frame (ahead of `state.wal` by `pending`). */
   private cursor: WalPosition | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -214,6 +214,7 @@ export class DatabaseReplicator {
 
   /** Captures the next committed batch into `pending`; false when there is nothing new. */
   private captureOne(): boolean {
+    const capturedAt = this.ctx.clock.now();
     const got = captureCommitted(this.walPath, this.cursor, this.restartSafe, this.options.maxChangesetBytes);
     if (got.kind === 'reset') {
       this.needsSnapshot = 'WAL restarted outside walstream';
@@ -241,7 +242,7 @@ export class DatabaseReplicator {
       entries,
       { createdMs: BigInt(this.ctx.clock.wallMs()) },
     );
-    this.pending.push({ cs, batch });
+    this.pending.push({ cs, batch, capturedAt });
     this.cursor = batch.end;
     return true;
   }
@@ -271,7 +272,7 @@ export class DatabaseReplicator {
         if (this.needsSnapshot !== null) continue;
         break;
       }
-      const { cs, batch } = this.pending[0]!;
+      const { cs, batch, capturedAt } = this.pending[0]!;
       let size: number;
       try {
         size = await this.upload(cs, signal);
@@ -294,7 +295,7 @@ export class DatabaseReplicator {
       shipped++;
       pages += batch.pages.size;
       bytes += size;
-      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes });
+      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes, capturedAt });
     }
     return { seq: this.state.seq, shipped, pages, bytes };
   }
