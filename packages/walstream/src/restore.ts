@@ -11,7 +11,8 @@ import { throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
 import { abortedError, corruptError, WalstreamError } from './errors.js';
-import { truncateTo, writePage } from './file-pages.js';
+import { PageRunWriter, truncateTo } from './file-pages.js';
+import { parallelRanges } from './read-ahead.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
 import { changesetDbPages } from './meta.js';
 
@@ -120,10 +121,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   let bytes = 0;
   try {
     // 1. The snapshot, streamed.
-    const stream = await storage.getStream(snap.key, { signal });
-    if (stream === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
-    bytes += stream.size;
-    const reader = readPhysicalStream(stream.body, { signal });
+    const info = await storage.head(snap.key, { signal });
+    if (info === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
+    bytes += info.size;
+    const reader = readPhysicalStream(parallelRanges(storage, snap.key, info.size, 8 << 20, Math.min(concurrency, 4), signal), { signal });
     let header;
     try {
       header = await reader.header();
@@ -132,11 +133,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
     const pageSize = header.pageSize;
     let dbPages = 0;
+    const out = new PageRunWriter(fd, pageSize);
     try {
-      for await (const page of reader) {
-        const size = writePage(fd, pageSize, page, snap.key);
-        if (size !== null) dbPages = size;
-      }
+      for await (const page of reader) out.add(page, snap.key);
+      out.flush();
+      dbPages = out.dbPages ?? 0;
     } catch (err) {
       if (err instanceof WalstreamError) throw err;
       throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
@@ -183,7 +184,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       }
       if (cs.header.pageSize !== pageSize) throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
       dbPages = changesetDbPages(cs, entry.key);
-      for (const page of cs.pages) writePage(fd, pageSize, page, entry.key);
+      for (const page of cs.pages) out.add(page, entry.key);
+      out.flush();
       bytes += 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
       chain = cs.checksum;
       seq = cs.header.seq;

@@ -62,7 +62,7 @@ describe('storage faults (testkit withFaults)', () => {
     expect(cliIntegrity(join(t.dir, `o${last.seq}.db`))).toBe('ok');
   });
 
-  it('a torn download is detected by checksum and never installed', async () => {
+  it('a corrupted or failing download is detected and never installed', async () => {
     const t = tempDir('torn');
     cleanups.push(t.cleanup);
     const inner = await openLocal(t.dir);
@@ -84,8 +84,10 @@ describe('storage faults (testkit withFaults)', () => {
     await expect(restore({ storage: inner, name: 'g', output: out })).rejects.toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
     const { existsSync } = await import('node:fs');
     expect(existsSync(out)).toBe(false);
-    const streaming = withFaults(inner, { seed: 1, streamErrors: 1 });
-    await expect(restore({ storage: streaming, name: 'g', output: out, seq: 1n })).rejects.toBeTruthy();
+    // A download that fails midway (range reads of the snapshot) leaves nothing behind either.
+    const failing = withFaults(inner, { seed: 1, errorRate: 0.5, operations: ['rangeGet', 'get'] });
+    await expect(restore({ storage: failing, name: 'g', output: out, seq: 1n })).rejects.toMatchObject({ code: 'HADB_STORAGE_UNAVAILABLE' });
+    expect(failing.faultCounts().errors).toBeGreaterThan(0);
     expect(existsSync(out)).toBe(false);
   });
 });
