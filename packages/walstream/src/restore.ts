@@ -71,6 +71,16 @@ export type RestoreResult =
       readonly checksum: bigint;
     };
 
+/** A decode failure is corruption; a failure of the source (storage, abort) passes through as it was. */
+function snapshotError(err: unknown, key: string): Error {
+  if (err instanceof WalstreamError) return err;
+  const e = err as { code?: string; cause?: unknown; message?: string };
+  if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
+  if (e.code === 'HADB_CHANGESET_ABORTED') return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
+  if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_')) return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
+  return err as Error;
+}
+
 function timeOf(t: number | Date | undefined): number | undefined {
   return t instanceof Date ? t.getTime() : t;
 }
@@ -129,7 +139,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     try {
       header = await reader.header();
     } catch (err) {
-      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+      throw snapshotError(err, snap.key);
     }
     const pageSize = header.pageSize;
     let dbPages = 0;
@@ -139,8 +149,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       out.flush();
       dbPages = out.dbPages ?? 0;
     } catch (err) {
-      if (err instanceof WalstreamError) throw err;
-      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+      throw snapshotError(err, snap.key);
     }
     let chain = header.prevChecksum;
     let seq = snap.seq;
