@@ -12,7 +12,6 @@ import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
 import { abortedError, corruptError, WalstreamError } from './errors.js';
 import { PageRunWriter, truncateTo } from './file-pages.js';
-import { parallelRanges } from './read-ahead.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
 import { changesetDbPages } from './meta.js';
 
@@ -131,10 +130,11 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   let bytes = 0;
   try {
     // 1. The snapshot, streamed.
-    const info = await storage.head(snap.key, { signal });
-    if (info === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
-    bytes += info.size;
-    const reader = readPhysicalStream(parallelRanges(storage, snap.key, info.size, 8 << 20, Math.min(concurrency, 4), signal), { signal });
+    // One streamed GET: the transport reads ahead on its own while pages are written.
+    const stream = await storage.getStream(snap.key, { signal });
+    if (stream === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
+    bytes += stream.size;
+    const reader = readPhysicalStream(stream.body, { signal });
     let header;
     try {
       header = await reader.header();

@@ -85,9 +85,9 @@ describe('storage faults (testkit withFaults)', () => {
     const { existsSync } = await import('node:fs');
     expect(existsSync(out)).toBe(false);
     // A download that fails midway (range reads of the snapshot) leaves nothing behind either.
-    const failing = withFaults(inner, { seed: 1, errorRate: 1, operations: ['rangeGet'] });
+    const failing = withFaults(inner, { seed: 1, streamErrors: 1 });
     await expect(restore({ storage: failing, name: 'g', output: out, seq: 1n })).rejects.toMatchObject({ code: 'HADB_STORAGE_UNAVAILABLE' });
-    expect(failing.faultCounts().errors).toBeGreaterThan(0);
+    expect(failing.faultCounts().streamErrors).toBeGreaterThan(0);
     expect(existsSync(out)).toBe(false);
   });
 });
