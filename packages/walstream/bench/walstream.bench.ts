@@ -165,7 +165,7 @@ async function restoreSpeed(dir: string, ctx: BenchContext, storage: StorageBack
 async function rss(dir: string, ctx: BenchContext): Promise<void> {
   const child = fileURLToPath(new URL('./rss-child.ts', import.meta.url));
   const root = fileURLToPath(new URL('../../..', import.meta.url));
-  for (const n of [1, 10, 100]) {
+  for (const n of [0, 1, 10, 100]) {
     const d = join(dir, `rss-${n}`);
     const { stdout } = await run_(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', child, d, String(n), '4'], {
       cwd: root,
@@ -174,7 +174,7 @@ async function rss(dir: string, ctx: BenchContext): Promise<void> {
       throw e;
     });
     const out = JSON.parse(stdout.trim().split('\n').pop()!) as { rssKiB: number; hwmKiB: number };
-    ctx.record(`RSS replicating ${n} database${n === 1 ? '' : 's'}`, out.rssKiB / 1024, 'MiB', `peak ${(out.hwmKiB / 1024).toFixed(0)} MiB; each written every 100 ms, sync every 100 ms`);
+    ctx.record(n === 0 ? 'RSS baseline (walstream loaded, no database)' : `RSS replicating ${n} database${n === 1 ? '' : 's'}`, out.rssKiB / 1024, 'MiB', `peak ${(out.hwmKiB / 1024).toFixed(0)} MiB; each written every 100 ms, sync every 100 ms`);
   }
 }
 
