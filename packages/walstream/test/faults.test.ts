@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodePhysical, newPhysical } from '@hadb/changeset';
 import { withFaults } from '@hadb/testkit/storage';
 import { Walstream, restore, type WalstreamEvent } from '../src/index.js';
 import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
@@ -83,6 +84,13 @@ describe('storage faults (testkit withFaults)', () => {
     const out = join(t.dir, 'bad.db');
     await expect(restore({ storage: inner, name: 'g', output: out })).rejects.toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
     const { existsSync } = await import('node:fs');
+    expect(existsSync(out)).toBe(false);
+    // A well-formed changeset that does not continue the chain (another lineage's seq 2).
+    const forged = newPhysical(2n, 123n, 4, 4096, [{ pageId: 0n, data: Uint8Array.of(0, 0, 0, 2) }]);
+    await inner.put(key, encodePhysical(forged));
+    const chainErr = await restore({ storage: inner, name: 'g', output: out }).catch((e: unknown) => e);
+    expect(chainErr).toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
+    expect(String((chainErr as Error).message)).toContain('chain break at seq 2');
     expect(existsSync(out)).toBe(false);
     // A download that fails midway (range reads of the snapshot) leaves nothing behind either.
     const failing = withFaults(inner, { seed: 1, streamErrors: 1 });
