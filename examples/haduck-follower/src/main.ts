@@ -31,7 +31,7 @@ async function poll(): Promise<void> {
       }
     } catch (err) {
       // Before the first checkpoint arrives there is no table (or no data) yet.
-      if (!isHaDuckError(err) || (err.code !== 'HADUCK_SQL' && err.code !== 'HADUCK_NOT_READY')) log('error', { message: String(err) });
+      if (!isHaDuckError(err) || (err.code !== 'HADB_HADUCK_SQL' && err.code !== 'HADB_HADUCK_NOT_READY')) log('error', { message: String(err) });
     }
     await new Promise((r) => setTimeout(r, 20));
   }

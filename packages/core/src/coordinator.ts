@@ -4,7 +4,7 @@ import { CoordinatorError } from './errors.js';
 import { RoleEventHub, type RoleEvent, type RoleEventListener, type RoleEventType } from './events.js';
 import type { WriteGuard } from './executor.js';
 import type { WriteFence } from './fence.js';
-import { describeError } from './logger.js';
+import { describeError } from '@hadb/io';
 import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.js';
 import { isRegistrationValid, type NodeRegistration } from './node-registry.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';

@@ -1,7 +1,8 @@
 import { decodeLeaseData, encodeLeaseData, type LeaseData, type LeaseStore } from '@hadb/lease';
 import type { CasResult } from '@hadb/storage';
-import { wallSeconds, withTimeout, type Clock } from './clock.js';
-import { describeError, type Logger } from './logger.js';
+import { wallSeconds, withTimeout, type Clock } from '@hadb/io';
+import { CORE_DEADLINE } from './errors.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { LeaseTiming } from './options.js';
 
@@ -104,8 +105,13 @@ export class DbLease {
 
   /** Reads the record (`null` when absent). Throws the store's error. */
   async read(signal: AbortSignal): Promise<ObservedLease | null> {
-    const record = await withTimeout(this.clock, this.timing.requestTimeoutMs, signal, 'lease read', (s) =>
-      this.store.read(this.key, { signal: s }),
+    const record = await withTimeout(
+      this.clock,
+      this.timing.requestTimeoutMs,
+      'lease read',
+      CORE_DEADLINE,
+      (s) => this.store.read(this.key, { signal: s }),
+      { signal },
     );
     const at = this.clock.now();
     if (record === null) return null;
@@ -226,10 +232,16 @@ export class DbLease {
     this.pending.set(nonce, { sentAt, ifEtag, sessionId: record.sessionId });
     let result: CasResult;
     try {
-      result = await withTimeout(this.clock, Math.max(1, timeoutMs), signal, `lease ${what}`, (s) =>
-        ifEtag === null
-          ? this.store.writeIfNotExists(this.key, data, { signal: s })
-          : this.store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
+      result = await withTimeout(
+        this.clock,
+        Math.max(1, timeoutMs),
+        `lease ${what}`,
+        CORE_DEADLINE,
+        (s) =>
+          ifEtag === null
+            ? this.store.writeIfNotExists(this.key, data, { signal: s })
+            : this.store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
+        { signal },
       );
     } catch (err) {
       this.logger.debug({ db: this.db, op: what, err: describeError(err) }, 'lease write outcome unknown; re-reading');

@@ -1,13 +1,13 @@
-import { childController, sleepUnlessAborted, withTimeout } from './clock.js';
+import { childController, sleepUnlessAborted, withTimeout } from '@hadb/io';
 import { DbLease, type Holding, type ObservedLease } from './db-lease.js';
 import { EpochGate } from './epoch-gate.js';
-import { CoordinatorError, isCoordinatorError } from './errors.js';
+import { CORE_DEADLINE, CoordinatorError, isCoordinatorError } from './errors.js';
 import type { RoleEventHub } from './events.js';
 import { TermFence, type FenceReason, type WriteFence } from './fence.js';
 import type { FollowerContext } from './follower-behavior.js';
 import { ClaimTracker, watchLease } from './follower-monitor.js';
 import { runLeaderTerm } from './leader-renewal.js';
-import { describeError } from './logger.js';
+import { describeError } from '@hadb/io';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { ProgressTracker } from './progress.js';
@@ -205,7 +205,7 @@ export class DbRuntime {
       phase.controller.abort(new CoordinatorError('HADB_CORE_ABORTED', 'follower phase ended'));
       phase.dispose();
     }
-    const stopped = await withTimeout(this.o.clock, this.o.replicatorTimeoutMs, undefined, 'follower loop stop', () =>
+    const stopped = await withTimeout(this.o.clock, this.o.replicatorTimeoutMs, 'follower loop stop', CORE_DEADLINE, () =>
       follower.then(() => true),
     ).catch(() => false);
     if (this.registeredSession !== undefined && this.o.nodeRegistry !== undefined) {
@@ -492,9 +492,12 @@ export class DbRuntime {
     signal: AbortSignal | undefined,
     onTimeout?: () => void,
   ): Promise<T> {
-    return withTimeout(this.o.clock, this.o.replicatorTimeoutMs, signal, what, fn, {
-      onTimeout,
-      onSlowSettle: () => this.o.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
+    return withTimeout(this.o.clock, this.o.replicatorTimeoutMs, what, CORE_DEADLINE, fn, {
+      signal,
+      settle: {
+        onTimeout,
+        onSlowSettle: () => this.o.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
+      },
     });
   }
 }

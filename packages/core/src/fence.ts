@@ -1,6 +1,5 @@
 import type { CasResult, StorageBackend } from '@hadb/storage';
-import type { Clock } from './clock.js';
-import { childController } from './clock.js';
+import { childController, type Clock } from '@hadb/io';
 import { CoordinatorError } from './errors.js';
 
 /**

@@ -1,6 +1,6 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '@hadb/io';
 import type { EpochGate } from './epoch-gate.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@hadb/io';
 import type { Replicator } from './replicator.js';
 
 /** The newest durable segment in storage for one database. */

@@ -1,6 +1,6 @@
-import { sleepUnlessAborted, type Clock } from './clock.js';
+import { sleepUnlessAborted, type Clock } from '@hadb/io';
 import type { DbLease, Holding, ObservedLease } from './db-lease.js';
-import { describeError, type Logger } from './logger.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { LeaseTiming } from './options.js';
 
 /** Pseudo-etag of "no record" (real etags are never empty). */

@@ -1,7 +1,7 @@
-import { sleepUnlessAborted, type Clock } from './clock.js';
+import { sleepUnlessAborted, type Clock } from '@hadb/io';
 import type { DbLease } from './db-lease.js';
 import type { FenceReason, TermFence } from './fence.js';
-import { describeError, type Logger } from './logger.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { LeaseTiming } from './options.js';
 

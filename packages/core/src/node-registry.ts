@@ -1,6 +1,6 @@
 import { assertSafeDbName, keyUnder, type StorageBackend } from '@hadb/storage';
 import { CoordinatorError } from './errors.js';
-import { describeError, silentLogger, type Logger } from './logger.js';
+import { describeError, silentLogger, type Logger } from '@hadb/io';
 
 /**
  * A replica's advertisement, byte-compatible with Rust `hadb::NodeRegistration` (serde_json,

@@ -2,7 +2,7 @@ import { encodeLeaseData, type LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '@hadb/io';
 import { Coordinator } from '../src/coordinator.js';
 import { isCoordinatorError } from '../src/errors.js';
 import type { RoleEvent } from '../src/events.js';

@@ -55,7 +55,7 @@ export async function writePages(fh: FileHandle, pages: readonly PageEntry[]): P
   for (const p of pages) {
     if (p.data.length === 0) continue;
     const id = Number(p.pageId);
-    if (!Number.isSafeInteger(id * PAGE_SIZE)) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'page id out of range');
+    if (!Number.isSafeInteger(id * PAGE_SIZE)) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id out of range');
     if (run.length > 0 && id === runNext && run[run.length - 1]!.length === PAGE_SIZE) {
       run.push(p.data);
     } else {
@@ -121,9 +121,9 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
         // Decoding verifies structure and checksum.
       }
     } catch (cause) {
-      throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
+      throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
     }
-    if (check.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (check.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
   }
   const reader = readPhysicalStream(source());
   const fh = await open(dbPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
@@ -149,7 +149,7 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     }
     await writing;
     await writePages(fh, batch);
-    if (reader.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (reader.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
     if (fileSize !== undefined) await fh.truncate(fileSize);
     else if (wrote) await truncateToHeader(fh);
     await fh.sync();
@@ -184,7 +184,7 @@ async function completeJournal(
   if (meta.kind === 'apply') {
     if (decoded !== undefined) {
       if (decoded.changeset.checksum !== checksum) {
-        throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+        throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
       }
       await replayPages(dbPath, decoded.pages, decoded.fileSize);
     } else {
@@ -272,7 +272,7 @@ export interface StreamedApplyOptions {
   readonly seq: bigint;
   /** The follower's chain checksum: the segment's `prev_checksum` must equal it. */
   readonly expectedPrev: bigint;
-  /** Highest epoch accepted; an older segment is refused (`DUCKBLOCK_FENCED`). */
+  /** Highest epoch accepted; an older segment is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch: bigint;
   /** Admission hook run after verification, before anything is written (throws to refuse). */
   readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
@@ -311,10 +311,10 @@ export async function applyStreamedSegment(
   try {
     const header = await reader.header();
     if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} is not a duckblock segment`);
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} is not a duckblock segment`);
     }
     if (header.seq !== options.seq) {
-      throw new DuckblockError('DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
+      throw new DuckblockError('HADB_DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
     }
     if (header.prevChecksum !== options.expectedPrev) {
       await reader.close();
@@ -325,19 +325,19 @@ export async function applyStreamedSegment(
     for await (const page of reader) {
       if (page.data.length > 0) continue;
       if (page.pageId % 2n === 0n) {
-        if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
+        if (epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two epoch markers');
         epoch = page.pageId / 2n;
       } else {
-        if (sized) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
+        if (sized) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two size markers');
         sized = true;
       }
     }
     const checksum = reader.checksum;
-    if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} ended early`);
+    if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
     const segEpoch = epoch ?? 0n;
     if (segEpoch < options.acceptedEpoch) {
       throw new DuckblockError(
-        'DUCKBLOCK_FENCED',
+        'HADB_DUCKBLOCK_FENCED',
         `segment ${options.seq} was written under epoch ${segEpoch}, below accepted epoch ${options.acceptedEpoch}`,
       );
     }
@@ -354,9 +354,9 @@ export async function applyStreamedSegment(
     return { kind: 'applied', position, bytes: offset };
   } catch (err) {
     if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
-    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
     if (isChangesetError(err)) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
     }
     throw err;
   } finally {

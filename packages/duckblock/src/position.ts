@@ -44,7 +44,7 @@ export function encodePosition(p: Position): string {
   return JSON.stringify(json);
 }
 
-/** Parses {@link encodePosition}; throws `DUCKBLOCK_BAD_STATE` when malformed. */
+/** Parses {@link encodePosition}; throws `HADB_DUCKBLOCK_BAD_STATE` when malformed. */
 export function decodePosition(text: string): Position {
   try {
     const j = JSON.parse(text) as PositionJson;
@@ -56,7 +56,7 @@ export function decodePosition(text: string): Position {
       manifest: manifestFromJson(j.manifest),
     };
   } catch (cause) {
-    throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });
+    throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });
   }
 }
 

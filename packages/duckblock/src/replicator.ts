@@ -59,7 +59,7 @@ export interface PreparedCheckpoint {
   /**
    * Writes the segment (fenced `putIfAbsent`) and advances the leader's shipped state. Does not
    * read the database file, so it can run after the caller released its write lock. Rejects with
-   * `DUCKBLOCK_SUPERSEDED` when a later `prepareCheckpoint` replaced this one before it started
+   * `HADB_DUCKBLOCK_SUPERSEDED` when a later `prepareCheckpoint` replaced this one before it started
    * (that later one includes these changes). `snapshotDue` in the result tells the caller to run
    * {@link DuckblockReplicator.snapshot} under its lock.
    */
@@ -158,7 +158,7 @@ export class DuckblockReplicator implements Replicator {
       const outcome = await this.putSegment(db, seq, encodeSegment(claim), claim.checksum, term, signal);
       if (outcome === 'late-write') {
         if (attempt < 5) continue;
-        throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence after ${attempt + 1} attempts`);
+        throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence after ${attempt + 1} attempts`);
       }
       let snap;
       for (let tries = 0; ; tries++) {
@@ -172,7 +172,7 @@ export class DuckblockReplicator implements Replicator {
           });
           break;
         } catch (err) {
-          if (!isDuckblockError(err, 'DUCKBLOCK_TORN_READ') || tries >= 2) throw err;
+          if (!isDuckblockError(err, 'HADB_DUCKBLOCK_TORN_READ') || tries >= 2) throw err;
         }
       }
       const state: LeaderState = {
@@ -185,7 +185,7 @@ export class DuckblockReplicator implements Replicator {
         checksum: claim.checksum,
         manifest: snap.manifest,
         fileSize: snap.fileSize,
-        lastSnapshotAt: Date.now(),
+        lastSnapshotAt: this.options.clock.now(),
         segmentsSinceSnapshot: 0,
         bytesSinceSnapshot: 0,
         queue: Promise.resolve(),
@@ -194,7 +194,7 @@ export class DuckblockReplicator implements Replicator {
       };
       await this.persist(state);
       this.leaders.set(db, state);
-      this.options.logger?.info({ db, seq, epoch: term.epoch, bytes: snap.bytes }, 'duckblock: new lineage with snapshot');
+      this.options.logger.info({ db, seq, epoch: term.epoch, bytes: snap.bytes }, 'duckblock: new lineage with snapshot');
       return;
     }
   }
@@ -205,7 +205,7 @@ export class DuckblockReplicator implements Replicator {
    * since (a late write of the previous term) are applied first. Then the next sequence is
    * claimed with an empty segment carrying the new epoch, so no older term can append after it.
    * If the local position does not match storage (or there is none), falls back to {@link add}.
-   * A local file changed outside replication rejects with `DUCKBLOCK_DIVERGED` (the promotion is
+   * A local file changed outside replication rejects with `HADB_DUCKBLOCK_DIVERGED` (the promotion is
    * refused rather than continuing from an unknown state). DuckDB must not have the file open
    * read-write during this call.
    */
@@ -224,7 +224,7 @@ export class DuckblockReplicator implements Replicator {
         admitEpoch: (e) => {
           if (e > epoch) {
             term.fence.trip(`segment of epoch ${e} found while starting term ${epoch}`);
-            throw new DuckblockError('DUCKBLOCK_FENCED', `${db}: storage holds epoch ${e}, newer than this term (${epoch})`);
+            throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `${db}: storage holds epoch ${e}, newer than this term (${epoch})`);
           }
         },
       });
@@ -232,7 +232,7 @@ export class DuckblockReplicator implements Replicator {
       const match = position === null ? 'mismatch' : await this.matchesStorage(db, position, signal);
       if (match === 'newer') continue; // Another late write landed meanwhile: apply it first.
       if (position === null || match === 'mismatch') {
-        this.options.logger?.warn({ db }, 'duckblock: local position does not match storage; starting a new lineage');
+        this.options.logger.warn({ db }, 'duckblock: local position does not match storage; starting a new lineage');
         return this.add(db, path, term, options);
       }
       const seq = position.seq + 1n;
@@ -250,7 +250,7 @@ export class DuckblockReplicator implements Replicator {
         checksum: claim.checksum,
         manifest: position.manifest,
         fileSize: 0,
-        lastSnapshotAt: Date.now(),
+        lastSnapshotAt: this.options.clock.now(),
         segmentsSinceSnapshot: 0,
         bytesSinceSnapshot: 0,
         queue: Promise.resolve(),
@@ -259,10 +259,10 @@ export class DuckblockReplicator implements Replicator {
       };
       await this.persist(state);
       this.leaders.set(db, state);
-      this.options.logger?.info({ db, seq, epoch: term.epoch }, 'duckblock: continuing chain');
+      this.options.logger.info({ db, seq, epoch: term.epoch }, 'duckblock: continuing chain');
       return;
     }
-    throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence (late writes kept arriving)`);
+    throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence (late writes kept arriving)`);
   }
 
   /**
@@ -273,8 +273,8 @@ export class DuckblockReplicator implements Replicator {
    * position is persisted. Nothing changed: resolves with `shipped: false` and writes nothing.
    *
    * The caller must hold its write lock from `CHECKPOINT` until this resolves. Errors:
-   * `DUCKBLOCK_TORN_READ` (a checkpoint ran during the read; nothing written, retry),
-   * `HADB_CORE_FENCED` / `DUCKBLOCK_FENCED` (the term ended), `DUCKBLOCK_SEQ_CONFLICT`, or a
+   * `HADB_DUCKBLOCK_TORN_READ` (a checkpoint ran during the read; nothing written, retry),
+   * `HADB_CORE_FENCED` / `HADB_DUCKBLOCK_FENCED` (the term ended), `HADB_DUCKBLOCK_SEQ_CONFLICT`, or a
    * `StorageError`. After an error nothing is lost: the next push diffs against the last
    * *shipped* manifest and so includes these blocks again.
    *
@@ -314,7 +314,7 @@ export class DuckblockReplicator implements Replicator {
         upload: (o: ReplicatorCallOptions = {}) =>
           this.enqueue(state, async () => {
             if (pending.status !== 'ready' || state.pending !== pending) {
-              throw new DuckblockError('DUCKBLOCK_SUPERSEDED', `${db}: prepared segment ${seq} was replaced by a later checkpoint`);
+              throw new DuckblockError('HADB_DUCKBLOCK_SUPERSEDED', `${db}: prepared segment ${seq} was replaced by a later checkpoint`);
             }
             pending.status = 'uploading';
             try {
@@ -366,14 +366,14 @@ export class DuckblockReplicator implements Replicator {
   async pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
     const key = `${db}\u0000${path}`;
     const last = this.lastListed.get(key);
-    const probeFirst = options.probeFirst ?? (last !== undefined && Date.now() - last < this.options.listIntervalMs);
+    const probeFirst = options.probeFirst ?? (last !== undefined && this.options.clock.now() - last < this.options.listIntervalMs);
     const result = await pullIncremental(this.options.storage, this.prefix, db, path, {
       concurrency: this.options.downloadConcurrency,
       streamAboveBytes: this.options.streamAboveBytes,
       ...options,
       probeFirst,
     });
-    if (result.listed) this.lastListed.set(key, Date.now());
+    if (result.listed) this.lastListed.set(key, this.options.clock.now());
     return result;
   }
 
@@ -407,14 +407,14 @@ export class DuckblockReplicator implements Replicator {
   private leader(db: string): LeaderState {
     const state = this.leaders.get(db);
     if (state === undefined || state.removed) {
-      throw new DuckblockError('DUCKBLOCK_NOT_FOUND', `${db} is not replicated as leader by this replicator`);
+      throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `${db} is not replicated as leader by this replicator`);
     }
     return state;
   }
 
   private enqueue<T>(state: LeaderState, fn: () => Promise<T>): Promise<T> {
     const run = state.queue.catch(() => undefined).then(() => {
-      if (state.removed) throw new DuckblockError('DUCKBLOCK_CLOSED', `${state.db} was removed`);
+      if (state.removed) throw new DuckblockError('HADB_DUCKBLOCK_CLOSED', `${state.db} was removed`);
       return fn();
     });
     state.queue = run;
@@ -436,7 +436,7 @@ export class DuckblockReplicator implements Replicator {
         try {
           retention = await applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, { signal });
         } catch (err) {
-          this.options.logger?.warn({ db, err: String(err) }, 'duckblock: retention failed; will retry after the next snapshot');
+          this.options.logger.warn({ db, err: String(err) }, 'duckblock: retention failed; will retry after the next snapshot');
         }
       }
       result = { ...result, snapshot, retention };
@@ -448,7 +448,7 @@ export class DuckblockReplicator implements Replicator {
   private async commitSegment(state: LeaderState, p: Pending, signal: AbortSignal): Promise<PushResult> {
     const { db, term } = state;
     if (p.seq !== state.seq + 1n) {
-      throw new DuckblockError('DUCKBLOCK_SUPERSEDED', `${db}: segment ${p.seq} no longer follows the head ${state.seq}`);
+      throw new DuckblockError('HADB_DUCKBLOCK_SUPERSEDED', `${db}: segment ${p.seq} no longer follows the head ${state.seq}`);
     }
     let outcome: 'written' | 'late-write';
     try {
@@ -458,7 +458,7 @@ export class DuckblockReplicator implements Replicator {
     }
     if (outcome === 'late-write') {
       throw new DuckblockError(
-        'DUCKBLOCK_SEQ_CONFLICT',
+        'HADB_DUCKBLOCK_SEQ_CONFLICT',
         `${db}: seq ${p.seq} holds a late segment of an older term; this leader cannot continue its chain`,
       );
     }
@@ -530,7 +530,7 @@ export class DuckblockReplicator implements Replicator {
 
   private snapshotDue(state: LeaderState): boolean {
     const o = this.options;
-    if (o.snapshotIntervalMs > 0 && Date.now() - state.lastSnapshotAt >= o.snapshotIntervalMs) return true;
+    if (o.snapshotIntervalMs > 0 && this.options.clock.now() - state.lastSnapshotAt >= o.snapshotIntervalMs) return true;
     if (o.snapshotEverySegments > 0 && state.segmentsSinceSnapshot >= o.snapshotEverySegments) return true;
     const size = state.fileSize > 0 ? state.fileSize : 0;
     if (o.snapshotAfterFileSizes > 0 && size > 0 && state.bytesSinceSnapshot >= o.snapshotAfterFileSizes * size) return true;
@@ -547,15 +547,15 @@ export class DuckblockReplicator implements Replicator {
         epoch: state.epoch,
         signal,
       });
-      state.lastSnapshotAt = Date.now();
+      state.lastSnapshotAt = this.options.clock.now();
       state.segmentsSinceSnapshot = 0;
       state.bytesSinceSnapshot = 0;
       state.fileSize = snap.fileSize;
       return { seq: state.seq, bytes: snap.bytes };
     } catch (err) {
-      if (isDuckblockError(err, 'DUCKBLOCK_SEQ_CONFLICT')) {
+      if (isDuckblockError(err, 'HADB_DUCKBLOCK_SEQ_CONFLICT')) {
         // A snapshot of this exact head already exists (an earlier attempt landed).
-        state.lastSnapshotAt = Date.now();
+        state.lastSnapshotAt = this.options.clock.now();
         return { seq: state.seq, bytes: 0 };
       }
       throw err;
@@ -607,17 +607,17 @@ export class DuckblockReplicator implements Replicator {
       const existing = await this.existingSegment(key, signal);
       if (existing === null) {
         if (attempt < this.options.uploadRetries) continue;
-        throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: conditional write of seq ${seq} failed but no object exists`);
+        throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: conditional write of seq ${seq} failed but no object exists`);
       }
       if (existing === 'unreadable') {
         term.fence.trip(`unreadable object at ${key}`);
-        throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `${db}: seq ${seq} is taken by an unreadable object`);
+        throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: seq ${seq} is taken by an unreadable object`);
       }
       // The checksum covers the epoch marker: an equal checksum is this term's own earlier attempt.
       if (existing.checksum === checksum) return 'written';
       if (existing.epoch < epoch) return 'late-write';
       term.fence.trip(`seq ${seq} of ${db} was written under epoch ${existing.epoch}`);
-      throw new DuckblockError('DUCKBLOCK_FENCED', `${db}: seq ${seq} was written under epoch ${existing.epoch} (this term: ${epoch})`);
+      throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `${db}: seq ${seq} was written under epoch ${existing.epoch} (this term: ${epoch})`);
     }
   }
 

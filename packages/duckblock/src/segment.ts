@@ -41,14 +41,14 @@ const EMPTY = new Uint8Array(0);
 
 /** The zero-length entry carrying `epoch` (page id `2 × epoch`). */
 export function epochMarker(epoch: bigint): PageEntry {
-  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'epoch must be in [0, 2^40)');
+  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'epoch must be in [0, 2^40)');
   return { pageId: 2n * epoch, data: EMPTY };
 }
 
 /** The zero-length entry carrying the exact file size (page id `2 × fileSize/4096 + 1`). */
 export function sizeMarker(fileSize: number): PageEntry {
   if (!Number.isSafeInteger(fileSize) || fileSize < 0 || fileSize % PAGE_SIZE !== 0 || fileSize >= 2 ** 52) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `file size ${fileSize} is not a whole number of 4 KiB pages`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `file size ${fileSize} is not a whole number of 4 KiB pages`);
   }
   return { pageId: 2n * BigInt(fileSize / PAGE_SIZE) + 1n, data: EMPTY };
 }
@@ -56,9 +56,9 @@ export function sizeMarker(fileSize: number): PageEntry {
 /** One 4 KiB page entry for a segment: `id` is the page number (offset / 4096). */
 export function block(id: bigint | number, data: Uint8Array): PageEntry {
   const pageId = typeof id === 'bigint' ? id : BigInt(id);
-  if (pageId < 0n) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'page id must be non-negative');
+  if (pageId < 0n) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id must be non-negative');
   if (data.length === 0 || data.length > PAGE_SIZE) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `page data must be 1..${PAGE_SIZE} bytes, got ${data.length}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `page data must be 1..${PAGE_SIZE} bytes, got ${data.length}`);
   }
   return { pageId, data };
 }
@@ -66,7 +66,7 @@ export function block(id: bigint | number, data: Uint8Array): PageEntry {
 /** The page entries of one DuckDB block (`blockAllocSize` bytes, default 256 KiB). No copy. */
 export function duckdbBlockPages(blockNo: number, data: Uint8Array, blockAllocSize: number): PageEntry[] {
   if (data.length !== blockAllocSize) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `block ${blockNo} must be ${blockAllocSize} bytes`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `block ${blockNo} must be ${blockAllocSize} bytes`);
   }
   const first = firstPageOfBlock(blockNo, blockAllocSize);
   const pages: PageEntry[] = [];
@@ -79,9 +79,9 @@ export function duckdbBlockPages(blockNo: number, data: Uint8Array, blockAllocSi
 /** The page entry of header page `slot` (0 = main header, 1 and 2 = database headers). */
 export function headerPage(slot: number, data: Uint8Array): PageEntry {
   if (!Number.isInteger(slot) || slot < 0 || slot >= HEADER_PAGES) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `header slot must be 0..2, got ${slot}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `header slot must be 0..2, got ${slot}`);
   }
-  if (data.length !== PAGE_SIZE) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'header page must be 4096 bytes');
+  if (data.length !== PAGE_SIZE) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'header page must be 4096 bytes');
   return { pageId: BigInt(slot), data };
 }
 
@@ -126,10 +126,10 @@ export function splitEpoch(changeset: Segment): DecodedSegment {
     if (p.data.length > 0) {
       pages.push(p);
     } else if (p.pageId % 2n === 0n) {
-      if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
+      if (epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two epoch markers');
       epoch = p.pageId / 2n;
     } else {
-      if (fileSize !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
+      if (fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two size markers');
       fileSize = Number((p.pageId - 1n) / 2n) * PAGE_SIZE;
     }
   }
@@ -138,7 +138,7 @@ export function splitEpoch(changeset: Segment): DecodedSegment {
 
 /**
  * Decodes and self-verifies a segment (length, structure, checksum), checks it is a duckblock
- * segment (u64 ids, 4 KiB pages) and extracts its epoch. Throws `DUCKBLOCK_CORRUPT_SEGMENT` with
+ * segment (u64 ids, 4 KiB pages) and extracts its epoch. Throws `HADB_DUCKBLOCK_CORRUPT` with
  * the `ChangesetError` as `cause` on any defect. Chain linkage is checked separately.
  */
 export function decodeSegment(bytes: Uint8Array): DecodedSegment {
@@ -147,13 +147,13 @@ export function decodeSegment(bytes: Uint8Array): DecodedSegment {
     cs = decodePhysical(bytes);
   } catch (cause) {
     if (cause instanceof ChangesetError) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment rejected: ${cause.message}`, { cause });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment rejected: ${cause.message}`, { cause });
     }
     throw cause;
   }
   if (cs.header.pageIdSize !== PageIdSize.U64 || cs.header.pageSize !== PAGE_SIZE) {
     throw new DuckblockError(
-      'DUCKBLOCK_CORRUPT_SEGMENT',
+      'HADB_DUCKBLOCK_CORRUPT',
       `not a duckblock segment (page id size ${cs.header.pageIdSize}, page size ${cs.header.pageSize})`,
     );
   }

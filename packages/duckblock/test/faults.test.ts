@@ -94,7 +94,7 @@ describe('storage faults', () => {
     } catch (err) {
       caught = err;
     }
-    expect(isDuckblockError(caught, 'DUCKBLOCK_CORRUPT_SEGMENT'), String(caught)).toBe(true);
+    expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_CORRUPT'), String(caught)).toBe(true);
     expect(await sha256File(other)).toBe(before);
   });
 

@@ -88,7 +88,7 @@ describe('lineages and terms', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isDuckblockError(caught, 'DUCKBLOCK_FENCED')).toBe(true);
+      expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_FENCED')).toBe(true);
       expect(term1.fence.isValid()).toBe(false);
     } finally {
       old.close();
@@ -158,7 +158,7 @@ describe('lineages and terms', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isDuckblockError(caught, 'DUCKBLOCK_DIVERGED'), String(caught)).toBe(true);
+      expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_DIVERGED'), String(caught)).toBe(true);
       expect(await sha256File(followerPath)).toBe(changed);
       // A deleted replica file is restored from storage.
       await rm(followerPath);

@@ -56,12 +56,12 @@ export class FollowerReader {
     instance?.closeSync();
   }
 
-  /** Runs a read-only statement against the current version. Throws `HADUCK_NOT_READY` before the first version exists. */
+  /** Runs a read-only statement against the current version. Throws `HADB_HADUCK_NOT_READY` before the first version exists. */
   async query(sql: string, params?: HaParams): Promise<QueryResult> {
     return this.#gate.shared(async () => {
-      if (this.#closed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+      if (this.#closed) throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
       const instance = this.#instance;
-      if (instance === undefined) throw new HaDuckError('HADUCK_NOT_READY', 'this follower has no data yet');
+      if (instance === undefined) throw new HaDuckError('HADB_HADUCK_NOT_READY', 'this follower has no data yet');
       const conn = await instance.connect();
       try {
         return await runQuery(conn, sql, params);

@@ -327,7 +327,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           if (bytes > 0) this.emit('shipped', { bytes });
         } catch (err) {
           // A term that just ended is reported by the `demoted` event, not as an error.
-          if (!isHaDuckError(err, 'HADUCK_CLOSED') && !isHaDuckError(err, 'HADUCK_FENCED') && !isHaDuckError(err, 'HADUCK_NOT_LEADER')) {
+          if (!isHaDuckError(err, 'HADB_HADUCK_CLOSED') && !isHaDuckError(err, 'HADB_HADUCK_FENCED') && !isHaDuckError(err, 'HADB_HADUCK_NOT_LEADER')) {
             this.#emitError(err);
           }
         }
@@ -359,7 +359,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
 
   /** Throws unless this node may write right now (called under the write lock). */
   #guard(): void {
-    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
     this.#fenceCheck();
   }
 
@@ -368,8 +368,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     try {
       this.#coordinator.checkWrite(this.#o.name);
     } catch (cause) {
-      if (isCoordinatorError(cause, 'HADB_CORE_FENCED')) throw new HaDuckError('HADUCK_FENCED', 'this node lost its lease; write refused', { cause });
-      throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader', { cause });
+      if (isCoordinatorError(cause, 'HADB_CORE_FENCED')) throw new HaDuckError('HADB_HADUCK_FENCED', 'this node lost its lease; write refused', { cause });
+      throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'this node is not the leader', { cause });
     }
   }
 
@@ -383,11 +383,11 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     await this.#settling;
   }
 
-  /** Leader side of forwarding and of local writes: refuses with `HADUCK_NOT_LEADER` elsewhere. */
+  /** Leader side of forwarding and of local writes: refuses with `HADB_HADUCK_NOT_LEADER` elsewhere. */
   async #leaderWrite(run: (engine: LeaderEngine) => Promise<ExecuteResult>, durability: Durability, signal?: AbortSignal): Promise<ExecuteResult> {
     await this.#settled();
     const engine = this.#engine;
-    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'this node is not the leader');
     const result = await run(engine);
     // Rides the next periodic checkpoint (group commit) rather than forcing one per write.
     if (durability === 'shipped') await engine.waitShipped(engine.commitSeq, { signal });
@@ -397,7 +397,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   async #leaderQuery(sql: string, params: HaParams | undefined): Promise<QueryResult> {
     await this.#settled();
     const engine = this.#engine;
-    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'this node is not the leader');
     return engine.query(sql, params);
   }
 
@@ -419,7 +419,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     options: WriteOptions,
   ): Promise<ExecuteResult> {
     throwIfAborted(options.signal);
-    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
     await this.#settled();
     const durability = options.durability ?? this.#o.durability;
     if (this.#role === 'leader' && options.idempotencyToken === undefined) {
@@ -430,7 +430,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       {
         local: async () => {
           await this.#settled();
-          if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+          if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
           if (this.#role !== 'leader') return undefined;
           return { value: await this.#leaderWrite((e) => local(e, token), durability, options.signal) };
         },
@@ -446,8 +446,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   /**
    * Runs one write statement (or a `;`-separated script without parameters) as one transaction —
    * here when leading, otherwise forwarded to the leader. Retries through a failover with one
-   * idempotency token, so the write runs at most once. Errors: `HADUCK_SQL` (not retryable),
-   * `HADUCK_FORWARD_FAILED` / `HADUCK_NO_LEADER` (retry with the same `idempotencyToken`).
+   * idempotency token, so the write runs at most once. Errors: `HADB_HADUCK_SQL` (not retryable),
+   * `HADB_HADUCK_FORWARD_FAILED` / `HADB_HADUCK_NO_LEADER` (retry with the same `idempotencyToken`).
    */
   execute(sql: string, params?: HaParams, options: WriteOptions = {}): Promise<ExecuteResult> {
     return this.#write(
@@ -469,12 +469,12 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   /**
    * Runs `fn` in one transaction on this node, which must be the leader (a closure cannot be
    * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
-   * throws. Throws `HADUCK_NOT_LEADER` on a follower.
+   * throws. Throws `HADB_HADUCK_NOT_LEADER` on a follower.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: { durability?: Durability; signal?: AbortSignal } = {}): Promise<T> {
     await this.#settled();
     const engine = this.#engine;
-    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'transaction() runs only on the leader; use batch()');
+    if (this.#role !== 'leader' || engine === undefined) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'transaction() runs only on the leader; use batch()');
     const value = await engine.transaction(fn, options);
     if ((options.durability ?? this.#o.durability) === 'shipped') await engine.waitShipped(engine.commitSeq, options);
     return value;
@@ -483,18 +483,18 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   /** Runs a read-only statement (`SELECT`, `EXPLAIN`). See {@link QueryOptions.consistency}. */
   async query(sql: string, params?: HaParams, options: QueryOptions = {}): Promise<QueryResult> {
     throwIfAborted(options.signal);
-    if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
     await this.#settled();
     if (this.#role === 'leader' && this.#engine !== undefined) return this.#engine.query(sql, params);
     if ((options.consistency ?? 'local') === 'local') {
-      if (this.#reader === undefined) throw new HaDuckError('HADUCK_NOT_READY', 'no local copy yet');
+      if (this.#reader === undefined) throw new HaDuckError('HADB_HADUCK_NOT_READY', 'no local copy yet');
       return this.#reader.query(sql, params);
     }
     return forwardToLeader(
       {
         local: async () => {
           await this.#settled();
-          if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+          if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
           const engine = this.#engine;
           return this.#role === 'leader' && engine !== undefined ? { value: await engine.query(sql, params) } : undefined;
         },
@@ -504,10 +504,10 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     );
   }
 
-  /** Leader: checkpoint and ship now. Throws `HADUCK_NOT_LEADER` on a follower. */
+  /** Leader: checkpoint and ship now. Throws `HADB_HADUCK_NOT_LEADER` on a follower. */
   async checkpoint(options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.#settled();
-    if (this.#engine === undefined) throw new HaDuckError('HADUCK_NOT_LEADER', 'checkpoint() runs only on the leader');
+    if (this.#engine === undefined) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'checkpoint() runs only on the leader');
     await this.#engine.checkpoint(options);
   }
 
@@ -530,7 +530,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   async waitForRole(role: 'leader' | 'follower', options: { signal?: AbortSignal } = {}): Promise<void> {
     while (this.role !== role) {
       throwIfAborted(options.signal);
-      if (this.#role === 'closed') throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+      if (this.#role === 'closed') throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(t);

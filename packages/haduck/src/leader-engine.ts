@@ -139,7 +139,7 @@ export class LeaderEngine {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+    if (this.#closed) throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
   }
 
   async #ensureTokenTable(): Promise<void> {
@@ -269,8 +269,8 @@ export class LeaderEngine {
    * the changed blocks; then uploads them outside the lock (writes continue meanwhile; only the
    * next checkpoint waits). When the replicator asks for a snapshot, writes it under the lock.
    * Resolves once everything committed before the call is in storage. Rejects with
-   * `HADUCK_FENCED` / `HADUCK_NOT_LEADER` when the term ended (nothing checkpointed), or
-   * `HADUCK_SHIP_FAILED` when capturing or uploading failed (the blocks stay dirty and the next
+   * `HADB_HADUCK_FENCED` / `HADB_HADUCK_NOT_LEADER` when the term ended (nothing checkpointed), or
+   * `HADB_HADUCK_SHIP_FAILED` when capturing or uploading failed (the blocks stay dirty and the next
    * checkpoint ships them).
    */
   async checkpoint(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
@@ -279,7 +279,7 @@ export class LeaderEngine {
       let seq = 0;
       let capture: CheckpointCapture | null = null;
       await this.#writeLock.run(async () => {
-        if (this.#disposed) throw new HaDuckError('HADUCK_CLOSED', 'database is closed');
+        if (this.#disposed) throw new HaDuckError('HADB_HADUCK_CLOSED', 'database is closed');
         if (this.#closed && this.#commitSeq === this.#shippedSeq) return;
         this.#fence();
         seq = this.#commitSeq;
@@ -313,13 +313,13 @@ export class LeaderEngine {
     });
   }
 
-  /** Runs one step of shipping; records and wraps its failure as `HADUCK_SHIP_FAILED`. */
+  /** Runs one step of shipping; records and wraps its failure as `HADB_HADUCK_SHIP_FAILED`. */
   async #shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (cause) {
       this.#stats.lastShipError = `${what} the checkpoint failed: ${cause instanceof Error ? cause.message : String(cause)}`;
-      throw isHaDuckError(cause) ? cause : new HaDuckError('HADUCK_SHIP_FAILED', `${what} the checkpoint failed`, { cause });
+      throw isHaDuckError(cause) ? cause : new HaDuckError('HADB_HADUCK_SHIP_FAILED', `${what} the checkpoint failed`, { cause });
     }
   }
 
@@ -330,12 +330,12 @@ export class LeaderEngine {
 
   /**
    * Resolves once commit number `seq` is shipped by a later checkpoint (the periodic one: this
-   * does not force a checkpoint, so concurrent writes share one). Rejects with `HADUCK_CLOSED`
+   * does not force a checkpoint, so concurrent writes share one). Rejects with `HADB_HADUCK_CLOSED`
    * when the engine closes first (for example on demotion).
    */
   waitShipped(seq: number, options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (seq <= this.#shippedSeq) return Promise.resolve();
-    if (this.#disposed) return Promise.reject(new HaDuckError('HADUCK_CLOSED', 'database closed before the write was shipped'));
+    if (this.#disposed) return Promise.reject(new HaDuckError('HADB_HADUCK_CLOSED', 'database closed before the write was shipped'));
     return new Promise<void>((resolve, reject) => {
       const w = { seq, resolve, reject };
       this.#shipWaiters.push(w);
@@ -343,7 +343,7 @@ export class LeaderEngine {
         'abort',
         () => {
           this.#shipWaiters = this.#shipWaiters.filter((x) => x !== w);
-          reject(new HaDuckError('HADUCK_ABORTED', 'aborted while waiting for shipping', { cause: options.signal?.reason }));
+          reject(new HaDuckError('HADB_HADUCK_ABORTED', 'aborted while waiting for shipping', { cause: options.signal?.reason }));
         },
         { once: true },
       );
@@ -371,7 +371,7 @@ export class LeaderEngine {
       await this.#shipLock.run(async () => {
         this.#disposed = true;
         for (const w of this.#shipWaiters.splice(0)) {
-          w.reject(new HaDuckError('HADUCK_CLOSED', 'database closed before the write was shipped; it may be lost'));
+          w.reject(new HaDuckError('HADB_HADUCK_CLOSED', 'database closed before the write was shipped; it may be lost'));
         }
         this.#conn.closeSync();
         this.#instance.closeSync();

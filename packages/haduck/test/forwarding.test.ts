@@ -98,7 +98,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       { sql: 'INSERT INTO missing_table VALUES (1)', params: undefined },
     ];
     const err = await caught(client.batch(address, batch, 'tok-fail-0001', 'committed'));
-    expect(err.code).toBe('HADUCK_SQL');
+    expect(err.code).toBe('HADB_HADUCK_SQL');
     expect(err.retryable).toBe(false);
     expect(await count("body = 'rollback'")).toBe(0n);
     // The token was not consumed: a corrected retry with it runs.
@@ -112,11 +112,11 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       authorization: `Bearer ${SECRET}`,
     });
     expect(res.status).toBe(421);
-    expect(res.body).toEqual({ error: { code: 'HADUCK_NOT_LEADER', message: expect.any(String) } });
+    expect(res.body).toEqual({ error: { code: 'HADB_HADUCK_NOT_LEADER', message: expect.any(String) } });
     const err = await caught(client.execute(address, "INSERT INTO t VALUES (1, 'x')", undefined, 'tok-421-00002', 'committed'));
-    expect(err.code).toBe('HADUCK_NOT_LEADER');
+    expect(err.code).toBe('HADB_HADUCK_NOT_LEADER');
     expect(err.retryable).toBe(true);
-    expect((await caught(client.query(address, 'SELECT 1', undefined))).code).toBe('HADUCK_NOT_LEADER');
+    expect((await caught(client.query(address, 'SELECT 1', undefined))).code).toBe('HADB_HADUCK_NOT_LEADER');
     expect(await count()).toBe(before);
   });
 
@@ -126,7 +126,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     for (const headers of variants) {
       const res = await raw(PATHS.execute, body, headers);
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ error: { code: 'HADUCK_UNAUTHORIZED', message: 'unauthorized' } });
+      expect(res.body).toEqual({ error: { code: 'HADB_HADUCK_UNAUTHORIZED', message: 'unauthorized' } });
     }
     expect(leader.calls).toEqual([]);
     const wrong = new ForwardingClient({ secret: WRONG });
@@ -140,7 +140,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
         { delaysMs: [0, 1, 1, 1] },
       ),
     );
-    expect(err.code).toBe('HADUCK_UNAUTHORIZED');
+    expect(err.code).toBe('HADB_HADUCK_UNAUTHORIZED');
     expect(err.retryable).toBe(false);
     expect(attempts).toBe(1);
   });
@@ -159,21 +159,21 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     for (const [body, message] of cases) {
       const res = await raw(PATHS.execute, body, auth);
       expect(res.status, body).toBe(400);
-      expect((res.body as { error: { code: string } }).error.code, body).toMatch(/^HADUCK_(PROTOCOL|INVALID_VALUE)$/);
+      expect((res.body as { error: { code: string } }).error.code, body).toMatch(/^HADB_HADUCK_(PROTOCOL|INVALID_VALUE)$/);
       expect((res.body as { error: { message: string } }).error.message, body).toBe(message);
     }
-    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({ status: 404, body: { error: { code: 'HADUCK_PROTOCOL', message: 'unknown path' } } });
+    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({ status: 404, body: { error: { code: 'HADB_HADUCK_PROTOCOL', message: 'unknown path' } } });
     expect((await raw(PATHS.execute, '', auth, 'GET')).status).toBe(405);
     const sqlError = await raw(PATHS.execute, JSON.stringify({ sql: 'INSERT INTO nope VALUES (1)', idempotency_token: 'tok-400-00004' }), auth);
     expect(sqlError.status).toBe(400);
-    expect((sqlError.body as { error: { code: string } }).error.code).toBe('HADUCK_SQL');
+    expect((sqlError.body as { error: { code: string } }).error.code).toBe('HADB_HADUCK_SQL');
     expect(leader.calls).toEqual(['execute']);
   });
 
   it('refuses a body over the limit with 413 (declared length or chunked), and the client gets a typed, non-retryable error', async () => {
     const big = `SELECT '${'x'.repeat(70 * 1024)}'`;
     const err = await caught(client.execute(address, big, undefined, 'tok-413-00001', 'committed'));
-    expect(err.code).toBe('HADUCK_PROTOCOL');
+    expect(err.code).toBe('HADB_HADUCK_PROTOCOL');
     expect(err.message).toBe('request body exceeds 65536 bytes');
     expect(err.retryable).toBe(false);
     // Chunked, no Content-Length: the server stops at the limit.
@@ -195,7 +195,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       pump();
     });
     expect(chunked.status).toBe(413);
-    expect(JSON.parse(chunked.body)).toEqual({ error: { code: 'HADUCK_PROTOCOL', message: 'request body exceeds 65536 bytes' } });
+    expect(JSON.parse(chunked.body)).toEqual({ error: { code: 'HADB_HADUCK_PROTOCOL', message: 'request body exceeds 65536 bytes' } });
     expect(leader.calls).toEqual([]);
   });
 
@@ -216,7 +216,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     try {
       const slow = new ForwardingClient({ secret: SECRET, timeoutMs: 200 });
       const timedOut = await caught(slow.query(`http://127.0.0.1:${hanging.port}`, 'SELECT 1', undefined));
-      expect(timedOut.code).toBe('HADUCK_FORWARD_FAILED');
+      expect(timedOut.code).toBe('HADB_HADUCK_FORWARD_FAILED');
       record(timedOut);
     } finally {
       await hanging.close();
@@ -234,7 +234,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       const res = await fetch(`http://127.0.0.1:${failing.port}${PATHS.query}`, { method: 'POST', body: '{"sql":"SELECT 1"}', headers: { authorization: `Bearer ${SECRET}` } });
       expect(res.status).toBe(500);
       const body = await res.json();
-      expect(body).toEqual({ error: { code: 'HADUCK_INTERNAL', message: 'internal error' } });
+      expect(body).toEqual({ error: { code: 'HADB_HADUCK_INTERNAL', message: 'internal error' } });
       record(body);
     } finally {
       await failing.close();
@@ -258,16 +258,16 @@ describe('forwarding retries', () => {
     const done = caught(
       withForwardRetries(async () => {
         at.push(Date.now() - start);
-        throw new HaDuckError('HADUCK_NOT_LEADER', 'not yet');
+        throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'not yet');
       }),
     );
     await vi.runAllTimersAsync();
     const err = await done;
     expect(DEFAULT_FORWARD_DELAYS_MS).toEqual([0, 100, 400, 1600]);
     expect(at).toEqual([0, 100, 500, 2100]);
-    expect(err.code).toBe('HADUCK_FORWARD_FAILED');
+    expect(err.code).toBe('HADB_HADUCK_FORWARD_FAILED');
     expect(err.retryable).toBe(true);
-    expect((err.cause as HaDuckError).code).toBe('HADUCK_NOT_LEADER');
+    expect((err.cause as HaDuckError).code).toBe('HADB_HADUCK_NOT_LEADER');
   });
 
   it('does not retry a non-retryable error; keeps NO_LEADER as the final error; stops on abort', async () => {
@@ -276,20 +276,20 @@ describe('forwarding retries', () => {
     const sqlErr = caught(
       withForwardRetries(async () => {
         n++;
-        throw new HaDuckError('HADUCK_SQL', 'syntax');
+        throw new HaDuckError('HADB_HADUCK_SQL', 'syntax');
       }),
     );
     await vi.runAllTimersAsync();
-    expect((await sqlErr).code).toBe('HADUCK_SQL');
+    expect((await sqlErr).code).toBe('HADB_HADUCK_SQL');
     expect(n).toBe(1);
 
     const noLeader = caught(
       withForwardRetries(async () => {
-        throw new HaDuckError('HADUCK_NO_LEADER', 'none');
+        throw new HaDuckError('HADB_HADUCK_NO_LEADER', 'none');
       }),
     );
     await vi.runAllTimersAsync();
-    expect((await noLeader).code).toBe('HADUCK_NO_LEADER');
+    expect((await noLeader).code).toBe('HADB_HADUCK_NO_LEADER');
 
     const controller = new AbortController();
     let tries = 0;
@@ -297,7 +297,7 @@ describe('forwarding retries', () => {
       withForwardRetries(
         async () => {
           tries++;
-          throw new HaDuckError('HADUCK_FORWARD_FAILED', 'down');
+          throw new HaDuckError('HADB_HADUCK_FORWARD_FAILED', 'down');
         },
         { signal: controller.signal },
       ),
@@ -305,7 +305,7 @@ describe('forwarding retries', () => {
     await vi.advanceTimersByTimeAsync(150);
     controller.abort();
     await vi.runAllTimersAsync();
-    expect((await aborted).code).toBe('HADUCK_ABORTED');
+    expect((await aborted).code).toBe('HADB_HADUCK_ABORTED');
     expect(tries).toBe(2);
   });
 
@@ -363,14 +363,14 @@ describe('forwarding retries', () => {
           return undefined;
         },
       }));
-      expect(none.code).toBe('HADUCK_NO_LEADER');
+      expect(none.code).toBe('HADB_HADUCK_NO_LEADER');
       expect(reads).toBe(3);
       const self = await caught(forwardToLeader({ local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) }, {
         delaysMs: [0, 1],
         leaderAddress: () => 'http://me',
         selfAddress: 'http://me',
       }));
-      expect(self.code).toBe('HADUCK_FORWARD_FAILED');
+      expect(self.code).toBe('HADB_HADUCK_FORWARD_FAILED');
       // Leading again by the time of a retry: runs locally.
       let leading = false;
       const local = await forwardToLeader(
@@ -378,7 +378,7 @@ describe('forwarding retries', () => {
           local: async () => (leading ? { value: 'here' } : undefined),
           remote: async () => {
             leading = true;
-            throw new HaDuckError('HADUCK_NOT_LEADER', 'moved');
+            throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'moved');
           },
         },
         { delaysMs: [0, 1], leaderAddress: () => 'http://elsewhere' },

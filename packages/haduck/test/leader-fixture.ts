@@ -37,10 +37,10 @@ export class TestLeader {
     self.engine = await LeaderEngine.open({
       path,
       guard: () => {
-        if (!self.leading) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+        if (!self.leading) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'this node is not the leader');
       },
       fence: () => {
-        if (self.fenced) throw new HaDuckError('HADUCK_FENCED', 'this node lost its lease');
+        if (self.fenced) throw new HaDuckError('HADB_HADUCK_FENCED', 'this node lost its lease');
         fence.check();
       },
       shipper: replication.shipper('fw'),
@@ -68,7 +68,7 @@ export class TestLeader {
     },
     leaderQuery: async (sql, params) => {
       this.calls.push('query');
-      if (!this.leading) throw new HaDuckError('HADUCK_NOT_LEADER', 'this node is not the leader');
+      if (!this.leading) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'this node is not the leader');
       return this.engine.query(sql, params);
     },
   };

@@ -36,15 +36,15 @@ export class ForwardingClient {
     try {
       res = await fetch(new URL(path, address), { method: 'POST', headers, body: JSON.stringify(body), signal: combined });
     } catch (cause) {
-      if (signal?.aborted) throw new HaDuckError('HADUCK_ABORTED', 'forwarding aborted', { cause: signal.reason });
+      if (signal?.aborted) throw new HaDuckError('HADB_HADUCK_ABORTED', 'forwarding aborted', { cause: signal.reason });
       // The address comes from the lease; the message names neither it nor any header.
-      throw new HaDuckError('HADUCK_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+      throw new HaDuckError('HADB_HADUCK_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
     }
     let parsed: unknown;
     try {
       parsed = await res.json();
     } catch (cause) {
-      throw new HaDuckError(res.status >= 500 ? 'HADUCK_FORWARD_FAILED' : 'HADUCK_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, { cause });
+      throw new HaDuckError(res.status >= 500 ? 'HADB_HADUCK_FORWARD_FAILED' : 'HADB_HADUCK_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, { cause });
     }
     if (res.status !== 200) throw errorFromBody(res.status, parsed);
     return parsed;
@@ -77,13 +77,13 @@ export class ForwardingClient {
   async query(address: string, sql: string, params: HaParams | undefined, signal?: AbortSignal): Promise<QueryResult> {
     const r = (await this.#post(address, PATHS.query, { sql, params: paramsToWire(params) }, signal)) as Record<string, unknown>;
     if (!Array.isArray(r.columns) || !Array.isArray(r.column_types) || !Array.isArray(r.rows)) {
-      throw new HaDuckError('HADUCK_PROTOCOL', 'malformed query response');
+      throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'malformed query response');
     }
     return {
       columns: r.columns.map(String),
       columnTypes: r.column_types.map(String),
       rows: r.rows.map((row: unknown) => {
-        if (!Array.isArray(row)) throw new HaDuckError('HADUCK_PROTOCOL', 'malformed row');
+        if (!Array.isArray(row)) throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'malformed row');
         return row.map((v) => fromWire(v));
       }),
     };
@@ -92,7 +92,7 @@ export class ForwardingClient {
 
 function rowsChanged(r: unknown): number {
   const n = (r as { rows_changed?: unknown } | null)?.rows_changed;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new HaDuckError('HADUCK_PROTOCOL', 'malformed write response');
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'malformed write response');
   return n;
 }
 
@@ -108,8 +108,8 @@ export interface ForwardRetryOptions {
 /**
  * Runs `attempt` after each delay (default 0, 100, 400, 1600 ms) until it succeeds or fails with a
  * non-retryable error (see `isRetryableForward`). The last retryable error is rethrown as a
- * retryable `HADUCK_FORWARD_FAILED` (or as itself when it is `HADUCK_NO_LEADER`); an abort is
- * `HADUCK_ABORTED`.
+ * retryable `HADB_HADUCK_FORWARD_FAILED` (or as itself when it is `HADB_HADUCK_NO_LEADER`); an abort is
+ * `HADB_HADUCK_ABORTED`.
  */
 export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, options: ForwardRetryOptions = {}): Promise<T> {
   const delaysMs = options.delaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
@@ -117,7 +117,7 @@ export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, 
   for (let n = 0; n < delaysMs.length; n++) {
     const delay = delaysMs[n]!;
     if (delay > 0) await sleep(delay, options.signal);
-    if (options.signal?.aborted) throw new HaDuckError('HADUCK_ABORTED', 'forwarding aborted', { cause: options.signal.reason });
+    if (options.signal?.aborted) throw new HaDuckError('HADB_HADUCK_ABORTED', 'forwarding aborted', { cause: options.signal.reason });
     if (n > 0) options.onRetry?.(n);
     try {
       return await attempt(n);
@@ -126,8 +126,8 @@ export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, 
       last = err;
     }
   }
-  if (last?.code === 'HADUCK_NO_LEADER') throw last;
-  throw new HaDuckError('HADUCK_FORWARD_FAILED', `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`, {
+  if (last?.code === 'HADB_HADUCK_NO_LEADER') throw last;
+  throw new HaDuckError('HADB_HADUCK_FORWARD_FAILED', `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`, {
     cause: last,
   });
 }
@@ -151,7 +151,7 @@ export interface ForwardToLeaderOptions extends ForwardRetryOptions {
 /**
  * Runs a call on the current leader, retrying through failovers: before every attempt it runs the
  * call locally if this node leads, else re-reads the leader's address and sends it there. Retries
- * 421 (not leader), 5xx and transport errors; `HADUCK_NO_LEADER` when no leader is known after the
+ * 421 (not leader), 5xx and transport errors; `HADB_HADUCK_NO_LEADER` when no leader is known after the
  * last attempt. The caller keeps one idempotency token across all attempts of a write.
  */
 export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLeaderOptions): Promise<T> {
@@ -160,19 +160,19 @@ export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLead
     if (here !== undefined) return here.value;
     const address = options.leaderAddress();
     if (address === undefined || address === '') {
-      throw new HaDuckError('HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
+      throw new HaDuckError('HADB_HADUCK_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
     }
-    if (address === options.selfAddress) throw new HaDuckError('HADUCK_NOT_LEADER', 'the lease names this node but it is not leading yet');
+    if (address === options.selfAddress) throw new HaDuckError('HADB_HADUCK_NOT_LEADER', 'the lease names this node but it is not leading yet');
     return route.remote(address);
   }, options);
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal.reason }));
+    if (signal?.aborted) return reject(new HaDuckError('HADB_HADUCK_ABORTED', 'aborted', { cause: signal.reason }));
     const onAbort = (): void => {
       clearTimeout(t);
-      reject(new HaDuckError('HADUCK_ABORTED', 'aborted', { cause: signal?.reason }));
+      reject(new HaDuckError('HADB_HADUCK_ABORTED', 'aborted', { cause: signal?.reason }));
     };
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

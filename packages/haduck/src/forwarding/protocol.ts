@@ -28,20 +28,20 @@ export type Durability = 'committed' | 'shipped';
 /** HTTP status for an error code (server side). */
 export function statusFor(code: HaDuckErrorCode): number {
   switch (code) {
-    case 'HADUCK_NOT_LEADER':
-    case 'HADUCK_FENCED':
-    case 'HADUCK_CLOSED':
+    case 'HADB_HADUCK_NOT_LEADER':
+    case 'HADB_HADUCK_FENCED':
+    case 'HADB_HADUCK_CLOSED':
       return 421;
-    case 'HADUCK_UNAUTHORIZED':
+    case 'HADB_HADUCK_UNAUTHORIZED':
       return 401;
-    case 'HADUCK_SQL':
-    case 'HADUCK_NOT_READ_ONLY':
-    case 'HADUCK_INVALID_VALUE':
-    case 'HADUCK_PROTOCOL':
+    case 'HADB_HADUCK_SQL':
+    case 'HADB_HADUCK_NOT_READ_ONLY':
+    case 'HADB_HADUCK_INVALID_VALUE':
+    case 'HADB_HADUCK_PROTOCOL':
       return 400;
-    case 'HADUCK_SHIP_FAILED':
-    case 'HADUCK_NOT_READY':
-    case 'HADUCK_NO_LEADER':
+    case 'HADB_HADUCK_SHIP_FAILED':
+    case 'HADB_HADUCK_NOT_READY':
+    case 'HADB_HADUCK_NO_LEADER':
       return 503;
     default:
       return 500;
@@ -49,19 +49,19 @@ export function statusFor(code: HaDuckErrorCode): number {
 }
 
 const KNOWN_CODES = new Set<string>([
-  'HADUCK_NOT_LEADER',
-  'HADUCK_FENCED',
-  'HADUCK_NO_LEADER',
-  'HADUCK_FORWARD_FAILED',
-  'HADUCK_UNAUTHORIZED',
-  'HADUCK_SQL',
-  'HADUCK_NOT_READY',
-  'HADUCK_NOT_READ_ONLY',
-  'HADUCK_INVALID_VALUE',
-  'HADUCK_PROTOCOL',
-  'HADUCK_SHIP_FAILED',
-  'HADUCK_ABORTED',
-  'HADUCK_CLOSED',
+  'HADB_HADUCK_NOT_LEADER',
+  'HADB_HADUCK_FENCED',
+  'HADB_HADUCK_NO_LEADER',
+  'HADB_HADUCK_FORWARD_FAILED',
+  'HADB_HADUCK_UNAUTHORIZED',
+  'HADB_HADUCK_SQL',
+  'HADB_HADUCK_NOT_READY',
+  'HADB_HADUCK_NOT_READ_ONLY',
+  'HADB_HADUCK_INVALID_VALUE',
+  'HADB_HADUCK_PROTOCOL',
+  'HADB_HADUCK_SHIP_FAILED',
+  'HADB_HADUCK_ABORTED',
+  'HADB_HADUCK_CLOSED',
 ]);
 
 /** Rebuilds a typed error from an error body (client side). */
@@ -69,22 +69,22 @@ export function errorFromBody(status: number, body: unknown): HaDuckError {
   const err = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   const code = typeof err?.code === 'string' && KNOWN_CODES.has(err.code) ? (err.code as HaDuckErrorCode) : undefined;
   const message = typeof err?.message === 'string' ? err.message : `leader answered HTTP ${status}`;
-  if (status === 401) return new HaDuckError('HADUCK_UNAUTHORIZED', 'the leader refused the forwarding secret');
-  if (status === 421) return new HaDuckError('HADUCK_NOT_LEADER', message);
+  if (status === 401) return new HaDuckError('HADB_HADUCK_UNAUTHORIZED', 'the leader refused the forwarding secret');
+  if (status === 421) return new HaDuckError('HADB_HADUCK_NOT_LEADER', message);
   if (code !== undefined) return new HaDuckError(code, message);
-  if (status >= 500) return new HaDuckError('HADUCK_FORWARD_FAILED', message);
-  return new HaDuckError('HADUCK_PROTOCOL', message);
+  if (status >= 500) return new HaDuckError('HADB_HADUCK_FORWARD_FAILED', message);
+  return new HaDuckError('HADB_HADUCK_PROTOCOL', message);
 }
 
 /** Whether a forwarded request that failed with `err` may be retried (421, 5xx, transport). */
 export function isRetryableForward(err: HaDuckError): boolean {
   return (
     err.retryable &&
-    (err.code === 'HADUCK_NOT_LEADER' ||
-      err.code === 'HADUCK_FENCED' ||
-      err.code === 'HADUCK_NO_LEADER' ||
-      err.code === 'HADUCK_FORWARD_FAILED' ||
-      err.code === 'HADUCK_SHIP_FAILED' ||
-      err.code === 'HADUCK_NOT_READY')
+    (err.code === 'HADB_HADUCK_NOT_LEADER' ||
+      err.code === 'HADB_HADUCK_FENCED' ||
+      err.code === 'HADB_HADUCK_NO_LEADER' ||
+      err.code === 'HADB_HADUCK_FORWARD_FAILED' ||
+      err.code === 'HADB_HADUCK_SHIP_FAILED' ||
+      err.code === 'HADB_HADUCK_NOT_READY')
   );
 }

@@ -9,7 +9,7 @@ import { PATHS, statusFor, type Durability } from './protocol.js';
 
 /** What the forwarding server calls; implemented by the leader side of `HaDuck`. */
 export interface ForwardTarget {
-  /** Runs a write as leader only (refusing with `HADUCK_NOT_LEADER` under the write lock otherwise). */
+  /** Runs a write as leader only (refusing with `HADB_HADUCK_NOT_LEADER` under the write lock otherwise). */
   leaderExecute(sql: string, params: HaParams | undefined, token: string, durability: Durability): Promise<ExecuteResult>;
   leaderBatch(statements: { sql: string; params: HaParams | undefined }[], token: string, durability: Durability): Promise<ExecuteResult>;
   /** Runs a read as leader only. */
@@ -41,7 +41,7 @@ function digest(value: string): Buffer {
 class BodyTooLarge extends HaDuckError {
   readonly status = 413;
   constructor(limit: number) {
-    super('HADUCK_PROTOCOL', `request body exceeds ${limit} bytes`);
+    super('HADB_HADUCK_PROTOCOL', `request body exceeds ${limit} bytes`);
   }
 }
 
@@ -58,25 +58,25 @@ async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new HaDuckError('HADUCK_PROTOCOL', 'request body is not JSON');
+    throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'request body is not JSON');
   }
 }
 
 function str(body: Record<string, unknown>, key: string): string {
   const v = body[key];
-  if (typeof v !== 'string') throw new HaDuckError('HADUCK_PROTOCOL', `field "${key}" must be a string`);
+  if (typeof v !== 'string') throw new HaDuckError('HADB_HADUCK_PROTOCOL', `field "${key}" must be a string`);
   return v;
 }
 
 function durabilityOf(body: Record<string, unknown>): Durability {
   const d = body.durability ?? 'committed';
-  if (d !== 'committed' && d !== 'shipped') throw new HaDuckError('HADUCK_PROTOCOL', 'durability must be "committed" or "shipped"');
+  if (d !== 'committed' && d !== 'shipped') throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'durability must be "committed" or "shipped"');
   return d;
 }
 
 function tokenOf(body: Record<string, unknown>): string {
   const t = str(body, 'idempotency_token');
-  if (!TOKEN.test(t)) throw new HaDuckError('HADUCK_PROTOCOL', 'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]');
+  if (!TOKEN.test(t)) throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]');
   return t;
 }
 
@@ -136,14 +136,14 @@ export class ForwardingServer implements AsyncDisposable {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (req.method !== 'POST') return send(res, 405, { error: { code: 'HADUCK_PROTOCOL', message: 'use POST' } });
+      if (req.method !== 'POST') return send(res, 405, { error: { code: 'HADB_HADUCK_PROTOCOL', message: 'use POST' } });
       if (!this.#authorized(req)) {
         req.resume();
-        return send(res, 401, { error: { code: 'HADUCK_UNAUTHORIZED', message: 'unauthorized' } });
+        return send(res, 401, { error: { code: 'HADB_HADUCK_UNAUTHORIZED', message: 'unauthorized' } });
       }
       const body = await readBody(req, this.#options.maxBodyBytes ?? 16 * 1024 * 1024);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-        throw new HaDuckError('HADUCK_PROTOCOL', 'request body must be a JSON object');
+        throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'request body must be a JSON object');
       }
       const b = body as Record<string, unknown>;
       const target = this.#options.target;
@@ -153,9 +153,9 @@ export class ForwardingServer implements AsyncDisposable {
           return send(res, 200, { rows_changed: r.rowsChanged });
         }
         case PATHS.batch: {
-          if (!Array.isArray(b.statements)) throw new HaDuckError('HADUCK_PROTOCOL', 'statements must be an array');
+          if (!Array.isArray(b.statements)) throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'statements must be an array');
           const statements = b.statements.map((s: unknown) => {
-            if (typeof s !== 'object' || s === null) throw new HaDuckError('HADUCK_PROTOCOL', 'malformed statement');
+            if (typeof s !== 'object' || s === null) throw new HaDuckError('HADB_HADUCK_PROTOCOL', 'malformed statement');
             const st = s as Record<string, unknown>;
             return { sql: str(st, 'sql'), params: paramsFromWire(st.params) };
           });
@@ -167,7 +167,7 @@ export class ForwardingServer implements AsyncDisposable {
           return send(res, 200, { columns: r.columns, column_types: r.columnTypes, rows: r.rows.map((row) => row.map(toWire)) });
         }
         default:
-          return send(res, 404, { error: { code: 'HADUCK_PROTOCOL', message: 'unknown path' } });
+          return send(res, 404, { error: { code: 'HADB_HADUCK_PROTOCOL', message: 'unknown path' } });
       }
     } catch (err) {
       if (err instanceof BodyTooLarge) {
@@ -179,7 +179,7 @@ export class ForwardingServer implements AsyncDisposable {
       if (!isHaDuckError(err)) this.#options.logger?.warn({ path: req.url, err: err instanceof Error ? err.message : String(err) }, 'haduck forwarding: request failed');
       const status = isHaDuckError(err) ? statusFor(err.code) : 500;
       // Only typed errors carry their message (DuckDB's, or the protocol's); anything else stays internal.
-      const body = isHaDuckError(err) ? { code: err.code, message: err.message } : { code: 'HADUCK_INTERNAL', message: 'internal error' };
+      const body = isHaDuckError(err) ? { code: err.code, message: err.message } : { code: 'HADB_HADUCK_INTERNAL', message: 'internal error' };
       if (!res.headersSent) send(res, status, { error: body });
       else res.destroy();
     }
