@@ -16,7 +16,7 @@ export interface ObservedLease {
 }
 
 /** The lease as held by this node. */
-export interface Holding {
+export interface LeaseGrant {
   readonly sessionId: string;
   readonly epoch: number;
   readonly etag: string;
@@ -65,7 +65,7 @@ export class DbLease {
   private readonly metrics: CoordinatorMetrics;
   private readonly db: string;
   private readonly pending = new Map<string, PendingWrite>();
-  private held: Holding | undefined;
+  private held: LeaseGrant | undefined;
   private maxEpoch = 0;
   /** Sessions this process created for this database (a record of one of them may be taken at once). */
   readonly ownSessions = new Set<string>();
@@ -94,7 +94,7 @@ export class DbLease {
   }
 
   /** The lease as this node holds it, if it does. */
-  get holding(): Holding | undefined {
+  get grant(): LeaseGrant | undefined {
     return this.held;
   }
 
@@ -128,9 +128,9 @@ export class DbLease {
   /**
    * Claims the lease: creates it when `observed` is `null`, otherwise replaces exactly the observed
    * version (compare-and-swap on its etag). The new term's epoch is `max(floorEpoch, observed
-   * epoch, any epoch seen) + 1`. Returns the holding on a confirmed win, `undefined` otherwise.
+   * epoch, any epoch seen) + 1`. Returns the grant on a confirmed win, `undefined` otherwise.
    */
-  async claim(observed: ObservedLease | null, floorEpoch: number, signal: AbortSignal): Promise<Holding | undefined> {
+  async claim(observed: ObservedLease | null, floorEpoch: number, signal: AbortSignal): Promise<LeaseGrant | undefined> {
     this.metrics.inc('leaseClaimsAttempted');
     const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.maxEpoch) + 1;
     const sessionId = this.newId();
@@ -213,7 +213,7 @@ export class DbLease {
     }
   }
 
-  /** Forgets the holding without writing (after the term ended involuntarily). */
+  /** Forgets the grant without writing (after the term ended involuntarily). */
   forget(): void {
     this.held = undefined;
     this.pending.clear();

@@ -55,7 +55,7 @@ async function renewLoop(deps: {
   readonly metrics: CoordinatorMetrics;
 }): Promise<void> {
   const { lease, fence, timing, clock } = deps;
-  let next = (lease.holding?.sentAt ?? clock.now()) + timing.renewIntervalMs;
+  let next = (lease.grant?.sentAt ?? clock.now()) + timing.renewIntervalMs;
   while (fence.reason === undefined) {
     if (!(await sleepUnlessAborted(clock, next - clock.now(), fence.signal))) return;
     const budget = Math.min(timing.requestTimeoutMs, fence.remainingMs());

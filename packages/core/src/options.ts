@@ -6,7 +6,10 @@ import type { FollowerBehavior } from './follower-behavior.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { Replicator } from './replicator.js';
 
-/** Lease timing defaults (Rust `LeaseConfig::new`, plus the skew margin). */
+/**
+ * Lease timing defaults: a 5 s TTL renewed every 2 s (two renewals fit before the holder fences
+ * itself), followers reading the record every second, and the skew margin below.
+ */
 export const LEASE_DEFAULTS = Object.freeze({
   ttlMs: 5000,
   renewIntervalMs: 2000,
@@ -24,7 +27,7 @@ export const LEASE_DEFAULTS = Object.freeze({
   skewMarginMs: 1000,
 });
 
-/** Coordinator defaults (Rust `CoordinatorConfig::default`). */
+/** Coordinator defaults: pull every second, bound each replicator call at 30 s, no prefix, registry heartbeat every 10 s. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
   followerPullIntervalMs: 1000,
   replicatorTimeoutMs: 30_000,

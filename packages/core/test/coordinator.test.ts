@@ -192,8 +192,8 @@ describe('Coordinator (real time, in-process)', () => {
     await first.replicator.write(DB);
     await first.coordinator.leave(DB);
     const short = node('short', lease, storage, {}, (r) => ({
-      add: r.add.bind(r),
-      addContinuing: r.addContinuing.bind(r),
+      startLineage: r.startLineage.bind(r),
+      continueLineage: r.continueLineage.bind(r),
       remove: r.remove.bind(r),
       sync: r.sync.bind(r),
       pull: async () => 0n, // restore stopped before the head

@@ -1,21 +1,20 @@
+import type { OpOptions } from '@hadb/io';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
 import { isStorageError } from '@hadb/storage';
 import { DuckblockError } from './errors.js';
-import { fsyncDir, removeDurably } from './fsutil.js';
-import { commitJournal, journalPath, readJournal, writeAll, writeJournal, type JournalMeta } from './journal.js';
+import { fsyncParentDir, removeDurably } from './fsutil.js';
+import { commitJournal, readJournal, writeAll, writeJournal, type JournalMeta } from './journal.js';
 import { HEADER_REGION_SIZE, PAGE_SIZE, parseHeaderRegion } from './layout.js';
 import { preadExact, scanFile } from './manifest.js';
 import { readPosition, writePosition, type Position } from './position.js';
-import { splitEpoch, type DecodedSegment } from './segment.js';
+import { SegmentMarkers, readMarker, type DecodedSegment } from './segment.js';
 
-export { journalPath } from './journal.js';
+import { journalPath, restorePath } from './local-files.js';
 
-/** Path of the side file a snapshot restore is built in. */
-export function restorePath(dbPath: string): string {
-  return `${dbPath}.hadb-restore`;
-}
+export { journalPath, restorePath };
+
 
 /** Removes DuckDB's WAL side files next to `dbPath` (a READ_ONLY open would replay a stale WAL). */
 export async function removeWalFiles(dbPath: string): Promise<void> {
@@ -133,8 +132,9 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     let batch: PageEntry[] = [];
     let writing: Promise<void> = Promise.resolve();
     for await (const page of reader) {
-      if (page.data.length === 0) {
-        if (page.pageId % 2n === 1n) fileSize = splitEpoch(markerOnly(page)).fileSize;
+      const marker = readMarker(page);
+      if (marker.kind !== 'data') {
+        if (marker.kind === 'size') fileSize = marker.fileSize;
         continue;
       }
       wrote = true;
@@ -156,14 +156,6 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
   } finally {
     await fh.close();
   }
-}
-
-function markerOnly(page: PageEntry): DecodedSegment['changeset'] {
-  return {
-    header: { flags: 0, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, seq: 0n, prevChecksum: 0n, pageCount: 1, createdMs: 0n },
-    pages: [page],
-    checksum: 0n,
-  };
 }
 
 /**
@@ -194,7 +186,7 @@ async function completeJournal(
     const tmp = restorePath(dbPath);
     if (await exists(tmp)) {
       await rename(tmp, dbPath);
-      await fsyncDir(dbPath);
+      await fsyncParentDir(dbPath);
     }
   }
   const position = await positionOfFile(dbPath, seq, checksum, epoch);
@@ -267,7 +259,7 @@ export async function installRestoredFile(dbPath: string, seq: bigint, checksum:
 
 
 /** Options of {@link applyStreamedSegment}. */
-export interface StreamedApplyOptions {
+export interface StreamedApplyOptions extends OpOptions {
   /** Sequence the key names; the header must agree. */
   readonly seq: bigint;
   /** The follower's chain checksum: the segment's `prev_checksum` must equal it. */
@@ -320,21 +312,11 @@ export async function applyStreamedSegment(
       await reader.close();
       return { kind: 'chain-broken', prev: header.prevChecksum };
     }
-    let epoch: bigint | undefined;
-    let sized = false;
-    for await (const page of reader) {
-      if (page.data.length > 0) continue;
-      if (page.pageId % 2n === 0n) {
-        if (epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two epoch markers');
-        epoch = page.pageId / 2n;
-      } else {
-        if (sized) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two size markers');
-        sized = true;
-      }
-    }
+    const markers = new SegmentMarkers();
+    for await (const page of reader) markers.take(page);
     const checksum = reader.checksum;
     if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
-    const segEpoch = epoch ?? 0n;
+    const segEpoch = markers.epoch;
     if (segEpoch < options.acceptedEpoch) {
       throw new DuckblockError(
         'HADB_DUCKBLOCK_FENCED',

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, PhysicalStreamWriter, type PageEntry } from '@hadb/changeset';
 import { blockChecksumValid } from './duck-checksum.js';
@@ -119,7 +120,7 @@ export interface SpilledCheckpoint {
 }
 
 /** Options of {@link captureToFile}. */
-export interface CaptureToFileOptions extends DetectOptions {
+export interface CaptureToFileOptions extends DetectOptions, OpOptions {
   readonly seq: bigint;
   readonly prevChecksum: bigint;
   readonly epoch: bigint;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DuckblockError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { positionPath } from './local-files.js';
 import { manifestFromJson, manifestToJson, type BlockManifest, type ManifestJson } from './manifest.js';
 
 /**
@@ -27,10 +28,7 @@ interface PositionJson {
   readonly manifest: ManifestJson;
 }
 
-/** Path of the position file of database file `dbPath`. */
-export function positionPath(dbPath: string): string {
-  return `${dbPath}.hadb-position`;
-}
+export { positionPath } from './local-files.js';
 
 /** Serialises a position. */
 export function encodePosition(p: Position): string {

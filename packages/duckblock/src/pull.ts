@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
@@ -10,7 +11,7 @@ import { decodeSegment, type DecodedSegment } from './segment.js';
 import { restoreSnapshot } from './snapshot.js';
 
 /** Options of {@link pullIncremental}. */
-export interface PullOptions {
+export interface PullOptions extends OpOptions {
   readonly signal?: AbortSignal | undefined;
   /** Segments downloaded ahead of the one being applied (default 4). */
   readonly concurrency?: number | undefined;
@@ -250,7 +251,7 @@ export async function pullIncremental(
       }
       const cs = fetched.segment.changeset;
       if (cs.header.prevChecksum !== cur.checksum) {
-        // A new lineage (a leader's `add` restarted the chain) comes with a snapshot at or after
+        // A new lineage (a leader's `startLineage` restarted the chain) comes with a snapshot at or after
         // the break: restore it. Without one, stop: never skip or guess.
         if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
           lineageSwitch = true;

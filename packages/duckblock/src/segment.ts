@@ -117,23 +117,67 @@ export function encodeSegment(segment: Segment): Uint8Array {
   return encodePhysical(segment);
 }
 
+/** What one segment entry is: a data page, or one of the two markers (see {@link Segment}). */
+export type MarkerReading =
+  | { readonly kind: 'data' }
+  | { readonly kind: 'epoch'; readonly epoch: bigint }
+  | { readonly kind: 'size'; readonly fileSize: number };
+
+/** The one decoder of duckblock's on-disk markers: reads what `page` carries. */
+export function readMarker(page: PageEntry): MarkerReading {
+  if (page.data.length > 0) return { kind: 'data' };
+  if (page.pageId % 2n === 0n) return { kind: 'epoch', epoch: page.pageId / 2n };
+  return { kind: 'size', fileSize: Number((page.pageId - 1n) / 2n) * PAGE_SIZE };
+}
+
+/**
+ * Collects the markers of one segment or snapshot while its pages stream by. A second marker of
+ * the same kind is `HADB_DUCKBLOCK_CORRUPT` (`what` names the object in the message).
+ */
+export class SegmentMarkers {
+  #epoch: bigint | undefined;
+  #fileSize: number | undefined;
+  readonly #what: string;
+
+  constructor(what = 'segment') {
+    this.#what = what;
+  }
+
+  /** Epoch carried by the epoch marker; `0n` when there was none. */
+  get epoch(): bigint {
+    return this.#epoch ?? 0n;
+  }
+
+  /** Whether an epoch marker was seen. */
+  get hasEpoch(): boolean {
+    return this.#epoch !== undefined;
+  }
+
+  /** Exact file size from the size marker; `undefined` when there was none. */
+  get fileSize(): number | undefined {
+    return this.#fileSize;
+  }
+
+  /** Takes `page` if it is a marker (returns `true`); data pages return `false`. */
+  take(page: PageEntry): boolean {
+    const m = readMarker(page);
+    if (m.kind === 'data') return false;
+    if (m.kind === 'epoch') {
+      if (this.#epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two epoch markers`);
+      this.#epoch = m.epoch;
+    } else {
+      if (this.#fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two size markers`);
+      this.#fileSize = m.fileSize;
+    }
+    return true;
+  }
+}
+
 /** Splits a changeset's pages into data pages and the markers. */
 export function splitEpoch(changeset: Segment): DecodedSegment {
-  let epoch: bigint | undefined;
-  let fileSize: number | undefined;
-  const pages: PageEntry[] = [];
-  for (const p of changeset.pages) {
-    if (p.data.length > 0) {
-      pages.push(p);
-    } else if (p.pageId % 2n === 0n) {
-      if (epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two epoch markers');
-      epoch = p.pageId / 2n;
-    } else {
-      if (fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'segment carries two size markers');
-      fileSize = Number((p.pageId - 1n) / 2n) * PAGE_SIZE;
-    }
-  }
-  return { changeset, epoch: epoch ?? 0n, fileSize, pages };
+  const markers = new SegmentMarkers();
+  const pages = changeset.pages.filter((p) => !markers.take(p));
+  return { changeset, epoch: markers.epoch, fileSize: markers.fileSize, pages };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, PhysicalStreamWriter, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
 import { isStorageError, type StorageBackend } from '@hadb/storage';
@@ -6,7 +7,7 @@ import { DuckblockError, throwIfAborted } from './errors.js';
 import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
 import { HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
 import { preadExact, scanFile, type BlockManifest } from './manifest.js';
-import { epochMarker, sizeMarker, splitEpoch } from './segment.js';
+import { SegmentMarkers, epochMarker, sizeMarker } from './segment.js';
 import type { Position } from './position.js';
 
 /** Result of {@link uploadSnapshot}. */
@@ -23,7 +24,7 @@ export interface SnapshotUpload {
 }
 
 /** Options of {@link uploadSnapshot}. */
-export interface UploadSnapshotOptions {
+export interface UploadSnapshotOptions extends OpOptions {
   readonly seq: bigint;
   /** Chain checksum at `seq` (the `prev_checksum` of the next incremental), stored as the snapshot's `prev_checksum`. */
   readonly anchor: bigint;
@@ -152,7 +153,7 @@ export async function uploadSnapshot(
 }
 
 /** Options of {@link restoreSnapshot}. */
-export interface RestoreSnapshotOptions {
+export interface RestoreSnapshotOptions extends OpOptions {
   /** Highest epoch the follower accepted; an older snapshot is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch?: bigint | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -184,23 +185,12 @@ export async function restoreSnapshot(
       throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} is not a duckblock snapshot`);
     }
     fh = await open(tmp, 'w+', 0o644);
-    let epoch: bigint | undefined;
-    let fileSize: number | undefined;
+    const markers = new SegmentMarkers('snapshot');
     let batch: PageEntry[] = [];
     // One write in flight, so downloading overlaps with writing.
     let writing: Promise<void> = Promise.resolve();
     for await (const page of reader) {
-      if (page.data.length === 0) {
-        const { epoch: e, fileSize: f } = splitEpoch({ header, pages: [page], checksum: 0n });
-        if (page.pageId % 2n === 0n) {
-          if (epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'snapshot carries two epoch markers');
-          epoch = e;
-        } else {
-          if (fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'snapshot carries two size markers');
-          fileSize = f;
-        }
-        continue;
-      }
+      if (markers.take(page)) continue;
       batch.push(page);
       if (batch.length >= 1024) {
         const out = batch;
@@ -215,11 +205,11 @@ export async function restoreSnapshot(
     await writePages(fh, batch);
     if (reader.checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} ended early`);
     const accepted = options.acceptedEpoch ?? 0n;
-    const snapEpoch = epoch ?? 0n;
+    const snapEpoch = markers.epoch;
     if (snapEpoch < accepted) {
       throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
     }
-    if (fileSize !== undefined) await fh.truncate(fileSize);
+    if (markers.fileSize !== undefined) await fh.truncate(markers.fileSize);
     else await truncateToHeader(fh);
     await fh.sync();
     await fh.close();

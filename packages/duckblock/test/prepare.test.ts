@@ -25,7 +25,7 @@ describe(`prepareCheckpoint (${mode}): capture under the lock, upload after it`,
     leader = await openLeader(leaderPath);
     await leader.conn.run(`create table t as select range id from range(100000)`);
     await leader.conn.run('CHECKPOINT');
-    await rep.add('db', leaderPath, testTerm('db', 1));
+    await rep.startLineage('db', leaderPath, testTerm('db', 1));
   });
   afterAll(async () => {
     leader.close();

@@ -53,7 +53,7 @@ describe('replication of a real DuckDB file', () => {
       `create table t as select range::BIGINT id, 'v' || (range % 977)::VARCHAR v, (range * 0.5)::DOUBLE n from range(300000)`,
     );
     await leader.conn.run('CHECKPOINT');
-    await replicator.add(DB, leaderPath, term1);
+    await replicator.startLineage(DB, leaderPath, term1);
   });
 
   afterAll(async () => {
@@ -188,7 +188,7 @@ describe('replication of a real DuckDB file', () => {
       await checkIdentical();
       const term2 = testTerm(DB, 2);
       const newLeader = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
-      await newLeader.addContinuing(DB, followerPath, term2);
+      await newLeader.continueLineage(DB, followerPath, term2);
       const claimed = newLeader.head(DB)!;
       expect(claimed.seq).toBe(replicator.head(DB)!.seq + 1n);
       expect(claimed.epoch).toBe(2n);
