@@ -84,7 +84,12 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     this.#server = server;
     this.events = events;
     this.#engine = engine;
-    this.#client = new ForwardingClient({ codec: this.#engine.wire, secret: options.secret, timeoutMs: options.forwardTimeoutMs });
+    this.#client = new ForwardingClient({
+      codec: this.#engine.wire,
+      secret: options.secret,
+      timeoutMs: options.forwardTimeoutMs,
+      clock: options.clock,
+    });
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
       followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
