@@ -135,7 +135,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
    * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
    * throws. Throws `HADB_HA_NOT_LEADER` on a follower.
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: { durability?: Durability; signal?: AbortSignal } = {}): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions & { readonly durability?: Durability | undefined } = {}): Promise<T> {
     return this.#node.onLeader((side) => (side as DuckLeader).transaction(fn, options), {
       ...options,
       notLeaderMessage: 'transaction() runs only on the leader; use batch()',
