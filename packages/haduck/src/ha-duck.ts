@@ -83,6 +83,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           secret: options.secret,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.checkpointIntervalMs,
+          groupCommitMs: options.groupCommitMs,
           durability: options.durability,
           forwardRetryDelaysMs: options.forwardRetryDelaysMs,
           forwardTimeoutMs: options.forwardTimeoutMs,

@@ -112,6 +112,17 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     expect(text).not.toContain(wrong);
   }, 30_000);
 
+  it('group commit: with groupCommitMs a shipped write ships at once instead of at the next checkpoint tick', async () => {
+    await setup();
+    const a = await node('a', { checkpointIntervalMs: 60_000, groupCommitMs: 5 });
+    await a.execute('CREATE TABLE g (id BIGINT)');
+    const started = performance.now();
+    await Promise.all([1, 2, 3, 4].map((i) => a.execute('INSERT INTO g VALUES ($1)', [BigInt(i)], { durability: 'shipped' })));
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(a.stats().bytesShipped).toBeGreaterThan(0);
+    expect(a.stats().checkpoints).toBeLessThanOrEqual(4);
+  });
+
   it('read-only queries only; transaction() only on the leader; strong reads on the leader', async () => {
     await setup();
     const a = await node('a');
