@@ -17,6 +17,8 @@ export type HaErrorCode =
   | 'HADB_HA_UNAUTHORIZED'
   /** A follower has no local copy yet (nothing shipped, or still restoring). Retryable. */
   | 'HADB_HA_NOT_READY'
+  /** The leader is running as many forwarded requests as it admits (503). Retryable. */
+  | 'HADB_HA_OVERLOADED'
   /** A forwarding request or response broke the protocol. */
   | 'HADB_HA_PROTOCOL'
   /** Shipping to storage failed; the changes stay unshipped and the next ship retries them. Retryable. */
@@ -34,6 +36,7 @@ const RETRYABLE: ReadonlySet<string> = new Set([
   'HADB_HA_NO_LEADER',
   'HADB_HA_FORWARD_FAILED',
   'HADB_HA_NOT_READY',
+  'HADB_HA_OVERLOADED',
   'HADB_HA_SHIP_FAILED',
 ]);
 

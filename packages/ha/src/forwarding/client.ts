@@ -47,11 +47,17 @@ export class ForwardingClient<W, R, WR, RR> {
           headers,
           body: JSON.stringify(body),
           signal: combined,
+          // Never re-send the SQL (or the secret) to wherever a redirect points.
+          redirect: 'manual',
         });
       } catch (cause) {
         if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
         // The address comes from the lease; the message names neither it nor any header.
         throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+      }
+      if (res.status >= 300 && res.status < 400) {
+        void res.body?.cancel().catch(() => undefined);
+        throw new HaError('HADB_HA_PROTOCOL', `leader answered HTTP ${res.status} (a redirect, not followed)`);
       }
       try {
         parsed = await res.json();

@@ -11,7 +11,9 @@ import { HaError, type HaErrorCode } from '../errors.js';
  * 200 answers carry the encoded result. Errors are `{"error": {"code", "message"}}` with status 421
  * (not leader — re-checked under the write lock; also while closing), 401 (missing or wrong bearer
  * secret), 400 (the engine's client errors and protocol errors; not retryable), 413 (body too
- * large), 503 (shipping failed, not ready, no leader; retryable) or 500.
+ * large; the connection is closed), 503 (shipping failed, not ready, no leader, overloaded;
+ * retryable) or 500. A 401 also closes the connection without reading the body. The client
+ * follows no redirects (a 3xx is `HADB_HA_PROTOCOL`).
  */
 
 /** `durability` of a write: acknowledge at commit, or only once shipped to storage. */
@@ -36,6 +38,7 @@ export function statusFor(code: HaErrorCode): number {
       return 400;
     case 'HADB_HA_SHIP_FAILED':
     case 'HADB_HA_NOT_READY':
+    case 'HADB_HA_OVERLOADED':
     case 'HADB_HA_NO_LEADER':
       return 503;
     default:
@@ -50,6 +53,7 @@ const HA_CODES = new Set<string>([
   'HADB_HA_FORWARD_FAILED',
   'HADB_HA_UNAUTHORIZED',
   'HADB_HA_NOT_READY',
+  'HADB_HA_OVERLOADED',
   'HADB_HA_PROTOCOL',
   'HADB_HA_SHIP_FAILED',
   'HADB_HA_ABORTED',
@@ -88,6 +92,7 @@ export function isRetryableForward(err: HaError): boolean {
       err.code === 'HADB_HA_NO_LEADER' ||
       err.code === 'HADB_HA_FORWARD_FAILED' ||
       err.code === 'HADB_HA_SHIP_FAILED' ||
-      err.code === 'HADB_HA_NOT_READY')
+      err.code === 'HADB_HA_NOT_READY' ||
+      err.code === 'HADB_HA_OVERLOADED')
   );
 }

@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
 import { describeError, type Logger } from '@hadb/io';
 import type { WireCodec } from '../engine.js';
-import { HaError, isHaError } from '../errors.js';
+import { HaError, checkConfig, isHaError } from '../errors.js';
 import { TOKEN_PATTERN, statusFor, type Durability } from './protocol.js';
 
 /** What the forwarding server calls: the leader side of a node. */
@@ -20,7 +21,10 @@ export interface ForwardTarget<W, R, WR, RR> {
 export interface ForwardingServerOptions<W, R, WR, RR> {
   readonly target: ForwardTarget<W, R, WR, RR>;
   readonly codec: WireCodec<W, R, WR, RR>;
-  /** Interface to bind. Default `127.0.0.1`. */
+  /**
+   * Interface to bind. Default `127.0.0.1`. Any address other than a loopback one (`127.0.0.0/8`,
+   * `::1`, `localhost`) requires a `secret` (`HADB_HA_INVALID_CONFIG` otherwise).
+   */
   readonly host?: string | undefined;
   /** Port; `0` picks a free one. */
   readonly port: number;
@@ -28,8 +32,27 @@ export interface ForwardingServerOptions<W, R, WR, RR> {
   readonly secret?: string | undefined;
   /** Largest request body accepted, in bytes. Default 16 MiB. */
   readonly maxBodyBytes?: number | undefined;
+  /** Largest answer sent, in bytes; a larger result is refused (`HADB_HA_PROTOCOL`, 400). Default 64 MiB. */
+  readonly maxResponseBytes?: number | undefined;
+  /** Requests run at once; more are answered 503 `HADB_HA_OVERLOADED` (retryable). Default 32. */
+  readonly maxConcurrentRequests?: number | undefined;
+  /** Open connections; more are refused by the server. Default 256. */
+  readonly maxConnections?: number | undefined;
+  /** Time to receive a request's headers, ms. Default 10000. */
+  readonly headersTimeoutMs?: number | undefined;
+  /** Time to receive a whole request (headers and body), ms. Default 30000. */
+  readonly requestTimeoutMs?: number | undefined;
   /** Logs requests that failed with an unexpected (untyped) error. Never given the secret. */
   readonly logger?: Pick<Logger, 'warn'> | undefined;
+}
+
+/** True for a loopback interface: the only ones that may be bound without a secret. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1' || /^::ffff:127\./i.test(bare);
+  return false;
 }
 
 function digest(value: string): Buffer {
@@ -99,6 +122,8 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
   readonly #secretDigest: Buffer | undefined;
   readonly #writeOps: ReadonlySet<string>;
   readonly #readOps: ReadonlySet<string>;
+  readonly #maxConcurrent: number;
+  #active = 0;
 
   private constructor(server: Server, options: ForwardingServerOptions<W, R, WR, RR>) {
     this.#server = server;
@@ -106,19 +131,38 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
     this.#secretDigest = options.secret === undefined ? undefined : digest(`Bearer ${options.secret}`);
     this.#writeOps = new Set(options.codec.writeOps);
     this.#readOps = new Set(options.codec.readOps);
+    this.#maxConcurrent = options.maxConcurrentRequests ?? 32;
   }
 
-  /** Starts listening; resolves once bound. */
+  /**
+   * Starts listening; resolves once bound. Throws `HADB_HA_INVALID_CONFIG` for a non-loopback
+   * `host` without a `secret`, or a limit that is not a positive integer.
+   */
   static async listen<W, R, WR, RR>(options: ForwardingServerOptions<W, R, WR, RR>): Promise<ForwardingServer<W, R, WR, RR>> {
+    const host = options.host ?? '127.0.0.1';
+    checkConfig.require(
+      (options.secret !== undefined && options.secret !== '') || isLoopbackHost(host),
+      `the forwarding server may listen on ${host} (not a loopback address) only with a secret`,
+    );
+    for (const name of ['maxBodyBytes', 'maxResponseBytes', 'maxConcurrentRequests', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs'] as const) {
+      const v = options[name];
+      checkConfig.require(v === undefined || (Number.isSafeInteger(v) && v >= 1), `${name} must be a positive integer`);
+    }
     let self: ForwardingServer<W, R, WR, RR> | undefined;
-    const server = createServer((req, res) => {
-      void self!.#handle(req, res);
+    const headersTimeout = options.headersTimeoutMs ?? 10_000;
+    const requestTimeout = Math.max(options.requestTimeoutMs ?? 30_000, headersTimeout);
+    // Timeouts are checked every `connectionsCheckingInterval` (Node's default, 30 s, would let a
+    // slow body hold a connection that long past them).
+    const connectionsCheckingInterval = Math.min(1000, headersTimeout);
+    const server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval }, (req, res) => {
+      void self!.#admit(req, res);
     });
     server.keepAliveTimeout = 5000;
+    server.maxConnections = options.maxConnections ?? 256;
     self = new ForwardingServer(server, options);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port, options.host ?? '127.0.0.1', () => {
+      server.listen(options.port, host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -148,13 +192,31 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
     return undefined;
   }
 
+  /** Admission control: at most `maxConcurrentRequests` requests run; the rest get 503 at once. */
+  async #admit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#active >= this.#maxConcurrent) {
+      res.once('finish', () => req.destroy());
+      return send(res, 503, { error: { code: 'HADB_HA_OVERLOADED', message: 'too many forwarded requests at once' } }, true);
+    }
+    this.#active++;
+    try {
+      await this.#handle(req, res);
+    } finally {
+      this.#active--;
+    }
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { target, codec } = this.#options;
     try {
-      if (req.method !== 'POST') return send(res, 405, { error: { code: 'HADB_HA_PROTOCOL', message: 'use POST' } });
+      if (req.method !== 'POST') {
+        res.once('finish', () => req.destroy());
+        return send(res, 405, { error: { code: 'HADB_HA_PROTOCOL', message: 'use POST' } }, true);
+      }
       if (!this.#authorized(req)) {
-        req.resume();
-        return send(res, 401, { error: { code: 'HADB_HA_UNAUTHORIZED', message: 'unauthorized' } });
+        // Never read the body of an unauthenticated request: answer, then drop the connection.
+        res.once('finish', () => req.destroy());
+        return send(res, 401, { error: { code: 'HADB_HA_UNAUTHORIZED', message: 'unauthorized' } }, true);
       }
       const body = await readBody(req, this.#options.maxBodyBytes ?? 16 * 1024 * 1024);
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -166,10 +228,10 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       if (operation.kind === 'write') {
         const write = codec.decodeWrite(operation.op, withoutReserved(b));
         const result = await target.write(write, tokenOf(b), durabilityOf(b));
-        return send(res, 200, codec.encodeWriteResult(result));
+        return this.#sendResult(res, codec.encodeWriteResult(result));
       }
       const result = await target.read(codec.decodeRead(operation.op, b));
-      return send(res, 200, codec.encodeReadResult(result));
+      return this.#sendResult(res, codec.encodeReadResult(result));
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         // Stop reading: answer, then drop the connection rather than drain an oversized body.
@@ -186,6 +248,15 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       if (!res.headersSent) send(res, status, { error: answer });
       else res.destroy();
     }
+  }
+
+  /** Sends a 200 answer, or refuses one larger than `maxResponseBytes` (400 `HADB_HA_PROTOCOL`). */
+  #sendResult(res: ServerResponse, body: unknown): void {
+    const text = JSON.stringify(body);
+    const limit = this.#options.maxResponseBytes ?? 64 * 1024 * 1024;
+    if (Buffer.byteLength(text) > limit) throw new HaError('HADB_HA_PROTOCOL', `the answer exceeds ${limit} bytes (maxResponseBytes)`);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   /** Stops accepting connections and closes idle ones. Idempotent. */
