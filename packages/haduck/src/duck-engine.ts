@@ -8,7 +8,7 @@ import { DuckLeader } from './duck-leader.js';
 import { isDuckClientError } from './errors.js';
 import { FollowerReader } from './follower-reader.js';
 import { reconcileLocalCopy } from './local-copy.js';
-import type { ExecuteResult, QueryResult } from './sql.js';
+import type { DuckLimits, ExecuteResult, QueryResult } from './sql.js';
 import { duckWire, type DuckRead, type DuckWrite } from './wire.js';
 
 /** What the DuckDB engine needs besides the node's context. */
@@ -20,6 +20,8 @@ export interface DuckEngineOptions {
   readonly duckdbConfig: Readonly<Record<string, string>>;
   /** duckblock's snapshot policy (default: duckblock's). */
   readonly snapshot?: SnapshotPolicy | undefined;
+  /** The leader's per-request limits. Default: `DEFAULT_DUCK_LIMITS`. */
+  readonly limits?: DuckLimits | undefined;
 }
 
 /**
@@ -75,6 +77,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
           context,
           clock,
           duckdbConfig: options.duckdbConfig,
+          limits: options.limits,
           shipper: {
             async capture() {
               const prepared = await replicator.prepareCheckpoint(db);

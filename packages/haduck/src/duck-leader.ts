@@ -3,7 +3,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { HEADER_REGION_SIZE, leaderFileHandle, parseHeaderRegion, releaseLeaderFile } from '@hadb/duckblock';
 import { HaError, Mutex, isHaError, throwIfAborted, type EngineWriteOptions, type LeaderContext, type LeaderSide, type ShipOptions, type ShipReport } from '@hadb/ha';
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
-import { runExecute, runQuery, type ExecuteResult, type QueryResult } from './sql.js';
+import { HaDuckError } from './errors.js';
+import { DEFAULT_DUCK_LIMITS, runExecute, runGuardedExecute, refuseReserved, runQuery, withStatementTimeout, type DuckLimits, type ExecuteResult, type QueryResult } from './sql.js';
 import type { HaParams } from './values.js';
 import type { DuckRead, DuckWrite } from './wire.js';
 
@@ -44,8 +45,13 @@ export interface DuckLeaderOptions {
   readonly clock: Clock;
   /** DuckDB `checkpoint_threshold`: high, so DuckDB never checkpoints on its own. Default `'1000GB'`. */
   readonly checkpointThreshold?: string | undefined;
-  /** Extra DuckDB configuration (e.g. `threads`, `memory_limit`). */
+  /**
+   * Extra DuckDB configuration (e.g. `threads`, `memory_limit`). `enable_external_access` is
+   * always `false` and `lock_configuration` always `true` on the leader.
+   */
   readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
+  /** Per-request limits. Default {@link DEFAULT_DUCK_LIMITS}. */
+  readonly limits?: DuckLimits | undefined;
 }
 
 /** A transaction handle passed to {@link DuckLeader.transaction}'s callback. */
@@ -75,6 +81,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   readonly #shipper: CheckpointShipper;
   readonly #clock: Clock;
   readonly #writeLock = new Mutex();
+  readonly #limits: DuckLimits;
   #lastIteration: bigint;
   #tokensReady = false;
   #tokenWrites = 0;
@@ -90,14 +97,22 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#context = options.context;
     this.#shipper = options.shipper;
     this.#clock = options.clock;
+    this.#limits = options.limits ?? DEFAULT_DUCK_LIMITS;
   }
 
-  /** Opens (or creates) the database read-write. */
+  /**
+   * Opens (or creates) the database read-write, with DuckDB's file system closed to SQL
+   * (`enable_external_access=false`: no `read_csv('/etc/passwd')`, `COPY … TO`, `ATTACH`,
+   * `INSTALL`) and its configuration locked (`lock_configuration=true`: no `SET
+   * checkpoint_threshold`, which would make DuckDB checkpoint behind duckblock's back).
+   */
   static async open(options: DuckLeaderOptions): Promise<DuckLeader> {
     const config: Record<string, string> = {
       ...options.duckdbConfig,
       access_mode: 'READ_WRITE',
       checkpoint_threshold: options.checkpointThreshold ?? '1000GB',
+      enable_external_access: 'false',
+      lock_configuration: 'true',
     };
     const instance = await DuckDBInstance.create(options.path, config);
     let conn: DuckDBConnection | undefined;
@@ -135,7 +150,12 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    * the token (and the result) in the token table; a token seen before returns its stored result
    * without running `fn` again.
    */
-  async #writeTx<T extends ExecuteResult>(fn: (tx: Transaction) => Promise<T>, token: string | undefined, signal: AbortSignal | undefined): Promise<T> {
+  async #writeTx<T extends ExecuteResult>(
+    fn: (tx: Transaction) => Promise<T>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    guarded = false,
+  ): Promise<T> {
     return this.#writeLock.run(async () => {
       this.#checkOpen();
       throwIfAborted(signal);
@@ -154,10 +174,11 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
           }
         }
         const tx: Transaction = {
-          execute: (sql, params) => runExecute(this.#conn, sql, params),
+          execute: (sql, params) =>
+            guarded ? runGuardedExecute(this.#conn, sql, params, this.#limits.maxStatements) : runExecute(this.#conn, sql, params),
           query: (sql, params) => runQuery(this.#conn, sql, params),
         };
-        const result = await fn(tx);
+        const result = guarded ? await withStatementTimeout(this.#conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx)) : await fn(tx);
         if (token !== undefined) {
           const now = Math.floor(this.#clock.wallMs());
           await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, now, result.rowsChanged]);
@@ -180,13 +201,46 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     });
   }
 
-  /** Runs a write request (see {@link execute} and {@link batch}). */
+  /**
+   * Runs a write request — `HaDuck.execute()`/`batch()`, here or forwarded by a follower — as one
+   * transaction, each statement classified by DuckDB first (see `runGuardedExecute`: transaction
+   * control, `SET`, `ATTACH`, `COPY`, `CALL`/`CHECKPOINT`, `_haduck` … are refused with
+   * `HADB_HADUCK_REFUSED_STATEMENT`), within the request limits (`HADB_HADUCK_LIMIT`,
+   * `HADB_HADUCK_TIMEOUT`).
+   */
   write(write: DuckWrite, options: EngineWriteOptions): Promise<ExecuteResult> {
-    return write.kind === 'execute' ? this.execute(write.sql, write.params, options) : this.batch(write.statements, options);
+    const statements = write.kind === 'execute' ? [{ sql: write.sql, params: write.params }] : write.statements;
+    if (statements.length > this.#limits.maxStatements) {
+      return Promise.reject(
+        new HaDuckError('HADB_HADUCK_LIMIT', `a batch may hold at most ${this.#limits.maxStatements} statements (got ${statements.length})`),
+      );
+    }
+    for (const s of statements) {
+      try {
+        refuseReserved(s.sql);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.#writeTx(
+      async (tx) => {
+        let rowsChanged = 0;
+        for (const s of statements) rowsChanged += (await tx.execute(s.sql, s.params)).rowsChanged;
+        return { rowsChanged };
+      },
+      options.token,
+      options.signal,
+      true,
+    );
   }
 
-  /** Runs a read request on its own connection. */
+  /** Runs a read request (not naming `_haduck`) on its own connection, in a read-only transaction, within the limits. */
   read(read: DuckRead, _options: OpOptions = {}): Promise<QueryResult> {
+    try {
+      refuseReserved(read.sql);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.query(read.sql, read.params);
   }
 
@@ -233,12 +287,20 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     return value;
   }
 
-  /** Runs a read-only statement on its own connection (never blocked by writes or checkpoints). */
+  /**
+   * Runs a read-only statement on its own connection (never blocked by writes or checkpoints),
+   * inside `BEGIN TRANSACTION READ ONLY`: a statement that would write (`EXPLAIN ANALYZE INSERT …`)
+   * fails with `HADB_HADUCK_NOT_READ_ONLY` and changes nothing. At most `limits.maxResultRows`
+   * rows (`HADB_HADUCK_LIMIT`), interrupted after `limits.statementTimeoutMs` (`HADB_HADUCK_TIMEOUT`).
+   */
   async query(sql: string, params?: HaParams): Promise<QueryResult> {
     this.#checkOpen();
     const conn = await this.#instance.connect();
     try {
-      return await runQuery(conn, sql, params);
+      await conn.run('BEGIN TRANSACTION READ ONLY');
+      return await withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () =>
+        runQuery(conn, sql, params, this.#limits.maxResultRows),
+      );
     } finally {
       conn.closeSync();
     }

@@ -10,13 +10,31 @@ export type HaDuckErrorCode =
   | 'HADB_HADUCK_SQL'
   /** `query()` was given a statement that is not read-only; use `execute()`. */
   | 'HADB_HADUCK_NOT_READ_ONLY'
+  /**
+   * A statement kind `execute()`/`batch()` never run (transaction control, `SET`/`RESET`,
+   * `PRAGMA`, `ATTACH`/`DETACH`, `INSTALL`/`LOAD`, `COPY`, `EXPORT`/`IMPORT DATABASE`, `CALL`
+   * including `CHECKPOINT`, `PREPARE`/`EXECUTE`) or a statement naming haduck's own `_haduck`
+   * schema. Use `transaction()` on the leader for transactions.
+   */
+  | 'HADB_HADUCK_REFUSED_STATEMENT'
+  /** A request exceeded a limit (`limits.maxStatements`, `limits.maxResultRows`). */
+  | 'HADB_HADUCK_LIMIT'
+  /** A statement ran longer than `limits.statementTimeoutMs` and was interrupted (nothing committed). */
+  | 'HADB_HADUCK_TIMEOUT'
   /** A parameter or wire value cannot be encoded or decoded. */
   | 'HADB_HADUCK_INVALID_VALUE'
   /** An option of `HaDuck.open` is invalid (reported at construction). */
   | 'HADB_HADUCK_INVALID_CONFIG';
 
 /** The caller's errors: answered 400 over forwarding, never retried. */
-export const CLIENT_ERROR_CODES: ReadonlySet<string> = new Set(['HADB_HADUCK_SQL', 'HADB_HADUCK_NOT_READ_ONLY', 'HADB_HADUCK_INVALID_VALUE']);
+export const CLIENT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'HADB_HADUCK_SQL',
+  'HADB_HADUCK_NOT_READ_ONLY',
+  'HADB_HADUCK_REFUSED_STATEMENT',
+  'HADB_HADUCK_LIMIT',
+  'HADB_HADUCK_TIMEOUT',
+  'HADB_HADUCK_INVALID_VALUE',
+]);
 
 /** True for the caller's errors (see {@link CLIENT_ERROR_CODES}). */
 export function isDuckClientError(err: unknown): boolean {

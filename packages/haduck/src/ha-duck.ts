@@ -72,7 +72,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     try {
       self.#node = await HaNode.open(
         {
-          engine: duckEngine({ storage: options.storage, prefix: duck.prefix, duckdbConfig: duck.duckdbConfig, snapshot: options.snapshot }),
+          engine: duckEngine({ storage: options.storage, prefix: duck.prefix, duckdbConfig: duck.duckdbConfig, snapshot: options.snapshot, limits: duck.limits }),
           path: options.path,
           name: duck.name,
           lease: options.lease,

@@ -8,7 +8,8 @@ export {
 } from './ha-duck.js';
 export type { HaDuckOptions } from './options.js';
 export { HaDuckError, isHaDuckError, type HaDuckErrorCode } from './errors.js';
-export type { ExecuteResult, QueryResult } from './sql.js';
+export type { DuckLimits, ExecuteResult, QueryResult } from './sql.js';
+export { DEFAULT_DUCK_LIMITS } from './sql.js';
 export type { Transaction } from './duck-leader.js';
 export { duckEngine, type DuckEngineOptions } from './duck-engine.js';
 export { PATHS as FORWARDING_PATHS, duckWire, type DuckRead, type DuckWrite } from './wire.js';

@@ -4,6 +4,7 @@ import type { Durability, HaLeaseOptions } from '@hadb/ha';
 import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
+import { DEFAULT_DUCK_LIMITS, type DuckLimits } from './sql.js';
 
 /** Options of `HaDuck.open`. */
 export interface HaDuckOptions {
@@ -50,6 +51,13 @@ export interface HaDuckOptions {
   readonly forwardTimeoutMs?: number | undefined;
   /** Extra DuckDB settings for both roles (e.g. `{ threads: '2', memory_limit: '1GB' }`). */
   readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
+  /**
+   * The leader's per-request limits, for local and forwarded requests alike: statements per
+   * `execute()` script or `batch()` (`maxStatements`, default 1000), rows per `query()`
+   * (`maxResultRows`, default 100000), and `statementTimeoutMs` (default 30000) after which a
+   * request is interrupted and rolled back.
+   */
+  readonly limits?: Partial<DuckLimits> | undefined;
   /** duckblock's snapshot policy. Default: duckblock's. */
   readonly snapshot?: SnapshotPolicy | undefined;
   /** Time source. Default: the system clock. */
@@ -63,6 +71,7 @@ export interface ResolvedDuckOptions {
   readonly name: string;
   readonly prefix: string;
   readonly duckdbConfig: Readonly<Record<string, string>>;
+  readonly limits: DuckLimits;
 }
 
 /** Applies haduck's defaults; bad values throw `HADB_HADUCK_INVALID_CONFIG` (names: the storage key error). */
@@ -74,5 +83,12 @@ export function resolveDuckOptions(o: HaDuckOptions): ResolvedDuckOptions {
     typeof duckdbConfig === 'object' && Object.values(duckdbConfig).every((v) => typeof v === 'string'),
     'duckdbConfig must map setting names to strings',
   );
-  return { name: o.name ?? basename(o.path, extname(o.path)), prefix: o.prefix ?? 'haduck/', duckdbConfig };
+  const l = o.limits ?? {};
+  const limit = (name: keyof DuckLimits): number => {
+    const v = l[name] ?? DEFAULT_DUCK_LIMITS[name];
+    checkConfig.require(Number.isSafeInteger(v) && v >= 1, `limits.${name} must be a positive integer`);
+    return v;
+  };
+  const limits: DuckLimits = { maxStatements: limit('maxStatements'), maxResultRows: limit('maxResultRows'), statementTimeoutMs: limit('statementTimeoutMs') };
+  return { name: o.name ?? basename(o.path, extname(o.path)), prefix: o.prefix ?? 'haduck/', duckdbConfig, limits };
 }

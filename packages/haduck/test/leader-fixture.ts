@@ -8,7 +8,7 @@ import { LocalStorageBackend } from '@hadb/storage-local';
 import { duckEngine } from '../src/duck-engine.js';
 import { DuckLeader } from '../src/duck-leader.js';
 import { isDuckClientError } from '../src/errors.js';
-import type { ExecuteResult, QueryResult } from '../src/sql.js';
+import type { DuckLimits, ExecuteResult, QueryResult } from '../src/sql.js';
 import type { HaParams } from '../src/values.js';
 import { duckWire, type DuckRead, type DuckWrite } from '../src/wire.js';
 
@@ -35,11 +35,11 @@ export class TestLeader {
   }
   #replicationClose: () => Promise<void> = async () => undefined;
 
-  static async open(): Promise<TestLeader> {
+  static async open(limits?: DuckLimits): Promise<TestLeader> {
     const self = new TestLeader();
     self.#storage = await LocalStorageBackend.open({ root: join(self.dir, 'storage') });
     const path = join(self.dir, 'leader.duckdb');
-    const engine = duckEngine({ storage: self.#storage, prefix: 'haduck/', duckdbConfig: {} })({
+    const engine = duckEngine({ storage: self.#storage, prefix: 'haduck/', duckdbConfig: {}, limits })({
       db: 'fw',
       path,
       clock: systemClock,
