@@ -25,6 +25,11 @@ export type HaErrorCode =
   | 'HADB_HA_SHIP_FAILED'
   /** The operation's `AbortSignal` fired. */
   | 'HADB_HA_ABORTED'
+  /**
+   * The database path is held by another node (its `<path>.hadb-lock` names a live owner):
+   * nothing was touched.
+   */
+  | 'HADB_HA_LOCKED'
   /** The node was used after `close()`. */
   | 'HADB_HA_CLOSED'
   /** An option is invalid (reported at construction). */

@@ -7,6 +7,7 @@ import { FileGate } from './file-gate.js';
 import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
+import { PathLock } from './path-lock.js';
 import { resolveHaNodeOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
 import { RoleLifecycle, type HaRole } from './role-lifecycle.js';
 import { NodeStats, type HaStats } from './stats.js';
@@ -67,6 +68,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   readonly #router: WriteRouter<W, R, WR, RR>;
   readonly #stats = new NodeStats();
   readonly #server: ForwardingServer<W, R, WR, RR> | undefined;
+  /** The claim on the database path, released by `close()`. */
+  #lock: PathLock | undefined;
   readonly #address: string;
   /** Woken after every applied step and role change (event-driven `sync`). */
   #progressWaiters = new Set<() => void>();
@@ -137,6 +140,21 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     events: EventEmitter<HaNodeEvents> = new EventEmitter<HaNodeEvents>(),
   ): Promise<HaNode<W, R, WR, RR>> {
     const o = resolveHaNodeOptions(options);
+    // Before anything touches the path: a second node on it fails here.
+    const lock = PathLock.acquire(o.path, o.instanceId);
+    try {
+      return await HaNode.#openLocked(o, events, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  static async #openLocked<W, R, WR, RR>(
+    o: ResolvedHaNodeOptions<W, R, WR, RR>,
+    events: EventEmitter<HaNodeEvents>,
+    lock: PathLock,
+  ): Promise<HaNode<W, R, WR, RR>> {
     let self: HaNode<W, R, WR, RR> | undefined;
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
@@ -161,6 +179,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     const address = o.address ?? (server === undefined ? '' : `http://${host}:${server.port}`);
     try {
       self = new HaNode(o, engine, address, server, events);
+      self.#lock = lock;
     } catch (err) {
       await server?.close();
       throw err;
@@ -361,6 +380,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     }
     this.#offEvents?.();
     await this.#coordinator.close();
+    this.#lock?.release();
     this.events.emit('role', 'closed');
   }
 
