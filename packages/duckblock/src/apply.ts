@@ -174,13 +174,23 @@ async function completeJournal(
   const checksum = BigInt(`0x${meta.checksum}`);
   const epoch = BigInt(meta.epoch);
   if (meta.kind === 'apply') {
-    if (decoded !== undefined) {
-      if (decoded.changeset.checksum !== checksum) {
-        throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    try {
+      if (decoded !== undefined) {
+        if (decoded.changeset.checksum !== checksum) {
+          throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+        }
+        await replayPages(dbPath, decoded.pages, decoded.fileSize);
+      } else {
+        await replayJournalFile(dbPath, payloadLength, checksum, verifyFirst);
       }
-      await replayPages(dbPath, decoded.pages, decoded.fileSize);
-    } else {
-      await replayJournalFile(dbPath, payloadLength, checksum, verifyFirst);
+    } catch (cause) {
+      if (!cannotSucceed(cause)) throw cause;
+      // Replaying it again would fail again: drop the journal so the pull can go on (the file no
+      // longer matches the position, which the next pull reports as DIVERGED and restores).
+      await removeDurably(journalPath(dbPath));
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${meta.seq} cannot be applied; its journal was discarded: ${(cause as Error).message}`, {
+        cause,
+      });
     }
   } else {
     const tmp = restorePath(dbPath);
@@ -194,6 +204,17 @@ async function completeJournal(
   // Not fsynced: if the unlink is lost, recovery replays the journal again, which is idempotent.
   await rm(journalPath(dbPath), { force: true });
   return position;
+}
+
+/**
+ * Whether a failed replay would fail the same way every time (a defect of the segment, or a size
+ * the file system refuses), as opposed to a transient I/O failure worth replaying again.
+ */
+function cannotSucceed(err: unknown): boolean {
+  if (err instanceof DuckblockError) return err.code === 'HADB_DUCKBLOCK_CORRUPT' || err.code === 'HADB_DUCKBLOCK_BAD_STATE';
+  if (err instanceof RangeError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'EFBIG' || code === 'EINVAL' || code === 'ERR_OUT_OF_RANGE' || code === 'ERR_INVALID_ARG_VALUE';
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -268,6 +289,8 @@ export interface StreamedApplyOptions extends OpOptions {
   readonly acceptedEpoch: bigint;
   /** Admission hook run after verification, before anything is written (throws to refuse). */
   readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  /** Largest file accepted (see `SegmentMarkers`). Default `DEFAULT_MAX_FILE_SIZE`. */
+  readonly maxFileSize?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -312,8 +335,9 @@ export async function applyStreamedSegment(
       await reader.close();
       return { kind: 'chain-broken', prev: header.prevChecksum };
     }
-    const markers = new SegmentMarkers();
+    const markers = new SegmentMarkers(`segment ${options.seq}`, options.maxFileSize);
     for await (const page of reader) markers.take(page);
+    markers.finish();
     const checksum = reader.checksum;
     if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
     const segEpoch = markers.epoch;

@@ -3,6 +3,7 @@ import { describeError, type CatchupContext, type DurableHead, type FollowerBeha
 import { readPosition, type Position } from './position.js';
 import type { DuckblockReplicator } from './replicator.js';
 import { decodeSegment } from './segment.js';
+import { isDuckblockError, type DuckblockError } from './errors.js';
 import { discoverLatestSnapshotSegment, discoverSegmentsAfter } from './discovery.js';
 
 /** Options of {@link DuckblockFollowerBehavior}. */
@@ -15,6 +16,24 @@ export interface DuckblockFollowerOptions {
   readonly onApplied?: ((db: string, position: Position, kind: 'segment' | 'snapshot') => void | Promise<void>) | undefined;
   /** Largest segment (bytes) `durableHead` downloads to learn the head's epoch (default 1 MiB; larger reports epoch 0). */
   readonly headEpochProbeBytes?: number | undefined;
+  /**
+   * Called when a pull fails for a reason retrying will not fix by itself — a corrupt or forged
+   * object, a broken chain, a gap, a stale epoch, a diverged local file (`DuckblockError`s other
+   * than aborts) — once per distinct failure until a pull succeeds again. The follower applies
+   * nothing past the bad object; it keeps polling so a repaired storage is picked up.
+   */
+  readonly onPullError?: ((db: string, error: DuckblockError) => void) | undefined;
+  /**
+   * Called when a pull finds the local file `HADB_DUCKBLOCK_DIVERGED` (it no longer matches its
+   * recorded position): make the local copy safe again (set it aside) so the next pull restores
+   * it from storage. Without it, the follower keeps reporting DIVERGED.
+   */
+  readonly onDiverged?: ((db: string) => Promise<void>) | undefined;
+}
+
+/** Failures a follower reports through `onPullError` (not transient storage or abort errors). */
+function isPersistentPullError(err: unknown): err is DuckblockError {
+  return isDuckblockError(err) && err.code !== 'HADB_DUCKBLOCK_ABORTED' && err.code !== 'HADB_DUCKBLOCK_CLOSED';
 }
 
 function toNumberEpoch(epoch: bigint): number {
@@ -38,17 +57,33 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
       ctx.epochGate.observe(toNumberEpoch(local.epoch));
       if (local.seq > ctx.progress.position) ctx.progress.report(local.seq);
     }
+    let reported: string | undefined;
     while (!ctx.signal.aborted) {
       try {
         const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
         if (result.applied === 0 && !result.restored) ctx.metrics.pullNoNewData();
         else ctx.metrics.pullSucceeded();
         ctx.progress.setCaughtUp(true);
+        reported = undefined;
       } catch (err) {
         if (ctx.signal.aborted) break;
         ctx.metrics.pullFailed();
         ctx.progress.setCaughtUp(false);
         ctx.logger.warn({ db: ctx.db, err: describeError(err) }, 'duckblock: follower pull failed; the file stays at its last applied segment');
+        if (isPersistentPullError(err)) {
+          const key = `${err.code}: ${err.message}`;
+          if (key !== reported) {
+            reported = key;
+            this.options.onPullError?.(ctx.db, err);
+          }
+          if (err.code === 'HADB_DUCKBLOCK_DIVERGED' && this.options.onDiverged !== undefined) {
+            try {
+              await this.options.onDiverged(ctx.db);
+            } catch (cause) {
+              ctx.logger.error({ db: ctx.db, err: describeError(cause) }, 'duckblock: reconciling a diverged follower file failed');
+            }
+          }
+        }
       }
       try {
         await ctx.clock.sleep(ctx.pollIntervalMs, ctx.signal);

@@ -15,6 +15,7 @@ export { blockChecksumValid, duckChecksum } from './duck-checksum.js';
 export {
   block,
   decode,
+  DEFAULT_MAX_FILE_SIZE,
   decodeSegment,
   duckdbBlockPages,
   encode,

@@ -100,6 +100,7 @@ export async function continueChain(
       signal,
       concurrency: options.downloadConcurrency,
       streamAboveBytes: options.streamAboveBytes,
+      maxFileSize: options.maxFileSizeBytes,
       removeWal: false,
       admitEpoch: (e) => {
         if (e > epoch) {

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_FILE_SIZE } from './segment.js';
 import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import { assertSafePrefix, type StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
@@ -43,6 +44,11 @@ export interface DuckblockReplicatorOptions {
    */
   readonly streamAboveBytes?: number | undefined;
   /**
+   * Largest database file a follower accepts from storage, bytes (default 64 GiB): a segment or
+   * snapshot reaching past it is `HADB_DUCKBLOCK_CORRUPT` before anything is written.
+   */
+  readonly maxFileSizeBytes?: number | undefined;
+  /**
    * Followers list storage at most this often while idle (default 30,000 ms); in between, a poll
    * is one HEAD (`exists`) of the next sequence's key. Listing is what finds gaps left by retention and new
    * lineages started past the next key. 0 lists on every poll.
@@ -73,6 +79,7 @@ export interface ResolvedOptions {
   readonly keepSnapshots: number;
   readonly downloadConcurrency: number;
   readonly streamAboveBytes: number;
+  readonly maxFileSizeBytes: number;
   readonly listIntervalMs: number;
   readonly uploadRetries: number;
   readonly spillAboveBytes: number;
@@ -101,6 +108,7 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     downloadConcurrency: check.int('downloadConcurrency', o.downloadConcurrency, { min: 1, default: 4 }),
     listIntervalMs: check.number('listIntervalMs', o.listIntervalMs, { min: 0, default: 30_000 }),
     streamAboveBytes: check.int('streamAboveBytes', o.streamAboveBytes, { min: 0, default: 64 << 20 }),
+    maxFileSizeBytes: check.int('maxFileSizeBytes', o.maxFileSizeBytes, { min: 1 << 20, default: DEFAULT_MAX_FILE_SIZE }),
     uploadRetries: check.int('uploadRetries', o.uploadRetries, { min: 0, default: 3 }),
     spillAboveBytes: check.int('spillAboveBytes', o.spillAboveBytes, { min: 0, default: 64 << 20 }),
     logger: o.logger ?? silentLogger,

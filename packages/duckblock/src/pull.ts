@@ -25,6 +25,8 @@ export interface PullOptions extends OpOptions {
    * they stream into the apply journal and then applied from it.
    */
   readonly streamAboveBytes?: number | undefined;
+  /** Largest file accepted from storage (default `DEFAULT_MAX_FILE_SIZE`, 64 GiB). */
+  readonly maxFileSize?: number | undefined;
   /** Stop after applying this many incremental segments (default: all available). */
   readonly maxSegments?: number | undefined;
   /**
@@ -77,6 +79,7 @@ async function fetchSegment(
   key: string,
   seq: bigint,
   streamAbove: number,
+  maxFileSize: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Fetched | null> {
   const object = await storage.getStream(key, { signal });
@@ -92,7 +95,7 @@ async function fetchSegment(
   if (bytes.length !== object.size) {
     throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`);
   }
-  const segment = decodeSegment(bytes);
+  const segment = decodeSegment(bytes, maxFileSize);
   if (segment.changeset.header.seq !== seq) {
     throw new DuckblockError(
       'HADB_DUCKBLOCK_SEQ_MISMATCH',
@@ -156,7 +159,7 @@ export async function pullIncremental(
     if (!allowRestore) return false;
     const latest = await discoverLatestSnapshotSegment(storage, prefix, db, { signal });
     if (latest === null || (position !== null && latest.seq <= position.seq)) return false;
-    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch ?? acceptedEpoch, signal });
+    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch ?? acceptedEpoch, maxFileSize: options.maxFileSize, signal });
     acceptedEpoch = position.epoch;
     restored = true;
     await options.onApplied?.(position, 'snapshot');
@@ -202,7 +205,7 @@ export async function pullIncremental(
     const fill = (from: number): void => {
       while (launched < run.length && launched < from + concurrency && (buffered < maxBuffered || launched === from)) {
         const i = launched++;
-        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, signal).then((f) => {
+        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, options.maxFileSize, signal).then((f) => {
           if (f?.kind === 'memory') buffered += f.bytes.length;
           return f;
         });
@@ -231,6 +234,7 @@ export async function pullIncremental(
           expectedPrev: cur.checksum,
           acceptedEpoch: cur.epoch,
           admitEpoch: options.admitEpoch,
+          maxFileSize: options.maxFileSize,
           signal,
         });
         if (result.kind === 'chain-broken') {

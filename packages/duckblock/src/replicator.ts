@@ -213,6 +213,7 @@ export class DuckblockReplicator implements Replicator {
     const result = await pullIncremental(this.options.storage, this.prefix, db, path, {
       concurrency: this.options.downloadConcurrency,
       streamAboveBytes: this.options.streamAboveBytes,
+      maxFileSize: this.options.maxFileSizeBytes,
       ...options,
       probeFirst,
     });

@@ -26,6 +26,13 @@ import { HEADER_PAGES, PAGE_SIZE, firstPageOfBlock } from './layout.js';
  */
 export type Segment = PhysicalChangeset;
 
+/**
+ * Largest database file a follower accepts from storage by default (64 GiB): a segment or
+ * snapshot whose size marker or page ids reach past it is `HADB_DUCKBLOCK_CORRUPT` before
+ * anything is journalled or written. Configurable as `maxFileSizeBytes` of the replicator.
+ */
+export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 ** 3;
+
 /** A decoded segment with its markers split off. */
 export interface DecodedSegment {
   readonly changeset: Segment;
@@ -138,9 +145,34 @@ export class SegmentMarkers {
   #epoch: bigint | undefined;
   #fileSize: number | undefined;
   readonly #what: string;
+  readonly #maxFileSize: bigint;
+  /** End (bytes) of the highest data page seen. */
+  #dataEnd = 0n;
+  /** Data bytes seen (a segment never carries more than a file's worth). */
+  #dataBytes = 0n;
 
-  constructor(what = 'segment') {
+  /**
+   * `maxFileSize` (default {@link DEFAULT_MAX_FILE_SIZE}) bounds every page: a data page ending
+   * past it, a size marker above it, more data bytes than it, a data page past the size marker
+   * (checked by {@link finish}) or an epoch at or above 2^40 is `HADB_DUCKBLOCK_CORRUPT`.
+   */
+  constructor(what = 'segment', maxFileSize: number = DEFAULT_MAX_FILE_SIZE) {
     this.#what = what;
+    this.#maxFileSize = BigInt(maxFileSize);
+  }
+
+  #corrupt(message: string): DuckblockError {
+    return new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} ${message}`);
+  }
+
+  /**
+   * Checks the whole object once every page was taken: no data page lies past the size marker.
+   * Call before the object is journalled or installed.
+   */
+  finish(): void {
+    if (this.#fileSize !== undefined && this.#dataEnd > BigInt(this.#fileSize)) {
+      throw this.#corrupt(`writes past its own size marker (${this.#dataEnd} > ${this.#fileSize} bytes)`);
+    }
   }
 
   /** Epoch carried by the epoch marker; `0n` when there was none. */
@@ -161,12 +193,22 @@ export class SegmentMarkers {
   /** Takes `page` if it is a marker (returns `true`); data pages return `false`. */
   take(page: PageEntry): boolean {
     const m = readMarker(page);
-    if (m.kind === 'data') return false;
+    if (m.kind === 'data') {
+      const end = (page.pageId + 1n) * BigInt(PAGE_SIZE);
+      if (end > this.#maxFileSize) throw this.#corrupt(`has page ${page.pageId}, past the largest accepted file (${this.#maxFileSize} bytes)`);
+      if (end > this.#dataEnd) this.#dataEnd = end;
+      this.#dataBytes += BigInt(page.data.length);
+      if (this.#dataBytes > this.#maxFileSize) throw this.#corrupt(`carries more than ${this.#maxFileSize} bytes of pages`);
+      return false;
+    }
     if (m.kind === 'epoch') {
+      if (m.epoch >= 1n << 40n) throw this.#corrupt(`carries epoch ${m.epoch}, at or above 2^40`);
       if (this.#epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two epoch markers`);
       this.#epoch = m.epoch;
     } else {
       if (this.#fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two size markers`);
+      const size = (page.pageId - 1n) / 2n * BigInt(PAGE_SIZE);
+      if (size > this.#maxFileSize) throw this.#corrupt(`says the file is ${size} bytes, above the largest accepted (${this.#maxFileSize})`);
       this.#fileSize = m.fileSize;
     }
     return true;
@@ -174,18 +216,20 @@ export class SegmentMarkers {
 }
 
 /** Splits a changeset's pages into data pages and the markers. */
-export function splitEpoch(changeset: Segment): DecodedSegment {
-  const markers = new SegmentMarkers();
+export function splitEpoch(changeset: Segment, maxFileSize: number = DEFAULT_MAX_FILE_SIZE): DecodedSegment {
+  const markers = new SegmentMarkers('segment', maxFileSize);
   const pages = changeset.pages.filter((p) => !markers.take(p));
+  markers.finish();
   return { changeset, epoch: markers.epoch, fileSize: markers.fileSize, pages };
 }
 
 /**
  * Decodes and self-verifies a segment (length, structure, checksum), checks it is a duckblock
- * segment (u64 ids, 4 KiB pages) and extracts its epoch. Throws `HADB_DUCKBLOCK_CORRUPT` with
+ * segment (u64 ids, 4 KiB pages), bounds its pages and markers by `maxFileSize` (see
+ * {@link SegmentMarkers}) and extracts its epoch. Throws `HADB_DUCKBLOCK_CORRUPT` with
  * the `ChangesetError` as `cause` on any defect. Chain linkage is checked separately.
  */
-export function decodeSegment(bytes: Uint8Array): DecodedSegment {
+export function decodeSegment(bytes: Uint8Array, maxFileSize: number = DEFAULT_MAX_FILE_SIZE): DecodedSegment {
   let cs: Segment;
   try {
     cs = decodePhysical(bytes);
@@ -201,7 +245,7 @@ export function decodeSegment(bytes: Uint8Array): DecodedSegment {
       `not a duckblock segment (page id size ${cs.header.pageIdSize}, page size ${cs.header.pageSize})`,
     );
   }
-  return splitEpoch(cs);
+  return splitEpoch(cs, maxFileSize);
 }
 
 export { decodeSegment as decode, encodeSegment as encode };

@@ -156,6 +156,8 @@ export async function uploadSnapshot(
 export interface RestoreSnapshotOptions extends OpOptions {
   /** Highest epoch the follower accepted; an older snapshot is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch?: bigint | undefined;
+  /** Largest file accepted (see `SegmentMarkers`). Default `DEFAULT_MAX_FILE_SIZE`. */
+  readonly maxFileSize?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -185,7 +187,7 @@ export async function restoreSnapshot(
       throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} is not a duckblock snapshot`);
     }
     fh = await open(tmp, 'w+', 0o644);
-    const markers = new SegmentMarkers('snapshot');
+    const markers = new SegmentMarkers(`snapshot ${key}`, options.maxFileSize);
     let batch: PageEntry[] = [];
     // One write in flight, so downloading overlaps with writing.
     let writing: Promise<void> = Promise.resolve();
@@ -204,6 +206,7 @@ export async function restoreSnapshot(
     await writing;
     await writePages(fh, batch);
     if (reader.checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} ended early`);
+    markers.finish();
     const accepted = options.acceptedEpoch ?? 0n;
     const snapEpoch = markers.epoch;
     if (snapEpoch < accepted) {

@@ -33,6 +33,12 @@ export interface EngineContext {
    * replicator's join-time `pull`.
    */
   onApplied(info: AppliedInfo): Promise<void>;
+  /**
+   * Reports a failure the engine cannot throw to a caller — e.g. its follower loop met a corrupt
+   * object in storage and stopped applying — as the node's `error` event. Optional for engines
+   * built outside a node.
+   */
+  readonly onError?: ((error: unknown) => void) | undefined;
 }
 
 /** Builds the engine of one node. Called once by `HaNode.open`. */

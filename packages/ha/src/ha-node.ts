@@ -165,6 +165,9 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       onApplied: async (info) => {
         if (self !== undefined) await self.#onApplied(info);
       },
+      onError: (err) => {
+        if (self !== undefined) self.#emitError(err);
+      },
     });
     let server: ForwardingServer<W, R, WR, RR> | undefined;
     if (o.listen !== false) {

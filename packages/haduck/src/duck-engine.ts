@@ -33,8 +33,22 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
   return (ctx: EngineContext): HaEngine<DuckWrite, DuckRead, ExecuteResult, QueryResult> => {
     const { db, path, clock, logger } = ctx;
     const replicator = new DuckblockReplicator({ storage: options.storage, prefix: options.prefix, snapshot: options.snapshot, logger, clock });
-    const followerBehavior = new DuckblockFollowerBehavior(replicator, {
+    const reconcile = (): Promise<unknown> =>
+      reconcileLocalCopy(path, {
+        db,
+        durableHead: async () => (await followerBehavior.durableHead(db)).position,
+        clock,
+        duckdbConfig: options.duckdbConfig,
+        logger,
+      });
+    const followerBehavior: DuckblockFollowerBehavior = new DuckblockFollowerBehavior(replicator, {
       onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind }),
+      // A bad object in storage halts this follower (nothing past it is applied) and says so.
+      onPullError: (_db, err) => ctx.onError?.(err),
+      // The file no longer matches its position: set it aside so the next pull restores it.
+      onDiverged: async () => {
+        await reconcile();
+      },
     });
     const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> => ctx.onApplied({ seq: position.seq, kind });
     // A new lineage starts with a snapshot of the local file. A node that never received one (it
@@ -63,13 +77,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       wire: duckWire,
       isClientError: isDuckClientError,
       async prepareLocalCopy() {
-        await reconcileLocalCopy(path, {
-          db,
-          durableHead: async () => (await followerBehavior.durableHead(db)).position,
-          clock,
-          duckdbConfig: options.duckdbConfig,
-          logger,
-        });
+        await reconcile();
       },
       openLeader: (context) =>
         DuckLeader.open({

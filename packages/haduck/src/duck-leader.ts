@@ -82,6 +82,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   readonly #clock: Clock;
   readonly #writeLock = new Mutex();
   readonly #limits: DuckLimits;
+  /** Queries running on their own connections: `close()` waits for them (bounded), then interrupts them. */
+  readonly #queries = new Map<DuckDBConnection, Promise<unknown>>();
   #lastIteration: bigint;
   #tokensReady = false;
   #tokenWrites = 0;
@@ -296,14 +298,28 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   async query(sql: string, params?: HaParams): Promise<QueryResult> {
     this.#checkOpen();
     const conn = await this.#instance.connect();
-    try {
+    const run = (async () => {
       await conn.run('BEGIN TRANSACTION READ ONLY');
-      return await withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () =>
-        runQuery(conn, sql, params, this.#limits.maxResultRows),
-      );
+      return withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () => runQuery(conn, sql, params, this.#limits.maxResultRows));
+    })();
+    this.#queries.set(conn, run);
+    try {
+      return await run;
     } finally {
+      this.#queries.delete(conn);
       conn.closeSync();
     }
+  }
+
+  /** Resolves once `work` settled or `ms` passed, whichever comes first. */
+  #settledWithin(work: readonly Promise<unknown>[], ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.#clock.timer(ms, resolve);
+      void Promise.allSettled(work).then(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   /**
@@ -340,14 +356,25 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     }
   }
 
-  /** Stops accepting writes, closes DuckDB, then releases duckblock's handle on the file. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting writes and queries, waits for running queries (at most `closeGraceMs`,
+   * default 5000), interrupts the rest, closes DuckDB — every connection, so nothing can write or
+   * checkpoint the file afterwards — then releases duckblock's handle on the file. Idempotent.
+   */
+  async close(closeGraceMs = 5000): Promise<void> {
     const wasOpen = await this.#writeLock.run(() => {
       const open = !this.#closed;
       this.#closed = true;
       return open;
     });
     if (!wasOpen) return;
+    if (this.#queries.size > 0) {
+      await this.#settledWithin([...this.#queries.values()], closeGraceMs);
+      for (const conn of this.#queries.keys()) conn.interrupt();
+      await this.#settledWithin([...this.#queries.values()], 1000);
+      for (const conn of this.#queries.keys()) conn.closeSync();
+      this.#queries.clear();
+    }
     this.#conn.closeSync();
     this.#instance.closeSync();
     await releaseLeaderFile(this.path);
