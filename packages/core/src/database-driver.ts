@@ -61,6 +61,7 @@ export class DatabaseDriver {
             db,
             instanceId: lease.instanceId,
             address: lease.address,
+            addressKey: lease.addressKey,
             timing: lease,
             clock: options.clock,
             newId: options.newId,
@@ -340,7 +341,7 @@ export class DatabaseDriver {
       this.leaderSessionId = undefined;
       return;
     }
-    this.leaderAddr = data.address;
+    this.leaderAddr = this.lease?.addressOf(data);
     this.leaderSessionId = data.sessionId;
     if (this.roleValue !== 'leader') this.registration.heartbeat(data.sessionId, this.life.signal);
   }

@@ -3,6 +3,8 @@ import type { CasResult } from '@hadb/storage';
 import { wallSeconds, withTimeout, type Clock } from '@hadb/io';
 import { CORE_DEADLINE } from './errors.js';
 import { describeError, type Logger } from '@hadb/io';
+import { openAddress, sealAddress } from './lease-address.js';
+import { leaseRecordProblem } from './lease-record-check.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { LeaseTiming } from './options.js';
 
@@ -58,6 +60,7 @@ export class DbLease {
   readonly key: string;
   private readonly instanceId: string;
   private readonly address: string;
+  private readonly addressKey: string | undefined;
   private readonly timing: LeaseTiming;
   private readonly clock: Clock;
   private readonly newId: () => string;
@@ -67,6 +70,10 @@ export class DbLease {
   private readonly pending = new Map<string, PendingWrite>();
   private held: LeaseGrant | undefined;
   private maxEpoch = 0;
+  /** Session of the last record whose address failed authentication (logged once per session). */
+  private rejectedAddress: string | undefined;
+  /** Etag of the last out-of-bounds record logged (logged once per version). */
+  private rejectedEtag: string | undefined;
   /** Sessions this process created for this database (a record of one of them may be taken at once). */
   readonly ownSessions = new Set<string>();
 
@@ -75,6 +82,7 @@ export class DbLease {
     db: string;
     instanceId: string;
     address: string;
+    addressKey?: string | undefined;
     timing: LeaseTiming;
     clock: Clock;
     newId: () => string;
@@ -86,11 +94,25 @@ export class DbLease {
     this.key = options.store.keyFor(options.db);
     this.instanceId = options.instanceId;
     this.address = options.address;
+    this.addressKey = options.addressKey;
     this.timing = options.timing;
     this.clock = options.clock;
     this.newId = options.newId;
     this.logger = options.logger;
     this.metrics = options.metrics;
+  }
+
+  /**
+   * Where the holder of `data` takes forwarded writes: its address when authenticated (see
+   * `LeaseOptions.addressKey`), else `undefined`.
+   */
+  addressOf(data: LeaseData): string | undefined {
+    const address = openAddress(this.addressKey, this.db, data.sessionId, data.epoch ?? 0, data.address);
+    if (address === undefined && this.rejectedAddress !== data.sessionId) {
+      this.rejectedAddress = data.sessionId;
+      this.logger.warn({ db: this.db, instanceId: data.instanceId }, 'lease record address is not authenticated; not forwarding to it');
+    }
+    return address;
   }
 
   /** The lease as this node holds it, if it does. */
@@ -118,9 +140,21 @@ export class DbLease {
     let data: LeaseData | undefined;
     try {
       data = decodeLeaseData(record.data);
-      if (data.epoch !== undefined && data.epoch > this.maxEpoch) this.maxEpoch = data.epoch;
     } catch (err) {
       this.logger.warn({ db: this.db, err: describeError(err) }, 'unparseable lease record; treating it as held');
+    }
+    if (data !== undefined) {
+      const problem = leaseRecordProblem(data, this.timing);
+      if (problem !== undefined) {
+        // Never acted on, never remembered: taken over after this node's own TTL with a sane epoch.
+        if (this.rejectedEtag !== record.etag) {
+          this.rejectedEtag = record.etag;
+          this.logger.warn({ db: this.db, problem }, 'lease record out of bounds; treating it as held by a stranger');
+        }
+        data = undefined;
+      } else if (data.epoch !== undefined && data.epoch > this.maxEpoch) {
+        this.maxEpoch = data.epoch;
+      }
     }
     return { etag: record.etag, data, at };
   }
@@ -137,7 +171,7 @@ export class DbLease {
     this.ownSessions.add(sessionId);
     const record: LeaseData = {
       instanceId: this.instanceId,
-      address: this.address,
+      address: sealAddress(this.addressKey, this.db, sessionId, epoch, this.address),
       claimedAt: wallSeconds(this.clock),
       ttlSecs: this.timing.ttlSecs,
       sessionId,

@@ -46,6 +46,14 @@ export interface LeaseOptions {
   readonly instanceId: string;
   /** How other nodes reach this one (for write forwarding); written into the lease record. */
   readonly address: string;
+  /**
+   * Shared secret authenticating the address in the lease record (HMAC-SHA256 over database,
+   * session, epoch and address, carried as a `#hadb-mac=` fragment). When set, a record whose
+   * address does not verify is still honoured for leadership timing, but its address is never
+   * used (`leaderAddress` is `undefined`): forged records cannot redirect writes or secrets. All
+   * nodes of a cluster must share it. Never logged.
+   */
+  readonly addressKey?: string | undefined;
   /** Lease time-to-live. Default 5000. Written to the record rounded up to whole seconds. */
   readonly ttlMs?: number | undefined;
   /** Interval between renewals while leading. Default 2000. Must be below `ttlMs − skewMarginMs`. */
@@ -105,7 +113,7 @@ export interface LeaseTiming {
 export interface ResolvedOptions {
   readonly replicator: Replicator;
   readonly followerBehavior: FollowerBehavior;
-  readonly lease: (LeaseTiming & { store: LeaseStore; instanceId: string; address: string }) | undefined;
+  readonly lease: (LeaseTiming & { store: LeaseStore; instanceId: string; address: string; addressKey?: string | undefined }) | undefined;
   readonly nodeRegistry: NodeRegistry | undefined;
   readonly prefix: string;
   readonly requestedRole: 'client' | undefined;
@@ -125,7 +133,7 @@ function positive(name: string, value: number): number {
 }
 
 /** Applies defaults and checks the timing rules; throws `HADB_CORE_INVALID_CONFIG`. */
-export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address'>): LeaseTiming {
+export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address' | 'addressKey'>): LeaseTiming {
   const ttlMs = positive('ttlMs', lease.ttlMs ?? LEASE_DEFAULTS.ttlMs);
   const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? LEASE_DEFAULTS.renewIntervalMs);
   const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs);
@@ -162,7 +170,7 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     lease:
       lease === undefined
         ? undefined
-        : { ...resolveLeaseTiming(lease), store: lease.store, instanceId: lease.instanceId, address: lease.address },
+        : { ...resolveLeaseTiming(lease), store: lease.store, instanceId: lease.instanceId, address: lease.address, addressKey: lease.addressKey },
     nodeRegistry: options.nodeRegistry,
     prefix,
     requestedRole: options.requestedRole,

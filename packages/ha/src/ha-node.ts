@@ -97,7 +97,9 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
       followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
-      lease: { ...options.lease, instanceId: options.instanceId, address },
+      // The forwarding secret also authenticates the leader's address in the lease record: a
+      // forged record never receives writes or the secret.
+      lease: { ...options.lease, instanceId: options.instanceId, address, addressKey: options.lease.addressKey ?? options.secret },
       prefix: options.prefix,
       followerPullIntervalMs: options.followerPullIntervalMs,
       clock: options.clock,
