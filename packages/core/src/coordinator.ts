@@ -108,6 +108,14 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
     return this.dbs.get(db)?.leaderAddress;
   }
 
+  /**
+   * True while the lease record names a live holder whose address did not authenticate with
+   * `lease.addressKey` (a different key, or a forged record): `leaderAddress` is `undefined` then.
+   */
+  leaderAddressRejected(db: string): boolean {
+    return this.dbs.get(db)?.leaderAddressRejected ?? false;
+  }
+
   /** The current term's epoch while this node leads `db`. */
   epoch(db: string): number | undefined {
     return this.dbs.get(db)?.epoch;

@@ -41,6 +41,7 @@ export class DatabaseDriver {
   private leaving: Promise<void> | undefined;
   private holdOff = 0;
   private sleeping = false;
+  private addressRejected = false;
   private readonly registration: FollowerRegistration;
   private termEndWaiters: Array<() => void> = [];
 
@@ -76,6 +77,11 @@ export class DatabaseDriver {
 
   get leaderAddress(): string | undefined {
     return this.roleValue === 'leader' ? this.options.lease?.address : this.leaderAddr;
+  }
+
+  /** The live record's address failed authentication (see `Coordinator.leaderAddressRejected`). */
+  get leaderAddressRejected(): boolean {
+    return this.roleValue !== 'leader' && this.addressRejected;
   }
 
   /** Session id of the current lease holder as last seen (own session while leading). */
@@ -336,12 +342,14 @@ export class DatabaseDriver {
       this.hub.emit({ type: 'sleeping', db: this.db });
     }
     this.sleeping = sleeping;
+    this.addressRejected = false;
     if (data === undefined || data.ttlSecs === 0 || sleeping) {
       this.leaderAddr = undefined;
       this.leaderSessionId = undefined;
       return;
     }
     this.leaderAddr = this.lease?.addressOf(data);
+    this.addressRejected = this.leaderAddr === undefined && data.address !== '';
     this.leaderSessionId = data.sessionId;
     if (this.roleValue !== 'leader') this.registration.heartbeat(data.sessionId, this.life.signal);
   }

@@ -94,6 +94,8 @@ describe('lease record security', () => {
     await c.join(DB, '/tmp/c');
     await new Promise((r) => setTimeout(r, 3 * TIMING.pollIntervalMs));
     expect(c.leaderAddress(DB)).toBeUndefined();
+    expect(c.leaderAddressRejected(DB)).toBe(true);
+    expect(b.leaderAddressRejected(DB)).toBe(false);
   });
 
   it('an address tag does not verify for another address, session, epoch or key', () => {

@@ -128,6 +128,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       client: this.#client,
       stats: this.#stats,
       leaderAddress: () => this.#coordinator.leaderAddress(options.name),
+      leaderAddressRejected: () => this.#coordinator.leaderAddressRejected(options.name),
       selfAddress: address,
     });
   }

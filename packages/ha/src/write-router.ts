@@ -17,6 +17,8 @@ export interface WriteRouterDeps<W, R, WR, RR> {
   readonly stats: NodeStats;
   /** The leader's forwarding address as this node knows it now (from the lease). */
   leaderAddress(): string | undefined;
+  /** True when the lease names a live leader whose address did not authenticate with this node's secret. */
+  leaderAddressRejected?: (() => boolean) | undefined;
   /** This node's own forwarding address. */
   readonly selfAddress: string;
 }
@@ -82,6 +84,7 @@ export class WriteRouter<W, R, WR, RR> {
       signal,
       clock: this.#options.clock,
       leaderAddress: () => this.#deps.leaderAddress(),
+      leaderAddressRejected: this.#deps.leaderAddressRejected,
       selfAddress: this.#deps.selfAddress,
       onRetry: () => this.#stats.forwardRetries++,
     };

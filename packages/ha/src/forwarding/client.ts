@@ -146,6 +146,11 @@ export interface ForwardToLeaderOptions extends ForwardRetryOptions {
   readonly leaderAddress: () => string | undefined;
   /** This node's own address: a lease naming it while it is not leading yet means "retry". */
   readonly selfAddress?: string | undefined;
+  /**
+   * True when the lease names a live leader whose address did not authenticate with this node's
+   * secret: `HADB_HA_UNAUTHORIZED` at once (a wrong secret here, or a forged record), not retried.
+   */
+  readonly leaderAddressRejected?: (() => boolean) | undefined;
 }
 
 /**
@@ -159,6 +164,9 @@ export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLead
     const here = await route.local();
     if (here !== undefined) return here.value;
     const address = options.leaderAddress();
+    if ((address === undefined || address === '') && options.leaderAddressRejected?.() === true) {
+      throw new HaError('HADB_HA_UNAUTHORIZED', "the leader's address in the lease is not authenticated with this node's secret (a wrong secret, or a forged lease record)");
+    }
     if (address === undefined || address === '') {
       throw new HaError('HADB_HA_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
     }
