@@ -23,7 +23,7 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   serverSideExpiry: false,
 });
 
-/** Options of {@link EtcdLeaseStore.connect}. */
+/** Options of {@link EtcdLeaseStore.open}. */
 export interface EtcdLeaseStoreOptions {
   /**
    * Endpoint URL(s), e.g. `"http://127.0.0.1:2379"`. Required unless `client` is given. The store
@@ -91,7 +91,7 @@ export class EtcdLeaseStore implements LeaseStore {
    * Throws `HADB_LEASE_UNAVAILABLE` when it does not, `HADB_LEASE_AUTH` when credentials are
    * refused, `HADB_LEASE_INVALID_KEY` for a bad prefix. Nothing stays open when it throws.
    */
-  static async connect(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
+  static async open(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
     const prefix = assertLeasePrefix(options.prefix ?? DEFAULT_ETCD_LEASE_PREFIX);
     const timeoutMs = options.timeoutMs ?? 5000;
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
@@ -101,7 +101,7 @@ export class EtcdLeaseStore implements LeaseStore {
     const owned = client === undefined;
     if (client === undefined) {
       if (options.hosts === undefined) {
-        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'EtcdLeaseStore.connect needs `hosts` or `client`');
+        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'EtcdLeaseStore.open needs `hosts` or `client`');
       }
       client = new Etcd3({
         dialTimeout: timeoutMs,

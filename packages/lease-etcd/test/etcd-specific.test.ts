@@ -81,7 +81,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('stores `{prefix}{scope}` with the bytes given; etag = mod_revision = txn revision', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts, prefix });
+    await using store = await EtcdLeaseStore.open({ hosts, prefix });
     const key = store.keyFor('layout-db');
     expect(key).toBe('layout-db');
     const body = leaseBytes('node-a');
@@ -97,15 +97,15 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('defaults the prefix to "hadb-leases/" and rejects a prefix without a trailing slash', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts });
+    await using store = await EtcdLeaseStore.open({ hosts });
     expect(store.prefix).toBe('hadb-leases/');
-    expect(await codeOf(() => EtcdLeaseStore.connect({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+    expect(await codeOf(() => EtcdLeaseStore.open({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
   });
 
   it('leaves a client it was given open', async () => {
     const client = new Etcd3({ hosts });
     try {
-      const store = await EtcdLeaseStore.connect({ client, prefix });
+      const store = await EtcdLeaseStore.open({ client, prefix });
       await store.close();
       expect((await client.get(`${prefix}absent`).exec()).kvs).toHaveLength(0);
     } finally {
@@ -116,7 +116,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const started = Date.now();
-    const code = await codeOf(() => EtcdLeaseStore.connect({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
+    const code = await codeOf(() => EtcdLeaseStore.open({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -124,7 +124,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
     const server = await privateEtcd();
     try {
-      await using store = await EtcdLeaseStore.connect({ hosts: server.url, timeoutMs: 300 });
+      await using store = await EtcdLeaseStore.open({ hosts: server.url, timeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');

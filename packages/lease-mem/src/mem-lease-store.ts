@@ -45,6 +45,11 @@ export class MemLeaseStore implements LeaseStore {
   #revision = 0n;
   #closed = false;
 
+  /** Creates the store; the same as the constructor, for the `open()` convention every lease store follows. */
+  static async open(options: MemLeaseStoreOptions = {}): Promise<MemLeaseStore> {
+    return new MemLeaseStore(options);
+  }
+
   constructor(options: MemLeaseStoreOptions = {}) {
     this.name = options.name ?? 'mem';
   }

@@ -23,7 +23,7 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   serverSideExpiry: false,
 });
 
-/** Options of {@link NatsLeaseStore.connect}. */
+/** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
   /**
    * Server URL(s), e.g. `"nats://127.0.0.1:4222"`. Required unless `connection` is given. The
@@ -87,7 +87,7 @@ export class NatsLeaseStore implements LeaseStore {
    * credentials are refused, `HADB_LEASE_UNSUPPORTED` when JetStream is not enabled, and
    * `HADB_LEASE_INVALID_KEY` for a bad bucket name. Nothing stays open when it throws.
    */
-  static async connect(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
+  static async open(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
     const bucket = assertNatsBucket(options.bucket ?? DEFAULT_NATS_LEASE_BUCKET);
     const timeout = options.timeoutMs ?? 5000;
     if (!Number.isInteger(timeout) || timeout < 1) {
@@ -97,7 +97,7 @@ export class NatsLeaseStore implements LeaseStore {
     const owned = connection === undefined;
     if (connection === undefined) {
       if (options.servers === undefined) {
-        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'NatsLeaseStore.connect needs `servers` or `connection`');
+        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'NatsLeaseStore.open needs `servers` or `connection`');
       }
       const servers = typeof options.servers === 'string' ? options.servers : [...options.servers];
       try {

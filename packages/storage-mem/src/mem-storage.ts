@@ -56,6 +56,11 @@ export class MemStorageBackend implements StorageBackend {
   private readonly chunkBytes: number;
   private closed = false;
 
+  /** Creates the backend; the same as the constructor, for the `open()` convention every backend follows. */
+  static async open(options: MemStorageOptions = {}): Promise<MemStorageBackend> {
+    return new MemStorageBackend(options);
+  }
+
   constructor(options: MemStorageOptions = {}) {
     const prefix = options.prefix ?? '';
     assertSafePrefix(prefix);

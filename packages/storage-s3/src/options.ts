@@ -24,7 +24,7 @@ export interface S3RetryOptions {
   readonly random?: RandomSource | undefined;
 }
 
-/** Options of {@link S3Storage}. */
+/** Options of {@link S3StorageBackend}. */
 export interface S3StorageOptions {
   /** Bucket holding the objects. It must exist. */
   readonly bucket: string;
