@@ -102,6 +102,14 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
     expect(await codeOf(() => EtcdLeaseStore.open({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
   });
 
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    const nowhere = 'http://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: Number.NaN }, { name: '' }]) {
+      expect(await codeOf(() => EtcdLeaseStore.open({ hosts: nowhere, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+    }
+    expect(await codeOf(() => EtcdLeaseStore.open({}))).toBe('HADB_LEASE_INVALID_CONFIG');
+  });
+
   it('leaves a client it was given open', async () => {
     const client = new Etcd3({ hosts });
     try {

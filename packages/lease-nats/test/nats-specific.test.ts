@@ -107,6 +107,15 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
     expect(await codeOf(() => NatsLeaseStore.open({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
   });
 
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    // An address nothing listens on: only a check before connecting can answer INVALID_CONFIG.
+    const nowhere = 'nats://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+    }
+    expect(await codeOf(() => NatsLeaseStore.open({ bucket }))).toBe('HADB_LEASE_INVALID_CONFIG');
+  });
+
   it('leaves a connection it was given open', async () => {
     const store = await NatsLeaseStore.open({ connection: nc, bucket });
     await store.close();

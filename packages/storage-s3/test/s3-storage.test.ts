@@ -43,9 +43,12 @@ function chunks(count: number, hash: ReturnType<typeof createHash>, failAfter?: 
 describe('S3StorageBackend options', () => {
   it('validates options before any request', () => {
     const base = { bucket: 'b', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 's' } };
-    expect(() => new S3StorageBackend({ ...base, bucket: '' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
-    expect(() => new S3StorageBackend({ ...base, partSize: 1024 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
-    expect(() => new S3StorageBackend({ ...base, queueSize: 0 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
+    expect(() => new S3StorageBackend({ ...base, bucket: '' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
+    expect(() => new S3StorageBackend({ ...base, partSize: 1024 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
+    expect(() => new S3StorageBackend({ ...base, queueSize: 0 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
+    expect(() => new S3StorageBackend({ ...base, putManyConcurrency: 1.5 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
+    expect(() => new S3StorageBackend({ ...base, socketTimeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
+    expect(() => new S3StorageBackend({ ...base, retry: { maxRetries: -1 } })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
     expect(() => new S3StorageBackend({ ...base, prefix: '../up' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_KEY' }));
     expect(new S3StorageBackend({ ...base, prefix: 'tenant/db' }).prefix).toBe('tenant/db/');
     expect(new S3StorageBackend({ ...base, prefix: 'tenant/' }).prefix).toBe('tenant/');
