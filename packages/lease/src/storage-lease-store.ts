@@ -48,7 +48,9 @@ function toLeaseError(error: unknown, write: boolean): unknown {
   if (!isStorageError(error)) {
     // A backend is only supposed to throw StorageError; anything else leaves a write's outcome open.
     const code: LeaseErrorCode = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
-    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
   }
   const map: Partial<Record<string, LeaseErrorCode>> = {
     HADB_STORAGE_INVALID_KEY: 'HADB_LEASE_INVALID_KEY',
@@ -167,6 +169,7 @@ export class StorageLeaseStore implements LeaseStore {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
     throwIfAborted(options.signal, leaseAborted);
     assertLeaseKey(key);
-    if (!key.startsWith(this.#prefix)) throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
+    if (!key.startsWith(this.#prefix))
+      throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
   }
 }

@@ -26,7 +26,16 @@ describe('LeaseData codec', () => {
   });
 
   it('appends epoch and nonce after the Rust fields and round-trips them', () => {
-    const lease = { instanceId: 'a', address: 'http://x', claimedAt: 1, ttlSecs: 5, sessionId: 's', sleeping: true, epoch: 7, nonce: 'n1' };
+    const lease = {
+      instanceId: 'a',
+      address: 'http://x',
+      claimedAt: 1,
+      ttlSecs: 5,
+      sessionId: 's',
+      sleeping: true,
+      epoch: 7,
+      nonce: 'n1',
+    };
     const encoded = text(encodeLeaseData(lease));
     expect(encoded).toBe(
       '{"instance_id":"a","address":"http://x","claimed_at":1,"ttl_secs":5,"session_id":"s","sleeping":true,"epoch":7,"nonce":"n1"}',

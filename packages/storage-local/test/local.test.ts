@@ -30,7 +30,12 @@ const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 describe('LocalStorageBackend specifics', () => {
   it('rejects bad options with HADB_STORAGE_INVALID_CONFIG before touching the disk', async () => {
     const root = join(tmpdir(), `hadb-never-created-${process.pid}-${Date.now()}`);
-    for (const options of [{ streamChunkBytes: 0 }, { batchConcurrency: 0 }, { lockTimeoutMs: -1 }, { fsync: 'yes' as never }]) {
+    for (const options of [
+      { streamChunkBytes: 0 },
+      { batchConcurrency: 0 },
+      { lockTimeoutMs: -1 },
+      { fsync: 'yes' as never },
+    ]) {
       const error = await LocalStorageBackend.open({ root, ...options }).then(
         () => undefined,
         (e: unknown) => e,
@@ -120,7 +125,9 @@ describe('LocalStorageBackend specifics', () => {
     expect((await lstat(b.root)).isDirectory()).toBe(true);
     await writeFile(join(base, 'file'), 'x');
     expect(await code(LocalStorageBackend.open({ root: join(base, 'file') }))).toBe('HADB_STORAGE_IO');
-    expect(await code(LocalStorageBackend.open({ root: join(base, 'missing'), createRoot: false }))).toBe('HADB_STORAGE_IO');
+    expect(await code(LocalStorageBackend.open({ root: join(base, 'missing'), createRoot: false }))).toBe(
+      'HADB_STORAGE_IO',
+    );
   });
 
   it('rejects negative or fractional ranges with HADB_STORAGE_REJECTED', async () => {
@@ -137,9 +144,13 @@ describe('LocalStorageBackend specifics', () => {
       { key: 'a', data: bytes('1') },
       { key: 'b/c', data: bytes('2') },
     ]);
-    const r = await b.putStream('s', (async function* () {
-      yield bytes('x');
-    })(), { ifAbsent: true });
+    const r = await b.putStream(
+      's',
+      (async function* () {
+        yield bytes('x');
+      })(),
+      { ifAbsent: true },
+    );
     expect(r.success).toBe(true);
     expect(await b.list('')).toEqual(['a', 'b/c', 's']);
   });
