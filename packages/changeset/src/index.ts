@@ -1,6 +1,7 @@
 export {
   ChangesetError,
   changesetAborted,
+  changesetInvalidConfig,
   isChangesetError,
   type ChangesetErrorCode,
   type ChangesetErrorDetails,

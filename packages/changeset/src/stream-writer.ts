@@ -1,5 +1,5 @@
-import { systemClock, throwIfAborted, type OpOptions } from '@hadb/io';
-import { ChangesetError, changesetAborted } from './errors.js';
+import { systemClock, throwIfAborted, type OpOptions, configChecker } from '@hadb/io';
+import { ChangesetError, changesetAborted, changesetInvalidConfig } from './errors.js';
 import { HashBatch, digestToU64 } from './hash-batch.js';
 import { HADBP_HEADER_SIZE, writePhysicalHeader } from './physical.js';
 import type { PageEntry, PageIdSize, PhysicalHeader } from './types.js';
@@ -51,6 +51,7 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
 
   readonly #pages: AsyncIterable<PageEntry> | Iterable<PageEntry>;
   readonly #options: PhysicalStreamWriterOptions;
+  readonly #chunkSize: number;
 
   constructor(
     init: PhysicalStreamInit,
@@ -59,6 +60,10 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
   ) {
     this.#pages = pages;
     this.#options = options;
+    this.#chunkSize = configChecker(changesetInvalidConfig).int('chunkSize', options.chunkSize, {
+      min: 4096,
+      default: 256 * 1024,
+    });
     const createdMs = init.createdMs ?? BigInt(systemClock.wallMs());
     this.header = {
       flags: assertU8('flags', init.flags ?? 0),
@@ -80,7 +85,7 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
     if (this.#started) throw ChangesetError.invalidArgument('a PhysicalStreamWriter can be iterated once');
     this.#started = true;
     const { signal } = this.#options;
-    const chunkSize = Math.max(4096, this.#options.chunkSize ?? 256 * 1024);
+    const chunkSize = this.#chunkSize;
     const { header } = this;
     const width = header.pageIdSize;
     const batch = new HashBatch();

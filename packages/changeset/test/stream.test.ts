@@ -42,6 +42,15 @@ describe('PhysicalStreamWriter', () => {
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(Math.max(8192, size));
   });
 
+  it('rejects a chunkSize below 4096 at construction with HADB_CHANGESET_INVALID_CONFIG (never clamps)', () => {
+    const init = { seq: 1n, prevChecksum: 0n, pageIdSize: 8 as const, pageSize: 4096, pageCount: 0 };
+    for (const chunkSize of [4095, 0, 8192.5]) {
+      expect(() => new PhysicalStreamWriter(init, [], { chunkSize })).toThrow(
+        expect.objectContaining({ code: 'HADB_CHANGESET_INVALID_CONFIG' }),
+      );
+    }
+  });
+
   it('rejects unsorted pages, wrong counts, and ids wider than the declared size', async () => {
     const init = { seq: 1n, prevChecksum: 0n, pageIdSize: 4 as const, pageSize: 4096 };
     const unsorted = [

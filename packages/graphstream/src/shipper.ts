@@ -1,5 +1,6 @@
-import { type Timer, systemClock, type OpOptions } from '@hadb/io';
+import { type OpOptions, type Timer, configChecker, systemClock } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
+import { graphstreamInvalidConfig } from './errors.js';
 import { type CompactionResult, compactJournal } from './compaction.js';
 import { GraphstreamMetrics } from './metrics.js';
 import type { CacheCleanupOptions } from './manifest.js';
@@ -56,6 +57,10 @@ export class JournalShipper implements AsyncDisposable {
 
   /** Opens the writer (recovering), then uploads whatever a previous run left pending. */
   static async open(options: JournalShipperOptions): Promise<JournalShipper> {
+    const check = configChecker(graphstreamInvalidConfig);
+    check.int('uploadIntervalMs', options.uploadIntervalMs, { min: 0, default: 1000 });
+    check.int('compactionThreshold', options.compactionThreshold, { min: 0, default: 10 });
+    check.int('uploadConcurrency', options.uploadConcurrency, { min: 1, default: 4 });
     const metrics = options.metrics ?? new GraphstreamMetrics();
     const uploader = await JournalUploader.open({
       storage: options.storage,

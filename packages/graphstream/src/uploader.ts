@@ -1,8 +1,8 @@
 import { open, readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { StorageBackend } from '@hadb/storage';
-import { throwIfAborted, type OpOptions } from '@hadb/io';
-import { GraphstreamError, graphstreamAborted } from './errors.js';
+import { throwIfAborted, type OpOptions, configChecker } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted, graphstreamInvalidConfig } from './errors.js';
 import {
   type DecodedSegment,
   FLAG_SEALED,
@@ -95,7 +95,7 @@ export class JournalUploader implements AsyncDisposable {
     this.#db = options.db;
     segmentKey(this.#prefix, this.#db, 1n);
     this.#dir = options.dir;
-    this.#concurrency = Math.max(1, Math.trunc(options.concurrency ?? 4));
+    this.#concurrency = options.concurrency ?? 4;
     this.#onError = options.onError;
     this.metrics = options.metrics ?? new GraphstreamMetrics();
     this.manifest = manifest;
@@ -103,6 +103,7 @@ export class JournalUploader implements AsyncDisposable {
 
   /** Loads the upload manifest of `options.dir` and returns a ready uploader. */
   static async open(options: JournalUploaderOptions): Promise<JournalUploader> {
+    configChecker(graphstreamInvalidConfig).int('concurrency', options.concurrency, { min: 1, default: 4 });
     checkPrefix(options.prefix);
     segmentKey(options.prefix, options.db, 1n);
     return new JournalUploader(options, await UploadManifest.load(options.dir));

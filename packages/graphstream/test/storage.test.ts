@@ -18,6 +18,21 @@ import { tempDir, text } from './helpers/tmp.js';
 
 const ZERO = { seq: 0n, chainHash: new Uint8Array(32) };
 
+describe('uploader and shipper options', () => {
+  it('reject bad values with HADB_GRAPHSTREAM_INVALID_CONFIG instead of clamping them', async () => {
+    const storage = memStorage();
+    const dir = await tempDir();
+    await expect(JournalUploader.open({ storage, prefix: PREFIX, db: DB, dir, concurrency: 0 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
+    for (const bad of [{ uploadIntervalMs: -1 }, { compactionThreshold: 1.5 }, { uploadConcurrency: 0 }]) {
+      await expect(JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir, ...bad })).rejects.toMatchObject({
+        code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+      });
+    }
+  });
+});
+
 describe('keys', () => {
   it('use the header first_seq in hex, never the decimal file name', () => {
     expect(segmentKey('test/', 'db', 1n)).toBe('test/db/0000/0000000000000001.hadbj');

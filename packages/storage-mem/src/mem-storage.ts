@@ -17,8 +17,8 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortable, throwIfAborted } from '@hadb/io';
-import { storageAborted } from '@hadb/storage';
+import { abortable, configChecker, throwIfAborted } from '@hadb/io';
+import { storageAborted, storageInvalidConfig } from '@hadb/storage';
 import { MemBucket, type MemObject } from './mem-bucket.js';
 
 /** Options of {@link MemStorageBackend}. */
@@ -69,7 +69,10 @@ export class MemStorageBackend implements StorageBackend {
     }
     this.bucket = options.bucket ?? new MemBucket();
     this.prefix = prefix;
-    this.#chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
+    this.#chunkBytes = configChecker(storageInvalidConfig).int('streamChunkBytes', options.streamChunkBytes, {
+      min: 1,
+      default: 1024 * 1024,
+    });
   }
 
   /** Checks state, key and signal (in that order) and returns the bucket key. */
