@@ -1,4 +1,4 @@
-import { StorageLeaseStore, decodeLeaseData } from '@hadb/lease';
+import { LEASE_LIMITS, StorageLeaseStore, decodeLeaseData } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
 import { MemBucket, MemStorageBackend } from '@hadb/storage-mem';
 import { leaseStoreSuite, leaseBytes } from '@hadb/testkit/lease';
@@ -34,6 +34,34 @@ function nonAtomic(backend: StorageBackend): StorageBackend {
 }
 
 describe('StorageLeaseStore specifics', () => {
+  it('refuses a record over LEASE_LIMITS.maxRecordBytes with HADB_LEASE_CORRUPT, reading at most one chunk past it', async () => {
+    const backend = new MemStorageBackend({ streamChunkBytes: 4096 });
+    let streamed = 0;
+    const counting: StorageBackend = Object.assign(Object.create(backend) as StorageBackend, {
+      getStream: async (key: string, options?: Parameters<StorageBackend['getStream']>[1]) => {
+        const stream = await backend.getStream(key, options);
+        if (stream === null) return null;
+        async function* body(): AsyncGenerator<Uint8Array> {
+          for await (const chunk of stream!.body) {
+            streamed += chunk.length;
+            yield chunk;
+          }
+        }
+        return { ...stream, body: body() };
+      },
+    });
+    await using store = new StorageLeaseStore(counting);
+    const key = store.keyFor('db');
+    await backend.put(key, new Uint8Array(4 * 1024 * 1024));
+    expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_CORRUPT');
+    expect(streamed).toBeLessThanOrEqual(4096);
+    // A record within the limit reads back unchanged.
+    await backend.put(key, leaseBytes('a'));
+    const record = await store.read(key);
+    expect(decodeLeaseData(record!.data).instanceId).toBe('a');
+    expect(streamed).toBeLessThan(LEASE_LIMITS.maxRecordBytes);
+  });
+
   it('refuses a backend without atomic conditional writes', async () => {
     expect(await codeOf(() => new StorageLeaseStore(nonAtomic(new MemStorageBackend())))).toBe(
       'HADB_LEASE_UNSUPPORTED',
@@ -104,7 +132,7 @@ describe('StorageLeaseStore specifics', () => {
     expect(await codeOf(() => store.writeIfNotExists(key, leaseBytes('a')))).toBe('HADB_LEASE_AMBIGUOUS');
     // The write landed: re-reading resolves the ambiguity.
     expect(decodeLeaseData((await store.read(key))!.data).instanceId).toBe('a');
-    faulty.setFaults({ lostReplies: 0, errorRate: 1, operations: ['get'] });
+    faulty.setFaults({ lostReplies: 0, errorRate: 1, operations: ['get', 'getStream'] });
     expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
   });
 });
