@@ -1,5 +1,18 @@
 import type { BigIntStats } from 'node:fs';
-import { link, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   StorageError,
@@ -150,6 +163,30 @@ export class LocalStorageBackend implements StorageBackend {
     return path;
   }
 
+  /**
+   * Refuses (`HADB_STORAGE_REJECTED`) a path that goes through a symbolic link below the root, or
+   * is one: no operation follows a symlink, so a link planted in the tree cannot redirect reads or
+   * writes outside it. Components that do not exist yet end the check (writes create them as
+   * directories). Reads also open with `O_NOFOLLOW`, closing the gap between check and open for
+   * the last component.
+   */
+  async #refuseSymlinks(path: string): Promise<void> {
+    let current = this.root;
+    for (const part of path.slice(this.root.length + 1).split(sep)) {
+      current = join(current, part);
+      let st: Stats;
+      try {
+        st = await lstat(current);
+      } catch (error) {
+        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+        throw error;
+      }
+      if (st.isSymbolicLink()) {
+        throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: its path goes through a symbolic link');
+      }
+    }
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new StorageError('HADB_STORAGE_CLOSED', 'local storage backend is closed');
   }
@@ -174,7 +211,8 @@ export class LocalStorageBackend implements StorageBackend {
   /** Stat of the object at `path`, or null if there is none (missing, or a directory). */
   async #statObject(path: string): Promise<BigIntStats | null> {
     try {
-      const st = await stat(path, { bigint: true });
+      const st = await lstat(path, { bigint: true });
+      if (st.isSymbolicLink()) throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: it is a symbolic link');
       return st.isFile() ? st : null;
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return null;
@@ -186,9 +224,12 @@ export class LocalStorageBackend implements StorageBackend {
   async #openObject(path: string): Promise<{ fh: FileHandle; st: BigIntStats } | null> {
     let fh: FileHandle;
     try {
-      fh = await open(path, 'r');
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR') return null;
+      if (errno(error) === 'ELOOP') {
+        throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: it is a symbolic link', { cause: error });
+      }
       throw error;
     }
     try {
@@ -205,6 +246,7 @@ export class LocalStorageBackend implements StorageBackend {
   async get(key: string, options?: OpOptions): Promise<StoredObject | null> {
     const path = this.#enter(key, options);
     return this.#io('get', async () => {
+      await this.#refuseSymlinks(path);
       const object = await this.#openObject(path);
       if (object === null) return null;
       try {
@@ -218,6 +260,7 @@ export class LocalStorageBackend implements StorageBackend {
   async head(key: string, options?: OpOptions): Promise<ObjectInfo | null> {
     const path = this.#enter(key, options);
     return this.#io('head', async () => {
+      await this.#refuseSymlinks(path);
       const st = await this.#statObject(path);
       return st === null ? null : { size: Number(st.size), etag: etagOf(st) };
     });
@@ -230,6 +273,7 @@ export class LocalStorageBackend implements StorageBackend {
   async put(key: string, data: Uint8Array, options?: OpOptions): Promise<{ readonly etag: string }> {
     const path = this.#enter(key, options);
     return this.#io('put', async () => {
+      await this.#refuseSymlinks(path);
       const temp = await this.#writeTemp(path, data, options?.signal, true);
       await this.#replace(key, path, temp, undefined, options?.signal);
       return { etag: etagOf(temp.stats) };
@@ -239,6 +283,7 @@ export class LocalStorageBackend implements StorageBackend {
   async putIfAbsent(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult> {
     const path = this.#enter(key, options);
     return this.#io('putIfAbsent', async () => {
+      await this.#refuseSymlinks(path);
       if ((await this.#statObject(path)) !== null) return { success: false };
       const temp = await this.#writeTemp(path, data, options?.signal, false);
       return this.#linkIntoPlace(key, path, temp, options?.signal);
@@ -248,6 +293,7 @@ export class LocalStorageBackend implements StorageBackend {
   async putIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult> {
     const path = this.#enter(key, options);
     return this.#io('putIfMatch', async () => {
+      await this.#refuseSymlinks(path);
       const current = await this.#statObject(path);
       if (current === null || etagOf(current) !== etag) return { success: false };
       const temp = await this.#writeTemp(path, data, options?.signal, false);
@@ -258,13 +304,17 @@ export class LocalStorageBackend implements StorageBackend {
 
   async delete(key: string, options?: OpOptions): Promise<void> {
     const path = this.#enter(key, options);
-    await this.#io('delete', () => this.#remove(key, path, options?.signal));
+    await this.#io('delete', async () => {
+      await this.#refuseSymlinks(path);
+      await this.#remove(key, path, options?.signal);
+    });
   }
 
   async rangeGet(key: string, start: number, length: number, options?: OpOptions): Promise<Uint8Array | null> {
     const path = this.#enter(key, options);
     checkRange(start, length);
     return this.#io('rangeGet', async () => {
+      await this.#refuseSymlinks(path);
       const object = await this.#openObject(path);
       if (object === null) return null;
       try {
@@ -287,6 +337,8 @@ export class LocalStorageBackend implements StorageBackend {
     if (!Number.isInteger(limit) || limit < 1)
       throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
     return this.#io('list', async () => {
+      const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+      if (dir !== '') await this.#refuseSymlinks(resolve(this.root, ...dir.split('/')));
       const page = await walkPage(this.root, prefix, options?.after, Math.min(limit, DEFAULT_PAGE), options?.signal);
       return { keys: page.keys, nextAfter: page.more ? page.keys[page.keys.length - 1] : undefined };
     });
@@ -310,7 +362,10 @@ export class LocalStorageBackend implements StorageBackend {
     throwIfAborted(options?.signal, storageAborted);
     const dirs = new Set<string>();
     const failures = await this.#batch(keys.length, (i) =>
-      this.#io('delete', () => this.#remove(keys[i]!, paths[i]!, options?.signal, dirs)),
+      this.#io('delete', async () => {
+        await this.#refuseSymlinks(paths[i]!);
+        await this.#remove(keys[i]!, paths[i]!, options?.signal, dirs);
+      }),
     );
     await this.#io('deleteMany', () => this.#syncDirs(dirs));
     for (const dir of dirs) await this.#pruneEmptyDirs(dir);
@@ -329,6 +384,7 @@ export class LocalStorageBackend implements StorageBackend {
     const dirs = new Set<string>();
     const failures = await this.#batch(list.length, (i) =>
       this.#io('put', async () => {
+        await this.#refuseSymlinks(paths[i]!);
         const temp = await this.#writeTemp(paths[i]!, list[i]!.data, options?.signal, true);
         await this.#replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal, dirs);
       }),
@@ -348,6 +404,7 @@ export class LocalStorageBackend implements StorageBackend {
     const length = options?.length ?? Number.MAX_SAFE_INTEGER;
     checkRange(start, length);
     return this.#io('getStream', async () => {
+      await this.#refuseSymlinks(path);
       const object = await this.#openObject(path);
       if (object === null) return null;
       const size = Number(object.st.size);
@@ -363,6 +420,7 @@ export class LocalStorageBackend implements StorageBackend {
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<PutStreamResult> {
     const path = this.#enter(key, options);
     return this.#io('putStream', async () => {
+      await this.#refuseSymlinks(path);
       if (options?.ifAbsent && (await this.#statObject(path)) !== null) return { success: false };
       const temp = await this.#writeTemp(path, body, options?.signal, !options?.ifAbsent);
       const size = Number(temp.stats.size);

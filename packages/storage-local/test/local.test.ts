@@ -107,15 +107,55 @@ describe('LocalStorageBackend specifics', () => {
     expect(await b.list('')).toEqual(['d1/d2/k']);
   });
 
-  it('lists a symlink to a file as an object and does not follow symlinked directories', async () => {
+  it('follows no symbolic link on any operation: reads, writes and deletes through one are refused', async () => {
     const b = await open();
+    const outside = await mkdtemp(join(tmpdir(), 'hadb-local-outside-'));
+    roots.push(outside);
+    await writeFile(join(outside, 'secret'), 'outside data');
+    await symlink(join(outside, 'secret'), join(b.root, 'alias')); // a file link
+    await symlink(outside, join(b.root, 'dirlink')); // a directory link
     await b.put('real', bytes('data'));
-    await symlink(join(b.root, 'real'), join(b.root, 'alias'));
-    await mkdir(join(b.root, 'dir'));
-    await b.put('dir/x', bytes('x'));
-    await symlink(join(b.root, 'dir'), join(b.root, 'dirlink'));
-    expect(await b.list('')).toEqual(['alias', 'dir/x', 'real']);
-    expect(Buffer.from((await b.get('alias'))!.data).toString()).toBe('data');
+    await symlink(join(b.root, 'real'), join(b.root, 'inside')); // a link to an object inside
+
+    const refused = async (action: () => Promise<unknown>): Promise<string> => {
+      const error = await action().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return isStorageError(error) ? error.code : `not refused: ${String(error)}`;
+    };
+    const data = bytes('new');
+    for (const key of ['alias', 'inside', 'dirlink/secret', 'dirlink/new']) {
+      const results = [
+        await refused(() => b.get(key)),
+        await refused(() => b.head(key)),
+        await refused(() => b.exists(key)),
+        await refused(() => b.rangeGet(key, 0, 4)),
+        await refused(() => b.getStream(key)),
+        await refused(() => b.put(key, data)),
+        await refused(() => b.putIfAbsent(key, data)),
+        await refused(() => b.putIfMatch(key, data, 'x')),
+        await refused(() =>
+          b.putStream(
+            key,
+            (async function* () {
+              yield data;
+            })(),
+          ),
+        ),
+        await refused(() => b.delete(key)),
+      ];
+      expect(results, key).toEqual(Array(results.length).fill('HADB_STORAGE_REJECTED'));
+      const batch = await refused(() => b.putMany([{ key, data }]));
+      expect(batch, key).toBe('HADB_STORAGE_PARTIAL_FAILURE');
+      expect(await refused(() => b.deleteMany([key])), key).toBe('HADB_STORAGE_PARTIAL_FAILURE');
+    }
+    expect(await refused(() => b.list('dirlink/'))).toBe('HADB_STORAGE_REJECTED');
+    // Links are not objects, and nothing outside the root was read, written or deleted.
+    expect(await b.list('')).toEqual(['real']);
+    expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('outside data');
+    expect(await readdir(outside)).toEqual(['secret']);
+    expect(Buffer.from((await b.get('real'))!.data).toString()).toBe('data');
   });
 
   it('opens only a directory, creating it by default', async () => {
