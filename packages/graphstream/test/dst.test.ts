@@ -13,7 +13,7 @@ import {
   segmentFileName,
   segmentKey,
 } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { q, tempDir, text } from './helpers/tmp.js';
 import { until } from '@hadb/testkit';
 
@@ -41,14 +41,7 @@ describe('deterministic fault scenarios', () => {
 
   it('eventual consistency: a follower polling while the leader writes converges', async () => {
     const storage = memStorage();
-    const shipper = await JournalShipper.open({
-      storage,
-      prefix: PREFIX,
-      db: DB,
-      dir: await tempDir(),
-      fsyncMs: 1,
-      uploadIntervalMs: 0,
-    });
+    const shipper = await testShipper(storage);
     const follower = await JournalFollower.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir() });
     const seen: bigint[] = [];
     for (let round = 0; round < 8; round++) {

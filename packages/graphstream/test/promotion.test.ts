@@ -2,20 +2,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JournalFollower, JournalShipper, JournalWriter, recoverJournal, segmentFileName } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { q, tempDir, text } from './helpers/tmp.js';
 
 describe('promotion and local cleanup', () => {
   it('a promoted follower continues the same journal from its downloaded position', async () => {
     const storage = memStorage();
-    const leader = await JournalShipper.open({
-      storage,
-      prefix: PREFIX,
-      db: DB,
-      dir: await tempDir(),
-      fsyncMs: 1,
-      uploadIntervalMs: 0,
-    });
+    const leader = await testShipper(storage);
     for (let i = 1; i <= 6; i++) await leader.append(q(i));
     await leader.close();
 

@@ -13,7 +13,7 @@ import {
   segmentFileName,
   segmentKey,
 } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { tempDir, text } from './helpers/tmp.js';
 
 const ZERO = { seq: 0n, chainHash: new Uint8Array(32) };
@@ -210,14 +210,7 @@ describe('downloader and follower', () => {
 
   it('shipper and follower: leader writes, follower catches up and replays', async () => {
     const storage = memStorage();
-    const shipper = await JournalShipper.open({
-      storage,
-      prefix: PREFIX,
-      db: DB,
-      dir: await tempDir(),
-      fsyncMs: 1,
-      uploadIntervalMs: 0,
-    });
+    const shipper = await testShipper(storage);
     const follower = await JournalFollower.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir() });
     const seen: string[] = [];
     for (let i = 1; i <= 5; i++) await shipper.append(new TextEncoder().encode(`w${i}`));

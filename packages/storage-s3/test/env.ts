@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { DeleteBucketPolicyCommand, ListObjectsV2Command, DeleteObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import { testService } from '@hadb/testkit';
 import { S3StorageBackend, type S3StorageOptions } from '../src/index.js';
@@ -81,4 +82,26 @@ export async function clearBucketPolicy(): Promise<void> {
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * `make(overrides)` gives a fresh backend under a unique prefix; `afterEach` closes every one and
+ * removes its objects. Call inside a `describe`.
+ */
+export function freshStorages(): ((overrides?: Partial<S3StorageOptions>) => S3StorageBackend) & {
+  /** Closes and cleans up `s` too (for backends built another way). */
+  track(s: S3StorageBackend): S3StorageBackend;
+} {
+  const open: S3StorageBackend[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0)) {
+      await s.close();
+      await removePrefix(s.prefix);
+    }
+  });
+  const track = (s: S3StorageBackend): S3StorageBackend => {
+    open.push(s);
+    return s;
+  };
+  return Object.assign((overrides: Partial<S3StorageOptions> = {}) => track(freshStorage(overrides)), { track });
 }

@@ -1,24 +1,13 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { S3StorageBackend } from '../src/index.js';
-import { connection, freshStorage, rawClient, removePrefix, service } from './env.js';
+import { connection, freshStorages, rawClient, service } from './env.js';
 
 const rgwNeedsUnquoted = connection().unquotedIfMatch === true;
 
 describe.skipIf(!service.available)('probeConditionalWrites on the real server', () => {
-  const open: S3StorageBackend[] = [];
-  afterEach(async () => {
-    for (const s of open.splice(0)) {
-      await s.close();
-      await removePrefix(s.prefix);
-    }
-  });
-  const make = (overrides: Parameters<typeof freshStorage>[0] = {}) => {
-    const s = freshStorage(overrides);
-    open.push(s);
-    return s;
-  };
+  const make = freshStorages();
 
   it('reports atomic with the configured If-Match form, and leaves no probe objects behind', async () => {
     const s = make();
@@ -58,7 +47,7 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
       prefix: `${s.prefix}opened/`,
       requireAtomicConditionalWrites: true,
     });
-    open.push(opened);
+    make.track(opened);
     expect(opened.capabilities.atomicConditionalWrites).toBe(true);
   });
 

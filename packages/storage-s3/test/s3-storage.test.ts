@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { S3StorageBackend } from '../src/index.js';
-import { connection, freshStorage, rawClient, removePrefix, service, uniquePrefix } from './env.js';
+import { connection, freshStorages, rawClient, service, uniquePrefix } from './env.js';
 import { rejection } from '@hadb/testkit';
 
 const MiB = 1024 * 1024;
@@ -72,23 +72,12 @@ describe('S3StorageBackend options', () => {
 });
 
 describe.skipIf(!service.available)('S3StorageBackend on the real server', () => {
-  const open: S3StorageBackend[] = [];
-  afterEach(async () => {
-    for (const s of open.splice(0)) {
-      await s.close();
-      await removePrefix(s.prefix);
-    }
-  });
-  const make = (overrides: Parameters<typeof freshStorage>[0] = {}) => {
-    const s = freshStorage(overrides);
-    open.push(s);
-    return s;
-  };
+  const make = freshStorages();
 
   it('keeps keys under the normalised prefix and strips it from listings', async () => {
     const prefix = uniquePrefix();
     const s = new S3StorageBackend({ ...connection(), prefix: prefix.slice(0, -1) });
-    open.push(s);
+    make.track(s);
     expect(s.prefix).toBe(prefix);
     await s.put('a/b', Buffer.from('x'));
     const client = rawClient();
@@ -204,7 +193,7 @@ describe.skipIf(!service.available)('S3StorageBackend on the real server', () =>
     );
     expect(isStorageError(denied, 'HADB_STORAGE_AUTH'), String(denied)).toBe(true);
     const ok = await S3StorageBackend.open({ ...connection(), prefix: uniquePrefix() });
-    open.push(ok);
+    make.track(ok);
     expect(await ok.list('')).toEqual([]);
   });
 
@@ -237,7 +226,7 @@ describe.skipIf(!service.available)('S3StorageBackend on the real server', () =>
     });
     try {
       const injected = new S3StorageBackend({ ...c, client, prefix: uniquePrefix() });
-      open.push(injected);
+      make.track(injected);
       await injected.put('k', Buffer.from('v'));
       await injected.close();
       expect(isStorageError(await rejection(injected.get('k')), 'HADB_STORAGE_CLOSED')).toBe(true);
