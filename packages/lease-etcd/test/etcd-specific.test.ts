@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,21 @@ async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | 
   } catch (error) {
     return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
   }
+}
+
+/**
+ * Sends SIGSTOP and waits until every thread of the process is stopped: `kill` returns before the
+ * kernel has stopped a multi-threaded server, which can still answer a request sent right after.
+ */
+async function freeze(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGSTOP');
+  const taskDir = `/proc/${proc.pid}/task`;
+  for (let i = 0; i < 400; i++) {
+    const states = readdirSync(taskDir).map((t) => readFileSync(join(taskDir, t, 'stat'), 'utf8').split(') ')[1]?.[0]);
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`process ${proc.pid} did not stop after SIGSTOP`);
 }
 
 function freePort(): Promise<number> {
@@ -128,7 +143,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
-      server.proc.kill('SIGSTOP');
+      await freeze(server.proc);
       expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
       expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
       server.proc.kill('SIGCONT');

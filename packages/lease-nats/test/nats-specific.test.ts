@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,21 @@ async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | 
   } catch (error) {
     return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
   }
+}
+
+/**
+ * Sends SIGSTOP and waits until every thread of the process is stopped: `kill` returns before the
+ * kernel has stopped a multi-threaded server, which can still answer a request sent right after.
+ */
+async function freeze(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGSTOP');
+  const taskDir = `/proc/${proc.pid}/task`;
+  for (let i = 0; i < 400; i++) {
+    const states = readdirSync(taskDir).map((t) => readFileSync(join(taskDir, t, 'stat'), 'utf8').split(') ')[1]?.[0]);
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`process ${proc.pid} did not stop after SIGSTOP`);
 }
 
 function freePort(): Promise<number> {
@@ -142,7 +157,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
-      server.proc.kill('SIGSTOP');
+      await freeze(server.proc);
       expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
       expect(await codeOf(() => store.writeIfNotExists(store.keyFor('other'), leaseBytes('node-b')))).toBe(
         'HADB_LEASE_AMBIGUOUS',
@@ -158,7 +173,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
     const server = await privateServer(true);
     try {
       await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
-      server.proc.kill('SIGSTOP');
+      await freeze(server.proc);
       const controller = new AbortController();
       const pending = codeOf(() => store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }));
       setTimeout(() => controller.abort(), 50);
