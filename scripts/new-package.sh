@@ -3,7 +3,8 @@
 # LICENSE, src shipped next to dist so source maps and the hadb-source condition resolve).
 # For NAME = lease-<backend> it also copies the in-memory template (packages/lease-mem) with its
 # names changed: src/<backend>-lease-store.ts exporting <Backend>LeaseStore, its conformance test,
-# @hadb/lease as a peer and dev dependency and @hadb/testkit as a dev dependency. The copy passes
+# @hadb/io as a dependency, @hadb/lease as a peer and dev dependency and @hadb/testkit as a dev
+# dependency. The copy passes
 # the lease suite as it stands; CONTRIBUTING.md ("Adding a lease store") continues from there.
 # Then run `npx -y pnpm@10.34.8 install` to link the new package.
 set -euo pipefail
@@ -22,6 +23,7 @@ if [[ "$name" == lease-* ]]; then
   # redis -> Redis, my-kv -> MyKv
   Backend=$(echo "$backend" | awk -F- '{ for (i = 1; i <= NF; i++) printf "%s%s", toupper(substr($i, 1, 1)), substr($i, 2) }')
   deps=',
+  "dependencies": { "@hadb/io": "workspace:^" },
   "peerDependencies": { "@hadb/lease": "workspace:^" },
   "devDependencies": { "@hadb/lease": "workspace:^", "@hadb/testkit": "workspace:^" }'
   install="npm install @hadb/$name @hadb/lease"

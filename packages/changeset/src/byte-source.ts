@@ -1,4 +1,5 @@
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 
 /**
  * What the streaming decoders read: any async (or sync) iterable of byte chunks, e.g. a Node
@@ -149,7 +150,7 @@ export class ChunkReader {
   }
 
   private async next(): Promise<Uint8Array | null> {
-    throwIfAborted(this.signal);
+    throwIfAborted(this.signal, changesetAborted);
     let result: IteratorResult<unknown>;
     try {
       result = await this.it.next();
@@ -158,7 +159,7 @@ export class ChunkReader {
       if (err instanceof ChangesetError) throw err;
       throw ChangesetError.io(err, `reading source failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    throwIfAborted(this.signal);
+    throwIfAborted(this.signal, changesetAborted);
     if (result.done) {
       this.ended = true;
       return null;

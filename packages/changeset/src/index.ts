@@ -1,5 +1,6 @@
 export {
   ChangesetError,
+  changesetAborted,
   isChangesetError,
   type ChangesetErrorCode,
   type ChangesetErrorDetails,

@@ -1,4 +1,5 @@
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 import { HashBatch, digestToU64 } from './hash-batch.js';
 import { HADBP_HEADER_SIZE, writePhysicalHeader } from './physical.js';
 import type { PageEntry, PageIdSize, PhysicalHeader } from './types.js';
@@ -87,9 +88,9 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
     used = HADBP_HEADER_SIZE;
     let count = 0;
     let last = -1n;
-    throwIfAborted(signal);
+    throwIfAborted(signal, changesetAborted);
     for await (const page of this.pages) {
-      throwIfAborted(signal);
+      throwIfAborted(signal, changesetAborted);
       const pageId = assertPageIdFits(width, page?.pageId);
       const data = assertBytes('page data', page.data);
       if (count >= header.pageCount) {

@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { ChunkReader, type ByteSource } from './byte-source.js';
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 import { ZstdFrameScanner } from './zstd-frames.js';
 
 /** Default cap on decompressed output: 1 GiB. */
@@ -68,7 +69,7 @@ function checkLevel(level: number): number {
 /** Compresses `data` into one standard zstd frame (with its content size). */
 export async function zstdCompress(data: Uint8Array, options: ZstdCompressOptions = {}): Promise<Uint8Array> {
   const level = checkLevel(options.level ?? 3);
-  throwIfAborted(options.signal);
+  throwIfAborted(options.signal, changesetAborted);
   try {
     if (hasNodeZstd) {
       const out = (nodeZlib.zstdCompressSync as NonNullable<NodeZstd['zstdCompressSync']>)(data, {

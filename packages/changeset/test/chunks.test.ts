@@ -16,7 +16,8 @@ import {
   type PhysicalChangeset,
 } from '../src/index.js';
 import { ascii, concat, fill, hex, sameBytes } from './support/bytes.js';
-import { MemStorage } from './support/mem-storage.js';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { withFaults } from '@hadb/testkit/storage';
 
 const page = (id: bigint | number, byte: number, len: number): PageEntry => ({ pageId: BigInt(id), data: fill(byte, len) });
 
@@ -108,7 +109,7 @@ describe('encodePhysicalChunks', () => {
   });
 
   it('Readable.from(chunks) streams through putStream to an object that downloads and verifies', async () => {
-    const storage = new MemStorage();
+    const storage = memStore();
     const cs = newPhysical(2n, 9n, 8, 4096, [page(3, 7, 4096), page(1, 8, 10)]);
     const key = formatKey('wal/', 'db', GENERATION_SNAPSHOT, cs.header.seq, 'hadbp');
     await storage.putStream(key, Readable.from(encodePhysicalChunks(cs)));
@@ -117,3 +118,8 @@ describe('encodePhysicalChunks', () => {
     expect(back.pages.map((p) => p.pageId)).toEqual([1n, 3n]);
   });
 });
+
+/** A real in-memory backend whose listing quirks a test can switch on (`setFaults`). */
+function memStore() {
+  return withFaults(new MemStorageBackend(), { seed: 1 });
+}

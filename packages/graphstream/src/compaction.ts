@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { COMPRESSION_ZSTD, encodeJournalHeader, zstdCompress } from '@hadb/changeset';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import {
   FLAG_COMPRESSED,
   FLAG_HAS_CHAIN_HASH,
@@ -90,7 +91,7 @@ async function compact(
 ): Promise<CompactionResult> {
   const summaries: SegmentSummary[] = [];
   for (const input of inputs) {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const s = await verifySegmentStream(createReadStream(input.path), { signal: options.signal });
     const prev = summaries[summaries.length - 1];
     if (prev !== undefined && (s.header.firstSeq !== prev.header.lastSeq + 1n || !sameHash(s.firstPrevHash, prev.chainHash))) {

@@ -1,6 +1,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import { FLAG_SEALED, HEADER_SIZE, type JournalHeader, decodeHeader, verifySegmentStream } from './format.js';
 import { fsyncDir, ioError, writeAll } from './fsutil.js';
 import { checkPrefix, journalPrefix, parseSegmentKey } from './keys.js';
@@ -88,7 +89,7 @@ export async function downloadNewSegments(options: DownloadOptions): Promise<Dow
 async function download(options: DownloadOptions, metrics: GraphstreamMetrics): Promise<DownloadedSegment[]> {
   const { storage, db, dir, signal } = options;
   const prefix = checkPrefix(options.prefix);
-  throwIfAborted(signal);
+  throwIfAborted(signal, graphstreamAborted);
   await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
     throw ioError(`could not create ${dir}`, cause, dir);
   });
@@ -109,7 +110,7 @@ async function download(options: DownloadOptions, metrics: GraphstreamMetrics): 
   const limit = options.maxSegments ?? Number.POSITIVE_INFINITY;
 
   for (let i = start; i < keyed.length && out.length < limit; i++) {
-    throwIfAborted(signal);
+    throwIfAborted(signal, graphstreamAborted);
     const { key, seq } = keyed[i]!;
     if (seq > expected) {
       throw new GraphstreamError('HADB_GRAPHSTREAM_GAP', `journal gap after seq ${expected - 1n}: next segment starts at ${seq}`, {

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { readLiveJournal } from '@hadb/changeset';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import { FLAG_SEALED, HEADER_SIZE, ZERO_HASH, decodeHeader, verifySegmentStream } from './format.js';
 import { ioError } from './fsutil.js';
 import { GraphstreamMetrics } from './metrics.js';
@@ -90,7 +91,7 @@ export async function replayJournal(
     next = e.seq + 1n;
     running = undefined;
     if (e.seq >= fromSeq) {
-      throwIfAborted(options.signal);
+      throwIfAborted(options.signal, graphstreamAborted);
       await apply(e);
       applied++;
       metrics.inc('entries_replayed');
@@ -100,7 +101,7 @@ export async function replayJournal(
   let lastHash: Uint8Array = ZERO_HASH;
   for (let i = start; i < files.length; i++) {
     const file = files[i]!;
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const head = await readHead(file.path);
     if (head === undefined) continue;
     const sealed = (head.flags & FLAG_SEALED) !== 0;

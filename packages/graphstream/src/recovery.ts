@@ -1,5 +1,6 @@
 import { open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import {
   FLAG_HAS_CHAIN_HASH,
   FLAG_SEALED,
@@ -120,7 +121,7 @@ export interface RecoverOptions {
  * the live segment throws `HADB_GRAPHSTREAM_CORRUPT`.
  */
 export async function recoverJournal(dir: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
-  throwIfAborted(options.signal);
+  throwIfAborted(options.signal, graphstreamAborted);
   await removeTmpFiles(dir, options.truncateTornTail === true);
   const files = await listSegmentFiles(dir);
   const newest = files[files.length - 1];
@@ -234,7 +235,7 @@ async function recoverLive(
 async function fullScan(dir: string, files: LocalSegmentFile[], options: RecoverOptions): Promise<RecoveryResult> {
   let position: JournalPosition | undefined;
   for (let i = 0; i < files.length; i++) {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const file = files[i]!;
     const raw = await readFile(file.path).catch((cause: unknown) => {
       throw ioError(`could not read ${file.path}`, cause, file.path);

@@ -1,7 +1,8 @@
 import { open, readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { StorageBackend } from '@hadb/storage';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import { type DecodedSegment, FLAG_SEALED, HEADER_SIZE, decodeHeader, decodeSealed, verifySegmentStream } from './format.js';
 import { ioError } from './fsutil.js';
 import { checkPrefix, segmentKey } from './keys.js';
@@ -157,7 +158,7 @@ export class JournalUploader implements AsyncDisposable {
    * them. Resolves with the results; rejects with the first error after all attempts finished.
    */
   async uploadPending(options: { signal?: AbortSignal } = {}): Promise<UploadResult[]> {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const names = await this.pendingNames();
     const settled = await Promise.allSettled(names.map((n) => this.upload(n, options)));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -199,7 +200,7 @@ export class JournalUploader implements AsyncDisposable {
 
   async #uploadOne(name: string, signal: AbortSignal | undefined): Promise<UploadResult> {
     try {
-      throwIfAborted(signal);
+      throwIfAborted(signal, graphstreamAborted);
       const path = inDir(this.#dir, name);
       let bytes: Uint8Array;
       try {

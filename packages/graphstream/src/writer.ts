@@ -1,6 +1,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import {
   ENTRY_HEADER_SIZE,
   HEADER_SIZE,
@@ -145,7 +146,7 @@ export class JournalWriter implements AsyncDisposable {
     if (!Number.isFinite(fsyncMs) || fsyncMs < 0) {
       throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', 'fsyncMs must be a finite number >= 0');
     }
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     await mkdir(options.dir, { recursive: true }).catch((cause: unknown) => {
       throw ioError(`could not create ${options.dir}`, cause, options.dir);
     });
@@ -268,7 +269,7 @@ export class JournalWriter implements AsyncDisposable {
 
   /** Makes every appended entry durable now (skipping the batching delay) and acknowledges it. */
   async flush(options: { signal?: AbortSignal } = {}): Promise<void> {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     this.#checkUsable();
     this.#clearTimer();
     await this.#enqueueWrite(true);
@@ -279,7 +280,7 @@ export class JournalWriter implements AsyncDisposable {
    * and acknowledged. Resolves to the sealed segment, or `null` if there was nothing to seal.
    */
   async sealForUpload(options: { signal?: AbortSignal } = {}): Promise<SealedSegment | null> {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     this.#checkUsable();
     const live = this.#live;
     if (live === undefined || live.entries === 0) {

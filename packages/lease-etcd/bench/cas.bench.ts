@@ -10,7 +10,7 @@ import { EtcdLeaseStore } from '../src/index.js';
 export async function run(ctx: BenchContext): Promise<void> {
   const ran = await withBenchService('etcd', async (env) => {
     const hosts = env.HADB_TEST_ETCD_URL!;
-    await using store = await EtcdLeaseStore.connect({ hosts, prefix: `hadb-bench/${process.pid}/` });
+    await using store = await EtcdLeaseStore.open({ hosts, prefix: `hadb-bench/${process.pid}/` });
     const client = new Etcd3({ hosts });
     try {
       const key = `hadb-bench/raw-${process.pid}`;

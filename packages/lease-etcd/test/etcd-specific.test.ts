@@ -96,7 +96,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('stores `{prefix}{scope}` with the bytes given; etag = mod_revision = txn revision', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts, prefix });
+    await using store = await EtcdLeaseStore.open({ hosts, prefix });
     const key = store.keyFor('layout-db');
     expect(key).toBe('layout-db');
     const body = leaseBytes('node-a');
@@ -112,15 +112,23 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('defaults the prefix to "hadb-leases/" and rejects a prefix without a trailing slash', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts });
+    await using store = await EtcdLeaseStore.open({ hosts });
     expect(store.prefix).toBe('hadb-leases/');
-    expect(await codeOf(() => EtcdLeaseStore.connect({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+    expect(await codeOf(() => EtcdLeaseStore.open({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    const nowhere = 'http://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: Number.NaN }, { name: '' }]) {
+      expect(await codeOf(() => EtcdLeaseStore.open({ hosts: nowhere, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+    }
+    expect(await codeOf(() => EtcdLeaseStore.open({}))).toBe('HADB_LEASE_INVALID_CONFIG');
   });
 
   it('leaves a client it was given open', async () => {
     const client = new Etcd3({ hosts });
     try {
-      const store = await EtcdLeaseStore.connect({ client, prefix });
+      const store = await EtcdLeaseStore.open({ client, prefix });
       await store.close();
       expect((await client.get(`${prefix}absent`).exec()).kvs).toHaveLength(0);
     } finally {
@@ -131,7 +139,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const started = Date.now();
-    const code = await codeOf(() => EtcdLeaseStore.connect({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
+    const code = await codeOf(() => EtcdLeaseStore.open({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -139,7 +147,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
     const server = await privateEtcd();
     try {
-      await using store = await EtcdLeaseStore.connect({ hosts: server.url, timeoutMs: 300 });
+      await using store = await EtcdLeaseStore.open({ hosts: server.url, timeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');

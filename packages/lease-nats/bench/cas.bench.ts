@@ -12,7 +12,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   const ran = await withBenchService('nats', async (env) => {
     const servers = env.HADB_TEST_NATS_URL!;
     const bucket = `hadb-bench-${process.pid}`;
-    const store = await NatsLeaseStore.connect({ servers, bucket });
+    const store = await NatsLeaseStore.open({ servers, bucket });
     const nc = await connect({ servers });
     try {
       const kv = await new Kvm(nc).open(bucket);

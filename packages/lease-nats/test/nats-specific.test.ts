@@ -90,7 +90,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('creates the bucket with history 1 and no TTL', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     expect(store.bucket).toBe(bucket);
     const status = await (await new Kvm(nc).open(bucket)).status();
     expect(status.history).toBe(1);
@@ -98,7 +98,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('uses the scope as the KV key, the revision as etag, and purges on delete', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     const kv = await new Kvm(nc).open(bucket);
     const key = store.keyFor(`raw-${Date.now()}`);
     const body = leaseBytes('node-a');
@@ -113,20 +113,29 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('rejects scopes that are database names but not NATS keys', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     expect(() => store.keyFor('db.')).toThrow(/NATS KV key/);
     expect(store.keyFor('db.v2')).toBe('db.v2');
   });
 
   it('rejects bad bucket names before connecting', async () => {
-    expect(await codeOf(() => NatsLeaseStore.connect({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
+    expect(await codeOf(() => NatsLeaseStore.open({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    // An address nothing listens on: only a check before connecting can answer INVALID_CONFIG.
+    const nowhere = 'nats://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+    }
+    expect(await codeOf(() => NatsLeaseStore.open({ bucket }))).toBe('HADB_LEASE_INVALID_CONFIG');
   });
 
   it('leaves a connection it was given open', async () => {
-    const store = await NatsLeaseStore.connect({ connection: nc, bucket });
+    const store = await NatsLeaseStore.open({ connection: nc, bucket });
     await store.close();
     expect(nc.isClosed()).toBe(false);
-    const again = await NatsLeaseStore.connect({ connection: nc, bucket });
+    const again = await NatsLeaseStore.open({ connection: nc, bucket });
     expect(await again.read(again.keyFor('still-open'))).toBeNull();
     await again.close();
   });
@@ -134,7 +143,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const code = await codeOf(() =>
-      NatsLeaseStore.connect({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
+      NatsLeaseStore.open({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
     );
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
   });
@@ -142,7 +151,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('refuses a server without JetStream with HADB_LEASE_UNSUPPORTED', async () => {
     const server = await privateServer(false);
     try {
-      expect(await codeOf(() => NatsLeaseStore.connect({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
         'HADB_LEASE_UNSUPPORTED',
       );
     } finally {
@@ -153,7 +162,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
@@ -172,7 +181,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('aborts an in-flight write with HADB_LEASE_ABORTED', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
       await freeze(server.proc);
       const controller = new AbortController();
       const pending = codeOf(() => store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }));

@@ -1,5 +1,5 @@
 import { decodeLeaseData, isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { S3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import { RUST_LEASE_FIXTURES, leaseBytes } from '@hadb/testkit/lease';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3LeaseStore } from '../src/index.js';
@@ -17,7 +17,7 @@ async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | 
 }
 
 describe.skipIf(!s3.available)('S3LeaseStore specifics (Ceph RGW)', () => {
-  const raw = new S3Storage({ ...s3Options });
+  const raw = new S3StorageBackend({ ...s3Options });
   afterAll(async () => {
     await raw.deleteMany(await raw.list(prefix));
     await raw.close();

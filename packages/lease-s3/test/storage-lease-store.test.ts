@@ -84,14 +84,14 @@ describe('StorageLeaseStore specifics', () => {
     expect(nonce2).not.toBe(nonce1);
   });
 
-  it('rejects a body that is not a lease record with HADB_LEASE_INVALID_RECORD, writing nothing', async () => {
+  it('rejects a body that is not a lease record with HADB_LEASE_CORRUPT, writing nothing', async () => {
     const backend = new MemStorageBackend();
     await using store = new StorageLeaseStore(backend);
     const key = store.keyFor('garbage');
     for (const body of ['not json', '[]', '{"instance_id":"a"}', '\u00ff']) {
-      expect(await codeOf(() => store.writeIfNotExists(key, bytes(body)))).toBe('HADB_LEASE_INVALID_RECORD');
+      expect(await codeOf(() => store.writeIfNotExists(key, bytes(body)))).toBe('HADB_LEASE_CORRUPT');
     }
-    expect(await codeOf(() => store.writeIfMatch(key, new Uint8Array([0xff]), '1'))).toBe('HADB_LEASE_INVALID_RECORD');
+    expect(await codeOf(() => store.writeIfMatch(key, new Uint8Array([0xff]), '1'))).toBe('HADB_LEASE_CORRUPT');
     expect(await backend.get(key)).toBeNull();
   });
 

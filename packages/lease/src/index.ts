@@ -1,6 +1,6 @@
 export type { CasResult, OpOptions } from '@hadb/storage';
 export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
-export { LeaseError, isLeaseError, type LeaseErrorCode } from './errors.js';
+export { LeaseError, isLeaseError, leaseAborted, leaseInvalidConfig, type LeaseErrorCode } from './errors.js';
 export {
   decodeLeaseData,
   encodeLeaseData,
@@ -10,12 +10,6 @@ export {
   releasedLeaseData,
   type LeaseData,
 } from './lease-data.js';
-export {
-  abortableLeaseOp,
-  assertLeaseKey,
-  assertLeasePrefix,
-  assertLeaseScope,
-  throwIfLeaseAborted,
-} from './guards.js';
+export { assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
 export { releaseLease } from './release.js';
 export { StorageLeaseStore, type StorageLeaseStoreOptions } from './storage-lease-store.js';

@@ -42,7 +42,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 function u64(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${field} must be a non-negative safe integer`);
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease field ${field} must be a non-negative safe integer`);
   }
   return value;
 }
@@ -70,7 +70,7 @@ function field<T>(obj: Record<string, unknown>, name: string, type: 'string' | '
   const value = obj[name];
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== type) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${name} must be a ${type}`);
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease field ${name} must be a ${type}`);
   }
   if (type === 'number') u64(value as number, name);
   return value as T;
@@ -78,17 +78,17 @@ function field<T>(obj: Record<string, unknown>, name: string, type: 'string' | '
 
 /**
  * Parses a record written by Rust or TypeScript. Missing `address`, `session_id` and `sleeping`
- * take the Rust defaults; unknown fields are ignored. Throws `HADB_LEASE_INVALID_RECORD`.
+ * take the Rust defaults; unknown fields are ignored. Throws `HADB_LEASE_CORRUPT`.
  */
 export function decodeLeaseData(bytes: Uint8Array): LeaseData {
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(bytes));
   } catch (cause) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record is not valid UTF-8 JSON', { cause });
+    throw new LeaseError('HADB_LEASE_CORRUPT', 'lease record is not valid UTF-8 JSON', { cause });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record must be a JSON object');
+    throw new LeaseError('HADB_LEASE_CORRUPT', 'lease record must be a JSON object');
   }
   const obj = parsed as Record<string, unknown>;
   const epoch = obj.epoch === undefined || obj.epoch === null ? undefined : field<number>(obj, 'epoch', 'number');

@@ -45,14 +45,14 @@ describe('LeaseData codec', () => {
     ['negative claimed_at', '{"instance_id":"i","claimed_at":-1,"ttl_secs":2}'],
     ['fractional ttl', '{"instance_id":"i","claimed_at":1,"ttl_secs":2.5}'],
     ['string epoch', '{"instance_id":"i","claimed_at":1,"ttl_secs":2,"epoch":"3"}'],
-  ])('rejects %s with HADB_LEASE_INVALID_RECORD', (_name, input) => {
+  ])('rejects %s with HADB_LEASE_CORRUPT', (_name, input) => {
     let caught: unknown;
     try {
       decodeLeaseData(bytes(input));
     } catch (e) {
       caught = e;
     }
-    expect(isLeaseError(caught, 'HADB_LEASE_INVALID_RECORD')).toBe(true);
+    expect(isLeaseError(caught, 'HADB_LEASE_CORRUPT')).toBe(true);
   });
 
   it('rejects invalid UTF-8', () => {

@@ -7,7 +7,6 @@ import {
   assertSafePrefix,
   isStorageError,
   listAll,
-  throwIfAborted,
   type CasResult,
   type GetStreamOptions,
   type ListOptions,
@@ -22,7 +21,8 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError } from '@hadb/storage';
+import { type Clock, configChecker, systemClock, throwIfAborted } from '@hadb/io';
+import { storageAborted, storageInvalidConfig } from '@hadb/storage';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
 import { RESERVED, SourceError, TEMP_PREFIX, syncPath, writeTemp, type TempFile } from './fs-write.js';
@@ -51,6 +51,22 @@ export interface LocalStorageOptions {
   readonly streamChunkBytes?: number | undefined;
   /** Files written or deleted at once by `putMany`/`deleteMany`. Default 8. */
   readonly batchConcurrency?: number | undefined;
+  /** Time source of lock waits and timeouts. Default `systemClock`. */
+  readonly clock?: Clock | undefined;
+}
+
+/** The checked options (`HADB_STORAGE_INVALID_CONFIG` for bad ones). */
+function checkOptions(options: LocalStorageOptions) {
+  const check = configChecker(storageInvalidConfig);
+  check.string('root', options.root);
+  return {
+    createRoot: check.bool('createRoot', options.createRoot, true),
+    durable: check.bool('fsync', options.fsync, true),
+    lockTimeoutMs: check.int('lockTimeoutMs', options.lockTimeoutMs, { min: 0, default: 30_000 }),
+    chunkBytes: check.int('streamChunkBytes', options.streamChunkBytes, { min: 1, default: 1024 * 1024 }),
+    batchConcurrency: check.int('batchConcurrency', options.batchConcurrency, { min: 1, default: 8 }),
+    clock: options.clock ?? systemClock,
+  };
 }
 
 const DEFAULT_PAGE = 1000;
@@ -76,28 +92,31 @@ export class LocalStorageBackend implements StorageBackend {
   private readonly lockTimeoutMs: number;
   private readonly chunkBytes: number;
   private readonly batchConcurrency: number;
+  private readonly clock: Clock;
 
   private constructor(
     /** The resolved (real) path of the root directory. */
     readonly root: string,
-    options: LocalStorageOptions,
+    options: ReturnType<typeof checkOptions>,
   ) {
     this.lockRoot = join(root, LOCKS);
-    this.durable = options.fsync ?? true;
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
-    this.chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
-    this.batchConcurrency = Math.max(1, options.batchConcurrency ?? 8);
+    this.durable = options.durable;
+    this.lockTimeoutMs = options.lockTimeoutMs;
+    this.chunkBytes = options.chunkBytes;
+    this.batchConcurrency = options.batchConcurrency;
+    this.clock = options.clock;
   }
 
   /**
    * Opens (and by default creates) the root directory and probes the file system: it must keep
    * microsecond modification times and support hard links, or this rejects with
-   * `HADB_STORAGE_UNSUPPORTED`.
+   * `HADB_STORAGE_UNSUPPORTED`. Bad options reject with `HADB_STORAGE_INVALID_CONFIG` before any I/O.
    */
   static async open(options: LocalStorageOptions): Promise<LocalStorageBackend> {
+    const checked = checkOptions(options);
     let root: string;
     try {
-      if (options.createRoot ?? true) await mkdir(options.root, { recursive: true });
+      if (checked.createRoot) await mkdir(options.root, { recursive: true });
       root = await realpath(options.root);
       if (!(await stat(root)).isDirectory()) throw new StorageError('HADB_STORAGE_IO', 'storage root is not a directory');
     } catch (error) {
@@ -105,7 +124,7 @@ export class LocalStorageBackend implements StorageBackend {
     }
     await probeFileSystem(root);
     await sweepOwners(join(root, LOCKS));
-    return new LocalStorageBackend(root, options);
+    return new LocalStorageBackend(root, checked);
   }
 
   /** The file of `key`: checked with assertSafeKey, reserved names refused, and kept under the root. */
@@ -128,7 +147,7 @@ export class LocalStorageBackend implements StorageBackend {
   private enter(key: string, options: OpOptions | undefined): string {
     this.checkOpen();
     const path = this.pathOf(key);
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     return path;
   }
 
@@ -267,13 +286,13 @@ export class LocalStorageBackend implements StorageBackend {
     if (prefix.split('/').some((segment) => segment.startsWith(RESERVED))) {
       throw new StorageError('HADB_STORAGE_INVALID_KEY', `prefix rejected: segments starting with "${RESERVED}" are reserved`);
     }
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
   }
 
   async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
     this.checkOpen();
     const paths = keys.map((key) => this.pathOf(key));
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     const dirs = new Set<string>();
     const failures = await this.batch(keys.length, (i) => this.io('delete', () => this.remove(keys[i]!, paths[i]!, options?.signal, dirs)));
     await this.io('deleteMany', () => this.syncDirs(dirs));
@@ -286,7 +305,7 @@ export class LocalStorageBackend implements StorageBackend {
     this.checkOpen();
     const list = [...entries];
     const paths = list.map((e) => this.pathOf(e.key));
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     const dirs = new Set<string>();
     const failures = await this.batch(list.length, (i) =>
       this.io('put', async () => {
@@ -344,11 +363,11 @@ export class LocalStorageBackend implements StorageBackend {
    */
   async removeOrphans(options?: OpOptions): Promise<{ tempFiles: number; tickets: number }> {
     this.checkOpen();
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     return this.io('removeOrphans', async () => {
       let tempFiles = 0;
       const visit = async (dir: string): Promise<void> => {
-        throwIfAborted(options?.signal);
+        throwIfAborted(options?.signal, storageAborted);
         for (const d of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
           const path = join(dir, d.name);
           if (d.isDirectory() && path !== this.lockRoot) await visit(path);
@@ -418,7 +437,7 @@ export class LocalStorageBackend implements StorageBackend {
   ): Promise<boolean> {
     let release: (() => Promise<void>) | undefined;
     try {
-      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs, this.clock);
       if (ifEtag !== undefined) {
         const current = await this.statObject(path);
         if (current === null || etagOf(current) !== ifEtag) {
@@ -427,7 +446,7 @@ export class LocalStorageBackend implements StorageBackend {
         }
         if (this.durable) await syncPath(temp.path, true);
       }
-      if (signal?.aborted) throw abortError(signal);
+      throwIfAborted(signal, storageAborted);
       try {
         await rename(temp.path, path);
       } catch (error) {
@@ -453,10 +472,10 @@ export class LocalStorageBackend implements StorageBackend {
   private async linkIntoPlace(key: string, path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
     let release: (() => Promise<void>) | undefined;
     try {
-      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs, this.clock);
       if ((await this.statObject(path)) !== null) return { success: false };
       if (this.durable) await syncPath(temp.path, true);
-      if (signal?.aborted) throw abortError(signal);
+      throwIfAborted(signal, storageAborted);
       try {
         await link(temp.path, path);
       } catch (error) {
@@ -473,7 +492,7 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   private async remove(key: string, path: string, signal: AbortSignal | undefined, dirs?: Set<string>): Promise<void> {
-    const release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+    const release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs, this.clock);
     try {
       await unlink(path);
     } catch (error) {
@@ -522,7 +541,7 @@ export class LocalStorageBackend implements StorageBackend {
 
   private raiseBatch(op: string, keys: readonly string[], failures: Map<number, unknown>, signal: AbortSignal | undefined): void {
     if (failures.size === 0) return;
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, storageAborted);
     const errors = [...failures.values()];
     if (errors.every((e) => isStorageError(e, 'HADB_STORAGE_CLOSED'))) throw errors[0];
     const failedKeys = [...failures.keys()].sort((a, b) => a - b).map((i) => keys[i]!);

@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { abortError } from '@hadb/storage';
+import { throwIfAborted } from '@hadb/io';
+import { storageAborted } from '@hadb/storage';
 
 /** Reads up to `length` bytes at `position` into a fresh, unpooled buffer (shorter at end of file). */
 export async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
@@ -30,7 +31,7 @@ export function fileBody(fh: FileHandle, start: number, end: number, chunkBytes:
     async next() {
       if (closed) return { done: true, value: undefined };
       try {
-        if (signal?.aborted) throw abortError(signal);
+        throwIfAborted(signal, storageAborted);
         if (position >= end) {
           await close();
           return { done: true, value: undefined };

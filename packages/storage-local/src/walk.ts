@@ -1,7 +1,8 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareKeys, throwIfAborted } from '@hadb/storage';
+import { throwIfAborted } from '@hadb/io';
+import { compareKeys, storageAborted } from '@hadb/storage';
 import { errno } from './fs-errors.js';
 import { RESERVED } from './fs-write.js';
 
@@ -54,7 +55,7 @@ export async function walkPage(
   let more = false;
 
   const visit = async (dirKey: string): Promise<void> => {
-    throwIfAborted(signal);
+    throwIfAborted(signal, storageAborted);
     for (const e of await entries(root, dirKey)) {
       if (more) return;
       const inPrefix = e.sortKey.startsWith(prefix) || prefix.startsWith(e.sortKey);

@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStorageError } from '@hadb/storage';
@@ -28,6 +28,18 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
 describe('LocalStorageBackend specifics', () => {
+  it('rejects bad options with HADB_STORAGE_INVALID_CONFIG before touching the disk', async () => {
+    const root = join(tmpdir(), `hadb-never-created-${process.pid}-${Date.now()}`);
+    for (const options of [{ streamChunkBytes: 0 }, { batchConcurrency: 0 }, { lockTimeoutMs: -1 }, { fsync: 'yes' as never }]) {
+      const error = await LocalStorageBackend.open({ root, ...options }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isStorageError(error, 'HADB_STORAGE_INVALID_CONFIG'), String(error)).toBe(true);
+    }
+    await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('stores key a/b as the plain file <root>/a/b and leaves no temp files', async () => {
     const b = await open();
     await b.put('wal/db/0001.hadbp', bytes('segment'));

@@ -3,7 +3,6 @@ import {
   assertSafeKey,
   assertSafePrefix,
   listAll,
-  throwIfAborted,
   type CasResult,
   type GetStreamOptions,
   type ListOptions,
@@ -18,7 +17,8 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError, abortable } from '@hadb/storage';
+import { abortable, throwIfAborted } from '@hadb/io';
+import { storageAborted } from '@hadb/storage';
 import { MemBucket, type MemObject } from './mem-bucket.js';
 
 /** Options of {@link MemStorageBackend}. */
@@ -56,6 +56,11 @@ export class MemStorageBackend implements StorageBackend {
   private readonly chunkBytes: number;
   private closed = false;
 
+  /** Creates the backend; the same as the constructor, for the `open()` convention every backend follows. */
+  static async open(options: MemStorageOptions = {}): Promise<MemStorageBackend> {
+    return new MemStorageBackend(options);
+  }
+
   constructor(options: MemStorageOptions = {}) {
     const prefix = options.prefix ?? '';
     assertSafePrefix(prefix);
@@ -71,7 +76,7 @@ export class MemStorageBackend implements StorageBackend {
   private enter(key: string, options: OpOptions | undefined): string {
     this.checkOpen();
     assertSafeKey(key);
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     return this.prefix + key;
   }
 
@@ -145,13 +150,13 @@ export class MemStorageBackend implements StorageBackend {
   private checkList(prefix: string, options: OpOptions | undefined): void {
     this.checkOpen();
     assertSafePrefix(prefix);
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
   }
 
   async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
     this.checkOpen();
     const full = keys.map((k) => this.prefix + assertSafeKey(k));
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     for (const k of full) this.bucket.delete(k);
     return keys.length;
   }
@@ -159,7 +164,7 @@ export class MemStorageBackend implements StorageBackend {
   async putMany(entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>, options?: OpOptions): Promise<void> {
     this.checkOpen();
     const list = [...entries].map((e) => ({ full: this.prefix + assertSafeKey(e.key), data: e.data.slice() }));
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     for (const { full, data } of list) this.store(full, data);
   }
 
@@ -176,7 +181,7 @@ export class MemStorageBackend implements StorageBackend {
   private async *chunks(object: MemObject, start: number, length: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
     const end = Math.min(object.data.length, start + length);
     for (let at = start; at < end; at += this.chunkBytes) {
-      if (signal?.aborted) throw abortError(signal);
+      throwIfAborted(signal, storageAborted);
       yield object.data.slice(at, Math.min(end, at + this.chunkBytes));
     }
   }
@@ -186,7 +191,7 @@ export class MemStorageBackend implements StorageBackend {
     if (options?.ifAbsent && this.bucket.get(full) !== undefined) return { success: false };
     const parts: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of abortable(body, options?.signal)) {
+    for await (const chunk of abortable(body, options?.signal, storageAborted)) {
       this.checkOpen();
       parts.push(chunk.slice());
       size += chunk.length;

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { S3Storage } from '../src/index.js';
+import { S3StorageBackend } from '../src/index.js';
 
 /** Nearest-rank percentile of already sorted samples. */
 function percentile(sorted: readonly number[], p: number): number {
@@ -69,7 +69,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     },
     { step: 'deserialize', name: 'benchStatusCounter' },
   );
-  const s3 = new S3Storage({
+  const s3 = new S3StorageBackend({
     bucket,
     prefix,
     client,
@@ -137,7 +137,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
 
     // Streaming throughput through a multipart upload (5 MiB parts, 4 in flight).
-    const big = new S3Storage({ bucket, prefix, client, partSize: 5 * 1024 * 1024, queueSize: 4 });
+    const big = new S3StorageBackend({ bucket, prefix, client, partSize: 5 * 1024 * 1024, queueSize: 4 });
     const mib = 64;
     const chunk = randomBytes(1024 * 1024);
     async function* body(): AsyncGenerator<Uint8Array> {

@@ -37,7 +37,7 @@ export interface ProbeCheck {
   readonly passed: boolean;
 }
 
-/** Result of `S3Storage.probeConditionalWrites()`. */
+/** Result of `S3StorageBackend.probeConditionalWrites()`. */
 export interface ConditionalWriteProbe {
   readonly verdict: ConditionalWriteVerdict;
   /** `verdict === 'atomic'`. */
@@ -84,7 +84,7 @@ function observe(error: unknown): { status: number | undefined; observed: string
   return { status, observed: observed || 'error' };
 }
 
-/** Runs the probe (see `S3Storage.probeConditionalWrites`). Probe objects are deleted afterwards. */
+/** Runs the probe (see `S3StorageBackend.probeConditionalWrites`). Probe objects are deleted afterwards. */
 export async function probeConditionalWrites(ctx: S3Context, options: ProbeContext): Promise<ConditionalWriteProbe> {
   const { signal } = options;
   const racers = options.racers ?? 8;

@@ -1,6 +1,6 @@
 import { DeleteBucketPolicyCommand, ListObjectsV2Command, DeleteObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import { testService } from '@hadb/testkit';
-import { S3Storage, type S3StorageOptions } from '../src/index.js';
+import { S3StorageBackend, type S3StorageOptions } from '../src/index.js';
 
 /** The real S3 server from scripts/services/ceph-s3.sh (loud skip locally, failure under CI=true). */
 export const service = testService('s3');
@@ -31,8 +31,8 @@ export function uniquePrefix(): string {
 }
 
 /** A backend over a fresh namespace, connected to the test server. */
-export function freshStorage(overrides: Partial<S3StorageOptions> = {}): S3Storage {
-  return new S3Storage({ ...connection(), prefix: uniquePrefix(), retry: { baseDelayMs: 5, maxDelayMs: 50 }, ...overrides });
+export function freshStorage(overrides: Partial<S3StorageOptions> = {}): S3StorageBackend {
+  return new S3StorageBackend({ ...connection(), prefix: uniquePrefix(), retry: { baseDelayMs: 5, maxDelayMs: 50 }, ...overrides });
 }
 
 /** A raw SDK client for the test server (assertions that bypass the backend). */

@@ -4,7 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { isIoError } from '@hadb/io';
 import { isStorageError } from '@hadb/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { S3Storage, type S3RetryOptions } from '../src/index.js';
+import { S3StorageBackend, type S3RetryOptions } from '../src/index.js';
 import { connection, removePrefix, service, uniquePrefix } from './env.js';
 import { FaultProxy } from './fault-proxy.js';
 
@@ -27,9 +27,9 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-describe.skipIf(!service.available)('S3Storage under injected faults (real RGW behind a TCP proxy)', () => {
+describe.skipIf(!service.available)('S3StorageBackend under injected faults (real RGW behind a TCP proxy)', () => {
   let proxy: FaultProxy;
-  const open: { storage: S3Storage; client: S3Client }[] = [];
+  const open: { storage: S3StorageBackend; client: S3Client }[] = [];
 
   beforeAll(async () => {
     proxy = await FaultProxy.start(connection().endpoint as string);
@@ -59,7 +59,7 @@ describe.skipIf(!service.available)('S3Storage under injected faults (real RGW b
       requestHandler: { httpAgent: { keepAlive: false }, connectionTimeout: 2000 },
     });
     const retries: string[] = [];
-    const storage = new S3Storage({
+    const storage = new S3StorageBackend({
       ...c,
       client,
       prefix: uniquePrefix(),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isStorageError } from '@hadb/storage';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Storage, openS3Storage } from '../src/index.js';
+import { S3StorageBackend } from '../src/index.js';
 
 /**
  * s3rver (npm) is a real S3 server process that accepts conditional PUT headers and ignores them:
@@ -29,7 +29,7 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
   });
 
   it('two putIfAbsent calls both "win" there, which is why such a server must be refused', async () => {
-    const s = new S3Storage({ bucket, endpoint, credentials, prefix: 'danger', retry: false });
+    const s = new S3StorageBackend({ bucket, endpoint, credentials, prefix: 'danger', retry: false });
     try {
       expect((await s.putIfAbsent('lease', Buffer.from('node a'))).success).toBe(true);
       expect((await s.putIfAbsent('lease', Buffer.from('node b'))).success).toBe(true);
@@ -39,7 +39,7 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
   });
 
   it('reports not-enforced, flips the capability and refuses to assert atomicity', async () => {
-    const s = new S3Storage({ bucket, endpoint, credentials, prefix: 'probe', retry: false });
+    const s = new S3StorageBackend({ bucket, endpoint, credentials, prefix: 'probe', retry: false });
     try {
       expect(s.capabilities.atomicConditionalWrites).toBe(true);
       const result = await s.probeConditionalWrites({ checkMultipart: false });
@@ -64,10 +64,10 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
     }
   });
 
-  it('openS3Storage({ requireAtomicConditionalWrites }) refuses to open', async () => {
+  it('S3StorageBackend.open({ requireAtomicConditionalWrites }) refuses to open', async () => {
     let caught: unknown;
     try {
-      await openS3Storage({
+      await S3StorageBackend.open({
         bucket,
         endpoint,
         credentials,

@@ -1,13 +1,13 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type S3Storage, openS3Storage } from '../src/index.js';
+import { S3StorageBackend } from '../src/index.js';
 import { connection, freshStorage, rawClient, removePrefix, service } from './env.js';
 
 const rgwNeedsUnquoted = connection().unquotedIfMatch === true;
 
 describe.skipIf(!service.available)('probeConditionalWrites on the real server', () => {
-  const open: S3Storage[] = [];
+  const open: S3StorageBackend[] = [];
   afterEach(async () => {
     for (const s of open.splice(0)) {
       await s.close();
@@ -50,10 +50,10 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
     }
   });
 
-  it('assertAtomicConditionalWrites and openS3Storage({ requireAtomicConditionalWrites }) accept the server', async () => {
+  it('assertAtomicConditionalWrites and S3StorageBackend.open({ requireAtomicConditionalWrites }) accept the server', async () => {
     const s = make();
     expect((await s.assertAtomicConditionalWrites({ racers: 4 })).verdict).toBe('atomic');
-    const opened = await openS3Storage({ ...connection(), prefix: `${s.prefix}opened/`, requireAtomicConditionalWrites: true });
+    const opened = await S3StorageBackend.open({ ...connection(), prefix: `${s.prefix}opened/`, requireAtomicConditionalWrites: true });
     open.push(opened);
     expect(opened.capabilities.atomicConditionalWrites).toBe(true);
   });
@@ -94,7 +94,7 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
 
       let refused: unknown;
       try {
-        await openS3Storage({ ...connection(), unquotedIfMatch: false, prefix: `${s.prefix}o/`, requireAtomicConditionalWrites: true });
+        await S3StorageBackend.open({ ...connection(), unquotedIfMatch: false, prefix: `${s.prefix}o/`, requireAtomicConditionalWrites: true });
       } catch (error) {
         refused = error;
       }

@@ -1,6 +1,7 @@
+import { type Clock, abortReason, systemClock, throwIfAborted } from '@hadb/io';
 import {
   StorageError,
-  throwIfAborted,
+  storageAborted,
   type CasResult,
   type GetStreamOptions,
   type ListOptions,
@@ -84,12 +85,21 @@ export interface FaultSettings {
    * batches match if any of their keys does. Default: all.
    */
   readonly keys?: ((key: string) => boolean) | undefined;
+  /**
+   * list/listPage: ignore `after` and list from the start of the prefix, as a backend that treats
+   * `after` as a hint may. Callers must still filter. Default false.
+   */
+  readonly listIgnoresAfter?: boolean | undefined;
+  /** list/listPage: repeat the first listed key (a listing that is not de-duplicated). Default false. */
+  readonly listDuplicatesFirst?: boolean | undefined;
 }
 
 /** Options of {@link withFaults}. */
 export interface FaultOptions extends FaultSettings {
   /** PRNG seed: the same seed and the same sequence of calls inject the same faults. */
   readonly seed: number;
+  /** Time source of `latencyMs` (a `ManualClock` makes latency virtual). Default `systemClock`. */
+  readonly clock?: Clock | undefined;
 }
 
 /** Counts of injected faults, for one operation or in total. */
@@ -153,6 +163,7 @@ class FaultyBackend implements FaultyStorageBackend {
   readonly name: string;
   readonly capabilities: StorageCapabilities;
   private readonly prng: Prng;
+  private readonly clock: Clock;
   private settings: FaultSettings;
   private total: FaultCount = emptyCount();
   private byOperation: Partial<Record<StorageOperation, FaultCount>> = {};
@@ -164,7 +175,8 @@ class FaultyBackend implements FaultyStorageBackend {
     this.name = `${inner.name}+faults`;
     this.capabilities = inner.capabilities;
     this.prng = new Prng(options.seed);
-    const { seed: _seed, ...settings } = options;
+    this.clock = options.clock ?? systemClock;
+    const { seed: _seed, clock: _clock, ...settings } = options;
     this.settings = settings;
   }
 
@@ -209,7 +221,7 @@ class FaultyBackend implements FaultyStorageBackend {
     const ms = latency === undefined ? 0 : typeof latency === 'number' ? latency : latency[0] + draws.latency * (latency[1] - latency[0]);
     if (ms > 0) {
       this.count(op, 'delayed');
-      await sleep(ms, signal);
+      await sleep(this.clock, ms, signal);
     }
     if (draws.error < (s.errorRate ?? 0)) {
       this.count(op, 'errors');
@@ -287,12 +299,23 @@ class FaultyBackend implements FaultyStorageBackend {
 
   async list(prefix: string, options?: ListOptions): Promise<string[]> {
     await this.before('list', [prefix], options?.signal);
-    return this.inner.list(prefix, options);
+    return this.listQuirks(await this.inner.list(prefix, this.listOptions(options)));
   }
 
   async listPage(prefix: string, options?: ListPageOptions): Promise<ListPage> {
     await this.before('listPage', [prefix], options?.signal);
-    return this.inner.listPage(prefix, options);
+    const page = await this.inner.listPage(prefix, this.listOptions(options));
+    return { ...page, keys: this.listQuirks([...page.keys]) };
+  }
+
+  private listOptions<O extends ListOptions>(options: O | undefined): O | undefined {
+    if (options === undefined || this.settings.listIgnoresAfter !== true) return options;
+    return { ...options, after: undefined };
+  }
+
+  private listQuirks(keys: string[]): string[] {
+    if (this.settings.listDuplicatesFirst === true && keys.length > 0) keys.unshift(keys[0] as string);
+    return keys;
   }
 
   async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
@@ -360,19 +383,15 @@ function frac(x: number): number {
   return x - Math.floor(x);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  throwIfAborted(signal);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new StorageError('HADB_STORAGE_ABORTED', 'operation aborted', { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Sleeps `ms` of `clock` time; rejects with `HADB_STORAGE_ABORTED` when `signal` fires. */
+async function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  throwIfAborted(signal, storageAborted);
+  try {
+    await clock.sleep(ms, signal);
+  } catch (error) {
+    if (signal?.aborted === true) throw abortReason(signal, storageAborted);
+    throw error;
+  }
 }
 
 /** Passes `body` through but replaces its last non-empty chunk with a strict prefix of it. */

@@ -33,6 +33,7 @@ import type { S3Context } from './context.js';
 import { abortedError, isMissing, toStorageError } from './errors.js';
 import { putStream } from './multipart.js';
 import { getObject, headObject, putObject, requireEtag, requireLength } from './ops.js';
+import { type S3StorageOpenOptions, verifyOpened } from './open.js';
 import { type ResolvedOptions, type S3StorageOptions, resolveOptions } from './options.js';
 import {
   type ConditionalWriteProbe,
@@ -76,10 +77,10 @@ function totalFromContentRange(contentRange: string | undefined, what: string): 
  *   `uniqueEtags` is false: put a nonce in objects that are compared by etag (leases).
  * - `capabilities.atomicConditionalWrites` is what the S3 protocol promises until
  *   {@link probeConditionalWrites} has run; after a failed probe it reports `false`. High-availability
- *   use should call {@link assertAtomicConditionalWrites} (or `openS3Storage` with
- *   `requireAtomicConditionalWrites`) at startup: there is no non-atomic fallback.
+ *   use should open it with `S3StorageBackend.open({ requireAtomicConditionalWrites: true })` (or
+ *   call {@link assertAtomicConditionalWrites}) at startup: there is no non-atomic fallback.
  */
-export class S3Storage implements StorageBackend {
+export class S3StorageBackend implements StorageBackend {
   readonly name = 's3';
   readonly bucket: string;
   /** The namespace prefix inside the bucket (`""` or ending in `/`). */
@@ -90,6 +91,20 @@ export class S3Storage implements StorageBackend {
   #closed = false;
   #probe: ConditionalWriteProbe | undefined;
 
+  /**
+   * Creates the backend and checks it before handing it out: the bucket must exist and the
+   * credentials must work (HeadBucket), and with `requireAtomicConditionalWrites` the server must
+   * pass {@link assertAtomicConditionalWrites}. On failure the backend is closed and the typed error
+   * (`HADB_STORAGE_AUTH`, `HADB_STORAGE_REJECTED` for a missing bucket, `HADB_STORAGE_UNAVAILABLE`,
+   * `HADB_STORAGE_UNSUPPORTED`) is thrown. This is how applications create the backend.
+   */
+  static async open(options: S3StorageOpenOptions): Promise<S3StorageBackend> {
+    const storage = new S3StorageBackend(options);
+    await verifyOpened(storage, options);
+    return storage;
+  }
+
+  /** Builds the backend without any request (no bucket or credential check); prefer {@link open}. */
   constructor(options: S3StorageOptions) {
     this.#options = resolveOptions(options);
     this.bucket = this.#options.bucket;
