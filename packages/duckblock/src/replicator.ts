@@ -336,14 +336,19 @@ export class DuckblockReplicator implements Replicator {
     return detectDirtyBlocks(state.handle.fd, state.manifest).blocks;
   }
 
-  /** Writes a snapshot of the current file at the current head sequence (caller holds its write lock). */
+  /**
+   * Writes a snapshot of the current file at the current head sequence (caller holds its write
+   * lock), then runs retention when `retentionEnabled` (as after every snapshot).
+   */
   snapshot(db: string, options: ReplicatorCallOptions = {}): Promise<{ seq: bigint; bytes: number }> {
     const state = this.leader(db);
     return this.enqueue(state, async () => {
       const signal = combine(options.signal, state.term.fence.signal);
       const pushed = await this.doPush(state, { signal });
-      if (pushed.snapshot !== undefined) return pushed.snapshot;
-      return this.doSnapshot(state, signal);
+      if (pushed.snapshot !== undefined) return pushed.snapshot; // retention ran in the push
+      const snapshot = await this.doSnapshot(state, signal);
+      await this.retainAfterSnapshot(db, signal);
+      return snapshot;
     });
   }
 
@@ -431,17 +436,23 @@ export class DuckblockReplicator implements Replicator {
     if (pending !== null) result = await this.commitSegment(state, pending, signal);
     if (options.forceSnapshot === true || (result.shipped && this.snapshotDue(state))) {
       const snapshot = await this.doSnapshot(state, signal);
-      let retention: RetentionResult | undefined;
-      if (this.options.retentionEnabled) {
-        try {
-          retention = await applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, { signal });
-        } catch (err) {
-          this.options.logger?.warn({ db, err: String(err) }, 'duckblock: retention failed; will retry after the next snapshot');
-        }
-      }
-      result = { ...result, snapshot, retention };
+      result = { ...result, snapshot, retention: await this.retainAfterSnapshot(db, signal) };
     }
     return result;
+  }
+
+  /**
+   * Retention after a snapshot, when enabled. A failure is logged, not thrown: the snapshot is
+   * already durable, and the next snapshot retries.
+   */
+  private async retainAfterSnapshot(db: string, signal: AbortSignal): Promise<RetentionResult | undefined> {
+    if (!this.options.retentionEnabled) return undefined;
+    try {
+      return await applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, { signal });
+    } catch (err) {
+      this.options.logger?.warn({ db, err: String(err) }, 'duckblock: retention failed; will retry after the next snapshot');
+      return undefined;
+    }
   }
 
   /** Writes a prepared segment and advances the shipped state (seq, checksum, manifest, position). */
