@@ -88,6 +88,29 @@ function checkShippedFiles({ dir, path, pkg }) {
   }
 }
 
+/**
+ * Type-checks imports of every package and subpath export from the installed tarballs under each
+ * TypeScript module resolution a consumer may use (node10 needs typesVersions for subpaths).
+ */
+export function checkTypes(app, pkgs) {
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const specifiers = pkgs.flatMap(({ pkg }) =>
+    Object.keys(pkg.exports ?? { '.': null })
+      .filter((k) => k !== './package.json')
+      .map((k) => (k === '.' ? pkg.name : `${pkg.name}/${k.slice(2)}`)),
+  );
+  const imports = specifiers.map((s, i) => `import * as m${i} from '${s}';\nexport { m${i} };`).join('\n');
+  for (const [resolution, module, file] of [
+    ['node10', 'commonjs', 'types-node10.ts'],
+    ['node16', 'node16', 'types-node16.mts'],
+  ]) {
+    writeFileSync(join(app, file), `${imports}\n`);
+    const r = run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--target', 'es2023', '--module', module, '--moduleResolution', resolution, file], { cwd: app });
+    if (r.status !== 0) fail(`TypeScript (${resolution} resolution) cannot resolve the packages: ${r.stdout.trim().split('\n').slice(0, 4).join(' | ')}`);
+    else log(`ok types resolve under moduleResolution ${resolution} (${specifiers.length} entry points)`);
+  }
+}
+
 /** The environment a user of the READMEs would set, from the test services' variables. */
 function exampleEnv() {
   const e = process.env;
@@ -146,6 +169,7 @@ function main() {
     for (const line of install.stderr.split('\n')) {
       if (/EBADENGINE/.test(line) && /@hadb\//.test(line)) fail(`npm install: ${line.trim()}`);
     }
+    checkTypes(app, packages());
     for (const p of all) {
       const blocks = readmeExamples(readFileSync(join(p.path, 'README.md'), 'utf8'));
       if (blocks.length === 0) {
