@@ -55,7 +55,7 @@ cat > "$dir/package.json" <<JSON
   },
   "publishConfig": { "access": "public" },
   "scripts": {
-    "build": "tsc -p tsconfig.build.json",
+    "build": "rm -rf dist && tsc -p tsconfig.build.json",
     "typecheck": "tsc -p tsconfig.json --noEmit",
     "test": "vitest run --config ../../vitest.config.ts --project @hadb/$name"
   }$deps
