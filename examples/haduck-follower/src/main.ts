@@ -6,7 +6,7 @@
 // While running, stdin accepts one JSON command per line:
 //   {"cmd":"check","acked":{"<writer>":[seq,...]}}  → {"event":"check", missing, duplicates, rows}
 import { createInterface } from 'node:readline';
-import { HaDuck, isHaDuckError } from '@hadb/haduck';
+import { HaDuck, isHaDuckError, isHaError } from '@hadb/haduck';
 import { runCli, usage } from '@hadb/example-haduck-leader/cli';
 import { parseCommand, runOneShot } from '@hadb/example-haduck-leader/commands';
 import { loadConfig, type ExampleConfig } from '@hadb/example-haduck-leader/config';
@@ -61,7 +61,7 @@ function follow(db: HaDuck, config: ExampleConfig): void {
         }
       } catch (err) {
         // Before the first checkpoint arrives there is no table (or no data) yet.
-        if (!isHaDuckError(err) || (err.code !== 'HADUCK_SQL' && err.code !== 'HADUCK_NOT_READY')) log('error', { message: String(err) });
+        if (!isHaDuckError(err, 'HADB_HADUCK_SQL') && !isHaError(err, 'HADB_HA_NOT_READY')) log('error', { message: String(err) });
       }
       await new Promise((r) => setTimeout(r, 20));
     }

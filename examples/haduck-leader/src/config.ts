@@ -55,7 +55,7 @@ type Settings = Partial<Record<Flag, Setting>>;
 const OPTION_OF: Partial<Record<Flag, readonly string[]>> = {
   'ttl-ms': ['leaseTtlMs', 'ttlMs', 'leaseRenewIntervalMs', 'renewIntervalMs', 'leasePollIntervalMs', 'pollIntervalMs', 'skewMarginMs'],
   'checkpoint-ms': ['checkpointIntervalMs'],
-  'pull-ms': ['pullIntervalMs'],
+  'pull-ms': ['followerPullIntervalMs', 'pullIntervalMs'],
   path: ['path'],
   db: ['name'],
   prefix: ['prefix'],
@@ -176,15 +176,16 @@ export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: 
       path: s.path?.value ?? join(scratch!, `${instanceId}.duckdb`),
       name: s.db?.value ?? 'demo',
       storage,
-      lease,
+      // Lease timing follows the TTL setting: renew at 40 % of it, poll at 20 %, margin 20 % (at most
+      // 1 s), so a short demo TTL (2 s) stays valid (core's defaults suit its 5 s default TTL).
+      lease: { store: lease, ttlMs: ttl, renewIntervalMs: ttl * 0.4, pollIntervalMs: ttl / 5, skewMarginMs: Math.min(1000, ttl / 5) },
       prefix: s.prefix?.value ?? 'haduck/',
       instanceId,
       listen: { host, port },
       address: s.address?.value,
       secret: env.HADUCK_SECRET,
-      leaseTtlMs: ttl,
       checkpointIntervalMs: checkpoint,
-      pullIntervalMs: pull,
+      followerPullIntervalMs: pull,
       logger: stderrLogger(logLevel),
     },
     writeRate,

@@ -1,6 +1,6 @@
 import { assertSafeDbName, keyUnder, type StorageBackend } from '@hadb/storage';
 import { CoordinatorError } from './errors.js';
-import { describeError, silentLogger, type Logger } from './logger.js';
+import { describeError, silentLogger, type Logger, type OpOptions } from '@hadb/io';
 
 /**
  * A replica's advertisement, byte-compatible with Rust `hadb::NodeRegistration` (serde_json,
@@ -19,7 +19,7 @@ export interface NodeRegistration {
 }
 
 /** Per-call options of {@link NodeRegistry}. */
-export interface RegistryCallOptions {
+export interface RegistryCallOptions extends OpOptions {
   readonly signal?: AbortSignal | undefined;
 }
 

@@ -18,7 +18,7 @@ it('snapshot() runs retention afterwards, as its TSDoc says (keepSnapshots: 1)',
   try {
     await leader.conn.run('create table t (id integer)');
     await leader.conn.run('CHECKPOINT');
-    await replicator.add('app', join(dir, 'app.duckdb'), testTerm('app', 1));
+    await replicator.startLineage('app', join(dir, 'app.duckdb'), testTerm('app', 1));
     for (let i = 0; i < 3; i++) {
       await leader.conn.run(`insert into t values (${i})`);
       await leader.conn.run('CHECKPOINT');

@@ -8,7 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { StorageLeaseStore, encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HaDuck, isHaDuckError, type HaDuckOptions } from '../src/index.js';
+import { HaDuck, isHaError, type HaDuckOptions } from '../src/index.js';
 
 // Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
 let dir: string;
@@ -34,11 +34,11 @@ async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaD
     path: join(dir, `${id}.duckdb`),
     name: 'app',
     storage,
-    lease,
+    // A 1 s TTL needs shorter renewals and margin than core's defaults (which suit 5 s).
+    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
     instanceId: id,
-    leaseTtlMs: 1000,
     checkpointIntervalMs: 100,
-    pullIntervalMs: 50,
+    followerPullIntervalMs: 50,
     ...extra,
   });
   open.push(db);
@@ -65,7 +65,7 @@ function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
 }
 
 describe('HaDuck in one process (local storage, 1 s TTL)', () => {
-  it('a follower with the wrong secret gets HADUCK_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
+  it('a follower with the wrong secret gets HADB_HA_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
     await setup();
     const secret = 'node-secret-Kp21-do-not-log';
     const wrong = 'node-wrong-Jq77-do-not-log';
@@ -83,7 +83,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     } catch (e) {
       err = e;
     }
-    expect(isHaDuckError(err, 'HADUCK_UNAUTHORIZED')).toBe(true);
+    expect(isHaError(err, 'HADB_HA_UNAUTHORIZED')).toBe(true);
     // Not retried: well under the 2.1 s the retry schedule would take.
     expect(performance.now() - started).toBeLessThan(1000);
     expect((await a.query('SELECT count(*) FROM t')).rows).toEqual([[0n]]);
@@ -106,11 +106,11 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
       expect((await tx.query('SELECT count(*) FROM t')).rows).toEqual([[2n]]);
     });
     await a.sync();
-    await expect(a.query('INSERT INTO t VALUES (3)')).rejects.toMatchObject({ code: 'HADUCK_NOT_READ_ONLY' });
+    await expect(a.query('INSERT INTO t VALUES (3)')).rejects.toMatchObject({ code: 'HADB_HADUCK_NOT_READ_ONLY' });
     const b = await node('b');
     await b.sync();
     expect((await b.query('SELECT sum(id) FROM t')).rows).toEqual([[3n]]);
-    await expect(b.transaction(async () => undefined)).rejects.toMatchObject({ code: 'HADUCK_NOT_LEADER' });
+    await expect(b.transaction(async () => undefined)).rejects.toMatchObject({ code: 'HADB_HA_NOT_LEADER' });
     await a.execute('INSERT INTO t VALUES (10)');
     expect((await b.query('SELECT sum(id) FROM t', undefined, { consistency: 'strong' })).rows).toEqual([[13n]]);
   }, 30_000);
