@@ -6,7 +6,7 @@
 # @hadb/io as a dependency, @hadb/lease as a peer and dev dependency and @hadb/testkit as a dev
 # dependency. The copy passes
 # the lease suite as it stands; CONTRIBUTING.md ("Adding a lease store") continues from there.
-# Then run `npx -y pnpm@10.34.8 install` to link the new package.
+# Then run `npx -y pnpm@10.34.8 install --no-frozen-lockfile` to link the new package.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 NAME \"description\"   (e.g. $0 lease-redis \"Redis LeaseStore for hadb\")" >&2; exit 2; }
 name=$1; desc=$2
@@ -78,4 +78,4 @@ JSON
 cp "$repo/LICENSE" "$dir/LICENSE"
 [ -f "$dir/src/index.ts" ] || echo "export {};" > "$dir/src/index.ts"
 printf '# @hadb/%s\n\n%s\n\n```sh\n%s\n```\n' "$name" "$desc" "$install" > "$dir/README.md"
-echo "created $dir — now: npx -y pnpm@10.34.8 install"
+echo "created $dir — now: npx -y pnpm@10.34.8 install --no-frozen-lockfile"
