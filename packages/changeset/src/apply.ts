@@ -1,14 +1,11 @@
 import { constants, promises as fs } from 'node:fs';
-import { throwIfAborted } from '@hadb/io';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
 import { ChangesetError, changesetAborted } from './errors.js';
 import { verifyChain } from './physical.js';
 import type { PhysicalChangeset } from './types.js';
 
 /** Options of {@link applyPhysical}. */
-export interface ApplyOptions {
-  /** Checked before opening the file and between page writes. */
-  readonly signal?: AbortSignal | undefined;
-}
+export interface ApplyOptions extends OpOptions {}
 
 /**
  * Applies a physical changeset to a database file and returns the new chain checksum.

@@ -48,7 +48,9 @@ export type ChangesetErrorCode =
   /** `uploadPhysical`: a different changeset already exists at this sequence (never overwritten). */
   | 'HADB_CHANGESET_SEQUENCE_EXISTS'
   /** The operation's `AbortSignal` fired. */
-  | 'HADB_CHANGESET_ABORTED';
+  | 'HADB_CHANGESET_ABORTED'
+  /** An option is invalid (reported when the object is constructed). */
+  | 'HADB_CHANGESET_INVALID_CONFIG';
 
 /** Numeric details carried by a {@link ChangesetError}; which ones are set depends on `code`. */
 export interface ChangesetErrorDetails {
@@ -200,6 +202,10 @@ export class ChangesetError extends HadbError<ChangesetErrorCode> implements Cha
 
 /** True for a {@link ChangesetError} (also across duplicate installs), optionally with the given code. */
 export const isChangesetError = errorGuard<ChangesetError>('ChangesetError');
+
+/** The `HADB_CHANGESET_INVALID_CONFIG` factory passed to `@hadb/io`'s `configChecker`. */
+export const changesetInvalidConfig: ErrorFactory = (message, cause) =>
+  new ChangesetError('HADB_CHANGESET_INVALID_CONFIG', message, { cause });
 
 /** The `HADB_CHANGESET_ABORTED` factory passed to `@hadb/io`'s abort helpers. */
 export const changesetAborted: ErrorFactory = (message, cause) =>

@@ -1,6 +1,7 @@
 export {
   ChangesetError,
   changesetAborted,
+  changesetInvalidConfig,
   isChangesetError,
   type ChangesetErrorCode,
   type ChangesetErrorDetails,
@@ -43,7 +44,6 @@ export {
   uploadPhysical,
   uploadPhysicalSnapshot,
   type DiscoveredChangeset,
-  type StorageOpOptions,
   type StrictChainBase,
   type StrictChainHead,
   type UploadResult,
@@ -95,3 +95,5 @@ export {
   type LiveJournalReader,
   type ReadLiveJournalOptions,
 } from './journal/live-reader.js';
+/** Per-call options of every I/O function (`{ signal? }`), from `@hadb/io`. */
+export type { OpOptions } from '@hadb/io';

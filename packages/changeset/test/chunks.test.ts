@@ -19,7 +19,10 @@ import { ascii, concat, fill, hex, sameBytes } from './support/bytes.js';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { withFaults } from '@hadb/testkit/storage';
 
-const page = (id: bigint | number, byte: number, len: number): PageEntry => ({ pageId: BigInt(id), data: fill(byte, len) });
+const page = (id: bigint | number, byte: number, len: number): PageEntry => ({
+  pageId: BigInt(id),
+  data: fill(byte, len),
+});
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -33,9 +36,19 @@ function codeOf(fn: () => unknown): string {
 
 describe('encodePhysicalChunks', () => {
   it('concatenates to exactly encodePhysical: P1 vector, unsorted input, u32 ids', () => {
-    const cs = newPhysical(1n, 0n, 4, 4096, [{ pageId: 5n, data: ascii('\xbb\xbb') }, { pageId: 1n, data: ascii('\xaa\xaa\xaa\xaa') }], {
-      createdMs: 1700000000000n,
-    });
+    const cs = newPhysical(
+      1n,
+      0n,
+      4,
+      4096,
+      [
+        { pageId: 5n, data: ascii('\xbb\xbb') },
+        { pageId: 1n, data: ascii('\xaa\xaa\xaa\xaa') },
+      ],
+      {
+        createdMs: 1700000000000n,
+      },
+    );
     const chunks = encodePhysicalChunks(cs);
     expect(hex(concat(chunks))).toBe(hex(encodePhysical(cs)));
     // header + id 1 head | data 1 | id 5 head | data 5 | trailer
@@ -49,7 +62,7 @@ describe('encodePhysicalChunks', () => {
     const dataChunks = chunks.filter((_c, i) => i % 2 === 1);
     const expected = [pages[3], pages[1], pages[2], pages[0]].map((p) => p?.data);
     expect(dataChunks).toHaveLength(expected.length);
-    dataChunks.forEach((chunk, i) => expect(chunk).toBe(expected[i]));
+    for (const [i, chunk] of dataChunks.entries()) expect(chunk).toBe(expected[i]);
     expect(sameBytes(concat(chunks), encodePhysical(cs))).toBe(true);
     expect(decodePhysical(concat(chunks)).checksum).toBe(cs.checksum);
   });

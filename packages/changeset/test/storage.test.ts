@@ -17,19 +17,11 @@ import {
 } from '../src/index.js';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { withFaults } from '@hadb/testkit/storage';
+import { rejection } from '@hadb/testkit';
 
 // Counterparts of hadb-changeset/src/storage.rs tests (spec §1.13).
 const makeCs = (seq: bigint, prev: bigint): PhysicalChangeset =>
   newPhysical(seq, prev, 8, 262144, [{ pageId: seq - 1n, data: new Uint8Array(32).fill(Number(seq & 0xffn)) }]);
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string; [k: string]: unknown }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as never;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('storage helpers', () => {
   it('upload/download roundtrip (incremental and snapshot)', async () => {
@@ -198,7 +190,9 @@ describe('storage helpers', () => {
       store.setFaults({ listDuplicatesFirst: true });
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_DUPLICATE_SEQ')).toBe(true);
-      expect(err.message).toBe('mydb: duplicate live physical changeset seq 11 at test/mydb/0000/000000000000000b.hadbp');
+      expect(err.message).toBe(
+        'mydb: duplicate live physical changeset seq 11 at test/mydb/0000/000000000000000b.hadbp',
+      );
     });
 
     it('treats two spellings of one seq as a duplicate', async () => {

@@ -58,7 +58,9 @@ describe('raceAbort', () => {
   it('rejects at once for a fired signal and as soon as the signal fires', async () => {
     const done = new AbortController();
     done.abort();
-    expect(await rejection(raceAbort(new Promise(() => {}), done.signal, aborted))).toMatchObject({ code: 'HADB_PKG_ABORTED' });
+    expect(await rejection(raceAbort(new Promise(() => {}), done.signal, aborted))).toMatchObject({
+      code: 'HADB_PKG_ABORTED',
+    });
     const c = new AbortController();
     const pending = raceAbort(new Promise(() => {}), c.signal, aborted);
     c.abort('late');

@@ -55,7 +55,15 @@ describe('classifyError', () => {
   });
 
   it('classifies Node system error codes', () => {
-    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']) {
+    for (const code of [
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ECONNREFUSED',
+      'EAI_AGAIN',
+      'ENOTFOUND',
+      'UND_ERR_SOCKET',
+    ]) {
       expect([code, classifyError(Object.assign(new Error('x'), { code }))]).toEqual([code, 'transient']);
     }
     expect(classifyError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe('unknown');

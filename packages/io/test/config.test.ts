@@ -57,7 +57,9 @@ describe('configChecker', () => {
     expect(failure(() => check.string('s', 3)).code).toBe('HADB_PKG_INVALID_CONFIG');
     expect(check.oneOf('m', 'a', ['a', 'b'] as const)).toBe('a');
     expect(check.oneOf('m', undefined, ['a', 'b'] as const, 'b')).toBe('b');
-    expect(failure(() => check.oneOf('m', 'c', ['a', 'b'] as const)).message).toBe("m must be one of 'a', 'b', got 'c'");
+    expect(failure(() => check.oneOf('m', 'c', ['a', 'b'] as const)).message).toBe(
+      "m must be one of 'a', 'b', got 'c'",
+    );
   });
 
   it('require and fail throw the package error with the message', () => {

@@ -66,16 +66,25 @@ describe('withTimeout', () => {
 
   it('rejects with the ABORTED error when the caller’s signal fires, and at once when it already has', async () => {
     const c = new AbortController();
-    const state = outcome(withTimeout(systemClock, 1000, 'x', errors, () => new Promise(() => {}), { signal: c.signal }));
+    const state = outcome(
+      withTimeout(systemClock, 1000, 'x', errors, () => new Promise(() => {}), { signal: c.signal }),
+    );
     c.abort('user');
     await vi.advanceTimersByTimeAsync(0);
     expect(state.error).toMatchObject({ code: 'HADB_PKG_ABORTED', cause: 'user' });
     expect(vi.getTimerCount()).toBe(0);
     let called = false;
     await expect(
-      withTimeout(systemClock, 1000, 'x', errors, async () => {
-        called = true;
-      }, { signal: c.signal }),
+      withTimeout(
+        systemClock,
+        1000,
+        'x',
+        errors,
+        async () => {
+          called = true;
+        },
+        { signal: c.signal },
+      ),
     ).rejects.toMatchObject({ code: 'HADB_PKG_ABORTED' });
     expect(called).toBe(false);
   });
@@ -83,7 +92,9 @@ describe('withTimeout', () => {
   it('keeps a hadb error given as abort reason', async () => {
     const fence = new PkgError('HADB_PKG_FENCED', 'fenced');
     const c = new AbortController();
-    const state = outcome(withTimeout(systemClock, 1000, 'x', errors, () => new Promise(() => {}), { signal: c.signal }));
+    const state = outcome(
+      withTimeout(systemClock, 1000, 'x', errors, () => new Promise(() => {}), { signal: c.signal }),
+    );
     c.abort(fence);
     await vi.advanceTimersByTimeAsync(0);
     expect(state.error).toBe(fence);
@@ -119,7 +130,9 @@ describe('withTimeout', () => {
 
     it('resolves when fn finishes in time and fires no hook', async () => {
       const hooks = { onTimeout: vi.fn(), onSlowSettle: vi.fn() };
-      await expect(withTimeout(systemClock, 100, 'apply', errors, async () => 'ok', { settle: hooks })).resolves.toBe('ok');
+      await expect(withTimeout(systemClock, 100, 'apply', errors, async () => 'ok', { settle: hooks })).resolves.toBe(
+        'ok',
+      );
       await vi.advanceTimersByTimeAsync(500);
       expect(hooks.onTimeout).not.toHaveBeenCalled();
       expect(hooks.onSlowSettle).not.toHaveBeenCalled();
@@ -134,7 +147,9 @@ describe('withTimeout', () => {
           'apply',
           errors,
           (signal) =>
-            new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('inner')), { once: true })),
+            new Promise<never>((_, reject) =>
+              signal.addEventListener('abort', () => reject(new Error('inner')), { once: true }),
+            ),
           { signal: c.signal, settle: { onSlowSettle: () => {} } },
         ),
       );

@@ -56,7 +56,11 @@ describe('errorGuard', () => {
     expect(isThingError(new ThingError('HADB_THING_CLOSED', 'x'), 'HADB_THING_CLOSED')).toBe(true);
     expect(isThingError(new ThingError('HADB_THING_CLOSED', 'x'), 'HADB_THING_ABORTED')).toBe(false);
     expect(isThingError(new OtherError('HADB_OTHER_CLOSED', 'x'))).toBe(false);
-    const foreign = Object.assign(new Error('x'), { [HADB_ERROR_BRAND]: true, code: 'HADB_THING_CLOSED', name: 'ThingError' });
+    const foreign = Object.assign(new Error('x'), {
+      [HADB_ERROR_BRAND]: true,
+      code: 'HADB_THING_CLOSED',
+      name: 'ThingError',
+    });
     expect(isThingError(foreign)).toBe(true);
     expect(isThingError(Object.assign(new Error('x'), { code: 'HADB_THING_CLOSED', name: 'ThingError' }))).toBe(false);
   });

@@ -3,7 +3,8 @@ import { HadbError, consoleLogger, describeError, silentLogger } from '../src/in
 
 describe('silentLogger', () => {
   it('has every level, does nothing and is frozen', () => {
-    for (const level of ['debug', 'info', 'warn', 'error'] as const) expect(silentLogger[level]({ a: 1 }, 'm')).toBeUndefined();
+    for (const level of ['debug', 'info', 'warn', 'error'] as const)
+      expect(silentLogger[level]({ a: 1 }, 'm')).toBeUndefined();
     expect(Object.isFrozen(silentLogger)).toBe(true);
   });
 });

@@ -14,14 +14,18 @@ export async function run(ctx: BenchContext): Promise<void> {
     const client = new Etcd3({ hosts });
     try {
       const key = `hadb-bench/raw-${process.pid}`;
-      let revision = (await client.if(key, 'Create', '==', 0).then(client.put(key).value('x')).commit()).header.revision;
+      let revision = (await client.if(key, 'Create', '==', 0).then(client.put(key).value('x')).commit()).header
+        .revision;
       let i = 0;
       const latency = await measureCasLatency(store, {
         iterations: 1000,
         warmup: 100,
         companion: async () => {
           i += 1;
-          const response = await client.if(key, 'Mod', '==', revision).then(client.put(key).value(`x${i}`)).commit();
+          const response = await client
+            .if(key, 'Mod', '==', revision)
+            .then(client.put(key).value(`x${i}`))
+            .commit();
           if (!response.succeeded) throw new Error('bare CAS lost');
           revision = response.header.revision;
         },

@@ -121,7 +121,10 @@ export class EtcdLeaseStore implements LeaseStore {
     }
     const store = new EtcdLeaseStore(client, owned, prefix, { timeoutMs, name, clock: options.clock ?? systemClock });
     try {
-      await client.get(prefix === '' ? 'hadb-lease-probe' : prefix).options(store.#callOptions()).exec();
+      await client
+        .get(prefix === '' ? 'hadb-lease-probe' : prefix)
+        .options(store.#callOptions())
+        .exec();
     } catch (error) {
       if (owned) client.close();
       throw toLeaseError(error, 'connect', false);
@@ -157,7 +160,11 @@ export class EtcdLeaseStore implements LeaseStore {
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     const full = this.#full(key, options);
     try {
-      await raceAbort(this.#client.delete().key(full).options(this.#callOptions()).exec(), options.signal, leaseAborted);
+      await raceAbort(
+        this.#client.delete().key(full).options(this.#callOptions()).exec(),
+        options.signal,
+        leaseAborted,
+      );
     } catch (error) {
       throw toLeaseError(error, 'delete', true);
     }

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { testService } from '@hadb/testkit';
+import { codeOf, freePort, testService } from '@hadb/testkit';
 import { leaseBytes } from '@hadb/testkit/lease';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,15 +11,6 @@ import { EtcdLeaseStore } from '../src/index.js';
 const etcd = testService('etcd');
 const hosts = etcd.env.HADB_TEST_ETCD_URL ?? '';
 const prefix = `hadb-test-specific/${process.pid}-${Date.now().toString(36)}/`;
-
-async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
 
 /**
  * Sends SIGSTOP and waits until every thread of the process is stopped: `kill` returns before the
@@ -38,17 +27,6 @@ async function freeze(proc: ChildProcess): Promise<void> {
   throw new Error(`process ${proc.pid} did not stop after SIGSTOP`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 /**
  * A private single-member etcd (for fault injection) on ports it picks itself (read back from its
  * log, so no other process can race for them), torn down by `stop`.
@@ -59,11 +37,26 @@ async function privateEtcd(): Promise<{ url: string; proc: ChildProcess; stop: (
   const proc = spawn(
     'etcd',
     [
-      '--name', 'fault', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:2379',
-      '--listen-peer-urls', 'http://127.0.0.1:0', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-      '--initial-cluster', 'fault=http://127.0.0.1:2380', '--initial-cluster-state', 'new',
-      '--logger', 'zap', '--log-outputs', log,
+      '--name',
+      'fault',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      'http://127.0.0.1:0',
+      '--advertise-client-urls',
+      'http://127.0.0.1:2379',
+      '--listen-peer-urls',
+      'http://127.0.0.1:0',
+      '--initial-advertise-peer-urls',
+      'http://127.0.0.1:2380',
+      '--initial-cluster',
+      'fault=http://127.0.0.1:2380',
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      log,
     ],
     { stdio: 'ignore' },
   );
@@ -152,7 +145,9 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
       await freeze(server.proc);
-      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
+        'HADB_LEASE_AMBIGUOUS',
+      );
       expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
       server.proc.kill('SIGCONT');
     } finally {

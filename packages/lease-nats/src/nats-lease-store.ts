@@ -74,7 +74,13 @@ export class NatsLeaseStore implements LeaseStore {
   readonly #timeoutMs: number;
   #closed = false;
 
-  private constructor(connection: NatsConnection, owned: boolean, kv: KV, bucket: string, options: NatsLeaseStoreOptions) {
+  private constructor(
+    connection: NatsConnection,
+    owned: boolean,
+    kv: KV,
+    bucket: string,
+    options: NatsLeaseStoreOptions,
+  ) {
     this.#connection = connection;
     this.#owned = owned;
     this.#kv = kv;
@@ -123,7 +129,9 @@ export class NatsLeaseStore implements LeaseStore {
     } catch (error) {
       if (owned) await connection.close().catch(() => undefined);
       if (error instanceof Error && error.name === 'JetStreamNotEnabled') {
-        throw new LeaseError('HADB_LEASE_UNSUPPORTED', 'JetStream is not enabled on this NATS server', { cause: error });
+        throw new LeaseError('HADB_LEASE_UNSUPPORTED', 'JetStream is not enabled on this NATS server', {
+          cause: error,
+        });
       }
       throw toLeaseError(error, 'open bucket', false);
     }

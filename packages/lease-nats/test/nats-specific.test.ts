@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { testService } from '@hadb/testkit';
+import { codeOf, freePort, testService } from '@hadb/testkit';
 import { leaseBytes } from '@hadb/testkit/lease';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -14,15 +12,6 @@ import { NatsLeaseStore } from '../src/index.js';
 const nats = testService('nats');
 const servers = nats.env.HADB_TEST_NATS_URL ?? '';
 const bucket = `hadb-test-specific-${process.pid}-${Date.now().toString(36)}`;
-
-async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
 
 /**
  * Sends SIGSTOP and waits until every thread of the process is stopped: `kill` returns before the
@@ -37,17 +26,6 @@ async function freeze(proc: ChildProcess): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`process ${proc.pid} did not stop after SIGSTOP`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /**
@@ -126,7 +104,9 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
     // An address nothing listens on: only a check before connecting can answer INVALID_CONFIG.
     const nowhere = 'nats://127.0.0.1:9';
     for (const options of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
-      expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe(
+        'HADB_LEASE_INVALID_CONFIG',
+      );
     }
     expect(await codeOf(() => NatsLeaseStore.open({ bucket }))).toBe('HADB_LEASE_INVALID_CONFIG');
   });
@@ -167,7 +147,9 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
       await freeze(server.proc);
-      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
+        'HADB_LEASE_AMBIGUOUS',
+      );
       expect(await codeOf(() => store.writeIfNotExists(store.keyFor('other'), leaseBytes('node-b')))).toBe(
         'HADB_LEASE_AMBIGUOUS',
       );
@@ -184,7 +166,9 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
       await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
       await freeze(server.proc);
       const controller = new AbortController();
-      const pending = codeOf(() => store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }));
+      const pending = codeOf(() =>
+        store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }),
+      );
       setTimeout(() => controller.abort(), 50);
       expect(await pending).toBe('HADB_LEASE_ABORTED');
       server.proc.kill('SIGCONT');

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { LeaseError, StorageLeaseStore, assertLeasePrefix } from '@hadb/lease';
 import { isStorageError } from '@hadb/storage';
 import {
@@ -8,7 +9,7 @@ import {
 } from '@hadb/storage-s3';
 
 /** Options of {@link S3LeaseStore.open}. */
-export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'> {
+export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'>, OpOptions {
   /**
    * Prefix of the lease keys in the bucket: `""` (default) or a safe path ending in `/`. The lease
    * of database `db` is the object `{prefix}db/_lease.json` (Rust `S3LeaseStore.key_for`).
@@ -23,8 +24,6 @@ export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'> {
   readonly skipConditionalWriteProbe?: boolean | undefined;
   /** Options of the probe (concurrent racers, multipart check). */
   readonly probe?: Omit<ProbeOptions, 'signal'> | undefined;
-  /** Aborts opening (the probe). */
-  readonly signal?: AbortSignal | undefined;
   /** {@link LeaseStore.name}. Default `"s3"`. */
   readonly name?: string | undefined;
 }
@@ -46,7 +45,12 @@ export class S3LeaseStore extends StorageLeaseStore {
   /** The probe run by {@link S3LeaseStore.open}, or `undefined` when it was skipped. */
   readonly probe: ConditionalWriteProbe | undefined;
 
-  private constructor(storage: S3StorageBackend, prefix: string, probe: ConditionalWriteProbe | undefined, name: string) {
+  private constructor(
+    storage: S3StorageBackend,
+    prefix: string,
+    probe: ConditionalWriteProbe | undefined,
+    name: string,
+  ) {
     super(storage, { prefix, ownsBackend: true, name });
     this.probe = probe;
   }

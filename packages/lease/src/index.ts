@@ -2,6 +2,7 @@ export type { CasResult, OpOptions } from '@hadb/storage';
 export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
 export { LeaseError, isLeaseError, leaseAborted, leaseInvalidConfig, type LeaseErrorCode } from './errors.js';
 export {
+  LEASE_LIMITS,
   decodeLeaseData,
   encodeLeaseData,
   isLeaseExpired,

@@ -2,7 +2,7 @@ import { isHadbError, raceAbort, throwIfAborted } from '@hadb/io';
 import { isStorageError, keyUnder, type CasResult, type OpOptions, type StorageBackend } from '@hadb/storage';
 import { LeaseError, type LeaseErrorCode, leaseAborted } from './errors.js';
 import { assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
-import { decodeLeaseData, newLeaseNonce } from './lease-data.js';
+import { LEASE_LIMITS, decodeLeaseData, newLeaseNonce } from './lease-data.js';
 import type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
 
 /** Options of {@link StorageLeaseStore}. */
@@ -48,7 +48,9 @@ function toLeaseError(error: unknown, write: boolean): unknown {
   if (!isStorageError(error)) {
     // A backend is only supposed to throw StorageError; anything else leaves a write's outcome open.
     const code: LeaseErrorCode = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
-    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
   }
   const map: Partial<Record<string, LeaseErrorCode>> = {
     HADB_STORAGE_INVALID_KEY: 'HADB_LEASE_INVALID_KEY',
@@ -112,8 +114,7 @@ export class StorageLeaseStore implements LeaseStore {
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
     this.#check(key, options);
     try {
-      const object = await raceAbort(this.#backend.get(key, options), options.signal, leaseAborted);
-      return object === null ? null : { data: object.data, etag: object.etag };
+      return await raceAbort(this.#readBounded(key, options), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, false);
     }
@@ -163,10 +164,38 @@ export class StorageLeaseStore implements LeaseStore {
     await this.close();
   }
 
+  /**
+   * Reads the record through `getStream`, refusing one larger than `LEASE_LIMITS.maxRecordBytes`
+   * (`HADB_LEASE_CORRUPT`) without reading past the limit.
+   */
+  async #readBounded(key: string, options: OpOptions): Promise<LeaseRecord | null> {
+    const stream = await this.#backend.getStream(key, options);
+    if (stream === null) return null;
+    const limit = LEASE_LIMITS.maxRecordBytes;
+    const tooLarge = (): LeaseError =>
+      new LeaseError('HADB_LEASE_CORRUPT', `lease record at ${key} exceeds ${limit} bytes`);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of stream.body) {
+      total += chunk.length;
+      // Leaving the loop closes the body, so at most one chunk past the limit is read.
+      if (stream.size > limit || total > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+    const data = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return { data, etag: stream.etag };
+  }
+
   #check(key: string, options: OpOptions): void {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
     throwIfAborted(options.signal, leaseAborted);
     assertLeaseKey(key);
-    if (!key.startsWith(this.#prefix)) throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
+    if (!key.startsWith(this.#prefix))
+      throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
   }
 }

@@ -93,9 +93,12 @@ describe('guards', () => {
     expect(assertLeaseKey('a/db/_lease.json')).toBe('a/db/_lease.json');
     expect(assertLeasePrefix('')).toBe('');
     expect(assertLeasePrefix('a/b/')).toBe('a/b/');
-    for (const scope of ['', '../x', 'a/b', '.h', 'a..b']) expect(codeOf(() => assertLeaseScope(scope))).toBe('HADB_LEASE_INVALID_KEY');
-    for (const key of ['', '../x', '/a', 'a\u0000']) expect(codeOf(() => assertLeaseKey(key))).toBe('HADB_LEASE_INVALID_KEY');
-    for (const prefix of ['a', '/a/', '../a/']) expect(codeOf(() => assertLeasePrefix(prefix))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const scope of ['', '../x', 'a/b', '.h', 'a..b'])
+      expect(codeOf(() => assertLeaseScope(scope))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const key of ['', '../x', '/a', 'a\u0000'])
+      expect(codeOf(() => assertLeaseKey(key))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const prefix of ['a', '/a/', '../a/'])
+      expect(codeOf(() => assertLeasePrefix(prefix))).toBe('HADB_LEASE_INVALID_KEY');
   });
 
   it('leaseAborted gives HADB_LEASE_ABORTED through io helpers, with the reason as cause', async () => {

@@ -107,7 +107,11 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
  * Writes `source` to a new temp file (`.hadb-tmp-<pid>-<nonce>-<random>`) in `dir`, stamps its mtime and
  * (with `sync`) fsyncs it. On any failure, abort included, the temp file is removed.
  */
-export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<Uint8Array>, options: WriteTempOptions): Promise<TempFile> {
+export async function writeTemp(
+  dir: string,
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  options: WriteTempOptions,
+): Promise<TempFile> {
   const path = join(dir, `${TEMP_PREFIX}${options.ownerTag}-${randomBytes(8).toString('hex')}`);
   let fh: FileHandle | undefined;
   for (let attempt = 0; fh === undefined; attempt++) {

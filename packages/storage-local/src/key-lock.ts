@@ -280,7 +280,10 @@ async function waitForTurn(
     }
     if (!blocked) return;
     if (clock.now() >= deadline) {
-      throw new StorageError('HADB_STORAGE_UNAVAILABLE', 'timed out waiting for a key lock held by another live process');
+      throw new StorageError(
+        'HADB_STORAGE_UNAVAILABLE',
+        'timed out waiting for a key lock held by another live process',
+      );
     }
     await sleep(clock, pause, signal);
     pause = Math.min(pause * 2, 25);

@@ -19,7 +19,13 @@ export async function readAt(fh: FileHandle, position: number, length: number): 
  * `chunkBytes`. The file handle is closed when iteration ends, fails, or is stopped with
  * `return()`, also if iteration never started.
  */
-export function fileBody(fh: FileHandle, start: number, end: number, chunkBytes: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+export function fileBody(
+  fh: FileHandle,
+  start: number,
+  end: number,
+  chunkBytes: number,
+  signal: AbortSignal | undefined,
+): AsyncIterable<Uint8Array> {
   let position = start;
   let closed = false;
   const close = async () => {

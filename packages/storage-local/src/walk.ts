@@ -1,5 +1,5 @@
 import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '@hadb/io';
 import { compareKeys, storageAborted } from '@hadb/storage';
@@ -29,11 +29,7 @@ async function entries(root: string, dirKey: string): Promise<Entry[]> {
     const key = dirKey + d.name;
     if (d.isDirectory()) out.push({ sortKey: `${key}/`, dir: true });
     else if (d.isFile()) out.push({ sortKey: key, dir: false });
-    else if (d.isSymbolicLink()) {
-      // A symlink to a regular file is an object; symlinked directories are not followed.
-      const target = await stat(join(root, key)).catch(() => undefined);
-      if (target?.isFile()) out.push({ sortKey: key, dir: false });
-    }
+    // Anything else (symbolic links included) is not an object: no symlink is ever followed.
   }
   return out.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
 }

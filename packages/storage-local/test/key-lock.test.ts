@@ -84,7 +84,7 @@ describe('acquireLock', () => {
     expect(max).toBe(1);
   });
 
-  it('breaks a dead owner\'s ticket and an unreadable ticket', async () => {
+  it("breaks a dead owner's ticket and an unreadable ticket", async () => {
     const root = await lockRoot();
     const dead = await plantTicket(root, 'k', { ...currentOwner(), pid: deadPid(), nonce: 'gone' });
     const release = await acquireLock(root, 'k', undefined, 2000, systemClock);

@@ -104,5 +104,8 @@ export function toStorageError(error: unknown, context: FailureContext): Storage
 
 /** io's `abortReason` for a fired signal: `HADB_STORAGE_ABORTED` naming the S3 operation, or the hadb error it was aborted with. */
 export function abortedError(signal: AbortSignal, what: string): Error {
-  return abortReason(signal, (_message, cause) => new StorageError('HADB_STORAGE_ABORTED', `S3 ${what}: aborted`, { cause }));
+  return abortReason(
+    signal,
+    (_message, cause) => new StorageError('HADB_STORAGE_ABORTED', `S3 ${what}: aborted`, { cause }),
+  );
 }

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { StorageError } from '@hadb/storage';
 import { toStorageError } from './errors.js';
@@ -6,7 +7,7 @@ import type { ProbeOptions } from './probe.js';
 import type { S3StorageBackend } from './s3-storage-backend.js';
 
 /** Options of {@link S3StorageBackend.open}. */
-export interface S3StorageOpenOptions extends S3StorageOptions {
+export interface S3StorageOpenOptions extends S3StorageOptions, OpOptions {
   /**
    * Probe the server and refuse to open (`HADB_STORAGE_UNSUPPORTED`) unless conditional writes are
    * atomic. Set it wherever the backend takes part in leader election. Default false.
@@ -14,7 +15,6 @@ export interface S3StorageOpenOptions extends S3StorageOptions {
   readonly requireAtomicConditionalWrites?: boolean | undefined;
   /** Options of the probe run by `requireAtomicConditionalWrites`. */
   readonly probe?: Omit<ProbeOptions, 'signal'> | undefined;
-  readonly signal?: AbortSignal | undefined;
 }
 
 /**

@@ -97,7 +97,9 @@ export interface ResolvedOptions {
  * `HADB_STORAGE_INVALID_CONFIG` naming the option; nothing is clamped.
  */
 export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
-  const check = configChecker((message, cause) => storageInvalidConfig(`invalid S3 storage options: ${message}`, cause));
+  const check = configChecker((message, cause) =>
+    storageInvalidConfig(`invalid S3 storage options: ${message}`, cause),
+  );
   const bucket = check.string('bucket', options.bucket);
   let prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';

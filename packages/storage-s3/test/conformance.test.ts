@@ -2,7 +2,7 @@ import { PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import type { StorageBackend } from '@hadb/storage';
 import { storageBackendSuite } from '@hadb/testkit/storage';
 import { describe } from 'vitest';
-import { S3StorageBackend } from '../src/index.js';
+import type { S3StorageBackend } from '../src/index.js';
 import { clearBucketPolicy, connection, freshStorage, rawClient, removePrefix, service } from './env.js';
 
 /**
@@ -17,7 +17,12 @@ async function undeletableKey(backend: StorageBackend): Promise<string> {
   const Policy = JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${bucket}/${storage.prefix}${key}` },
+      {
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:DeleteObject',
+        Resource: `arn:aws:s3:::${bucket}/${storage.prefix}${key}`,
+      },
     ],
   });
   const client = rawClient();

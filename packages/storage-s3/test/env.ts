@@ -7,7 +7,10 @@ export const service = testService('s3');
 const env = service.env;
 
 /** Connection options from the environment (meaningful only when `service.available`). */
-export function connection(): Pick<S3StorageOptions, 'bucket' | 'endpoint' | 'region' | 'credentials' | 'unquotedIfMatch'> {
+export function connection(): Pick<
+  S3StorageOptions,
+  'bucket' | 'endpoint' | 'region' | 'credentials' | 'unquotedIfMatch'
+> {
   return {
     bucket: env.HADB_TEST_S3_BUCKET ?? '',
     endpoint: env.HADB_TEST_S3_ENDPOINT,
@@ -32,7 +35,12 @@ export function uniquePrefix(): string {
 
 /** A backend over a fresh namespace, connected to the test server. */
 export function freshStorage(overrides: Partial<S3StorageOptions> = {}): S3StorageBackend {
-  return new S3StorageBackend({ ...connection(), prefix: uniquePrefix(), retry: { baseDelayMs: 5, maxDelayMs: 50 }, ...overrides });
+  return new S3StorageBackend({
+    ...connection(),
+    prefix: uniquePrefix(),
+    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+    ...overrides,
+  });
 }
 
 /** A raw SDK client for the test server (assertions that bypass the backend). */

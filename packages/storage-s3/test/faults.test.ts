@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { S3StorageBackend, type S3RetryOptions } from '../src/index.js';
 import { connection, removePrefix, service, uniquePrefix } from './env.js';
 import { FaultProxy } from './fault-proxy.js';
+import { rejection } from '@hadb/testkit';
 
 const text = (data: Uint8Array | undefined | null) => (data == null ? null : Buffer.from(data).toString());
 
@@ -16,15 +17,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe.skipIf(!service.available)('S3StorageBackend under injected faults (real RGW behind a TCP proxy)', () => {
@@ -137,7 +129,10 @@ describe.skipIf(!service.available)('S3StorageBackend under injected faults (rea
     const r = await storage.putIfMatch('lease', Buffer.from('v3'), v2!.etag);
     expect(r.success).toBe(true);
     expect(proxy.log).toEqual(['fake-500', 'forward', 'forward']);
-    expect(await storage.get('lease')).toEqual({ data: new Uint8Array(Buffer.from('v3')), etag: (r as { etag: string }).etag });
+    expect(await storage.get('lease')).toEqual({
+      data: new Uint8Array(Buffer.from('v3')),
+      etag: (r as { etag: string }).etag,
+    });
   });
 
   it('putIfMatch: out of retries on 5xx answers that never applied is UNAVAILABLE, and nothing changed', async () => {

@@ -19,7 +19,13 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hadb-s3rver-'));
-    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+    server = new S3rver({
+      address: '127.0.0.1',
+      port: 0,
+      silent: true,
+      directory: dir,
+      configureBuckets: [{ name: bucket }],
+    });
     const { port } = await server.run();
     endpoint = `http://127.0.0.1:${port}`;
   });
@@ -49,7 +55,11 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
       expect(failed).toContainEqual(['If-None-Match: * on an existing key', '200']);
       expect(failed).toContainEqual(['If-Match with a wrong etag', '200']);
       expect(failed).toContainEqual(['8 racing If-None-Match: * writers', '8 winners']);
-      expect(s.capabilities).toEqual({ atomicConditionalWrites: false, conditionalStreamingWrites: false, uniqueEtags: false });
+      expect(s.capabilities).toEqual({
+        atomicConditionalWrites: false,
+        conditionalStreamingWrites: false,
+        uniqueEtags: false,
+      });
 
       let caught: unknown;
       try {

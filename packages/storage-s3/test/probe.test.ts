@@ -53,7 +53,11 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
   it('assertAtomicConditionalWrites and S3StorageBackend.open({ requireAtomicConditionalWrites }) accept the server', async () => {
     const s = make();
     expect((await s.assertAtomicConditionalWrites({ racers: 4 })).verdict).toBe('atomic');
-    const opened = await S3StorageBackend.open({ ...connection(), prefix: `${s.prefix}opened/`, requireAtomicConditionalWrites: true });
+    const opened = await S3StorageBackend.open({
+      ...connection(),
+      prefix: `${s.prefix}opened/`,
+      requireAtomicConditionalWrites: true,
+    });
     open.push(opened);
     expect(opened.capabilities.atomicConditionalWrites).toBe(true);
   });
@@ -94,7 +98,12 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
 
       let refused: unknown;
       try {
-        await S3StorageBackend.open({ ...connection(), unquotedIfMatch: false, prefix: `${s.prefix}o/`, requireAtomicConditionalWrites: true });
+        await S3StorageBackend.open({
+          ...connection(),
+          unquotedIfMatch: false,
+          prefix: `${s.prefix}o/`,
+          requireAtomicConditionalWrites: true,
+        });
       } catch (error) {
         refused = error;
       }

@@ -4,17 +4,9 @@ import { isStorageError } from '@hadb/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { S3StorageBackend } from '../src/index.js';
 import { connection, freshStorage, rawClient, removePrefix, service, uniquePrefix } from './env.js';
+import { rejection } from '@hadb/testkit';
 
 const MiB = 1024 * 1024;
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function pendingUploads(prefix: string): Promise<number> {
   const client = rawClient();
@@ -42,14 +34,32 @@ function chunks(count: number, hash: ReturnType<typeof createHash>, failAfter?: 
 
 describe('S3StorageBackend options', () => {
   it('validates options before any request', () => {
-    const base = { bucket: 'b', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 's' } };
-    expect(() => new S3StorageBackend({ ...base, bucket: '' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, partSize: 1024 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, queueSize: 0 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, putManyConcurrency: 1.5 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, socketTimeoutMs: -1 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, retry: { maxRetries: -1 } })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }));
-    expect(() => new S3StorageBackend({ ...base, prefix: '../up' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_KEY' }));
+    const base = {
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'a', secretAccessKey: 's' },
+    };
+    expect(() => new S3StorageBackend({ ...base, bucket: '' })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, partSize: 1024 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, queueSize: 0 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, putManyConcurrency: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, socketTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, retry: { maxRetries: -1 } })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, prefix: '../up' })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_KEY' }),
+    );
     expect(new S3StorageBackend({ ...base, prefix: 'tenant/db' }).prefix).toBe('tenant/db/');
     expect(new S3StorageBackend({ ...base, prefix: 'tenant/' }).prefix).toBe('tenant/');
     expect(new S3StorageBackend(base).prefix).toBe('');
@@ -172,7 +182,9 @@ describe.skipIf(!service.available)('S3StorageBackend on the real server', () =>
 
   it('maps refused credentials to HADB_STORAGE_AUTH without revealing the secret', async () => {
     const secret = 'this-secret-must-not-appear-anywhere';
-    const s = make({ credentials: { accessKeyId: connection().credentials ? 'HADBLOCALTESTKEY0000' : 'x', secretAccessKey: secret } });
+    const s = make({
+      credentials: { accessKeyId: connection().credentials ? 'HADBLOCALTESTKEY0000' : 'x', secretAccessKey: secret },
+    });
     const error = await rejection(s.get('k'));
     expect(isStorageError(error, 'HADB_STORAGE_AUTH'), String(error)).toBe(true);
     expect((error as { status?: number }).status).toBe(403);
@@ -185,7 +197,10 @@ describe.skipIf(!service.available)('S3StorageBackend on the real server', () =>
     const missing = await rejection(S3StorageBackend.open({ ...connection(), bucket: 'hadb-no-such-bucket' }));
     expect(isStorageError(missing, 'HADB_STORAGE_REJECTED'), String(missing)).toBe(true);
     const denied = await rejection(
-      S3StorageBackend.open({ ...connection(), credentials: { accessKeyId: 'HADBNOSUCHUSER000000', secretAccessKey: 'nope' } }),
+      S3StorageBackend.open({
+        ...connection(),
+        credentials: { accessKeyId: 'HADBNOSUCHUSER000000', secretAccessKey: 'nope' },
+      }),
     );
     expect(isStorageError(denied, 'HADB_STORAGE_AUTH'), String(denied)).toBe(true);
     const ok = await S3StorageBackend.open({ ...connection(), prefix: uniquePrefix() });

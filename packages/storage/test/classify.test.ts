@@ -20,10 +20,9 @@ describe('classifyError on StorageError', () => {
     };
     for (const [code, cls] of Object.entries(expected)) {
       // A misleading message must not change the outcome.
-      expect([code, classifyError(new StorageError(code as StorageErrorCode, 'timeout 503 connection reset'))]).toEqual([
-        code,
-        cls,
-      ]);
+      expect([code, classifyError(new StorageError(code as StorageErrorCode, 'timeout 503 connection reset'))]).toEqual(
+        [code, cls],
+      );
     }
   });
 
