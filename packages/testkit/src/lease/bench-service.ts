@@ -19,7 +19,9 @@ export async function withBenchService<T>(
 ): Promise<T | undefined> {
   const present = SERVICE_ENV[name].every((v) => process.env[v]);
   if (present) return fn(Object.fromEntries(SERVICE_ENV[name].map((v) => [v, process.env[v]!])));
-  const script = fileURLToPath(new URL(`../../../../scripts/services/${SCRIPTS[name] ?? `${name}.sh`}`, import.meta.url));
+  const script = fileURLToPath(
+    new URL(`../../../../scripts/services/${SCRIPTS[name] ?? `${name}.sh`}`, import.meta.url),
+  );
   if (!existsSync(script)) return undefined;
   const running = spawnSync('bash', [script, 'env'], { stdio: 'ignore' }).status === 0;
   if (!running) {

@@ -95,7 +95,12 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         expect((await a.writeIfNotExists(key, leaseBytes('a'))).success).toBe(true);
         const seen = (await b.read(key)) !== null;
         await a.delete(key);
-        expect(seen, shared ? 'the stores do not share records: set sharedAcrossInstances: false' : 'the stores share records: remove sharedAcrossInstances: false').toBe(shared);
+        expect(
+          seen,
+          shared
+            ? 'the stores do not share records: set sharedAcrossInstances: false'
+            : 'the stores share records: remove sharedAcrossInstances: false',
+        ).toBe(shared);
       });
 
       it('builds keys in the Rust layout', async () => {
