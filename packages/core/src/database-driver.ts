@@ -6,6 +6,7 @@ import type { RoleEventHub } from './events.js';
 import { TermFence, type FenceReason, type WriteFence } from './fence.js';
 import type { FollowerContext } from './follower-behavior.js';
 import { ClaimTracker, watchLease } from './follower-monitor.js';
+import { FollowerRegistration } from './follower-registration.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { ProgressTracker } from './progress.js';
@@ -40,8 +41,7 @@ export class DatabaseDriver {
   private leaving: Promise<void> | undefined;
   private holdOff = 0;
   private sleeping = false;
-  private registeredSession: string | undefined;
-  private registeredAt = -Infinity;
+  private readonly registration: FollowerRegistration;
   private termEndWaiters: Array<() => void> = [];
 
   constructor(db: string, path: string, options: ResolvedOptions, hub: RoleEventHub, metrics: CoordinatorMetrics) {
@@ -50,6 +50,7 @@ export class DatabaseDriver {
     this.options = options;
     this.hub = hub;
     this.metrics = metrics;
+    this.registration = new FollowerRegistration(db, options, (what, fn, signal) => this.bounded(what, fn, signal));
     this.progress = new ProgressTracker((caughtUp, position) => metrics.follower(db, caughtUp, position));
     const lease = options.lease;
     this.lease =
@@ -206,13 +207,7 @@ export class DatabaseDriver {
     const stopped = await withTimeout(this.options.clock, this.options.replicatorTimeoutMs, 'follower loop stop', CORE_DEADLINE, () =>
       follower.then(() => true),
     ).catch(() => false);
-    if (this.registeredSession !== undefined && this.options.nodeRegistry !== undefined) {
-      const instanceId = this.options.lease?.instanceId ?? '';
-      this.registeredSession = undefined;
-      await this.bounded('deregister', (s) => this.options.nodeRegistry!.deregister(this.options.prefix, this.db, instanceId, { signal: s }), undefined).catch(
-        (err: unknown) => this.options.logger.debug({ db: this.db, err: describeError(err) }, 'deregister failed'),
-      );
-    }
+    await this.registration.deregister();
     if (grant !== undefined && !stopped) {
       this.options.logger.error({ db: this.db }, 'follower loop did not stop; giving the lease back');
       await this.lease?.release(detachedSignal());
@@ -347,30 +342,7 @@ export class DatabaseDriver {
     }
     this.leaderAddr = data.address;
     this.leaderSessionId = data.sessionId;
-    this.heartbeat(data.sessionId);
-  }
-
-  private heartbeat(leaderSessionId: string): void {
-    const registry = this.options.nodeRegistry;
-    const lease = this.options.lease;
-    if (registry === undefined || lease === undefined || this.roleValue === 'leader') return;
-    const now = this.options.clock.now();
-    if (this.registeredSession === leaderSessionId && now - this.registeredAt < this.options.registryHeartbeatMs) return;
-    this.registeredSession = leaderSessionId;
-    this.registeredAt = now;
-    const registration = {
-      instanceId: lease.instanceId,
-      address: lease.address,
-      role: 'follower',
-      leaderSessionId,
-      lastSeen: Math.floor(this.options.clock.wallMs() / 1000),
-    };
-    void this.bounded('register', (s) => registry.register(this.options.prefix, this.db, registration, { signal: s }), this.life.signal).catch(
-      (err: unknown) => {
-        this.registeredAt = -Infinity;
-        this.options.logger.debug({ db: this.db, err: describeError(err) }, 'node registration failed');
-      },
-    );
+    if (this.roleValue !== 'leader') this.registration.heartbeat(data.sessionId, this.life.signal);
   }
 
   /** Ends the current term voluntarily so another node can lead. See `Coordinator.handoff`. */

@@ -1,16 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Coordinator, isCoordinatorError, type CatchupContext, type FollowerBehavior, type FollowerContext, type RoleEvent } from '@hadb/core';
 import type { OpOptions } from '@hadb/io';
 import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import { HaError, throwIfAborted } from './errors.js';
 import { FileGate } from './file-gate.js';
-import { ForwardingClient, forwardToLeader, type ForwardToLeaderOptions } from './forwarding/client.js';
+import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
 import { resolveHaNodeOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
 import { RoleLifecycle, type HaRole } from './role-lifecycle.js';
 import { NodeStats, type HaStats } from './stats.js';
+import { WriteRouter } from './write-router.js';
 
 /** Options of a write. */
 export interface WriteOptions extends OpOptions {
@@ -64,6 +64,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   readonly #client: ForwardingClient<W, R, WR, RR>;
   readonly #fileGate = new FileGate();
   readonly #lifecycle: RoleLifecycle<W, R, WR, RR>;
+  readonly #router: WriteRouter<W, R, WR, RR>;
   readonly #stats = new NodeStats();
   readonly #server: ForwardingServer<W, R, WR, RR> | undefined;
   readonly #address: string;
@@ -84,7 +85,12 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     this.#server = server;
     this.events = events;
     this.#engine = engine;
-    this.#client = new ForwardingClient({ codec: this.#engine.wire, secret: options.secret, timeoutMs: options.forwardTimeoutMs });
+    this.#client = new ForwardingClient({
+      codec: this.#engine.wire,
+      secret: options.secret,
+      timeoutMs: options.forwardTimeoutMs,
+      clock: options.clock,
+    });
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
       followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
@@ -110,6 +116,14 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       onLeaderRetired: (c) => this.#stats.retire(c),
       onShipped: (bytes) => this.events.emit('shipped', { bytes }),
       onError: (err) => this.#emitError(err),
+    });
+    this.#router = new WriteRouter({
+      options,
+      lifecycle: this.#lifecycle,
+      client: this.#client,
+      stats: this.#stats,
+      leaderAddress: () => this.#coordinator.leaderAddress(options.name),
+      selfAddress: address,
     });
   }
 
@@ -137,8 +151,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     let server: ForwardingServer<W, R, WR, RR> | undefined;
     if (o.listen !== false) {
       const target: ForwardTarget<W, R, WR, RR> = {
-        write: (w, token, durability) => live(self).#leaderWrite((side) => side.write(w, { token }), durability, undefined),
-        read: (r) => live(self).#leaderRead(r),
+        write: (w, token, durability) => live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
+        read: (r) => live(self).#router.leaderRead(r),
         isClientError: (err) => engine.isClientError(err),
       };
       server = await ForwardingServer.listen({ target, codec: engine.wire, host: o.listen.host, port: o.listen.port, secret: o.secret, logger: o.logger });
@@ -235,106 +249,19 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     if (this.#lifecycle.closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
   }
 
-  /** The leader side, or `HADB_HA_NOT_LEADER`. */
-  #leaderSide(what = 'this node is not the leader'): { side: LeaderSide<W, R, WR, RR>; commitSeq: () => number; waitShipped: (seq: number, o: OpOptions) => Promise<void> } {
-    const leader = this.#lifecycle.leader;
-    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', what);
-    const { side, scheduler } = leader;
-    return { side, commitSeq: () => scheduler.commitSeq, waitShipped: (seq, o) => scheduler.waitShipped(seq, o) };
-  }
-
-  /** Leader side of forwarding and of local writes: refuses with `HADB_HA_NOT_LEADER` elsewhere. */
-  async #leaderWrite<T>(run: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, durability: Durability, signal: AbortSignal | undefined): Promise<T> {
-    await this.#lifecycle.settled();
-    const leader = this.#lifecycle.leader;
-    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
-    const result = await run(leader.side);
-    if (durability === 'shipped') {
-      const seq = leader.scheduler.commitSeq;
-      leader.scheduler.requestShip();
-      // Rides the next ship (group commit) rather than forcing one per write.
-      await leader.scheduler.waitShipped(seq, { signal });
-    }
-    return result;
-  }
-
-  async #leaderRead(read: R, signal?: AbortSignal): Promise<RR> {
-    await this.#lifecycle.settled();
-    const leader = this.#lifecycle.leader;
-    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
-    return leader.side.read(read, { signal });
-  }
-
-  /** Retry options of a call that goes to the leader: the address is re-read from the lease before every attempt. */
-  #route(signal: AbortSignal | undefined): ForwardToLeaderOptions {
-    return {
-      delaysMs: this.#options.forwardRetryDelaysMs,
-      signal,
-      clock: this.#options.clock,
-      leaderAddress: () => this.#coordinator.leaderAddress(this.#options.name),
-      selfAddress: this.#address,
-      onRetry: () => this.#stats.forwardRetries++,
-    };
-  }
-
   /**
    * Runs `write` as one transaction — here when leading, otherwise forwarded to the leader.
    * Retries through a failover with one idempotency token, so the write runs at most once. Errors:
    * the engine's client errors (not retryable), `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER`
    * (retry with the same `idempotencyToken`).
    */
-  async write(write: W, options: WriteOptions = {}): Promise<WR> {
-    throwIfAborted(options.signal);
-    this.#assertOpen();
-    await this.#lifecycle.settled();
-    const durability = options.durability ?? this.#options.durability;
-    const { signal } = options;
-    if (this.role === 'leader' && options.idempotencyToken === undefined) {
-      return this.#leaderWrite((side) => side.write(write, { signal }), durability, signal);
-    }
-    const token = options.idempotencyToken ?? randomUUID();
-    return forwardToLeader(
-      {
-        local: async () => {
-          await this.#lifecycle.settled();
-          this.#assertOpen();
-          if (this.role !== 'leader') return undefined;
-          return { value: await this.#leaderWrite((side) => side.write(write, { token, signal }), durability, signal) };
-        },
-        remote: (address) => {
-          this.#stats.forwardedWrites++;
-          return this.#client.write(address, write, token, durability, signal);
-        },
-      },
-      this.#route(signal),
-    );
+  write(write: W, options: WriteOptions = {}): Promise<WR> {
+    return this.#router.write(write, options);
   }
 
   /** Runs a read-only request. See {@link ReadOptions.consistency}. */
-  async read(read: R, options: ReadOptions = {}): Promise<RR> {
-    throwIfAborted(options.signal);
-    this.#assertOpen();
-    await this.#lifecycle.settled();
-    const { signal } = options;
-    const leader = this.#lifecycle.leader;
-    if (leader !== undefined) return leader.side.read(read, { signal });
-    if ((options.consistency ?? 'local') === 'local') {
-      const follower = this.#lifecycle.follower;
-      if (follower === undefined) throw new HaError('HADB_HA_NOT_READY', 'no local copy yet');
-      return follower.read(read, { signal });
-    }
-    return forwardToLeader(
-      {
-        local: async () => {
-          await this.#lifecycle.settled();
-          this.#assertOpen();
-          const here = this.#lifecycle.leader;
-          return here === undefined ? undefined : { value: await here.side.read(read, { signal }) };
-        },
-        remote: (address) => this.#client.read(address, read, signal),
-      },
-      this.#route(signal),
-    );
+  read(read: R, options: ReadOptions = {}): Promise<RR> {
+    return this.#router.read(read, options);
   }
 
   /**
@@ -342,12 +269,11 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
    * calls that cannot be forwarded, such as an interactive transaction. With `shipped` durability
    * it resolves once the commits it made are shipped.
    */
-  async onLeader<T>(fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {}): Promise<T> {
-    await this.#lifecycle.settled();
-    const { side, commitSeq, waitShipped } = this.#leaderSide(options.notLeaderMessage);
-    const value = await fn(side);
-    if ((options.durability ?? this.#options.durability) === 'shipped') await waitShipped(commitSeq(), options);
-    return value;
+  onLeader<T>(
+    fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>,
+    options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {},
+  ): Promise<T> {
+    return this.#router.onLeader(fn, options);
   }
 
   /** Leader: ship now. Throws `HADB_HA_NOT_LEADER` on a follower. */

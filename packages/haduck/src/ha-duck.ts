@@ -83,6 +83,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           secret: options.secret,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.checkpointIntervalMs,
+          groupCommitMs: options.groupCommitMs,
           durability: options.durability,
           forwardRetryDelaysMs: options.forwardRetryDelaysMs,
           forwardTimeoutMs: options.forwardTimeoutMs,
@@ -135,7 +136,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
    * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
    * throws. Throws `HADB_HA_NOT_LEADER` on a follower.
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: { durability?: Durability; signal?: AbortSignal } = {}): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions & { readonly durability?: Durability | undefined } = {}): Promise<T> {
     return this.#node.onLeader((side) => (side as DuckLeader).transaction(fn, options), {
       ...options,
       notLeaderMessage: 'transaction() runs only on the leader; use batch()',

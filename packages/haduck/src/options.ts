@@ -36,6 +36,12 @@ export interface HaDuckOptions {
   readonly followerPullIntervalMs?: number | undefined;
   /** How often the leader checkpoints and ships while there are unshipped commits, ms. Default 1000. */
   readonly checkpointIntervalMs?: number | undefined;
+  /**
+   * Group commit for `shipped` writes: such a write starts a checkpoint after waiting this long
+   * for others to join, instead of waiting for the next `checkpointIntervalMs` tick. Default
+   * `false` (the tick only).
+   */
+  readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes. Default `'committed'`. */
   readonly durability?: Durability | undefined;
   /** Delays before each forwarding attempt. Default `[0, 100, 400, 1600]`. */

@@ -8,7 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { StorageLeaseStore, encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HaDuck, isHaError, type HaDuckOptions } from '../src/index.js';
+import { HaDuck, isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
 
 // Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
 let dir: string;
@@ -65,6 +65,21 @@ function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
 }
 
 describe('HaDuck in one process (local storage, 1 s TTL)', () => {
+  it('reports bad options as HADB_HADUCK_INVALID_CONFIG at open, before binding or joining', async () => {
+    await setup();
+    const bad: Partial<HaDuckOptions>[] = [
+      { durability: 'eventually' as never },
+      { checkpointIntervalMs: 0 },
+      { forwardRetryDelaysMs: [] },
+      // Core's lease rule: renewals must fit inside TTL minus the margin (core's defaults suit a 5 s TTL).
+      { lease: { store: lease, ttlMs: 1000 } },
+    ];
+    for (const extra of bad) {
+      const err = await node('bad', extra).catch((e: unknown) => e);
+      expect(isHaDuckError(err, 'HADB_HADUCK_INVALID_CONFIG'), JSON.stringify(Object.keys(extra))).toBe(true);
+    }
+  });
+
   it('a follower with the wrong secret gets HADB_HA_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
     await setup();
     const secret = 'node-secret-Kp21-do-not-log';
@@ -96,6 +111,17 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     expect(text).not.toContain(secret);
     expect(text).not.toContain(wrong);
   }, 30_000);
+
+  it('group commit: with groupCommitMs a shipped write ships at once instead of at the next checkpoint tick', async () => {
+    await setup();
+    const a = await node('a', { checkpointIntervalMs: 60_000, groupCommitMs: 5 });
+    await a.execute('CREATE TABLE g (id BIGINT)');
+    const started = performance.now();
+    await Promise.all([1, 2, 3, 4].map((i) => a.execute('INSERT INTO g VALUES ($1)', [BigInt(i)], { durability: 'shipped' })));
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(a.stats().bytesShipped).toBeGreaterThan(0);
+    expect(a.stats().checkpoints).toBeLessThanOrEqual(4);
+  });
 
   it('read-only queries only; transaction() only on the leader; strong reads on the leader', async () => {
     await setup();

@@ -1,4 +1,4 @@
-import { sleep, type Clock, type OpOptions } from '@hadb/io';
+import { sleep, systemClock, type Clock, type OpOptions } from '@hadb/io';
 import type { WireCodec } from '../engine.js';
 import { HaError, haAborted, isHaError } from '../errors.js';
 import { DEFAULT_FORWARD_DELAYS_MS, errorFromBody, isRetryableForward, type Durability } from './protocol.js';
@@ -11,6 +11,8 @@ export interface ForwardingClientOptions<W, R, WR, RR> {
   readonly secret?: string | undefined;
   /** Per-request timeout in ms. Default 5000. */
   readonly timeoutMs?: number | undefined;
+  /** Time source of the timeout. Default: the system clock. */
+  readonly clock?: Clock | undefined;
 }
 
 /**
@@ -21,38 +23,45 @@ export class ForwardingClient<W, R, WR, RR> {
   readonly #codec: WireCodec<W, R, WR, RR>;
   readonly #secret: string | undefined;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
   constructor(options: ForwardingClientOptions<W, R, WR, RR>) {
     this.#codec = options.codec;
     this.#secret = options.secret;
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async #post(address: string, op: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.#secret !== undefined) headers.authorization = `Bearer ${this.#secret}`;
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    const timeout = new AbortController();
+    const timer = this.#clock.timer(this.#timeoutMs, () => timeout.abort(new Error('forwarding request timed out')));
+    const combined = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]);
     let res: Response;
-    try {
-      res = await fetch(new URL(`${this.#codec.basePath}/${op}`, address), {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: combined,
-      });
-    } catch (cause) {
-      if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
-      // The address comes from the lease; the message names neither it nor any header.
-      throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
-    }
     let parsed: unknown;
     try {
-      parsed = await res.json();
-    } catch (cause) {
-      throw new HaError(res.status >= 500 ? 'HADB_HA_FORWARD_FAILED' : 'HADB_HA_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, {
-        cause,
-      });
+      try {
+        res = await fetch(new URL(`${this.#codec.basePath}/${op}`, address), {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(body),
+          signal: combined,
+        });
+      } catch (cause) {
+        if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
+        // The address comes from the lease; the message names neither it nor any header.
+        throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+      }
+      try {
+        parsed = await res.json();
+      } catch (cause) {
+        throw new HaError(res.status >= 500 ? 'HADB_HA_FORWARD_FAILED' : 'HADB_HA_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, {
+          cause,
+        });
+      }
+    } finally {
+      timer.cancel();
     }
     if (res.status !== 200) throw errorFromBody(res.status, parsed, (code, message) => this.#codec.decodeError(code, message));
     return parsed;
