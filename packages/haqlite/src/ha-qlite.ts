@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
 import { HaNode, type Durability, type HaNodeEvents, type HaRole, type ReadOptions, type WriteOptions } from '@hadb/ha';
 import { isHadbError, type OpOptions } from '@hadb/io';
 import { sqliteEngine } from './engine.js';
-import { HaQLiteError } from './errors.js';
+import { HaQLiteError, sqlError } from './errors.js';
 import type { SqliteLeader, Transaction } from './leader.js';
 import { resolveSqliteOptions, type HaQLiteOptions } from './options.js';
 import type { Statement, StatementResult } from './sql.js';
@@ -50,6 +51,7 @@ type SqliteNode = HaNode<SqliteWrite, SqliteRead, WriteResults, StatementResult>
  */
 export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposable {
   #node!: SqliteNode;
+  #path = '';
 
   private constructor() {
     super();
@@ -63,6 +65,7 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
   static async open(options: HaQLiteOptions): Promise<HaQLite> {
     const o = resolveSqliteOptions(options);
     const self = new HaQLite();
+    self.#path = options.path;
     try {
       self.#node = await HaNode.open(
         {
@@ -141,6 +144,28 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
   /** Runs a read-only statement. See {@link QueryOptions.consistency}. */
   query(sql: string, args?: SqlParams, options: QueryOptions = {}): Promise<StatementResult> {
     return this.#node.read({ sql, args }, options);
+  }
+
+  /**
+   * Describes a statement without running it, against this node's local file: its result columns
+   * and whether it only reads. `HADB_HAQLITE_SQL` if SQLite cannot prepare it (or there is no
+   * local file yet).
+   */
+  describe(sql: string): { readonly columns: readonly { readonly name: string; readonly decltype: string | null }[]; readonly readonly: boolean } {
+    let conn: Database.Database;
+    try {
+      conn = new Database(this.#path, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw sqlError(err);
+    }
+    try {
+      const stmt = conn.prepare(sql);
+      return { columns: stmt.reader ? stmt.columns().map((c) => ({ name: c.name, decltype: c.type })) : [], readonly: stmt.readonly };
+    } catch (err) {
+      throw sqlError(err);
+    } finally {
+      conn.close();
+    }
   }
 
   /** Leader: ship now. Throws `HADB_HA_NOT_LEADER` on a follower. */

@@ -8,3 +8,4 @@ export { sqliteWire, type SqliteRead, type SqliteWrite, type WriteResults } from
 export type { SqlParam, SqlParams, SqlValue, WireValue } from './values.js';
 /** The HA layer's errors and protocol constants, re-exported for haqlite users. */
 export { DEFAULT_FORWARD_DELAYS_MS, HaError, isHaError, type Durability, type HaErrorCode, type HaLeaseOptions } from '@hadb/ha';
+export { serve, type HranaServer, type ServeOptions } from './hrana/server.js';
