@@ -45,9 +45,20 @@ function changes(db: Db): { rowsAffected: number; lastInsertRowid: bigint } {
   return { rowsAffected: Number(n), lastInsertRowid: id };
 }
 
+/** Prepared statements per connection, by SQL text (SQLite re-prepares them after a schema change). */
+const cache = new WeakMap<Db, Map<string, Database.Statement>>();
+const CACHE_SIZE = 256;
+
 function prepare(db: Db, sql: string): Database.Statement | null {
+  let stmts = cache.get(db);
+  if (stmts === undefined) cache.set(db, (stmts = new Map()));
+  const hit = stmts.get(sql);
+  if (hit !== undefined) return hit;
   try {
-    return db.prepare(sql);
+    const stmt = db.prepare(sql);
+    if (stmts.size >= CACHE_SIZE) stmts.delete(stmts.keys().next().value!);
+    stmts.set(sql, stmt);
+    return stmt;
   } catch (err) {
     if (err instanceof RangeError && /more than one statement/.test(err.message)) return null;
     throw sqlError(err);
