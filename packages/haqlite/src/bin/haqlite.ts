@@ -55,6 +55,11 @@ if (durability !== 'committed' && durability !== 'shipped') fail('--durability m
 const ttlMs = Number(values['ttl-ms']);
 if (!Number.isFinite(ttlMs) || ttlMs < 500) fail('--ttl-ms must be a number of milliseconds >= 500');
 
+const hranaAt = hostPort(values.listen, '--listen');
+if (process.env.HAQLITE_AUTH_TOKEN === undefined && !['127.0.0.1', '::1', 'localhost'].includes(hranaAt.host)) {
+  fail(`refusing to serve on ${hranaAt.host} without HAQLITE_AUTH_TOKEN (only loopback addresses may run without one)`);
+}
+
 const storage = await LocalStorageBackend.open({ root: fileURLToPath(values.storage) });
 const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
 const db = await HaQLite.open({
@@ -71,7 +76,7 @@ const db = await HaQLite.open({
 });
 db.on('promoted', () => out({ event: 'promoted', role: db.role }));
 db.on('demoted', () => out({ event: 'demoted', role: db.role }));
-const server = await serve(db, { ...hostPort(values.listen, '--listen'), authToken: process.env.HAQLITE_AUTH_TOKEN });
+const server = await serve(db, { ...hranaAt, authToken: process.env.HAQLITE_AUTH_TOKEN });
 out({ event: 'open', role: db.role, url: server.url, instance: values.instance });
 
 let stopping = false;
