@@ -18,6 +18,12 @@ export interface SqliteEngineOptions {
   readonly prefix: string;
   /** Longest wait for a SQLite lock (readers during an apply, writers during a checkpoint), ms. */
   readonly busyTimeoutMs: number;
+  /**
+   * The follower's long poll to the leader (set once the node exists): resolves with the leader's
+   * shipped head once it passes `after` (or after the leader's hold time). Without it, or when it
+   * fails, the follower polls storage every `pollIntervalMs`.
+   */
+  readonly leaderHead?: { wait?: ((after: bigint, signal: AbortSignal) => Promise<bigint>) | undefined } | undefined;
 }
 
 /** Files walstream and haqlite keep next to the database. */
@@ -109,7 +115,7 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
           let follower: Follower;
           try {
             follower = await Follower.open(
-              followerOptions(fctx.pollIntervalMs, (info) => {
+              followerOptions(2 ** 31 - 1, (info) => {
                 if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
                 chain = chain.then(() => ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' }));
               }),
@@ -129,10 +135,31 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
               chain = chain.then(() => ctx.onApplied({ seq, kind: 'snapshot' }));
             }
             fctx.progress.setCaughtUp(true);
-            await new Promise<void>((resolve) => {
-              if (fctx.signal.aborted) resolve();
-              else fctx.signal.addEventListener('abort', () => resolve(), { once: true });
-            });
+            // Told by the leader when a changeset is stored (a long poll over the forwarding
+            // connection); storage polling when that fails or returns without news.
+            for (;;) {
+              const before = follower.seq;
+              let told = false;
+              const wait = options.leaderHead?.wait;
+              if (wait !== undefined) {
+                try {
+                  told = (await wait(before, fctx.signal)) > before;
+                } catch {
+                  told = false;
+                }
+              }
+              if (fctx.signal.aborted) break;
+              if (!told && !(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              try {
+                await follower.poll(fctx.signal);
+                fctx.progress.setCaughtUp(true);
+              } catch (err) {
+                if (fctx.signal.aborted) break;
+                fctx.progress.setCaughtUp(false);
+                logger.warn({ db, err: String(err) }, 'haqlite: follower poll failed; retrying');
+                if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              }
+            }
           } finally {
             await follower.close();
             await chain;

@@ -66,10 +66,13 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
     const o = resolveSqliteOptions(options);
     const self = new HaQLite();
     self.#path = options.path;
+    // The follower's long poll rides on a strong read: held by the leader for at most half the forwarding timeout.
+    const holdMs = Math.floor((options.forwardTimeoutMs ?? 5000) / 2);
+    const leaderHead: { wait?: (after: bigint, signal: AbortSignal) => Promise<bigint> } = {};
     try {
       self.#node = await HaNode.open(
         {
-          engine: sqliteEngine({ storage: options.storage, prefix: o.prefix, busyTimeoutMs: o.busyTimeoutMs }),
+          engine: sqliteEngine({ storage: options.storage, prefix: o.prefix, busyTimeoutMs: o.busyTimeoutMs, leaderHead }),
           path: options.path,
           name: o.name,
           lease: options.lease,
@@ -89,6 +92,10 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
         },
         self,
       );
+      leaderHead.wait = async (after, signal) => {
+        const r = await self.#node.read({ sql: '', waitAfter: after, holdMs }, { consistency: 'strong', signal });
+        return r.rows[0]?.[0] as bigint;
+      };
     } catch (err) {
       if (isHadbError(err) && err.code.endsWith('_INVALID_CONFIG') && err.code !== 'HADB_HAQLITE_INVALID_CONFIG') {
         throw new HaQLiteError('HADB_HAQLITE_INVALID_CONFIG', err.message, { cause: err });

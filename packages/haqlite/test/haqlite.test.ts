@@ -150,6 +150,34 @@ describe('two nodes', () => {
     expect(await count(b)).toBe(5n);
   });
 
+  it('a follower is told of new changesets by the leader: fast without storage polling, and an idle follower barely touches storage', async () => {
+    const a = await node('a');
+    await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)', [], { durability: 'shipped' });
+    let requests = 0;
+    const counted = new Proxy(storage, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          requests++;
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    // Storage polling every 60 s: only the leader's notice can make the write visible quickly.
+    const b = await node('b', { storage: counted, followerPullIntervalMs: 60_000 });
+    const t0 = Date.now();
+    await a.execute('INSERT INTO t DEFAULT VALUES', [], { durability: 'shipped' });
+    while (Date.now() - t0 < 10_000 && (await count(b).catch(() => 0n)) !== 1n) await new Promise((r) => setTimeout(r, 5));
+    expect(await count(b)).toBe(1n);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await new Promise((r) => setTimeout(r, 500));
+    const before = requests;
+    await new Promise((r) => setTimeout(r, 3000));
+    // One storage check per unanswered long poll (held 2.5 s) at most, instead of one per interval.
+    expect(requests - before).toBeLessThanOrEqual(6);
+  });
+
   it('a cold node restores from storage', async () => {
     const a = await node('a');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
