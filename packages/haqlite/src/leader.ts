@@ -53,6 +53,8 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
   /** Sequence of the last changeset this leader stored, and the followers' long polls waiting for a newer one. */
   #head: bigint;
   #headWaiters = new Set<() => void>();
+  /** WAL frame index at the last checkpoint attempt. */
+  #checkpointedAt = 0;
 
   private constructor(db: Database.Database, reader: Database.Database, o: SqliteLeaderOptions) {
     this.#db = db;
@@ -234,7 +236,12 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       if (this.#o.termSignal.aborted) throw new HaError('HADB_HA_FENCED', 'the term ended during the upload', { cause });
       throw new HaError('HADB_HA_SHIP_FAILED', `shipping failed: ${describeError(cause).message}`, { cause });
     }
-    if (this.#o.replicator.status().walIndex >= (this.#o.checkpointPages ?? 1000)) {
+    // A PASSIVE checkpoint each time the WAL grew by `checkpointPages` shipped frames (not on
+    // every ship once it is long: walstream's read lock may keep the WAL from restarting).
+    const walIndex = this.#o.replicator.status().walIndex;
+    if (walIndex < this.#checkpointedAt) this.#checkpointedAt = 0;
+    if (walIndex - this.#checkpointedAt >= (this.#o.checkpointPages ?? 1000)) {
+      this.#checkpointedAt = walIndex;
       await this.#lock.run(async () => {
         if (!this.#closed && (await this.#o.replicator.checkpoint('PASSIVE'))) this.#counters.checkpoints++;
       });
