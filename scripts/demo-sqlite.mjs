@@ -84,12 +84,13 @@ try {
   let running = true;
   /** Writes one row through `client`, retrying through `fallback` until acknowledged (INSERT OR IGNORE makes retries safe). */
   const write = async (writer, seq, clients) => {
+    const startedAt = Date.now();
     for (let attempt = 0; attempt < 200; attempt++) {
       const client = clients[attempt === 0 ? 0 : clients.length - 1];
       try {
         await client.execute({ sql: 'INSERT OR IGNORE INTO rows VALUES (?, ?)', args: [writer, seq] });
         acked.push(`${writer}:${seq}`);
-        if (killedAt > 0 && firstAfterKill === 0) firstAfterKill = Date.now();
+        if (killedAt > 0 && startedAt > killedAt && firstAfterKill === 0) firstAfterKill = Date.now();
         return;
       } catch {
         errors++;
@@ -126,7 +127,7 @@ try {
   const lost = acked.filter((k) => !have.has(k));
   const dupes = acked.length - new Set(acked).size;
   say(`summary: ${acked.length} rows acknowledged, ${rows.length} rows on the new leader, lost ${lost.length}, duplicate acks ${dupes}`);
-  say(`summary: promotion ${promotedMs} ms after SIGKILL, first acknowledged write after the kill at +${firstAfterKill - killedAt} ms, ${errors} failed attempts retried`);
+  say(`summary: promotion ${promotedMs} ms after SIGKILL, first write started after the kill acknowledged at +${firstAfterKill - killedAt} ms, ${errors} failed attempts retried`);
   if (lost.length > 0 || dupes > 0) {
     failed = true;
     say(`FAILED: lost ${lost.slice(0, 10).join(', ')}`);
