@@ -6,6 +6,7 @@
 // a summary. Exits non-zero if a check fails.
 //
 //   pnpm demo                        # local storage in a temp dir
+//   pnpm demo sqlite                 # haqlite instead: scripts/demo-sqlite.mjs
 //   HADUCK_STORAGE=s3:bucket/prefix HADUCK_S3_ENDPOINT=http://127.0.0.1:7480 HADUCK_S3_UNQUOTED_IF_MATCH=1 \
 //     AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… pnpm demo    (lease: @hadb/lease-s3 in the same bucket)
 //   HADUCK_LEASE=nats:nats://127.0.0.1:4222 pnpm demo     (or etcd:http://127.0.0.1:2379)
@@ -18,6 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+// `pnpm demo sqlite`: the same story with haqlite and @libsql/client (scripts/demo-sqlite.mjs).
+if (process.argv[2] === 'sqlite') await import('./demo-sqlite.mjs');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = process.env;
