@@ -8,7 +8,7 @@ import {
   type LeaseErrorCode,
   type LeaseStore,
 } from '@hadb/lease';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } from './fixtures.js';
 import type { LeaseStoreSuiteOptions } from './options.js';
 import { isSameRecord, lease, leaseBytes, text, uniqueScope, withNonce } from './records.js';
@@ -76,6 +76,7 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((s) => s.close()));
     });
+    if (options.cleanup) afterAll(options.cleanup);
 
     describe('contract surface', () => {
       it('reports its name and the declared capabilities', async () => {
@@ -84,6 +85,22 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         expect(store.name.length).toBeGreaterThan(0);
         expect(store.capabilities).toEqual(options.capabilities);
         if (store.capabilities.monotonicEtags) expect(store.capabilities.etagKind).toBe('revision');
+      });
+
+      it(`two stores from create() ${shared ? 'share' : 'do not share'} records (sharedAcrossInstances: ${shared})`, async () => {
+        // Guards the option itself: a network store whose test still says `false` (copied from
+        // the in-memory template) would run every race on one instance and pass a weaker suite.
+        const [a, b] = [await open(), await open()];
+        const key = a.keyFor(uniqueScope('shared'));
+        expect((await a.writeIfNotExists(key, leaseBytes('a'))).success).toBe(true);
+        const seen = (await b.read(key)) !== null;
+        await a.delete(key);
+        expect(
+          seen,
+          shared
+            ? 'the stores do not share records: set sharedAcrossInstances: false'
+            : 'the stores share records: remove sharedAcrossInstances: false',
+        ).toBe(shared);
       });
 
       it('builds keys in the Rust layout', async () => {
@@ -216,7 +233,10 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         if (!created.success) throw new Error('create failed');
         for (const etag of ['not-an-etag', '', '-1']) {
           if (store.capabilities.etagKind === 'revision') {
-            await expectLeaseError(() => store.writeIfMatch(key, leaseBytes('node-b'), etag), 'HADB_LEASE_INVALID_ETAG');
+            await expectLeaseError(
+              () => store.writeIfMatch(key, leaseBytes('node-b'), etag),
+              'HADB_LEASE_INVALID_ETAG',
+            );
           } else {
             // Opaque etags: a token no write returned either conflicts or is refused as malformed.
             let outcome: unknown;
@@ -309,7 +329,9 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         const stores = await peers(2);
         const key = stores[0]!.keyFor(uniqueScope('epoch-seq'));
         // Start from a record written by Rust: no epoch field, read as 0.
-        expect((await stores[0]!.writeIfNotExists(key, encoder.encode(RUST_LEASE_FIXTURES.interop))).success).toBe(true);
+        expect((await stores[0]!.writeIfNotExists(key, encoder.encode(RUST_LEASE_FIXTURES.interop))).success).toBe(
+          true,
+        );
         let last = 0;
         for (let i = 0; i < 10; i++) {
           const store = stores[i % stores.length]!;
@@ -464,41 +486,42 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
     });
 
     // Registered only for revision stores (opaque etags have no order to check).
-    if (options.capabilities.etagKind === 'revision') describe('revision etags', () => {
-      it('are decimal u64 strings that grow with every write, across delete and re-create', async () => {
-        const store = await open();
-        const keys = [store.keyFor(uniqueScope('rev-a')), store.keyFor(uniqueScope('rev-b'))];
-        const etags: bigint[][] = [[], []];
-        const record = (i: number, etag: string) => {
-          expect(etag).toMatch(/^[1-9][0-9]*$/);
-          const value = BigInt(etag);
-          expect(value).toBeLessThan(2n ** 64n);
-          etags[i]!.push(value);
-        };
-        for (let i = 0; i < 2; i++) {
-          const created = await store.writeIfNotExists(keys[i]!, leaseBytes('n'));
-          if (!created.success) throw new Error('create failed');
-          record(i, created.etag);
-        }
-        for (let step = 0; step < 6; step++) {
-          const i = step % 2;
-          const current = await store.read(keys[i]!);
-          record(i, current!.etag);
-          const updated = await store.writeIfMatch(keys[i]!, leaseBytes('n'), current!.etag);
-          if (!updated.success) throw new Error('update failed');
-          record(i, updated.etag);
-        }
-        await store.delete(keys[0]!);
-        const recreated = await store.writeIfNotExists(keys[0]!, leaseBytes('n'));
-        if (!recreated.success) throw new Error('re-create failed');
-        record(0, recreated.etag);
-        if (options.capabilities.monotonicEtags) {
-          for (const series of etags) {
-            const writes = series.filter((_, j) => j === 0 || series[j] !== series[j - 1]);
-            for (let j = 1; j < writes.length; j++) expect(writes[j]!).toBeGreaterThan(writes[j - 1]!);
+    if (options.capabilities.etagKind === 'revision')
+      describe('revision etags', () => {
+        it('are decimal u64 strings that grow with every write, across delete and re-create', async () => {
+          const store = await open();
+          const keys = [store.keyFor(uniqueScope('rev-a')), store.keyFor(uniqueScope('rev-b'))];
+          const etags: bigint[][] = [[], []];
+          const record = (i: number, etag: string) => {
+            expect(etag).toMatch(/^[1-9][0-9]*$/);
+            const value = BigInt(etag);
+            expect(value).toBeLessThan(2n ** 64n);
+            etags[i]!.push(value);
+          };
+          for (let i = 0; i < 2; i++) {
+            const created = await store.writeIfNotExists(keys[i]!, leaseBytes('n'));
+            if (!created.success) throw new Error('create failed');
+            record(i, created.etag);
           }
-        }
+          for (let step = 0; step < 6; step++) {
+            const i = step % 2;
+            const current = await store.read(keys[i]!);
+            record(i, current!.etag);
+            const updated = await store.writeIfMatch(keys[i]!, leaseBytes('n'), current!.etag);
+            if (!updated.success) throw new Error('update failed');
+            record(i, updated.etag);
+          }
+          await store.delete(keys[0]!);
+          const recreated = await store.writeIfNotExists(keys[0]!, leaseBytes('n'));
+          if (!recreated.success) throw new Error('re-create failed');
+          record(0, recreated.etag);
+          if (options.capabilities.monotonicEtags) {
+            for (const series of etags) {
+              const writes = series.filter((_, j) => j === 0 || series[j] !== series[j - 1]);
+              for (let j = 1; j < writes.length; j++) expect(writes[j]!).toBeGreaterThan(writes[j - 1]!);
+            }
+          }
+        });
       });
-    });
   });
 }

@@ -1,0 +1,201 @@
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { FollowerBehavior, LeaderTerm, Replicator } from '@hadb/core';
+import type { EngineContext, EngineFactory, HaEngine } from '@hadb/ha';
+import { sleepUnlessAborted, type OpOptions } from '@hadb/io';
+import type { StorageBackend } from '@hadb/storage';
+import { Follower, Walstream, isWalstreamError, listRemote, type DatabaseReplicator } from '@hadb/walstream';
+import { isSqliteClientError } from './errors.js';
+import { SqliteFollowerReader } from './follower-reader.js';
+import { SqliteLeader } from './leader.js';
+import type { StatementResult } from './sql.js';
+import { sqliteWire, type SqliteRead, type SqliteWrite, type WriteResults } from './wire.js';
+
+/** What the SQLite engine needs besides the node's context. */
+export interface SqliteEngineOptions {
+  readonly storage: StorageBackend;
+  /** Storage key prefix, `""` or ending in `/`. */
+  readonly prefix: string;
+  /** Longest wait for a SQLite lock (readers during an apply, writers during a checkpoint), ms. */
+  readonly busyTimeoutMs: number;
+  /**
+   * The follower's long poll to the leader (set once the node exists): resolves with the leader's
+   * shipped head once it passes `after` (or after the leader's hold time). Without it, or when it
+   * fails, the follower polls storage every `pollIntervalMs`.
+   */
+  readonly leaderHead?: { wait?: ((after: bigint, signal: AbortSignal) => Promise<bigint>) | undefined } | undefined;
+}
+
+/** Files walstream and haqlite keep next to the database. */
+const followPosition = (path: string): string => `${path}-walstream-follow.json`;
+const SIDE_SUFFIXES = ['-wal', '-shm', '-journal', '-walstream.json', '-walstream-follow.json'] as const;
+
+/**
+ * SQLite on the HA layer. The leader writes its file in WAL mode; walstream ships each ship's
+ * commits as one chained changeset (a leader term starts a new lineage with a snapshot above the
+ * remote head). A follower keeps a replica in rollback-journal mode with walstream's `Follower`
+ * (each changeset verified against the chain and applied crash-safely; a new lineage restores
+ * the newest snapshot) and reads it through a read-only connection.
+ */
+export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
+  return (ctx: EngineContext): HaEngine<SqliteWrite, SqliteRead, WriteResults, StatementResult> => {
+    const { db, path, clock, logger } = ctx;
+    const { storage, prefix } = options;
+    let shipping: { ws: Walstream; replicator: DatabaseReplicator; term: LeaderTerm } | undefined;
+
+    const followerOptions = (intervalMs: number, onApply?: (info: { seq: bigint; restored: boolean }) => void) => ({
+      storage,
+      prefix,
+      name: db,
+      output: path,
+      intervalMs,
+      busyTimeoutMs: options.busyTimeoutMs,
+      clock,
+      logger,
+      onApply,
+    });
+
+    /** Brings the replica to the durable head once; `0n` when storage holds nothing yet. */
+    const catchUp = async (signal: AbortSignal | undefined): Promise<bigint> => {
+      const restoring = !existsSync(followPosition(path));
+      let follower: Follower;
+      try {
+        follower = await Follower.open(
+          followerOptions(2 ** 31 - 1, (info) => void ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' })),
+          { signal },
+        );
+      } catch (err) {
+        if (isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) return 0n;
+        throw err;
+      }
+      const seq = follower.seq;
+      await follower.close();
+      // Follower.open's first restore reports nothing itself.
+      if (restoring && seq > 0n) await ctx.onApplied({ seq, kind: 'snapshot' });
+      return seq;
+    };
+
+    /** Starts shipping for `term`: the file becomes the leader's (WAL mode), walstream starts a lineage. */
+    const startShipping = async (term: LeaderTerm, o: OpOptions = {}): Promise<void> => {
+      term.fence.check();
+      if (!existsSync(path)) new Database(path).close();
+      // The file stops being a replica: a later demotion must not follow from it.
+      rmSync(followPosition(path), { force: true });
+      const ws = await Walstream.open({ storage, prefix, autoSync: false, clock, logger, checkpoint: { minPages: 1000, intervalMs: 0, truncatePages: 0 } });
+      try {
+        const replicator = await ws.add(path, { name: db, signal: o.signal });
+        shipping = { ws, replicator, term };
+      } catch (err) {
+        await ws.close({ final: false }).catch(() => undefined);
+        throw err;
+      }
+    };
+
+    const replicator: Replicator = {
+      startLineage: (_d, _p, term, o) => startShipping(term, o),
+      continueLineage: (_d, _p, term, o) => startShipping(term, o),
+      pull: (_d, _p, o) => catchUp(o?.signal),
+      async remove() {
+        const s = shipping;
+        shipping = undefined;
+        await s?.ws.close({ final: false });
+      },
+      async sync(_d, o) {
+        const s = shipping;
+        if (s === undefined) return;
+        s.term.fence.check();
+        await s.replicator.sync({ signal: o?.signal === undefined ? s.term.fence.signal : AbortSignal.any([o.signal, s.term.fence.signal]) });
+      },
+    };
+
+    const followerBehavior: FollowerBehavior = {
+      async runFollowerLoop(fctx) {
+        let chain = Promise.resolve();
+        for (;;) {
+          let follower: Follower;
+          try {
+            follower = await Follower.open(
+              followerOptions(2 ** 31 - 1, (info) => {
+                if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
+                chain = chain.then(() => ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' }));
+              }),
+              { signal: fctx.signal },
+            );
+          } catch (err) {
+            if (fctx.signal.aborted) return;
+            if (!isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) throw err;
+            fctx.progress.setCaughtUp(true);
+            if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) return;
+            continue;
+          }
+          try {
+            if (follower.seq > fctx.progress.position) {
+              fctx.progress.report(follower.seq);
+              const seq = follower.seq;
+              chain = chain.then(() => ctx.onApplied({ seq, kind: 'snapshot' }));
+            }
+            fctx.progress.setCaughtUp(true);
+            // Told by the leader when a changeset is stored (a long poll over the forwarding
+            // connection); storage polling when that fails or returns without news.
+            for (;;) {
+              const before = follower.seq;
+              let told = false;
+              const wait = options.leaderHead?.wait;
+              if (wait !== undefined) {
+                try {
+                  told = (await wait(before, fctx.signal)) > before;
+                } catch {
+                  told = false;
+                }
+              }
+              if (fctx.signal.aborted) break;
+              if (!told && !(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              try {
+                await follower.poll(fctx.signal);
+                fctx.progress.setCaughtUp(true);
+              } catch (err) {
+                if (fctx.signal.aborted) break;
+                fctx.progress.setCaughtUp(false);
+                logger.warn({ db, err: String(err) }, 'haqlite: follower poll failed; retrying');
+                if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              }
+            }
+          } finally {
+            await follower.close();
+            await chain;
+          }
+          return;
+        }
+      },
+      catchupOnPromotion: (c) => catchUp(c.signal),
+      async durableHead(_d, o) {
+        return { position: (await listRemote(storage, prefix, db, o)).headSeq, epoch: 0 };
+      },
+    };
+
+    return {
+      replicator,
+      followerBehavior,
+      wire: sqliteWire,
+      isClientError: isSqliteClientError,
+      async prepareLocalCopy(o) {
+        // A file that is not a replica (a former leader's, or one copied in) may hold commits that
+        // were never shipped: set it aside (never deleted) unless storage is empty (then it is adopted).
+        if (!existsSync(path) || existsSync(followPosition(path))) return;
+        if ((await listRemote(storage, prefix, db, o)).headSeq === 0n) return;
+        const aside = `${path}.diverged-${Math.floor(clock.wallMs())}`;
+        renameSync(path, aside);
+        for (const suffix of SIDE_SUFFIXES) {
+          if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
+        }
+        logger.warn({ db, aside }, 'haqlite: the local file is not a replica of what storage holds; moved aside, restoring from storage');
+      },
+      async openLeader(context) {
+        const s = shipping;
+        if (s === undefined) throw new Error('haqlite: the leader side opened without a replication term');
+        return SqliteLeader.open({ path, context, replicator: s.replicator, termSignal: s.term.fence.signal, clock });
+      },
+      openFollower: () => new SqliteFollowerReader(path, options.busyTimeoutMs),
+    };
+  };
+}

@@ -1,0 +1,147 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, LibsqlError, type Client } from '@libsql/client';
+import { StorageLeaseStore } from '@hadb/lease';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HaQLite, isHaQLiteError, serve, type HranaServer } from '../src/index.js';
+
+let dir: string;
+let storage: LocalStorageBackend;
+let lease: StorageLeaseStore;
+const cleanup: (() => Promise<void> | void)[] = [];
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'haqlite-hrana-'));
+  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+});
+
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+  await lease.close();
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function node(id: string): Promise<HaQLite> {
+  const db = await HaQLite.open({
+    path: join(dir, `${id}.db`),
+    name: 'app',
+    storage,
+    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
+    instanceId: id,
+    shipIntervalMs: 100,
+    followerPullIntervalMs: 50,
+  });
+  cleanup.push(() => db.close());
+  return db;
+}
+
+async function served(db: HaQLite, authToken = 'secret-token'): Promise<{ server: HranaServer; client: Client }> {
+  const server = await serve(db, { port: 0, authToken });
+  const client = createClient({ url: server.url, authToken, intMode: 'bigint' });
+  cleanup.push(() => server.close());
+  cleanup.push(() => client.close());
+  return { server, client };
+}
+
+describe('Hrana over HTTP with @libsql/client', () => {
+  it('execute, batch, types, errors', async () => {
+    const { client } = await served(await node('a'));
+    await client.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB)');
+    const big = 2n ** 62n + 12345n;
+    const r = await client.execute({ sql: 'INSERT INTO t (i, f, s, b) VALUES (?, ?, ?, ?)', args: [big, 0.25, 'héllo', new Uint8Array([1, 2, 255])] });
+    expect(r.rowsAffected).toBe(1);
+    expect(r.lastInsertRowid).toBe(1n);
+    await client.execute({ sql: 'INSERT INTO t (i, s) VALUES (:i, :s)', args: { i: -(2n ** 63n), s: null } });
+    const q = await client.execute('SELECT id, i, f, s, b FROM t ORDER BY id');
+    expect(q.columns).toEqual(['id', 'i', 'f', 's', 'b']);
+    expect(q.columnTypes).toEqual(['INTEGER', 'INTEGER', 'REAL', 'TEXT', 'BLOB']);
+    expect(q.rows[0]!.i).toBe(big);
+    expect(q.rows[0]!.f).toBe(0.25);
+    expect(q.rows[0]!.s).toBe('héllo');
+    expect([...new Uint8Array(q.rows[0]!.b as ArrayBuffer)]).toEqual([1, 2, 255]);
+    expect(q.rows[1]!.i).toBe(-(2n ** 63n));
+    expect(q.rows[1]!.s).toBeNull();
+    expect(q.rows[1]!.f).toBeNull();
+
+    const results = await client.batch(
+      [
+        { sql: 'INSERT INTO t (s) VALUES (?)', args: ['x'] },
+        { sql: 'INSERT INTO t (s) VALUES (?)', args: ['y'] },
+        'SELECT count(*) AS n FROM t',
+      ],
+      'write',
+    );
+    expect(results.map((x) => x.rowsAffected).slice(0, 2)).toEqual([1, 1]);
+    expect(results[2]!.rows[0]!.n).toBe(4n);
+
+    // A failing batch rolls back as a whole.
+    await expect(client.batch(['INSERT INTO t (s) VALUES (1)', 'INSERT INTO nope VALUES (1)'], 'write')).rejects.toBeInstanceOf(LibsqlError);
+    expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(4n);
+    const err = await client.execute('SELEC 1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LibsqlError);
+    expect((err as LibsqlError).message).toMatch(/syntax error/);
+    await client.executeMultiple('CREATE TABLE u (x); INSERT INTO u VALUES (1); INSERT INTO u VALUES (2);');
+    expect((await client.execute('SELECT sum(x) AS s FROM u')).rows[0]!.s).toBe(3n);
+  });
+
+  it('interactive transactions commit and roll back', async () => {
+    const db = await node('a');
+    const { client } = await served(db);
+    await client.execute('CREATE TABLE t (v TEXT)');
+    const tx = await client.transaction('write');
+    await tx.execute({ sql: 'INSERT INTO t VALUES (?)', args: ['in tx'] });
+    expect((await tx.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(1n);
+    await tx.commit();
+    const tx2 = await client.transaction('write');
+    await tx2.execute("INSERT INTO t VALUES ('rolled back')");
+    await tx2.rollback();
+    expect((await client.execute('SELECT v FROM t')).rows.map((r) => r.v)).toEqual(['in tx']);
+    expect((await db.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(1n);
+  });
+
+  it('a follower serves reads and forwards writes and batches', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    expect(b.role).toBe('follower');
+    const { client } = await served(b);
+    await client.execute('CREATE TABLE t (v TEXT)');
+    await client.execute({ sql: 'INSERT INTO t VALUES (?)', args: ['via b'] });
+    await client.batch(["INSERT INTO t VALUES ('batch 1')", "INSERT INTO t VALUES ('batch 2')"], 'write');
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
+    // Reads are served by the follower's replica once it applied the leader's changesets.
+    await a.sync();
+    await b.sync();
+    expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
+    // An interactive transaction needs the leader.
+    const tx = await client.transaction('write');
+    await expect(tx.execute("INSERT INTO t VALUES ('in tx')")).rejects.toBeInstanceOf(LibsqlError);
+    tx.close();
+  });
+
+  it('auth, routes, and the non-loopback guard', async () => {
+    const db = await node('a');
+    const { server } = await served(db);
+    const bad = createClient({ url: server.url, authToken: 'wrong' });
+    cleanup.push(() => bad.close());
+    await expect(bad.execute('SELECT 1')).rejects.toBeInstanceOf(LibsqlError);
+    expect((await fetch(`${server.url}/v3`, { headers: { authorization: 'Bearer secret-token' } })).status).toBe(200);
+    expect((await fetch(`${server.url}/v3`)).status).toBe(401);
+    const big = await fetch(`${server.url}/v3/pipeline`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-token' },
+      body: JSON.stringify({ baton: null, requests: [{ type: 'execute', stmt: { sql: `SELECT '${'x'.repeat(17 * 1024 * 1024)}'` } }] }),
+    }).catch(() => null);
+    expect(big === null || big.status === 413).toBe(true);
+    const stale = await fetch(`${server.url}/v3/pipeline`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-token' },
+      body: JSON.stringify({ baton: 'nope.nope', requests: [] }),
+    });
+    expect(stale.status).toBe(400);
+    await expect(serve(db, { host: '0.0.0.0', port: 0 })).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
+  });
+});
