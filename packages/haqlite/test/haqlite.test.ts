@@ -47,6 +47,7 @@ async function count(db: HaQLite, options = {}): Promise<bigint> {
 describe('one node', () => {
   it('executes, batches, queries and keeps SQLite types', async () => {
     const a = await node('a');
+    await a.waitForRole('leader'); // a slow first claim (a loaded machine) may join as follower first
     expect(a.role).toBe('leader');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB)');
     const big = 2n ** 62n + 7n;
@@ -120,6 +121,7 @@ describe('two nodes', () => {
   it('forwards writes from a follower, serves local and strong reads, hands off on close, and the old leader rejoins', async () => {
     const a = await node('a');
     const b = await node('b');
+    await a.waitForRole('leader'); // a slow first claim (a loaded machine) may join as follower first
     expect(a.role).toBe('leader');
     expect(b.role).toBe('follower');
     await b.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
