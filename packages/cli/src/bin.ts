@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { run } from './main.js';
 
+// The AWS SDK warns on every run under Node 20 about its support plans; not actionable for a
+// command-line user, and it would break the one-line error output. Its documented switch:
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const controller = new AbortController();
 let signals = 0;
 for (const name of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,3 +1,4 @@
+import { isHadbError } from '@hadb/io';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { compact } from './commands/compact.js';
 import { explain } from './commands/explain.js';
@@ -144,7 +145,8 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
       io.err('hadb: interrupted');
       return EXIT.GENERAL;
     }
-    io.err(`hadb: ${oneLine(error)}`);
+    const hint = isHadbError(error, 'HADB_STORAGE_AUTH') ? ' (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)' : '';
+    io.err(`hadb: ${oneLine(error)}${hint}`);
     if (env.HADB_DEBUG === '1' && error instanceof Error) io.err(error.stack ?? '');
   }
   return code;
