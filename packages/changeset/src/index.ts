@@ -94,3 +94,12 @@ export {
   type LiveJournalReader,
   type ReadLiveJournalOptions,
 } from './journal/live-reader.js';
+export {
+  DEFAULT_RETENTION_TIERS,
+  planRetention,
+  type RetentionDecision,
+  type RetentionPlan,
+  type RetentionReason,
+  type RetentionSnapshot,
+  type RetentionTiers,
+} from './retention-tiers.js';

@@ -1,0 +1,496 @@
+/**
+ * The engine for one database: captures committed WAL frames, ships them as chained `.hadbp`
+ * incrementals, takes snapshots, and owns checkpointing. Embedded mode and the sidecar both run
+ * it; it touches the database only through SQLite connections and by reading the WAL file.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { isChangesetError, newPhysical, PageIdSize, uploadPhysical, type PageEntry, type PhysicalChangeset } from '@hadb/changeset';
+import { ConcurrencyLimiter, throwIfAborted, withTimeout, type Clock, type Logger, type OpOptions, type Timer } from '@hadb/io';
+import type { StorageBackend } from '@hadb/storage';
+import { captureCommitted, type CapturedBatch } from './capture.js';
+import { Connections } from './connections.js';
+import { abortedError, timeoutError, WalstreamError } from './errors.js';
+import type { WalstreamEvent } from './events.js';
+import { metaEntry } from './meta.js';
+import type { ResolvedDatabaseOptions } from './options.js';
+import { listRemote, remoteChainAt, snapshotKey } from './remote.js';
+import { uploadSnapshot } from './snapshot.js';
+import { fileUnchanged, loadState, saveState, type LocalState, type WalPosition } from './state.js';
+
+/** Result of {@link DatabaseReplicator.sync}. */
+export interface SyncResult {
+  /** Sequence of the last changeset in storage for this database after the call. */
+  readonly seq: bigint;
+  /** Changesets stored by this call. */
+  readonly shipped: number;
+  /** Pages and bytes (encoded) stored by this call. */
+  readonly pages: number;
+  readonly bytes: number;
+}
+
+/** A point-in-time view of a replicator. */
+export interface ReplicatorStatus {
+  readonly name: string;
+  readonly path: string;
+  readonly seq: bigint;
+  readonly pageSize: number;
+  /** Frames in the current WAL that are already shipped. */
+  readonly walIndex: number;
+  readonly changesetsSinceSnapshot: number;
+  readonly lastSnapshotSeq: bigint | null;
+  readonly closed: boolean;
+}
+
+/** What the engine needs from its owner. */
+export interface EngineContext {
+  readonly storage: StorageBackend;
+  readonly prefix: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly limiter: ConcurrencyLimiter;
+  readonly emit: (event: WalstreamEvent) => void;
+}
+
+const deadline = { timeout: timeoutError, aborted: abortedError };
+
+/** Replicates one SQLite database. Create it through `Walstream.add` (or `DatabaseReplicator.open`). */
+export class DatabaseReplicator {
+  private state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
+  private restartSafe = false;
+  /** Captured, not yet stored changesets, oldest first. */
+  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch }> = [];
+  /** Position after the last captured frame (ahead of `state.wal` by `pending`). */
+  private cursor: WalPosition | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: Timer | null = null;
+  private closed = false;
+  private needsSnapshot: string | null = null;
+  private changesetsSinceSnapshot = 0;
+  private lastSnapshotAt: number;
+  private lastShipAt: number;
+  private lastCheckpointAt: number;
+  private lastSnapshotSeq: bigint | null = null;
+  private readonly walPath: string;
+  private readonly conns: Connections;
+
+  private constructor(
+    readonly name: string,
+    readonly path: string,
+    private readonly options: ResolvedDatabaseOptions,
+    private readonly ctx: EngineContext,
+  ) {
+    this.walPath = `${path}-wal`;
+    this.conns = new Connections(path);
+    const now = ctx.clock.now();
+    this.lastSnapshotAt = now;
+    this.lastShipAt = now;
+    this.lastCheckpointAt = now;
+  }
+
+  /**
+   * Opens the database, takes the read lock and catches up with storage: resumes the chain when
+   * the local position, the WAL and the remote head agree, otherwise starts a new lineage with a
+   * snapshot above the remote head (a restored or changed file never overwrites history).
+   */
+  static async open(name: string, path: string, options: ResolvedDatabaseOptions, ctx: EngineContext, op: OpOptions = {}): Promise<DatabaseReplicator> {
+    if (!existsSync(path)) throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `${path} does not exist`);
+    const r = new DatabaseReplicator(name, path, options, ctx);
+    try {
+      await r.start(op.signal);
+    } catch (err) {
+      r.closed = true;
+      r.conns.close();
+      throw err;
+    }
+    if (options.autoSync) r.schedule();
+    return r;
+  }
+
+  private async start(signal: AbortSignal | undefined): Promise<void> {
+    this.conns.holdRead();
+    const { storage, prefix } = this.ctx;
+    const saved = loadState(this.path);
+    const remote = await listRemote(storage, prefix, this.name, { signal });
+    let resume = false;
+    if (saved !== null && saved.seq === remote.headSeq && saved.seq > 0n) {
+      const snap = remote.snapshots.find((s) => s.seq === saved.seq);
+      const inc = remote.incrementals.find((s) => s.seq === saved.seq);
+      const chain =
+        inc !== undefined
+          ? await remoteChainAt(storage, inc.key, false, { signal })
+          : snap !== undefined
+            ? await remoteChainAt(storage, snap.key, true, { signal })
+            : null;
+      resume = chain === saved.checksum && this.walStillAt(saved);
+    }
+    if (resume && saved !== null) {
+      this.state = { ...saved, closedFile: undefined };
+      this.cursor = saved.wal;
+      this.restartSafe = saved.wal === null;
+      this.lastSnapshotSeq = remote.snapshots[remote.snapshots.length - 1]?.seq ?? null;
+      this.ctx.logger.info({ db: this.name, seq: saved.seq }, 'walstream: resuming');
+      return;
+    }
+    const base = saved !== null && saved.seq > remote.headSeq ? saved.seq : remote.headSeq;
+    this.state = { seq: base, checksum: 0n, pageSize: saved?.pageSize ?? 0, wal: null };
+    await this.newLineage(saved === null ? 'first start' : 'local state does not match storage or WAL', signal);
+  }
+
+  /** True if the WAL still holds the frames the saved position describes (or, closed cleanly, the file is unchanged). */
+  private walStillAt(saved: LocalState): boolean {
+    const pos = saved.wal;
+    if (pos === null || pos.index === 0) {
+      const header = captureCommitted(this.walPath, null, true, 1);
+      if (header.kind === 'idle' && header.position === null) return fileUnchanged(this.path, saved.closedFile);
+      if (pos === null) return false;
+    }
+    const probe = captureCommitted(this.walPath, pos, false, 1);
+    if (probe.kind === 'reset') return false;
+    if (probe.kind === 'idle' && probe.position === null) return false;
+    if (pos.index === 0) return true;
+    // A scan from frame 0 must stop at `pos` (a commit boundary) with the same running checksum.
+    let cursor: WalPosition | null = null;
+    for (;;) {
+      const step = captureCommitted(this.walPath, cursor, true, 1);
+      if (step.kind !== 'batch') return false;
+      cursor = step.batch.end;
+      if (cursor.index === pos.index) return cursor.cksum1 === pos.cksum1 && cursor.cksum2 === pos.cksum2;
+      if (cursor.index > pos.index) return false;
+    }
+  }
+
+  /** Runs `fn` after every earlier operation of this replicator (one at a time). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', `${this.name}: replicator is closed`);
+  }
+
+  /**
+   * Ships every commit made so far; resolves once it is stored (durable in storage). A commit
+   * that returned before `sync()` was called is covered. Safe to call concurrently.
+   */
+  sync(options: OpOptions = {}): Promise<SyncResult> {
+    this.ensureOpen();
+    return this.serial(() => this.doSync(options.signal));
+  }
+
+  /** Ships pending commits, then runs a checkpoint now (`PASSIVE` unless `mode` says `TRUNCATE`). */
+  checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
+    this.ensureOpen();
+    return this.serial(async () => {
+      await this.doSync(options.signal);
+      return this.doCheckpoint(mode, options.signal);
+    });
+  }
+
+  /** Ships pending commits, then stores a snapshot at the current sequence. */
+  snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
+    this.ensureOpen();
+    return this.serial(async () => {
+      await this.doSync(options.signal);
+      return this.doSnapshot(false, 'requested', options.signal);
+    });
+  }
+
+  /** Current position and counters. */
+  status(): ReplicatorStatus {
+    return {
+      name: this.name,
+      path: this.path,
+      seq: this.state.seq,
+      pageSize: this.state.pageSize,
+      walIndex: this.state.wal?.index ?? 0,
+      changesetsSinceSnapshot: this.changesetsSinceSnapshot,
+      lastSnapshotSeq: this.lastSnapshotSeq,
+      closed: this.closed,
+    };
+  }
+
+  /** Captures the next committed batch into `pending`; false when there is nothing new. */
+  private captureOne(): boolean {
+    const got = captureCommitted(this.walPath, this.cursor, this.restartSafe, this.options.maxChangesetBytes);
+    if (got.kind === 'reset') {
+      this.needsSnapshot = 'WAL restarted outside walstream';
+      return false;
+    }
+    if (got.kind === 'idle') {
+      if (got.position !== null && got.position !== this.cursor) this.moveToNewLog(got.position);
+      return false;
+    }
+    const batch = got.batch;
+    if (this.cursor !== null && batch.end.salt1 !== this.cursor.salt1) this.moveToNewLog(null);
+    const pageSize = this.state.pageSize;
+    if (pageSize !== 0 && batch.pageSize !== pageSize) {
+      this.needsSnapshot = `page size changed from ${pageSize} to ${batch.pageSize}`;
+      return false;
+    }
+    const last = this.pending[this.pending.length - 1]?.cs;
+    const entries: PageEntry[] = [metaEntry(batch.dbPages)];
+    for (const pgno of [...batch.pages.keys()].sort((a, b) => a - b)) entries.push({ pageId: BigInt(pgno), data: batch.pages.get(pgno)! });
+    const cs = newPhysical(
+      (last?.header.seq ?? this.state.seq) + 1n,
+      last?.checksum ?? this.state.checksum,
+      PageIdSize.U32,
+      batch.pageSize,
+      entries,
+      { createdMs: BigInt(this.ctx.clock.wallMs()) },
+    );
+    this.pending.push({ cs, batch });
+    this.cursor = batch.end;
+    return true;
+  }
+
+  /** The WAL was restarted after everything in it was read: continue at frame 0 of the new log. */
+  private moveToNewLog(position: WalPosition | null): void {
+    this.restartSafe = false;
+    if (position === null) return;
+    this.cursor = position;
+    if (this.pending.length === 0) {
+      this.state = { ...this.state, wal: position };
+      saveState(this.path, this.state);
+    }
+  }
+
+  private async doSync(signal: AbortSignal | undefined): Promise<SyncResult> {
+    let shipped = 0;
+    let pages = 0;
+    let bytes = 0;
+    for (;;) {
+      throwIfAborted(signal, abortedError);
+      if (this.needsSnapshot !== null) {
+        await this.newLineage(this.needsSnapshot, signal);
+        continue;
+      }
+      if (this.pending.length === 0 && !this.captureOne()) {
+        if (this.needsSnapshot !== null) continue;
+        break;
+      }
+      const { cs, batch } = this.pending[0]!;
+      let size: number;
+      try {
+        size = await this.upload(cs, signal);
+      } catch (err) {
+        if (isChangesetError(err, 'HADB_CHANGESET_SEQUENCE_EXISTS')) {
+          this.needsSnapshot = `another writer stored seq ${cs.header.seq}`;
+          throw new WalstreamError(
+            'HADB_WALSTREAM_CONFLICT',
+            `${this.name}: seq ${cs.header.seq} already exists in storage with other content; continuing above the remote head`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      this.pending.shift();
+      this.state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
+      saveState(this.path, this.state);
+      this.changesetsSinceSnapshot++;
+      this.lastShipAt = this.ctx.clock.now();
+      shipped++;
+      pages += batch.pages.size;
+      bytes += size;
+      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes });
+    }
+    return { seq: this.state.seq, shipped, pages, bytes };
+  }
+
+  private async upload(cs: PhysicalChangeset, signal: AbortSignal | undefined): Promise<number> {
+    const release = await this.ctx.limiter.acquire({ signal });
+    try {
+      let size = 0;
+      await withTimeout(this.ctx.clock, this.options.uploadTimeoutMs, `${this.name}: upload of seq ${cs.header.seq}`, deadline, async (s) => {
+        await uploadPhysical(this.ctx.storage, this.ctx.prefix, this.name, cs, { signal: s });
+        size = 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
+      }, { signal });
+      return size;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Stores a snapshot. With `lineage`, at the next free sequence above everything in storage with
+   * a fresh random anchor (a new lineage); otherwise at the current sequence, anchored at the
+   * current chain checksum.
+   */
+  private async doSnapshot(lineage: boolean, reason: string, signal: AbortSignal | undefined): Promise<{ seq: bigint; bytes: number }> {
+    let seq = this.state.seq;
+    let anchor = this.state.checksum;
+    if (lineage) {
+      const remote = await listRemote(this.ctx.storage, this.ctx.prefix, this.name, { signal });
+      seq = (remote.headSeq > this.state.seq ? remote.headSeq : this.state.seq) + 1n;
+      anchor = randomBytes(8).readBigUInt64BE(0);
+    }
+    if (seq === 0n) {
+      seq = 1n;
+      anchor = randomBytes(8).readBigUInt64BE(0);
+      lineage = true;
+    }
+    const release = await this.ctx.limiter.acquire({ signal });
+    let result;
+    try {
+      result = await uploadSnapshot({
+        storage: this.ctx.storage,
+        key: snapshotKey(this.ctx.prefix, this.name, seq),
+        seq,
+        anchor,
+        dbPath: this.path,
+        walPath: this.walPath,
+        position: this.state.wal,
+        createdMs: this.ctx.clock.wallMs(),
+        signal,
+      });
+    } finally {
+      release();
+    }
+    this.state = { seq, checksum: anchor, pageSize: result.pageSize, wal: this.state.wal };
+    saveState(this.path, this.state);
+    this.changesetsSinceSnapshot = 0;
+    this.lastSnapshotAt = this.ctx.clock.now();
+    this.lastSnapshotSeq = seq;
+    this.ctx.emit({ type: 'snapshot', db: this.name, seq, pages: result.dbPages, bytes: result.bytes, lineage, reason });
+    this.ctx.logger.info({ db: this.name, seq, lineage, reason, bytes: result.bytes }, 'walstream: snapshot stored');
+    return { seq, bytes: result.bytes };
+  }
+
+  /**
+   * A new lineage: the read lock is re-taken, the position moves to the end of the current WAL's
+   * committed frames (they are part of the snapshot image) and a snapshot is stored above the
+   * remote head.
+   */
+  private async newLineage(reason: string, signal: AbortSignal | undefined): Promise<void> {
+    this.pending = [];
+    this.conns.releaseRead();
+    this.conns.holdRead();
+    // Everything committed before the lock is in the image: the WAL's frames up to its last
+    // commit, or the database file alone. A restart of the log after this loses nothing.
+    let pos: WalPosition | null = null;
+    for (;;) {
+      const got = captureCommitted(this.walPath, pos, true, Number.MAX_SAFE_INTEGER);
+      if (got.kind === 'batch') {
+        pos = got.batch.end;
+        continue;
+      }
+      if (got.kind === 'idle') pos = got.position;
+      break;
+    }
+    this.state = { ...this.state, wal: pos };
+    this.cursor = pos;
+    this.restartSafe = true;
+    await this.doSnapshot(true, reason, signal);
+    this.needsSnapshot = null;
+  }
+
+  /**
+   * Checkpoint under walstream's control. Writers are blocked (write lock, not waited for: a busy
+   * database skips this round) while the last frames are captured and the read lock is dropped,
+   * so every frame the checkpoint moves has been read. TRUNCATE then needs the write lock itself;
+   * a commit that slips into that gap is detected by `data_version` and covered by a snapshot.
+   */
+  private async doCheckpoint(mode: 'PASSIVE' | 'TRUNCATE', signal: AbortSignal | undefined): Promise<boolean> {
+    throwIfAborted(signal, abortedError);
+    if (this.needsSnapshot !== null || !this.conns.tryLockWrites()) return false;
+    let locked = true;
+    let complete = false;
+    let walFrames = 0;
+    try {
+      // Commits since the last sync are captured (in memory) while writers wait; shipped below.
+      while (this.captureOne());
+      if (this.needsSnapshot !== null) return false;
+      walFrames = this.cursor?.index ?? 0;
+      this.conns.releaseRead();
+      if (mode === 'PASSIVE') {
+        const [busy, log, done] = this.conns.checkpoint('PASSIVE');
+        complete = busy === 0 && log === done;
+      } else {
+        const before = this.conns.dataVersion();
+        this.conns.unlockWrites();
+        locked = false;
+        const [busy] = this.conns.checkpoint('TRUNCATE');
+        complete = busy === 0;
+        if (this.conns.dataVersion() !== before) this.needsSnapshot = 'a commit raced the TRUNCATE checkpoint';
+      }
+      this.conns.holdRead();
+      this.restartSafe = true;
+    } finally {
+      this.conns.holdRead();
+      if (locked) this.conns.unlockWrites();
+    }
+    this.lastCheckpointAt = this.ctx.clock.now();
+    this.ctx.emit({ type: 'checkpoint', db: this.name, mode, walFrames, complete });
+    await this.doSync(signal);
+    return complete;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = this.ctx.clock.timer(this.options.syncIntervalMs, () => {
+      this.timer = null;
+      void this.serial(() => this.tick()).finally(() => this.schedule());
+    });
+  }
+
+  /** One background step: sync, then checkpoint and snapshot by policy. Errors are reported, not thrown. */
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.doSync(undefined);
+      const o = this.options;
+      const now = this.ctx.clock.now();
+      const frames = this.cursor?.index ?? 0;
+      if (o.checkpoint.truncatePages > 0 && frames >= o.checkpoint.truncatePages) {
+        await this.doCheckpoint('TRUNCATE', undefined);
+      } else if (frames >= o.checkpoint.minPages || (o.checkpoint.intervalMs > 0 && frames > 0 && now - this.lastCheckpointAt >= o.checkpoint.intervalMs)) {
+        await this.doCheckpoint('PASSIVE', undefined);
+      }
+      const s = o.snapshot;
+      const due =
+        this.changesetsSinceSnapshot > 0 &&
+        ((s.intervalMs > 0 && now - this.lastSnapshotAt >= s.intervalMs) ||
+          (s.everyChangesets > 0 && this.changesetsSinceSnapshot >= s.everyChangesets) ||
+          (s.idleMs > 0 && now - this.lastShipAt >= s.idleMs));
+      if (due) await this.doSnapshot(false, 'policy', undefined);
+    } catch (error) {
+      this.ctx.logger.warn({ db: this.name, err: String(error) }, 'walstream: background step failed; retrying');
+      this.ctx.emit({ type: 'error', db: this.name, error });
+    }
+  }
+
+  /**
+   * Stops the loop, ships what is committed (unless `final: false`) and releases the database.
+   * Idempotent. The database is left in WAL mode with every frame still in the WAL.
+   */
+  async close(options: OpOptions & { readonly final?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.timer?.cancel();
+    this.timer = null;
+    try {
+      if (options.final !== false) await this.serial(() => this.doSync(options.signal));
+      else await this.queue;
+    } finally {
+      this.closed = true;
+      this.conns.close();
+      this.recordCleanClose();
+    }
+  }
+
+  /** After the last connection closed, SQLite checkpointed and removed the WAL: remember the file. */
+  private recordCleanClose(): void {
+    try {
+      if (this.pending.length > 0 || this.needsSnapshot !== null || existsSync(this.walPath)) return;
+      const st = statSync(this.path);
+      saveState(this.path, { ...this.state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
+    } catch {
+      // Best effort: without the record the next start takes a snapshot.
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

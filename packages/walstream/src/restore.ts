@@ -1,0 +1,256 @@
+/**
+ * Restore: the latest state, or the state at a sequence or a time. The newest snapshot at or
+ * before the target is streamed into a temporary file, the incrementals after it are downloaded
+ * in parallel (bounded) and applied in order, each verified against the chain; the result is
+ * checked by SQLite and only then renamed into place.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { downloadPhysical, readPhysicalStream, verifyChain, type PhysicalChangeset } from '@hadb/changeset';
+import { throwIfAborted } from '@hadb/io';
+import type { StorageBackend } from '@hadb/storage';
+import Database from 'better-sqlite3';
+import { abortedError, corruptError, WalstreamError } from './errors.js';
+import { truncateTo, writePage } from './file-pages.js';
+import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
+import { changesetDbPages } from './meta.js';
+
+/** What to restore. */
+export interface RestoreOptions {
+  readonly storage: StorageBackend;
+  /** Key prefix used when replicating. Default `''`. */
+  readonly prefix?: string | undefined;
+  /** Database name in storage. */
+  readonly name: string;
+  /** File to create. Its `-wal` and `-shm` companions are removed when it is replaced. */
+  readonly output: string;
+  /** Restore the state as of this sequence (the newest changeset with `seq ≤` this). */
+  readonly seq?: bigint | undefined;
+  /** Restore the state as of this time (ms since the epoch): changesets created at or before it. */
+  readonly time?: number | Date | undefined;
+  /** If `output` exists, do nothing and return `{ skipped: true }`. */
+  readonly ifNotExists?: boolean | undefined;
+  /** Replace an existing `output` (never while another process has it open). Default false. */
+  readonly overwrite?: boolean | undefined;
+  /** SQLite check of the result before it is installed. Default `'quick'`. */
+  readonly integrity?: 'quick' | 'full' | 'none' | undefined;
+  /** Downloads in flight. Default 8. */
+  readonly concurrency?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Called after the snapshot and after each incremental. */
+  readonly onProgress?: ((progress: RestoreProgress) => void) | undefined;
+}
+
+/** Progress of a restore. */
+export interface RestoreProgress {
+  readonly phase: 'snapshot' | 'incremental';
+  readonly seq: bigint;
+  /** Incrementals applied so far, and how many are planned (for a time target, an upper bound). */
+  readonly applied: number;
+  readonly planned: number;
+  readonly bytes: number;
+}
+
+/** Result of {@link restore}. */
+export type RestoreResult =
+  | { readonly skipped: true }
+  | {
+      readonly skipped: false;
+      /** Sequence the file now reflects. */
+      readonly seq: bigint;
+      readonly snapshotSeq: bigint;
+      readonly incrementals: number;
+      readonly pageSize: number;
+      readonly dbPages: number;
+      /** `created_ms` of the last changeset applied. */
+      readonly createdMs: number;
+      /** Bytes downloaded. */
+      readonly bytes: number;
+      /** Chain checksum at `seq` (where a follower continues). */
+      readonly checksum: bigint;
+    };
+
+function timeOf(t: number | Date | undefined): number | undefined {
+  return t instanceof Date ? t.getTime() : t;
+}
+
+/** Chooses the newest snapshot at or before the target. */
+async function pickSnapshot(
+  storage: StorageBackend,
+  snapshots: readonly RemoteEntry[],
+  seq: bigint | undefined,
+  time: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<RemoteEntry | null> {
+  for (let i = snapshots.length - 1; i >= 0; i--) {
+    const s = snapshots[i]!;
+    if (seq !== undefined && s.seq > seq) continue;
+    if (time !== undefined) {
+      const h = await readRemoteHeader(storage, s.key, { signal });
+      if (h === null || h.createdMs > time) continue;
+    }
+    return s;
+  }
+  return null;
+}
+
+/** Restores a database from storage (see {@link RestoreOptions}). */
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
+  const { storage, name, output, signal } = options;
+  const prefix = options.prefix ?? '';
+  const time = timeOf(options.time);
+  const concurrency = options.concurrency ?? 8;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new WalstreamError('HADB_WALSTREAM_INVALID_CONFIG', `concurrency must be an integer >= 1, got ${concurrency}`);
+  }
+  if (existsSync(output)) {
+    if (options.ifNotExists === true) return { skipped: true };
+    if (options.overwrite !== true) throw new WalstreamError('HADB_WALSTREAM_EXISTS', `${output} already exists`);
+  }
+  throwIfAborted(signal, abortedError);
+  const remote = await listRemote(storage, prefix, name, { signal });
+  const snap = await pickSnapshot(storage, remote.snapshots, options.seq, time, signal);
+  if (snap === null) {
+    throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `no snapshot of '${name}' at or before the target`);
+  }
+  const candidates = remote.incrementals.filter((e) => e.seq > snap.seq && (options.seq === undefined || e.seq <= options.seq));
+  const tmp = `${output}.walstream-restore`;
+  rmSync(tmp, { force: true });
+  const fd = openSync(tmp, 'w+');
+  let bytes = 0;
+  try {
+    // 1. The snapshot, streamed.
+    const stream = await storage.getStream(snap.key, { signal });
+    if (stream === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
+    bytes += stream.size;
+    const reader = readPhysicalStream(stream.body, { signal });
+    let header;
+    try {
+      header = await reader.header();
+    } catch (err) {
+      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+    }
+    const pageSize = header.pageSize;
+    let dbPages = 0;
+    try {
+      for await (const page of reader) {
+        const size = writePage(fd, pageSize, page, snap.key);
+        if (size !== null) dbPages = size;
+      }
+    } catch (err) {
+      if (err instanceof WalstreamError) throw err;
+      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+    }
+    let chain = header.prevChecksum;
+    let seq = snap.seq;
+    let createdMs = Number(header.createdMs);
+    let applied = 0;
+    options.onProgress?.({ phase: 'snapshot', seq, applied, planned: candidates.length, bytes });
+    // 2. Incrementals, prefetched `concurrency` at a time, applied in order.
+    const inflight = new Map<number, Promise<PhysicalChangeset>>();
+    const fetch = (i: number): void => {
+      const e = candidates[i];
+      if (e === undefined || inflight.has(i)) return;
+      const p = downloadPhysical(storage, e.key, { signal });
+      p.catch(() => {});
+      inflight.set(i, p);
+    };
+    for (let i = 0; i < candidates.length; i++) {
+      for (let j = i; j < i + concurrency; j++) fetch(j);
+      const entry = candidates[i]!;
+      if (entry.seq !== seq + 1n) {
+        if (options.seq === undefined && time === undefined) {
+          throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': incremental ${seq + 1n} is missing (next stored is ${entry.seq})`);
+        }
+        break;
+      }
+      let cs: PhysicalChangeset;
+      try {
+        cs = await inflight.get(i)!;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'HADB_CHANGESET_NOT_FOUND') {
+          throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': incremental ${entry.seq} disappeared during restore`, { cause: err });
+        }
+        if ((err as { code?: string }).code?.startsWith('HADB_CHANGESET_') === true) throw corruptError(`${entry.key}: ${(err as Error).message}`, err);
+        throw err;
+      }
+      inflight.delete(i);
+      if (time !== undefined && Number(cs.header.createdMs) > time) break;
+      try {
+        verifyChain(chain, cs);
+      } catch (err) {
+        throw corruptError(`'${name}': chain break at seq ${entry.seq}: ${(err as Error).message}`, err);
+      }
+      if (cs.header.pageSize !== pageSize) throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
+      dbPages = changesetDbPages(cs, entry.key);
+      for (const page of cs.pages) writePage(fd, pageSize, page, entry.key);
+      bytes += 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
+      chain = cs.checksum;
+      seq = cs.header.seq;
+      createdMs = Number(cs.header.createdMs);
+      applied++;
+      options.onProgress?.({ phase: 'incremental', seq, applied, planned: candidates.length, bytes });
+      throwIfAborted(signal, abortedError);
+    }
+    if (options.seq !== undefined && time === undefined && seq !== options.seq && remote.headSeq >= options.seq) {
+      throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': cannot reach seq ${options.seq} (stopped at ${seq})`);
+    }
+    truncateTo(fd, pageSize, dbPages);
+    fsyncSync(fd);
+    closeSync(fd);
+    checkIntegrity(tmp, options.integrity ?? 'quick');
+    if (options.overwrite === true) {
+      rmSync(`${output}-wal`, { force: true });
+      rmSync(`${output}-shm`, { force: true });
+    }
+    renameSync(tmp, output);
+    fsyncDir(dirname(output));
+    return { skipped: false, seq, snapshotSeq: snap.seq, incrementals: applied, pageSize, dbPages, createdMs, bytes, checksum: chain };
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    removeWithCompanions(tmp);
+    throw err;
+  }
+}
+
+/** Runs SQLite's `quick_check` or `integrity_check` on `path` (read-only); throws `HADB_WALSTREAM_INTEGRITY`. */
+export function checkIntegrity(path: string, level: 'quick' | 'full' | 'none'): void {
+  if (level === 'none') return;
+  let db: InstanceType<typeof Database> | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const rows = db.pragma(level === 'full' ? 'integrity_check' : 'quick_check') as Array<Record<string, string>>;
+    const messages = rows.map((r) => Object.values(r)[0]);
+    if (messages.length !== 1 || messages[0] !== 'ok') {
+      throw new WalstreamError('HADB_WALSTREAM_INTEGRITY', `${path}: ${level} check failed: ${messages.slice(0, 5).join('; ')}`);
+    }
+  } catch (err) {
+    if (err instanceof WalstreamError) throw err;
+    throw new WalstreamError('HADB_WALSTREAM_INTEGRITY', `${path}: ${level} check failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    db?.close();
+    rmSync(`${path}-wal`, { force: true });
+    rmSync(`${path}-shm`, { force: true });
+  }
+}
+
+function removeWithCompanions(path: string): void {
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) rmSync(p, { force: true });
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic.
+  }
+}

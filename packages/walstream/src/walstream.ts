@@ -1,0 +1,100 @@
+import { basename, resolve } from 'node:path';
+import { ConcurrencyLimiter, type OpOptions } from '@hadb/io';
+import { WalstreamError } from './errors.js';
+import { checkName, resolveDatabase, resolveShared, type DatabaseOptions, type ResolvedShared, type WalstreamOptions } from './options.js';
+import { DatabaseReplicator, type EngineContext } from './replicator.js';
+
+/**
+ * Replicates any number of SQLite databases to one storage backend, sharing an upload limiter,
+ * a clock and a logger (per database: two SQLite connections, its position and the commits
+ * captured but not yet stored). Create it with {@link Walstream.open}; `close()` ships what is
+ * committed and releases every database.
+ */
+export class Walstream {
+  private readonly dbs = new Map<string, DatabaseReplicator>();
+  private readonly ctx: EngineContext;
+  private closed = false;
+
+  private constructor(
+    private readonly shared: ResolvedShared,
+    private readonly defaults: Omit<DatabaseOptions, 'name'>,
+  ) {
+    this.ctx = {
+      storage: shared.storage,
+      prefix: shared.prefix,
+      clock: shared.clock,
+      logger: shared.logger,
+      limiter: new ConcurrencyLimiter(shared.uploadConcurrency),
+      emit: (event) => {
+        try {
+          shared.onEvent(event);
+        } catch (err) {
+          shared.logger.warn({ err: String(err) }, 'walstream: onEvent threw');
+        }
+      },
+    };
+  }
+
+  /** Checks the options (`HADB_WALSTREAM_INVALID_CONFIG`) and returns an empty replicator set. */
+  static async open(options: WalstreamOptions): Promise<Walstream> {
+    const shared = resolveShared(options);
+    resolveDatabase(options);
+    return new Walstream(shared, options);
+  }
+
+  /**
+   * Starts replicating the SQLite file at `path` (switching it to WAL mode) and resolves once it
+   * has caught up with storage: the chain resumes when the local position, the WAL and storage
+   * agree, otherwise a new lineage starts with a snapshot above the remote head.
+   */
+  async add(path: string, options: DatabaseOptions & OpOptions = {}): Promise<DatabaseReplicator> {
+    if (this.closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', 'walstream is closed');
+    const name = checkName(options.name ?? basename(path));
+    const resolved = resolveDatabase(this.defaults, options);
+    if (this.dbs.has(name)) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `database '${name}' is already replicated`);
+    for (const r of this.dbs.values()) {
+      if (r.path === resolve(path)) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `${path} is already replicated as '${r.name}'`);
+    }
+    const replicator = await DatabaseReplicator.open(name, resolve(path), resolved, this.ctx, options);
+    this.dbs.set(name, replicator);
+    return replicator;
+  }
+
+  /** The replicator of `name`, if added. */
+  get(name: string): DatabaseReplicator | undefined {
+    return this.dbs.get(name);
+  }
+
+  /** Names of the replicated databases. */
+  names(): string[] {
+    return [...this.dbs.keys()];
+  }
+
+  /** Stops replicating `name` (shipping what is committed first). */
+  async remove(name: string, options: OpOptions = {}): Promise<void> {
+    const r = this.dbs.get(name);
+    if (r === undefined) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `database '${name}' is not replicated`);
+    this.dbs.delete(name);
+    await r.close(options);
+  }
+
+  /** Ships every database's commits; resolves when all are stored. */
+  async syncAll(options: OpOptions = {}): Promise<void> {
+    await Promise.all([...this.dbs.values()].map((r) => r.sync(options)));
+  }
+
+  /** Closes every database (final sync unless `final: false`). Idempotent; the storage backend stays open. */
+  async close(options: OpOptions & { readonly final?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.dbs.values()];
+    this.dbs.clear();
+    const results = await Promise.allSettled(all.map((r) => r.close(options)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
