@@ -20,8 +20,8 @@ export interface Retention {
   readonly monthly: number;
 }
 
-/** The retention used when neither flags nor the config file set one. */
-export const DEFAULT_RETENTION: Retention = Object.freeze({ hourly: 24, daily: 7, weekly: 4, monthly: 12 });
+/** The retention used when neither flags nor the config file set one (`@hadb/changeset`'s defaults). */
+export const DEFAULT_RETENTION: Retention = Object.freeze({ hourly: 24, daily: 7, weekly: 12, monthly: 12 });
 
 /** The parsed config file (after `${ENV}` expansion). Unknown keys are refused. */
 export interface ConfigFile {

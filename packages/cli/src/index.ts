@@ -2,5 +2,4 @@ export { run } from './main.js';
 export { EXIT, exitCodeOf, type ExitCode } from './exit-codes.js';
 export { CliError, isCliError, type CliErrorCode } from './errors.js';
 export { parseLeaseUrl, parseStorageUrl, redactUrl, type LeaseTarget, type StorageTarget } from './urls.js';
-export { planGfs, type GfsPlan, type SnapshotPoint } from './gfs.js';
 export type { Io } from './output.js';

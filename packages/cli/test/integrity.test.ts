@@ -49,7 +49,7 @@ describe('hadb verify', () => {
     const { root, url } = await bucketCopy();
     const bad = key(0, steps[3]!.seq);
     const bytes = await readFile(join(root, bad));
-    bytes[bytes.length - 100] ^= 0xff;
+    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
     await writeFile(join(root, bad), bytes);
     const r = await hadb(['verify', 'app', '-s', url]);
     expect(r.code).toBe(5);
@@ -81,7 +81,7 @@ describe('hadb verify', () => {
     const { root, url } = await bucketCopy();
     const bad = key(0, steps[5]!.seq);
     const bytes = await readFile(join(root, bad));
-    bytes[60] ^= 0x01;
+    bytes[60] = bytes[60]! ^ 0x01;
     await writeFile(join(root, bad), bytes);
     const path = join(dir, 'through-bad.duckdb');
     const r = await hadb(['restore', 'app', path, '-s', url]);
@@ -94,24 +94,33 @@ describe('hadb compact', () => {
   it('plans grandfather-father-son retention without deleting, then deletes with --force', async () => {
     const { url } = await bucketCopy();
     const before = JSON.parse((await hadb(['ls', 'app', '--json', '-s', url])).stdout).objects.length;
-    // All snapshots were written within the same hour: hourly 1 keeps only the newest.
-    const dry = await hadb(['compact', 'app', '--hourly', '1', '--daily', '0', '--weekly', '0', '--monthly', '0', '--json', '-s', url]);
+    // All snapshots were written within the same hour: hourly 1 keeps the newest, and the planner
+    // always keeps the newest two; segments at or below the oldest kept snapshot go.
+    const tiers = ['--hourly', '1', '--daily', '0', '--weekly', '0', '--monthly', '0'];
+    const dry = await hadb(['compact', 'app', ...tiers, '--json', '-s', url]);
     expect(dry.code, dry.stderr).toBe(0);
     const plan = JSON.parse(dry.stdout);
     expect(plan.dryRun).toBe(true);
-    expect(plan.keep.map((k: { seq: string }) => k.seq)).toEqual([steps[4]!.seq.toString()]);
-    expect(plan.deleteSnapshots).toEqual([key(1, 1n), key(1, steps[2]!.seq)]);
-    expect(plan.deleteSegments).toEqual(steps.slice(0, 5).map((s) => key(0, s.seq)));
+    expect(plan.keep.map((k: { seq: string; reasons: string[] }) => [k.seq, k.reasons])).toEqual([
+      [steps[2]!.seq.toString(), ['min-keep']],
+      [steps[4]!.seq.toString(), ['newest', 'hourly']],
+    ]);
+    expect(plan.deleteSnapshots).toEqual([key(1, 1n)]);
+    expect(plan.deleteSegments).toEqual(steps.slice(0, 3).map((s) => key(0, s.seq)));
     expect(JSON.parse((await hadb(['ls', 'app', '--json', '-s', url])).stdout).objects.length).toBe(before);
-    const text = await hadb(['compact', 'app', '--hourly', '1', '--daily', '0', '--weekly', '0', '--monthly', '0', '-s', url]);
-    expect(text.stdout).toContain('would delete 2 snapshots and 5 segments');
+    const text = await hadb(['compact', 'app', ...tiers, '-s', url]);
+    expect(text.stdout).toContain('would delete 1 snapshots and 3 segments');
     expect(text.stdout).toContain('dry run: nothing deleted');
 
-    const forced = await hadb(['compact', 'app', '--hourly', '1', '--daily', '0', '--weekly', '0', '--monthly', '0', '--force', '-s', url]);
+    const forced = await hadb(['compact', 'app', ...tiers, '--force', '-s', url]);
     expect(forced.code, forced.stderr).toBe(0);
-    expect(forced.stdout).toContain('deleted 2 snapshots and 5 segments');
+    expect(forced.stdout).toContain('deleted 1 snapshots and 3 segments');
     const after = JSON.parse((await hadb(['ls', 'app', '--json', '-s', url])).stdout).objects;
-    expect(after.map((o: { key: string }) => o.key)).toEqual([key(0, steps[5]!.seq), key(1, steps[4]!.seq)]);
+    expect(after.map((o: { key: string }) => o.key)).toEqual([
+      ...steps.slice(3).map((s) => key(0, s.seq)),
+      key(1, steps[2]!.seq),
+      key(1, steps[4]!.seq),
+    ]);
     // What is left still verifies and restores to the head.
     expect((await hadb(['verify', 'app', '-s', url])).code).toBe(0);
     const path = join(dir, 'after-compact.duckdb');
@@ -124,9 +133,10 @@ describe('hadb compact', () => {
     const r = await hadb(['compact', 'app', '--json', '-s', url]);
     expect(r.code).toBe(0);
     const plan = JSON.parse(r.stdout);
-    expect(plan.retention).toEqual({ hourly: 24, daily: 7, weekly: 4, monthly: 12 });
+    expect(plan.retention).toEqual({ hourly: 24, daily: 7, weekly: 12, monthly: 12 });
     // One snapshot per period: the three snapshots share an hour, so the newest stands for every tier.
-    expect(plan.keep).toEqual([expect.objectContaining({ seq: steps[4]!.seq.toString(), reasons: ['newest', 'hourly', 'daily', 'weekly', 'monthly'] })]);
+    expect(plan.keep.at(-1)).toEqual(expect.objectContaining({ seq: steps[4]!.seq.toString(), reasons: ['newest', 'hourly', 'daily', 'weekly', 'monthly'] }));
+    expect(plan.deleteSnapshots).toEqual([key(1, 1n)]);
     const config = join(dir, 'retention.yml');
     await writeFile(config, 'storage: ${BUCKET_URL}\nretention:\n  hourly: 0\n  daily: ${DAILY:-3}\n');
     const fromFile = await hadb(['compact', 'app', '--json', '--weekly', '2', '-c', config], { BUCKET_URL: url });

@@ -1,8 +1,8 @@
+import { planRetention } from '@hadb/changeset';
 import { bySeq, describeObjects, requireObjects, type ObjectDetails } from '../catalog.js';
 import { DEFAULT_RETENTION, type Retention } from '../config.js';
 import { withStorage, type Context } from '../context.js';
 import { CliError } from '../errors.js';
-import { planGfs } from '../gfs.js';
 import { formatBytes, formatTime, table, toJson } from '../output.js';
 
 /** The compaction plan of one database. */
@@ -15,23 +15,26 @@ export interface CompactPlan {
 }
 
 /**
- * Plans GFS retention over the snapshots of a `.hadbp` database. Incremental segments are kept
- * after the oldest snapshot retained by the finest non-zero tier (the point-in-time window);
- * older kept snapshots remain as whole restore points and the segments before that window go.
+ * Plans grandfather-father-son retention over the snapshots of a `.hadbp` database with
+ * `@hadb/changeset`'s planner (the newest two snapshots are always kept), and deletes the
+ * incremental segments at or below the oldest kept snapshot: only older snapshots needed them.
+ * Point-in-time restore stays possible for every moment after the oldest kept snapshot.
  */
-export function planCompaction(details: readonly ObjectDetails[], retention: Retention): CompactPlan {
+export function planCompaction(details: readonly ObjectDetails[], retention: Retention, nowMs = Date.now()): CompactPlan {
   const snapshots = details.filter((d) => d.kind === 'hadbp' && d.generation === 1).sort(bySeq);
   const incrementals = details.filter((d) => d.kind === 'hadbp' && d.generation === 0).sort(bySeq);
   if (snapshots.length === 0) return { keep: [], dropSnapshots: [], dropSegments: [], floor: null };
-  const points = snapshots.map((s) => ({ ...s, createdMs: s.createdMs ?? 0, details: s }));
-  const plan = planGfs(points, retention);
-  const finest = (['hourly', 'daily', 'weekly', 'monthly'] as const).find((t) => retention[t] > 0);
-  const window = plan.keep.filter((k) => k.reasons.includes('newest') || (finest !== undefined && k.reasons.includes(finest)));
-  const floor = window[0]!.point.seq;
+  const bySeqKey = new Map(snapshots.map((s) => [s.seq, s]));
+  const plan = planRetention(
+    snapshots.map((s) => ({ seq: s.seq, createdMs: s.createdMs ?? 0 })),
+    retention,
+    nowMs,
+  );
+  const floor = plan.oldestKept;
   return {
-    keep: plan.keep.map((k) => ({ snapshot: k.point.details, reasons: k.reasons })),
-    dropSnapshots: plan.drop.map((p) => p.details),
-    dropSegments: incrementals.filter((s) => s.seq <= floor),
+    keep: [...plan.keep].reverse().map((k) => ({ snapshot: bySeqKey.get(k.seq)!, reasons: k.reasons })),
+    dropSnapshots: [...plan.delete].reverse().map((d) => bySeqKey.get(d.seq)!),
+    dropSegments: floor === null ? [] : incrementals.filter((s) => s.seq <= floor),
     floor,
   };
 }
@@ -81,7 +84,7 @@ export async function compact(ctx: Context, db: string, flags: Partial<Retention
     }
     const verb = flags.force === true ? 'deleted' : 'would delete';
     ctx.io.out(
-      `${verb} ${plan.dropSnapshots.length} snapshots and ${plan.dropSegments.length} segments (${formatBytes(freed)})${plan.floor === null ? '' : `; segments after seq ${plan.floor} kept`}`,
+      `${verb} ${plan.dropSnapshots.length} snapshots and ${plan.dropSegments.length} segments (${formatBytes(freed)})${plan.floor === null ? '' : `; segments after seq ${plan.floor} (the oldest kept snapshot) kept`}`,
     );
     if (flags.force !== true && doomed.length > 0) ctx.io.out('dry run: nothing deleted; run again with --force to delete');
   });
