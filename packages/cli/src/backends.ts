@@ -10,6 +10,8 @@ import type { LeaseTarget, StorageTarget } from './urls.js';
 const MODULES = {
   'storage-local': { pkg: '@hadb/storage-local', load: () => import('@hadb/storage-local') },
   'storage-s3': { pkg: '@hadb/storage-s3', load: () => import('@hadb/storage-s3') },
+  'storage-age': { pkg: '@hadb/storage-age', load: () => import('@hadb/storage-age') },
+  walstream: { pkg: '@hadb/walstream', load: () => import('@hadb/walstream') },
   lease: { pkg: '@hadb/lease', load: () => import('@hadb/lease') },
   'lease-nats': { pkg: '@hadb/lease-nats', load: () => import('@hadb/lease-nats') },
   'lease-etcd': { pkg: '@hadb/lease-etcd', load: () => import('@hadb/lease-etcd') },
@@ -42,8 +44,29 @@ export function awsCredentials(env: NodeJS.ProcessEnv): { accessKeyId: string; s
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
 
-/** Opens the storage backend of `target`; the caller closes it. */
-export async function openStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<StorageBackend> {
+/** Age keys of encrypted storage (see `age.ts`). */
+export interface AgeKeys {
+  readonly recipients: readonly string[];
+  readonly identities: readonly string[];
+}
+
+/**
+ * Opens the storage backend of `target`, wrapped in age encryption when `age` has identities;
+ * the caller closes it.
+ */
+export async function openStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal?: AbortSignal, age?: AgeKeys): Promise<StorageBackend> {
+  const inner = await openPlainStorage(target, env, signal);
+  if (age === undefined || age.identities.length === 0) return inner;
+  try {
+    const { encryptedStorage } = await loadBackend('storage-age');
+    return await encryptedStorage(inner, age);
+  } catch (error) {
+    await inner.close();
+    throw error;
+  }
+}
+
+async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<StorageBackend> {
   if (target.kind === 'file') {
     const { LocalStorageBackend } = await loadBackend('storage-local');
     return LocalStorageBackend.open({ root: target.root, createRoot: true });

@@ -29,6 +29,9 @@ export interface ConfigFile {
   readonly storage: string | undefined;
   readonly lease: string | undefined;
   readonly retention: Partial<Retention> | undefined;
+  /** Age identities (keys or identity files) and recipients for encrypted storage. */
+  readonly ageIdentities: readonly string[];
+  readonly ageRecipients: readonly string[];
   /** The raw `dbs:` list, validated by the commands that use it. */
   readonly dbs: readonly unknown[] | undefined;
 }
@@ -38,6 +41,8 @@ export interface Settings {
   readonly config: ConfigFile | undefined;
   readonly storage: Resolved<string> | undefined;
   readonly lease: Resolved<string>;
+  /** Age identities and recipients for the storage (flags, then env, then config). */
+  readonly age: Resolved<{ readonly identities: readonly string[]; readonly recipients: readonly string[] }>;
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -46,6 +51,7 @@ export interface GlobalFlags {
   readonly storage?: string | undefined;
   readonly lease?: string | undefined;
   readonly config?: string | undefined;
+  readonly ageIdentity?: readonly string[] | undefined;
 }
 
 function invalid(message: string): CliError {
@@ -61,7 +67,7 @@ function expandDeep(value: unknown, env: NodeJS.ProcessEnv, where: string): unkn
   return value;
 }
 
-const TOP_KEYS = new Set(['storage', 'lease', 'retention', 'dbs']);
+const TOP_KEYS = new Set(['storage', 'lease', 'retention', 'dbs', 'age-identities', 'age-recipients']);
 const RETENTION_KEYS = new Set(['hourly', 'daily', 'weekly', 'monthly']);
 
 /** A non-negative integer setting; strings from `${ENV}` expansion are accepted. */
@@ -69,6 +75,14 @@ export function count(value: unknown, where: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid(`${where} must be a non-negative integer`);
   return n;
+}
+
+/** A list of strings (a single string is a list of one); absent is empty. */
+export function stringList(value: unknown, where: string): string[] {
+  if (value === undefined || value === null) return [];
+  const list = Array.isArray(value) ? value : [value];
+  for (const v of list) if (typeof v !== 'string' || v === '') throw invalid(`${where} must be a string or a list of strings`);
+  return list as string[];
 }
 
 /** Reads and validates a YAML config file, expanding `${ENV}` in every string value. */
@@ -105,7 +119,15 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
     retention = r;
   }
   if (obj.dbs !== undefined && obj.dbs !== null && !Array.isArray(obj.dbs)) throw invalid(`${path}: dbs must be a list`);
-  return { path, storage: str('storage'), lease: str('lease'), retention, dbs: (obj.dbs as unknown[] | undefined) ?? undefined };
+  return {
+    path,
+    storage: str('storage'),
+    lease: str('lease'),
+    retention,
+    ageIdentities: stringList(obj['age-identities'], `${path}: age-identities`),
+    ageRecipients: stringList(obj['age-recipients'], `${path}: age-recipients`),
+    dbs: (obj.dbs as unknown[] | undefined) ?? undefined,
+  };
 }
 
 /**
@@ -126,6 +148,14 @@ export async function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv
     config,
     storage: pick(flags.storage, 'HADB_STORAGE', config?.storage),
     lease: pick(flags.lease, 'HADB_LEASE', config?.lease) ?? { value: 'storage', source: 'default' },
+    age:
+      flags.ageIdentity !== undefined && flags.ageIdentity.length > 0
+        ? { value: { identities: flags.ageIdentity, recipients: config?.ageRecipients ?? [] }, source: 'flag' }
+        : env.HADB_AGE_IDENTITY_FILE !== undefined && env.HADB_AGE_IDENTITY_FILE !== ''
+          ? { value: { identities: [env.HADB_AGE_IDENTITY_FILE], recipients: config?.ageRecipients ?? [] }, source: 'env' }
+          : config !== undefined && config.ageIdentities.length > 0
+            ? { value: { identities: config.ageIdentities, recipients: config.ageRecipients }, source: 'config' }
+            : { value: { identities: [], recipients: config?.ageRecipients ?? [] }, source: 'default' },
     env,
   };
 }

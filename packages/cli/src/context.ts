@@ -1,5 +1,6 @@
 import type { LeaseStore } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
+import { resolveAgeKeys } from './age.js';
 import { openLeaseStore, openStorage } from './backends.js';
 import { requireStorage, type Settings } from './config.js';
 import type { Io } from './output.js';
@@ -18,7 +19,9 @@ export interface Context {
 /** Runs `fn` with the storage backend of the settings, closing it afterwards. */
 export async function withStorage<T>(ctx: Context, fn: (storage: StorageBackend) => Promise<T>): Promise<T> {
   const target = parseStorageUrl(requireStorage(ctx.settings), ctx.settings.env);
-  const storage = await openStorage(target, ctx.settings.env, ctx.signal);
+  const { identities, recipients } = ctx.settings.age.value;
+  const age = await resolveAgeKeys(identities, recipients, 'age keys');
+  const storage = await openStorage(target, ctx.settings.env, ctx.signal, age);
   try {
     return await fn(storage);
   } finally {

@@ -5,7 +5,9 @@ import { explain } from './commands/explain.js';
 import { follow } from './commands/follow.js';
 import { leaseRelease, leaseShow } from './commands/lease.js';
 import { ls } from './commands/ls.js';
+import { replicate } from './commands/replicate.js';
 import { restore } from './commands/restore.js';
+import { snapshot } from './commands/snapshot.js';
 import { status } from './commands/status.js';
 import { verify } from './commands/verify.js';
 import { resolveSettings, type GlobalFlags } from './config.js';
@@ -47,6 +49,7 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .option('-s, --storage <url>', 'storage URL: file:///dir or s3://bucket/prefix?endpoint=… (env HADB_STORAGE)')
     .option('-l, --lease <url>', 'lease store: storage (default), nats://host:4222, etcd://host:2379 (env HADB_LEASE)')
     .option('-c, --config <file>', 'YAML config file (env HADB_CONFIG)')
+    .option('--age-identity <file|key>', 'age identity for encrypted storage, repeatable (env HADB_AGE_IDENTITY_FILE)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--no-progress', 'never draw progress bars')
     .showHelpAfterError('(run hadb --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: (s, write) => write(s) })
@@ -80,24 +83,38 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
 
   program
     .command('restore')
-    .description('restore a DuckDB database into a new file, to the newest state, a seq or a time')
+    .description('restore a DuckDB or SQLite database into a new file, to the newest state, a seq or a time')
     .argument('<db>', 'database name')
     .argument('<path>', 'file to create')
     .option('--seq <n>', 'restore exactly this seq')
     .option('--time <iso8601>', 'restore the newest state written at or before this time (UTC unless an offset is given)')
     .option('--if-not-exists', 'do nothing (exit 0) when <path> exists')
+    .option('--integrity-check <level>', 'SQLite: quick (default), full or none, run before the file is installed')
     .addOption(new Option('--parallel <n>', 'downloads in flight').argParser(positiveInt).default(4))
     .option('--json', 'machine-readable result')
     .action(action((ctx, db: string, path: string, opts) => restore(ctx, db, path, opts)));
 
   program
     .command('follow')
-    .description('keep a DuckDB read replica restored continuously until SIGINT/SIGTERM')
+    .description('keep a DuckDB or SQLite read replica restored continuously until SIGINT/SIGTERM')
     .argument('<db>', 'database name')
     .argument('<path>', 'replica file')
     .addOption(new Option('--interval <ms>', 'poll interval').argParser(positiveInt).default(1000))
     .addOption(new Option('--parallel <n>', 'downloads in flight').argParser(positiveInt).default(4))
     .action(action((ctx, db: string, path: string, opts: { interval: number; parallel: number }) => follow(ctx, db, path, { intervalMs: opts.interval, parallel: opts.parallel })));
+
+  program
+    .command('replicate')
+    .description('run the replication daemon for the SQLite databases of the config file (SIGTERM: final sync, exit 0)')
+    .action(action((ctx) => replicate(ctx)));
+
+  program
+    .command('snapshot')
+    .description('store a full snapshot of a SQLite database file now')
+    .argument('<db-file>', 'SQLite database file')
+    .option('--name <name>', 'database name in storage (default: the file name)')
+    .option('--json', 'machine-readable output')
+    .action(action((ctx, file: string, opts: { name?: string; json?: boolean }) => snapshot(ctx, file, opts)));
 
   program
     .command('compact')

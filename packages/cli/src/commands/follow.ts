@@ -3,17 +3,24 @@ import { sleepUnlessAborted, systemClock } from '@hadb/io';
 import { withStorage, type Context } from '../context.js';
 import { describeObjects, engineOf, requireObjects } from '../catalog.js';
 import { CliError } from '../errors.js';
+import { followSqlite } from '../sqlite.js';
 
 /**
- * `hadb follow <db> <path>`: keeps a DuckDB read replica at `path` restored continuously (the
- * latest snapshot, then every new segment, verified as applied) until SIGINT/SIGTERM. The
- * replica's position is kept beside it (`<path>.hadb-position`), so a restart resumes.
+ * `hadb follow <db> <path>`: keeps a read replica at `path` restored continuously (the latest
+ * snapshot, then every new segment or incremental, verified as applied) until SIGINT/SIGTERM.
+ * DuckDB replicas go through duckblock, SQLite replicas through walstream's `Follower` (readers
+ * may keep the file open). The position is kept beside the replica, so a restart resumes.
  */
 export async function follow(ctx: Context, db: string, path: string, opts: { intervalMs: number; parallel: number }): Promise<void> {
   await withStorage(ctx, async (storage) => {
     const objects = await requireObjects(storage, db, { signal: ctx.signal });
     const engine = engineOf(await describeObjects(storage, objects.slice(-1), { signal: ctx.signal, epochs: false }));
-    if (engine !== 'duckblock') throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb follow supports DuckDB (duckblock) databases`);
+    if (engine === 'sqlite') {
+      const seq = await followSqlite(storage, db, path, ctx.io, { intervalMs: opts.intervalMs, signal: ctx.signal });
+      ctx.io.err(`${db}: stopped following at seq ${seq}`);
+      return;
+    }
+    if (engine !== 'duckblock') throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb follow supports DuckDB (duckblock) and SQLite (walstream) databases`);
     let last: bigint | null = null;
     while (!ctx.signal.aborted) {
       try {

@@ -5,6 +5,7 @@ import { EXIT, exitCodeOf } from '../exit-codes.js';
 import { formatBytes, formatTime, toJson } from '../output.js';
 import { byteProgress } from '../progress.js';
 import { pathExists, restoreDuckblock, type RestoreTarget } from '../restore-duck.js';
+import { restoreSqlite } from '../sqlite.js';
 
 /** Options of `hadb restore`. */
 export interface RestoreFlags {
@@ -12,6 +13,7 @@ export interface RestoreFlags {
   readonly time?: string | undefined;
   readonly ifNotExists?: boolean | undefined;
   readonly parallel: number;
+  readonly integrityCheck?: string | undefined;
   readonly json?: boolean | undefined;
 }
 
@@ -35,6 +37,10 @@ export function restoreTarget(flags: RestoreFlags): RestoreTarget {
 /** `hadb restore <db> <path>`: a point-in-time restore into a new file. */
 export async function restore(ctx: Context, db: string, path: string, flags: RestoreFlags): Promise<void> {
   const target = restoreTarget(flags);
+  const integrity = flags.integrityCheck;
+  if (integrity !== undefined && integrity !== 'quick' && integrity !== 'full' && integrity !== 'none') {
+    throw new CliError('HADB_CLI_USAGE', `--integrity-check must be quick, full or none, got "${integrity}"`);
+  }
   if (await pathExists(path)) {
     if (flags.ifNotExists === true) {
       ctx.io.err(`${path} exists; nothing restored (--if-not-exists)`);
@@ -46,19 +52,21 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
     const objects = await requireObjects(storage, db, { signal: ctx.signal });
     const details = await describeObjects(storage, objects, { signal: ctx.signal, epochs: false });
     const engine = engineOf(details);
-    if (engine !== 'duckblock') {
-      throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb restore supports DuckDB (duckblock) databases`);
+    if (engine !== 'duckblock' && engine !== 'sqlite') {
+      throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb restore supports DuckDB (duckblock) and SQLite (walstream) databases`);
+    }
+    if (engine === 'duckblock' && integrity !== undefined && integrity !== 'none') {
+      throw new CliError('HADB_CLI_USAGE', `--integrity-check applies to SQLite databases; ${db} is DuckDB (every block is checksum-verified as it is restored)`);
     }
     const started = Date.now();
     const bar = byteProgress(ctx.io, 'restore', 0, ctx.progress);
     let result;
     try {
-      result = await restoreDuckblock(storage, db, details, path, target, {
-        parallel: flags.parallel,
-        signal: ctx.signal,
-        onTotal: (n) => bar.setTotal(n),
-        onBytes: (n) => bar.add(n),
-      });
+      const options = { parallel: flags.parallel, signal: ctx.signal, onTotal: (n: number) => bar.setTotal(n), onBytes: (n: number) => bar.add(n) };
+      result =
+        engine === 'duckblock'
+          ? await restoreDuckblock(storage, db, details, path, target, options)
+          : await restoreSqlite(storage, db, details, path, target, { ...options, integrity: (integrity ?? 'quick') as 'quick' | 'full' | 'none' });
     } catch (error) {
       // Failures without a more specific class are restore failures.
       if (exitCodeOf(error) === EXIT.GENERAL && !ctx.signal.aborted) {
@@ -70,10 +78,10 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
     }
     const secs = (Date.now() - started) / 1000;
     if (flags.json === true) {
-      ctx.io.out(toJson({ database: db, path, ...result, seconds: secs }));
+      ctx.io.out(toJson({ database: db, engine, path, ...result, seconds: secs }));
     } else {
       ctx.io.out(
-        `restored ${db} to seq ${result.seq} (written ${formatTime(result.createdMs)}) into ${path}: snapshot ${result.snapshotSeq} + ${result.segments} segments, ${formatBytes(result.bytes)} in ${secs.toFixed(1)} s (${(result.bytes / 1e6 / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
+        `restored ${db} to seq ${result.seq} (written ${formatTime(result.createdMs)}) into ${path}: snapshot ${result.snapshotSeq} + ${result.segments} ${engine === 'sqlite' ? 'incrementals' : 'segments'}, ${formatBytes(result.bytes)} in ${secs.toFixed(1)} s (${(result.bytes / 1e6 / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
       );
     }
   });
