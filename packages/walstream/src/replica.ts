@@ -18,6 +18,7 @@ import { corruptError, WalstreamError } from './errors.js';
 import { META_PAGE_ID, changesetDbPages } from './meta.js';
 import { preadSome } from './wal.js';
 import { truncateTo, writePage } from './file-pages.js';
+import { pinnedFd } from './pinned-files.js';
 
 const JOURNAL_MAGIC = Uint8Array.of(0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7);
 const SECTOR = 4096;
@@ -113,9 +114,11 @@ export class ReplicaWriter {
   /**
    * Applies `cs` if it continues the chain at `expectedPrev` (else `HADB_WALSTREAM_CORRUPT`,
    * nothing written) and returns its checksum. Idempotent: re-applying the last changeset after
-   * a crash gives the same file.
+   * a crash gives the same file. `hooks.afterPages` runs after the new pages are written and
+   * before the commit point (fault injection in tests: a throw there leaves a hot journal, as a
+   * crash would).
    */
-  apply(cs: PhysicalChangeset, expectedPrev: bigint): bigint {
+  apply(cs: PhysicalChangeset, expectedPrev: bigint, hooks: { readonly afterPages?: () => void } = {}): bigint {
     try {
       verifyChain(expectedPrev, cs);
     } catch (err) {
@@ -127,9 +130,9 @@ export class ReplicaWriter {
     this.lock.exec('BEGIN EXCLUSIVE');
     this.lock.prepare('SELECT count(*) FROM sqlite_schema').get();
     const journal = `${this.path}-journal`;
-    let fd: number | null = null;
     try {
-      fd = openSync(this.path, 'r+');
+      // Never closed: closing would drop this process's SQLite locks on the file (see pinned-files).
+      const fd = pinnedFd(this.path, true);
       const size = fstatSync(fd).size;
       if (size % pageSize !== 0) throw new WalstreamError('HADB_WALSTREAM_CORRUPT', `${this.path}: size ${size} is not a multiple of page size ${pageSize}`);
       const oldPages = size / pageSize;
@@ -162,10 +165,10 @@ export class ReplicaWriter {
       if (!wrotePage1) writeAll(fd, patchHeader(page1, counter).subarray(0, 100), 0);
       truncateTo(fd, pageSize, newPages);
       fsyncSync(fd);
+      hooks.afterPages?.();
       rmSync(journal);
       fsyncDir(dirname(this.path));
     } finally {
-      if (fd !== null) closeSync(fd);
       this.lock.exec('ROLLBACK');
     }
     return cs.checksum;

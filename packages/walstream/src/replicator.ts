@@ -59,7 +59,7 @@ export class DatabaseReplicator {
   private state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
   private restartSafe = false;
   /** Captured, not yet stored changesets, oldest first. */
-  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch }> = [];
+  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch; readonly capturedAt: number }> = [];
   /** Position after the last captured frame (ahead of `state.wal` by `pending`). */
   private cursor: WalPosition | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -175,13 +175,13 @@ export class DatabaseReplicator {
    * Ships every commit made so far; resolves once it is stored (durable in storage). A commit
    * that returned before `sync()` was called is covered. Safe to call concurrently.
    */
-  sync(options: OpOptions = {}): Promise<SyncResult> {
+  async sync(options: OpOptions = {}): Promise<SyncResult> {
     this.ensureOpen();
     return this.serial(() => this.doSync(options.signal));
   }
 
   /** Ships pending commits, then runs a checkpoint now (`PASSIVE` unless `mode` says `TRUNCATE`). */
-  checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
+  async checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
     this.ensureOpen();
     return this.serial(async () => {
       await this.doSync(options.signal);
@@ -190,7 +190,7 @@ export class DatabaseReplicator {
   }
 
   /** Ships pending commits, then stores a snapshot at the current sequence. */
-  snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
+  async snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
     this.ensureOpen();
     return this.serial(async () => {
       await this.doSync(options.signal);
@@ -214,6 +214,7 @@ export class DatabaseReplicator {
 
   /** Captures the next committed batch into `pending`; false when there is nothing new. */
   private captureOne(): boolean {
+    const capturedAt = this.ctx.clock.now();
     const got = captureCommitted(this.walPath, this.cursor, this.restartSafe, this.options.maxChangesetBytes);
     if (got.kind === 'reset') {
       this.needsSnapshot = 'WAL restarted outside walstream';
@@ -241,7 +242,7 @@ export class DatabaseReplicator {
       entries,
       { createdMs: BigInt(this.ctx.clock.wallMs()) },
     );
-    this.pending.push({ cs, batch });
+    this.pending.push({ cs, batch, capturedAt });
     this.cursor = batch.end;
     return true;
   }
@@ -271,7 +272,7 @@ export class DatabaseReplicator {
         if (this.needsSnapshot !== null) continue;
         break;
       }
-      const { cs, batch } = this.pending[0]!;
+      const { cs, batch, capturedAt } = this.pending[0]!;
       let size: number;
       try {
         size = await this.upload(cs, signal);
@@ -294,7 +295,7 @@ export class DatabaseReplicator {
       shipped++;
       pages += batch.pages.size;
       bytes += size;
-      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes });
+      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes, capturedAt });
     }
     return { seq: this.state.seq, shipped, pages, bytes };
   }

@@ -10,6 +10,7 @@ import type { StorageBackend } from '@hadb/storage';
 import { WalstreamError } from './errors.js';
 import { headerDbPages, headerPageSize, metaEntry } from './meta.js';
 import { overlayIndex } from './capture.js';
+import { pinnedFd } from './pinned-files.js';
 import { frameOffset, preadSome, WAL_FRAME_HEADER_SIZE } from './wal.js';
 import type { WalPosition } from './state.js';
 
@@ -39,7 +40,7 @@ export interface SnapshotInput {
 
 /** Streams a snapshot of the database to `key`. */
 export async function uploadSnapshot(input: SnapshotInput): Promise<SnapshotResult> {
-  const dbFd = openSync(input.dbPath, 'r');
+  const dbFd = pinnedFd(input.dbPath, false);
   let walFd: number | null = null;
   try {
     const fileSize = fstatSync(dbFd).size;
@@ -99,7 +100,6 @@ export async function uploadSnapshot(input: SnapshotInput): Promise<SnapshotResu
     if (!result.success) throw new WalstreamError('HADB_WALSTREAM_CONFLICT', `snapshot ${input.key} already exists`);
     return { key: input.key, seq: input.seq, dbPages, pageSize: ps, bytes: result.size };
   } finally {
-    closeSync(dbFd);
     if (walFd !== null) closeSync(walFd);
   }
 }

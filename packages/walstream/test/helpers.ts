@@ -8,7 +8,6 @@ import { LocalStorageBackend } from '@hadb/storage-local';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
 import { openS3Storage } from '@hadb/storage-s3';
-import { testService } from '@hadb/testkit';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -18,14 +17,13 @@ export function tempDir(label: string): { dir: string; cleanup(): void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Storage backends the suites run against: local always, S3 when the server is configured. */
-export const s3 = testService('s3');
-
 export async function openLocal(dir: string): Promise<StorageBackend> {
   return LocalStorageBackend.open({ root: join(dir, 'bucket'), fsync: false });
 }
 
-export async function openS3(): Promise<StorageBackend> {
+/** The test S3 server (Ceph RGW) from `env` (see `testService('s3')`). */
+export async function openS3(env: Readonly<Record<string, string>>): Promise<StorageBackend> {
+  const s3 = { env };
   return openS3Storage({
     bucket: s3.env.HADB_TEST_S3_BUCKET ?? '',
     endpoint: s3.env.HADB_TEST_S3_ENDPOINT ?? '',

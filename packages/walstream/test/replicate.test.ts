@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Walstream, restore, isWalstreamError } from '../src/index.js';
-import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
+import { cli, cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
 
 describe('replicate and restore (storage-local)', () => {
   const cleanups: Array<() => void | Promise<void>> = [];
@@ -42,6 +43,27 @@ describe('replicate and restore (storage-local)', () => {
     }
     const last = join(t.dir, `r-${[...hashes.keys()].pop()}.db`);
     expect(cliIntegrity(last)).toBe('ok');
+  });
+
+  it("keeps this process's SQLite locks: another process closing the database cannot checkpoint the WAL away", async () => {
+    const t = tempDir('locks');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    const path = join(t.dir, 'l.db');
+    const app = openApp(path);
+    cleanups.push(() => void app.close());
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    randomTxn(app, prng(1), 20);
+    const ws = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws.close());
+    const r = await ws.add(path); // snapshots: reads the database file
+    await r.snapshot();
+    randomTxn(app, prng(2), 20);
+    expect(cli(path, 'SELECT count(*) > 0 FROM t;')).toBe('1'); // a second process opens and closes
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    const res = await r.sync();
+    expect(res.shipped).toBe(1);
+    expect(r.status().lastSnapshotSeq).toBe(1n);
   });
 
   it('refuses to overwrite, honours ifNotExists, and reports NOT_FOUND', async () => {

@@ -42,6 +42,9 @@ describe('sidecar with the sqlite3 CLI as the writer (another process)', () => {
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     expect(code, err).toBe(0);
     expect(out).toContain('"stopped"');
+    // One lineage: the CLI never got to checkpoint away frames the sidecar had not read.
+    expect(out.split('\n').filter((l) => l.includes('"type":"snapshot"')).length).toBe(1);
+    expect(out).not.toContain('"type":"error"');
     const storage = await openLocal(t.dir);
     expect((await listRemote(storage, 'side/', 'cli.db')).headSeq).toBeGreaterThan(1n);
     const restored = join(t.dir, 'restored.db');

@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { downloadPhysical } from '@hadb/changeset';
+import { Follower, ReplicaWriter, Walstream, listRemote, prepareReplicaFile, restore } from '../src/index.js';
+import { cli, cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
+
+describe('follow mode (read replica)', () => {
+  const cleanups: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('keeps a read-only replica up to date through VACUUM and a new lineage while readers read', async () => {
+    const t = tempDir('follow');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    const path = join(t.dir, 'src.db');
+    const app = openApp(path);
+    cleanups.push(() => void app.close());
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    let ws = await Walstream.open({ storage, autoSync: false });
+    let r = await ws.add(path, { name: 'src' });
+    const rnd = prng(77);
+    randomTxn(app, rnd, 50);
+    await r.sync();
+    const replica = join(t.dir, 'replica.db');
+    const applied: Array<{ seq: bigint; restored: boolean }> = [];
+    const follower = await Follower.open({ storage, name: 'src', output: replica, intervalMs: 10, onApply: (i) => applied.push(i) });
+    cleanups.push(() => follower.close());
+    const reader = new Database(replica, { readonly: true });
+    reader.pragma('busy_timeout = 5000');
+    cleanups.push(() => void reader.close());
+    let reads = 0;
+    const readLoop = (async () => {
+      while (reads >= 0) {
+        const row = reader.prepare('SELECT count(*) AS n, coalesce(sum(length(v)), 0) AS b FROM t').get() as { n: number };
+        expect(row.n).toBeGreaterThanOrEqual(0);
+        reads++;
+        await new Promise((res) => setTimeout(res, 1));
+      }
+    })();
+    for (let i = 0; i < 15; i++) {
+      randomTxn(app, rnd);
+      if (i === 8) {
+        app.exec('DELETE FROM t WHERE id % 3 <> 0');
+        app.exec('VACUUM');
+      }
+      const res = await r.sync();
+      await follower.waitFor(res.seq);
+      expect(fileHash(replica), `seq ${res.seq}`).toBe(await committedHash(app, join(t.dir, 's.db')));
+    }
+    // A new lineage (walstream restarted without its state file): the follower restores again.
+    await ws.close();
+    const { rmSync } = await import('node:fs');
+    rmSync(`${path}-walstream.json`);
+    ws = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws.close());
+    r = await ws.add(path, { name: 'src' });
+    randomTxn(app, rnd);
+    const res = await r.sync();
+    await follower.waitFor(res.seq);
+    expect(applied.some((a) => a.restored)).toBe(true);
+    expect(fileHash(replica)).toBe(await committedHash(app, join(t.dir, 's.db')));
+    const fresh = new Database(replica, { readonly: true });
+    expect((fresh.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n).toBe(
+      (app.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n,
+    );
+    fresh.close();
+    reads = -1e9;
+    await readLoop;
+    expect(cliIntegrity(replica)).toBe('ok');
+  });
+
+  it('a crash mid-apply leaves a hot SQLite journal that rolls the replica back; re-applying finishes it', async () => {
+    const t = tempDir('journal');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    const path = join(t.dir, 'j.db');
+    const app = openApp(path);
+    cleanups.push(() => void app.close());
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const ws = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws.close());
+    const r = await ws.add(path, { name: 'j' });
+    randomTxn(app, prng(1), 40);
+    const base = await r.sync();
+    const baseContent = cli(path, 'SELECT count(*), sum(length(v)) FROM t;');
+    app.exec('DELETE FROM t WHERE id % 2 = 0');
+    app.exec('VACUUM'); // shrinks the file: the rollback must also restore its size
+    randomTxn(app, prng(2), 30);
+    const next = await r.sync();
+    const nextContent = cli(path, 'SELECT count(*), sum(length(v)) FROM t;');
+    expect(next.seq).toBe(base.seq + 1n);
+
+    const replica = join(t.dir, 'rep.db');
+    const res = await restore({ storage, name: 'j', output: replica, seq: base.seq });
+    prepareReplicaFile(replica);
+    const remote = await listRemote(storage, '', 'j');
+    const cs = await downloadPhysical(storage, remote.incrementals.find((e) => e.seq === next.seq)!.key);
+    const writer = new ReplicaWriter(replica);
+    expect(() => writer.apply(cs, res.skipped ? 0n : res.checksum, { afterPages: () => { throw new Error('crash'); } })).toThrow('crash');
+    writer.close();
+    expect(existsSync(`${replica}-journal`)).toBe(true);
+    // Any read-write SQLite open (here the Debian CLI) rolls the hot journal back.
+    expect(cli(replica, 'SELECT count(*), sum(length(v)) FROM t;')).toBe(baseContent);
+    expect(existsSync(`${replica}-journal`)).toBe(false);
+    expect(cliIntegrity(replica)).toBe('ok');
+    const again = new ReplicaWriter(replica);
+    again.apply(cs, res.skipped ? 0n : res.checksum);
+    again.close();
+    expect(cli(replica, 'SELECT count(*), sum(length(v)) FROM t;')).toBe(nextContent);
+    expect(cliIntegrity(replica)).toBe('ok');
+  });
+});
