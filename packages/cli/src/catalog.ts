@@ -116,6 +116,9 @@ export async function describeObjects(
     const got = await readPrefix(storage, o.key, probe, options.signal);
     if (got === null) return null; // deleted since the listing
     const { bytes, size } = got;
+    if (Buffer.from(bytes.subarray(0, 19)).toString('latin1') === 'age-encryption.org/') {
+      throw new CliError('HADB_CLI_INVALID_CONFIG', `${o.key} is age-encrypted; pass --age-identity FILE (or set age-identities in the config file)`);
+    }
     const base = { ...o, size, createdMs: null, pageIdSize: null, pageCount: null, prevChecksum: null, lastSeq: null, epoch: null };
     if (o.kind === 'hadbp') {
       if (bytes.length < 40 || Buffer.from(bytes.subarray(0, 5)).toString('latin1') !== 'HADBP') return base;
