@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { LeaseStore } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
 import { CliError } from './errors.js';
@@ -52,10 +53,16 @@ export interface AgeKeys {
 
 /**
  * Opens the storage backend of `target`, wrapped in age encryption when `age` has identities;
- * the caller closes it.
+ * the caller closes it. A `file` directory is created only with `create` (the replicator).
  */
-export async function openStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal?: AbortSignal, age?: AgeKeys): Promise<StorageBackend> {
-  const inner = await openPlainStorage(target, env, signal);
+export async function openStorage(
+  target: StorageTarget,
+  env: NodeJS.ProcessEnv,
+  signal?: AbortSignal,
+  age?: AgeKeys,
+  options: { readonly create?: boolean } = {},
+): Promise<StorageBackend> {
+  const inner = await openPlainStorage(target, env, signal, options.create ?? false);
   if (age === undefined || age.identities.length === 0) return inner;
   try {
     const { encryptedStorage } = await loadBackend('storage-age');
@@ -66,10 +73,18 @@ export async function openStorage(target: StorageTarget, env: NodeJS.ProcessEnv,
   }
 }
 
-async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<StorageBackend> {
+async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal: AbortSignal | undefined, create: boolean): Promise<StorageBackend> {
   if (target.kind === 'file') {
     const { LocalStorageBackend } = await loadBackend('storage-local');
-    return LocalStorageBackend.open({ root: target.root, createRoot: true });
+    // Readers never create the directory: a typo in the path is an error, not an empty store.
+    if (!create) {
+      try {
+        await stat(target.root);
+      } catch (error) {
+        throw new CliError('HADB_CLI_STORAGE', `storage directory ${target.root} is not accessible (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    return LocalStorageBackend.open({ root: target.root, createRoot: create });
   }
   const { openS3Storage } = await loadBackend('storage-s3');
   const credentials = awsCredentials(env);

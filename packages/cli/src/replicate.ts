@@ -53,7 +53,7 @@ export async function runReplicate(dbs: readonly ReplicatedDb[], io: Io, env: No
       let group = groups.get(key);
       if (group === undefined) {
         const age = await resolveAgeKeys(db.ageIdentities, db.ageRecipients, `${db.name}: replica`);
-        const storage = await openStorage(db.target, env, signal, age);
+        const storage = await openStorage(db.target, env, signal, age, { create: true });
         const walstream = await ws.Walstream.open({ storage, onEvent });
         group = { storage, walstream, dbs: [] };
         groups.set(key, group);

@@ -55,6 +55,14 @@ describe('hadb ls', () => {
     expect(table.stdout).toContain('app/0001/0000000000000001.hadbp');
   });
 
+  it('exits 4 for a storage directory that does not exist, and does not create it', async () => {
+    const missing = join(dir, 'no-such-bucket');
+    const r = await hadb(['ls', '-s', `file://${missing}`]);
+    expect(r.code).toBe(4);
+    expect(r.stderr.trim()).toBe(`hadb: storage directory ${missing} is not accessible (ENOENT)`);
+    expect(existsSync(missing)).toBe(false);
+  });
+
   it('exits 3 for a database that is not in storage', async () => {
     const r = await hadb(['ls', 'nope', '-s', url]);
     expect(r.code).toBe(3);
