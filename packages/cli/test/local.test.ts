@@ -82,6 +82,16 @@ describe('hadb ls', () => {
     expect(bad.code).toBe(2);
   });
 
+  it('exits 2 with the install line when a backend package is missing', async () => {
+    const hide = new URL('./fixtures/hide-package.mjs', import.meta.url).pathname;
+    const r = await hadb(['ls', '-s', 's3://bucket/p?endpoint=http://127.0.0.1:1'], { HADB_TEST_HIDE_PACKAGE: '@hadb/storage-s3' }, ['--import', hide]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('hadb: backend package @hadb/storage-s3 is not installed; install it with: npm install @hadb/storage-s3');
+    // The other backends still load.
+    const local = await hadb(['ls', '-s', url], { HADB_TEST_HIDE_PACKAGE: '@hadb/storage-s3' }, ['--import', hide]);
+    expect(local.code, local.stderr).toBe(0);
+  });
+
   it('prints help and version with exit 0', async () => {
     const help = await hadb(['--help']);
     expect(help.code).toBe(0);
