@@ -51,8 +51,12 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .option('-c, --config <file>', 'YAML config file (env HADB_CONFIG)')
     .option('--age-identity <file|key>', 'age identity for encrypted storage, repeatable (env HADB_AGE_IDENTITY_FILE)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--no-progress', 'never draw progress bars')
-    .showHelpAfterError('(run hadb --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: (s, write) => write(s) })
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // Usage errors as one line, like every other error.
+      outputError: (s, write) => write(`hadb: ${s.trim().replace(/^error: /, '')} (hadb --help for usage)`),
+    })
     .exitOverride();
 
   const context = async (): Promise<Context> => {

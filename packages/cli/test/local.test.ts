@@ -78,6 +78,7 @@ describe('hadb ls', () => {
     expect(scheme.stderr).toContain('unsupported storage URL scheme "gs"');
     const unknown = await hadb(['frobnicate']);
     expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe("hadb: unknown command 'frobnicate' (hadb --help for usage)");
     const bad = await hadb(['restore', 'app', join(dir, 'x.duckdb'), '--parallel', 'zero', '-s', url]);
     expect(bad.code).toBe(2);
   });
