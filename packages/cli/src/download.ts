@@ -1,5 +1,6 @@
 import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
 import { CliError } from './errors.js';
+import { readAhead } from './read-ahead.js';
 
 /** Options of {@link downloadingStorage}. */
 export interface DownloadOptions {
@@ -9,6 +10,8 @@ export interface DownloadOptions {
   readonly chunkBytes?: number | undefined;
   /** Called with every chunk's length as it arrives. */
   readonly onBytes?: ((bytes: number) => void) | undefined;
+  /** Bytes read ahead of the consumer on a single stream. Default 32 MiB. */
+  readonly readAheadBytes?: number | undefined;
 }
 
 async function collect(stream: ObjectStream): Promise<Uint8Array> {
@@ -22,8 +25,9 @@ async function collect(stream: ObjectStream): Promise<Uint8Array> {
 }
 
 /**
- * `storage` with a `getStream` that reads whole objects larger than one chunk as `parallel`
- * ranged reads in flight, yielded in order (memory: about `parallel × chunkBytes`), and that
+ * `storage` with a `getStream` that reads ahead of its consumer (a single stream buffers up to
+ * `readAheadBytes`; with `parallel > 1`, objects larger than one chunk are read as `parallel`
+ * ranged reads in flight, yielded in order, memory about `parallel × chunkBytes`), and that
  * reports every chunk to `onBytes`. Every other method is the backend's own.
  */
 export function downloadingStorage(storage: StorageBackend, options: DownloadOptions): StorageBackend {
@@ -36,7 +40,7 @@ export function downloadingStorage(storage: StorageBackend, options: DownloadOpt
     const first = await storage.getStream(key, ranged || parallel === 1 ? opts : { ...opts, start: 0, length: chunk });
     if (first === null) return null;
     if (ranged || parallel === 1 || first.size <= chunk) {
-      const body = first.body;
+      const body = ranged ? first.body : readAhead(first.body, options.readAheadBytes ?? 32 << 20);
       return {
         ...first,
         body: (async function* () {

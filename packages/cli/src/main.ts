@@ -94,7 +94,12 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .option('--time <iso8601>', 'restore the newest state written at or before this time (UTC unless an offset is given)')
     .option('--if-not-exists', 'do nothing (exit 0) when <path> exists')
     .option('--integrity-check <level>', 'SQLite: quick (default), full or none, run before the file is installed')
-    .addOption(new Option('--parallel <n>', 'downloads in flight').argParser(positiveInt).default(4))
+    .addOption(new Option('--parallel <n>', 'segments downloaded ahead of the one being applied').argParser(positiveInt).default(4))
+    .addOption(
+      new Option('--ranged-reads <n>', 'ranged reads in flight for one large object; raise it where one connection is slower than the network (AWS S3)')
+        .argParser(positiveInt)
+        .default(1),
+    )
     .option('--json', 'machine-readable result')
     .action(action((ctx, db: string, path: string, opts) => restore(ctx, db, path, opts)));
 

@@ -21,7 +21,10 @@ export interface RestoreResult {
 
 /** Options of a restore. */
 export interface RestoreOptions {
+  /** Segments downloaded ahead of the one being applied. */
   readonly parallel: number;
+  /** Ranged reads in flight for one large object (1 = one stream). */
+  readonly rangedReads?: number | undefined;
   readonly onTotal?: ((bytes: number) => void) | undefined;
   readonly onBytes?: ((bytes: number) => void) | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -97,7 +100,7 @@ export async function restoreDuckblock(
   const total = plan.base.size + plan.segments.reduce((n, s) => n + s.size, 0);
   options.onTotal?.(total);
   const staging = `${path}.hadb-cli-restore`;
-  const source = downloadingStorage(storage, { parallel: options.parallel, onBytes: options.onBytes });
+  const source = downloadingStorage(storage, { parallel: options.rangedReads ?? 1, onBytes: options.onBytes });
   await removeStaging(staging);
   let ok = false;
   try {

@@ -38,7 +38,7 @@ export async function restoreSqlite(
   }
   options.onTotal?.(plannedBytes(details, target));
   const { restore } = await loadBackend('walstream');
-  const source = downloadingStorage(storage, { parallel: 1, onBytes: options.onBytes });
+  const source = downloadingStorage(storage, { parallel: options.rangedReads ?? 1, onBytes: options.onBytes });
   const result = await restore({
     storage: source,
     name: db,

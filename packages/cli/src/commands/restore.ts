@@ -13,6 +13,7 @@ export interface RestoreFlags {
   readonly time?: string | undefined;
   readonly ifNotExists?: boolean | undefined;
   readonly parallel: number;
+  readonly rangedReads: number;
   readonly integrityCheck?: string | undefined;
   readonly json?: boolean | undefined;
 }
@@ -62,7 +63,7 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
     const bar = byteProgress(ctx.io, 'restore', 0, ctx.progress);
     let result;
     try {
-      const options = { parallel: flags.parallel, signal: ctx.signal, onTotal: (n: number) => bar.setTotal(n), onBytes: (n: number) => bar.add(n) };
+      const options = { parallel: flags.parallel, rangedReads: flags.rangedReads, signal: ctx.signal, onTotal: (n: number) => bar.setTotal(n), onBytes: (n: number) => bar.add(n) };
       result =
         engine === 'duckblock'
           ? await restoreDuckblock(storage, db, details, path, target, options)
