@@ -4,7 +4,7 @@
  * wins). Frames after the last commit (a transaction still being written) are left for later.
  */
 import { closeSync, openSync } from 'node:fs';
-import { parseWalHeader, preadSome, scanFrames, WAL_HEADER_SIZE, type WalHeader } from './wal.js';
+import { frameOffset, parseWalHeader, preadSome, scanFrames, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from './wal.js';
 import type { WalPosition } from './state.js';
 
 /** Committed frames read in one capture. */
@@ -58,18 +58,19 @@ export function captureCommitted(walPath: string, from: WalPosition | null, rest
     } else {
       return { kind: 'reset' };
     }
-    const committed = new Map<number, Uint8Array>();
-    let pending = new Map<number, Uint8Array>();
+    // Page → frame index of its latest committed image; images are read once, at the end.
+    const committed = new Map<number, number>();
+    let pending = new Map<number, number>();
     let bytes = 0;
     let end: WalPosition = start;
     let dbPages = 0;
     let frames = 0;
     scanFrames(fd, header, start.index, start.cksum1, start.cksum2, (frame) => {
-      pending.set(frame.pgno, Buffer.from(frame.data));
+      pending.set(frame.pgno, frame.index);
       if (frame.commitSize === 0) return false;
-      for (const [pgno, data] of pending) {
-        if (!committed.has(pgno)) bytes += data.byteLength;
-        committed.set(pgno, data);
+      for (const [pgno, index] of pending) {
+        if (!committed.has(pgno)) bytes += header.pageSize;
+        committed.set(pgno, index);
       }
       pending = new Map();
       dbPages = frame.commitSize;
@@ -78,10 +79,21 @@ export function captureCommitted(walPath: string, from: WalPosition | null, rest
       return bytes >= maxBytes;
     });
     if (frames === 0) return { kind: 'idle', position: start, walFrames: start.index };
-    for (const pgno of committed.keys()) if (pgno > dbPages) committed.delete(pgno);
+    const pages = new Map<number, Uint8Array>();
+    const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
+    for (const [pgno, index] of committed) {
+      if (pgno > dbPages) continue;
+      // The read lock keeps verified frames in place; the frame header is checked again anyway.
+      const buf = preadSome(fd, frameSize, frameOffset(header.pageSize, index));
+      const view = new DataView(buf.buffer, buf.byteOffset, WAL_FRAME_HEADER_SIZE);
+      if (buf.byteLength !== frameSize || view.getUint32(0, false) !== pgno || view.getUint32(8, false) !== header.salt1 || view.getUint32(12, false) !== header.salt2) {
+        return { kind: 'reset' };
+      }
+      pages.set(pgno, buf.subarray(WAL_FRAME_HEADER_SIZE));
+    }
     return {
       kind: 'batch',
-      batch: { pages: committed, dbPages, pageSize: header.pageSize, end, frames, walBytes: frames * (24 + header.pageSize) },
+      batch: { pages, dbPages, pageSize: header.pageSize, end, frames, walBytes: frames * (24 + header.pageSize) },
     };
   } finally {
     closeSync(fd);

@@ -6,12 +6,12 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { downloadPhysical, readPhysicalStream, verifyChain, type PhysicalChangeset } from '@hadb/changeset';
+import { downloadPhysical, readPhysicalStream, type PhysicalChangeset } from '@hadb/changeset';
 import { throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
 import { abortedError, corruptError, WalstreamError } from './errors.js';
-import { truncateTo, writePage } from './file-pages.js';
+import { PageRunWriter, truncateTo } from './file-pages.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
 import { changesetDbPages } from './meta.js';
 
@@ -70,6 +70,16 @@ export type RestoreResult =
       readonly checksum: bigint;
     };
 
+/** A decode failure is corruption; a failure of the source (storage, abort) passes through as it was. */
+function snapshotError(err: unknown, key: string): Error {
+  if (err instanceof WalstreamError) return err;
+  const e = err as { code?: string; cause?: unknown; message?: string };
+  if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
+  if (e.code === 'HADB_CHANGESET_ABORTED') return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
+  if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_')) return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
+  return err as Error;
+}
+
 function timeOf(t: number | Date | undefined): number | undefined {
   return t instanceof Date ? t.getTime() : t;
 }
@@ -120,6 +130,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   let bytes = 0;
   try {
     // 1. The snapshot, streamed.
+    // One streamed GET: the transport reads ahead on its own while pages are written.
     const stream = await storage.getStream(snap.key, { signal });
     if (stream === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
     bytes += stream.size;
@@ -128,18 +139,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     try {
       header = await reader.header();
     } catch (err) {
-      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+      throw snapshotError(err, snap.key);
     }
     const pageSize = header.pageSize;
     let dbPages = 0;
+    const out = new PageRunWriter(fd, pageSize);
     try {
-      for await (const page of reader) {
-        const size = writePage(fd, pageSize, page, snap.key);
-        if (size !== null) dbPages = size;
-      }
+      for await (const page of reader) out.add(page, snap.key);
+      out.flush();
+      dbPages = out.dbPages ?? 0;
     } catch (err) {
-      if (err instanceof WalstreamError) throw err;
-      throw corruptError(`snapshot ${snap.key}: ${(err as Error).message}`, err);
+      throw snapshotError(err, snap.key);
     }
     let chain = header.prevChecksum;
     let seq = snap.seq;
@@ -176,14 +186,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       }
       inflight.delete(i);
       if (time !== undefined && Number(cs.header.createdMs) > time) break;
-      try {
-        verifyChain(chain, cs);
-      } catch (err) {
-        throw corruptError(`'${name}': chain break at seq ${entry.seq}: ${(err as Error).message}`, err);
+      // `downloadPhysical` verified the checksum from the header's own prev_checksum, so the link
+      // holds exactly when that prev_checksum is the chain's (verifyChain would hash it all again).
+      if (cs.header.prevChecksum !== chain) {
+        throw corruptError(
+          `'${name}': chain break at seq ${entry.seq}: prev_checksum ${cs.header.prevChecksum.toString(16)} does not continue ${chain.toString(16)}`,
+        );
       }
       if (cs.header.pageSize !== pageSize) throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
       dbPages = changesetDbPages(cs, entry.key);
-      for (const page of cs.pages) writePage(fd, pageSize, page, entry.key);
+      for (const page of cs.pages) out.add(page, entry.key);
+      out.flush();
       bytes += 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
       chain = cs.checksum;
       seq = cs.header.seq;

@@ -68,15 +68,24 @@ export async function uploadSnapshot(input: SnapshotInput): Promise<SnapshotResu
     }
     const ps = pageSize;
     const wfd = walFd;
+    const perRead = Math.max(1, Math.floor((4 << 20) / ps));
     const pages = function* (): Generator<PageEntry> {
       yield metaEntry(dbPages);
+      let block: Uint8Array = new Uint8Array(0);
+      let blockFirst = 0;
       for (let pgno = 1; pgno <= dbPages; pgno++) {
         const frame = overlay.get(pgno);
         let data: Uint8Array;
         if (frame !== undefined && wfd !== null) {
           data = preadSome(wfd, ps, frameOffset(ps, frame) + WAL_FRAME_HEADER_SIZE);
         } else {
-          data = preadSome(dbFd, ps, (pgno - 1) * ps);
+          // Database-file pages are read in blocks of up to 4 MiB.
+          if (pgno < blockFirst || pgno >= blockFirst + block.byteLength / ps) {
+            blockFirst = pgno;
+            block = preadSome(dbFd, Math.min(perRead, dbPages - pgno + 1) * ps, (pgno - 1) * ps);
+          }
+          const at = (pgno - blockFirst) * ps;
+          data = block.subarray(at, at + ps);
         }
         if (data.byteLength !== ps) {
           throw new WalstreamError('HADB_WALSTREAM_UNAVAILABLE', `${input.dbPath}: page ${pgno} short read during snapshot; retry`);

@@ -25,9 +25,18 @@ export interface WalHeader {
 
 /** SQLite's WAL checksum over `data` (length a multiple of 8), continuing from `s1`, `s2`. */
 export function walChecksum(data: Uint8Array, bigEndian: boolean, s1: number, s2: number): [number, number] {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let a = s1 >>> 0;
   let b = s2 >>> 0;
+  if (bigEndian === HOST_BIG_ENDIAN && data.byteOffset % 4 === 0) {
+    // Native word order: read the words directly (several times faster than DataView).
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength >>> 2);
+    for (let i = 0; i < words.length; i += 2) {
+      a = (a + words[i]! + b) >>> 0;
+      b = (b + words[i + 1]! + a) >>> 0;
+    }
+    return [a, b];
+  }
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const little = !bigEndian;
   for (let i = 0; i < data.byteLength; i += 8) {
     a = (a + view.getUint32(i, little) + b) >>> 0;
@@ -35,6 +44,8 @@ export function walChecksum(data: Uint8Array, bigEndian: boolean, s1: number, s2
   }
   return [a, b];
 }
+
+const HOST_BIG_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
 
 /** Parses and verifies a WAL header; `null` if the bytes are not a valid header. */
 export function parseWalHeader(buf: Uint8Array): WalHeader | null {
@@ -79,7 +90,8 @@ export function frameOffset(pageSize: number, index: number): number {
 
 /** Reads an exact range of an open file; returns fewer bytes at end of file. */
 export function preadSome(fd: number, length: number, position: number): Uint8Array {
-  const buf = Buffer.allocUnsafe(length);
+  // A buffer of its own (not a slice of Node's pool), so its words are 4-byte aligned.
+  const buf = Buffer.from(new ArrayBuffer(length));
   let done = 0;
   while (done < length) {
     const n = readSync(fd, buf, done, length - done, position + done);
@@ -108,8 +120,12 @@ export function scanFrames(
   let index = fromIndex;
   let s1 = c1;
   let s2 = c2;
+  const size = fstatSync(fd).size;
   for (;;) {
-    const buf = preadSome(fd, perBatch * frameSize, frameOffset(header.pageSize, index));
+    const at = frameOffset(header.pageSize, index);
+    const available = Math.floor(Math.max(0, size - at) / frameSize);
+    if (available === 0) return index - fromIndex;
+    const buf = preadSome(fd, Math.min(perBatch, available) * frameSize, at);
     const whole = Math.floor(buf.byteLength / frameSize);
     for (let i = 0; i < whole; i++) {
       const off = i * frameSize;
@@ -133,7 +149,7 @@ export function scanFrames(
       index++;
       if (stop === true) return index - fromIndex;
     }
-    if (whole < perBatch) return index - fromIndex;
+    if (whole < Math.min(perBatch, available)) return index - fromIndex;
   }
 }
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodePhysical, newPhysical } from '@hadb/changeset';
 import { withFaults } from '@hadb/testkit/storage';
 import { Walstream, restore, type WalstreamEvent } from '../src/index.js';
 import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
@@ -62,7 +63,7 @@ describe('storage faults (testkit withFaults)', () => {
     expect(cliIntegrity(join(t.dir, `o${last.seq}.db`))).toBe('ok');
   });
 
-  it('a torn download is detected by checksum and never installed', async () => {
+  it('a corrupted or failing download is detected and never installed', async () => {
     const t = tempDir('torn');
     cleanups.push(t.cleanup);
     const inner = await openLocal(t.dir);
@@ -84,8 +85,17 @@ describe('storage faults (testkit withFaults)', () => {
     await expect(restore({ storage: inner, name: 'g', output: out })).rejects.toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
     const { existsSync } = await import('node:fs');
     expect(existsSync(out)).toBe(false);
-    const streaming = withFaults(inner, { seed: 1, streamErrors: 1 });
-    await expect(restore({ storage: streaming, name: 'g', output: out, seq: 1n })).rejects.toBeTruthy();
+    // A well-formed changeset that does not continue the chain (another lineage's seq 2).
+    const forged = newPhysical(2n, 123n, 4, 4096, [{ pageId: 0n, data: Uint8Array.of(0, 0, 0, 2) }]);
+    await inner.put(key, encodePhysical(forged));
+    const chainErr = await restore({ storage: inner, name: 'g', output: out }).catch((e: unknown) => e);
+    expect(chainErr).toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
+    expect(String((chainErr as Error).message)).toContain('chain break at seq 2');
+    expect(existsSync(out)).toBe(false);
+    // A download that fails midway (range reads of the snapshot) leaves nothing behind either.
+    const failing = withFaults(inner, { seed: 1, streamErrors: 1 });
+    await expect(restore({ storage: failing, name: 'g', output: out, seq: 1n })).rejects.toMatchObject({ code: 'HADB_STORAGE_UNAVAILABLE' });
+    expect(failing.faultCounts().streamErrors).toBeGreaterThan(0);
     expect(existsSync(out)).toBe(false);
   });
 });

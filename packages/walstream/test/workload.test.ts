@@ -100,6 +100,43 @@ describe('background replication', () => {
     expect(cliIntegrity(latest)).toBe('ok');
   });
 
+  it("a restored copy's first write continues above the remote head; earlier history stays restorable", async () => {
+    const t = tempDir('restored-writes');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    const path = join(t.dir, 'orig.db');
+    const app = openApp(path);
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const rnd = prng(12);
+    const ws1 = await Walstream.open({ storage, autoSync: false });
+    const r1 = await ws1.add(path, { name: 'shared' });
+    randomTxn(app, rnd);
+    const mid = await r1.sync();
+    const midHash = await committedHash(app, join(t.dir, 's.db'));
+    randomTxn(app, rnd);
+    const head = await r1.sync();
+    await ws1.close();
+    app.close();
+    // Disaster: the machine is gone; restore an older point elsewhere and keep writing there.
+    const copy = join(t.dir, 'copy.db');
+    await restore({ storage, name: 'shared', output: copy, seq: mid.seq });
+    const app2 = openApp(copy);
+    cleanups.push(() => void app2.close());
+    const ws2 = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws2.close());
+    const r2 = await ws2.add(copy, { name: 'shared' });
+    expect(r2.status().seq).toBe(head.seq + 1n); // a new lineage above everything stored
+    randomTxn(app2, rnd);
+    const after = await r2.sync();
+    expect(after.seq).toBe(head.seq + 2n);
+    const a = join(t.dir, 'a.db');
+    await restore({ storage, name: 'shared', output: a, seq: mid.seq });
+    expect(fileHash(a)).toBe(midHash);
+    const b = join(t.dir, 'b.db');
+    await restore({ storage, name: 'shared', output: b });
+    expect(fileHash(b)).toBe(await committedHash(app2, join(t.dir, 's.db')));
+  });
+
   it('resumes the chain after a clean restart and snapshots by policy', async () => {
     const t = tempDir('resume');
     cleanups.push(t.cleanup);
