@@ -35,14 +35,18 @@ export class Pull {
 
   /** The stream from byte `offset` of what was buffered on: buffered bytes first, then the source. */
   async *from(offset: number): AsyncGenerator<Uint8Array> {
-    const head = await this.fill(0);
-    if (offset < head.length) yield head.subarray(offset);
-    this.parts.length = 0;
-    if (this.done) return;
-    for (;;) {
-      const r = await this.iterator.next();
-      if (r.done === true) return;
-      yield r.value;
+    try {
+      const head = await this.fill(0);
+      this.parts.length = 0;
+      if (offset < head.length) yield head.subarray(offset);
+      while (!this.done) {
+        const r = await this.iterator.next();
+        if (r.done === true) this.done = true;
+        else yield r.value;
+      }
+    } finally {
+      // Stopped early (consumer done, failed or aborted): release the source (file handle, socket).
+      await this.close();
     }
   }
 

@@ -17,11 +17,11 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { Pull, openChunks } from './chunks.js';
-import { StorageAgeError, corrupt, invalidConfig, storageAborted } from './errors.js';
+import { invalidConfig, storageAborted } from './errors.js';
 import { KeyRing, type SealedHeader } from './keyring.js';
-import { CHUNK_BYTES, Layout, MAX_HEADER_BYTES, NONCE_BYTES, SEALED_CHUNK_BYTES, scanHeader } from './layout.js';
-import { ChunkAuthError, openPayload, sealPayloadInto, sealStream, sealedPayloadSize } from './payload.js';
+import { NONCE_BYTES } from './layout.js';
+import { ObjectReader, collect } from './reader.js';
+import { sealPayloadInto, sealStream, sealedPayloadSize } from './payload.js';
 
 /** Options of {@link encryptedStorage}. */
 export interface EncryptedStorageOptions {
@@ -52,38 +52,7 @@ export interface OpenEncryptedStorageOptions extends EncryptedStorageOptions {
   readonly inner: StorageBackend;
 }
 
-/** Bytes read from the start of an object to find its header (grown when the header is longer). */
-const PROBE_BYTES = 8 * 1024;
-/** Re-reads when the object changes between the header read and the chunk read of a range. */
-const RANGE_ATTEMPTS = 5;
-
 const check: ConfigChecker = configChecker(invalidConfig);
-
-interface Probe {
-  readonly etag: string;
-  readonly layout: Layout;
-  readonly streamKey: Buffer;
-  /** The object's first bytes as read (header, nonce, possibly chunks). */
-  readonly bytes: Uint8Array;
-}
-
-async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of body) parts.push(part);
-  if (parts.length === 1) return parts[0]!;
-  // A fresh buffer (Buffer.concat may hand out a slice of a shared pool).
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  if (bytes.length > 0) yield bytes;
-}
 
 /**
  * A `StorageBackend` that stores every object as an age file encrypted to `recipients`, and
@@ -107,6 +76,7 @@ export class EncryptedStorageBackend implements StorageBackend {
   readonly inner: StorageBackend;
   readonly #keys: KeyRing;
   readonly #acceptUnbound: boolean;
+  readonly #reader: ObjectReader;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -114,6 +84,7 @@ export class EncryptedStorageBackend implements StorageBackend {
     this.inner = inner;
     this.#keys = keys;
     this.#acceptUnbound = acceptUnbound;
+    this.#reader = new ObjectReader(inner, keys, acceptUnbound);
     this.name = `${inner.name}+age`;
     this.capabilities = { ...inner.capabilities };
   }
@@ -165,146 +136,19 @@ export class EncryptedStorageBackend implements StorageBackend {
     return out;
   }
 
-  /** Opens the header found at the start of `bytes` (which must hold it and the nonce). */
-  #openHeader(key: string, bytes: Uint8Array, headerEnd: number): Promise<Buffer> {
-    return this.#keys.open(key, bytes.subarray(0, headerEnd), bytes.subarray(headerEnd, headerEnd + NONCE_BYTES), this.#acceptUnbound);
-  }
-
-  #layout(key: string, headerEnd: number, size: number): Layout {
-    const layout = Layout.of(headerEnd, size);
-    if (layout === null) throw corrupt(key, `stored size ${size} is not a valid age payload size (truncated or extended)`);
-    return layout;
-  }
-
-  /** Decrypts a whole stored object. */
-  async #openWhole(key: string, bytes: Uint8Array): Promise<Uint8Array> {
-    const scan = scanHeader(bytes, true);
-    if (scan === 'not-age') throw notEncrypted(key);
-    if (scan === 'need-more' || bytes.length < scan.end + NONCE_BYTES) throw corrupt(key, 'truncated inside the header');
-    const streamKey = await this.#openHeader(key, bytes, scan.end);
-    const layout = this.#layout(key, scan.end, bytes.length);
-    try {
-      return openPayload(streamKey, bytes.subarray(layout.payloadStart), layout.chunks, layout.plaintextSize);
-    } catch (error) {
-      if (error instanceof ChunkAuthError) throw corrupt(key, error.message, error);
-      throw error;
-    } finally {
-      streamKey.fill(0);
-    }
-  }
-
-  /**
-   * Reads and opens the header of `key` with one ranged read of its first bytes (`extra` more
-   * bytes are read along, so a range in the first chunks needs no second read). `null` if missing.
-   */
-  async #probe(key: string, signal: AbortSignal | undefined, extra: number): Promise<Probe | null> {
-    let want = PROBE_BYTES + extra;
-    for (;;) {
-      const stream = await this.inner.getStream(key, { start: 0, length: want, signal });
-      if (stream === null) return null;
-      const bytes = await collect(stream.body);
-      const complete = bytes.length >= stream.size;
-      const scan = scanHeader(bytes, complete);
-      if (scan === 'not-age') throw notEncrypted(key);
-      if (scan === 'need-more') {
-        if (complete) throw corrupt(key, 'truncated inside the header');
-        if (want >= MAX_HEADER_BYTES + extra) throw corrupt(key, `no header end within ${MAX_HEADER_BYTES} bytes`);
-        want = Math.min(MAX_HEADER_BYTES + extra, want * 4);
-        continue;
-      }
-      if (stream.size < scan.end + NONCE_BYTES) throw corrupt(key, 'truncated after the header');
-      if (bytes.length < scan.end + NONCE_BYTES) {
-        want = scan.end + NONCE_BYTES + extra;
-        continue;
-      }
-      const streamKey = await this.#openHeader(key, bytes, scan.end);
-      return { etag: stream.etag, layout: this.#layout(key, scan.end, stream.size), streamKey, bytes };
-    }
-  }
-
-  /**
-   * The plaintext bytes `start` … `end` (exclusive, clamped to the size) of one version of `key`:
-   * only the chunks holding the range are read and opened.
-   */
-  async #range(key: string, start: number, end: number, signal: AbortSignal | undefined): Promise<ObjectStream | null> {
-    const firstChunk = Math.floor(start / CHUNK_BYTES);
-    // A range starting in the first chunk rides along with the header read.
-    const extra = firstChunk === 0 && Number.isFinite(end) ? NONCE_BYTES + (Math.floor(Math.max(end - 1, 0) / CHUNK_BYTES) + 1) * SEALED_CHUNK_BYTES : 0;
-    for (let attempt = 1; ; attempt++) {
-      const probe = await this.#probe(key, signal, extra);
-      if (probe === null) return null;
-      const { layout, etag, streamKey } = probe;
-      const size = layout.plaintextSize;
-      const to = Math.min(end, size);
-      if (start >= to) return { size, etag, body: once(new Uint8Array(0)) };
-      const a = layout.chunkOf(start);
-      const b = layout.chunkOf(to - 1);
-      const from = layout.chunkStart(a);
-      const until = layout.chunkEnd(b);
-      if (until <= probe.bytes.length) {
-        return { size, etag, body: openChunks(streamKey, key, layout, a, b + 1, once(probe.bytes.subarray(from, until)), start, to) };
-      }
-      const stream = await this.inner.getStream(key, { start: from, length: until - from, signal });
-      if (stream === null) return null;
-      if (stream.etag === etag && stream.size === layout.size) {
-        return { size, etag, body: openChunks(streamKey, key, layout, a, b + 1, stream.body, start, to) };
-      }
-      // Replaced between the two reads: the chunks belong to another version. Read again.
-      void stream.body[Symbol.asyncIterator]().return?.(undefined);
-      if (attempt >= RANGE_ATTEMPTS) {
-        throw new StorageError('HADB_STORAGE_UNAVAILABLE', `object ${JSON.stringify(key)} changed during each of ${RANGE_ATTEMPTS} ranged reads`);
-      }
-    }
-  }
-
-  /** Streams all of `key` from one read: header first, then chunk by chunk. */
-  async #whole(key: string, signal: AbortSignal | undefined): Promise<ObjectStream | null> {
-    const stream = await this.inner.getStream(key, { signal });
-    if (stream === null) return null;
-    const pull = new Pull(stream.body);
-    try {
-      let want = PROBE_BYTES;
-      for (;;) {
-        const bytes = await pull.fill(want);
-        const complete = bytes.length >= stream.size;
-        const scan = scanHeader(bytes, complete);
-        if (scan === 'not-age') throw notEncrypted(key);
-        if (scan === 'need-more') {
-          if (complete) throw corrupt(key, 'truncated inside the header');
-          if (bytes.length >= MAX_HEADER_BYTES) throw corrupt(key, `no header end within ${MAX_HEADER_BYTES} bytes`);
-          want = bytes.length + PROBE_BYTES;
-          continue;
-        }
-        if (stream.size < scan.end + NONCE_BYTES) throw corrupt(key, 'truncated after the header');
-        if (bytes.length < scan.end + NONCE_BYTES) {
-          want = scan.end + NONCE_BYTES;
-          continue;
-        }
-        const streamKey = await this.#openHeader(key, bytes, scan.end);
-        const layout = this.#layout(key, scan.end, stream.size);
-        const size = layout.plaintextSize;
-        const body = openChunks(streamKey, key, layout, 0, layout.chunks, pull.from(layout.payloadStart), 0, size);
-        return { size, etag: stream.etag, body };
-      }
-    } catch (error) {
-      await pull.close().catch(() => undefined);
-      throw error;
-    }
-  }
-
   // ---- StorageBackend ----
 
   async get(key: string, options?: OpOptions): Promise<StoredObject | null> {
     this.#enter(key, options);
     const stored = await this.inner.get(key, options);
     if (stored === null) return null;
-    return { data: await this.#openWhole(key, stored.data), etag: stored.etag };
+    return { data: await this.#reader.whole(key, stored.data), etag: stored.etag };
   }
 
   /** Plaintext size and the stored etag. Reads and authenticates the header (one ranged read). */
   async head(key: string, options?: OpOptions): Promise<ObjectInfo | null> {
     this.#enter(key, options);
-    const probe = await this.#probe(key, options?.signal, 0);
+    const probe = await this.#reader.probe(key, options?.signal, 0);
     if (probe === null) return null;
     probe.streamKey.fill(0);
     return { size: probe.layout.plaintextSize, etag: probe.etag };
@@ -344,7 +188,7 @@ export class EncryptedStorageBackend implements StorageBackend {
   async rangeGet(key: string, start: number, length: number, options?: OpOptions): Promise<Uint8Array | null> {
     this.#enter(key, options);
     checkRange(start, length);
-    const stream = await this.#range(key, start, start + length, options?.signal);
+    const stream = await this.#reader.range(key, start, start + length, options?.signal);
     if (stream === null) return null;
     return collect(stream.body);
   }
@@ -387,8 +231,8 @@ export class EncryptedStorageBackend implements StorageBackend {
     const signal = options?.signal;
     const stream =
       start === 0 && length === undefined
-        ? await this.#whole(key, signal)
-        : await this.#range(key, start, length === undefined ? Number.POSITIVE_INFINITY : start + length, signal);
+        ? await this.#reader.stream(key, signal)
+        : await this.#reader.range(key, start, length === undefined ? Number.POSITIVE_INFINITY : start + length, signal);
     if (stream === null) return null;
     return { size: stream.size, etag: stream.etag, body: abortable(stream.body, signal, storageAborted) };
   }
@@ -442,10 +286,6 @@ export class EncryptedStorageBackend implements StorageBackend {
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }
-}
-
-function notEncrypted(key: string): StorageAgeError {
-  return new StorageAgeError('HADB_STORAGE_AGE_NOT_ENCRYPTED', `object ${JSON.stringify(key)} is not age ciphertext; refusing to return it`);
 }
 
 function checkRange(start: number, length: number): void {

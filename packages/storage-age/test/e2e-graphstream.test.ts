@@ -43,7 +43,8 @@ it('a graphstream journal replicated through encrypted storage restores on a fre
   const replayed: string[] = [];
   await follower.catchUp((entry) => {
     const { params } = decodePayload(entry.payload);
-    replayed.push(String(params.find(([name]) => name === 'note')?.[1]?.value ?? ''));
+    const note = params.find(([name]) => name === 'note')?.[1];
+    replayed.push(note !== undefined && 'value' in note ? String(note.value) : '');
   });
   await follower.close();
   expect(replayed).toHaveLength(300);

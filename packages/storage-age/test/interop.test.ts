@@ -11,8 +11,14 @@ import { CHUNK_BYTES } from '../src/layout.js';
 import { encrypt, hybridPair, rejection, x25519Pair } from './helpers.js';
 
 // The Debian `age` CLI (1.1.1 on the CI machines; X25519 only) is a client nobody here wrote.
+// Missing: a loud skip locally, a failure under CI=true (CI installs it, see .ci/run).
 const ageCli = spawnSync('age', ['--version'], { encoding: 'utf8' });
-if (ageCli.status !== 0) throw new Error('the `age` CLI is required for the interop tests (apt-get install age)');
+const hasAgeCli = ageCli.status === 0;
+if (!hasAgeCli) {
+  const message = 'the `age` CLI is missing (apt-get install -y age)';
+  if (process.env.CI === 'true' || process.env.CI === '1') throw new Error(`${message} — failing because CI=true`);
+  process.stderr.write(`\n!!! SKIPPING the age CLI interop tests: ${message}\n\n`);
+}
 
 const x25519 = await x25519Pair();
 const hybrid = await hybridPair();
@@ -23,7 +29,7 @@ function patterned(n: number, seed = 7): Uint8Array {
 
 const SIZES = [0, 1, 1000, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 777];
 
-describe('the age CLI and the wrapper, both directions (X25519, local storage)', () => {
+describe.skipIf(!hasAgeCli)('the age CLI and the wrapper, both directions (X25519, local storage)', () => {
   let dir: string;
   let storage: EncryptedStorageBackend;
   let keyFile: string;

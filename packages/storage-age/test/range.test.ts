@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { GetStreamOptions, StorageBackend } from '@hadb/storage';
+import { isStorageError } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { Prng } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_BYTES, SEALED_CHUNK_BYTES } from '../src/layout.js';
-import { encrypt, x25519Pair } from './helpers.js';
+import { encryptedStorage } from '../src/index.js';
+import { encrypt, hybridPair, rejection, x25519Pair } from './helpers.js';
 
 const pair = await x25519Pair();
 
@@ -106,4 +108,50 @@ describe('ranges map to 64 KiB chunks', () => {
     await Promise.all(writes);
     for (const r of results) expect(r.equals(Buffer.alloc(6, 0x61)) || r.equals(Buffer.alloc(6, 0x63))).toBe(true);
   });
+
+  it('when the object is replaced between the header read and the chunk read, the range is read again from the new version', async () => {
+    let replaceBeforeChunkRead = 0;
+    let replace: () => Promise<unknown> = async () => {};
+    class Replacing extends MemStorageBackend {
+      streams = 0;
+      override async getStream(key: string, options?: GetStreamOptions) {
+        this.streams++;
+        if ((options?.start ?? 0) > 0 && replaceBeforeChunkRead > 0) {
+          replaceBeforeChunkRead--;
+          await replace();
+        }
+        return super.getStream(key, options);
+      }
+    }
+    const inner = new Replacing();
+    const b = await encrypt(inner as StorageBackend, pair);
+    const size = 8 * CHUNK_BYTES;
+    let fill = 0x61;
+    replace = () => b.put('v', Buffer.alloc(size, ++fill));
+    await b.put('v', Buffer.alloc(size, fill));
+    replaceBeforeChunkRead = 1;
+    inner.streams = 0;
+    expect(Buffer.from((await b.rangeGet('v', 5 * CHUNK_BYTES - 3, 6))!)).toEqual(Buffer.alloc(6, 0x62));
+    expect(inner.streams).toBe(4); // header, stale chunks (refused), header again, chunks
+    replaceBeforeChunkRead = 1000;
+    const error = await rejection(b.rangeGet('v', 5 * CHUNK_BYTES, 10));
+    expect(isStorageError(error, 'HADB_STORAGE_UNAVAILABLE'), String(error)).toBe(true);
+  });
+
+  it('a header longer than the first 8 KiB read (eight hybrid post-quantum recipients, ~13 KiB) reads on every path', async () => {
+    const pairs = await Promise.all(Array.from({ length: 8 }, () => hybridPair()));
+    const inner = new CountingMem();
+    const b = await encryptedStorage(inner as StorageBackend, { recipients: pairs.map((p) => p.recipient), identities: [pairs[7]!.identity] });
+    const plain = randomBytes(3 * CHUNK_BYTES + 5);
+    await b.put('k', plain);
+    expect((await inner.head('k'))!.size - plain.length).toBeGreaterThan(12 * 1024);
+    expect(Buffer.from((await b.get('k'))!.data).equals(plain)).toBe(true);
+    expect((await b.head('k'))?.size).toBe(plain.length);
+    expect(Buffer.from((await b.rangeGet('k', 10, 20))!).equals(plain.subarray(10, 30))).toBe(true);
+    expect(Buffer.from((await b.rangeGet('k', 2 * CHUNK_BYTES + 1, 20))!).equals(plain.subarray(2 * CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 21))).toBe(true);
+    expect((await collect((await b.getStream('k'))!.body)).equals(plain)).toBe(true);
+    // Another recipient's identity reads it too.
+    const other = await encryptedStorage(inner as StorageBackend, { recipients: [pairs[0]!.recipient], identities: [pairs[0]!.identity] });
+    expect(Buffer.from((await other.get('k'))!.data).equals(plain)).toBe(true);
+  }, 60_000);
 });
