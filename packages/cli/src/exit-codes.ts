@@ -42,6 +42,10 @@ export function exitCodeOf(error: unknown): ExitCode {
   const code = error.code;
   if (code.startsWith('HADB_CLI_')) return CLI[code as CliErrorCode] ?? EXIT.GENERAL;
   if (code.endsWith('_INVALID_CONFIG')) return EXIT.CONFIG;
+  // Encrypted storage: the wrong identity, or an identity for plaintext storage, is configuration;
+  // an object bound to another key (copied) or not bound at all is integrity.
+  if (code === 'HADB_STORAGE_AGE_WRONG_KEY' || code === 'HADB_STORAGE_AGE_NOT_ENCRYPTED') return EXIT.CONFIG;
+  if (code === 'HADB_STORAGE_AGE_KEY_MISMATCH' || code === 'HADB_STORAGE_AGE_UNBOUND') return EXIT.INTEGRITY;
   if (code === 'HADB_CHANGESET_IO' && error.cause !== undefined) return exitCodeOf(error.cause);
   if (INTEGRITY.test(code)) return EXIT.INTEGRITY;
   if (DATABASE.test(code)) return EXIT.DATABASE;

@@ -186,6 +186,12 @@ describe('age-encrypted replicas', () => {
     const withKey = await hadb(['restore', 'secret', path, '-s', `file://${encBucket}`, '--age-identity', keyFile]);
     expect(withKey.code, withKey.stderr).toBe(0);
     expect(sqlite(path, 'SELECT v FROM s ORDER BY rowid')).toBe('canary-7d1f\nsecond');
+    const otherKey = join(dir, 'other.key');
+    execFileSync('age-keygen', ['-o', otherKey], { stdio: 'ignore' });
+    const wrong = await hadb(['restore', 'secret', join(dir, 'wrong-key.db'), '-s', `file://${encBucket}`, '--age-identity', otherKey]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
+    expect(wrong.stdout + wrong.stderr).not.toMatch(/AGE-SECRET-KEY-1/);
     const viaEnv = await hadb(['verify', 'secret', '-s', `file://${encBucket}`], { HADB_AGE_IDENTITY_FILE: keyFile });
     expect(viaEnv.code, viaEnv.stderr).toBe(0);
     expect(existsSync(join(dir, 'no-key.db'))).toBe(false);
