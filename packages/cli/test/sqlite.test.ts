@@ -143,6 +143,10 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     expect(two.stderr).toContain('exactly one replica per database');
     await writeFile(config, `dbs:\n  - path: ${join(dir, 'app.db')}\n    sync-interval: soon\n    replicas:\n      - url: ${url}\n`);
     expect((await hadb(['replicate', '-c', config])).stderr).toContain('sync-interval must be a duration');
+    await writeFile(config, `dbs:\n  - path: ${join(dir, 'absent.db')}\n    replicas:\n      - url: ${url}\n`);
+    const absent = await hadb(['replicate', '-c', config]);
+    expect(absent.code).toBe(3);
+    expect(absent.stderr.trim()).toBe(`hadb: absent.db: ${join(dir, 'absent.db')} does not exist`);
     const none = await hadb(['replicate']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('needs a config file');
