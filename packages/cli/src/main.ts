@@ -44,7 +44,7 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
   let code: ExitCode = EXIT.OK;
 
   program
-    .description('Inspect, verify, restore and compact hadb replicas in object storage')
+    .description('Inspect, verify, restore and compact hadb replicas in object storage; replicate SQLite as a sidecar')
     .version(VERSION, '-V, --version')
     .option('-s, --storage <url>', 'storage URL: file:///dir or s3://bucket/prefix?endpoint=… (env HADB_STORAGE)')
     .option('-l, --lease <url>', 'lease store: storage (default), nats://host:4222, etcd://host:2379 (env HADB_LEASE)')
