@@ -135,6 +135,49 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     expect(r.stderr).toContain(`stopped following at seq ${seq}`);
   }, 60_000);
 
+  it('applies the configured GFS retention on its timer', async () => {
+    const db = join(dir, 'retained.db');
+    sqlite(db, 'PRAGMA journal_mode=WAL; CREATE TABLE r (v TEXT);');
+    const config = join(dir, 'retention.yml');
+    await writeFile(
+      config,
+      [
+        'dbs:',
+        `  - path: ${db}`,
+        '    name: retained',
+        '    sync-interval: 50ms',
+        '    snapshot-interval: 300ms',
+        '    retention: { hourly: 0, daily: 0, weekly: 0, monthly: 0 }',
+        '    retention-interval: 400ms',
+        '    replicas:',
+        `      - url: ${url}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawnHadb(['replicate', '-c', config]);
+    const done = finished(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await until(() => out.includes('ready:'), () => out);
+    let n = 0;
+    while (!/^retained: retention deleted \d+ objects$/m.test(out)) {
+      sqlite(db, `INSERT INTO r VALUES ('row ${n++}');`);
+      await new Promise((r) => setTimeout(r, 150));
+      if (n > 200) throw new Error(`no retention after ${n} commits: ${out}`);
+    }
+    child.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+    const ls = JSON.parse((await hadb(['ls', 'retained', '--json', '-s', url])).stdout);
+    const snapshots = ls.objects.filter((o: { type: string }) => o.type === 'snapshot');
+    // Every tier at 0: the planner keeps the newest two snapshots (and a snapshot taken after the last run).
+    expect(snapshots.length).toBeLessThanOrEqual(3);
+    expect(ls.objects.some((o: { type: string; key: string }) => o.key === 'retained/0001/0000000000000001.hadbp')).toBe(false);
+    expect((await hadb(['verify', 'retained', '-s', url])).code).toBe(0);
+    const path = join(dir, 'retained-restored.db');
+    expect((await hadb(['restore', 'retained', path, '-s', url])).code).toBe(0);
+    expect(Number(sqlite(path, 'SELECT count(*) FROM r'))).toBe(n);
+  }, 60_000);
+
   it('exits 2 on a config the daemon cannot run', async () => {
     const config = join(dir, 'bad.yml');
     await writeFile(config, `dbs:\n  - path: ${join(dir, 'app.db')}\n    replicas:\n      - url: ${url}\n      - url: ${url}2\n`);
