@@ -4,7 +4,7 @@
 // stdin accepts one JSON command per line:
 //   {"cmd":"check","acked":{"<writer>":[seq,...]}}  → {"event":"check", missing, duplicates, rows}
 import { createInterface } from 'node:readline';
-import { HaDuck, isHaDuckError } from '@hadb/haduck';
+import { HaDuck, isHaDuckError, isHaError } from '@hadb/haduck';
 import { loadConfig } from '@hadb/example-haduck-leader/config';
 import { log } from '@hadb/example-haduck-leader/log';
 import { startRowWriter, type RowWriter } from '@hadb/example-haduck-leader/writer';
@@ -31,7 +31,7 @@ async function poll(): Promise<void> {
       }
     } catch (err) {
       // Before the first checkpoint arrives there is no table (or no data) yet.
-      if (!isHaDuckError(err) || (err.code !== 'HADUCK_SQL' && err.code !== 'HADUCK_NOT_READY')) log('error', { message: String(err) });
+      if (!isHaDuckError(err, 'HADB_HADUCK_SQL') && !isHaError(err, 'HADB_HA_NOT_READY')) log('error', { message: String(err) });
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -156,21 +156,23 @@ export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const listen = s.listen ?? '127.0.0.1:0';
   const [host, port] = splitHostPort(listen);
   const durability = (s.durability ?? 'shipped') as Durability;
+  // Lease timing follows the TTL flag: renew at 40 % of it, poll at 20 %, margin 20 % (at most 1 s),
+  // so a short demo TTL (2 s) stays valid (core's defaults suit its 5 s default TTL).
+  const ttlMs = num(s['ttl-ms'], 5000, 'ttl-ms');
   if (durability !== 'shipped' && durability !== 'committed') throw new Error('durability must be shipped or committed');
   return {
     haduck: {
       path: s.path ?? join(scratch!, `${instanceId}.duckdb`),
       name: s.db ?? 'demo',
       storage,
-      lease,
+      lease: { store: lease, ttlMs, renewIntervalMs: ttlMs * 0.4, pollIntervalMs: ttlMs / 5, skewMarginMs: Math.min(1000, ttlMs / 5) },
       prefix: s.prefix ?? 'haduck/',
       instanceId,
       listen: { host, port },
       address: s.address,
       secret: env.HADUCK_SECRET,
-      leaseTtlMs: num(s['ttl-ms'], 5000, 'ttl-ms'),
       checkpointIntervalMs: num(s['checkpoint-ms'], 1000, 'checkpoint-ms'),
-      pullIntervalMs: num(s['pull-ms'], 250, 'pull-ms'),
+      followerPullIntervalMs: num(s['pull-ms'], 250, 'pull-ms'),
       logger: stderrLogger(s['log-level'] ?? 'warn'),
     },
     writeRate: num(s['write-rate'], defaults.writeRate, 'write-rate'),

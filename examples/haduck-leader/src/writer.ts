@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { isHaDuckError, type Durability, type HaDuck } from '@hadb/haduck';
+import { isHaDuckError, isHaError, type Durability, type HaDuck } from '@hadb/haduck';
 import { log } from './log.js';
 
 /** The demo table: one row per acknowledged logical write. */
@@ -61,8 +61,8 @@ export class RowWriter {
         log('ack', { writer: this.#options.writer, seq, created, acked: Date.now(), role: this.#db.role });
         return;
       } catch (err) {
-        if (!isHaDuckError(err) || !err.retryable) {
-          log('write_error', { writer: this.#options.writer, seq, code: isHaDuckError(err) ? err.code : 'unknown', message: String((err as Error).message) });
+        if (!isHaError(err) || !err.retryable) {
+          log('write_error', { writer: this.#options.writer, seq, code: isHaError(err) || isHaDuckError(err) ? err.code : 'unknown', message: String((err as Error).message) });
           return;
         }
         // Same token on every retry: the leader runs the write at most once.
@@ -108,7 +108,7 @@ export async function startRowWriter(
       log('writing', { writer: options.writer, rate: options.rate, durability: options.durability });
       return writer;
     } catch (err) {
-      if (!isHaDuckError(err) || !err.retryable) {
+      if (!isHaError(err) || !err.retryable) {
         log('error', { message: `writer could not start: ${String((err as Error).message)}` });
         return undefined;
       }

@@ -1,10 +1,10 @@
 import { assertSafeDbName } from '@hadb/storage';
-import { DbRuntime } from './db-runtime.js';
+import { DatabaseDriver } from './database-driver.js';
 import { CoordinatorError } from './errors.js';
 import { RoleEventHub, type RoleEvent, type RoleEventListener, type RoleEventType } from './events.js';
 import type { WriteGuard } from './executor.js';
 import type { WriteFence } from './fence.js';
-import { describeError } from './logger.js';
+import { describeError, type OpOptions } from '@hadb/io';
 import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.js';
 import { isRegistrationValid, type NodeRegistration } from './node-registry.js';
 import { resolveOptions, type CoordinatorOptions, type ResolvedOptions } from './options.js';
@@ -20,7 +20,7 @@ export interface JoinResult {
 }
 
 /** Options of calls that can be cancelled. */
-export interface CallOptions {
+export interface CallOptions extends OpOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -39,15 +39,15 @@ export interface CallOptions {
  * - a fenced or demoted leader goes back to following on its own.
  */
 export class Coordinator implements WriteGuard, AsyncDisposable {
-  private readonly o: ResolvedOptions;
-  private readonly dbs = new Map<string, DbRuntime>();
+  private readonly options: ResolvedOptions;
+  private readonly dbs = new Map<string, DatabaseDriver>();
   private readonly hub: RoleEventHub;
   private readonly metricValues = new CoordinatorMetrics();
   private closed = false;
 
   constructor(options: CoordinatorOptions) {
-    this.o = resolveOptions(options);
-    this.hub = new RoleEventHub((err) => this.o.logger.error({ err: describeError(err) }, 'role event listener threw'));
+    this.options = resolveOptions(options);
+    this.hub = new RoleEventHub((err) => this.options.logger.error({ err: describeError(err) }, 'role event listener threw'));
   }
 
   /**
@@ -59,7 +59,7 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
     this.assertOpen();
     assertSafeDbName(db);
     if (this.dbs.has(db)) throw new CoordinatorError('HADB_CORE_ALREADY_JOINED', `${db} is already joined`);
-    const runtime = new DbRuntime(db, path, this.o, this.hub, this.metricValues);
+    const runtime = new DatabaseDriver(db, path, this.options, this.hub, this.metricValues);
     this.dbs.set(db, runtime);
     try {
       const role = await runtime.join(options.signal);
@@ -201,15 +201,15 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
 
   /**
    * Replicas of `db` that follow the current leader session and heartbeated within `6 × ttl`
-   * (Rust `discover_replicas`). Empty without a node registry.
+   * (older entries belong to a previous leader or a dead node). Empty without a node registry.
    */
   async discoverReplicas(db: string, options: CallOptions = {}): Promise<NodeRegistration[]> {
-    const registry = this.o.nodeRegistry;
-    const lease = this.o.lease;
+    const registry = this.options.nodeRegistry;
+    const lease = this.options.lease;
     const session = this.dbs.get(db)?.currentLeaderSession;
     if (registry === undefined || lease === undefined || session === undefined) return [];
-    const all = await registry.discoverAll(this.o.prefix, db, { signal: options.signal });
-    const now = Math.floor(this.o.clock.wallMs() / 1000);
+    const all = await registry.discoverAll(this.options.prefix, db, { signal: options.signal });
+    const now = Math.floor(this.options.clock.wallMs() / 1000);
     return all.filter((r) => isRegistrationValid(r, session, lease.ttlSecs * 6, now));
   }
 

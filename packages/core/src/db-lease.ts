@@ -1,7 +1,8 @@
 import { decodeLeaseData, encodeLeaseData, type LeaseData, type LeaseStore } from '@hadb/lease';
 import type { CasResult } from '@hadb/storage';
-import { wallSeconds, withTimeout, type Clock } from './clock.js';
-import { describeError, type Logger } from './logger.js';
+import { wallSeconds, withTimeout, type Clock } from '@hadb/io';
+import { CORE_DEADLINE } from './errors.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { LeaseTiming } from './options.js';
 
@@ -15,7 +16,7 @@ export interface ObservedLease {
 }
 
 /** The lease as held by this node. */
-export interface Holding {
+export interface LeaseGrant {
   readonly sessionId: string;
   readonly epoch: number;
   readonly etag: string;
@@ -64,7 +65,7 @@ export class DbLease {
   private readonly metrics: CoordinatorMetrics;
   private readonly db: string;
   private readonly pending = new Map<string, PendingWrite>();
-  private held: Holding | undefined;
+  private held: LeaseGrant | undefined;
   private maxEpoch = 0;
   /** Sessions this process created for this database (a record of one of them may be taken at once). */
   readonly ownSessions = new Set<string>();
@@ -93,7 +94,7 @@ export class DbLease {
   }
 
   /** The lease as this node holds it, if it does. */
-  get holding(): Holding | undefined {
+  get grant(): LeaseGrant | undefined {
     return this.held;
   }
 
@@ -104,8 +105,13 @@ export class DbLease {
 
   /** Reads the record (`null` when absent). Throws the store's error. */
   async read(signal: AbortSignal): Promise<ObservedLease | null> {
-    const record = await withTimeout(this.clock, this.timing.requestTimeoutMs, signal, 'lease read', (s) =>
-      this.store.read(this.key, { signal: s }),
+    const record = await withTimeout(
+      this.clock,
+      this.timing.requestTimeoutMs,
+      'lease read',
+      CORE_DEADLINE,
+      (s) => this.store.read(this.key, { signal: s }),
+      { signal },
     );
     const at = this.clock.now();
     if (record === null) return null;
@@ -122,9 +128,9 @@ export class DbLease {
   /**
    * Claims the lease: creates it when `observed` is `null`, otherwise replaces exactly the observed
    * version (compare-and-swap on its etag). The new term's epoch is `max(floorEpoch, observed
-   * epoch, any epoch seen) + 1`. Returns the holding on a confirmed win, `undefined` otherwise.
+   * epoch, any epoch seen) + 1`. Returns the grant on a confirmed win, `undefined` otherwise.
    */
-  async claim(observed: ObservedLease | null, floorEpoch: number, signal: AbortSignal): Promise<Holding | undefined> {
+  async claim(observed: ObservedLease | null, floorEpoch: number, signal: AbortSignal): Promise<LeaseGrant | undefined> {
     this.metrics.inc('leaseClaimsAttempted');
     const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.maxEpoch) + 1;
     const sessionId = this.newId();
@@ -207,7 +213,7 @@ export class DbLease {
     }
   }
 
-  /** Forgets the holding without writing (after the term ended involuntarily). */
+  /** Forgets the grant without writing (after the term ended involuntarily). */
   forget(): void {
     this.held = undefined;
     this.pending.clear();
@@ -226,10 +232,16 @@ export class DbLease {
     this.pending.set(nonce, { sentAt, ifEtag, sessionId: record.sessionId });
     let result: CasResult;
     try {
-      result = await withTimeout(this.clock, Math.max(1, timeoutMs), signal, `lease ${what}`, (s) =>
-        ifEtag === null
-          ? this.store.writeIfNotExists(this.key, data, { signal: s })
-          : this.store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
+      result = await withTimeout(
+        this.clock,
+        Math.max(1, timeoutMs),
+        `lease ${what}`,
+        CORE_DEADLINE,
+        (s) =>
+          ifEtag === null
+            ? this.store.writeIfNotExists(this.key, data, { signal: s })
+            : this.store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
+        { signal },
       );
     } catch (err) {
       this.logger.debug({ db: this.db, op: what, err: describeError(err) }, 'lease write outcome unknown; re-reading');

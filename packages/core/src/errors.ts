@@ -1,4 +1,4 @@
-import { HADB_ERROR_BRAND } from '@hadb/storage';
+import { HadbError, errorGuard, type DeadlineErrors } from '@hadb/io';
 
 /** Stable codes of {@link CoordinatorError}. Match on these, never on messages. */
 export type CoordinatorErrorCode =
@@ -33,24 +33,19 @@ export type CoordinatorErrorCode =
   | 'HADB_CORE_INVALID_RECORD';
 
 /** The one error type thrown by `@hadb/core`. */
-export class CoordinatorError extends Error {
-  readonly [HADB_ERROR_BRAND] = true;
+export class CoordinatorError extends HadbError<CoordinatorErrorCode> {
   override readonly name = 'CoordinatorError';
-  readonly code: CoordinatorErrorCode;
-
-  constructor(code: CoordinatorErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
 /** True for a {@link CoordinatorError}, optionally with the given code (works across duplicate installs). */
-export function isCoordinatorError(value: unknown, code?: CoordinatorErrorCode): value is CoordinatorError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true &&
-    (value as Error).name === 'CoordinatorError' &&
-    (code === undefined || (value as CoordinatorError).code === code)
-  );
-}
+export const isCoordinatorError = errorGuard<CoordinatorError>('CoordinatorError');
+
+/** Builds `HADB_CORE_ABORTED` (for io's `throwIfAborted` / `raceAbort`). */
+export const coreAborted = (message: string, cause?: unknown): CoordinatorError =>
+  new CoordinatorError('HADB_CORE_ABORTED', message, { cause });
+
+/** The errors of core's deadlines (io's `withTimeout`): `HADB_CORE_TIMEOUT` / `HADB_CORE_ABORTED`. */
+export const CORE_DEADLINE: DeadlineErrors = Object.freeze({
+  timeout: (message: string, cause?: unknown) => new CoordinatorError('HADB_CORE_TIMEOUT', message, { cause }),
+  aborted: coreAborted,
+});

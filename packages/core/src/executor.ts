@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import type { WriteFence } from './fence.js';
 
 /**
@@ -6,7 +7,7 @@ import type { WriteFence } from './fence.js';
  */
 export interface Executor<Params = readonly unknown[], Result = unknown> {
   /** Runs `query` with `params`. Errors are the engine's own. */
-  execute(query: string, params: Params, options?: { readonly signal?: AbortSignal | undefined }): Promise<Result>;
+  execute(query: string, params: Params, options?: OpOptions): Promise<Result>;
   /** Whether `query` may modify the database (such queries run only on the leader). Pure. */
   isMutation(query: string): boolean;
 }

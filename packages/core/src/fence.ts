@@ -1,6 +1,5 @@
 import type { CasResult, StorageBackend } from '@hadb/storage';
-import type { Clock } from './clock.js';
-import { childController } from './clock.js';
+import { childController, type Clock, type OpOptions } from '@hadb/io';
 import { CoordinatorError } from './errors.js';
 
 /**
@@ -167,7 +166,7 @@ export async function fencedPutIfAbsent(
   key: string,
   data: Uint8Array,
   fence: WriteFence,
-  options: { readonly signal?: AbortSignal | undefined } = {},
+  options: OpOptions = {},
 ): Promise<CasResult> {
   fence.check();
   const { controller, dispose } = childController(options.signal);

@@ -1,6 +1,6 @@
-import type { Clock } from './clock.js';
+import type { Clock, OpOptions } from '@hadb/io';
 import type { EpochGate } from './epoch-gate.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@hadb/io';
 import type { Replicator } from './replicator.js';
 
 /** The newest durable segment in storage for one database. */
@@ -44,7 +44,7 @@ export interface FollowerContext {
   readonly db: string;
   /** Local database file. */
   readonly path: string;
-  /** The coordinator's key prefix (as in Rust; behaviours configured with their own prefix may ignore it). */
+  /** The coordinator's key prefix (behaviours configured with their own prefix may ignore it). */
   readonly prefix: string;
   readonly replicator: Replicator;
   /** How often to poll storage for new segments. */
@@ -96,5 +96,5 @@ export interface FollowerBehavior {
    * The newest durable segment in storage (one `list` or a probe of the next keys). Must not be
    * served from a cache that could be behind storage. An empty history is `{ position: 0n, epoch: 0 }`.
    */
-  durableHead(db: string, options?: { readonly signal?: AbortSignal | undefined }): Promise<DurableHead>;
+  durableHead(db: string, options?: OpOptions): Promise<DurableHead>;
 }

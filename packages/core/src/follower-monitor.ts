@@ -1,6 +1,6 @@
-import { sleepUnlessAborted, type Clock } from './clock.js';
-import type { DbLease, Holding, ObservedLease } from './db-lease.js';
-import { describeError, type Logger } from './logger.js';
+import { sleepUnlessAborted, type Clock } from '@hadb/io';
+import type { DbLease, LeaseGrant, ObservedLease } from './db-lease.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { LeaseTiming } from './options.js';
 
 /** Pseudo-etag of "no record" (real etags are never empty). */
@@ -81,10 +81,10 @@ export interface WatchDeps {
 
 /**
  * Follows the lease record every `pollIntervalMs` and claims it when the {@link ClaimTracker}
- * allows and the node is caught up. Resolves with the holding after a confirmed claim, or
+ * allows and the node is caught up. Resolves with the grant after a confirmed claim, or
  * `undefined` when `signal` aborts.
  */
-export async function watchLease(deps: WatchDeps): Promise<Holding | undefined> {
+export async function watchLease(deps: WatchDeps): Promise<LeaseGrant | undefined> {
   const { lease, timing, clock, signal } = deps;
   const tracker = new ClaimTracker(timing, lease.ownSessions);
   while (!signal.aborted) {
@@ -110,11 +110,11 @@ export async function watchLease(deps: WatchDeps): Promise<Holding | undefined> 
         });
         if (signal.aborted) break;
         if (floor !== undefined) {
-          const holding = await lease.claim(observed, floor, signal).catch((err: unknown) => {
+          const grant = await lease.claim(observed, floor, signal).catch((err: unknown) => {
             deps.logger.warn({ db: deps.db, err: describeError(err) }, 'lease claim failed');
             return undefined;
           });
-          if (holding !== undefined) return holding;
+          if (grant !== undefined) return grant;
         }
         waitMs = timing.pollIntervalMs;
       }

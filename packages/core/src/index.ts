@@ -1,6 +1,6 @@
-export { systemClock, wallSeconds, withTimeout, type Clock } from './clock.js';
+/** Core runs on `@hadb/io`'s clock and logger; re-exported so a core user needs no second import. */
+export { describeError, silentLogger, systemClock, wallSeconds, type Clock, type Logger } from '@hadb/io';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.js';
-export { describeError, silentLogger, type Logger } from './logger.js';
 export { ROLE_CODES, type Role } from './role.js';
 export {
   ROLE_EVENT_BUFFER,

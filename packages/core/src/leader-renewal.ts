@@ -1,7 +1,7 @@
-import { sleepUnlessAborted, type Clock } from './clock.js';
+import { sleepUnlessAborted, type Clock } from '@hadb/io';
 import type { DbLease } from './db-lease.js';
 import type { FenceReason, TermFence } from './fence.js';
-import { describeError, type Logger } from './logger.js';
+import { describeError, type Logger } from '@hadb/io';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { LeaseTiming } from './options.js';
 
@@ -55,7 +55,7 @@ async function renewLoop(deps: {
   readonly metrics: CoordinatorMetrics;
 }): Promise<void> {
   const { lease, fence, timing, clock } = deps;
-  let next = (lease.holding?.sentAt ?? clock.now()) + timing.renewIntervalMs;
+  let next = (lease.grant?.sentAt ?? clock.now()) + timing.renewIntervalMs;
   while (fence.reason === undefined) {
     if (!(await sleepUnlessAborted(clock, next - clock.now(), fence.signal))) return;
     const budget = Math.min(timing.requestTimeoutMs, fence.remainingMs());

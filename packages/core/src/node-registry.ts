@@ -1,6 +1,6 @@
 import { assertSafeDbName, keyUnder, type StorageBackend } from '@hadb/storage';
 import { CoordinatorError } from './errors.js';
-import { describeError, silentLogger, type Logger } from './logger.js';
+import { describeError, silentLogger, type Logger, type OpOptions, systemClock, wallSeconds } from '@hadb/io';
 
 /**
  * A replica's advertisement, byte-compatible with Rust `hadb::NodeRegistration` (serde_json,
@@ -19,7 +19,7 @@ export interface NodeRegistration {
 }
 
 /** Per-call options of {@link NodeRegistry}. */
-export interface RegistryCallOptions {
+export interface RegistryCallOptions extends OpOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -37,7 +37,7 @@ export interface NodeRegistry {
 }
 
 /**
- * Rust `NodeRegistration::is_valid`: the entry follows the current leader session and was seen
+ * Whether an entry may be offered as a replica: it follows the current leader session and was seen
  * less than `ttlSecs` ago by the reader's wall clock (a discovery hint, so a clock comparison is
  * acceptable here).
  */
@@ -45,7 +45,7 @@ export function isRegistrationValid(
   registration: NodeRegistration,
   currentSessionId: string,
   ttlSecs: number,
-  nowSecs: number = Math.floor(Date.now() / 1000),
+  nowSecs: number = wallSeconds(systemClock),
 ): boolean {
   return registration.leaderSessionId === currentSessionId && nowSecs < registration.lastSeen + ttlSecs;
 }

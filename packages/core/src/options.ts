@@ -1,13 +1,15 @@
 import type { LeaseStore } from '@hadb/lease';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
-import { systemClock, type Clock } from './clock.js';
+import { configChecker, type ConfigChecker, silentLogger, systemClock, type Clock, type Logger } from '@hadb/io';
 import { CoordinatorError } from './errors.js';
 import type { FollowerBehavior } from './follower-behavior.js';
-import { silentLogger, type Logger } from './logger.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { Replicator } from './replicator.js';
 
-/** Lease timing defaults (Rust `LeaseConfig::new`, plus the skew margin). */
+/**
+ * Lease timing defaults: a 5 s TTL renewed every 2 s (two renewals fit before the holder fences
+ * itself), followers reading the record every second, and the skew margin below.
+ */
 export const LEASE_DEFAULTS = Object.freeze({
   ttlMs: 5000,
   renewIntervalMs: 2000,
@@ -25,7 +27,7 @@ export const LEASE_DEFAULTS = Object.freeze({
   skewMarginMs: 1000,
 });
 
-/** Coordinator defaults (Rust `CoordinatorConfig::default`). */
+/** Coordinator defaults: pull every second, bound each replicator call at 30 s, no prefix, registry heartbeat every 10 s. */
 export const COORDINATOR_DEFAULTS = Object.freeze({
   followerPullIntervalMs: 1000,
   replicatorTimeoutMs: 30_000,
@@ -115,10 +117,10 @@ export interface ResolvedOptions {
   readonly newId: () => string;
 }
 
+const check: ConfigChecker = configChecker((message) => new CoordinatorError('HADB_CORE_INVALID_CONFIG', message));
+
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', `${name} must be a positive finite number of milliseconds`);
-  }
+  check.require(typeof value === 'number' && Number.isFinite(value) && value > 0, `${name} must be a positive finite number of milliseconds`);
   return value;
 }
 
@@ -128,15 +130,14 @@ export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instance
   const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? LEASE_DEFAULTS.renewIntervalMs);
   const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs);
   const skewMarginMs = lease.skewMarginMs ?? LEASE_DEFAULTS.skewMarginMs;
-  if (!Number.isFinite(skewMarginMs) || skewMarginMs < 0 || skewMarginMs >= ttlMs / 2) {
-    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', 'skewMarginMs must be >= 0 and below ttlMs / 2');
-  }
-  if (renewIntervalMs >= ttlMs - skewMarginMs) {
-    throw new CoordinatorError(
-      'HADB_CORE_INVALID_CONFIG',
-      'renewIntervalMs must be below ttlMs - skewMarginMs (the leader would fence itself between renewals)',
-    );
-  }
+  check.require(
+    Number.isFinite(skewMarginMs) && skewMarginMs >= 0 && skewMarginMs < ttlMs / 2,
+    'skewMarginMs must be >= 0 and below ttlMs / 2',
+  );
+  check.require(
+    renewIntervalMs < ttlMs - skewMarginMs,
+    'renewIntervalMs must be below ttlMs - skewMarginMs (the leader would fence itself between renewals)',
+  );
   const requestTimeoutMs = positive('requestTimeoutMs', lease.requestTimeoutMs ?? renewIntervalMs);
   return {
     ttlMs,
@@ -152,9 +153,7 @@ export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instance
 export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
   const prefix = options.prefix ?? COORDINATOR_DEFAULTS.prefix;
   assertSafePrefix(prefix);
-  if (prefix !== '' && !prefix.endsWith('/')) {
-    throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', 'prefix must be empty or end with "/"');
-  }
+  check.require(prefix === '' || prefix.endsWith('/'), 'prefix must be empty or end with "/"');
   const lease = options.lease;
   if (lease !== undefined) assertSafeDbName(lease.instanceId);
   return {

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { CoordinatorError } from './errors.js';
 import type { FollowerProgress } from './follower-behavior.js';
 
@@ -8,7 +9,7 @@ export interface ReplicaProgress {
   /** Whether the node is at the durable head (always `true` while leading). */
   readonly caughtUp: boolean;
   /** Resolves once {@link caughtUp} is `true`; rejects with `HADB_CORE_ABORTED` if `signal` aborts. */
-  waitForCaughtUp(options?: { readonly signal?: AbortSignal | undefined }): Promise<void>;
+  waitForCaughtUp(options?: OpOptions): Promise<void>;
 }
 
 /** The coordinator's {@link FollowerProgress}: monotonic position, caught-up flag, change listeners. */
@@ -47,7 +48,7 @@ export class ProgressTracker implements FollowerProgress, ReplicaProgress {
     if (caughtUp) for (const wake of [...this.waiters]) wake();
   }
 
-  waitForCaughtUp(options: { readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
+  waitForCaughtUp(options: OpOptions = {}): Promise<void> {
     const { signal } = options;
     if (this.caught) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {

@@ -1,7 +1,8 @@
+import type { OpOptions } from '@hadb/io';
 import type { WriteFence } from './fence.js';
 
 /** Options of every replicator call. */
-export interface ReplicatorCallOptions {
+export interface ReplicatorCallOptions extends OpOptions {
   /**
    * Aborts the call (the coordinator aborts after `replicatorTimeoutMs`, on `leave`, and when the
    * term ends). An aborted call must leave no half-written object visible.
@@ -9,7 +10,7 @@ export interface ReplicatorCallOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** One leader term, handed to {@link Replicator.add} and {@link Replicator.addContinuing}. */
+/** One leader term, handed to {@link Replicator.startLineage} and {@link Replicator.continueLineage}. */
 export interface LeaderTerm {
   readonly db: string;
   /** The fencing token, equal to `fence.epoch`; strictly increasing across terms. */
@@ -37,7 +38,7 @@ export interface LeaderTerm {
  * 3. A `putIfAbsent` conflict at sequence N is resolved by reading N: written by this term (an
  *    earlier attempt that timed out) ⇒ success; by a lower epoch ⇒ a late write of the previous
  *    term: apply it and continue at N+1; by an equal or higher epoch ⇒ `term.fence.trip()` and stop.
- * 4. `addContinuing` claims the term's first sequence (for example by writing an empty segment)
+ * 4. `continueLineage` claims the term's first sequence (for example by writing an empty segment)
  *    before it resolves, so no older term can append after the new term starts taking writes.
  * 5. A write is acknowledged to its caller only after its segment is durable in storage.
  */
@@ -47,13 +48,13 @@ export interface Replicator {
    * write a snapshot. Resolves once replication is running and (rule 4) the term's first sequence
    * is claimed. Rejecting aborts the join (the lease is released).
    */
-  add(db: string, path: string, term: LeaderTerm, options?: ReplicatorCallOptions): Promise<void>;
+  startLineage(db: string, path: string, term: LeaderTerm, options?: ReplicatorCallOptions): Promise<void>;
   /**
    * Starts replicating after a promotion: continues the existing sequence (the follower has just
    * caught up to the durable head), without a new snapshot, so followers keep polling the next key.
-   * Same resolution rules as {@link add}. Rejecting aborts the promotion (the lease is released).
+   * Same resolution rules as {@link startLineage}. Rejecting aborts the promotion (the lease is released).
    */
-  addContinuing(db: string, path: string, term: LeaderTerm, options?: ReplicatorCallOptions): Promise<void>;
+  continueLineage(db: string, path: string, term: LeaderTerm, options?: ReplicatorCallOptions): Promise<void>;
   /**
    * Brings the local copy at `path` up to the durable head (restore on an empty node, incremental
    * catch-up otherwise). Returns the position (last applied sequence, `0n` for an empty history)

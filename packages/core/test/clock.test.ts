@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { systemClock, withTimeout } from '../src/clock.js';
-import { isCoordinatorError } from '../src/errors.js';
+import { systemClock, withTimeout } from '@hadb/io';
+import { CORE_DEADLINE, isCoordinatorError } from '../src/errors.js';
 
 describe('systemClock and withTimeout', () => {
   it('sleeps on the monotonic clock and rejects with the reason on abort', async () => {
@@ -14,11 +14,11 @@ describe('systemClock and withTimeout', () => {
   });
 
   it('times out a call that ignores its signal, and passes results and errors through', async () => {
-    await expect(withTimeout(systemClock, 1000, undefined, 'fast', async () => 7)).resolves.toBe(7);
-    await expect(withTimeout(systemClock, 1000, undefined, 'fails', async () => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    await expect(withTimeout(systemClock, 1000, 'fast', CORE_DEADLINE, async () => 7)).resolves.toBe(7);
+    await expect(withTimeout(systemClock, 1000, 'fails', CORE_DEADLINE, async () => Promise.reject(new Error('x')))).rejects.toThrow('x');
     let caught: unknown;
     try {
-      await withTimeout(systemClock, 20, undefined, 'hang', () => new Promise(() => {}));
+      await withTimeout(systemClock, 20, 'hang', CORE_DEADLINE, () => new Promise(() => {}));
     } catch (err) {
       caught = err;
     }
@@ -31,8 +31,8 @@ describe('systemClock and withTimeout', () => {
     const p = withTimeout(
       systemClock,
       10_000,
-      c.signal,
       'slow to stop',
+      CORE_DEADLINE,
       (signal) =>
         new Promise<void>((resolve) =>
           signal.addEventListener('abort', () =>
@@ -42,7 +42,7 @@ describe('systemClock and withTimeout', () => {
             }, 30),
           ),
         ),
-      { onSlowSettle: () => {} },
+      { signal: c.signal, settle: { onSlowSettle: () => {} } },
     );
     c.abort();
     await expect(p).rejects.toMatchObject({ code: 'HADB_CORE_ABORTED' });

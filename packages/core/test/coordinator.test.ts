@@ -2,7 +2,7 @@ import { encodeLeaseData, type LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '@hadb/io';
 import { Coordinator } from '../src/coordinator.js';
 import { isCoordinatorError } from '../src/errors.js';
 import type { RoleEvent } from '../src/events.js';
@@ -192,8 +192,8 @@ describe('Coordinator (real time, in-process)', () => {
     await first.replicator.write(DB);
     await first.coordinator.leave(DB);
     const short = node('short', lease, storage, {}, (r) => ({
-      add: r.add.bind(r),
-      addContinuing: r.addContinuing.bind(r),
+      startLineage: r.startLineage.bind(r),
+      continueLineage: r.continueLineage.bind(r),
       remove: r.remove.bind(r),
       sync: r.sync.bind(r),
       pull: async () => 0n, // restore stopped before the head

@@ -1,6 +1,6 @@
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '@hadb/io';
 import { isCoordinatorError } from '../src/errors.js';
 import { TermFence, fencedPutIfAbsent } from '../src/fence.js';
 
@@ -16,6 +16,9 @@ class HandClock implements Clock {
   }
   sleep(): Promise<void> {
     return new Promise(() => {});
+  }
+  timer(): { cancel(): void } {
+    return { cancel: () => {} };
   }
   advance(ms: number, wallMs = ms): void {
     this.mono += ms;

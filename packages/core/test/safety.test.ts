@@ -145,9 +145,9 @@ describe('epochs and fenced writes', () => {
     const terms: Array<{ node: string; epoch: number; fenceEpoch: number }> = [];
     c.wrapReplicator = (node, inner) => ({
       ...bind(inner),
-      add: (db, path, term, o) => (terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.add(db, path, term, o)),
-      addContinuing: (db, path, term, o) => (
-        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.addContinuing(db, path, term, o)
+      startLineage: (db, path, term, o) => (terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.startLineage(db, path, term, o)),
+      continueLineage: (db, path, term, o) => (
+        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.continueLineage(db, path, term, o)
       ),
     });
     let leader = await withLeader(c);
@@ -250,7 +250,7 @@ describe('caught-up gate', () => {
     c.wrapReplicator = (node, inner) =>
       node.name !== 'n2'
         ? inner
-        : { ...bind(inner), addContinuing: (db, path, term: LeaderTerm, o) => (continuing++, inner.addContinuing(db, path, term, o)) };
+        : { ...bind(inner), continueLineage: (db, path, term: LeaderTerm, o) => (continuing++, inner.continueLineage(db, path, term, o)) };
     const leader = await withLeader(c);
     const follower = c.nodes[1]!;
     await c.sim.runFor(3000);
@@ -275,7 +275,7 @@ describe('stuck engine calls', () => {
         : {
             ...bind(inner),
             // Ignores its signal and never finishes until the test lets it.
-            addContinuing: () => new Promise<void>((resolve) => (release = resolve)),
+            continueLineage: () => new Promise<void>((resolve) => (release = resolve)),
           };
     const leader = await withLeader(c);
     const [, stuck, other] = c.nodes as [SimNode, SimNode, SimNode];
@@ -386,8 +386,8 @@ describe('re-follow', () => {
 /** A plain object with the replicator's methods bound (so a test can override a few). */
 function bind(r: Replicator): Replicator {
   return {
-    add: r.add.bind(r),
-    addContinuing: r.addContinuing.bind(r),
+    startLineage: r.startLineage.bind(r),
+    continueLineage: r.continueLineage.bind(r),
     pull: r.pull.bind(r),
     remove: r.remove.bind(r),
     sync: r.sync.bind(r),

@@ -90,7 +90,7 @@ export async function run(ctx: BenchContext): Promise<void> {
 
     const fence = new TermFence({ db: 'big', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
     t0 = performance.now();
-    await replicator.add('big', leaderPath, { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
+    await replicator.startLineage('big', leaderPath, { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
     const addMs = performance.now() - t0;
     ctx.record('initial snapshot upload (streamed)', size0 / 2 ** 20 / (addMs / 1000), 'MB/s', `${(addMs / 1000).toFixed(1)} s`);
     t0 = performance.now();

@@ -1,21 +1,20 @@
+import type { OpOptions } from '@hadb/io';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
 import { isStorageError } from '@hadb/storage';
 import { DuckblockError } from './errors.js';
-import { fsyncDir, removeDurably } from './fsutil.js';
-import { commitJournal, journalPath, readJournal, writeAll, writeJournal, type JournalMeta } from './journal.js';
+import { fsyncParentDir, removeDurably } from './fsutil.js';
+import { commitJournal, readJournal, writeAll, writeJournal, type JournalMeta } from './journal.js';
 import { HEADER_REGION_SIZE, PAGE_SIZE, parseHeaderRegion } from './layout.js';
 import { preadExact, scanFile } from './manifest.js';
 import { readPosition, writePosition, type Position } from './position.js';
-import { splitEpoch, type DecodedSegment } from './segment.js';
+import { SegmentMarkers, readMarker, type DecodedSegment } from './segment.js';
 
-export { journalPath } from './journal.js';
+import { journalPath, restorePath } from './local-files.js';
 
-/** Path of the side file a snapshot restore is built in. */
-export function restorePath(dbPath: string): string {
-  return `${dbPath}.hadb-restore`;
-}
+export { journalPath, restorePath };
+
 
 /** Removes DuckDB's WAL side files next to `dbPath` (a READ_ONLY open would replay a stale WAL). */
 export async function removeWalFiles(dbPath: string): Promise<void> {
@@ -55,7 +54,7 @@ export async function writePages(fh: FileHandle, pages: readonly PageEntry[]): P
   for (const p of pages) {
     if (p.data.length === 0) continue;
     const id = Number(p.pageId);
-    if (!Number.isSafeInteger(id * PAGE_SIZE)) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'page id out of range');
+    if (!Number.isSafeInteger(id * PAGE_SIZE)) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id out of range');
     if (run.length > 0 && id === runNext && run[run.length - 1]!.length === PAGE_SIZE) {
       run.push(p.data);
     } else {
@@ -121,9 +120,9 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
         // Decoding verifies structure and checksum.
       }
     } catch (cause) {
-      throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
+      throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
     }
-    if (check.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (check.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
   }
   const reader = readPhysicalStream(source());
   const fh = await open(dbPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
@@ -133,8 +132,9 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     let batch: PageEntry[] = [];
     let writing: Promise<void> = Promise.resolve();
     for await (const page of reader) {
-      if (page.data.length === 0) {
-        if (page.pageId % 2n === 1n) fileSize = splitEpoch(markerOnly(page)).fileSize;
+      const marker = readMarker(page);
+      if (marker.kind !== 'data') {
+        if (marker.kind === 'size') fileSize = marker.fileSize;
         continue;
       }
       wrote = true;
@@ -149,21 +149,13 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     }
     await writing;
     await writePages(fh, batch);
-    if (reader.checksum !== checksum) throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (reader.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
     if (fileSize !== undefined) await fh.truncate(fileSize);
     else if (wrote) await truncateToHeader(fh);
     await fh.sync();
   } finally {
     await fh.close();
   }
-}
-
-function markerOnly(page: PageEntry): DecodedSegment['changeset'] {
-  return {
-    header: { flags: 0, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, seq: 0n, prevChecksum: 0n, pageCount: 1, createdMs: 0n },
-    pages: [page],
-    checksum: 0n,
-  };
 }
 
 /**
@@ -184,7 +176,7 @@ async function completeJournal(
   if (meta.kind === 'apply') {
     if (decoded !== undefined) {
       if (decoded.changeset.checksum !== checksum) {
-        throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+        throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
       }
       await replayPages(dbPath, decoded.pages, decoded.fileSize);
     } else {
@@ -194,7 +186,7 @@ async function completeJournal(
     const tmp = restorePath(dbPath);
     if (await exists(tmp)) {
       await rename(tmp, dbPath);
-      await fsyncDir(dbPath);
+      await fsyncParentDir(dbPath);
     }
   }
   const position = await positionOfFile(dbPath, seq, checksum, epoch);
@@ -267,12 +259,12 @@ export async function installRestoredFile(dbPath: string, seq: bigint, checksum:
 
 
 /** Options of {@link applyStreamedSegment}. */
-export interface StreamedApplyOptions {
+export interface StreamedApplyOptions extends OpOptions {
   /** Sequence the key names; the header must agree. */
   readonly seq: bigint;
   /** The follower's chain checksum: the segment's `prev_checksum` must equal it. */
   readonly expectedPrev: bigint;
-  /** Highest epoch accepted; an older segment is refused (`DUCKBLOCK_FENCED`). */
+  /** Highest epoch accepted; an older segment is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch: bigint;
   /** Admission hook run after verification, before anything is written (throws to refuse). */
   readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
@@ -311,33 +303,23 @@ export async function applyStreamedSegment(
   try {
     const header = await reader.header();
     if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} is not a duckblock segment`);
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} is not a duckblock segment`);
     }
     if (header.seq !== options.seq) {
-      throw new DuckblockError('DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
+      throw new DuckblockError('HADB_DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
     }
     if (header.prevChecksum !== options.expectedPrev) {
       await reader.close();
       return { kind: 'chain-broken', prev: header.prevChecksum };
     }
-    let epoch: bigint | undefined;
-    let sized = false;
-    for await (const page of reader) {
-      if (page.data.length > 0) continue;
-      if (page.pageId % 2n === 0n) {
-        if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
-        epoch = page.pageId / 2n;
-      } else {
-        if (sized) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
-        sized = true;
-      }
-    }
+    const markers = new SegmentMarkers();
+    for await (const page of reader) markers.take(page);
     const checksum = reader.checksum;
-    if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} ended early`);
-    const segEpoch = epoch ?? 0n;
+    if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
+    const segEpoch = markers.epoch;
     if (segEpoch < options.acceptedEpoch) {
       throw new DuckblockError(
-        'DUCKBLOCK_FENCED',
+        'HADB_DUCKBLOCK_FENCED',
         `segment ${options.seq} was written under epoch ${segEpoch}, below accepted epoch ${options.acceptedEpoch}`,
       );
     }
@@ -354,9 +336,9 @@ export async function applyStreamedSegment(
     return { kind: 'applied', position, bytes: offset };
   } catch (err) {
     if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
-    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
     if (isChangesetError(err)) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
     }
     throw err;
   } finally {

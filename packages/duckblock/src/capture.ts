@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, PhysicalStreamWriter, type PageEntry } from '@hadb/changeset';
 import { blockChecksumValid } from './duck-checksum.js';
@@ -64,7 +65,7 @@ export function detectDirtyBlocks(
  * Reads what changed since `previous` from a DuckDB file at rest (the caller ran CHECKPOINT and
  * holds its write lock so no other checkpoint can start). Every block read is checked against its
  * own stored DuckDB checksum and against the scanned one, and the header region is re-read at the
- * end; any difference means a checkpoint ran during the read and raises `DUCKBLOCK_TORN_READ`
+ * end; any difference means a checkpoint ran during the read and raises `HADB_DUCKBLOCK_TORN_READ`
  * (nothing is shipped; retry under the lock).
  */
 export async function captureCheckpoint(
@@ -89,7 +90,7 @@ export async function captureCheckpoint(
       await preadExact(handle, buf, blockOffset(b, size));
       const stored = Buffer.from(buf.buffer, buf.byteOffset, 8).readBigUInt64LE(0);
       if (stored !== scan.manifest.blockChecksums[b] || !(blockChecksumValid(buf) || isHole(buf, stored))) {
-        throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
+        throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
       }
       datas[i] = buf;
     }
@@ -98,7 +99,7 @@ export async function captureCheckpoint(
   const after = new Uint8Array(HEADER_REGION_SIZE);
   await preadExact(handle, after, 0);
   if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
-    throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
+    throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
   }
   blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
   return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize, changed: pages.length > 0 || sizeChanged };
@@ -119,7 +120,7 @@ export interface SpilledCheckpoint {
 }
 
 /** Options of {@link captureToFile}. */
-export interface CaptureToFileOptions extends DetectOptions {
+export interface CaptureToFileOptions extends DetectOptions, OpOptions {
   readonly seq: bigint;
   readonly prevChecksum: bigint;
   readonly epoch: bigint;
@@ -132,7 +133,7 @@ export interface CaptureToFileOptions extends DetectOptions {
  * {@link captureCheckpoint} for large checkpoints: instead of holding the changed blocks in
  * memory, streams the encoded segment (same bytes as `encodeSegment(newSegment(...))` apart from
  * `created_ms`) into a local file, one block read ahead. The same read verification applies
- * (`DUCKBLOCK_TORN_READ`). Resolves `null` when nothing changed. Runs under the caller's lock; the
+ * (`HADB_DUCKBLOCK_TORN_READ`). Resolves `null` when nothing changed. Runs under the caller's lock; the
  * upload from the file does not touch the database.
  */
 export async function captureToFile(
@@ -154,7 +155,7 @@ export async function captureToFile(
       await preadExact(handle, buf, blockOffset(b, size));
       const stored = Buffer.from(buf.buffer, buf.byteOffset, 8).readBigUInt64LE(0);
       if (stored !== scan.manifest.blockChecksums[b] || !(blockChecksumValid(buf) || isHole(buf, stored))) {
-        throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
+        throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `block ${b} changed or was torn while it was read`);
       }
       return buf;
     };
@@ -169,7 +170,7 @@ export async function captureToFile(
     const after = new Uint8Array(HEADER_REGION_SIZE);
     await preadExact(handle, after, 0);
     if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
-      throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
+      throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
     }
   }
 
@@ -200,6 +201,6 @@ export async function captureToFile(
   }
   await fh.close();
   const checksum = writer.checksum;
-  if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_TORN_READ', 'segment encoding did not complete');
+  if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'segment encoding did not complete');
   return { path: options.path, size: offset, checksum, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize };
 }

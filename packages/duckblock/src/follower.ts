@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { describeError, type CatchupContext, type DurableHead, type FollowerBehavior, type FollowerContext } from '@hadb/core';
 import { readPosition, type Position } from './position.js';
 import type { DuckblockReplicator } from './replicator.js';
@@ -63,7 +64,7 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     return result.position?.seq ?? 0n;
   }
 
-  async durableHead(db: string, options: { readonly signal?: AbortSignal | undefined } = {}): Promise<DurableHead> {
+  async durableHead(db: string, options: OpOptions = {}): Promise<DurableHead> {
     const { storage, prefix } = this.replicator.options;
     const segments = await discoverSegmentsAfter(storage, prefix, db, 0n, options);
     const last = segments[segments.length - 1];

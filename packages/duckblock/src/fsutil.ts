@@ -1,8 +1,8 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-/** fsyncs a directory so a rename or unlink inside it is durable. */
-export async function fsyncDir(path: string): Promise<void> {
+/** fsyncs the directory containing the file `path`, so a rename or unlink of that file is durable. */
+export async function fsyncParentDir(path: string): Promise<void> {
   const dir = await open(dirname(path), 'r');
   try {
     await dir.sync();
@@ -25,11 +25,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await fh.close();
   }
   await rename(tmp, path);
-  await fsyncDir(path);
+  await fsyncParentDir(path);
 }
 
 /** Removes a file durably (missing is fine). */
 export async function removeDurably(path: string): Promise<void> {
   await rm(path, { force: true });
-  await fsyncDir(path);
+  await fsyncParentDir(path);
 }

@@ -21,8 +21,11 @@ export {
   encodeSegment,
   headerPage,
   newSegment,
+  readMarker,
+  SegmentMarkers,
   splitEpoch,
   type DecodedSegment,
+  type MarkerReading,
   type NewSegmentOptions,
   type Segment,
 } from './segment.js';
@@ -58,6 +61,7 @@ export {
   type StreamedApplyResult,
 } from './apply.js';
 export { positionPath, readPosition, type Position } from './position.js';
+export { LOCAL_SUFFIXES, outgoingPath, removeLocalState } from './local-files.js';
 export { restoreSnapshot, uploadSnapshot, type RestoreSnapshotOptions, type SnapshotUpload, type UploadSnapshotOptions } from './snapshot.js';
 export { pullIncremental, type PullOptions, type PullResult } from './pull.js';
 export { applyRetention, type RetentionResult } from './retention.js';

@@ -1,6 +1,7 @@
+import { journalPath } from './local-files.js';
 import { createHash } from 'node:crypto';
 import { open, rename, type FileHandle } from 'node:fs/promises';
-import { fsyncDir } from './fsutil.js';
+import { fsyncParentDir } from './fsutil.js';
 
 const JOURNAL_MAGIC = Buffer.from('HADBDKJ2', 'ascii');
 /** Fixed part of the trailer after the JSON: u32 json length, u64 payload length, SHA-256, magic. */
@@ -16,10 +17,6 @@ export interface JournalMeta {
   readonly epoch: string;
 }
 
-/** Path of the apply journal of database file `dbPath`. */
-export function journalPath(dbPath: string): string {
-  return `${dbPath}.hadb-journal`;
-}
 
 /**
  * The journal trailer. Layout of a journal file: payload | json | u32 LE json length | u64 LE
@@ -107,7 +104,7 @@ export async function commitJournal(fh: FileHandle, tmp: string, path: string, m
     await fh.close();
   }
   await rename(tmp, path);
-  await fsyncDir(path);
+  await fsyncParentDir(path);
 }
 
 /** Writes and commits a journal whose payload is in memory. */

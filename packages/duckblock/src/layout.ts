@@ -69,20 +69,20 @@ function isPowerOfTwo(n: number): boolean {
 
 /**
  * Parses the 12 KiB header region of an unencrypted DuckDB file and picks the active database
- * header. Throws `DUCKBLOCK_NOT_DUCKDB` when the magic is missing, the file is encrypted, or the
+ * header. Throws `HADB_DUCKBLOCK_NOT_DUCKDB` when the magic is missing, the file is encrypted, or the
  * active header's block size is not a power of two between 16 KiB and 256 KiB (then the 4 KiB
  * page addressing would not line up with the blocks).
  */
 export function parseHeaderRegion(region: Uint8Array): DuckFileInfo {
   if (region.length < HEADER_REGION_SIZE) {
-    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', `header region too short: ${region.length} bytes`);
+    throw new DuckblockError('HADB_DUCKBLOCK_NOT_DUCKDB', `header region too short: ${region.length} bytes`);
   }
   if (!Buffer.from(region.buffer, region.byteOffset + 8, 4).equals(MAGIC)) {
-    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', 'missing DUCK magic at offset 8');
+    throw new DuckblockError('HADB_DUCKBLOCK_NOT_DUCKDB', 'missing DUCK magic at offset 8');
   }
   const flags0 = Buffer.from(region.buffer, region.byteOffset, 28).readBigUInt64LE(20);
   if ((flags0 & 2n) !== 0n) {
-    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', 'encrypted DuckDB files are not supported');
+    throw new DuckblockError('HADB_DUCKBLOCK_NOT_DUCKDB', 'encrypted DuckDB files are not supported');
   }
   const h1 = parseSlot(region, 1);
   const h2 = parseSlot(region, 2);
@@ -93,7 +93,7 @@ export function parseHeaderRegion(region: Uint8Array): DuckFileInfo {
   }
   const size = active.blockAllocSize;
   if (!isPowerOfTwo(size) || size < 16_384 || size > DEFAULT_BLOCK_ALLOC_SIZE) {
-    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', `unsupported block allocation size ${size}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_NOT_DUCKDB', `unsupported block allocation size ${size}`);
   }
   return {
     active,

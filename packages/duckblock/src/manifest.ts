@@ -43,7 +43,7 @@ export function preadExactSync(fd: number, buf: Uint8Array, position: number): v
   let done = 0;
   while (done < buf.length) {
     const n = readSync(fd, buf, done, buf.length - done, position + done);
-    if (n === 0) throw new DuckblockError('DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
+    if (n === 0) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
     done += n;
   }
 }
@@ -53,7 +53,7 @@ export async function preadExact(handle: FileHandle, buf: Uint8Array, position: 
   let done = 0;
   while (done < buf.length) {
     const { bytesRead } = await handle.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new DuckblockError('DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
+    if (bytesRead === 0) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
     done += bytesRead;
   }
 }
@@ -151,7 +151,7 @@ export function manifestToJson(m: BlockManifest): ManifestJson {
   };
 }
 
-/** Parses {@link manifestToJson}; throws `DUCKBLOCK_BAD_STATE` on malformed input. */
+/** Parses {@link manifestToJson}; throws `HADB_DUCKBLOCK_BAD_STATE` on malformed input. */
 export function manifestFromJson(j: ManifestJson): BlockManifest {
   const bytes = Buffer.from(j.blockChecksums, 'base64');
   if (
@@ -160,7 +160,7 @@ export function manifestFromJson(j: ManifestJson): BlockManifest {
     j.headerHashes.length !== HEADER_PAGES ||
     !Number.isSafeInteger(j.fileSize)
   ) {
-    throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'malformed block manifest');
+    throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'malformed block manifest');
   }
   const copy = new Uint8Array(bytes.length);
   copy.set(bytes);

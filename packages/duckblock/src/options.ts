@@ -1,5 +1,6 @@
-import type { Logger } from '@hadb/core';
-import type { StorageBackend } from '@hadb/storage';
+import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
+import { assertSafePrefix, type StorageBackend } from '@hadb/storage';
+import { checkConfig } from './errors.js';
 
 /** When the leader writes a new snapshot (any condition that is met triggers one). */
 export interface SnapshotPolicy {
@@ -57,6 +58,8 @@ export interface DuckblockReplicatorOptions {
   readonly uploadRetries?: number | undefined;
   /** pino-compatible logger (default: silent). */
   readonly logger?: Logger | undefined;
+  /** Time source of the snapshot interval and the listing schedule (default: the system clock). */
+  readonly clock?: Clock | undefined;
 }
 
 /** Defaults, resolved. */
@@ -73,24 +76,34 @@ export interface ResolvedOptions {
   readonly listIntervalMs: number;
   readonly uploadRetries: number;
   readonly spillAboveBytes: number;
-  readonly logger: Logger | undefined;
+  readonly logger: Logger;
+  readonly clock: Clock;
 }
 
-/** Applies defaults. */
+/**
+ * Applies defaults and checks every option; a bad value throws `HADB_DUCKBLOCK_INVALID_CONFIG`
+ * naming the option (never clamped).
+ */
 export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
+  const check: ConfigChecker = checkConfig;
+  check.require(o.storage !== undefined && o.storage !== null, 'storage is required');
+  const prefix = o.prefix ?? 'duckblock/';
+  assertSafePrefix(prefix);
+  check.require(prefix === '' || prefix.endsWith('/'), 'prefix must be empty or end with "/"');
   return {
     storage: o.storage,
-    prefix: o.prefix ?? 'duckblock/',
-    snapshotIntervalMs: o.snapshot?.intervalMs ?? 3_600_000,
-    snapshotEverySegments: o.snapshot?.everySegments ?? 0,
-    snapshotAfterFileSizes: o.snapshot?.afterFileSizes ?? 1,
-    retentionEnabled: o.retention?.enabled ?? true,
-    keepSnapshots: Math.max(1, o.retention?.keepSnapshots ?? 2),
-    downloadConcurrency: Math.max(1, o.downloadConcurrency ?? 4),
-    listIntervalMs: Math.max(0, o.listIntervalMs ?? 30_000),
-    streamAboveBytes: Math.max(0, o.streamAboveBytes ?? 64 << 20),
-    uploadRetries: Math.max(0, o.uploadRetries ?? 3),
-    spillAboveBytes: Math.max(0, o.spillAboveBytes ?? 64 << 20),
-    logger: o.logger,
+    prefix,
+    snapshotIntervalMs: check.number('snapshot.intervalMs', o.snapshot?.intervalMs, { min: 0, default: 3_600_000 }),
+    snapshotEverySegments: check.int('snapshot.everySegments', o.snapshot?.everySegments, { min: 0, default: 0 }),
+    snapshotAfterFileSizes: check.number('snapshot.afterFileSizes', o.snapshot?.afterFileSizes, { min: 0, default: 1 }),
+    retentionEnabled: check.bool('retention.enabled', o.retention?.enabled, true),
+    keepSnapshots: check.int('retention.keepSnapshots', o.retention?.keepSnapshots, { min: 1, default: 2 }),
+    downloadConcurrency: check.int('downloadConcurrency', o.downloadConcurrency, { min: 1, default: 4 }),
+    listIntervalMs: check.number('listIntervalMs', o.listIntervalMs, { min: 0, default: 30_000 }),
+    streamAboveBytes: check.int('streamAboveBytes', o.streamAboveBytes, { min: 0, default: 64 << 20 }),
+    uploadRetries: check.int('uploadRetries', o.uploadRetries, { min: 0, default: 3 }),
+    spillAboveBytes: check.int('spillAboveBytes', o.spillAboveBytes, { min: 0, default: 64 << 20 }),
+    logger: o.logger ?? silentLogger,
+    clock: o.clock ?? systemClock,
   };
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DuckblockError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { positionPath } from './local-files.js';
 import { manifestFromJson, manifestToJson, type BlockManifest, type ManifestJson } from './manifest.js';
 
 /**
@@ -27,10 +28,7 @@ interface PositionJson {
   readonly manifest: ManifestJson;
 }
 
-/** Path of the position file of database file `dbPath`. */
-export function positionPath(dbPath: string): string {
-  return `${dbPath}.hadb-position`;
-}
+export { positionPath } from './local-files.js';
 
 /** Serialises a position. */
 export function encodePosition(p: Position): string {
@@ -44,7 +42,7 @@ export function encodePosition(p: Position): string {
   return JSON.stringify(json);
 }
 
-/** Parses {@link encodePosition}; throws `DUCKBLOCK_BAD_STATE` when malformed. */
+/** Parses {@link encodePosition}; throws `HADB_DUCKBLOCK_BAD_STATE` when malformed. */
 export function decodePosition(text: string): Position {
   try {
     const j = JSON.parse(text) as PositionJson;
@@ -56,7 +54,7 @@ export function decodePosition(text: string): Position {
       manifest: manifestFromJson(j.manifest),
     };
   } catch (cause) {
-    throw new DuckblockError('DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });
+    throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });
   }
 }
 

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
@@ -10,7 +11,7 @@ import { decodeSegment, type DecodedSegment } from './segment.js';
 import { restoreSnapshot } from './snapshot.js';
 
 /** Options of {@link pullIncremental}. */
-export interface PullOptions {
+export interface PullOptions extends OpOptions {
   readonly signal?: AbortSignal | undefined;
   /** Segments downloaded ahead of the one being applied (default 4). */
   readonly concurrency?: number | undefined;
@@ -89,12 +90,12 @@ async function fetchSegment(
   }
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
   if (bytes.length !== object.size) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`);
   }
   const segment = decodeSegment(bytes);
   if (segment.changeset.header.seq !== seq) {
     throw new DuckblockError(
-      'DUCKBLOCK_SEQ_MISMATCH',
+      'HADB_DUCKBLOCK_SEQ_MISMATCH',
       `segment at ${key} says seq ${segment.changeset.header.seq}, key says ${seq}`,
     );
   }
@@ -112,13 +113,13 @@ async function fetchSegment(
  *    is journalled and durable (see `applySegmentDurably`).
  * 4. When the next seq is missing (never written, or deleted by retention) and a snapshot newer
  *    than the position exists, restores that snapshot and continues after it. Otherwise a gap is
- *    `DUCKBLOCK_GAP`; nothing is ever skipped.
+ *    `HADB_DUCKBLOCK_GAP`; nothing is ever skipped.
  *
  * With no position (a fresh follower) it starts from the latest snapshot; a file whose header or
- * size no longer matches its position (changed outside replication) is `DUCKBLOCK_DIVERGED` and
+ * size no longer matches its position (changed outside replication) is `HADB_DUCKBLOCK_DIVERGED` and
  * is never patched; a missing file with a position is restored. Errors leave the file
- * at the last durably applied segment: `DUCKBLOCK_CORRUPT_SEGMENT`, `DUCKBLOCK_CHAIN_BROKEN`,
- * `DUCKBLOCK_SEQ_MISMATCH`, `DUCKBLOCK_FENCED`, `DUCKBLOCK_GAP`, or a `StorageError`.
+ * at the last durably applied segment: `HADB_DUCKBLOCK_CORRUPT`, `HADB_DUCKBLOCK_CHAIN_BROKEN`,
+ * `HADB_DUCKBLOCK_SEQ_MISMATCH`, `HADB_DUCKBLOCK_FENCED`, `HADB_DUCKBLOCK_GAP`, or a `StorageError`.
  */
 export async function pullIncremental(
   storage: StorageBackend,
@@ -142,7 +143,7 @@ export async function pullIncremental(
       position = null;
     } else if (local.fileSize !== position.manifest.fileSize || local.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])) {
       throw new DuckblockError(
-        'DUCKBLOCK_DIVERGED',
+        'HADB_DUCKBLOCK_DIVERGED',
         `${db}: ${dbPath} is not the state its position (seq ${position.seq}) records; it was changed outside replication`,
       );
     }
@@ -184,7 +185,7 @@ export async function pullIncremental(
       // Nothing new, or the next seq is gone: a newer snapshot (new lineage or retention) covers it.
       if (await restoreLatest()) continue;
       if (found.length === 0) break;
-      throw new DuckblockError('DUCKBLOCK_GAP', `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`);
+      throw new DuckblockError('HADB_DUCKBLOCK_GAP', `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`);
     }
     // Contiguous run starting at pos.seq + 1.
     const run: typeof found = [];
@@ -238,7 +239,7 @@ export async function pullIncremental(
             break;
           }
           throw new DuckblockError(
-            'DUCKBLOCK_CHAIN_BROKEN',
+            'HADB_DUCKBLOCK_CHAIN_BROKEN',
             `${db}: segment ${run[i]!.seq} has prev_checksum ${hex(result.prev)}, position ${cur.seq} has ${hex(cur.checksum)}`,
           );
         }
@@ -250,20 +251,20 @@ export async function pullIncremental(
       }
       const cs = fetched.segment.changeset;
       if (cs.header.prevChecksum !== cur.checksum) {
-        // A new lineage (a leader's `add` restarted the chain) comes with a snapshot at or after
+        // A new lineage (a leader's `startLineage` restarted the chain) comes with a snapshot at or after
         // the break: restore it. Without one, stop: never skip or guess.
         if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
           lineageSwitch = true;
           break;
         }
         throw new DuckblockError(
-          'DUCKBLOCK_CHAIN_BROKEN',
+          'HADB_DUCKBLOCK_CHAIN_BROKEN',
           `${db}: segment ${cs.header.seq} has prev_checksum ${hex(cs.header.prevChecksum)}, position ${cur.seq} has ${hex(cur.checksum)}`,
         );
       }
       if (fetched.segment.epoch < cur.epoch) {
         throw new DuckblockError(
-          'DUCKBLOCK_FENCED',
+          'HADB_DUCKBLOCK_FENCED',
           `${db}: segment ${cs.header.seq} was written under epoch ${fetched.segment.epoch}, below accepted epoch ${cur.epoch}`,
         );
       }
@@ -275,7 +276,7 @@ export async function pullIncremental(
     }
     if (lineageSwitch) {
       if (await restoreLatest()) continue;
-      throw new DuckblockError('DUCKBLOCK_CHAIN_BROKEN', `${db}: chain broken after seq ${position!.seq} and no snapshot covers it`);
+      throw new DuckblockError('HADB_DUCKBLOCK_CHAIN_BROKEN', `${db}: chain broken after seq ${position!.seq} and no snapshot covers it`);
     }
     if (gapAt !== null) {
       // Deleted between listing and download (retention): retry from the new state.

@@ -41,14 +41,14 @@ const EMPTY = new Uint8Array(0);
 
 /** The zero-length entry carrying `epoch` (page id `2 × epoch`). */
 export function epochMarker(epoch: bigint): PageEntry {
-  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'epoch must be in [0, 2^40)');
+  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'epoch must be in [0, 2^40)');
   return { pageId: 2n * epoch, data: EMPTY };
 }
 
 /** The zero-length entry carrying the exact file size (page id `2 × fileSize/4096 + 1`). */
 export function sizeMarker(fileSize: number): PageEntry {
   if (!Number.isSafeInteger(fileSize) || fileSize < 0 || fileSize % PAGE_SIZE !== 0 || fileSize >= 2 ** 52) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `file size ${fileSize} is not a whole number of 4 KiB pages`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `file size ${fileSize} is not a whole number of 4 KiB pages`);
   }
   return { pageId: 2n * BigInt(fileSize / PAGE_SIZE) + 1n, data: EMPTY };
 }
@@ -56,9 +56,9 @@ export function sizeMarker(fileSize: number): PageEntry {
 /** One 4 KiB page entry for a segment: `id` is the page number (offset / 4096). */
 export function block(id: bigint | number, data: Uint8Array): PageEntry {
   const pageId = typeof id === 'bigint' ? id : BigInt(id);
-  if (pageId < 0n) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'page id must be non-negative');
+  if (pageId < 0n) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id must be non-negative');
   if (data.length === 0 || data.length > PAGE_SIZE) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `page data must be 1..${PAGE_SIZE} bytes, got ${data.length}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `page data must be 1..${PAGE_SIZE} bytes, got ${data.length}`);
   }
   return { pageId, data };
 }
@@ -66,7 +66,7 @@ export function block(id: bigint | number, data: Uint8Array): PageEntry {
 /** The page entries of one DuckDB block (`blockAllocSize` bytes, default 256 KiB). No copy. */
 export function duckdbBlockPages(blockNo: number, data: Uint8Array, blockAllocSize: number): PageEntry[] {
   if (data.length !== blockAllocSize) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `block ${blockNo} must be ${blockAllocSize} bytes`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `block ${blockNo} must be ${blockAllocSize} bytes`);
   }
   const first = firstPageOfBlock(blockNo, blockAllocSize);
   const pages: PageEntry[] = [];
@@ -79,9 +79,9 @@ export function duckdbBlockPages(blockNo: number, data: Uint8Array, blockAllocSi
 /** The page entry of header page `slot` (0 = main header, 1 and 2 = database headers). */
 export function headerPage(slot: number, data: Uint8Array): PageEntry {
   if (!Number.isInteger(slot) || slot < 0 || slot >= HEADER_PAGES) {
-    throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `header slot must be 0..2, got ${slot}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `header slot must be 0..2, got ${slot}`);
   }
-  if (data.length !== PAGE_SIZE) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'header page must be 4096 bytes');
+  if (data.length !== PAGE_SIZE) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'header page must be 4096 bytes');
   return { pageId: BigInt(slot), data };
 }
 
@@ -117,28 +117,72 @@ export function encodeSegment(segment: Segment): Uint8Array {
   return encodePhysical(segment);
 }
 
+/** What one segment entry is: a data page, or one of the two markers (see {@link Segment}). */
+export type MarkerReading =
+  | { readonly kind: 'data' }
+  | { readonly kind: 'epoch'; readonly epoch: bigint }
+  | { readonly kind: 'size'; readonly fileSize: number };
+
+/** The one decoder of duckblock's on-disk markers: reads what `page` carries. */
+export function readMarker(page: PageEntry): MarkerReading {
+  if (page.data.length > 0) return { kind: 'data' };
+  if (page.pageId % 2n === 0n) return { kind: 'epoch', epoch: page.pageId / 2n };
+  return { kind: 'size', fileSize: Number((page.pageId - 1n) / 2n) * PAGE_SIZE };
+}
+
+/**
+ * Collects the markers of one segment or snapshot while its pages stream by. A second marker of
+ * the same kind is `HADB_DUCKBLOCK_CORRUPT` (`what` names the object in the message).
+ */
+export class SegmentMarkers {
+  #epoch: bigint | undefined;
+  #fileSize: number | undefined;
+  readonly #what: string;
+
+  constructor(what = 'segment') {
+    this.#what = what;
+  }
+
+  /** Epoch carried by the epoch marker; `0n` when there was none. */
+  get epoch(): bigint {
+    return this.#epoch ?? 0n;
+  }
+
+  /** Whether an epoch marker was seen. */
+  get hasEpoch(): boolean {
+    return this.#epoch !== undefined;
+  }
+
+  /** Exact file size from the size marker; `undefined` when there was none. */
+  get fileSize(): number | undefined {
+    return this.#fileSize;
+  }
+
+  /** Takes `page` if it is a marker (returns `true`); data pages return `false`. */
+  take(page: PageEntry): boolean {
+    const m = readMarker(page);
+    if (m.kind === 'data') return false;
+    if (m.kind === 'epoch') {
+      if (this.#epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two epoch markers`);
+      this.#epoch = m.epoch;
+    } else {
+      if (this.#fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two size markers`);
+      this.#fileSize = m.fileSize;
+    }
+    return true;
+  }
+}
+
 /** Splits a changeset's pages into data pages and the markers. */
 export function splitEpoch(changeset: Segment): DecodedSegment {
-  let epoch: bigint | undefined;
-  let fileSize: number | undefined;
-  const pages: PageEntry[] = [];
-  for (const p of changeset.pages) {
-    if (p.data.length > 0) {
-      pages.push(p);
-    } else if (p.pageId % 2n === 0n) {
-      if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two epoch markers');
-      epoch = p.pageId / 2n;
-    } else {
-      if (fileSize !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'segment carries two size markers');
-      fileSize = Number((p.pageId - 1n) / 2n) * PAGE_SIZE;
-    }
-  }
-  return { changeset, epoch: epoch ?? 0n, fileSize, pages };
+  const markers = new SegmentMarkers();
+  const pages = changeset.pages.filter((p) => !markers.take(p));
+  return { changeset, epoch: markers.epoch, fileSize: markers.fileSize, pages };
 }
 
 /**
  * Decodes and self-verifies a segment (length, structure, checksum), checks it is a duckblock
- * segment (u64 ids, 4 KiB pages) and extracts its epoch. Throws `DUCKBLOCK_CORRUPT_SEGMENT` with
+ * segment (u64 ids, 4 KiB pages) and extracts its epoch. Throws `HADB_DUCKBLOCK_CORRUPT` with
  * the `ChangesetError` as `cause` on any defect. Chain linkage is checked separately.
  */
 export function decodeSegment(bytes: Uint8Array): DecodedSegment {
@@ -147,13 +191,13 @@ export function decodeSegment(bytes: Uint8Array): DecodedSegment {
     cs = decodePhysical(bytes);
   } catch (cause) {
     if (cause instanceof ChangesetError) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `segment rejected: ${cause.message}`, { cause });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment rejected: ${cause.message}`, { cause });
     }
     throw cause;
   }
   if (cs.header.pageIdSize !== PageIdSize.U64 || cs.header.pageSize !== PAGE_SIZE) {
     throw new DuckblockError(
-      'DUCKBLOCK_CORRUPT_SEGMENT',
+      'HADB_DUCKBLOCK_CORRUPT',
       `not a duckblock segment (page id size ${cs.header.pageIdSize}, page size ${cs.header.pageSize})`,
     );
   }

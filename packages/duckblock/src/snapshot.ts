@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { PageIdSize, PhysicalStreamWriter, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
 import { isStorageError, type StorageBackend } from '@hadb/storage';
@@ -6,7 +7,7 @@ import { DuckblockError, throwIfAborted } from './errors.js';
 import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
 import { HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
 import { preadExact, scanFile, type BlockManifest } from './manifest.js';
-import { epochMarker, sizeMarker, splitEpoch } from './segment.js';
+import { SegmentMarkers, epochMarker, sizeMarker } from './segment.js';
 import type { Position } from './position.js';
 
 /** Result of {@link uploadSnapshot}. */
@@ -23,7 +24,7 @@ export interface SnapshotUpload {
 }
 
 /** Options of {@link uploadSnapshot}. */
-export interface UploadSnapshotOptions {
+export interface UploadSnapshotOptions extends OpOptions {
   readonly seq: bigint;
   /** Chain checksum at `seq` (the `prev_checksum` of the next incremental), stored as the snapshot's `prev_checksum`. */
   readonly anchor: bigint;
@@ -45,11 +46,11 @@ function isHole(buf: Uint8Array): boolean {
  * memory: one read buffer plus the writer's chunk). Pages 0 … fileSize/4096 − 1 of the file at
  * its active header, plus the epoch marker. Every block is checked against the checksum scanned
  * at the start and against its own DuckDB checksum, and the header region is re-read at the end;
- * a mismatch aborts the upload with `DUCKBLOCK_TORN_READ` (no object is left behind). The file
+ * a mismatch aborts the upload with `HADB_DUCKBLOCK_TORN_READ` (no object is left behind). The file
  * must be at rest: the caller holds its write lock.
  *
  * Written with `ifAbsent` when the backend supports conditional streaming writes; an existing
- * object at `key` is `DUCKBLOCK_SEQ_CONFLICT`.
+ * object at `key` is `HADB_DUCKBLOCK_SEQ_CONFLICT`.
  */
 export async function uploadSnapshot(
   storage: StorageBackend,
@@ -105,7 +106,7 @@ export async function uploadSnapshot(
         const stored = Buffer.from(blk.buffer, blk.byteOffset, 8).readBigUInt64LE(0);
         const valid = stored === 0n ? isHole(blk) || blockChecksumValid(blk) : blockChecksumValid(blk);
         if (stored !== scan.manifest.blockChecksums[b + i] || !valid) {
-          throw new DuckblockError('DUCKBLOCK_TORN_READ', `block ${b + i} changed while the snapshot was read`);
+          throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `block ${b + i} changed while the snapshot was read`);
         }
       }
       const first = HEADER_PAGES + (b * size) / PAGE_SIZE;
@@ -127,7 +128,7 @@ export async function uploadSnapshot(
     const after = new Uint8Array(HEADER_REGION_SIZE);
     await preadExact(handle, after, 0);
     if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
-      throw new DuckblockError('DUCKBLOCK_TORN_READ', 'the database header changed while the snapshot was read');
+      throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'the database header changed while the snapshot was read');
     }
   }
 
@@ -138,22 +139,22 @@ export async function uploadSnapshot(
   );
   const bytes = 40 + pageCount * 12 + fileSize + 8;
   if (scan.fileSize > HEADER_REGION_SIZE + blockCount * size) {
-    throw new DuckblockError('DUCKBLOCK_NOT_DUCKDB', 'file size does not match its block layout');
+    throw new DuckblockError('HADB_DUCKBLOCK_NOT_DUCKDB', 'file size does not match its block layout');
   }
   const ifAbsent = storage.capabilities.conditionalStreamingWrites;
   if (!ifAbsent && (await storage.exists(key, { signal }))) {
-    throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
+    throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
   }
   const result = await storage.putStream(key, writer, { ifAbsent, contentLength: bytes, signal });
-  if (!result.success) throw new DuckblockError('DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
+  if (!result.success) throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `a snapshot already exists at ${key}`);
   const checksum = writer.checksum;
-  if (checksum === undefined) throw new DuckblockError('DUCKBLOCK_TORN_READ', 'snapshot stream did not complete');
+  if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'snapshot stream did not complete');
   return { key, checksum, manifest: scan.manifest, bytes, fileSize };
 }
 
 /** Options of {@link restoreSnapshot}. */
-export interface RestoreSnapshotOptions {
-  /** Highest epoch the follower accepted; an older snapshot is refused (`DUCKBLOCK_FENCED`). */
+export interface RestoreSnapshotOptions extends OpOptions {
+  /** Highest epoch the follower accepted; an older snapshot is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch?: bigint | undefined;
   readonly signal?: AbortSignal | undefined;
 }
@@ -173,7 +174,7 @@ export async function restoreSnapshot(
 ): Promise<Position> {
   const { signal } = options;
   const object = await storage.getStream(key, { signal });
-  if (object === null) throw new DuckblockError('DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
+  if (object === null) throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
   const tmp = restorePath(dbPath);
   const reader = readPhysicalStream(object.body, { signal });
   let fh: FileHandle | undefined;
@@ -181,26 +182,15 @@ export async function restoreSnapshot(
   try {
     const header = await reader.header();
     if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} is not a duckblock snapshot`);
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} is not a duckblock snapshot`);
     }
     fh = await open(tmp, 'w+', 0o644);
-    let epoch: bigint | undefined;
-    let fileSize: number | undefined;
+    const markers = new SegmentMarkers('snapshot');
     let batch: PageEntry[] = [];
     // One write in flight, so downloading overlaps with writing.
     let writing: Promise<void> = Promise.resolve();
     for await (const page of reader) {
-      if (page.data.length === 0) {
-        const { epoch: e, fileSize: f } = splitEpoch({ header, pages: [page], checksum: 0n });
-        if (page.pageId % 2n === 0n) {
-          if (epoch !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two epoch markers');
-          epoch = e;
-        } else {
-          if (fileSize !== undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', 'snapshot carries two size markers');
-          fileSize = f;
-        }
-        continue;
-      }
+      if (markers.take(page)) continue;
       batch.push(page);
       if (batch.length >= 1024) {
         const out = batch;
@@ -213,13 +203,13 @@ export async function restoreSnapshot(
     }
     await writing;
     await writePages(fh, batch);
-    if (reader.checksum === undefined) throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `${key} ended early`);
+    if (reader.checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} ended early`);
     const accepted = options.acceptedEpoch ?? 0n;
-    const snapEpoch = epoch ?? 0n;
+    const snapEpoch = markers.epoch;
     if (snapEpoch < accepted) {
-      throw new DuckblockError('DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
+      throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
     }
-    if (fileSize !== undefined) await fh.truncate(fileSize);
+    if (markers.fileSize !== undefined) await fh.truncate(markers.fileSize);
     else await truncateToHeader(fh);
     await fh.sync();
     await fh.close();
@@ -231,10 +221,10 @@ export async function restoreSnapshot(
     // A failed download (the source errored) is the storage's error, not a corrupt snapshot.
     if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
     if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) {
-      throw new DuckblockError('DUCKBLOCK_ABORTED', 'snapshot restore aborted', { cause: err });
+      throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'snapshot restore aborted', { cause: err });
     }
     if (isChangesetError(err)) {
-      throw new DuckblockError('DUCKBLOCK_CORRUPT_SEGMENT', `snapshot ${key} rejected: ${err.message}`, { cause: err });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `snapshot ${key} rejected: ${err.message}`, { cause: err });
     }
     throw err;
   } finally {

@@ -45,7 +45,7 @@ describe('a table of more than 1 GiB', () => {
 
   it('snapshots (streamed) and restores byte-identically', async () => {
     expect((await stat(leaderPath)).size).toBeGreaterThan(2 ** 30);
-    await replicator.add('big', leaderPath, testTerm('big', 1));
+    await replicator.startLineage('big', leaderPath, testTerm('big', 1));
     await checkIdentical();
   }, 120_000);
 

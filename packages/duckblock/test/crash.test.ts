@@ -87,7 +87,7 @@ describe('crash safety of the follower apply (kill -9 mid-apply)', () => {
     try {
       await leader.conn.run(`create table t as select range id, hash(range) h, random() r from range(2000000)`);
       await leader.conn.run('CHECKPOINT');
-      await replicator.add('db', leaderPath, testTerm('db', 1));
+      await replicator.startLineage('db', leaderPath, testTerm('db', 1));
       seqN = await replicator.pull('db', baseFile);
       hashN = await sha256File(baseFile);
       // A multi-block step: rewrite a column of every row group.

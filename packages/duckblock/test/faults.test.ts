@@ -32,7 +32,7 @@ describe('storage faults', () => {
   it('leader writes survive lost replies and transient errors without duplicates or gaps', async () => {
     const faulty = withFaults(storage, { seed: 7, lostReplies: 0.4, errorRate: 0.2, operations: ['putIfAbsent'] });
     const rep = new DuckblockReplicator({ storage: faulty, prefix: 'x/', snapshot: NO_SNAPSHOTS, uploadRetries: 8 });
-    await rep.add('db', leaderPath, testTerm('db', 1));
+    await rep.startLineage('db', leaderPath, testTerm('db', 1));
     hashes.set(rep.head('db')!.seq, await sha256Leader(leaderPath));
     for (let i = 0; i < 8; i++) {
       await leader.conn.run(`update t set h = h + 1 where id % 50 = ${i}`);
@@ -83,7 +83,7 @@ describe('storage faults', () => {
     const term = testTerm('db', 2);
     const rep = new DuckblockReplicator({ storage: torn, prefix: 'x/', snapshot: NO_SNAPSHOTS });
     const path = join(dir, 'follower.duckdb');
-    await rep.addContinuing('db', path, term);
+    await rep.continueLineage('db', path, term);
     // Another follower (the one restored in the previous test) reads the torn claim segment.
     const other = join(dir, 'cut.duckdb');
     const follower = new DuckblockReplicator({ storage, prefix: 'x/', listIntervalMs: 0 });
@@ -94,7 +94,7 @@ describe('storage faults', () => {
     } catch (err) {
       caught = err;
     }
-    expect(isDuckblockError(caught, 'DUCKBLOCK_CORRUPT_SEGMENT'), String(caught)).toBe(true);
+    expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_CORRUPT'), String(caught)).toBe(true);
     expect(await sha256File(other)).toBe(before);
   });
 
@@ -102,7 +102,7 @@ describe('storage faults', () => {
     const faulty = withFaults(storage, { seed: 9, lostReplies: 0.5, errorRate: 0.2, operations: ['putStream'] });
     const rep = new DuckblockReplicator({ storage: faulty, prefix: 'y/', snapshot: NO_SNAPSHOTS, uploadRetries: 8, spillAboveBytes: 0 });
     faulty.setFaults({ lostReplies: 0, errorRate: 0 });
-    await rep.add('db', leaderPath, testTerm('db', 1));
+    await rep.startLineage('db', leaderPath, testTerm('db', 1));
     faulty.setFaults({ lostReplies: 0.5, errorRate: 0.2 });
     for (let i = 0; i < 6; i++) {
       await leader.conn.run(`update t set h = h + 1 where id % 50 = ${10 + i}`);

@@ -40,7 +40,7 @@ describe('DuckblockFollowerBehavior', () => {
     leader = await openLeader(leaderPath);
     await leader.conn.run(`create table t as select range id from range(100000)`);
     await leader.conn.run('CHECKPOINT');
-    await replicator.add('db', leaderPath, testTerm('db', 3));
+    await replicator.startLineage('db', leaderPath, testTerm('db', 3));
   });
 
   afterAll(async () => {
@@ -127,7 +127,7 @@ describe('idle polls', () => {
       const rep = new DuckblockReplicator({ storage, prefix: 'i/', snapshot: { intervalMs: 0, afterFileSizes: 0 } });
       await leader.conn.run(`create table t as select range id from range(1000)`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 1));
+      await rep.startLineage('db', leaderPath, testTerm('db', 1));
       const follower = new DuckblockReplicator({ storage, prefix: 'i/', listIntervalMs: 60_000 });
       const path = join(dir, 'f.duckdb');
       await follower.pull('db', path);

@@ -26,7 +26,7 @@ describe('lineages and terms', () => {
       const rep = new DuckblockReplicator({ storage, prefix: 'l/', snapshot: NO_SNAPSHOTS });
       await leader.conn.run(`create table t as select range id from range(50000)`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 1));
+      await rep.startLineage('db', leaderPath, testTerm('db', 1));
       await leader.conn.run(`insert into t select 1`);
       await leader.conn.run('CHECKPOINT');
       await rep.pushCheckpoint('db');
@@ -36,7 +36,7 @@ describe('lineages and terms', () => {
       // A restarted leader starts a new lineage above every existing sequence.
       await leader.conn.run(`insert into t select 2`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 2));
+      await rep.startLineage('db', leaderPath, testTerm('db', 2));
       expect(rep.head('db')!.seq).toBe(3n);
       const result = await follower.pullDetailed('db', followerPath);
       expect(result.restored).toBe(true);
@@ -58,7 +58,7 @@ describe('lineages and terms', () => {
     }
   });
 
-  it('addContinuing applies a late write of the previous term, then claims; the old term is fenced', async () => {
+  it('continueLineage applies a late write of the previous term, then claims; the old term is fenced', async () => {
     const storage = new MemStorageBackend();
     const oldPath = join(dir, 'old.duckdb');
     const newPath = join(dir, 'new.duckdb');
@@ -68,7 +68,7 @@ describe('lineages and terms', () => {
       const oldRep = new DuckblockReplicator({ storage, prefix: 'w/', snapshot: NO_SNAPSHOTS });
       await old.conn.run(`create table t as select range id from range(50000)`);
       await old.conn.run('CHECKPOINT');
-      await oldRep.add('db', oldPath, term1);
+      await oldRep.startLineage('db', oldPath, term1);
       const newRep = new DuckblockReplicator({ storage, prefix: 'w/', snapshot: NO_SNAPSHOTS });
       const caughtUp = await newRep.pull('db', newPath);
       // The old leader ships once more after the new node caught up (a late write).
@@ -76,7 +76,7 @@ describe('lineages and terms', () => {
       await old.conn.run('CHECKPOINT');
       const late = await oldRep.pushCheckpoint('db');
       expect(late.seq).toBe(caughtUp + 1n);
-      await newRep.addContinuing('db', newPath, testTerm('db', 2));
+      await newRep.continueLineage('db', newPath, testTerm('db', 2));
       expect(newRep.head('db')!.seq).toBe(late.seq + 1n);
       expect(await sha256File(newPath)).toBe(await sha256Leader(oldPath));
       // The old term's next write hits the new term's claim.
@@ -88,7 +88,7 @@ describe('lineages and terms', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isDuckblockError(caught, 'DUCKBLOCK_FENCED')).toBe(true);
+      expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_FENCED')).toBe(true);
       expect(term1.fence.isValid()).toBe(false);
     } finally {
       old.close();
@@ -108,7 +108,7 @@ describe('lineages and terms', () => {
       });
       await leader.conn.run(`create table t as select range id from range(50000)`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 1));
+      await rep.startLineage('db', leaderPath, testTerm('db', 1));
       const snapshots: bigint[] = [];
       for (let i = 0; i < 6; i++) {
         await leader.conn.run(`insert into t select ${100000 + i}`);
@@ -140,7 +140,7 @@ describe('lineages and terms', () => {
       const rep = new DuckblockReplicator({ storage, prefix: 'd/', snapshot: NO_SNAPSHOTS });
       await leader.conn.run(`create table t as select range id from range(50000)`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 1));
+      await rep.startLineage('db', leaderPath, testTerm('db', 1));
       const follower = new DuckblockReplicator({ storage, prefix: 'd/', listIntervalMs: 0 });
       await follower.pull('db', followerPath);
       // Someone opens the replica read-write and writes to it.
@@ -158,7 +158,7 @@ describe('lineages and terms', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isDuckblockError(caught, 'DUCKBLOCK_DIVERGED'), String(caught)).toBe(true);
+      expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_DIVERGED'), String(caught)).toBe(true);
       expect(await sha256File(followerPath)).toBe(changed);
       // A deleted replica file is restored from storage.
       await rm(followerPath);
@@ -182,7 +182,7 @@ describe('lineages and terms', () => {
       const conn = await instance.connect();
       try {
         const rep = new DuckblockReplicator({ storage, prefix: 'e/', snapshot: NO_SNAPSHOTS });
-        await rep.add('db', leaderPath, testTerm('db', 1));
+        await rep.startLineage('db', leaderPath, testTerm('db', 1));
         const follower = new DuckblockReplicator({ storage, prefix: 'e/', listIntervalMs: 0 });
         await follower.pull('db', followerPath);
         expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
@@ -219,7 +219,7 @@ describe('lineages and terms', () => {
       const rep = new DuckblockReplicator({ storage, prefix: 'b/', snapshot: NO_SNAPSHOTS });
       await leader.conn.run(`create table t as select range id from range(50000)`);
       await leader.conn.run('CHECKPOINT');
-      await rep.add('db', leaderPath, testTerm('db', 1));
+      await rep.startLineage('db', leaderPath, testTerm('db', 1));
       const follower = new DuckblockReplicator({ storage, prefix: 'b/', listIntervalMs: 0 });
       await follower.pull('db', followerPath);
       for (let i = 0; i < 6; i++) {

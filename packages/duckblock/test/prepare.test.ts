@@ -25,7 +25,7 @@ describe(`prepareCheckpoint (${mode}): capture under the lock, upload after it`,
     leader = await openLeader(leaderPath);
     await leader.conn.run(`create table t as select range id from range(100000)`);
     await leader.conn.run('CHECKPOINT');
-    await rep.add('db', leaderPath, testTerm('db', 1));
+    await rep.startLineage('db', leaderPath, testTerm('db', 1));
   });
   afterAll(async () => {
     leader.close();
@@ -58,7 +58,7 @@ describe(`prepareCheckpoint (${mode}): capture under the lock, upload after it`,
     const first = await rep.prepareCheckpoint('db');
     await change(`insert into t select 4`);
     const second = await rep.prepareCheckpoint('db');
-    await expect(first!.upload()).rejects.toSatisfy((e: unknown) => isDuckblockError(e, 'DUCKBLOCK_SUPERSEDED'));
+    await expect(first!.upload()).rejects.toSatisfy((e: unknown) => isDuckblockError(e, 'HADB_DUCKBLOCK_SUPERSEDED'));
     expect(second!.seq).toBe(first!.seq);
     await second!.upload();
     const path = join(dir, 'f.duckdb');

@@ -19,7 +19,7 @@ describe('README example', () => {
     try {
       await conn.run(`create table t (id INTEGER, v VARCHAR)`);
       const fence = new TermFence({ db: 'app', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
-      await replicator.add('app', dbPath, { db: 'app', epoch: 1, instanceId: 'a', sessionId: 's', fence });
+      await replicator.startLineage('app', dbPath, { db: 'app', epoch: 1, instanceId: 'a', sessionId: 's', fence });
       await conn.run(`insert into t values (1, 'x')`);
       await conn.run('CHECKPOINT');
       const pushed = await replicator.pushCheckpoint('app');

@@ -53,7 +53,7 @@ describe('replication of a real DuckDB file', () => {
       `create table t as select range::BIGINT id, 'v' || (range % 977)::VARCHAR v, (range * 0.5)::DOUBLE n from range(300000)`,
     );
     await leader.conn.run('CHECKPOINT');
-    await replicator.add(DB, leaderPath, term1);
+    await replicator.startLineage(DB, leaderPath, term1);
   });
 
   afterAll(async () => {
@@ -131,7 +131,7 @@ describe('replication of a real DuckDB file', () => {
       const bad = Uint8Array.from(original);
       bad[offset]! ^= 0x40;
       await storage.put(key, bad);
-      await expectCode(followerReplicator.pull(DB, followerPath), 'DUCKBLOCK_CORRUPT_SEGMENT');
+      await expectCode(followerReplicator.pull(DB, followerPath), 'HADB_DUCKBLOCK_CORRUPT');
       expect(await sha256File(followerPath)).toBe(before);
       expect((await readPosition(followerPath))?.seq).toBe(positionBefore?.seq);
     }
@@ -145,13 +145,13 @@ describe('replication of a real DuckDB file', () => {
     // A well-formed segment that does not continue the chain.
     const foreign = newSegment(head.seq + 1n, head.checksum ^ 1n, [], { epoch: 1n });
     await storage.putIfAbsent(incrementalKey(PREFIX, DB, head.seq + 1n), encode(foreign));
-    await expectCode(followerReplicator.pull(DB, followerPath), 'DUCKBLOCK_CHAIN_BROKEN');
+    await expectCode(followerReplicator.pull(DB, followerPath), 'HADB_DUCKBLOCK_CHAIN_BROKEN');
     expect(await sha256File(followerPath)).toBe(before);
     await storage.delete(incrementalKey(PREFIX, DB, head.seq + 1n));
     // A gap: seq+2 exists, seq+1 does not, and no snapshot covers it.
     const later = newSegment(head.seq + 2n, 7n, [], { epoch: 1n });
     await storage.putIfAbsent(incrementalKey(PREFIX, DB, head.seq + 2n), encode(later));
-    await expectCode(followerReplicator.pull(DB, followerPath), 'DUCKBLOCK_GAP');
+    await expectCode(followerReplicator.pull(DB, followerPath), 'HADB_DUCKBLOCK_GAP');
     expect(await sha256File(followerPath)).toBe(before);
     await storage.delete(incrementalKey(PREFIX, DB, head.seq + 2n));
     await checkIdentical();
@@ -188,7 +188,7 @@ describe('replication of a real DuckDB file', () => {
       await checkIdentical();
       const term2 = testTerm(DB, 2);
       const newLeader = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
-      await newLeader.addContinuing(DB, followerPath, term2);
+      await newLeader.continueLineage(DB, followerPath, term2);
       const claimed = newLeader.head(DB)!;
       expect(claimed.seq).toBe(replicator.head(DB)!.seq + 1n);
       expect(claimed.epoch).toBe(2n);
@@ -196,7 +196,7 @@ describe('replication of a real DuckDB file', () => {
       // The old leader (epoch 1) still believes it leads: its next push hits the claimed seq.
       await leader.conn.run(`update t set n = 0 where id = 42`);
       await leader.conn.run('CHECKPOINT');
-      await expectCode(replicator.pushCheckpoint(DB), 'DUCKBLOCK_FENCED');
+      await expectCode(replicator.pushCheckpoint(DB), 'HADB_DUCKBLOCK_FENCED');
       expect(term1.fence.isValid()).toBe(false);
 
       // A third node follows the new term; a forged epoch-1 segment after it is refused.
@@ -207,11 +207,11 @@ describe('replication of a real DuckDB file', () => {
       const before = await sha256File(third);
       const stale = newSegment(claimed.seq + 1n, claimed.checksum, [], { epoch: 1n });
       await storage.putIfAbsent(incrementalKey(PREFIX, DB, claimed.seq + 1n), encode(stale));
-      await expectCode(thirdReplicator.pull(DB, third), 'DUCKBLOCK_FENCED');
+      await expectCode(thirdReplicator.pull(DB, third), 'HADB_DUCKBLOCK_FENCED');
       const gate = new EpochGate(0);
       await expectCode(
         thirdReplicator.pullDetailed(DB, third, { admitEpoch: (e) => gate.admit(Number(e)) }),
-        'DUCKBLOCK_FENCED',
+        'HADB_DUCKBLOCK_FENCED',
       );
       expect(await sha256File(third)).toBe(before);
       expect(decode((await storage.get(incrementalKey(PREFIX, DB, claimed.seq)))!.data).epoch).toBe(2n);

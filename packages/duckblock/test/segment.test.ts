@@ -92,7 +92,7 @@ describe('segment API', () => {
     } catch (err) {
       caught = err;
     }
-    expect(isDuckblockError(caught, 'DUCKBLOCK_CORRUPT_SEGMENT')).toBe(true);
+    expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_CORRUPT')).toBe(true);
   });
 
   it('rejects segments that are not duckblock-shaped and empty pages', () => {

@@ -68,7 +68,7 @@ describe('snapshot streaming', () => {
     } catch (err) {
       caught = err;
     }
-    expect(isDuckblockError(caught, 'DUCKBLOCK_CORRUPT_SEGMENT')).toBe(true);
+    expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_CORRUPT')).toBe(true);
     await expect(open(target, 'r')).rejects.toThrow(/ENOENT/);
     await expect(open(`${target}.hadb-restore`, 'r')).rejects.toThrow(/ENOENT/);
   });

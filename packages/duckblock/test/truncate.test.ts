@@ -28,7 +28,7 @@ describe('a checkpoint that shrinks the file', () => {
     leader = await openLeader(leaderPath);
     await leader.conn.run(`create table t as select range id from range(100000)`);
     await leader.conn.run('CHECKPOINT');
-    await replicator.add('db', leaderPath, testTerm('db', 1));
+    await replicator.startLineage('db', leaderPath, testTerm('db', 1));
     await replicator.pull('db', followerPath);
     let shrunk = 0;
     for (let i = 0; i < 4; i++) {

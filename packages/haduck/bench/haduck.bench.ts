@@ -16,7 +16,13 @@ async function lagAndReads(ctx: BenchContext): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'haduck-bench-'));
   const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
   const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-  const common = { name: 'bench', storage, lease, leaseTtlMs: 2000, checkpointIntervalMs: 1000, pullIntervalMs: 50 };
+  const common = {
+    name: 'bench',
+    storage,
+    lease: { store: lease, ttlMs: 2000, renewIntervalMs: 800, pollIntervalMs: 400, skewMarginMs: 400 },
+    checkpointIntervalMs: 1000,
+    followerPullIntervalMs: 50,
+  };
   const leader = await HaDuck.open({ ...common, path: join(dir, 'a.duckdb'), instanceId: 'a' });
   await leader.execute('CREATE TABLE t (seq BIGINT, v VARCHAR)');
   await leader.execute("INSERT INTO t SELECT -i, 'x' || i FROM range(1000000) r(i)");

@@ -9,8 +9,17 @@ export {
 export type { HaDuckOptions } from './options.js';
 export { HaDuckError, isHaDuckError, type HaDuckErrorCode } from './errors.js';
 export type { ExecuteResult, QueryResult } from './sql.js';
-export type { Transaction } from './leader-engine.js';
-export type { AppliedInfo } from './replication.js';
+export type { Transaction } from './duck-leader.js';
+export { duckEngine, type DuckEngineOptions } from './duck-engine.js';
+export { PATHS as FORWARDING_PATHS, duckWire, type DuckRead, type DuckWrite } from './wire.js';
 export { fromWire, toWire, type HaParam, type HaParams, type HaValue, type WireValue } from './values.js';
-export { PATHS as FORWARDING_PATHS, type Durability } from './forwarding/protocol.js';
-export { DEFAULT_FORWARD_DELAYS_MS } from './forwarding/client.js';
+/** The HA layer's errors, events and protocol constants, re-exported for haduck users. */
+export {
+  DEFAULT_FORWARD_DELAYS_MS,
+  HaError,
+  isHaError,
+  type AppliedInfo,
+  type Durability,
+  type HaErrorCode,
+  type HaLeaseOptions,
+} from '@hadb/ha';

@@ -1,8 +1,8 @@
 import { constants } from 'node:fs';
-import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, rename, stat } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Logger } from '@hadb/core';
-import { diffManifest, journalPath, positionPath, recoverFile, restorePath, scanFile, type BlockManifest, type Position } from '@hadb/duckblock';
+import type { Clock, Logger } from '@hadb/io';
+import { diffManifest, recoverFile, removeLocalState, scanFile, type BlockManifest, type Position } from '@hadb/duckblock';
 
 /** What {@link reconcileLocalCopy} did. */
 export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
@@ -73,7 +73,13 @@ async function scanManifest(path: string): Promise<BlockManifest | null | undefi
  */
 export async function reconcileLocalCopy(
   path: string,
-  o: { db: string; durableHead: () => Promise<bigint>; duckdbConfig?: Readonly<Record<string, string>> | undefined; logger?: Logger | undefined },
+  o: {
+    db: string;
+    durableHead: () => Promise<bigint>;
+    clock: Clock;
+    duckdbConfig?: Readonly<Record<string, string>> | undefined;
+    logger: Logger;
+  },
 ): Promise<LocalCopyOutcome> {
   // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
   let position: Position | null;
@@ -90,18 +96,18 @@ export async function reconcileLocalCopy(
     if (wal > 0) (await DuckDBInstance.create(path, { ...o.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
     return 'adopted';
   }
-  const aside = `${path}.diverged-${Date.now()}`;
+  const aside = `${path}.diverged-${Math.floor(o.clock.wallMs())}`;
   if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
     if (wal === 0) return 'kept';
     await copyFile(path, aside, constants.COPYFILE_FICLONE);
     await moveWal(path, aside);
-    o.logger?.warn({ db: o.db, aside }, 'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside');
+    o.logger.warn({ db: o.db, aside }, 'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside');
     return 'wal-moved';
   }
   // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
   await rename(path, aside);
   await moveWal(path, aside);
-  await Promise.all([positionPath(path), journalPath(path), restorePath(path)].map((f) => rm(f, { force: true })));
-  o.logger?.warn({ db: o.db, aside }, 'haduck: local copy does not match what was shipped; moved aside, restoring from storage');
+  await removeLocalState(path);
+  o.logger.warn({ db: o.db, aside }, 'haduck: local copy does not match what was shipped; moved aside, restoring from storage');
   return 'moved';
 }

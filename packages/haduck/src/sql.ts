@@ -22,7 +22,7 @@ const READ_ONLY_TYPES = new Set<number>([StatementType.SELECT, StatementType.EXP
 
 /**
  * Runs one read-only statement (`SELECT`, `EXPLAIN`; checked by DuckDB's own parser through a
- * prepared statement) and returns its rows. Throws `HADUCK_NOT_READ_ONLY` or `HADUCK_SQL`.
+ * prepared statement) and returns its rows. Throws `HADB_HADUCK_NOT_READ_ONLY` or `HADB_HADUCK_SQL`.
  */
 export async function runQuery(conn: DuckDBConnection, sql: string, params: HaParams | undefined): Promise<QueryResult> {
   let prepared;
@@ -33,7 +33,7 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
   }
   try {
     if (!READ_ONLY_TYPES.has(prepared.statementType)) {
-      throw new HaDuckError('HADUCK_NOT_READ_ONLY', 'query() runs only SELECT/EXPLAIN statements; use execute() for writes');
+      throw new HaDuckError('HADB_HADUCK_NOT_READ_ONLY', 'query() runs only SELECT/EXPLAIN statements; use execute() for writes');
     }
     const bound = toDuckParams(params);
     try {

@@ -81,7 +81,7 @@ export interface DuckParams {
  * Converts {@link HaParams} to what `@duckdb/node-api` binds. The driver binds every `bigint` as
  * HUGEINT (wrapping values outside its range) and every integral `number` as INTEGER/BIGINT, so
  * larger bigints get UHUGEINT or BIGNUM and integral numbers beyond 2^53 get DOUBLE. Throws
- * `HADUCK_INVALID_VALUE`.
+ * `HADB_HADUCK_INVALID_VALUE`.
  */
 export function toDuckParams(params: HaParams | undefined): DuckParams | undefined {
   if (params === undefined) return undefined;
@@ -93,7 +93,7 @@ export function toDuckParams(params: HaParams | undefined): DuckParams | undefin
     }
     if (typeof p === 'number') return [p, Number.isInteger(p) && !Number.isSafeInteger(p) ? DOUBLE : undefined];
     if (p instanceof Uint8Array) return [blobValue(p), undefined];
-    throw new HaDuckError('HADUCK_INVALID_VALUE', `parameter ${where} has an unsupported type`);
+    throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', `parameter ${where} has an unsupported type`);
   };
   if (Array.isArray(params)) {
     const bound = (params as readonly HaParam[]).map((p, i) => one(p, String(i + 1)));
@@ -138,25 +138,25 @@ export function toWire(value: HaValue): WireValue {
     for (const [k, v] of Object.entries(value)) setField(out, k, toWire(v));
     return { $struct: out };
   }
-  throw new HaDuckError('HADUCK_INVALID_VALUE', `cannot encode a value of type ${typeof value}`);
+  throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', `cannot encode a value of type ${typeof value}`);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** Up to 10,000 digits: every integer type, including BIGNUM values of that size. */
 const BIGINT = /^-?[0-9]{1,10000}$/;
 
-/** Decodes a wire value. Throws `HADUCK_INVALID_VALUE` on anything outside the encoding above. */
+/** Decodes a wire value. Throws `HADB_HADUCK_INVALID_VALUE` on anything outside the encoding above. */
 export function fromWire(value: unknown, depth = 0): HaValue {
-  if (depth > 64) throw new HaDuckError('HADUCK_INVALID_VALUE', 'wire value nested too deeply');
+  if (depth > 64) throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'wire value nested too deeply');
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new HaDuckError('HADUCK_INVALID_VALUE', 'non-finite number on the wire');
+    if (!Number.isFinite(value)) throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'non-finite number on the wire');
     return value;
   }
   if (Array.isArray(value)) return value.map((v) => fromWire(v, depth + 1));
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length !== 1) throw new HaDuckError('HADUCK_INVALID_VALUE', 'wire object must have exactly one tag');
+    if (entries.length !== 1) throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'wire object must have exactly one tag');
     const [tag, inner] = entries[0]!;
     switch (tag) {
       case '$bigint':
@@ -180,9 +180,9 @@ export function fromWire(value: unknown, depth = 0): HaValue {
       default:
         break;
     }
-    throw new HaDuckError('HADUCK_INVALID_VALUE', 'malformed tagged wire value');
+    throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'malformed tagged wire value');
   }
-  throw new HaDuckError('HADUCK_INVALID_VALUE', 'unsupported wire value');
+  throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'unsupported wire value');
 }
 
 /** Encodes parameters for the wire. */
@@ -196,7 +196,7 @@ export function paramsToWire(params: HaParams | undefined): WireValue[] | { read
 
 function asParam(v: HaValue): HaParam {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return v;
-  throw new HaDuckError('HADUCK_INVALID_VALUE', 'parameters must be scalars');
+  throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'parameters must be scalars');
 }
 
 /** Decodes wire parameters (see {@link paramsToWire}). */
@@ -206,11 +206,11 @@ export function paramsFromWire(wire: unknown): HaParams | undefined {
   if (typeof wire === 'object' && '$named' in wire) {
     const named = (wire as { $named: unknown }).$named;
     if (typeof named !== 'object' || named === null || Array.isArray(named)) {
-      throw new HaDuckError('HADUCK_INVALID_VALUE', 'malformed named parameters');
+      throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'malformed named parameters');
     }
     const out: Record<string, HaParam> = {};
     for (const [k, v] of Object.entries(named as Record<string, unknown>)) setField(out, k, asParam(fromWire(v)));
     return out;
   }
-  throw new HaDuckError('HADUCK_INVALID_VALUE', 'malformed parameters');
+  throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'malformed parameters');
 }

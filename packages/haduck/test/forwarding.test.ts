@@ -1,23 +1,24 @@
 import { request } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DEFAULT_FORWARD_DELAYS_MS, ForwardingServer, HaError, forwardToLeader, isHaError, withForwardRetries } from '@hadb/ha';
 import { HaDuckError, isHaDuckError } from '../src/errors.js';
-import { DEFAULT_FORWARD_DELAYS_MS, ForwardingClient, forwardToLeader, withForwardRetries } from '../src/forwarding/client.js';
-import { PATHS } from '../src/forwarding/protocol.js';
-import { ForwardingServer } from '../src/forwarding/server.js';
-import { TestLeader } from './leader-fixture.js';
+import type { ExecuteResult, QueryResult } from '../src/sql.js';
+import { PATHS, duckWire, type DuckRead, type DuckWrite } from '../src/wire.js';
+import { TestLeader, sqlClient } from './leader-fixture.js';
 
 const SECRET = 'fw-secret-Zq81-do-not-print';
 const WRONG = 'fw-wrong-secret-Xy42-do-not-print';
 
 let leader: TestLeader;
-let server: ForwardingServer;
+let server: ForwardingServer<DuckWrite, DuckRead, ExecuteResult, QueryResult>;
 let address: string;
 const logs: unknown[] = [];
 
 beforeAll(async () => {
   leader = await TestLeader.open();
   server = await ForwardingServer.listen({
+    codec: duckWire,
     target: leader.target,
     port: 0,
     secret: SECRET,
@@ -37,7 +38,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-const client = new ForwardingClient({ secret: SECRET, timeoutMs: 5000 });
+const client = sqlClient({ secret: SECRET, timeoutMs: 5000 });
 
 async function count(where = 'true'): Promise<bigint> {
   return (await leader.engine.query(`SELECT count(*) FROM t WHERE ${where}`)).rows[0]![0] as bigint;
@@ -49,11 +50,11 @@ async function raw(path: string, body: string, headers: Record<string, string> =
   return { status: res.status, body: await res.json() };
 }
 
-async function caught(p: Promise<unknown>): Promise<HaDuckError> {
+async function caught(p: Promise<unknown>): Promise<HaError | HaDuckError> {
   try {
     await p;
   } catch (err) {
-    if (isHaDuckError(err)) return err;
+    if (isHaError(err) || isHaDuckError(err)) return err;
     throw err;
   }
   throw new Error('expected a rejection');
@@ -98,7 +99,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       { sql: 'INSERT INTO missing_table VALUES (1)', params: undefined },
     ];
     const err = await caught(client.batch(address, batch, 'tok-fail-0001', 'committed'));
-    expect(err.code).toBe('HADUCK_SQL');
+    expect(err.code).toBe('HADB_HADUCK_SQL');
     expect(err.retryable).toBe(false);
     expect(await count("body = 'rollback'")).toBe(0n);
     // The token was not consumed: a corrected retry with it runs.
@@ -112,11 +113,11 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       authorization: `Bearer ${SECRET}`,
     });
     expect(res.status).toBe(421);
-    expect(res.body).toEqual({ error: { code: 'HADUCK_NOT_LEADER', message: expect.any(String) } });
+    expect(res.body).toEqual({ error: { code: 'HADB_HA_NOT_LEADER', message: expect.any(String) } });
     const err = await caught(client.execute(address, "INSERT INTO t VALUES (1, 'x')", undefined, 'tok-421-00002', 'committed'));
-    expect(err.code).toBe('HADUCK_NOT_LEADER');
+    expect(err.code).toBe('HADB_HA_NOT_LEADER');
     expect(err.retryable).toBe(true);
-    expect((await caught(client.query(address, 'SELECT 1', undefined))).code).toBe('HADUCK_NOT_LEADER');
+    expect((await caught(client.query(address, 'SELECT 1', undefined))).code).toBe('HADB_HA_NOT_LEADER');
     expect(await count()).toBe(before);
   });
 
@@ -126,10 +127,10 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     for (const headers of variants) {
       const res = await raw(PATHS.execute, body, headers);
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ error: { code: 'HADUCK_UNAUTHORIZED', message: 'unauthorized' } });
+      expect(res.body).toEqual({ error: { code: 'HADB_HA_UNAUTHORIZED', message: 'unauthorized' } });
     }
     expect(leader.calls).toEqual([]);
-    const wrong = new ForwardingClient({ secret: WRONG });
+    const wrong = sqlClient({ secret: WRONG });
     let attempts = 0;
     const err = await caught(
       withForwardRetries(
@@ -140,7 +141,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
         { delaysMs: [0, 1, 1, 1] },
       ),
     );
-    expect(err.code).toBe('HADUCK_UNAUTHORIZED');
+    expect(err.code).toBe('HADB_HA_UNAUTHORIZED');
     expect(err.retryable).toBe(false);
     expect(attempts).toBe(1);
   });
@@ -159,21 +160,21 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     for (const [body, message] of cases) {
       const res = await raw(PATHS.execute, body, auth);
       expect(res.status, body).toBe(400);
-      expect((res.body as { error: { code: string } }).error.code, body).toMatch(/^HADUCK_(PROTOCOL|INVALID_VALUE)$/);
+      expect((res.body as { error: { code: string } }).error.code, body).toMatch(/^HADB_(HA_PROTOCOL|HADUCK_INVALID_VALUE)$/);
       expect((res.body as { error: { message: string } }).error.message, body).toBe(message);
     }
-    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({ status: 404, body: { error: { code: 'HADUCK_PROTOCOL', message: 'unknown path' } } });
+    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({ status: 404, body: { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } } });
     expect((await raw(PATHS.execute, '', auth, 'GET')).status).toBe(405);
     const sqlError = await raw(PATHS.execute, JSON.stringify({ sql: 'INSERT INTO nope VALUES (1)', idempotency_token: 'tok-400-00004' }), auth);
     expect(sqlError.status).toBe(400);
-    expect((sqlError.body as { error: { code: string } }).error.code).toBe('HADUCK_SQL');
+    expect((sqlError.body as { error: { code: string } }).error.code).toBe('HADB_HADUCK_SQL');
     expect(leader.calls).toEqual(['execute']);
   });
 
   it('refuses a body over the limit with 413 (declared length or chunked), and the client gets a typed, non-retryable error', async () => {
     const big = `SELECT '${'x'.repeat(70 * 1024)}'`;
     const err = await caught(client.execute(address, big, undefined, 'tok-413-00001', 'committed'));
-    expect(err.code).toBe('HADUCK_PROTOCOL');
+    expect(err.code).toBe('HADB_HA_PROTOCOL');
     expect(err.message).toBe('request body exceeds 65536 bytes');
     expect(err.retryable).toBe(false);
     // Chunked, no Content-Length: the server stops at the limit.
@@ -195,7 +196,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       pump();
     });
     expect(chunked.status).toBe(413);
-    expect(JSON.parse(chunked.body)).toEqual({ error: { code: 'HADUCK_PROTOCOL', message: 'request body exceeds 65536 bytes' } });
+    expect(JSON.parse(chunked.body)).toEqual({ error: { code: 'HADB_HA_PROTOCOL', message: 'request body exceeds 65536 bytes' } });
     expect(leader.calls).toEqual([]);
   });
 
@@ -203,20 +204,22 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     const seen: string[] = [];
     const record = (v: unknown): void => void seen.push(inspect(v, { depth: 20, showHidden: true }), JSON.stringify(v) ?? '');
     // 401, transport failure, timeout, protocol and SQL errors, as thrown by the client.
-    record(await caught(new ForwardingClient({ secret: WRONG }).execute(address, 'SELECT 1', undefined, 'tok-sec-00001', 'committed')));
-    const closed = await ForwardingServer.listen({ target: leader.target, port: 0, secret: SECRET });
+    record(await caught(sqlClient({ secret: WRONG }).execute(address, 'SELECT 1', undefined, 'tok-sec-00001', 'committed')));
+    const closed = await ForwardingServer.listen({
+    codec: duckWire, target: leader.target, port: 0, secret: SECRET });
     const closedAddress = `http://127.0.0.1:${closed.port}`;
     await closed.close();
     record(await caught(client.execute(closedAddress, 'SELECT 1', undefined, 'tok-sec-00002', 'committed')));
     const hanging = await ForwardingServer.listen({
-      target: { ...leader.target, leaderQuery: () => new Promise(() => undefined) },
+    codec: duckWire,
+      target: { ...leader.target, read: () => new Promise(() => undefined) },
       port: 0,
       secret: SECRET,
     });
     try {
-      const slow = new ForwardingClient({ secret: SECRET, timeoutMs: 200 });
+      const slow = sqlClient({ secret: SECRET, timeoutMs: 200 });
       const timedOut = await caught(slow.query(`http://127.0.0.1:${hanging.port}`, 'SELECT 1', undefined));
-      expect(timedOut.code).toBe('HADUCK_FORWARD_FAILED');
+      expect(timedOut.code).toBe('HADB_HA_FORWARD_FAILED');
       record(timedOut);
     } finally {
       await hanging.close();
@@ -225,7 +228,8 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     record(await caught(withForwardRetries(() => client.execute(closedAddress, 'SELECT 1', undefined, 'tok-sec-00004', 'committed'), { delaysMs: [0, 1] })));
     // An untyped failure inside the target: a 500 without details, and one log line.
     const failing = await ForwardingServer.listen({
-      target: { ...leader.target, leaderQuery: () => Promise.reject(new Error('disk on fire')) },
+    codec: duckWire,
+      target: { ...leader.target, read: () => Promise.reject(new Error('disk on fire')) },
       port: 0,
       secret: SECRET,
       logger: { warn: (obj: unknown, msg?: string) => void logs.push([obj, msg]) },
@@ -234,7 +238,7 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       const res = await fetch(`http://127.0.0.1:${failing.port}${PATHS.query}`, { method: 'POST', body: '{"sql":"SELECT 1"}', headers: { authorization: `Bearer ${SECRET}` } });
       expect(res.status).toBe(500);
       const body = await res.json();
-      expect(body).toEqual({ error: { code: 'HADUCK_INTERNAL', message: 'internal error' } });
+      expect(body).toEqual({ error: { code: 'HADB_HA_INTERNAL', message: 'internal error' } });
       record(body);
     } finally {
       await failing.close();
@@ -258,16 +262,16 @@ describe('forwarding retries', () => {
     const done = caught(
       withForwardRetries(async () => {
         at.push(Date.now() - start);
-        throw new HaDuckError('HADUCK_NOT_LEADER', 'not yet');
+        throw new HaError('HADB_HA_NOT_LEADER', 'not yet');
       }),
     );
     await vi.runAllTimersAsync();
     const err = await done;
     expect(DEFAULT_FORWARD_DELAYS_MS).toEqual([0, 100, 400, 1600]);
     expect(at).toEqual([0, 100, 500, 2100]);
-    expect(err.code).toBe('HADUCK_FORWARD_FAILED');
+    expect(err.code).toBe('HADB_HA_FORWARD_FAILED');
     expect(err.retryable).toBe(true);
-    expect((err.cause as HaDuckError).code).toBe('HADUCK_NOT_LEADER');
+    expect((err.cause as HaError).code).toBe('HADB_HA_NOT_LEADER');
   });
 
   it('does not retry a non-retryable error; keeps NO_LEADER as the final error; stops on abort', async () => {
@@ -276,20 +280,20 @@ describe('forwarding retries', () => {
     const sqlErr = caught(
       withForwardRetries(async () => {
         n++;
-        throw new HaDuckError('HADUCK_SQL', 'syntax');
+        throw new HaDuckError('HADB_HADUCK_SQL', 'syntax');
       }),
     );
     await vi.runAllTimersAsync();
-    expect((await sqlErr).code).toBe('HADUCK_SQL');
+    expect((await sqlErr).code).toBe('HADB_HADUCK_SQL');
     expect(n).toBe(1);
 
     const noLeader = caught(
       withForwardRetries(async () => {
-        throw new HaDuckError('HADUCK_NO_LEADER', 'none');
+        throw new HaError('HADB_HA_NO_LEADER', 'none');
       }),
     );
     await vi.runAllTimersAsync();
-    expect((await noLeader).code).toBe('HADUCK_NO_LEADER');
+    expect((await noLeader).code).toBe('HADB_HA_NO_LEADER');
 
     const controller = new AbortController();
     let tries = 0;
@@ -297,7 +301,7 @@ describe('forwarding retries', () => {
       withForwardRetries(
         async () => {
           tries++;
-          throw new HaDuckError('HADUCK_FORWARD_FAILED', 'down');
+          throw new HaError('HADB_HA_FORWARD_FAILED', 'down');
         },
         { signal: controller.signal },
       ),
@@ -305,24 +309,26 @@ describe('forwarding retries', () => {
     await vi.advanceTimersByTimeAsync(150);
     controller.abort();
     await vi.runAllTimersAsync();
-    expect((await aborted).code).toBe('HADUCK_ABORTED');
+    expect((await aborted).code).toBe('HADB_HA_ABORTED');
     expect(tries).toBe(2);
   });
 
   it('re-reads the leader address before every attempt and follows a leader change exactly once', async () => {
     // Two real servers: A has just lost the lease (421), B is the new leader.
     const newLeader = await TestLeader.open();
-    const b = await ForwardingServer.listen({ target: newLeader.target, port: 0, secret: SECRET });
+    const b = await ForwardingServer.listen({
+    codec: duckWire, target: newLeader.target, port: 0, secret: SECRET });
     const oldLeader = leader;
     oldLeader.leading = false;
     let lease: string | undefined = address;
     const refusing = await ForwardingServer.listen({
+    codec: duckWire,
       target: {
         ...oldLeader.target,
-        leaderExecute: async (...args) => {
+        write: async (...args) => {
           // The lease moves on while the old leader refuses.
           lease = `http://127.0.0.1:${b.port}`;
-          return oldLeader.target.leaderExecute(...args);
+          return oldLeader.target.write(...args);
         },
       },
       port: 0,
@@ -363,14 +369,14 @@ describe('forwarding retries', () => {
           return undefined;
         },
       }));
-      expect(none.code).toBe('HADUCK_NO_LEADER');
+      expect(none.code).toBe('HADB_HA_NO_LEADER');
       expect(reads).toBe(3);
       const self = await caught(forwardToLeader({ local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) }, {
         delaysMs: [0, 1],
         leaderAddress: () => 'http://me',
         selfAddress: 'http://me',
       }));
-      expect(self.code).toBe('HADUCK_FORWARD_FAILED');
+      expect(self.code).toBe('HADB_HA_FORWARD_FAILED');
       // Leading again by the time of a retry: runs locally.
       let leading = false;
       const local = await forwardToLeader(
@@ -378,7 +384,7 @@ describe('forwarding retries', () => {
           local: async () => (leading ? { value: 'here' } : undefined),
           remote: async () => {
             leading = true;
-            throw new HaDuckError('HADUCK_NOT_LEADER', 'moved');
+            throw new HaError('HADB_HA_NOT_LEADER', 'moved');
           },
         },
         { delaysMs: [0, 1], leaderAddress: () => 'http://elsewhere' },

@@ -8,7 +8,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { StorageLeaseStore, encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HaDuck, isHaDuckError, type HaDuckOptions } from '../src/index.js';
+import { HaDuck, isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
 
 // Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
 let dir: string;
@@ -34,11 +34,11 @@ async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaD
     path: join(dir, `${id}.duckdb`),
     name: 'app',
     storage,
-    lease,
+    // A 1 s TTL needs shorter renewals and margin than core's defaults (which suit 5 s).
+    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
     instanceId: id,
-    leaseTtlMs: 1000,
     checkpointIntervalMs: 100,
-    pullIntervalMs: 50,
+    followerPullIntervalMs: 50,
     ...extra,
   });
   open.push(db);
@@ -65,7 +65,22 @@ function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
 }
 
 describe('HaDuck in one process (local storage, 1 s TTL)', () => {
-  it('a follower with the wrong secret gets HADUCK_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
+  it('reports bad options as HADB_HADUCK_INVALID_CONFIG at open, before binding or joining', async () => {
+    await setup();
+    const bad: Partial<HaDuckOptions>[] = [
+      { durability: 'eventually' as never },
+      { checkpointIntervalMs: 0 },
+      { forwardRetryDelaysMs: [] },
+      // Core's lease rule: renewals must fit inside TTL minus the margin (core's defaults suit a 5 s TTL).
+      { lease: { store: lease, ttlMs: 1000 } },
+    ];
+    for (const extra of bad) {
+      const err = await node('bad', extra).catch((e: unknown) => e);
+      expect(isHaDuckError(err, 'HADB_HADUCK_INVALID_CONFIG'), JSON.stringify(Object.keys(extra))).toBe(true);
+    }
+  });
+
+  it('a follower with the wrong secret gets HADB_HA_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
     await setup();
     const secret = 'node-secret-Kp21-do-not-log';
     const wrong = 'node-wrong-Jq77-do-not-log';
@@ -83,7 +98,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     } catch (e) {
       err = e;
     }
-    expect(isHaDuckError(err, 'HADUCK_UNAUTHORIZED')).toBe(true);
+    expect(isHaError(err, 'HADB_HA_UNAUTHORIZED')).toBe(true);
     // Not retried: well under the 2.1 s the retry schedule would take.
     expect(performance.now() - started).toBeLessThan(1000);
     expect((await a.query('SELECT count(*) FROM t')).rows).toEqual([[0n]]);
@@ -97,6 +112,17 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     expect(text).not.toContain(wrong);
   }, 30_000);
 
+  it('group commit: with groupCommitMs a shipped write ships at once instead of at the next checkpoint tick', async () => {
+    await setup();
+    const a = await node('a', { checkpointIntervalMs: 60_000, groupCommitMs: 5 });
+    await a.execute('CREATE TABLE g (id BIGINT)');
+    const started = performance.now();
+    await Promise.all([1, 2, 3, 4].map((i) => a.execute('INSERT INTO g VALUES ($1)', [BigInt(i)], { durability: 'shipped' })));
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(a.stats().bytesShipped).toBeGreaterThan(0);
+    expect(a.stats().checkpoints).toBeLessThanOrEqual(4);
+  });
+
   it('read-only queries only; transaction() only on the leader; strong reads on the leader', async () => {
     await setup();
     const a = await node('a');
@@ -106,11 +132,11 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
       expect((await tx.query('SELECT count(*) FROM t')).rows).toEqual([[2n]]);
     });
     await a.sync();
-    await expect(a.query('INSERT INTO t VALUES (3)')).rejects.toMatchObject({ code: 'HADUCK_NOT_READ_ONLY' });
+    await expect(a.query('INSERT INTO t VALUES (3)')).rejects.toMatchObject({ code: 'HADB_HADUCK_NOT_READ_ONLY' });
     const b = await node('b');
     await b.sync();
     expect((await b.query('SELECT sum(id) FROM t')).rows).toEqual([[3n]]);
-    await expect(b.transaction(async () => undefined)).rejects.toMatchObject({ code: 'HADUCK_NOT_LEADER' });
+    await expect(b.transaction(async () => undefined)).rejects.toMatchObject({ code: 'HADB_HA_NOT_LEADER' });
     await a.execute('INSERT INTO t VALUES (10)');
     expect((await b.query('SELECT sum(id) FROM t', undefined, { consistency: 'strong' })).rows).toEqual([[13n]]);
   }, 30_000);

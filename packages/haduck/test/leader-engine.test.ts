@@ -65,7 +65,7 @@ describe('leader engine with duckblock (real DuckDB, local storage)', () => {
     await e.execute('INSERT INTO t VALUES (2)');
     const before = await manifestOf(e.path);
     leader.fenced = true;
-    await expect(e.checkpoint()).rejects.toMatchObject({ code: 'HADUCK_FENCED' });
+    await expect(e.checkpoint()).rejects.toMatchObject({ code: 'HADB_HA_FENCED' });
     expect(await manifestOf(e.path)).toBe(before);
     expect(e.stats.checkpoints).toBe(1);
     expect(e.dirty).toBe(true);

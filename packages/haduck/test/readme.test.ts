@@ -13,7 +13,7 @@ it("the README's minimal example runs as written (temporary paths, a free port)"
     const db = await HaDuck.open({
       path: join(dir, 'app.duckdb'),
       storage,
-      lease: new StorageLeaseStore(storage, { prefix: 'leases/' }),
+      lease: { store: new StorageLeaseStore(storage, { prefix: 'leases/' }) },
       instanceId: 'node-1',
       listen: { host: '127.0.0.1', port: 0 },
       secret: 'readme-secret',

@@ -187,14 +187,14 @@ describe('values: parameters', () => {
 
   it('refuses a BIGINT column value out of range (no silent wrap)', async () => {
     await conn.run('CREATE TABLE q (b BIGINT)');
-    await expect(runExecute(conn, 'INSERT INTO q VALUES ($1)', [9223372036854775808n])).rejects.toMatchObject({ code: 'HADUCK_SQL' });
+    await expect(runExecute(conn, 'INSERT INTO q VALUES ($1)', [9223372036854775808n])).rejects.toMatchObject({ code: 'HADB_HADUCK_SQL' });
   });
 
   it('refuses structured values as parameters', () => {
-    expect(() => paramsFromWire([{ $struct: { a: 1 } }])).toThrow(expect.objectContaining({ code: 'HADUCK_INVALID_VALUE' }));
-    expect(() => paramsFromWire([[1, 2]])).toThrow(expect.objectContaining({ code: 'HADUCK_INVALID_VALUE' }));
-    expect(() => paramsFromWire({ $named: [1] })).toThrow(expect.objectContaining({ code: 'HADUCK_INVALID_VALUE' }));
-    expect(() => paramsFromWire('x')).toThrow(expect.objectContaining({ code: 'HADUCK_INVALID_VALUE' }));
+    expect(() => paramsFromWire([{ $struct: { a: 1 } }])).toThrow(expect.objectContaining({ code: 'HADB_HADUCK_INVALID_VALUE' }));
+    expect(() => paramsFromWire([[1, 2]])).toThrow(expect.objectContaining({ code: 'HADB_HADUCK_INVALID_VALUE' }));
+    expect(() => paramsFromWire({ $named: [1] })).toThrow(expect.objectContaining({ code: 'HADB_HADUCK_INVALID_VALUE' }));
+    expect(() => paramsFromWire('x')).toThrow(expect.objectContaining({ code: 'HADB_HADUCK_INVALID_VALUE' }));
   });
 });
 
@@ -220,13 +220,13 @@ describe('values: malformed wire input is a typed error', () => {
     } catch (err) {
       caught = err;
     }
-    expect(isHaDuckError(caught, 'HADUCK_INVALID_VALUE')).toBe(true);
+    expect(isHaDuckError(caught, 'HADB_HADUCK_INVALID_VALUE')).toBe(true);
   });
 
   it('nesting deeper than 64 levels', () => {
     let wire: unknown = 1;
     for (let i = 0; i < 70; i++) wire = [wire];
-    expect(() => fromWire(wire)).toThrow(expect.objectContaining({ code: 'HADUCK_INVALID_VALUE' }));
+    expect(() => fromWire(wire)).toThrow(expect.objectContaining({ code: 'HADB_HADUCK_INVALID_VALUE' }));
   });
 
   it('accepts a 10,000-digit bigint', () => {

@@ -102,11 +102,11 @@ export class TestEngine implements Replicator, FollowerBehavior {
     };
   };
 
-  add(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
+  startLineage(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     return this.start(db, term, options.signal);
   }
 
-  addContinuing(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
+  continueLineage(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     return this.start(db, term, options.signal);
   }
 

@@ -4,7 +4,7 @@ import type { LeaseStore } from '@hadb/lease';
 import { EtcdLeaseStore } from '@hadb/lease-etcd';
 import { NatsLeaseStore } from '@hadb/lease-nats';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { systemClock } from '../../src/clock.js';
+import { systemClock } from '@hadb/io';
 import { Coordinator } from '../../src/coordinator.js';
 import { LocalDisk, SimFollowerBehavior, SimReplicator, World } from '../sim/sim-replica.js';
 import type { NodeConfig } from './harness.js';

@@ -2,7 +2,7 @@ import { Coordinator } from '../../src/coordinator.js';
 import type { RoleEvent } from '../../src/events.js';
 import type { FollowerBehavior } from '../../src/follower-behavior.js';
 import type { Replicator } from '../../src/replicator.js';
-import type { Logger } from '../../src/logger.js';
+import type { Logger } from '@hadb/io';
 import { Network, CALM, type FaultProfile } from './network.js';
 import { NodeClock } from './node-clock.js';
 import { Host, Scheduler } from './scheduler.js';

@@ -1,7 +1,11 @@
 import { isCoordinatorError } from '../../src/errors.js';
 import { CoordinatorError } from '../../src/errors.js';
 import { fencedPutIfAbsent } from '../../src/fence.js';
-import { sleepUnlessAborted, withTimeout, type Clock } from '../../src/clock.js';
+import { sleepUnlessAborted, withTimeout as ioWithTimeout, type Clock } from '@hadb/io';
+import { CORE_DEADLINE } from '../../src/errors.js';
+
+const withTimeout = <T>(clock: Clock, ms: number, signal: AbortSignal | undefined, what: string, fn: (s: AbortSignal) => Promise<T>): Promise<T> =>
+  ioWithTimeout(clock, ms, what, CORE_DEADLINE, fn, { signal });
 import type { EpochGate } from '../../src/epoch-gate.js';
 import type {
   CatchupContext,
@@ -164,11 +168,11 @@ export class SimReplicator implements Replicator {
     return this.term?.fence;
   }
 
-  add(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
+  startLineage(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     return this.start(db, term, options.signal);
   }
 
-  addContinuing(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
+  continueLineage(db: string, _path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     return this.start(db, term, options.signal);
   }
 

@@ -1,22 +1,21 @@
-import { childController, sleepUnlessAborted, withTimeout } from './clock.js';
-import { DbLease, type Holding, type ObservedLease } from './db-lease.js';
+import { childController, describeError, sleepUnlessAborted, withTimeout } from '@hadb/io';
+import { DbLease, type LeaseGrant, type ObservedLease } from './db-lease.js';
 import { EpochGate } from './epoch-gate.js';
-import { CoordinatorError, isCoordinatorError } from './errors.js';
+import { CORE_DEADLINE, CoordinatorError, isCoordinatorError } from './errors.js';
 import type { RoleEventHub } from './events.js';
 import { TermFence, type FenceReason, type WriteFence } from './fence.js';
 import type { FollowerContext } from './follower-behavior.js';
 import { ClaimTracker, watchLease } from './follower-monitor.js';
-import { runLeaderTerm } from './leader-renewal.js';
-import { describeError } from './logger.js';
+import { FollowerRegistration } from './follower-registration.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { ProgressTracker } from './progress.js';
 import type { LeaderTerm } from './replicator.js';
 import type { Role } from './role.js';
+import { detachedSignal, startLeaderTerm, type TermStart, type TermStartDeps } from './term-start.js';
 
-const INVOLUNTARY: ReadonlySet<FenceReason> = new Set(['deadline', 'lease-lost', 'deposed']);
 
-type TermStart = { readonly ok: true; readonly done: Promise<FenceReason> } | { readonly ok: false; readonly error: unknown };
+
 
 /**
  * Everything the coordinator does for one joined database: the initial role decision, the
@@ -24,12 +23,12 @@ type TermStart = { readonly ok: true; readonly done: Promise<FenceReason> } | { 
  * start), the leader term (renewals + fence) and the way back to following. One sequential driver
  * loop per database; `leave` and `handoff` steer it through the term fence and an AbortSignal.
  */
-export class DbRuntime {
+export class DatabaseDriver {
   readonly db: string;
   readonly path: string;
   readonly progress: ProgressTracker;
   readonly gate = new EpochGate();
-  private readonly o: ResolvedOptions;
+  private readonly options: ResolvedOptions;
   private readonly hub: RoleEventHub;
   private readonly metrics: CoordinatorMetrics;
   private readonly lease: DbLease | undefined;
@@ -42,16 +41,16 @@ export class DbRuntime {
   private leaving: Promise<void> | undefined;
   private holdOff = 0;
   private sleeping = false;
-  private registeredSession: string | undefined;
-  private registeredAt = -Infinity;
+  private readonly registration: FollowerRegistration;
   private termEndWaiters: Array<() => void> = [];
 
   constructor(db: string, path: string, options: ResolvedOptions, hub: RoleEventHub, metrics: CoordinatorMetrics) {
     this.db = db;
     this.path = path;
-    this.o = options;
+    this.options = options;
     this.hub = hub;
     this.metrics = metrics;
+    this.registration = new FollowerRegistration(db, options, (what, fn, signal) => this.bounded(what, fn, signal));
     this.progress = new ProgressTracker((caughtUp, position) => metrics.follower(db, caughtUp, position));
     const lease = options.lease;
     this.lease =
@@ -75,12 +74,12 @@ export class DbRuntime {
   }
 
   get leaderAddress(): string | undefined {
-    return this.roleValue === 'leader' ? this.o.lease?.address : this.leaderAddr;
+    return this.roleValue === 'leader' ? this.options.lease?.address : this.leaderAddr;
   }
 
   /** Session id of the current lease holder as last seen (own session while leading). */
   get currentLeaderSession(): string | undefined {
-    return this.roleValue === 'leader' ? this.lease?.holding?.sessionId : this.leaderSessionId;
+    return this.roleValue === 'leader' ? this.lease?.grant?.sessionId : this.leaderSessionId;
   }
 
   /** Epoch of the current term while leading. */
@@ -115,7 +114,7 @@ export class DbRuntime {
   }
 
   private async decide(signal: AbortSignal): Promise<Role> {
-    const o = this.o;
+    const o = this.options;
     if (this.lease === undefined || o.lease === undefined) {
       if (o.requestedRole === 'client') return this.joinFollowing('client', signal);
       return this.joinWithoutLease(signal);
@@ -125,9 +124,9 @@ export class DbRuntime {
     this.onObserved(observed);
     if (new ClaimTracker(o.lease, this.lease.ownSessions).observe(observed, o.clock.now()) === 0) {
       const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), signal);
-      const holding = await this.lease.claim(observed, Math.max(head.epoch, this.gate.highest), signal);
-      if (holding !== undefined) {
-        const started = await this.startTerm(holding, 'join');
+      const grant = await this.lease.claim(observed, Math.max(head.epoch, this.gate.highest), signal);
+      if (grant !== undefined) {
+        const started = await this.startTerm(grant, 'join');
         if (!started.ok) {
           throw new CoordinatorError('HADB_CORE_JOIN_FAILED', `joining ${this.db} as leader failed`, { cause: started.error });
         }
@@ -139,9 +138,9 @@ export class DbRuntime {
   }
 
   private async joinWithoutLease(signal: AbortSignal): Promise<Role> {
-    const fence = new TermFence({ db: this.db, epoch: 0, clock: this.o.clock, sentAt: this.o.clock.now(), windowMs: Infinity });
+    const fence = new TermFence({ db: this.db, epoch: 0, clock: this.options.clock, sentAt: this.options.clock.now(), windowMs: Infinity });
     const term: LeaderTerm = { db: this.db, epoch: 0, instanceId: '', sessionId: '', fence };
-    await this.bounded('replicator add', (s) => this.o.replicator.add(this.db, this.path, term, { signal: s }), signal);
+    await this.bounded('replicator startLineage', (s) => this.options.replicator.startLineage(this.db, this.path, term, { signal: s }), signal);
     this.fence = fence;
     this.roleValue = 'leader';
     this.progress.setCaughtUp(true);
@@ -150,7 +149,7 @@ export class DbRuntime {
   }
 
   private async joinFollowing(role: 'follower' | 'client', signal: AbortSignal): Promise<Role> {
-    const position = await this.bounded('pull', (s) => this.o.replicator.pull(this.db, this.path, { signal: s }), signal);
+    const position = await this.bounded('pull', (s) => this.options.replicator.pull(this.db, this.path, { signal: s }), signal);
     if (position > this.progress.position) this.progress.report(position);
     this.roleValue = role;
     this.hub.emit({ type: 'joined', db: this.db, role });
@@ -163,38 +162,38 @@ export class DbRuntime {
     try {
       if (termDone !== undefined) await this.finishTerm(await termDone);
       while (!this.life.signal.aborted) {
-        const holding = await this.followPhase();
-        if (holding === undefined) break;
+        const grant = await this.followPhase();
+        if (grant === undefined) break;
         if (this.life.signal.aborted) {
           await this.lease?.release(detachedSignal());
           break;
         }
         this.metrics.inc('promotionsAttempted');
-        const started = await this.startTerm(holding, 'promotion');
+        const started = await this.startTerm(grant, 'promotion');
         if (started.ok) await this.finishTerm(await started.done);
       }
     } catch (err) {
-      this.o.logger.error({ db: this.db, err: describeError(err) }, 'database driver failed');
+      this.options.logger.error({ db: this.db, err: describeError(err) }, 'database driver failed');
     }
   }
 
-  private async followPhase(): Promise<Holding | undefined> {
+  private async followPhase(): Promise<LeaseGrant | undefined> {
     if (this.roleValue !== 'client') this.roleValue = 'follower';
     const phase = childController(this.life.signal);
     const signal = phase.controller.signal;
     const follower = this.superviseFollower(signal);
-    let holding: Holding | undefined;
+    let grant: LeaseGrant | undefined;
     try {
-      if (this.lease === undefined || this.o.lease === undefined) {
+      if (this.lease === undefined || this.options.lease === undefined) {
         await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
         return undefined;
       }
-      holding = await watchLease({
+      grant = await watchLease({
         db: this.db,
         lease: this.lease,
-        timing: this.o.lease,
-        clock: this.o.clock,
-        logger: this.o.logger,
+        timing: this.options.lease,
+        clock: this.options.clock,
+        logger: this.options.logger,
         signal,
         claiming: this.roleValue !== 'client',
         holdOffUntil: () => this.holdOff,
@@ -205,23 +204,17 @@ export class DbRuntime {
       phase.controller.abort(new CoordinatorError('HADB_CORE_ABORTED', 'follower phase ended'));
       phase.dispose();
     }
-    const stopped = await withTimeout(this.o.clock, this.o.replicatorTimeoutMs, undefined, 'follower loop stop', () =>
+    const stopped = await withTimeout(this.options.clock, this.options.replicatorTimeoutMs, 'follower loop stop', CORE_DEADLINE, () =>
       follower.then(() => true),
     ).catch(() => false);
-    if (this.registeredSession !== undefined && this.o.nodeRegistry !== undefined) {
-      const instanceId = this.o.lease?.instanceId ?? '';
-      this.registeredSession = undefined;
-      await this.bounded('deregister', (s) => this.o.nodeRegistry!.deregister(this.o.prefix, this.db, instanceId, { signal: s }), undefined).catch(
-        (err: unknown) => this.o.logger.debug({ db: this.db, err: describeError(err) }, 'deregister failed'),
-      );
-    }
-    if (holding !== undefined && !stopped) {
-      this.o.logger.error({ db: this.db }, 'follower loop did not stop; giving the lease back');
+    await this.registration.deregister();
+    if (grant !== undefined && !stopped) {
+      this.options.logger.error({ db: this.db }, 'follower loop did not stop; giving the lease back');
       await this.lease?.release(detachedSignal());
-      this.holdOff = this.o.clock.now() + (this.o.lease?.pollIntervalMs ?? 0);
+      this.holdOff = this.options.clock.now() + (this.options.lease?.pollIntervalMs ?? 0);
       return this.life.signal.aborted ? undefined : this.followPhase();
     }
-    return holding;
+    return grant;
   }
 
   private async superviseFollower(signal: AbortSignal): Promise<void> {
@@ -229,33 +222,33 @@ export class DbRuntime {
     const ctx: FollowerContext = {
       db: this.db,
       path: this.path,
-      prefix: this.o.prefix,
-      replicator: this.o.replicator,
-      pollIntervalMs: this.o.followerPullIntervalMs,
-      clock: this.o.clock,
+      prefix: this.options.prefix,
+      replicator: this.options.replicator,
+      pollIntervalMs: this.options.followerPullIntervalMs,
+      clock: this.options.clock,
       signal,
       progress: this.progress,
       epochGate: this.gate,
       metrics: this.metrics.followerMetrics,
-      logger: this.o.logger,
+      logger: this.options.logger,
     };
     while (!signal.aborted) {
       try {
-        await this.o.followerBehavior.runFollowerLoop(ctx);
+        await this.options.followerBehavior.runFollowerLoop(ctx);
       } catch (err) {
         if (signal.aborted) break;
         this.metrics.inc('followerPullsFailed');
-        this.o.logger.warn({ db: this.db, err: describeError(err) }, 'follower loop failed; restarting');
+        this.options.logger.warn({ db: this.db, err: describeError(err) }, 'follower loop failed; restarting');
       }
-      if (!(await sleepUnlessAborted(this.o.clock, this.o.followerPullIntervalMs, signal))) break;
+      if (!(await sleepUnlessAborted(this.options.clock, this.options.followerPullIntervalMs, signal))) break;
     }
   }
 
   /** The caught-up gate: the epoch floor for a new term, or `undefined` while behind the durable head. */
   private async readyToLead(signal: AbortSignal): Promise<number | undefined> {
-    const head = await this.bounded('durable head', (s) => this.o.followerBehavior.durableHead(this.db, { signal: s }), signal);
+    const head = await this.bounded('durable head', (s) => this.options.followerBehavior.durableHead(this.db, { signal: s }), signal);
     if (this.progress.position < head.position) {
-      this.o.logger.debug(
+      this.options.logger.debug(
         { db: this.db, position: this.progress.position.toString(), head: head.position.toString() },
         'not claiming: behind the durable head',
       );
@@ -265,141 +258,70 @@ export class DbRuntime {
   }
 
   /**
-   * Starts a term on a won lease: fence + renewals first, then catch-up (promotion) or restore
-   * (join), the caught-up check against the durable head, and the replicator. Any failure ends the
-   * term and gives the lease back.
+   * Starts a term on a won lease (see `term-start.ts`: fence and renewals, restore or catch-up,
+   * the caught-up check, the replicator; a failure gives the lease back); success makes this node
+   * the leader ({@link enterTerm}).
    */
-  private async startTerm(holding: Holding, how: 'join' | 'promotion'): Promise<TermStart> {
-    const o = this.o;
-    const lease = this.lease!;
-    const timing = o.lease!;
-    const clock = o.clock;
-    const fence = new TermFence({
+  private async startTerm(grant: LeaseGrant, how: 'join' | 'promotion'): Promise<TermStart> {
+    const started = this.options.clock.now();
+    const result = await startLeaderTerm(this.termDeps(), grant, how);
+    if (result.ok) this.enterTerm(grant.epoch, how, started);
+    return result;
+  }
+
+  /** What {@link startLeaderTerm} may use and set on this driver. */
+  private termDeps(): TermStartDeps {
+    return {
       db: this.db,
-      epoch: holding.epoch,
-      clock,
-      sentAt: holding.sentAt,
-      windowMs: timing.ttlMs - timing.skewMarginMs,
-    });
-    let active = false;
-    fence.onClose((reason, detail) => {
-      if (!active || !INVOLUNTARY.has(reason)) return;
-      this.metrics.inc('fences');
-      o.logger.warn({ db: this.db, epoch: fence.epoch, reason, detail }, 'leader fenced');
-      this.hub.emit({ type: 'fenced', db: this.db, epoch: fence.epoch, reason });
-    });
-    this.fence = fence;
-    const done = runLeaderTerm({ db: this.db, lease, fence, timing, clock, logger: o.logger, metrics: this.metrics });
-    const term: LeaderTerm = {
-      db: this.db,
-      epoch: holding.epoch,
-      instanceId: timing.instanceId,
-      sessionId: holding.sessionId,
-      fence,
+      path: this.path,
+      options: this.options,
+      lease: this.lease!,
+      metrics: this.metrics,
+      hub: this.hub,
+      gate: this.gate,
+      progress: this.progress,
+      bounded: (what, fn, signal, onTimeout) => this.bounded(what, fn, signal, onTimeout),
+      setFence: (fence) => (this.fence = fence),
+      holdOffUntil: (ms) => (this.holdOff = ms),
     };
-    const started = clock.now();
-    let stage: 'catchup' | 'replicator' = 'catchup';
-    // A timed-out step ends the term at once (renewals stop, the lease can expire for others)
-    // while the step itself is still awaited before anything else touches the local copy.
-    const giveUp = (): void => fence.close('aborted', `${stage} timed out`);
-    try {
-      const catchupStarted = clock.now();
-      const position =
-        how === 'join'
-          ? await this.bounded('pull', (s) => o.replicator.pull(this.db, this.path, { signal: s }), fence.signal, giveUp)
-          : await this.bounded(
-              'catch-up',
-              (s) =>
-                o.followerBehavior.catchupOnPromotion({
-                  db: this.db,
-                  path: this.path,
-                  prefix: o.prefix,
-                  replicator: o.replicator,
-                  position: this.progress.position,
-                  epochGate: this.gate,
-                  clock,
-                  signal: s,
-                  logger: o.logger,
-                }),
-              fence.signal,
-              giveUp,
-            );
-      this.metrics.duration('lastCatchupDurationUs', clock.now() - catchupStarted);
-      const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), fence.signal, giveUp);
-      if (position < head.position) {
-        throw new CoordinatorError(
-          'HADB_CORE_NOT_CAUGHT_UP',
-          `${this.db}: local position ${position} is behind the durable head ${head.position}`,
-        );
-      }
-      if (position > this.progress.position) this.progress.report(position);
-      stage = 'replicator';
-      fence.check();
-      await this.bounded(
-        how === 'join' ? 'replicator add' : 'replicator addContinuing',
-        (s) =>
-          how === 'join'
-            ? o.replicator.add(this.db, this.path, term, { signal: s })
-            : o.replicator.addContinuing(this.db, this.path, term, { signal: s }),
-        fence.signal,
-        giveUp,
-      );
-      fence.check();
-    } catch (error) {
-      if (how === 'promotion') {
-        this.metrics.inc(
-          isCoordinatorError(error, 'HADB_CORE_TIMEOUT')
-            ? 'promotionsAbortedTimeout'
-            : stage === 'catchup'
-              ? 'promotionsAbortedCatchup'
-              : 'promotionsAbortedReplicator',
-        );
-      }
-      o.logger.warn({ db: this.db, epoch: holding.epoch, how, stage, err: describeError(error) }, 'could not start the term');
-      fence.close('aborted', stage);
-      await done;
-      await this.bounded('replicator remove', (s) => o.replicator.remove(this.db, { signal: s }), undefined).catch(() => {});
-      if (fence.reason === 'aborted' || fence.reason === 'leave') await lease.release(detachedSignal());
-      else lease.forget();
-      this.fence = undefined;
-      this.holdOff = clock.now() + timing.pollIntervalMs;
-      return { ok: false, error };
-    }
-    active = true;
+  }
+
+  /** The term started: this node leads. */
+  private enterTerm(epoch: number, how: 'join' | 'promotion', started: number): void {
+    const { clock, logger } = this.options;
     this.roleValue = 'leader';
-    this.leaderAddr = timing.address;
+    this.leaderAddr = this.options.lease!.address;
     this.progress.setCaughtUp(true);
     if (how === 'promotion') {
       this.metrics.inc('promotionsSucceeded');
       this.metrics.duration('lastPromotionDurationUs', clock.now() - started);
-      o.logger.info({ db: this.db, epoch: holding.epoch }, 'promoted to leader');
-      this.hub.emit({ type: 'promoted', db: this.db, epoch: holding.epoch });
+      logger.info({ db: this.db, epoch }, 'promoted to leader');
+      this.hub.emit({ type: 'promoted', db: this.db, epoch });
     } else {
-      o.logger.info({ db: this.db, epoch: holding.epoch }, 'joined as leader');
+      logger.info({ db: this.db, epoch }, 'joined as leader');
       this.hub.emit({ type: 'joined', db: this.db, role: 'leader' });
     }
-    return { ok: true, done };
   }
 
   /** After the fence closed: stop the replicator, give the lease back if voluntary, follow again. */
   private async finishTerm(reason: FenceReason): Promise<void> {
     const fence = this.fence;
     const epoch = fence?.epoch ?? 0;
-    await this.bounded('replicator remove', (s) => this.o.replicator.remove(this.db, { signal: s }), undefined).catch(
-      (err: unknown) => this.o.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
+    await this.bounded('replicator remove', (s) => this.options.replicator.remove(this.db, { signal: s }), undefined).catch(
+      (err: unknown) => this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
     );
     if (reason === 'handoff' || reason === 'leave') await this.lease?.release(detachedSignal());
     else this.lease?.forget();
     this.fence = undefined;
     if (reason === 'handoff') {
-      const timing = this.o.lease!;
-      this.holdOff = this.o.clock.now() + timing.ttlMs + timing.skewMarginMs;
+      const timing = this.options.lease!;
+      this.holdOff = this.options.clock.now() + timing.ttlMs + timing.skewMarginMs;
     }
     if (reason !== 'leave') {
       this.roleValue = 'follower';
       this.leaderAddr = undefined;
       this.progress.setCaughtUp(false);
-      this.o.logger.info({ db: this.db, epoch, reason }, 'demoted to follower');
+      this.options.logger.info({ db: this.db, epoch, reason }, 'demoted to follower');
       this.hub.emit({ type: 'demoted', db: this.db, epoch, reason });
     }
     for (const wake of this.termEndWaiters.splice(0)) wake();
@@ -409,7 +331,7 @@ export class DbRuntime {
     const data = observed?.data;
     const sleeping = data?.sleeping === true;
     if (sleeping && !this.sleeping) {
-      this.o.logger.info({ db: this.db }, 'cluster is sleeping');
+      this.options.logger.info({ db: this.db }, 'cluster is sleeping');
       this.hub.emit({ type: 'sleeping', db: this.db });
     }
     this.sleeping = sleeping;
@@ -420,40 +342,17 @@ export class DbRuntime {
     }
     this.leaderAddr = data.address;
     this.leaderSessionId = data.sessionId;
-    this.heartbeat(data.sessionId);
-  }
-
-  private heartbeat(leaderSessionId: string): void {
-    const registry = this.o.nodeRegistry;
-    const lease = this.o.lease;
-    if (registry === undefined || lease === undefined || this.roleValue === 'leader') return;
-    const now = this.o.clock.now();
-    if (this.registeredSession === leaderSessionId && now - this.registeredAt < this.o.registryHeartbeatMs) return;
-    this.registeredSession = leaderSessionId;
-    this.registeredAt = now;
-    const registration = {
-      instanceId: lease.instanceId,
-      address: lease.address,
-      role: 'follower',
-      leaderSessionId,
-      lastSeen: Math.floor(this.o.clock.wallMs() / 1000),
-    };
-    void this.bounded('register', (s) => registry.register(this.o.prefix, this.db, registration, { signal: s }), this.life.signal).catch(
-      (err: unknown) => {
-        this.registeredAt = -Infinity;
-        this.o.logger.debug({ db: this.db, err: describeError(err) }, 'node registration failed');
-      },
-    );
+    if (this.roleValue !== 'leader') this.registration.heartbeat(data.sessionId, this.life.signal);
   }
 
   /** Ends the current term voluntarily so another node can lead. See `Coordinator.handoff`. */
   async handoff(): Promise<boolean> {
     const fence = this.fence;
-    if (this.roleValue !== 'leader' || fence === undefined || !fence.isValid() || this.o.lease === undefined) return false;
+    if (this.roleValue !== 'leader' || fence === undefined || !fence.isValid() || this.options.lease === undefined) return false;
     try {
-      await this.bounded('replicator sync', (s) => this.o.replicator.sync(this.db, { signal: s }), fence.signal);
+      await this.bounded('replicator sync', (s) => this.options.replicator.sync(this.db, { signal: s }), fence.signal);
     } catch (err) {
-      this.o.logger.warn({ db: this.db, err: describeError(err) }, 'sync before handoff failed');
+      this.options.logger.warn({ db: this.db, err: describeError(err) }, 'sync before handoff failed');
     }
     if (fence.reason !== undefined || this.fence !== fence) return false;
     const ended = new Promise<void>((resolve) => this.termEndWaiters.push(resolve));
@@ -473,8 +372,8 @@ export class DbRuntime {
     this.fence?.close('leave');
     if (this.loop !== undefined) await this.loop;
     else if (this.roleValue === 'leader') {
-      await this.bounded('replicator remove', (s) => this.o.replicator.remove(this.db, { signal: s }), undefined).catch(
-        (err: unknown) => this.o.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
+      await this.bounded('replicator remove', (s) => this.options.replicator.remove(this.db, { signal: s }), undefined).catch(
+        (err: unknown) => this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
       );
     }
     this.roleValue = undefined;
@@ -492,14 +391,12 @@ export class DbRuntime {
     signal: AbortSignal | undefined,
     onTimeout?: () => void,
   ): Promise<T> {
-    return withTimeout(this.o.clock, this.o.replicatorTimeoutMs, signal, what, fn, {
-      onTimeout,
-      onSlowSettle: () => this.o.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
+    return withTimeout(this.options.clock, this.options.replicatorTimeoutMs, what, CORE_DEADLINE, fn, {
+      signal,
+      settle: {
+        onTimeout,
+        onSlowSettle: () => this.options.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
+      },
     });
   }
-}
-
-/** A signal that never aborts, for best-effort cleanup after the database's own signal fired. */
-function detachedSignal(): AbortSignal {
-  return new AbortController().signal;
 }

@@ -1,0 +1,162 @@
+import { sleep, systemClock, type Clock, type OpOptions } from '@hadb/io';
+import type { WireCodec } from '../engine.js';
+import { HaError, haAborted, isHaError } from '../errors.js';
+import { DEFAULT_FORWARD_DELAYS_MS, errorFromBody, isRetryableForward, type Durability } from './protocol.js';
+
+/** Options of {@link ForwardingClient}. */
+export interface ForwardingClientOptions<W, R, WR, RR> {
+  /** The engine's wire codec (paths, request and result encodings, its client errors). */
+  readonly codec: WireCodec<W, R, WR, RR>;
+  /** Bearer secret sent to the leader (never logged). */
+  readonly secret?: string | undefined;
+  /** Per-request timeout in ms. Default 5000. */
+  readonly timeoutMs?: number | undefined;
+  /** Time source of the timeout. Default: the system clock. */
+  readonly clock?: Clock | undefined;
+}
+
+/**
+ * Sends one forwarding request to a known leader address (`http://host:port`). One attempt: the
+ * retry loop, which re-reads the leader's address between attempts, is {@link forwardToLeader}.
+ */
+export class ForwardingClient<W, R, WR, RR> {
+  readonly #codec: WireCodec<W, R, WR, RR>;
+  readonly #secret: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #clock: Clock;
+
+  constructor(options: ForwardingClientOptions<W, R, WR, RR>) {
+    this.#codec = options.codec;
+    this.#secret = options.secret;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  async #post(address: string, op: string, body: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.#secret !== undefined) headers.authorization = `Bearer ${this.#secret}`;
+    const timeout = new AbortController();
+    const timer = this.#clock.timer(this.#timeoutMs, () => timeout.abort(new Error('forwarding request timed out')));
+    const combined = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]);
+    let res: Response;
+    let parsed: unknown;
+    try {
+      try {
+        res = await fetch(new URL(`${this.#codec.basePath}/${op}`, address), {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(body),
+          signal: combined,
+        });
+      } catch (cause) {
+        if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
+        // The address comes from the lease; the message names neither it nor any header.
+        throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+      }
+      try {
+        parsed = await res.json();
+      } catch (cause) {
+        throw new HaError(res.status >= 500 ? 'HADB_HA_FORWARD_FAILED' : 'HADB_HA_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, {
+          cause,
+        });
+      }
+    } finally {
+      timer.cancel();
+    }
+    if (res.status !== 200) throw errorFromBody(res.status, parsed, (code, message) => this.#codec.decodeError(code, message));
+    return parsed;
+  }
+
+  /** Runs `write` on the leader at `address` under `token` (see the protocol). */
+  async write(address: string, write: W, token: string, durability: Durability, signal?: AbortSignal): Promise<WR> {
+    const { op, body } = this.#codec.encodeWrite(write);
+    const answer = await this.#post(address, op, { ...body, idempotency_token: token, durability }, signal);
+    return this.#codec.decodeWriteResult(answer);
+  }
+
+  /** Runs `read` on the leader at `address`. */
+  async read(address: string, read: R, signal?: AbortSignal): Promise<RR> {
+    const { op, body } = this.#codec.encodeRead(read);
+    return this.#codec.decodeReadResult(await this.#post(address, op, body, signal));
+  }
+}
+
+/** Options of {@link withForwardRetries}. */
+export interface ForwardRetryOptions extends OpOptions {
+  /** Delays before each attempt, ms. Default {@link DEFAULT_FORWARD_DELAYS_MS}. */
+  readonly delaysMs?: readonly number[] | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Called before every attempt after the first. */
+  readonly onRetry?: ((attempt: number) => void) | undefined;
+  /** Time source of the delays. Default: the system clock. */
+  readonly clock?: Clock | undefined;
+}
+
+/**
+ * Runs `attempt` after each delay (default 0, 100, 400, 1600 ms) until it succeeds or fails with a
+ * non-retryable error (see `isRetryableForward`). The last retryable error is rethrown as a
+ * retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is `HADB_HA_NO_LEADER`); an abort is
+ * `HADB_HA_ABORTED`.
+ */
+export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, options: ForwardRetryOptions = {}): Promise<T> {
+  const delaysMs = options.delaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
+  const { signal } = options;
+  let last: HaError | undefined;
+  for (let n = 0; n < delaysMs.length; n++) {
+    const delay = delaysMs[n]!;
+    if (delay > 0) {
+      try {
+        await sleep(delay, { signal, clock: options.clock });
+      } catch (cause) {
+        throw haAborted('forwarding aborted', signal?.reason ?? cause);
+      }
+    }
+    if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
+    if (n > 0) options.onRetry?.(n);
+    try {
+      return await attempt(n);
+    } catch (err) {
+      if (!isHaError(err) || !isRetryableForward(err)) throw err;
+      last = err;
+    }
+  }
+  if (last?.code === 'HADB_HA_NO_LEADER') throw last;
+  throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`, {
+    cause: last,
+  });
+}
+
+/** Where one attempt of a forwarded call runs: here when this node leads, else on the leader. */
+export interface LeaderRoute<T> {
+  /** Runs the call on this node if it leads right now; resolves `undefined` when it does not. */
+  readonly local: () => Promise<{ readonly value: T } | undefined>;
+  /** Runs the call on the leader at `address`. */
+  readonly remote: (address: string) => Promise<T>;
+}
+
+/** Options of {@link forwardToLeader}. */
+export interface ForwardToLeaderOptions extends ForwardRetryOptions {
+  /** The leader's forwarding address as this node knows it now (from the lease). Re-read before every attempt. */
+  readonly leaderAddress: () => string | undefined;
+  /** This node's own address: a lease naming it while it is not leading yet means "retry". */
+  readonly selfAddress?: string | undefined;
+}
+
+/**
+ * Runs a call on the current leader, retrying through failovers: before every attempt it runs the
+ * call locally if this node leads, else re-reads the leader's address and sends it there. Retries
+ * 421 (not leader), 5xx and transport errors; `HADB_HA_NO_LEADER` when no leader is known after the
+ * last attempt. The caller keeps one idempotency token across all attempts of a write.
+ */
+export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLeaderOptions): Promise<T> {
+  return withForwardRetries(async () => {
+    const here = await route.local();
+    if (here !== undefined) return here.value;
+    const address = options.leaderAddress();
+    if (address === undefined || address === '') {
+      throw new HaError('HADB_HA_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
+    }
+    if (address === options.selfAddress) throw new HaError('HADB_HA_NOT_LEADER', 'the lease names this node but it is not leading yet');
+    return route.remote(address);
+  }, options);
+}

@@ -1,0 +1,93 @@
+import { HaError, type HaErrorCode } from '../errors.js';
+
+/**
+ * The forwarding protocol (HTTP/1.1, JSON bodies). An engine's operation `op` is
+ * `POST {basePath}/{op}` with the request encoded by the engine's wire codec as a JSON object:
+ *
+ * - a write also carries `"idempotency_token"` (8-128 of `[A-Za-z0-9._:-]`) and `"durability"`
+ *   (`"committed"`, the default, or `"shipped"`: answer only once the write is in storage);
+ * - a read is answered by the leader, seeing every committed write.
+ *
+ * 200 answers carry the encoded result. Errors are `{"error": {"code", "message"}}` with status 421
+ * (not leader — re-checked under the write lock; also while closing), 401 (missing or wrong bearer
+ * secret), 400 (the engine's client errors and protocol errors; not retryable), 413 (body too
+ * large), 503 (shipping failed, not ready, no leader; retryable) or 500.
+ */
+
+/** `durability` of a write: acknowledge at commit, or only once shipped to storage. */
+export type Durability = 'committed' | 'shipped';
+
+/** Default delays before each forwarding attempt: four attempts at 0, +100, +400, +1600 ms. */
+export const DEFAULT_FORWARD_DELAYS_MS: readonly number[] = Object.freeze([0, 100, 400, 1600]);
+
+/** Idempotency tokens: 8-128 characters of `[A-Za-z0-9._:-]`. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** HTTP status of an HA error code (server side). */
+export function statusFor(code: HaErrorCode): number {
+  switch (code) {
+    case 'HADB_HA_NOT_LEADER':
+    case 'HADB_HA_FENCED':
+    case 'HADB_HA_CLOSED':
+      return 421;
+    case 'HADB_HA_UNAUTHORIZED':
+      return 401;
+    case 'HADB_HA_PROTOCOL':
+      return 400;
+    case 'HADB_HA_SHIP_FAILED':
+    case 'HADB_HA_NOT_READY':
+    case 'HADB_HA_NO_LEADER':
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+const HA_CODES = new Set<string>([
+  'HADB_HA_NOT_LEADER',
+  'HADB_HA_FENCED',
+  'HADB_HA_NO_LEADER',
+  'HADB_HA_FORWARD_FAILED',
+  'HADB_HA_UNAUTHORIZED',
+  'HADB_HA_NOT_READY',
+  'HADB_HA_PROTOCOL',
+  'HADB_HA_SHIP_FAILED',
+  'HADB_HA_ABORTED',
+  'HADB_HA_CLOSED',
+]);
+
+/**
+ * Rebuilds a typed error from an error answer (client side): the HA layer's own codes, or (400)
+ * the engine's client error through `decodeError`.
+ */
+export function errorFromBody(
+  status: number,
+  body: unknown,
+  decodeError: (code: string, message: string) => Error | undefined,
+): Error {
+  const err = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const message = typeof err?.message === 'string' ? err.message : `leader answered HTTP ${status}`;
+  if (status === 401) return new HaError('HADB_HA_UNAUTHORIZED', 'the leader refused the forwarding secret');
+  if (status === 421) return new HaError('HADB_HA_NOT_LEADER', message);
+  if (code !== undefined && HA_CODES.has(code)) return new HaError(code as HaErrorCode, message);
+  if (status === 400 && code !== undefined) {
+    const engineError = decodeError(code, message);
+    if (engineError !== undefined) return engineError;
+  }
+  if (status >= 500) return new HaError('HADB_HA_FORWARD_FAILED', message);
+  return new HaError('HADB_HA_PROTOCOL', message);
+}
+
+/** Whether a forwarded call that failed with `err` may be retried (421, 5xx, transport, not ready). */
+export function isRetryableForward(err: HaError): boolean {
+  return (
+    err.retryable &&
+    (err.code === 'HADB_HA_NOT_LEADER' ||
+      err.code === 'HADB_HA_FENCED' ||
+      err.code === 'HADB_HA_NO_LEADER' ||
+      err.code === 'HADB_HA_FORWARD_FAILED' ||
+      err.code === 'HADB_HA_SHIP_FAILED' ||
+      err.code === 'HADB_HA_NOT_READY')
+  );
+}

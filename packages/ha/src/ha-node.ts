@@ -1,0 +1,392 @@
+import { EventEmitter } from 'node:events';
+import { Coordinator, isCoordinatorError, type CatchupContext, type FollowerBehavior, type FollowerContext, type RoleEvent } from '@hadb/core';
+import type { OpOptions } from '@hadb/io';
+import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
+import { HaError, throwIfAborted } from './errors.js';
+import { FileGate } from './file-gate.js';
+import { ForwardingClient } from './forwarding/client.js';
+import type { Durability } from './forwarding/protocol.js';
+import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
+import { resolveHaNodeOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
+import { RoleLifecycle, type HaRole } from './role-lifecycle.js';
+import { NodeStats, type HaStats } from './stats.js';
+import { WriteRouter } from './write-router.js';
+
+/** Options of a write. */
+export interface WriteOptions extends OpOptions {
+  /**
+   * `committed`: resolve once committed on the leader (lost if the leader dies before its next
+   * ship). `shipped`: resolve once the write is in storage (survives any failover). Default: the
+   * node's `durability` option.
+   */
+  readonly durability?: Durability | undefined;
+  /**
+   * Identifies one logical write across retries (8-128 of `[A-Za-z0-9._:-]`). A write with a token
+   * the leader has already run returns the stored result instead of running again, also after a
+   * failover (the engine keeps tokens in the database). Generated when omitted; pass your own to
+   * retry a failed call safely.
+   */
+  readonly idempotencyToken?: string | undefined;
+}
+
+/** Options of a read. */
+export interface ReadOptions extends OpOptions {
+  /**
+   * `local` (default): this node's copy (on a follower, as of its last applied step).
+   * `strong`: run on the leader (forwarded from a follower), seeing every committed write.
+   */
+  readonly consistency?: 'local' | 'strong' | undefined;
+}
+
+/** Events of {@link HaNode} (emitted on its `events` emitter). `error` is emitted only when a listener is attached. */
+export interface HaNodeEvents {
+  role: [role: HaRole];
+  promoted: [];
+  demoted: [];
+  applied: [info: AppliedInfo & { readonly pauseMs: number }];
+  shipped: [info: { readonly bytes: number }];
+  error: [error: Error];
+}
+
+/**
+ * One node of a highly available database, generic over its engine. One node leads: it owns the
+ * read-write database, runs every write through the engine's write lock and ships on a schedule.
+ * The others follow: they apply what was shipped, serve reads from a read-only copy, and forward
+ * writes (and strong reads) to the leader over HTTP. When the leader dies, a caught-up follower
+ * takes over. See `engine.ts` for what a database supplies.
+ */
+export class HaNode<W, R, WR, RR> implements AsyncDisposable {
+  /** Where the node's events are emitted (the adapter's own emitter when it passes one). */
+  readonly events: EventEmitter<HaNodeEvents>;
+  readonly #options: ResolvedHaNodeOptions<W, R, WR, RR>;
+  readonly #engine: HaEngine<W, R, WR, RR>;
+  readonly #coordinator: Coordinator;
+  readonly #client: ForwardingClient<W, R, WR, RR>;
+  readonly #fileGate = new FileGate();
+  readonly #lifecycle: RoleLifecycle<W, R, WR, RR>;
+  readonly #router: WriteRouter<W, R, WR, RR>;
+  readonly #stats = new NodeStats();
+  readonly #server: ForwardingServer<W, R, WR, RR> | undefined;
+  readonly #address: string;
+  /** Woken after every applied step and role change (event-driven `sync`). */
+  #progressWaiters = new Set<() => void>();
+  #offEvents: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    options: ResolvedHaNodeOptions<W, R, WR, RR>,
+    engine: HaEngine<W, R, WR, RR>,
+    address: string,
+    server: ForwardingServer<W, R, WR, RR> | undefined,
+    events: EventEmitter<HaNodeEvents>,
+  ) {
+    this.#options = options;
+    this.#address = address;
+    this.#server = server;
+    this.events = events;
+    this.#engine = engine;
+    this.#client = new ForwardingClient({
+      codec: this.#engine.wire,
+      secret: options.secret,
+      timeoutMs: options.forwardTimeoutMs,
+      clock: options.clock,
+    });
+    this.#coordinator = new Coordinator({
+      replicator: this.#engine.replicator,
+      followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
+      lease: { ...options.lease, instanceId: options.instanceId, address },
+      prefix: options.prefix,
+      followerPullIntervalMs: options.followerPullIntervalMs,
+      clock: options.clock,
+      logger: options.logger,
+    });
+    const leaderContext: LeaderContext = {
+      checkWrite: () => this.#checkWrite(),
+      checkTerm: () => this.#checkTerm(),
+      committed: () => this.#lifecycle.leader?.scheduler.committed(),
+    };
+    this.#lifecycle = new RoleLifecycle(options, this.#engine, this.#coordinator, this.#fileGate, leaderContext, {
+      onRole: (role, change) => {
+        if (change === 'promoted') this.#stats.promotions++;
+        if (change === 'demoted') this.#stats.demotions++;
+        if (change !== undefined) this.events.emit(change);
+        this.events.emit('role', role);
+        this.#wakeProgress();
+      },
+      onLeaderRetired: (c) => this.#stats.retire(c),
+      onShipped: (bytes) => this.events.emit('shipped', { bytes }),
+      onError: (err) => this.#emitError(err),
+    });
+    this.#router = new WriteRouter({
+      options,
+      lifecycle: this.#lifecycle,
+      client: this.#client,
+      stats: this.#stats,
+      leaderAddress: () => this.#coordinator.leaderAddress(options.name),
+      selfAddress: address,
+    });
+  }
+
+  /**
+   * Starts a node: binds the forwarding server, makes the local copy safe, joins the cluster
+   * (restoring or catching up from storage), and opens the engine in the role won. Resolves once
+   * the node can serve. `events` lets an adapter receive the events on its own emitter.
+   */
+  static async open<W, R, WR, RR>(
+    options: HaNodeOptions<W, R, WR, RR>,
+    events: EventEmitter<HaNodeEvents> = new EventEmitter<HaNodeEvents>(),
+  ): Promise<HaNode<W, R, WR, RR>> {
+    const o = resolveHaNodeOptions(options);
+    let self: HaNode<W, R, WR, RR> | undefined;
+    // Nothing calls `onApplied` before the node joins, so `self` is set by then.
+    const engine = o.engine({
+      db: o.name,
+      path: o.path,
+      clock: o.clock,
+      logger: o.logger,
+      onApplied: async (info) => {
+        if (self !== undefined) await self.#onApplied(info);
+      },
+    });
+    let server: ForwardingServer<W, R, WR, RR> | undefined;
+    if (o.listen !== false) {
+      const target: ForwardTarget<W, R, WR, RR> = {
+        write: (w, token, durability) => live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
+        read: (r) => live(self).#router.leaderRead(r),
+        isClientError: (err) => engine.isClientError(err),
+      };
+      server = await ForwardingServer.listen({ target, codec: engine.wire, host: o.listen.host, port: o.listen.port, secret: o.secret, logger: o.logger });
+    }
+    const host = o.listen === false ? '127.0.0.1' : o.listen.host;
+    const address = o.address ?? (server === undefined ? '' : `http://${host}:${server.port}`);
+    try {
+      self = new HaNode(o, engine, address, server, events);
+    } catch (err) {
+      await server?.close();
+      throw err;
+    }
+    try {
+      await self.#start();
+    } catch (err) {
+      await self.close().catch(() => undefined);
+      throw err;
+    }
+    return self;
+  }
+
+  /** This node's role. */
+  get role(): HaRole {
+    return this.#lifecycle.role;
+  }
+
+  /** The forwarding address this node advertises. */
+  get address(): string {
+    return this.#address;
+  }
+
+  /** The database name. */
+  get name(): string {
+    return this.#options.name;
+  }
+
+  /** The engine of this node. */
+  get engine(): HaEngine<W, R, WR, RR> {
+    return this.#engine;
+  }
+
+  async #start(): Promise<void> {
+    await this.#lifecycle.prepare();
+    this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#lifecycle.onRoleEvent(event));
+    await this.#coordinator.join(this.#options.name, this.#options.path);
+    await this.#lifecycle.sync();
+  }
+
+  /** Throws unless this node may write right now (called under the engine's write lock). */
+  #checkWrite(): void {
+    if (this.#lifecycle.closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
+    this.#checkTerm();
+  }
+
+  /** Throws unless this node's term is still valid (called before writes and before ships). */
+  #checkTerm(): void {
+    try {
+      this.#coordinator.checkWrite(this.#options.name);
+    } catch (cause) {
+      if (isCoordinatorError(cause, 'HADB_CORE_FENCED')) throw new HaError('HADB_HA_FENCED', 'this node lost its lease; write refused', { cause });
+      throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader', { cause });
+    }
+  }
+
+  /**
+   * Called by the engine's follower side after each applied step: refreshes the read side first,
+   * then counts the position, so a `sync()` woken by it finds the step readable.
+   */
+  async #onApplied(info: AppliedInfo): Promise<void> {
+    const follower = this.#lifecycle.follower;
+    let pauseMs = 0;
+    if (follower !== undefined && this.#lifecycle.role !== 'leader') {
+      const started = this.#options.clock.now();
+      await follower.refresh();
+      pauseMs = this.#options.clock.now() - started;
+      this.#stats.readPause(pauseMs);
+    }
+    this.#stats.applied(info);
+    this.#wakeProgress();
+    this.events.emit('applied', { ...info, pauseMs });
+  }
+
+  #wakeProgress(): void {
+    for (const wake of [...this.#progressWaiters]) wake();
+  }
+
+  #emitError(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
+    else this.#options.logger.warn({ err: error.message }, 'hadb: background error');
+  }
+
+  #assertOpen(): void {
+    if (this.#lifecycle.closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
+  }
+
+  /**
+   * Runs `write` as one transaction — here when leading, otherwise forwarded to the leader.
+   * Retries through a failover with one idempotency token, so the write runs at most once. Errors:
+   * the engine's client errors (not retryable), `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER`
+   * (retry with the same `idempotencyToken`).
+   */
+  write(write: W, options: WriteOptions = {}): Promise<WR> {
+    return this.#router.write(write, options);
+  }
+
+  /** Runs a read-only request. See {@link ReadOptions.consistency}. */
+  read(read: R, options: ReadOptions = {}): Promise<RR> {
+    return this.#router.read(read, options);
+  }
+
+  /**
+   * Runs `fn` on this node's leader side, which must exist (`HADB_HA_NOT_LEADER` otherwise): for
+   * calls that cannot be forwarded, such as an interactive transaction. With `shipped` durability
+   * it resolves once the commits it made are shipped.
+   */
+  onLeader<T>(
+    fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>,
+    options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {},
+  ): Promise<T> {
+    return this.#router.onLeader(fn, options);
+  }
+
+  /** Leader: ship now. Throws `HADB_HA_NOT_LEADER` on a follower. */
+  async ship(options: OpOptions = {}): Promise<void> {
+    await this.#lifecycle.settled();
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'ship() runs only on the leader');
+    await leader.scheduler.shipOnce(options);
+  }
+
+  /**
+   * Leader: resolves once every write committed so far is in storage. Follower: resolves once the
+   * local copy has applied everything durable at call time (woken by each applied step, no polling).
+   */
+  async sync(options: OpOptions = {}): Promise<void> {
+    await this.#lifecycle.settled();
+    const leader = this.#lifecycle.leader;
+    if (leader !== undefined) return leader.scheduler.sync(options);
+    const head = await this.#engine.followerBehavior.durableHead(this.#options.name, options);
+    while (this.#stats.position < head.position) {
+      throwIfAborted(options.signal);
+      this.#assertOpen();
+      if (this.role === 'leader') return this.sync(options);
+      await this.#nextProgress(options.signal);
+    }
+  }
+
+  /** Resolves at the next applied step, role change or close (or rejects when `signal` fires). */
+  #nextProgress(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        this.#progressWaiters.delete(done);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        this.#progressWaiters.delete(done);
+        reject(new HaError('HADB_HA_ABORTED', 'operation aborted', { cause: signal?.reason }));
+      };
+      this.#progressWaiters.add(done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Resolves when this node has `role` (at once if it has it); woken by role events, no polling. */
+  async waitForRole(role: 'leader' | 'follower', options: OpOptions = {}): Promise<void> {
+    while (this.role !== role) {
+      throwIfAborted(options.signal);
+      this.#assertOpen();
+      await this.#nextProgress(options.signal);
+    }
+  }
+
+  /** Counters and gauges of this node. */
+  stats(): HaStats {
+    const leader = this.#lifecycle.leader;
+    return this.#stats.snapshot(
+      this.role,
+      leader === undefined ? undefined : { ...leader.scheduler.counters, engine: leader.side.counters() },
+    );
+  }
+
+  /** Read pauses (ms) of the most recent refreshes on this follower, oldest first. */
+  readPauses(): readonly number[] {
+    return this.#stats.recentPauses();
+  }
+
+  /**
+   * Leaves the cluster: a leader ships its last commits, closes its engine and releases the lease
+   * (a follower takes over without waiting for the TTL); a follower stops following. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#lifecycle.close(this.#options.logger);
+    this.#wakeProgress();
+    await this.#server?.close();
+    try {
+      await this.#coordinator.leave(this.#options.name);
+    } catch (err) {
+      if (!isCoordinatorError(err)) throw err;
+    }
+    this.#offEvents?.();
+    await this.#coordinator.close();
+    this.events.emit('role', 'closed');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** The engine's follower behavior, kept off the file while the leader side owns it. */
+function gatedFollowerBehavior(inner: FollowerBehavior, gate: FileGate): FollowerBehavior {
+  return {
+    async runFollowerLoop(ctx: FollowerContext) {
+      if (!(await gate.whenFree(ctx.signal))) return;
+      return inner.runFollowerLoop(ctx);
+    },
+    async catchupOnPromotion(ctx: CatchupContext) {
+      await gate.whenFree(ctx.signal);
+      ctx.signal.throwIfAborted();
+      return inner.catchupOnPromotion(ctx);
+    },
+    durableHead: (db, o) => inner.durableHead(db, o),
+  };
+}
+
+/** The node once constructed; a request that arrives while it is still starting is refused as not leader. */
+function live<T>(node: T | undefined): T {
+  if (node === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is still starting');
+  return node;
+}

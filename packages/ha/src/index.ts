@@ -1,0 +1,39 @@
+export { HaNode, type HaNodeEvents, type ReadOptions, type WriteOptions } from './ha-node.js';
+export type {
+  AppliedInfo,
+  EngineContext,
+  EngineFactory,
+  EngineWriteOptions,
+  FollowerSide,
+  HaEngine,
+  LeaderContext,
+  LeaderSide,
+  ShipOptions,
+  ShipReport,
+  WireCodec,
+} from './engine.js';
+export { HaError, isHaError, throwIfAborted, type HaErrorCode } from './errors.js';
+export { resolveHaNodeOptions, type HaLeaseOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
+export type { HaRole } from './role-lifecycle.js';
+export type { HaStats } from './stats.js';
+export { ShipScheduler, type ShipCounters, type ShipSchedulerOptions } from './ship-scheduler.js';
+export { FileGate } from './file-gate.js';
+export { Mutex, RwGate } from './mutex.js';
+export {
+  DEFAULT_FORWARD_DELAYS_MS,
+  TOKEN_PATTERN,
+  errorFromBody,
+  isRetryableForward,
+  statusFor,
+  type Durability,
+} from './forwarding/protocol.js';
+export {
+  ForwardingClient,
+  forwardToLeader,
+  withForwardRetries,
+  type ForwardRetryOptions,
+  type ForwardToLeaderOptions,
+  type ForwardingClientOptions,
+  type LeaderRoute,
+} from './forwarding/client.js';
+export { ForwardingServer, type ForwardTarget, type ForwardingServerOptions } from './forwarding/server.js';

@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { OpOptions } from '@hadb/io';
+import type { LeaderSide } from './engine.js';
+import { HaError, throwIfAborted } from './errors.js';
+import { forwardToLeader, type ForwardingClient, type ForwardToLeaderOptions } from './forwarding/client.js';
+import type { Durability } from './forwarding/protocol.js';
+import type { ReadOptions, WriteOptions } from './ha-node.js';
+import type { ResolvedHaNodeOptions } from './options.js';
+import type { RoleLifecycle } from './role-lifecycle.js';
+import type { NodeStats } from './stats.js';
+
+/** What the router needs from its node. */
+export interface WriteRouterDeps<W, R, WR, RR> {
+  readonly options: ResolvedHaNodeOptions<W, R, WR, RR>;
+  readonly lifecycle: RoleLifecycle<W, R, WR, RR>;
+  readonly client: ForwardingClient<W, R, WR, RR>;
+  readonly stats: NodeStats;
+  /** The leader's forwarding address as this node knows it now (from the lease). */
+  leaderAddress(): string | undefined;
+  /** This node's own forwarding address. */
+  readonly selfAddress: string;
+}
+
+/**
+ * Where writes and reads run: on this node's leader side when it leads, else forwarded to the
+ * leader with one idempotency token across every retry and failover; `shipped` writes wait for
+ * the ship that covers them (asking the scheduler for a prompt one: the group-commit hook).
+ */
+export class WriteRouter<W, R, WR, RR> {
+  readonly #deps: WriteRouterDeps<W, R, WR, RR>;
+  readonly #lifecycle: RoleLifecycle<W, R, WR, RR>;
+  readonly #options: ResolvedHaNodeOptions<W, R, WR, RR>;
+  readonly #client: ForwardingClient<W, R, WR, RR>;
+  readonly #stats: NodeStats;
+
+  constructor(deps: WriteRouterDeps<W, R, WR, RR>) {
+    this.#deps = deps;
+    this.#lifecycle = deps.lifecycle;
+    this.#options = deps.options;
+    this.#client = deps.client;
+    this.#stats = deps.stats;
+  }
+
+  #assertOpen(): void {
+    if (this.#lifecycle.closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
+  }
+
+  /** The leader side, or `HADB_HA_NOT_LEADER`. */
+  #leaderSide(what = 'this node is not the leader'): { side: LeaderSide<W, R, WR, RR>; commitSeq: () => number; waitShipped: (seq: number, o: OpOptions) => Promise<void> } {
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', what);
+    const { side, scheduler } = leader;
+    return { side, commitSeq: () => scheduler.commitSeq, waitShipped: (seq, o) => scheduler.waitShipped(seq, o) };
+  }
+
+  /** Leader side of forwarding and of local writes: refuses with `HADB_HA_NOT_LEADER` elsewhere. */
+  async leaderWrite<T>(run: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, durability: Durability, signal: AbortSignal | undefined): Promise<T> {
+    await this.#lifecycle.settled();
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
+    const result = await run(leader.side);
+    if (durability === 'shipped') {
+      const seq = leader.scheduler.commitSeq;
+      leader.scheduler.requestShip();
+      // Rides the next ship (group commit) rather than forcing one per write.
+      await leader.scheduler.waitShipped(seq, { signal });
+    }
+    return result;
+  }
+
+  async leaderRead(read: R, signal?: AbortSignal): Promise<RR> {
+    await this.#lifecycle.settled();
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
+    return leader.side.read(read, { signal });
+  }
+
+  /** Retry options of a call that goes to the leader: the address is re-read from the lease before every attempt. */
+  #route(signal: AbortSignal | undefined): ForwardToLeaderOptions {
+    return {
+      delaysMs: this.#options.forwardRetryDelaysMs,
+      signal,
+      clock: this.#options.clock,
+      leaderAddress: () => this.#deps.leaderAddress(),
+      selfAddress: this.#deps.selfAddress,
+      onRetry: () => this.#stats.forwardRetries++,
+    };
+  }
+
+  /**
+   * Runs `write` as one transaction — here when leading, otherwise forwarded to the leader.
+   * Retries through a failover with one idempotency token, so the write runs at most once. Errors:
+   * the engine's client errors (not retryable), `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER`
+   * (retry with the same `idempotencyToken`).
+   */
+  async write(write: W, options: WriteOptions = {}): Promise<WR> {
+    throwIfAborted(options.signal);
+    this.#assertOpen();
+    await this.#lifecycle.settled();
+    const durability = options.durability ?? this.#options.durability;
+    const { signal } = options;
+    if (this.#lifecycle.role === 'leader' && options.idempotencyToken === undefined) {
+      return this.leaderWrite((side) => side.write(write, { signal }), durability, signal);
+    }
+    const token = options.idempotencyToken ?? randomUUID();
+    return forwardToLeader(
+      {
+        local: async () => {
+          await this.#lifecycle.settled();
+          this.#assertOpen();
+          if (this.#lifecycle.role !== 'leader') return undefined;
+          return { value: await this.leaderWrite((side) => side.write(write, { token, signal }), durability, signal) };
+        },
+        remote: (address) => {
+          this.#stats.forwardedWrites++;
+          return this.#client.write(address, write, token, durability, signal);
+        },
+      },
+      this.#route(signal),
+    );
+  }
+
+  /** Runs a read-only request. See {@link ReadOptions.consistency}. */
+  async read(read: R, options: ReadOptions = {}): Promise<RR> {
+    throwIfAborted(options.signal);
+    this.#assertOpen();
+    await this.#lifecycle.settled();
+    const { signal } = options;
+    const leader = this.#lifecycle.leader;
+    if (leader !== undefined) return leader.side.read(read, { signal });
+    if ((options.consistency ?? 'local') === 'local') {
+      const follower = this.#lifecycle.follower;
+      if (follower === undefined) throw new HaError('HADB_HA_NOT_READY', 'no local copy yet');
+      return follower.read(read, { signal });
+    }
+    return forwardToLeader(
+      {
+        local: async () => {
+          await this.#lifecycle.settled();
+          this.#assertOpen();
+          const here = this.#lifecycle.leader;
+          return here === undefined ? undefined : { value: await here.side.read(read, { signal }) };
+        },
+        remote: (address) => this.#client.read(address, read, signal),
+      },
+      this.#route(signal),
+    );
+  }
+
+  /**
+   * Runs `fn` on this node's leader side, which must exist (`HADB_HA_NOT_LEADER` otherwise): for
+   * calls that cannot be forwarded, such as an interactive transaction. With `shipped` durability
+   * it resolves once the commits it made are shipped.
+   */
+  async onLeader<T>(fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {}): Promise<T> {
+    await this.#lifecycle.settled();
+    const { side, commitSeq, waitShipped } = this.#leaderSide(options.notLeaderMessage);
+    const value = await fn(side);
+    if ((options.durability ?? this.#options.durability) === 'shipped') await waitShipped(commitSeq(), options);
+    return value;
+  }
+
+}

@@ -1,0 +1,311 @@
+import type { FileHandle } from 'node:fs/promises';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { HEADER_REGION_SIZE, leaderFileHandle, parseHeaderRegion, releaseLeaderFile } from '@hadb/duckblock';
+import { HaError, Mutex, isHaError, throwIfAborted, type EngineWriteOptions, type LeaderContext, type LeaderSide, type ShipOptions, type ShipReport } from '@hadb/ha';
+import { describeError, type Clock, type OpOptions } from '@hadb/io';
+import { runExecute, runQuery, type ExecuteResult, type QueryResult } from './sql.js';
+import type { HaParams } from './values.js';
+import type { DuckRead, DuckWrite } from './wire.js';
+
+/** What a checkpoint hands to storage: captured under the write lock, uploaded outside it. */
+export interface CheckpointCapture {
+  /** Bytes that {@link upload} sends, for statistics. */
+  readonly bytes: number;
+  /** Storage sequence the segment gets. */
+  readonly seq: bigint;
+  /**
+   * Uploads the captured blocks; does not read the DuckDB file. Resolves once they are durable in
+   * storage; `snapshotDue` asks for {@link CheckpointShipper.snapshot} under the write lock.
+   */
+  upload(options?: OpOptions): Promise<{ readonly snapshotDue: boolean }>;
+}
+
+/** The replication side of the leader, called by {@link LeaderEngine.checkpoint}. */
+export interface CheckpointShipper {
+  /**
+   * Called under the write lock right after `CHECKPOINT`, while no commit can run: reads the blocks
+   * that differ from the last shipped state (and the header) from the DuckDB file and encodes them.
+   * Returns `null` when nothing differs.
+   */
+  capture(): Promise<CheckpointCapture | null>;
+  /**
+   * Writes a snapshot of the file and applies retention (reads the whole file: called under the
+   * write lock).
+   */
+  snapshot(options?: OpOptions): Promise<void>;
+}
+
+/** Options of {@link DuckLeader.open}. */
+export interface DuckLeaderOptions {
+  readonly path: string;
+  /** The HA layer's checks and commit count (see `LeaderContext` of `@hadb/ha`). */
+  readonly context: LeaderContext;
+  readonly shipper: CheckpointShipper;
+  readonly clock: Clock;
+  /** DuckDB `checkpoint_threshold`: high, so DuckDB never checkpoints on its own. Default `'1000GB'`. */
+  readonly checkpointThreshold?: string | undefined;
+  /** Extra DuckDB configuration (e.g. `threads`, `memory_limit`). */
+  readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A transaction handle passed to {@link DuckLeader.transaction}'s callback. */
+export interface Transaction {
+  execute(sql: string, params?: HaParams): Promise<ExecuteResult>;
+  query(sql: string, params?: HaParams): Promise<QueryResult>;
+}
+
+const TOKEN_TABLE = '_haduck.write_tokens';
+/** Tokens older than this are pruned: a retry of a logical write must arrive within this window. */
+export const TOKEN_RETENTION_MS = 15 * 60_000;
+
+
+/**
+ * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
+ * the HA layer ships, each checkpoint's changed blocks captured under the same lock and uploaded
+ * outside it. Idempotency tokens live in `_haduck.write_tokens`, inside the database, so they ship
+ * with the data and survive a failover.
+ */
+export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
+  readonly path: string;
+  readonly #instance: DuckDBInstance;
+  readonly #conn: DuckDBConnection;
+  /** Long-lived handle for header reads (duckblock's; released after DuckDB closed). */
+  readonly #fd: FileHandle;
+  readonly #context: LeaderContext;
+  readonly #shipper: CheckpointShipper;
+  readonly #clock: Clock;
+  readonly #writeLock = new Mutex();
+  #lastIteration: bigint;
+  #tokensReady = false;
+  #tokenWrites = 0;
+  #closed = false;
+  #counters = { checkpoints: 0, unexpectedCheckpoints: 0 };
+
+  private constructor(instance: DuckDBInstance, conn: DuckDBConnection, fd: FileHandle, iteration: bigint, options: DuckLeaderOptions) {
+    this.path = options.path;
+    this.#instance = instance;
+    this.#conn = conn;
+    this.#fd = fd;
+    this.#lastIteration = iteration;
+    this.#context = options.context;
+    this.#shipper = options.shipper;
+    this.#clock = options.clock;
+  }
+
+  /** Opens (or creates) the database read-write. */
+  static async open(options: DuckLeaderOptions): Promise<DuckLeader> {
+    const config: Record<string, string> = {
+      ...options.duckdbConfig,
+      access_mode: 'READ_WRITE',
+      checkpoint_threshold: options.checkpointThreshold ?? '1000GB',
+    };
+    const instance = await DuckDBInstance.create(options.path, config);
+    let conn: DuckDBConnection | undefined;
+    try {
+      conn = await instance.connect();
+      // duckblock's long-lived handle: never closed while DuckDB holds the file (POSIX locks).
+      const fd = await leaderFileHandle(options.path);
+      const iteration = await headerIteration(fd);
+      return new DuckLeader(instance, conn, fd, iteration, options);
+    } catch (cause) {
+      conn?.closeSync();
+      instance.closeSync();
+      throw cause;
+    }
+  }
+
+  counters(): Readonly<Record<string, number>> {
+    return { ...this.#counters };
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
+  }
+
+  async #ensureTokenTable(): Promise<void> {
+    if (this.#tokensReady) return;
+    await this.#conn.run(
+      `CREATE SCHEMA IF NOT EXISTS _haduck; CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL, rows_changed BIGINT NOT NULL)`,
+    );
+    this.#tokensReady = true;
+  }
+
+  /**
+   * Runs `fn` as one transaction under the write lock. With `token`, the transaction also records
+   * the token (and the result) in the token table; a token seen before returns its stored result
+   * without running `fn` again.
+   */
+  async #writeTx<T extends ExecuteResult>(fn: (tx: Transaction) => Promise<T>, token: string | undefined, signal: AbortSignal | undefined): Promise<T> {
+    return this.#writeLock.run(async () => {
+      this.#checkOpen();
+      throwIfAborted(signal);
+      this.#context.checkWrite();
+      if (token !== undefined) await this.#ensureTokenTable();
+      await this.#conn.run('BEGIN TRANSACTION');
+      let committed = false;
+      try {
+        if (token !== undefined) {
+          const seen = await this.#conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [token]);
+          const prior = seen.getRows()[0];
+          if (prior !== undefined) {
+            await this.#conn.run('ROLLBACK');
+            committed = true;
+            return { rowsChanged: Number(prior[0]) } as T;
+          }
+        }
+        const tx: Transaction = {
+          execute: (sql, params) => runExecute(this.#conn, sql, params),
+          query: (sql, params) => runQuery(this.#conn, sql, params),
+        };
+        const result = await fn(tx);
+        if (token !== undefined) {
+          const now = Math.floor(this.#clock.wallMs());
+          await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, now, result.rowsChanged]);
+          if (++this.#tokenWrites % 512 === 0) await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
+        }
+        this.#context.checkWrite();
+        await this.#conn.run('COMMIT');
+        committed = true;
+        this.#context.committed();
+        return result;
+      } finally {
+        if (!committed) {
+          try {
+            await this.#conn.run('ROLLBACK');
+          } catch {
+            // No transaction left to roll back (DuckDB aborted it already).
+          }
+        }
+      }
+    });
+  }
+
+  /** Runs a write request (see {@link execute} and {@link batch}). */
+  write(write: DuckWrite, options: EngineWriteOptions): Promise<ExecuteResult> {
+    return write.kind === 'execute' ? this.execute(write.sql, write.params, options) : this.batch(write.statements, options);
+  }
+
+  /** Runs a read request on its own connection. */
+  read(read: DuckRead, _options: OpOptions = {}): Promise<QueryResult> {
+    return this.query(read.sql, read.params);
+  }
+
+  /**
+   * Runs one write statement (or a script without params) as its own transaction. Without a token
+   * it runs in autocommit (one round trip); with one, see {@link #writeTx}.
+   */
+  execute(sql: string, params?: HaParams, options: EngineWriteOptions = {}): Promise<ExecuteResult> {
+    if (options.token !== undefined) return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
+    return this.#writeLock.run(async () => {
+      this.#checkOpen();
+      throwIfAborted(options.signal);
+      this.#context.checkWrite();
+      const result = await runExecute(this.#conn, sql, params);
+      this.#context.committed();
+      return result;
+    });
+  }
+
+  /** Runs statements in order as one transaction; returns the total rows changed. */
+  batch(statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[], options: EngineWriteOptions = {}): Promise<ExecuteResult> {
+    return this.#writeTx(
+      async (tx) => {
+        let rowsChanged = 0;
+        for (const s of statements) rowsChanged += (await tx.execute(s.sql, s.params)).rowsChanged;
+        return { rowsChanged };
+      },
+      options.token,
+      options.signal,
+    );
+  }
+
+  /** Runs `fn` in one transaction under the write lock; commits when it resolves, rolls back when it throws. */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions = {}): Promise<T> {
+    let value!: T;
+    await this.#writeTx(
+      async (tx) => {
+        value = await fn(tx);
+        return { rowsChanged: 0 };
+      },
+      undefined,
+      options.signal,
+    );
+    return value;
+  }
+
+  /** Runs a read-only statement on its own connection (never blocked by writes or checkpoints). */
+  async query(sql: string, params?: HaParams): Promise<QueryResult> {
+    this.#checkOpen();
+    const conn = await this.#instance.connect();
+    try {
+      return await runQuery(conn, sql, params);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /**
+   * Checkpoints and ships: under the write lock checks the term, runs `CHECKPOINT` and captures
+   * the changed blocks; then uploads them outside the lock (writes continue meanwhile). When the
+   * replicator asks for a snapshot, writes it (and applies retention) under the lock. Rejects with
+   * the term's `HaError` when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when
+   * capturing or uploading failed (the blocks stay dirty and the next ship sends them).
+   */
+  async ship(options: ShipOptions): Promise<ShipReport> {
+    throwIfAborted(options.signal);
+    let capture: CheckpointCapture | null = null;
+    await this.#writeLock.run(async () => {
+      this.#checkOpen();
+      this.#context.checkTerm();
+      options.capturePoint();
+      const before = await headerIteration(this.#fd);
+      if (before !== this.#lastIteration) this.#counters.unexpectedCheckpoints += Number(before - this.#lastIteration);
+      await this.#conn.run('CHECKPOINT');
+      this.#lastIteration = await headerIteration(this.#fd);
+      this.#counters.checkpoints++;
+      capture = await shipStep('capturing', () => this.#shipper.capture());
+    });
+    const pending = capture as CheckpointCapture | null;
+    if (pending === null) return { bytes: 0 };
+    const { snapshotDue } = await shipStep('uploading', () => pending.upload({ signal: options.signal }));
+    if (!snapshotDue) return { bytes: pending.bytes };
+    // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
+    try {
+      await this.#writeLock.run(() => shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })));
+      return { bytes: pending.bytes };
+    } catch (err) {
+      return { bytes: pending.bytes, warning: describeError(err).message };
+    }
+  }
+
+  /** Stops accepting writes, closes DuckDB, then releases duckblock's handle on the file. Idempotent. */
+  async close(): Promise<void> {
+    const wasOpen = await this.#writeLock.run(() => {
+      const open = !this.#closed;
+      this.#closed = true;
+      return open;
+    });
+    if (!wasOpen) return;
+    this.#conn.closeSync();
+    this.#instance.closeSync();
+    await releaseLeaderFile(this.path);
+  }
+}
+
+/** Runs one step of shipping; wraps its failure as `HADB_HA_SHIP_FAILED` naming the step. */
+async function shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (cause) {
+    if (isHaError(cause)) throw cause;
+    throw new HaError('HADB_HA_SHIP_FAILED', `${what} the checkpoint failed: ${describeError(cause).message}`, { cause });
+  }
+}
+
+/** The active header's checkpoint iteration, read through duckblock's long-lived handle (never a new fd: see `leaderFileHandle`). */
+async function headerIteration(fd: FileHandle): Promise<bigint> {
+  const region = Buffer.alloc(HEADER_REGION_SIZE);
+  const { bytesRead } = await fd.read(region, 0, region.length, 0);
+  if (bytesRead < region.length) return 0n;
+  return parseHeaderRegion(region).active.iteration;
+}
