@@ -29,7 +29,7 @@ async function replicate(storage: StorageBackend, path: string, conn: import('@d
   const replicator = new DuckblockReplicator({ storage, prefix: '', snapshot: { intervalMs: 1e12, afterFileSizes: 0 }, retention: { enabled: false } });
   const fence = new TermFence({ db: DB, epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Number.POSITIVE_INFINITY });
   try {
-    await replicator.add(DB, path, { db: DB, epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
+    await replicator.startLineage(DB, path, { db: DB, epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
     // Two ordinary checkpoints after the snapshot, so the restore also applies segments.
     for (let i = 0; i < 2; i++) {
       await conn.run(`insert into big select range, hash(range), 0, 1 from range(${ROWS + i * 100_000}, ${ROWS + (i + 1) * 100_000})`);

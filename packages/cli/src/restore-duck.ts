@@ -1,5 +1,5 @@
 import { rename, rm, stat } from 'node:fs/promises';
-import { journalPath, positionPath, pullIncremental, readPosition, restorePath, restoreSnapshot } from '@hadb/duckblock';
+import { pullIncremental, readPosition, removeLocalState, restoreSnapshot } from '@hadb/duckblock';
 import type { StorageBackend } from '@hadb/storage';
 import { bySeq, type ObjectDetails } from './catalog.js';
 import { downloadingStorage } from './download.js';
@@ -74,8 +74,10 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Removes duckblock's side files of the staging file (position, journal, restore file) and its DuckDB WAL. */
 async function removeStaging(staging: string): Promise<void> {
-  await Promise.all([staging, positionPath(staging), journalPath(staging), restorePath(staging), `${staging}.wal`].map((p) => rm(p, { force: true })));
+  await removeLocalState(staging);
+  await rm(`${staging}.wal`, { force: true });
 }
 
 /** Whether a file exists at `path` (restores refuse to overwrite one). */

@@ -40,7 +40,7 @@ export async function writeDuckDatabase(
     await conn.run('create table t (id INTEGER, v VARCHAR)');
     await conn.run('CHECKPOINT');
     const fence = new TermFence({ db, epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Number.POSITIVE_INFINITY });
-    await replicator.add(db, path, { db, epoch: 1, instanceId: 'writer', sessionId: 'session-1', fence });
+    await replicator.startLineage(db, path, { db, epoch: 1, instanceId: 'writer', sessionId: 'session-1', fence });
     steps.push({ seq: replicator.head(db)!.seq, rows: 0, shippedMs: Date.now() });
     for (let round = 1; round <= options.rounds; round++) {
       await new Promise((r) => setTimeout(r, options.gapMs ?? 30));
