@@ -110,9 +110,9 @@ async function openStorage(spec: string, env: NodeJS.ProcessEnv): Promise<Storag
   }
   if (spec.startsWith('s3:')) {
     const s3 = s3Spec(spec, env);
-    const { openS3Storage } = await import('@hadb/storage-s3');
+    const { S3StorageBackend } = await import('@hadb/storage-s3');
     // Checks the bucket and credentials up front (HeadBucket) rather than at the first write.
-    return openS3Storage({ bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
+    return S3StorageBackend.open({ bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
   }
   throw new Error('storage must be local:<dir> or s3:<bucket>[/<prefix>]');
 }
@@ -130,11 +130,11 @@ async function openLease(spec: string, storageSpec: string, storage: StorageBack
   }
   if (spec.startsWith('nats:')) {
     const { NatsLeaseStore } = await import('@hadb/lease-nats');
-    return NatsLeaseStore.connect({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET || 'hadb-leases' });
+    return NatsLeaseStore.open({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET || 'hadb-leases' });
   }
   if (spec.startsWith('etcd:')) {
     const { EtcdLeaseStore } = await import('@hadb/lease-etcd');
-    return EtcdLeaseStore.connect({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX || 'hadb/' });
+    return EtcdLeaseStore.open({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX || 'hadb/' });
   }
   throw new Error('lease must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]');
 }

@@ -106,11 +106,25 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.record(`${name} / raw SHA-256 (${label})`, sha / time(key), 'ratio', goal ?? '');
     };
     ctx.record(`raw SHA-256 (${label})`, mbps(TOTAL, sha), 'MB/s', 'node:crypto, one update over the same 64 MiB');
-    row('encode: newPhysical+encodePhysicalChunks', 'gather', 'pages to encoded bytes as a zero-copy gather list (for writev/streams)', 'goal >= 0.85');
+    row(
+      'encode: newPhysical+encodePhysicalChunks',
+      'gather',
+      'pages to encoded bytes as a zero-copy gather list (for writev/streams)',
+      'goal >= 0.85',
+    );
     row('newPhysical', 'create', 'sorts + computes the checksum');
-    row('encode: newPhysical+encodePhysical', 'contiguous', 'pages to one new contiguous buffer (copy + page faults + unmapping)');
+    row(
+      'encode: newPhysical+encodePhysical',
+      'contiguous',
+      'pages to one new contiguous buffer (copy + page faults + unmapping)',
+    );
     row('encode: newPhysical+encodePhysicalInto', 'reused', 'pages to a reused buffer (copy, no page faults)');
-    ctx.record(`copy into a new 64 MiB Buffer (${label})`, mbps(TOTAL, time('freshCopy')), 'MB/s', 'reference: Buffer.allocUnsafeSlow + set, the floor of any new contiguous output');
+    ctx.record(
+      `copy into a new 64 MiB Buffer (${label})`,
+      mbps(TOTAL, time('freshCopy')),
+      'MB/s',
+      'reference: Buffer.allocUnsafeSlow + set, the floor of any new contiguous output',
+    );
     row('decodePhysical', 'decode', 'parses + verifies the checksum', 'goal >= 0.85');
     row('readPhysicalStream', 'stream', '64 KiB chunks');
   }
@@ -130,6 +144,11 @@ export async function run(ctx: BenchContext): Promise<void> {
     decodeJournal(journal);
   });
   const note = `${n} entries, 200-byte payloads`;
-  ctx.record('journal chain+seal+encode', n / (build + encodeJ), 'entries/s', `${note}; buildEntryChain + sealJournal + encodeJournal`);
+  ctx.record(
+    'journal chain+seal+encode',
+    n / (build + encodeJ),
+    'entries/s',
+    `${note}; buildEntryChain + sealJournal + encodeJournal`,
+  );
   ctx.record('journal decode', n / decodeJ, 'entries/s', `${note}; decodeJournal: body SHA-256, CRC-32C, chain`);
 }

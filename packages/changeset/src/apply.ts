@@ -1,13 +1,11 @@
 import { constants, promises as fs } from 'node:fs';
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 import { verifyChain } from './physical.js';
 import type { PhysicalChangeset } from './types.js';
 
 /** Options of {@link applyPhysical}. */
-export interface ApplyOptions {
-  /** Checked before opening the file and between page writes. */
-  readonly signal?: AbortSignal | undefined;
-}
+export interface ApplyOptions extends OpOptions {}
 
 /**
  * Applies a physical changeset to a database file and returns the new chain checksum.
@@ -28,7 +26,7 @@ export async function applyPhysical(
   options: ApplyOptions = {},
 ): Promise<bigint> {
   const { signal } = options;
-  throwIfAborted(signal);
+  throwIfAborted(signal, changesetAborted);
   verifyChain(expectedPrev, cs);
   if (cs.pages.length === 0) return cs.checksum;
   const pageSize = BigInt(cs.header.pageSize);
@@ -45,7 +43,7 @@ export async function applyPhysical(
   try {
     handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT, 0o644);
     for (const page of cs.pages) {
-      throwIfAborted(signal);
+      throwIfAborted(signal, changesetAborted);
       const position = Number(page.pageId * pageSize);
       let written = 0;
       while (written < page.data.length) {

@@ -1,4 +1,5 @@
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 
 /**
  * What the streaming decoders read: any async (or sync) iterable of byte chunks, e.g. a Node
@@ -23,30 +24,30 @@ function toIterator(source: ByteSource): AsyncIterator<unknown> | Iterator<unkno
  * up front). `position` counts bytes consumed so far.
  */
 export class ChunkReader {
-  private readonly it: AsyncIterator<unknown> | Iterator<unknown>;
-  private chunks: Uint8Array[] = [];
-  private buffered = 0;
-  private head = 0; // offset into chunks[0]
-  private ended = false;
+  readonly #it: AsyncIterator<unknown> | Iterator<unknown>;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #head = 0; // offset into chunks[0]
+  #ended = false;
   /** Bytes consumed by `read`/`skip` so far. */
   position = 0;
 
-  constructor(
-    source: ByteSource,
-    private readonly signal?: AbortSignal | undefined,
-  ) {
-    this.it = toIterator(source);
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(source: ByteSource, signal?: AbortSignal | undefined) {
+    this.#signal = signal;
+    this.#it = toIterator(source);
   }
 
   /** Bytes buffered and not yet consumed. */
   get available(): number {
-    return this.buffered;
+    return this.#buffered;
   }
 
   /** Buffers until at least `n` bytes are available or the source ends. Returns the available count. */
   async fill(n: number): Promise<number> {
-    while (this.buffered < n && !this.ended) await this.pull();
-    return this.buffered;
+    while (this.#buffered < n && !this.#ended) await this.#pull();
+    return this.#buffered;
   }
 
   /** True when no bytes remain (buffered or in the source). */
@@ -59,32 +60,32 @@ export class ChunkReader {
    * the bytes lie in one chunk, else a fresh copy.
    */
   take(n: number): Uint8Array {
-    if (n > this.buffered) throw new RangeError('take past buffered bytes');
+    if (n > this.#buffered) throw new RangeError('take past buffered bytes');
     this.position += n;
-    this.buffered -= n;
-    const first = this.chunks[0];
+    this.#buffered -= n;
+    const first = this.#chunks[0];
     if (n === 0) return new Uint8Array(0);
-    if (first !== undefined && first.length - this.head >= n) {
-      const out = first.subarray(this.head, this.head + n);
-      this.head += n;
-      if (this.head === first.length) {
-        this.chunks.shift();
-        this.head = 0;
+    if (first !== undefined && first.length - this.#head >= n) {
+      const out = first.subarray(this.#head, this.#head + n);
+      this.#head += n;
+      if (this.#head === first.length) {
+        this.#chunks.shift();
+        this.#head = 0;
       }
       return out;
     }
     const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
-      const chunk = this.chunks[0] as Uint8Array;
-      const avail = chunk.length - this.head;
+      const chunk = this.#chunks[0] as Uint8Array;
+      const avail = chunk.length - this.#head;
       const m = Math.min(avail, n - filled);
-      out.set(chunk.subarray(this.head, this.head + m), filled);
+      out.set(chunk.subarray(this.#head, this.#head + m), filled);
       filled += m;
-      this.head += m;
-      if (this.head === chunk.length) {
-        this.chunks.shift();
-        this.head = 0;
+      this.#head += m;
+      if (this.#head === chunk.length) {
+        this.#chunks.shift();
+        this.#head = 0;
       }
     }
     return out;
@@ -92,13 +93,13 @@ export class ChunkReader {
 
   /** Returns the next `n` buffered bytes without consuming them (callers `fill` first). */
   peek(n: number): Uint8Array {
-    if (n > this.buffered) throw new RangeError('peek past buffered bytes');
-    const first = this.chunks[0];
-    if (first !== undefined && first.length - this.head >= n) return first.subarray(this.head, this.head + n);
+    if (n > this.#buffered) throw new RangeError('peek past buffered bytes');
+    const first = this.#chunks[0];
+    if (first !== undefined && first.length - this.#head >= n) return first.subarray(this.#head, this.#head + n);
     const out = new Uint8Array(n);
     let filled = 0;
-    for (let i = 0, off = this.head; filled < n; i++, off = 0) {
-      const chunk = this.chunks[i] as Uint8Array;
+    for (let i = 0, off = this.#head; filled < n; i++, off = 0) {
+      const chunk = this.#chunks[i] as Uint8Array;
       const m = Math.min(chunk.length - off, n - filled);
       out.set(chunk.subarray(off, off + m), filled);
       filled += m;
@@ -117,12 +118,12 @@ export class ChunkReader {
    * Used to report the exact length of trailing garbage.
    */
   async drain(): Promise<number> {
-    let count = this.buffered;
-    this.chunks = [];
-    this.buffered = 0;
-    this.head = 0;
-    while (!this.ended) {
-      const chunk = await this.next();
+    let count = this.#buffered;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#head = 0;
+    while (!this.#ended) {
+      const chunk = await this.#next();
       if (chunk !== null) count += chunk.length;
     }
     this.position += count;
@@ -131,36 +132,36 @@ export class ChunkReader {
 
   /** Releases the source early (calls its iterator's `return`). Safe to call twice. */
   async close(): Promise<void> {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.#ended) return;
+    this.#ended = true;
     try {
-      await this.it.return?.();
+      await this.#it.return?.();
     } catch {
       // The source's own cleanup failure is not a decoding error.
     }
   }
 
-  private async pull(): Promise<void> {
-    const chunk = await this.next();
+  async #pull(): Promise<void> {
+    const chunk = await this.#next();
     if (chunk !== null && chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
     }
   }
 
-  private async next(): Promise<Uint8Array | null> {
-    throwIfAborted(this.signal);
+  async #next(): Promise<Uint8Array | null> {
+    throwIfAborted(this.#signal, changesetAborted);
     let result: IteratorResult<unknown>;
     try {
-      result = await this.it.next();
+      result = await this.#it.next();
     } catch (err) {
-      this.ended = true;
+      this.#ended = true;
       if (err instanceof ChangesetError) throw err;
       throw ChangesetError.io(err, `reading source failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    throwIfAborted(this.signal);
+    throwIfAborted(this.#signal, changesetAborted);
     if (result.done) {
-      this.ended = true;
+      this.#ended = true;
       return null;
     }
     const value = result.value;

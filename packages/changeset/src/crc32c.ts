@@ -26,7 +26,10 @@ export function crc32cJs(data: Uint8Array): number {
   const n = data.length;
   for (; i + 8 <= n; i += 8) {
     const a =
-      ((data[i] as number) | ((data[i + 1] as number) << 8) | ((data[i + 2] as number) << 16) | ((data[i + 3] as number) << 24)) ^
+      ((data[i] as number) |
+        ((data[i + 1] as number) << 8) |
+        ((data[i + 2] as number) << 16) |
+        ((data[i + 3] as number) << 24)) ^
       crc;
     crc =
       (t[1792 + (a & 0xff)] as number) ^

@@ -1,4 +1,4 @@
-import { HADB_ERROR_BRAND } from '@hadb/storage';
+import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /**
  * Stable codes of {@link ChangesetError}. Match on these, never on messages.
@@ -48,7 +48,9 @@ export type ChangesetErrorCode =
   /** `uploadPhysical`: a different changeset already exists at this sequence (never overwritten). */
   | 'HADB_CHANGESET_SEQUENCE_EXISTS'
   /** The operation's `AbortSignal` fired. */
-  | 'HADB_CHANGESET_ABORTED';
+  | 'HADB_CHANGESET_ABORTED'
+  /** An option is invalid (reported when the object is constructed). */
+  | 'HADB_CHANGESET_INVALID_CONFIG';
 
 /** Numeric details carried by a {@link ChangesetError}; which ones are set depends on `code`. */
 export interface ChangesetErrorDetails {
@@ -94,10 +96,8 @@ export function hex8(value: number): string {
  * Messages for the Rust variants are byte-identical to the Rust `Display` strings.
  * u64/usize quantities are `bigint`, u8/u32 quantities are `number`.
  */
-export class ChangesetError extends Error implements ChangesetErrorDetails {
-  readonly [HADB_ERROR_BRAND] = true;
+export class ChangesetError extends HadbError<ChangesetErrorCode> implements ChangesetErrorDetails {
   override readonly name = 'ChangesetError';
-  readonly code: ChangesetErrorCode;
   declare readonly expected?: bigint;
   declare readonly actual?: bigint;
   declare readonly changesetPrev?: bigint;
@@ -112,8 +112,7 @@ export class ChangesetError extends Error implements ChangesetErrorDetails {
   declare readonly seq?: bigint;
 
   constructor(code: ChangesetErrorCode, message: string, details: ChangesetErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.code = code;
+    super(code, message, { cause: details.cause });
     for (const [name, value] of Object.entries(details)) {
       if (name !== 'cause' && value !== undefined) Object.defineProperty(this, name, { value, enumerable: true });
     }
@@ -199,25 +198,15 @@ export class ChangesetError extends Error implements ChangesetErrorDetails {
   static invalidArgument(message: string): ChangesetError {
     return new ChangesetError('HADB_CHANGESET_INVALID_ARGUMENT', message);
   }
-
-  /** The operation's signal fired. */
-  static aborted(signal: AbortSignal): ChangesetError {
-    return new ChangesetError('HADB_CHANGESET_ABORTED', 'operation aborted', { cause: signal.reason });
-  }
 }
 
 /** True for a {@link ChangesetError} (also across duplicate installs), optionally with the given code. */
-export function isChangesetError(value: unknown, code?: ChangesetErrorCode): value is ChangesetError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true &&
-    (value as Error).name === 'ChangesetError' &&
-    (code === undefined || (value as ChangesetError).code === code)
-  );
-}
+export const isChangesetError = errorGuard<ChangesetError>('ChangesetError');
 
-/** Throws `HADB_CHANGESET_ABORTED` if `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw ChangesetError.aborted(signal);
-}
+/** The `HADB_CHANGESET_INVALID_CONFIG` factory passed to `@hadb/io`'s `configChecker`. */
+export const changesetInvalidConfig: ErrorFactory = (message, cause) =>
+  new ChangesetError('HADB_CHANGESET_INVALID_CONFIG', message, { cause });
+
+/** The `HADB_CHANGESET_ABORTED` factory passed to `@hadb/io`'s abort helpers. */
+export const changesetAborted: ErrorFactory = (message, cause) =>
+  new ChangesetError('HADB_CHANGESET_ABORTED', message, { cause });

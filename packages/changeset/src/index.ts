@@ -1,5 +1,7 @@
 export {
   ChangesetError,
+  changesetAborted,
+  changesetInvalidConfig,
   isChangesetError,
   type ChangesetErrorCode,
   type ChangesetErrorDetails,
@@ -42,7 +44,6 @@ export {
   uploadPhysical,
   uploadPhysicalSnapshot,
   type DiscoveredChangeset,
-  type StorageOpOptions,
   type StrictChainBase,
   type StrictChainHead,
   type UploadResult,
@@ -103,3 +104,5 @@ export {
   type RetentionSnapshot,
   type RetentionTiers,
 } from './retention-tiers.js';
+/** Per-call options of every I/O function (`{ signal? }`), from `@hadb/io`. */
+export type { OpOptions } from '@hadb/io';

@@ -1,3 +1,4 @@
+import { systemClock } from '@hadb/io';
 import { createHash } from 'node:crypto';
 import { checksumOfSorted, comparePageIds, computeChecksum, sortPages } from './checksum.js';
 import { ChangesetError } from './errors.js';
@@ -26,7 +27,7 @@ export const HADBP_MIN_SIZE = HADBP_HEADER_SIZE + HADBP_TRAILER_SIZE;
 
 /** Options of {@link newPhysical}. */
 export interface NewPhysicalOptions {
-  /** Creation time in ms (i64). Default: `Date.now()`. Not covered by the checksum. */
+  /** Creation time in ms (i64). Default: `systemClock.wallMs()` of `@hadb/io`. Not covered by the checksum. */
   readonly createdMs?: bigint | undefined;
 }
 
@@ -51,7 +52,7 @@ export function newPhysical(
   const list = pages as readonly PageEntry[];
   if (list.length > 0xffff_ffff) throw ChangesetError.invalidArgument('more than 2^32-1 pages');
   const ascendingChecksum = checkAndHashPages(prevChecksum, pageIdSize, list);
-  const createdMs = options.createdMs ?? BigInt(Date.now());
+  const createdMs = options.createdMs ?? BigInt(systemClock.wallMs());
   assertI64('createdMs', createdMs);
   const sorted = ascendingChecksum === undefined ? list.slice().sort(comparePageIds) : list.slice();
   const header: PhysicalHeader = {
@@ -184,7 +185,9 @@ export function encodePhysicalInto(cs: PhysicalChangeset, target: Uint8Array, of
   assertBytes('target', target);
   const size = encodedPhysicalSize(cs);
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > target.length) {
-    throw ChangesetError.invalidArgument(`encoding needs ${size} bytes at offset ${offset}; target has ${target.length}`);
+    throw ChangesetError.invalidArgument(
+      `encoding needs ${size} bytes at offset ${offset}; target has ${target.length}`,
+    );
   }
   writeBody(cs, target, offset, size);
   return size;

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { ChangesetError, isChangesetError } from './errors.js';
 import {
@@ -11,11 +12,6 @@ import {
 import { decodePhysical, encodePhysical, verifyChain } from './physical.js';
 import type { PhysicalChangeset } from './types.js';
 import { assertU64 } from './validate.js';
-
-/** Per-call options of the storage helpers. */
-export interface StorageOpOptions {
-  readonly signal?: AbortSignal | undefined;
-}
 
 /** A changeset found by listing. */
 export interface DiscoveredChangeset {
@@ -61,7 +57,7 @@ export async function uploadPhysical(
   prefix: string,
   db: string,
   cs: PhysicalChangeset,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<UploadResult> {
   const key = formatKey(prefix, db, GENERATION_INCREMENTAL, cs.header.seq, ChangesetKind.Physical);
   const data = encodePhysical(cs);
@@ -85,7 +81,7 @@ export async function uploadPhysicalSnapshot(
   prefix: string,
   db: string,
   cs: PhysicalChangeset,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<UploadResult> {
   const key = formatKey(prefix, db, GENERATION_SNAPSHOT, cs.header.seq, ChangesetKind.Physical);
   const { etag } = await storage.put(key, encodePhysical(cs), options);
@@ -100,7 +96,7 @@ export async function uploadPhysicalSnapshot(
 export async function downloadPhysical(
   storage: StorageBackend,
   key: string,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<PhysicalChangeset> {
   const object = await storage.get(key, options);
   if (object === null) {
@@ -132,7 +128,12 @@ function rewrap(err: unknown, context: string, key: string, seq?: bigint): Chang
   });
 }
 
-function collect(keys: readonly string[], dir: string, kind: ChangesetKind, after: bigint | null): DiscoveredChangeset[] {
+function collect(
+  keys: readonly string[],
+  dir: string,
+  kind: ChangesetKind,
+  after: bigint | null,
+): DiscoveredChangeset[] {
   const found: DiscoveredChangeset[] = [];
   for (const key of keys) {
     if (!key.startsWith(dir)) continue;
@@ -155,7 +156,7 @@ export async function discoverAfter(
   db: string,
   afterSeq: bigint,
   kind: ChangesetKind,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<DiscoveredChangeset[]> {
   assertU64('afterSeq', afterSeq);
   const dir = generationPrefix(prefix, db, GENERATION_INCREMENTAL);
@@ -173,7 +174,7 @@ export async function discoverLatestSnapshot(
   prefix: string,
   db: string,
   kind: ChangesetKind,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<DiscoveredChangeset | null> {
   const dir = generationPrefix(prefix, db, GENERATION_SNAPSHOT);
   const keys = await storage.list(dir, { signal: options.signal });
@@ -198,7 +199,7 @@ export async function discoverStrictPhysicalChain(
   prefix: string,
   db: string,
   base: StrictChainBase,
-  options: StorageOpOptions = {},
+  options: OpOptions = {},
 ): Promise<StrictChainHead> {
   assertU64('base.seq', base.seq);
   assertU64('base.checksum', base.checksum);

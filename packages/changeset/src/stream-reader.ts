@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { ChunkReader, type ByteSource } from './byte-source.js';
 import { ChangesetError } from './errors.js';
 import { HashBatch, digestToU64 } from './hash-batch.js';
@@ -6,9 +7,7 @@ import type { PageEntry, PhysicalHeader } from './types.js';
 import { assertU64 } from './validate.js';
 
 /** Options of {@link readPhysicalStream}. */
-export interface ReadPhysicalStreamOptions {
-  /** Aborts reading (`HADB_CHANGESET_ABORTED`); the source is released. */
-  readonly signal?: AbortSignal | undefined;
+export interface ReadPhysicalStreamOptions extends OpOptions {
   /**
    * If set, the header's `prev_checksum` must equal it (`CHAIN_BROKEN`, checked before any page
    * is read), which makes a successful read equivalent to `decodePhysical` + `verifyChain`.

@@ -1,8 +1,17 @@
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { systemClock, throwIfAborted, type OpOptions, configChecker } from '@hadb/io';
+import { ChangesetError, changesetAborted, changesetInvalidConfig } from './errors.js';
 import { HashBatch, digestToU64 } from './hash-batch.js';
 import { HADBP_HEADER_SIZE, writePhysicalHeader } from './physical.js';
 import type { PageEntry, PageIdSize, PhysicalHeader } from './types.js';
-import { assertBytes, assertI64, assertPageIdFits, assertPageIdSize, assertU32, assertU64, assertU8 } from './validate.js';
+import {
+  assertBytes,
+  assertI64,
+  assertPageIdFits,
+  assertPageIdSize,
+  assertU32,
+  assertU64,
+  assertU8,
+} from './validate.js';
 
 /** Header fields of a streamed changeset. `pageCount` must be known up front: it precedes the pages. */
 export interface PhysicalStreamInit {
@@ -14,13 +23,12 @@ export interface PhysicalStreamInit {
   readonly pageCount: number;
   /** Default 0. */
   readonly flags?: number | undefined;
-  /** Default `Date.now()`. */
+  /** Default: the wall clock (`systemClock.wallMs()` of `@hadb/io`); pass it from your own `Clock` to control it. */
   readonly createdMs?: bigint | undefined;
 }
 
 /** Options of {@link PhysicalStreamWriter}. */
-export interface PhysicalStreamWriterOptions {
-  readonly signal?: AbortSignal | undefined;
+export interface PhysicalStreamWriterOptions extends OpOptions {
   /** Small entries are gathered into chunks of about this size (default 256 KiB). */
   readonly chunkSize?: number | undefined;
 }
@@ -38,15 +46,25 @@ export interface PhysicalStreamWriterOptions {
 export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
   /** The header that is written first. */
   readonly header: PhysicalHeader;
-  private result: bigint | undefined;
-  private started = false;
+  #result: bigint | undefined;
+  #started = false;
+
+  readonly #pages: AsyncIterable<PageEntry> | Iterable<PageEntry>;
+  readonly #options: PhysicalStreamWriterOptions;
+  readonly #chunkSize: number;
 
   constructor(
     init: PhysicalStreamInit,
-    private readonly pages: AsyncIterable<PageEntry> | Iterable<PageEntry>,
-    private readonly options: PhysicalStreamWriterOptions = {},
+    pages: AsyncIterable<PageEntry> | Iterable<PageEntry>,
+    options: PhysicalStreamWriterOptions = {},
   ) {
-    const createdMs = init.createdMs ?? BigInt(Date.now());
+    this.#pages = pages;
+    this.#options = options;
+    this.#chunkSize = configChecker(changesetInvalidConfig).int('chunkSize', options.chunkSize, {
+      min: 4096,
+      default: 256 * 1024,
+    });
+    const createdMs = init.createdMs ?? BigInt(systemClock.wallMs());
     this.header = {
       flags: assertU8('flags', init.flags ?? 0),
       pageIdSize: assertPageIdSize(init.pageIdSize),
@@ -60,14 +78,14 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
 
   /** The checksum (the next changeset's `prevChecksum`) once the stream has been fully produced. */
   get checksum(): bigint | undefined {
-    return this.result;
+    return this.#result;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
-    if (this.started) throw ChangesetError.invalidArgument('a PhysicalStreamWriter can be iterated once');
-    this.started = true;
-    const { signal } = this.options;
-    const chunkSize = Math.max(4096, this.options.chunkSize ?? 256 * 1024);
+    if (this.#started) throw ChangesetError.invalidArgument('a PhysicalStreamWriter can be iterated once');
+    this.#started = true;
+    const { signal } = this.#options;
+    const chunkSize = this.#chunkSize;
     const { header } = this;
     const width = header.pageIdSize;
     const batch = new HashBatch();
@@ -87,16 +105,18 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
     used = HADBP_HEADER_SIZE;
     let count = 0;
     let last = -1n;
-    throwIfAborted(signal);
-    for await (const page of this.pages) {
-      throwIfAborted(signal);
+    throwIfAborted(signal, changesetAborted);
+    for await (const page of this.#pages) {
+      throwIfAborted(signal, changesetAborted);
       const pageId = assertPageIdFits(width, page?.pageId);
       const data = assertBytes('page data', page.data);
       if (count >= header.pageCount) {
         throw ChangesetError.invalidArgument(`more pages than the declared pageCount ${header.pageCount}`);
       }
       if (pageId < last) {
-        throw ChangesetError.invalidArgument(`page id ${pageId} after ${last}: pages must arrive in ascending id order`);
+        throw ChangesetError.invalidArgument(
+          `page id ${pageId} after ${last}: pages must arrive in ascending id order`,
+        );
       }
       last = pageId;
       count++;
@@ -125,6 +145,6 @@ export class PhysicalStreamWriter implements AsyncIterable<Uint8Array> {
     new DataView(buf.buffer, buf.byteOffset + used, 8).setBigUint64(0, checksum, false);
     used += 8;
     yield* flush();
-    this.result = checksum;
+    this.#result = checksum;
   }
 }

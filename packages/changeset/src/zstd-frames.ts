@@ -37,126 +37,131 @@ function limit(reason: string): ChangesetError {
  * decompressor, each before it goes there.
  */
 export class ZstdFrameScanner {
-  private state = State.Magic;
-  private need = 4; // bytes wanted for the current fixed-size field
-  private readonly field = new Uint8Array(18);
-  private have = 0;
-  private skip = 0; // bytes left to pass over (skippable frame, block content)
-  private lastBlock = false;
-  private checksumFlag = false;
-  private fhd = 0;
+  #state = State.Magic;
+  #need = 4; // bytes wanted for the current fixed-size field
+  readonly #field = new Uint8Array(18);
+  #have = 0;
+  #skip = 0; // bytes left to pass over (skippable frame, block content)
+  readonly #limits: ZstdLimits;
+  #lastBlock = false;
+  #checksumFlag = false;
+  #fhd = 0;
   /** Bytes scanned. */
   position = 0;
 
-  constructor(private readonly limits: ZstdLimits) {}
+  constructor(limits: ZstdLimits) {
+    this.#limits = limits;
+  }
 
   /** Scans the next chunk; throws `HADB_CHANGESET_IO` / `LIMIT_EXCEEDED` on a bad structure. */
   push(chunk: Uint8Array): void {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
-      if (this.state === State.Skip || this.state === State.BlockContent) {
-        const m = Math.min(this.skip, n - i);
-        this.skip -= m;
+      if (this.#state === State.Skip || this.#state === State.BlockContent) {
+        const m = Math.min(this.#skip, n - i);
+        this.#skip -= m;
         i += m;
-        if (this.skip === 0) this.afterSkip();
+        if (this.#skip === 0) this.#afterSkip();
         continue;
       }
-      const m = Math.min(this.need - this.have, n - i);
-      this.field.set(chunk.subarray(i, i + m), this.have);
-      this.have += m;
+      const m = Math.min(this.#need - this.#have, n - i);
+      this.#field.set(chunk.subarray(i, i + m), this.#have);
+      this.#have += m;
       i += m;
-      if (this.have === this.need) this.onField();
+      if (this.#have === this.#need) this.#onField();
     }
     this.position += n;
   }
 
   /** Call at the end of input: throws if the input stopped inside a frame. */
   end(): void {
-    if (this.state !== State.Magic || this.have !== 0) throw invalid('input ends inside a frame');
+    if (this.#state !== State.Magic || this.#have !== 0) throw invalid('input ends inside a frame');
   }
 
-  private expect(state: State, need: number): void {
-    this.state = state;
-    this.need = need;
-    this.have = 0;
+  #expect(state: State, need: number): void {
+    this.#state = state;
+    this.#need = need;
+    this.#have = 0;
   }
 
-  private afterSkip(): void {
-    if (this.state === State.Skip) this.expect(State.Magic, 4);
-    else this.afterBlock();
+  #afterSkip(): void {
+    if (this.#state === State.Skip) this.#expect(State.Magic, 4);
+    else this.#afterBlock();
   }
 
-  private afterBlock(): void {
-    if (!this.lastBlock) this.expect(State.BlockHeader, 3);
-    else if (this.checksumFlag) this.expect(State.Checksum, 4);
-    else this.expect(State.Magic, 4);
+  #afterBlock(): void {
+    if (!this.#lastBlock) this.#expect(State.BlockHeader, 3);
+    else if (this.#checksumFlag) this.#expect(State.Checksum, 4);
+    else this.#expect(State.Magic, 4);
   }
 
-  private onField(): void {
-    const f = this.field;
-    switch (this.state) {
+  #onField(): void {
+    const f = this.#field;
+    switch (this.#state) {
       case State.Magic: {
-        const magic = ((f[0] as number) | ((f[1] as number) << 8) | ((f[2] as number) << 16) | ((f[3] as number) << 24)) >>> 0;
+        const magic =
+          ((f[0] as number) | ((f[1] as number) << 8) | ((f[2] as number) << 16) | ((f[3] as number) << 24)) >>> 0;
         if (magic === ZSTD_MAGIC) {
-          this.expect(State.FrameHeader, 1);
+          this.#expect(State.FrameHeader, 1);
         } else if (magic >>> 4 === 0x184d2a5) {
-          this.expect(State.SkipSize, 4);
+          this.#expect(State.SkipSize, 4);
         } else {
           throw invalid('unknown frame magic');
         }
         return;
       }
       case State.SkipSize: {
-        this.skip = ((f[0] as number) | ((f[1] as number) << 8) | ((f[2] as number) << 16) | ((f[3] as number) << 24)) >>> 0;
-        this.state = State.Skip;
-        if (this.skip === 0) this.expect(State.Magic, 4);
+        this.#skip =
+          ((f[0] as number) | ((f[1] as number) << 8) | ((f[2] as number) << 16) | ((f[3] as number) << 24)) >>> 0;
+        this.#state = State.Skip;
+        if (this.#skip === 0) this.#expect(State.Magic, 4);
         return;
       }
       case State.FrameHeader: {
-        if (this.need === 1) {
+        if (this.#need === 1) {
           const fhd = f[0] as number;
           if (fhd & 0x08) throw invalid('reserved frame header bit set');
-          this.fhd = fhd;
+          this.#fhd = fhd;
           const single = (fhd >> 5) & 1;
           const didSize = [0, 1, 2, 4][fhd & 3] as number;
           const fcsFlag = fhd >> 6;
-          const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag] as number;
+          const fcsSize = fcsFlag === 0 ? single : ([0, 2, 4, 8][fcsFlag] as number);
           const rest = (single ? 0 : 1) + didSize + fcsSize;
           if (rest > 0) {
-            this.need = 1 + rest;
+            this.#need = 1 + rest;
             return;
           }
         }
-        this.frameHeader();
+        this.#frameHeader();
         return;
       }
       case State.BlockHeader: {
         const h = (f[0] as number) | ((f[1] as number) << 8) | ((f[2] as number) << 16);
-        this.lastBlock = (h & 1) === 1;
+        this.#lastBlock = (h & 1) === 1;
         const type = (h >> 1) & 3;
         const size = h >>> 3;
         if (type === 3) throw invalid('reserved block type');
         if (size > BLOCK_MAX) throw invalid('block larger than 128 KiB');
-        this.skip = type === 1 ? 1 : size;
-        this.state = State.BlockContent;
-        this.have = 0;
-        if (this.skip === 0) this.afterBlock();
+        this.#skip = type === 1 ? 1 : size;
+        this.#state = State.BlockContent;
+        this.#have = 0;
+        if (this.#skip === 0) this.#afterBlock();
         return;
       }
       case State.Checksum:
-        this.expect(State.Magic, 4);
+        this.#expect(State.Magic, 4);
         return;
       default:
         return;
     }
   }
 
-  private frameHeader(): void {
-    const f = this.field;
-    const fhd = this.fhd;
+  #frameHeader(): void {
+    const f = this.#field;
+    const fhd = this.#fhd;
     const single = (fhd >> 5) & 1;
-    this.checksumFlag = ((fhd >> 2) & 1) === 1;
+    this.#checksumFlag = ((fhd >> 2) & 1) === 1;
     const didSize = [0, 1, 2, 4][fhd & 3] as number;
     const fcsFlag = fhd >> 6;
     const fcsSize = fcsFlag === 0 ? single : ([0, 2, 4, 8][fcsFlag] as number);
@@ -177,12 +182,12 @@ export class ZstdFrameScanner {
       if (fcsSize === 2) fcs += 256;
     }
     if (single) window = fcs;
-    if (window > this.limits.maxWindowBytes) {
-      throw limit(`window of ${window} bytes exceeds the limit of ${this.limits.maxWindowBytes}`);
+    if (window > this.#limits.maxWindowBytes) {
+      throw limit(`window of ${window} bytes exceeds the limit of ${this.#limits.maxWindowBytes}`);
     }
-    if (fcs > this.limits.maxOutputBytes) {
-      throw limit(`declared content of ${fcs} bytes exceeds the limit of ${this.limits.maxOutputBytes}`);
+    if (fcs > this.#limits.maxOutputBytes) {
+      throw limit(`declared content of ${fcs} bytes exceeds the limit of ${this.#limits.maxOutputBytes}`);
     }
-    this.expect(State.BlockHeader, 3);
+    this.#expect(State.BlockHeader, 3);
   }
 }

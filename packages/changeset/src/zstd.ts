@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { ChunkReader, type ByteSource } from './byte-source.js';
-import { ChangesetError, throwIfAborted } from './errors.js';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
+import { ChangesetError, changesetAborted } from './errors.js';
 import { ZstdFrameScanner } from './zstd-frames.js';
 
 /** Default cap on decompressed output: 1 GiB. */
@@ -11,19 +12,17 @@ export const DEFAULT_MAX_DECOMPRESSED_BYTES = 1024 * 1024 * 1024;
 export const DEFAULT_MAX_WINDOW_BYTES = 32 * 1024 * 1024;
 
 /** Options of the zstd decompressors. */
-export interface ZstdDecompressOptions {
+export interface ZstdDecompressOptions extends OpOptions {
   /** Output beyond this many bytes is `HADB_CHANGESET_LIMIT_EXCEEDED` (default 1 GiB). */
   readonly maxOutputBytes?: number | undefined;
   /** Frames declaring a larger window are `HADB_CHANGESET_LIMIT_EXCEEDED` (default 32 MiB). */
   readonly maxWindowBytes?: number | undefined;
-  readonly signal?: AbortSignal | undefined;
 }
 
 /** Options of the zstd compressors. */
-export interface ZstdCompressOptions {
+export interface ZstdCompressOptions extends OpOptions {
   /** zstd level, 1-22 (default 3, as graphstream). */
   readonly level?: number | undefined;
-  readonly signal?: AbortSignal | undefined;
 }
 
 type NodeZstd = typeof zlib & {
@@ -68,7 +67,7 @@ function checkLevel(level: number): number {
 /** Compresses `data` into one standard zstd frame (with its content size). */
 export async function zstdCompress(data: Uint8Array, options: ZstdCompressOptions = {}): Promise<Uint8Array> {
   const level = checkLevel(options.level ?? 3);
-  throwIfAborted(options.signal);
+  throwIfAborted(options.signal, changesetAborted);
   try {
     if (hasNodeZstd) {
       const out = (nodeZlib.zstdCompressSync as NonNullable<NodeZstd['zstdCompressSync']>)(data, {
@@ -87,7 +86,10 @@ export async function zstdCompress(data: Uint8Array, options: ZstdCompressOption
  * Compresses a stream chunk by chunk, one independent zstd frame per input chunk. The
  * concatenation is a valid zstd stream for any standard decoder (`zstd -d`, libzstd, fzstd).
  */
-export async function* zstdCompressStream(source: ByteSource, options: ZstdCompressOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* zstdCompressStream(
+  source: ByteSource,
+  options: ZstdCompressOptions = {},
+): AsyncGenerator<Uint8Array> {
   const reader = new ChunkReader(source, options.signal);
   try {
     while ((await reader.fill(1)) > 0) {
@@ -100,44 +102,46 @@ export async function* zstdCompressStream(source: ByteSource, options: ZstdCompr
 
 /** Incremental decompressor: push compressed chunks, receive decompressed chunks. */
 class Inflater {
-  private readonly scanner: ZstdFrameScanner;
-  private readonly inner: Decompress;
-  private out: Uint8Array[] = [];
-  private total = 0;
+  readonly #maxOutput: number;
+  readonly #scanner: ZstdFrameScanner;
+  readonly #inner: Decompress;
+  #out: Uint8Array[] = [];
+  #total = 0;
 
-  constructor(private readonly maxOutput: number, maxWindow: number) {
-    this.scanner = new ZstdFrameScanner({ maxOutputBytes: maxOutput, maxWindowBytes: maxWindow });
-    this.inner = new Decompress((chunk) => {
+  constructor(maxOutput: number, maxWindow: number) {
+    this.#maxOutput = maxOutput;
+    this.#scanner = new ZstdFrameScanner({ maxOutputBytes: maxOutput, maxWindowBytes: maxWindow });
+    this.#inner = new Decompress((chunk) => {
       if (chunk.length === 0) return;
-      this.total += chunk.length;
-      if (this.total > this.maxOutput) {
-        throw new ChangesetError('HADB_CHANGESET_LIMIT_EXCEEDED', `zstd: output exceeds the limit of ${this.maxOutput} bytes`);
+      this.#total += chunk.length;
+      if (this.#total > this.#maxOutput) {
+        throw new ChangesetError(
+          'HADB_CHANGESET_LIMIT_EXCEEDED',
+          `zstd: output exceeds the limit of ${this.#maxOutput} bytes`,
+        );
       }
-      this.out.push(chunk);
+      this.#out.push(chunk);
     });
   }
 
   /** Pushes a chunk (`final` for the last) and returns what it produced. */
   push(chunk: Uint8Array, final: boolean): Uint8Array[] {
     try {
-      this.scanner.push(chunk);
-      if (final) this.scanner.end();
-      if (chunk.length > 0 || final) this.inner.push(chunk, final);
+      this.#scanner.push(chunk);
+      if (final) this.#scanner.end();
+      if (chunk.length > 0 || final) this.#inner.push(chunk, final);
     } catch (err) {
       if (err instanceof ChangesetError) throw err;
       throw ChangesetError.io(err, `zstd: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const produced = this.out;
-    this.out = [];
+    const produced = this.#out;
+    this.#out = [];
     return produced;
   }
 }
 
 function limits(options: ZstdDecompressOptions): [number, number] {
-  return [
-    options.maxOutputBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES,
-    options.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES,
-  ];
+  return [options.maxOutputBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES, options.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES];
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applyPhysical, isChangesetError, newPhysical, type PhysicalChangeset } from '../src/index.js';
 import { fill } from './support/bytes.js';
+import { rejection } from '@hadb/testkit';
 
 // Counterparts of hadb-changeset/src/apply.rs tests, on real files.
 let dir: string;
@@ -14,15 +15,6 @@ afterEach(async () => {
   vi.restoreAllMocks();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as never;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('applyPhysical', () => {
   it('writes each page at id * pageSize (0-based) into a new file, returns the checksum', async () => {
@@ -139,7 +131,11 @@ describe('applyPhysical', () => {
     it('chain, overwrite of a page', async () => {
       const path = join(dir, 'db');
       const ck1 = await applyPhysical(path, newPhysical(1n, 0n, 8, 262144, [{ pageId: 0n, data: fill(0xaa, 64) }]), 0n);
-      const ck2 = await applyPhysical(path, newPhysical(2n, ck1, 8, 262144, [{ pageId: 0n, data: fill(0xbb, 64) }]), ck1);
+      const ck2 = await applyPhysical(
+        path,
+        newPhysical(2n, ck1, 8, 262144, [{ pageId: 0n, data: fill(0xbb, 64) }]),
+        ck1,
+      );
       expect(ck2).not.toBe(ck1);
       expect(all((await read(path)).subarray(0, 64), 0xbb)).toBe(true);
     });

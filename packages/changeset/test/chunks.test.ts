@@ -16,9 +16,13 @@ import {
   type PhysicalChangeset,
 } from '../src/index.js';
 import { ascii, concat, fill, hex, sameBytes } from './support/bytes.js';
-import { MemStorage } from './support/mem-storage.js';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { withFaults } from '@hadb/testkit/storage';
 
-const page = (id: bigint | number, byte: number, len: number): PageEntry => ({ pageId: BigInt(id), data: fill(byte, len) });
+const page = (id: bigint | number, byte: number, len: number): PageEntry => ({
+  pageId: BigInt(id),
+  data: fill(byte, len),
+});
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -32,9 +36,19 @@ function codeOf(fn: () => unknown): string {
 
 describe('encodePhysicalChunks', () => {
   it('concatenates to exactly encodePhysical: P1 vector, unsorted input, u32 ids', () => {
-    const cs = newPhysical(1n, 0n, 4, 4096, [{ pageId: 5n, data: ascii('\xbb\xbb') }, { pageId: 1n, data: ascii('\xaa\xaa\xaa\xaa') }], {
-      createdMs: 1700000000000n,
-    });
+    const cs = newPhysical(
+      1n,
+      0n,
+      4,
+      4096,
+      [
+        { pageId: 5n, data: ascii('\xbb\xbb') },
+        { pageId: 1n, data: ascii('\xaa\xaa\xaa\xaa') },
+      ],
+      {
+        createdMs: 1700000000000n,
+      },
+    );
     const chunks = encodePhysicalChunks(cs);
     expect(hex(concat(chunks))).toBe(hex(encodePhysical(cs)));
     // header + id 1 head | data 1 | id 5 head | data 5 | trailer
@@ -48,7 +62,7 @@ describe('encodePhysicalChunks', () => {
     const dataChunks = chunks.filter((_c, i) => i % 2 === 1);
     const expected = [pages[3], pages[1], pages[2], pages[0]].map((p) => p?.data);
     expect(dataChunks).toHaveLength(expected.length);
-    dataChunks.forEach((chunk, i) => expect(chunk).toBe(expected[i]));
+    for (const [i, chunk] of dataChunks.entries()) expect(chunk).toBe(expected[i]);
     expect(sameBytes(concat(chunks), encodePhysical(cs))).toBe(true);
     expect(decodePhysical(concat(chunks)).checksum).toBe(cs.checksum);
   });
@@ -108,7 +122,7 @@ describe('encodePhysicalChunks', () => {
   });
 
   it('Readable.from(chunks) streams through putStream to an object that downloads and verifies', async () => {
-    const storage = new MemStorage();
+    const storage = memStore();
     const cs = newPhysical(2n, 9n, 8, 4096, [page(3, 7, 4096), page(1, 8, 10)]);
     const key = formatKey('wal/', 'db', GENERATION_SNAPSHOT, cs.header.seq, 'hadbp');
     await storage.putStream(key, Readable.from(encodePhysicalChunks(cs)));
@@ -117,3 +131,8 @@ describe('encodePhysicalChunks', () => {
     expect(back.pages.map((p) => p.pageId)).toEqual([1n, 3n]);
   });
 });
+
+/** A real in-memory backend whose listing quirks a test can switch on (`setFaults`). */
+function memStore() {
+  return withFaults(new MemStorageBackend(), { seed: 1 });
+}

@@ -20,6 +20,7 @@ import {
   zstdCompress,
   zstdDecompress,
 } from '../src/index.js';
+import { seededRandom } from '@hadb/testkit';
 /** Zero-copy chunking (views), cycling through the sizes. */
 function chunked(data: Uint8Array, sizes: readonly number[]): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -38,19 +39,8 @@ const N = 100_000;
 // A hang or a multi-GiB allocation takes seconds; scheduler and GC hiccups on a shared machine do not.
 const SLOW_MS = 2000;
 
-/** xorshift32: reproducible inputs (the seed is printed on failure). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
 function mutator(seed: number, corpus: readonly Uint8Array[]) {
-  const rand = rng(seed);
+  const rand = seededRandom(seed); // reproducible inputs: the seed is printed on failure
   const int = (n: number): number => Math.floor(rand() * n);
   const big = [0x00, 0xff, 0x7f, 0x80];
   return (): Uint8Array => {
@@ -74,8 +64,7 @@ function mutator(seed: number, corpus: readonly Uint8Array[]) {
         grown.set(data);
         for (let k = data.length; k < grown.length; k++) grown[k] = int(256);
         data = grown;
-      }
-      else if (op === 4) {
+      } else if (op === 4) {
         // Forge a length-like field: 4 or 8 bytes of 0xff/0x7f/0x80/0x00.
         const width = int(2) === 0 ? 4 : 8;
         const b = big[int(big.length)] as number;
@@ -101,7 +90,12 @@ function report(name: string, count: number, ok: number, cpu: NodeJS.CpuUsage, s
   );
 }
 
-function expectOnlyChangesetErrors(name: string, seed: number, corpus: Uint8Array[], decode: (d: Uint8Array) => unknown): void {
+function expectOnlyChangesetErrors(
+  name: string,
+  seed: number,
+  corpus: Uint8Array[],
+  decode: (d: Uint8Array) => unknown,
+): void {
   const next = mutator(seed, corpus);
   const cpu = process.cpuUsage();
   let ok = 0;
@@ -114,7 +108,9 @@ function expectOnlyChangesetErrors(name: string, seed: number, corpus: Uint8Arra
       ok++;
     } catch (err) {
       if (!isChangesetError(err)) {
-        throw new Error(`${name}: seed ${seed} input #${i} (${Buffer.from(input).toString('hex')}) threw ${String(err)}`);
+        throw new Error(
+          `${name}: seed ${seed} input #${i} (${Buffer.from(input).toString('hex')}) threw ${String(err)}`,
+        );
       }
     }
     const ms = performance.now() - start;
@@ -145,7 +141,9 @@ async function expectOnlyChangesetErrorsAsync(
       ok++;
     } catch (err) {
       if (!isChangesetError(err)) {
-        throw new Error(`${name}: seed ${seed} input #${i} (${Buffer.from(input).toString('hex')}) threw ${String(err)}`);
+        throw new Error(
+          `${name}: seed ${seed} input #${i} (${Buffer.from(input).toString('hex')}) threw ${String(err)}`,
+        );
       }
     }
     const ms = performance.now() - start;
@@ -159,8 +157,18 @@ async function expectOnlyChangesetErrorsAsync(
 const ascii = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
 const physicalCorpus = [
   encodePhysical(newPhysical(1n, 0n, 4, 4096, [], { createdMs: 0n })),
-  encodePhysical(newPhysical(2n, 7n, 4, 64, [{ pageId: 5n, data: ascii('bbbb') }, { pageId: 1n, data: ascii('a') }])),
-  encodePhysical(newPhysical(3n, 9n, 8, 32, [{ pageId: 0n, data: new Uint8Array(32).fill(3) }, { pageId: 9n, data: new Uint8Array(0) }])),
+  encodePhysical(
+    newPhysical(2n, 7n, 4, 64, [
+      { pageId: 5n, data: ascii('bbbb') },
+      { pageId: 1n, data: ascii('a') },
+    ]),
+  ),
+  encodePhysical(
+    newPhysical(3n, 9n, 8, 32, [
+      { pageId: 0n, data: new Uint8Array(32).fill(3) },
+      { pageId: 9n, data: new Uint8Array(0) },
+    ]),
+  ),
 ];
 const entries = buildEntryChain(ZERO_HASH, [
   [1n, ascii('query_1')],
@@ -169,7 +177,9 @@ const entries = buildEntryChain(ZERO_HASH, [
 ]);
 const journalCorpus = [encodeJournal(sealJournal(entries, 0n)), encodeJournal(sealJournal(entries.slice(0, 1), 5n))];
 const entryCorpus = entries.map((e) => encodeEntry(e));
-const liveCorpus = [new Uint8Array([...encodeUnsealedHeader({ firstSeq: 1n, createdMs: 0n }), ...entryCorpus.flatMap((e) => [...e])])];
+const liveCorpus = [
+  new Uint8Array([...encodeUnsealedHeader({ firstSeq: 1n, createdMs: 0n }), ...entryCorpus.flatMap((e) => [...e])]),
+];
 
 // Wall time depends on how busy the (shared) machine is; each test's CPU time is logged.
 describe('fuzz: only ChangesetError, fast, for 100,000 inputs per decoder', { timeout: 180_000 }, () => {
@@ -178,7 +188,9 @@ describe('fuzz: only ChangesetError, fast, for 100,000 inputs per decoder', { ti
   });
 
   it('decodeJournal', () => {
-    expectOnlyChangesetErrors('decodeJournal', 0x2345, journalCorpus, (d) => decodeJournal(d, { maxOutputBytes: 1 << 20 }));
+    expectOnlyChangesetErrors('decodeJournal', 0x2345, journalCorpus, (d) =>
+      decodeJournal(d, { maxOutputBytes: 1 << 20 }),
+    );
   });
 
   it('decodeEntry', () => {
@@ -211,12 +223,19 @@ describe('fuzz: only ChangesetError, fast, for 100,000 inputs per decoder', { ti
 
   it('compressed journal bodies (checksums re-sealed so that the bytes reach zstd) and raw zstd', async () => {
     const seg = sealJournal(
-      buildEntryChain(ZERO_HASH, Array.from({ length: 30 }, (_, i) => [BigInt(i + 1), ascii(`query number ${i % 7}`)] as const)),
+      buildEntryChain(
+        ZERO_HASH,
+        Array.from({ length: 30 }, (_, i) => [BigInt(i + 1), ascii(`query number ${i % 7}`)] as const),
+      ),
       0n,
     );
     const compressed = await encodeJournalCompressed(seg, 3);
     const body = compressed.subarray(128, compressed.length - 32);
-    const frames = [body, await zstdCompress(new Uint8Array(5000).fill(7)), await zstdCompress(ascii('hello hello hello'))];
+    const frames = [
+      body,
+      await zstdCompress(new Uint8Array(5000).fill(7)),
+      await zstdCompress(ascii('hello hello hello')),
+    ];
     const next = mutator(0x789a, frames);
     for (let i = 0; i < 10_000; i++) {
       const mutatedBody = next();
@@ -225,12 +244,16 @@ describe('fuzz: only ChangesetError, fast, for 100,000 inputs per decoder', { ti
       view.setBigUint64(36, BigInt(mutatedBody.length), false);
       header.set(createHash('sha256').update(mutatedBody).digest(), 44);
       const input = new Uint8Array([...header, ...mutatedBody, ...compressed.subarray(compressed.length - 32)]);
-      for (const run of [() => decodeJournal(input, { maxOutputBytes: 1 << 16 }), () => zstdDecompress(mutatedBody, { maxOutputBytes: 1 << 16 })]) {
+      for (const run of [
+        () => decodeJournal(input, { maxOutputBytes: 1 << 16 }),
+        () => zstdDecompress(mutatedBody, { maxOutputBytes: 1 << 16 }),
+      ]) {
         const start = performance.now();
         try {
           run();
         } catch (err) {
-          if (!isChangesetError(err)) throw new Error(`zstd input #${i} (${Buffer.from(mutatedBody).toString('hex')}) threw ${String(err)}`);
+          if (!isChangesetError(err))
+            throw new Error(`zstd input #${i} (${Buffer.from(mutatedBody).toString('hex')}) threw ${String(err)}`);
         }
         expect(performance.now() - start).toBeLessThan(SLOW_MS);
       }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   buildEntryChain,
-  ChangesetError,
+  type ChangesetError,
   decodeEntry,
   decodeJournal,
   encodeEntry,
@@ -12,7 +12,6 @@ import {
   entryHash,
   FLAG_SEALED,
   hashToU64,
-  isChangesetError,
   sealJournal,
   ZERO_HASH,
   ENTRY_HEADER_SIZE,
@@ -20,20 +19,11 @@ import {
   type JournalEntry,
 } from '../src/index.js';
 import { ascii, fill } from './support/bytes.js';
+import { thrown } from '@hadb/testkit';
 
 // Counterparts of hadb-changeset/src/journal.rs tests (spec §2.11).
 const payloads = (from: number, to: number): [bigint, Uint8Array][] =>
   Array.from({ length: to - from + 1 }, (_, i) => [BigInt(from + i), ascii(`query_${from + i}`)]);
-
-function errorOf(fn: () => unknown): ChangesetError {
-  try {
-    fn();
-  } catch (err) {
-    expect(isChangesetError(err)).toBe(true);
-    return err as ChangesetError;
-  }
-  throw new Error('expected a ChangesetError');
-}
 
 describe('journal entries', () => {
   it('entry roundtrip', () => {
@@ -47,22 +37,24 @@ describe('journal entries', () => {
   it('CRC detects corruption', () => {
     const encoded = encodeEntry({ sequence: 1n, prevHash: ZERO_HASH, payload: ascii('hello') });
     encoded[encoded.length - 1]! ^= 0xff;
-    const err = errorOf(() => decodeEntry(encoded, 0));
+    const err = thrown<ChangesetError>(() => decodeEntry(encoded, 0));
     expect(err.code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
     expect(err.message).toMatch(/^checksum mismatch: expected 0x00000000[0-9a-f]{8}, got 0x00000000[0-9a-f]{8}$/);
   });
 
   it('truncated entry', () => {
     const encoded = encodeEntry({ sequence: 1n, prevHash: ZERO_HASH, payload: ascii('data') });
-    const err = errorOf(() => decodeEntry(encoded.subarray(0, ENTRY_HEADER_SIZE - 1), 0));
+    const err = thrown<ChangesetError>(() => decodeEntry(encoded.subarray(0, ENTRY_HEADER_SIZE - 1), 0));
     expect(err.code).toBe('HADB_CHANGESET_TRUNCATED');
     expect([err.needed, err.available]).toEqual([48n, 47n]);
-    const err2 = errorOf(() => decodeEntry(encoded.subarray(0, ENTRY_HEADER_SIZE + 2), 0));
+    const err2 = thrown<ChangesetError>(() => decodeEntry(encoded.subarray(0, ENTRY_HEADER_SIZE + 2), 0));
     expect([err2.needed, err2.available]).toEqual([52n, 50n]);
   });
 
   it('empty payload', () => {
-    expect(decodeEntry(encodeEntry({ sequence: 1n, prevHash: ZERO_HASH, payload: new Uint8Array(0) }), 0).entry.payload).toHaveLength(0);
+    expect(
+      decodeEntry(encodeEntry({ sequence: 1n, prevHash: ZERO_HASH, payload: new Uint8Array(0) }), 0).entry.payload,
+    ).toHaveLength(0);
   });
 
   it('decodes at an offset', () => {
@@ -150,13 +142,13 @@ describe('segments', () => {
     const bytes = encodeJournal(sealJournal(buildEntryChain(ZERO_HASH, payloads(1, 1)), 0n));
     const badMagic = bytes.slice();
     badMagic[0] = 'X'.charCodeAt(0);
-    expect(errorOf(() => decodeJournal(badMagic)).code).toBe('HADB_CHANGESET_INVALID_MAGIC');
+    expect(thrown<ChangesetError>(() => decodeJournal(badMagic)).code).toBe('HADB_CHANGESET_INVALID_MAGIC');
     const badVersion = bytes.slice();
     badVersion[5] = 99;
-    expect(errorOf(() => decodeJournal(badVersion)).message).toBe('unsupported version: 99');
-    const short = errorOf(() => decodeJournal(new Uint8Array(10)));
+    expect(thrown<ChangesetError>(() => decodeJournal(badVersion)).message).toBe('unsupported version: 99');
+    const short = thrown<ChangesetError>(() => decodeJournal(new Uint8Array(10)));
     expect([short.code, short.needed, short.available]).toEqual(['HADB_CHANGESET_TRUNCATED', 128n, 10n]);
-    const cut = errorOf(() => decodeJournal(bytes.subarray(0, HADBJ_HEADER_SIZE + 5)));
+    const cut = thrown<ChangesetError>(() => decodeJournal(bytes.subarray(0, HADBJ_HEADER_SIZE + 5)));
     expect([cut.code, cut.needed, cut.available]).toEqual(['HADB_CHANGESET_TRUNCATED', BigInt(128 + 55), 133n]);
   });
 
@@ -164,10 +156,10 @@ describe('segments', () => {
     const bytes = encodeJournal(sealJournal(buildEntryChain(ZERO_HASH, payloads(1, 1)), 0n));
     const body = bytes.slice();
     body[HADBJ_HEADER_SIZE + 10]! ^= 0xff;
-    expect(errorOf(() => decodeJournal(body)).code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
+    expect(thrown<ChangesetError>(() => decodeJournal(body)).code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
     const trailer = bytes.slice();
     trailer[trailer.length - 1]! ^= 0xff;
-    const err = errorOf(() => decodeJournal(trailer));
+    const err = thrown<ChangesetError>(() => decodeJournal(trailer));
     expect(err.code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
     expect(err.expected).toBe(hashToU64(trailer.subarray(trailer.length - 32)));
   });
@@ -187,7 +179,7 @@ describe('segments', () => {
       prevSegmentChecksum: 0n,
       createdMs: 0n,
     });
-    const err = errorOf(() => decodeJournal(new Uint8Array([...header, ...body])));
+    const err = thrown<ChangesetError>(() => decodeJournal(new Uint8Array([...header, ...body])));
     expect(err.code).toBe('HADB_CHANGESET_CHAIN_BROKEN');
     expect(err.expected).toBe(hashToU64(entryHash(ZERO_HASH, ascii('first'))));
     expect(err.changesetPrev).toBe(0n);
@@ -196,13 +188,15 @@ describe('segments', () => {
   it('entry count mismatch is Truncated { needed: entry_count, available: parsed }', () => {
     const segment = sealJournal(buildEntryChain(ZERO_HASH, payloads(1, 2)), 0n);
     const bytes = encodeJournal({ ...segment, header: { ...segment.header, entryCount: 3n } });
-    const err = errorOf(() => decodeJournal(bytes));
+    const err = thrown<ChangesetError>(() => decodeJournal(bytes));
     expect([err.code, err.needed, err.available]).toEqual(['HADB_CHANGESET_TRUNCATED', 3n, 2n]);
   });
 
   it('unsealed data is InvalidFlags', () => {
     const segment = sealJournal(buildEntryChain(ZERO_HASH, payloads(1, 1)), 0n);
-    const err = errorOf(() => decodeJournal(encodeJournal({ ...segment, header: { ...segment.header, flags: 0x08 } })));
+    const err = thrown<ChangesetError>(() =>
+      decodeJournal(encodeJournal({ ...segment, header: { ...segment.header, flags: 0x08 } })),
+    );
     expect(err.code).toBe('HADB_CHANGESET_INVALID_FLAGS');
     expect(err.message).toBe('invalid flags: 0x08');
   });
@@ -210,12 +204,12 @@ describe('segments', () => {
   it('forged body_len near 2^64 is Truncated, not an exception', () => {
     const bytes = encodeJournal(sealJournal(buildEntryChain(ZERO_HASH, payloads(1, 1)), 0n));
     new DataView(bytes.buffer).setBigUint64(36, (1n << 64n) - 1n, false);
-    const err = errorOf(() => decodeJournal(bytes));
+    const err = thrown<ChangesetError>(() => decodeJournal(bytes));
     expect([err.needed, err.available]).toEqual([(1n << 64n) - 1n + 128n, BigInt(bytes.length)]);
   });
 
   it('seal of nothing throws like the Rust panic', () => {
-    const err = errorOf(() => sealJournal([], 0n));
+    const err = thrown<ChangesetError>(() => sealJournal([], 0n));
     expect(err.code).toBe('HADB_CHANGESET_EMPTY_SEGMENT');
     expect(err.message).toBe('cannot seal an empty journal segment');
   });
@@ -244,7 +238,9 @@ describe('segments', () => {
     body[8]! ^= 0x55;
     const header = compressed.slice(0, 128);
     header.set(createHash('sha256').update(body).digest(), 44);
-    const err = errorOf(() => decodeJournal(new Uint8Array([...header, ...body, ...compressed.subarray(compressed.length - 32)])));
+    const err = thrown<ChangesetError>(() =>
+      decodeJournal(new Uint8Array([...header, ...body, ...compressed.subarray(compressed.length - 32)])),
+    );
     expect(['HADB_CHANGESET_IO', 'HADB_CHANGESET_TRUNCATED', 'HADB_CHANGESET_CHECKSUM_MISMATCH']).toContain(err.code);
   });
 });

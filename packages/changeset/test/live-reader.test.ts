@@ -15,6 +15,7 @@ import {
   ZERO_HASH,
 } from '../src/index.js';
 import { ascii, chunked, collect, concat } from './support/bytes.js';
+import { rejection } from '@hadb/testkit';
 
 const header = encodeUnsealedHeader({ firstSeq: 1n, createdMs: 1n });
 const entries = buildEntryChain(ZERO_HASH, [
@@ -25,15 +26,6 @@ const entries = buildEntryChain(ZERO_HASH, [
 const encoded = entries.map((e) => encodeEntry(e));
 const live = concat([header, ...encoded]);
 const lastHash = entryHash(entries[2]!.prevHash, entries[2]!.payload);
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as never;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('readLiveJournal', () => {
   it.each([[[1]], [[5, 17]], [[100000]]])('streams entries from offset 128 until EOF (chunks %j)', async (sizes) => {

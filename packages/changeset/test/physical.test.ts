@@ -1,31 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ChangesetError,
+  type ChangesetError,
   computeChecksum,
   decodePhysical,
   encodePhysical,
-  isChangesetError,
   newPhysical,
   verifyChain,
   type PageEntry,
   type PhysicalChangeset,
 } from '../src/index.js';
 import { fill } from './support/bytes.js';
+import { thrown } from '@hadb/testkit';
 
 // TypeScript counterparts of hadb-changeset/src/physical.rs tests (spec §1.13).
 const HEADER_SIZE = 40;
-const page = (id: bigint | number, byte: number, len: number): PageEntry => ({ pageId: BigInt(id), data: fill(byte, len) });
+const page = (id: bigint | number, byte: number, len: number): PageEntry => ({
+  pageId: BigInt(id),
+  data: fill(byte, len),
+});
 const u64cs = (): PhysicalChangeset => newPhysical(1n, 0n, 8, 262144, [page(0, 0xaa, 64)]);
-
-function errorOf(fn: () => unknown): ChangesetError {
-  try {
-    fn();
-  } catch (err) {
-    expect(isChangesetError(err)).toBe(true);
-    return err as ChangesetError;
-  }
-  throw new Error('expected a ChangesetError');
-}
 
 describe('physical: happy path', () => {
   it('roundtrip u32', () => {
@@ -72,7 +65,9 @@ describe('physical: happy path', () => {
 
   it('page_id_size preserved', () => {
     expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 32)]))).header.pageIdSize).toBe(4);
-    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 8, 262144, [page(1, 0xaa, 32)]))).header.pageIdSize).toBe(8);
+    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 8, 262144, [page(1, 0xaa, 32)]))).header.pageIdSize).toBe(
+      8,
+    );
   });
 });
 
@@ -80,7 +75,7 @@ describe('physical: negative', () => {
   it('bad magic', () => {
     const bytes = encodePhysical(u64cs());
     bytes[0] = 'X'.charCodeAt(0);
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(err.code).toBe('HADB_CHANGESET_INVALID_MAGIC');
     expect(err.message).toBe('invalid magic bytes');
   });
@@ -88,7 +83,7 @@ describe('physical: negative', () => {
   it('bad version (byte 5 = 99)', () => {
     const bytes = encodePhysical(u64cs());
     bytes[5] = 99;
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(err.code).toBe('HADB_CHANGESET_UNSUPPORTED_VERSION');
     expect(err.version).toBe(99);
     expect(err.message).toBe('unsupported version: 99');
@@ -98,7 +93,7 @@ describe('physical: negative', () => {
     const cs = u64cs();
     const bytes = encodePhysical(cs);
     bytes[HEADER_SIZE + 8 + 4]! ^= 0xff;
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(err.code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
     expect(err.expected).toBe(cs.checksum);
     expect(err.actual).not.toBe(cs.checksum);
@@ -106,7 +101,7 @@ describe('physical: negative', () => {
   });
 
   it('truncated header (10 zero bytes)', () => {
-    const err = errorOf(() => decodePhysical(new Uint8Array(10)));
+    const err = thrown<ChangesetError>(() => decodePhysical(new Uint8Array(10)));
     expect(err.code).toBe('HADB_CHANGESET_TRUNCATED');
     expect([err.needed, err.available]).toEqual([48n, 10n]);
     expect(err.message).toBe('size mismatch: expected 48 bytes, have 10');
@@ -115,17 +110,17 @@ describe('physical: negative', () => {
   it('truncated page data (40 + 5 bytes)', () => {
     const bytes = encodePhysical(u64cs());
     // Rust's first check is len < 48, so a 45-byte prefix is Truncated { needed: 48 }.
-    const err = errorOf(() => decodePhysical(bytes.subarray(0, HEADER_SIZE + 5)));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes.subarray(0, HEADER_SIZE + 5)));
     expect(err.code).toBe('HADB_CHANGESET_TRUNCATED');
     expect([err.needed, err.available]).toEqual([48n, 45n]);
     // A longer cut lands inside the page data: needed = 40 + 12 + 64.
-    const err2 = errorOf(() => decodePhysical(bytes.subarray(0, HEADER_SIZE + 30)));
+    const err2 = thrown<ChangesetError>(() => decodePhysical(bytes.subarray(0, HEADER_SIZE + 30)));
     expect([err2.needed, err2.available]).toEqual([116n, 70n]);
   });
 
   it('chain broken (expected 999)', () => {
     const cs = u64cs();
-    const err = errorOf(() => verifyChain(999n, cs));
+    const err = thrown<ChangesetError>(() => verifyChain(999n, cs));
     expect(err.code).toBe('HADB_CHANGESET_CHAIN_BROKEN');
     expect([err.expected, err.changesetPrev]).toEqual([999n, 0n]);
     expect(err.message).toBe(
@@ -136,7 +131,7 @@ describe('physical: negative', () => {
   it('invalid page_id_size (byte 7 = 3)', () => {
     const bytes = encodePhysical(u64cs());
     bytes[7] = 3;
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(err.code).toBe('HADB_CHANGESET_INVALID_PAGE_ID_SIZE');
     expect(err.pageIdSize).toBe(3);
     expect(err.message).toBe('invalid page_id_size: 3 (expected 4 or 8)');
@@ -145,7 +140,7 @@ describe('physical: negative', () => {
   it('page too large (data_len = 262145)', () => {
     const bytes = encodePhysical(u64cs());
     new DataView(bytes.buffer, bytes.byteOffset).setUint32(HEADER_SIZE + 8, 262145, false);
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(err.code).toBe('HADB_CHANGESET_PAGE_TOO_LARGE');
     expect([err.dataLen, err.pageSize]).toEqual([262145, 262144]);
     expect(err.message).toBe('page data length 262145 exceeds page size 262144');
@@ -156,7 +151,7 @@ describe('physical: negative', () => {
     const longer = new Uint8Array(bytes.length + 1);
     longer.set(bytes);
     longer[bytes.length] = 0xff;
-    const err = errorOf(() => decodePhysical(longer));
+    const err = thrown<ChangesetError>(() => decodePhysical(longer));
     expect(err.code).toBe('HADB_CHANGESET_TRUNCATED');
     expect([err.needed, err.available]).toEqual([BigInt(bytes.length), BigInt(bytes.length + 1)]);
   });
@@ -177,14 +172,18 @@ describe('physical: edge cases', () => {
   });
 
   it('partial page', () => {
-    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 1024)]))).pages[0]?.data.length).toBe(1024);
+    expect(
+      decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 1024)]))).pages[0]?.data.length,
+    ).toBe(1024);
   });
 
   it('full-size page u32 (4096) and u64 (262144)', () => {
-    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 4096)]))).pages[0]?.data.length).toBe(4096);
-    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 8, 262144, [page(0, 0xbb, 262144)]))).pages[0]?.data.length).toBe(
-      262144,
-    );
+    expect(
+      decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 4096)]))).pages[0]?.data.length,
+    ).toBe(4096);
+    expect(
+      decodePhysical(encodePhysical(newPhysical(1n, 0n, 8, 262144, [page(0, 0xbb, 262144)]))).pages[0]?.data.length,
+    ).toBe(262144);
   });
 
   it('page ordering determinism', () => {
@@ -202,7 +201,9 @@ describe('physical: edge cases', () => {
   });
 
   it('zero-length page data', () => {
-    const decoded = decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 4096, [{ pageId: 1n, data: new Uint8Array(0) }])));
+    const decoded = decodePhysical(
+      encodePhysical(newPhysical(1n, 0n, 4, 4096, [{ pageId: 1n, data: new Uint8Array(0) }])),
+    );
     expect(decoded.pages[0]?.data.length).toBe(0);
     verifyChain(0n, decoded);
   });
@@ -227,11 +228,15 @@ describe('physical: edge cases', () => {
   });
 
   it('page_size preserved (8192)', () => {
-    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 8192, [page(1, 0xaa, 32)]))).header.pageSize).toBe(8192);
+    expect(decodePhysical(encodePhysical(newPhysical(1n, 0n, 4, 8192, [page(1, 0xaa, 32)]))).header.pageSize).toBe(
+      8192,
+    );
   });
 
   it('mixed id widths: a 64-bit id in a U32 changeset throws like the Rust panic', () => {
-    const err = errorOf(() => newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 32), page(1n << 32n, 0xbb, 32)]));
+    const err = thrown<ChangesetError>(() =>
+      newPhysical(1n, 0n, 4, 4096, [page(1, 0xaa, 32), page(1n << 32n, 0xbb, 32)]),
+    );
     expect(err.code).toBe('HADB_CHANGESET_PAGE_ID_MISMATCH');
     expect(err.message).toBe('page_id variant mismatch: declared U32 but got U64(4294967296)');
   });
@@ -264,7 +269,7 @@ describe('physical: edge cases', () => {
 
   it('encode rejects a header whose pageCount does not match', () => {
     const cs = u64cs();
-    expect(errorOf(() => encodePhysical({ ...cs, header: { ...cs.header, pageCount: 2 } })).code).toBe(
+    expect(thrown<ChangesetError>(() => encodePhysical({ ...cs, header: { ...cs.header, pageCount: 2 } })).code).toBe(
       'HADB_CHANGESET_INVALID_ARGUMENT',
     );
   });
@@ -276,7 +281,7 @@ describe('physical: edge cases', () => {
     new DataView(bytes.buffer).setUint32(44, 0xffff_ffff, false); // data_len of page 0
     new DataView(bytes.buffer).setUint32(8, 0xffff_ffff, false); // page_size
     const start = performance.now();
-    const err = errorOf(() => decodePhysical(bytes));
+    const err = thrown<ChangesetError>(() => decodePhysical(bytes));
     expect(performance.now() - start).toBeLessThan(50);
     expect(err.code).toBe('HADB_CHANGESET_TRUNCATED');
     expect([err.needed, err.available]).toEqual([48n + 0xffff_ffffn, 60n]);

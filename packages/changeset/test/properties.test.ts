@@ -81,7 +81,10 @@ describe('.hadbp properties', () => {
     fc.assert(
       fc.property(physicalArb, (cs) => {
         const bytes = encodePhysical(cs);
-        const sha = createHash('sha256').update(bytes.subarray(20, 28)).update(bytes.subarray(40, bytes.length - 8)).digest();
+        const sha = createHash('sha256')
+          .update(bytes.subarray(20, 28))
+          .update(bytes.subarray(40, bytes.length - 8))
+          .digest();
         expect(sha.readBigUInt64BE(0)).toBe(cs.checksum);
         expect(sameBytes(concat(encodePhysicalChunks(cs)), bytes)).toBe(true);
         // A u32-width checksum keeps the low 32 bits of each id.
@@ -97,7 +100,13 @@ describe('.hadbp properties', () => {
       fc.property(fc.array(physicalArb, { minLength: 1, maxLength: 5 }), fc.bigInt(0n, U64), (list, wrong) => {
         let prev = 0n;
         for (const template of list) {
-          const cs = newPhysical(template.header.seq, prev, template.header.pageIdSize, template.header.pageSize, template.pages);
+          const cs = newPhysical(
+            template.header.seq,
+            prev,
+            template.header.pageIdSize,
+            template.header.pageSize,
+            template.pages,
+          );
           verifyChain(prev, cs);
           if (wrong !== prev) expect(codeOf(() => verifyChain(wrong, cs))).toBe('HADB_CHANGESET_CHAIN_BROKEN');
           prev = cs.checksum;
@@ -129,9 +138,14 @@ describe('.hadbp properties', () => {
           // page_size: not covered; only a value below some entry's length is caught.
           expect(['ok', 'HADB_CHANGESET_PAGE_TOO_LARGE']).toContain(code);
         } else if (i >= 20 && i < 28) expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
-        else if (i >= 28 && i < 32) expect(['HADB_CHANGESET_TRUNCATED', 'HADB_CHANGESET_PAGE_TOO_LARGE']).toContain(code);
+        else if (i >= 28 && i < 32)
+          expect(['HADB_CHANGESET_TRUNCATED', 'HADB_CHANGESET_PAGE_TOO_LARGE']).toContain(code);
         else if (i < bodyEnd) {
-          expect(['HADB_CHANGESET_CHECKSUM_MISMATCH', 'HADB_CHANGESET_TRUNCATED', 'HADB_CHANGESET_PAGE_TOO_LARGE']).toContain(code);
+          expect([
+            'HADB_CHANGESET_CHECKSUM_MISMATCH',
+            'HADB_CHANGESET_TRUNCATED',
+            'HADB_CHANGESET_PAGE_TOO_LARGE',
+          ]).toContain(code);
         } else expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH');
       }),
       { numRuns: 2000 },
@@ -159,28 +173,35 @@ describe('.hadbp properties', () => {
 
   it('any successful decode of arbitrary mutations re-encodes to the same bytes (no silent reinterpretation)', () => {
     fc.assert(
-      fc.property(physicalArb, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), (cs, edits) => {
-        const bytes = encodePhysical(cs);
-        for (const [at, value] of edits) bytes[at % bytes.length] = value;
-        let decoded: PhysicalChangeset;
-        try {
-          decoded = decodePhysical(bytes);
-        } catch (err) {
-          expect(isChangesetError(err)).toBe(true);
-          return;
-        }
-        expect(sameBytes(encodePhysical(decoded), bytes)).toBe(true);
-      }),
+      fc.property(
+        physicalArb,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        (cs, edits) => {
+          const bytes = encodePhysical(cs);
+          for (const [at, value] of edits) bytes[at % bytes.length] = value;
+          let decoded: PhysicalChangeset;
+          try {
+            decoded = decodePhysical(bytes);
+          } catch (err) {
+            expect(isChangesetError(err)).toBe(true);
+            return;
+          }
+          expect(sameBytes(encodePhysical(decoded), bytes)).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
 });
 
-const entriesArb = fc
-  .array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 })
-  .chain((payloads) =>
-    fc.bigInt(0n, U64 - 10n).map((first) => buildEntryChain(ZERO_HASH, payloads.map((p, i) => [first + BigInt(i), p] as const))),
-  );
+const entriesArb = fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 }).chain((payloads) =>
+  fc.bigInt(0n, U64 - 10n).map((first) =>
+    buildEntryChain(
+      ZERO_HASH,
+      payloads.map((p, i) => [first + BigInt(i), p] as const),
+    ),
+  ),
+);
 
 describe('.hadbj properties', () => {
   it('round trip and chain linkage', () => {
@@ -217,12 +238,16 @@ describe('.hadbj properties', () => {
           if (flagBit === 0x04) expect(code).toBe('HADB_CHANGESET_INVALID_FLAGS');
           else if (flagBit === 0x01) expect(['HADB_CHANGESET_IO', 'HADB_CHANGESET_LIMIT_EXCEEDED']).toContain(code);
           else expect(code).toBe('ok'); // 0x08 cleared: trailer ignored; unused bits: opaque
-        } else if (i >= 28 && i < 36) expect(code).toBe('HADB_CHANGESET_TRUNCATED'); // entry_count
+        } else if (i >= 28 && i < 36)
+          expect(code).toBe('HADB_CHANGESET_TRUNCATED'); // entry_count
         else if (i >= 36 && i < 44) {
           expect(['HADB_CHANGESET_TRUNCATED', 'HADB_CHANGESET_CHECKSUM_MISMATCH']).toContain(code); // body_len
-        } else if (i >= 44 && i < 76) expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH'); // body_checksum
-        else if (i < 128) expect(code).toBe('ok'); // compression byte, reserved, seqs, prev_segment_checksum, created_ms
-        else if (i < bodyEnd) expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH'); // body (SHA-256)
+        } else if (i >= 44 && i < 76)
+          expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH'); // body_checksum
+        else if (i < 128)
+          expect(code).toBe('ok'); // compression byte, reserved, seqs, prev_segment_checksum, created_ms
+        else if (i < bodyEnd)
+          expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH'); // body (SHA-256)
         else expect(code).toBe('HADB_CHANGESET_CHECKSUM_MISMATCH'); // trailer
       }),
       { numRuns: 2000 },
@@ -235,7 +260,9 @@ describe('.hadbj properties', () => {
         const bytes = encodeEntry(entries[0]!);
         const mutated = bytes.slice();
         mutated[at % bytes.length]! ^= 1 << bit;
-        expect(['HADB_CHANGESET_CHECKSUM_MISMATCH', 'HADB_CHANGESET_TRUNCATED']).toContain(codeOf(() => decodeEntry(mutated)));
+        expect(['HADB_CHANGESET_CHECKSUM_MISMATCH', 'HADB_CHANGESET_TRUNCATED']).toContain(
+          codeOf(() => decodeEntry(mutated)),
+        );
       }),
       { numRuns: 1000 },
     );

@@ -15,24 +15,17 @@ import {
   uploadPhysicalSnapshot,
   type PhysicalChangeset,
 } from '../src/index.js';
-import { MemStorage } from './support/mem-storage.js';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { withFaults } from '@hadb/testkit/storage';
+import { rejection } from '@hadb/testkit';
 
 // Counterparts of hadb-changeset/src/storage.rs tests (spec §1.13).
 const makeCs = (seq: bigint, prev: bigint): PhysicalChangeset =>
   newPhysical(seq, prev, 8, 262144, [{ pageId: seq - 1n, data: new Uint8Array(32).fill(Number(seq & 0xffn)) }]);
 
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string; [k: string]: unknown }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as never;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('storage helpers', () => {
   it('upload/download roundtrip (incremental and snapshot)', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     const cs = makeCs(1n, 0n);
     const up = await uploadPhysical(store, 'test/', 'mydb', cs);
     expect(up.key).toBe(formatKey('test/', 'mydb', GENERATION_INCREMENTAL, 1n, 'hadbp'));
@@ -43,7 +36,7 @@ describe('storage helpers', () => {
   });
 
   it('incremental uploads never overwrite; identical retries succeed', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     const cs = makeCs(1n, 0n);
     const first = await uploadPhysical(store, 'test/', 'mydb', cs);
     const retry = await uploadPhysical(store, 'test/', 'mydb', cs);
@@ -56,7 +49,7 @@ describe('storage helpers', () => {
   });
 
   it('discover: empty, after 0, partial, sorted', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     expect(await discoverAfter(store, 'test/', 'mydb', 0n, 'hadbp')).toEqual([]);
     for (const seq of [5n, 2n, 4n, 1n, 3n]) await uploadPhysical(store, 'test/', 'mydb', makeCs(seq, 0n));
     expect((await discoverAfter(store, 'test/', 'mydb', 0n, 'hadbp')).map((d) => d.seq)).toEqual([1n, 2n, 3n, 4n, 5n]);
@@ -66,22 +59,22 @@ describe('storage helpers', () => {
   });
 
   it('filters stale keys when the backend treats `after` as advisory', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     for (let seq = 1n; seq <= 5n; seq++) await uploadPhysical(store, 'test/', 'mydb', makeCs(seq, 0n));
-    store.advisoryAfter = true;
+    store.setFaults({ listIgnoresAfter: true });
     expect((await discoverAfter(store, 'test/', 'mydb', 3n, 'hadbp')).map((d) => d.seq)).toEqual([4n, 5n]);
   });
 
   it('ignores junk keys; 100 changesets after 50 start at 51', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     await uploadPhysical(store, 'test/', 'mydb', makeCs(1n, 0n));
-    store.insert('test/mydb/0000/readme.txt', new Uint8Array(10));
-    store.insert('test/mydb/0000/not-hex.hadbp', new Uint8Array(10));
-    store.insert('test/mydb/0000/sub/0000000000000002.hadbp', new Uint8Array(10));
-    store.insert('test/mydb/_epoch', new Uint8Array(1));
+    await store.put('test/mydb/0000/readme.txt', new Uint8Array(10));
+    await store.put('test/mydb/0000/not-hex.hadbp', new Uint8Array(10));
+    await store.put('test/mydb/0000/sub/0000000000000002.hadbp', new Uint8Array(10));
+    await store.put('test/mydb/_epoch', new Uint8Array(1));
     expect(await discoverAfter(store, 'test/', 'mydb', 0n, 'hadbp')).toHaveLength(1);
 
-    const many = new MemStorage();
+    const many = memStore();
     for (let seq = 1n; seq <= 100n; seq++) await uploadPhysical(many, 'test/', 'mydb', makeCs(seq, 0n));
     const after50 = await discoverAfter(many, 'test/', 'mydb', 50n, 'hadbp');
     expect(after50).toHaveLength(50);
@@ -89,7 +82,7 @@ describe('storage helpers', () => {
   });
 
   it('isolates databases and kinds; prefixes with slashes work', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     const a = newPhysical(1n, 0n, 8, 262144, [{ pageId: 0n, data: new Uint8Array(32).fill(0xaa) }]);
     const b = newPhysical(1n, 0n, 8, 262144, [{ pageId: 0n, data: new Uint8Array(32).fill(0xbb) }]);
     await uploadPhysical(store, 'test/', 'db_a', a);
@@ -98,7 +91,7 @@ describe('storage helpers', () => {
     expect(found).toHaveLength(1);
     expect((await downloadPhysical(store, found[0]!.key)).pages[0]?.data[0]).toBe(0xaa);
 
-    store.insert('test/db_a/0000/0000000000000001.hadbj', new Uint8Array(10));
+    await store.put('test/db_a/0000/0000000000000001.hadbj', new Uint8Array(10));
     const physical = await discoverAfter(store, 'test/', 'db_a', 0n, 'hadbp');
     expect(physical.map((d) => d.kind)).toEqual(['hadbp']);
     expect((await discoverAfter(store, 'test/', 'db_a', 0n, 'hadbj')).map((d) => d.kind)).toEqual(['hadbj']);
@@ -108,25 +101,25 @@ describe('storage helpers', () => {
   });
 
   it('latest snapshot (generation 0001 only)', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     expect(await discoverLatestSnapshot(store, 'test/', 'mydb', 'hadbp')).toBeNull();
     await uploadPhysicalSnapshot(store, 'test/', 'mydb', makeCs(1n, 0n));
     await uploadPhysicalSnapshot(store, 'test/', 'mydb', makeCs(5n, 0n));
-    store.insert('test/mydb/0002/0000000000000009.hadbp', new Uint8Array(1));
+    await store.put('test/mydb/0002/0000000000000009.hadbp', new Uint8Array(1));
     const found = await discoverLatestSnapshot(store, 'test/', 'mydb', 'hadbp');
     expect(found?.seq).toBe(5n);
     expect(found?.key).toBe('test/mydb/0001/0000000000000005.hadbp');
   });
 
   it('download of a missing key, and of a corrupt object', async () => {
-    const store = new MemStorage();
+    const store = memStore();
     const missing = await rejection(downloadPhysical(store, 'no/such/key.hadbp'));
     expect(isChangesetError(missing, 'HADB_CHANGESET_NOT_FOUND')).toBe(true);
     expect(missing.message).toBe('changeset key no/such/key.hadbp not found');
 
     const bytes = encodePhysical(makeCs(1n, 0n));
     bytes[bytes.length - 1]! ^= 1;
-    store.insert('k/0000000000000001.hadbp', bytes);
+    await store.put('k/0000000000000001.hadbp', bytes);
     const corrupt = await rejection(downloadPhysical(store, 'k/0000000000000001.hadbp'));
     expect(isChangesetError(corrupt, 'HADB_CHANGESET_CHECKSUM_MISMATCH')).toBe(true);
     expect(corrupt.message).toMatch(
@@ -138,7 +131,7 @@ describe('storage helpers', () => {
     const base = { seq: 10n, checksum: 111n };
 
     it('empty returns the base', async () => {
-      expect(await discoverStrictPhysicalChain(new MemStorage(), 'test/', 'mydb', { seq: 7n, checksum: 42n })).toEqual({
+      expect(await discoverStrictPhysicalChain(memStore(), 'test/', 'mydb', { seq: 7n, checksum: 42n })).toEqual({
         seq: 7n,
         checksum: 42n,
         count: 0,
@@ -146,7 +139,7 @@ describe('storage helpers', () => {
     });
 
     it('validates a contiguous checksum chain', async () => {
-      const store = new MemStorage();
+      const store = memStore();
       const cs11 = makeCs(11n, base.checksum);
       const cs12 = makeCs(12n, cs11.checksum);
       await uploadPhysical(store, 'test/', 'mydb', cs11);
@@ -160,7 +153,7 @@ describe('storage helpers', () => {
     });
 
     it('rejects a gap', async () => {
-      const store = new MemStorage();
+      const store = memStore();
       await uploadPhysical(store, 'test/', 'mydb', makeCs(12n, base.checksum));
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_SEQUENCE_GAP')).toBe(true);
@@ -170,7 +163,7 @@ describe('storage helpers', () => {
     });
 
     it('rejects a wrong prev checksum', async () => {
-      const store = new MemStorage();
+      const store = memStore();
       await uploadPhysical(store, 'test/', 'mydb', makeCs(11n, 999n));
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_CHAIN_BROKEN')).toBe(true);
@@ -180,8 +173,8 @@ describe('storage helpers', () => {
     });
 
     it('rejects a key/header seq mismatch', async () => {
-      const store = new MemStorage();
-      store.insert(formatKey('test/', 'mydb', 0n, 11n, 'hadbp'), encodePhysical(makeCs(99n, base.checksum)));
+      const store = memStore();
+      await store.put(formatKey('test/', 'mydb', 0n, 11n, 'hadbp'), encodePhysical(makeCs(99n, base.checksum)));
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_KEY_MISMATCH')).toBe(true);
       expect(err.message).toBe(
@@ -190,23 +183,30 @@ describe('storage helpers', () => {
     });
 
     it('rejects duplicates in the listing', async () => {
-      const store = new MemStorage();
+      const store = memStore();
       const cs11 = makeCs(11n, base.checksum);
       await uploadPhysical(store, 'test/', 'mydb', cs11);
       await uploadPhysical(store, 'test/', 'mydb', makeCs(12n, cs11.checksum));
-      store.duplicateFirst = true;
+      store.setFaults({ listDuplicatesFirst: true });
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_DUPLICATE_SEQ')).toBe(true);
-      expect(err.message).toBe('mydb: duplicate live physical changeset seq 11 at test/mydb/0000/000000000000000b.hadbp');
+      expect(err.message).toBe(
+        'mydb: duplicate live physical changeset seq 11 at test/mydb/0000/000000000000000b.hadbp',
+      );
     });
 
     it('treats two spellings of one seq as a duplicate', async () => {
-      const store = new MemStorage();
+      const store = memStore();
       const cs11 = makeCs(11n, base.checksum);
       await uploadPhysical(store, 'test/', 'mydb', cs11);
-      store.insert('test/mydb/0000/b.hadbp', encodePhysical(cs11));
+      await store.put('test/mydb/0000/b.hadbp', encodePhysical(cs11));
       const err = await rejection(discoverStrictPhysicalChain(store, 'test/', 'mydb', base));
       expect(isChangesetError(err, 'HADB_CHANGESET_DUPLICATE_SEQ')).toBe(true);
     });
   });
 });
+
+/** A real in-memory backend whose listing quirks a test can switch on (`setFaults`). */
+function memStore() {
+  return withFaults(new MemStorageBackend(), { seed: 1 });
+}

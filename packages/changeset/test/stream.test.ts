@@ -9,18 +9,10 @@ import {
   type PageEntry,
 } from '../src/index.js';
 import { chunked, collect, concat, fill, sameBytes, samePages } from './support/bytes.js';
+import { rejection } from '@hadb/testkit';
 
 const pagesOf = (n: number, size: number, width: 4 | 8 = 8): PageEntry[] =>
   Array.from({ length: n }, (_, i) => ({ pageId: BigInt(i * 3), data: fill(i & 0xff, size) }));
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string; [k: string]: unknown }> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as never;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function* slowly<T>(items: Iterable<T>): AsyncGenerator<T> {
   for (const item of items) {
@@ -50,6 +42,15 @@ describe('PhysicalStreamWriter', () => {
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(Math.max(8192, size));
   });
 
+  it('rejects a chunkSize below 4096 at construction with HADB_CHANGESET_INVALID_CONFIG (never clamps)', () => {
+    const init = { seq: 1n, prevChecksum: 0n, pageIdSize: 8 as const, pageSize: 4096, pageCount: 0 };
+    for (const chunkSize of [4095, 0, 8192.5]) {
+      expect(() => new PhysicalStreamWriter(init, [], { chunkSize })).toThrow(
+        expect.objectContaining({ code: 'HADB_CHANGESET_INVALID_CONFIG' }),
+      );
+    }
+  });
+
   it('rejects unsorted pages, wrong counts, and ids wider than the declared size', async () => {
     const init = { seq: 1n, prevChecksum: 0n, pageIdSize: 4 as const, pageSize: 4096 };
     const unsorted = [
@@ -76,13 +77,16 @@ describe('readPhysicalStream', () => {
   const cs = newPhysical(4n, 99n, 8, 4096, pagesOf(20, 4096), { createdMs: 5n });
   const bytes = encodePhysical(cs);
 
-  it.each([[[1]], [[7, 3, 100]], [[4096]], [[1 << 20]]])('decodes chunked input %j like decodePhysical', async (sizes) => {
-    const reader = readPhysicalStream(chunked(bytes, sizes));
-    expect(await reader.header()).toEqual(cs.header);
-    const pages = await collect(reader);
-    expect(samePages(pages, cs.pages)).toBe(true);
-    expect(reader.checksum).toBe(cs.checksum);
-  });
+  it.each([[[1]], [[7, 3, 100]], [[4096]], [[1 << 20]]])(
+    'decodes chunked input %j like decodePhysical',
+    async (sizes) => {
+      const reader = readPhysicalStream(chunked(bytes, sizes));
+      expect(await reader.header()).toEqual(cs.header);
+      const pages = await collect(reader);
+      expect(samePages(pages, cs.pages)).toBe(true);
+      expect(reader.checksum).toBe(cs.checksum);
+    },
+  );
 
   it('reads a Node Readable, and verifies expectedPrev before any page', async () => {
     const pages = await collect(readPhysicalStream(Readable.from(chunked(bytes, [1000])), { expectedPrev: 99n }));
@@ -142,7 +146,11 @@ describe('readPhysicalStream', () => {
     const head = encodePhysical(newPhysical(1n, 0n, 4, 0xffff_ffff, [{ pageId: 0n, data: fill(0, 4) }]));
     new DataView(head.buffer).setUint32(44, 0xffff_fff0, false);
     const err = await rejection(collect(readPhysicalStream([head])));
-    expect([err.code, err.needed, err.available]).toEqual(['HADB_CHANGESET_TRUNCATED', 48n + 0xffff_fff0n, BigInt(head.length)]);
+    expect([err.code, err.needed, err.available]).toEqual([
+      'HADB_CHANGESET_TRUNCATED',
+      48n + 0xffff_fff0n,
+      BigInt(head.length),
+    ]);
   });
 
   it('abort stops reading and releases the source', async () => {
@@ -172,7 +180,10 @@ describe('readPhysicalStream', () => {
     async function* pages(): AsyncGenerator<PageEntry> {
       for (let i = 0; i < n; i++) yield { pageId: BigInt(i), data: block };
     }
-    const writer = new PhysicalStreamWriter({ seq: 1n, prevChecksum: 0n, pageIdSize: 8, pageSize: size, pageCount: n }, pages());
+    const writer = new PhysicalStreamWriter(
+      { seq: 1n, prevChecksum: 0n, pageIdSize: 8, pageSize: size, pageCount: n },
+      pages(),
+    );
     let count = 0;
     const reader = readPhysicalStream(writer);
     for await (const page of reader) {

@@ -25,8 +25,7 @@ import { ascii, hex, unhex } from './support/bytes.js';
 // Spec §1.12 / §2.10: produced by the upstream Rust code, cross-checked independently.
 const P1_HEX =
   '48414442500100040000100000000000000000010000000000000000000000020000018bcfe568000000000100000004aaaaaaaa0000000500000002bbbbc68ec87bd37a2ece';
-const P3_HEX =
-  '48414442500100040000100000000000000000070000000000000000000000000000000000000000af5570f5a1810b7a';
+const P3_HEX = '48414442500100040000100000000000000000070000000000000000000000000000000000000000af5570f5a1810b7a';
 
 function p1(): PhysicalChangeset {
   return newPhysical(
@@ -169,7 +168,11 @@ describe('.hadbj vectors (spec §2.10)', () => {
     expect(hex(bytes.subarray(36, 44))).toBe('000000000000006e');
     expect(hex(bytes.subarray(128, 128 + 0x6e))).toBe(E1 + E2);
     expect(hex(bytes.subarray(238))).toBe(H2);
-    expect(hex(bytes.subarray(44, 76))).toBe(createHash('sha256').update(unhex(E1 + E2)).digest('hex'));
+    expect(hex(bytes.subarray(44, 76))).toBe(
+      createHash('sha256')
+        .update(unhex(E1 + E2))
+        .digest('hex'),
+    );
     const decoded = decodeJournal(bytes);
     expect(hex(decoded.chainHash)).toBe(H2);
     expect(decoded.entries).toHaveLength(2);
@@ -186,8 +189,14 @@ describe('.hadbj vectors (spec §2.10)', () => {
   it('unsealed header, first_seq=3, created_ms=1700000000000', () => {
     const bytes = encodeUnsealedHeader({ firstSeq: 3n, createdMs: 1700000000000n });
     const expected =
-      '484144424a010000' + '00000000' + '0000000000000003' + '00'.repeat(8 * 3) + '00'.repeat(32) + '00'.repeat(8) +
-      '0000018bcfe56800' + '00'.repeat(36);
+      '484144424a010000' +
+      '00000000' +
+      '0000000000000003' +
+      '00'.repeat(8 * 3) +
+      '00'.repeat(32) +
+      '00'.repeat(8) +
+      '0000018bcfe56800' +
+      '00'.repeat(36);
     expect(hex(bytes)).toBe(expected);
     expect(bytes.length).toBe(128);
     const header = decodeJournalHeader(bytes);

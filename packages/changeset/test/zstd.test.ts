@@ -76,7 +76,11 @@ describe('zstd', () => {
   });
 
   it('garbage is a typed IO error', () => {
-    for (const bad of [ascii('not zstd at all'), Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd), Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x08)]) {
+    for (const bad of [
+      ascii('not zstd at all'),
+      Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd),
+      Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x08),
+    ]) {
       let error: unknown;
       try {
         zstdDecompress(bad);
@@ -98,11 +102,18 @@ describe('zstd', () => {
         expect(sameBytes(zstdDecompress(new Uint8Array(theirs)), data)).toBe(true);
       }
       // Streamed input (no content size in the frame header) and two concatenated frames.
-      const streamed = execFileSync('sh', ['-c', 'cat | zstd -3 -c -q --no-content-size'], { input: data, maxBuffer: 1 << 26 });
+      const streamed = execFileSync('sh', ['-c', 'cat | zstd -3 -c -q --no-content-size'], {
+        input: data,
+        maxBuffer: 1 << 26,
+      });
       const twice = concat([new Uint8Array(streamed), new Uint8Array(streamed)]);
-      expect(sameBytes(concat(await collect(zstdDecompressStream(chunked(twice, [4096])))), concat([data, data]))).toBe(true);
+      expect(sameBytes(concat(await collect(zstdDecompressStream(chunked(twice, [4096])))), concat([data, data]))).toBe(
+        true,
+      );
       const framesByUs = concat(await collect(zstdCompressStream(chunked(data, [100_000]))));
-      expect(sameBytes(execFileSync('zstd', ['-d', '-c', '-q'], { input: framesByUs, maxBuffer: 1 << 26 }), data)).toBe(true);
+      expect(sameBytes(execFileSync('zstd', ['-d', '-c', '-q'], { input: framesByUs, maxBuffer: 1 << 26 }), data)).toBe(
+        true,
+      );
     });
 
     it('a compressed journal body is a standard zstd frame (as libzstd in Rust would read it)', async () => {

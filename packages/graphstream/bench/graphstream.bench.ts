@@ -21,11 +21,17 @@ export async function run(ctx: BenchContext): Promise<void> {
     const w = await JournalWriter.open({ dir: journal });
     let t = performance.now();
     const acks = [];
-    for (let i = 0; i < ENTRIES; i++) acks.push(w.appendQuery('CREATE (:Person {name: $name, age: $age, score: $score})', params));
+    for (let i = 0; i < ENTRIES; i++)
+      acks.push(w.appendQuery('CREATE (:Person {name: $name, age: $age, score: $score})', params));
     await Promise.all(acks);
     const writeMs = performance.now() - t;
     await w.close();
-    ctx.record('append entries/s (fsync batching 100 ms, acknowledged)', Math.round(ENTRIES / (writeMs / 1000)), 'entries/s', `${ENTRIES} entries incl. seals, ${w.metrics.get('fsyncs')} fsyncs`);
+    ctx.record(
+      'append entries/s (fsync batching 100 ms, acknowledged)',
+      Math.round(ENTRIES / (writeMs / 1000)),
+      'entries/s',
+      `${ENTRIES} entries incl. seals, ${w.metrics.get('fsyncs')} fsyncs`,
+    );
 
     // Sequential appends: each awaited before the next (a single client), fsyncMs 0 (group commit).
     const w0 = await JournalWriter.open({ dir: join(work, 'seq') });
@@ -49,13 +55,28 @@ export async function run(ctx: BenchContext): Promise<void> {
     const results = await up.uploadPending();
     const upMs = performance.now() - t;
     const bytes = results.reduce((a, r) => a + r.bytes, 0);
-    ctx.record('upload MB/s (storage-local, verified, 4 concurrent)', bytes / 1e6 / (upMs / 1000), 'MB/s', `${results.length} segments, ${(bytes / 1e6).toFixed(1)} MB compressed`);
-    ctx.record('upload entries/s (storage-local, full decode before upload)', Math.round(ENTRIES / (upMs / 1000)), 'entries/s');
+    ctx.record(
+      'upload MB/s (storage-local, verified, 4 concurrent)',
+      bytes / 1e6 / (upMs / 1000),
+      'MB/s',
+      `${results.length} segments, ${(bytes / 1e6).toFixed(1)} MB compressed`,
+    );
+    ctx.record(
+      'upload entries/s (storage-local, full decode before upload)',
+      Math.round(ENTRIES / (upMs / 1000)),
+      'entries/s',
+    );
 
     // 3. Download (verify) + replay.
     const follower = join(work, 'follower');
     t = performance.now();
-    await downloadNewSegments({ storage, prefix: 'bench/', db: 'g', dir: follower, since: { seq: 0n, chainHash: new Uint8Array(32) } });
+    await downloadNewSegments({
+      storage,
+      prefix: 'bench/',
+      db: 'g',
+      dir: follower,
+      since: { seq: 0n, chainHash: new Uint8Array(32) },
+    });
     const dlMs = performance.now() - t;
     ctx.record('download + verify entries/s (storage-local)', Math.round(ENTRIES / (dlMs / 1000)), 'entries/s');
     t = performance.now();

@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { COMPRESSION_ZSTD, encodeJournalHeader, zstdCompress } from '@hadb/changeset';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { type Clock, systemClock, throwIfAborted, type OpOptions } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import {
   FLAG_COMPRESSED,
   FLAG_HAS_CHAIN_HASH,
@@ -19,7 +20,7 @@ import { listSegmentFiles } from './recovery.js';
 import type { JournalUploader, UploadResult } from './uploader.js';
 
 /** Options of {@link compactJournal}. */
-export interface CompactionOptions {
+export interface CompactionOptions extends OpOptions {
   readonly dir: string;
   /** Uploads the compacted segment and tells which local segments are uploaded. */
   readonly uploader: JournalUploader;
@@ -28,7 +29,8 @@ export interface CompactionOptions {
   /** zstd level for inputs that are not already compressed. Default 3. */
   readonly zstdLevel?: number;
   readonly metrics?: GraphstreamMetrics;
-  readonly signal?: AbortSignal;
+  /** Time source of the compacted segment's `created_ms` (`wallMs()`). Default `systemClock`. */
+  readonly clock?: Clock | undefined;
 }
 
 /** Result of a compaction that ran. */
@@ -90,14 +92,21 @@ async function compact(
 ): Promise<CompactionResult> {
   const summaries: SegmentSummary[] = [];
   for (const input of inputs) {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const s = await verifySegmentStream(createReadStream(input.path), { signal: options.signal });
     const prev = summaries[summaries.length - 1];
-    if (prev !== undefined && (s.header.firstSeq !== prev.header.lastSeq + 1n || !sameHash(s.firstPrevHash, prev.chainHash))) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `segments do not chain at seq ${s.header.firstSeq}`, {
-        seq: s.header.firstSeq,
-        location: input.path,
-      });
+    if (
+      prev !== undefined &&
+      (s.header.firstSeq !== prev.header.lastSeq + 1n || !sameHash(s.firstPrevHash, prev.chainHash))
+    ) {
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_CHAIN_MISMATCH',
+        `segments do not chain at seq ${s.header.firstSeq}`,
+        {
+          seq: s.header.firstSeq,
+          location: input.path,
+        },
+      );
     }
     summaries.push(s);
   }
@@ -141,15 +150,21 @@ async function compact(
       bodyLen: BigInt(pos - HEADER_SIZE),
       bodyChecksum: new Uint8Array(sha.digest()),
       prevSegmentChecksum: hashToU64(first.firstPrevHash),
-      createdMs: BigInt(Date.now()),
+      createdMs: BigInt((options.clock ?? systemClock).wallMs()),
     });
     await writeAll(fh, header, 0);
     await writeAll(fh, last.chainHash, pos);
     await fh.sync();
     await fh.close();
     const check = await verifySegmentStream(createReadStream(tmp), { signal: options.signal });
-    if (check.header.entryCount !== entryCount || !sameHash(check.chainHash, last.chainHash) || !sameHash(check.firstPrevHash, first.firstPrevHash)) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'compacted segment does not preserve its inputs', { location: tmp });
+    if (
+      check.header.entryCount !== entryCount ||
+      !sameHash(check.chainHash, last.chainHash) ||
+      !sameHash(check.firstPrevHash, first.firstPrevHash)
+    ) {
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'compacted segment does not preserve its inputs', {
+        location: tmp,
+      });
     }
     await rename(tmp, path);
     await fsyncDir(options.dir);
@@ -163,5 +178,11 @@ async function compact(
   await fsyncDir(options.dir);
   await options.uploader.manifest.forget(inputs.map((i) => i.name));
   metrics.inc('compactions');
-  return { name, firstSeq: first.header.firstSeq, lastSeq: last.header.lastSeq, inputs: inputs.map((i) => i.name), upload };
+  return {
+    name,
+    firstSeq: first.header.firstSeq,
+    lastSeq: last.header.lastSeq,
+    inputs: inputs.map((i) => i.name),
+    upload,
+  };
 }

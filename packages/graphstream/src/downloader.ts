@@ -1,6 +1,7 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import { FLAG_SEALED, HEADER_SIZE, type JournalHeader, decodeHeader, verifySegmentStream } from './format.js';
 import { fsyncDir, ioError, writeAll } from './fsutil.js';
 import { checkPrefix, journalPrefix, parseSegmentKey } from './keys.js';
@@ -9,7 +10,7 @@ import { inDir, segmentFileName, tmpPath } from './naming.js';
 import { type JournalPosition, listSegmentFiles } from './recovery.js';
 
 /** Options of {@link downloadNewSegments}. */
-export interface DownloadOptions {
+export interface DownloadOptions extends OpOptions {
   readonly storage: StorageBackend;
   /** Key prefix, `""` or ending in `/`. */
   readonly prefix: string;
@@ -26,7 +27,6 @@ export interface DownloadOptions {
   /** Stop after this many segments (the next call continues). Default: no limit. */
   readonly maxSegments?: number;
   readonly metrics?: GraphstreamMetrics;
-  readonly signal?: AbortSignal;
 }
 
 /** One downloaded, verified and locally stored segment. */
@@ -43,17 +43,28 @@ function sameHash(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-async function remoteHeader(storage: StorageBackend, key: string, seq: bigint, signal?: AbortSignal): Promise<JournalHeader | null> {
+async function remoteHeader(
+  storage: StorageBackend,
+  key: string,
+  seq: bigint,
+  signal?: AbortSignal,
+): Promise<JournalHeader | null> {
   const bytes = await storage.rangeGet(key, 0, HEADER_SIZE, { signal });
   if (bytes === null) return null;
   let header: JournalHeader;
   try {
     header = decodeHeader(bytes);
   } catch (cause) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `object ${key} is not a journal segment`, { cause, location: key });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `object ${key} is not a journal segment`, {
+      cause,
+      location: key,
+    });
   }
   if (header.firstSeq !== seq || (header.flags & FLAG_SEALED) === 0 || header.lastSeq < header.firstSeq) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} has an inconsistent header`, { location: key, seq });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} has an inconsistent header`, {
+      location: key,
+      seq,
+    });
   }
   return header;
 }
@@ -88,7 +99,7 @@ export async function downloadNewSegments(options: DownloadOptions): Promise<Dow
 async function download(options: DownloadOptions, metrics: GraphstreamMetrics): Promise<DownloadedSegment[]> {
   const { storage, db, dir, signal } = options;
   const prefix = checkPrefix(options.prefix);
-  throwIfAborted(signal);
+  throwIfAborted(signal, graphstreamAborted);
   await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
     throw ioError(`could not create ${dir}`, cause, dir);
   });
@@ -109,23 +120,31 @@ async function download(options: DownloadOptions, metrics: GraphstreamMetrics): 
   const limit = options.maxSegments ?? Number.POSITIVE_INFINITY;
 
   for (let i = start; i < keyed.length && out.length < limit; i++) {
-    throwIfAborted(signal);
+    throwIfAborted(signal, graphstreamAborted);
     const { key, seq } = keyed[i]!;
     if (seq > expected) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_GAP', `journal gap after seq ${expected - 1n}: next segment starts at ${seq}`, {
-        seq: expected - 1n,
-        location: key,
-      });
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_GAP',
+        `journal gap after seq ${expected - 1n}: next segment starts at ${seq}`,
+        {
+          seq: expected - 1n,
+          location: key,
+        },
+      );
     }
     if (seq < expected) {
       const header = await remoteHeader(storage, key, seq, signal);
       if (header === null) break;
       if (header.lastSeq < expected) continue;
       if (out.length > 0) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_OVERLAP', `overlapping journal segment ${key} (${seq}..${header.lastSeq}) after seq ${expected - 1n}`, {
-          seq,
-          location: key,
-        });
+        throw new GraphstreamError(
+          'HADB_GRAPHSTREAM_OVERLAP',
+          `overlapping journal segment ${key} (${seq}..${header.lastSeq}) after seq ${expected - 1n}`,
+          {
+            seq,
+            location: key,
+          },
+        );
       }
     }
     const got = await fetchSegment(storage, key, seq, dir, expected, expectedPrev, signal);
@@ -184,22 +203,40 @@ async function fetchSegment(
       });
     } catch (cause) {
       if (cause instanceof GraphstreamError && cause.code !== 'HADB_GRAPHSTREAM_INVALID_SEGMENT') throw cause;
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} failed verification`, { cause, location: key });
-    }
-    if (summary.header.firstSeq !== seq) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} header first_seq ${summary.header.firstSeq} differs from its key`, {
+      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} failed verification`, {
+        cause,
         location: key,
       });
     }
+    if (summary.header.firstSeq !== seq) {
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_INVALID_SEGMENT',
+        `segment ${key} header first_seq ${summary.header.firstSeq} differs from its key`,
+        {
+          location: key,
+        },
+      );
+    }
     if (!linked) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment ${key} does not contain seq ${expected}`, { location: key, seq: expected });
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_INVALID_SEGMENT',
+        `segment ${key} does not contain seq ${expected}`,
+        { location: key, seq: expected },
+      );
     }
     await fh.sync();
     await fh.close();
     await rename(tmp, finalPath);
     await removeCovered(dir, finalPath, summary.header.firstSeq, summary.header.lastSeq);
     await fsyncDir(dir);
-    return { key, path: finalPath, firstSeq: summary.header.firstSeq, lastSeq: summary.header.lastSeq, chainHash: summary.chainHash, bytes: written };
+    return {
+      key,
+      path: finalPath,
+      firstSeq: summary.header.firstSeq,
+      lastSeq: summary.header.lastSeq,
+      chainHash: summary.chainHash,
+      bytes: written,
+    };
   } catch (error) {
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true }).catch(() => undefined);

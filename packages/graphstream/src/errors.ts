@@ -1,9 +1,11 @@
-import { HADB_ERROR_BRAND } from '@hadb/storage';
+import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /** Stable codes of {@link GraphstreamError}. Match on these, never on messages. */
 export type GraphstreamErrorCode =
-  /** An option or argument is out of range (for example a negative fsync interval). */
+  /** An argument is out of range or of the wrong form (for example an entry that is too large). */
   | 'HADB_GRAPHSTREAM_INVALID_ARGUMENT'
+  /** An option is invalid (for example a negative fsync interval); reported at construction. */
+  | 'HADB_GRAPHSTREAM_INVALID_CONFIG'
   /** A `JournalEntry` payload is not valid protobuf for the graphd schema. */
   | 'HADB_GRAPHSTREAM_INVALID_PAYLOAD'
   /** Another live process holds the journal directory's writer lock. */
@@ -42,35 +44,25 @@ export interface GraphstreamErrorOptions {
 }
 
 /** The one error type of `@hadb/graphstream`; storage failures pass through as `StorageError`. */
-export class GraphstreamError extends Error {
-  readonly [HADB_ERROR_BRAND] = true;
+export class GraphstreamError extends HadbError<GraphstreamErrorCode> {
   override readonly name = 'GraphstreamError';
-  readonly code: GraphstreamErrorCode;
   readonly seq: bigint | undefined;
   readonly location: string | undefined;
 
   constructor(code: GraphstreamErrorCode, message: string, options: GraphstreamErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.seq = options.seq;
     this.location = options.location;
   }
 }
 
-/** True for a {@link GraphstreamError}, optionally with the given code. */
-export function isGraphstreamError(value: unknown, code?: GraphstreamErrorCode): value is GraphstreamError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true &&
-    (value as Error).name === 'GraphstreamError' &&
-    (code === undefined || (value as GraphstreamError).code === code)
-  );
-}
+/** True for a {@link GraphstreamError}, optionally with the given code (works across duplicate installs). */
+export const isGraphstreamError = errorGuard<GraphstreamError>('GraphstreamError');
 
-/** Throws `HADB_GRAPHSTREAM_ABORTED` if `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_ABORTED', 'operation aborted', { cause: signal.reason });
-  }
-}
+/** The `HADB_GRAPHSTREAM_ABORTED` factory passed to `@hadb/io`'s abort helpers. */
+export const graphstreamAborted: ErrorFactory = (message, cause) =>
+  new GraphstreamError('HADB_GRAPHSTREAM_ABORTED', message, { cause });
+
+/** The `HADB_GRAPHSTREAM_INVALID_CONFIG` factory passed to `@hadb/io`'s `configChecker`. */
+export const graphstreamInvalidConfig: ErrorFactory = (message, cause) =>
+  new GraphstreamError('HADB_GRAPHSTREAM_INVALID_CONFIG', message, { cause });

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { type Clock, sleepUnlessAborted, systemClock, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { GraphstreamError } from './errors.js';
 import { ZERO_HASH, hashEntry } from './format.js';
@@ -23,6 +24,8 @@ export interface JournalFollowerOptions {
    */
   readonly applied?: JournalPosition;
   readonly metrics?: GraphstreamMetrics;
+  /** Time source of `follow`'s polling interval. Default `systemClock` of `@hadb/io`. */
+  readonly clock?: Clock | undefined;
 }
 
 /**
@@ -36,6 +39,7 @@ export class JournalFollower implements AsyncDisposable {
   readonly #prefix: string;
   readonly #db: string;
   readonly #dir: string;
+  readonly #clock: Clock;
   #downloaded: JournalPosition;
   #applied: JournalPosition;
   #closed = false;
@@ -46,6 +50,7 @@ export class JournalFollower implements AsyncDisposable {
     this.#prefix = options.prefix;
     this.#db = options.db;
     this.#dir = options.dir;
+    this.#clock = options.clock ?? systemClock;
     this.metrics = options.metrics ?? new GraphstreamMetrics();
     this.#downloaded = downloaded;
     this.#applied = options.applied ?? { seq: 0n, chainHash: ZERO_HASH };
@@ -73,7 +78,7 @@ export class JournalFollower implements AsyncDisposable {
   }
 
   /** Downloads every new segment after the local position. See `downloadNewSegments`. */
-  poll(options: { signal?: AbortSignal; maxSegments?: number } = {}): Promise<DownloadedSegment[]> {
+  poll(options: OpOptions & { readonly maxSegments?: number } = {}): Promise<DownloadedSegment[]> {
     return this.#exclusive(async () => {
       this.#check();
       const got = await downloadNewSegments({
@@ -98,7 +103,7 @@ export class JournalFollower implements AsyncDisposable {
    * If `apply` throws, the position stays at the last entry applied and the error propagates.
    * Resolves to the number of entries applied.
    */
-  apply(apply: (entry: ReplayEntry) => unknown, options: { signal?: AbortSignal } = {}): Promise<number> {
+  apply(apply: (entry: ReplayEntry) => unknown, options: OpOptions = {}): Promise<number> {
     return this.#exclusive(async () => {
       this.#check();
       if (this.#applied.seq >= this.#downloaded.seq) return 0;
@@ -123,7 +128,7 @@ export class JournalFollower implements AsyncDisposable {
   }
 
   /** {@link poll} then {@link apply}. Resolves to the number of entries applied. */
-  async catchUp(apply: (entry: ReplayEntry) => unknown, options: { signal?: AbortSignal } = {}): Promise<number> {
+  async catchUp(apply: (entry: ReplayEntry) => unknown, options: OpOptions = {}): Promise<number> {
     await this.poll(options);
     return this.apply(apply, options);
   }
@@ -145,17 +150,7 @@ export class JournalFollower implements AsyncDisposable {
         if (options.signal.aborted) break;
         options.onError?.(error);
       }
-      await new Promise<void>((resolve) => {
-        const onAbort = (): void => {
-          clearTimeout(t);
-          resolve();
-        };
-        const t = setTimeout(() => {
-          options.signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, interval);
-        options.signal.addEventListener('abort', onAbort, { once: true });
-      });
+      await sleepUnlessAborted(this.#clock, interval, options.signal);
     }
   }
 
@@ -179,4 +174,3 @@ export class JournalFollower implements AsyncDisposable {
     return run;
   }
 }
-

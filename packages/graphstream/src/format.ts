@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 /**
  * The `.hadbj` primitives graphstream uses, all delegated to `@hadb/changeset` (the one
  * implementation of the format). This module only adapts shapes: entries carry their chain hash,
@@ -119,7 +120,9 @@ export function readEntries(
       (expectedPrev !== undefined && !sameHash(entry.prevHash, expectedPrev));
     if (bad) {
       // A CRC-valid entry that does not link is damage or divergence, never a torn write.
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${entry.sequence}`, { seq: entry.sequence });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${entry.sequence}`, {
+        seq: entry.sequence,
+      });
     }
     const hash = entryHash(entry.prevHash, entry.payload);
     entries.push({ seq: entry.sequence, prevHash: entry.prevHash, payload: entry.payload, hash });
@@ -174,14 +177,24 @@ export function decodeSealed(bytes: Uint8Array): DecodedSegment {
   if (first === undefined || last === undefined) {
     throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', 'sealed segment has no entries');
   }
-  if (seg.header.firstSeq !== first.seq || seg.header.lastSeq !== last.seq || seg.header.entryCount !== BigInt(entries.length)) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', 'segment header does not match its entries', { seq: first.seq });
+  if (
+    seg.header.firstSeq !== first.seq ||
+    seg.header.lastSeq !== last.seq ||
+    seg.header.entryCount !== BigInt(entries.length)
+  ) {
+    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', 'segment header does not match its entries', {
+      seq: first.seq,
+    });
   }
   for (let i = 1; i < entries.length; i++) {
     if (entries[i]!.seq !== entries[i - 1]!.seq + 1n) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `segment sequences are not contiguous at ${entries[i]!.seq}`, {
-        seq: entries[i]!.seq,
-      });
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_INVALID_SEGMENT',
+        `segment sequences are not contiguous at ${entries[i]!.seq}`,
+        {
+          seq: entries[i]!.seq,
+        },
+      );
     }
   }
   return { header: seg.header, entries, chainHash: seg.chainHash };
@@ -202,14 +215,17 @@ export interface SegmentSummary {
 }
 
 /** Options of {@link verifySegmentStream}. */
-export interface VerifySegmentStreamOptions {
+export interface VerifySegmentStreamOptions extends OpOptions {
   /**
    * Called for each entry, in order, after its CRC and its link to the previous entry were
    * checked; may be async (it is awaited, which bounds memory). Throwing aborts verification.
    * The segment-wide checks (body checksum, count, trailer) complete only after the last entry.
    */
-  readonly onEntry?: (entry: { readonly seq: bigint; readonly prevHash: Uint8Array; readonly payload: Uint8Array }) => unknown;
-  readonly signal?: AbortSignal | undefined;
+  readonly onEntry?: (entry: {
+    readonly seq: bigint;
+    readonly prevHash: Uint8Array;
+    readonly payload: Uint8Array;
+  }) => unknown;
 }
 
 function invalid(message: string, cause?: unknown): GraphstreamError {
@@ -282,7 +298,8 @@ export async function verifySegmentStream(
     if ((header.compression === 1) !== ((header.flags & FLAG_COMPRESSED) !== 0) || header.compression > 1) {
       throw invalid('segment compression byte disagrees with its flags');
     }
-    if (header.entryCount === 0n || header.lastSeq < header.firstSeq) throw invalid('segment header counts are inconsistent');
+    if (header.entryCount === 0n || header.lastSeq < header.firstSeq)
+      throw invalid('segment header counts are inconsistent');
     const bodyLen = Number(header.bodyLen);
     if (!Number.isSafeInteger(bodyLen)) throw invalid('segment body length is out of range');
     const sha = createHash('sha256');
@@ -296,7 +313,8 @@ export async function verifySegmentStream(
         yield chunk;
       }
     }
-    const raw = (header.flags & FLAG_COMPRESSED) !== 0 ? zstdDecompressStream(body(), { signal: options.signal }) : body();
+    const raw =
+      (header.flags & FLAG_COMPRESSED) !== 0 ? zstdDecompressStream(body(), { signal: options.signal }) : body();
     async function* asLive(): AsyncGenerator<Uint8Array> {
       yield changesetEncodeUnsealedHeader({ firstSeq: header.firstSeq, createdMs: header.createdMs });
       yield* raw;

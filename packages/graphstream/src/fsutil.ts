@@ -43,7 +43,10 @@ export async function writeFileAtomic(dir: string, path: string, chunks: readonl
 /** Wraps a file-system failure as `HADB_GRAPHSTREAM_IO` (keeps an existing GraphstreamError). */
 export function ioError(message: string, cause: unknown, location?: string): GraphstreamError {
   if (cause instanceof GraphstreamError) return cause;
-  return new GraphstreamError('HADB_GRAPHSTREAM_IO', message, { cause, ...(location === undefined ? {} : { location }) });
+  return new GraphstreamError('HADB_GRAPHSTREAM_IO', message, {
+    cause,
+    ...(location === undefined ? {} : { location }),
+  });
 }
 
 /** Writes all of `data` at `position` through an open handle. */

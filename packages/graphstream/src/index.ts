@@ -1,4 +1,9 @@
-export { GraphstreamError, isGraphstreamError, type GraphstreamErrorCode, type GraphstreamErrorOptions } from './errors.js';
+export {
+  GraphstreamError,
+  isGraphstreamError,
+  type GraphstreamErrorCode,
+  type GraphstreamErrorOptions,
+} from './errors.js';
 export {
   TEMPORAL_TYPES,
   fromParamValue,

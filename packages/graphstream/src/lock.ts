@@ -43,7 +43,9 @@ export async function acquireWriterLock(dir: string): Promise<() => Promise<void
     }
     const holder = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
     if (holder === process.pid || alive(holder)) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_LOCKED', `journal directory is locked by process ${holder}`, { location: dir });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_LOCKED', `journal directory is locked by process ${holder}`, {
+        location: dir,
+      });
     }
     await rm(path, { force: true });
   }

@@ -1,4 +1,5 @@
 import { readFile, rm, stat } from 'node:fs/promises';
+import { type Clock, systemClock } from '@hadb/io';
 import { GraphstreamError } from './errors.js';
 import { fsyncDir, ioError, writeFileAtomic } from './fsutil.js';
 import { inDir } from './naming.js';
@@ -14,8 +15,8 @@ export interface CacheCleanupOptions {
   readonly maxBytes?: number;
   /** Names never deleted, uploaded or not (the writer's newest segment, files being read). */
   readonly keep?: ReadonlySet<string>;
-  /** Clock for age decisions (ms since epoch). Default `Date.now`. */
-  readonly now?: () => number;
+  /** Time source of age decisions (`wallMs()`, compared with file modification times). Default `systemClock`. */
+  readonly clock?: Clock | undefined;
 }
 
 interface ManifestJson {
@@ -111,7 +112,7 @@ export class UploadManifest {
     if (retentionMs < 0 || maxBytes < 0) {
       throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', 'retentionMs and maxBytes must be >= 0');
     }
-    const now = (options.now ?? Date.now)();
+    const now = (options.clock ?? systemClock).wallMs();
     const files: { name: string; size: number; mtimeMs: number }[] = [];
     const vanished: string[] = [];
     for (const name of this.#uploaded.keys()) {

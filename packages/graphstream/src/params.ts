@@ -26,7 +26,14 @@ export type ParamEntry = readonly [string, ParamValue];
 export type TemporalType = 'date' | 'time' | 'localTime' | 'dateTime' | 'localDateTime' | 'duration';
 
 /** The temporal kinds, in schema order (`TemporalKind` 1..6). */
-export const TEMPORAL_TYPES: readonly TemporalType[] = ['date', 'time', 'localTime', 'dateTime', 'localDateTime', 'duration'];
+export const TEMPORAL_TYPES: readonly TemporalType[] = [
+  'date',
+  'time',
+  'localTime',
+  'dateTime',
+  'localDateTime',
+  'duration',
+];
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;

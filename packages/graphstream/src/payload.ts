@@ -10,7 +10,7 @@ import {
   MapValueSchema,
   NullValueSchema,
   PointValueSchema,
-  TemporalKind,
+  type TemporalKind,
   TemporalValueSchema,
 } from './gen/graphd_pb.js';
 import { type ParamEntry, type ParamValue, TEMPORAL_TYPES, type TemporalType } from './params.js';
@@ -50,13 +50,19 @@ function toGraphValue(value: ParamValue): GraphValue {
         return { case: 'mapValue', value: create(MapValueSchema, { entries: value.value.map(toMapEntry) }) };
       case 'point':
         if (!Number.isInteger(value.srid) || value.srid < 0 || value.srid > UINT32_MAX) {
-          throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', 'point srid must be an unsigned 32-bit integer');
+          throw new GraphstreamError(
+            'HADB_GRAPHSTREAM_INVALID_ARGUMENT',
+            'point srid must be an unsigned 32-bit integer',
+          );
         }
         return {
           case: 'pointValue',
-          value: create(PointValueSchema, value.z === undefined
-            ? { srid: value.srid, x: value.x, y: value.y }
-            : { srid: value.srid, x: value.x, y: value.y, z: value.z }),
+          value: create(
+            PointValueSchema,
+            value.z === undefined
+              ? { srid: value.srid, x: value.x, y: value.y }
+              : { srid: value.srid, x: value.x, y: value.y, z: value.z },
+          ),
         };
       default: {
         const index = TEMPORAL_TYPES.indexOf(value.type);
@@ -100,7 +106,9 @@ function fromGraphValue(g: GraphValue | undefined): ParamValue {
     case 'temporalValue': {
       // TEMPORAL_UNSPECIFIED (and kinds newer than this schema) decode as a plain string.
       const type: TemporalType | undefined = TEMPORAL_TYPES[v.value.kind - 1];
-      return type === undefined || v.value.kind <= 0 ? { type: 'string', value: v.value.iso } : { type, value: v.value.iso };
+      return type === undefined || v.value.kind <= 0
+        ? { type: 'string', value: v.value.iso }
+        : { type, value: v.value.iso };
     }
     case 'pointValue': {
       const p = v.value;
@@ -138,7 +146,11 @@ export function decodePayload(bytes: Uint8Array): JournalPayload {
   try {
     msg = fromBinary(JournalEntrySchema, bytes);
   } catch (cause) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_PAYLOAD', 'journal entry payload is not a valid graphd.JournalEntry', { cause });
+    throw new GraphstreamError(
+      'HADB_GRAPHSTREAM_INVALID_PAYLOAD',
+      'journal entry payload is not a valid graphd.JournalEntry',
+      { cause },
+    );
   }
   return {
     sequence: msg.sequence,

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { readLiveJournal } from '@hadb/changeset';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import { FLAG_SEALED, HEADER_SIZE, ZERO_HASH, decodeHeader, verifySegmentStream } from './format.js';
 import { ioError } from './fsutil.js';
 import { GraphstreamMetrics } from './metrics.js';
@@ -17,7 +18,7 @@ export interface ReplayEntry {
 }
 
 /** Options of {@link replayJournal}. */
-export interface ReplayOptions {
+export interface ReplayOptions extends OpOptions {
   /** First sequence to hand to `apply` (default 1). Earlier entries are verified and skipped. */
   readonly fromSeq?: bigint;
   /**
@@ -28,7 +29,6 @@ export interface ReplayOptions {
   /** Include the unsealed live segment (entries not yet sealed). Default true. */
   readonly includeLive?: boolean;
   readonly metrics?: GraphstreamMetrics;
-  readonly signal?: AbortSignal;
 }
 
 /** Result of {@link replayJournal}. */
@@ -67,10 +67,14 @@ export async function replayJournal(
   const first = files[start];
   if (first === undefined) return { applied: 0, position: { seq: 0n, chainHash: ZERO_HASH } };
   if (first.firstSeq > fromSeq) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_GAP', `local journal starts at seq ${first.firstSeq}, after ${fromSeq}`, {
-      seq: fromSeq,
-      location: first.path,
-    });
+    throw new GraphstreamError(
+      'HADB_GRAPHSTREAM_GAP',
+      `local journal starts at seq ${first.firstSeq}, after ${fromSeq}`,
+      {
+        seq: fromSeq,
+        location: first.path,
+      },
+    );
   }
 
   let next: bigint | undefined; // next sequence expected
@@ -79,18 +83,28 @@ export async function replayJournal(
   const onEntry = async (e: ReplayEntry): Promise<void> => {
     if (next !== undefined && e.seq < next) return; // overlap with an earlier (compacted) segment
     if (next !== undefined && e.seq > next) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_GAP', `local journal gap after seq ${next - 1n}`, { seq: next - 1n });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_GAP', `local journal gap after seq ${next - 1n}`, {
+        seq: next - 1n,
+      });
     }
     if (next !== undefined && running !== undefined && !sameHash(e.prevHash, running)) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${e.seq}`, { seq: e.seq });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${e.seq}`, {
+        seq: e.seq,
+      });
     }
-    if (e.seq === fromSeq && options.expectedPrevHash !== undefined && !sameHash(e.prevHash, options.expectedPrevHash)) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${e.seq}`, { seq: e.seq });
+    if (
+      e.seq === fromSeq &&
+      options.expectedPrevHash !== undefined &&
+      !sameHash(e.prevHash, options.expectedPrevHash)
+    ) {
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${e.seq}`, {
+        seq: e.seq,
+      });
     }
     next = e.seq + 1n;
     running = undefined;
     if (e.seq >= fromSeq) {
-      throwIfAborted(options.signal);
+      throwIfAborted(options.signal, graphstreamAborted);
       await apply(e);
       applied++;
       metrics.inc('entries_replayed');
@@ -100,12 +114,14 @@ export async function replayJournal(
   let lastHash: Uint8Array = ZERO_HASH;
   for (let i = start; i < files.length; i++) {
     const file = files[i]!;
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const head = await readHead(file.path);
     if (head === undefined) continue;
     const sealed = (head.flags & FLAG_SEALED) !== 0;
     if (!sealed && i !== files.length - 1) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'an unsealed segment is not the newest one', { location: file.path });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'an unsealed segment is not the newest one', {
+        location: file.path,
+      });
     }
     if (!sealed && options.includeLive === false) break;
     const stream = createReadStream(file.path, { highWaterMark: 256 * 1024 });
@@ -135,7 +151,10 @@ export async function replayJournal(
       stream.destroy();
     }
   }
-  return { applied, position: { seq: next === undefined ? 0n : next - 1n, chainHash: next === undefined ? ZERO_HASH : lastHash } };
+  return {
+    applied,
+    position: { seq: next === undefined ? 0n : next - 1n, chainHash: next === undefined ? ZERO_HASH : lastHash },
+  };
 }
 
 async function readHead(path: string): Promise<ReturnType<typeof decodeHeader> | undefined> {

@@ -1,5 +1,6 @@
 import { open, readFile, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { GraphstreamError, throwIfAborted } from './errors.js';
+import { throwIfAborted, type OpOptions } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted } from './errors.js';
 import {
   FLAG_HAS_CHAIN_HASH,
   FLAG_SEALED,
@@ -103,10 +104,9 @@ function sameHash(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** Options of {@link recoverJournal}. */
-export interface RecoverOptions {
+export interface RecoverOptions extends OpOptions {
   /** Cut a torn tail off the live segment (the writer does; read-only inspection does not). */
   readonly truncateTornTail?: boolean;
-  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -120,7 +120,7 @@ export interface RecoverOptions {
  * the live segment throws `HADB_GRAPHSTREAM_CORRUPT`.
  */
 export async function recoverJournal(dir: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
-  throwIfAborted(options.signal);
+  throwIfAborted(options.signal, graphstreamAborted);
   await removeTmpFiles(dir, options.truncateTornTail === true);
   const files = await listSegmentFiles(dir);
   const newest = files[files.length - 1];
@@ -156,7 +156,11 @@ export async function recoverJournal(dir: string, options: RecoverOptions = {}):
 }
 
 /** Position at the end of `files` (all sealed): O(1) from the last one, else a full scan. */
-async function positionBefore(dir: string, files: LocalSegmentFile[], options: RecoverOptions): Promise<JournalPosition> {
+async function positionBefore(
+  dir: string,
+  files: LocalSegmentFile[],
+  options: RecoverOptions,
+): Promise<JournalPosition> {
   const last = files[files.length - 1]!;
   const tail = await sealedTail(last.path);
   if (tail !== undefined) return tail;
@@ -177,7 +181,9 @@ async function recoverLive(
   }
   const header = decodeHeader(raw.subarray(0, HEADER_SIZE));
   if (header.firstSeq !== file.firstSeq) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment header first_seq differs from its file name', { location: file.path });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment header first_seq differs from its file name', {
+      location: file.path,
+    });
   }
   let anchor = before ?? (header.firstSeq === 1n ? { seq: 0n, chainHash: ZERO_HASH } : undefined);
   if (anchor === undefined) {
@@ -186,7 +192,9 @@ async function recoverLive(
     if (saved !== undefined && saved.seq + 1n === header.firstSeq) anchor = saved;
   }
   if (anchor !== undefined && anchor.seq + 1n !== header.firstSeq) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment does not follow the previous segment', { location: file.path });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment does not follow the previous segment', {
+      location: file.path,
+    });
   }
   let scanned;
   try {
@@ -196,7 +204,10 @@ async function recoverLive(
       stopAtInvalid: true,
     });
   } catch (cause) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment entries do not chain', { cause, location: file.path });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment entries do not chain', {
+      cause,
+      location: file.path,
+    });
   }
   const { entries, end } = scanned;
   const truncatedBytes = raw.length - end;
@@ -234,7 +245,7 @@ async function recoverLive(
 async function fullScan(dir: string, files: LocalSegmentFile[], options: RecoverOptions): Promise<RecoveryResult> {
   let position: JournalPosition | undefined;
   for (let i = 0; i < files.length; i++) {
-    throwIfAborted(options.signal);
+    throwIfAborted(options.signal, graphstreamAborted);
     const file = files[i]!;
     const raw = await readFile(file.path).catch((cause: unknown) => {
       throw ioError(`could not read ${file.path}`, cause, file.path);
@@ -243,11 +254,16 @@ async function fullScan(dir: string, files: LocalSegmentFile[], options: Recover
     try {
       header = decodeHeader(raw.subarray(0, HEADER_SIZE));
     } catch (cause) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'segment header is invalid', { cause, location: file.path });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'segment header is invalid', {
+        cause,
+        location: file.path,
+      });
     }
     if ((header.flags & FLAG_SEALED) === 0) {
       if (i !== files.length - 1) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'an unsealed segment is not the newest one', { location: file.path });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'an unsealed segment is not the newest one', {
+          location: file.path,
+        });
       }
       const live = await recoverLive(dir, file, position, options);
       return { ...live, method: 'full-scan' };
@@ -256,7 +272,10 @@ async function fullScan(dir: string, files: LocalSegmentFile[], options: Recover
     try {
       seg = decodeSealed(raw);
     } catch (cause) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'sealed segment failed verification', { cause, location: file.path });
+      throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'sealed segment failed verification', {
+        cause,
+        location: file.path,
+      });
     }
     const first = seg.entries[0]!;
     if (position !== undefined && position.seq >= first.seq) {
@@ -264,21 +283,35 @@ async function fullScan(dir: string, files: LocalSegmentFile[], options: Recover
       const next = seg.entries.find((e) => e.seq === position!.seq + 1n);
       const at = seg.entries.find((e) => e.seq === position!.seq);
       if (at !== undefined && !sameHash(at.hash, position.chainHash)) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', 'overlapping local segments disagree', { location: file.path, seq: at.seq });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', 'overlapping local segments disagree', {
+          location: file.path,
+          seq: at.seq,
+        });
       }
       if (next === undefined) continue;
     } else if (position !== undefined) {
       if (first.seq !== position.seq + 1n) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', `local journal gap after seq ${position.seq}`, { location: file.path, seq: position.seq });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', `local journal gap after seq ${position.seq}`, {
+          location: file.path,
+          seq: position.seq,
+        });
       }
       if (!sameHash(first.prevHash, position.chainHash)) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${first.seq}`, { location: file.path, seq: first.seq });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_CHAIN_MISMATCH', `chain hash mismatch at seq ${first.seq}`, {
+          location: file.path,
+          seq: first.seq,
+        });
       }
     }
     const last = seg.entries[seg.entries.length - 1]!;
     position = { seq: last.seq, chainHash: seg.chainHash };
   }
-  return { position: position ?? { seq: 0n, chainHash: ZERO_HASH }, live: undefined, method: 'full-scan', truncatedBytes: 0 };
+  return {
+    position: position ?? { seq: 0n, chainHash: ZERO_HASH },
+    live: undefined,
+    method: 'full-scan',
+    truncatedBytes: 0,
+  };
 }
 
 async function removeTmpFiles(dir: string, remove: boolean): Promise<void> {

@@ -43,13 +43,22 @@ export async function sealLiveSegment(
   const header = decodeHeader(raw);
   const { entries, end } = readEntries(raw, HEADER_SIZE);
   if (end !== raw.length) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment has a torn tail at seal time', { location: path });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment has a torn tail at seal time', {
+      location: path,
+    });
   }
   const first = entries[0];
   if (first === undefined || first.seq !== header.firstSeq) {
-    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment does not start at its header first_seq', { location: path });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_CORRUPT', 'live segment does not start at its header first_seq', {
+      location: path,
+    });
   }
-  const sealed = await sealSegmentBytes(entries, hashToU64(first.prevHash), BigInt(Math.trunc(options.now())), options.zstdLevel);
+  const sealed = await sealSegmentBytes(
+    entries,
+    hashToU64(first.prevHash),
+    BigInt(Math.trunc(options.now())),
+    options.zstdLevel,
+  );
   await writeFileAtomic(dir, path, [sealed.bytes]);
   const last = entries[entries.length - 1] as JournalEntry;
   return {
@@ -65,7 +74,10 @@ export async function sealLiveSegment(
 
 /** Writes `recovery.json` (`{"last_seq":N,"chain_hash":"<64 hex>"}`) atomically. */
 export async function writeRecoveryState(dir: string, position: JournalPosition): Promise<void> {
-  const json = JSON.stringify({ last_seq: Number(position.seq), chain_hash: Buffer.from(position.chainHash).toString('hex') });
+  const json = JSON.stringify({
+    last_seq: Number(position.seq),
+    chain_hash: Buffer.from(position.chainHash).toString('hex'),
+  });
   // Sequences beyond 2^53 are written as exact decimal digits rather than a rounded float.
   const exact = json.replace(/"last_seq":[^,]+/, `"last_seq":${position.seq.toString()}`);
   await writeFileAtomic(dir, inDir(dir, RECOVERY_FILE), [new TextEncoder().encode(exact)]);

@@ -1,4 +1,6 @@
+import { type OpOptions, type Timer, configChecker, systemClock } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
+import { graphstreamInvalidConfig } from './errors.js';
 import { type CompactionResult, compactJournal } from './compaction.js';
 import { GraphstreamMetrics } from './metrics.js';
 import type { CacheCleanupOptions } from './manifest.js';
@@ -37,11 +39,16 @@ export class JournalShipper implements AsyncDisposable {
   readonly uploader: JournalUploader;
   readonly metrics: GraphstreamMetrics;
   readonly #options: JournalShipperOptions;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
   #tick: Promise<void> = Promise.resolve();
   #closed = false;
 
-  private constructor(options: JournalShipperOptions, writer: JournalWriter, uploader: JournalUploader, metrics: GraphstreamMetrics) {
+  private constructor(
+    options: JournalShipperOptions,
+    writer: JournalWriter,
+    uploader: JournalUploader,
+    metrics: GraphstreamMetrics,
+  ) {
     this.#options = options;
     this.writer = writer;
     this.uploader = uploader;
@@ -50,6 +57,10 @@ export class JournalShipper implements AsyncDisposable {
 
   /** Opens the writer (recovering), then uploads whatever a previous run left pending. */
   static async open(options: JournalShipperOptions): Promise<JournalShipper> {
+    const check = configChecker(graphstreamInvalidConfig);
+    check.int('uploadIntervalMs', options.uploadIntervalMs, { min: 0, default: 1000 });
+    check.int('compactionThreshold', options.compactionThreshold, { min: 0, default: 10 });
+    check.int('uploadConcurrency', options.uploadConcurrency, { min: 1, default: 4 });
     const metrics = options.metrics ?? new GraphstreamMetrics();
     const uploader = await JournalUploader.open({
       storage: options.storage,
@@ -65,10 +76,20 @@ export class JournalShipper implements AsyncDisposable {
     await uploader.uploadPending().catch((e: unknown) => options.onError?.(e));
     const interval = options.uploadIntervalMs ?? 1000;
     if (interval > 0) {
-      shipper.#timer = setInterval(() => {
-        shipper.#tick = shipper.#tick.then(() => shipper.#background()).catch((e: unknown) => options.onError?.(e));
-      }, interval);
-      shipper.#timer.unref();
+      const clock = options.clock ?? systemClock;
+      // One background pass every `interval` ms, each started after the previous one finished.
+      const arm = (): void => {
+        shipper.#timer = clock.timer(interval, () => {
+          shipper.#tick = shipper.#tick
+            .then(() => shipper.#background())
+            .catch((e: unknown) => options.onError?.(e))
+            .finally(() => {
+              if (!shipper.#closed) arm();
+            });
+        });
+        shipper.#timer.unref?.();
+      };
+      arm();
     }
     return shipper;
   }
@@ -87,18 +108,19 @@ export class JournalShipper implements AsyncDisposable {
    * Seals the live segment and uploads every pending segment, resolving once all entries
    * appended before the call are in storage (upload with acknowledgement).
    */
-  async sync(options: { signal?: AbortSignal } = {}): Promise<void> {
+  async sync(options: OpOptions = {}): Promise<void> {
     const sealed = await this.writer.sealForUpload(options);
     if (sealed !== null) await this.uploader.upload(sealed.name, options);
     await this.uploader.uploadPending(options);
   }
 
   /** Runs compaction now if enough uploaded segments exist. */
-  compact(options: { signal?: AbortSignal } = {}): Promise<CompactionResult | null> {
+  compact(options: OpOptions = {}): Promise<CompactionResult | null> {
     return compactJournal({
       dir: this.writer.dir,
       uploader: this.uploader,
       metrics: this.metrics,
+      ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
       ...(this.#options.compactionThreshold ? { threshold: this.#options.compactionThreshold } : {}),
       ...(this.#options.zstdLevel === undefined ? {} : { zstdLevel: this.#options.zstdLevel }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -113,7 +135,11 @@ export class JournalShipper implements AsyncDisposable {
       // Keep the newest sealed segment (and the live one) so that writer recovery stays O(1).
       const files = await listSegmentFiles(this.writer.dir);
       const keep = new Set(files.slice(-2).map((f) => f.name));
-      const deleted = await this.uploader.manifest.cleanup({ ...(this.#options.cache ?? {}), keep });
+      const deleted = await this.uploader.manifest.cleanup({
+        ...(this.#options.cache ?? {}),
+        keep,
+        ...(this.#options.clock === undefined ? {} : { clock: this.#options.clock }),
+      });
       this.metrics.inc('cache_files_deleted', deleted.length);
     }
   }
@@ -122,7 +148,7 @@ export class JournalShipper implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer?.cancel();
     await this.#tick.catch(() => undefined);
     await this.writer.close();
     try {

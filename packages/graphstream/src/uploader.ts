@@ -1,8 +1,16 @@
 import { open, readFile, readdir } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { StorageBackend } from '@hadb/storage';
-import { GraphstreamError, throwIfAborted } from './errors.js';
-import { type DecodedSegment, FLAG_SEALED, HEADER_SIZE, decodeHeader, decodeSealed, verifySegmentStream } from './format.js';
+import { throwIfAborted, type OpOptions, configChecker } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted, graphstreamInvalidConfig } from './errors.js';
+import {
+  type DecodedSegment,
+  FLAG_SEALED,
+  HEADER_SIZE,
+  decodeHeader,
+  decodeSealed,
+  verifySegmentStream,
+} from './format.js';
 import { ioError } from './fsutil.js';
 import { checkPrefix, segmentKey } from './keys.js';
 import { UploadManifest } from './manifest.js';
@@ -87,7 +95,7 @@ export class JournalUploader implements AsyncDisposable {
     this.#db = options.db;
     segmentKey(this.#prefix, this.#db, 1n);
     this.#dir = options.dir;
-    this.#concurrency = Math.max(1, Math.trunc(options.concurrency ?? 4));
+    this.#concurrency = options.concurrency ?? 4;
     this.#onError = options.onError;
     this.metrics = options.metrics ?? new GraphstreamMetrics();
     this.manifest = manifest;
@@ -95,6 +103,7 @@ export class JournalUploader implements AsyncDisposable {
 
   /** Loads the upload manifest of `options.dir` and returns a ready uploader. */
   static async open(options: JournalUploaderOptions): Promise<JournalUploader> {
+    configChecker(graphstreamInvalidConfig).int('concurrency', options.concurrency, { min: 1, default: 4 });
     checkPrefix(options.prefix);
     segmentKey(options.prefix, options.db, 1n);
     return new JournalUploader(options, await UploadManifest.load(options.dir));
@@ -111,7 +120,7 @@ export class JournalUploader implements AsyncDisposable {
    * recorded in the manifest — the acknowledgement used for graceful shutdown. Already-recorded
    * segments resolve at once as `present`.
    */
-  upload(nameOrPath: string, options: { signal?: AbortSignal } = {}): Promise<UploadResult> {
+  upload(nameOrPath: string, options: OpOptions = {}): Promise<UploadResult> {
     const name = basename(nameOrPath);
     if (this.#closed) return Promise.reject(new GraphstreamError('HADB_GRAPHSTREAM_CLOSED', 'uploader is closed'));
     const existing = this.#inflight.get(name);
@@ -132,7 +141,10 @@ export class JournalUploader implements AsyncDisposable {
       throw ioError(`could not list ${this.#dir}`, cause, this.#dir);
     }
     const candidates = names
-      .filter((n) => (parseSegmentFileName(n) !== undefined || parseCompactedFileName(n) !== undefined) && !this.manifest.has(n))
+      .filter(
+        (n) =>
+          (parseSegmentFileName(n) !== undefined || parseCompactedFileName(n) !== undefined) && !this.manifest.has(n),
+      )
       .sort();
     const out: string[] = [];
     for (const n of candidates) {
@@ -156,8 +168,8 @@ export class JournalUploader implements AsyncDisposable {
    * Uploads every pending sealed segment (resuming after a crash or failed uploads) and waits for
    * them. Resolves with the results; rejects with the first error after all attempts finished.
    */
-  async uploadPending(options: { signal?: AbortSignal } = {}): Promise<UploadResult[]> {
-    throwIfAborted(options.signal);
+  async uploadPending(options: OpOptions = {}): Promise<UploadResult[]> {
+    throwIfAborted(options.signal, graphstreamAborted);
     const names = await this.pendingNames();
     const settled = await Promise.allSettled(names.map((n) => this.upload(n, options)));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -199,7 +211,7 @@ export class JournalUploader implements AsyncDisposable {
 
   async #uploadOne(name: string, signal: AbortSignal | undefined): Promise<UploadResult> {
     try {
-      throwIfAborted(signal);
+      throwIfAborted(signal, graphstreamAborted);
       const path = inDir(this.#dir, name);
       let bytes: Uint8Array;
       try {
@@ -217,10 +229,19 @@ export class JournalUploader implements AsyncDisposable {
         );
       } catch (cause) {
         if (cause instanceof GraphstreamError && cause.code === 'HADB_GRAPHSTREAM_ABORTED') throw cause;
-        throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `local segment ${name} failed verification`, { cause, location: name });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_SEGMENT', `local segment ${name} failed verification`, {
+          cause,
+          location: name,
+        });
       }
       const key = segmentKey(this.#prefix, this.#db, summary.header.firstSeq);
-      const base = { name, key, firstSeq: summary.header.firstSeq, lastSeq: summary.header.lastSeq, bytes: bytes.length };
+      const base = {
+        name,
+        key,
+        firstSeq: summary.header.firstSeq,
+        lastSeq: summary.header.lastSeq,
+        bytes: bytes.length,
+      };
       if (this.manifest.has(name)) return { ...base, outcome: 'present' };
       const outcome = await this.#put(key, bytes, signal);
       await this.manifest.markUploaded(name, bytes.length);
@@ -234,11 +255,7 @@ export class JournalUploader implements AsyncDisposable {
     }
   }
 
-  async #put(
-    key: string,
-    bytes: Uint8Array,
-    signal: AbortSignal | undefined,
-  ): Promise<UploadResult['outcome']> {
+  async #put(key: string, bytes: Uint8Array, signal: AbortSignal | undefined): Promise<UploadResult['outcome']> {
     let ours: DecodedSegment | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const created = await this.#storage.putIfAbsent(key, bytes, { signal });
@@ -252,7 +269,10 @@ export class JournalUploader implements AsyncDisposable {
       try {
         theirs = decodeSealed(existing.data);
       } catch (cause) {
-        throw new GraphstreamError('HADB_GRAPHSTREAM_UPLOAD_CONFLICT', `an invalid object occupies ${key}`, { cause, location: key });
+        throw new GraphstreamError('HADB_GRAPHSTREAM_UPLOAD_CONFLICT', `an invalid object occupies ${key}`, {
+          cause,
+          location: key,
+        });
       }
       if (covers(theirs, ours)) return 'present';
       if (covers(ours, theirs)) {
@@ -260,11 +280,17 @@ export class JournalUploader implements AsyncDisposable {
         if (replaced.success) return 'replaced';
         continue;
       }
-      throw new GraphstreamError('HADB_GRAPHSTREAM_UPLOAD_CONFLICT', `a different journal segment already exists at ${key}`, {
-        location: key,
-        seq: ours.header.firstSeq,
-      });
+      throw new GraphstreamError(
+        'HADB_GRAPHSTREAM_UPLOAD_CONFLICT',
+        `a different journal segment already exists at ${key}`,
+        {
+          location: key,
+          seq: ours.header.firstSeq,
+        },
+      );
     }
-    throw new GraphstreamError('HADB_GRAPHSTREAM_UPLOAD_CONFLICT', `the object at ${key} kept changing during upload`, { location: key });
+    throw new GraphstreamError('HADB_GRAPHSTREAM_UPLOAD_CONFLICT', `the object at ${key} kept changing during upload`, {
+      location: key,
+    });
   }
 }

@@ -1,13 +1,8 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { GraphstreamError, throwIfAborted } from './errors.js';
-import {
-  ENTRY_HEADER_SIZE,
-  HEADER_SIZE,
-  encodeEntryBytes,
-  encodeUnsealedHeader,
-  hashEntry,
-} from './format.js';
+import { type Clock, type Timer, configChecker, systemClock, throwIfAborted, type OpOptions } from '@hadb/io';
+import { GraphstreamError, graphstreamAborted, graphstreamInvalidConfig } from './errors.js';
+import { ENTRY_HEADER_SIZE, HEADER_SIZE, encodeEntryBytes, encodeUnsealedHeader, hashEntry } from './format.js';
 import { fsyncDir, ioError, writeAll } from './fsutil.js';
 import { GraphstreamMetrics } from './metrics.js';
 import { inDir, segmentFileName } from './naming.js';
@@ -18,7 +13,7 @@ import { type JournalPosition, recoverJournal } from './recovery.js';
 import { type SealedSegment, sealLiveSegment, writeRecoveryState } from './seal.js';
 
 /** Options of {@link JournalWriter.open}. */
-export interface JournalWriterOptions {
+export interface JournalWriterOptions extends OpOptions {
   /** Directory holding this database's journal; created if missing. One writer per directory. */
   readonly dir: string;
   /** A live segment is sealed and a new one started before it would exceed this. Default 4 MiB. */
@@ -36,9 +31,11 @@ export interface JournalWriterOptions {
   readonly metrics?: GraphstreamMetrics;
   /** Called after each segment is sealed durably (for example to queue its upload). */
   readonly onSealed?: (segment: SealedSegment) => void;
-  /** Clock for entry timestamps and headers (ms since epoch). Default `Date.now`. */
-  readonly now?: () => number;
-  readonly signal?: AbortSignal;
+  /**
+   * Time source: `wallMs()` stamps entries and headers, `timer()` runs the fsync batching delay.
+   * Default `systemClock` of `@hadb/io`.
+   */
+  readonly clock?: Clock | undefined;
 }
 
 /** What an acknowledged append returns. */
@@ -73,6 +70,16 @@ interface LiveSegment {
   bufferLastSeq: bigint;
 }
 
+/** Checks the writer's options: `HADB_GRAPHSTREAM_INVALID_CONFIG` naming the option, never clamped. */
+function checkWriterOptions(options: JournalWriterOptions): void {
+  const check = configChecker(graphstreamInvalidConfig);
+  check.string('dir', options.dir);
+  check.int('segmentMaxBytes', options.segmentMaxBytes, { min: HEADER_SIZE + ENTRY_HEADER_SIZE, default: 0 });
+  check.number('fsyncMs', options.fsyncMs, { min: 0, default: 0 });
+  check.int('zstdLevel', options.zstdLevel, { min: 1, max: 22, default: 3 });
+  check.int('writeBufferBytes', options.writeBufferBytes, { min: 1, default: 1 });
+}
+
 /**
  * Appends entries to a local `.hadbj` journal: assigns sequences, chains entry hashes, batches
  * fsyncs, rotates and seals segments (zstd), and recovers after a crash.
@@ -102,7 +109,8 @@ export class JournalWriter implements AsyncDisposable {
   #durableSeq: bigint;
   #live: LiveSegment | undefined;
   #pending: Pending[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #timer: Timer | undefined;
+  readonly #clock: Clock;
   #syncQueued = false;
   #writeQueued = false;
   #tail: Promise<void> = Promise.resolve();
@@ -124,7 +132,8 @@ export class JournalWriter implements AsyncDisposable {
     this.#zstdLevel = options.zstdLevel ?? 3;
     this.#writeBufferBytes = options.writeBufferBytes ?? 1024 * 1024;
     this.#onSealed = options.onSealed;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
+    this.#now = () => this.#clock.wallMs();
     this.#lastSeq = position.seq;
     this.#chainHash = position.chainHash;
     this.#durableSeq = position.seq;
@@ -137,15 +146,8 @@ export class JournalWriter implements AsyncDisposable {
    * by scanning the live segment and truncating a torn tail. Leftover temporary files are removed.
    */
   static async open(options: JournalWriterOptions): Promise<JournalWriter> {
-    const segmentMaxBytes = options.segmentMaxBytes ?? 4 * 1024 * 1024;
-    const fsyncMs = options.fsyncMs ?? 100;
-    if (!Number.isInteger(segmentMaxBytes) || segmentMaxBytes < HEADER_SIZE + ENTRY_HEADER_SIZE) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', `segmentMaxBytes must be an integer >= ${HEADER_SIZE + ENTRY_HEADER_SIZE}`);
-    }
-    if (!Number.isFinite(fsyncMs) || fsyncMs < 0) {
-      throw new GraphstreamError('HADB_GRAPHSTREAM_INVALID_ARGUMENT', 'fsyncMs must be a finite number >= 0');
-    }
-    throwIfAborted(options.signal);
+    checkWriterOptions(options);
+    throwIfAborted(options.signal, graphstreamAborted);
     await mkdir(options.dir, { recursive: true }).catch((cause: unknown) => {
       throw ioError(`could not create ${options.dir}`, cause, options.dir);
     });
@@ -196,7 +198,8 @@ export class JournalWriter implements AsyncDisposable {
    * sequence). Resolves once an fsync covers the entry — that is the acknowledgement.
    */
   appendWith(build: (seq: bigint) => Uint8Array): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(new GraphstreamError('HADB_GRAPHSTREAM_CLOSED', 'journal writer is closed'));
+    if (this.#closed)
+      return Promise.reject(new GraphstreamError('HADB_GRAPHSTREAM_CLOSED', 'journal writer is closed'));
     if (this.#failed !== undefined) return Promise.reject(this.#failedError());
     const seq = this.#lastSeq + 1n;
     let payload: Uint8Array;
@@ -267,8 +270,8 @@ export class JournalWriter implements AsyncDisposable {
   }
 
   /** Makes every appended entry durable now (skipping the batching delay) and acknowledges it. */
-  async flush(options: { signal?: AbortSignal } = {}): Promise<void> {
-    throwIfAborted(options.signal);
+  async flush(options: OpOptions = {}): Promise<void> {
+    throwIfAborted(options.signal, graphstreamAborted);
     this.#checkUsable();
     this.#clearTimer();
     await this.#enqueueWrite(true);
@@ -278,8 +281,8 @@ export class JournalWriter implements AsyncDisposable {
    * Seals the live segment if it holds entries, so it can be uploaded: its entries become durable
    * and acknowledged. Resolves to the sealed segment, or `null` if there was nothing to seal.
    */
-  async sealForUpload(options: { signal?: AbortSignal } = {}): Promise<SealedSegment | null> {
-    throwIfAborted(options.signal);
+  async sealForUpload(options: OpOptions = {}): Promise<SealedSegment | null> {
+    throwIfAborted(options.signal, graphstreamAborted);
     this.#checkUsable();
     const live = this.#live;
     if (live === undefined || live.entries === 0) {
@@ -323,13 +326,17 @@ export class JournalWriter implements AsyncDisposable {
   }
 
   #failedError(): GraphstreamError {
-    return new GraphstreamError('HADB_GRAPHSTREAM_WRITER_FAILED', 'journal writer failed earlier; reopen it to recover', {
-      cause: this.#failed,
-    });
+    return new GraphstreamError(
+      'HADB_GRAPHSTREAM_WRITER_FAILED',
+      'journal writer failed earlier; reopen it to recover',
+      {
+        cause: this.#failed,
+      },
+    );
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
   }
 
@@ -340,11 +347,11 @@ export class JournalWriter implements AsyncDisposable {
       void this.#enqueueWrite(true).catch(() => undefined);
       return;
     }
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.timer(this.#fsyncMs, () => {
       this.#timer = undefined;
       this.#syncQueued = true;
       void this.#enqueueWrite(true).catch(() => undefined);
-    }, this.#fsyncMs);
+    });
   }
 
   /** Runs `op` after every earlier operation; the first failure poisons the writer. */

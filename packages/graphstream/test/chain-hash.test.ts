@@ -2,7 +2,14 @@ import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJournal } from '@hadb/changeset';
 import { describe, expect, it } from 'vitest';
-import { GraphstreamMetrics, JournalWriter, RECOVERY_FILE, isGraphstreamError, recoverJournal, segmentFileName } from '../src/index.js';
+import {
+  GraphstreamMetrics,
+  JournalWriter,
+  RECOVERY_FILE,
+  isGraphstreamError,
+  recoverJournal,
+  segmentFileName,
+} from '../src/index.js';
 import { readAll, writeSegments } from './helpers/journal.js';
 import { q, tempDir } from './helpers/tmp.js';
 
@@ -62,7 +69,10 @@ describe('chain hash trailer and recovery', () => {
   it('trusts recovery.json only when no segment exists, and ignores a corrupt one', async () => {
     const dir = await tempDir();
     await writeSegments(dir, 1, 5, 5);
-    const saved = JSON.parse(await readFile(join(dir, RECOVERY_FILE), 'utf8')) as { last_seq: number; chain_hash: string };
+    const saved = JSON.parse(await readFile(join(dir, RECOVERY_FILE), 'utf8')) as {
+      last_seq: number;
+      chain_hash: string;
+    };
     expect(saved.last_seq).toBe(5);
     // With segments present, a lying recovery.json is not used.
     await writeFile(join(dir, RECOVERY_FILE), JSON.stringify({ last_seq: 99, chain_hash: 'ab'.repeat(32) }));
@@ -111,10 +121,24 @@ describe('writer guards and metrics', () => {
 
   it('rejects bad options and appends after close; a failing payload builder consumes no sequence', async () => {
     const dir = await tempDir();
-    await expect(JournalWriter.open({ dir, fsyncMs: -1 })).rejects.toMatchObject({ code: 'HADB_GRAPHSTREAM_INVALID_ARGUMENT' });
-    await expect(JournalWriter.open({ dir, segmentMaxBytes: 10 })).rejects.toMatchObject({ code: 'HADB_GRAPHSTREAM_INVALID_ARGUMENT' });
+    await expect(JournalWriter.open({ dir, fsyncMs: -1 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
+    await expect(JournalWriter.open({ dir, segmentMaxBytes: 10 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
+    await expect(JournalWriter.open({ dir, zstdLevel: 0 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
+    await expect(JournalWriter.open({ dir, writeBufferBytes: 0.5 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
     const w = await JournalWriter.open({ dir, fsyncMs: 0 });
-    await expect(w.appendWith(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      w.appendWith(() => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect((await w.append(q(1))).seq).toBe(1n);
     await w.close();
     await expect(w.append(q(2))).rejects.toMatchObject({ code: 'HADB_GRAPHSTREAM_CLOSED' });

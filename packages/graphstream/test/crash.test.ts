@@ -11,7 +11,12 @@ const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.
  * Runs the writer child and SIGKILLs it `killAfterMs` after it is ready (or after it is spawned,
  * with `early`, which can land during startup and recovery). Returns the highest ack it printed.
  */
-function runAndKill(dir: string, seed: number, killAfterMs: number, early = false): Promise<{ ready: bigint; acked: bigint }> {
+function runAndKill(
+  dir: string,
+  seed: number,
+  killAfterMs: number,
+  early = false,
+): Promise<{ ready: bigint; acked: bigint }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', fixture, dir, String(seed)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -82,6 +87,8 @@ describe('crash safety with real processes', () => {
     });
     expect(expected - 1n).toBe(last);
     expect(highestAcked).toBeGreaterThan(0n);
-    console.log(`crash test: ${rounds} SIGKILLs (${early} timed from spawn), ${highestAcked} acknowledged, ${last} recovered, ${torn} torn tails seen`);
+    console.log(
+      `crash test: ${rounds} SIGKILLs (${early} timed from spawn), ${highestAcked} acknowledged, ${last} recovered, ${torn} torn tails seen`,
+    );
   }, 120_000);
 });

@@ -13,8 +13,9 @@ import {
   segmentFileName,
   segmentKey,
 } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { q, tempDir, text } from './helpers/tmp.js';
+import { until } from '@hadb/testkit';
 
 const ZERO = { seq: 0n, chainHash: new Uint8Array(32) };
 
@@ -40,7 +41,7 @@ describe('deterministic fault scenarios', () => {
 
   it('eventual consistency: a follower polling while the leader writes converges', async () => {
     const storage = memStorage();
-    const shipper = await JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), fsyncMs: 1, uploadIntervalMs: 0 });
+    const shipper = await testShipper(storage);
     const follower = await JournalFollower.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir() });
     const seen: bigint[] = [];
     for (let round = 0; round < 8; round++) {
@@ -83,7 +84,9 @@ describe('deterministic fault scenarios', () => {
       bad[at] = bad[at]! ^ 0x40;
       await storage.put(key, bad);
       const dir = await tempDir();
-      const err = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir, since: ZERO }).catch((e: unknown) => e);
+      const err = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir, since: ZERO }).catch(
+        (e: unknown) => e,
+      );
       expect(isGraphstreamError(err), `flip at ${at}`).toBe(true);
       // The good first segment is kept, the corrupt one never becomes visible.
       expect((await readAll(dir)).map((e) => Number(e.seq))).toEqual([1, 2, 3]);
@@ -96,7 +99,9 @@ describe('deterministic fault scenarios', () => {
     await writeSegments(leader, 1, 3, 3);
     const up = await JournalUploader.open({ storage, prefix: PREFIX, db: DB, dir: leader });
     await up.uploadPending();
-    const err = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), since: ZERO }).catch((e: unknown) => e);
+    const err = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), since: ZERO }).catch(
+      (e: unknown) => e,
+    );
     expect(isGraphstreamError(err, 'HADB_GRAPHSTREAM_INVALID_SEGMENT')).toBe(true);
   });
 
@@ -168,8 +173,7 @@ describe('deterministic fault scenarios', () => {
     await Promise.all(writes);
     storage.setFaults({ errorRate: 0 });
     await shipper.close();
-    const deadline = Date.now() + 20_000;
-    while (follower.applied.seq < 150n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until(() => follower.applied.seq >= 150n, { timeoutMs: 20_000, what: 'follower at seq 150' }).catch(() => {});
     stop.abort();
     await reading;
     expect(seen).toEqual(Array.from({ length: 150 }, (_, i) => `query_${i + 1}`));

@@ -1,3 +1,4 @@
+import { systemClock } from '@hadb/io';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJournal, decodeJournalHeader, encodeUnsealedHeader } from '@hadb/changeset';
@@ -13,7 +14,7 @@ const ENTRY_2 =
 describe('.hadbj files written by the journal writer', () => {
   it('live file: unsealed header then the spec entry vectors, byte for byte', async () => {
     const dir = await tempDir();
-    const w = await JournalWriter.open({ dir, fsyncMs: 0, now: () => 1_700_000_000_000 });
+    const w = await JournalWriter.open({ dir, fsyncMs: 0, clock: { ...systemClock, wallMs: () => 1_700_000_000_000 } });
     await w.append(q(1));
     await w.append(q(2));
     const live = await readFile(join(dir, segmentFileName(1n)));
@@ -25,7 +26,7 @@ describe('.hadbj files written by the journal writer', () => {
 
   it('sealed file: flags 0x0d, compression 1, counts, prev_segment_checksum and trailer', async () => {
     const dir = await tempDir();
-    const w = await JournalWriter.open({ dir, fsyncMs: 0, now: () => 1_700_000_000_000 });
+    const w = await JournalWriter.open({ dir, fsyncMs: 0, clock: { ...systemClock, wallMs: () => 1_700_000_000_000 } });
     await w.append(q(1));
     await w.sealForUpload();
     await w.append(q(2));
@@ -38,7 +39,9 @@ describe('.hadbj files written by the journal writer', () => {
     expect(h.createdMs).toBe(1_700_000_000_000n);
     // prev_segment_checksum = first 8 bytes of the chain hash before the segment (entry 1's hash).
     expect(h.prevSegmentChecksum).toBe(0xbea52bdef4f3e8a0n);
-    expect(hex(second.subarray(second.length - 32))).toBe('11d6af76ae99f98a83b33f8d96293170960366ec15bdd76b52121ac487e7f500');
+    expect(hex(second.subarray(second.length - 32))).toBe(
+      '11d6af76ae99f98a83b33f8d96293170960366ec15bdd76b52121ac487e7f500',
+    );
     expect(decodeJournal(second).entries[0]!.sequence).toBe(2n);
   });
 });

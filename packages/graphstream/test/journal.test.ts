@@ -1,3 +1,4 @@
+import { systemClock } from '@hadb/io';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJournal } from '@hadb/changeset';
@@ -36,8 +37,12 @@ describe('journal writer', () => {
     const w = await JournalWriter.open({ dir, fsyncMs: 0 });
     const a = await w.append(q(1));
     const b = await w.append(q(2));
-    expect(Buffer.from(a.hash).toString('hex')).toBe('bea52bdef4f3e8a027bdf2102c115c3dc88a8ceb9fb1dd5155ad98025895df77');
-    expect(Buffer.from(b.hash).toString('hex')).toBe('11d6af76ae99f98a83b33f8d96293170960366ec15bdd76b52121ac487e7f500');
+    expect(Buffer.from(a.hash).toString('hex')).toBe(
+      'bea52bdef4f3e8a027bdf2102c115c3dc88a8ceb9fb1dd5155ad98025895df77',
+    );
+    expect(Buffer.from(b.hash).toString('hex')).toBe(
+      '11d6af76ae99f98a83b33f8d96293170960366ec15bdd76b52121ac487e7f500',
+    );
     await w.close();
   });
 
@@ -94,7 +99,10 @@ describe('journal writer', () => {
     const p2 = w.append(q(2));
     await w.flush();
     await p2;
-    expect((await readdir(dir)).filter((n) => n.startsWith('journal-')).sort()).toEqual([segmentFileName(1n), segmentFileName(2n)]);
+    expect((await readdir(dir)).filter((n) => n.startsWith('journal-')).sort()).toEqual([
+      segmentFileName(1n),
+      segmentFileName(2n),
+    ]);
     await w.close();
   });
 
@@ -113,7 +121,7 @@ describe('journal writer', () => {
 
   it('journals queries with every parameter type', async () => {
     const dir = await tempDir();
-    const w = await JournalWriter.open({ dir, fsyncMs: 1, now: () => 1_700_000_000_000 });
+    const w = await JournalWriter.open({ dir, fsyncMs: 1, clock: { ...systemClock, wallMs: () => 1_700_000_000_000 } });
     const params = [
       ['n', param.null()],
       ['b', param.bool(true)],

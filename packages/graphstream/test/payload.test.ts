@@ -30,7 +30,14 @@ describe('JournalEntry payload round trip, one per type', () => {
     ['bytes', param.bytes(new Uint8Array([0, 1, 255]))],
     ['empty bytes', param.bytes(new Uint8Array())],
     ['list', param.list([param.int(1), param.string('x'), param.null(), param.list([])])],
-    ['map', param.map([['b', param.int(1)], ['a', param.bool(false)], ['b', param.string('dup')]])],
+    [
+      'map',
+      param.map([
+        ['b', param.int(1)],
+        ['a', param.bool(false)],
+        ['b', param.string('dup')],
+      ]),
+    ],
     ['date', param.date('2024-02-29')],
     ['time', param.time('12:34:56.789+02:00')],
     ['localTime', param.localTime('12:34:56')],

@@ -2,13 +2,13 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JournalFollower, JournalShipper, JournalWriter, recoverJournal, segmentFileName } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { q, tempDir, text } from './helpers/tmp.js';
 
 describe('promotion and local cleanup', () => {
   it('a promoted follower continues the same journal from its downloaded position', async () => {
     const storage = memStorage();
-    const leader = await JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), fsyncMs: 1, uploadIntervalMs: 0 });
+    const leader = await testShipper(storage);
     for (let i = 1; i <= 6; i++) await leader.append(q(i));
     await leader.close();
 
@@ -18,7 +18,14 @@ describe('promotion and local cleanup', () => {
     await follower.close();
 
     // Promotion: the follower's directory becomes the new leader's journal.
-    const promoted = await JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir: followerDir, fsyncMs: 1, uploadIntervalMs: 0 });
+    const promoted = await JournalShipper.open({
+      storage,
+      prefix: PREFIX,
+      db: DB,
+      dir: followerDir,
+      fsyncMs: 1,
+      uploadIntervalMs: 0,
+    });
     expect(promoted.writer.position.seq).toBe(6n);
     for (let i = 7; i <= 9; i++) await promoted.append(q(i));
     await promoted.close();
@@ -43,7 +50,10 @@ describe('promotion and local cleanup', () => {
     // never a reason to drop the live entries.
     const { readFile, writeFile } = await import('node:fs/promises');
     const saved = await readFile(join(dir, 'recovery.json'), 'utf8');
-    await writeFile(join(dir, 'recovery.json'), saved.replace(/"chain_hash":"[0-9a-f]{64}"/, `"chain_hash":"${'ab'.repeat(32)}"`));
+    await writeFile(
+      join(dir, 'recovery.json'),
+      saved.replace(/"chain_hash":"[0-9a-f]{64}"/, `"chain_hash":"${'ab'.repeat(32)}"`),
+    );
     await expect(recoverJournal(dir)).rejects.toMatchObject({ code: 'HADB_GRAPHSTREAM_CORRUPT' });
     await writeFile(join(dir, 'recovery.json'), saved);
     await w.close();

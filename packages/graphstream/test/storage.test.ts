@@ -1,3 +1,4 @@
+import { systemClock } from '@hadb/io';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,10 +13,25 @@ import {
   segmentFileName,
   segmentKey,
 } from '../src/index.js';
-import { DB, PREFIX, memStorage, readAll, writeSegments } from './helpers/journal.js';
+import { DB, memStorage, PREFIX, readAll, testShipper, writeSegments } from './helpers/journal.js';
 import { tempDir, text } from './helpers/tmp.js';
 
 const ZERO = { seq: 0n, chainHash: new Uint8Array(32) };
+
+describe('uploader and shipper options', () => {
+  it('reject bad values with HADB_GRAPHSTREAM_INVALID_CONFIG instead of clamping them', async () => {
+    const storage = memStorage();
+    const dir = await tempDir();
+    await expect(JournalUploader.open({ storage, prefix: PREFIX, db: DB, dir, concurrency: 0 })).rejects.toMatchObject({
+      code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+    });
+    for (const bad of [{ uploadIntervalMs: -1 }, { compactionThreshold: 1.5 }, { uploadConcurrency: 0 }]) {
+      await expect(JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir, ...bad })).rejects.toMatchObject({
+        code: 'HADB_GRAPHSTREAM_INVALID_CONFIG',
+      });
+    }
+  });
+});
 
 describe('keys', () => {
   it('use the header first_seq in hex, never the decimal file name', () => {
@@ -38,7 +54,10 @@ describe('uploader', () => {
     expect(results.map((r) => r.key)).toEqual([1n, 4n, 7n].map((s) => segmentKey(PREFIX, DB, s)));
     expect(results.every((r) => r.outcome === 'uploaded')).toBe(true);
     expect(await up.pendingNames()).toEqual([]);
-    const manifest = JSON.parse(await readFile(join(dir, 'upload_manifest.json'), 'utf8')) as { uploaded: string[]; total_bytes: number };
+    const manifest = JSON.parse(await readFile(join(dir, 'upload_manifest.json'), 'utf8')) as {
+      uploaded: string[];
+      total_bytes: number;
+    };
     expect(manifest.uploaded).toHaveLength(3);
     expect(manifest.total_bytes).toBeGreaterThan(0);
     // Idempotent: a lost manifest means re-uploading identical bytes, which counts as present.
@@ -108,7 +127,7 @@ describe('manifest cache cleanup', () => {
     const m = await UploadManifest.load(dir);
     await m.markUploaded(segmentFileName(1n), 10);
     await m.markUploaded(segmentFileName(3n), 10);
-    const deleted = await m.cleanup({ retentionMs: 0, now: () => Date.now() + 1000 });
+    const deleted = await m.cleanup({ retentionMs: 0, clock: { ...systemClock, wallMs: () => Date.now() + 1000 } });
     expect(deleted.sort()).toEqual([segmentFileName(1n), segmentFileName(3n)]);
     expect((await readdir(dir)).filter((n) => n.startsWith('journal-'))).toEqual([segmentFileName(5n)]);
     expect((await UploadManifest.load(dir)).names()).toEqual([]);
@@ -124,10 +143,28 @@ describe('downloader and follower', () => {
     const up = await JournalUploader.open({ storage, prefix: PREFIX, db: DB, dir: leader });
     await up.uploadPending();
     const got = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: follower, since: ZERO });
-    expect(got.map((g) => [g.firstSeq, g.lastSeq])).toEqual([[1n, 4n], [5n, 8n], [9n, 10n]]);
+    expect(got.map((g) => [g.firstSeq, g.lastSeq])).toEqual([
+      [1n, 4n],
+      [5n, 8n],
+      [9n, 10n],
+    ]);
     const last = got[got.length - 1]!;
-    expect(await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: follower, since: { seq: 10n, chainHash: last.chainHash } })).toEqual([]);
-    expect((await readAll(follower, 6n)).map((e) => text(e.payload))).toEqual(['query_6', 'query_7', 'query_8', 'query_9', 'query_10']);
+    expect(
+      await downloadNewSegments({
+        storage,
+        prefix: PREFIX,
+        db: DB,
+        dir: follower,
+        since: { seq: 10n, chainHash: last.chainHash },
+      }),
+    ).toEqual([]);
+    expect((await readAll(follower, 6n)).map((e) => text(e.payload))).toEqual([
+      'query_6',
+      'query_7',
+      'query_8',
+      'query_9',
+      'query_10',
+    ]);
   });
 
   it('reports a gap and an overlap with typed errors', async () => {
@@ -137,7 +174,9 @@ describe('downloader and follower', () => {
     const up = await JournalUploader.open({ storage, prefix: PREFIX, db: DB, dir: a });
     await up.uploadPending();
     await storage.delete(segmentKey(PREFIX, DB, 3n));
-    const gap = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), since: ZERO }).catch((e: unknown) => e);
+    const gap = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), since: ZERO }).catch(
+      (e: unknown) => e,
+    );
     expect(isGraphstreamError(gap, 'HADB_GRAPHSTREAM_GAP')).toBe(true);
 
     // Overlap: a segment 2..3 next to 1..2 (neither covers the other).
@@ -159,13 +198,19 @@ describe('downloader and follower', () => {
     await w.append(new TextEncoder().encode('query_3'));
     await w.close();
     await storage2.put(segmentKey(PREFIX, DB, 2n), await rf(join(d, segmentFileName(2n))));
-    const overlap = await downloadNewSegments({ storage: storage2, prefix: PREFIX, db: DB, dir: await tempDir(), since: ZERO }).catch((e: unknown) => e);
+    const overlap = await downloadNewSegments({
+      storage: storage2,
+      prefix: PREFIX,
+      db: DB,
+      dir: await tempDir(),
+      since: ZERO,
+    }).catch((e: unknown) => e);
     expect(isGraphstreamError(overlap, 'HADB_GRAPHSTREAM_OVERLAP')).toBe(true);
   });
 
   it('shipper and follower: leader writes, follower catches up and replays', async () => {
     const storage = memStorage();
-    const shipper = await JournalShipper.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir(), fsyncMs: 1, uploadIntervalMs: 0 });
+    const shipper = await testShipper(storage);
     const follower = await JournalFollower.open({ storage, prefix: PREFIX, db: DB, dir: await tempDir() });
     const seen: string[] = [];
     for (let i = 1; i <= 5; i++) await shipper.append(new TextEncoder().encode(`w${i}`));
@@ -195,10 +240,15 @@ describe('compaction', () => {
     // A fresh follower gets the compacted superset at key 1, skips covered keys, and sees everything.
     const follower = await tempDir();
     const got = await downloadNewSegments({ storage, prefix: PREFIX, db: DB, dir: follower, since: ZERO });
-    expect(got.map((g) => [g.firstSeq, g.lastSeq])).toEqual([[1n, 22n], [23n, 24n]]);
+    expect(got.map((g) => [g.firstSeq, g.lastSeq])).toEqual([
+      [1n, 22n],
+      [23n, 24n],
+    ]);
     const after = await readAll(follower);
     expect(after.map((e) => [e.seq, text(e.payload)])).toEqual(before.map((e) => [e.seq, text(e.payload)]));
-    expect(after.map((e) => Buffer.from(e.prevHash).toString('hex'))).toEqual(before.map((e) => Buffer.from(e.prevHash).toString('hex')));
+    expect(after.map((e) => Buffer.from(e.prevHash).toString('hex'))).toEqual(
+      before.map((e) => Buffer.from(e.prevHash).toString('hex')),
+    );
     expect(await compactJournal({ dir: leader, uploader: up, threshold: 10 })).toBeNull();
   });
 });

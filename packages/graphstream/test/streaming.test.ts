@@ -18,7 +18,9 @@ describe('streaming read', () => {
     await w.close();
     const path = join(dir, segmentFileName(1n));
     const seen: bigint[] = [];
-    const summary = await verifySegmentStream(createReadStream(path, { highWaterMark: 97 }), { onEntry: (e) => void seen.push(e.seq) });
+    const summary = await verifySegmentStream(createReadStream(path, { highWaterMark: 97 }), {
+      onEntry: (e) => void seen.push(e.seq),
+    });
     expect(summary.entryCount).toBe(1000);
     expect(seen).toHaveLength(1000);
     expect(summary.header.flags).toBe(0x0d);
@@ -50,7 +52,11 @@ describe('streaming read', () => {
       variants.push(bad);
     }
     for (const [i, v] of variants.entries()) {
-      const err = await verifySegmentStream((async function* () { yield v; })()).catch((e: unknown) => e);
+      const err = await verifySegmentStream(
+        (async function* () {
+          yield v;
+        })(),
+      ).catch((e: unknown) => e);
       expect(isGraphstreamError(err, 'HADB_GRAPHSTREAM_INVALID_SEGMENT'), `variant ${i}`).toBe(true);
     }
   });

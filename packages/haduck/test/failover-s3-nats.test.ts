@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { S3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import { testService } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, eventually, type Node } from './helpers.js';
@@ -13,8 +13,8 @@ const run = randomUUID().slice(0, 8);
 const prefix = `haduck-test/${run}/`;
 let cluster: Cluster | undefined;
 
-function s3Storage(): S3Storage {
-  return new S3Storage({
+function s3Storage(): S3StorageBackend {
+  return new S3StorageBackend({
     bucket: s3.env.HADB_TEST_S3_BUCKET!,
     prefix,
     endpoint: s3.env.HADB_TEST_S3_ENDPOINT,

@@ -26,7 +26,11 @@ export function backoffCap(attempt: number, options: BackoffOptions = {}): numbe
  * Full-jitter backoff: a uniform integer in `[0, min(maxDelayMs, baseDelayMs * 2^min(attempt, 20))]`,
  * where `attempt` is 0 for the first retry.
  */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: RandomSource = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: RandomSource = Math.random,
+): number {
   const cap = backoffCap(attempt, options);
   return Math.min(cap, Math.floor(random() * (cap + 1)));
 }

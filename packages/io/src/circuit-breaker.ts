@@ -48,7 +48,8 @@ export class CircuitBreaker {
   constructor(options: CircuitBreakerOptions = {}) {
     this.threshold = options.threshold ?? 10;
     this.cooldownMs = options.cooldownMs ?? 60_000;
-    if (!Number.isInteger(this.threshold) || this.threshold < 1) throw new RangeError('threshold must be an integer >= 1');
+    if (!Number.isInteger(this.threshold) || this.threshold < 1)
+      throw new RangeError('threshold must be an integer >= 1');
     if (!(this.cooldownMs >= 0)) throw new RangeError('cooldownMs must be >= 0');
     this.#clock = options.clock ?? systemClock;
     this.#onOpen = options.onOpen;

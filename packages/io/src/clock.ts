@@ -22,6 +22,8 @@ export interface Clock {
 export interface Timer {
   /** Stops the timer; no effect once it fired. */
   cancel(): void;
+  /** Lets the process exit while the timer is pending (real timers; virtual clocks may omit it). */
+  unref?(): void;
 }
 
 /** A source of uniform random numbers in `[0, 1)`, injectable for tests. */
@@ -56,7 +58,12 @@ export const systemClock: Clock = Object.freeze({
   },
   timer(ms: number, fn: () => void): Timer {
     const handle = globalThis.setTimeout(fn, Math.max(0, ms));
-    return { cancel: () => globalThis.clearTimeout(handle) };
+    return {
+      cancel: () => globalThis.clearTimeout(handle),
+      unref: () => {
+        handle.unref?.();
+      },
+    };
   },
 });
 

@@ -50,8 +50,7 @@ export function isHadbError(value: unknown, code?: string): value is HadbError {
 export function errorGuard<E extends HadbError<C>, C extends string = E['code']>(
   name: string,
 ): (value: unknown, code?: C) => value is E {
-  return (value: unknown, code?: C): value is E =>
-    isHadbError(value, code) && (value as Error).name === name;
+  return (value: unknown, code?: C): value is E => isHadbError(value, code) && (value as Error).name === name;
 }
 
 /** A function that turns a message (and optional cause) into a package's typed error. */

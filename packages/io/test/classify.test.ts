@@ -1,6 +1,4 @@
 import { connect, createServer } from 'node:net';
-import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { StorageError, type StorageErrorCode } from '@hadb/storage';
 import { describe, expect, it } from 'vitest';
 import { type ErrorClass, IoError, classifyError, httpStatusOf, isRequestNotSent } from '../src/index.js';
 
@@ -42,51 +40,6 @@ function awsError(name: string, status: number | undefined, extra: Record<string
 }
 
 describe('classifyError', () => {
-  it('maps every StorageError code by its type, not its message', () => {
-    const expected: Record<StorageErrorCode, ErrorClass> = {
-      HADB_STORAGE_INVALID_KEY: 'client',
-      HADB_STORAGE_UNAVAILABLE: 'transient',
-      HADB_STORAGE_AMBIGUOUS: 'unknown',
-      HADB_STORAGE_AUTH: 'auth',
-      HADB_STORAGE_REJECTED: 'client',
-      HADB_STORAGE_UNSUPPORTED: 'client',
-      HADB_STORAGE_PARTIAL_FAILURE: 'unknown',
-      HADB_STORAGE_IO: 'unknown',
-      HADB_STORAGE_PROTOCOL: 'unknown',
-      HADB_STORAGE_ABORTED: 'aborted',
-      HADB_STORAGE_CLOSED: 'client',
-    };
-    for (const [code, cls] of Object.entries(expected)) {
-      // A misleading message must not change the outcome.
-      expect([code, classifyError(new StorageError(code as StorageErrorCode, 'timeout 503 connection reset'))]).toEqual([
-        code,
-        cls,
-      ]);
-    }
-  });
-
-  it('uses the status of a StorageError whose code is not decisive', () => {
-    expect(classifyError(new StorageError('HADB_STORAGE_PARTIAL_FAILURE', 'x', { status: 503 }))).toBe('throttled');
-    expect(classifyError(new StorageError('HADB_STORAGE_PROTOCOL', 'x', { status: 500 }))).toBe('transient');
-  });
-
-  it('maps every LeaseError code', () => {
-    const expected: Record<LeaseErrorCode, ErrorClass> = {
-      HADB_LEASE_UNAVAILABLE: 'transient',
-      HADB_LEASE_AMBIGUOUS: 'unknown',
-      HADB_LEASE_AUTH: 'auth',
-      HADB_LEASE_INVALID_RECORD: 'client',
-      HADB_LEASE_INVALID_ETAG: 'client',
-      HADB_LEASE_UNSUPPORTED: 'client',
-      HADB_LEASE_INVALID_KEY: 'client',
-      HADB_LEASE_ABORTED: 'aborted',
-      HADB_LEASE_CLOSED: 'client',
-    };
-    for (const [code, cls] of Object.entries(expected)) {
-      expect([code, classifyError(new LeaseError(code as LeaseErrorCode, 'x'))]).toEqual([code, cls]);
-    }
-  });
-
   it('maps its own errors', () => {
     expect(classifyError(new IoError('HADB_IO_ABORTED', 'x'))).toBe('aborted');
     expect(classifyError(new IoError('HADB_IO_CIRCUIT_OPEN', 'x'))).toBe('transient');
@@ -102,7 +55,15 @@ describe('classifyError', () => {
   });
 
   it('classifies Node system error codes', () => {
-    for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']) {
+    for (const code of [
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ECONNREFUSED',
+      'EAI_AGAIN',
+      'ENOTFOUND',
+      'UND_ERR_SOCKET',
+    ]) {
       expect([code, classifyError(Object.assign(new Error('x'), { code }))]).toEqual([code, 'transient']);
     }
     expect(classifyError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe('unknown');

@@ -36,11 +36,19 @@ describe('ConcurrencyLimiter', () => {
     const limiter = new ConcurrencyLimiter(1);
     const first = await limiter.acquire();
     const order: number[] = [];
-    const waiters = [1, 2, 3].map((n) => limiter.acquire().then((release) => (order.push(n), release)));
+    const waiters = [1, 2, 3].map((n) =>
+      limiter.acquire().then((release) => {
+        order.push(n);
+        return release;
+      }),
+    );
     expect(limiter.pending).toBe(3);
     first();
     // A newcomer arriving after the release must queue behind the existing waiters.
-    const late = limiter.acquire().then((release) => (order.push(4), release));
+    const late = limiter.acquire().then((release) => {
+      order.push(4);
+      return release;
+    });
     for (const w of [...waiters, late]) (await w)();
     expect(order).toEqual([1, 2, 3, 4]);
     expect(limiter.active).toBe(0);

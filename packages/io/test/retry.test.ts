@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type RetryEvent, backoffCap, isIoError, retry } from '../src/index.js';
 
 const reset = (): Error => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-const notFound = (): Error => Object.assign(new Error('gone'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+const notFound = (): Error =>
+  Object.assign(new Error('gone'), { name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -135,7 +136,9 @@ describe('retry', () => {
       retry(
         ({ signal }) =>
           new Promise<never>((_, reject) => {
-            signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })));
+            signal?.addEventListener('abort', () =>
+              reject(Object.assign(new Error('aborted'), { name: 'AbortError' })),
+            );
           }),
         { signal: controller.signal },
       ),
@@ -233,9 +236,12 @@ describe('CircuitBreaker', () => {
     const breaker = new CircuitBreaker({ threshold: 2 });
     for (let i = 0; i < 5; i++) {
       await settle(
-        retry(async () => {
-          throw notFound();
-        }, { breaker }),
+        retry(
+          async () => {
+            throw notFound();
+          },
+          { breaker },
+        ),
       );
     }
     expect(breaker.state).toBe('closed');

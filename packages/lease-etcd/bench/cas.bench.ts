@@ -10,18 +10,22 @@ import { EtcdLeaseStore } from '../src/index.js';
 export async function run(ctx: BenchContext): Promise<void> {
   const ran = await withBenchService('etcd', async (env) => {
     const hosts = env.HADB_TEST_ETCD_URL!;
-    await using store = await EtcdLeaseStore.connect({ hosts, prefix: `hadb-bench/${process.pid}/` });
+    await using store = await EtcdLeaseStore.open({ hosts, prefix: `hadb-bench/${process.pid}/` });
     const client = new Etcd3({ hosts });
     try {
       const key = `hadb-bench/raw-${process.pid}`;
-      let revision = (await client.if(key, 'Create', '==', 0).then(client.put(key).value('x')).commit()).header.revision;
+      let revision = (await client.if(key, 'Create', '==', 0).then(client.put(key).value('x')).commit()).header
+        .revision;
       let i = 0;
       const latency = await measureCasLatency(store, {
         iterations: 1000,
         warmup: 100,
         companion: async () => {
           i += 1;
-          const response = await client.if(key, 'Mod', '==', revision).then(client.put(key).value(`x${i}`)).commit();
+          const response = await client
+            .if(key, 'Mod', '==', revision)
+            .then(client.put(key).value(`x${i}`))
+            .commit();
           if (!response.succeeded) throw new Error('bare CAS lost');
           revision = response.header.revision;
         },

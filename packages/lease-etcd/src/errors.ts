@@ -1,3 +1,4 @@
+import { isHadbError } from '@hadb/io';
 import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
 import { isBrokenCircuitError } from 'cockatiel';
 import {
@@ -19,8 +20,9 @@ const NOT_CONNECTED = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENOTF
  * sent (no connection, open circuit, closed client) and every failed read is
  * `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`.
  */
-export function toLeaseError(error: unknown, op: string, write: boolean): LeaseError {
-  if (error instanceof LeaseError) return error;
+export function toLeaseError(error: unknown, op: string, write: boolean): Error {
+  // Hadb errors (a LeaseError, or the hadb error a caller aborted with) pass through unchanged.
+  if (isHadbError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
   let code: LeaseErrorCode;
   if (

@@ -1,6 +1,8 @@
+import { type Clock, configChecker, raceAbort, systemClock, throwIfAborted } from '@hadb/io';
 import {
   LeaseError,
-  abortableLeaseOp,
+  leaseAborted,
+  leaseInvalidConfig,
   assertLeaseKey,
   assertLeasePrefix,
   assertLeaseScope,
@@ -23,7 +25,7 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   serverSideExpiry: false,
 });
 
-/** Options of {@link EtcdLeaseStore.connect}. */
+/** Options of {@link EtcdLeaseStore.open}. */
 export interface EtcdLeaseStoreOptions {
   /**
    * Endpoint URL(s), e.g. `"http://127.0.0.1:2379"`. Required unless `client` is given. The store
@@ -44,6 +46,8 @@ export interface EtcdLeaseStoreOptions {
   readonly timeoutMs?: number | undefined;
   /** {@link LeaseStore.name}. Default `"etcd"`. */
   readonly name?: string | undefined;
+  /** Time source of call deadlines (gRPC deadlines are wall-clock dates). Default `systemClock`. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A revision etag as etcd's int64 (decimal). Throws `HADB_LEASE_INVALID_ETAG`. */
@@ -76,33 +80,38 @@ export class EtcdLeaseStore implements LeaseStore {
   readonly #client: Etcd3;
   readonly #owned: boolean;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
   #closed = false;
 
-  private constructor(client: Etcd3, owned: boolean, prefix: string, options: EtcdLeaseStoreOptions) {
+  private constructor(
+    client: Etcd3,
+    owned: boolean,
+    prefix: string,
+    settings: { readonly timeoutMs: number; readonly name: string; readonly clock: Clock },
+  ) {
     this.#client = client;
     this.#owned = owned;
     this.prefix = prefix;
-    this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.name = options.name ?? 'etcd';
+    this.#timeoutMs = settings.timeoutMs;
+    this.name = settings.name;
+    this.#clock = settings.clock;
   }
 
   /**
    * Creates (or takes) the client and checks that the cluster answers a read under the prefix.
    * Throws `HADB_LEASE_UNAVAILABLE` when it does not, `HADB_LEASE_AUTH` when credentials are
-   * refused, `HADB_LEASE_INVALID_KEY` for a bad prefix. Nothing stays open when it throws.
+   * refused, `HADB_LEASE_INVALID_KEY` for a bad prefix, `HADB_LEASE_INVALID_CONFIG` for other bad
+   * options (before connecting). Nothing stays open when it throws.
    */
-  static async connect(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
+  static async open(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
     const prefix = assertLeasePrefix(options.prefix ?? DEFAULT_ETCD_LEASE_PREFIX);
-    const timeoutMs = options.timeoutMs ?? 5000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
-      throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'timeoutMs must be a positive integer');
-    }
+    const check = configChecker(leaseInvalidConfig);
+    const timeoutMs = check.int('timeoutMs', options.timeoutMs, { min: 1, default: 5000 });
+    const name = check.string('name', options.name, 'etcd');
     let client = options.client;
     const owned = client === undefined;
     if (client === undefined) {
-      if (options.hosts === undefined) {
-        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'EtcdLeaseStore.connect needs `hosts` or `client`');
-      }
+      if (options.hosts === undefined) throw check.fail('EtcdLeaseStore.open needs `hosts` or `client`');
       client = new Etcd3({
         dialTimeout: timeoutMs,
         faultHandling: { host: () => noop, global: noop },
@@ -110,9 +119,12 @@ export class EtcdLeaseStore implements LeaseStore {
         hosts: typeof options.hosts === 'string' ? options.hosts : [...options.hosts],
       });
     }
-    const store = new EtcdLeaseStore(client, owned, prefix, options);
+    const store = new EtcdLeaseStore(client, owned, prefix, { timeoutMs, name, clock: options.clock ?? systemClock });
     try {
-      await client.get(prefix === '' ? 'hadb-lease-probe' : prefix).options(store.#callOptions()).exec();
+      await client
+        .get(prefix === '' ? 'hadb-lease-probe' : prefix)
+        .options(store.#callOptions())
+        .exec();
     } catch (error) {
       if (owned) client.close();
       throw toLeaseError(error, 'connect', false);
@@ -126,35 +138,32 @@ export class EtcdLeaseStore implements LeaseStore {
   }
 
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    const full = this.#full(key);
+    const full = this.#full(key, options);
     try {
-      return await abortableLeaseOp(options.signal, async () => {
-        const response = await this.#client.get(full).options(this.#callOptions()).exec();
-        const kv = response.kvs[0];
-        if (kv === undefined) return null;
-        return { data: new Uint8Array(kv.value), etag: kv.mod_revision };
-      });
+      return await raceAbort(this.#get(full), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, 'read', false);
     }
   }
 
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    const full = this.#full(key);
+    const full = this.#full(key, options);
     return this.#txn(full, 'Create', 0, data, options, 'writeIfNotExists');
   }
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    const full = this.#full(key);
+    const full = this.#full(key, options);
     return this.#txn(full, 'Mod', parseRevision(etag), data, options, 'writeIfMatch');
   }
 
   /** Deletes the key; a missing key is fine. */
   async delete(key: string, options: OpOptions = {}): Promise<void> {
-    const full = this.#full(key);
+    const full = this.#full(key, options);
     try {
-      await abortableLeaseOp(options.signal, () =>
+      await raceAbort(
         this.#client.delete().key(full).options(this.#callOptions()).exec(),
+        options.signal,
+        leaseAborted,
       );
     } catch (error) {
       throw toLeaseError(error, 'delete', true);
@@ -184,26 +193,35 @@ export class EtcdLeaseStore implements LeaseStore {
     op: string,
   ): Promise<CasResult> {
     try {
-      return await abortableLeaseOp(options.signal, async () => {
-        const response = await this.#client
-          .if(full, column, '==', expected)
-          .then(this.#client.put(full).value(Buffer.from(data.buffer, data.byteOffset, data.byteLength)))
-          .options(this.#callOptions())
-          .commit();
-        if (!response.succeeded) return { success: false };
-        return { success: true, etag: response.header.revision };
-      });
+      const commit = this.#client
+        .if(full, column, '==', expected)
+        .then(this.#client.put(full).value(Buffer.from(data.buffer, data.byteOffset, data.byteLength)))
+        .options(this.#callOptions())
+        .commit();
+      const response = await raceAbort(commit, options.signal, leaseAborted);
+      if (!response.succeeded) return { success: false };
+      return { success: true, etag: response.header.revision };
     } catch (error) {
       throw toLeaseError(error, op, true);
     }
   }
 
-  #callOptions(): { deadline: number } {
-    return { deadline: Date.now() + this.#timeoutMs };
+  async #get(full: string): Promise<LeaseRecord | null> {
+    const response = await this.#client.get(full).options(this.#callOptions()).exec();
+    const kv = response.kvs[0];
+    if (kv === undefined) return null;
+    return { data: new Uint8Array(kv.value), etag: kv.mod_revision };
   }
 
-  #full(key: string): string {
+  #callOptions(): { deadline: number } {
+    return { deadline: this.#clock.wallMs() + this.#timeoutMs };
+  }
+
+  /** Checks state, key and signal (in that order) and returns the etcd key. */
+  #full(key: string, options: OpOptions): string {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
-    return this.prefix + assertLeaseKey(key);
+    const full = this.prefix + assertLeaseKey(key);
+    throwIfAborted(options.signal, leaseAborted);
+    return full;
   }
 }

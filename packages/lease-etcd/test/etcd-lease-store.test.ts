@@ -12,7 +12,7 @@ const prefix = `hadb-test/${process.pid}-${Date.now().toString(36)}/`;
 leaseStoreSuite({
   name: 'etcd',
   skip: !etcd.available,
-  create: () => EtcdLeaseStore.connect({ hosts, prefix }),
+  create: () => EtcdLeaseStore.open({ hosts, prefix }),
   capabilities: { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false },
   keyLayout: [
     ['db1', 'db1'],

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { testService } from '@hadb/testkit';
+import { codeOf, freePort, testService } from '@hadb/testkit';
 import { leaseBytes } from '@hadb/testkit/lease';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,26 +11,6 @@ import { EtcdLeaseStore } from '../src/index.js';
 const etcd = testService('etcd');
 const hosts = etcd.env.HADB_TEST_ETCD_URL ?? '';
 const prefix = `hadb-test-specific/${process.pid}-${Date.now().toString(36)}/`;
-
-async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * A private single-member etcd (for fault injection) on ports it picks itself (read back from its
@@ -44,11 +22,26 @@ async function privateEtcd(): Promise<{ url: string; proc: ChildProcess; stop: (
   const proc = spawn(
     'etcd',
     [
-      '--name', 'fault', '--data-dir', join(dir, 'data'),
-      '--listen-client-urls', 'http://127.0.0.1:0', '--advertise-client-urls', 'http://127.0.0.1:2379',
-      '--listen-peer-urls', 'http://127.0.0.1:0', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-      '--initial-cluster', 'fault=http://127.0.0.1:2380', '--initial-cluster-state', 'new',
-      '--logger', 'zap', '--log-outputs', log,
+      '--name',
+      'fault',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      'http://127.0.0.1:0',
+      '--advertise-client-urls',
+      'http://127.0.0.1:2379',
+      '--listen-peer-urls',
+      'http://127.0.0.1:0',
+      '--initial-advertise-peer-urls',
+      'http://127.0.0.1:2380',
+      '--initial-cluster',
+      'fault=http://127.0.0.1:2380',
+      '--initial-cluster-state',
+      'new',
+      '--logger',
+      'zap',
+      '--log-outputs',
+      log,
     ],
     { stdio: 'ignore' },
   );
@@ -81,7 +74,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('stores `{prefix}{scope}` with the bytes given; etag = mod_revision = txn revision', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts, prefix });
+    await using store = await EtcdLeaseStore.open({ hosts, prefix });
     const key = store.keyFor('layout-db');
     expect(key).toBe('layout-db');
     const body = leaseBytes('node-a');
@@ -97,15 +90,23 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   });
 
   it('defaults the prefix to "hadb-leases/" and rejects a prefix without a trailing slash', async () => {
-    await using store = await EtcdLeaseStore.connect({ hosts });
+    await using store = await EtcdLeaseStore.open({ hosts });
     expect(store.prefix).toBe('hadb-leases/');
-    expect(await codeOf(() => EtcdLeaseStore.connect({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+    expect(await codeOf(() => EtcdLeaseStore.open({ hosts, prefix: 'no-slash' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    const nowhere = 'http://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: Number.NaN }, { name: '' }]) {
+      expect(await codeOf(() => EtcdLeaseStore.open({ hosts: nowhere, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
+    }
+    expect(await codeOf(() => EtcdLeaseStore.open({}))).toBe('HADB_LEASE_INVALID_CONFIG');
   });
 
   it('leaves a client it was given open', async () => {
     const client = new Etcd3({ hosts });
     try {
-      const store = await EtcdLeaseStore.connect({ client, prefix });
+      const store = await EtcdLeaseStore.open({ client, prefix });
       await store.close();
       expect((await client.get(`${prefix}absent`).exec()).kvs).toHaveLength(0);
     } finally {
@@ -116,7 +117,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const started = Date.now();
-    const code = await codeOf(() => EtcdLeaseStore.connect({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
+    const code = await codeOf(() => EtcdLeaseStore.open({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(5000);
   });
@@ -124,12 +125,14 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
     const server = await privateEtcd();
     try {
-      await using store = await EtcdLeaseStore.connect({ hosts: server.url, timeoutMs: 300 });
+      await using store = await EtcdLeaseStore.open({ hosts: server.url, timeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
       server.proc.kill('SIGSTOP');
-      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
+        'HADB_LEASE_AMBIGUOUS',
+      );
       expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
       server.proc.kill('SIGCONT');
     } finally {

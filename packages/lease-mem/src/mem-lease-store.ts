@@ -1,11 +1,13 @@
 // TEMPLATE FOR NEW LEASE STORES. To add one (say Redis), copy this package and work through the
 // numbered steps below; CONTRIBUTING.md ("Adding a lease store") walks through the same list.
 //
-// (1) Import only the interface package (@hadb/lease, a peer dependency) and your client SDK.
-//     Never import @hadb/core: a lease store must not depend on the coordinator.
+// (1) Import only the interface package (@hadb/lease, a peer dependency), the shared foundation
+//     (@hadb/io) and your client SDK. Never import @hadb/core: a lease store must not depend on
+//     the coordinator.
+import { throwIfAborted } from '@hadb/io';
 import {
   LeaseError,
-  abortableLeaseOp,
+  leaseAborted,
   assertLeaseKey,
   assertLeaseScope,
   type CasResult,
@@ -45,6 +47,11 @@ export class MemLeaseStore implements LeaseStore {
   #revision = 0n;
   #closed = false;
 
+  /** Creates the store; the same as the constructor, for the `open()` convention every lease store follows. */
+  static async open(options: MemLeaseStoreOptions = {}): Promise<MemLeaseStore> {
+    return new MemLeaseStore(options);
+  }
+
   constructor(options: MemLeaseStoreOptions = {}) {
     this.name = options.name ?? 'mem';
   }
@@ -56,17 +63,16 @@ export class MemLeaseStore implements LeaseStore {
   }
 
   // (5) Every I/O method: refuse after close (HADB_LEASE_CLOSED), validate the key
-  //     (assertLeaseKey, plus your backend's own rules), honour `options.signal`
-  //     (abortableLeaseOp rejects with HADB_LEASE_ABORTED before sending anything when the signal
-  //     has already fired, and as soon as it fires otherwise).
+  //     (assertLeaseKey, plus your backend's own rules), honour `options.signal`: io's
+  //     `throwIfAborted(signal, leaseAborted)` before sending anything, and io's
+  //     `raceAbort(request, signal, leaseAborted)` around a request that can wait (see lease-nats).
+  //     Both reject with HADB_LEASE_ABORTED.
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    this.#check(key);
-    return abortableLeaseOp(options.signal, async () => {
-      const record = this.#records.get(key);
-      // (6) A missing record is `null`, not an error. Return a copy of the bytes you stored,
-      //     unchanged, with the etag a later writeIfMatch must present.
-      return record === undefined ? null : { data: record.data.slice(), etag: record.revision.toString() };
-    });
+    this.#check(key, options);
+    const record = this.#records.get(key);
+    // (6) A missing record is `null`, not an error. Return a copy of the bytes you stored,
+    //     unchanged, with the etag a later writeIfMatch must present.
+    return record === undefined ? null : { data: record.data.slice(), etag: record.revision.toString() };
   }
 
   // (7) writeIfNotExists / writeIfMatch must be atomic on the server: of N concurrent callers
@@ -74,31 +80,25 @@ export class MemLeaseStore implements LeaseStore {
   //     never an exception. Here the event loop makes each method atomic; a network store uses
   //     the server's CAS (a transaction, a conditional write, a Lua script).
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
-    return abortableLeaseOp(options.signal, async () => {
-      if (this.#records.has(key)) return { success: false };
-      return { success: true, etag: this.#store(key, data) };
-    });
+    this.#check(key, options);
+    if (this.#records.has(key)) return { success: false };
+    return { success: true, etag: this.#store(key, data) };
   }
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
+    this.#check(key, options);
     // (8) With revision etags, reject a malformed etag with HADB_LEASE_INVALID_ETAG; a
     //     well-formed but stale one, or a missing record, is `{ success: false }`.
     const expected = parseRevision(etag);
-    return abortableLeaseOp(options.signal, async () => {
-      const current = this.#records.get(key);
-      if (current === undefined || current.revision !== expected) return { success: false };
-      return { success: true, etag: this.#store(key, data) };
-    });
+    const current = this.#records.get(key);
+    if (current === undefined || current.revision !== expected) return { success: false };
+    return { success: true, etag: this.#store(key, data) };
   }
 
   // (9) delete is plain and idempotent: a missing record is fine.
   async delete(key: string, options: OpOptions = {}): Promise<void> {
-    this.#check(key);
-    await abortableLeaseOp(options.signal, async () => {
-      this.#records.delete(key);
-    });
+    this.#check(key, options);
+    this.#records.delete(key);
   }
 
   // (10) close: idempotent; stop everything you started (timers, watches, keepalives) and close
@@ -111,8 +111,9 @@ export class MemLeaseStore implements LeaseStore {
     await this.close();
   }
 
-  #check(key: string): void {
+  #check(key: string, options: OpOptions): void {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
+    throwIfAborted(options.signal, leaseAborted);
     assertLeaseKey(key);
   }
 

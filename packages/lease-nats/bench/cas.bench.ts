@@ -12,7 +12,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   const ran = await withBenchService('nats', async (env) => {
     const servers = env.HADB_TEST_NATS_URL!;
     const bucket = `hadb-bench-${process.pid}`;
-    const store = await NatsLeaseStore.connect({ servers, bucket });
+    const store = await NatsLeaseStore.open({ servers, bucket });
     const nc = await connect({ servers });
     try {
       const kv = await new Kvm(nc).open(bucket);
@@ -30,7 +30,12 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.record('nats CAS p50', latency.p50, 'ms', 'goal <= 1 ms on loopback');
       ctx.record('nats CAS p99', latency.p99, 'ms');
       ctx.record('nats bare kv.update p50', latency.companion!.p50, 'ms', 'same CAS without the store, interleaved');
-      ctx.record('nats CAS p50 / bare update p50', latency.p50 / latency.companion!.p50, 'ratio', 'overhead of the store');
+      ctx.record(
+        'nats CAS p50 / bare update p50',
+        latency.p50 / latency.companion!.p50,
+        'ratio',
+        'overhead of the store',
+      );
     } finally {
       await store.close();
       await (await new Kvm(nc).open(bucket)).destroy().catch(() => undefined);

@@ -1,3 +1,4 @@
+import { isHadbError } from '@hadb/io';
 import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
 
 /** JetStream API codes of a failed expected-last-subject-sequence check (a lost CAS). */
@@ -17,10 +18,11 @@ const AUTH_ERRORS = new Set(['AuthorizationError', 'PermissionViolationError', '
 /**
  * Maps a NATS client error to a {@link LeaseError}. A timeout after a write was sent is
  * `HADB_LEASE_AMBIGUOUS` (it may have landed); connection failures, "no responders" and timeouts
- * of reads are `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`.
+ * of reads are `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`. Hadb errors
+ * (a `LeaseError`, or the hadb error a caller aborted with) pass through unchanged.
  */
-export function toLeaseError(error: unknown, op: string, write: boolean): LeaseError {
-  if (error instanceof LeaseError) return error;
+export function toLeaseError(error: unknown, op: string, write: boolean): Error {
+  if (isHadbError(error)) return error;
   const name = error instanceof Error ? error.name : '';
   const message = error instanceof Error ? error.message : String(error);
   let code: LeaseErrorCode;

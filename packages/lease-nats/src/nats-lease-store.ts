@@ -1,6 +1,8 @@
+import { type ConfigChecker, configChecker, raceAbort, throwIfAborted } from '@hadb/io';
 import {
   LeaseError,
-  abortableLeaseOp,
+  leaseAborted,
+  leaseInvalidConfig,
   assertLeaseScope,
   type CasResult,
   type LeaseCapabilities,
@@ -23,7 +25,7 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   serverSideExpiry: false,
 });
 
-/** Options of {@link NatsLeaseStore.connect}. */
+/** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
   /**
    * Server URL(s), e.g. `"nats://127.0.0.1:4222"`. Required unless `connection` is given. The
@@ -72,33 +74,42 @@ export class NatsLeaseStore implements LeaseStore {
   readonly #timeoutMs: number;
   #closed = false;
 
-  private constructor(connection: NatsConnection, owned: boolean, kv: KV, bucket: string, options: NatsLeaseStoreOptions) {
+  private constructor(
+    connection: NatsConnection,
+    owned: boolean,
+    kv: KV,
+    bucket: string,
+    options: NatsLeaseStoreOptions,
+  ) {
     this.#connection = connection;
     this.#owned = owned;
     this.#kv = kv;
     this.bucket = bucket;
-    this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.name = options.name ?? 'nats';
+    this.#timeoutMs = options.timeoutMs as number;
+    this.name = options.name as string;
   }
 
   /**
    * Connects (or takes `options.connection`), then creates or opens the bucket. Throws
    * `HADB_LEASE_UNAVAILABLE` when the server cannot be reached, `HADB_LEASE_AUTH` when
    * credentials are refused, `HADB_LEASE_UNSUPPORTED` when JetStream is not enabled, and
-   * `HADB_LEASE_INVALID_KEY` for a bad bucket name. Nothing stays open when it throws.
+   * `HADB_LEASE_INVALID_KEY` for a bad bucket name, `HADB_LEASE_INVALID_CONFIG` for other bad
+   * options (before connecting). Nothing stays open when it throws.
    */
-  static async connect(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
+  static async open(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
     const bucket = assertNatsBucket(options.bucket ?? DEFAULT_NATS_LEASE_BUCKET);
-    const timeout = options.timeoutMs ?? 5000;
-    if (!Number.isInteger(timeout) || timeout < 1) {
-      throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'timeoutMs must be a positive integer');
-    }
+    const check: ConfigChecker = configChecker(leaseInvalidConfig);
+    const timeout = check.int('timeoutMs', options.timeoutMs, { min: 1, default: 5000 });
+    const replicas = check.int('replicas', options.replicas, { min: 1, default: 1 });
+    const name = check.string('name', options.name, 'nats');
+    check.require(
+      options.servers !== undefined || options.connection !== undefined,
+      'NatsLeaseStore.open needs `servers` or `connection`',
+    );
     let connection = options.connection;
     const owned = connection === undefined;
     if (connection === undefined) {
-      if (options.servers === undefined) {
-        throw new LeaseError('HADB_LEASE_UNAVAILABLE', 'NatsLeaseStore.connect needs `servers` or `connection`');
-      }
+      if (options.servers === undefined) throw check.fail('NatsLeaseStore.open needs `servers` or `connection`');
       const servers = typeof options.servers === 'string' ? options.servers : [...options.servers];
       try {
         connection = await connect({
@@ -113,12 +124,14 @@ export class NatsLeaseStore implements LeaseStore {
     }
     try {
       const js = jetstream(connection, { timeout });
-      const kv = await new Kvm(js).create(bucket, { history: 1, replicas: options.replicas ?? 1 });
-      return new NatsLeaseStore(connection, owned, kv, bucket, options);
+      const kv = await new Kvm(js).create(bucket, { history: 1, replicas });
+      return new NatsLeaseStore(connection, owned, kv, bucket, { ...options, timeoutMs: timeout, name });
     } catch (error) {
       if (owned) await connection.close().catch(() => undefined);
       if (error instanceof Error && error.name === 'JetStreamNotEnabled') {
-        throw new LeaseError('HADB_LEASE_UNSUPPORTED', 'JetStream is not enabled on this NATS server', { cause: error });
+        throw new LeaseError('HADB_LEASE_UNSUPPORTED', 'JetStream is not enabled on this NATS server', {
+          cause: error,
+        });
       }
       throw toLeaseError(error, 'open bucket', false);
     }
@@ -130,40 +143,28 @@ export class NatsLeaseStore implements LeaseStore {
   }
 
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    this.#check(key);
+    this.#check(key, options);
     try {
-      return await abortableLeaseOp(options.signal, async () => {
-        const entry = await this.#kv.get(key);
-        if (entry === null || entry.operation !== 'PUT') return null;
-        return { data: entry.value.slice(), etag: String(entry.revision) };
-      });
+      return await raceAbort(this.#get(key), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, 'read', false);
     }
   }
 
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
+    this.#check(key, options);
     try {
-      return await abortableLeaseOp(options.signal, async () => {
-        const created = await this.#put(key, data, 0);
-        if (created.success) return created;
-        // The key has history: creating is allowed only over a delete marker, and only if no
-        // one wrote after it (a CAS on the marker's revision).
-        const entry = await this.#kv.get(key);
-        if (entry === null || entry.operation === 'PUT') return { success: false };
-        return this.#put(key, data, entry.revision);
-      });
+      return await raceAbort(this.#create(key, data), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, 'writeIfNotExists', true);
     }
   }
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
+    this.#check(key, options);
     const revision = parseRevision(etag);
     try {
-      return await abortableLeaseOp(options.signal, () => this.#put(key, data, revision));
+      return await raceAbort(this.#put(key, data, revision), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, 'writeIfMatch', true);
     }
@@ -171,9 +172,9 @@ export class NatsLeaseStore implements LeaseStore {
 
   /** Purges the key (value and history); a missing key is fine. */
   async delete(key: string, options: OpOptions = {}): Promise<void> {
-    this.#check(key);
+    this.#check(key, options);
     try {
-      await abortableLeaseOp(options.signal, () => this.#kv.purge(key));
+      await raceAbort(this.#kv.purge(key), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, 'delete', true);
     }
@@ -190,6 +191,22 @@ export class NatsLeaseStore implements LeaseStore {
     await this.close();
   }
 
+  async #get(key: string): Promise<LeaseRecord | null> {
+    const entry = await this.#kv.get(key);
+    if (entry === null || entry.operation !== 'PUT') return null;
+    return { data: entry.value.slice(), etag: String(entry.revision) };
+  }
+
+  async #create(key: string, data: Uint8Array): Promise<CasResult> {
+    const created = await this.#put(key, data, 0);
+    if (created.success) return created;
+    // The key has history: creating is allowed only over a delete marker, and only if no one
+    // wrote after it (a CAS on the marker's revision).
+    const entry = await this.#kv.get(key);
+    if (entry === null || entry.operation === 'PUT') return { success: false };
+    return this.#put(key, data, entry.revision);
+  }
+
   /** A put that the server applies only if the key's last revision is `previous` (0: none). */
   async #put(key: string, data: Uint8Array, previous: number): Promise<CasResult> {
     try {
@@ -201,8 +218,9 @@ export class NatsLeaseStore implements LeaseStore {
     }
   }
 
-  #check(key: string): void {
+  #check(key: string, options: OpOptions): void {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
     assertNatsKey(key);
+    throwIfAborted(options.signal, leaseAborted);
   }
 }

@@ -13,7 +13,7 @@ const bucket = `hadb-test-${process.pid}-${Date.now().toString(36)}`;
 leaseStoreSuite({
   name: 'nats',
   skip: !nats.available,
-  create: () => NatsLeaseStore.connect({ servers, bucket }),
+  create: () => NatsLeaseStore.open({ servers, bucket }),
   capabilities: { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false },
   keyLayout: [
     ['db1', 'db1'],

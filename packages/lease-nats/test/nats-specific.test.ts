@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { testService } from '@hadb/testkit';
+import { codeOf, freePort, testService } from '@hadb/testkit';
 import { leaseBytes } from '@hadb/testkit/lease';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -14,26 +12,6 @@ import { NatsLeaseStore } from '../src/index.js';
 const nats = testService('nats');
 const servers = nats.env.HADB_TEST_NATS_URL ?? '';
 const bucket = `hadb-test-specific-${process.pid}-${Date.now().toString(36)}`;
-
-async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 /**
  * A private nats-server (for fault injection) on a port it picks itself (reported through its
@@ -75,7 +53,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('creates the bucket with history 1 and no TTL', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     expect(store.bucket).toBe(bucket);
     const status = await (await new Kvm(nc).open(bucket)).status();
     expect(status.history).toBe(1);
@@ -83,7 +61,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('uses the scope as the KV key, the revision as etag, and purges on delete', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     const kv = await new Kvm(nc).open(bucket);
     const key = store.keyFor(`raw-${Date.now()}`);
     const body = leaseBytes('node-a');
@@ -98,20 +76,31 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   });
 
   it('rejects scopes that are database names but not NATS keys', async () => {
-    await using store = await NatsLeaseStore.connect({ servers, bucket });
+    await using store = await NatsLeaseStore.open({ servers, bucket });
     expect(() => store.keyFor('db.')).toThrow(/NATS KV key/);
     expect(store.keyFor('db.v2')).toBe('db.v2');
   });
 
   it('rejects bad bucket names before connecting', async () => {
-    expect(await codeOf(() => NatsLeaseStore.connect({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
+    expect(await codeOf(() => NatsLeaseStore.open({ servers, bucket: 'no.dots' }))).toBe('HADB_LEASE_INVALID_KEY');
+  });
+
+  it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
+    // An address nothing listens on: only a check before connecting can answer INVALID_CONFIG.
+    const nowhere = 'nats://127.0.0.1:9';
+    for (const options of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe(
+        'HADB_LEASE_INVALID_CONFIG',
+      );
+    }
+    expect(await codeOf(() => NatsLeaseStore.open({ bucket }))).toBe('HADB_LEASE_INVALID_CONFIG');
   });
 
   it('leaves a connection it was given open', async () => {
-    const store = await NatsLeaseStore.connect({ connection: nc, bucket });
+    const store = await NatsLeaseStore.open({ connection: nc, bucket });
     await store.close();
     expect(nc.isClosed()).toBe(false);
-    const again = await NatsLeaseStore.connect({ connection: nc, bucket });
+    const again = await NatsLeaseStore.open({ connection: nc, bucket });
     expect(await again.read(again.keyFor('still-open'))).toBeNull();
     await again.close();
   });
@@ -119,7 +108,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const code = await codeOf(() =>
-      NatsLeaseStore.connect({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
+      NatsLeaseStore.open({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
     );
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
   });
@@ -127,7 +116,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('refuses a server without JetStream with HADB_LEASE_UNSUPPORTED', async () => {
     const server = await privateServer(false);
     try {
-      expect(await codeOf(() => NatsLeaseStore.connect({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
         'HADB_LEASE_UNSUPPORTED',
       );
     } finally {
@@ -138,12 +127,14 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
       server.proc.kill('SIGSTOP');
-      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe('HADB_LEASE_AMBIGUOUS');
+      expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
+        'HADB_LEASE_AMBIGUOUS',
+      );
       expect(await codeOf(() => store.writeIfNotExists(store.keyFor('other'), leaseBytes('node-b')))).toBe(
         'HADB_LEASE_AMBIGUOUS',
       );
@@ -157,10 +148,12 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('aborts an in-flight write with HADB_LEASE_ABORTED', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.connect({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
       server.proc.kill('SIGSTOP');
       const controller = new AbortController();
-      const pending = codeOf(() => store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }));
+      const pending = codeOf(() =>
+        store.writeIfNotExists(store.keyFor('x'), leaseBytes('a'), { signal: controller.signal }),
+      );
       setTimeout(() => controller.abort(), 50);
       expect(await pending).toBe('HADB_LEASE_ABORTED');
       server.proc.kill('SIGCONT');

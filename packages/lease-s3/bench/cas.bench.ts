@@ -9,7 +9,10 @@ export async function run(ctx: BenchContext): Promise<void> {
       bucket: env.HADB_TEST_S3_BUCKET!,
       endpoint: env.HADB_TEST_S3_ENDPOINT!,
       region: env.HADB_TEST_S3_REGION ?? process.env.HADB_TEST_S3_REGION ?? 'us-east-1',
-      credentials: { accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID!, secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY! },
+      credentials: {
+        accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID!,
+        secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY!,
+      },
       unquotedIfMatch: (env.HADB_TEST_S3_UNQUOTED_IF_MATCH ?? process.env.HADB_TEST_S3_UNQUOTED_IF_MATCH) === '1',
       prefix: `hadb-bench-lease/${process.pid}/`,
     });

@@ -1,15 +1,15 @@
+import type { OpOptions } from '@hadb/io';
 import { LeaseError, StorageLeaseStore, assertLeasePrefix } from '@hadb/lease';
 import { isStorageError } from '@hadb/storage';
 import {
-  S3Storage,
-  openS3Storage,
+  S3StorageBackend,
   type ConditionalWriteProbe,
   type ProbeOptions,
   type S3StorageOptions,
 } from '@hadb/storage-s3';
 
 /** Options of {@link S3LeaseStore.open}. */
-export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'> {
+export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'>, OpOptions {
   /**
    * Prefix of the lease keys in the bucket: `""` (default) or a safe path ending in `/`. The lease
    * of database `db` is the object `{prefix}db/_lease.json` (Rust `S3LeaseStore.key_for`).
@@ -24,8 +24,6 @@ export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'> {
   readonly skipConditionalWriteProbe?: boolean | undefined;
   /** Options of the probe (concurrent racers, multipart check). */
   readonly probe?: Omit<ProbeOptions, 'signal'> | undefined;
-  /** Aborts opening (the probe). */
-  readonly signal?: AbortSignal | undefined;
   /** {@link LeaseStore.name}. Default `"s3"`. */
   readonly name?: string | undefined;
 }
@@ -47,7 +45,12 @@ export class S3LeaseStore extends StorageLeaseStore {
   /** The probe run by {@link S3LeaseStore.open}, or `undefined` when it was skipped. */
   readonly probe: ConditionalWriteProbe | undefined;
 
-  private constructor(storage: S3Storage, prefix: string, probe: ConditionalWriteProbe | undefined, name: string) {
+  private constructor(
+    storage: S3StorageBackend,
+    prefix: string,
+    probe: ConditionalWriteProbe | undefined,
+    name: string,
+  ) {
     super(storage, { prefix, ownsBackend: true, name });
     this.probe = probe;
   }
@@ -62,10 +65,10 @@ export class S3LeaseStore extends StorageLeaseStore {
   static async open(options: S3LeaseStoreOptions): Promise<S3LeaseStore> {
     const prefix = assertLeasePrefix(options.prefix ?? '');
     const { skipConditionalWriteProbe, probe: probeOptions, signal, name, ...s3 } = options;
-    let storage: S3Storage;
+    let storage: S3StorageBackend;
     try {
       // Checks that the bucket exists and the credentials work (HeadBucket).
-      storage = await openS3Storage({ ...s3, prefix: '', signal });
+      storage = await S3StorageBackend.open({ ...s3, prefix: '', signal });
     } catch (error) {
       throw toLeaseError(error, 'open');
     }
@@ -73,7 +76,7 @@ export class S3LeaseStore extends StorageLeaseStore {
       let probe: ConditionalWriteProbe | undefined;
       if (skipConditionalWriteProbe !== true) {
         // The probe writes its scratch objects under the lease prefix, with the same client.
-        const scratch = new S3Storage({ ...s3, client: storage.client, prefix });
+        const scratch = new S3StorageBackend({ ...s3, client: storage.client, prefix });
         probe = await scratch.assertAtomicConditionalWrites({ ...probeOptions, signal });
         await scratch.close();
       }
@@ -96,6 +99,8 @@ function toLeaseError(error: unknown, op: string): unknown {
           ? 'HADB_LEASE_ABORTED'
           : error.code === 'HADB_STORAGE_INVALID_KEY'
             ? 'HADB_LEASE_INVALID_KEY'
-            : 'HADB_LEASE_UNAVAILABLE';
+            : error.code === 'HADB_STORAGE_INVALID_CONFIG'
+              ? 'HADB_LEASE_INVALID_CONFIG'
+              : 'HADB_LEASE_UNAVAILABLE';
   return new LeaseError(code, `S3 lease store ${op} failed: ${error.message}`, { cause: error });
 }

@@ -33,25 +33,43 @@ describe('StorageLeaseStore over storage-local, across processes', () => {
     const dir = join(root, 'processes');
     const keys = 25;
     const attempts = 30;
-    const seed = new StorageLeaseStore(await LocalStorageBackend.open({ root: dir }), { prefix: 'leases/', ownsBackend: true });
+    const seed = new StorageLeaseStore(await LocalStorageBackend.open({ root: dir }), {
+      prefix: 'leases/',
+      ownsBackend: true,
+    });
     const takeoverKey = seed.keyFor('takeover');
     const seeded = await seed.writeIfNotExists(
       takeoverKey,
-      encodeLeaseData({ instanceId: 'seed', address: '', claimedAt: 0, ttlSecs: 0, sessionId: '', sleeping: false, epoch: 0 }),
+      encodeLeaseData({
+        instanceId: 'seed',
+        address: '',
+        claimedAt: 0,
+        ttlSecs: 0,
+        sessionId: '',
+        sleeping: false,
+        epoch: 0,
+      }),
     );
     expect(seeded.success).toBe(true);
 
     const children = Array.from({ length: 4 }, (_, i) =>
-      spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', worker, dir, `p${i}`, String(keys), String(attempts)], {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      }),
+      spawn(
+        process.execPath,
+        ['--conditions=hadb-source', '--import', 'tsx', worker, dir, `p${i}`, String(keys), String(attempts)],
+        {
+          stdio: ['pipe', 'pipe', 'inherit'],
+        },
+      ),
     );
     const exited = children.map((child) => new Promise<number | null>((resolve) => child.once('exit', resolve)));
     const lines = children.map((child) => createInterface({ input: child.stdout! })[Symbol.asyncIterator]());
     for (const it of lines) expect((await it.next()).value).toBe('ready');
     for (const child of children) child.stdin!.end('go\n');
     const results = await Promise.all(
-      lines.map(async (it) => JSON.parse((await it.next()).value as string) as { id: string; created: number[]; accepted: number[] }),
+      lines.map(
+        async (it) =>
+          JSON.parse((await it.next()).value as string) as { id: string; created: number[]; accepted: number[] },
+      ),
     );
     expect(await Promise.all(exited)).toEqual([0, 0, 0, 0]);
 

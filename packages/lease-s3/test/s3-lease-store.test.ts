@@ -1,4 +1,4 @@
-import { S3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import { leaseStoreSuite } from '@hadb/testkit/lease';
 import { afterAll } from 'vitest';
 import { S3LeaseStore } from '../src/index.js';
@@ -28,6 +28,6 @@ leaseStoreSuite({
 
 afterAll(async () => {
   if (!s3.available) return;
-  await using raw = new S3Storage({ ...s3Options });
+  await using raw = new S3StorageBackend({ ...s3Options });
   await raw.deleteMany(await raw.list(prefix));
 });

@@ -1,23 +1,15 @@
-import { decodeLeaseData, isLeaseError, type LeaseErrorCode } from '@hadb/lease';
-import { S3Storage } from '@hadb/storage-s3';
+import { decodeLeaseData } from '@hadb/lease';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import { RUST_LEASE_FIXTURES, leaseBytes } from '@hadb/testkit/lease';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3LeaseStore } from '../src/index.js';
 import { runPrefix, s3, s3Options } from './s3-env.js';
+import { codeOf } from '@hadb/testkit';
 
 const prefix = runPrefix('specific');
 
-async function codeOf(action: () => Promise<unknown>): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
-
 describe.skipIf(!s3.available)('S3LeaseStore specifics (Ceph RGW)', () => {
-  const raw = new S3Storage({ ...s3Options });
+  const raw = new S3StorageBackend({ ...s3Options });
   afterAll(async () => {
     await raw.deleteMany(await raw.list(prefix));
     await raw.close();
@@ -71,7 +63,11 @@ describe.skipIf(!s3.available)('S3LeaseStore specifics (Ceph RGW)', () => {
   });
 
   it('maps refused credentials to HADB_LEASE_AUTH and a missing bucket to HADB_LEASE_UNAVAILABLE', async () => {
-    const badKey = { ...s3Options, credentials: { ...s3Options.credentials, secretAccessKey: 'wrong-secret' }, retry: false as const };
+    const badKey = {
+      ...s3Options,
+      credentials: { ...s3Options.credentials, secretAccessKey: 'wrong-secret' },
+      retry: false as const,
+    };
     expect(await codeOf(() => S3LeaseStore.open({ ...badKey, prefix }))).toBe('HADB_LEASE_AUTH');
     const noBucket = { ...s3Options, bucket: `hadb-missing-${process.pid}`, retry: false as const };
     expect(await codeOf(() => S3LeaseStore.open({ ...noBucket, prefix }))).toBe('HADB_LEASE_UNAVAILABLE');

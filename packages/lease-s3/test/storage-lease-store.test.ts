@@ -1,14 +1,10 @@
-import {
-  StorageLeaseStore,
-  decodeLeaseData,
-  isLeaseError,
-  type LeaseErrorCode,
-} from '@hadb/lease';
+import { LEASE_LIMITS, StorageLeaseStore, decodeLeaseData } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
 import { MemBucket, MemStorageBackend } from '@hadb/storage-mem';
 import { leaseStoreSuite, leaseBytes } from '@hadb/testkit/lease';
 import { withFaults } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '@hadb/testkit';
 
 // StorageLeaseStore over the in-memory StorageBackend (one shared bucket, as several clients of
 // one object store would see it). The same store over real S3 runs in s3-lease-store.test.ts.
@@ -27,15 +23,6 @@ leaseStoreSuite({
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const bytes = (s: string) => new TextEncoder().encode(s);
 
-async function codeOf(action: () => unknown): Promise<LeaseErrorCode | string> {
-  try {
-    await action();
-    return 'resolved';
-  } catch (error) {
-    return isLeaseError(error) ? error.code : `not a LeaseError: ${String(error)}`;
-  }
-}
-
 /** The same backend, claiming its conditional writes are not atomic. */
 function nonAtomic(backend: StorageBackend): StorageBackend {
   return new Proxy(backend, {
@@ -47,8 +34,38 @@ function nonAtomic(backend: StorageBackend): StorageBackend {
 }
 
 describe('StorageLeaseStore specifics', () => {
+  it('refuses a record over LEASE_LIMITS.maxRecordBytes with HADB_LEASE_CORRUPT, reading at most one chunk past it', async () => {
+    const backend = new MemStorageBackend({ streamChunkBytes: 4096 });
+    let streamed = 0;
+    const counting: StorageBackend = Object.assign(Object.create(backend) as StorageBackend, {
+      getStream: async (key: string, options?: Parameters<StorageBackend['getStream']>[1]) => {
+        const stream = await backend.getStream(key, options);
+        if (stream === null) return null;
+        async function* body(): AsyncGenerator<Uint8Array> {
+          for await (const chunk of stream!.body) {
+            streamed += chunk.length;
+            yield chunk;
+          }
+        }
+        return { ...stream, body: body() };
+      },
+    });
+    await using store = new StorageLeaseStore(counting);
+    const key = store.keyFor('db');
+    await backend.put(key, new Uint8Array(4 * 1024 * 1024));
+    expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_CORRUPT');
+    expect(streamed).toBeLessThanOrEqual(4096);
+    // A record within the limit reads back unchanged.
+    await backend.put(key, leaseBytes('a'));
+    const record = await store.read(key);
+    expect(decodeLeaseData(record!.data).instanceId).toBe('a');
+    expect(streamed).toBeLessThan(LEASE_LIMITS.maxRecordBytes);
+  });
+
   it('refuses a backend without atomic conditional writes', async () => {
-    expect(await codeOf(() => new StorageLeaseStore(nonAtomic(new MemStorageBackend())))).toBe('HADB_LEASE_UNSUPPORTED');
+    expect(await codeOf(() => new StorageLeaseStore(nonAtomic(new MemStorageBackend())))).toBe(
+      'HADB_LEASE_UNSUPPORTED',
+    );
   });
 
   it('validates the prefix and keeps keys under it', async () => {
@@ -84,14 +101,14 @@ describe('StorageLeaseStore specifics', () => {
     expect(nonce2).not.toBe(nonce1);
   });
 
-  it('rejects a body that is not a lease record with HADB_LEASE_INVALID_RECORD, writing nothing', async () => {
+  it('rejects a body that is not a lease record with HADB_LEASE_CORRUPT, writing nothing', async () => {
     const backend = new MemStorageBackend();
     await using store = new StorageLeaseStore(backend);
     const key = store.keyFor('garbage');
     for (const body of ['not json', '[]', '{"instance_id":"a"}', '\u00ff']) {
-      expect(await codeOf(() => store.writeIfNotExists(key, bytes(body)))).toBe('HADB_LEASE_INVALID_RECORD');
+      expect(await codeOf(() => store.writeIfNotExists(key, bytes(body)))).toBe('HADB_LEASE_CORRUPT');
     }
-    expect(await codeOf(() => store.writeIfMatch(key, new Uint8Array([0xff]), '1'))).toBe('HADB_LEASE_INVALID_RECORD');
+    expect(await codeOf(() => store.writeIfMatch(key, new Uint8Array([0xff]), '1'))).toBe('HADB_LEASE_CORRUPT');
     expect(await backend.get(key)).toBeNull();
   });
 
@@ -105,13 +122,17 @@ describe('StorageLeaseStore specifics', () => {
   });
 
   it('maps a lost reply to HADB_LEASE_AMBIGUOUS and an outage to HADB_LEASE_UNAVAILABLE', async () => {
-    const faulty = withFaults(new MemStorageBackend(), { seed: 1, lostReplies: 1, operations: ['putIfAbsent', 'putIfMatch'] });
+    const faulty = withFaults(new MemStorageBackend(), {
+      seed: 1,
+      lostReplies: 1,
+      operations: ['putIfAbsent', 'putIfMatch'],
+    });
     await using store = new StorageLeaseStore(faulty);
     const key = store.keyFor('faults');
     expect(await codeOf(() => store.writeIfNotExists(key, leaseBytes('a')))).toBe('HADB_LEASE_AMBIGUOUS');
     // The write landed: re-reading resolves the ambiguity.
     expect(decodeLeaseData((await store.read(key))!.data).instanceId).toBe('a');
-    faulty.setFaults({ lostReplies: 0, errorRate: 1, operations: ['get'] });
+    faulty.setFaults({ lostReplies: 0, errorRate: 1, operations: ['get', 'getStream'] });
     expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
   });
 });

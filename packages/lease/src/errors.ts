@@ -1,4 +1,4 @@
-import { HADB_ERROR_BRAND } from '@hadb/storage';
+import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /** Stable codes of {@link LeaseError}. */
 export type LeaseErrorCode =
@@ -8,8 +8,10 @@ export type LeaseErrorCode =
   | 'HADB_LEASE_AMBIGUOUS'
   /** Credentials were refused. */
   | 'HADB_LEASE_AUTH'
-  /** A lease record could not be parsed. */
-  | 'HADB_LEASE_INVALID_RECORD'
+  /** A lease record could not be parsed, or a field is outside its bounds (see `LEASE_LIMITS`). */
+  | 'HADB_LEASE_CORRUPT'
+  /** A lease store's options are invalid (reported by its constructor or `open()`). */
+  | 'HADB_LEASE_INVALID_CONFIG'
   /** An etag of the wrong form was passed (for example a non-numeric revision). */
   | 'HADB_LEASE_INVALID_ETAG'
   /** The server does not provide the atomic compare-and-swap a lease store needs. */
@@ -22,24 +24,16 @@ export type LeaseErrorCode =
   | 'HADB_LEASE_CLOSED';
 
 /** The one error type thrown by lease stores. CAS conflicts are `{ success: false }`, not errors. */
-export class LeaseError extends Error {
-  readonly [HADB_ERROR_BRAND] = true;
+export class LeaseError extends HadbError<LeaseErrorCode> {
   override readonly name = 'LeaseError';
-  readonly code: LeaseErrorCode;
-
-  constructor(code: LeaseErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
 /** True for a {@link LeaseError}, optionally with the given code (works across duplicate installs). */
-export function isLeaseError(value: unknown, code?: LeaseErrorCode): value is LeaseError {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true &&
-    (value as Error).name === 'LeaseError' &&
-    (code === undefined || (value as LeaseError).code === code)
-  );
-}
+export const isLeaseError = errorGuard<LeaseError>('LeaseError');
+
+/** The `HADB_LEASE_ABORTED` factory lease stores pass to `@hadb/io`'s `throwIfAborted` and `raceAbort`. */
+export const leaseAborted: ErrorFactory = (message, cause) => new LeaseError('HADB_LEASE_ABORTED', message, { cause });
+
+/** The `HADB_LEASE_INVALID_CONFIG` factory lease stores pass to `@hadb/io`'s `configChecker`. */
+export const leaseInvalidConfig: ErrorFactory = (message, cause) =>
+  new LeaseError('HADB_LEASE_INVALID_CONFIG', message, { cause });

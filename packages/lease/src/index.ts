@@ -1,7 +1,8 @@
 export type { CasResult, OpOptions } from '@hadb/storage';
 export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
-export { LeaseError, isLeaseError, type LeaseErrorCode } from './errors.js';
+export { LeaseError, isLeaseError, leaseAborted, leaseInvalidConfig, type LeaseErrorCode } from './errors.js';
 export {
+  LEASE_LIMITS,
   decodeLeaseData,
   encodeLeaseData,
   isLeaseExpired,
@@ -10,12 +11,6 @@ export {
   releasedLeaseData,
   type LeaseData,
 } from './lease-data.js';
-export {
-  abortableLeaseOp,
-  assertLeaseKey,
-  assertLeasePrefix,
-  assertLeaseScope,
-  throwIfLeaseAborted,
-} from './guards.js';
+export { assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
 export { releaseLease } from './release.js';
 export { StorageLeaseStore, type StorageLeaseStoreOptions } from './storage-lease-store.js';

@@ -37,15 +37,46 @@ export interface LeaseData {
   readonly nonce?: string | undefined;
 }
 
+/**
+ * Bounds every lease record must keep; a record outside them is `HADB_LEASE_CORRUPT`, on write
+ * and on read, so a damaged or hostile record can neither block takeover for ages (a huge TTL)
+ * nor exhaust the fencing-token space or memory.
+ *
+ * - `maxRecordBytes`: 64 KiB. Real records are about 200 bytes; `StorageLeaseStore.read` stops
+ *   reading past this.
+ * - `maxTtlSecs`: 86,400 (one day); hadb leases live for seconds.
+ * - `maxEpoch`: 2^48; at one takeover per millisecond that lasts 8,900 years.
+ * - `maxTextChars`: 1,024 UTF-16 units for `instance_id`, `address`, `session_id` and `nonce`.
+ */
+export const LEASE_LIMITS = Object.freeze({
+  maxRecordBytes: 64 * 1024,
+  maxTtlSecs: 86_400,
+  maxEpoch: 2 ** 48,
+  maxTextChars: 1024,
+});
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function u64(value: number, field: string): number {
+function u64(value: number, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${field} must be a non-negative safe integer`);
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease field ${field} must be a non-negative safe integer`);
+  }
+  if (value > max) throw new LeaseError('HADB_LEASE_CORRUPT', `lease field ${field} exceeds ${max}`);
+  return value;
+}
+
+function text(value: string, field: string): string {
+  if (value.length > LEASE_LIMITS.maxTextChars) {
+    throw new LeaseError(
+      'HADB_LEASE_CORRUPT',
+      `lease field ${field} is longer than ${LEASE_LIMITS.maxTextChars} characters`,
+    );
   }
   return value;
 }
+
+const MAX: Readonly<Record<string, number>> = { ttl_secs: LEASE_LIMITS.maxTtlSecs, epoch: LEASE_LIMITS.maxEpoch };
 
 /**
  * Serialises a record exactly as serde_json would (compact, Rust field order, then `epoch`,
@@ -53,42 +84,51 @@ function u64(value: number, field: string): number {
  */
 export function encodeLeaseData(lease: LeaseData): Uint8Array {
   const json: Record<string, unknown> = {
-    instance_id: lease.instanceId,
-    address: lease.address,
+    instance_id: text(lease.instanceId, 'instance_id'),
+    address: text(lease.address, 'address'),
     claimed_at: u64(lease.claimedAt, 'claimed_at'),
-    ttl_secs: u64(lease.ttlSecs, 'ttl_secs'),
-    session_id: lease.sessionId,
+    ttl_secs: u64(lease.ttlSecs, 'ttl_secs', LEASE_LIMITS.maxTtlSecs),
+    session_id: text(lease.sessionId, 'session_id'),
     sleeping: lease.sleeping,
   };
-  if (lease.epoch !== undefined) json.epoch = u64(lease.epoch, 'epoch');
+  if (lease.epoch !== undefined) json.epoch = u64(lease.epoch, 'epoch', LEASE_LIMITS.maxEpoch);
   if (lease.released === true) json.released = true;
-  if (lease.nonce !== undefined) json.nonce = lease.nonce;
-  return encoder.encode(JSON.stringify(json));
+  if (lease.nonce !== undefined) json.nonce = text(lease.nonce, 'nonce');
+  const bytes = encoder.encode(JSON.stringify(json));
+  if (bytes.length > LEASE_LIMITS.maxRecordBytes) {
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease record exceeds ${LEASE_LIMITS.maxRecordBytes} bytes`);
+  }
+  return bytes;
 }
 
 function field<T>(obj: Record<string, unknown>, name: string, type: 'string' | 'number' | 'boolean', fallback?: T): T {
   const value = obj[name];
   if (value === undefined && fallback !== undefined) return fallback;
   if (typeof value !== type) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', `lease field ${name} must be a ${type}`);
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease field ${name} must be a ${type}`);
   }
-  if (type === 'number') u64(value as number, name);
+  if (type === 'number') u64(value as number, name, MAX[name]);
+  if (type === 'string') text(value as string, name);
   return value as T;
 }
 
 /**
  * Parses a record written by Rust or TypeScript. Missing `address`, `session_id` and `sleeping`
- * take the Rust defaults; unknown fields are ignored. Throws `HADB_LEASE_INVALID_RECORD`.
+ * take the Rust defaults; unknown fields are ignored. Throws `HADB_LEASE_CORRUPT` for anything
+ * that is not a record within {@link LEASE_LIMITS} (checked before parsing for the size).
  */
 export function decodeLeaseData(bytes: Uint8Array): LeaseData {
+  if (bytes.length > LEASE_LIMITS.maxRecordBytes) {
+    throw new LeaseError('HADB_LEASE_CORRUPT', `lease record exceeds ${LEASE_LIMITS.maxRecordBytes} bytes`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(bytes));
   } catch (cause) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record is not valid UTF-8 JSON', { cause });
+    throw new LeaseError('HADB_LEASE_CORRUPT', 'lease record is not valid UTF-8 JSON', { cause });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new LeaseError('HADB_LEASE_INVALID_RECORD', 'lease record must be a JSON object');
+    throw new LeaseError('HADB_LEASE_CORRUPT', 'lease record must be a JSON object');
   }
   const obj = parsed as Record<string, unknown>;
   const epoch = obj.epoch === undefined || obj.epoch === null ? undefined : field<number>(obj, 'epoch', 'number');

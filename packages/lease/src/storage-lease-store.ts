@@ -1,7 +1,8 @@
+import { isHadbError, raceAbort, throwIfAborted } from '@hadb/io';
 import { isStorageError, keyUnder, type CasResult, type OpOptions, type StorageBackend } from '@hadb/storage';
-import { LeaseError, type LeaseErrorCode } from './errors.js';
-import { abortableLeaseOp, assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
-import { decodeLeaseData, newLeaseNonce } from './lease-data.js';
+import { LeaseError, type LeaseErrorCode, leaseAborted } from './errors.js';
+import { assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
+import { LEASE_LIMITS, decodeLeaseData, newLeaseNonce } from './lease-data.js';
 import type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
 
 /** Options of {@link StorageLeaseStore}. */
@@ -31,7 +32,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * Replaces the record's `nonce` with a fresh one, keeping every other field and the field order.
  * Object stores derive ETags from content, so a body written twice would bring an old etag back
  * (ABA); with a fresh nonce on every write that cannot happen, whatever the caller passes.
- * Rejects a body that is not a lease record with `HADB_LEASE_INVALID_RECORD`.
+ * Rejects a body that is not a lease record with `HADB_LEASE_CORRUPT`.
  */
 function stampNonce(data: Uint8Array): Uint8Array {
   decodeLeaseData(data);
@@ -42,11 +43,14 @@ function stampNonce(data: Uint8Array): Uint8Array {
 
 /** Maps a backend failure to the lease error a coordinator acts on. */
 function toLeaseError(error: unknown, write: boolean): unknown {
-  if (error instanceof LeaseError) return error;
+  // Lease errors, and hadb errors given as an abort reason (a fence, a deadline), pass through.
+  if (isHadbError(error) && !isStorageError(error)) return error;
   if (!isStorageError(error)) {
     // A backend is only supposed to throw StorageError; anything else leaves a write's outcome open.
     const code: LeaseErrorCode = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
-    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    return new LeaseError(code, `storage backend failed: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
   }
   const map: Partial<Record<string, LeaseErrorCode>> = {
     HADB_STORAGE_INVALID_KEY: 'HADB_LEASE_INVALID_KEY',
@@ -69,7 +73,7 @@ function toLeaseError(error: unknown, write: boolean): unknown {
  * - Key: `{prefix}{scope}/_lease.json` (Rust `S3LeaseStore.key_for`).
  * - Etag: the backend's etag, opaque (`capabilities.etagKind === "opaque"`).
  * - Every write re-stamps the record's `nonce` (`capabilities.stampsNonce`), so no two writes
- *   store identical bytes; bodies must therefore be lease records (`HADB_LEASE_INVALID_RECORD`
+ *   store identical bytes; bodies must therefore be lease records (`HADB_LEASE_CORRUPT`
  *   otherwise). The stored bytes equal the given ones except for the `nonce` field.
  * - `delete` is the plain, idempotent delete. To give a lease up without touching a successor's
  *   record, use `releaseLease` (a conditional write of a released record).
@@ -108,43 +112,42 @@ export class StorageLeaseStore implements LeaseStore {
   }
 
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    this.#check(key);
+    this.#check(key, options);
     try {
-      const object = await abortableLeaseOp(options.signal, () => this.#backend.get(key, options));
-      return object === null ? null : { data: object.data, etag: object.etag };
+      return await raceAbort(this.#readBounded(key, options), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, false);
     }
   }
 
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
+    this.#check(key, options);
     const body = stampNonce(data);
     try {
-      return await abortableLeaseOp(options.signal, () => this.#backend.putIfAbsent(key, body, options));
+      return await raceAbort(this.#backend.putIfAbsent(key, body, options), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, true);
     }
   }
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    this.#check(key);
+    this.#check(key, options);
     // eslint-disable-next-line no-control-regex
     if (typeof etag !== 'string' || etag.length === 0 || /[\u0000-\u001f\u007f]/.test(etag)) {
       throw new LeaseError('HADB_LEASE_INVALID_ETAG', 'etag must be a non-empty string without control characters');
     }
     const body = stampNonce(data);
     try {
-      return await abortableLeaseOp(options.signal, () => this.#backend.putIfMatch(key, body, etag, options));
+      return await raceAbort(this.#backend.putIfMatch(key, body, etag, options), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, true);
     }
   }
 
   async delete(key: string, options: OpOptions = {}): Promise<void> {
-    this.#check(key);
+    this.#check(key, options);
     try {
-      await abortableLeaseOp(options.signal, () => this.#backend.delete(key, options));
+      await raceAbort(this.#backend.delete(key, options), options.signal, leaseAborted);
     } catch (error) {
       throw toLeaseError(error, true);
     }
@@ -161,9 +164,38 @@ export class StorageLeaseStore implements LeaseStore {
     await this.close();
   }
 
-  #check(key: string): void {
+  /**
+   * Reads the record through `getStream`, refusing one larger than `LEASE_LIMITS.maxRecordBytes`
+   * (`HADB_LEASE_CORRUPT`) without reading past the limit.
+   */
+  async #readBounded(key: string, options: OpOptions): Promise<LeaseRecord | null> {
+    const stream = await this.#backend.getStream(key, options);
+    if (stream === null) return null;
+    const limit = LEASE_LIMITS.maxRecordBytes;
+    const tooLarge = (): LeaseError =>
+      new LeaseError('HADB_LEASE_CORRUPT', `lease record at ${key} exceeds ${limit} bytes`);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of stream.body) {
+      total += chunk.length;
+      // Leaving the loop closes the body, so at most one chunk past the limit is read.
+      if (stream.size > limit || total > limit) throw tooLarge();
+      chunks.push(chunk);
+    }
+    const data = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return { data, etag: stream.etag };
+  }
+
+  #check(key: string, options: OpOptions): void {
     if (this.#closed) throw new LeaseError('HADB_LEASE_CLOSED', 'lease store is closed');
+    throwIfAborted(options.signal, leaseAborted);
     assertLeaseKey(key);
-    if (!key.startsWith(this.#prefix)) throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
+    if (!key.startsWith(this.#prefix))
+      throw new LeaseError('HADB_LEASE_INVALID_KEY', 'key rejected: outside the store prefix');
   }
 }

@@ -1,6 +1,7 @@
+import { raceAbort, throwIfAborted } from '@hadb/io';
 import { describe, expect, it } from 'vitest';
 import {
-  abortableLeaseOp,
+  leaseAborted,
   assertLeaseKey,
   assertLeasePrefix,
   assertLeaseScope,
@@ -71,7 +72,7 @@ describe('released records', () => {
     expect(text(encodeLeaseData({ ...held, released: false }))).not.toContain('released');
     expect(decodeLeaseData(encodeLeaseData(held)).released).toBeUndefined();
     const bad = new TextEncoder().encode('{"instance_id":"i","claimed_at":1,"ttl_secs":2,"released":"yes"}');
-    expect(codeOf(() => decodeLeaseData(bad))).toBe('HADB_LEASE_INVALID_RECORD');
+    expect(codeOf(() => decodeLeaseData(bad))).toBe('HADB_LEASE_CORRUPT');
   });
 
   it('a live record is not released', () => {
@@ -92,33 +93,28 @@ describe('guards', () => {
     expect(assertLeaseKey('a/db/_lease.json')).toBe('a/db/_lease.json');
     expect(assertLeasePrefix('')).toBe('');
     expect(assertLeasePrefix('a/b/')).toBe('a/b/');
-    for (const scope of ['', '../x', 'a/b', '.h', 'a..b']) expect(codeOf(() => assertLeaseScope(scope))).toBe('HADB_LEASE_INVALID_KEY');
-    for (const key of ['', '../x', '/a', 'a\u0000']) expect(codeOf(() => assertLeaseKey(key))).toBe('HADB_LEASE_INVALID_KEY');
-    for (const prefix of ['a', '/a/', '../a/']) expect(codeOf(() => assertLeasePrefix(prefix))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const scope of ['', '../x', 'a/b', '.h', 'a..b'])
+      expect(codeOf(() => assertLeaseScope(scope))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const key of ['', '../x', '/a', 'a\u0000'])
+      expect(codeOf(() => assertLeaseKey(key))).toBe('HADB_LEASE_INVALID_KEY');
+    for (const prefix of ['a', '/a/', '../a/'])
+      expect(codeOf(() => assertLeasePrefix(prefix))).toBe('HADB_LEASE_INVALID_KEY');
   });
 
-  it('abortableLeaseOp does not start the operation when the signal already fired', async () => {
-    let started = false;
+  it('leaseAborted gives HADB_LEASE_ABORTED through io helpers, with the reason as cause', async () => {
     const controller = new AbortController();
-    controller.abort();
-    await expect(
-      abortableLeaseOp(controller.signal, async () => {
-        started = true;
-      }),
-    ).rejects.toMatchObject({ code: 'HADB_LEASE_ABORTED' });
-    expect(started).toBe(false);
-  });
-
-  it('abortableLeaseOp rejects as soon as the signal fires and passes results and errors through', async () => {
-    const controller = new AbortController();
-    const never = abortableLeaseOp(controller.signal, () => new Promise<never>(() => undefined));
-    controller.abort();
-    await expect(never).rejects.toMatchObject({ code: 'HADB_LEASE_ABORTED' });
-    await expect(abortableLeaseOp(new AbortController().signal, async () => 7)).resolves.toBe(7);
-    await expect(
-      abortableLeaseOp(undefined, async () => {
-        throw new Error('boom');
-      }),
-    ).rejects.toThrow('boom');
+    controller.abort('stop');
+    let thrown: unknown;
+    try {
+      throwIfAborted(controller.signal, leaseAborted);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isLeaseError(thrown, 'HADB_LEASE_ABORTED')).toBe(true);
+    expect((thrown as Error).cause).toBe('stop');
+    const pending = new AbortController();
+    const never = raceAbort(new Promise<never>(() => undefined), pending.signal, leaseAborted);
+    pending.abort();
+    await expect(never).rejects.toMatchObject({ name: 'LeaseError', code: 'HADB_LEASE_ABORTED' });
   });
 });

@@ -13,7 +13,7 @@ import { DuckblockReplicator, releaseLeaderFile } from '@hadb/duckblock';
 import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { MemStorageBackend } from '@hadb/storage-mem';
-import { openS3Storage, type S3StorageOptions } from '@hadb/storage-s3';
+import { S3StorageBackend, type S3StorageOptions } from '@hadb/storage-s3';
 import { Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { encryptedStorage } from '../src/index.js';
@@ -182,7 +182,7 @@ class Leader {
   async snapshot(): Promise<number> {
     const fence = new TermFence({ db: 'big', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
     const t = performance.now();
-    await this.replicator.add('big', join(this.dir, 'leader.duckdb'), { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
+    await this.replicator.startLineage('big', join(this.dir, 'leader.duckdb'), { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
     return performance.now() - t;
   }
 
@@ -258,7 +258,7 @@ export async function run(ctx: BenchContext): Promise<void> {
   await rm(root, { recursive: true, force: true });
   const s3 = s3Options();
   if (s3 === undefined) process.stdout.write('  (no HADB_TEST_S3_* variables: S3 rows skipped)\n');
-  else await compareBackends(ctx, 's3', async () => openS3Storage({ ...s3, prefix: `age-bench/${round++}/` }), async () => {});
+  else await compareBackends(ctx, 's3', async () => S3StorageBackend.open({ ...s3, prefix: `age-bench/${round++}/` }), async () => {});
   await cryptoOnly(ctx);
   await perObjectCost(ctx);
   await libraryPayload(ctx);

@@ -29,11 +29,10 @@ it('a haduck leader and a fresh follower on encrypted storage: the follower rest
       path: join(dir, `${id}.duckdb`),
       name: 'app',
       storage,
-      lease,
+      lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
       instanceId: id,
-      leaseTtlMs: 1000,
       checkpointIntervalMs: 100,
-      pullIntervalMs: 50,
+      followerPullIntervalMs: 50,
       // No lightweight compression, so the plaintext control below sees the canary verbatim.
       duckdbConfig: { force_compression: 'uncompressed' },
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { StorageBackend } from '@hadb/storage';
-import { openS3Storage, type S3StorageOptions } from '@hadb/storage-s3';
+import { S3StorageBackend, type S3StorageOptions } from '@hadb/storage-s3';
 import { testService } from '@hadb/testkit';
 
 /** The real S3 server (Ceph RGW) from scripts/services/ceph-s3.sh: skips loudly locally, fails under CI=true. */
@@ -30,7 +30,7 @@ export function s3Prefix(): string {
 
 /** Plain S3 storage over `prefix`. */
 export function openS3(prefix: string, extra: Partial<S3StorageOptions> = {}): Promise<StorageBackend & { readonly prefix: string }> {
-  return openS3Storage({ ...connection(prefix), ...extra });
+  return S3StorageBackend.open({ ...connection(prefix), ...extra });
 }
 
 /** Deletes every object under `prefix`. */

@@ -53,10 +53,15 @@ export async function run(ctx: BenchContext): Promise<void> {
     await lat('get 4 KiB', 5000, (i) => b.get(`bench/${i % 1000}`), 'page cache');
     await lat('head', 5000, (i) => b.head(`bench/${i % 1000}`), 'one stat');
     let { etag } = await b.put('cas', data);
-    await lat('putIfMatch 4 KiB', 400, async () => {
-      const r = await b.putIfMatch('cas', data, etag);
-      if (r.success) etag = r.etag;
-    }, 'uncontended, fsync on');
+    await lat(
+      'putIfMatch 4 KiB',
+      400,
+      async () => {
+        const r = await b.putIfMatch('cas', data, etag);
+        if (r.success) etag = r.etag;
+      },
+      'uncontended, fsync on',
+    );
     await lat('list 1,000 keys', 200, () => b.list('bench/'), 'one directory');
 
     const rawDir = join(base, 'raw');
@@ -87,7 +92,11 @@ export async function run(ctx: BenchContext): Promise<void> {
           await local();
         }
       }
-      const median = (xs: number[]) => percentile([...xs].sort((x, y) => x - y), 50);
+      const median = (xs: number[]) =>
+        percentile(
+          [...xs].sort((x, y) => x - y),
+          50,
+        );
       const backendMBps = size / 1e6 / (median(backendMs) / 1000);
       const rawMBps = size / 1e6 / (median(rawMs) / 1000);
       ctx.record(`local put ${label}`, backendMBps, 'MB/s', `size / median latency of ${n} puts, fsync on`);

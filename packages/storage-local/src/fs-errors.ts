@@ -18,7 +18,9 @@ export function fsError(op: string, error: unknown): StorageError {
   if (isStorageError(error)) return error;
   const code = errno(error);
   if (code === 'ENAMETOOLONG') {
-    return new StorageError('HADB_STORAGE_INVALID_KEY', `${op}: a key segment is longer than the file system allows`, { cause: error });
+    return new StorageError('HADB_STORAGE_INVALID_KEY', `${op}: a key segment is longer than the file system allows`, {
+      cause: error,
+    });
   }
   if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENOTEMPTY') return keyConflict(op, error);
   return new StorageError('HADB_STORAGE_IO', `${op} failed: ${code ?? String(error)}`, { cause: error });

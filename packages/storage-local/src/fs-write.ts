@@ -3,7 +3,8 @@ import type { BigIntStats } from 'node:fs';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { isStorageError } from '@hadb/storage';
-import { abortError, abortable } from '@hadb/storage';
+import { abortable, throwIfAborted } from '@hadb/io';
+import { storageAborted } from '@hadb/storage';
 import { errno, keyConflict } from './fs-errors.js';
 
 /** Names of every file and directory the backend creates for itself start with this. */
@@ -106,7 +107,11 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
  * Writes `source` to a new temp file (`.hadb-tmp-<pid>-<nonce>-<random>`) in `dir`, stamps its mtime and
  * (with `sync`) fsyncs it. On any failure, abort included, the temp file is removed.
  */
-export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<Uint8Array>, options: WriteTempOptions): Promise<TempFile> {
+export async function writeTemp(
+  dir: string,
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  options: WriteTempOptions,
+): Promise<TempFile> {
   const path = join(dir, `${TEMP_PREFIX}${options.ownerTag}-${randomBytes(8).toString('hex')}`);
   let fh: FileHandle | undefined;
   for (let attempt = 0; fh === undefined; attempt++) {
@@ -122,7 +127,7 @@ export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<
     if (source instanceof Uint8Array) {
       await writeAll(fh, source, 0);
     } else {
-      const chunks = abortable(source, options.signal);
+      const chunks = abortable(source, options.signal, storageAborted);
       let position = 0;
       try {
         for (;;) {
@@ -140,7 +145,7 @@ export async function writeTemp(dir: string, source: Uint8Array | AsyncIterable<
         await chunks.return(undefined);
       }
     }
-    if (options.signal?.aborted) throw abortError(options.signal);
+    throwIfAborted(options.signal, storageAborted);
     await stampFile(fh, nextStampMicros());
     if (options.sync) await fh.datasync();
     const stats = await fh.stat({ bigint: true });

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '@hadb/storage';
-import { abortError } from '@hadb/storage';
+import { type Clock, abortReason, raceAbort, throwIfAborted } from '@hadb/io';
+import { storageAborted } from '@hadb/storage';
 import { currentOwner, isCertainlyDead, parseOwner } from './owner.js';
 
 /** Name of the directory under the storage root that holds lock tickets and owner files. */
@@ -20,19 +21,14 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal!));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Sleeps `ms` of `clock` time; rejects with `HADB_STORAGE_ABORTED` when `signal` fires. */
+async function sleep(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await clock.sleep(ms, signal);
+  } catch (error) {
+    if (signal?.aborted === true) throw abortReason(signal, storageAborted);
+    throw error;
+  }
 }
 
 /** Where the tickets of `name` live: `<lockRoot>/<hash[0..2]>/<hash>.<n>`. */
@@ -158,7 +154,13 @@ export async function sweepOwners(lockRoot: string): Promise<void> {
  * its number was reused meanwhile, for the same reason. Holders that are alive but stuck (SIGSTOP)
  * are waited for until `timeoutMs`, then this rejects with `HADB_STORAGE_UNAVAILABLE`.
  */
-export async function acquireLock(lockRoot: string, name: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<Release> {
+export async function acquireLock(
+  lockRoot: string,
+  name: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+  clock: Clock,
+): Promise<Release> {
   const { shard, stem } = place(lockRoot, name);
   const id = shard + stem;
   const previous = local.get(id) ?? Promise.resolve();
@@ -173,8 +175,8 @@ export async function acquireLock(lockRoot: string, name: string, signal: AbortS
     if (local.get(id) === tail) local.delete(id);
   };
   try {
-    await waitLocal(previous, signal);
-    const ticket = await takeTicket(lockRoot, shard, stem, signal, Date.now() + timeoutMs);
+    await raceAbort(previous, signal, storageAborted);
+    const ticket = await takeTicket(lockRoot, shard, stem, signal, clock, clock.now() + timeoutMs);
     let released = false;
     return async () => {
       if (released) return;
@@ -189,19 +191,6 @@ export async function acquireLock(lockRoot: string, name: string, signal: AbortS
     dropLocal();
     throw error;
   }
-}
-
-function waitLocal(previous: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (signal === undefined) return previous;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    void previous.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 async function tickets(shard: string, stem: string): Promise<bigint[]> {
@@ -221,10 +210,17 @@ async function tickets(shard: string, stem: string): Promise<bigint[]> {
   return out;
 }
 
-async function takeTicket(lockRoot: string, shard: string, stem: string, signal: AbortSignal | undefined, deadline: number): Promise<string> {
+async function takeTicket(
+  lockRoot: string,
+  shard: string,
+  stem: string,
+  signal: AbortSignal | undefined,
+  clock: Clock,
+  deadline: number,
+): Promise<string> {
   let backoff = 1;
   for (;;) {
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, storageAborted);
     const n = (await tickets(shard, stem)).reduce((a, b) => (b > a ? b : a), 0n) + 1n;
     const path = join(shard, stem + n.toString());
     try {
@@ -241,12 +237,12 @@ async function takeTicket(lockRoot: string, shard: string, stem: string, signal:
     const seen = await tickets(shard, stem);
     if (seen.some((t) => t > n)) {
       await unlink(path).catch(() => {});
-      await sleep(Math.random() * backoff, signal);
+      await sleep(clock, Math.random() * backoff, signal);
       backoff = Math.min(backoff * 2, 20);
       continue;
     }
     try {
-      await waitForTurn(shard, stem, n, seen, signal, deadline);
+      await waitForTurn(shard, stem, n, seen, signal, clock, deadline);
     } catch (error) {
       await unlink(path).catch(() => {});
       throw error;
@@ -261,6 +257,7 @@ async function waitForTurn(
   n: bigint,
   first: bigint[],
   signal: AbortSignal | undefined,
+  clock: Clock,
   deadline: number,
 ): Promise<void> {
   let pause = 1;
@@ -282,10 +279,13 @@ async function waitForTurn(
       else blocked = true;
     }
     if (!blocked) return;
-    if (Date.now() >= deadline) {
-      throw new StorageError('HADB_STORAGE_UNAVAILABLE', 'timed out waiting for a key lock held by another live process');
+    if (clock.now() >= deadline) {
+      throw new StorageError(
+        'HADB_STORAGE_UNAVAILABLE',
+        'timed out waiting for a key lock held by another live process',
+      );
     }
-    await sleep(pause, signal);
+    await sleep(clock, pause, signal);
     pause = Math.min(pause * 2, 25);
   }
 }

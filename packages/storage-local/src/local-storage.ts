@@ -1,5 +1,18 @@
 import type { BigIntStats } from 'node:fs';
-import { link, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import {
   StorageError,
@@ -7,7 +20,6 @@ import {
   assertSafePrefix,
   isStorageError,
   listAll,
-  throwIfAborted,
   type CasResult,
   type GetStreamOptions,
   type ListOptions,
@@ -22,11 +34,19 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError } from '@hadb/storage';
+import { type Clock, configChecker, systemClock, throwIfAborted } from '@hadb/io';
+import { storageAborted, storageInvalidConfig } from '@hadb/storage';
 import { etagOf } from './etag.js';
 import { errno, fsError, keyConflict } from './fs-errors.js';
 import { RESERVED, SourceError, TEMP_PREFIX, syncPath, writeTemp, type TempFile } from './fs-write.js';
-import { LOCK_DIR_NAME as LOCKS, acquireLock, isOrphanTag, ownerTag, sweepDeadTickets, sweepOwners } from './key-lock.js';
+import {
+  LOCK_DIR_NAME as LOCKS,
+  acquireLock,
+  isOrphanTag,
+  ownerTag,
+  sweepDeadTickets,
+  sweepOwners,
+} from './key-lock.js';
 import { probeFileSystem } from './probe.js';
 import { fileBody, readAt } from './read-body.js';
 import { walkPage } from './walk.js';
@@ -51,6 +71,22 @@ export interface LocalStorageOptions {
   readonly streamChunkBytes?: number | undefined;
   /** Files written or deleted at once by `putMany`/`deleteMany`. Default 8. */
   readonly batchConcurrency?: number | undefined;
+  /** Time source of lock waits and timeouts. Default `systemClock`. */
+  readonly clock?: Clock | undefined;
+}
+
+/** The checked options (`HADB_STORAGE_INVALID_CONFIG` for bad ones). */
+function checkOptions(options: LocalStorageOptions) {
+  const check = configChecker(storageInvalidConfig);
+  check.string('root', options.root);
+  return {
+    createRoot: check.bool('createRoot', options.createRoot, true),
+    durable: check.bool('fsync', options.fsync, true),
+    lockTimeoutMs: check.int('lockTimeoutMs', options.lockTimeoutMs, { min: 0, default: 30_000 }),
+    chunkBytes: check.int('streamChunkBytes', options.streamChunkBytes, { min: 1, default: 1024 * 1024 }),
+    batchConcurrency: check.int('batchConcurrency', options.batchConcurrency, { min: 1, default: 8 }),
+    clock: options.clock ?? systemClock,
+  };
 }
 
 const DEFAULT_PAGE = 1000;
@@ -70,69 +106,100 @@ export class LocalStorageBackend implements StorageBackend {
     conditionalStreamingWrites: true,
     uniqueEtags: true,
   };
-  private closed = false;
-  private readonly lockRoot: string;
-  private readonly durable: boolean;
-  private readonly lockTimeoutMs: number;
-  private readonly chunkBytes: number;
-  private readonly batchConcurrency: number;
+  #closed = false;
+  readonly #lockRoot: string;
+  readonly #durable: boolean;
+  readonly #lockTimeoutMs: number;
+  readonly #chunkBytes: number;
+  readonly #batchConcurrency: number;
+  readonly #clock: Clock;
 
   private constructor(
     /** The resolved (real) path of the root directory. */
     readonly root: string,
-    options: LocalStorageOptions,
+    options: ReturnType<typeof checkOptions>,
   ) {
-    this.lockRoot = join(root, LOCKS);
-    this.durable = options.fsync ?? true;
-    this.lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
-    this.chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
-    this.batchConcurrency = Math.max(1, options.batchConcurrency ?? 8);
+    this.#lockRoot = join(root, LOCKS);
+    this.#durable = options.durable;
+    this.#lockTimeoutMs = options.lockTimeoutMs;
+    this.#chunkBytes = options.chunkBytes;
+    this.#batchConcurrency = options.batchConcurrency;
+    this.#clock = options.clock;
   }
 
   /**
    * Opens (and by default creates) the root directory and probes the file system: it must keep
    * microsecond modification times and support hard links, or this rejects with
-   * `HADB_STORAGE_UNSUPPORTED`.
+   * `HADB_STORAGE_UNSUPPORTED`. Bad options reject with `HADB_STORAGE_INVALID_CONFIG` before any I/O.
    */
   static async open(options: LocalStorageOptions): Promise<LocalStorageBackend> {
+    const checked = checkOptions(options);
     let root: string;
     try {
-      if (options.createRoot ?? true) await mkdir(options.root, { recursive: true });
+      if (checked.createRoot) await mkdir(options.root, { recursive: true });
       root = await realpath(options.root);
-      if (!(await stat(root)).isDirectory()) throw new StorageError('HADB_STORAGE_IO', 'storage root is not a directory');
+      if (!(await stat(root)).isDirectory())
+        throw new StorageError('HADB_STORAGE_IO', 'storage root is not a directory');
     } catch (error) {
       throw fsError('open storage root', error);
     }
     await probeFileSystem(root);
     await sweepOwners(join(root, LOCKS));
-    return new LocalStorageBackend(root, options);
+    return new LocalStorageBackend(root, checked);
   }
 
   /** The file of `key`: checked with assertSafeKey, reserved names refused, and kept under the root. */
-  private pathOf(key: string): string {
+  #pathOf(key: string): string {
     assertSafeKey(key);
     if (key.split('/').some((segment) => segment.startsWith(RESERVED))) {
-      throw new StorageError('HADB_STORAGE_INVALID_KEY', `key rejected: segments starting with "${RESERVED}" are reserved by the local backend`);
+      throw new StorageError(
+        'HADB_STORAGE_INVALID_KEY',
+        `key rejected: segments starting with "${RESERVED}" are reserved by the local backend`,
+      );
     }
     const path = resolve(this.root, ...key.split('/'));
-    if (!path.startsWith(this.root + sep)) throw new StorageError('HADB_STORAGE_INVALID_KEY', 'key rejected: escapes the storage root');
+    if (!path.startsWith(this.root + sep))
+      throw new StorageError('HADB_STORAGE_INVALID_KEY', 'key rejected: escapes the storage root');
     return path;
   }
 
+  /**
+   * Refuses (`HADB_STORAGE_REJECTED`) a path that goes through a symbolic link below the root, or
+   * is one: no operation follows a symlink, so a link planted in the tree cannot redirect reads or
+   * writes outside it. Components that do not exist yet end the check (writes create them as
+   * directories). Reads also open with `O_NOFOLLOW`, closing the gap between check and open for
+   * the last component.
+   */
+  async #refuseSymlinks(path: string): Promise<void> {
+    let current = this.root;
+    for (const part of path.slice(this.root.length + 1).split(sep)) {
+      current = join(current, part);
+      let st: Stats;
+      try {
+        st = await lstat(current);
+      } catch (error) {
+        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+        throw error;
+      }
+      if (st.isSymbolicLink()) {
+        throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: its path goes through a symbolic link');
+      }
+    }
+  }
 
-  private checkOpen(): void {
-    if (this.closed) throw new StorageError('HADB_STORAGE_CLOSED', 'local storage backend is closed');
+  #checkOpen(): void {
+    if (this.#closed) throw new StorageError('HADB_STORAGE_CLOSED', 'local storage backend is closed');
   }
 
   /** Checks state, key and signal (in that order) and returns the key's path. */
-  private enter(key: string, options: OpOptions | undefined): string {
-    this.checkOpen();
-    const path = this.pathOf(key);
-    throwIfAborted(options?.signal);
+  #enter(key: string, options: OpOptions | undefined): string {
+    this.#checkOpen();
+    const path = this.#pathOf(key);
+    throwIfAborted(options?.signal, storageAborted);
     return path;
   }
 
-  private async io<T>(op: string, run: () => Promise<T>): Promise<T> {
+  async #io<T>(op: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
@@ -142,9 +209,10 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   /** Stat of the object at `path`, or null if there is none (missing, or a directory). */
-  private async statObject(path: string): Promise<BigIntStats | null> {
+  async #statObject(path: string): Promise<BigIntStats | null> {
     try {
-      const st = await stat(path, { bigint: true });
+      const st = await lstat(path, { bigint: true });
+      if (st.isSymbolicLink()) throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: it is a symbolic link');
       return st.isFile() ? st : null;
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return null;
@@ -153,12 +221,15 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   /** Opens the object at `path` with its stat, or null if there is none. */
-  private async openObject(path: string): Promise<{ fh: FileHandle; st: BigIntStats } | null> {
+  async #openObject(path: string): Promise<{ fh: FileHandle; st: BigIntStats } | null> {
     let fh: FileHandle;
     try {
-      fh = await open(path, 'r');
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR') return null;
+      if (errno(error) === 'ELOOP') {
+        throw new StorageError('HADB_STORAGE_REJECTED', 'key rejected: it is a symbolic link', { cause: error });
+      }
       throw error;
     }
     try {
@@ -173,9 +244,10 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   async get(key: string, options?: OpOptions): Promise<StoredObject | null> {
-    const path = this.enter(key, options);
-    return this.io('get', async () => {
-      const object = await this.openObject(path);
+    const path = this.#enter(key, options);
+    return this.#io('get', async () => {
+      await this.#refuseSymlinks(path);
+      const object = await this.#openObject(path);
       if (object === null) return null;
       try {
         return { data: await readAt(object.fh, 0, Number(object.st.size)), etag: etagOf(object.st) };
@@ -186,9 +258,10 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   async head(key: string, options?: OpOptions): Promise<ObjectInfo | null> {
-    const path = this.enter(key, options);
-    return this.io('head', async () => {
-      const st = await this.statObject(path);
+    const path = this.#enter(key, options);
+    return this.#io('head', async () => {
+      await this.#refuseSymlinks(path);
+      const st = await this.#statObject(path);
       return st === null ? null : { size: Number(st.size), etag: etagOf(st) };
     });
   }
@@ -198,44 +271,51 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   async put(key: string, data: Uint8Array, options?: OpOptions): Promise<{ readonly etag: string }> {
-    const path = this.enter(key, options);
-    return this.io('put', async () => {
-      const temp = await this.writeTemp(path, data, options?.signal, true);
-      await this.replace(key, path, temp, undefined, options?.signal);
+    const path = this.#enter(key, options);
+    return this.#io('put', async () => {
+      await this.#refuseSymlinks(path);
+      const temp = await this.#writeTemp(path, data, options?.signal, true);
+      await this.#replace(key, path, temp, undefined, options?.signal);
       return { etag: etagOf(temp.stats) };
     });
   }
 
   async putIfAbsent(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult> {
-    const path = this.enter(key, options);
-    return this.io('putIfAbsent', async () => {
-      if ((await this.statObject(path)) !== null) return { success: false };
-      const temp = await this.writeTemp(path, data, options?.signal, false);
-      return this.linkIntoPlace(key, path, temp, options?.signal);
+    const path = this.#enter(key, options);
+    return this.#io('putIfAbsent', async () => {
+      await this.#refuseSymlinks(path);
+      if ((await this.#statObject(path)) !== null) return { success: false };
+      const temp = await this.#writeTemp(path, data, options?.signal, false);
+      return this.#linkIntoPlace(key, path, temp, options?.signal);
     });
   }
 
   async putIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult> {
-    const path = this.enter(key, options);
-    return this.io('putIfMatch', async () => {
-      const current = await this.statObject(path);
+    const path = this.#enter(key, options);
+    return this.#io('putIfMatch', async () => {
+      await this.#refuseSymlinks(path);
+      const current = await this.#statObject(path);
       if (current === null || etagOf(current) !== etag) return { success: false };
-      const temp = await this.writeTemp(path, data, options?.signal, false);
-      const replaced = await this.replace(key, path, temp, etag, options?.signal);
+      const temp = await this.#writeTemp(path, data, options?.signal, false);
+      const replaced = await this.#replace(key, path, temp, etag, options?.signal);
       return replaced ? { success: true, etag: etagOf(temp.stats) } : { success: false };
     });
   }
 
   async delete(key: string, options?: OpOptions): Promise<void> {
-    const path = this.enter(key, options);
-    await this.io('delete', () => this.remove(key, path, options?.signal));
+    const path = this.#enter(key, options);
+    await this.#io('delete', async () => {
+      await this.#refuseSymlinks(path);
+      await this.#remove(key, path, options?.signal);
+    });
   }
 
   async rangeGet(key: string, start: number, length: number, options?: OpOptions): Promise<Uint8Array | null> {
-    const path = this.enter(key, options);
+    const path = this.#enter(key, options);
     checkRange(start, length);
-    return this.io('rangeGet', async () => {
-      const object = await this.openObject(path);
+    return this.#io('rangeGet', async () => {
+      await this.#refuseSymlinks(path);
+      const object = await this.#openObject(path);
       if (object === null) return null;
       try {
         const available = Math.max(0, Math.min(length, Number(object.st.size) - start));
@@ -247,55 +327,70 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   async list(prefix: string, options?: ListOptions): Promise<string[]> {
-    this.checkPrefix(prefix, options);
+    this.#checkPrefix(prefix, options);
     return listAll((p, o) => this.listPage(p, o), prefix, options);
   }
 
   async listPage(prefix: string, options?: ListPageOptions): Promise<ListPage> {
-    this.checkPrefix(prefix, options);
+    this.#checkPrefix(prefix, options);
     const limit = options?.limit ?? DEFAULT_PAGE;
-    if (!Number.isInteger(limit) || limit < 1) throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
-    return this.io('list', async () => {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
+    return this.#io('list', async () => {
+      const dir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+      if (dir !== '') await this.#refuseSymlinks(resolve(this.root, ...dir.split('/')));
       const page = await walkPage(this.root, prefix, options?.after, Math.min(limit, DEFAULT_PAGE), options?.signal);
       return { keys: page.keys, nextAfter: page.more ? page.keys[page.keys.length - 1] : undefined };
     });
   }
 
-  private checkPrefix(prefix: string, options: OpOptions | undefined): void {
-    this.checkOpen();
+  #checkPrefix(prefix: string, options: OpOptions | undefined): void {
+    this.#checkOpen();
     assertSafePrefix(prefix);
     if (prefix.split('/').some((segment) => segment.startsWith(RESERVED))) {
-      throw new StorageError('HADB_STORAGE_INVALID_KEY', `prefix rejected: segments starting with "${RESERVED}" are reserved`);
+      throw new StorageError(
+        'HADB_STORAGE_INVALID_KEY',
+        `prefix rejected: segments starting with "${RESERVED}" are reserved`,
+      );
     }
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
   }
 
   async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
-    this.checkOpen();
-    const paths = keys.map((key) => this.pathOf(key));
-    throwIfAborted(options?.signal);
+    this.#checkOpen();
+    const paths = keys.map((key) => this.#pathOf(key));
+    throwIfAborted(options?.signal, storageAborted);
     const dirs = new Set<string>();
-    const failures = await this.batch(keys.length, (i) => this.io('delete', () => this.remove(keys[i]!, paths[i]!, options?.signal, dirs)));
-    await this.io('deleteMany', () => this.syncDirs(dirs));
-    for (const dir of dirs) await this.pruneEmptyDirs(dir);
-    this.raiseBatch('deleteMany', keys, failures, options?.signal);
+    const failures = await this.#batch(keys.length, (i) =>
+      this.#io('delete', async () => {
+        await this.#refuseSymlinks(paths[i]!);
+        await this.#remove(keys[i]!, paths[i]!, options?.signal, dirs);
+      }),
+    );
+    await this.#io('deleteMany', () => this.#syncDirs(dirs));
+    for (const dir of dirs) await this.#pruneEmptyDirs(dir);
+    this.#raiseBatch('deleteMany', keys, failures, options?.signal);
     return keys.length;
   }
 
-  async putMany(entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>, options?: OpOptions): Promise<void> {
-    this.checkOpen();
+  async putMany(
+    entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>,
+    options?: OpOptions,
+  ): Promise<void> {
+    this.#checkOpen();
     const list = [...entries];
-    const paths = list.map((e) => this.pathOf(e.key));
-    throwIfAborted(options?.signal);
+    const paths = list.map((e) => this.#pathOf(e.key));
+    throwIfAborted(options?.signal, storageAborted);
     const dirs = new Set<string>();
-    const failures = await this.batch(list.length, (i) =>
-      this.io('put', async () => {
-        const temp = await this.writeTemp(paths[i]!, list[i]!.data, options?.signal, true);
-        await this.replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal, dirs);
+    const failures = await this.#batch(list.length, (i) =>
+      this.#io('put', async () => {
+        await this.#refuseSymlinks(paths[i]!);
+        const temp = await this.#writeTemp(paths[i]!, list[i]!.data, options?.signal, true);
+        await this.#replace(list[i]!.key, paths[i]!, temp, undefined, options?.signal, dirs);
       }),
     );
-    await this.io('putMany', () => this.syncDirs(dirs));
-    this.raiseBatch(
+    await this.#io('putMany', () => this.#syncDirs(dirs));
+    this.#raiseBatch(
       'putMany',
       list.map((e) => e.key),
       failures,
@@ -304,36 +399,42 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   async getStream(key: string, options?: GetStreamOptions): Promise<ObjectStream | null> {
-    const path = this.enter(key, options);
+    const path = this.#enter(key, options);
     const start = options?.start ?? 0;
     const length = options?.length ?? Number.MAX_SAFE_INTEGER;
     checkRange(start, length);
-    return this.io('getStream', async () => {
-      const object = await this.openObject(path);
+    return this.#io('getStream', async () => {
+      await this.#refuseSymlinks(path);
+      const object = await this.#openObject(path);
       if (object === null) return null;
       const size = Number(object.st.size);
       const end = Math.min(size, start + length);
-      return { size, etag: etagOf(object.st), body: fileBody(object.fh, start, Math.max(start, end), this.chunkBytes, options?.signal) };
+      return {
+        size,
+        etag: etagOf(object.st),
+        body: fileBody(object.fh, start, Math.max(start, end), this.#chunkBytes, options?.signal),
+      };
     });
   }
 
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<PutStreamResult> {
-    const path = this.enter(key, options);
-    return this.io('putStream', async () => {
-      if (options?.ifAbsent && (await this.statObject(path)) !== null) return { success: false };
-      const temp = await this.writeTemp(path, body, options?.signal, !options?.ifAbsent);
+    const path = this.#enter(key, options);
+    return this.#io('putStream', async () => {
+      await this.#refuseSymlinks(path);
+      if (options?.ifAbsent && (await this.#statObject(path)) !== null) return { success: false };
+      const temp = await this.#writeTemp(path, body, options?.signal, !options?.ifAbsent);
       const size = Number(temp.stats.size);
       if (options?.ifAbsent) {
-        const result = await this.linkIntoPlace(key, path, temp, options.signal);
+        const result = await this.#linkIntoPlace(key, path, temp, options.signal);
         return result.success ? { success: true, etag: result.etag, size } : { success: false };
       }
-      await this.replace(key, path, temp, undefined, options?.signal);
+      await this.#replace(key, path, temp, undefined, options?.signal);
       return { success: true, etag: etagOf(temp.stats), size };
     });
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.#closed = true;
   }
 
   /**
@@ -343,18 +444,18 @@ export class LocalStorageBackend implements StorageBackend {
    * process; walks the whole tree, so run it at startup or from maintenance jobs, not per write.
    */
   async removeOrphans(options?: OpOptions): Promise<{ tempFiles: number; tickets: number }> {
-    this.checkOpen();
-    throwIfAborted(options?.signal);
-    return this.io('removeOrphans', async () => {
+    this.#checkOpen();
+    throwIfAborted(options?.signal, storageAborted);
+    return this.#io('removeOrphans', async () => {
       let tempFiles = 0;
       const visit = async (dir: string): Promise<void> => {
-        throwIfAborted(options?.signal);
+        throwIfAborted(options?.signal, storageAborted);
         for (const d of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
           const path = join(dir, d.name);
-          if (d.isDirectory() && path !== this.lockRoot) await visit(path);
+          if (d.isDirectory() && path !== this.#lockRoot) await visit(path);
           else if (d.isFile() && d.name.startsWith(TEMP_PREFIX)) {
             const tag = d.name.slice(TEMP_PREFIX.length, d.name.lastIndexOf('-'));
-            if (await isOrphanTag(this.lockRoot, tag)) {
+            if (await isOrphanTag(this.#lockRoot, tag)) {
               await unlink(path).catch(() => {});
               tempFiles++;
             }
@@ -362,8 +463,8 @@ export class LocalStorageBackend implements StorageBackend {
         }
       };
       await visit(this.root);
-      const tickets = await sweepDeadTickets(this.lockRoot);
-      await sweepOwners(this.lockRoot);
+      const tickets = await sweepDeadTickets(this.#lockRoot);
+      await sweepOwners(this.#lockRoot);
       return { tempFiles, tickets };
     });
   }
@@ -373,25 +474,30 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   /** Writes a temp file next to `path`; `sync` fsyncs it now (unconditional writes, before taking the lock). */
-  private async writeTemp(
+  async #writeTemp(
     path: string,
     source: Uint8Array | AsyncIterable<Uint8Array>,
     signal: AbortSignal | undefined,
     sync: boolean,
   ): Promise<TempFile> {
     // No mkdir up front: writeTemp creates missing directories when its open fails with ENOENT.
-    const ownerTagValue = await ownerTag(this.lockRoot);
-    const temp = await writeTemp(dirname(path), source, { durable: this.durable, sync: sync && this.durable, signal, ownerTag: ownerTagValue });
-    if (this.closed) {
+    const ownerTagValue = await ownerTag(this.#lockRoot);
+    const temp = await writeTemp(dirname(path), source, {
+      durable: this.#durable,
+      sync: sync && this.#durable,
+      signal,
+      ownerTag: ownerTagValue,
+    });
+    if (this.#closed) {
       await unlink(temp.path).catch(() => {});
-      this.checkOpen();
+      this.#checkOpen();
     }
     return temp;
   }
 
   /** fsyncs each directory in `dirs` (when durable); one pruned meanwhile has nothing left to persist. */
-  private async syncDirs(dirs: Iterable<string>): Promise<void> {
-    if (!this.durable) return;
+  async #syncDirs(dirs: Iterable<string>): Promise<void> {
+    if (!this.#durable) return;
     await Promise.all(
       [...dirs].map((d) =>
         syncPath(d).catch((error: unknown) => {
@@ -408,7 +514,7 @@ export class LocalStorageBackend implements StorageBackend {
    * to sync once per batch; the write is reported only after that. The temp file is removed on
    * every path that does not publish it.
    */
-  private async replace(
+  async #replace(
     key: string,
     path: string,
     temp: TempFile,
@@ -418,16 +524,16 @@ export class LocalStorageBackend implements StorageBackend {
   ): Promise<boolean> {
     let release: (() => Promise<void>) | undefined;
     try {
-      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+      release = await acquireLock(this.#lockRoot, key, signal, this.#lockTimeoutMs, this.#clock);
       if (ifEtag !== undefined) {
-        const current = await this.statObject(path);
+        const current = await this.#statObject(path);
         if (current === null || etagOf(current) !== ifEtag) {
           await unlink(temp.path).catch(() => {});
           return false;
         }
-        if (this.durable) await syncPath(temp.path, true);
+        if (this.#durable) await syncPath(temp.path, true);
       }
-      if (signal?.aborted) throw abortError(signal);
+      throwIfAborted(signal, storageAborted);
       try {
         await rename(temp.path, path);
       } catch (error) {
@@ -441,7 +547,7 @@ export class LocalStorageBackend implements StorageBackend {
       await release?.();
     }
     if (dirs !== undefined) dirs.add(dirname(path));
-    else await this.syncDirs([dirname(path)]);
+    else await this.#syncDirs([dirname(path)]);
     return true;
   }
 
@@ -450,30 +556,30 @@ export class LocalStorageBackend implements StorageBackend {
    * temp file, then hard-links it into place (`link` fails on an existing name, so even a writer
    * that ignores the lock cannot be clobbered) and drops the temp name.
    */
-  private async linkIntoPlace(key: string, path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
+  async #linkIntoPlace(key: string, path: string, temp: TempFile, signal: AbortSignal | undefined): Promise<CasResult> {
     let release: (() => Promise<void>) | undefined;
     try {
-      release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
-      if ((await this.statObject(path)) !== null) return { success: false };
-      if (this.durable) await syncPath(temp.path, true);
-      if (signal?.aborted) throw abortError(signal);
+      release = await acquireLock(this.#lockRoot, key, signal, this.#lockTimeoutMs, this.#clock);
+      if ((await this.#statObject(path)) !== null) return { success: false };
+      if (this.#durable) await syncPath(temp.path, true);
+      throwIfAborted(signal, storageAborted);
       try {
         await link(temp.path, path);
       } catch (error) {
         if (errno(error) !== 'EEXIST') throw error;
-        if ((await this.statObject(path)) === null) throw keyConflict('putIfAbsent', error);
+        if ((await this.#statObject(path)) === null) throw keyConflict('putIfAbsent', error);
         return { success: false };
       }
     } finally {
       await unlink(temp.path).catch(() => {});
       await release?.();
     }
-    await this.syncDirs([dirname(path)]);
+    await this.#syncDirs([dirname(path)]);
     return { success: true, etag: etagOf(temp.stats) };
   }
 
-  private async remove(key: string, path: string, signal: AbortSignal | undefined, dirs?: Set<string>): Promise<void> {
-    const release = await acquireLock(this.lockRoot, key, signal, this.lockTimeoutMs);
+  async #remove(key: string, path: string, signal: AbortSignal | undefined, dirs?: Set<string>): Promise<void> {
+    const release = await acquireLock(this.#lockRoot, key, signal, this.#lockTimeoutMs, this.#clock);
     try {
       await unlink(path);
     } catch (error) {
@@ -487,12 +593,12 @@ export class LocalStorageBackend implements StorageBackend {
       dirs.add(dirname(path));
       return;
     }
-    await this.syncDirs([dirname(path)]);
-    await this.pruneEmptyDirs(dirname(path));
+    await this.#syncDirs([dirname(path)]);
+    await this.#pruneEmptyDirs(dirname(path));
   }
 
   /** Removes now-empty parent directories up to (not including) the root; stops at the first non-empty one. */
-  private async pruneEmptyDirs(dir: string): Promise<void> {
+  async #pruneEmptyDirs(dir: string): Promise<void> {
     for (let d = dir; d.startsWith(this.root + sep); d = dirname(d)) {
       try {
         await rmdir(d);
@@ -503,7 +609,7 @@ export class LocalStorageBackend implements StorageBackend {
   }
 
   /** Runs `count` tasks, `batchConcurrency` at a time; returns the failures by index. */
-  private async batch(count: number, task: (i: number) => Promise<unknown>): Promise<Map<number, unknown>> {
+  async #batch(count: number, task: (i: number) => Promise<unknown>): Promise<Map<number, unknown>> {
     const failures = new Map<number, unknown>();
     let next = 0;
     const worker = async () => {
@@ -516,20 +622,29 @@ export class LocalStorageBackend implements StorageBackend {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.batchConcurrency, count) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.#batchConcurrency, count) }, worker));
     return failures;
   }
 
-  private raiseBatch(op: string, keys: readonly string[], failures: Map<number, unknown>, signal: AbortSignal | undefined): void {
+  #raiseBatch(
+    op: string,
+    keys: readonly string[],
+    failures: Map<number, unknown>,
+    signal: AbortSignal | undefined,
+  ): void {
     if (failures.size === 0) return;
-    if (signal?.aborted) throw abortError(signal);
+    throwIfAborted(signal, storageAborted);
     const errors = [...failures.values()];
     if (errors.every((e) => isStorageError(e, 'HADB_STORAGE_CLOSED'))) throw errors[0];
     const failedKeys = [...failures.keys()].sort((a, b) => a - b).map((i) => keys[i]!);
-    throw new StorageError('HADB_STORAGE_PARTIAL_FAILURE', `${op}: ${failedKeys.length} of ${keys.length} keys failed`, {
-      cause: errors[0],
-      failedKeys,
-    });
+    throw new StorageError(
+      'HADB_STORAGE_PARTIAL_FAILURE',
+      `${op}: ${failedKeys.length} of ${keys.length} keys failed`,
+      {
+        cause: errors[0],
+        failedKeys,
+      },
+    );
   }
 }
 

@@ -57,7 +57,13 @@ export function currentOwner(): LockOwner {
 
 function isOwner(value: unknown): value is LockOwner {
   const v = value as Record<string, unknown>;
-  return typeof v === 'object' && v !== null && Number.isSafeInteger(v.pid) && typeof v.host === 'string' && typeof v.nonce === 'string';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    Number.isSafeInteger(v.pid) &&
+    typeof v.host === 'string' &&
+    typeof v.nonce === 'string'
+  );
 }
 
 export function parseOwner(text: string): LockOwner | null {

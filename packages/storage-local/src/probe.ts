@@ -21,7 +21,10 @@ export async function probeFileSystem(root: string): Promise<void> {
         await stampFile(fh, micros);
         const st = await fh.stat({ bigint: true });
         if (st.mtimeNs !== BigInt(micros) * 1000n) {
-          throw new StorageError('HADB_STORAGE_UNSUPPORTED', 'the file system does not keep microsecond modification times, which local etags rely on');
+          throw new StorageError(
+            'HADB_STORAGE_UNSUPPORTED',
+            'the file system does not keep microsecond modification times, which local etags rely on',
+          );
         }
       }
     } finally {
@@ -30,7 +33,11 @@ export async function probeFileSystem(root: string): Promise<void> {
     try {
       await link(a, b);
     } catch (error) {
-      throw new StorageError('HADB_STORAGE_UNSUPPORTED', `the file system does not support hard links (${errno(error) ?? 'error'}), which create-only writes rely on`, { cause: error });
+      throw new StorageError(
+        'HADB_STORAGE_UNSUPPORTED',
+        `the file system does not support hard links (${errno(error) ?? 'error'}), which create-only writes rely on`,
+        { cause: error },
+      );
     }
     let clobbered = true;
     await link(a, b).catch((error: unknown) => {
@@ -39,7 +46,9 @@ export async function probeFileSystem(root: string): Promise<void> {
     if (clobbered) throw new StorageError('HADB_STORAGE_UNSUPPORTED', 'link() does not fail on an existing name');
   } catch (error) {
     if (error instanceof StorageError) throw error;
-    throw new StorageError('HADB_STORAGE_IO', `probing the storage root failed: ${errno(error) ?? String(error)}`, { cause: error });
+    throw new StorageError('HADB_STORAGE_IO', `probing the storage root failed: ${errno(error) ?? String(error)}`, {
+      cause: error,
+    });
   } finally {
     await unlink(b).catch(() => {});
     await unlink(a).catch(() => {});

@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { abortError } from '@hadb/storage';
+import { throwIfAborted } from '@hadb/io';
+import { storageAborted } from '@hadb/storage';
 
 /** Reads up to `length` bytes at `position` into a fresh, unpooled buffer (shorter at end of file). */
 export async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
@@ -18,7 +19,13 @@ export async function readAt(fh: FileHandle, position: number, length: number): 
  * `chunkBytes`. The file handle is closed when iteration ends, fails, or is stopped with
  * `return()`, also if iteration never started.
  */
-export function fileBody(fh: FileHandle, start: number, end: number, chunkBytes: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
+export function fileBody(
+  fh: FileHandle,
+  start: number,
+  end: number,
+  chunkBytes: number,
+  signal: AbortSignal | undefined,
+): AsyncIterable<Uint8Array> {
   let position = start;
   let closed = false;
   const close = async () => {
@@ -30,7 +37,7 @@ export function fileBody(fh: FileHandle, start: number, end: number, chunkBytes:
     async next() {
       if (closed) return { done: true, value: undefined };
       try {
-        if (signal?.aborted) throw abortError(signal);
+        throwIfAborted(signal, storageAborted);
         if (position >= end) {
           await close();
           return { done: true, value: undefined };

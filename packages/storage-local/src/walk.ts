@@ -1,7 +1,8 @@
 import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compareKeys, throwIfAborted } from '@hadb/storage';
+import { throwIfAborted } from '@hadb/io';
+import { compareKeys, storageAborted } from '@hadb/storage';
 import { errno } from './fs-errors.js';
 import { RESERVED } from './fs-write.js';
 
@@ -28,11 +29,7 @@ async function entries(root: string, dirKey: string): Promise<Entry[]> {
     const key = dirKey + d.name;
     if (d.isDirectory()) out.push({ sortKey: `${key}/`, dir: true });
     else if (d.isFile()) out.push({ sortKey: key, dir: false });
-    else if (d.isSymbolicLink()) {
-      // A symlink to a regular file is an object; symlinked directories are not followed.
-      const target = await stat(join(root, key)).catch(() => undefined);
-      if (target?.isFile()) out.push({ sortKey: key, dir: false });
-    }
+    // Anything else (symbolic links included) is not an object: no symlink is ever followed.
   }
   return out.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
 }
@@ -54,7 +51,7 @@ export async function walkPage(
   let more = false;
 
   const visit = async (dirKey: string): Promise<void> => {
-    throwIfAborted(signal);
+    throwIfAborted(signal, storageAborted);
     for (const e of await entries(root, dirKey)) {
       if (more) return;
       const inPrefix = e.sortKey.startsWith(prefix) || prefix.startsWith(e.sortKey);

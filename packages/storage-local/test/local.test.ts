@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStorageError } from '@hadb/storage';
@@ -28,6 +28,23 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
 
 describe('LocalStorageBackend specifics', () => {
+  it('rejects bad options with HADB_STORAGE_INVALID_CONFIG before touching the disk', async () => {
+    const root = join(tmpdir(), `hadb-never-created-${process.pid}-${Date.now()}`);
+    for (const options of [
+      { streamChunkBytes: 0 },
+      { batchConcurrency: 0 },
+      { lockTimeoutMs: -1 },
+      { fsync: 'yes' as never },
+    ]) {
+      const error = await LocalStorageBackend.open({ root, ...options }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isStorageError(error, 'HADB_STORAGE_INVALID_CONFIG'), String(error)).toBe(true);
+    }
+    await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('stores key a/b as the plain file <root>/a/b and leaves no temp files', async () => {
     const b = await open();
     await b.put('wal/db/0001.hadbp', bytes('segment'));
@@ -90,15 +107,55 @@ describe('LocalStorageBackend specifics', () => {
     expect(await b.list('')).toEqual(['d1/d2/k']);
   });
 
-  it('lists a symlink to a file as an object and does not follow symlinked directories', async () => {
+  it('follows no symbolic link on any operation: reads, writes and deletes through one are refused', async () => {
     const b = await open();
+    const outside = await mkdtemp(join(tmpdir(), 'hadb-local-outside-'));
+    roots.push(outside);
+    await writeFile(join(outside, 'secret'), 'outside data');
+    await symlink(join(outside, 'secret'), join(b.root, 'alias')); // a file link
+    await symlink(outside, join(b.root, 'dirlink')); // a directory link
     await b.put('real', bytes('data'));
-    await symlink(join(b.root, 'real'), join(b.root, 'alias'));
-    await mkdir(join(b.root, 'dir'));
-    await b.put('dir/x', bytes('x'));
-    await symlink(join(b.root, 'dir'), join(b.root, 'dirlink'));
-    expect(await b.list('')).toEqual(['alias', 'dir/x', 'real']);
-    expect(Buffer.from((await b.get('alias'))!.data).toString()).toBe('data');
+    await symlink(join(b.root, 'real'), join(b.root, 'inside')); // a link to an object inside
+
+    const refused = async (action: () => Promise<unknown>): Promise<string> => {
+      const error = await action().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return isStorageError(error) ? error.code : `not refused: ${String(error)}`;
+    };
+    const data = bytes('new');
+    for (const key of ['alias', 'inside', 'dirlink/secret', 'dirlink/new']) {
+      const results = [
+        await refused(() => b.get(key)),
+        await refused(() => b.head(key)),
+        await refused(() => b.exists(key)),
+        await refused(() => b.rangeGet(key, 0, 4)),
+        await refused(() => b.getStream(key)),
+        await refused(() => b.put(key, data)),
+        await refused(() => b.putIfAbsent(key, data)),
+        await refused(() => b.putIfMatch(key, data, 'x')),
+        await refused(() =>
+          b.putStream(
+            key,
+            (async function* () {
+              yield data;
+            })(),
+          ),
+        ),
+        await refused(() => b.delete(key)),
+      ];
+      expect(results, key).toEqual(Array(results.length).fill('HADB_STORAGE_REJECTED'));
+      const batch = await refused(() => b.putMany([{ key, data }]));
+      expect(batch, key).toBe('HADB_STORAGE_PARTIAL_FAILURE');
+      expect(await refused(() => b.deleteMany([key])), key).toBe('HADB_STORAGE_PARTIAL_FAILURE');
+    }
+    expect(await refused(() => b.list('dirlink/'))).toBe('HADB_STORAGE_REJECTED');
+    // Links are not objects, and nothing outside the root was read, written or deleted.
+    expect(await b.list('')).toEqual(['real']);
+    expect(await readFile(join(outside, 'secret'), 'utf8')).toBe('outside data');
+    expect(await readdir(outside)).toEqual(['secret']);
+    expect(Buffer.from((await b.get('real'))!.data).toString()).toBe('data');
   });
 
   it('opens only a directory, creating it by default', async () => {
@@ -108,7 +165,9 @@ describe('LocalStorageBackend specifics', () => {
     expect((await lstat(b.root)).isDirectory()).toBe(true);
     await writeFile(join(base, 'file'), 'x');
     expect(await code(LocalStorageBackend.open({ root: join(base, 'file') }))).toBe('HADB_STORAGE_IO');
-    expect(await code(LocalStorageBackend.open({ root: join(base, 'missing'), createRoot: false }))).toBe('HADB_STORAGE_IO');
+    expect(await code(LocalStorageBackend.open({ root: join(base, 'missing'), createRoot: false }))).toBe(
+      'HADB_STORAGE_IO',
+    );
   });
 
   it('rejects negative or fractional ranges with HADB_STORAGE_REJECTED', async () => {
@@ -125,9 +184,13 @@ describe('LocalStorageBackend specifics', () => {
       { key: 'a', data: bytes('1') },
       { key: 'b/c', data: bytes('2') },
     ]);
-    const r = await b.putStream('s', (async function* () {
-      yield bytes('x');
-    })(), { ifAbsent: true });
+    const r = await b.putStream(
+      's',
+      (async function* () {
+        yield bytes('x');
+      })(),
+      { ifAbsent: true },
+    );
     expect(r.success).toBe(true);
     expect(await b.list('')).toEqual(['a', 'b/c', 's']);
   });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { isStorageError, type CasResult } from '@hadb/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalStorageBackend } from '../src/index.js';
+import { until } from '@hadb/testkit';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const children: ChildProcess[] = [];
@@ -134,11 +135,11 @@ describe('local storage across processes', () => {
     const { etag } = await backend.put('big', new Uint8Array(16));
     kid.send({ round: 0, etag, at: 0, size: 256 * 1024 * 1024 });
     // Kill it once its temp file exists, i.e. while it writes or syncs.
-    const deadline = Date.now() + 20_000;
-    while (!(await readdir(root)).some((n) => n.startsWith('.hadb-tmp-'))) {
-      expect(Date.now()).toBeLessThan(deadline);
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await until(async () => (await readdir(root)).some((n) => n.startsWith('.hadb-tmp-')), {
+      timeoutMs: 20_000,
+      intervalMs: 2,
+      what: 'the child’s temp file',
+    });
     kid.kill('SIGKILL');
     await new Promise((r) => kid.once('exit', r));
     const got = await backend.get('big');

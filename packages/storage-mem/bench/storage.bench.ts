@@ -29,10 +29,16 @@ export async function run(ctx: BenchContext): Promise<void> {
   await record(ctx, 'put 4 KiB', 20_000, (i) => b.put(`bench/${i % 1000}`, data), '1,000 keys rewritten');
   await record(ctx, 'get 4 KiB', 20_000, (i) => b.get(`bench/${i % 1000}`), 'copy out');
   let { etag } = await b.put('cas', data);
-  await record(ctx, 'putIfMatch 4 KiB', 20_000, async () => {
-    const r = await b.putIfMatch('cas', data, etag);
-    if (r.success) etag = r.etag;
-  }, 'uncontended');
+  await record(
+    ctx,
+    'putIfMatch 4 KiB',
+    20_000,
+    async () => {
+      const r = await b.putIfMatch('cas', data, etag);
+      if (r.success) etag = r.etag;
+    },
+    'uncontended',
+  );
   await record(ctx, 'list 1,000 keys', 2_000, () => b.list('bench/'), 'one page');
   await b.close();
 }

@@ -12,33 +12,33 @@ export interface MemObject {
  * prefixes) behave like several clients of one object store.
  */
 export class MemBucket {
-  private readonly objects = new Map<string, MemObject>();
-  private readonly sorted: string[] = [];
-  private counter = 0;
+  readonly #objects = new Map<string, MemObject>();
+  readonly #sorted: string[] = [];
+  #counter = 0;
 
   /** Number of objects in the bucket. */
   get size(): number {
-    return this.objects.size;
+    return this.#objects.size;
   }
 
   /** A new etag: the next value of a counter starting at 1, as a decimal string ("0" is never used). */
   nextEtag(): string {
-    this.counter += 1;
-    return String(this.counter);
+    this.#counter += 1;
+    return String(this.#counter);
   }
 
   get(key: string): MemObject | undefined {
-    return this.objects.get(key);
+    return this.#objects.get(key);
   }
 
   set(key: string, object: MemObject): void {
-    if (!this.objects.has(key)) this.sorted.splice(this.lowerBound(key), 0, key);
-    this.objects.set(key, object);
+    if (!this.#objects.has(key)) this.#sorted.splice(this.#lowerBound(key), 0, key);
+    this.#objects.set(key, object);
   }
 
   delete(key: string): boolean {
-    if (!this.objects.delete(key)) return false;
-    this.sorted.splice(this.lowerBound(key), 1);
+    if (!this.#objects.delete(key)) return false;
+    this.#sorted.splice(this.#lowerBound(key), 1);
     return true;
   }
 
@@ -47,14 +47,14 @@ export class MemBucket {
    * whether more follow.
    */
   keys(prefix: string, after: string | undefined, limit: number): { keys: string[]; more: boolean } {
-    let from = this.lowerBound(prefix);
+    let from = this.#lowerBound(prefix);
     if (after !== undefined && compareKeys(after, prefix) >= 0) {
-      from = this.lowerBound(after);
-      if (this.sorted[from] === after) from += 1;
+      from = this.#lowerBound(after);
+      if (this.#sorted[from] === after) from += 1;
     }
     const keys: string[] = [];
-    for (let i = from; i < this.sorted.length; i++) {
-      const key = this.sorted[i]!;
+    for (let i = from; i < this.#sorted.length; i++) {
+      const key = this.#sorted[i]!;
       if (!key.startsWith(prefix)) break;
       if (keys.length === limit) return { keys, more: true };
       keys.push(key);
@@ -63,12 +63,12 @@ export class MemBucket {
   }
 
   /** First index whose key is >= `key`. */
-  private lowerBound(key: string): number {
+  #lowerBound(key: string): number {
     let lo = 0;
-    let hi = this.sorted.length;
+    let hi = this.#sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (compareKeys(this.sorted[mid]!, key) < 0) lo = mid + 1;
+      if (compareKeys(this.#sorted[mid]!, key) < 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -3,7 +3,6 @@ import {
   assertSafeKey,
   assertSafePrefix,
   listAll,
-  throwIfAborted,
   type CasResult,
   type GetStreamOptions,
   type ListOptions,
@@ -18,7 +17,8 @@ import {
   type StorageCapabilities,
   type StoredObject,
 } from '@hadb/storage';
-import { abortError, abortable } from '@hadb/storage';
+import { abortable, configChecker, throwIfAborted } from '@hadb/io';
+import { storageAborted, storageInvalidConfig } from '@hadb/storage';
 import { MemBucket, type MemObject } from './mem-bucket.js';
 
 /** Options of {@link MemStorageBackend}. */
@@ -53,8 +53,13 @@ export class MemStorageBackend implements StorageBackend {
   readonly bucket: MemBucket;
   /** The namespace prefix inside the bucket. */
   readonly prefix: string;
-  private readonly chunkBytes: number;
-  private closed = false;
+  readonly #chunkBytes: number;
+  #closed = false;
+
+  /** Creates the backend; the same as the constructor, for the `open()` convention every backend follows. */
+  static async open(options: MemStorageOptions = {}): Promise<MemStorageBackend> {
+    return new MemStorageBackend(options);
+  }
 
   constructor(options: MemStorageOptions = {}) {
     const prefix = options.prefix ?? '';
@@ -64,134 +69,146 @@ export class MemStorageBackend implements StorageBackend {
     }
     this.bucket = options.bucket ?? new MemBucket();
     this.prefix = prefix;
-    this.chunkBytes = Math.max(1, options.streamChunkBytes ?? 1024 * 1024);
+    this.#chunkBytes = configChecker(storageInvalidConfig).int('streamChunkBytes', options.streamChunkBytes, {
+      min: 1,
+      default: 1024 * 1024,
+    });
   }
 
   /** Checks state, key and signal (in that order) and returns the bucket key. */
-  private enter(key: string, options: OpOptions | undefined): string {
-    this.checkOpen();
+  #enter(key: string, options: OpOptions | undefined): string {
+    this.#checkOpen();
     assertSafeKey(key);
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     return this.prefix + key;
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new StorageError('HADB_STORAGE_CLOSED', 'mem storage backend is closed');
+  #checkOpen(): void {
+    if (this.#closed) throw new StorageError('HADB_STORAGE_CLOSED', 'mem storage backend is closed');
   }
 
-  private store(full: string, data: Uint8Array): string {
+  #store(full: string, data: Uint8Array): string {
     const etag = this.bucket.nextEtag();
     this.bucket.set(full, { data, etag });
     return etag;
   }
 
   async get(key: string, options?: OpOptions): Promise<StoredObject | null> {
-    const object = this.bucket.get(this.enter(key, options));
+    const object = this.bucket.get(this.#enter(key, options));
     return object === undefined ? null : { data: object.data.slice(), etag: object.etag };
   }
 
   async head(key: string, options?: OpOptions): Promise<ObjectInfo | null> {
-    const object = this.bucket.get(this.enter(key, options));
+    const object = this.bucket.get(this.#enter(key, options));
     return object === undefined ? null : { size: object.data.length, etag: object.etag };
   }
 
   async exists(key: string, options?: OpOptions): Promise<boolean> {
-    return this.bucket.get(this.enter(key, options)) !== undefined;
+    return this.bucket.get(this.#enter(key, options)) !== undefined;
   }
 
   async put(key: string, data: Uint8Array, options?: OpOptions): Promise<{ readonly etag: string }> {
-    const full = this.enter(key, options);
-    return { etag: this.store(full, data.slice()) };
+    const full = this.#enter(key, options);
+    return { etag: this.#store(full, data.slice()) };
   }
 
   async putIfAbsent(key: string, data: Uint8Array, options?: OpOptions): Promise<CasResult> {
-    const full = this.enter(key, options);
+    const full = this.#enter(key, options);
     if (this.bucket.get(full) !== undefined) return { success: false };
-    return { success: true, etag: this.store(full, data.slice()) };
+    return { success: true, etag: this.#store(full, data.slice()) };
   }
 
   async putIfMatch(key: string, data: Uint8Array, etag: string, options?: OpOptions): Promise<CasResult> {
-    const full = this.enter(key, options);
+    const full = this.#enter(key, options);
     if (this.bucket.get(full)?.etag !== etag) return { success: false };
-    return { success: true, etag: this.store(full, data.slice()) };
+    return { success: true, etag: this.#store(full, data.slice()) };
   }
 
   async delete(key: string, options?: OpOptions): Promise<void> {
-    this.bucket.delete(this.enter(key, options));
+    this.bucket.delete(this.#enter(key, options));
   }
 
   async rangeGet(key: string, start: number, length: number, options?: OpOptions): Promise<Uint8Array | null> {
-    const full = this.enter(key, options);
+    const full = this.#enter(key, options);
     checkRange(start, length);
     const object = this.bucket.get(full);
     return object === undefined ? null : object.data.slice(start, start + length);
   }
 
   async list(prefix: string, options?: ListOptions): Promise<string[]> {
-    this.checkList(prefix, options);
+    this.#checkList(prefix, options);
     return listAll((p, o) => this.listPage(p, o), prefix, options);
   }
 
   async listPage(prefix: string, options?: ListPageOptions): Promise<ListPage> {
-    this.checkList(prefix, options);
+    this.#checkList(prefix, options);
     const limit = options?.limit ?? DEFAULT_PAGE;
-    if (!Number.isInteger(limit) || limit < 1) throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new StorageError('HADB_STORAGE_REJECTED', 'limit must be a positive integer');
     const after = options?.after === undefined ? undefined : this.prefix + options.after;
     const page = this.bucket.keys(this.prefix + prefix, after, Math.min(limit, DEFAULT_PAGE));
     const keys = page.keys.map((k) => k.slice(this.prefix.length));
     return { keys, nextAfter: page.more ? keys[keys.length - 1] : undefined };
   }
 
-  private checkList(prefix: string, options: OpOptions | undefined): void {
-    this.checkOpen();
+  #checkList(prefix: string, options: OpOptions | undefined): void {
+    this.#checkOpen();
     assertSafePrefix(prefix);
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
   }
 
   async deleteMany(keys: readonly string[], options?: OpOptions): Promise<number> {
-    this.checkOpen();
+    this.#checkOpen();
     const full = keys.map((k) => this.prefix + assertSafeKey(k));
-    throwIfAborted(options?.signal);
+    throwIfAborted(options?.signal, storageAborted);
     for (const k of full) this.bucket.delete(k);
     return keys.length;
   }
 
-  async putMany(entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>, options?: OpOptions): Promise<void> {
-    this.checkOpen();
+  async putMany(
+    entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>,
+    options?: OpOptions,
+  ): Promise<void> {
+    this.#checkOpen();
     const list = [...entries].map((e) => ({ full: this.prefix + assertSafeKey(e.key), data: e.data.slice() }));
-    throwIfAborted(options?.signal);
-    for (const { full, data } of list) this.store(full, data);
+    throwIfAborted(options?.signal, storageAborted);
+    for (const { full, data } of list) this.#store(full, data);
   }
 
   async getStream(key: string, options?: GetStreamOptions): Promise<ObjectStream | null> {
-    const full = this.enter(key, options);
+    const full = this.#enter(key, options);
     const start = options?.start ?? 0;
     const length = options?.length ?? Number.MAX_SAFE_INTEGER;
     checkRange(start, length);
     const object = this.bucket.get(full);
     if (object === undefined) return null;
-    return { size: object.data.length, etag: object.etag, body: this.chunks(object, start, length, options?.signal) };
+    return { size: object.data.length, etag: object.etag, body: this.#chunks(object, start, length, options?.signal) };
   }
 
-  private async *chunks(object: MemObject, start: number, length: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  async *#chunks(
+    object: MemObject,
+    start: number,
+    length: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<Uint8Array> {
     const end = Math.min(object.data.length, start + length);
-    for (let at = start; at < end; at += this.chunkBytes) {
-      if (signal?.aborted) throw abortError(signal);
-      yield object.data.slice(at, Math.min(end, at + this.chunkBytes));
+    for (let at = start; at < end; at += this.#chunkBytes) {
+      throwIfAborted(signal, storageAborted);
+      yield object.data.slice(at, Math.min(end, at + this.#chunkBytes));
     }
   }
 
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<PutStreamResult> {
-    const full = this.enter(key, options);
+    const full = this.#enter(key, options);
     if (options?.ifAbsent && this.bucket.get(full) !== undefined) return { success: false };
     const parts: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of abortable(body, options?.signal)) {
-      this.checkOpen();
+    for await (const chunk of abortable(body, options?.signal, storageAborted)) {
+      this.#checkOpen();
       parts.push(chunk.slice());
       size += chunk.length;
     }
-    this.checkOpen();
+    this.#checkOpen();
     const data = new Uint8Array(size);
     let at = 0;
     for (const part of parts) {
@@ -199,11 +216,11 @@ export class MemStorageBackend implements StorageBackend {
       at += part.length;
     }
     if (options?.ifAbsent && this.bucket.get(full) !== undefined) return { success: false };
-    return { success: true, etag: this.store(full, data), size };
+    return { success: true, etag: this.#store(full, data), size };
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.#closed = true;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

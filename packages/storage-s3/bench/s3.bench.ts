@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { S3Storage } from '../src/index.js';
+import { S3StorageBackend } from '../src/index.js';
 
 /** Nearest-rank percentile of already sorted samples. */
 function percentile(sorted: readonly number[], p: number): number {
@@ -39,7 +39,10 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
     return;
   }
-  const credentials = { accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID, secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY };
+  const credentials = {
+    accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID,
+    secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY,
+  };
   const region = env.HADB_TEST_S3_REGION ?? 'us-east-1';
   const prefix = `bench-${randomBytes(4).toString('hex')}/`;
 
@@ -69,7 +72,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     },
     { step: 'deserialize', name: 'benchStatusCounter' },
   );
-  const s3 = new S3Storage({
+  const s3 = new S3StorageBackend({
     bucket,
     prefix,
     client,
@@ -128,7 +131,12 @@ export async function run(ctx: BenchContext): Promise<void> {
       if (winners.length !== 1) throw new Error(`bench: ${winners.length} winners in round ${round}`);
       current = (winners[0] as { etag: string }).etag;
     });
-    recordLatency(ctx, `race round (${racers} putIfMatch, 1 winner)`, raceMs, `loopback Ceph RGW 16, ${rounds} rounds, ${load}`);
+    recordLatency(
+      ctx,
+      `race round (${racers} putIfMatch, 1 winner)`,
+      raceMs,
+      `loopback Ceph RGW 16, ${rounds} rounds, ${load}`,
+    );
     ctx.record(
       'racing putIfMatch answered 500 by RGW (resolved by re-read)',
       Number((((statuses.get(500) ?? 0) / (rounds * racers)) * 100).toFixed(1)),
@@ -137,7 +145,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
 
     // Streaming throughput through a multipart upload (5 MiB parts, 4 in flight).
-    const big = new S3Storage({ bucket, prefix, client, partSize: 5 * 1024 * 1024, queueSize: 4 });
+    const big = new S3StorageBackend({ bucket, prefix, client, partSize: 5 * 1024 * 1024, queueSize: 4 });
     const mib = 64;
     const chunk = randomBytes(1024 * 1024);
     async function* body(): AsyncGenerator<Uint8Array> {
@@ -151,8 +159,18 @@ export async function run(ctx: BenchContext): Promise<void> {
     const hash = createHash('sha256');
     for await (const c of stream!.body) hash.update(c);
     const getMs = Number(process.hrtime.bigint() - t) / 1e6;
-    ctx.record('putStream 64 MiB (5 MiB parts x4)', Number(((mib * 1000) / putMs).toFixed(0)), 'MiB/s', `loopback Ceph RGW 16 (memstore), ${load}`);
-    ctx.record('getStream 64 MiB', Number(((mib * 1000) / getMs).toFixed(0)), 'MiB/s', `loopback Ceph RGW 16 (memstore), with SHA-256, ${load}`);
+    ctx.record(
+      'putStream 64 MiB (5 MiB parts x4)',
+      Number(((mib * 1000) / putMs).toFixed(0)),
+      'MiB/s',
+      `loopback Ceph RGW 16 (memstore), ${load}`,
+    );
+    ctx.record(
+      'getStream 64 MiB',
+      Number(((mib * 1000) / getMs).toFixed(0)),
+      'MiB/s',
+      `loopback Ceph RGW 16 (memstore), with SHA-256, ${load}`,
+    );
   } finally {
     const keys = await s3.list('').catch(() => [] as string[]);
     await s3.deleteMany(keys).catch(() => 0);

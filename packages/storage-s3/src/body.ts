@@ -20,7 +20,12 @@ export function discardBody(body: unknown): void {
  * Reads a response body of `expected` bytes into a fresh buffer (never a view of a shared pool).
  * Fails with `HADB_STORAGE_PROTOCOL` if the body is longer or shorter than announced.
  */
-export async function readBody(body: unknown, expected: number, what: string, signal?: AbortSignal): Promise<Uint8Array> {
+export async function readBody(
+  body: unknown,
+  expected: number,
+  what: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   const out = new Uint8Array(expected);
   let at = 0;
   const stream = asBody(body);

@@ -166,7 +166,8 @@ export async function conditionalPut(
     requester.settle(permit, 'success');
     if (etag === undefined || etag === '') {
       const head = await headObject(ctx, fullKey, key, signal, what);
-      if (head === null) throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what} "${key}": no ETag, and the object is gone`);
+      if (head === null)
+        throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what} "${key}": no ETag, and the object is gone`);
       return { success: true, etag: head.etag };
     }
     return { success: true, etag: normalizeEtag(etag) };

@@ -1,4 +1,4 @@
-import { classifyError, httpStatusOf, isIoError } from '@hadb/io';
+import { abortReason, classifyError, httpStatusOf, isIoError } from '@hadb/io';
 import { StorageError, type StorageErrorCode, isStorageError } from '@hadb/storage';
 
 /** Where a failure happened, for the error message. Keys are already validated (no control bytes). */
@@ -102,7 +102,10 @@ export function toStorageError(error: unknown, context: FailureContext): Storage
   });
 }
 
-/** `HADB_STORAGE_ABORTED` for a fired signal. */
-export function abortedError(signal: AbortSignal, what: string): StorageError {
-  return new StorageError('HADB_STORAGE_ABORTED', `S3 ${what}: aborted`, { cause: signal.reason });
+/** io's `abortReason` for a fired signal: `HADB_STORAGE_ABORTED` naming the S3 operation, or the hadb error it was aborted with. */
+export function abortedError(signal: AbortSignal, what: string): Error {
+  return abortReason(
+    signal,
+    (_message, cause) => new StorageError('HADB_STORAGE_ABORTED', `S3 ${what}: aborted`, { cause }),
+  );
 }

@@ -1,5 +1,5 @@
-export { S3Storage } from './s3-storage.js';
-export { openS3Storage, type OpenS3StorageOptions } from './open.js';
+export { S3StorageBackend } from './s3-storage-backend.js';
+export type { S3StorageOpenOptions } from './open.js';
 export type { S3RetryOptions, S3StorageOptions } from './options.js';
 export type {
   ConditionalWriteProbe,

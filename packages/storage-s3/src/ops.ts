@@ -6,7 +6,8 @@ import { isMissing, toStorageError } from './errors.js';
 import { md5, normalizeEtag } from './etag.js';
 
 export function requireEtag(etag: string | undefined, what: string): string {
-  if (etag === undefined || etag === '') throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what}: response has no ETag`);
+  if (etag === undefined || etag === '')
+    throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what}: response has no ETag`);
   return normalizeEtag(etag);
 }
 
@@ -91,7 +92,13 @@ export async function putObject(
   try {
     const out = await ctx.requester.idempotent(op, signal, (s) =>
       ctx.client.send(
-        new PutObjectCommand({ Bucket: ctx.bucket, Key: fullKey, Body: data, ContentLength: data.length, ContentMD5: contentMd5 }),
+        new PutObjectCommand({
+          Bucket: ctx.bucket,
+          Key: fullKey,
+          Body: data,
+          ContentLength: data.length,
+          ContentMD5: contentMd5,
+        }),
         { abortSignal: s },
       ),
     );
@@ -101,6 +108,7 @@ export async function putObject(
   }
   if (etag !== undefined && etag !== '') return normalizeEtag(etag);
   const head = await headObject(ctx, fullKey, key, signal, op);
-  if (head === null) throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${op} "${key}": no ETag, and the object is gone`);
+  if (head === null)
+    throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${op} "${key}": no ETag, and the object is gone`);
   return head.etag;
 }

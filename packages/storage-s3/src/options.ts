@@ -1,6 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import type { CircuitBreakerOptions, Clock, RandomSource, RetryEvent } from '@hadb/io';
-import { StorageError, assertSafePrefix } from '@hadb/storage';
+import { type CircuitBreakerOptions, type Clock, type RandomSource, type RetryEvent, configChecker } from '@hadb/io';
+import { assertSafePrefix, storageInvalidConfig } from '@hadb/storage';
 
 /** Retry policy of the backend (defaults of hadb-io's `RetryConfig`). */
 export interface S3RetryOptions {
@@ -24,7 +24,7 @@ export interface S3RetryOptions {
   readonly random?: RandomSource | undefined;
 }
 
-/** Options of {@link S3Storage}. */
+/** Options of {@link S3StorageBackend}. */
 export interface S3StorageOptions {
   /** Bucket holding the objects. It must exist. */
   readonly bucket: string;
@@ -92,31 +92,33 @@ export interface ResolvedOptions {
   readonly putManyConcurrency: number;
 }
 
-function invalid(message: string): StorageError {
-  return new StorageError('HADB_STORAGE_REJECTED', `invalid S3 storage options: ${message}`);
-}
-
-function positiveInt(value: number | undefined, fallback: number, name: string): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) throw invalid(`${name} must be an integer >= 1`);
-  return v;
-}
-
-/** Validates the options and normalises the prefix (trailing `/`). */
+/**
+ * Validates the options and normalises the prefix (trailing `/`). Bad options throw
+ * `HADB_STORAGE_INVALID_CONFIG` naming the option; nothing is clamped.
+ */
 export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
-  if (typeof options.bucket !== 'string' || options.bucket.length === 0) throw invalid('bucket is required');
+  const check = configChecker((message, cause) =>
+    storageInvalidConfig(`invalid S3 storage options: ${message}`, cause),
+  );
+  const bucket = check.string('bucket', options.bucket);
   let prefix = options.prefix ?? '';
   if (prefix !== '' && !prefix.endsWith('/')) prefix += '/';
   assertSafePrefix(prefix);
-  const partSize = positiveInt(options.partSize, 8 * MIB, 'partSize');
-  if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) throw invalid('partSize must be between 5 MiB and 5 GiB');
+  const retry = options.retry;
+  if (retry !== undefined && retry !== false) {
+    check.int('retry.maxRetries', retry.maxRetries, { min: 0, default: 0 });
+    check.number('retry.baseDelayMs', retry.baseDelayMs, { min: 0, default: 0 });
+    check.number('retry.maxDelayMs', retry.maxDelayMs, { min: 0, default: 0 });
+  }
+  check.int('connectionTimeoutMs', options.connectionTimeoutMs, { min: 1, default: 1 });
+  check.int('socketTimeoutMs', options.socketTimeoutMs, { min: 1, default: 1 });
   return {
-    bucket: options.bucket,
+    bucket,
     prefix,
-    unquotedIfMatch: options.unquotedIfMatch ?? false,
-    conditionalMultipartWrites: options.conditionalMultipartWrites ?? false,
-    partSize,
-    queueSize: positiveInt(options.queueSize, 4, 'queueSize'),
-    putManyConcurrency: positiveInt(options.putManyConcurrency, 8, 'putManyConcurrency'),
+    unquotedIfMatch: check.bool('unquotedIfMatch', options.unquotedIfMatch, false),
+    conditionalMultipartWrites: check.bool('conditionalMultipartWrites', options.conditionalMultipartWrites, false),
+    partSize: check.int('partSize', options.partSize, { min: MIN_PART_SIZE, max: MAX_PART_SIZE, default: 8 * MIB }),
+    queueSize: check.int('queueSize', options.queueSize, { min: 1, default: 4 }),
+    putManyConcurrency: check.int('putManyConcurrency', options.putManyConcurrency, { min: 1, default: 8 }),
   };
 }

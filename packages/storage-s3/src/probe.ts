@@ -7,7 +7,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { classifyError, httpStatusOf } from '@hadb/io';
+import { classifyError, httpStatusOf, type OpOptions } from '@hadb/io';
 import { StorageError } from '@hadb/storage';
 import type { S3Context } from './context.js';
 import { abortedError, s3ErrorName, toStorageError } from './errors.js';
@@ -37,7 +37,7 @@ export interface ProbeCheck {
   readonly passed: boolean;
 }
 
-/** Result of `S3Storage.probeConditionalWrites()`. */
+/** Result of `S3StorageBackend.probeConditionalWrites()`. */
 export interface ConditionalWriteProbe {
   readonly verdict: ConditionalWriteVerdict;
   /** `verdict === 'atomic'`. */
@@ -53,8 +53,7 @@ export interface ConditionalWriteProbe {
 }
 
 /** Options of the probe. */
-export interface ProbeOptions {
-  readonly signal?: AbortSignal | undefined;
+export interface ProbeOptions extends OpOptions {
   /** Concurrent writers in each race check. Default 8; 0 skips the races. */
   readonly racers?: number | undefined;
   /** Also check If-None-Match on CompleteMultipartUpload. Default true. */
@@ -80,11 +79,13 @@ function observe(error: unknown): { status: number | undefined; observed: string
   const status = httpStatusOf(error);
   const name = s3ErrorName(error);
   const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : undefined;
-  const observed = [status === undefined ? undefined : String(status), name, code].filter((x) => x !== undefined).join(' ');
+  const observed = [status === undefined ? undefined : String(status), name, code]
+    .filter((x) => x !== undefined)
+    .join(' ');
   return { status, observed: observed || 'error' };
 }
 
-/** Runs the probe (see `S3Storage.probeConditionalWrites`). Probe objects are deleted afterwards. */
+/** Runs the probe (see `S3StorageBackend.probeConditionalWrites`). Probe objects are deleted afterwards. */
 export async function probeConditionalWrites(ctx: S3Context, options: ProbeContext): Promise<ConditionalWriteProbe> {
   const { signal } = options;
   const racers = options.racers ?? 8;
@@ -119,11 +120,16 @@ export async function probeConditionalWrites(ctx: S3Context, options: ProbeConte
   };
 
   /** A failed condition: 412, or 409 (conflict) / 404 (If-Match on a missing key, AWS). */
-  const refused = (r: Raw, allow404 = false): boolean => r.status === 412 || r.status === 409 || (allow404 && r.status === 404);
+  const refused = (r: Raw, allow404 = false): boolean =>
+    r.status === 412 || r.status === 409 || (allow404 && r.status === 404);
   /** The request went wrong in a way that says nothing about conditions. */
   const broken = (r: Raw): boolean => r.status === undefined || r.status >= 500;
 
-  const race = async (name: string, key: string, headers: { IfNoneMatch?: string; IfMatch?: string }): Promise<string | undefined> => {
+  const race = async (
+    name: string,
+    key: string,
+    headers: { IfNoneMatch?: string; IfMatch?: string },
+  ): Promise<string | undefined> => {
     const bodies = Array.from({ length: racers }, (_, i) => `${name} racer ${i} ${randomUUID()}`);
     const results = await Promise.all(bodies.map((body) => put(key, body, headers)));
     const winners = results.flatMap((r, i) => (r.status === 200 ? [i] : []));
@@ -154,20 +160,44 @@ export async function probeConditionalWrites(ctx: S3Context, options: ProbeConte
     } else {
       const unsupported =
         created.status === 501 || (created.status === 400 && created.observed.includes('NotImplemented'));
-      record('If-None-Match: * on a new key', '200', created.observed, false, unsupported ? 'unsupported' : 'inconclusive');
+      record(
+        'If-None-Match: * on a new key',
+        '200',
+        created.observed,
+        false,
+        unsupported ? 'unsupported' : 'inconclusive',
+      );
       if (unsupported) advice.push('this server does not implement conditional PUT; use another store for leases');
       return finish();
     }
     let etag = created.etag;
 
     const again = await put(a, 'probe v2', { IfNoneMatch: '*' });
-    record('If-None-Match: * on an existing key', '412', again.observed, refused(again), broken(again) ? 'inconclusive' : 'not-enforced');
+    record(
+      'If-None-Match: * on an existing key',
+      '412',
+      again.observed,
+      refused(again),
+      broken(again) ? 'inconclusive' : 'not-enforced',
+    );
 
     const wrong = await put(a, 'probe v3', { IfMatch: form(WRONG_ETAG) });
-    record('If-Match with a wrong etag', '412', wrong.observed, refused(wrong), broken(wrong) ? 'inconclusive' : 'not-enforced');
+    record(
+      'If-Match with a wrong etag',
+      '412',
+      wrong.observed,
+      refused(wrong),
+      broken(wrong) ? 'inconclusive' : 'not-enforced',
+    );
 
     const missing = await put(`${base}missing`, 'probe v4', { IfMatch: form(etag) });
-    record('If-Match on a missing key', '412 or 404', missing.observed, refused(missing, true), broken(missing) ? 'inconclusive' : 'not-enforced');
+    record(
+      'If-Match on a missing key',
+      '412 or 404',
+      missing.observed,
+      refused(missing, true),
+      broken(missing) ? 'inconclusive' : 'not-enforced',
+    );
 
     const swapped = await put(a, 'probe v5', { IfMatch: form(etag) });
     const formWorks = swapped.status === 200;
@@ -200,7 +230,13 @@ export async function probeConditionalWrites(ctx: S3Context, options: ProbeConte
     }
     if (next !== undefined && next !== etag) {
       const stale = await put(a, 'probe v6', { IfMatch: form(etag) });
-      record('If-Match with a replaced etag', '412', stale.observed, refused(stale), broken(stale) ? 'inconclusive' : 'not-enforced');
+      record(
+        'If-Match with a replaced etag',
+        '412',
+        stale.observed,
+        refused(stale),
+        broken(stale) ? 'inconclusive' : 'not-enforced',
+      );
       etag = next;
     }
 
@@ -223,7 +259,9 @@ export async function probeConditionalWrites(ctx: S3Context, options: ProbeConte
       });
       if (needed && multipartIfNoneMatch !== 'enforced') {
         failures.add(multipartIfNoneMatch === 'ignored' ? 'not-enforced' : 'inconclusive');
-        advice.push('the server does not enforce If-None-Match on CompleteMultipartUpload: set conditionalMultipartWrites: false');
+        advice.push(
+          'the server does not enforce If-None-Match on CompleteMultipartUpload: set conditionalMultipartWrites: false',
+        );
       }
     }
     return finish();
@@ -258,7 +296,13 @@ async function probeMultipart(
     uploadId = created.UploadId;
     if (uploadId === undefined) return 'error';
     const part = await ctx.client.send(
-      new UploadPartCommand({ Bucket: ctx.bucket, Key: existingKey, UploadId: uploadId, PartNumber: 1, Body: Buffer.from('mp') }),
+      new UploadPartCommand({
+        Bucket: ctx.bucket,
+        Key: existingKey,
+        UploadId: uploadId,
+        PartNumber: 1,
+        Body: Buffer.from('mp'),
+      }),
       { abortSignal: signal },
     );
     try {
@@ -305,7 +349,9 @@ async function cleanup(ctx: S3Context, keys: string[]): Promise<void> {
 
 /** The error `assertAtomicConditionalWrites` throws for a probe that did not find atomic writes. */
 export function unsupportedError(result: ConditionalWriteProbe): StorageError {
-  const failed = result.checks.filter((c) => !c.passed).map((c) => `${c.name}: expected ${c.expected}, got ${c.observed}`);
+  const failed = result.checks
+    .filter((c) => !c.passed)
+    .map((c) => `${c.name}: expected ${c.expected}, got ${c.observed}`);
   return new StorageError(
     'HADB_STORAGE_UNSUPPORTED',
     `S3 conditional writes cannot be trusted for coordination on this server (verdict: ${result.verdict})` +

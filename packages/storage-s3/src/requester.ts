@@ -35,7 +35,8 @@ export class Requester {
     const o = options === false ? { maxRetries: 0, circuitBreaker: false as const } : (options ?? {});
     this.#options = o;
     this.maxRetries = o.maxRetries ?? DEFAULT_RETRY.maxRetries;
-    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0) throw new RangeError('retry.maxRetries must be an integer >= 0');
+    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 0)
+      throw new RangeError('retry.maxRetries must be an integer >= 0');
     this.#clock = o.clock ?? systemClock;
     this.#random = o.random ?? Math.random;
     this.#breaker =
@@ -52,7 +53,11 @@ export class Requester {
    * retries on transient failures. Throws the last failure unchanged (or an `IoError` for an abort
    * or an open breaker); map it with `toStorageError`.
    */
-  idempotent<T>(op: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  idempotent<T>(
+    op: string,
+    signal: AbortSignal | undefined,
+    fn: (signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
     return retry(({ signal: s }) => fn(s), {
       maxRetries: this.maxRetries,
       baseDelayMs: this.#options.baseDelayMs,
@@ -82,7 +87,8 @@ export class Requester {
 
   /** Sleeps the backoff before retry number `attempt` (0-based); rejects when `signal` fires. */
   async backoff(op: string, attempt: number, error: unknown, signal: AbortSignal | undefined): Promise<void> {
-    if (this.#isClosed()) throw new StorageError('HADB_STORAGE_CLOSED', `S3 ${op}: backend closed while retrying`, { cause: error });
+    if (this.#isClosed())
+      throw new StorageError('HADB_STORAGE_CLOSED', `S3 ${op}: backend closed while retrying`, { cause: error });
     const delayMs = backoffDelay(attempt, this.#options, this.#random);
     this.#options.onRetry?.({ op, attempt, error, errorClass: classifyError(error), delayMs });
     await sleep(delayMs, { signal, clock: this.#clock });

@@ -2,7 +2,7 @@ import { PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import type { StorageBackend } from '@hadb/storage';
 import { storageBackendSuite } from '@hadb/testkit/storage';
 import { describe } from 'vitest';
-import { S3Storage } from '../src/index.js';
+import type { S3StorageBackend } from '../src/index.js';
 import { clearBucketPolicy, connection, freshStorage, rawClient, removePrefix, service } from './env.js';
 
 /**
@@ -10,14 +10,19 @@ import { clearBucketPolicy, connection, freshStorage, rawClient, removePrefix, s
  * key (Ceph RGW then reports AccessDenied for it inside DeleteObjects). Cleared in `destroy`.
  */
 async function undeletableKey(backend: StorageBackend): Promise<string> {
-  const storage = backend as S3Storage;
+  const storage = backend as S3StorageBackend;
   const key = 'undeletable';
   await storage.put(key, Buffer.from('stays'));
   const { bucket } = connection();
   const Policy = JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${bucket}/${storage.prefix}${key}` },
+      {
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 's3:DeleteObject',
+        Resource: `arn:aws:s3:::${bucket}/${storage.prefix}${key}`,
+      },
     ],
   });
   const client = rawClient();
@@ -29,7 +34,7 @@ async function undeletableKey(backend: StorageBackend): Promise<string> {
   return key;
 }
 
-describe.skipIf(!service.available)('S3Storage on Ceph RGW', () => {
+describe.skipIf(!service.available)('S3StorageBackend on Ceph RGW', () => {
   let policyInstalled = false;
   storageBackendSuite({
     name: 's3 (ceph rgw)',
@@ -40,7 +45,7 @@ describe.skipIf(!service.available)('S3Storage on Ceph RGW', () => {
         policyInstalled = false;
         await clearBucketPolicy();
       }
-      await removePrefix((backend as S3Storage).prefix);
+      await removePrefix((backend as S3StorageBackend).prefix);
     },
     capabilities: { atomicConditionalWrites: true, conditionalStreamingWrites: false, uniqueEtags: false },
     deleteFailureKey: async (backend) => {

@@ -1,13 +1,17 @@
+import { afterEach } from 'vitest';
 import { DeleteBucketPolicyCommand, ListObjectsV2Command, DeleteObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import { testService } from '@hadb/testkit';
-import { S3Storage, type S3StorageOptions } from '../src/index.js';
+import { S3StorageBackend, type S3StorageOptions } from '../src/index.js';
 
 /** The real S3 server from scripts/services/ceph-s3.sh (loud skip locally, failure under CI=true). */
 export const service = testService('s3');
 const env = service.env;
 
 /** Connection options from the environment (meaningful only when `service.available`). */
-export function connection(): Pick<S3StorageOptions, 'bucket' | 'endpoint' | 'region' | 'credentials' | 'unquotedIfMatch'> {
+export function connection(): Pick<
+  S3StorageOptions,
+  'bucket' | 'endpoint' | 'region' | 'credentials' | 'unquotedIfMatch'
+> {
   return {
     bucket: env.HADB_TEST_S3_BUCKET ?? '',
     endpoint: env.HADB_TEST_S3_ENDPOINT,
@@ -31,8 +35,13 @@ export function uniquePrefix(): string {
 }
 
 /** A backend over a fresh namespace, connected to the test server. */
-export function freshStorage(overrides: Partial<S3StorageOptions> = {}): S3Storage {
-  return new S3Storage({ ...connection(), prefix: uniquePrefix(), retry: { baseDelayMs: 5, maxDelayMs: 50 }, ...overrides });
+export function freshStorage(overrides: Partial<S3StorageOptions> = {}): S3StorageBackend {
+  return new S3StorageBackend({
+    ...connection(),
+    prefix: uniquePrefix(),
+    retry: { baseDelayMs: 5, maxDelayMs: 50 },
+    ...overrides,
+  });
 }
 
 /** A raw SDK client for the test server (assertions that bypass the backend). */
@@ -73,4 +82,26 @@ export async function clearBucketPolicy(): Promise<void> {
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * `make(overrides)` gives a fresh backend under a unique prefix; `afterEach` closes every one and
+ * removes its objects. Call inside a `describe`.
+ */
+export function freshStorages(): ((overrides?: Partial<S3StorageOptions>) => S3StorageBackend) & {
+  /** Closes and cleans up `s` too (for backends built another way). */
+  track(s: S3StorageBackend): S3StorageBackend;
+} {
+  const open: S3StorageBackend[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0)) {
+      await s.close();
+      await removePrefix(s.prefix);
+    }
+  });
+  const track = (s: S3StorageBackend): S3StorageBackend => {
+    open.push(s);
+    return s;
+  };
+  return Object.assign((overrides: Partial<S3StorageOptions> = {}) => track(freshStorage(overrides)), { track });
 }

@@ -13,9 +13,16 @@ import { type AddressInfo, type Server, type Socket, connect, createServer } fro
  *   a 500 (the server has acted on the request; the client sees a 5xx);
  * - `truncate-response`: forwards, but cuts the response off after `truncateAfter` bytes.
  */
-export type ProxyAction = 'forward' | 'drop-request' | 'drop-response' | 'fake-500' | 'forward-then-500' | 'truncate-response';
+export type ProxyAction =
+  | 'forward'
+  | 'drop-request'
+  | 'drop-response'
+  | 'fake-500'
+  | 'forward-then-500'
+  | 'truncate-response';
 
-const FAKE_500 = 'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
+const FAKE_500 =
+  'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 
 /** A TCP proxy on 127.0.0.1 in front of the real server, failing connections on a plan. */
 export class FaultProxy {

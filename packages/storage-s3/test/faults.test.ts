@@ -4,9 +4,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { isIoError } from '@hadb/io';
 import { isStorageError } from '@hadb/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { S3Storage, type S3RetryOptions } from '../src/index.js';
+import { S3StorageBackend, type S3RetryOptions } from '../src/index.js';
 import { connection, removePrefix, service, uniquePrefix } from './env.js';
 import { FaultProxy } from './fault-proxy.js';
+import { rejection } from '@hadb/testkit';
 
 const text = (data: Uint8Array | undefined | null) => (data == null ? null : Buffer.from(data).toString());
 
@@ -18,18 +19,9 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
-
-describe.skipIf(!service.available)('S3Storage under injected faults (real RGW behind a TCP proxy)', () => {
+describe.skipIf(!service.available)('S3StorageBackend under injected faults (real RGW behind a TCP proxy)', () => {
   let proxy: FaultProxy;
-  const open: { storage: S3Storage; client: S3Client }[] = [];
+  const open: { storage: S3StorageBackend; client: S3Client }[] = [];
 
   beforeAll(async () => {
     proxy = await FaultProxy.start(connection().endpoint as string);
@@ -59,7 +51,7 @@ describe.skipIf(!service.available)('S3Storage under injected faults (real RGW b
       requestHandler: { httpAgent: { keepAlive: false }, connectionTimeout: 2000 },
     });
     const retries: string[] = [];
-    const storage = new S3Storage({
+    const storage = new S3StorageBackend({
       ...c,
       client,
       prefix: uniquePrefix(),
@@ -137,7 +129,10 @@ describe.skipIf(!service.available)('S3Storage under injected faults (real RGW b
     const r = await storage.putIfMatch('lease', Buffer.from('v3'), v2!.etag);
     expect(r.success).toBe(true);
     expect(proxy.log).toEqual(['fake-500', 'forward', 'forward']);
-    expect(await storage.get('lease')).toEqual({ data: new Uint8Array(Buffer.from('v3')), etag: (r as { etag: string }).etag });
+    expect(await storage.get('lease')).toEqual({
+      data: new Uint8Array(Buffer.from('v3')),
+      etag: (r as { etag: string }).etag,
+    });
   });
 
   it('putIfMatch: out of retries on 5xx answers that never applied is UNAVAILABLE, and nothing changed', async () => {

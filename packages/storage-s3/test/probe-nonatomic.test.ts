@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isStorageError } from '@hadb/storage';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Storage, openS3Storage } from '../src/index.js';
+import { S3StorageBackend } from '../src/index.js';
 
 /**
  * s3rver (npm) is a real S3 server process that accepts conditional PUT headers and ignores them:
@@ -19,7 +19,13 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hadb-s3rver-'));
-    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
+    server = new S3rver({
+      address: '127.0.0.1',
+      port: 0,
+      silent: true,
+      directory: dir,
+      configureBuckets: [{ name: bucket }],
+    });
     const { port } = await server.run();
     endpoint = `http://127.0.0.1:${port}`;
   });
@@ -29,7 +35,7 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
   });
 
   it('two putIfAbsent calls both "win" there, which is why such a server must be refused', async () => {
-    const s = new S3Storage({ bucket, endpoint, credentials, prefix: 'danger', retry: false });
+    const s = new S3StorageBackend({ bucket, endpoint, credentials, prefix: 'danger', retry: false });
     try {
       expect((await s.putIfAbsent('lease', Buffer.from('node a'))).success).toBe(true);
       expect((await s.putIfAbsent('lease', Buffer.from('node b'))).success).toBe(true);
@@ -39,7 +45,7 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
   });
 
   it('reports not-enforced, flips the capability and refuses to assert atomicity', async () => {
-    const s = new S3Storage({ bucket, endpoint, credentials, prefix: 'probe', retry: false });
+    const s = new S3StorageBackend({ bucket, endpoint, credentials, prefix: 'probe', retry: false });
     try {
       expect(s.capabilities.atomicConditionalWrites).toBe(true);
       const result = await s.probeConditionalWrites({ checkMultipart: false });
@@ -49,7 +55,11 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
       expect(failed).toContainEqual(['If-None-Match: * on an existing key', '200']);
       expect(failed).toContainEqual(['If-Match with a wrong etag', '200']);
       expect(failed).toContainEqual(['8 racing If-None-Match: * writers', '8 winners']);
-      expect(s.capabilities).toEqual({ atomicConditionalWrites: false, conditionalStreamingWrites: false, uniqueEtags: false });
+      expect(s.capabilities).toEqual({
+        atomicConditionalWrites: false,
+        conditionalStreamingWrites: false,
+        uniqueEtags: false,
+      });
 
       let caught: unknown;
       try {
@@ -64,10 +74,10 @@ describe('probeConditionalWrites against a server that ignores conditions (s3rve
     }
   });
 
-  it('openS3Storage({ requireAtomicConditionalWrites }) refuses to open', async () => {
+  it('S3StorageBackend.open({ requireAtomicConditionalWrites }) refuses to open', async () => {
     let caught: unknown;
     try {
-      await openS3Storage({
+      await S3StorageBackend.open({
         bucket,
         endpoint,
         credentials,

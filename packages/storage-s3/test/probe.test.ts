@@ -1,24 +1,13 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type S3Storage, openS3Storage } from '../src/index.js';
-import { connection, freshStorage, rawClient, removePrefix, service } from './env.js';
+import { describe, expect, it } from 'vitest';
+import { S3StorageBackend } from '../src/index.js';
+import { connection, freshStorages, rawClient, service } from './env.js';
 
 const rgwNeedsUnquoted = connection().unquotedIfMatch === true;
 
 describe.skipIf(!service.available)('probeConditionalWrites on the real server', () => {
-  const open: S3Storage[] = [];
-  afterEach(async () => {
-    for (const s of open.splice(0)) {
-      await s.close();
-      await removePrefix(s.prefix);
-    }
-  });
-  const make = (overrides: Parameters<typeof freshStorage>[0] = {}) => {
-    const s = freshStorage(overrides);
-    open.push(s);
-    return s;
-  };
+  const make = freshStorages();
 
   it('reports atomic with the configured If-Match form, and leaves no probe objects behind', async () => {
     const s = make();
@@ -50,11 +39,15 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
     }
   });
 
-  it('assertAtomicConditionalWrites and openS3Storage({ requireAtomicConditionalWrites }) accept the server', async () => {
+  it('assertAtomicConditionalWrites and S3StorageBackend.open({ requireAtomicConditionalWrites }) accept the server', async () => {
     const s = make();
     expect((await s.assertAtomicConditionalWrites({ racers: 4 })).verdict).toBe('atomic');
-    const opened = await openS3Storage({ ...connection(), prefix: `${s.prefix}opened/`, requireAtomicConditionalWrites: true });
-    open.push(opened);
+    const opened = await S3StorageBackend.open({
+      ...connection(),
+      prefix: `${s.prefix}opened/`,
+      requireAtomicConditionalWrites: true,
+    });
+    make.track(opened);
     expect(opened.capabilities.atomicConditionalWrites).toBe(true);
   });
 
@@ -94,7 +87,12 @@ describe.skipIf(!service.available)('probeConditionalWrites on the real server',
 
       let refused: unknown;
       try {
-        await openS3Storage({ ...connection(), unquotedIfMatch: false, prefix: `${s.prefix}o/`, requireAtomicConditionalWrites: true });
+        await S3StorageBackend.open({
+          ...connection(),
+          unquotedIfMatch: false,
+          prefix: `${s.prefix}o/`,
+          requireAtomicConditionalWrites: true,
+        });
       } catch (error) {
         refused = error;
       }

@@ -1,20 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
-import { afterEach, describe, expect, it } from 'vitest';
-import { S3Storage, openS3Storage } from '../src/index.js';
-import { connection, freshStorage, rawClient, removePrefix, service, uniquePrefix } from './env.js';
+import { describe, expect, it } from 'vitest';
+import { S3StorageBackend } from '../src/index.js';
+import { connection, freshStorages, rawClient, service, uniquePrefix } from './env.js';
+import { rejection } from '@hadb/testkit';
 
 const MiB = 1024 * 1024;
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 async function pendingUploads(prefix: string): Promise<number> {
   const client = rawClient();
@@ -40,17 +32,38 @@ function chunks(count: number, hash: ReturnType<typeof createHash>, failAfter?: 
   })();
 }
 
-describe('S3Storage options', () => {
+describe('S3StorageBackend options', () => {
   it('validates options before any request', () => {
-    const base = { bucket: 'b', endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 's' } };
-    expect(() => new S3Storage({ ...base, bucket: '' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
-    expect(() => new S3Storage({ ...base, partSize: 1024 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
-    expect(() => new S3Storage({ ...base, queueSize: 0 })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_REJECTED' }));
-    expect(() => new S3Storage({ ...base, prefix: '../up' })).toThrow(expect.objectContaining({ code: 'HADB_STORAGE_INVALID_KEY' }));
-    expect(new S3Storage({ ...base, prefix: 'tenant/db' }).prefix).toBe('tenant/db/');
-    expect(new S3Storage({ ...base, prefix: 'tenant/' }).prefix).toBe('tenant/');
-    expect(new S3Storage(base).prefix).toBe('');
-    expect(new S3Storage(base).capabilities).toEqual({
+    const base = {
+      bucket: 'b',
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'a', secretAccessKey: 's' },
+    };
+    expect(() => new S3StorageBackend({ ...base, bucket: '' })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, partSize: 1024 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, queueSize: 0 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, putManyConcurrency: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, socketTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, retry: { maxRetries: -1 } })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_CONFIG' }),
+    );
+    expect(() => new S3StorageBackend({ ...base, prefix: '../up' })).toThrow(
+      expect.objectContaining({ code: 'HADB_STORAGE_INVALID_KEY' }),
+    );
+    expect(new S3StorageBackend({ ...base, prefix: 'tenant/db' }).prefix).toBe('tenant/db/');
+    expect(new S3StorageBackend({ ...base, prefix: 'tenant/' }).prefix).toBe('tenant/');
+    expect(new S3StorageBackend(base).prefix).toBe('');
+    expect(new S3StorageBackend(base).capabilities).toEqual({
       atomicConditionalWrites: true,
       conditionalStreamingWrites: false,
       uniqueEtags: false,
@@ -58,24 +71,13 @@ describe('S3Storage options', () => {
   });
 });
 
-describe.skipIf(!service.available)('S3Storage on the real server', () => {
-  const open: S3Storage[] = [];
-  afterEach(async () => {
-    for (const s of open.splice(0)) {
-      await s.close();
-      await removePrefix(s.prefix);
-    }
-  });
-  const make = (overrides: Parameters<typeof freshStorage>[0] = {}) => {
-    const s = freshStorage(overrides);
-    open.push(s);
-    return s;
-  };
+describe.skipIf(!service.available)('S3StorageBackend on the real server', () => {
+  const make = freshStorages();
 
   it('keeps keys under the normalised prefix and strips it from listings', async () => {
     const prefix = uniquePrefix();
-    const s = new S3Storage({ ...connection(), prefix: prefix.slice(0, -1) });
-    open.push(s);
+    const s = new S3StorageBackend({ ...connection(), prefix: prefix.slice(0, -1) });
+    make.track(s);
     expect(s.prefix).toBe(prefix);
     await s.put('a/b', Buffer.from('x'));
     const client = rawClient();
@@ -169,7 +171,9 @@ describe.skipIf(!service.available)('S3Storage on the real server', () => {
 
   it('maps refused credentials to HADB_STORAGE_AUTH without revealing the secret', async () => {
     const secret = 'this-secret-must-not-appear-anywhere';
-    const s = make({ credentials: { accessKeyId: connection().credentials ? 'HADBLOCALTESTKEY0000' : 'x', secretAccessKey: secret } });
+    const s = make({
+      credentials: { accessKeyId: connection().credentials ? 'HADBLOCALTESTKEY0000' : 'x', secretAccessKey: secret },
+    });
     const error = await rejection(s.get('k'));
     expect(isStorageError(error, 'HADB_STORAGE_AUTH'), String(error)).toBe(true);
     expect((error as { status?: number }).status).toBe(403);
@@ -178,15 +182,18 @@ describe.skipIf(!service.available)('S3Storage on the real server', () => {
     expect((error as Error).message).toMatch(/^S3 get "k" failed: SignatureDoesNotMatch, HTTP 403/);
   });
 
-  it('openS3Storage checks the bucket and the credentials', async () => {
-    const missing = await rejection(openS3Storage({ ...connection(), bucket: 'hadb-no-such-bucket' }));
+  it('S3StorageBackend.open checks the bucket and the credentials', async () => {
+    const missing = await rejection(S3StorageBackend.open({ ...connection(), bucket: 'hadb-no-such-bucket' }));
     expect(isStorageError(missing, 'HADB_STORAGE_REJECTED'), String(missing)).toBe(true);
     const denied = await rejection(
-      openS3Storage({ ...connection(), credentials: { accessKeyId: 'HADBNOSUCHUSER000000', secretAccessKey: 'nope' } }),
+      S3StorageBackend.open({
+        ...connection(),
+        credentials: { accessKeyId: 'HADBNOSUCHUSER000000', secretAccessKey: 'nope' },
+      }),
     );
     expect(isStorageError(denied, 'HADB_STORAGE_AUTH'), String(denied)).toBe(true);
-    const ok = await openS3Storage({ ...connection(), prefix: uniquePrefix() });
-    open.push(ok);
+    const ok = await S3StorageBackend.open({ ...connection(), prefix: uniquePrefix() });
+    make.track(ok);
     expect(await ok.list('')).toEqual([]);
   });
 
@@ -218,12 +225,12 @@ describe.skipIf(!service.available)('S3Storage on the real server', () => {
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
     try {
-      const injected = new S3Storage({ ...c, client, prefix: uniquePrefix() });
-      open.push(injected);
+      const injected = new S3StorageBackend({ ...c, client, prefix: uniquePrefix() });
+      make.track(injected);
       await injected.put('k', Buffer.from('v'));
       await injected.close();
       expect(isStorageError(await rejection(injected.get('k')), 'HADB_STORAGE_CLOSED')).toBe(true);
-      const again = new S3Storage({ ...c, client, prefix: injected.prefix });
+      const again = new S3StorageBackend({ ...c, client, prefix: injected.prefix });
       expect((await again.get('k'))?.data).toEqual(new Uint8Array(Buffer.from('v')));
     } finally {
       client.destroy();

@@ -1,8 +1,7 @@
-/** Per-call options: every I/O method takes an optional `AbortSignal`. */
-export interface OpOptions {
-  /** Aborts the operation; it then rejects with `HADB_STORAGE_ABORTED`. */
-  readonly signal?: AbortSignal | undefined;
-}
+import type { OpOptions } from '@hadb/io';
+
+/** Per-call options of every I/O method (`{ signal? }`; an abort rejects with `HADB_STORAGE_ABORTED`). */
+export type { OpOptions };
 
 /**
  * Result of a conditional write. A lost race is a value, not an exception.

@@ -1,5 +1,4 @@
-/** Brand shared by every hadb error class, so checks work across duplicate installs. */
-export const HADB_ERROR_BRAND: unique symbol = Symbol.for('hadb.error') as never;
+import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /** Stable codes of {@link StorageError}. Match on these, never on messages. */
 export type StorageErrorCode =
@@ -24,7 +23,9 @@ export type StorageErrorCode =
   /** The operation's `AbortSignal` fired. */
   | 'HADB_STORAGE_ABORTED'
   /** The backend was used after `close()`. */
-  | 'HADB_STORAGE_CLOSED';
+  | 'HADB_STORAGE_CLOSED'
+  /** A backend's options are invalid (reported by its constructor or `open()`). */
+  | 'HADB_STORAGE_INVALID_CONFIG';
 
 /** Options of {@link StorageError}. */
 export interface StorageErrorOptions {
@@ -39,38 +40,28 @@ export interface StorageErrorOptions {
  * The one error type thrown by storage backends. A CAS conflict is never an error: it is a
  * `CasResult` with `success: false`. Messages never contain credentials.
  */
-export class StorageError extends Error {
-  readonly [HADB_ERROR_BRAND] = true;
+export class StorageError extends HadbError<StorageErrorCode> {
   override readonly name = 'StorageError';
-  readonly code: StorageErrorCode;
   readonly status: number | undefined;
   readonly failedKeys: readonly string[];
 
   constructor(code: StorageErrorCode, message: string, options: StorageErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.status = options.status;
     this.failedKeys = options.failedKeys ?? [];
   }
 }
 
-/** True for any hadb error (any package), also across duplicate installs. */
-export function isHadbError(value: unknown): value is Error & { code: string } {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HADB_ERROR_BRAND] === true;
-}
+/** True for a {@link StorageError}, optionally with the given code (works across duplicate installs). */
+export const isStorageError = errorGuard<StorageError>('StorageError');
 
-/** True for a {@link StorageError}, optionally with the given code. */
-export function isStorageError(value: unknown, code?: StorageErrorCode): value is StorageError {
-  return (
-    isHadbError(value) &&
-    (value as Error).name === 'StorageError' &&
-    (code === undefined || (value as StorageError).code === code)
-  );
-}
+/**
+ * The `HADB_STORAGE_ABORTED` factory backends pass to `@hadb/io`'s `throwIfAborted`, `raceAbort`
+ * and `abortable`.
+ */
+export const storageAborted: ErrorFactory = (message, cause) =>
+  new StorageError('HADB_STORAGE_ABORTED', message, { cause });
 
-/** Throws `HADB_STORAGE_ABORTED` (with the signal's reason as cause) if `signal` has fired. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new StorageError('HADB_STORAGE_ABORTED', 'operation aborted', { cause: signal.reason });
-  }
-}
+/** The `HADB_STORAGE_INVALID_CONFIG` factory backends pass to `@hadb/io`'s `configChecker`. */
+export const storageInvalidConfig: ErrorFactory = (message, cause) =>
+  new StorageError('HADB_STORAGE_INVALID_CONFIG', message, { cause });

@@ -26,12 +26,22 @@ describe('key safety', () => {
     expect(assertSafeKey(key)).toBe(key);
   });
 
-  it.each(['', '/abs', 'a/../b', '..', 'a/./b', 'a//b', 'a/', 'a\\b', 'a\u0000b', 'a\nb', 'a\u007fb', 'k'.repeat(1025)])(
-    'rejects key %j',
-    (key) => {
-      expect(code(() => assertSafeKey(key))).toBe('HADB_STORAGE_INVALID_KEY');
-    },
-  );
+  it.each([
+    '',
+    '/abs',
+    'a/../b',
+    '..',
+    'a/./b',
+    'a//b',
+    'a/',
+    'a\\b',
+    'a\u0000b',
+    'a\nb',
+    'a\u007fb',
+    'k'.repeat(1025),
+  ])('rejects key %j', (key) => {
+    expect(code(() => assertSafeKey(key))).toBe('HADB_STORAGE_INVALID_KEY');
+  });
 
   it('accepts prefixes ending in a slash and the empty prefix', () => {
     expect(assertSafePrefix('')).toBe('');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { openS3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import type { StorageBackend } from '@hadb/storage';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { Walstream, restore, listRemote, type WalstreamEvent } from '../src/index.js';
@@ -189,7 +189,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     await restoreSpeed(dir, ctx, local, 'storage-local, page cache', '');
     await local.close();
     if (process.env.HADB_TEST_S3_ENDPOINT !== undefined && process.env.HADB_TEST_S3_BUCKET !== undefined) {
-      const s3 = await openS3Storage({
+      const s3 = await S3StorageBackend.open({
         bucket: process.env.HADB_TEST_S3_BUCKET,
         endpoint: process.env.HADB_TEST_S3_ENDPOINT,
         region: process.env.HADB_TEST_S3_REGION ?? 'us-east-1',

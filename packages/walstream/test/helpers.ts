@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
-import { openS3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 
 export type Db = InstanceType<typeof Database>;
 
@@ -24,7 +24,7 @@ export async function openLocal(dir: string): Promise<StorageBackend> {
 /** The test S3 server (Ceph RGW) from `env` (see `testService('s3')`). */
 export async function openS3(env: Readonly<Record<string, string>>): Promise<StorageBackend> {
   const s3 = { env };
-  return openS3Storage({
+  return S3StorageBackend.open({
     bucket: s3.env.HADB_TEST_S3_BUCKET ?? '',
     endpoint: s3.env.HADB_TEST_S3_ENDPOINT ?? '',
     region: process.env.HADB_TEST_S3_REGION ?? 'us-east-1',

@@ -21,7 +21,8 @@ export function entryHash(prevHash: Uint8Array, payload: Uint8Array): Uint8Array
 
 /** First 8 bytes of a 32-byte hash as a big-endian u64 (`hash_to_u64`). */
 export function hashToU64(hash: Uint8Array): bigint {
-  if (!(hash instanceof Uint8Array) || hash.length < 8) throw ChangesetError.invalidArgument('hash must have at least 8 bytes');
+  if (!(hash instanceof Uint8Array) || hash.length < 8)
+    throw ChangesetError.invalidArgument('hash must have at least 8 bytes');
   return new DataView(hash.buffer, hash.byteOffset, 8).getBigUint64(0, false);
 }
 
@@ -77,7 +78,8 @@ export interface DecodedEntry {
  */
 export function decodeEntry(data: Uint8Array, offset = 0): DecodedEntry {
   if (!(data instanceof Uint8Array)) throw ChangesetError.invalidArgument('data must be a Uint8Array');
-  if (!Number.isSafeInteger(offset) || offset < 0) throw ChangesetError.invalidArgument('offset must be a non-negative integer');
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw ChangesetError.invalidArgument('offset must be a non-negative integer');
   const len = data.length;
   if (offset + ENTRY_HEADER_SIZE > len) throw ChangesetError.truncated(offset + ENTRY_HEADER_SIZE, len);
   const view = new DataView(data.buffer, data.byteOffset + offset, ENTRY_HEADER_SIZE);

@@ -1,3 +1,4 @@
+import { systemClock } from '@hadb/io';
 import { ChangesetError } from '../errors.js';
 import { assertBytes, assertI64, assertU64, assertU8 } from '../validate.js';
 import { HADBJ_HEADER_SIZE, HADBJ_MAGIC, HADBJ_VERSION } from './constants.js';
@@ -63,7 +64,7 @@ export function decodeJournalHeader(data: Uint8Array): JournalHeader {
 /** Fields of a live (unsealed) segment header. */
 export interface UnsealedHeaderInit {
   readonly firstSeq: bigint;
-  /** Default `Date.now()`. */
+  /** Default: the wall clock (`systemClock.wallMs()` of `@hadb/io`); pass it from your own `Clock` to control it. */
   readonly createdMs?: bigint | undefined;
 }
 
@@ -81,6 +82,6 @@ export function encodeUnsealedHeader(init: UnsealedHeaderInit): Uint8Array {
     bodyLen: 0n,
     bodyChecksum: new Uint8Array(32),
     prevSegmentChecksum: 0n,
-    createdMs: init.createdMs ?? BigInt(Date.now()),
+    createdMs: init.createdMs ?? BigInt(systemClock.wallMs()),
   });
 }

@@ -1,3 +1,4 @@
+import type { OpOptions } from '@hadb/io';
 import { ChunkReader, type ByteSource } from '../byte-source.js';
 import { ChangesetError } from '../errors.js';
 import { ENTRY_HEADER_SIZE, FLAG_SEALED, HADBJ_HEADER_SIZE } from './constants.js';
@@ -6,8 +7,7 @@ import { decodeJournalHeader } from './header.js';
 import type { JournalEntry, JournalHeader } from './types.js';
 
 /** Options of {@link readLiveJournal}. */
-export interface ReadLiveJournalOptions {
-  readonly signal?: AbortSignal | undefined;
+export interface ReadLiveJournalOptions extends OpOptions {
   /**
    * Chain hash the first entry must link to (the previous segment's chain hash). Default: the
    * first entry's own `prev_hash` anchors the chain, as in `decodeJournal`.
@@ -65,7 +65,8 @@ export function readLiveJournal(source: ByteSource, options: ReadLiveJournalOpti
 
   async function readHeader(): Promise<JournalHeader> {
     await reader.fill(HADBJ_HEADER_SIZE);
-    const bytes = reader.available >= HADBJ_HEADER_SIZE ? reader.take(HADBJ_HEADER_SIZE) : reader.take(reader.available);
+    const bytes =
+      reader.available >= HADBJ_HEADER_SIZE ? reader.take(HADBJ_HEADER_SIZE) : reader.take(reader.available);
     const header = decodeJournalHeader(bytes);
     if ((header.flags & FLAG_SEALED) !== 0) throw ChangesetError.invalidFlags(header.flags);
     return header;

@@ -1,3 +1,4 @@
+import { systemClock, type OpOptions } from '@hadb/io';
 import { createHash } from 'node:crypto';
 import { ChangesetError } from '../errors.js';
 import { allocOutput } from '../physical.js';
@@ -35,7 +36,7 @@ function encodeBody(entries: readonly JournalEntry[]): Uint8Array {
 
 /** Options of {@link sealJournal}. */
 export interface SealOptions {
-  /** Default `Date.now()`. */
+  /** Default: the wall clock (`systemClock.wallMs()` of `@hadb/io`); pass it from your own `Clock` to control it. */
   readonly createdMs?: bigint | undefined;
 }
 
@@ -54,7 +55,7 @@ export function sealJournal(
     throw new ChangesetError('HADB_CHANGESET_EMPTY_SEGMENT', 'cannot seal an empty journal segment');
   }
   assertU64('prevSegmentChecksum', prevSegmentChecksum);
-  const createdMs = assertI64('createdMs', options.createdMs ?? BigInt(Date.now()));
+  const createdMs = assertI64('createdMs', options.createdMs ?? BigInt(systemClock.wallMs()));
   const body = encodeBody(entries);
   const first = entries[0] as JournalEntry;
   const last = entries[entries.length - 1] as JournalEntry;
@@ -100,7 +101,7 @@ export function encodeJournal(seg: JournalSegment): Uint8Array {
 export async function encodeJournalCompressed(
   seg: JournalSegment,
   level = 3,
-  options: { readonly signal?: AbortSignal | undefined } = {},
+  options: OpOptions = {},
 ): Promise<Uint8Array> {
   const compressed = await zstdCompress(encodeBody(seg.entries), { level, signal: options.signal });
   const header: JournalHeader = {

@@ -4,110 +4,121 @@
 // @generated from file graphd.proto (package graphd, syntax proto3)
 /* eslint-disable */
 
-import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { GenEnum, GenFile, GenMessage } from '@bufbuild/protobuf/codegenv2';
+import { enumDesc, fileDesc, messageDesc } from '@bufbuild/protobuf/codegenv2';
+import type { Message } from '@bufbuild/protobuf';
 
 /**
  * Describes the file graphd.proto.
  */
-export const file_graphd: GenFile = /*@__PURE__*/
-  fileDesc("CgxncmFwaGQucHJvdG8SBmdyYXBoZCILCglOdWxsVmFsdWUi2wIKCkdyYXBoVmFsdWUSJwoKbnVsbF92YWx1ZRgBIAEoCzIRLmdyYXBoZC5OdWxsVmFsdWVIABIUCgpib29sX3ZhbHVlGAIgASgISAASEwoJaW50X3ZhbHVlGAMgASgDSAASFQoLZmxvYXRfdmFsdWUYBCABKAFIABIWCgxzdHJpbmdfdmFsdWUYBSABKAlIABInCgpsaXN0X3ZhbHVlGAYgASgLMhEuZ3JhcGhkLkxpc3RWYWx1ZUgAEiUKCW1hcF92YWx1ZRgHIAEoCzIQLmdyYXBoZC5NYXBWYWx1ZUgAEhUKC2J5dGVzX3ZhbHVlGAggASgMSAASLwoOdGVtcG9yYWxfdmFsdWUYCSABKAsyFS5ncmFwaGQuVGVtcG9yYWxWYWx1ZUgAEikKC3BvaW50X3ZhbHVlGAogASgLMhIuZ3JhcGhkLlBvaW50VmFsdWVIAEIHCgV2YWx1ZSIvCglMaXN0VmFsdWUSIgoGdmFsdWVzGAEgAygLMhIuZ3JhcGhkLkdyYXBoVmFsdWUiOgoITWFwRW50cnkSCwoDa2V5GAEgASgJEiEKBXZhbHVlGAIgASgLMhIuZ3JhcGhkLkdyYXBoVmFsdWUiLQoITWFwVmFsdWUSIQoHZW50cmllcxgBIAMoCzIQLmdyYXBoZC5NYXBFbnRyeSJACg1UZW1wb3JhbFZhbHVlEiIKBGtpbmQYASABKA4yFC5ncmFwaGQuVGVtcG9yYWxLaW5kEgsKA2lzbxgCIAEoCSJGCgpQb2ludFZhbHVlEgwKBHNyaWQYASABKA0SCQoBeBgCIAEoARIJCgF5GAMgASgBEg4KAXoYBCABKAFIAIgBAUIECgJfeiJnCgxKb3VybmFsRW50cnkSEAoIc2VxdWVuY2UYASABKAQSDQoFcXVlcnkYAiABKAkSIAoGcGFyYW1zGAMgAygLMhAuZ3JhcGhkLk1hcEVudHJ5EhQKDHRpbWVzdGFtcF9tcxgEIAEoAyJbCgxTbmFwc2hvdE1ldGESEAoIc2VxdWVuY2UYASABKAQSEgoKY2hhaW5faGFzaBgCIAEoDBIUCgx0aW1lc3RhbXBfbXMYAyABKAMSDwoHdmVyc2lvbhgEIAEoCSp8CgxUZW1wb3JhbEtpbmQSGAoUVEVNUE9SQUxfVU5TUEVDSUZJRUQQABIICgREQVRFEAESCAoEVElNRRACEg4KCkxPQ0FMX1RJTUUQAxIMCghEQVRFVElNRRAEEhIKDkxPQ0FMX0RBVEVUSU1FEAUSDAoIRFVSQVRJT04QBmIGcHJvdG8z");
+export const file_graphd: GenFile =
+  /*@__PURE__*/
+  fileDesc(
+    'CgxncmFwaGQucHJvdG8SBmdyYXBoZCILCglOdWxsVmFsdWUi2wIKCkdyYXBoVmFsdWUSJwoKbnVsbF92YWx1ZRgBIAEoCzIRLmdyYXBoZC5OdWxsVmFsdWVIABIUCgpib29sX3ZhbHVlGAIgASgISAASEwoJaW50X3ZhbHVlGAMgASgDSAASFQoLZmxvYXRfdmFsdWUYBCABKAFIABIWCgxzdHJpbmdfdmFsdWUYBSABKAlIABInCgpsaXN0X3ZhbHVlGAYgASgLMhEuZ3JhcGhkLkxpc3RWYWx1ZUgAEiUKCW1hcF92YWx1ZRgHIAEoCzIQLmdyYXBoZC5NYXBWYWx1ZUgAEhUKC2J5dGVzX3ZhbHVlGAggASgMSAASLwoOdGVtcG9yYWxfdmFsdWUYCSABKAsyFS5ncmFwaGQuVGVtcG9yYWxWYWx1ZUgAEikKC3BvaW50X3ZhbHVlGAogASgLMhIuZ3JhcGhkLlBvaW50VmFsdWVIAEIHCgV2YWx1ZSIvCglMaXN0VmFsdWUSIgoGdmFsdWVzGAEgAygLMhIuZ3JhcGhkLkdyYXBoVmFsdWUiOgoITWFwRW50cnkSCwoDa2V5GAEgASgJEiEKBXZhbHVlGAIgASgLMhIuZ3JhcGhkLkdyYXBoVmFsdWUiLQoITWFwVmFsdWUSIQoHZW50cmllcxgBIAMoCzIQLmdyYXBoZC5NYXBFbnRyeSJACg1UZW1wb3JhbFZhbHVlEiIKBGtpbmQYASABKA4yFC5ncmFwaGQuVGVtcG9yYWxLaW5kEgsKA2lzbxgCIAEoCSJGCgpQb2ludFZhbHVlEgwKBHNyaWQYASABKA0SCQoBeBgCIAEoARIJCgF5GAMgASgBEg4KAXoYBCABKAFIAIgBAUIECgJfeiJnCgxKb3VybmFsRW50cnkSEAoIc2VxdWVuY2UYASABKAQSDQoFcXVlcnkYAiABKAkSIAoGcGFyYW1zGAMgAygLMhAuZ3JhcGhkLk1hcEVudHJ5EhQKDHRpbWVzdGFtcF9tcxgEIAEoAyJbCgxTbmFwc2hvdE1ldGESEAoIc2VxdWVuY2UYASABKAQSEgoKY2hhaW5faGFzaBgCIAEoDBIUCgx0aW1lc3RhbXBfbXMYAyABKAMSDwoHdmVyc2lvbhgEIAEoCSp8CgxUZW1wb3JhbEtpbmQSGAoUVEVNUE9SQUxfVU5TUEVDSUZJRUQQABIICgREQVRFEAESCAoEVElNRRACEg4KCkxPQ0FMX1RJTUUQAxIMCghEQVRFVElNRRAEEhIKDkxPQ0FMX0RBVEVUSU1FEAUSDAoIRFVSQVRJT04QBmIGcHJvdG8z',
+  );
 
 /**
  * @generated from message graphd.NullValue
  */
-export type NullValue = Message<"graphd.NullValue"> & {
-};
+export type NullValue = Message<'graphd.NullValue'> & {};
 
 /**
  * Describes the message graphd.NullValue.
  * Use `create(NullValueSchema)` to create a new message.
  */
-export const NullValueSchema: GenMessage<NullValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 0);
+export const NullValueSchema: GenMessage<NullValue> = /*@__PURE__*/ messageDesc(file_graphd, 0);
 
 /**
  * @generated from message graphd.GraphValue
  */
-export type GraphValue = Message<"graphd.GraphValue"> & {
+export type GraphValue = Message<'graphd.GraphValue'> & {
   /**
    * @generated from oneof graphd.GraphValue.value
    */
-  value: {
-    /**
-     * @generated from field: graphd.NullValue null_value = 1;
-     */
-    value: NullValue;
-    case: "nullValue";
-  } | {
-    /**
-     * @generated from field: bool bool_value = 2;
-     */
-    value: boolean;
-    case: "boolValue";
-  } | {
-    /**
-     * @generated from field: int64 int_value = 3;
-     */
-    value: bigint;
-    case: "intValue";
-  } | {
-    /**
-     * @generated from field: double float_value = 4;
-     */
-    value: number;
-    case: "floatValue";
-  } | {
-    /**
-     * @generated from field: string string_value = 5;
-     */
-    value: string;
-    case: "stringValue";
-  } | {
-    /**
-     * @generated from field: graphd.ListValue list_value = 6;
-     */
-    value: ListValue;
-    case: "listValue";
-  } | {
-    /**
-     * @generated from field: graphd.MapValue map_value = 7;
-     */
-    value: MapValue;
-    case: "mapValue";
-  } | {
-    /**
-     * @generated from field: bytes bytes_value = 8;
-     */
-    value: Uint8Array;
-    case: "bytesValue";
-  } | {
-    /**
-     * @generated from field: graphd.TemporalValue temporal_value = 9;
-     */
-    value: TemporalValue;
-    case: "temporalValue";
-  } | {
-    /**
-     * @generated from field: graphd.PointValue point_value = 10;
-     */
-    value: PointValue;
-    case: "pointValue";
-  } | { case: undefined; value?: undefined };
+  value:
+    | {
+        /**
+         * @generated from field: graphd.NullValue null_value = 1;
+         */
+        value: NullValue;
+        case: 'nullValue';
+      }
+    | {
+        /**
+         * @generated from field: bool bool_value = 2;
+         */
+        value: boolean;
+        case: 'boolValue';
+      }
+    | {
+        /**
+         * @generated from field: int64 int_value = 3;
+         */
+        value: bigint;
+        case: 'intValue';
+      }
+    | {
+        /**
+         * @generated from field: double float_value = 4;
+         */
+        value: number;
+        case: 'floatValue';
+      }
+    | {
+        /**
+         * @generated from field: string string_value = 5;
+         */
+        value: string;
+        case: 'stringValue';
+      }
+    | {
+        /**
+         * @generated from field: graphd.ListValue list_value = 6;
+         */
+        value: ListValue;
+        case: 'listValue';
+      }
+    | {
+        /**
+         * @generated from field: graphd.MapValue map_value = 7;
+         */
+        value: MapValue;
+        case: 'mapValue';
+      }
+    | {
+        /**
+         * @generated from field: bytes bytes_value = 8;
+         */
+        value: Uint8Array;
+        case: 'bytesValue';
+      }
+    | {
+        /**
+         * @generated from field: graphd.TemporalValue temporal_value = 9;
+         */
+        value: TemporalValue;
+        case: 'temporalValue';
+      }
+    | {
+        /**
+         * @generated from field: graphd.PointValue point_value = 10;
+         */
+        value: PointValue;
+        case: 'pointValue';
+      }
+    | { case: undefined; value?: undefined };
 };
 
 /**
  * Describes the message graphd.GraphValue.
  * Use `create(GraphValueSchema)` to create a new message.
  */
-export const GraphValueSchema: GenMessage<GraphValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 1);
+export const GraphValueSchema: GenMessage<GraphValue> = /*@__PURE__*/ messageDesc(file_graphd, 1);
 
 /**
  * @generated from message graphd.ListValue
  */
-export type ListValue = Message<"graphd.ListValue"> & {
+export type ListValue = Message<'graphd.ListValue'> & {
   /**
    * @generated from field: repeated graphd.GraphValue values = 1;
    */
@@ -118,13 +129,12 @@ export type ListValue = Message<"graphd.ListValue"> & {
  * Describes the message graphd.ListValue.
  * Use `create(ListValueSchema)` to create a new message.
  */
-export const ListValueSchema: GenMessage<ListValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 2);
+export const ListValueSchema: GenMessage<ListValue> = /*@__PURE__*/ messageDesc(file_graphd, 2);
 
 /**
  * @generated from message graphd.MapEntry
  */
-export type MapEntry = Message<"graphd.MapEntry"> & {
+export type MapEntry = Message<'graphd.MapEntry'> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -140,13 +150,12 @@ export type MapEntry = Message<"graphd.MapEntry"> & {
  * Describes the message graphd.MapEntry.
  * Use `create(MapEntrySchema)` to create a new message.
  */
-export const MapEntrySchema: GenMessage<MapEntry> = /*@__PURE__*/
-  messageDesc(file_graphd, 3);
+export const MapEntrySchema: GenMessage<MapEntry> = /*@__PURE__*/ messageDesc(file_graphd, 3);
 
 /**
  * @generated from message graphd.MapValue
  */
-export type MapValue = Message<"graphd.MapValue"> & {
+export type MapValue = Message<'graphd.MapValue'> & {
   /**
    * @generated from field: repeated graphd.MapEntry entries = 1;
    */
@@ -157,13 +166,12 @@ export type MapValue = Message<"graphd.MapValue"> & {
  * Describes the message graphd.MapValue.
  * Use `create(MapValueSchema)` to create a new message.
  */
-export const MapValueSchema: GenMessage<MapValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 4);
+export const MapValueSchema: GenMessage<MapValue> = /*@__PURE__*/ messageDesc(file_graphd, 4);
 
 /**
  * @generated from message graphd.TemporalValue
  */
-export type TemporalValue = Message<"graphd.TemporalValue"> & {
+export type TemporalValue = Message<'graphd.TemporalValue'> & {
   /**
    * @generated from field: graphd.TemporalKind kind = 1;
    */
@@ -179,13 +187,12 @@ export type TemporalValue = Message<"graphd.TemporalValue"> & {
  * Describes the message graphd.TemporalValue.
  * Use `create(TemporalValueSchema)` to create a new message.
  */
-export const TemporalValueSchema: GenMessage<TemporalValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 5);
+export const TemporalValueSchema: GenMessage<TemporalValue> = /*@__PURE__*/ messageDesc(file_graphd, 5);
 
 /**
  * @generated from message graphd.PointValue
  */
-export type PointValue = Message<"graphd.PointValue"> & {
+export type PointValue = Message<'graphd.PointValue'> & {
   /**
    * @generated from field: uint32 srid = 1;
    */
@@ -211,13 +218,12 @@ export type PointValue = Message<"graphd.PointValue"> & {
  * Describes the message graphd.PointValue.
  * Use `create(PointValueSchema)` to create a new message.
  */
-export const PointValueSchema: GenMessage<PointValue> = /*@__PURE__*/
-  messageDesc(file_graphd, 6);
+export const PointValueSchema: GenMessage<PointValue> = /*@__PURE__*/ messageDesc(file_graphd, 6);
 
 /**
  * @generated from message graphd.JournalEntry
  */
-export type JournalEntry = Message<"graphd.JournalEntry"> & {
+export type JournalEntry = Message<'graphd.JournalEntry'> & {
   /**
    * @generated from field: uint64 sequence = 1;
    */
@@ -243,13 +249,12 @@ export type JournalEntry = Message<"graphd.JournalEntry"> & {
  * Describes the message graphd.JournalEntry.
  * Use `create(JournalEntrySchema)` to create a new message.
  */
-export const JournalEntrySchema: GenMessage<JournalEntry> = /*@__PURE__*/
-  messageDesc(file_graphd, 7);
+export const JournalEntrySchema: GenMessage<JournalEntry> = /*@__PURE__*/ messageDesc(file_graphd, 7);
 
 /**
  * @generated from message graphd.SnapshotMeta
  */
-export type SnapshotMeta = Message<"graphd.SnapshotMeta"> & {
+export type SnapshotMeta = Message<'graphd.SnapshotMeta'> & {
   /**
    * @generated from field: uint64 sequence = 1;
    */
@@ -275,8 +280,7 @@ export type SnapshotMeta = Message<"graphd.SnapshotMeta"> & {
  * Describes the message graphd.SnapshotMeta.
  * Use `create(SnapshotMetaSchema)` to create a new message.
  */
-export const SnapshotMetaSchema: GenMessage<SnapshotMeta> = /*@__PURE__*/
-  messageDesc(file_graphd, 8);
+export const SnapshotMetaSchema: GenMessage<SnapshotMeta> = /*@__PURE__*/ messageDesc(file_graphd, 8);
 
 /**
  * @generated from enum graphd.TemporalKind
@@ -321,6 +325,4 @@ export enum TemporalKind {
 /**
  * Describes the enum graphd.TemporalKind.
  */
-export const TemporalKindSchema: GenEnum<TemporalKind> = /*@__PURE__*/
-  enumDesc(file_graphd, 0);
-
+export const TemporalKindSchema: GenEnum<TemporalKind> = /*@__PURE__*/ enumDesc(file_graphd, 0);

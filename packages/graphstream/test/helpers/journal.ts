@@ -1,9 +1,22 @@
+import type { StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
-import { JournalWriter, type ReplayEntry, replayJournal } from '../../src/index.js';
-import { q } from './tmp.js';
+import { JournalShipper, JournalWriter, type ReplayEntry, replayJournal } from '../../src/index.js';
+import { q, tempDir } from './tmp.js';
 
 export const PREFIX = 'graphs/';
 export const DB = 'social';
+
+/** A shipper on `storage` under the test prefix and database, in a fresh directory, syncing fast, without a background tick. */
+export async function testShipper(storage: StorageBackend): Promise<JournalShipper> {
+  return JournalShipper.open({
+    storage,
+    prefix: PREFIX,
+    db: DB,
+    dir: await tempDir(),
+    fsyncMs: 1,
+    uploadIntervalMs: 0,
+  });
+}
 
 export function memStorage(): MemStorageBackend {
   return new MemStorageBackend();

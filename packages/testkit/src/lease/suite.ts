@@ -216,7 +216,10 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         if (!created.success) throw new Error('create failed');
         for (const etag of ['not-an-etag', '', '-1']) {
           if (store.capabilities.etagKind === 'revision') {
-            await expectLeaseError(() => store.writeIfMatch(key, leaseBytes('node-b'), etag), 'HADB_LEASE_INVALID_ETAG');
+            await expectLeaseError(
+              () => store.writeIfMatch(key, leaseBytes('node-b'), etag),
+              'HADB_LEASE_INVALID_ETAG',
+            );
           } else {
             // Opaque etags: a token no write returned either conflicts or is refused as malformed.
             let outcome: unknown;
@@ -309,7 +312,9 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         const stores = await peers(2);
         const key = stores[0]!.keyFor(uniqueScope('epoch-seq'));
         // Start from a record written by Rust: no epoch field, read as 0.
-        expect((await stores[0]!.writeIfNotExists(key, encoder.encode(RUST_LEASE_FIXTURES.interop))).success).toBe(true);
+        expect((await stores[0]!.writeIfNotExists(key, encoder.encode(RUST_LEASE_FIXTURES.interop))).success).toBe(
+          true,
+        );
         let last = 0;
         for (let i = 0; i < 10; i++) {
           const store = stores[i % stores.length]!;
@@ -464,41 +469,42 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
     });
 
     // Registered only for revision stores (opaque etags have no order to check).
-    if (options.capabilities.etagKind === 'revision') describe('revision etags', () => {
-      it('are decimal u64 strings that grow with every write, across delete and re-create', async () => {
-        const store = await open();
-        const keys = [store.keyFor(uniqueScope('rev-a')), store.keyFor(uniqueScope('rev-b'))];
-        const etags: bigint[][] = [[], []];
-        const record = (i: number, etag: string) => {
-          expect(etag).toMatch(/^[1-9][0-9]*$/);
-          const value = BigInt(etag);
-          expect(value).toBeLessThan(2n ** 64n);
-          etags[i]!.push(value);
-        };
-        for (let i = 0; i < 2; i++) {
-          const created = await store.writeIfNotExists(keys[i]!, leaseBytes('n'));
-          if (!created.success) throw new Error('create failed');
-          record(i, created.etag);
-        }
-        for (let step = 0; step < 6; step++) {
-          const i = step % 2;
-          const current = await store.read(keys[i]!);
-          record(i, current!.etag);
-          const updated = await store.writeIfMatch(keys[i]!, leaseBytes('n'), current!.etag);
-          if (!updated.success) throw new Error('update failed');
-          record(i, updated.etag);
-        }
-        await store.delete(keys[0]!);
-        const recreated = await store.writeIfNotExists(keys[0]!, leaseBytes('n'));
-        if (!recreated.success) throw new Error('re-create failed');
-        record(0, recreated.etag);
-        if (options.capabilities.monotonicEtags) {
-          for (const series of etags) {
-            const writes = series.filter((_, j) => j === 0 || series[j] !== series[j - 1]);
-            for (let j = 1; j < writes.length; j++) expect(writes[j]!).toBeGreaterThan(writes[j - 1]!);
+    if (options.capabilities.etagKind === 'revision')
+      describe('revision etags', () => {
+        it('are decimal u64 strings that grow with every write, across delete and re-create', async () => {
+          const store = await open();
+          const keys = [store.keyFor(uniqueScope('rev-a')), store.keyFor(uniqueScope('rev-b'))];
+          const etags: bigint[][] = [[], []];
+          const record = (i: number, etag: string) => {
+            expect(etag).toMatch(/^[1-9][0-9]*$/);
+            const value = BigInt(etag);
+            expect(value).toBeLessThan(2n ** 64n);
+            etags[i]!.push(value);
+          };
+          for (let i = 0; i < 2; i++) {
+            const created = await store.writeIfNotExists(keys[i]!, leaseBytes('n'));
+            if (!created.success) throw new Error('create failed');
+            record(i, created.etag);
           }
-        }
+          for (let step = 0; step < 6; step++) {
+            const i = step % 2;
+            const current = await store.read(keys[i]!);
+            record(i, current!.etag);
+            const updated = await store.writeIfMatch(keys[i]!, leaseBytes('n'), current!.etag);
+            if (!updated.success) throw new Error('update failed');
+            record(i, updated.etag);
+          }
+          await store.delete(keys[0]!);
+          const recreated = await store.writeIfNotExists(keys[0]!, leaseBytes('n'));
+          if (!recreated.success) throw new Error('re-create failed');
+          record(0, recreated.etag);
+          if (options.capabilities.monotonicEtags) {
+            for (const series of etags) {
+              const writes = series.filter((_, j) => j === 0 || series[j] !== series[j - 1]);
+              for (let j = 1; j < writes.length; j++) expect(writes[j]!).toBeGreaterThan(writes[j - 1]!);
+            }
+          }
+        });
       });
-    });
   });
 }

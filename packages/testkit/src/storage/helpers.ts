@@ -83,42 +83,44 @@ export function gc(): void {
 
 /** Tracks the peak growth of retained memory (RSS and ArrayBuffers) over a baseline. */
 export class MemoryWatch {
-  private readonly baseRss: number;
-  private readonly baseBuffers: number;
-  private peakRss = 0;
-  private peakBuffers = 0;
-  private sinceGc = 0;
+  readonly #gcEveryBytes: number;
+  readonly #baseRss: number;
+  readonly #baseBuffers: number;
+  #peakRss = 0;
+  #peakBuffers = 0;
+  #sinceGc = 0;
 
-  constructor(private readonly gcEveryBytes = 16 * 1024 * 1024) {
+  constructor(gcEveryBytes = 16 * 1024 * 1024) {
+    this.#gcEveryBytes = gcEveryBytes;
     gc();
     const m = process.memoryUsage();
-    this.baseRss = m.rss;
-    this.baseBuffers = m.arrayBuffers;
+    this.#baseRss = m.rss;
+    this.#baseBuffers = m.arrayBuffers;
   }
 
   /** Call after each chunk; collects garbage every `gcEveryBytes` and samples. */
   tick(chunkBytes: number): void {
-    this.sinceGc += chunkBytes;
-    if (this.sinceGc < this.gcEveryBytes) return;
-    this.sinceGc = 0;
+    this.#sinceGc += chunkBytes;
+    if (this.#sinceGc < this.#gcEveryBytes) return;
+    this.#sinceGc = 0;
     gc();
     this.sample();
   }
 
   sample(): void {
     const m = process.memoryUsage();
-    this.peakRss = Math.max(this.peakRss, m.rss - this.baseRss);
-    this.peakBuffers = Math.max(this.peakBuffers, m.arrayBuffers - this.baseBuffers);
+    this.#peakRss = Math.max(this.#peakRss, m.rss - this.#baseRss);
+    this.#peakBuffers = Math.max(this.#peakBuffers, m.arrayBuffers - this.#baseBuffers);
   }
 
   /** Peak growth in bytes (the larger of RSS and ArrayBuffers growth). */
   get peakGrowth(): number {
-    return Math.max(this.peakRss, this.peakBuffers);
+    return Math.max(this.#peakRss, this.#peakBuffers);
   }
 
   describe(): string {
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-    return `peak RSS growth ${mib(this.peakRss)}, peak ArrayBuffer growth ${mib(this.peakBuffers)}`;
+    return `peak RSS growth ${mib(this.#peakRss)}, peak ArrayBuffer growth ${mib(this.#peakBuffers)}`;
   }
 }
 

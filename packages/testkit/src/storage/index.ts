@@ -12,4 +12,4 @@ export {
   type FaultyStorageBackend,
   type StorageOperation,
 } from './faults.js';
-export { Prng } from './prng.js';
+export { Prng } from '../prng.js';

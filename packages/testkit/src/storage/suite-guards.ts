@@ -53,7 +53,14 @@ const METHODS: Record<string, Call> = {
   list: (b, k, signal) => b.list(k, { signal }),
   listPage: (b, k, signal) => b.listPage(k, { signal, limit: 10 }),
   deleteMany: (b, k, signal) => b.deleteMany(['good', k], { signal }),
-  putMany: (b, k, signal) => b.putMany([{ key: 'other', data: bytes('new') }, { key: k, data: bytes('new') }], { signal }),
+  putMany: (b, k, signal) =>
+    b.putMany(
+      [
+        { key: 'other', data: bytes('new') },
+        { key: k, data: bytes('new') },
+      ],
+      { signal },
+    ),
   getStream: (b, k, signal) => b.getStream(k, { signal }),
   putStream: (b, k, signal, probe) => b.putStream(k, body(probe), { signal }),
 };
@@ -66,30 +73,48 @@ async function expectUntouched(b: StorageBackend, probe: Probe): Promise<void> {
 
 export function registerKeySafety(ctx: SuiteContext): void {
   group(ctx, 'key-safety', () => {
-    it.each(Object.keys(METHODS))('%s rejects unsafe keys with HADB_STORAGE_INVALID_KEY before any I/O', async (method) => {
-      const b = await ctx.fresh();
-      await b.put('good', bytes('good'));
-      const probe: Probe = { bodyPulled: false };
-      const call = METHODS[method]!;
-      const keys = method === 'list' || method === 'listPage' ? UNSAFE_KEYS.filter((k) => k !== '' && k !== 'trailing/') : UNSAFE_KEYS;
-      for (const key of keys) {
-        await expectCode(() => call(b, key, undefined, probe), 'HADB_STORAGE_INVALID_KEY', `${method}(${JSON.stringify(key)})`);
-      }
-      await expectUntouched(b, probe);
-    });
+    it.each(Object.keys(METHODS))(
+      '%s rejects unsafe keys with HADB_STORAGE_INVALID_KEY before any I/O',
+      async (method) => {
+        const b = await ctx.fresh();
+        await b.put('good', bytes('good'));
+        const probe: Probe = { bodyPulled: false };
+        const call = METHODS[method]!;
+        const keys =
+          method === 'list' || method === 'listPage'
+            ? UNSAFE_KEYS.filter((k) => k !== '' && k !== 'trailing/')
+            : UNSAFE_KEYS;
+        for (const key of keys) {
+          await expectCode(
+            () => call(b, key, undefined, probe),
+            'HADB_STORAGE_INVALID_KEY',
+            `${method}(${JSON.stringify(key)})`,
+          );
+        }
+        await expectUntouched(b, probe);
+      },
+    );
   });
 }
 
 export function registerAbort(ctx: SuiteContext): void {
   group(ctx, 'abort', () => {
-    it.each(Object.keys(METHODS))('%s rejects an already-aborted signal with HADB_STORAGE_ABORTED and changes nothing', async (method) => {
-      const b = await ctx.fresh();
-      await b.put('good', bytes('good'));
-      const probe: Probe = { bodyPulled: false };
-      const key = method === 'list' || method === 'listPage' ? '' : method === 'delete' || method === 'putIfMatch' ? 'good' : 'fresh';
-      await expectCode(() => METHODS[method]!(b, key, abortedSignal(), probe), 'HADB_STORAGE_ABORTED', method);
-      await expectUntouched(b, probe);
-    });
+    it.each(Object.keys(METHODS))(
+      '%s rejects an already-aborted signal with HADB_STORAGE_ABORTED and changes nothing',
+      async (method) => {
+        const b = await ctx.fresh();
+        await b.put('good', bytes('good'));
+        const probe: Probe = { bodyPulled: false };
+        const key =
+          method === 'list' || method === 'listPage'
+            ? ''
+            : method === 'delete' || method === 'putIfMatch'
+              ? 'good'
+              : 'fresh';
+        await expectCode(() => METHODS[method]!(b, key, abortedSignal(), probe), 'HADB_STORAGE_ABORTED', method);
+        await expectUntouched(b, probe);
+      },
+    );
   });
 }
 

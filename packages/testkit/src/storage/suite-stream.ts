@@ -97,7 +97,11 @@ export function registerStream(ctx: SuiteContext): void {
         }
       }
       const started = Date.now();
-      await expectCode(() => b.putStream('slow', slow(), { signal: controller.signal }), 'HADB_STORAGE_ABORTED', 'putStream');
+      await expectCode(
+        () => b.putStream('slow', slow(), { signal: controller.signal }),
+        'HADB_STORAGE_ABORTED',
+        'putStream',
+      );
       expect(Date.now() - started).toBeLessThan(5000);
       expect(await b.exists('slow')).toBe(false);
       const controller2 = new AbortController();

@@ -26,16 +26,16 @@ async function openStorage(spec: string, values: Record<string, string | undefin
   }
   if (spec.startsWith('s3://')) {
     const bucket = spec.slice(5).replace(/\/+$/, '');
-    const { openS3Storage } = await import('@hadb/storage-s3');
+    const { S3StorageBackend } = await import('@hadb/storage-s3');
     const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
     const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
-    return openS3Storage({
+    return S3StorageBackend.open({
       bucket,
       endpoint: values.endpoint,
       region: values.region ?? process.env.AWS_REGION ?? 'us-east-1',
       ...(accessKeyId !== undefined && secretAccessKey !== undefined ? { credentials: { accessKeyId, secretAccessKey } } : {}),
       unquotedIfMatch: process.env.HADB_S3_UNQUOTED_IF_MATCH === '1',
-    } as Parameters<typeof openS3Storage>[0]);
+    } as Parameters<typeof S3StorageBackend.open>[0]);
   }
   throw new Error(`--storage must be local:<dir> or s3://<bucket>, got '${spec}'`);
 }

@@ -33,13 +33,9 @@ import type { S3Context } from './context.js';
 import { abortedError, isMissing, toStorageError } from './errors.js';
 import { putStream } from './multipart.js';
 import { getObject, headObject, putObject, requireEtag, requireLength } from './ops.js';
+import { type S3StorageOpenOptions, verifyOpened } from './open.js';
 import { type ResolvedOptions, type S3StorageOptions, resolveOptions } from './options.js';
-import {
-  type ConditionalWriteProbe,
-  type ProbeOptions,
-  probeConditionalWrites,
-  unsupportedError,
-} from './probe.js';
+import { type ConditionalWriteProbe, type ProbeOptions, probeConditionalWrites, unsupportedError } from './probe.js';
 import { Requester } from './requester.js';
 
 /** Keys per DeleteObjects request (the S3 maximum). */
@@ -59,7 +55,8 @@ function checkRange(start: number, length: number | undefined): void {
 /** The total size from a `Content-Range: bytes a-b/total` header. */
 function totalFromContentRange(contentRange: string | undefined, what: string): number {
   const m = /^bytes \d+-\d+\/(\d+)$/.exec(contentRange ?? '');
-  if (m === null) throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what}: ranged response without a usable Content-Range`);
+  if (m === null)
+    throw new StorageError('HADB_STORAGE_PROTOCOL', `S3 ${what}: ranged response without a usable Content-Range`);
   return Number(m[1]);
 }
 
@@ -76,10 +73,10 @@ function totalFromContentRange(contentRange: string | undefined, what: string): 
  *   `uniqueEtags` is false: put a nonce in objects that are compared by etag (leases).
  * - `capabilities.atomicConditionalWrites` is what the S3 protocol promises until
  *   {@link probeConditionalWrites} has run; after a failed probe it reports `false`. High-availability
- *   use should call {@link assertAtomicConditionalWrites} (or `openS3Storage` with
- *   `requireAtomicConditionalWrites`) at startup: there is no non-atomic fallback.
+ *   use should open it with `S3StorageBackend.open({ requireAtomicConditionalWrites: true })` (or
+ *   call {@link assertAtomicConditionalWrites}) at startup: there is no non-atomic fallback.
  */
-export class S3Storage implements StorageBackend {
+export class S3StorageBackend implements StorageBackend {
   readonly name = 's3';
   readonly bucket: string;
   /** The namespace prefix inside the bucket (`""` or ending in `/`). */
@@ -90,6 +87,20 @@ export class S3Storage implements StorageBackend {
   #closed = false;
   #probe: ConditionalWriteProbe | undefined;
 
+  /**
+   * Creates the backend and checks it before handing it out: the bucket must exist and the
+   * credentials must work (HeadBucket), and with `requireAtomicConditionalWrites` the server must
+   * pass {@link assertAtomicConditionalWrites}. On failure the backend is closed and the typed error
+   * (`HADB_STORAGE_AUTH`, `HADB_STORAGE_REJECTED` for a missing bucket, `HADB_STORAGE_UNAVAILABLE`,
+   * `HADB_STORAGE_UNSUPPORTED`) is thrown. This is how applications create the backend.
+   */
+  static async open(options: S3StorageOpenOptions): Promise<S3StorageBackend> {
+    const storage = new S3StorageBackend(options);
+    await verifyOpened(storage, options);
+    return storage;
+  }
+
+  /** Builds the backend without any request (no bucket or credential check); prefer {@link open}. */
   constructor(options: S3StorageOptions) {
     this.#options = resolveOptions(options);
     this.bucket = this.#options.bucket;
@@ -176,7 +187,10 @@ export class S3Storage implements StorageBackend {
     this.#begin('putIfMatch', options.signal);
     const fullKey = this.#full(key);
     if (typeof etag !== 'string' || etag.length === 0 || /[\u0000-\u001f\u007f]/.test(etag)) {
-      throw new StorageError('HADB_STORAGE_REJECTED', 'S3 putIfMatch: etag must be a non-empty string without control characters');
+      throw new StorageError(
+        'HADB_STORAGE_REJECTED',
+        'S3 putIfMatch: etag must be a non-empty string without control characters',
+      );
     }
     return conditionalPut(this.#ctx, fullKey, key, data, { kind: 'match', etag }, options.signal);
   }
@@ -187,7 +201,9 @@ export class S3Storage implements StorageBackend {
     try {
       await this.#ctx.requester.idempotent('delete', options.signal, async (s) => {
         try {
-          await this.#ctx.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }), { abortSignal: s });
+          await this.#ctx.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }), {
+            abortSignal: s,
+          });
         } catch (error) {
           if (!isMissing(error)) throw error;
         }
@@ -303,7 +319,8 @@ export class S3Storage implements StorageBackend {
     this.#begin('listPage', options.signal);
     this.#checkListArgs(prefix, options.after);
     const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1) throw new StorageError('HADB_STORAGE_REJECTED', 'listPage limit must be an integer >= 1');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new StorageError('HADB_STORAGE_REJECTED', 'listPage limit must be an integer >= 1');
     const keys: string[] = [];
     let token: string | undefined;
     // Some servers return empty truncated pages; keep going until a key or the end.
@@ -323,7 +340,10 @@ export class S3Storage implements StorageBackend {
       if (out.IsTruncated !== true) return { keys, nextAfter: undefined };
       if (keys.length > 0) return { keys, nextAfter: keys[keys.length - 1] };
       if (out.NextContinuationToken === undefined || out.NextContinuationToken === token) {
-        throw new StorageError('HADB_STORAGE_PROTOCOL', 'S3 listPage: truncated listing without a new continuation token');
+        throw new StorageError(
+          'HADB_STORAGE_PROTOCOL',
+          'S3 listPage: truncated listing without a new continuation token',
+        );
       }
       token = out.NextContinuationToken;
     }
@@ -346,7 +366,10 @@ export class S3Storage implements StorageBackend {
       try {
         out = await this.#ctx.requester.idempotent('deleteMany', options.signal, (s) =>
           this.#ctx.client.send(
-            new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            }),
             { abortSignal: s },
           ),
         );
@@ -462,7 +485,11 @@ export class S3Storage implements StorageBackend {
    * `ifAbsent` needs `capabilities.conditionalStreamingWrites` (option `conditionalMultipartWrites`);
    * otherwise it rejects with `HADB_STORAGE_UNSUPPORTED` before reading the body.
    */
-  async putStream(key: string, body: AsyncIterable<Uint8Array>, options: PutStreamOptions = {}): Promise<PutStreamResult> {
+  async putStream(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    options: PutStreamOptions = {},
+  ): Promise<PutStreamResult> {
     this.#begin('putStream', options.signal);
     const fullKey = this.#full(key);
     const ifAbsent = options.ifAbsent === true;
@@ -475,7 +502,10 @@ export class S3Storage implements StorageBackend {
     }
     const { contentLength } = options;
     if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
-      throw new StorageError('HADB_STORAGE_REJECTED', 'S3 putStream: contentLength must be a non-negative safe integer');
+      throw new StorageError(
+        'HADB_STORAGE_REJECTED',
+        'S3 putStream: contentLength must be a non-negative safe integer',
+      );
     }
     return putStream(this.#ctx, {
       fullKey,
