@@ -11,7 +11,7 @@ import { TermFence, systemClock } from '@hadb/core';
 import { DuckblockReplicator, releaseLeaderFile } from '@hadb/duckblock';
 import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { openS3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { describeObjects, listObjects } from '../src/catalog.js';
 import { downloadingStorage } from '../src/download.js';
@@ -25,14 +25,31 @@ const DB = 'bench';
 
 const quiet: Io = { out() {}, err() {}, interactive: false };
 
-async function replicate(storage: StorageBackend, path: string, conn: import('@duckdb/node-api').DuckDBConnection): Promise<void> {
-  const replicator = new DuckblockReplicator({ storage, prefix: '', snapshot: { intervalMs: 1e12, afterFileSizes: 0 }, retention: { enabled: false } });
-  const fence = new TermFence({ db: DB, epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Number.POSITIVE_INFINITY });
+async function replicate(
+  storage: StorageBackend,
+  path: string,
+  conn: import('@duckdb/node-api').DuckDBConnection,
+): Promise<void> {
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: '',
+    snapshot: { intervalMs: 1e12, afterFileSizes: 0 },
+    retention: { enabled: false },
+  });
+  const fence = new TermFence({
+    db: DB,
+    epoch: 1,
+    clock: systemClock,
+    sentAt: systemClock.now(),
+    windowMs: Number.POSITIVE_INFINITY,
+  });
   try {
     await replicator.startLineage(DB, path, { db: DB, epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
     // Two ordinary checkpoints after the snapshot, so the restore also applies segments.
     for (let i = 0; i < 2; i++) {
-      await conn.run(`insert into big select range, hash(range), 0, 1 from range(${ROWS + i * 100_000}, ${ROWS + (i + 1) * 100_000})`);
+      await conn.run(
+        `insert into big select range, hash(range), 0, 1 from range(${ROWS + i * 100_000}, ${ROWS + (i + 1) * 100_000})`,
+      );
       await conn.run('CHECKPOINT');
       await replicator.pushCheckpoint(DB);
     }
@@ -42,7 +59,11 @@ async function replicate(storage: StorageBackend, path: string, conn: import('@d
 }
 
 /** Downloads `keys` to memory and discards them; returns MB/s. */
-async function rawDownload(storage: StorageBackend, keys: readonly string[], parallel: number): Promise<{ mbps: number; bytes: number; ms: number }> {
+async function rawDownload(
+  storage: StorageBackend,
+  keys: readonly string[],
+  parallel: number,
+): Promise<{ mbps: number; bytes: number; ms: number }> {
   let bytes = 0;
   const source = downloadingStorage(storage, { parallel });
   const t0 = performance.now();
@@ -55,7 +76,11 @@ async function rawDownload(storage: StorageBackend, keys: readonly string[], par
 }
 
 /** Downloads `keys` into one file (read ahead 32 MiB, 4 MiB writes, one in flight) and fsyncs it; returns MB/s. */
-async function rawToDisk(storage: StorageBackend, keys: readonly string[], path: string): Promise<{ mbps: number; ms: number }> {
+async function rawToDisk(
+  storage: StorageBackend,
+  keys: readonly string[],
+  path: string,
+): Promise<{ mbps: number; ms: number }> {
   let bytes = 0;
   const t0 = performance.now();
   const fh = await open(path, 'w');
@@ -90,7 +115,14 @@ async function rawToDisk(storage: StorageBackend, keys: readonly string[], path:
   return { mbps: bytes / 1e6 / (ms / 1000), ms };
 }
 
-async function measure(ctx: BenchContext, label: string, storage: StorageBackend, url: string, env: NodeJS.ProcessEnv, dir: string): Promise<void> {
+async function measure(
+  ctx: BenchContext,
+  label: string,
+  storage: StorageBackend,
+  url: string,
+  env: NodeJS.ProcessEnv,
+  dir: string,
+): Promise<void> {
   const details = await describeObjects(storage, await listObjects(storage, DB), { epochs: false });
   const plan = planRestore(details, { kind: 'latest' });
   const keys = [plan.base.key, ...plan.segments.map((s) => s.key)];
@@ -98,40 +130,76 @@ async function measure(ctx: BenchContext, label: string, storage: StorageBackend
   const ranged = await rawDownload(storage, keys, 4);
   const disk = await rawToDisk(storage, keys, join(dir, `raw-${label}.bin`));
   const best = Math.max(single.mbps, ranged.mbps);
-  ctx.record(`${label}: raw download to memory, one stream`, single.mbps, 'MB/s', `${(single.bytes / 2 ** 20).toFixed(0)} MiB (snapshot + ${plan.segments.length} segments) in ${(single.ms / 1000).toFixed(1)} s`);
-  ctx.record(`${label}: raw download to memory, 4 ranged reads in flight`, ranged.mbps, 'MB/s', `${(ranged.ms / 1000).toFixed(1)} s`);
-  ctx.record(`${label}: raw download into a file + fsync`, disk.mbps, 'MB/s', `${(disk.ms / 1000).toFixed(1)} s; the disk bounds every restore`);
+  ctx.record(
+    `${label}: raw download to memory, one stream`,
+    single.mbps,
+    'MB/s',
+    `${(single.bytes / 2 ** 20).toFixed(0)} MiB (snapshot + ${plan.segments.length} segments) in ${(single.ms / 1000).toFixed(1)} s`,
+  );
+  ctx.record(
+    `${label}: raw download to memory, 4 ranged reads in flight`,
+    ranged.mbps,
+    'MB/s',
+    `${(ranged.ms / 1000).toFixed(1)} s`,
+  );
+  ctx.record(
+    `${label}: raw download into a file + fsync`,
+    disk.mbps,
+    'MB/s',
+    `${(disk.ms / 1000).toFixed(1)} s; the disk bounds every restore`,
+  );
   let bestRestore = 0;
   for (const reads of [1, 4]) {
     const out = join(dir, `restored-${label}-${reads}.duckdb`);
     const t0 = performance.now();
-    const code = await hadb(['restore', DB, out, '--ranged-reads', String(reads), '--no-progress', '-s', url], { io: quiet, env });
+    const code = await hadb(['restore', DB, out, '--ranged-reads', String(reads), '--no-progress', '-s', url], {
+      io: quiet,
+      env,
+    });
     const ms = performance.now() - t0;
     if (code !== 0) throw new Error(`hadb restore from ${label} exited ${code}`);
     const size = (await stat(out)).size;
     await rm(out, { force: true });
     const mbps = single.bytes / 1e6 / (ms / 1000);
     bestRestore = Math.max(bestRestore, mbps);
-    ctx.record(`${label}: hadb restore${reads === 1 ? '' : ` --ranged-reads ${reads}`}`, mbps, 'MB/s', `${(ms / 1000).toFixed(1)} s for a ${(size / 2 ** 20).toFixed(0)} MiB file, every block verified, fsynced`);
+    ctx.record(
+      `${label}: hadb restore${reads === 1 ? '' : ` --ranged-reads ${reads}`}`,
+      mbps,
+      'MB/s',
+      `${(ms / 1000).toFixed(1)} s for a ${(size / 2 ** 20).toFixed(0)} MiB file, every block verified, fsynced`,
+    );
   }
   ctx.record(`${label}: restore / best raw download to memory`, bestRestore / best, 'ratio', 'goal >= 0.8');
-  ctx.record(`${label}: restore / raw download into a file`, bestRestore / disk.mbps, 'ratio', 'same bytes written and fsynced');
+  ctx.record(
+    `${label}: restore / raw download into a file`,
+    bestRestore / disk.mbps,
+    'ratio',
+    'same bytes written and fsynced',
+  );
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'hadb-cli-bench-'));
   const path = join(dir, 'source.duckdb');
   const s3env = process.env;
-  const haveS3 = ['HADB_TEST_S3_ENDPOINT', 'HADB_TEST_S3_BUCKET', 'HADB_TEST_S3_ACCESS_KEY_ID', 'HADB_TEST_S3_SECRET_ACCESS_KEY'].every((k) => s3env[k]);
+  const haveS3 = [
+    'HADB_TEST_S3_ENDPOINT',
+    'HADB_TEST_S3_BUCKET',
+    'HADB_TEST_S3_ACCESS_KEY_ID',
+    'HADB_TEST_S3_SECRET_ACCESS_KEY',
+  ].every((k) => s3env[k]);
   const prefix = `hadb-cli-bench/${process.pid}-${Date.now().toString(36)}/`;
   const local = await LocalStorageBackend.open({ root: join(dir, 'bucket') });
   const s3 = haveS3
-    ? await openS3Storage({
+    ? await S3StorageBackend.open({
         bucket: s3env.HADB_TEST_S3_BUCKET!,
         prefix,
         endpoint: s3env.HADB_TEST_S3_ENDPOINT,
         region: s3env.HADB_TEST_S3_REGION ?? 'us-east-1',
-        credentials: { accessKeyId: s3env.HADB_TEST_S3_ACCESS_KEY_ID!, secretAccessKey: s3env.HADB_TEST_S3_SECRET_ACCESS_KEY! },
+        credentials: {
+          accessKeyId: s3env.HADB_TEST_S3_ACCESS_KEY_ID!,
+          secretAccessKey: s3env.HADB_TEST_S3_SECRET_ACCESS_KEY!,
+        },
       })
     : undefined;
   try {
@@ -139,9 +207,16 @@ export async function run(ctx: BenchContext): Promise<void> {
     const instance = await DuckDBInstance.create(path, { checkpoint_threshold: '100GB' });
     const conn = await instance.connect();
     try {
-      await conn.run(`create table big as select range::BIGINT id, hash(range) h, hash(range + 1) h2, (range % 1000)::INTEGER g from range(${ROWS})`);
+      await conn.run(
+        `create table big as select range::BIGINT id, hash(range) h, hash(range + 1) h2, (range % 1000)::INTEGER g from range(${ROWS})`,
+      );
       await conn.run('CHECKPOINT');
-      ctx.record('database size', (await stat(path)).size / 2 ** 20, 'MiB', `${ROWS / 1e6}M rows, generated in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+      ctx.record(
+        'database size',
+        (await stat(path)).size / 2 ** 20,
+        'MiB',
+        `${ROWS / 1e6}M rows, generated in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      );
       await replicate(local, path, conn);
       if (s3 !== undefined) await replicate(s3, path, conn);
     } finally {
@@ -152,7 +227,11 @@ export async function run(ctx: BenchContext): Promise<void> {
     await measure(ctx, 'local', local, `file://${join(dir, 'bucket')}`, {}, dir);
     if (s3 !== undefined) {
       const q = new URLSearchParams({ endpoint: s3env.HADB_TEST_S3_ENDPOINT! });
-      const env = { AWS_ACCESS_KEY_ID: s3env.HADB_TEST_S3_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: s3env.HADB_TEST_S3_SECRET_ACCESS_KEY, AWS_REGION: s3env.HADB_TEST_S3_REGION ?? 'us-east-1' };
+      const env = {
+        AWS_ACCESS_KEY_ID: s3env.HADB_TEST_S3_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: s3env.HADB_TEST_S3_SECRET_ACCESS_KEY,
+        AWS_REGION: s3env.HADB_TEST_S3_REGION ?? 'us-east-1',
+      };
       await measure(ctx, 's3 (Ceph RGW)', s3, `s3://${s3env.HADB_TEST_S3_BUCKET}/${prefix}?${q}`, env, dir);
     } else {
       ctx.record('s3: skipped', 0, '-', 'HADB_TEST_S3_* not set');

@@ -12,9 +12,16 @@ function invalid(message: string): CliError {
  * `age1…` strings. Without recipients, the identities' own recipients are used (so reading
  * needs only the identity). Key material never appears in errors.
  */
-export async function resolveAgeKeys(identities: readonly string[], recipients: readonly string[], where: string): Promise<AgeKeys | undefined> {
+export async function resolveAgeKeys(
+  identities: readonly string[],
+  recipients: readonly string[],
+  where: string,
+): Promise<AgeKeys | undefined> {
   if (identities.length === 0) {
-    if (recipients.length > 0) throw invalid(`${where}: age-recipients without age-identities; restores and the replicator must read what they write`);
+    if (recipients.length > 0)
+      throw invalid(
+        `${where}: age-recipients without age-identities; restores and the replicator must read what they write`,
+      );
     return undefined;
   }
   const age = await loadBackend('storage-age');
@@ -28,7 +35,9 @@ export async function resolveAgeKeys(identities: readonly string[], recipients: 
     try {
       text = await readFile(entry, 'utf8');
     } catch (error) {
-      throw invalid(`${where}: cannot read age identity file ${entry}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw invalid(
+        `${where}: cannot read age identity file ${entry}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
     }
     const parsed = age.parseIdentities(text);
     if (parsed.length === 0) throw invalid(`${where}: age identity file ${entry} holds no AGE-SECRET-KEY`);

@@ -21,26 +21,38 @@ const MODULES = {
 type ModuleName = keyof typeof MODULES;
 
 /** Loads one backend package; a missing package is `HADB_CLI_MISSING_BACKEND` with the install line. */
-export async function loadBackend<N extends ModuleName>(name: N): Promise<Awaited<ReturnType<(typeof MODULES)[N]['load']>>> {
+export async function loadBackend<N extends ModuleName>(
+  name: N,
+): Promise<Awaited<ReturnType<(typeof MODULES)[N]['load']>>> {
   const entry = MODULES[name];
   try {
     return (await entry.load()) as Awaited<ReturnType<(typeof MODULES)[N]['load']>>;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((error as Error).message).includes(entry.pkg)) {
-      throw new CliError('HADB_CLI_MISSING_BACKEND', `backend package ${entry.pkg} is not installed; install it with: npm install ${entry.pkg}`, {
-        cause: error,
-      });
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      String((error as Error).message).includes(entry.pkg)
+    ) {
+      throw new CliError(
+        'HADB_CLI_MISSING_BACKEND',
+        `backend package ${entry.pkg} is not installed; install it with: npm install ${entry.pkg}`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }
 }
 
 /** AWS credentials from the usual variables, or `undefined` to let the SDK's default chain decide. */
-export function awsCredentials(env: NodeJS.ProcessEnv): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
+export function awsCredentials(
+  env: NodeJS.ProcessEnv,
+): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined {
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  if (accessKeyId === undefined || accessKeyId === '' || secretAccessKey === undefined || secretAccessKey === '') return undefined;
+  if (accessKeyId === undefined || accessKeyId === '' || secretAccessKey === undefined || secretAccessKey === '')
+    return undefined;
   const sessionToken = env.AWS_SESSION_TOKEN;
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
 }
@@ -73,7 +85,12 @@ export async function openStorage(
   }
 }
 
-async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, signal: AbortSignal | undefined, create: boolean): Promise<StorageBackend> {
+async function openPlainStorage(
+  target: StorageTarget,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal | undefined,
+  create: boolean,
+): Promise<StorageBackend> {
   if (target.kind === 'file') {
     const { LocalStorageBackend } = await loadBackend('storage-local');
     // Readers never create the directory: a typo in the path is an error, not an empty store.
@@ -81,14 +98,17 @@ async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, s
       try {
         await stat(target.root);
       } catch (error) {
-        throw new CliError('HADB_CLI_STORAGE', `storage directory ${target.root} is not accessible (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new CliError(
+          'HADB_CLI_STORAGE',
+          `storage directory ${target.root} is not accessible (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
     }
     return LocalStorageBackend.open({ root: target.root, createRoot: create });
   }
-  const { openS3Storage } = await loadBackend('storage-s3');
+  const { S3StorageBackend } = await loadBackend('storage-s3');
   const credentials = awsCredentials(env);
-  return openS3Storage({
+  return S3StorageBackend.open({
     bucket: target.bucket,
     prefix: target.prefix,
     endpoint: target.endpoint,
@@ -104,7 +124,11 @@ async function openPlainStorage(target: StorageTarget, env: NodeJS.ProcessEnv, s
  * Opens the lease store of `target`. A `storage` target is the lease object beside the data
  * (`{db}/_lease.json`) on `storage`, which stays owned by the caller.
  */
-export async function openLeaseStore(target: LeaseTarget, storage: StorageBackend, env: NodeJS.ProcessEnv): Promise<LeaseStore> {
+export async function openLeaseStore(
+  target: LeaseTarget,
+  storage: StorageBackend,
+  env: NodeJS.ProcessEnv,
+): Promise<LeaseStore> {
   switch (target.kind) {
     case 'storage': {
       const { StorageLeaseStore } = await loadBackend('lease');
@@ -118,7 +142,7 @@ export async function openLeaseStore(target: LeaseTarget, storage: StorageBacken
           : env.NATS_USER !== undefined && env.NATS_USER !== ''
             ? { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? '' }
             : {};
-      return NatsLeaseStore.connect({ servers: target.servers, bucket: target.bucket, connectOptions: auth });
+      return NatsLeaseStore.open({ servers: target.servers, bucket: target.bucket, connectOptions: auth });
     }
     case 'etcd': {
       const { EtcdLeaseStore } = await loadBackend('lease-etcd');
@@ -126,7 +150,7 @@ export async function openLeaseStore(target: LeaseTarget, storage: StorageBacken
         env.ETCD_USERNAME !== undefined && env.ETCD_USERNAME !== ''
           ? { auth: { username: env.ETCD_USERNAME, password: env.ETCD_PASSWORD ?? '' } }
           : {};
-      return EtcdLeaseStore.connect({ hosts: target.hosts, prefix: target.prefix, clientOptions: auth });
+      return EtcdLeaseStore.open({ hosts: target.hosts, prefix: target.prefix, clientOptions: auth });
     }
   }
 }

@@ -48,7 +48,10 @@ export function bySeq(a: { readonly seq: bigint }, b: { readonly seq: bigint }):
  * Database names under the storage root: every first path component that holds a changeset
  * object, a lease (`_lease.json`) or registry entries (`_nodes/`).
  */
-export async function listDatabases(storage: StorageBackend, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+export async function listDatabases(
+  storage: StorageBackend,
+  options: { signal?: AbortSignal } = {},
+): Promise<string[]> {
   const keys = await storage.list('', { signal: options.signal });
   const dbs = new Set<string>();
   for (const key of keys) {
@@ -62,7 +65,11 @@ export async function listDatabases(storage: StorageBackend, options: { signal?:
 }
 
 /** Every changeset object of `db`, ascending by generation then seq. */
-export async function listObjects(storage: StorageBackend, db: string, options: { signal?: AbortSignal } = {}): Promise<StoredObject[]> {
+export async function listObjects(
+  storage: StorageBackend,
+  db: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<StoredObject[]> {
   const keys = await storage.list(`${db}/`, { signal: options.signal });
   const out: StoredObject[] = [];
   for (const key of keys) {
@@ -74,13 +81,23 @@ export async function listObjects(storage: StorageBackend, db: string, options: 
 }
 
 /** Objects of `db`, or `HADB_CLI_DATABASE` when storage holds none. */
-export async function requireObjects(storage: StorageBackend, db: string, options: { signal?: AbortSignal } = {}): Promise<StoredObject[]> {
+export async function requireObjects(
+  storage: StorageBackend,
+  db: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<StoredObject[]> {
   const objects = await listObjects(storage, db, options);
-  if (objects.length === 0) throw new CliError('HADB_CLI_DATABASE', `no database "${db}" in storage (hadb ls lists them)`);
+  if (objects.length === 0)
+    throw new CliError('HADB_CLI_DATABASE', `no database "${db}" in storage (hadb ls lists them)`);
   return objects;
 }
 
-async function readPrefix(storage: StorageBackend, key: string, length: number, signal?: AbortSignal): Promise<{ bytes: Uint8Array; size: number } | null> {
+async function readPrefix(
+  storage: StorageBackend,
+  key: string,
+  length: number,
+  signal?: AbortSignal,
+): Promise<{ bytes: Uint8Array; size: number } | null> {
   const object = await storage.getStream(key, { start: 0, length, signal });
   if (object === null) return null;
   const chunks: Uint8Array[] = [];
@@ -117,9 +134,21 @@ export async function describeObjects(
     if (got === null) return null; // deleted since the listing
     const { bytes, size } = got;
     if (Buffer.from(bytes.subarray(0, 19)).toString('latin1') === 'age-encryption.org/') {
-      throw new CliError('HADB_CLI_INVALID_CONFIG', `${o.key} is age-encrypted; pass --age-identity FILE (or set age-identities in the config file)`);
+      throw new CliError(
+        'HADB_CLI_INVALID_CONFIG',
+        `${o.key} is age-encrypted; pass --age-identity FILE (or set age-identities in the config file)`,
+      );
     }
-    const base = { ...o, size, createdMs: null, pageIdSize: null, pageCount: null, prevChecksum: null, lastSeq: null, epoch: null };
+    const base = {
+      ...o,
+      size,
+      createdMs: null,
+      pageIdSize: null,
+      pageCount: null,
+      prevChecksum: null,
+      lastSeq: null,
+      epoch: null,
+    };
     if (o.kind === 'hadbp') {
       if (bytes.length < 40 || Buffer.from(bytes.subarray(0, 5)).toString('latin1') !== 'HADBP') return base;
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -137,7 +166,12 @@ export async function describeObjects(
     }
     try {
       const h = decodeJournalHeader(bytes);
-      return { ...base, createdMs: h.createdMs > 0n ? Number(h.createdMs) : null, lastSeq: h.lastSeq, prevChecksum: h.prevSegmentChecksum };
+      return {
+        ...base,
+        createdMs: h.createdMs > 0n ? Number(h.createdMs) : null,
+        lastSeq: h.lastSeq,
+        prevChecksum: h.prevSegmentChecksum,
+      };
     } catch {
       return base;
     }

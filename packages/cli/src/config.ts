@@ -73,7 +73,8 @@ const RETENTION_KEYS = new Set(['hourly', 'daily', 'weekly', 'monthly']);
 /** A non-negative integer setting; strings from `${ENV}` expansion are accepted. */
 export function count(value: unknown, where: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid(`${where} must be a non-negative integer`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw invalid(`${where} must be a non-negative integer`);
   return n;
 }
 
@@ -81,7 +82,8 @@ export function count(value: unknown, where: string): number {
 export function stringList(value: unknown, where: string): string[] {
   if (value === undefined || value === null) return [];
   const list = Array.isArray(value) ? value : [value];
-  for (const v of list) if (typeof v !== 'string' || v === '') throw invalid(`${where} must be a string or a list of strings`);
+  for (const v of list)
+    if (typeof v !== 'string' || v === '') throw invalid(`${where} must be a string or a list of strings`);
   return list as string[];
 }
 
@@ -99,7 +101,8 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
     throw invalid(`config file ${path} is not valid YAML: ${first.message.split('\n')[0]}`);
   }
   const raw: unknown = doc.toJS() ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid(`config file ${path} must be a YAML mapping`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw invalid(`config file ${path} must be a YAML mapping`);
   for (const key of Object.keys(raw)) if (!TOP_KEYS.has(key)) throw invalid(`${path}: unknown key "${key}"`);
   const obj = expandDeep(raw, env, path) as Record<string, unknown>;
   const str = (key: string): string | undefined => {
@@ -110,15 +113,18 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
   };
   let retention: Partial<Retention> | undefined;
   if (obj.retention !== undefined && obj.retention !== null) {
-    if (typeof obj.retention !== 'object' || Array.isArray(obj.retention)) throw invalid(`${path}: retention must be a mapping`);
+    if (typeof obj.retention !== 'object' || Array.isArray(obj.retention))
+      throw invalid(`${path}: retention must be a mapping`);
     const r: Record<string, number> = {};
     for (const [k, v] of Object.entries(obj.retention)) {
-      if (!RETENTION_KEYS.has(k)) throw invalid(`${path}: unknown retention key "${k}" (hourly, daily, weekly, monthly)`);
+      if (!RETENTION_KEYS.has(k))
+        throw invalid(`${path}: unknown retention key "${k}" (hourly, daily, weekly, monthly)`);
       r[k] = count(v, `${path}: retention.${k}`);
     }
     retention = r;
   }
-  if (obj.dbs !== undefined && obj.dbs !== null && !Array.isArray(obj.dbs)) throw invalid(`${path}: dbs must be a list`);
+  if (obj.dbs !== undefined && obj.dbs !== null && !Array.isArray(obj.dbs))
+    throw invalid(`${path}: dbs must be a list`);
   return {
     path,
     storage: str('storage'),
@@ -137,7 +143,11 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
 export async function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv): Promise<Settings> {
   const configPath = flags.config ?? (env.HADB_CONFIG === '' ? undefined : env.HADB_CONFIG);
   const config = configPath === undefined ? undefined : await loadConfigFile(configPath, env);
-  const pick = (flag: string | undefined, envName: string, fromConfig: string | undefined): Resolved<string> | undefined => {
+  const pick = (
+    flag: string | undefined,
+    envName: string,
+    fromConfig: string | undefined,
+  ): Resolved<string> | undefined => {
     if (flag !== undefined) return { value: flag, source: 'flag' };
     const e = env[envName];
     if (e !== undefined && e !== '') return { value: e, source: 'env' };
@@ -152,7 +162,10 @@ export async function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv
       flags.ageIdentity !== undefined && flags.ageIdentity.length > 0
         ? { value: { identities: flags.ageIdentity, recipients: config?.ageRecipients ?? [] }, source: 'flag' }
         : env.HADB_AGE_IDENTITY_FILE !== undefined && env.HADB_AGE_IDENTITY_FILE !== ''
-          ? { value: { identities: [env.HADB_AGE_IDENTITY_FILE], recipients: config?.ageRecipients ?? [] }, source: 'env' }
+          ? {
+              value: { identities: [env.HADB_AGE_IDENTITY_FILE], recipients: config?.ageRecipients ?? [] },
+              source: 'env',
+            }
           : config !== undefined && config.ageIdentities.length > 0
             ? { value: { identities: config.ageIdentities, recipients: config.ageRecipients }, source: 'config' }
             : { value: { identities: [], recipients: config?.ageRecipients ?? [] }, source: 'default' },

@@ -30,7 +30,10 @@ export async function withStorage<T>(ctx: Context, fn: (storage: StorageBackend)
 }
 
 /** Runs `fn` with the storage backend and the lease store of the settings, closing both afterwards. */
-export async function withLease<T>(ctx: Context, fn: (store: LeaseStore, storage: StorageBackend) => Promise<T>): Promise<T> {
+export async function withLease<T>(
+  ctx: Context,
+  fn: (store: LeaseStore, storage: StorageBackend) => Promise<T>,
+): Promise<T> {
   const lease = parseLeaseUrl(ctx.settings.lease.value);
   return withStorage(ctx, async (storage) => {
     const store = await openLeaseStore(lease, storage, ctx.settings.env);

@@ -16,5 +16,8 @@ export function parseDuration(value: unknown, where: string): number {
       return Math.round(parts.reduce((n, p) => n + Number(p[1]) * UNITS[p[2]!]!, 0));
     }
   }
-  throw new CliError('HADB_CLI_INVALID_CONFIG', `${where} must be a duration such as 500ms, 1s, 5m, 24h (got ${JSON.stringify(value)})`);
+  throw new CliError(
+    'HADB_CLI_INVALID_CONFIG',
+    `${where} must be a duration such as 500ms, 1s, 5m, 24h (got ${JSON.stringify(value)})`,
+  );
 }

@@ -36,7 +36,10 @@ function oneLine(error: unknown): string {
  * Runs the `hadb` command line with `argv` (without the node and script entries) and returns the
  * exit code. Errors are printed as one line on stderr: `hadb: <message>`.
  */
-export async function run(argv: readonly string[], options: { io?: Io; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<ExitCode> {
+export async function run(
+  argv: readonly string[],
+  options: { io?: Io; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
+): Promise<ExitCode> {
   const io = options.io ?? processIo;
   const env = options.env ?? process.env;
   const signal = options.signal ?? new AbortController().signal;
@@ -49,7 +52,11 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .option('-s, --storage <url>', 'storage URL: file:///dir or s3://bucket/prefix?endpoint=… (env HADB_STORAGE)')
     .option('-l, --lease <url>', 'lease store: storage (default), nats://host:4222, etcd://host:2379 (env HADB_LEASE)')
     .option('-c, --config <file>', 'YAML config file (env HADB_CONFIG)')
-    .option('--age-identity <file|key>', 'age identity for encrypted storage, repeatable (env HADB_AGE_IDENTITY_FILE)', (v: string, prev: string[] = []) => [...prev, v])
+    .option(
+      '--age-identity <file|key>',
+      'age identity for encrypted storage, repeatable (env HADB_AGE_IDENTITY_FILE)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--no-progress', 'never draw progress bars')
     .configureOutput({
       writeOut: (s) => io.out(s.trimEnd()),
@@ -91,12 +98,22 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .argument('<db>', 'database name')
     .argument('<path>', 'file to create')
     .option('--seq <n>', 'restore exactly this seq')
-    .option('--time <iso8601>', 'restore the newest state written at or before this time (UTC unless an offset is given)')
+    .option(
+      '--time <iso8601>',
+      'restore the newest state written at or before this time (UTC unless an offset is given)',
+    )
     .option('--if-not-exists', 'do nothing (exit 0) when <path> exists')
     .option('--integrity-check <level>', 'SQLite: quick (default), full or none, run before the file is installed')
-    .addOption(new Option('--parallel <n>', 'segments downloaded ahead of the one being applied').argParser(positiveInt).default(4))
     .addOption(
-      new Option('--ranged-reads <n>', 'ranged reads in flight for one large object; raise it where one connection is slower than the network (AWS S3)')
+      new Option('--parallel <n>', 'segments downloaded ahead of the one being applied')
+        .argParser(positiveInt)
+        .default(4),
+    )
+    .addOption(
+      new Option(
+        '--ranged-reads <n>',
+        'ranged reads in flight for one large object; raise it where one connection is slower than the network (AWS S3)',
+      )
         .argParser(positiveInt)
         .default(1),
     )
@@ -110,7 +127,11 @@ export async function run(argv: readonly string[], options: { io?: Io; env?: Nod
     .argument('<path>', 'replica file')
     .addOption(new Option('--interval <ms>', 'poll interval').argParser(positiveInt).default(1000))
     .addOption(new Option('--parallel <n>', 'downloads in flight').argParser(positiveInt).default(4))
-    .action(action((ctx, db: string, path: string, opts: { interval: number; parallel: number }) => follow(ctx, db, path, { intervalMs: opts.interval, parallel: opts.parallel })));
+    .action(
+      action((ctx, db: string, path: string, opts: { interval: number; parallel: number }) =>
+        follow(ctx, db, path, { intervalMs: opts.interval, parallel: opts.parallel }),
+      ),
+    );
 
   program
     .command('replicate')

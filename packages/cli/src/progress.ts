@@ -29,7 +29,11 @@ export function byteProgress(io: Io, label: string, total: number, enabled = tru
   );
   const payload = (): Record<string, string> => {
     const secs = Math.max(0.001, (Date.now() - started) / 1000);
-    return { doneMiB: (done / MIB).toFixed(1), totalMiB: (bar.getTotal() / MIB).toFixed(1), rate: (done / 1e6 / secs).toFixed(1) };
+    return {
+      doneMiB: (done / MIB).toFixed(1),
+      totalMiB: (bar.getTotal() / MIB).toFixed(1),
+      rate: (done / 1e6 / secs).toFixed(1),
+    };
   };
   bar.start(Math.max(1, total), 0, payload());
   return {

@@ -35,7 +35,17 @@ const DB_KEYS = new Set([
   'retention',
   'retention-interval',
 ]);
-const REPLICA_KEYS = new Set(['url', 'type', 'bucket', 'path', 'endpoint', 'region', 'force-path-style', 'age-recipients', 'age-identities']);
+const REPLICA_KEYS = new Set([
+  'url',
+  'type',
+  'bucket',
+  'path',
+  'endpoint',
+  'region',
+  'force-path-style',
+  'age-recipients',
+  'age-identities',
+]);
 
 function invalid(message: string): CliError {
   return new CliError('HADB_CLI_INVALID_CONFIG', message);
@@ -102,7 +112,8 @@ function retentionOf(value: unknown, where: string): Retention {
  */
 export function resolveReplicatedDbs(config: ConfigFile, env: NodeJS.ProcessEnv): ReplicatedDb[] {
   const where0 = config.path;
-  if (config.dbs === undefined || config.dbs.length === 0) throw invalid(`${where0}: dbs is empty; list the databases to replicate`);
+  if (config.dbs === undefined || config.dbs.length === 0)
+    throw invalid(`${where0}: dbs is empty; list the databases to replicate`);
   const names = new Set<string>();
   return config.dbs.map((raw, i) => {
     const where = `${where0}: dbs[${i}]`;
@@ -111,7 +122,8 @@ export function resolveReplicatedDbs(config: ConfigFile, env: NodeJS.ProcessEnv)
     const path = str(d, 'path', where);
     if (path === undefined) throw invalid(`${where}: path is required`);
     const name = str(d, 'name', where) ?? basename(path);
-    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') throw invalid(`${where}: name "${name}" must match [A-Za-z0-9._-]+`);
+    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..')
+      throw invalid(`${where}: name "${name}" must match [A-Za-z0-9._-]+`);
     if (names.has(name)) throw invalid(`${where}: database name "${name}" is used twice`);
     names.add(name);
     const replicas = d.replicas ?? (d.replica === undefined ? undefined : [d.replica]);
@@ -123,15 +135,25 @@ export function resolveReplicatedDbs(config: ConfigFile, env: NodeJS.ProcessEnv)
       url = config.storage;
     } else {
       if (!Array.isArray(replicas)) throw invalid(`${where}.replicas must be a list`);
-      if (replicas.length !== 1) throw invalid(`${where}: exactly one replica per database is supported (got ${replicas.length})`);
+      if (replicas.length !== 1)
+        throw invalid(`${where}: exactly one replica per database is supported (got ${replicas.length})`);
       const r = mapping(replicas[0], `${where}.replicas[0]`);
-      for (const k of Object.keys(r)) if (!REPLICA_KEYS.has(k)) throw invalid(`${where}.replicas[0]: unknown key "${k}"`);
+      for (const k of Object.keys(r))
+        if (!REPLICA_KEYS.has(k)) throw invalid(`${where}.replicas[0]: unknown key "${k}"`);
       url = replicaUrl(r, `${where}.replicas[0]`);
-      if (r['age-identities'] !== undefined) ageIdentities = stringList(r['age-identities'], `${where}.replicas[0].age-identities`);
-      if (r['age-recipients'] !== undefined) ageRecipients = stringList(r['age-recipients'], `${where}.replicas[0].age-recipients`);
+      if (r['age-identities'] !== undefined)
+        ageIdentities = stringList(r['age-identities'], `${where}.replicas[0].age-identities`);
+      if (r['age-recipients'] !== undefined)
+        ageRecipients = stringList(r['age-recipients'], `${where}.replicas[0].age-recipients`);
     }
-    const dur = (key: string): number | undefined => (d[key] === undefined || d[key] === null ? undefined : parseDuration(d[key], `${where}.${key}`));
-    const retention = d.retention === undefined || d.retention === null ? (config.retention === undefined ? undefined : { ...DEFAULT_RETENTION, ...config.retention }) : retentionOf(d.retention, `${where}.retention`);
+    const dur = (key: string): number | undefined =>
+      d[key] === undefined || d[key] === null ? undefined : parseDuration(d[key], `${where}.${key}`);
+    const retention =
+      d.retention === undefined || d.retention === null
+        ? config.retention === undefined
+          ? undefined
+          : { ...DEFAULT_RETENTION, ...config.retention }
+        : retentionOf(d.retention, `${where}.retention`);
     return {
       path: resolve(path),
       name,
@@ -141,7 +163,10 @@ export function resolveReplicatedDbs(config: ConfigFile, env: NodeJS.ProcessEnv)
       ageRecipients,
       syncIntervalMs: dur('sync-interval'),
       checkpointIntervalMs: dur('checkpoint-interval'),
-      minCheckpointPages: d['min-checkpoint-pages'] === undefined ? undefined : count(d['min-checkpoint-pages'], `${where}.min-checkpoint-pages`),
+      minCheckpointPages:
+        d['min-checkpoint-pages'] === undefined
+          ? undefined
+          : count(d['min-checkpoint-pages'], `${where}.min-checkpoint-pages`),
       snapshotIntervalMs: dur('snapshot-interval'),
       retention,
       retentionIntervalMs: dur('retention-interval') ?? 3_600_000,

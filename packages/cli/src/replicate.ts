@@ -35,7 +35,12 @@ function eventLine(e: WalstreamEvent): string | null {
  * aborts, then closes every database with a final sync (what is committed is shipped) and the
  * storage backends. A database that fails to start stops the daemon (the others are closed).
  */
-export async function runReplicate(dbs: readonly ReplicatedDb[], io: Io, env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<void> {
+export async function runReplicate(
+  dbs: readonly ReplicatedDb[],
+  io: Io,
+  env: NodeJS.ProcessEnv,
+  signal: AbortSignal,
+): Promise<void> {
   const ws = await loadBackend('walstream');
   const groups = new Map<string, Group>();
   const timers: NodeJS.Timeout[] = [];
@@ -47,6 +52,7 @@ export async function runReplicate(dbs: readonly ReplicatedDb[], io: Io, env: No
     }
   };
   const started: DatabaseReplicator[] = [];
+  const errors: unknown[] = [];
   try {
     for (const db of dbs) {
       const key = JSON.stringify([db.url, db.ageIdentities, db.ageRecipients]);
@@ -91,17 +97,19 @@ export async function runReplicate(dbs: readonly ReplicatedDb[], io: Io, env: No
       }
     }
     io.out(`ready: replicating ${started.length} database${started.length === 1 ? '' : 's'}`);
-    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    if (!signal.aborted)
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
     io.out('stopping: final sync');
+  } catch (error) {
+    errors.push(error);
   } finally {
     for (const t of timers) clearInterval(t);
-    const errors: unknown[] = [];
     for (const g of groups.values()) {
       // A final sync must not be cut short by the signal that asked for it.
       await g.walstream.close({ final: true }).catch((e: unknown) => errors.push(e));
       await g.storage.close().catch((e: unknown) => errors.push(e));
     }
-    if (errors.length > 0) throw errors[0];
   }
+  if (errors.length > 0) throw errors[0];
   io.out(`stopped: ${started.map((r) => `${r.name} at seq ${r.status().seq}`).join(', ')}`);
 }

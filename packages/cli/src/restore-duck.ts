@@ -7,7 +7,10 @@ import { CliError } from './errors.js';
 import { formatTime } from './output.js';
 
 /** What to restore: the newest state, a seq, or the newest state at or before a time. */
-export type RestoreTarget = { readonly kind: 'latest' } | { readonly kind: 'seq'; readonly seq: bigint } | { readonly kind: 'time'; readonly ms: number };
+export type RestoreTarget =
+  | { readonly kind: 'latest' }
+  | { readonly kind: 'seq'; readonly seq: bigint }
+  | { readonly kind: 'time'; readonly ms: number };
 
 /** Result of a restore. */
 export interface RestoreResult {
@@ -31,11 +34,15 @@ export interface RestoreOptions {
 }
 
 /** Chooses the seq to restore and the snapshot to start from. Throws `HADB_CLI_RESTORE` when unreachable. */
-export function planRestore(details: readonly ObjectDetails[], target: RestoreTarget): { seq: bigint; base: ObjectDetails; segments: ObjectDetails[] } {
+export function planRestore(
+  details: readonly ObjectDetails[],
+  target: RestoreTarget,
+): { seq: bigint; base: ObjectDetails; segments: ObjectDetails[] } {
   const snapshots = details.filter((d) => d.kind === 'hadbp' && d.generation === 1).sort(bySeq);
   const incrementals = details.filter((d) => d.kind === 'hadbp' && d.generation === 0).sort(bySeq);
   const points = [...snapshots, ...incrementals];
-  if (points.length === 0) throw new CliError('HADB_CLI_RESTORE', 'nothing to restore: no snapshot or segment is stored');
+  if (points.length === 0)
+    throw new CliError('HADB_CLI_RESTORE', 'nothing to restore: no snapshot or segment is stored');
   let seq: bigint;
   if (target.kind === 'seq') {
     seq = target.seq;
@@ -43,7 +50,10 @@ export function planRestore(details: readonly ObjectDetails[], target: RestoreTa
     const before = points.filter((p) => p.createdMs !== null && p.createdMs <= target.ms);
     if (before.length === 0) {
       const oldest = Math.min(...points.map((p) => p.createdMs ?? Number.POSITIVE_INFINITY));
-      throw new CliError('HADB_CLI_RESTORE', `nothing stored at or before ${formatTime(target.ms)} (oldest restore point: ${formatTime(Number.isFinite(oldest) ? oldest : null)})`);
+      throw new CliError(
+        'HADB_CLI_RESTORE',
+        `nothing stored at or before ${formatTime(target.ms)} (oldest restore point: ${formatTime(Number.isFinite(oldest) ? oldest : null)})`,
+      );
     }
     seq = before.reduce((m, p) => (p.seq > m ? p.seq : m), 0n);
   } else {
@@ -59,7 +69,10 @@ export function planRestore(details: readonly ObjectDetails[], target: RestoreTa
       if (s.seq !== expect) break;
       expect++;
     }
-    throw new CliError('HADB_CLI_RESTORE', `seq ${seq} is unreachable: segment ${expect} is missing after snapshot ${base.seq}`);
+    throw new CliError(
+      'HADB_CLI_RESTORE',
+      `seq ${seq} is unreachable: segment ${expect} is missing after snapshot ${base.seq}`,
+    );
   }
   return { seq, base, segments };
 }
@@ -117,9 +130,13 @@ export async function restoreDuckblock(
     }
     const position = await readPosition(staging);
     if (position === null || position.seq !== plan.seq) {
-      throw new CliError('HADB_CLI_RESTORE', `restore stopped at seq ${position?.seq ?? plan.base.seq} before reaching seq ${plan.seq}`);
+      throw new CliError(
+        'HADB_CLI_RESTORE',
+        `restore stopped at seq ${position?.seq ?? plan.base.seq} before reaching seq ${plan.seq}`,
+      );
     }
-    if (await exists(path)) throw new CliError('HADB_CLI_RESTORE', `${path} appeared while restoring; left it untouched`);
+    if (await exists(path))
+      throw new CliError('HADB_CLI_RESTORE', `${path} appeared while restoring; left it untouched`);
     await rename(staging, path);
     ok = true;
   } finally {
@@ -127,5 +144,11 @@ export async function restoreDuckblock(
     if (!ok) await rm(staging, { force: true });
   }
   const last = plan.segments[plan.segments.length - 1] ?? plan.base;
-  return { seq: plan.seq, snapshotSeq: plan.base.seq, segments: plan.segments.length, bytes: total, createdMs: last.createdMs };
+  return {
+    seq: plan.seq,
+    snapshotSeq: plan.base.seq,
+    segments: plan.segments.length,
+    bytes: total,
+    createdMs: last.createdMs,
+  };
 }

@@ -11,11 +11,15 @@ import type { RestoreOptions, RestoreResult, RestoreTarget } from './restore-duc
 /** Bytes a SQLite restore to `target` downloads (the snapshot at or before it and the incrementals after), for the progress bar. */
 function plannedBytes(details: readonly ObjectDetails[], target: RestoreTarget): number {
   const reached = (d: ObjectDetails): boolean =>
-    target.kind === 'latest' || (target.kind === 'seq' ? d.seq <= target.seq : d.createdMs !== null && d.createdMs <= target.ms);
+    target.kind === 'latest' ||
+    (target.kind === 'seq' ? d.seq <= target.seq : d.createdMs !== null && d.createdMs <= target.ms);
   const snaps = details.filter((d) => d.generation === 1 && reached(d)).sort(bySeq);
   const base = snaps[snaps.length - 1];
   if (base === undefined) return 0;
-  return base.size + details.filter((d) => d.generation === 0 && d.seq > base.seq && reached(d)).reduce((n, d) => n + d.size, 0);
+  return (
+    base.size +
+    details.filter((d) => d.generation === 0 && d.seq > base.seq && reached(d)).reduce((n, d) => n + d.size, 0)
+  );
 }
 
 /**
@@ -49,14 +53,26 @@ export async function restoreSqlite(
     signal: options.signal,
   });
   if (result.skipped) throw new CliError('HADB_CLI_RESTORE', `${path} appeared while restoring; left it untouched`);
-  return { seq: result.seq, snapshotSeq: result.snapshotSeq, segments: result.incrementals, bytes: result.bytes, createdMs: result.createdMs };
+  return {
+    seq: result.seq,
+    snapshotSeq: result.snapshotSeq,
+    segments: result.incrementals,
+    bytes: result.bytes,
+    createdMs: result.createdMs,
+  };
 }
 
 /**
  * Keeps a SQLite read replica at `path` with `@hadb/walstream`'s `Follower` until `signal`
  * aborts; prints each new seq. Poll errors are printed and retried.
  */
-export async function followSqlite(storage: StorageBackend, db: string, path: string, io: Io, options: { intervalMs: number; signal: AbortSignal }): Promise<bigint> {
+export async function followSqlite(
+  storage: StorageBackend,
+  db: string,
+  path: string,
+  io: Io,
+  options: { intervalMs: number; signal: AbortSignal },
+): Promise<bigint> {
   const { Follower } = await loadBackend('walstream');
   const follower = await Follower.open(
     {
@@ -83,7 +99,12 @@ export async function followSqlite(storage: StorageBackend, db: string, path: st
  * what the WAL holds, then a full snapshot, and returns its seq. Do not run it for a database a
  * running `hadb replicate` handles: that process owns the database's checkpoints.
  */
-export async function snapshotSqlite(storage: StorageBackend, file: string, name: string | undefined, signal: AbortSignal): Promise<{ name: string; seq: bigint; bytes: number }> {
+export async function snapshotSqlite(
+  storage: StorageBackend,
+  file: string,
+  name: string | undefined,
+  signal: AbortSignal,
+): Promise<{ name: string; seq: bigint; bytes: number }> {
   const { Walstream } = await loadBackend('walstream');
   const ws = await Walstream.open({ storage, autoSync: false });
   try {

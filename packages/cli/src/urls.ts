@@ -30,7 +30,9 @@ function parseUrl(text: string, what: string): URL {
   try {
     return new URL(text);
   } catch {
-    throw usage(`${what} "${redactUrl(text)}" is not a URL (expected for example file:///var/lib/hadb or s3://bucket/prefix)`);
+    throw usage(
+      `${what} "${redactUrl(text)}" is not a URL (expected for example file:///var/lib/hadb or s3://bucket/prefix)`,
+    );
   }
 }
 
@@ -107,9 +109,17 @@ export function parseLeaseUrl(text: string | undefined): LeaseTarget {
   const query = new URLSearchParams(text.includes('?') ? text.slice(text.indexOf('?') + 1) : '');
   switch (url.protocol) {
     case 'nats:':
-      return { kind: 'nats', servers: hostsOf('nats').map((h) => `nats://${h}`), bucket: query.get('bucket') ?? undefined };
+      return {
+        kind: 'nats',
+        servers: hostsOf('nats').map((h) => `nats://${h}`),
+        bucket: query.get('bucket') ?? undefined,
+      };
     case 'etcd:':
-      return { kind: 'etcd', hosts: hostsOf('etcd').map((h) => `http://${h}`), prefix: query.get('prefix') ?? undefined };
+      return {
+        kind: 'etcd',
+        hosts: hostsOf('etcd').map((h) => `http://${h}`),
+        prefix: query.get('prefix') ?? undefined,
+      };
     default:
       throw usage(`unsupported lease URL scheme "${url.protocol.slice(0, -1)}" (supported: nats, etcd, storage)`);
   }

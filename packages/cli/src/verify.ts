@@ -34,11 +34,17 @@ interface Checked {
 
 function describe(error: unknown): string {
   if (isChangesetError(error)) return `${error.code}: ${error.message}`;
-  if (error instanceof Error) return (error as { code?: string }).code ? `${(error as { code?: string }).code}: ${error.message}` : error.message;
+  if (error instanceof Error)
+    return (error as { code?: string }).code ? `${(error as { code?: string }).code}: ${error.message}` : error.message;
   return String(error);
 }
 
-async function checkPhysical(storage: StorageBackend, o: ObjectDetails, onBytes: (n: number) => void, signal?: AbortSignal): Promise<Checked | Problem> {
+async function checkPhysical(
+  storage: StorageBackend,
+  o: ObjectDetails,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<Checked | Problem> {
   const stream = await storage.getStream(o.key, { signal });
   if (stream === null) return { key: o.key, reason: 'object disappeared during verification' };
   const body = (async function* () {
@@ -56,22 +62,34 @@ async function checkPhysical(storage: StorageBackend, o: ObjectDetails, onBytes:
     }
     return { object: o, checksum: reader.checksum!, prevChecksum: header.prevChecksum };
   } catch (error) {
-    if (isChangesetError(error, 'HADB_CHANGESET_IO') || isChangesetError(error, 'HADB_CHANGESET_ABORTED')) throw error.cause ?? error;
+    if (isChangesetError(error, 'HADB_CHANGESET_IO') || isChangesetError(error, 'HADB_CHANGESET_ABORTED'))
+      throw error.cause ?? error;
     return { key: o.key, reason: describe(error) };
   } finally {
     await reader.close().catch(() => undefined);
   }
 }
 
-async function checkJournal(storage: StorageBackend, o: ObjectDetails, onBytes: (n: number) => void, signal?: AbortSignal): Promise<Checked | Problem> {
+async function checkJournal(
+  storage: StorageBackend,
+  o: ObjectDetails,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<Checked | Problem> {
   const got = await storage.get(o.key, { signal });
   if (got === null) return { key: o.key, reason: 'object disappeared during verification' };
   onBytes(got.data.length);
   try {
     const segment = decodeJournal(got.data);
-    if (segment.header.firstSeq !== o.seq) return { key: o.key, reason: `header says first seq ${segment.header.firstSeq}, key says ${o.seq}` };
+    if (segment.header.firstSeq !== o.seq)
+      return { key: o.key, reason: `header says first seq ${segment.header.firstSeq}, key says ${o.seq}` };
     const first = segment.entries[0];
-    return { object: o, lastSeq: segment.header.lastSeq, chainHash: segment.chainHash, ...(first ? { firstPrevHash: first.prevHash } : {}) };
+    return {
+      object: o,
+      lastSeq: segment.header.lastSeq,
+      chainHash: segment.chainHash,
+      ...(first ? { firstPrevHash: first.prevHash } : {}),
+    };
   } catch (error) {
     return { key: o.key, reason: describe(error) };
   }
@@ -95,15 +113,24 @@ function physicalChain(incrementals: Checked[], snapshots: Checked[]): { problem
       // segment and stores a snapshot at the same seq anchored on it: followers restore that.
       const lineage = snapAt.get(seq);
       if (c.prevChecksum !== prev.checksum && !(lineage !== undefined && lineage.prevChecksum === c.checksum)) {
-        problems.push({ key: c.object.key, reason: `chain break at seq ${seq}: prev_checksum ${hex(c.prevChecksum!)} != checksum ${hex(prev.checksum!)} of seq ${prev.object.seq}` });
+        problems.push({
+          key: c.object.key,
+          reason: `chain break at seq ${seq}: prev_checksum ${hex(c.prevChecksum!)} != checksum ${hex(prev.checksum!)} of seq ${prev.object.seq}`,
+        });
       }
     } else if (seq > 1n || prev !== undefined) {
       const base = snapAt.get(seq - 1n);
       if (base === undefined) {
         const from = prev === undefined ? 1n : prev.object.seq + 1n;
-        problems.push({ key: c.object.key, reason: `gap: seq ${from}..${seq - 1n} missing and no snapshot at seq ${seq - 1n} bridges it` });
+        problems.push({
+          key: c.object.key,
+          reason: `gap: seq ${from}..${seq - 1n} missing and no snapshot at seq ${seq - 1n} bridges it`,
+        });
       } else if (base.prevChecksum !== c.prevChecksum) {
-        problems.push({ key: c.object.key, reason: `chain break at seq ${seq}: prev_checksum ${hex(c.prevChecksum!)} != anchor ${hex(base.prevChecksum!)} of snapshot ${seq - 1n}` });
+        problems.push({
+          key: c.object.key,
+          reason: `chain break at seq ${seq}: prev_checksum ${hex(c.prevChecksum!)} != anchor ${hex(base.prevChecksum!)} of snapshot ${seq - 1n}`,
+        });
       }
     }
     prev = c;
@@ -111,7 +138,10 @@ function physicalChain(incrementals: Checked[], snapshots: Checked[]): { problem
   for (const s of snapshots) {
     const at = incAt.get(s.object.seq);
     if (at !== undefined && at.checksum !== s.prevChecksum) {
-      problems.push({ key: s.object.key, reason: `snapshot anchor ${hex(s.prevChecksum!)} != checksum ${hex(at.checksum!)} of incremental seq ${s.object.seq}` });
+      problems.push({
+        key: s.object.key,
+        reason: `snapshot anchor ${hex(s.prevChecksum!)} != checksum ${hex(at.checksum!)} of incremental seq ${s.object.seq}`,
+      });
     }
   }
   // The head: the end of the run of incrementals reachable from the newest snapshot (or from seq 1).
@@ -132,9 +162,18 @@ function journalChain(segments: Checked[]): { problems: Problem[]; head: bigint 
     if (prev !== undefined) {
       const expected = prev.lastSeq! + 1n;
       if (c.object.seq !== expected) {
-        problems.push({ key: c.object.key, reason: c.object.seq > expected ? `gap: seq ${expected}..${c.object.seq - 1n} missing` : `overlaps the previous segment (first seq ${c.object.seq} <= ${prev.lastSeq})` });
+        problems.push({
+          key: c.object.key,
+          reason:
+            c.object.seq > expected
+              ? `gap: seq ${expected}..${c.object.seq - 1n} missing`
+              : `overlaps the previous segment (first seq ${c.object.seq} <= ${prev.lastSeq})`,
+        });
       } else if (c.firstPrevHash !== undefined && !Buffer.from(c.firstPrevHash).equals(Buffer.from(prev.chainHash!))) {
-        problems.push({ key: c.object.key, reason: `chain break at seq ${c.object.seq}: first entry does not link to the previous segment's chain hash` });
+        problems.push({
+          key: c.object.key,
+          reason: `chain break at seq ${c.object.seq}: first entry does not link to the previous segment's chain hash`,
+        });
       }
     }
     prev = c;
@@ -150,7 +189,12 @@ function journalChain(segments: Checked[]): { problems: Problem[]; head: bigint 
 export async function verifyDatabase(
   storage: StorageBackend,
   objects: readonly StoredObject[],
-  options: { parallel?: number; onBytes?: (n: number) => void; onTotal?: (n: number) => void; signal?: AbortSignal } = {},
+  options: {
+    parallel?: number;
+    onBytes?: (n: number) => void;
+    onTotal?: (n: number) => void;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<VerifyReport> {
   const { signal } = options;
   const onBytes = options.onBytes ?? (() => {});
@@ -186,6 +230,9 @@ export async function verifyDatabase(
 export function assertVerified(db: string, report: VerifyReport): void {
   const first = report.problems[0];
   if (first === undefined) return;
-  const more = report.problems.length > 1 ? ` (and ${report.problems.length - 1} more problem${report.problems.length > 2 ? 's' : ''})` : '';
+  const more =
+    report.problems.length > 1
+      ? ` (and ${report.problems.length - 1} more problem${report.problems.length > 2 ? 's' : ''})`
+      : '';
   throw new CliError('HADB_CLI_CORRUPT', `${db}: integrity check failed at ${first.key}: ${first.reason}${more}`);
 }

@@ -28,10 +28,15 @@ export async function writeDuckDatabase(
   storage: StorageBackend,
   dir: string,
   db: string,
-  options: { rounds: number; rowsPerRound?: number; snapshotsAfter?: readonly number[]; gapMs?: number } ,
+  options: { rounds: number; rowsPerRound?: number; snapshotsAfter?: readonly number[]; gapMs?: number },
 ): Promise<Step[]> {
   const path = join(dir, `${db}-leader.duckdb`);
-  const replicator = new DuckblockReplicator({ storage, prefix: '', snapshot: { intervalMs: 1e12, afterFileSizes: 0 }, retention: { enabled: false } });
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: '',
+    snapshot: { intervalMs: 1e12, afterFileSizes: 0 },
+    retention: { enabled: false },
+  });
   const instance = await DuckDBInstance.create(path, { checkpoint_threshold: '100GB' });
   const conn = await instance.connect();
   const steps: Step[] = [];
@@ -39,14 +44,24 @@ export async function writeDuckDatabase(
   try {
     await conn.run('create table t (id INTEGER, v VARCHAR)');
     await conn.run('CHECKPOINT');
-    const fence = new TermFence({ db, epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Number.POSITIVE_INFINITY });
+    const fence = new TermFence({
+      db,
+      epoch: 1,
+      clock: systemClock,
+      sentAt: systemClock.now(),
+      windowMs: Number.POSITIVE_INFINITY,
+    });
     await replicator.startLineage(db, path, { db, epoch: 1, instanceId: 'writer', sessionId: 'session-1', fence });
     steps.push({ seq: replicator.head(db)!.seq, rows: 0, shippedMs: Date.now() });
     for (let round = 1; round <= options.rounds; round++) {
       await new Promise((r) => setTimeout(r, options.gapMs ?? 30));
-      await conn.run(`insert into t select i, repeat('x', 200) || i from range(${(round - 1) * per}, ${round * per}) r(i)`);
+      await conn.run(
+        `insert into t select i, repeat('x', 200) || i from range(${(round - 1) * per}, ${round * per}) r(i)`,
+      );
       await conn.run('CHECKPOINT');
-      const pushed = await replicator.pushCheckpoint(db, { forceSnapshot: options.snapshotsAfter?.includes(round) ?? false });
+      const pushed = await replicator.pushCheckpoint(db, {
+        forceSnapshot: options.snapshotsAfter?.includes(round) ?? false,
+      });
       steps.push({ seq: pushed.seq, rows: round * per, shippedMs: Date.now() });
     }
   } finally {

@@ -13,10 +13,18 @@ let url: string;
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('graph'));
   const storage = await LocalStorageBackend.open({ root: join(dir, 'bucket') });
-  const shipper = await JournalShipper.open({ storage, prefix: '', db: 'social', dir: join(dir, 'journal'), uploadIntervalMs: 0, compactionThreshold: 0 });
+  const shipper = await JournalShipper.open({
+    storage,
+    prefix: '',
+    db: 'social',
+    dir: join(dir, 'journal'),
+    uploadIntervalMs: 0,
+    compactionThreshold: 0,
+  });
   try {
     for (let s = 0; s < 3; s++) {
-      for (let i = 0; i < 10; i++) await shipper.appendQuery('CREATE (:Person {name: $name})', [['name', param.string(`p${s}-${i}`)]]);
+      for (let i = 0; i < 10; i++)
+        await shipper.appendQuery('CREATE (:Person {name: $name})', [['name', param.string(`p${s}-${i}`)]]);
       await shipper.sync();
     }
   } finally {

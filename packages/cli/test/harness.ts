@@ -20,7 +20,11 @@ export function childEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
  * Starts the `hadb` binary as a user would (a separate process), from source through tsx and
  * the `hadb-source` condition, so tests need no build.
  */
-export function spawnHadb(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): ChildProcess {
+export function spawnHadb(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+): ChildProcess {
   return spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', ...nodeArgs, bin, ...args], {
     cwd: pkgDir,
     env: childEnv(env),
@@ -41,6 +45,10 @@ export function finished(child: ChildProcess): Promise<Result> {
 }
 
 /** Runs `hadb args…` to completion. */
-export function hadb(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<Result> {
+export function hadb(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeArgs: readonly string[] = [],
+): Promise<Result> {
   return finished(spawnHadb(args, env, nodeArgs));
 }

@@ -42,7 +42,9 @@ describe('hadb verify', () => {
     const { url } = await bucketCopy();
     const r = await hadb(['verify', 'app', '-s', url]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^app: OK, 9 objects \\(.+\\) verified; restorable up to seq ${steps.at(-1)!.seq}$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(`^app: OK, 9 objects \\(.+\\) verified; restorable up to seq ${steps.at(-1)!.seq}$`, 'm'),
+    );
   });
 
   it('exits 5 naming the first bad object when one byte of a segment flips', async () => {
@@ -66,7 +68,9 @@ describe('hadb verify', () => {
     await rm(join(root, key(0, steps[1]!.seq)));
     const gap = await hadb(['verify', 'app', '-s', url]);
     expect(gap.code).toBe(5);
-    expect(gap.stderr).toContain(`failed at ${key(0, steps[2]!.seq)}: gap: seq ${steps[1]!.seq}..${steps[1]!.seq} missing`);
+    expect(gap.stderr).toContain(
+      `failed at ${key(0, steps[2]!.seq)}: gap: seq ${steps[1]!.seq}..${steps[1]!.seq} missing`,
+    );
 
     const second = await bucketCopy();
     const snap = key(1, steps[4]!.seq);
@@ -135,7 +139,12 @@ describe('hadb compact', () => {
     const plan = JSON.parse(r.stdout);
     expect(plan.retention).toEqual({ hourly: 24, daily: 7, weekly: 12, monthly: 12 });
     // One snapshot per period: the three snapshots share an hour, so the newest stands for every tier.
-    expect(plan.keep.at(-1)).toEqual(expect.objectContaining({ seq: steps[4]!.seq.toString(), reasons: ['newest', 'hourly', 'daily', 'weekly', 'monthly'] }));
+    expect(plan.keep.at(-1)).toEqual(
+      expect.objectContaining({
+        seq: steps[4]!.seq.toString(),
+        reasons: ['newest', 'hourly', 'daily', 'weekly', 'monthly'],
+      }),
+    );
     expect(plan.deleteSnapshots).toEqual([key(1, 1n)]);
     const config = join(dir, 'retention.yml');
     await writeFile(config, 'storage: ${BUCKET_URL}\nretention:\n  hourly: 0\n  daily: ${DAILY:-3}\n');

@@ -39,7 +39,10 @@ describe('hadb ls', () => {
   it("lists one database's snapshots and segments with seq, size, epoch and time", async () => {
     const r = await hadb(['ls', 'app', '--json', '-s', url]);
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { engine: string; objects: { type: string; seq: string; size: number; epoch: string | null; created: string }[] };
+    const out = JSON.parse(r.stdout) as {
+      engine: string;
+      objects: { type: string; seq: string; size: number; epoch: string | null; created: string }[];
+    };
     expect(out.engine).toBe('duckblock');
     const snapshots = out.objects.filter((o) => o.type === 'snapshot').map((o) => o.seq);
     const incrementals = out.objects.filter((o) => o.type === 'incremental').map((o) => o.seq);
@@ -85,9 +88,15 @@ describe('hadb ls', () => {
 
   it('exits 2 with the install line when a backend package is missing', async () => {
     const hide = new URL('./fixtures/hide-package.mjs', import.meta.url).pathname;
-    const r = await hadb(['ls', '-s', 's3://bucket/p?endpoint=http://127.0.0.1:1'], { HADB_TEST_HIDE_PACKAGE: '@hadb/storage-s3' }, ['--import', hide]);
+    const r = await hadb(
+      ['ls', '-s', 's3://bucket/p?endpoint=http://127.0.0.1:1'],
+      { HADB_TEST_HIDE_PACKAGE: '@hadb/storage-s3' },
+      ['--import', hide],
+    );
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('hadb: backend package @hadb/storage-s3 is not installed; install it with: npm install @hadb/storage-s3');
+    expect(r.stderr.trim()).toBe(
+      'hadb: backend package @hadb/storage-s3 is not installed; install it with: npm install @hadb/storage-s3',
+    );
     // The other backends still load.
     const local = await hadb(['ls', '-s', url], { HADB_TEST_HIDE_PACKAGE: '@hadb/storage-s3' }, ['--import', hide]);
     expect(local.code, local.stderr).toBe(0);
@@ -96,10 +105,13 @@ describe('hadb ls', () => {
   it('prints help and version with exit 0', async () => {
     const help = await hadb(['--help']);
     expect(help.code).toBe(0);
-    for (const verb of ['ls', 'verify', 'restore', 'follow', 'compact', 'lease', 'status', 'explain']) expect(help.stdout).toContain(verb);
+    for (const verb of ['ls', 'verify', 'restore', 'follow', 'compact', 'lease', 'status', 'explain'])
+      expect(help.stdout).toContain(verb);
     const version = await hadb(['--version']);
     expect(version.code).toBe(0);
-    expect(version.stdout.trim()).toBe(JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')).version);
+    expect(version.stdout.trim()).toBe(
+      JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')).version,
+    );
   });
 });
 
@@ -135,7 +147,15 @@ describe('hadb restore', () => {
   });
 
   it('exits 6 when nothing was stored at the time, or the file exists; 0 with --if-not-exists', async () => {
-    const early = await hadb(['restore', 'app', join(dir, 'early.duckdb'), '--time', '2001-01-01T00:00:00Z', '-s', url]);
+    const early = await hadb([
+      'restore',
+      'app',
+      join(dir, 'early.duckdb'),
+      '--time',
+      '2001-01-01T00:00:00Z',
+      '-s',
+      url,
+    ]);
     expect(early.code).toBe(6);
     expect(early.stderr).toMatch(/^hadb: nothing stored at or before 2001-01-01T00:00:00Z/);
     const path = join(dir, 'exists.duckdb');

@@ -21,7 +21,16 @@ const etcd = testService('etcd');
 const run = `${process.pid}-${Date.now().toString(36)}`;
 
 function heldLease(instanceId: string, epoch: number, claimedAt = Math.floor(Date.now() / 1000)) {
-  return encodeLeaseData({ instanceId, address: `http://${instanceId}:8080`, claimedAt, ttlSecs: 60, sessionId: `session-${instanceId}`, sleeping: false, epoch, nonce: newLeaseNonce() });
+  return encodeLeaseData({
+    instanceId,
+    address: `http://${instanceId}:8080`,
+    claimedAt,
+    ttlSecs: 60,
+    sessionId: `session-${instanceId}`,
+    sleeping: false,
+    epoch,
+    nonce: newLeaseNonce(),
+  });
 }
 
 beforeAll(async () => {
@@ -45,7 +54,14 @@ async function leaseCycle(store: LeaseStore, args: readonly string[], db: string
   expect(created.success).toBe(true);
   const shown = await hadb(['lease', 'show', db, '--json', ...args]);
   expect(shown.code, shown.stderr).toBe(0);
-  expect(JSON.parse(shown.stdout)).toMatchObject({ database: db, state: 'held', holder: 'node-a', epoch: 7, ttlSecs: 60, address: 'http://node-a:8080' });
+  expect(JSON.parse(shown.stdout)).toMatchObject({
+    database: db,
+    state: 'held',
+    holder: 'node-a',
+    epoch: 7,
+    ttlSecs: 60,
+    address: 'http://node-a:8080',
+  });
   const refused = await hadb(['lease', 'release', db, ...args]);
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain('pass --force');
@@ -70,7 +86,7 @@ describe('hadb lease', () => {
 
   it.skipIf(!nats.available)('shows and releases a lease in NATS JetStream KV', async () => {
     const bucket = `hadb-cli-${run}`.replace(/[^-_A-Za-z0-9]/g, '-');
-    const store = await NatsLeaseStore.connect({ servers: nats.env.HADB_TEST_NATS_URL!, bucket });
+    const store = await NatsLeaseStore.open({ servers: nats.env.HADB_TEST_NATS_URL!, bucket });
     try {
       const server = nats.env.HADB_TEST_NATS_URL!.replace(/^nats:\/\//, '');
       await leaseCycle(store, ['-s', url, '--lease', `nats://${server}?bucket=${bucket}`], 'app');
@@ -81,7 +97,7 @@ describe('hadb lease', () => {
 
   it.skipIf(!etcd.available)('shows and releases a lease in etcd', async () => {
     const prefix = `hadb-cli-${run}/`;
-    const store = await EtcdLeaseStore.connect({ hosts: etcd.env.HADB_TEST_ETCD_URL!, prefix });
+    const store = await EtcdLeaseStore.open({ hosts: etcd.env.HADB_TEST_ETCD_URL!, prefix });
     try {
       const host = etcd.env.HADB_TEST_ETCD_URL!.replace(/^https?:\/\//, '');
       await leaseCycle(store, ['-s', url, '--lease', `etcd://${host}?prefix=${encodeURIComponent(prefix)}`], 'app');
@@ -104,8 +120,20 @@ describe('hadb status', () => {
     await store.writeIfNotExists(store.keyFor('app'), heldLease('node-a', 3));
     const registry = new StorageNodeRegistry(storage);
     const now = Math.floor(Date.now() / 1000);
-    await registry.register('', 'app', { instanceId: 'node-b', address: 'http://node-b:8080', role: 'follower', leaderSessionId: 'session-node-a', lastSeen: now - 2 });
-    await registry.register('', 'app', { instanceId: 'node-c', address: 'http://node-c:8080', role: 'follower', leaderSessionId: 'session-old', lastSeen: now - 900 });
+    await registry.register('', 'app', {
+      instanceId: 'node-b',
+      address: 'http://node-b:8080',
+      role: 'follower',
+      leaderSessionId: 'session-node-a',
+      lastSeen: now - 2,
+    });
+    await registry.register('', 'app', {
+      instanceId: 'node-c',
+      address: 'http://node-c:8080',
+      role: 'follower',
+      leaderSessionId: 'session-old',
+      lastSeen: now - 900,
+    });
     const r = await hadb(['status', 'app', '--json', '-s', url]);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -113,7 +141,12 @@ describe('hadb status', () => {
     expect(s.leader).toMatchObject({ instance: 'node-a', epoch: 3 });
     expect(s.head.seq).toBe(steps.at(-1)!.seq.toString());
     const byId = Object.fromEntries(s.nodes.map((n: { instance: string }) => [n.instance, n]));
-    expect(byId['node-a']).toMatchObject({ role: 'leader', position: steps.at(-1)!.seq.toString(), lag: 0, current: true });
+    expect(byId['node-a']).toMatchObject({
+      role: 'leader',
+      position: steps.at(-1)!.seq.toString(),
+      lag: 0,
+      current: true,
+    });
     expect(byId['node-b']).toMatchObject({ role: 'follower', current: true });
     expect(byId['node-b'].heartbeatAgeSecs).toBeGreaterThanOrEqual(2);
     expect(byId['node-c']).toMatchObject({ role: 'follower', current: false });
@@ -127,7 +160,16 @@ describe('hadb explain', () => {
   it('prints the resolved configuration with ${ENV} expanded and no secret', async () => {
     const secret = 'Sup3rS3cretValue/abc+xyz';
     const config = join(dir, 'hadb.yml');
-    await writeFile(config, ['storage: s3://${BUCKET}/backups/?endpoint=${ENDPOINT:-http://127.0.0.1:7480}&region=eu-west-1', 'lease: nats://127.0.0.1:4222', 'retention:', '  daily: 3', ''].join('\n'));
+    await writeFile(
+      config,
+      [
+        'storage: s3://${BUCKET}/backups/?endpoint=${ENDPOINT:-http://127.0.0.1:7480}&region=eu-west-1',
+        'lease: nats://127.0.0.1:4222',
+        'retention:',
+        '  daily: 3',
+        '',
+      ].join('\n'),
+    );
     const env = { BUCKET: 'my-bucket', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEKEY123456', AWS_SECRET_ACCESS_KEY: secret };
     const r = await hadb(['explain', '--config', config], env);
     expect(r.code, r.stderr).toBe(0);
@@ -171,7 +213,8 @@ describe('hadb follow', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const deadline = Date.now() + 30_000;
-    while (!out.includes(`at seq ${steps.at(-1)!.seq}`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!out.includes(`at seq ${steps.at(-1)!.seq}`) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     expect(out).toContain(`at seq ${steps.at(-1)!.seq}`);
     child.kill('SIGTERM');
     const r = await done;
@@ -193,7 +236,8 @@ describe('hadb follow', () => {
     const done = finished(child);
     const staging = `${path}.hadb-cli-restore.hadb-restore`;
     const deadline = Date.now() + 30_000;
-    while (!existsSync(staging) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    while (!existsSync(staging) && Date.now() < deadline && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 2));
     expect(existsSync(staging)).toBe(true);
     child.kill('SIGTERM');
     const r = await done;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { openS3Storage, type S3Storage } from '@hadb/storage-s3';
+import { S3StorageBackend } from '@hadb/storage-s3';
 import { testService } from '@hadb/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, tempDir, writeDuckDatabase, type Step } from './fixtures.js';
@@ -10,7 +10,7 @@ const env = s3.env;
 const prefix = `hadb-cli-test/${process.pid}-${Date.now().toString(36)}/`;
 let dir: string;
 let cleanup: () => Promise<void>;
-let storage: S3Storage;
+let storage: S3StorageBackend;
 let steps: Step[];
 
 function url(p = prefix): string {
@@ -32,13 +32,16 @@ function noSecret(r: Result): void {
 describe.skipIf(!s3.available)('against the S3 server', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('s3'));
-    storage = await openS3Storage({
+    storage = await S3StorageBackend.open({
       bucket: env.HADB_TEST_S3_BUCKET!,
       prefix,
       endpoint: env.HADB_TEST_S3_ENDPOINT,
       region: env.HADB_TEST_S3_REGION ?? 'us-east-1',
       unquotedIfMatch: env.HADB_TEST_S3_UNQUOTED_IF_MATCH === '1',
-      credentials: { accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID!, secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY! },
+      credentials: {
+        accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID!,
+        secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY!,
+      },
     });
     steps = await writeDuckDatabase(storage, dir, 'app', { rounds: 4, snapshotsAfter: [2], gapMs: 1100 });
   }, 120_000);
@@ -73,7 +76,10 @@ describe.skipIf(!s3.available)('against the S3 server', () => {
     expect(wrong.code).toBe(4);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
     expect(wrong.stderr).not.toContain('wrong-secret-value-0000');
-    const bucket = await hadb(['ls', '-s', url().replace(`s3://${env.HADB_TEST_S3_BUCKET}/`, 's3://hadb-no-such-bucket-x/')], creds());
+    const bucket = await hadb(
+      ['ls', '-s', url().replace(`s3://${env.HADB_TEST_S3_BUCKET}/`, 's3://hadb-no-such-bucket-x/')],
+      creds(),
+    );
     expect(bucket.code).toBe(4);
     expect(bucket.stderr).toContain('hadb-no-such-bucket-x');
     noSecret(bucket);

@@ -65,18 +65,28 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     const done = finished(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('ready: replicating 2 databases'), () => out);
+    await until(
+      () => out.includes('ready: replicating 2 databases'),
+      () => out,
+    );
     let rows = 0;
     for (let b = 0; b < 3; b++) {
       const shippedBefore = (out.match(/^app: shipped seq/gm) ?? []).length;
-      for (let i = 0; i < 5; i++) sqlite(app, `INSERT INTO notes (body) VALUES ('batch ${b} note ${i} ' || hex(randomblob(200)));`);
+      for (let i = 0; i < 5; i++)
+        sqlite(app, `INSERT INTO notes (body) VALUES ('batch ${b} note ${i} ' || hex(randomblob(200)));`);
       rows += 5;
       const committed = Date.now();
-      await until(() => (out.match(/^app: shipped seq/gm) ?? []).length > shippedBefore, () => out);
+      await until(
+        () => (out.match(/^app: shipped seq/gm) ?? []).length > shippedBefore,
+        () => out,
+      );
       // Two seconds after the commit, the batch is long shipped (sync every 50 ms); the last whole
       // second before now lies between this batch's changesets and the next batch.
       await new Promise((r) => setTimeout(r, Math.max(0, committed + 2000 - Date.now())));
-      batches.push({ rows, between: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z') });
+      batches.push({
+        rows,
+        between: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+      });
     }
     sqlite(other, "INSERT INTO kv VALUES ('a', '1');");
     // other.db syncs hourly: only the final sync on SIGTERM can ship this commit.
@@ -127,7 +137,10 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     const done = finished(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes(`at seq ${seq}`), () => out);
+    await until(
+      () => out.includes(`at seq ${seq}`),
+      () => out,
+    );
     expect(sqlite(replica, 'SELECT count(*) FROM notes')).toBe('16');
     child.kill('SIGTERM');
     const r = await done;
@@ -158,7 +171,10 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     const done = finished(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('ready:'), () => out);
+    await until(
+      () => out.includes('ready:'),
+      () => out,
+    );
     let n = 0;
     while (!/^retained: retention deleted \d+ objects$/m.test(out)) {
       sqlite(db, `INSERT INTO r VALUES ('row ${n++}');`);
@@ -171,7 +187,9 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
     const snapshots = ls.objects.filter((o: { type: string }) => o.type === 'snapshot');
     // Every tier at 0: the planner keeps the newest two snapshots (and a snapshot taken after the last run).
     expect(snapshots.length).toBeLessThanOrEqual(3);
-    expect(ls.objects.some((o: { type: string; key: string }) => o.key === 'retained/0001/0000000000000001.hadbp')).toBe(false);
+    expect(
+      ls.objects.some((o: { type: string; key: string }) => o.key === 'retained/0001/0000000000000001.hadbp'),
+    ).toBe(false);
     expect((await hadb(['verify', 'retained', '-s', url])).code).toBe(0);
     const path = join(dir, 'retained-restored.db');
     expect((await hadb(['restore', 'retained', path, '-s', url])).code).toBe(0);
@@ -180,11 +198,17 @@ describe('hadb replicate (sidecar daemon) with the sqlite3 CLI as the writer', (
 
   it('exits 2 on a config the daemon cannot run', async () => {
     const config = join(dir, 'bad.yml');
-    await writeFile(config, `dbs:\n  - path: ${join(dir, 'app.db')}\n    replicas:\n      - url: ${url}\n      - url: ${url}2\n`);
+    await writeFile(
+      config,
+      `dbs:\n  - path: ${join(dir, 'app.db')}\n    replicas:\n      - url: ${url}\n      - url: ${url}2\n`,
+    );
     const two = await hadb(['replicate', '-c', config]);
     expect(two.code).toBe(2);
     expect(two.stderr).toContain('exactly one replica per database');
-    await writeFile(config, `dbs:\n  - path: ${join(dir, 'app.db')}\n    sync-interval: soon\n    replicas:\n      - url: ${url}\n`);
+    await writeFile(
+      config,
+      `dbs:\n  - path: ${join(dir, 'app.db')}\n    sync-interval: soon\n    replicas:\n      - url: ${url}\n`,
+    );
     expect((await hadb(['replicate', '-c', config])).stderr).toContain('sync-interval must be a duration');
     await writeFile(config, `dbs:\n  - path: ${join(dir, 'absent.db')}\n    replicas:\n      - url: ${url}\n`);
     const absent = await hadb(['replicate', '-c', config]);
@@ -218,9 +242,15 @@ describe('age-encrypted replicas', () => {
     const done = finished(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('ready:'), () => out);
+    await until(
+      () => out.includes('ready:'),
+      () => out,
+    );
     sqlite(db, "INSERT INTO s VALUES ('second');");
-    await until(() => out.includes('secret: shipped seq'), () => out);
+    await until(
+      () => out.includes('secret: shipped seq'),
+      () => out,
+    );
     child.kill('SIGTERM');
     expect((await done).code).toBe(0);
     // Nothing in the bucket holds the plaintext.
@@ -235,7 +265,15 @@ describe('age-encrypted replicas', () => {
     expect(sqlite(path, 'SELECT v FROM s ORDER BY rowid')).toBe('canary-7d1f\nsecond');
     const otherKey = join(dir, 'other.key');
     execFileSync('age-keygen', ['-o', otherKey], { stdio: 'ignore' });
-    const wrong = await hadb(['restore', 'secret', join(dir, 'wrong-key.db'), '-s', `file://${encBucket}`, '--age-identity', otherKey]);
+    const wrong = await hadb([
+      'restore',
+      'secret',
+      join(dir, 'wrong-key.db'),
+      '-s',
+      `file://${encBucket}`,
+      '--age-identity',
+      otherKey,
+    ]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
     expect(wrong.stdout + wrong.stderr).not.toMatch(/AGE-SECRET-KEY-1/);

@@ -20,7 +20,11 @@ export interface CompactPlan {
  * incremental segments at or below the oldest kept snapshot: only older snapshots needed them.
  * Point-in-time restore stays possible for every moment after the oldest kept snapshot.
  */
-export function planCompaction(details: readonly ObjectDetails[], retention: Retention, nowMs = Date.now()): CompactPlan {
+export function planCompaction(
+  details: readonly ObjectDetails[],
+  retention: Retention,
+  nowMs = Date.now(),
+): CompactPlan {
   const snapshots = details.filter((d) => d.kind === 'hadbp' && d.generation === 1).sort(bySeq);
   const incrementals = details.filter((d) => d.kind === 'hadbp' && d.generation === 0).sort(bySeq);
   if (snapshots.length === 0) return { keep: [], dropSnapshots: [], dropSegments: [], floor: null };
@@ -40,25 +44,40 @@ export function planCompaction(details: readonly ObjectDetails[], retention: Ret
 }
 
 /** `hadb compact <db>`: GFS retention; a dry run unless `--force`. */
-export async function compact(ctx: Context, db: string, flags: Partial<Retention> & { force?: boolean; json?: boolean }): Promise<void> {
+export async function compact(
+  ctx: Context,
+  db: string,
+  flags: Partial<Retention> & { force?: boolean; json?: boolean },
+): Promise<void> {
   const retention: Retention = {
     ...DEFAULT_RETENTION,
     ...ctx.settings.config?.retention,
-    ...Object.fromEntries(Object.entries(flags).filter(([k, v]) => ['hourly', 'daily', 'weekly', 'monthly'].includes(k) && v !== undefined)),
+    ...Object.fromEntries(
+      Object.entries(flags).filter(([k, v]) => ['hourly', 'daily', 'weekly', 'monthly'].includes(k) && v !== undefined),
+    ),
   };
   await withStorage(ctx, async (storage) => {
     const objects = await requireObjects(storage, db, { signal: ctx.signal });
     const details = await describeObjects(storage, objects, { signal: ctx.signal, epochs: false });
     if (details.some((d) => d.kind === 'hadbj')) {
-      throw new CliError('HADB_CLI_DATABASE', `${db} is a graphstream journal; hadb compact applies to .hadbp databases (snapshots + segments)`);
+      throw new CliError(
+        'HADB_CLI_DATABASE',
+        `${db} is a graphstream journal; hadb compact applies to .hadbp databases (snapshots + segments)`,
+      );
     }
     const plan = planCompaction(details, retention);
     const doomed = [...plan.dropSegments, ...plan.dropSnapshots];
     const freed = doomed.reduce((n, d) => n + d.size, 0);
     if (flags.force === true && doomed.length > 0) {
       // Segments first: a crash in between leaves extra snapshots, never a snapshot-less gap.
-      await storage.deleteMany(plan.dropSegments.map((d) => d.key), { signal: ctx.signal });
-      await storage.deleteMany(plan.dropSnapshots.map((d) => d.key), { signal: ctx.signal });
+      await storage.deleteMany(
+        plan.dropSegments.map((d) => d.key),
+        { signal: ctx.signal },
+      );
+      await storage.deleteMany(
+        plan.dropSnapshots.map((d) => d.key),
+        { signal: ctx.signal },
+      );
     }
     if (flags.json === true) {
       ctx.io.out(
@@ -66,7 +85,12 @@ export async function compact(ctx: Context, db: string, flags: Partial<Retention
           database: db,
           retention,
           dryRun: flags.force !== true,
-          keep: plan.keep.map((k) => ({ seq: k.snapshot.seq, created: formatTime(k.snapshot.createdMs), reasons: k.reasons, key: k.snapshot.key })),
+          keep: plan.keep.map((k) => ({
+            seq: k.snapshot.seq,
+            created: formatTime(k.snapshot.createdMs),
+            reasons: k.reasons,
+            key: k.snapshot.key,
+          })),
           deleteSnapshots: plan.dropSnapshots.map((d) => d.key),
           deleteSegments: plan.dropSegments.map((d) => d.key),
           segmentsKeptAfter: plan.floor,
@@ -75,10 +99,17 @@ export async function compact(ctx: Context, db: string, flags: Partial<Retention
       );
       return;
     }
-    ctx.io.out(`retention: hourly ${retention.hourly}, daily ${retention.daily}, weekly ${retention.weekly}, monthly ${retention.monthly}`);
+    ctx.io.out(
+      `retention: hourly ${retention.hourly}, daily ${retention.daily}, weekly ${retention.weekly}, monthly ${retention.monthly}`,
+    );
     for (const line of table(
       ['KEEP', 'SEQ', 'CREATED', 'WHY'],
-      plan.keep.map((k) => ['snapshot', k.snapshot.seq.toString(), formatTime(k.snapshot.createdMs), k.reasons.join(',')]),
+      plan.keep.map((k) => [
+        'snapshot',
+        k.snapshot.seq.toString(),
+        formatTime(k.snapshot.createdMs),
+        k.reasons.join(','),
+      ]),
     )) {
       ctx.io.out(line);
     }
@@ -86,6 +117,7 @@ export async function compact(ctx: Context, db: string, flags: Partial<Retention
     ctx.io.out(
       `${verb} ${plan.dropSnapshots.length} snapshots and ${plan.dropSegments.length} segments (${formatBytes(freed)})${plan.floor === null ? '' : `; segments after seq ${plan.floor} (the oldest kept snapshot) kept`}`,
     );
-    if (flags.force !== true && doomed.length > 0) ctx.io.out('dry run: nothing deleted; run again with --force to delete');
+    if (flags.force !== true && doomed.length > 0)
+      ctx.io.out('dry run: nothing deleted; run again with --force to delete');
   });
 }

@@ -7,7 +7,9 @@ import { parseLeaseUrl, parseStorageUrl, redactUrl } from '../urls.js';
 
 /** Identity files are named; literal keys are shown as `AGE-SECRET-KEY-****`. */
 function maskIdentities(ids: readonly string[]): string[] {
-  return ids.map((i) => (/^AGE-SECRET-KEY-/i.test(i.trim()) ? 'AGE-SECRET-KEY-**** (literal key)' : `${i} (identity file)`));
+  return ids.map((i) =>
+    /^AGE-SECRET-KEY-/i.test(i.trim()) ? 'AGE-SECRET-KEY-**** (literal key)' : `${i} (identity file)`,
+  );
 }
 
 /** `hadb explain`: the resolved configuration and where each part came from; secrets are masked. */
@@ -39,7 +41,11 @@ export async function explain(ctx: Context, opts: { json?: boolean }): Promise<v
     age:
       settings.age.value.identities.length === 0
         ? null
-        : { from: settings.age.source, identities: maskIdentities(settings.age.value.identities), recipients: settings.age.value.recipients },
+        : {
+            from: settings.age.source,
+            identities: maskIdentities(settings.age.value.identities),
+            recipients: settings.age.value.recipients,
+          },
     retention: { ...DEFAULT_RETENTION, ...settings.config?.retention },
     dbs:
       settings.config?.dbs === undefined
@@ -48,7 +54,9 @@ export async function explain(ctx: Context, opts: { json?: boolean }): Promise<v
             name: d.name,
             path: d.path,
             replica: { url: redactUrl(d.url), ...d.target },
-            ...(d.ageIdentities.length > 0 ? { age: { identities: maskIdentities(d.ageIdentities), recipients: d.ageRecipients } } : {}),
+            ...(d.ageIdentities.length > 0
+              ? { age: { identities: maskIdentities(d.ageIdentities), recipients: d.ageRecipients } }
+              : {}),
             syncInterval: d.syncIntervalMs ?? 'default (1s)',
             checkpointInterval: d.checkpointIntervalMs ?? 'default (1m)',
             snapshotInterval: d.snapshotIntervalMs ?? 'default (24h)',

@@ -11,7 +11,12 @@ import { followSqlite } from '../sqlite.js';
  * DuckDB replicas go through duckblock, SQLite replicas through walstream's `Follower` (readers
  * may keep the file open). The position is kept beside the replica, so a restart resumes.
  */
-export async function follow(ctx: Context, db: string, path: string, opts: { intervalMs: number; parallel: number }): Promise<void> {
+export async function follow(
+  ctx: Context,
+  db: string,
+  path: string,
+  opts: { intervalMs: number; parallel: number },
+): Promise<void> {
   await withStorage(ctx, async (storage) => {
     const objects = await requireObjects(storage, db, { signal: ctx.signal });
     const engine = engineOf(await describeObjects(storage, objects.slice(-1), { signal: ctx.signal, epochs: false }));
@@ -20,14 +25,20 @@ export async function follow(ctx: Context, db: string, path: string, opts: { int
       ctx.io.err(`${db}: stopped following at seq ${seq}`);
       return;
     }
-    if (engine !== 'duckblock') throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb follow supports DuckDB (duckblock) and SQLite (walstream) databases`);
+    if (engine !== 'duckblock')
+      throw new CliError(
+        'HADB_CLI_DATABASE',
+        `${db} is a ${engine} database; hadb follow supports DuckDB (duckblock) and SQLite (walstream) databases`,
+      );
     let last: bigint | null = null;
     while (!ctx.signal.aborted) {
       try {
         const result = await pullIncremental(storage, '', db, path, { signal: ctx.signal, concurrency: opts.parallel });
         const seq = result.position?.seq ?? null;
         if (seq !== last) {
-          ctx.io.out(`${db}: at seq ${seq ?? '-'}${result.restored ? ' (restored a snapshot)' : ''}${result.applied > 0 ? `, applied ${result.applied} segments` : ''}`);
+          ctx.io.out(
+            `${db}: at seq ${seq ?? '-'}${result.restored ? ' (restored a snapshot)' : ''}${result.applied > 0 ? `, applied ${result.applied} segments` : ''}`,
+          );
           last = seq;
         }
       } catch (error) {

@@ -43,7 +43,9 @@ export async function leaseShow(ctx: Context, db: string, opts: { json?: boolean
       return;
     }
     ctx.io.out(`${db}: ${info.state} by ${info.holder || '-'}${info.address ? ` at ${info.address}` : ''}`);
-    ctx.io.out(`  epoch ${info.epoch}, session ${info.session || '-'}, claimed ${formatTime(info.claimedAt === null ? null : Date.parse(info.claimedAt))}, ttl ${info.ttlSecs} s, expires ${formatTime(info.expiresAt === null ? null : Date.parse(info.expiresAt))}`);
+    ctx.io.out(
+      `  epoch ${info.epoch}, session ${info.session || '-'}, claimed ${formatTime(info.claimedAt === null ? null : Date.parse(info.claimedAt))}, ttl ${info.ttlSecs} s, expires ${formatTime(info.expiresAt === null ? null : Date.parse(info.expiresAt))}`,
+    );
     ctx.io.out(`  store ${store.name}, key ${key}, etag ${info.etag}`);
   });
 }
@@ -72,7 +74,11 @@ export async function leaseRelease(ctx: Context, db: string, opts: { force?: boo
       );
     }
     const result = await releaseLease(store, key, { lease, etag: record.etag }, { signal: ctx.signal });
-    if (!result.success) throw new CliError('HADB_CLI_DATABASE', `${db}: the lease changed while releasing it; nothing written (run lease show)`);
+    if (!result.success)
+      throw new CliError(
+        'HADB_CLI_DATABASE',
+        `${db}: the lease changed while releasing it; nothing written (run lease show)`,
+      );
     ctx.io.out(`${db}: released the lease of ${lease.instanceId} (epoch ${lease.epoch ?? 0})`);
   });
 }

@@ -34,7 +34,9 @@ export async function ls(ctx: Context, db: string | undefined, opts: { json?: bo
       ctx.io.out(toJson({ database: db, engine: engineOf(details), objects: rows }));
       return;
     }
-    ctx.io.out(`database ${db} (${engineOf(details)}): ${details.length} objects, ${formatBytes(details.reduce((n, d) => n + d.size, 0))}`);
+    ctx.io.out(
+      `database ${db} (${engineOf(details)}): ${details.length} objects, ${formatBytes(details.reduce((n, d) => n + d.size, 0))}`,
+    );
     for (const line of table(
       ['TYPE', 'SEQ', 'SIZE', 'EPOCH', 'CREATED', 'KEY'],
       details.map((d) => [

@@ -7,7 +7,11 @@ import { resolveReplicatedDbs } from '../replicate-config.js';
 /** `hadb replicate`: the sidecar daemon for the SQLite databases of the config file's `dbs:`. */
 export async function replicate(ctx: Context): Promise<void> {
   const config = ctx.settings.config;
-  if (config === undefined) throw new CliError('HADB_CLI_INVALID_CONFIG', 'hadb replicate needs a config file: --config hadb.yml (or HADB_CONFIG)');
+  if (config === undefined)
+    throw new CliError(
+      'HADB_CLI_INVALID_CONFIG',
+      'hadb replicate needs a config file: --config hadb.yml (or HADB_CONFIG)',
+    );
   const dbs = resolveReplicatedDbs(config, ctx.settings.env);
   for (const db of dbs) {
     try {

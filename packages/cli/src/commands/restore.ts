@@ -20,16 +20,22 @@ export interface RestoreFlags {
 
 /** Parses `--seq`/`--time` into a target. */
 export function restoreTarget(flags: RestoreFlags): RestoreTarget {
-  if (flags.seq !== undefined && flags.time !== undefined) throw new CliError('HADB_CLI_USAGE', 'give --seq or --time, not both');
+  if (flags.seq !== undefined && flags.time !== undefined)
+    throw new CliError('HADB_CLI_USAGE', 'give --seq or --time, not both');
   if (flags.seq !== undefined) {
-    if (!/^\d+$/.test(flags.seq)) throw new CliError('HADB_CLI_USAGE', `--seq must be a non-negative integer, got "${flags.seq}"`);
+    if (!/^\d+$/.test(flags.seq))
+      throw new CliError('HADB_CLI_USAGE', `--seq must be a non-negative integer, got "${flags.seq}"`);
     return { kind: 'seq', seq: BigInt(flags.seq) };
   }
   if (flags.time !== undefined) {
     // ISO 8601 with a date and time; without an offset it is read as UTC.
     const m = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(flags.time);
-    const ms = m === null ? Number.NaN : Date.parse(m[1] === undefined ? `${flags.time.replace(' ', 'T')}Z` : flags.time.replace(' ', 'T'));
-    if (Number.isNaN(ms)) throw new CliError('HADB_CLI_USAGE', `--time must be ISO 8601, e.g. 2026-12-04T21:30:00Z; got "${flags.time}"`);
+    const ms =
+      m === null
+        ? Number.NaN
+        : Date.parse(m[1] === undefined ? `${flags.time.replace(' ', 'T')}Z` : flags.time.replace(' ', 'T'));
+    if (Number.isNaN(ms))
+      throw new CliError('HADB_CLI_USAGE', `--time must be ISO 8601, e.g. 2026-12-04T21:30:00Z; got "${flags.time}"`);
     return { kind: 'time', ms };
   }
   return { kind: 'latest' };
@@ -54,24 +60,41 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
     const details = await describeObjects(storage, objects, { signal: ctx.signal, epochs: false });
     const engine = engineOf(details);
     if (engine !== 'duckblock' && engine !== 'sqlite') {
-      throw new CliError('HADB_CLI_DATABASE', `${db} is a ${engine} database; hadb restore supports DuckDB (duckblock) and SQLite (walstream) databases`);
+      throw new CliError(
+        'HADB_CLI_DATABASE',
+        `${db} is a ${engine} database; hadb restore supports DuckDB (duckblock) and SQLite (walstream) databases`,
+      );
     }
     if (engine === 'duckblock' && integrity !== undefined && integrity !== 'none') {
-      throw new CliError('HADB_CLI_USAGE', `--integrity-check applies to SQLite databases; ${db} is DuckDB (every block is checksum-verified as it is restored)`);
+      throw new CliError(
+        'HADB_CLI_USAGE',
+        `--integrity-check applies to SQLite databases; ${db} is DuckDB (every block is checksum-verified as it is restored)`,
+      );
     }
     const started = Date.now();
     const bar = byteProgress(ctx.io, 'restore', 0, ctx.progress);
     let result;
     try {
-      const options = { parallel: flags.parallel, rangedReads: flags.rangedReads, signal: ctx.signal, onTotal: (n: number) => bar.setTotal(n), onBytes: (n: number) => bar.add(n) };
+      const options = {
+        parallel: flags.parallel,
+        rangedReads: flags.rangedReads,
+        signal: ctx.signal,
+        onTotal: (n: number) => bar.setTotal(n),
+        onBytes: (n: number) => bar.add(n),
+      };
       result =
         engine === 'duckblock'
           ? await restoreDuckblock(storage, db, details, path, target, options)
-          : await restoreSqlite(storage, db, details, path, target, { ...options, integrity: (integrity ?? 'quick') as 'quick' | 'full' | 'none' });
+          : await restoreSqlite(storage, db, details, path, target, {
+              ...options,
+              integrity: (integrity ?? 'quick') as 'quick' | 'full' | 'none',
+            });
     } catch (error) {
       // Failures without a more specific class are restore failures.
       if (exitCodeOf(error) === EXIT.GENERAL && !ctx.signal.aborted) {
-        throw new CliError('HADB_CLI_RESTORE', `restore failed: ${(error as Error).message ?? String(error)}`, { cause: error });
+        throw new CliError('HADB_CLI_RESTORE', `restore failed: ${(error as Error).message ?? String(error)}`, {
+          cause: error,
+        });
       }
       throw error;
     } finally {

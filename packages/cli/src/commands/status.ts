@@ -18,7 +18,8 @@ export async function status(ctx: Context, db: string, opts: { json?: boolean })
     const live = lease !== null && !isLeaseExpired(lease, nowSecs);
     const objects = await listObjects(storage, db, { signal: ctx.signal });
     const newest = [...objects].sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)).slice(-1);
-    const headDetails = newest.length === 0 ? [] : await describeObjects(storage, newest, { signal: ctx.signal, epochs: false });
+    const headDetails =
+      newest.length === 0 ? [] : await describeObjects(storage, newest, { signal: ctx.signal, epochs: false });
     const head = headDetails[0] ?? null;
     const headSeq = head === null ? null : (head.lastSeq ?? head.seq);
     const registry = new StorageNodeRegistry(storage);
@@ -52,16 +53,24 @@ export async function status(ctx: Context, db: string, opts: { json?: boolean })
     }
     const summary = {
       database: db,
-      leader: live && lease !== null ? { instance: lease.instanceId, address: lease.address, epoch: lease.epoch ?? 0, session: lease.sessionId } : null,
+      leader:
+        live && lease !== null
+          ? { instance: lease.instanceId, address: lease.address, epoch: lease.epoch ?? 0, session: lease.sessionId }
+          : null,
       lease: lease === null ? 'none' : lease.released === true ? 'released' : live ? 'held' : 'expired',
-      head: head === null ? null : { seq: headSeq, created: head.createdMs === null ? null : new Date(head.createdMs).toISOString() },
+      head:
+        head === null
+          ? null
+          : { seq: headSeq, created: head.createdMs === null ? null : new Date(head.createdMs).toISOString() },
       nodes: rows,
     };
     if (opts.json === true) {
       ctx.io.out(toJson(summary));
       return;
     }
-    ctx.io.out(`${db}: lease ${summary.lease}${summary.leader ? ` by ${summary.leader.instance} (epoch ${summary.leader.epoch})` : ''}; head seq ${headSeq ?? '-'} written ${formatTime(head?.createdMs ?? null)}`);
+    ctx.io.out(
+      `${db}: lease ${summary.lease}${summary.leader ? ` by ${summary.leader.instance} (epoch ${summary.leader.epoch})` : ''}; head seq ${headSeq ?? '-'} written ${formatTime(head?.createdMs ?? null)}`,
+    );
     if (rows.length === 0) {
       ctx.io.out('no nodes registered');
       return;

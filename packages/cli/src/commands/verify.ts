@@ -26,7 +26,9 @@ export async function verify(ctx: Context, db: string, opts: { json?: boolean; p
       for (const p of report.problems) ctx.io.out(`BAD  ${p.key}: ${p.reason}`);
       for (const k of report.skipped) ctx.io.out(`SKIP ${k}: compaction level not checked`);
       if (report.problems.length === 0) {
-        ctx.io.out(`${db}: OK, ${report.objects} objects (${formatBytes(report.bytes)}) verified; restorable up to seq ${report.head ?? '-'}`);
+        ctx.io.out(
+          `${db}: OK, ${report.objects} objects (${formatBytes(report.bytes)}) verified; restorable up to seq ${report.head ?? '-'}`,
+        );
       }
     }
     assertVerified(db, report);
