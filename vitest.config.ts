@@ -26,6 +26,11 @@ function projects() {
       });
     }
   }
+  // Tests of the workspace itself (scripts/test): the consumer walk, the contributor walk, the runner.
+  out.push({
+    extends: true as const,
+    test: { name: 'hadb-scripts', root: workspace, include: ['scripts/test/**/*.test.ts'] },
+  });
   return out;
 }
 

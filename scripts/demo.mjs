@@ -122,6 +122,8 @@ async function main() {
   const b = node('b', 'haduck-follower', { HADUCK_WRITE_RATE: env.DEMO_FOLLOWER_RATE ?? '5', HADUCK_WRITER: 'b' });
   const followerRole = await b.waitFor((e) => e.event === 'role', 60_000, 'follower start');
   say(`node b started as ${followerRole.role}; it forwards its own writes to the leader`);
+  say('rows are named <writer>#<seq>: a#12 is the 12th row node a wrote; b#3 the 3rd that node b wrote (forwarded to the leader while b follows)');
+  say('a follower applies each shipped checkpoint to its own file, then swaps its read-only DuckDB over to it; the read pause is how long queries waited for that swap');
   check(leaderRole.role === 'leader' && followerRole.role === 'follower', 'roles: a leads, b follows');
   await b.waitFor((e) => e.event === 'visible' && e.writer === 'a', 30_000, 'first replicated row');
 
@@ -181,6 +183,7 @@ async function main() {
   lags.sort((x, y) => x - y);
   const pauses = b.events.filter((e) => e.event === 'stats').map((e) => Number(e.maxReadPauseMs));
   const bytes = Number(leaderStats?.bytesShipped ?? 0) + Number(finalB?.bytesShipped ?? 0);
+  const shippedCheckpoints = Number(leaderStats?.checkpoints ?? 0) + Number(finalB?.checkpoints ?? 0);
   process.stdout.write(
     [
       '',
@@ -191,6 +194,15 @@ async function main() {
       `  follower read pause per swap  max ${Math.max(0, ...pauses).toFixed(1)} ms`,
       `  bytes shipped                 ${(bytes / 1048576).toFixed(1)} MiB (leader a until its last report, then b)`,
       `  result                        ${failed ? 'FAILED' : 'all checks passed'}`,
+      '',
+      'what these mean',
+      '  lag           from a row\'s write on the leader to its first sight in the follower\'s own copy; rows ship',
+      '                with the next checkpoint (every second while there are changes), so about half a second plus apply',
+      '  read pause    a follower serves queries from a read-only DuckDB; after applying a checkpoint it swaps that',
+      '                instance for one on the updated file, and queries wait while it swaps',
+      `  bytes shipped the initial snapshot and ${shippedCheckpoints} checkpoints (a, then b): ${(bytes / 1048576 / Math.max(1, shippedCheckpoints)).toFixed(2)} MiB per checkpoint on average.`,
+      '                DuckDB stores data in 256 KiB blocks and a checkpoint rewrites whole blocks (the table\'s data,',
+      '                its metadata, the free list), so the volume follows checkpoints x changed blocks, not rows',
       '',
     ].join('\n'),
   );

@@ -61,7 +61,7 @@ write_conf() {
   cat >"$D/ceph.conf" <<CONF
 [global]
 fsid = $fsid
-mon_host = 127.0.0.1:$MON_PORT
+mon_host = v1:127.0.0.1:$MON_PORT
 public_addr = 127.0.0.1
 cluster_addr = 127.0.0.1
 public_network = 127.0.0.0/8
@@ -135,7 +135,10 @@ start() {
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   write_conf "$fsid"
   log "starting mon"
-  monmaptool --create --add a "127.0.0.1:$MON_PORT" --fsid "$fsid" "$D/monmap" >/dev/null
+  # --addv with an explicit v1 address: `--add a 127.0.0.1:PORT` makes any port but 6789 a msgr2 (v2)
+  # address, which this msgr1-only mon (ms_bind_msgr2 = false) never binds, so a non-default
+  # HADB_CEPH_MON_PORT used to hang every client.
+  monmaptool --create --addv a "[v1:127.0.0.1:$MON_PORT]" --fsid "$fsid" "$D/monmap" >/dev/null
   ceph-mon "${C[@]}" --mkfs -i a --monmap "$D/monmap" </dev/null >/dev/null 2>>"$D/log/setup.log"
   ceph-mon "${C[@]}" -i a </dev/null >/dev/null 2>>"$D/log/setup.log" # daemonizes
   log "starting osd"

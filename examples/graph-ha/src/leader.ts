@@ -1,4 +1,5 @@
 import { JournalShipper, type JournalShipperOptions, type ParamEntry } from '@hadb/graphstream';
+import type { GraphFollower } from './follower.js';
 import { type Graph, closeGraph, openGraph, run } from './graph.js';
 
 /**
@@ -14,6 +15,15 @@ export class GraphLeader {
 
   static async open(dbPath: string, journal: JournalShipperOptions): Promise<GraphLeader> {
     return new GraphLeader(openGraph(dbPath), await JournalShipper.open(journal));
+  }
+
+  /**
+   * Takes over from a follower that has caught up: its graph stays, its journal directory (the
+   * writer's layout) continues as the writer's, so new entries follow the replayed ones.
+   */
+  static async promote(follower: GraphFollower, journal: JournalShipperOptions): Promise<GraphLeader> {
+    await follower.journal.close();
+    return new GraphLeader(follower.graph, await JournalShipper.open(journal));
   }
 
   /** Applies and journals a mutation; rejects (and journals nothing) if the engine rejects it. */

@@ -1,11 +1,12 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Durability, HaDuckOptions } from '@hadb/haduck';
 import type { LeaseStore } from '@hadb/lease';
 import type { StorageBackend } from '@hadb/storage';
+import { UsageError } from './cli.js';
 import { stderrLogger } from './log.js';
+import { FLAGS, named, type Flag, type Setting } from './settings.js';
 
 /**
  * Configuration of the example programs, from flags or environment variables (flags win):
@@ -39,45 +40,35 @@ export interface ExampleConfig {
   readonly writeRate: number;
   readonly writer: string;
   readonly durability: Durability;
-  /** Closes the storage and lease clients. */
+  /**
+   * Rewrites an error about a library option (`leaseTtlMs`) into one about the setting the user
+   * gave (`HADUCK_TTL_MS=50`); other errors are returned unchanged.
+   */
+  explain(error: unknown): unknown;
+  /** Closes the storage and lease clients and removes the temporary directory, if one was made. */
   close(): Promise<void>;
 }
 
-const FLAGS = {
-  storage: 'HADUCK_STORAGE',
-  lease: 'HADUCK_LEASE',
-  path: 'HADUCK_PATH',
-  db: 'HADUCK_DB',
-  prefix: 'HADUCK_PREFIX',
-  instance: 'HADUCK_INSTANCE',
-  listen: 'HADUCK_LISTEN',
-  address: 'HADUCK_ADDRESS',
-  'ttl-ms': 'HADUCK_TTL_MS',
-  'checkpoint-ms': 'HADUCK_CHECKPOINT_MS',
-  'pull-ms': 'HADUCK_PULL_MS',
-  'write-rate': 'HADUCK_WRITE_RATE',
-  writer: 'HADUCK_WRITER',
-  durability: 'HADUCK_DURABILITY',
-  'log-level': 'HADUCK_LOG_LEVEL',
-} as const;
+type Settings = Partial<Record<Flag, Setting>>;
 
-type Flag = keyof typeof FLAGS;
+/** Library options whose values come from a setting, for {@link ExampleConfig.explain}. */
+const OPTION_OF: Partial<Record<Flag, readonly string[]>> = {
+  'ttl-ms': ['leaseTtlMs', 'ttlMs', 'leaseRenewIntervalMs', 'renewIntervalMs', 'leasePollIntervalMs', 'pollIntervalMs', 'skewMarginMs'],
+  'checkpoint-ms': ['checkpointIntervalMs'],
+  'pull-ms': ['followerPullIntervalMs', 'pullIntervalMs'],
+  path: ['path'],
+  db: ['name'],
+  prefix: ['prefix'],
+  instance: ['instanceId'],
+  address: ['address'],
+  listen: ['listen'],
+};
 
-function settings(argv: readonly string[], env: NodeJS.ProcessEnv): Partial<Record<Flag, string>> {
-  const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
-  const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
-  const out: Partial<Record<Flag, string>> = {};
-  for (const [flag, name] of Object.entries(FLAGS) as [Flag, string][]) {
-    const v = (values as Record<string, string | undefined>)[flag] ?? env[name];
-    if (v !== undefined && v !== '') out[flag] = v;
-  }
-  return out;
-}
-
-function num(value: string | undefined, fallback: number, what: string): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${what} must be a non-negative number`);
+function num(setting: Setting | undefined, fallback: number, min = 0, why = ''): number {
+  if (setting === undefined) return fallback;
+  const n = Number(setting.value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${named(setting)}: must be a non-negative number`);
+  if (n < min) throw new UsageError(`${named(setting)}: must be at least ${min}${why}`);
   return n;
 }
 
@@ -92,7 +83,7 @@ interface S3Spec {
 
 function s3Spec(spec: string, env: NodeJS.ProcessEnv): S3Spec {
   const [bucket, ...rest] = spec.slice('s3:'.length).split('/');
-  if (bucket === undefined || bucket === '') throw new Error('storage must be s3:<bucket>[/<prefix>]');
+  if (bucket === undefined || bucket === '') throw new UsageError('storage must be s3:<bucket>[/<prefix>]');
   const path = rest.filter((p) => p !== '').join('/');
   return {
     bucket,
@@ -139,56 +130,94 @@ async function openLease(spec: string, storageSpec: string, storage: StorageBack
   throw new Error('lease must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]');
 }
 
-/** Reads flags and environment, opens the storage and lease clients, and builds `HaDuck` options. */
-export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defaults: { writeRate: number }): Promise<ExampleConfig> {
-  const s = settings(argv, env);
-  const instanceId = s.instance ?? `node-${process.pid}`;
-  const scratch = s.storage === undefined || s.path === undefined ? mkdtempSync(join(tmpdir(), 'haduck-example-')) : undefined;
-  const storageSpec = s.storage ?? `local:${join(scratch!, 'storage')}`;
-  const storage = await openStorage(storageSpec, env);
+
+/** Opens the storage and lease clients the settings name and builds `HaDuck` options. */
+export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: { writeRate: number }): Promise<ExampleConfig> {
+  // Everything that can be wrong with the settings is checked before anything is opened or made.
+  const instanceId = s.instance?.value ?? `node-${process.pid}`;
+  const [host, port] = splitHostPort(s.listen);
+  const durability = (s.durability?.value ?? 'shipped') as Durability;
+  if (durability !== 'shipped' && durability !== 'committed') throw new UsageError(`${named(s.durability!)}: must be shipped or committed`);
+  const logLevel = s['log-level']?.value ?? 'warn';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new UsageError(`${named(s['log-level']!)}: must be debug, info, warn or error`);
+  // The leader renews every 40 % of the TTL and each lease request gets that long: below 500 ms a
+  // request to a real server cannot finish in time.
+  const ttl = num(s['ttl-ms'], 5000, 500, ' (ms): renewals and each lease request get 40 % of it');
+  const checkpoint = num(s['checkpoint-ms'], 1000);
+  const pull = num(s['pull-ms'], 250);
+  const writeRate = num(s['write-rate'], defaults.writeRate);
+  const storageSpec = s.storage?.value;
+  const leaseSpec = s.lease?.value ?? 'storage';
+  if (storageSpec !== undefined && !/^(local:.+|s3:[^/].*)$/.test(storageSpec)) throw new UsageError(`${named(s.storage!)}: must be local:<dir> or s3:<bucket>[/<prefix>]`);
+  if (!/^(storage|nats:.+|etcd:.+)$/.test(leaseSpec)) throw new UsageError(`${named(s.lease!)}: must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]`);
+
+  const scratch = storageSpec === undefined || s.path === undefined ? mkdtempSync(join(tmpdir(), 'haduck-example-')) : undefined;
+  const removeScratch = () => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  };
+  const storageOf = storageSpec ?? `local:${join(scratch!, 'storage')}`;
+  let storage: StorageBackend;
   let lease: LeaseStore;
   try {
-    lease = await openLease(s.lease ?? 'storage', storageSpec, storage, env);
+    storage = await openStorage(storageOf, env);
+  } catch (err) {
+    removeScratch();
+    throw new Error(`${s.storage ? named(s.storage) : 'the temporary storage'}: cannot open the storage`, { cause: err });
+  }
+  try {
+    lease = await openLease(leaseSpec, storageOf, storage, env);
   } catch (err) {
     await storage.close();
-    throw err;
+    removeScratch();
+    throw new Error(`${s.lease ? named(s.lease) : 'the lease object in the storage'}: cannot open the lease store`, { cause: err });
   }
-  const listen = s.listen ?? '127.0.0.1:0';
-  const [host, port] = splitHostPort(listen);
-  const durability = (s.durability ?? 'shipped') as Durability;
-  // Lease timing follows the TTL flag: renew at 40 % of it, poll at 20 %, margin 20 % (at most 1 s),
-  // so a short demo TTL (2 s) stays valid (core's defaults suit its 5 s default TTL).
-  const ttlMs = num(s['ttl-ms'], 5000, 'ttl-ms');
-  if (durability !== 'shipped' && durability !== 'committed') throw new Error('durability must be shipped or committed');
   return {
     haduck: {
-      path: s.path ?? join(scratch!, `${instanceId}.duckdb`),
-      name: s.db ?? 'demo',
+      path: s.path?.value ?? join(scratch!, `${instanceId}.duckdb`),
+      name: s.db?.value ?? 'demo',
       storage,
-      lease: { store: lease, ttlMs, renewIntervalMs: ttlMs * 0.4, pollIntervalMs: ttlMs / 5, skewMarginMs: Math.min(1000, ttlMs / 5) },
-      prefix: s.prefix ?? 'haduck/',
+      // Lease timing follows the TTL setting: renew at 40 % of it, poll at 20 %, margin 20 % (at most
+      // 1 s), so a short demo TTL (2 s) stays valid (core's defaults suit its 5 s default TTL).
+      lease: { store: lease, ttlMs: ttl, renewIntervalMs: ttl * 0.4, pollIntervalMs: ttl / 5, skewMarginMs: Math.min(1000, ttl / 5) },
+      prefix: s.prefix?.value ?? 'haduck/',
       instanceId,
       listen: { host, port },
-      address: s.address,
+      address: s.address?.value,
       secret: env.HADUCK_SECRET,
-      checkpointIntervalMs: num(s['checkpoint-ms'], 1000, 'checkpoint-ms'),
-      followerPullIntervalMs: num(s['pull-ms'], 250, 'pull-ms'),
-      logger: stderrLogger(s['log-level'] ?? 'warn'),
+      checkpointIntervalMs: checkpoint,
+      followerPullIntervalMs: pull,
+      logger: stderrLogger(logLevel),
     },
-    writeRate: num(s['write-rate'], defaults.writeRate, 'write-rate'),
-    writer: s.writer ?? instanceId,
+    writeRate,
+    writer: s.writer?.value ?? instanceId,
     durability,
+    explain(error: unknown): unknown {
+      if (!(error instanceof Error)) return error;
+      for (const [flag, options] of Object.entries(OPTION_OF) as [Flag, readonly string[]][]) {
+        if (!options.some((o) => new RegExp(`\\b${o}\\b`).test(error.message))) continue;
+        const setting = s[flag];
+        const what = setting ? named(setting) : `the default of ${FLAGS[flag]}`;
+        return new UsageError(`${what}: ${error.message}`, { cause: error.cause });
+      }
+      return error;
+    },
     async close() {
-      await lease.close();
-      await storage.close();
+      try {
+        await lease.close();
+        await storage.close();
+      } finally {
+        removeScratch();
+      }
     },
   };
 }
 
-function splitHostPort(value: string): [string, number] {
+function splitHostPort(setting: Setting | undefined): [string, number] {
+  if (setting === undefined) return ['127.0.0.1', 0];
+  const value = setting.value;
   const i = value.lastIndexOf(':');
-  if (i <= 0) throw new Error('listen must be host:port');
+  if (i <= 0) throw new UsageError(`${named(setting)}: must be host:port`);
   const port = Number(value.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('listen port must be 0-65535');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${named(setting)}: port must be 0-65535`);
   return [value.slice(0, i), port];
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codeOf, freePort, testService } from '@hadb/testkit';
@@ -11,6 +11,21 @@ import { EtcdLeaseStore } from '../src/index.js';
 const etcd = testService('etcd');
 const hosts = etcd.env.HADB_TEST_ETCD_URL ?? '';
 const prefix = `hadb-test-specific/${process.pid}-${Date.now().toString(36)}/`;
+
+/**
+ * Sends SIGSTOP and waits until every thread of the process is stopped: `kill` returns before the
+ * kernel has stopped a multi-threaded server, which can still answer a request sent right after.
+ */
+async function freeze(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGSTOP');
+  const taskDir = `/proc/${proc.pid}/task`;
+  for (let i = 0; i < 400; i++) {
+    const states = readdirSync(taskDir).map((t) => readFileSync(join(taskDir, t, 'stat'), 'utf8').split(') ')[1]?.[0]);
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`process ${proc.pid} did not stop after SIGSTOP`);
+}
 
 /**
  * A private single-member etcd (for fault injection) on ports it picks itself (read back from its
@@ -129,7 +144,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
-      server.proc.kill('SIGSTOP');
+      await freeze(server.proc);
       expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
         'HADB_LEASE_AMBIGUOUS',
       );

@@ -13,6 +13,7 @@ leaseStoreSuite({
     ['db1', 'db1'],
     ['orders.v2_eu-1', 'orders.v2_eu-1'],
   ],
-  // Each MemLeaseStore has its own map: races run on one instance.
+  // Each MemLeaseStore has its own map: races run on one instance. A store on a server shares
+  // records between instances: delete this line there (the suite checks it against the store).
   sharedAcrossInstances: false,
 });

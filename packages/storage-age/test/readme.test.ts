@@ -12,7 +12,7 @@ const pkg = fileURLToPath(new URL('..', import.meta.url));
 it("the README's two-line example runs as a plain .mjs module on this Node and stores only ciphertext", async () => {
   const readme = readFileSync(join(pkg, 'README.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Turning encryption on'));
-  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  const code = /```js(?: example)?\n([\s\S]*?)```/.exec(section)?.[1];
   expect(code).toContain('encryptedStorage(');
   expect(code).not.toContain('await using');
   const dir = mkdtempSync(join(tmpdir(), 'hadb-age-readme-'));

@@ -2,8 +2,8 @@
  * Crash-safe, reader-safe application of a verified changeset to a local SQLite file that other
  * processes read (a follower's replica). The replica is kept in rollback-journal mode. Under an
  * EXCLUSIVE SQLite lock (readers wait through their busy timeout) the original images of every
- * page about to change are written to a standard SQLite rollback journal (`<file>-journal`) and
- * synced; then the pages are written, the file is sized, synced, and the journal is deleted —
+ * page about to change or be truncated away are written to a standard SQLite rollback journal
+ * (`<file>-journal`) and synced; then the pages are written, the file is sized, synced, and the journal is deleted —
  * the commit point. If the process dies in between, the journal is "hot": SQLite rolls it back
  * on the next read-write open (read-only openers get an error, never a torn page), and the
  * follower re-applies the changeset. Page 1's file change counter is advanced on every apply so
@@ -30,24 +30,49 @@ function pageChecksum(nonce: number, data: Uint8Array): number {
   return sum;
 }
 
-/** Builds a rollback journal holding `originals` (page → image) for a file of `dbPages` pages. */
-function journalBytes(pageSize: number, dbPages: number, originals: Map<number, Uint8Array>): Uint8Array {
+/**
+ * Writes a standard SQLite rollback journal to `jfd`: a one-sector header (magic, record count,
+ * checksum nonce, original size `dbPages`, sector size, page size), then for each page number in
+ * `pgnos` its original image read from `fd` (number, image, checksum). Pages are read and written
+ * one at a time, so a large journal never sits in memory.
+ */
+function writeJournal(jfd: number, fd: number, pageSize: number, dbPages: number, pgnos: readonly number[]): void {
   const nonce = randomBytes(4).readUInt32BE(0);
-  const out = Buffer.alloc(SECTOR + originals.size * (pageSize + 8));
-  out.set(JOURNAL_MAGIC, 0);
-  out.writeUInt32BE(originals.size, 8);
-  out.writeUInt32BE(nonce, 12);
-  out.writeUInt32BE(dbPages, 16);
-  out.writeUInt32BE(SECTOR, 20);
-  out.writeUInt32BE(pageSize, 24);
+  const header = Buffer.alloc(SECTOR);
+  header.set(JOURNAL_MAGIC, 0);
+  header.writeUInt32BE(pgnos.length, 8);
+  header.writeUInt32BE(nonce, 12);
+  header.writeUInt32BE(dbPages, 16);
+  header.writeUInt32BE(SECTOR, 20);
+  header.writeUInt32BE(pageSize, 24);
+  writeAll(jfd, header, 0);
+  const record = Buffer.alloc(pageSize + 8);
   let off = SECTOR;
-  for (const [pgno, data] of originals) {
-    out.writeUInt32BE(pgno, off);
-    out.set(data, off + 4);
-    out.writeUInt32BE(pageChecksum(nonce, data), off + 4 + pageSize);
-    off += pageSize + 8;
+  for (const pgno of pgnos) {
+    const data = preadSome(fd, pageSize, (pgno - 1) * pageSize);
+    if (data.byteLength !== pageSize) throw new WalstreamError('HADB_WALSTREAM_CORRUPT', `page ${pgno}: short read (${data.byteLength} of ${pageSize} bytes)`);
+    record.writeUInt32BE(pgno, 0);
+    record.set(data, 4);
+    record.writeUInt32BE(pageChecksum(nonce, data), 4 + pageSize);
+    writeAll(jfd, record, off);
+    off += record.byteLength;
   }
-  return out;
+}
+
+/**
+ * The pages an apply overwrites or removes, each once, page 1 first: every changeset page that
+ * exists in the current file (`oldPages` pages), and every page past `newPages` (a shrinking
+ * changeset truncates them without holding them; rolling back must restore their contents, not
+ * just the file size).
+ */
+function pagesToJournal(cs: PhysicalChangeset, oldPages: number, newPages: number): number[] {
+  const seen = new Set<number>(oldPages >= 1 ? [1] : []);
+  for (const page of cs.pages) {
+    const pgno = Number(page.pageId);
+    if (page.pageId !== META_PAGE_ID && pgno <= oldPages) seen.add(pgno);
+  }
+  for (let pgno = newPages + 1; pgno <= oldPages; pgno++) seen.add(pgno);
+  return [...seen];
 }
 
 function writeAll(fd: number, data: Uint8Array, position: number): void {
@@ -136,17 +161,10 @@ export class ReplicaWriter {
       const size = fstatSync(fd).size;
       if (size % pageSize !== 0) throw new WalstreamError('HADB_WALSTREAM_CORRUPT', `${this.path}: size ${size} is not a multiple of page size ${pageSize}`);
       const oldPages = size / pageSize;
-      const originals = new Map<number, Uint8Array>();
       const page1 = preadSome(fd, pageSize, 0);
-      originals.set(1, page1);
-      for (const page of cs.pages) {
-        const pgno = Number(page.pageId);
-        if (page.pageId === META_PAGE_ID || pgno > oldPages || originals.has(pgno)) continue;
-        originals.set(pgno, preadSome(fd, pageSize, (pgno - 1) * pageSize));
-      }
       const jfd = openSync(journal, 'w');
       try {
-        writeAll(jfd, journalBytes(pageSize, oldPages, originals), 0);
+        writeJournal(jfd, fd, pageSize, oldPages, pagesToJournal(cs, oldPages, newPages));
         fsyncSync(jfd);
       } finally {
         closeSync(jfd);

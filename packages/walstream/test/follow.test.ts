@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -111,6 +111,55 @@ describe('follow mode (read replica)', () => {
     again.apply(cs, res.skipped ? 0n : res.checksum);
     again.close();
     expect(cli(replica, 'SELECT count(*), sum(length(v)) FROM t;')).toBe(nextContent);
+    expect(cliIntegrity(replica)).toBe('ok');
+  });
+
+  it('a crash mid-apply of a changeset that shrinks the file rolls back the truncated tail pages too', async () => {
+    const t = tempDir('shrink');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    const path = join(t.dir, 's.db');
+    const app = openApp(path);
+    cleanups.push(() => void app.close());
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const ws = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws.close());
+    const r = await ws.add(path, { name: 's' });
+    // Deterministic contents (no randomblob): the base file has many pages with live rows.
+    const insert = app.prepare('INSERT INTO t (k, v) VALUES (?, zeroblob(?) || ?)');
+    app.transaction(() => {
+      for (let i = 0; i < 400; i++) insert.run(i, 800 + (i % 13) * 50, `row-${i}`);
+    })();
+    const base = await r.sync();
+    const baseContent = cli(path, 'SELECT count(*), sum(length(v)), group_concat(k) FROM t;');
+    // Most rows go and VACUUM shrinks the file: the changeset holds none of the tail pages.
+    app.exec('DELETE FROM t WHERE k % 10 <> 0');
+    app.exec('VACUUM');
+    const next = await r.sync();
+    expect(next.seq).toBe(base.seq + 1n);
+
+    const replica = join(t.dir, 'rep.db');
+    const res = await restore({ storage, name: 's', output: replica, seq: base.seq });
+    prepareReplicaFile(replica);
+    const before = { size: statSync(replica).size, hash: fileHash(replica) };
+    const remote = await listRemote(storage, '', 's');
+    const cs = await downloadPhysical(storage, remote.incrementals.find((e) => e.seq === next.seq)!.key);
+    const pageSize = cs.header.pageSize;
+    const newPages = new DataView(cs.pages[0]!.data.buffer, cs.pages[0]!.data.byteOffset, 4).getUint32(0, false);
+    const tail = before.size / pageSize - newPages;
+    expect(tail).toBeGreaterThan(10);
+    expect(cs.pages.some((p) => Number(p.pageId) > newPages)).toBe(false);
+
+    const writer = new ReplicaWriter(replica);
+    expect(() => writer.apply(cs, res.skipped ? 0n : res.checksum, { afterPages: () => { throw new Error('crash'); } })).toThrow('crash');
+    writer.close();
+    expect(statSync(replica).size).toBe(newPages * pageSize);
+    expect(existsSync(`${replica}-journal`)).toBe(true);
+    expect(cli(replica, 'SELECT count(*), sum(length(v)), group_concat(k) FROM t;')).toBe(baseContent);
+    expect(existsSync(`${replica}-journal`)).toBe(false);
+    // Every page is back, byte for byte (header counters masked), not just the file size.
+    expect(statSync(replica).size).toBe(before.size);
+    expect(fileHash(replica)).toBe(before.hash);
     expect(cliIntegrity(replica)).toBe('ok');
   });
 });

@@ -13,7 +13,7 @@ describe('README example', () => {
   it('runs as plain .mjs on Node and restores what it wrote', () => {
     const t = tempDir('readme');
     const readme = readFileSync(join(pkg, 'README.md'), 'utf8');
-    const block = /```js\n(\/\/ replicate-and-restore\.mjs[\s\S]*?)```/.exec(readme)?.[1];
+    const block = /```js(?: example)?\n(\/\/ replicate-and-restore\.mjs[\s\S]*?)```/.exec(readme)?.[1];
     expect(block).toBeDefined();
     const code = block!
       .replaceAll("'./backups'", JSON.stringify(join(t.dir, 'backups')))

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_ENV, type ServiceName } from '../services.js';
 
-const SCRIPTS: Record<ServiceName, string> = { s3: 'ceph-s3.sh', nats: 'nats-js.sh', etcd: 'etcd.sh' };
+/** Service scripts whose file name is not `<service>.sh`; a new service needs no entry here. */
+const SCRIPTS: Partial<Record<ServiceName, string>> = { s3: 'ceph-s3.sh', nats: 'nats-js.sh' };
 
 /**
  * For bench files: runs `fn` with the variables of a real server. Uses the environment when it
@@ -18,7 +19,9 @@ export async function withBenchService<T>(
 ): Promise<T | undefined> {
   const present = SERVICE_ENV[name].every((v) => process.env[v]);
   if (present) return fn(Object.fromEntries(SERVICE_ENV[name].map((v) => [v, process.env[v]!])));
-  const script = fileURLToPath(new URL(`../../../../scripts/services/${SCRIPTS[name]}`, import.meta.url));
+  const script = fileURLToPath(
+    new URL(`../../../../scripts/services/${SCRIPTS[name] ?? `${name}.sh`}`, import.meta.url),
+  );
   if (!existsSync(script)) return undefined;
   const running = spawnSync('bash', [script, 'env'], { stdio: 'ignore' }).status === 0;
   if (!running) {

@@ -19,8 +19,8 @@ export interface LeaseStoreSuiteOptions {
   readonly keyLayout: ReadonlyArray<readonly [scope: string, key: string]>;
   /**
    * Whether two stores from `create()` see the same records (one server, bucket and prefix).
-   * Default `true`: races then run across several instances. In-memory stores whose instances
-   * are independent set `false`.
+   * Default `true`: races then run across several instances. Only in-memory stores whose
+   * instances are independent set `false`; the suite checks that the answer is true of the store.
    */
   readonly sharedAcrossInstances?: boolean | undefined;
   /** Scopes `keyFor` must reject with `HADB_LEASE_INVALID_KEY`. Default: a standard list. */
@@ -38,6 +38,11 @@ export interface LeaseStoreSuiteOptions {
    * `CI=true` `testService` throws instead).
    */
   readonly skip?: boolean | undefined;
+  /**
+   * Runs once after the suite (Vitest `afterAll`): remove what it wrote on a real server (the
+   * run's bucket, prefix or keys; a full run writes several hundred keys). Default: nothing.
+   */
+  readonly cleanup?: (() => void | Promise<void>) | undefined;
   /** Timeout of each test in ms. Default 60 000. */
   readonly timeoutMs?: number | undefined;
 }

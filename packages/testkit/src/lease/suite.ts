@@ -8,7 +8,7 @@ import {
   type LeaseErrorCode,
   type LeaseStore,
 } from '@hadb/lease';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } from './fixtures.js';
 import type { LeaseStoreSuiteOptions } from './options.js';
 import { isSameRecord, lease, leaseBytes, text, uniqueScope, withNonce } from './records.js';
@@ -76,6 +76,7 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((s) => s.close()));
     });
+    if (options.cleanup) afterAll(options.cleanup);
 
     describe('contract surface', () => {
       it('reports its name and the declared capabilities', async () => {
@@ -84,6 +85,22 @@ export function leaseStoreSuite(options: LeaseStoreSuiteOptions): void {
         expect(store.name.length).toBeGreaterThan(0);
         expect(store.capabilities).toEqual(options.capabilities);
         if (store.capabilities.monotonicEtags) expect(store.capabilities.etagKind).toBe('revision');
+      });
+
+      it(`two stores from create() ${shared ? 'share' : 'do not share'} records (sharedAcrossInstances: ${shared})`, async () => {
+        // Guards the option itself: a network store whose test still says `false` (copied from
+        // the in-memory template) would run every race on one instance and pass a weaker suite.
+        const [a, b] = [await open(), await open()];
+        const key = a.keyFor(uniqueScope('shared'));
+        expect((await a.writeIfNotExists(key, leaseBytes('a'))).success).toBe(true);
+        const seen = (await b.read(key)) !== null;
+        await a.delete(key);
+        expect(
+          seen,
+          shared
+            ? 'the stores do not share records: set sharedAcrossInstances: false'
+            : 'the stores share records: remove sharedAcrossInstances: false',
+        ).toBe(shared);
       });
 
       it('builds keys in the Rust layout', async () => {

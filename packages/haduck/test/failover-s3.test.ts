@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { EtcdLeaseStore } from '@hadb/lease-etcd';
 import { S3StorageBackend } from '@hadb/storage-s3';
 import { testService } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, eventually, type Node } from './helpers.js';
 
-// Real servers from scripts/services (pnpm test): Ceph RGW for storage, NATS JetStream for the
-// lease. Loud skip locally without them, failure under CI=true.
+// Real servers from scripts/services (pnpm test): Ceph RGW for storage, NATS JetStream or etcd for
+// the lease. Loud skip locally without them, failure under CI=true.
 const s3 = testService('s3');
 const nats = testService('nats');
+const etcd = testService('etcd');
 
 const run = randomUUID().slice(0, 8);
 const prefix = `haduck-test/${run}/`;
@@ -27,6 +29,11 @@ function s3Storage(): S3StorageBackend {
 afterEach(async () => {
   await cluster?.dispose();
   cluster = undefined;
+  if (etcd.available) {
+    // The etcd run's lease record (a killed leader does not release it).
+    const store = await EtcdLeaseStore.open({ hosts: etcd.env.HADB_TEST_ETCD_URL!, prefix: `${prefix}leases/` });
+    await store.delete(store.keyFor(`ha-${run}-etcd`)).finally(() => store.close());
+  }
   const storage = s3Storage();
   try {
     await storage.deleteMany(await storage.list(''));
@@ -40,17 +47,23 @@ async function seqsOf(node: Node, writer: string): Promise<number[]> {
   return r.map((row) => Number(row[0]));
 }
 
-describe.skipIf(!s3.available || !nats.available)('haduck with real processes on Ceph S3 storage and a NATS lease (2 s TTL)', () => {
+const leases = [
+  { name: 'NATS', available: nats.available, env: (): Record<string, string> => ({ NODE_NATS_URL: nats.env.HADB_TEST_NATS_URL! }) },
+  { name: 'etcd', available: etcd.available, env: (): Record<string, string> => ({ NODE_ETCD_URL: etcd.env.HADB_TEST_ETCD_URL!, NODE_ETCD_PREFIX: `${prefix}leases/` }) },
+];
+
+describe.each(leases)('haduck with real processes on Ceph S3 storage and a $name lease (2 s TTL)', (lease) => {
+  if (!s3.available || !lease.available) return void it.skip(`needs the s3 and ${lease.name} servers`, () => undefined);
   it('two nodes: writes acknowledged as shipped survive a leader SIGKILL exactly once; the old leader rejoins as follower', async () => {
     cluster = new Cluster({
-      NODE_DB: `ha-${run}`,
+      NODE_DB: `ha-${run}-${lease.name.toLowerCase()}`,
       NODE_S3_BUCKET: s3.env.HADB_TEST_S3_BUCKET!,
       NODE_S3_PREFIX: prefix,
       NODE_S3_ENDPOINT: s3.env.HADB_TEST_S3_ENDPOINT!,
       NODE_S3_ACCESS_KEY_ID: s3.env.HADB_TEST_S3_ACCESS_KEY_ID!,
       NODE_S3_SECRET_ACCESS_KEY: s3.env.HADB_TEST_S3_SECRET_ACCESS_KEY!,
       NODE_S3_UNQUOTED_IF_MATCH: process.env.HADB_TEST_S3_UNQUOTED_IF_MATCH ?? '',
-      NODE_NATS_URL: nats.env.HADB_TEST_NATS_URL!,
+      ...lease.env(),
       NODE_TTL_MS: '2000',
     });
     const a = cluster.start('a');
