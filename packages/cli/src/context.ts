@@ -16,12 +16,19 @@ export interface Context {
   readonly progress: boolean;
 }
 
-/** Runs `fn` with the storage backend of the settings, closing it afterwards. */
-export async function withStorage<T>(ctx: Context, fn: (storage: StorageBackend) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with the storage backend of the settings, closing it afterwards. Only writers pass
+ * `create` (a missing `file://` directory is then created).
+ */
+export async function withStorage<T>(
+  ctx: Context,
+  fn: (storage: StorageBackend) => Promise<T>,
+  options: { readonly create?: boolean } = {},
+): Promise<T> {
   const target = parseStorageUrl(requireStorage(ctx.settings), ctx.settings.env);
   const { identities, recipients } = ctx.settings.age.value;
   const age = await resolveAgeKeys(identities, recipients, 'age keys');
-  const storage = await openStorage(target, ctx.settings.env, ctx.signal, age);
+  const storage = await openStorage(target, ctx.settings.env, ctx.signal, age, options);
   try {
     return await fn(storage);
   } finally {

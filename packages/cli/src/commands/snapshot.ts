@@ -11,9 +11,13 @@ export async function snapshot(ctx: Context, file: string, opts: { name?: string
   } catch {
     throw new CliError('HADB_CLI_DATABASE', `${file} does not exist`);
   }
-  await withStorage(ctx, async (storage) => {
-    const result = await snapshotSqlite(storage, file, opts.name, ctx.signal);
-    if (opts.json === true) ctx.io.out(toJson({ database: result.name, file, seq: result.seq, bytes: result.bytes }));
-    else ctx.io.out(`${result.name}: snapshot at seq ${result.seq} (${formatBytes(result.bytes)})`);
-  });
+  await withStorage(
+    ctx,
+    async (storage) => {
+      const result = await snapshotSqlite(storage, file, opts.name, ctx.signal);
+      if (opts.json === true) ctx.io.out(toJson({ database: result.name, file, seq: result.seq, bytes: result.bytes }));
+      else ctx.io.out(`${result.name}: snapshot at seq ${result.seq} (${formatBytes(result.bytes)})`);
+    },
+    { create: true },
+  );
 }
