@@ -53,7 +53,7 @@ async function metrics(db: HaQLite): Promise<string> {
 }
 
 interface Status {
-  nodes: { nodeId: string; databases: { db: string; role: string; shippedSegments?: number; appliedSegments?: number }[] }[];
+  nodes: { nodeId: string; databases: { db: string; role: string; lagSeconds?: number | null; lagSource?: string }[] }[];
 }
 
 describe('haqlite with the admin option', () => {
@@ -85,7 +85,9 @@ describe('haqlite with the admin option', () => {
 
     let status = (await (await get(b, 'status')).json()) as Status;
     expect(status.nodes[0]!.nodeId).toBe('b');
-    expect(status.nodes[0]!.databases[0]).toMatchObject({ db: 'app', role: 'follower' });
+    // Lag is measured from the applied changesets' creation times, not estimated.
+    expect(status.nodes[0]!.databases[0]).toMatchObject({ db: 'app', role: 'follower', lagSource: 'commit-time' });
+    expect(status.nodes[0]!.databases[0]!.lagSeconds).toBeGreaterThanOrEqual(0);
 
     // The leader leaves (its admin server closes first); the follower is promoted and says so.
     const aUrl = a.adminUrl!;
