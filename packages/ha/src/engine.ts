@@ -16,6 +16,8 @@ export interface AppliedInfo {
   readonly seq: bigint;
   /** `segment`: an incremental step; `snapshot`: a full restore. */
   readonly kind: 'segment' | 'snapshot';
+  /** Wall ms at which the applied change was committed on the leader, when the engine knows it (gives exact lag). */
+  readonly commitMs?: number | undefined;
 }
 
 /** Handed to {@link EngineFactory}: the node's settings and the hooks the engine must call. */

@@ -4,6 +4,7 @@ import type { OpOptions } from '@hadb/io';
 import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import { HaError, throwIfAborted } from './errors.js';
 import { FileGate } from './file-gate.js';
+import { NodeAdmin } from './node-admin.js';
 import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
@@ -74,6 +75,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   /** Woken after every applied step and role change (event-driven `sync`). */
   #progressWaiters = new Set<() => void>();
   #offEvents: (() => void) | undefined;
+  /** The admin server when `options.admin` is set. */
+  readonly #admin: NodeAdmin | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -122,6 +125,19 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       onShipped: (bytes) => this.events.emit('shipped', { bytes }),
       onError: (err) => this.#emitError(err),
     });
+    if (options.admin !== undefined) {
+      this.#admin = new NodeAdmin({
+        admin: options.admin,
+        db: options.name,
+        nodeId: options.instanceId,
+        address,
+        clock: options.clock,
+        logger: options.logger,
+        stats: () => this.stats(),
+        idle: () => this.#lifecycle.leader?.scheduler.dirty === false,
+      });
+      this.#admin.listen(events);
+    }
     this.#router = new WriteRouter({
       options,
       lifecycle: this.#lifecycle,
@@ -224,6 +240,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#lifecycle.onRoleEvent(event));
     await this.#coordinator.join(this.#options.name, this.#options.path);
     await this.#lifecycle.sync();
+    await this.#admin?.start(this.#coordinator);
   }
 
   /** Throws unless this node may write right now (called under the engine's write lock). */
@@ -265,6 +282,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   }
 
   #emitError(err: unknown): void {
+    this.#admin?.error(err);
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
     else this.#options.logger.warn({ err: error.message }, 'hadb: background error');
@@ -361,6 +379,11 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     );
   }
 
+  /** The admin server's URL (`http://host:port/`) when the `admin` option is set and the node has joined. */
+  get adminUrl(): string | undefined {
+    return this.#admin?.server?.url;
+  }
+
   /** Read pauses (ms) of the most recent refreshes on this follower, oldest first. */
   readPauses(): readonly number[] {
     return this.#stats.recentPauses();
@@ -376,6 +399,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   }
 
   async #close(): Promise<void> {
+    await this.#admin?.close();
     await this.#lifecycle.close(this.#options.logger);
     this.#wakeProgress();
     await this.#server?.close();

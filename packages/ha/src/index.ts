@@ -16,6 +16,7 @@ export { HaError, isHaError, throwIfAborted, type HaErrorCode } from './errors.j
 export { resolveHaNodeOptions, type HaLeaseOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
 export type { HaRole } from './role-lifecycle.js';
 export type { HaStats } from './stats.js';
+export type { EngineAdminOptions } from '@hadb/admin';
 export { ShipScheduler, type ShipCounters, type ShipSchedulerOptions } from './ship-scheduler.js';
 export { FileGate } from './file-gate.js';
 export { Mutex, RwGate } from './mutex.js';

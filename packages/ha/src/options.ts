@@ -1,3 +1,4 @@
+import type { EngineAdminOptions } from '@hadb/admin';
 import type { LeaseOptions } from '@hadb/core';
 import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
@@ -50,6 +51,12 @@ export interface HaNodeOptions<W, R, WR, RR> {
   readonly clock?: Clock | undefined;
   /** pino-compatible logger. Default: silent. */
   readonly logger?: Logger | undefined;
+  /**
+   * Starts an `@hadb/admin` server for this node once it has joined (`/metrics`, `/health`,
+   * `/ready`, `/status`, the status page, webhooks), e.g. `{ port: 9464, token }`. Closed first on
+   * `close()`. Default: none.
+   */
+  readonly admin?: EngineAdminOptions | undefined;
 }
 
 /** Options after defaults and checks. */
@@ -71,6 +78,7 @@ export interface ResolvedHaNodeOptions<W, R, WR, RR> {
   readonly forwardTimeoutMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly admin: EngineAdminOptions | undefined;
 }
 
 /** Applies defaults and checks every option: `HADB_HA_INVALID_CONFIG` (or the storage key error for names). */
@@ -116,5 +124,6 @@ export function resolveHaNodeOptions<W, R, WR, RR>(o: HaNodeOptions<W, R, WR, RR
     forwardTimeoutMs: positive('forwardTimeoutMs', o.forwardTimeoutMs, 5000),
     clock: o.clock ?? systemClock,
     logger: o.logger ?? silentLogger,
+    admin: o.admin,
   };
 }

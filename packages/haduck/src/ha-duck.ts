@@ -89,6 +89,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           forwardTimeoutMs: options.forwardTimeoutMs,
           clock: options.clock,
           logger: options.logger,
+          admin: options.admin,
         },
         self,
       );
@@ -114,6 +115,11 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   /** The database name. */
   get name(): string {
     return this.#node.name;
+  }
+
+  /** The admin server's URL (`http://host:port/`) when the `admin` option is set. */
+  get adminUrl(): string | undefined {
+    return this.#node.adminUrl;
   }
 
   /**

@@ -43,7 +43,7 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
     const { storage, prefix } = options;
     let shipping: { ws: Walstream; replicator: DatabaseReplicator; term: LeaderTerm } | undefined;
 
-    const followerOptions = (intervalMs: number, onApply?: (info: { seq: bigint; restored: boolean }) => void) => ({
+    const followerOptions = (intervalMs: number, onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void) => ({
       storage,
       prefix,
       name: db,
@@ -117,7 +117,7 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
             follower = await Follower.open(
               followerOptions(2 ** 31 - 1, (info) => {
                 if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
-                chain = chain.then(() => ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' }));
+                chain = chain.then(() => ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment', commitMs: info.createdMs }));
               }),
               { signal: fctx.signal },
             );

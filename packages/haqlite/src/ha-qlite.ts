@@ -89,6 +89,7 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
           forwardTimeoutMs: options.forwardTimeoutMs,
           clock: options.clock,
           logger: options.logger,
+          admin: options.admin,
         },
         self,
       );
@@ -118,6 +119,11 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
   /** The database name. */
   get name(): string {
     return this.#node.name;
+  }
+
+  /** The admin server's URL (`http://host:port/`) when the `admin` option is set. */
+  get adminUrl(): string | undefined {
+    return this.#node.adminUrl;
   }
 
   /**

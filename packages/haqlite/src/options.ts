@@ -1,5 +1,5 @@
 import { basename, extname } from 'node:path';
-import type { Durability, HaLeaseOptions } from '@hadb/ha';
+import type { Durability, EngineAdminOptions, HaLeaseOptions } from '@hadb/ha';
 import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
@@ -50,6 +50,11 @@ export interface HaQLiteOptions {
   readonly clock?: Clock | undefined;
   /** pino-compatible logger. Default: silent. */
   readonly logger?: Logger | undefined;
+  /**
+   * Starts an `@hadb/admin` server for this node once it has joined (`/metrics`, `/health`,
+   * `/ready`, `/status`, the status page, webhooks), e.g. `{ port: 9464, token }`. Default: none.
+   */
+  readonly admin?: EngineAdminOptions | undefined;
 }
 
 /** The SQLite-specific options after defaults (the rest is checked by `@hadb/ha`). */

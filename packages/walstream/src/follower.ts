@@ -28,7 +28,11 @@ export interface FollowOptions {
   readonly clock?: Clock | undefined;
   readonly logger?: Logger | undefined;
   /** Called after each applied changeset or re-restore. */
-  readonly onApply?: ((info: { readonly seq: bigint; readonly restored: boolean }) => void) | undefined;
+  /**
+   * Called after each applied step. `createdMs`: wall ms at which the applied changeset was
+   * captured on the writer (right after the commits it holds); absent after a restore.
+   */
+  readonly onApply?: ((info: { readonly seq: bigint; readonly restored: boolean; readonly createdMs?: number | undefined }) => void) | undefined;
   /** Called when a poll fails (it is retried at the next interval). */
   readonly onError?: ((error: unknown) => void) | undefined;
 }
@@ -145,7 +149,7 @@ export class Follower {
       }
       this.position = { seq: cs.header.seq, checksum: cs.checksum };
       savePosition(this.options.output, this.position);
-      this.options.onApply?.({ seq: this.position.seq, restored: false });
+      this.options.onApply?.({ seq: this.position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
       expected++;
     }
     if (!broken) {

@@ -4,8 +4,10 @@ export type {
   CheckpointOptions,
   DatabaseOptions,
   SnapshotPolicy,
+  WalstreamAdminOptions,
   WalstreamOptions,
 } from './options.js';
+export { WalstreamAdminSource } from './admin-source.js';
 export type { WalstreamEvent } from './events.js';
 export { restore, checkIntegrity, type RestoreOptions, type RestoreProgress, type RestoreResult } from './restore.js';
 export { Follower, type FollowOptions } from './follower.js';

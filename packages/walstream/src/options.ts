@@ -1,3 +1,4 @@
+import type { EngineAdminOptions } from '@hadb/admin';
 import { configChecker, systemClock, silentLogger, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { configError } from './errors.js';
@@ -50,6 +51,18 @@ export interface WalstreamOptions extends Omit<DatabaseOptions, 'name'> {
   readonly logger?: Logger | undefined;
   /** Progress and error events of every database. */
   readonly onEvent?: ((event: WalstreamEvent) => void) | undefined;
+  /**
+   * Starts an `@hadb/admin` server for this process (`/metrics`, `/health`, `/ready`, `/status`,
+   * a status page, webhooks), e.g. `{ port: 9464, token }`; see {@link WalstreamAdminOptions}.
+   * Default: none.
+   */
+  readonly admin?: WalstreamAdminOptions | undefined;
+}
+
+/** The `admin` option: `@hadb/admin`'s server options plus the name this process reports. */
+export interface WalstreamAdminOptions extends EngineAdminOptions {
+  /** The `node` label and status-page name. Default: the host name. */
+  readonly nodeId?: string | undefined;
 }
 
 /** Options after checking, with defaults. */

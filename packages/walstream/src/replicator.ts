@@ -50,6 +50,10 @@ export interface EngineContext {
   readonly logger: Logger;
   readonly limiter: ConcurrencyLimiter;
   readonly emit: (event: WalstreamEvent) => void;
+  /** Called after each successful sync (also one that found nothing to ship). */
+  readonly synced?: ((db: string) => void) | undefined;
+  /** Called when a requested `sync()` fails (background failures are `error` events). */
+  readonly syncFailed?: ((db: string, error: unknown) => void) | undefined;
 }
 
 const deadline = { timeout: timeoutError, aborted: abortedError };
@@ -177,7 +181,12 @@ export class DatabaseReplicator {
    */
   async sync(options: OpOptions = {}): Promise<SyncResult> {
     this.ensureOpen();
-    return this.serial(() => this.doSync(options.signal));
+    try {
+      return await this.serial(() => this.doSync(options.signal));
+    } catch (err) {
+      this.ctx.syncFailed?.(this.name, err);
+      throw err;
+    }
   }
 
   /** Ships pending commits, then runs a checkpoint now (`PASSIVE` unless `mode` says `TRUNCATE`). */
@@ -297,6 +306,7 @@ export class DatabaseReplicator {
       bytes += size;
       this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes, capturedAt });
     }
+    this.ctx.synced?.(this.name);
     return { seq: this.state.seq, shipped, pages, bytes };
   }
 

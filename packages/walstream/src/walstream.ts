@@ -1,5 +1,8 @@
+import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
+import { startAdminServer, type AdminServer } from '@hadb/admin';
 import { ConcurrencyLimiter, type OpOptions } from '@hadb/io';
+import { WalstreamAdminSource } from './admin-source.js';
 import { WalstreamError } from './errors.js';
 import { checkName, resolveDatabase, resolveShared, type DatabaseOptions, type ResolvedShared, type WalstreamOptions } from './options.js';
 import { DatabaseReplicator, type EngineContext } from './replicator.js';
@@ -14,18 +17,34 @@ export class Walstream {
   private readonly dbs = new Map<string, DatabaseReplicator>();
   private readonly ctx: EngineContext;
   private closed = false;
+  /** Present when the `admin` option is set. */
+  readonly #adminSource: WalstreamAdminSource | undefined;
+  #adminServer: AdminServer | undefined;
 
   private constructor(
     private readonly shared: ResolvedShared,
     private readonly defaults: Omit<DatabaseOptions, 'name'>,
+    admin: WalstreamOptions['admin'],
   ) {
+    const source = (this.#adminSource =
+      admin === undefined
+        ? undefined
+        : new WalstreamAdminSource({
+            nodeId: admin.nodeId ?? hostname(),
+            clock: shared.clock,
+            logger: shared.logger,
+            databases: () => [...this.dbs.values()].map((r) => r.status()),
+          }));
     this.ctx = {
       storage: shared.storage,
       prefix: shared.prefix,
       clock: shared.clock,
       logger: shared.logger,
       limiter: new ConcurrencyLimiter(shared.uploadConcurrency),
+      synced: source === undefined ? undefined : (db) => source.synced(db),
+      syncFailed: source === undefined ? undefined : (db, err) => source.failed(db, err),
       emit: (event) => {
+        source?.event(event);
         try {
           shared.onEvent(event);
         } catch (err) {
@@ -39,7 +58,17 @@ export class Walstream {
   static async open(options: WalstreamOptions): Promise<Walstream> {
     const shared = resolveShared(options);
     resolveDatabase(options);
-    return new Walstream(shared, options);
+    const ws = new Walstream(shared, options, options.admin);
+    if (options.admin !== undefined && ws.#adminSource !== undefined) {
+      const { nodeId: _nodeId, ...server } = options.admin;
+      ws.#adminServer = await startAdminServer({ clock: shared.clock, logger: shared.logger, ...server, sources: [ws.#adminSource] });
+    }
+    return ws;
+  }
+
+  /** The admin server's URL (`http://host:port/`) when the `admin` option is set. */
+  get adminUrl(): string | undefined {
+    return this.#adminServer?.url;
   }
 
   /**
@@ -87,6 +116,10 @@ export class Walstream {
   async close(options: OpOptions & { readonly final?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const admin = this.#adminServer;
+    this.#adminServer = undefined;
+    await admin?.close();
+    this.#adminSource?.close();
     const all = [...this.dbs.values()];
     this.dbs.clear();
     const results = await Promise.allSettled(all.map((r) => r.close(options)));
