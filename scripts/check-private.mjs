@@ -9,7 +9,8 @@ import { join, relative } from 'node:path';
 
 const PENDING = new Set(['core', 'duckblock', 'haduck']);
 const root = new URL('..', import.meta.url).pathname;
-const member = /^\s+(?:(?:public|protected|static|readonly|override|async|get|set|abstract)\s+)*private\s+(?!constructor\b)/;
+const member =
+  /^\s+(?:(?:public|protected|static|readonly|override|async|get|set|abstract)\s+)*private\s+(?!constructor\b)/;
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {

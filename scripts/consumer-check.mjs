@@ -105,8 +105,31 @@ export function checkTypes(app, pkgs) {
     ['node16', 'node16', 'types-node16.mts'],
   ]) {
     writeFileSync(join(app, file), `${imports}\n`);
-    const r = run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--target', 'es2023', '--module', module, '--moduleResolution', resolution, file], { cwd: app });
-    if (r.status !== 0) fail(`TypeScript (${resolution} resolution) cannot resolve the packages: ${r.stdout.trim().split('\n').slice(0, 4).join(' | ')}`);
+    const r = run(
+      process.execPath,
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--skipLibCheck',
+        '--types',
+        'node',
+        '--typeRoots',
+        join(root, 'node_modules', '@types'),
+        '--target',
+        'es2023',
+        '--module',
+        module,
+        '--moduleResolution',
+        resolution,
+        file,
+      ],
+      { cwd: app },
+    );
+    if (r.status !== 0)
+      fail(
+        `TypeScript (${resolution} resolution) cannot resolve the packages: ${r.stdout.trim().split('\n').slice(0, 4).join(' | ')}`,
+      );
     else log(`ok types resolve under moduleResolution ${resolution} (${specifiers.length} entry points)`);
   }
 }
@@ -114,7 +137,14 @@ export function checkTypes(app, pkgs) {
 /** The environment a user of the READMEs would set, from the test services' variables. */
 function exampleEnv() {
   const e = process.env;
-  const need = ['HADB_TEST_S3_ENDPOINT', 'HADB_TEST_S3_BUCKET', 'HADB_TEST_S3_ACCESS_KEY_ID', 'HADB_TEST_S3_SECRET_ACCESS_KEY', 'HADB_TEST_NATS_URL', 'HADB_TEST_ETCD_URL'];
+  const need = [
+    'HADB_TEST_S3_ENDPOINT',
+    'HADB_TEST_S3_BUCKET',
+    'HADB_TEST_S3_ACCESS_KEY_ID',
+    'HADB_TEST_S3_SECRET_ACCESS_KEY',
+    'HADB_TEST_NATS_URL',
+    'HADB_TEST_ETCD_URL',
+  ];
   const missing = need.filter((v) => !e[v]);
   if (missing.length > 0) {
     fail(`missing ${missing.join(', ')}: run through \`pnpm test\` or load the services' env first`);
@@ -143,7 +173,11 @@ function main() {
   const all = packages().filter((p) => only.length === 0 || only.includes(p.dir));
   if (build) {
     log('building every package (turbo)');
-    const b = run('npx', ['-y', 'pnpm@10.34.8', 'exec', 'turbo', 'run', 'build', '--filter=./packages/*', '--output-logs=errors-only'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    const b = run(
+      'npx',
+      ['-y', 'pnpm@10.34.8', 'exec', 'turbo', 'run', 'build', '--filter=./packages/*', '--output-logs=errors-only'],
+      { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
     if (b.status !== 0) return fail('build failed');
   }
   const work = mkdtempSync(join(tmpdir(), 'hadb-consumer-'));
@@ -151,7 +185,11 @@ function main() {
     const packs = join(work, 'packs');
     mkdirSync(packs);
     // pnpm pack rewrites workspace: ranges to the real versions, as `pnpm publish` does.
-    const packed = run('npx', ['-y', 'pnpm@10.34.8', '-r', '--filter', './packages/*', 'pack', '--pack-destination', packs], { cwd: root });
+    const packed = run(
+      'npx',
+      ['-y', 'pnpm@10.34.8', '-r', '--filter', './packages/*', 'pack', '--pack-destination', packs],
+      { cwd: root },
+    );
     if (packed.status !== 0) return fail(`pnpm pack failed: ${packed.stderr.trim()}`);
     const deps = {};
     for (const p of packages()) {
@@ -162,10 +200,14 @@ function main() {
     }
     const app = join(work, 'app');
     mkdirSync(app);
-    writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'hadb-consumer', private: true, type: 'module', dependencies: deps }, null, 2)}\n`);
+    writeFileSync(
+      join(app, 'package.json'),
+      `${JSON.stringify({ name: 'hadb-consumer', private: true, type: 'module', dependencies: deps }, null, 2)}\n`,
+    );
     log(`npm install of ${Object.keys(deps).length} tarballs into ${app}`);
     const install = run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn'], { cwd: app });
-    if (install.status !== 0) return fail(`npm install failed: ${install.stderr.trim().split('\n').slice(-5).join(' | ')}`);
+    if (install.status !== 0)
+      return fail(`npm install failed: ${install.stderr.trim().split('\n').slice(-5).join(' | ')}`);
     for (const line of install.stderr.split('\n')) {
       if (/EBADENGINE/.test(line) && /@hadb\//.test(line)) fail(`npm install: ${line.trim()}`);
     }
@@ -184,9 +226,16 @@ function main() {
         const argv = vitest ? [join(app, 'node_modules', 'vitest', 'vitest.mjs'), 'run', file] : [file];
         const r = run(process.execPath, argv, { cwd: app, env, timeout: EXAMPLE_TIMEOUT_MS, killSignal: 'SIGKILL' });
         const ms = Date.now() - t0;
-        if (r.signal) fail(`${p.pkg.name} README example ${i + 1}: did not exit by itself within ${EXAMPLE_TIMEOUT_MS} ms`);
-        else if (r.status !== 0) fail(`${p.pkg.name} README example ${i + 1}: exit ${r.status}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`);
-        else log(`ok ${p.pkg.name} README example ${i + 1} (${ms} ms)${r.stdout.trim() ? `: ${r.stdout.trim().split('\n')[0]}` : ''}`);
+        if (r.signal)
+          fail(`${p.pkg.name} README example ${i + 1}: did not exit by itself within ${EXAMPLE_TIMEOUT_MS} ms`);
+        else if (r.status !== 0)
+          fail(
+            `${p.pkg.name} README example ${i + 1}: exit ${r.status}: ${r.stderr.trim().split('\n').slice(0, 6).join(' | ')}`,
+          );
+        else
+          log(
+            `ok ${p.pkg.name} README example ${i + 1} (${ms} ms)${r.stdout.trim() ? `: ${r.stdout.trim().split('\n')[0]}` : ''}`,
+          );
       });
     }
   } finally {

@@ -14,7 +14,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const { createClient } = await import(pathToFileURL(createRequire(join(root, 'packages/haqlite/package.json')).resolve('@libsql/client')).href);
+const { createClient } = await import(
+  pathToFileURL(createRequire(join(root, 'packages/haqlite/package.json')).resolve('@libsql/client')).href
+);
 const env = process.env;
 const steadyMs = Number(env.DEMO_STEADY_MS ?? 5000);
 const afterMs = Number(env.DEMO_AFTER_MS ?? 4000);
@@ -29,9 +31,29 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function node(name) {
   const child = spawn(
     process.execPath,
-    ['--conditions=hadb-source', '--import', 'tsx', join(root, 'packages/haqlite/src/bin/haqlite.ts'), 'serve',
-      '--path', join(scratch, `${name}.db`), '--name', 'demo', '--storage', pathToFileURL(join(scratch, 'storage')).href, '--instance', name,
-      '--listen', '127.0.0.1:0', '--ttl-ms', ttlMs, '--durability', 'shipped', '--ship-interval-ms', '200'],
+    [
+      '--conditions=hadb-source',
+      '--import',
+      'tsx',
+      join(root, 'packages/haqlite/src/bin/haqlite.ts'),
+      'serve',
+      '--path',
+      join(scratch, `${name}.db`),
+      '--name',
+      'demo',
+      '--storage',
+      pathToFileURL(join(scratch, 'storage')).href,
+      '--instance',
+      name,
+      '--listen',
+      '127.0.0.1:0',
+      '--ttl-ms',
+      ttlMs,
+      '--durability',
+      'shipped',
+      '--ship-interval-ms',
+      '200',
+    ],
     { cwd: root, env: { ...env, HAQLITE_AUTH_TOKEN: token, HAQLITE_SECRET: token }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.add(child);
@@ -75,7 +97,9 @@ try {
   say(`node b is ${bOpen.role} at ${bOpen.url}`);
   const ca = createClient({ url: aOpen.url, authToken: token, intMode: 'bigint' });
   const cb = createClient({ url: bOpen.url, authToken: token, intMode: 'bigint' });
-  await ca.execute('CREATE TABLE IF NOT EXISTS rows (writer TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (writer, seq))');
+  await ca.execute(
+    'CREATE TABLE IF NOT EXISTS rows (writer TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (writer, seq))',
+  );
 
   const acked = [];
   let killedAt = 0;
@@ -126,8 +150,12 @@ try {
   const have = new Set(rows);
   const lost = acked.filter((k) => !have.has(k));
   const dupes = acked.length - new Set(acked).size;
-  say(`summary: ${acked.length} rows acknowledged, ${rows.length} rows on the new leader, lost ${lost.length}, duplicate acks ${dupes}`);
-  say(`summary: promotion ${promotedMs} ms after SIGKILL, first write started after the kill acknowledged at +${firstAfterKill - killedAt} ms, ${errors} failed attempts retried`);
+  say(
+    `summary: ${acked.length} rows acknowledged, ${rows.length} rows on the new leader, lost ${lost.length}, duplicate acks ${dupes}`,
+  );
+  say(
+    `summary: promotion ${promotedMs} ms after SIGKILL, first write started after the kill acknowledged at +${firstAfterKill - killedAt} ms, ${errors} failed attempts retried`,
+  );
   if (lost.length > 0 || dupes > 0) {
     failed = true;
     say(`FAILED: lost ${lost.slice(0, 10).join(', ')}`);

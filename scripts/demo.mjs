@@ -39,22 +39,26 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts one example node; returns { child, events, waitFor(pred, ms) }. */
 function node(name, example, extraEnv) {
-  const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', join(root, 'examples', example, 'src', 'main.ts')], {
-    cwd: root,
-    env: {
-      ...env,
-      HADUCK_STORAGE: storage,
-      HADUCK_LEASE: env.HADUCK_LEASE ?? 'storage',
-      HADUCK_PATH: join(scratch, `${name}.duckdb`),
-      HADUCK_INSTANCE: name,
-      HADUCK_TTL_MS: ttlMs,
-      HADUCK_CHECKPOINT_MS: env.HADUCK_CHECKPOINT_MS ?? '1000',
-      HADUCK_PULL_MS: env.HADUCK_PULL_MS ?? '100',
-      HADUCK_DB: env.HADUCK_DB ?? `demo-${process.pid}`,
-      ...extraEnv,
+  const child = spawn(
+    process.execPath,
+    ['--conditions=hadb-source', '--import', 'tsx', join(root, 'examples', example, 'src', 'main.ts')],
+    {
+      cwd: root,
+      env: {
+        ...env,
+        HADUCK_STORAGE: storage,
+        HADUCK_LEASE: env.HADUCK_LEASE ?? 'storage',
+        HADUCK_PATH: join(scratch, `${name}.duckdb`),
+        HADUCK_INSTANCE: name,
+        HADUCK_TTL_MS: ttlMs,
+        HADUCK_CHECKPOINT_MS: env.HADUCK_CHECKPOINT_MS ?? '1000',
+        HADUCK_PULL_MS: env.HADUCK_PULL_MS ?? '100',
+        HADUCK_DB: env.HADUCK_DB ?? `demo-${process.pid}`,
+        ...extraEnv,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
     },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  );
   children.add(child);
   const events = [];
   const waiters = new Set();
@@ -74,17 +78,23 @@ function node(name, example, extraEnv) {
     events.push(e);
     for (const w of [...waiters]) w(e);
   });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
+  const exited = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    }),
+  );
   function waitFor(pred, ms, what) {
     const hit = events.find(pred);
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`${name}: timed out after ${ms} ms waiting for ${what}\n--- ${name} stderr ---\n${stderr.slice(-4000)}`));
+        reject(
+          new Error(
+            `${name}: timed out after ${ms} ms waiting for ${what}\n--- ${name} stderr ---\n${stderr.slice(-4000)}`,
+          ),
+        );
       }, ms);
       const w = (e) => {
         if (pred(e)) {
@@ -98,7 +108,11 @@ function node(name, example, extraEnv) {
         if (waiters.has(w)) {
           clearTimeout(t);
           waiters.delete(w);
-          reject(new Error(`${name} exited (${code ?? signal}) while waiting for ${what}\n--- ${name} stderr ---\n${stderr.slice(-4000)}`));
+          reject(
+            new Error(
+              `${name} exited (${code ?? signal}) while waiting for ${what}\n--- ${name} stderr ---\n${stderr.slice(-4000)}`,
+            ),
+          );
         }
       });
     });
@@ -117,7 +131,9 @@ function check(ok, msg) {
 }
 
 async function main() {
-  say(`storage ${storage.startsWith('local:') ? 'local (temp dir)' : storage.split(':')[0]}, lease ${env.HADUCK_LEASE ?? 'storage'}, TTL ${ttlMs} ms`);
+  say(
+    `storage ${storage.startsWith('local:') ? 'local (temp dir)' : storage.split(':')[0]}, lease ${env.HADUCK_LEASE ?? 'storage'}, TTL ${ttlMs} ms`,
+  );
   const a = node('a', 'haduck-leader', { HADUCK_WRITE_RATE: env.HADUCK_WRITE_RATE ?? '20', HADUCK_WRITER: 'a' });
   const leaderRole = await a.waitFor((e) => e.event === 'role', 60_000, 'leader start');
   say(`node a started as ${leaderRole.role} (${leaderRole.address})`);
@@ -126,8 +142,12 @@ async function main() {
   const b = node('b', 'haduck-follower', { HADUCK_WRITE_RATE: env.DEMO_FOLLOWER_RATE ?? '5', HADUCK_WRITER: 'b' });
   const followerRole = await b.waitFor((e) => e.event === 'role', 60_000, 'follower start');
   say(`node b started as ${followerRole.role}; it forwards its own writes to the leader`);
-  say('rows are named <writer>#<seq>: a#12 is the 12th row node a wrote; b#3 the 3rd that node b wrote (forwarded to the leader while b follows)');
-  say('a follower applies each shipped checkpoint to its own file, then swaps its read-only DuckDB over to it; the read pause is how long queries waited for that swap');
+  say(
+    'rows are named <writer>#<seq>: a#12 is the 12th row node a wrote; b#3 the 3rd that node b wrote (forwarded to the leader while b follows)',
+  );
+  say(
+    'a follower applies each shipped checkpoint to its own file, then swaps its read-only DuckDB over to it; the read pause is how long queries waited for that swap',
+  );
   check(leaderRole.role === 'leader' && followerRole.role === 'follower', 'roles: a leads, b follows');
   await b.waitFor((e) => e.event === 'visible' && e.writer === 'a', 30_000, 'first replicated row');
 
@@ -141,7 +161,9 @@ async function main() {
     const stats = b.events.filter((e) => e.event === 'stats').at(-1);
     say(
       `leader acked ${acks.length} rows (last a#${lastAck?.seq ?? 0}); follower sees a#${vis?.seq ?? 0}` +
-        (stats ? `, applied ${stats.appliedSegments} checkpoints, last read pause ${Number(stats.lastReadPauseMs).toFixed(1)} ms` : ''),
+        (stats
+          ? `, applied ${stats.appliedSegments} checkpoints, last read pause ${Number(stats.lastReadPauseMs).toFixed(1)} ms`
+          : ''),
     );
   }
 
@@ -153,7 +175,11 @@ async function main() {
   const promoted = await b.waitFor((e) => e.event === 'promoted', 30_000, 'promotion');
   const failoverMs = promoted.t - killedAt;
   say(`node b promoted after ${failoverMs} ms`);
-  const firstAfter = await b.waitFor((e) => e.event === 'ack' && e.acked > promoted.t, 30_000, 'a write on the new leader');
+  const firstAfter = await b.waitFor(
+    (e) => e.event === 'ack' && e.acked > promoted.t,
+    30_000,
+    'a write on the new leader',
+  );
   say(`writes continue on b (b#${firstAfter.seq} acknowledged ${firstAfter.acked - killedAt} ms after the kill)`);
   await sleep(afterMs);
 
@@ -163,9 +189,15 @@ async function main() {
   b.child.stdin.write(`${JSON.stringify({ cmd: 'check', acked })}\n`);
   const result = await b.waitFor((e) => e.event === 'check', 30_000, 'check result');
   const ackCount = Object.values(acked).reduce((n, s) => n + s.length, 0);
-  check(result.missingCount === 0, `${ackCount} acknowledged rows, ${result.missingCount} missing${result.missingCount ? `: ${JSON.stringify(result.missing.slice(0, 5))}` : ''}`);
+  check(
+    result.missingCount === 0,
+    `${ackCount} acknowledged rows, ${result.missingCount} missing${result.missingCount ? `: ${JSON.stringify(result.missing.slice(0, 5))}` : ''}`,
+  );
   check(result.duplicates === 0, `${result.duplicates} duplicated rows (retried writes ran once)`);
-  check(b.events.some((e) => e.event === 'ack' && e.writer === 'b' && e.acked > killedAt), 'forwarded writer b kept writing through the failover');
+  check(
+    b.events.some((e) => e.event === 'ack' && e.writer === 'b' && e.acked > killedAt),
+    'forwarded writer b kept writing through the failover',
+  );
 
   b.child.kill('SIGTERM');
   await b.waitFor((e) => e.event === 'closed', 30_000, 'clean close');
@@ -175,7 +207,10 @@ async function main() {
     'no checkpoint DuckDB ran on its own (every checkpoint was shipped by haduck)',
   );
   const errors = [...a.events, ...b.events].filter((e) => e.event === 'error' || e.event === 'write_error');
-  check(errors.length === 0, `${errors.length} error events${errors.length ? `: ${JSON.stringify(errors.slice(0, 3))}` : ''}`);
+  check(
+    errors.length === 0,
+    `${errors.length} error events${errors.length ? `: ${JSON.stringify(errors.slice(0, 3))}` : ''}`,
+  );
 
   // Lag: for each acknowledged row of a, when did the follower first see it?
   const visible = b.events.filter((e) => e.event === 'visible' && e.writer === 'a');
@@ -200,12 +235,12 @@ async function main() {
       `  result                        ${failed ? 'FAILED' : 'all checks passed'}`,
       '',
       'what these mean',
-      '  lag           from a row\'s write on the leader to its first sight in the follower\'s own copy; rows ship',
+      "  lag           from a row's write on the leader to its first sight in the follower's own copy; rows ship",
       '                with the next checkpoint (every second while there are changes), so about half a second plus apply',
       '  read pause    a follower serves queries from a read-only DuckDB; after applying a checkpoint it swaps that',
       '                instance for one on the updated file, and queries wait while it swaps',
       `  bytes shipped the initial snapshot and ${shippedCheckpoints} checkpoints (a, then b): ${(bytes / 1048576 / Math.max(1, shippedCheckpoints)).toFixed(2)} MiB per checkpoint on average.`,
-      '                DuckDB stores data in 256 KiB blocks and a checkpoint rewrites whole blocks (the table\'s data,',
+      "                DuckDB stores data in 256 KiB blocks and a checkpoint rewrites whole blocks (the table's data,",
       '                its metadata, the free list), so the volume follows checkpoints x changed blocks, not rows',
       '',
     ].join('\n'),

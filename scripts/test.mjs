@@ -31,7 +31,10 @@ function wantedServices() {
     .map((f) => f.slice(0, -3))
     .sort();
   if (setting === '1' || setting === '') return all;
-  const names = setting.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = setting
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!all.includes(n)) {
       log(`HADB_TEST_SERVICES names "${n}", but there is no scripts/services/${n}.sh (have: ${all.join(', ')})`);
@@ -66,7 +69,9 @@ function startServices() {
       importEnv(script);
       log(`service ${name}: started (stopped again at the end)`);
     } else if (r.status === 3) {
-      log(`!!! SKIPPING service ${name}: its server is not installed (see scripts/services/${name}.sh); its suites will skip${ci ? ' — and fail, because CI=true' : ''}`);
+      log(
+        `!!! SKIPPING service ${name}: its server is not installed (see scripts/services/${name}.sh); its suites will skip${ci ? ' — and fail, because CI=true' : ''}`,
+      );
       if (ci) ok = false;
     } else {
       log(`!!! service ${name} failed to start (exit ${r.status ?? r.signal})`);

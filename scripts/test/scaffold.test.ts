@@ -32,7 +32,9 @@ describe('CONTRIBUTING.md: adding a lease store', { timeout: 400_000 }, () => {
     const pkg = JSON.parse(readFileSync(join(work, 'packages/lease-redis/package.json'), 'utf8'));
     expect(pkg.peerDependencies).toEqual({ '@hadb/lease': 'workspace:^' });
     expect(pkg.files).toEqual(['dist', 'src', 'LICENSE']);
-    expect(readFileSync(join(work, 'packages/lease-redis/README.md'), 'utf8')).toContain('npm install @hadb/lease-redis @hadb/lease');
+    expect(readFileSync(join(work, 'packages/lease-redis/README.md'), 'utf8')).toContain(
+      'npm install @hadb/lease-redis @hadb/lease',
+    );
     expect(readFileSync(join(work, 'packages/lease-redis/src/index.ts'), 'utf8')).toContain('RedisLeaseStore');
   });
 

@@ -8,7 +8,8 @@ import { cleanEnv, root } from './workspace.js';
 // scripts/test.mjs, run in a scratch root with two fake services and a fake vitest, so what it
 // starts and stops can be observed without touching real servers.
 let work: string;
-const calls = () => (existsSync(join(work, 'calls.log')) ? readFileSync(join(work, 'calls.log'), 'utf8').trim().split('\n') : []);
+const calls = () =>
+  existsSync(join(work, 'calls.log')) ? readFileSync(join(work, 'calls.log'), 'utf8').trim().split('\n') : [];
 
 function service(name: string, running: boolean): void {
   const state = join(work, `${name}.up`);
@@ -44,7 +45,12 @@ console.log('JSON report written to ' + out);
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 function runner(env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [join(work, 'scripts/test.mjs')], { cwd: work, env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, [join(work, 'scripts/test.mjs')], {
+    cwd: work,
+    env: cleanEnv(env),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 describe('scripts/test.mjs', () => {
@@ -53,7 +59,11 @@ describe('scripts/test.mjs', () => {
     service('not-up', false);
     const r = runner({ HADB_TEST_SERVICES: '1' });
     expect(r.status, r.stderr).toBe(0);
-    expect(calls()).toEqual(['not-up start', 'vitest sees HADB_FAKE_ALREADY_UP_URL,HADB_FAKE_NOT_UP_URL', 'not-up stop']);
+    expect(calls()).toEqual([
+      'not-up start',
+      'vitest sees HADB_FAKE_ALREADY_UP_URL,HADB_FAKE_NOT_UP_URL',
+      'not-up stop',
+    ]);
     expect(existsSync(join(work, 'already-up.up'))).toBe(true);
     expect(r.stderr).toContain('service already-up: already running — using it, and leaving it running');
     expect(r.stdout).toContain('Tests: 3 passed, 0 failed, 1 skipped');

@@ -24,10 +24,16 @@ export class UsageError extends Error {}
 const DEFAULT_QUERY = 'MATCH (p:Person) RETURN p.name AS name, p.age AS age ORDER BY name';
 const SCHEMA = 'CREATE NODE TABLE IF NOT EXISTS Person(name STRING, age INT64, PRIMARY KEY(name))';
 
-export type Command = { kind: 'demo' } | { kind: 'insert'; name: string; age: number } | { kind: 'query'; cypher: string };
+export type Command =
+  | { kind: 'demo' }
+  | { kind: 'insert'; name: string; age: number }
+  | { kind: 'query'; cypher: string };
 
 /** Checks the command line and GRAPH_HA_STORAGE before anything is opened. */
-export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): { command: Command; storageDir?: string } {
+export function parseCommand(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): { command: Command; storageDir?: string } {
   const unknown = argv.find((a) => a.startsWith('-'));
   if (unknown !== undefined) throw new UsageError(`unknown option ${unknown} (see --help)`);
   const [name = 'demo', ...args] = argv;
@@ -35,10 +41,13 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): {
     if (args.length > 0) throw new UsageError('demo takes no arguments');
     return { command: { kind: 'demo' } };
   }
-  if (name !== 'insert' && name !== 'query') throw new UsageError(`unknown command ${name}: use demo, insert or query (see --help)`);
+  if (name !== 'insert' && name !== 'query')
+    throw new UsageError(`unknown command ${name}: use demo, insert or query (see --help)`);
   const spec = env.GRAPH_HA_STORAGE;
-  if (spec === undefined || spec === '') throw new UsageError(`${name} needs storage that outlives this process: set GRAPH_HA_STORAGE=local:<dir>`);
-  if (!spec.startsWith('local:') || spec.length === 'local:'.length) throw new UsageError(`GRAPH_HA_STORAGE=${spec}: must be local:<dir>`);
+  if (spec === undefined || spec === '')
+    throw new UsageError(`${name} needs storage that outlives this process: set GRAPH_HA_STORAGE=local:<dir>`);
+  if (!spec.startsWith('local:') || spec.length === 'local:'.length)
+    throw new UsageError(`GRAPH_HA_STORAGE=${spec}: must be local:<dir>`);
   const storageDir = spec.slice('local:'.length);
   if (name === 'insert') {
     if (args.length !== 2) throw new UsageError('insert takes two arguments: <name> <age>, e.g. insert Ada 36');
@@ -53,7 +62,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv): {
  * Runs `insert` or `query` against the journal in `storage`: replays it into an in-memory graph
  * in a temporary directory (removed before returning), then writes or reads. Returns the rows.
  */
-export async function runOneShot(storage: StorageBackend, command: Exclude<Command, { kind: 'demo' }>): Promise<Record<string, unknown>[]> {
+export async function runOneShot(
+  storage: StorageBackend,
+  command: Exclude<Command, { kind: 'demo' }>,
+): Promise<Record<string, unknown>[]> {
   const work = await mkdtemp(join(tmpdir(), 'graph-ha-'));
   const journal = { storage, prefix: 'graphs/', db: 'social', dir: join(work, 'journal') };
   try {
@@ -66,7 +78,12 @@ export async function runOneShot(storage: StorageBackend, command: Exclude<Comma
         await follower.close();
       }
     }
-    const leader = await GraphLeader.promote(follower, { ...journal, fsyncMs: 5, uploadIntervalMs: 0, compactionThreshold: 0 });
+    const leader = await GraphLeader.promote(follower, {
+      ...journal,
+      fsyncMs: 5,
+      uploadIntervalMs: 0,
+      compactionThreshold: 0,
+    });
     try {
       await leader.write(SCHEMA);
       await leader.write('MERGE (p:Person {name: $name}) SET p.age = $age', [
@@ -74,7 +91,9 @@ export async function runOneShot(storage: StorageBackend, command: Exclude<Comma
         ['age', param.int(command.age)],
       ]);
       await leader.sync();
-      return await leader.read('MATCH (p:Person {name: $name}) RETURN p.name AS name, p.age AS age', [['name', param.string(command.name)]]);
+      return await leader.read('MATCH (p:Person {name: $name}) RETURN p.name AS name, p.age AS age', [
+        ['name', param.string(command.name)],
+      ]);
     } finally {
       await leader.close();
     }

@@ -15,9 +15,17 @@ export const QUERIES = [
  * Leader and follower on one object store: the leader creates a schema and data, ships its
  * journal; the follower replays it; both answer {@link QUERIES}. Returns both nodes' answers.
  */
-export async function runDemo(storage: StorageBackend, workDir: string): Promise<{ leader: unknown[][]; follower: unknown[][]; applied: number }> {
+export async function runDemo(
+  storage: StorageBackend,
+  workDir: string,
+): Promise<{ leader: unknown[][]; follower: unknown[][]; applied: number }> {
   const common = { storage, prefix: 'graphs/', db: 'social' };
-  const leader = await GraphLeader.open(':memory:', { ...common, dir: join(workDir, 'leader-journal'), fsyncMs: 5, uploadIntervalMs: 0 });
+  const leader = await GraphLeader.open(':memory:', {
+    ...common,
+    dir: join(workDir, 'leader-journal'),
+    fsyncMs: 5,
+    uploadIntervalMs: 0,
+  });
   const follower = await GraphFollower.open(':memory:', { ...common, dir: join(workDir, 'follower-journal') });
   try {
     await leader.write('CREATE NODE TABLE Person(name STRING, age INT64, born DATE, PRIMARY KEY(name))');
@@ -36,10 +44,11 @@ export async function runDemo(storage: StorageBackend, workDir: string): Promise
     }
     await leader.sync();
     let applied = await follower.catchUp();
-    await leader.write(
-      'MATCH (a:Person {name: $a}), (b:Person {name: $b}) CREATE (a)-[:Knows {since: $since}]->(b)',
-      [['a', param.string('Ada')], ['b', param.string('Alan')], ['since', param.int(1936)]],
-    );
+    await leader.write('MATCH (a:Person {name: $a}), (b:Person {name: $b}) CREATE (a)-[:Knows {since: $since}]->(b)', [
+      ['a', param.string('Ada')],
+      ['b', param.string('Alan')],
+      ['since', param.int(1936)],
+    ]);
     await leader.write('MATCH (p:Person {name: $name}) SET p.age = p.age + 1', [['name', param.string('Grace')]]);
     await leader.sync();
     applied += await follower.catchUp();

@@ -51,7 +51,11 @@ export function toKuzu(v: ParamValue): kuzu.KuzuValue {
 }
 
 /** Runs one statement with parameters and returns its rows. Throws the engine's error. */
-export async function run(g: Graph, query: string, params: readonly ParamEntry[] = []): Promise<Record<string, unknown>[]> {
+export async function run(
+  g: Graph,
+  query: string,
+  params: readonly ParamEntry[] = [],
+): Promise<Record<string, unknown>[]> {
   let result: kuzu.QueryResult | kuzu.QueryResult[];
   if (params.length === 0) {
     result = await g.conn.query(query);

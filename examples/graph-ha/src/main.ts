@@ -20,7 +20,9 @@ async function main(): Promise<void> {
     const storage = await LocalStorageBackend.open({ root: storageDir! });
     try {
       const rows = await runOneShot(storage, command);
-      process.stdout.write(`${JSON.stringify({ event: command.kind === 'insert' ? 'inserted' : 'rows', rows }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ event: command.kind === 'insert' ? 'inserted' : 'rows', rows }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+      );
     } finally {
       await storage.close();
     }
@@ -42,7 +44,10 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  const message = error instanceof Error ? `${(error as { code?: string }).code ? `${(error as { code?: string }).code}: ` : ''}${error.message}` : String(error);
+  const message =
+    error instanceof Error
+      ? `${(error as { code?: string }).code ? `${(error as { code?: string }).code}: ` : ''}${error.message}`
+      : String(error);
   process.stderr.write(`graph-ha: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   process.exitCode = error instanceof UsageError ? 2 : 1;
 }

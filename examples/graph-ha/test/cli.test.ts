@@ -14,7 +14,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
   const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GRAPH_HA_') && !k.startsWith('VITEST')) clean[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('GRAPH_HA_') && !k.startsWith('VITEST')) clean[k] = v;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   const r = spawnSync(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', main, ...args], {
@@ -23,7 +24,10 @@ function run(args: string[], env: Record<string, string> = {}) {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; rows: unknown[] });
+  const events = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; rows: unknown[] });
   // tsx keeps its compile cache in TMPDIR (tsx-<uid>); everything else is the program's.
   return { ...r, events, leftovers: readdirSync(tmp).filter((f) => !f.startsWith('tsx-')) };
 }
@@ -32,13 +36,22 @@ describe('graph-ha command line', { timeout: 120_000 }, () => {
   it('--help explains the commands and GRAPH_HA_STORAGE', () => {
     const r = run(['--help']);
     expect(r.status).toBe(0);
-    for (const s of ['graph-ha insert <name> <age>', 'graph-ha query [<cypher>]', 'GRAPH_HA_STORAGE=local:<dir>']) expect(r.stdout).toContain(s);
+    for (const s of ['graph-ha insert <name> <age>', 'graph-ha query [<cypher>]', 'GRAPH_HA_STORAGE=local:<dir>'])
+      expect(r.stdout).toContain(s);
   });
 
   it.each([
-    [['insert', 'Ada', '36'], {}, 'graph-ha: insert needs storage that outlives this process: set GRAPH_HA_STORAGE=local:<dir>'],
+    [
+      ['insert', 'Ada', '36'],
+      {},
+      'graph-ha: insert needs storage that outlives this process: set GRAPH_HA_STORAGE=local:<dir>',
+    ],
     [['query'], { GRAPH_HA_STORAGE: 's3:bucket' }, 'graph-ha: GRAPH_HA_STORAGE=s3:bucket: must be local:<dir>'],
-    [['insert', 'Ada', 'old'], { GRAPH_HA_STORAGE: 'local:/nonexistent' }, 'graph-ha: insert: age old must be a whole number below 1000'],
+    [
+      ['insert', 'Ada', 'old'],
+      { GRAPH_HA_STORAGE: 'local:/nonexistent' },
+      'graph-ha: insert: age old must be a whole number below 1000',
+    ],
     [['--bogus'], {}, 'graph-ha: unknown option --bogus (see --help)'],
     [['frobnicate'], {}, 'graph-ha: unknown command frobnicate: use demo, insert or query (see --help)'],
   ])('%o %o is one line naming the mistake, exit 2', (args, env, line) => {
@@ -50,7 +63,11 @@ describe('graph-ha command line', { timeout: 120_000 }, () => {
 
   it('inserts rows of your choosing and queries them back in later runs, leaving no temporary directory', () => {
     const env = { GRAPH_HA_STORAGE: `local:${join(scratch, 'storage')}` };
-    for (const [name, age] of [['Ada', '36'], ['Alan', '41'], ['Ada', '37']] as const) {
+    for (const [name, age] of [
+      ['Ada', '36'],
+      ['Alan', '41'],
+      ['Ada', '37'],
+    ] as const) {
       const r = run(['insert', name, age], env);
       expect(r.status, r.stderr).toBe(0);
       expect(r.events[0]).toEqual({ event: 'inserted', rows: [{ name, age: Number(age) }] });
@@ -58,7 +75,13 @@ describe('graph-ha command line', { timeout: 120_000 }, () => {
     }
     const q = run(['query'], env);
     expect(q.status, q.stderr).toBe(0);
-    expect(q.events[0]).toEqual({ event: 'rows', rows: [{ name: 'Ada', age: 37 }, { name: 'Alan', age: 41 }] });
+    expect(q.events[0]).toEqual({
+      event: 'rows',
+      rows: [
+        { name: 'Ada', age: 37 },
+        { name: 'Alan', age: 41 },
+      ],
+    });
     const n = run(['query', 'MATCH (p:Person) WHERE p.age > 40 RETURN p.name AS name'], env);
     expect(n.events[0]).toEqual({ event: 'rows', rows: [{ name: 'Alan' }] });
     const bad = run(['query', 'MATCH (x:Nope) RETURN x'], env);

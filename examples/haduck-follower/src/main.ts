@@ -17,29 +17,34 @@ import { startRowWriter, type RowWriter } from '@hadb/example-haduck-leader/writ
 const program = 'haduck-follower';
 const argv = process.argv.slice(2);
 
-await runCli(program, argv, usage(program, 'follow: print rows as they become visible, answer "check" on stdin'), async () => {
-  const line = readCommandLine(argv, process.env);
-  const command = parseCommand(line);
-  const config = await loadConfig(line.settings, process.env, { writeRate: 0 });
-  let db: HaDuck;
-  try {
-    db = await HaDuck.open(config.haduck);
-  } catch (err) {
-    await config.close();
-    throw config.explain(err);
-  }
-  log('role', { role: db.role, instance: config.haduck.instanceId, address: db.address });
-  if (command.kind !== 'run') {
+await runCli(
+  program,
+  argv,
+  usage(program, 'follow: print rows as they become visible, answer "check" on stdin'),
+  async () => {
+    const line = readCommandLine(argv, process.env);
+    const command = parseCommand(line);
+    const config = await loadConfig(line.settings, process.env, { writeRate: 0 });
+    let db: HaDuck;
     try {
-      await runOneShot(db, command);
-    } finally {
-      await db.close();
+      db = await HaDuck.open(config.haduck);
+    } catch (err) {
       await config.close();
+      throw config.explain(err);
     }
-    return;
-  }
-  follow(db, config);
-});
+    log('role', { role: db.role, instance: config.haduck.instanceId, address: db.address });
+    if (command.kind !== 'run') {
+      try {
+        await runOneShot(db, command);
+      } finally {
+        await db.close();
+        await config.close();
+      }
+      return;
+    }
+    follow(db, config);
+  },
+);
 
 function follow(db: HaDuck, config: ExampleConfig): void {
   db.on('error', (err) => log('error', { message: err.message }));
@@ -61,7 +66,8 @@ function follow(db: HaDuck, config: ExampleConfig): void {
         }
       } catch (err) {
         // Before the first checkpoint arrives there is no table (or no data) yet.
-        if (!isHaDuckError(err, 'HADB_HADUCK_SQL') && !isHaError(err, 'HADB_HA_NOT_READY')) log('error', { message: String(err) });
+        if (!isHaDuckError(err, 'HADB_HADUCK_SQL') && !isHaError(err, 'HADB_HA_NOT_READY'))
+          log('error', { message: String(err) });
       }
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -71,7 +77,11 @@ function follow(db: HaDuck, config: ExampleConfig): void {
   let writer: RowWriter | undefined;
   let stopping = false;
   if (config.writeRate > 0) {
-    void startRowWriter(db, { writer: config.writer, rate: config.writeRate, durability: config.durability }, () => stopping).then((w) => {
+    void startRowWriter(
+      db,
+      { writer: config.writer, rate: config.writeRate, durability: config.durability },
+      () => stopping,
+    ).then((w) => {
       writer = w;
     });
   }

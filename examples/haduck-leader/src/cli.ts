@@ -67,7 +67,12 @@ export function oneLine(error: unknown): string {
  * (`<program>: <what>`), exit 2 for a {@link UsageError} and 1 otherwise. With
  * `HADUCK_LOG_LEVEL=debug` the stack follows.
  */
-export async function runCli(program: string, argv: readonly string[], help: string, main: () => Promise<void>): Promise<void> {
+export async function runCli(
+  program: string,
+  argv: readonly string[],
+  help: string,
+  main: () => Promise<void>,
+): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(help);
     return;

@@ -37,7 +37,9 @@ export function parseCommand(line: CommandLine): Command {
 
 function needsStorage(line: CommandLine, command: string): void {
   if (line.settings.storage === undefined) {
-    throw new UsageError(`${command} needs storage that outlives this process: set HADUCK_STORAGE=local:<dir> or s3:<bucket> (or --storage)`);
+    throw new UsageError(
+      `${command} needs storage that outlives this process: set HADUCK_STORAGE=local:<dir> or s3:<bucket> (or --storage)`,
+    );
   }
 }
 

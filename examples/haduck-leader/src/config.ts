@@ -53,7 +53,15 @@ type Settings = Partial<Record<Flag, Setting>>;
 
 /** Library options whose values come from a setting, for {@link ExampleConfig.explain}. */
 const OPTION_OF: Partial<Record<Flag, readonly string[]>> = {
-  'ttl-ms': ['leaseTtlMs', 'ttlMs', 'leaseRenewIntervalMs', 'renewIntervalMs', 'leasePollIntervalMs', 'pollIntervalMs', 'skewMarginMs'],
+  'ttl-ms': [
+    'leaseTtlMs',
+    'ttlMs',
+    'leaseRenewIntervalMs',
+    'renewIntervalMs',
+    'leasePollIntervalMs',
+    'pollIntervalMs',
+    'skewMarginMs',
+  ],
   'checkpoint-ms': ['checkpointIntervalMs'],
   'pull-ms': ['followerPullIntervalMs', 'pullIntervalMs'],
   path: ['path'],
@@ -103,43 +111,71 @@ async function openStorage(spec: string, env: NodeJS.ProcessEnv): Promise<Storag
     const s3 = s3Spec(spec, env);
     const { S3StorageBackend } = await import('@hadb/storage-s3');
     // Checks the bucket and credentials up front (HeadBucket) rather than at the first write.
-    return S3StorageBackend.open({ bucket: s3.bucket, prefix: s3.prefix, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
+    return S3StorageBackend.open({
+      bucket: s3.bucket,
+      prefix: s3.prefix,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      unquotedIfMatch: s3.unquotedIfMatch,
+    });
   }
   throw new Error('storage must be local:<dir> or s3:<bucket>[/<prefix>]');
 }
 
-async function openLease(spec: string, storageSpec: string, storage: StorageBackend, env: NodeJS.ProcessEnv): Promise<LeaseStore> {
+async function openLease(
+  spec: string,
+  storageSpec: string,
+  storage: StorageBackend,
+  env: NodeJS.ProcessEnv,
+): Promise<LeaseStore> {
   if (spec === 'storage') {
     if (storageSpec.startsWith('s3:')) {
       const s3 = s3Spec(storageSpec, env);
       const { S3LeaseStore } = await import('@hadb/lease-s3');
       // Refuses to open when the server's conditional writes are not atomic (two leaders otherwise).
-      return S3LeaseStore.open({ bucket: s3.bucket, prefix: `${s3.prefix}leases/`, endpoint: s3.endpoint, region: s3.region, unquotedIfMatch: s3.unquotedIfMatch });
+      return S3LeaseStore.open({
+        bucket: s3.bucket,
+        prefix: `${s3.prefix}leases/`,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        unquotedIfMatch: s3.unquotedIfMatch,
+      });
     }
     const { StorageLeaseStore } = await import('@hadb/lease');
     return new StorageLeaseStore(storage, { prefix: 'leases/' });
   }
   if (spec.startsWith('nats:')) {
     const { NatsLeaseStore } = await import('@hadb/lease-nats');
-    return NatsLeaseStore.open({ servers: spec.slice('nats:'.length).split(','), bucket: env.HADUCK_NATS_BUCKET || 'hadb-leases' });
+    return NatsLeaseStore.open({
+      servers: spec.slice('nats:'.length).split(','),
+      bucket: env.HADUCK_NATS_BUCKET || 'hadb-leases',
+    });
   }
   if (spec.startsWith('etcd:')) {
     const { EtcdLeaseStore } = await import('@hadb/lease-etcd');
-    return EtcdLeaseStore.open({ hosts: spec.slice('etcd:'.length).split(','), prefix: env.HADUCK_ETCD_PREFIX || 'hadb/' });
+    return EtcdLeaseStore.open({
+      hosts: spec.slice('etcd:'.length).split(','),
+      prefix: env.HADUCK_ETCD_PREFIX || 'hadb/',
+    });
   }
   throw new Error('lease must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]');
 }
 
-
 /** Opens the storage and lease clients the settings name and builds `HaDuck` options. */
-export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: { writeRate: number }): Promise<ExampleConfig> {
+export async function loadConfig(
+  s: Settings,
+  env: NodeJS.ProcessEnv,
+  defaults: { writeRate: number },
+): Promise<ExampleConfig> {
   // Everything that can be wrong with the settings is checked before anything is opened or made.
   const instanceId = s.instance?.value ?? `node-${process.pid}`;
   const [host, port] = splitHostPort(s.listen);
   const durability = (s.durability?.value ?? 'shipped') as Durability;
-  if (durability !== 'shipped' && durability !== 'committed') throw new UsageError(`${named(s.durability!)}: must be shipped or committed`);
+  if (durability !== 'shipped' && durability !== 'committed')
+    throw new UsageError(`${named(s.durability!)}: must be shipped or committed`);
   const logLevel = s['log-level']?.value ?? 'warn';
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new UsageError(`${named(s['log-level']!)}: must be debug, info, warn or error`);
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel))
+    throw new UsageError(`${named(s['log-level']!)}: must be debug, info, warn or error`);
   // The leader renews every 40 % of the TTL and each lease request gets that long: below 500 ms a
   // request to a real server cannot finish in time.
   const ttl = num(s['ttl-ms'], 5000, 500, ' (ms): renewals and each lease request get 40 % of it');
@@ -148,10 +184,13 @@ export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: 
   const writeRate = num(s['write-rate'], defaults.writeRate);
   const storageSpec = s.storage?.value;
   const leaseSpec = s.lease?.value ?? 'storage';
-  if (storageSpec !== undefined && !/^(local:.+|s3:[^/].*)$/.test(storageSpec)) throw new UsageError(`${named(s.storage!)}: must be local:<dir> or s3:<bucket>[/<prefix>]`);
-  if (!/^(storage|nats:.+|etcd:.+)$/.test(leaseSpec)) throw new UsageError(`${named(s.lease!)}: must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]`);
+  if (storageSpec !== undefined && !/^(local:.+|s3:[^/].*)$/.test(storageSpec))
+    throw new UsageError(`${named(s.storage!)}: must be local:<dir> or s3:<bucket>[/<prefix>]`);
+  if (!/^(storage|nats:.+|etcd:.+)$/.test(leaseSpec))
+    throw new UsageError(`${named(s.lease!)}: must be storage, nats:<url>[,<url>…] or etcd:<url>[,<url>…]`);
 
-  const scratch = storageSpec === undefined || s.path === undefined ? mkdtempSync(join(tmpdir(), 'haduck-example-')) : undefined;
+  const scratch =
+    storageSpec === undefined || s.path === undefined ? mkdtempSync(join(tmpdir(), 'haduck-example-')) : undefined;
   const removeScratch = () => {
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   };
@@ -162,14 +201,18 @@ export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: 
     storage = await openStorage(storageOf, env);
   } catch (err) {
     removeScratch();
-    throw new Error(`${s.storage ? named(s.storage) : 'the temporary storage'}: cannot open the storage`, { cause: err });
+    throw new Error(`${s.storage ? named(s.storage) : 'the temporary storage'}: cannot open the storage`, {
+      cause: err,
+    });
   }
   try {
     lease = await openLease(leaseSpec, storageOf, storage, env);
   } catch (err) {
     await storage.close();
     removeScratch();
-    throw new Error(`${s.lease ? named(s.lease) : 'the lease object in the storage'}: cannot open the lease store`, { cause: err });
+    throw new Error(`${s.lease ? named(s.lease) : 'the lease object in the storage'}: cannot open the lease store`, {
+      cause: err,
+    });
   }
   return {
     haduck: {
@@ -178,7 +221,13 @@ export async function loadConfig(s: Settings, env: NodeJS.ProcessEnv, defaults: 
       storage,
       // Lease timing follows the TTL setting: renew at 40 % of it, poll at 20 %, margin 20 % (at most
       // 1 s), so a short demo TTL (2 s) stays valid (core's defaults suit its 5 s default TTL).
-      lease: { store: lease, ttlMs: ttl, renewIntervalMs: ttl * 0.4, pollIntervalMs: ttl / 5, skewMarginMs: Math.min(1000, ttl / 5) },
+      lease: {
+        store: lease,
+        ttlMs: ttl,
+        renewIntervalMs: ttl * 0.4,
+        pollIntervalMs: ttl / 5,
+        skewMarginMs: Math.min(1000, ttl / 5),
+      },
       prefix: s.prefix?.value ?? 'haduck/',
       instanceId,
       listen: { host, port },
@@ -218,6 +267,7 @@ function splitHostPort(setting: Setting | undefined): [string, number] {
   const i = value.lastIndexOf(':');
   if (i <= 0) throw new UsageError(`${named(setting)}: must be host:port`);
   const port = Number(value.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${named(setting)}: port must be 0-65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`${named(setting)}: port must be 0-65535`);
   return [value.slice(0, i), port];
 }

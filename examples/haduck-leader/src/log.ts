@@ -1,6 +1,8 @@
 /** Prints one JSON line on stdout: `{"event": ..., "t": <ms since epoch>, ...}` (the demo parses these). */
 export function log(event: string, fields: Record<string, unknown> = {}): void {
-  process.stdout.write(`${JSON.stringify({ event, t: Date.now(), ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event, t: Date.now(), ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+  );
 }
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -15,7 +17,9 @@ export function stderrLogger(level: string): Record<Level, (obj: Record<string, 
   if (min < 0) throw new Error(`log level must be one of ${LEVELS.join(', ')}`);
   const entry = (l: Level) => (obj: Record<string, unknown>, msg?: string) => {
     if (LEVELS.indexOf(l) < min) return;
-    process.stderr.write(`${JSON.stringify({ level: l, t: Date.now(), msg, ...obj }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: l, t: Date.now(), msg, ...obj }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+    );
   };
   return { debug: entry('debug'), info: entry('info'), warn: entry('warn'), error: entry('error') };
 }

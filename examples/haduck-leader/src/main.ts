@@ -61,5 +61,9 @@ await runCli(program, argv, usage(program, 'write demo rows continuously until S
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
 
-  writer = await startRowWriter(db, { writer: config.writer, rate: config.writeRate, durability: config.durability }, () => stopping);
+  writer = await startRowWriter(
+    db,
+    { writer: config.writer, rate: config.writeRate, durability: config.durability },
+    () => stopping,
+  );
 });

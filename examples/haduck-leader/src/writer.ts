@@ -62,7 +62,12 @@ export class RowWriter {
         return;
       } catch (err) {
         if (!isHaError(err) || !err.retryable) {
-          log('write_error', { writer: this.#options.writer, seq, code: isHaError(err) || isHaDuckError(err) ? err.code : 'unknown', message: String((err as Error).message) });
+          log('write_error', {
+            writer: this.#options.writer,
+            seq,
+            code: isHaError(err) || isHaDuckError(err) ? err.code : 'unknown',
+            message: String((err as Error).message),
+          });
           return;
         }
         // Same token on every retry: the leader runs the write at most once.
@@ -101,7 +106,9 @@ export async function startRowWriter(
   while (!stopped()) {
     try {
       await db.execute(CREATE_TABLE);
-      const last = await db.query('SELECT coalesce(max(seq), 0) FROM demo_rows WHERE writer = $1', [options.writer], { consistency: 'strong' });
+      const last = await db.query('SELECT coalesce(max(seq), 0) FROM demo_rows WHERE writer = $1', [options.writer], {
+        consistency: 'strong',
+      });
       if (stopped()) return undefined;
       const writer = new RowWriter(db, { ...options, startSeq: Number(last.rows[0]?.[0] ?? 0) + 1 });
       if (options.rate > 0) writer.start();

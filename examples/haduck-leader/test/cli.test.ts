@@ -20,7 +20,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function run(program: keyof typeof programs, args: string[], env: Record<string, string> = {}) {
   const clean: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HADUCK_') && !k.startsWith('VITEST')) clean[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('HADUCK_') && !k.startsWith('VITEST')) clean[k] = v;
   rmSync(tmp, { recursive: true, force: true });
   spawnSync('mkdir', ['-p', tmp]);
   const r = spawnSync(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', programs[program], ...args], {
@@ -46,7 +47,8 @@ describe.each(Object.keys(programs) as (keyof typeof programs)[])('%s', { timeou
     expect(r.stdout).toContain(`usage: ${program} [run]`);
     expect(r.stdout).toContain(`${program} insert <id> <text>`);
     expect(r.stdout).toContain(`${program} query [<sql>]`);
-    for (const name of ['HADUCK_STORAGE', 'HADUCK_LEASE', 'HADUCK_TTL_MS', 'HADUCK_SECRET']) expect(r.stdout).toContain(name);
+    for (const name of ['HADUCK_STORAGE', 'HADUCK_LEASE', 'HADUCK_TTL_MS', 'HADUCK_SECRET'])
+      expect(r.stdout).toContain(name);
   });
 
   it.each([
@@ -69,10 +71,17 @@ describe.each(Object.keys(programs) as (keyof typeof programs)[])('%s', { timeou
   });
 
   it('names the variable when the storage named by it cannot be opened', () => {
-    const r = run(program, ['query'], { HADUCK_STORAGE: 's3:no-such-bucket', HADUCK_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'y' });
+    const r = run(program, ['query'], {
+      HADUCK_STORAGE: 's3:no-such-bucket',
+      HADUCK_S3_ENDPOINT: 'http://127.0.0.1:9',
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'y',
+    });
     expect(r.status).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(new RegExp(`^${program}: HADUCK_STORAGE=s3:no-such-bucket: cannot open the storage: caused by: `));
+    expect(r.stderr).toMatch(
+      new RegExp(`^${program}: HADUCK_STORAGE=s3:no-such-bucket: cannot open the storage: caused by: `),
+    );
     expect(r.leftovers).toEqual([]);
   });
 });

@@ -15,7 +15,9 @@ const id = env.NODE_ID ?? 'a';
 const rate = Number(env.WRITE_RATE ?? 0);
 const token = env.HAQLITE_AUTH_TOKEN ?? 'example-token';
 const log = (event: string, data: Record<string, unknown> = {}): void => {
-  process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), event, ...data }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ t: new Date().toISOString(), event, ...data }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`,
+  );
 };
 
 const storage = await LocalStorageBackend.open({ root: `${dir}/storage` });
@@ -35,7 +37,9 @@ const server = await serve(db, { port: Number(env.PORT ?? 0), authToken: token }
 log('open', { role: db.role, url: server.url });
 
 const client = createClient({ url: server.url, authToken: token, intMode: 'bigint' });
-await client.execute('CREATE TABLE IF NOT EXISTS rows (writer TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (writer, seq))');
+await client.execute(
+  'CREATE TABLE IF NOT EXISTS rows (writer TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (writer, seq))',
+);
 let seq = 0;
 const writer =
   rate > 0

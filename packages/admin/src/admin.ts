@@ -69,24 +69,24 @@ const RECENT_EVENTS = 50;
  */
 export class AdminHandler implements AsyncDisposable {
   readonly sources: readonly AdminSource[];
-  private readonly tokenDigest: Buffer | undefined;
-  private readonly maxLagSeconds: number;
-  private readonly sampleIntervalMs: number;
-  private readonly sourceTimeoutMs: number;
-  private readonly basePath: string;
-  private readonly title: string;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly history: History;
-  private readonly recent: RecentEvent[] = [];
-  private readonly unsubscribe: Array<() => void> = [];
-  private readonly closing = new AbortController();
+  readonly #tokenDigest: Buffer | undefined;
+  readonly #maxLagSeconds: number;
+  readonly #sampleIntervalMs: number;
+  readonly #sourceTimeoutMs: number;
+  readonly #basePath: string;
+  readonly #title: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #history: History;
+  readonly #recent: RecentEvent[] = [];
+  readonly #unsubscribe: Array<() => void> = [];
+  readonly #closing = new AbortController();
   readonly webhooks: WebhookNotifier | undefined;
   readonly heartbeat: Heartbeat | undefined;
-  private sampler: Timer | undefined;
-  private sampling: Promise<unknown> | undefined;
-  private inFlight: Promise<NodeStatus[]> | undefined;
-  private closed = false;
+  #sampler: Timer | undefined;
+  #sampling: Promise<unknown> | undefined;
+  #inFlight: Promise<NodeStatus[]> | undefined;
+  #closed = false;
 
   constructor(options: AdminOptions) {
     const check: ConfigChecker = configChecker(invalidConfig);
@@ -99,36 +99,42 @@ export class AdminHandler implements AsyncDisposable {
       ids.add(s.nodeId);
     });
     if (options.token !== undefined) {
-      check.require(typeof options.token === 'string' && options.token.length >= 16, 'token must be a string of at least 16 characters');
+      check.require(
+        typeof options.token === 'string' && options.token.length >= 16,
+        'token must be a string of at least 16 characters',
+      );
       check.require(!/\s/.test(options.token), 'token must not contain whitespace');
     }
     this.sources = options.sources;
-    this.tokenDigest = options.token === undefined ? undefined : tokenDigest(options.token);
-    this.maxLagSeconds = check.number('maxLagSeconds', options.maxLagSeconds, { min: 0, default: 10 });
-    this.sampleIntervalMs = check.number('sampleIntervalMs', options.sampleIntervalMs, { min: 10, default: 2000 });
-    const historyMs = check.number('historyMs', options.historyMs, { min: this.sampleIntervalMs, default: 600_000 });
-    this.sourceTimeoutMs = check.number('sourceTimeoutMs', options.sourceTimeoutMs, { min: 1, default: 5000 });
+    this.#tokenDigest = options.token === undefined ? undefined : tokenDigest(options.token);
+    this.#maxLagSeconds = check.number('maxLagSeconds', options.maxLagSeconds, { min: 0, default: 10 });
+    this.#sampleIntervalMs = check.number('sampleIntervalMs', options.sampleIntervalMs, { min: 10, default: 2000 });
+    const historyMs = check.number('historyMs', options.historyMs, { min: this.#sampleIntervalMs, default: 600_000 });
+    this.#sourceTimeoutMs = check.number('sourceTimeoutMs', options.sourceTimeoutMs, { min: 1, default: 5000 });
     const basePath = options.basePath ?? '';
-    check.require(basePath === '' || /^\/[A-Za-z0-9._~\-/]*[^/]$/.test(basePath), "basePath must be '' or start with '/' and not end with '/'");
-    this.basePath = basePath;
-    this.title = check.string('title', options.title, 'hadb');
-    this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger;
-    this.history = new History(historyMs);
+    check.require(
+      basePath === '' || /^\/[A-Za-z0-9._~\-/]*[^/]$/.test(basePath),
+      "basePath must be '' or start with '/' and not end with '/'",
+    );
+    this.#basePath = basePath;
+    this.#title = check.string('title', options.title, 'hadb');
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#history = new History(historyMs);
     this.webhooks =
       options.webhooks === undefined
         ? undefined
-        : new WebhookNotifier({ clock: this.clock, logger: this.logger, ...options.webhooks });
+        : new WebhookNotifier({ clock: this.#clock, logger: this.#logger, ...options.webhooks });
     this.heartbeat =
       options.heartbeat === undefined
         ? undefined
-        : new Heartbeat({ clock: this.clock, logger: this.logger, ...options.heartbeat }, () => this.collect());
+        : new Heartbeat({ clock: this.#clock, logger: this.#logger, ...options.heartbeat }, () => this.collect());
     for (const source of this.sources) {
-      const off = source.subscribe?.((event) => this.onEvent(source, event));
-      if (off !== undefined) this.unsubscribe.push(off);
+      const off = source.subscribe?.((event) => this.#onEvent(source, event));
+      if (off !== undefined) this.#unsubscribe.push(off);
     }
     this.heartbeat?.start();
-    this.scheduleSample(0);
+    this.#scheduleSample(0);
   }
 
   /** The `(req, res)` listener (answers 404 outside `basePath`). */
@@ -143,13 +149,13 @@ export class AdminHandler implements AsyncDisposable {
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     let path = url.pathname;
-    if (this.basePath !== '') {
-      if (path === this.basePath) {
-        res.writeHead(308, { location: `${this.basePath}/` }).end();
+    if (this.#basePath !== '') {
+      if (path === this.#basePath) {
+        res.writeHead(308, { location: `${this.#basePath}/` }).end();
         return true;
       }
-      if (!path.startsWith(`${this.basePath}/`)) return false;
-      path = path.slice(this.basePath.length);
+      if (!path.startsWith(`${this.#basePath}/`)) return false;
+      path = path.slice(this.#basePath.length);
     }
     const route = ROUTES[path];
     if (route === undefined) return false;
@@ -158,14 +164,14 @@ export class AdminHandler implements AsyncDisposable {
       send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       return true;
     }
-    const authorized = this.tokenDigest === undefined || bearerMatches(req, this.tokenDigest);
+    const authorized = this.#tokenDigest === undefined || bearerMatches(req, this.#tokenDigest);
     if (route.protected && !authorized) {
       res.setHeader('www-authenticate', 'Bearer realm="hadb-admin"');
       send(res, 401, 'text/plain; charset=utf-8', 'unauthorized\n');
       return true;
     }
     route.run(this, res, authorized).catch((err: unknown) => {
-      this.logger.error({ path, err: describeError(err) }, 'admin request failed');
+      this.#logger.error({ path, err: describeError(err) }, 'admin request failed');
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     });
@@ -177,13 +183,13 @@ export class AdminHandler implements AsyncDisposable {
    * `error` and no databases. Concurrent callers share one collection.
    */
   collect(options: OpOptions = {}): Promise<NodeStatus[]> {
-    if (this.closed) return Promise.reject(new AdminError('HADB_ADMIN_CLOSED', 'admin handler is closed'));
-    if (options.signal === undefined && this.inFlight !== undefined) return this.inFlight;
-    const p = Promise.all(this.sources.map((s) => this.statusOf(s, options.signal)));
+    if (this.#closed) return Promise.reject(new AdminError('HADB_ADMIN_CLOSED', 'admin handler is closed'));
+    if (options.signal === undefined && this.#inFlight !== undefined) return this.#inFlight;
+    const p = Promise.all(this.sources.map((s) => this.#statusOf(s, options.signal)));
     if (options.signal === undefined) {
-      this.inFlight = p;
+      this.#inFlight = p;
       void p.finally(() => {
-        if (this.inFlight === p) this.inFlight = undefined;
+        if (this.#inFlight === p) this.#inFlight = undefined;
       });
     }
     return p;
@@ -191,14 +197,14 @@ export class AdminHandler implements AsyncDisposable {
 
   /** `/ready` of the whole server: every node ready. */
   async readiness(options: OpOptions = {}): Promise<Readiness> {
-    return this.readinessOf(await this.collect(options));
+    return this.#readinessOf(await this.collect(options));
   }
 
-  private readinessOf(nodes: readonly NodeStatus[]): Readiness {
+  #readinessOf(nodes: readonly NodeStatus[]): Readiness {
     if (nodes.length === 0) return { ready: false, reason: 'no source' };
     for (const n of nodes) {
       if (n.error !== undefined) return { ready: false, reason: `${n.nodeId}: ${n.error}` };
-      const r = nodeReadiness(n, this.maxLagSeconds);
+      const r = nodeReadiness(n, this.#maxLagSeconds);
       if (!r.ready) return { ready: false, reason: `${n.nodeId}/${r.reason}` };
     }
     return { ready: true, reason: 'ready' };
@@ -218,33 +224,38 @@ export class AdminHandler implements AsyncDisposable {
       try {
         out.push(...withLabels(await source.metrics(options), { node: source.nodeId }));
       } catch (err) {
-        this.logger.warn({ node: source.nodeId, err: describeError(err) }, 'source metrics failed');
+        this.#logger.warn({ node: source.nodeId, err: describeError(err) }, 'source metrics failed');
       }
     }
-    out.push(...statusFamilies(nodes, this.clock.wallMs(), this.maxLagSeconds));
-    out.push(...this.ownFamilies(nodes));
+    out.push(...statusFamilies(nodes, this.#clock.wallMs(), this.#maxLagSeconds));
+    out.push(...this.#ownFamilies(nodes));
     return out;
   }
 
   /** `/status` body. */
   async statusJson(options: OpOptions = {}): Promise<unknown> {
     const nodes = await this.collect(options);
-    const readiness = this.readinessOf(nodes);
+    const readiness = this.#readinessOf(nodes);
     return {
-      title: this.title,
-      generatedAtMs: this.clock.wallMs(),
-      maxLagSeconds: this.maxLagSeconds,
+      title: this.#title,
+      generatedAtMs: this.#clock.wallMs(),
+      maxLagSeconds: this.#maxLagSeconds,
       ready: readiness.ready,
       readyReason: readiness.reason,
       nodes: nodes.map((n) => ({
         ...n,
-        ready: n.error === undefined && nodeReadiness(n, this.maxLagSeconds).ready,
+        ready: n.error === undefined && nodeReadiness(n, this.#maxLagSeconds).ready,
         databases: n.databases.map((d) => {
-          const r = databaseReadiness(d, this.maxLagSeconds);
-          return { ...d, position: d.position === undefined ? undefined : String(d.position), ready: r.ready, readyReason: r.reason };
+          const r = databaseReadiness(d, this.#maxLagSeconds);
+          return {
+            ...d,
+            position: d.position === undefined ? undefined : String(d.position),
+            ready: r.ready,
+            readyReason: r.reason,
+          };
         }),
       })),
-      events: this.recent.slice().reverse(),
+      events: this.#recent.slice().reverse(),
       webhooks: this.webhooks?.stats() ?? null,
       heartbeat: this.heartbeat?.stats() ?? null,
     };
@@ -252,22 +263,22 @@ export class AdminHandler implements AsyncDisposable {
 
   /** `/history` body: the plot samples. */
   historyJson(): unknown {
-    return { sampleIntervalMs: this.sampleIntervalMs, series: this.history.snapshot() };
+    return { sampleIntervalMs: this.#sampleIntervalMs, series: this.#history.snapshot() };
   }
 
   /** The status page's HTML. */
   page(): string {
-    return statusPage({ title: this.title, refreshMs: Math.min(this.sampleIntervalMs, 5000) });
+    return statusPage({ title: this.#title, refreshMs: Math.min(this.#sampleIntervalMs, 5000) });
   }
 
   /** Stops sampling, webhooks and the heartbeat; unsubscribes from sources (sources stay open). Idempotent. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.closing.abort(new AdminError('HADB_ADMIN_CLOSED', 'admin handler closed'));
-    this.sampler?.cancel();
-    for (const off of this.unsubscribe.splice(0)) off();
-    await this.sampling?.catch(() => {});
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.abort(new AdminError('HADB_ADMIN_CLOSED', 'admin handler closed'));
+    this.#sampler?.cancel();
+    for (const off of this.#unsubscribe.splice(0)) off();
+    await this.#sampling?.catch(() => {});
     await Promise.all([this.webhooks?.close(), this.heartbeat?.close()]);
   }
 
@@ -275,46 +286,46 @@ export class AdminHandler implements AsyncDisposable {
     await this.close();
   }
 
-  private async statusOf(source: AdminSource, signal: AbortSignal | undefined): Promise<NodeStatus> {
+  async #statusOf(source: AdminSource, signal: AbortSignal | undefined): Promise<NodeStatus> {
     try {
       const status = await withTimeout(
-        this.clock,
-        this.sourceTimeoutMs,
+        this.#clock,
+        this.#sourceTimeoutMs,
         `status of ${source.nodeId}`,
         { timeout: (m) => new AdminError('HADB_ADMIN_TIMEOUT', m), aborted },
         (s) => source.status({ signal: s }),
-        { signal: signal === undefined ? this.closing.signal : AbortSignal.any([signal, this.closing.signal]) },
+        { signal: signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]) },
       );
       return { ...status, nodeId: source.nodeId };
     } catch (err) {
       if (signal?.aborted === true) throw err;
       const d = describeError(err);
-      this.logger.warn({ node: source.nodeId, err: d }, 'admin source failed');
+      this.#logger.warn({ node: source.nodeId, err: d }, 'admin source failed');
       return { nodeId: source.nodeId, databases: [], error: d.code ?? d.message };
     }
   }
 
-  private scheduleSample(delayMs: number): void {
-    if (this.closed) return;
-    this.sampler = this.clock.timer(delayMs, () => {
-      this.sampling = this.collect()
-        .then((nodes) => this.history.record(nodes, this.clock.wallMs()))
+  #scheduleSample(delayMs: number): void {
+    if (this.#closed) return;
+    this.#sampler = this.#clock.timer(delayMs, () => {
+      this.#sampling = this.collect()
+        .then((nodes) => this.#history.record(nodes, this.#clock.wallMs()))
         .catch((err: unknown) => {
-          if (!this.closed) this.logger.warn({ err: describeError(err) }, 'admin sampling failed');
+          if (!this.#closed) this.#logger.warn({ err: describeError(err) }, 'admin sampling failed');
         })
-        .finally(() => this.scheduleSample(this.sampleIntervalMs));
+        .finally(() => this.#scheduleSample(this.#sampleIntervalMs));
     });
   }
 
-  private onEvent(source: AdminSource, event: AdminEvent): void {
+  #onEvent(source: AdminSource, event: AdminEvent): void {
     const e: AdminEvent = event.nodeId === undefined ? { ...event, nodeId: source.nodeId } : event;
-    this.recent.push({ ...e, atMs: this.clock.wallMs() });
-    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
-    this.logger.info({ event: e.type, db: e.db, node: e.nodeId }, 'hadb event');
+    this.#recent.push({ ...e, atMs: this.#clock.wallMs() });
+    if (this.#recent.length > RECENT_EVENTS) this.#recent.shift();
+    this.#logger.info({ event: e.type, db: e.db, node: e.nodeId }, 'hadb event');
     this.webhooks?.notify(e);
   }
 
-  private ownFamilies(nodes: readonly NodeStatus[]): MetricFamily[] {
+  #ownFamilies(nodes: readonly NodeStatus[]): MetricFamily[] {
     const out: MetricFamily[] = [
       {
         name: 'hadb_admin_source_up',
@@ -332,8 +343,18 @@ export class AdminHandler implements AsyncDisposable {
           help: 'Webhook deliveries by result (sent, failed after retries, dropped on a full queue)',
           samples: (['sent', 'failed', 'dropped'] as const).map((result) => ({ labels: { result }, value: w[result] })),
         },
-        { name: 'hadb_webhook_retries_total', type: 'counter', help: 'Webhook delivery retries', samples: [{ labels: {}, value: w.retries }] },
-        { name: 'hadb_webhook_queue_depth', type: 'gauge', help: 'Webhook deliveries waiting', samples: [{ labels: {}, value: w.queued }] },
+        {
+          name: 'hadb_webhook_retries_total',
+          type: 'counter',
+          help: 'Webhook delivery retries',
+          samples: [{ labels: {}, value: w.retries }],
+        },
+        {
+          name: 'hadb_webhook_queue_depth',
+          type: 'gauge',
+          help: 'Webhook deliveries waiting',
+          samples: [{ labels: {}, value: w.queued }],
+        },
       );
     }
     const h = this.heartbeat?.stats();
@@ -360,7 +381,10 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/': {
     protected: false,
     run: async (admin, res) => {
-      res.setHeader('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'");
+      res.setHeader(
+        'content-security-policy',
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'",
+      );
       send(res, 200, 'text/html; charset=utf-8', admin.page());
     },
   },
@@ -374,9 +398,18 @@ const ROUTES: Readonly<Record<string, Route>> = {
       send(res, r.ready ? 200 : 503, JSON_TYPE, `${JSON.stringify(body)}\n`);
     },
   },
-  '/metrics': { protected: true, run: async (admin, res) => send(res, 200, PROMETHEUS_CONTENT_TYPE, await admin.prometheus()) },
-  '/status': { protected: true, run: async (admin, res) => send(res, 200, JSON_TYPE, `${JSON.stringify(await admin.statusJson())}\n`) },
-  '/history': { protected: true, run: async (admin, res) => send(res, 200, JSON_TYPE, `${JSON.stringify(admin.historyJson())}\n`) },
+  '/metrics': {
+    protected: true,
+    run: async (admin, res) => send(res, 200, PROMETHEUS_CONTENT_TYPE, await admin.prometheus()),
+  },
+  '/status': {
+    protected: true,
+    run: async (admin, res) => send(res, 200, JSON_TYPE, `${JSON.stringify(await admin.statusJson())}\n`),
+  },
+  '/history': {
+    protected: true,
+    run: async (admin, res) => send(res, 200, JSON_TYPE, `${JSON.stringify(admin.historyJson())}\n`),
+  },
 };
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {

@@ -10,10 +10,22 @@ export const ADMIN_METRICS = {
   isLeader: ['hadb_is_leader', 'gauge', 'Whether this node leads the database (1=yes, 0=no)'],
   epoch: ['hadb_epoch', 'gauge', 'Epoch (fencing token) of the current term'],
   leaseValid: ['hadb_lease_valid', 'gauge', 'Leader holds a valid lease (1=yes, 0=no)'],
-  ready: ['hadb_ready', 'gauge', 'Database ready to serve (leader holding its lease, or follower within the lag bound)'],
-  lag: ['hadb_lag_seconds', 'gauge', 'Seconds between now and the commit time of the newest change applied (followers)'],
+  ready: [
+    'hadb_ready',
+    'gauge',
+    'Database ready to serve (leader holding its lease, or follower within the lag bound)',
+  ],
+  lag: [
+    'hadb_lag_seconds',
+    'gauge',
+    'Seconds between now and the commit time of the newest change applied (followers)',
+  ],
   sinceShip: ['hadb_seconds_since_last_ship', 'gauge', 'Seconds since the last successful ship to storage (leaders)'],
-  sinceSync: ['hadb_seconds_since_last_sync', 'gauge', 'Seconds since the database was last known in sync with storage'],
+  sinceSync: [
+    'hadb_seconds_since_last_sync',
+    'gauge',
+    'Seconds since the database was last known in sync with storage',
+  ],
   position: ['hadb_replication_position', 'gauge', 'Sequence of the newest segment shipped or applied'],
   shippedBytes: ['hadb_shipped_bytes_total', 'counter', 'Bytes shipped to storage'],
   shippedSegments: ['hadb_shipped_segments_total', 'counter', 'Segments shipped to storage'],
@@ -63,7 +75,8 @@ function databaseSamples(
   if (d.role === 'leader') add('leaseValid', l, d.leaseValid === undefined ? undefined : d.leaseValid ? 1 : 0);
   add('ready', l, databaseReadiness(d, maxLagSeconds).ready ? 1 : 0);
   if (d.role === 'follower' || d.role === 'client') add('lag', l, d.lagSeconds);
-  if (d.role === 'leader' && typeof d.lastShipAtMs === 'number') add('sinceShip', l, Math.max(0, (nowMs - d.lastShipAtMs) / 1000));
+  if (d.role === 'leader' && typeof d.lastShipAtMs === 'number')
+    add('sinceShip', l, Math.max(0, (nowMs - d.lastShipAtMs) / 1000));
   if (typeof d.syncedAtMs === 'number') add('sinceSync', l, Math.max(0, (nowMs - d.syncedAtMs) / 1000));
   add('position', l, d.position === undefined ? undefined : Number(d.position));
   add('shippedBytes', l, d.shippedBytes);
@@ -71,7 +84,8 @@ function databaseSamples(
   add('appliedBytes', l, d.appliedBytes);
   add('appliedSegments', l, d.appliedSegments);
   add('retries', l, d.retries);
-  if (d.breaker !== undefined) for (const state of BREAKER_STATES) add('breaker', { ...l, state }, d.breaker === state ? 1 : 0);
+  if (d.breaker !== undefined)
+    for (const state of BREAKER_STATES) add('breaker', { ...l, state }, d.breaker === state ? 1 : 0);
   for (const [code, n] of Object.entries(d.errors ?? {})) add('errors', { ...l, code }, n);
   if (d.cluster !== undefined) {
     for (const role of ROLES) add('clusterMembers', { ...l, role }, d.cluster.filter((m) => m.role === role).length);

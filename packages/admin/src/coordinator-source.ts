@@ -41,7 +41,12 @@ export interface NodeRegistryLike {
     db: string,
     options?: OpOptions,
   ): Promise<
-    ReadonlyArray<{ readonly instanceId: string; readonly address: string; readonly role: string; readonly lastSeen: number }>
+    ReadonlyArray<{
+      readonly instanceId: string;
+      readonly address: string;
+      readonly role: string;
+      readonly lastSeen: number;
+    }>
   >;
 }
 
@@ -109,7 +114,10 @@ export interface CoordinatorAdminSource extends AdminSource {
  * Events: core's `promoted`, `demoted` and `fenced` are forwarded (with `epoch` and `reason` as
  * context); engine events come in through {@link CoordinatorAdminSource.report}.
  */
-export function coordinatorSource(coordinator: CoordinatorLike, options: CoordinatorSourceOptions): CoordinatorAdminSource {
+export function coordinatorSource(
+  coordinator: CoordinatorLike,
+  options: CoordinatorSourceOptions,
+): CoordinatorAdminSource {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
   const refreshMs = options.registryRefreshMs ?? 5000;
@@ -133,9 +141,15 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
   };
   const off = coordinator.on('*', (event) => {
     if (event.type === 'promoted') emit({ type: 'promoted', db: event.db, context: { epoch: event.epoch } });
-    else if (event.type === 'demoted') emit({ type: 'demoted', db: event.db, context: { epoch: event.epoch, reason: event.reason } });
+    else if (event.type === 'demoted')
+      emit({ type: 'demoted', db: event.db, context: { epoch: event.epoch, reason: event.reason } });
     else if (event.type === 'fenced') {
-      emit({ type: 'fenced', db: event.db, error: `term ${event.epoch} ended: ${event.reason}`, context: { epoch: event.epoch, reason: event.reason } });
+      emit({
+        type: 'fenced',
+        db: event.db,
+        error: `term ${event.epoch} ended: ${event.reason}`,
+        context: { epoch: event.epoch, reason: event.reason },
+      });
     }
   });
 
@@ -150,12 +164,14 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
       const nowS = clock.wallMs() / 1000;
       const members = all
         .filter((r) => nowS - r.lastSeen <= staleMs / 1000)
-        .map((r): ClusterMember => ({
-          nodeId: r.instanceId,
-          address: r.address,
-          role: r.role === 'leader' || r.role === 'client' ? r.role : 'follower',
-          lastSeenMs: r.lastSeen * 1000,
-        }));
+        .map(
+          (r): ClusterMember => ({
+            nodeId: r.instanceId,
+            address: r.address,
+            role: r.role === 'leader' || r.role === 'client' ? r.role : 'follower',
+            lastSeenMs: r.lastSeen * 1000,
+          }),
+        );
       registryCache.set(db, { at: clock.now(), members });
       return members;
     } catch (err) {
@@ -205,7 +221,10 @@ export function coordinatorSource(coordinator: CoordinatorLike, options: Coordin
     const leaseHolder =
       role === 'leader'
         ? options.nodeId
-        : (stats?.leaseHolder ?? (leaderAddress === undefined ? undefined : (addressIds.get(leaderAddress) ?? options.nodeIdOfAddress?.(leaderAddress))));
+        : (stats?.leaseHolder ??
+          (leaderAddress === undefined
+            ? undefined
+            : (addressIds.get(leaderAddress) ?? options.nodeIdOfAddress?.(leaderAddress))));
     if (role !== 'leader' && leaderAddress !== undefined) {
       const id = leaseHolder ?? leaderAddress;
       if (id !== options.nodeId) members.set(id, { nodeId: id, address: leaderAddress, role: 'leader' });

@@ -43,7 +43,8 @@ export function mergeFamilies(families: readonly MetricFamily[]): MetricFamily[]
   const byName = new Map<string, { name: string; help: string; type: MetricFamily['type']; samples: MetricSample[] }>();
   for (const f of families) {
     const existing = byName.get(f.name);
-    if (existing === undefined) byName.set(f.name, { name: f.name, help: f.help, type: f.type, samples: [...f.samples] });
+    if (existing === undefined)
+      byName.set(f.name, { name: f.name, help: f.help, type: f.type, samples: [...f.samples] });
     else existing.samples.push(...f.samples);
   }
   return [...byName.values()];
@@ -57,7 +58,10 @@ const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
  * families. Lines it cannot parse are skipped; samples without `# TYPE` become `untyped`.
  */
 export function parsePrometheus(text: string): MetricFamily[] {
-  const families = new Map<string, { name: string; help: string; type: MetricFamily['type']; samples: MetricSample[] }>();
+  const families = new Map<
+    string,
+    { name: string; help: string; type: MetricFamily['type']; samples: MetricSample[] }
+  >();
   const family = (name: string) => {
     let f = families.get(name);
     if (f === undefined) families.set(name, (f = { name, help: '', type: 'untyped', samples: [] }));
@@ -87,6 +91,9 @@ export function parsePrometheus(text: string): MetricFamily[] {
 }
 
 /** Adds `labels` to every sample (existing labels of the same name are kept). */
-export function withLabels(families: readonly MetricFamily[], labels: Readonly<Record<string, string>>): MetricFamily[] {
+export function withLabels(
+  families: readonly MetricFamily[],
+  labels: Readonly<Record<string, string>>,
+): MetricFamily[] {
   return families.map((f) => ({ ...f, samples: f.samples.map((s) => ({ ...s, labels: { ...labels, ...s.labels } })) }));
 }

@@ -15,19 +15,19 @@ export interface HistorySeries {
  * page's plots. Keeps the samples of the last `windowMs`; rates are derived by the reader.
  */
 export class History {
-  private readonly series = new Map<string, HistorySeries>();
-  private readonly windowMs: number;
+  readonly #series = new Map<string, HistorySeries>();
+  readonly #windowMs: number;
 
   constructor(windowMs: number) {
-    this.windowMs = windowMs;
+    this.#windowMs = windowMs;
   }
 
   record(nodes: readonly NodeStatus[], wallMs: number): void {
     for (const node of nodes) {
       for (const d of node.databases) {
         const key = `${node.nodeId}\u0000${d.db}`;
-        let s = this.series.get(key);
-        if (s === undefined) this.series.set(key, (s = { node: node.nodeId, db: d.db, points: [] }));
+        let s = this.#series.get(key);
+        if (s === undefined) this.#series.set(key, (s = { node: node.nodeId, db: d.db, points: [] }));
         s.points.push([
           wallMs,
           d.lagSeconds ?? null,
@@ -38,16 +38,16 @@ export class History {
         ]);
       }
     }
-    const cutoff = wallMs - this.windowMs;
-    for (const [key, s] of this.series) {
+    const cutoff = wallMs - this.#windowMs;
+    for (const [key, s] of this.#series) {
       let drop = 0;
       while (drop < s.points.length && s.points[drop]![0] < cutoff) drop++;
       if (drop > 0) s.points.splice(0, drop);
-      if (s.points.length === 0) this.series.delete(key);
+      if (s.points.length === 0) this.#series.delete(key);
     }
   }
 
   snapshot(): HistorySeries[] {
-    return [...this.series.values()].map((s) => ({ node: s.node, db: s.db, points: s.points.slice() }));
+    return [...this.#series.values()].map((s) => ({ node: s.node, db: s.db, points: s.points.slice() }));
   }
 }

@@ -89,7 +89,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      reject(new AdminError('HADB_ADMIN_LISTEN_FAILED', `cannot listen on ${host}:${port} (${err.code ?? err.message})`, { cause: err }));
+      reject(
+        new AdminError('HADB_ADMIN_LISTEN_FAILED', `cannot listen on ${host}:${port} (${err.code ?? err.message})`, {
+          cause: err,
+        }),
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -15,7 +15,11 @@ export function signWebhookBody(secret: string, body: string | Uint8Array): stri
  * Whether `signature` (the header value) is the signature of `body` under `secret`, compared in
  * constant time. For receivers: verify the raw body bytes before parsing them.
  */
-export function verifyWebhookSignature(secret: string, body: string | Uint8Array, signature: string | undefined | null): boolean {
+export function verifyWebhookSignature(
+  secret: string,
+  body: string | Uint8Array,
+  signature: string | undefined | null,
+): boolean {
   if (typeof signature !== 'string') return false;
   const expected = Buffer.from(signWebhookBody(secret, body));
   const given = Buffer.from(signature);

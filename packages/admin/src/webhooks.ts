@@ -84,20 +84,20 @@ interface Delivery {
  * credentials) and counted, never thrown.
  */
 export class WebhookNotifier implements AsyncDisposable {
-  private readonly targets: readonly WebhookTarget[];
-  private readonly queueSize: number;
-  private readonly maxRetries: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
-  private readonly timeoutMs: number;
-  private readonly version: string;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly queue: Delivery[] = [];
-  private readonly stop = new AbortController();
-  private running: Promise<void> | undefined;
-  private counts = { sent: 0, failed: 0, dropped: 0, retries: 0 };
-  private closed = false;
+  readonly #targets: readonly WebhookTarget[];
+  readonly #queueSize: number;
+  readonly #maxRetries: number;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #timeoutMs: number;
+  readonly #version: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #queue: Delivery[] = [];
+  readonly #stop = new AbortController();
+  #running: Promise<void> | undefined;
+  #counts = { sent: 0, failed: 0, dropped: 0, retries: 0 };
+  #closed = false;
 
   constructor(options: WebhookOptions) {
     const check: ConfigChecker = configChecker(invalidConfig);
@@ -105,28 +105,34 @@ export class WebhookNotifier implements AsyncDisposable {
     options.targets.forEach((t, i) => {
       const url = typeof t.url === 'string' && URL.canParse(t.url) ? new URL(t.url) : undefined;
       if (url === undefined) check.fail(`webhooks.targets[${i}].url is not a valid URL`);
-      check.require(url.protocol === 'http:' || url.protocol === 'https:', `webhooks.targets[${i}].url must be http: or https:`);
+      check.require(
+        url.protocol === 'http:' || url.protocol === 'https:',
+        `webhooks.targets[${i}].url must be http: or https:`,
+      );
       if (t.secret !== undefined) check.string(`webhooks.targets[${i}].secret`, t.secret);
       for (const e of t.events ?? []) check.oneOf(`webhooks.targets[${i}].events`, e, ADMIN_EVENT_TYPES);
     });
-    this.targets = options.targets;
-    this.queueSize = check.int('webhooks.queueSize', options.queueSize, { min: 1, default: 1000 });
-    this.maxRetries = check.int('webhooks.maxRetries', options.maxRetries, { min: 0, default: 5 });
-    this.baseDelayMs = check.number('webhooks.baseDelayMs', options.baseDelayMs, { min: 1, default: 200 });
-    this.maxDelayMs = check.number('webhooks.maxDelayMs', options.maxDelayMs, { min: this.baseDelayMs, default: 30_000 });
-    this.timeoutMs = check.number('webhooks.timeoutMs', options.timeoutMs, { min: 1, default: 10_000 });
-    this.version = check.string('webhooks.version', options.version, ADMIN_VERSION);
-    this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger;
+    this.#targets = options.targets;
+    this.#queueSize = check.int('webhooks.queueSize', options.queueSize, { min: 1, default: 1000 });
+    this.#maxRetries = check.int('webhooks.maxRetries', options.maxRetries, { min: 0, default: 5 });
+    this.#baseDelayMs = check.number('webhooks.baseDelayMs', options.baseDelayMs, { min: 1, default: 200 });
+    this.#maxDelayMs = check.number('webhooks.maxDelayMs', options.maxDelayMs, {
+      min: this.#baseDelayMs,
+      default: 30_000,
+    });
+    this.#timeoutMs = check.number('webhooks.timeoutMs', options.timeoutMs, { min: 1, default: 10_000 });
+    this.#version = check.string('webhooks.version', options.version, ADMIN_VERSION);
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
   }
 
   /** Delivery counters. */
   stats(): WebhookStats {
-    return { ...this.counts, queued: this.queue.length };
+    return { ...this.#counts, queued: this.#queue.length };
   }
 
   /** The payload of `event` at `wallMs` (exposed for receivers' tests and docs). */
-  payload(event: AdminEvent, wallMs: number = this.clock.wallMs()): WebhookPayload {
+  payload(event: AdminEvent, wallMs: number = this.#clock.wallMs()): WebhookPayload {
     const context = { ...(event.context ?? {}), ...(event.nodeId === undefined ? {} : { node: event.nodeId }) };
     return {
       event: event.type,
@@ -134,30 +140,30 @@ export class WebhookNotifier implements AsyncDisposable {
       error: event.error ?? '',
       attempts: event.attempts ?? 0,
       timestamp: new Date(wallMs).toISOString(),
-      version: this.version,
+      version: this.#version,
       ...(Object.keys(context).length === 0 ? {} : { context }),
     };
   }
 
   /** Enqueues `event` for every target subscribed to its type. Returns at once. */
   notify(event: AdminEvent): void {
-    if (this.closed) return;
+    if (this.#closed) return;
     const body = JSON.stringify(this.payload(event));
-    for (const target of this.targets) {
+    for (const target of this.#targets) {
       if (target.events !== undefined && !target.events.includes(event.type)) continue;
-      if (this.queue.length >= this.queueSize) {
-        this.counts.dropped++;
-        this.logger.warn({ event: event.type, url: safeUrl(target.url) }, 'webhook queue full; event dropped');
+      if (this.#queue.length >= this.#queueSize) {
+        this.#counts.dropped++;
+        this.#logger.warn({ event: event.type, url: safeUrl(target.url) }, 'webhook queue full; event dropped');
         continue;
       }
-      this.queue.push({ target, body, event: event.type });
+      this.#queue.push({ target, body, event: event.type });
     }
-    this.running ??= this.drain().finally(() => (this.running = undefined));
+    this.#running ??= this.#drain().finally(() => (this.#running = undefined));
   }
 
   /** Resolves once the queue is empty (or `close` ran). */
   async flush(): Promise<void> {
-    while (this.running !== undefined) await this.running;
+    while (this.#running !== undefined) await this.#running;
   }
 
   /**
@@ -165,49 +171,56 @@ export class WebhookNotifier implements AsyncDisposable {
    * dropped). Idempotent.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.counts.dropped += this.queue.length;
-    this.queue.length = 0;
-    this.stop.abort(new AdminError('HADB_ADMIN_CLOSED', 'webhook notifier closed'));
-    await this.running?.catch(() => {});
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#counts.dropped += this.#queue.length;
+    this.#queue.length = 0;
+    this.#stop.abort(new AdminError('HADB_ADMIN_CLOSED', 'webhook notifier closed'));
+    await this.#running?.catch(() => {});
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  private async drain(): Promise<void> {
-    for (let d = this.queue.shift(); d !== undefined; d = this.queue.shift()) {
+  async #drain(): Promise<void> {
+    for (let d = this.#queue.shift(); d !== undefined; d = this.#queue.shift()) {
       try {
-        await retry((ctx) => this.deliver(d!, ctx.signal), {
-          maxRetries: this.maxRetries,
-          baseDelayMs: this.baseDelayMs,
-          maxDelayMs: this.maxDelayMs,
-          clock: this.clock,
-          signal: this.stop.signal,
+        await retry((ctx) => this.#deliver(d!, ctx.signal), {
+          maxRetries: this.#maxRetries,
+          baseDelayMs: this.#baseDelayMs,
+          maxDelayMs: this.#maxDelayMs,
+          clock: this.#clock,
+          signal: this.#stop.signal,
           shouldRetry: retryableDelivery,
           onRetry: (e) => {
-            this.counts.retries++;
-            this.logger.debug({ url: safeUrl(d!.target.url), attempt: e.attempt, err: describeError(e.error) }, 'webhook retry');
+            this.#counts.retries++;
+            this.#logger.debug(
+              { url: safeUrl(d!.target.url), attempt: e.attempt, err: describeError(e.error) },
+              'webhook retry',
+            );
           },
         });
-        this.counts.sent++;
+        this.#counts.sent++;
       } catch (err) {
-        if (this.closed) return;
-        this.counts.failed++;
-        this.logger.error({ event: d.event, url: safeUrl(d.target.url), err: describeError(err) }, 'webhook delivery failed');
+        if (this.#closed) return;
+        this.#counts.failed++;
+        this.#logger.error(
+          { event: d.event, url: safeUrl(d.target.url), err: describeError(err) },
+          'webhook delivery failed',
+        );
       }
     }
   }
 
-  private async deliver(d: Delivery, signal: AbortSignal | undefined): Promise<void> {
+  async #deliver(d: Delivery, signal: AbortSignal | undefined): Promise<void> {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'user-agent': `hadb-admin/${this.version}`,
+      'user-agent': `hadb-admin/${this.#version}`,
     };
-    if (d.target.secret !== undefined) headers[SIGNATURE_HEADER.toLowerCase()] = signWebhookBody(d.target.secret, d.body);
-    await postOnce(d.target.url, headers, d.body, this.timeoutMs, signal, 'POST', this.clock);
+    if (d.target.secret !== undefined)
+      headers[SIGNATURE_HEADER.toLowerCase()] = signWebhookBody(d.target.secret, d.body);
+    await postOnce(d.target.url, headers, d.body, this.#timeoutMs, signal, 'POST', this.#clock);
   }
 }
 
@@ -242,7 +255,8 @@ export async function postOnce(
     timer.cancel();
     dispose();
   }
-  if (!res.ok) throw new AdminError('HADB_ADMIN_UNAVAILABLE', `${safeUrl(url)} answered ${res.status}`, { status: res.status });
+  if (!res.ok)
+    throw new AdminError('HADB_ADMIN_UNAVAILABLE', `${safeUrl(url)} answered ${res.status}`, { status: res.status });
 }
 
 /** Retry network failures, timeouts, 408, 429 and 5xx; not other 4xx answers. */

@@ -27,7 +27,10 @@ async function server(options: Parameters<typeof startAdminServer>[0]): Promise<
 }
 
 /** A source whose single database status the test sets. */
-function fixedSource(nodeId: string, db: Partial<DatabaseStatus> & Pick<DatabaseStatus, 'role'>): AdminSource & { set(d: Partial<DatabaseStatus>): void } {
+function fixedSource(
+  nodeId: string,
+  db: Partial<DatabaseStatus> & Pick<DatabaseStatus, 'role'>,
+): AdminSource & { set(d: Partial<DatabaseStatus>): void } {
   let current: DatabaseStatus = { db: DB, ...db };
   return {
     nodeId,
@@ -57,7 +60,10 @@ describe('admin server endpoints', () => {
     expect(metrics.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const families = new Map(parsePrometheus(await metrics.text()).map((f) => [f.name, f]));
     // core's families keep their names and gain a node label
-    expect(families.get('hadb_lease_claims_succeeded_total')?.samples).toContainEqual({ labels: { node: 'a' }, value: 1 });
+    expect(families.get('hadb_lease_claims_succeeded_total')?.samples).toContainEqual({
+      labels: { node: 'a' },
+      value: 1,
+    });
     expect(families.get('hadb_is_leader')?.samples).toEqual(
       expect.arrayContaining([
         { labels: { node: 'a', db: DB }, value: 1 },
@@ -66,33 +72,58 @@ describe('admin server endpoints', () => {
     );
     expect(families.get('hadb_epoch')?.samples).toContainEqual({ labels: { node: 'a', db: DB }, value: 1 });
     expect(families.get('hadb_lag_seconds')?.samples).toEqual([{ labels: { node: 'b', db: DB }, value: 0 }]);
-    expect(families.get('hadb_shipped_bytes_total')?.samples).toContainEqual({ labels: { node: 'a', db: DB }, value: 2048 });
+    expect(families.get('hadb_shipped_bytes_total')?.samples).toContainEqual({
+      labels: { node: 'a', db: DB },
+      value: 2048,
+    });
     expect(families.get('hadb_seconds_since_last_ship')?.samples[0]?.labels).toEqual({ node: 'a', db: DB });
-    expect(families.get('hadb_circuit_breaker_state')?.samples).toContainEqual({ labels: { node: 'a', db: DB, state: 'closed' }, value: 1 });
+    expect(families.get('hadb_circuit_breaker_state')?.samples).toContainEqual({
+      labels: { node: 'a', db: DB, state: 'closed' },
+      value: 1,
+    });
 
-    const status = (await (await fetch(`${s.url}status`)).json()) as { nodes: Array<{ nodeId: string; databases: Array<{ role: string; cluster: Array<{ nodeId: string; role: string }> }> }> };
+    const status = (await (await fetch(`${s.url}status`)).json()) as {
+      nodes: Array<{
+        nodeId: string;
+        databases: Array<{ role: string; cluster: Array<{ nodeId: string; role: string }> }>;
+      }>;
+    };
     expect(status.nodes.map((n) => [n.nodeId, n.databases[0]?.role])).toEqual([
       ['a', 'leader'],
       ['b', 'follower'],
     ]);
     // b names the leader by its node id, a sees b through the registry
-    expect(status.nodes[1]!.databases[0]!.cluster).toEqual(expect.arrayContaining([expect.objectContaining({ nodeId: 'a', role: 'leader' })]));
-    await until(async () => {
-      const st = (await (await fetch(`${s.url}status`)).json()) as typeof status;
-      return st.nodes[0]!.databases[0]!.cluster.some((m) => m.nodeId === 'b' && m.role === 'follower');
-    }, 5000, 'registry lists b');
+    expect(status.nodes[1]!.databases[0]!.cluster).toEqual(
+      expect.arrayContaining([expect.objectContaining({ nodeId: 'a', role: 'leader' })]),
+    );
+    await until(
+      async () => {
+        const st = (await (await fetch(`${s.url}status`)).json()) as typeof status;
+        return st.nodes[0]!.databases[0]!.cluster.some((m) => m.nodeId === 'b' && m.role === 'follower');
+      },
+      5000,
+      'registry lists b',
+    );
 
-    await until(async () => {
-      const h = (await (await fetch(`${s.url}history`)).json()) as { series: Array<{ node: string; points: unknown[] }> };
-      return h.series.length === 2 && h.series.every((x) => x.points.length >= 2);
-    }, 5000, 'history samples');
+    await until(
+      async () => {
+        const h = (await (await fetch(`${s.url}history`)).json()) as {
+          series: Array<{ node: string; points: unknown[] }>;
+        };
+        return h.series.length === 2 && h.series.every((x) => x.points.length >= 2);
+      },
+      5000,
+      'history samples',
+    );
 
     const page = await fetch(s.url);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await page.text();
     expect(html).toContain('<svg id="lag"');
     // self-contained: no external script, stylesheet or URL (the SVG namespace is not fetched)
-    expect(html.replaceAll('"http://www.w3.org/2000/svg"', '')).not.toMatch(/<script[^>]+src=|<link[^>]+href=|https?:\/\//);
+    expect(html.replaceAll('"http://www.w3.org/2000/svg"', '')).not.toMatch(
+      /<script[^>]+src=|<link[^>]+href=|https?:\/\//,
+    );
 
     expect((await fetch(`${s.url}nope`)).status).toBe(404);
     expect((await fetch(`${s.url}metrics`, { method: 'POST' })).status).toBe(405);
@@ -130,7 +161,9 @@ describe('admin server endpoints', () => {
       const res = await fetch(`${s.url}${path}`);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer realm="hadb-admin"');
-      expect((await fetch(`${s.url}${path}`, { headers: { authorization: 'Bearer wrong-token-0123456789abcdef' } })).status).toBe(401);
+      expect(
+        (await fetch(`${s.url}${path}`, { headers: { authorization: 'Bearer wrong-token-0123456789abcdef' } })).status,
+      ).toBe(401);
       expect((await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}x` } })).status).toBe(401);
       const ok = await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
       expect(ok.status).toBe(200);
@@ -151,7 +184,9 @@ describe('admin server endpoints', () => {
     }
     const s = await server({ host: '0.0.0.0', port: 0, sources: [source], token: TOKEN });
     expect((await fetch(`http://127.0.0.1:${s.port}/health`)).status).toBe(200);
-    const busy = await startAdminServer({ port: s.port, host: '0.0.0.0', token: TOKEN, sources: [source] }).catch((e: unknown) => e);
+    const busy = await startAdminServer({ port: s.port, host: '0.0.0.0', token: TOKEN, sources: [source] }).catch(
+      (e: unknown) => e,
+    );
     expect(isAdminError(busy, 'HADB_ADMIN_LISTEN_FAILED')).toBe(true);
   });
 
@@ -180,7 +215,10 @@ describe('admin server endpoints', () => {
   });
 
   it('mounts inside an existing node:http server under basePath and leaves other routes to the app', async () => {
-    const admin = new AdminHandler({ sources: [fixedSource('a', { role: 'leader', leaseValid: true })], basePath: '/admin' });
+    const admin = new AdminHandler({
+      sources: [fixedSource('a', { role: 'leader', leaseValid: true })],
+      basePath: '/admin',
+    });
     cleanups.push(() => admin.close());
     const app = createServer((req, res) => {
       if (admin.handle(req, res)) return;
@@ -213,9 +251,13 @@ describe('prom-client bridge', () => {
     const registry = new Registry();
     const hadb = await registerHadbMetrics(registry, { sources: [a!.source] });
     cleanups.push(() => hadb.close());
-    expect(hadb.names).toEqual(expect.arrayContaining(['hadb_lease_claims_attempted_total', 'hadb_lag_seconds', 'hadb_is_leader']));
+    expect(hadb.names).toEqual(
+      expect.arrayContaining(['hadb_lease_claims_attempted_total', 'hadb_lag_seconds', 'hadb_is_leader']),
+    );
     const before = parsePrometheus(await registry.metrics());
-    expect(before.find((f) => f.name === 'hadb_is_leader')?.samples).toEqual([{ labels: { node: 'a', db: DB }, value: 1 }]);
+    expect(before.find((f) => f.name === 'hadb_is_leader')?.samples).toEqual([
+      { labels: { node: 'a', db: DB }, value: 1 },
+    ]);
     expect(before.find((f) => f.name === 'hadb_shipped_segments_total')?.type).toBe('counter');
     await a!.engine.write(DB, 100);
     await new Promise((r) => setTimeout(r, 300)); // past the per-scrape sharing window

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { coordinatorSource, startAdminServer, verifyWebhookSignature, type AdminEvent, type DatabaseStatus } from '../src/index.js';
+import {
+  coordinatorSource,
+  startAdminServer,
+  verifyWebhookSignature,
+  type AdminEvent,
+  type DatabaseStatus,
+} from '../src/index.js';
 import { DB, TestCluster } from './support/cluster.js';
 import { receiver, until } from './support/tools.js';
 
@@ -25,10 +31,28 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     await a.engine.write(DB, 500);
     await until(async () => (await db(b.source)).position === 2n, 5000, 'b applied');
     const la = await db(a.source);
-    expect(la).toMatchObject({ db: DB, role: 'leader', epoch: 1, leaseValid: true, leaseHolder: 'a', shippedBytes: 500, shippedSegments: 2, breaker: 'closed' });
+    expect(la).toMatchObject({
+      db: DB,
+      role: 'leader',
+      epoch: 1,
+      leaseValid: true,
+      leaseHolder: 'a',
+      shippedBytes: 500,
+      shippedSegments: 2,
+      breaker: 'closed',
+    });
     expect(la.lastShipAtMs).toBeGreaterThan(Date.now() - 5000);
     const lb = await db(b.source);
-    expect(lb).toMatchObject({ role: 'follower', epoch: 1, leaseHolder: 'a', leaderAddress: 'http://a.test:8080', lagSeconds: 0, lagSource: 'commit-time', appliedSegments: 2, appliedBytes: 500 });
+    expect(lb).toMatchObject({
+      role: 'follower',
+      epoch: 1,
+      leaseHolder: 'a',
+      leaderAddress: 'http://a.test:8080',
+      lagSeconds: 0,
+      lagSource: 'commit-time',
+      appliedSegments: 2,
+      appliedBytes: 500,
+    });
     expect(lb.leaseValid).toBeUndefined();
     expect(lb.cluster).toEqual(
       expect.arrayContaining([
@@ -68,7 +92,12 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     const [a, b] = nodes as [NonNullable<(typeof nodes)[0]>, NonNullable<(typeof nodes)[0]>];
     const bare = coordinatorSource(b.coordinator, { nodeId: 'b' }); // no replication hook, no registry
     cleanups.push(async () => bare.close());
-    expect(await db(bare)).toMatchObject({ role: 'follower', lagSeconds: 0, lagSource: 'estimate', leaderAddress: 'http://a.test:8080' });
+    expect(await db(bare)).toMatchObject({
+      role: 'follower',
+      lagSeconds: 0,
+      lagSource: 'estimate',
+      leaderAddress: 'http://a.test:8080',
+    });
     expect((await db(bare)).shippedBytes).toBeUndefined();
     b.engine.holdApplies = true;
     await a.engine.write(DB);
@@ -79,7 +108,9 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     expect((await db(bare)).lagSource).toBe('estimate');
     // metrics(): core's text, parsed
     const families = await bare.metrics!();
-    expect(families.find((f) => f.name === 'hadb_follower_pulls_no_new_data_total')?.samples[0]?.value).toBeGreaterThan(0);
+    expect(families.find((f) => f.name === 'hadb_follower_pulls_no_new_data_total')?.samples[0]?.value).toBeGreaterThan(
+      0,
+    );
     expect(c.nodes).toHaveLength(2);
   });
 
@@ -91,7 +122,11 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     const seen: AdminEvent[] = [];
     const off = a.source.subscribe!((e) => seen.push(e));
     cleanups.push(async () => off());
-    const s = await startAdminServer({ port: 0, sources: [a.source, b.source], webhooks: { targets: [{ url: r.url, secret: 'shh' }], baseDelayMs: 5 } });
+    const s = await startAdminServer({
+      port: 0,
+      sources: [a.source, b.source],
+      webhooks: { targets: [{ url: r.url, secret: 'shh' }], baseDelayMs: 5 },
+    });
     cleanups.push(() => s.close());
     a.source.report({ type: 'ship_failed', db: DB, error: 'HADB_S3_UNAVAILABLE: 503 after 6 attempts', attempts: 6 });
     expect(await a.coordinator.handoff(DB)).toBe(true); // a hands over: demoted on a, promoted on b
@@ -103,9 +138,15 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     });
     expect(bodies.map((x) => `${x.event}@${x.context?.node}`)).toEqual(['ship_failed@a', 'demoted@a', 'promoted@b']);
     expect(seen.map((e) => e.type)).toEqual(['ship_failed', 'demoted']);
-    const status = (await (await fetch(`${s.url}status`)).json()) as { events: Array<{ type: string; nodeId: string }> };
+    const status = (await (await fetch(`${s.url}status`)).json()) as {
+      events: Array<{ type: string; nodeId: string }>;
+    };
     expect(status.events.map((e) => `${e.type}@${e.nodeId}`)).toEqual(['promoted@b', 'demoted@a', 'ship_failed@a']);
-    expect((await (await fetch(`${s.url}metrics`)).text()).match(/^hadb_webhook_deliveries_total\{result="sent"\} (\d+)$/m)?.[1]).toBe('3');
+    expect(
+      (await (await fetch(`${s.url}metrics`)).text()).match(
+        /^hadb_webhook_deliveries_total\{result="sent"\} (\d+)$/m,
+      )?.[1],
+    ).toBe('3');
   });
 
   it('a heartbeat on the admin server pings while every database synced and stops while the leader has not synced within maxSyncAgeMs', async () => {
@@ -114,11 +155,19 @@ describe('coordinatorSource over a real @hadb/core cluster', () => {
     const r = await receiver(() => 200);
     cleanups.push(() => r.close());
     await a.engine.write(DB);
-    const s = await startAdminServer({ port: 0, sources: [a.source, b.source], heartbeat: { url: r.url, intervalMs: 300, maxSyncAgeMs: 1500 } });
+    const s = await startAdminServer({
+      port: 0,
+      sources: [a.source, b.source],
+      heartbeat: { url: r.url, intervalMs: 300, maxSyncAgeMs: 1500 },
+    });
     cleanups.push(() => s.close());
     await until(() => r.received.length >= 2, 5000, 'pings while synced');
     // the leader stops shipping (no writes) — its last sync ages; the follower keeps polling
-    await until(() => s.handler.heartbeat!.stats().skipped > 0, 5000, 'skipped once the leader has not synced for 1.5 s');
+    await until(
+      () => s.handler.heartbeat!.stats().skipped > 0,
+      5000,
+      'skipped once the leader has not synced for 1.5 s',
+    );
     expect(s.handler.heartbeat!.stats().lastSkipReason).toMatch(/^a\/orders: last synced \d+ ms ago$/);
     const pings = r.received.length;
     await new Promise((res) => setTimeout(res, 700));

@@ -56,7 +56,15 @@ describe('Grafana dashboard (grafana/hadb.json)', () => {
     const missing = exprs.flatMap(metricNames).filter((n) => !exposed.has(n));
     expect(missing).toEqual([]);
     const shown = new Set(exprs.flatMap(metricNames));
-    for (const name of ['hadb_lag_seconds', 'hadb_seconds_since_last_ship', 'hadb_shipped_bytes_total', 'hadb_errors_total', 'hadb_circuit_breaker_state', 'hadb_is_leader', 'hadb_epoch']) {
+    for (const name of [
+      'hadb_lag_seconds',
+      'hadb_seconds_since_last_ship',
+      'hadb_shipped_bytes_total',
+      'hadb_errors_total',
+      'hadb_circuit_breaker_state',
+      'hadb_is_leader',
+      'hadb_epoch',
+    ]) {
       expect(shown.has(name), name).toBe(true);
     }
   });

@@ -50,7 +50,14 @@ describe('WebhookNotifier', () => {
       version: '9.9.9',
     });
     cleanups.push(() => n.close());
-    n.notify({ type: 'ship_failed', db: 'orders', nodeId: 'a', error: 'HADB_S3_UNAVAILABLE: 503', attempts: 6, context: { seq: 12 } });
+    n.notify({
+      type: 'ship_failed',
+      db: 'orders',
+      nodeId: 'a',
+      error: 'HADB_S3_UNAVAILABLE: 503',
+      attempts: 6,
+      context: { seq: 12 },
+    });
     await n.flush();
     expect(r.received).toHaveLength(1);
     const got = r.received[0]!;
@@ -60,7 +67,14 @@ describe('WebhookNotifier', () => {
     expect(verifyWebhookSignature(SECRET, got.body, got.headers[SIGNATURE_HEADER.toLowerCase()] as string)).toBe(true);
     const body = JSON.parse(got.body) as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['event', 'database', 'error', 'attempts', 'timestamp', 'version', 'context']);
-    expect(body).toMatchObject({ event: 'ship_failed', database: 'orders', error: 'HADB_S3_UNAVAILABLE: 503', attempts: 6, version: '9.9.9', context: { seq: 12, node: 'a' } });
+    expect(body).toMatchObject({
+      event: 'ship_failed',
+      database: 'orders',
+      error: 'HADB_S3_UNAVAILABLE: 503',
+      attempts: 6,
+      version: '9.9.9',
+      context: { seq: 12, node: 'a' },
+    });
     expect(new Date(body.timestamp as string).toISOString()).toBe(body.timestamp);
     expect(unsigned.received).toHaveLength(0); // not subscribed to ship_failed
     expect(got.body).not.toContain(SECRET);
@@ -192,7 +206,13 @@ describe('delivery timeouts', () => {
       arrived++;
       req.resume();
     });
-    const n = new WebhookNotifier({ targets: [{ url: silent.url }], timeoutMs: 50, maxRetries: 1, baseDelayMs: 1, maxDelayMs: 2 });
+    const n = new WebhookNotifier({
+      targets: [{ url: silent.url }],
+      timeoutMs: 50,
+      maxRetries: 1,
+      baseDelayMs: 1,
+      maxDelayMs: 2,
+    });
     cleanups.push(() => n.close());
     n.notify({ type: 'ship_failed', db: 'orders' });
     await n.flush();

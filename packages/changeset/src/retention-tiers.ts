@@ -25,7 +25,13 @@ export interface RetentionTiers {
 }
 
 /** Default tiers: 24 hourly, 7 daily, 12 weekly, 12 monthly. */
-export const DEFAULT_RETENTION_TIERS: RetentionTiers = Object.freeze({ hourly: 24, daily: 7, weekly: 12, monthly: 12, minKeep: 2 });
+export const DEFAULT_RETENTION_TIERS: RetentionTiers = Object.freeze({
+  hourly: 24,
+  daily: 7,
+  weekly: 12,
+  monthly: 12,
+  minKeep: 2,
+});
 
 /** Why a snapshot is kept. */
 export type RetentionReason = 'newest' | 'min-keep' | 'future' | 'hourly' | 'daily' | 'weekly' | 'monthly';
@@ -78,7 +84,11 @@ function checkCount(name: string, value: unknown): number {
  * tier, snapshots are walked newest first and the newest of each period is kept until the tier
  * has `n` periods. Everything else is deleted. Equal `createdMs` are ordered by seq.
  */
-export function planRetention(snapshots: readonly RetentionSnapshot[], tiers: RetentionTiers, nowMs: number): RetentionPlan {
+export function planRetention(
+  snapshots: readonly RetentionSnapshot[],
+  tiers: RetentionTiers,
+  nowMs: number,
+): RetentionPlan {
   const counts = {
     hourly: checkCount('hourly', tiers.hourly),
     daily: checkCount('daily', tiers.daily),

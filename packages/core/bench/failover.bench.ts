@@ -21,19 +21,31 @@ export async function run(ctx: BenchContext): Promise<void> {
     const ran = await withBenchService(backend, async (env) => {
       for (const ttl of ['5s', '2s'] as const) {
         const timing = TIMINGS[ttl];
-        const results: FailoverResult[] = await runFailovers({ backend, url: env[URL_VAR[backend]]!, timing, kills: KILLS[ttl] });
+        const results: FailoverResult[] = await runFailovers({
+          backend,
+          url: env[URL_VAR[backend]]!,
+          timing,
+          kills: KILLS[ttl],
+        });
         const lost = results[0]?.lostAcks ?? 0;
         const violations = results[0]?.violations.length ?? 0;
-        if (lost > 0 || violations > 0) throw new Error(`${backend} TTL ${ttl}: ${lost} acknowledged segments lost, ${violations} violations`);
+        if (lost > 0 || violations > 0)
+          throw new Error(`${backend} TTL ${ttl}: ${lost} acknowledged segments lost, ${violations} violations`);
         const times = results.map((r) => r.failoverMs).sort((a, b) => a - b);
         const goal = timing.ttlMs + 1000;
         const note = `leader SIGKILL → follower promoted, ${times.length} kills, margin ${timing.skewMarginMs} ms, poll ${timing.pollIntervalMs} ms; goal <= TTL + 1 s (${goal} ms)`;
         ctx.record(`${backend} failover TTL ${ttl} p50`, median(times), 'ms', note);
         ctx.record(`${backend} failover TTL ${ttl} max`, times.at(-1) ?? Number.NaN, 'ms');
-        ctx.record(`${backend} failover TTL ${ttl} p50 / (TTL + 1 s)`, median(times) / goal, 'ratio', '<= 1 meets the goal');
+        ctx.record(
+          `${backend} failover TTL ${ttl} p50 / (TTL + 1 s)`,
+          median(times) / goal,
+          'ratio',
+          '<= 1 meets the goal',
+        );
       }
       return true;
     });
-    if (ran === undefined) ctx.record(`${backend} failover`, Number.NaN, 'ms', `${backend} server not available; not measured`);
+    if (ran === undefined)
+      ctx.record(`${backend} failover`, Number.NaN, 'ms', `${backend} server not available; not measured`);
   }
 }

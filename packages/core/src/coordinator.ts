@@ -47,7 +47,9 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
 
   constructor(options: CoordinatorOptions) {
     this.options = resolveOptions(options);
-    this.hub = new RoleEventHub((err) => this.options.logger.error({ err: describeError(err) }, 'role event listener threw'));
+    this.hub = new RoleEventHub((err) =>
+      this.options.logger.error({ err: describeError(err) }, 'role event listener threw'),
+    );
   }
 
   /**
@@ -160,7 +162,9 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
       });
       const onAbort = (): void => {
         cleanup();
-        reject(new CoordinatorError('HADB_CORE_ABORTED', `waitForRole(${db}, ${role}) aborted`, { cause: signal?.reason }));
+        reject(
+          new CoordinatorError('HADB_CORE_ABORTED', `waitForRole(${db}, ${role}) aborted`, { cause: signal?.reason }),
+        );
       };
       const onClose = (): void => {
         cleanup();

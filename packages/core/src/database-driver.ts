@@ -14,9 +14,6 @@ import type { LeaderTerm } from './replicator.js';
 import type { Role } from './role.js';
 import { detachedSignal, startLeaderTerm, type TermStart, type TermStartDeps } from './term-start.js';
 
-
-
-
 /**
  * Everything the coordinator does for one joined database: the initial role decision, the
  * follower phase (follower loop + lease monitor), promotion (catch-up, caught-up check, replicator
@@ -130,12 +127,18 @@ export class DatabaseDriver {
     const observed = await this.lease.read(signal);
     this.onObserved(observed);
     if (new ClaimTracker(o.lease, this.lease.ownSessions).observe(observed, o.clock.now()) === 0) {
-      const head = await this.bounded('durable head', (s) => o.followerBehavior.durableHead(this.db, { signal: s }), signal);
+      const head = await this.bounded(
+        'durable head',
+        (s) => o.followerBehavior.durableHead(this.db, { signal: s }),
+        signal,
+      );
       const grant = await this.lease.claim(observed, Math.max(head.epoch, this.gate.highest), signal);
       if (grant !== undefined) {
         const started = await this.startTerm(grant, 'join');
         if (!started.ok) {
-          throw new CoordinatorError('HADB_CORE_JOIN_FAILED', `joining ${this.db} as leader failed`, { cause: started.error });
+          throw new CoordinatorError('HADB_CORE_JOIN_FAILED', `joining ${this.db} as leader failed`, {
+            cause: started.error,
+          });
         }
         this.loop = this.run(started.done);
         return 'leader';
@@ -145,9 +148,19 @@ export class DatabaseDriver {
   }
 
   private async joinWithoutLease(signal: AbortSignal): Promise<Role> {
-    const fence = new TermFence({ db: this.db, epoch: 0, clock: this.options.clock, sentAt: this.options.clock.now(), windowMs: Infinity });
+    const fence = new TermFence({
+      db: this.db,
+      epoch: 0,
+      clock: this.options.clock,
+      sentAt: this.options.clock.now(),
+      windowMs: Infinity,
+    });
     const term: LeaderTerm = { db: this.db, epoch: 0, instanceId: '', sessionId: '', fence };
-    await this.bounded('replicator startLineage', (s) => this.options.replicator.startLineage(this.db, this.path, term, { signal: s }), signal);
+    await this.bounded(
+      'replicator startLineage',
+      (s) => this.options.replicator.startLineage(this.db, this.path, term, { signal: s }),
+      signal,
+    );
     this.fence = fence;
     this.roleValue = 'leader';
     this.progress.setCaughtUp(true);
@@ -156,7 +169,11 @@ export class DatabaseDriver {
   }
 
   private async joinFollowing(role: 'follower' | 'client', signal: AbortSignal): Promise<Role> {
-    const position = await this.bounded('pull', (s) => this.options.replicator.pull(this.db, this.path, { signal: s }), signal);
+    const position = await this.bounded(
+      'pull',
+      (s) => this.options.replicator.pull(this.db, this.path, { signal: s }),
+      signal,
+    );
     if (position > this.progress.position) this.progress.report(position);
     this.roleValue = role;
     this.hub.emit({ type: 'joined', db: this.db, role });
@@ -211,8 +228,12 @@ export class DatabaseDriver {
       phase.controller.abort(new CoordinatorError('HADB_CORE_ABORTED', 'follower phase ended'));
       phase.dispose();
     }
-    const stopped = await withTimeout(this.options.clock, this.options.replicatorTimeoutMs, 'follower loop stop', CORE_DEADLINE, () =>
-      follower.then(() => true),
+    const stopped = await withTimeout(
+      this.options.clock,
+      this.options.replicatorTimeoutMs,
+      'follower loop stop',
+      CORE_DEADLINE,
+      () => follower.then(() => true),
     ).catch(() => false);
     await this.registration.deregister();
     if (grant !== undefined && !stopped) {
@@ -253,7 +274,11 @@ export class DatabaseDriver {
 
   /** The caught-up gate: the epoch floor for a new term, or `undefined` while behind the durable head. */
   private async readyToLead(signal: AbortSignal): Promise<number | undefined> {
-    const head = await this.bounded('durable head', (s) => this.options.followerBehavior.durableHead(this.db, { signal: s }), signal);
+    const head = await this.bounded(
+      'durable head',
+      (s) => this.options.followerBehavior.durableHead(this.db, { signal: s }),
+      signal,
+    );
     if (this.progress.position < head.position) {
       this.options.logger.debug(
         { db: this.db, position: this.progress.position.toString(), head: head.position.toString() },
@@ -314,8 +339,12 @@ export class DatabaseDriver {
   private async finishTerm(reason: FenceReason): Promise<void> {
     const fence = this.fence;
     const epoch = fence?.epoch ?? 0;
-    await this.bounded('replicator remove', (s) => this.options.replicator.remove(this.db, { signal: s }), undefined).catch(
-      (err: unknown) => this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
+    await this.bounded(
+      'replicator remove',
+      (s) => this.options.replicator.remove(this.db, { signal: s }),
+      undefined,
+    ).catch((err: unknown) =>
+      this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
     );
     if (reason === 'handoff' || reason === 'leave') await this.lease?.release(detachedSignal());
     else this.lease?.forget();
@@ -357,7 +386,8 @@ export class DatabaseDriver {
   /** Ends the current term voluntarily so another node can lead. See `Coordinator.handoff`. */
   async handoff(): Promise<boolean> {
     const fence = this.fence;
-    if (this.roleValue !== 'leader' || fence === undefined || !fence.isValid() || this.options.lease === undefined) return false;
+    if (this.roleValue !== 'leader' || fence === undefined || !fence.isValid() || this.options.lease === undefined)
+      return false;
     try {
       await this.bounded('replicator sync', (s) => this.options.replicator.sync(this.db, { signal: s }), fence.signal);
     } catch (err) {
@@ -381,8 +411,12 @@ export class DatabaseDriver {
     this.fence?.close('leave');
     if (this.loop !== undefined) await this.loop;
     else if (this.roleValue === 'leader') {
-      await this.bounded('replicator remove', (s) => this.options.replicator.remove(this.db, { signal: s }), undefined).catch(
-        (err: unknown) => this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
+      await this.bounded(
+        'replicator remove',
+        (s) => this.options.replicator.remove(this.db, { signal: s }),
+        undefined,
+      ).catch((err: unknown) =>
+        this.options.logger.warn({ db: this.db, err: describeError(err) }, 'replicator remove failed'),
       );
     }
     this.roleValue = undefined;
@@ -404,7 +438,8 @@ export class DatabaseDriver {
       signal,
       settle: {
         onTimeout,
-        onSlowSettle: () => this.options.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
+        onSlowSettle: () =>
+          this.options.logger.error({ db: this.db, call: what }, 'call ignores its abort signal; still waiting for it'),
       },
     });
   }

@@ -28,7 +28,10 @@ export interface LeaseGrant {
 }
 
 /** Outcome of a renewal. `unknown`: not confirmed either way; the fence deadline stays where it was. */
-export type RenewOutcome = { readonly kind: 'renewed'; readonly sentAt: number } | { readonly kind: 'lost' } | { readonly kind: 'unknown' };
+export type RenewOutcome =
+  | { readonly kind: 'renewed'; readonly sentAt: number }
+  | { readonly kind: 'lost' }
+  | { readonly kind: 'unknown' };
 
 interface PendingWrite {
   readonly sentAt: number;
@@ -110,7 +113,10 @@ export class DbLease {
     const address = openAddress(this.addressKey, this.db, data.sessionId, data.epoch ?? 0, data.address);
     if (address === undefined && this.rejectedAddress !== data.sessionId) {
       this.rejectedAddress = data.sessionId;
-      this.logger.warn({ db: this.db, instanceId: data.instanceId }, 'lease record address is not authenticated; not forwarding to it');
+      this.logger.warn(
+        { db: this.db, instanceId: data.instanceId },
+        'lease record address is not authenticated; not forwarding to it',
+      );
     }
     return address;
   }
@@ -164,7 +170,11 @@ export class DbLease {
    * version (compare-and-swap on its etag). The new term's epoch is `max(floorEpoch, observed
    * epoch, any epoch seen) + 1`. Returns the grant on a confirmed win, `undefined` otherwise.
    */
-  async claim(observed: ObservedLease | null, floorEpoch: number, signal: AbortSignal): Promise<LeaseGrant | undefined> {
+  async claim(
+    observed: ObservedLease | null,
+    floorEpoch: number,
+    signal: AbortSignal,
+  ): Promise<LeaseGrant | undefined> {
     this.metrics.inc('leaseClaimsAttempted');
     const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.maxEpoch) + 1;
     const sessionId = this.newId();

@@ -33,8 +33,7 @@ export function leaderOnly<P, R>(executor: Executor<P, R>, guard: WriteGuard, db
     async execute(query, params, options = {}) {
       if (!executor.isMutation(query)) return executor.execute(query, params, options);
       const fence = guard.checkWrite(db);
-      const signal =
-        options.signal === undefined ? fence.signal : AbortSignal.any([fence.signal, options.signal]);
+      const signal = options.signal === undefined ? fence.signal : AbortSignal.any([fence.signal, options.signal]);
       return executor.execute(query, params, { signal });
     },
   };

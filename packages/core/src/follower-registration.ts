@@ -2,7 +2,11 @@ import { describeError, wallSeconds } from '@hadb/io';
 import type { ResolvedOptions } from './options.js';
 
 /** Runs a registry call under the driver's bound (replicator timeout, waits for the call to settle). */
-type Bounded = <T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined) => Promise<T>;
+type Bounded = <T>(
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal | undefined,
+) => Promise<T>;
 
 /**
  * A follower's entry in the node registry: written when it first sees a leader session and again
@@ -31,8 +35,18 @@ export class FollowerRegistration {
     if (this.#session === leaderSessionId && now - this.#at < registryHeartbeatMs) return;
     this.#session = leaderSessionId;
     this.#at = now;
-    const registration = { instanceId: lease.instanceId, address: lease.address, role: 'follower', leaderSessionId, lastSeen: wallSeconds(clock) };
-    void this.#bounded('register', (s) => registry.register(prefix, this.#db, registration, { signal: s }), signal).catch((err: unknown) => {
+    const registration = {
+      instanceId: lease.instanceId,
+      address: lease.address,
+      role: 'follower',
+      leaderSessionId,
+      lastSeen: wallSeconds(clock),
+    };
+    void this.#bounded(
+      'register',
+      (s) => registry.register(prefix, this.#db, registration, { signal: s }),
+      signal,
+    ).catch((err: unknown) => {
       this.#at = -Infinity;
       logger.debug({ db: this.#db, err: describeError(err) }, 'node registration failed');
     });
@@ -44,8 +58,10 @@ export class FollowerRegistration {
     if (this.#session === undefined || registry === undefined) return;
     this.#session = undefined;
     const instanceId = lease?.instanceId ?? '';
-    await this.#bounded('deregister', (s) => registry.deregister(prefix, this.#db, instanceId, { signal: s }), undefined).catch((err: unknown) =>
-      logger.debug({ db: this.#db, err: describeError(err) }, 'deregister failed'),
-    );
+    await this.#bounded(
+      'deregister',
+      (s) => registry.deregister(prefix, this.#db, instanceId, { signal: s }),
+      undefined,
+    ).catch((err: unknown) => logger.debug({ db: this.#db, err: describeError(err) }, 'deregister failed'));
   }
 }

@@ -4,7 +4,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 const TAG = '#hadb-mac=';
 
 function mac(key: string, db: string, sessionId: string, epoch: number, address: string): string {
-  return createHmac('sha256', key).update(`hadb-lease-address\n${db}\n${sessionId}\n${epoch}\n${address}`).digest('base64url');
+  return createHmac('sha256', key)
+    .update(`hadb-lease-address\n${db}\n${sessionId}\n${epoch}\n${address}`)
+    .digest('base64url');
 }
 
 /**
@@ -12,7 +14,13 @@ function mac(key: string, db: string, sessionId: string, epoch: number, address:
  * it to the database, session and epoch of the claim (a URL fragment: HTTP clients never send it).
  * Without `key`, the address as is.
  */
-export function sealAddress(key: string | undefined, db: string, sessionId: string, epoch: number, address: string): string {
+export function sealAddress(
+  key: string | undefined,
+  db: string,
+  sessionId: string,
+  epoch: number,
+  address: string,
+): string {
   if (key === undefined || address === '') return address;
   return `${address}${TAG}${mac(key, db, sessionId, epoch, address)}`;
 }
@@ -23,7 +31,13 @@ export function sealAddress(key: string | undefined, db: string, sessionId: stri
  * epoch; otherwise `undefined` — a record written by anyone without the key (a forged one) is
  * never sent writes or the forwarding secret.
  */
-export function openAddress(key: string | undefined, db: string, sessionId: string, epoch: number, recorded: string): string | undefined {
+export function openAddress(
+  key: string | undefined,
+  db: string,
+  sessionId: string,
+  epoch: number,
+  recorded: string,
+): string | undefined {
   const at = recorded.lastIndexOf(TAG);
   const address = at < 0 ? recorded : recorded.slice(0, at);
   if (key === undefined) return address;

@@ -21,8 +21,10 @@ export function maxRecordTtlSecs(timing: LeaseTiming): number {
  */
 export function leaseRecordProblem(data: LeaseData, timing: LeaseTiming): string | undefined {
   const epoch = data.epoch ?? 0;
-  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_LEASE_EPOCH) return `epoch ${epoch} is outside [0, ${MAX_LEASE_EPOCH}]`;
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_LEASE_EPOCH)
+    return `epoch ${epoch} is outside [0, ${MAX_LEASE_EPOCH}]`;
   const cap = maxRecordTtlSecs(timing);
-  if (!Number.isFinite(data.ttlSecs) || data.ttlSecs < 0 || data.ttlSecs > cap) return `ttl_secs ${data.ttlSecs} is outside [0, ${cap}]`;
+  if (!Number.isFinite(data.ttlSecs) || data.ttlSecs < 0 || data.ttlSecs > cap)
+    return `ttl_secs ${data.ttlSecs} is outside [0, ${cap}]`;
   return undefined;
 }

@@ -11,7 +11,11 @@ const COUNTERS = [
   ['promotionsAttempted', 'hadb_promotions_attempted_total', 'Total promotion attempts'],
   ['promotionsSucceeded', 'hadb_promotions_succeeded_total', 'Successful promotions'],
   ['promotionsAbortedCatchup', 'hadb_promotions_aborted_catchup_total', 'Promotions aborted due to catchup failure'],
-  ['promotionsAbortedReplicator', 'hadb_promotions_aborted_replicator_total', 'Promotions aborted due to replicator failure'],
+  [
+    'promotionsAbortedReplicator',
+    'hadb_promotions_aborted_replicator_total',
+    'Promotions aborted due to replicator failure',
+  ],
   ['promotionsAbortedTimeout', 'hadb_promotions_aborted_timeout_total', 'Promotions aborted due to timeout'],
   ['demotionsCasConflict', 'hadb_demotions_cas_conflict_total', 'Demotions from CAS conflict'],
   ['demotionsSustainedErrors', 'hadb_demotions_sustained_errors_total', 'Demotions from sustained renewal errors'],
@@ -20,7 +24,11 @@ const COUNTERS = [
   ['followerPullsNoNewData', 'hadb_follower_pulls_no_new_data_total', 'Follower pulls with no new data'],
   ['fences', 'hadb_fences_total', 'Leader terms that ended involuntarily (deadline, lease lost, deposed)'],
   ['leaseAmbiguousResolved', 'hadb_lease_ambiguous_resolved_total', 'Ambiguous lease writes resolved by re-reading'],
-  ['leaseAmbiguousUnresolved', 'hadb_lease_ambiguous_unresolved_total', 'Ambiguous lease writes still unresolved after re-reading'],
+  [
+    'leaseAmbiguousUnresolved',
+    'hadb_lease_ambiguous_unresolved_total',
+    'Ambiguous lease writes still unresolved after re-reading',
+  ],
 ] as const;
 
 /** Gauge names and help texts (Rust names; durations in seconds as Rust exposes them). */

@@ -81,12 +81,16 @@ export function decodeNodeRegistration(bytes: Uint8Array): NodeRegistration {
   }
   const str = (name: string): string => {
     const v = obj[name];
-    if (typeof v !== 'string') throw new CoordinatorError('HADB_CORE_INVALID_RECORD', `node registration field ${name} must be a string`);
+    if (typeof v !== 'string')
+      throw new CoordinatorError('HADB_CORE_INVALID_RECORD', `node registration field ${name} must be a string`);
     return v;
   };
   const lastSeen = obj.last_seen;
   if (typeof lastSeen !== 'number' || !Number.isSafeInteger(lastSeen) || lastSeen < 0) {
-    throw new CoordinatorError('HADB_CORE_INVALID_RECORD', 'node registration field last_seen must be a non-negative integer');
+    throw new CoordinatorError(
+      'HADB_CORE_INVALID_RECORD',
+      'node registration field last_seen must be a non-negative integer',
+    );
   }
   return {
     instanceId: str('instance_id'),
@@ -125,7 +129,12 @@ export class StorageNodeRegistry implements NodeRegistry {
     this.logger = options.logger ?? silentLogger;
   }
 
-  async register(prefix: string, db: string, registration: NodeRegistration, options: RegistryCallOptions = {}): Promise<void> {
+  async register(
+    prefix: string,
+    db: string,
+    registration: NodeRegistration,
+    options: RegistryCallOptions = {},
+  ): Promise<void> {
     const key = nodeKey(prefix, db, registration.instanceId);
     await this.storage.put(key, encodeNodeRegistration(registration), { signal: options.signal });
   }

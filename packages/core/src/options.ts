@@ -113,7 +113,9 @@ export interface LeaseTiming {
 export interface ResolvedOptions {
   readonly replicator: Replicator;
   readonly followerBehavior: FollowerBehavior;
-  readonly lease: (LeaseTiming & { store: LeaseStore; instanceId: string; address: string; addressKey?: string | undefined }) | undefined;
+  readonly lease:
+    | (LeaseTiming & { store: LeaseStore; instanceId: string; address: string; addressKey?: string | undefined })
+    | undefined;
   readonly nodeRegistry: NodeRegistry | undefined;
   readonly prefix: string;
   readonly requestedRole: 'client' | undefined;
@@ -128,12 +130,17 @@ export interface ResolvedOptions {
 const check: ConfigChecker = configChecker((message) => new CoordinatorError('HADB_CORE_INVALID_CONFIG', message));
 
 function positive(name: string, value: number): number {
-  check.require(typeof value === 'number' && Number.isFinite(value) && value > 0, `${name} must be a positive finite number of milliseconds`);
+  check.require(
+    typeof value === 'number' && Number.isFinite(value) && value > 0,
+    `${name} must be a positive finite number of milliseconds`,
+  );
   return value;
 }
 
 /** Applies defaults and checks the timing rules; throws `HADB_CORE_INVALID_CONFIG`. */
-export function resolveLeaseTiming(lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address' | 'addressKey'>): LeaseTiming {
+export function resolveLeaseTiming(
+  lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address' | 'addressKey'>,
+): LeaseTiming {
   const ttlMs = positive('ttlMs', lease.ttlMs ?? LEASE_DEFAULTS.ttlMs);
   const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? LEASE_DEFAULTS.renewIntervalMs);
   const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs);
@@ -170,7 +177,13 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
     lease:
       lease === undefined
         ? undefined
-        : { ...resolveLeaseTiming(lease), store: lease.store, instanceId: lease.instanceId, address: lease.address, addressKey: lease.addressKey },
+        : {
+            ...resolveLeaseTiming(lease),
+            store: lease.store,
+            instanceId: lease.instanceId,
+            address: lease.address,
+            addressKey: lease.addressKey,
+          },
     nodeRegistry: options.nodeRegistry,
     prefix,
     requestedRole: options.requestedRole,
@@ -178,8 +191,14 @@ export function resolveOptions(options: CoordinatorOptions): ResolvedOptions {
       'followerPullIntervalMs',
       options.followerPullIntervalMs ?? COORDINATOR_DEFAULTS.followerPullIntervalMs,
     ),
-    replicatorTimeoutMs: positive('replicatorTimeoutMs', options.replicatorTimeoutMs ?? COORDINATOR_DEFAULTS.replicatorTimeoutMs),
-    registryHeartbeatMs: positive('registryHeartbeatMs', options.registryHeartbeatMs ?? COORDINATOR_DEFAULTS.registryHeartbeatMs),
+    replicatorTimeoutMs: positive(
+      'replicatorTimeoutMs',
+      options.replicatorTimeoutMs ?? COORDINATOR_DEFAULTS.replicatorTimeoutMs,
+    ),
+    registryHeartbeatMs: positive(
+      'registryHeartbeatMs',
+      options.registryHeartbeatMs ?? COORDINATOR_DEFAULTS.registryHeartbeatMs,
+    ),
     clock: options.clock ?? systemClock,
     logger: options.logger ?? silentLogger,
     newId: options.newId ?? (() => crypto.randomUUID()),

@@ -18,7 +18,9 @@ import type { LeaderTerm } from './replicator.js';
 const INVOLUNTARY: ReadonlySet<FenceReason> = new Set(['deadline', 'lease-lost', 'deposed']);
 
 /** The outcome: the term runs until `done` resolves with the reason it ended; or it never started. */
-export type TermStart = { readonly ok: true; readonly done: Promise<FenceReason> } | { readonly ok: false; readonly error: unknown };
+export type TermStart =
+  | { readonly ok: true; readonly done: Promise<FenceReason> }
+  | { readonly ok: false; readonly error: unknown };
 
 /** Where starting a term is: bringing the copy up to date, or starting the replicator. */
 type TermStage = 'catchup' | 'replicator';
@@ -42,7 +44,12 @@ export interface TermStartDeps {
   readonly gate: EpochGate;
   readonly progress: ProgressTracker;
   /** The driver's bounded call (replicator timeout, waits for the call to settle). */
-  bounded<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined, onTimeout?: () => void): Promise<T>;
+  bounded<T>(
+    what: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal | undefined,
+    onTimeout?: () => void,
+  ): Promise<T>;
   /** The driver's current term fence. */
   setFence(fence: TermFence | undefined): void;
   /** No claim before this monotonic time. */
@@ -53,7 +60,11 @@ export interface TermStartDeps {
  * Starts a term on `grant`. Resolves `ok` once the replicator runs under the term (the caller
  * then makes the node leader), or `ok: false` after the term was ended and the lease given back.
  */
-export async function startLeaderTerm(deps: TermStartDeps, grant: LeaseGrant, how: 'join' | 'promotion'): Promise<TermStart> {
+export async function startLeaderTerm(
+  deps: TermStartDeps,
+  grant: LeaseGrant,
+  how: 'join' | 'promotion',
+): Promise<TermStart> {
   const opened = openTerm(deps, grant);
   const step: { stage: TermStage } = { stage: 'catchup' };
   try {
@@ -75,7 +86,13 @@ export function detachedSignal(): AbortSignal {
 function openTerm(deps: TermStartDeps, grant: LeaseGrant): OpenedTerm {
   const { clock, logger } = deps.options;
   const timing = deps.options.lease!;
-  const fence = new TermFence({ db: deps.db, epoch: grant.epoch, clock, sentAt: grant.sentAt, windowMs: timing.ttlMs - timing.skewMarginMs });
+  const fence = new TermFence({
+    db: deps.db,
+    epoch: grant.epoch,
+    clock,
+    sentAt: grant.sentAt,
+    windowMs: timing.ttlMs - timing.skewMarginMs,
+  });
   let active = false;
   fence.onClose((reason, detail) => {
     if (!active || !INVOLUNTARY.has(reason)) return;
@@ -85,7 +102,13 @@ function openTerm(deps: TermStartDeps, grant: LeaseGrant): OpenedTerm {
   });
   deps.setFence(fence);
   const done = runLeaderTerm({ db: deps.db, lease: deps.lease, fence, timing, clock, logger, metrics: deps.metrics });
-  const term: LeaderTerm = { db: deps.db, epoch: grant.epoch, instanceId: timing.instanceId, sessionId: grant.sessionId, fence };
+  const term: LeaderTerm = {
+    db: deps.db,
+    epoch: grant.epoch,
+    instanceId: timing.instanceId,
+    sessionId: grant.sessionId,
+    fence,
+  };
   return { fence, term, done, activate: () => (active = true) };
 }
 
@@ -95,7 +118,12 @@ function openTerm(deps: TermStartDeps, grant: LeaseGrant): OpenedTerm {
  * the lease can expire for others) while the step itself is still awaited before anything else
  * touches the local copy. `step.stage` tells a failure's stage.
  */
-async function prepareTerm(deps: TermStartDeps, opened: OpenedTerm, how: 'join' | 'promotion', step: { stage: TermStage }): Promise<void> {
+async function prepareTerm(
+  deps: TermStartDeps,
+  opened: OpenedTerm,
+  how: 'join' | 'promotion',
+  step: { stage: TermStage },
+): Promise<void> {
   const { replicator, followerBehavior, clock, prefix, logger } = deps.options;
   const { fence, term } = opened;
   const giveUp = (): void => fence.close('aborted', `${step.stage} timed out`);
@@ -121,9 +149,17 @@ async function prepareTerm(deps: TermStartDeps, opened: OpenedTerm, how: 'join' 
           giveUp,
         );
   deps.metrics.duration('lastCatchupDurationUs', clock.now() - catchupStarted);
-  const head = await deps.bounded('durable head', (s) => followerBehavior.durableHead(deps.db, { signal: s }), fence.signal, giveUp);
+  const head = await deps.bounded(
+    'durable head',
+    (s) => followerBehavior.durableHead(deps.db, { signal: s }),
+    fence.signal,
+    giveUp,
+  );
   if (position < head.position) {
-    throw new CoordinatorError('HADB_CORE_NOT_CAUGHT_UP', `${deps.db}: local position ${position} is behind the durable head ${head.position}`);
+    throw new CoordinatorError(
+      'HADB_CORE_NOT_CAUGHT_UP',
+      `${deps.db}: local position ${position} is behind the durable head ${head.position}`,
+    );
   }
   if (position > deps.progress.position) deps.progress.report(position);
   step.stage = 'replicator';
@@ -141,7 +177,13 @@ async function prepareTerm(deps: TermStartDeps, opened: OpenedTerm, how: 'join' 
 }
 
 /** A term that could not start: count it, end it, stop the replicator, give the lease back. */
-async function abandonTerm(deps: TermStartDeps, opened: OpenedTerm, how: 'join' | 'promotion', stage: TermStage, error: unknown): Promise<void> {
+async function abandonTerm(
+  deps: TermStartDeps,
+  opened: OpenedTerm,
+  how: 'join' | 'promotion',
+  stage: TermStage,
+  error: unknown,
+): Promise<void> {
   const { clock, logger, replicator } = deps.options;
   const { fence } = opened;
   if (how === 'promotion') {
@@ -162,4 +204,3 @@ async function abandonTerm(deps: TermStartDeps, opened: OpenedTerm, how: 'join' 
   deps.setFence(undefined);
   deps.holdOffUntil(clock.now() + deps.options.lease!.pollIntervalMs);
 }
-

@@ -4,7 +4,15 @@ import { ClaimTracker } from '../src/follower-monitor.js';
 import { resolveLeaseTiming } from '../src/options.js';
 
 const timing = resolveLeaseTiming({});
-const held: LeaseData = { instanceId: 'a', address: 'x', claimedAt: 1, ttlSecs: 5, sessionId: 's-a', sleeping: false, epoch: 3 };
+const held: LeaseData = {
+  instanceId: 'a',
+  address: 'x',
+  claimedAt: 1,
+  ttlSecs: 5,
+  sessionId: 's-a',
+  sleeping: false,
+  epoch: 3,
+};
 
 describe('ClaimTracker', () => {
   it('waits ttl + margin from the first read of an etag, and restarts on a new etag', () => {
@@ -24,7 +32,9 @@ describe('ClaimTracker', () => {
     expect(new ClaimTracker(timing, new Set()).observe(null, 0)).toBe(0);
     expect(new ClaimTracker(timing, new Set()).observe({ etag: '1', data: { ...held, ttlSecs: 0 }, at: 0 }, 0)).toBe(0);
     expect(new ClaimTracker(timing, new Set(['s-a'])).observe({ etag: '1', data: held, at: 0 }, 0)).toBe(0);
-    expect(new ClaimTracker(timing, new Set()).observe({ etag: '1', data: { ...held, sleeping: true }, at: 0 }, 0)).toBe(Infinity);
+    expect(
+      new ClaimTracker(timing, new Set()).observe({ etag: '1', data: { ...held, sleeping: true }, at: 0 }, 0),
+    ).toBe(Infinity);
   });
 
   it('treats a record that vanished after being seen held as a new version (its holder may still be writing)', () => {

@@ -15,7 +15,9 @@ describe('systemClock and withTimeout', () => {
 
   it('times out a call that ignores its signal, and passes results and errors through', async () => {
     await expect(withTimeout(systemClock, 1000, 'fast', CORE_DEADLINE, async () => 7)).resolves.toBe(7);
-    await expect(withTimeout(systemClock, 1000, 'fails', CORE_DEADLINE, async () => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    await expect(
+      withTimeout(systemClock, 1000, 'fails', CORE_DEADLINE, async () => Promise.reject(new Error('x'))),
+    ).rejects.toThrow('x');
     let caught: unknown;
     try {
       await withTimeout(systemClock, 20, 'hang', CORE_DEADLINE, () => new Promise(() => {}));

@@ -70,7 +70,8 @@ function node(
   const coordinator = new Coordinator({
     replicator: wrap(replicator),
     followerBehavior: behavior,
-    lease: view === undefined ? undefined : { store: view.store, instanceId: name, address: `http://${name}`, ...TIMING },
+    lease:
+      view === undefined ? undefined : { store: view.store, instanceId: name, address: `http://${name}`, ...TIMING },
     followerPullIntervalMs: 50,
     ...extra,
   });
@@ -173,7 +174,15 @@ describe('Coordinator (real time, in-process)', () => {
   it('a sleeping cluster is reported and never taken over', async () => {
     const lease = new MemLeaseStore();
     const storage = new MemStorageBackend();
-    const parked = encodeLeaseData({ instanceId: 'x', address: '', claimedAt: 1, ttlSecs: 1, sessionId: 's', sleeping: true, epoch: 4 });
+    const parked = encodeLeaseData({
+      instanceId: 'x',
+      address: '',
+      claimedAt: 1,
+      ttlSecs: 1,
+      sessionId: 's',
+      sleeping: true,
+      epoch: 4,
+    });
     await lease.writeIfNotExists(DB, parked);
     const a = node('a', lease, storage);
     const sleeping = new Promise<RoleEvent>((resolve) => a.coordinator.once('sleeping', resolve));

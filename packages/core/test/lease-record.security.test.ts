@@ -42,7 +42,16 @@ async function until(pred: () => boolean, ms = 8000): Promise<void> {
 }
 
 const forged = (over: Partial<LeaseData>): Uint8Array =>
-  encodeLeaseData({ instanceId: 'evil', address: 'http://evil', claimedAt: 1, ttlSecs: 5, sessionId: 's-evil', sleeping: false, epoch: 3, ...over });
+  encodeLeaseData({
+    instanceId: 'evil',
+    address: 'http://evil',
+    claimedAt: 1,
+    ttlSecs: 5,
+    sessionId: 's-evil',
+    sleeping: false,
+    epoch: 3,
+    ...over,
+  });
 
 describe('lease record security', () => {
   for (const [name, over] of [

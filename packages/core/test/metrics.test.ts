@@ -14,7 +14,9 @@ describe('CoordinatorMetrics', () => {
     expect(text).toContain('# HELP hadb_lease_claims_attempted_total Total lease claim attempts\n');
     expect(text).toContain('# TYPE hadb_lease_claims_attempted_total counter\nhadb_lease_claims_attempted_total 10\n');
     expect(text).toContain('hadb_promotions_succeeded_total 4\n');
-    expect(text).toContain('# TYPE hadb_last_promotion_duration_seconds gauge\nhadb_last_promotion_duration_seconds 0.500000\n');
+    expect(text).toContain(
+      '# TYPE hadb_last_promotion_duration_seconds gauge\nhadb_last_promotion_duration_seconds 0.500000\n',
+    );
     expect(text).toContain('hadb_follower_caught_up{db="db-a"} 1\n');
     expect(text).toContain('hadb_follower_replay_position{db="db-b"} 7\n');
     expect(text).toContain('hadb_follower_pulls_no_new_data_total 1\n');
@@ -41,7 +43,11 @@ describe('CoordinatorMetrics', () => {
     for (const line of text.trimEnd().split('\n')) {
       expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{db="[\w.-]+"\})? -?[\d.]+)$/);
     }
-    expect(m.snapshot()).toMatchObject({ leaseClaimsAttempted: 10, followerReplayPosition: 7, lastPromotionDurationUs: 500_000 });
+    expect(m.snapshot()).toMatchObject({
+      leaseClaimsAttempted: 10,
+      followerReplayPosition: 7,
+      lastPromotionDurationUs: 500_000,
+    });
   });
 
   it('forgets per-database gauges of a database that was left', () => {

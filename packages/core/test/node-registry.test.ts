@@ -28,9 +28,16 @@ describe('node registry', () => {
     expect(nodeKey('prefix/', 'mydb', 'inst-1')).toBe('prefix/mydb/_nodes/inst-1.json');
     expect(nodeKey('', 'mydb', 'inst-1')).toBe('mydb/_nodes/inst-1.json');
     expect(nodesPrefix('prefix/', 'mydb')).toBe('prefix/mydb/_nodes/');
-    const json = '{"instance_id":"test-instance","address":"localhost:9000","role":"Leader","leader_session_id":"session-123","last_seen":1234567890}';
+    const json =
+      '{"instance_id":"test-instance","address":"localhost:9000","role":"Leader","leader_session_id":"session-123","last_seen":1234567890}';
     const reg = decodeNodeRegistration(new TextEncoder().encode(json));
-    expect(reg).toEqual({ instanceId: 'test-instance', address: 'localhost:9000', role: 'Leader', leaderSessionId: 'session-123', lastSeen: 1234567890 });
+    expect(reg).toEqual({
+      instanceId: 'test-instance',
+      address: 'localhost:9000',
+      role: 'Leader',
+      leaderSessionId: 'session-123',
+      lastSeen: 1234567890,
+    });
     expect(new TextDecoder().decode(encodeNodeRegistration(reg))).toBe(json);
   });
 
@@ -38,14 +45,34 @@ describe('node registry', () => {
     const registry = new StorageNodeRegistry(storage);
     const now = 1_800_000_000;
     for (const id of ['inst-1', 'inst-2']) {
-      await registry.register('ha/', 'db1', { instanceId: id, address: `addr-${id}`, role: 'follower', leaderSessionId: 's1', lastSeen: now });
+      await registry.register('ha/', 'db1', {
+        instanceId: id,
+        address: `addr-${id}`,
+        role: 'follower',
+        leaderSessionId: 's1',
+        lastSeen: now,
+      });
     }
-    await registry.register('ha/', 'db2', { instanceId: 'inst-9', address: 'x', role: 'follower', leaderSessionId: 's1', lastSeen: now });
-    await registry.register('ha/', 'db1', { instanceId: 'inst-1', address: 'addr-new', role: 'follower', leaderSessionId: 's2', lastSeen: now + 30 });
+    await registry.register('ha/', 'db2', {
+      instanceId: 'inst-9',
+      address: 'x',
+      role: 'follower',
+      leaderSessionId: 's1',
+      lastSeen: now,
+    });
+    await registry.register('ha/', 'db1', {
+      instanceId: 'inst-1',
+      address: 'addr-new',
+      role: 'follower',
+      leaderSessionId: 's2',
+      lastSeen: now + 30,
+    });
     const found = await registry.discoverAll('ha/', 'db1');
     expect(found.map((r) => r.instanceId).sort()).toEqual(['inst-1', 'inst-2']);
     expect(found.find((r) => r.instanceId === 'inst-1')).toMatchObject({ address: 'addr-new', leaderSessionId: 's2' });
-    expect(found.filter((r) => isRegistrationValid(r, 's1', 30, now + 10)).map((r) => r.instanceId)).toEqual(['inst-2']);
+    expect(found.filter((r) => isRegistrationValid(r, 's1', 30, now + 10)).map((r) => r.instanceId)).toEqual([
+      'inst-2',
+    ]);
     await registry.deregister('ha/', 'db1', 'inst-2');
     await registry.deregister('ha/', 'db1', 'never-registered');
     expect((await registry.discoverAll('ha/', 'db1')).map((r) => r.instanceId)).toEqual(['inst-1']);
@@ -56,7 +83,13 @@ describe('node registry', () => {
     const registry = new StorageNodeRegistry(storage, {
       logger: { debug() {}, info() {}, warn: (_o, msg) => warnings.push(msg), error() {} },
     });
-    await registry.register('', 'db1', { instanceId: 'ok', address: 'a', role: 'follower', leaderSessionId: 's', lastSeen: 1 });
+    await registry.register('', 'db1', {
+      instanceId: 'ok',
+      address: 'a',
+      role: 'follower',
+      leaderSessionId: 's',
+      lastSeen: 1,
+    });
     await storage.put('db1/_nodes/bad.json', new TextEncoder().encode('{"instance_id":'));
     await storage.put('db1/_nodes/readme.txt', new TextEncoder().encode('hello'));
     expect((await registry.discoverAll('', 'db1')).map((r) => r.instanceId)).toEqual(['ok']);

@@ -4,7 +4,14 @@ import { LEASE_DEFAULTS, resolveLeaseTiming } from '../src/options.js';
 describe('lease timing options', () => {
   it('defaults to TTL 5 s, renew 2 s, poll 1 s, margin 1 s (Rust defaults plus the margin)', () => {
     const t = resolveLeaseTiming({});
-    expect(t).toMatchObject({ ttlMs: 5000, ttlSecs: 5, renewIntervalMs: 2000, pollIntervalMs: 1000, skewMarginMs: 1000, requestTimeoutMs: 2000 });
+    expect(t).toMatchObject({
+      ttlMs: 5000,
+      ttlSecs: 5,
+      renewIntervalMs: 2000,
+      pollIntervalMs: 1000,
+      skewMarginMs: 1000,
+      requestTimeoutMs: 2000,
+    });
     expect(LEASE_DEFAULTS.skewMarginMs).toBe(1000);
   });
 

@@ -145,9 +145,13 @@ describe('epochs and fenced writes', () => {
     const terms: Array<{ node: string; epoch: number; fenceEpoch: number }> = [];
     c.wrapReplicator = (node, inner) => ({
       ...bind(inner),
-      startLineage: (db, path, term, o) => (terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.startLineage(db, path, term, o)),
+      startLineage: (db, path, term, o) => (
+        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }),
+        inner.startLineage(db, path, term, o)
+      ),
       continueLineage: (db, path, term, o) => (
-        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }), inner.continueLineage(db, path, term, o)
+        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }),
+        inner.continueLineage(db, path, term, o)
       ),
     });
     let leader = await withLeader(c);
@@ -241,16 +245,21 @@ describe('caught-up gate', () => {
     c.wrapBehavior = (node, inner) =>
       node.name !== 'n2'
         ? inner
-        : {
+        : ({
             runFollowerLoop: (ctx) => inner.runFollowerLoop(ctx),
             durableHead: (db, o) => inner.durableHead(db, o),
             // Catch-up stops short (say a segment it could not verify) and says so.
             catchupOnPromotion: async (ctx: CatchupContext) => (await inner.catchupOnPromotion(ctx)) - 2n,
-          } satisfies FollowerBehavior;
+          } satisfies FollowerBehavior);
     c.wrapReplicator = (node, inner) =>
       node.name !== 'n2'
         ? inner
-        : { ...bind(inner), continueLineage: (db, path, term: LeaderTerm, o) => (continuing++, inner.continueLineage(db, path, term, o)) };
+        : {
+            ...bind(inner),
+            continueLineage: (db, path, term: LeaderTerm, o) => (
+              continuing++, inner.continueLineage(db, path, term, o)
+            ),
+          };
     const leader = await withLeader(c);
     const follower = c.nodes[1]!;
     await c.sim.runFor(3000);
@@ -281,7 +290,8 @@ describe('stuck engine calls', () => {
     const [, stuck, other] = c.nodes as [SimNode, SimNode, SimNode];
     // Make n2 the one that claims: n3 cannot read the lease for a while.
     let blockOther = true;
-    c.leaseNet.intercept = ({ host, kind }) => (blockOther && host === other.host && kind === 'lease.read' ? { fault: 'unavailable' } : undefined);
+    c.leaseNet.intercept = ({ host, kind }) =>
+      blockOther && host === other.host && kind === 'lease.read' ? { fault: 'unavailable' } : undefined;
     await c.sim.runFor(2000);
     leader.crash();
     expect(await runUntil(c, () => release !== undefined, 20_000)).toBe(true);
@@ -325,7 +335,9 @@ describe('ambiguous lease writes', () => {
     const leader = await withLeader(c);
     const [, unlucky, lucky] = c.nodes as [SimNode, SimNode, SimNode];
     c.leaseNet.intercept = ({ kind, host }) =>
-      host === unlucky.host && (kind === 'lease.cas' || kind === 'lease.create') ? { fault: 'ambiguous-not-applied' } : undefined;
+      host === unlucky.host && (kind === 'lease.cas' || kind === 'lease.create')
+        ? { fault: 'ambiguous-not-applied' }
+        : undefined;
     await c.sim.runFor(2500);
     leader.crash();
     expect(await runUntil(c, () => lucky.role === 'leader', 20_000)).toBe(true);
@@ -338,7 +350,8 @@ describe('ambiguous lease writes', () => {
   it('renewals that land but report an ambiguous outcome keep the lease (resolved by re-reading, no demotion)', async () => {
     const c = scriptedCluster({ nodes: 2 });
     const leader = await withLeader(c);
-    c.leaseNet.intercept = ({ kind, host }) => (host === leader.host && kind === 'lease.cas' ? { fault: 'ambiguous-applied' } : undefined);
+    c.leaseNet.intercept = ({ kind, host }) =>
+      host === leader.host && kind === 'lease.cas' ? { fault: 'ambiguous-applied' } : undefined;
     await c.sim.runFor(20_000);
     expect(eventsOf(leader, 'fenced')).toEqual([]);
     expect(eventsOf(leader, 'demoted')).toEqual([]);
@@ -362,7 +375,11 @@ describe('re-follow', () => {
     partitioned = false;
     const headAtTakeover = c.head();
     expect(
-      await runUntil(c, () => leader.role === 'follower' && c.head() > headAtTakeover + 3 && leader.disk.position >= c.head() - 2, 20_000),
+      await runUntil(
+        c,
+        () => leader.role === 'follower' && c.head() > headAtTakeover + 3 && leader.disk.position >= c.head() - 2,
+        20_000,
+      ),
     ).toBe(true);
     follower.crash();
     expect(await runUntil(c, () => leader.role === 'leader', 20_000)).toBe(true);
@@ -375,10 +392,13 @@ describe('re-follow', () => {
     const follower = c.nodes[1]!;
     await c.sim.runFor(2000);
     // Renewals are slow to arrive: the follower's claim lands first, the renewal then conflicts.
-    c.leaseNet.intercept = ({ kind, host }) => (host === leader.host && kind === 'lease.cas' ? { requestDelayMs: 9000 } : undefined);
+    c.leaseNet.intercept = ({ kind, host }) =>
+      host === leader.host && kind === 'lease.cas' ? { requestDelayMs: 9000 } : undefined;
     expect(await runUntil(c, () => follower.role === 'leader', 20_000)).toBe(true);
     c.leaseNet.intercept = undefined;
-    expect(await runUntil(c, () => leader.role === 'follower' && leader.disk.position >= c.head() - 2, 20_000)).toBe(true);
+    expect(await runUntil(c, () => leader.role === 'follower' && leader.disk.position >= c.head() - 2, 20_000)).toBe(
+      true,
+    );
     expect(c.world.violations).toEqual([]);
   });
 });

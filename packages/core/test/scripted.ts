@@ -32,12 +32,16 @@ export async function withLeader(c: Cluster): Promise<SimNode> {
   first.boot();
   if (!(await runUntil(c, () => first.role === 'leader', 5000))) throw new Error('first node did not lead');
   for (const n of rest) n.boot();
-  if (!(await runUntil(c, () => rest.every((n) => n.role === 'follower'), 5000))) throw new Error('others did not follow');
+  if (!(await runUntil(c, () => rest.every((n) => n.role === 'follower'), 5000)))
+    throw new Error('others did not follow');
   return first;
 }
 
 /** Events of `type` a node emitted, with their virtual times. */
-export function eventsOf<T extends RoleEventType>(node: SimNode, type: T): Array<[number, Extract<RoleEvent, { type: T }>]> {
+export function eventsOf<T extends RoleEventType>(
+  node: SimNode,
+  type: T,
+): Array<[number, Extract<RoleEvent, { type: T }>]> {
   return node.events.filter(([, e]) => e.type === type) as Array<[number, Extract<RoleEvent, { type: T }>]>;
 }
 

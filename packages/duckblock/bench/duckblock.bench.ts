@@ -12,7 +12,14 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { TermFence, systemClock } from '@hadb/core';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { DuckblockReplicator, decodeSegment, incrementalKey, leaderFileHandle, releaseLeaderFile, writePages } from '../src/index.js';
+import {
+  DuckblockReplicator,
+  decodeSegment,
+  incrementalKey,
+  leaderFileHandle,
+  releaseLeaderFile,
+  writePages,
+} from '../src/index.js';
 
 const run_ = promisify(execFile);
 const ROWS = 58_000_000; // about 1.1 GiB
@@ -29,25 +36,40 @@ async function blockHashes(path: string, leader = true): Promise<{ header: strin
   }
 }
 
-async function hashWith(handle: import('node:fs/promises').FileHandle): Promise<{ header: string[]; blocks: string[]; size: number }> {
+async function hashWith(
+  handle: import('node:fs/promises').FileHandle,
+): Promise<{ header: string[]; blocks: string[]; size: number }> {
   const { size } = await handle.stat();
   const header: string[] = [];
   const blocks: string[] = [];
   const head = Buffer.alloc(12_288);
   await handle.read(head, 0, head.length, 0);
-  for (let p = 0; p < 3; p++) header.push(createHash('sha1').update(head.subarray(p * 4096, (p + 1) * 4096)).digest('hex'));
+  for (let p = 0; p < 3; p++)
+    header.push(
+      createHash('sha1')
+        .update(head.subarray(p * 4096, (p + 1) * 4096))
+        .digest('hex'),
+    );
   // Block-aligned reads of 32 blocks (8 MiB) at a time.
   const buf = Buffer.alloc(32 * BLOCK);
   for (let off = 12_288; off < size; off += buf.length) {
     const want = Math.min(buf.length, size - off);
     let got = 0;
     while (got < want) got += (await handle.read(buf, got, want - got, off + got)).bytesRead;
-    for (let o = 0; o < want; o += BLOCK) blocks.push(createHash('sha1').update(buf.subarray(o, Math.min(o + BLOCK, want))).digest('hex'));
+    for (let o = 0; o < want; o += BLOCK)
+      blocks.push(
+        createHash('sha1')
+          .update(buf.subarray(o, Math.min(o + BLOCK, want)))
+          .digest('hex'),
+      );
   }
   return { header, blocks, size };
 }
 
-function changed(a: { header: string[]; blocks: string[] }, b: { header: string[]; blocks: string[] }): { blocks: number; headerPages: number } {
+function changed(
+  a: { header: string[]; blocks: string[] },
+  b: { header: string[]; blocks: string[] },
+): { blocks: number; headerPages: number } {
   let headerPages = 0;
   for (let i = 0; i < 3; i++) if (a.header[i] !== b.header[i]) headerPages++;
   let blocks = 0;
@@ -55,7 +77,11 @@ function changed(a: { header: string[]; blocks: string[] }, b: { header: string[
   return { blocks, headerPages };
 }
 
-async function naiveUpload(storage: LocalStorageBackend, key: string, path: string): Promise<{ ms: number; bytes: number }> {
+async function naiveUpload(
+  storage: LocalStorageBackend,
+  key: string,
+  path: string,
+): Promise<{ ms: number; bytes: number }> {
   const handle = await leaderFileHandle(path);
   const { size } = await handle.stat();
   const t0 = performance.now();
@@ -86,17 +112,44 @@ export async function run(ctx: BenchContext): Promise<void> {
     );
     await conn.run('CHECKPOINT');
     const size0 = (await stat(leaderPath)).size;
-    ctx.record('database size', size0 / 2 ** 20, 'MiB', `${ROWS / 1e6}M rows, generated in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    ctx.record(
+      'database size',
+      size0 / 2 ** 20,
+      'MiB',
+      `${ROWS / 1e6}M rows, generated in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    );
 
-    const fence = new TermFence({ db: 'big', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
+    const fence = new TermFence({
+      db: 'big',
+      epoch: 1,
+      clock: systemClock,
+      sentAt: systemClock.now(),
+      windowMs: Infinity,
+    });
     t0 = performance.now();
-    await replicator.startLineage('big', leaderPath, { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
+    await replicator.startLineage('big', leaderPath, {
+      db: 'big',
+      epoch: 1,
+      instanceId: 'bench',
+      sessionId: 'bench',
+      fence,
+    });
     const addMs = performance.now() - t0;
-    ctx.record('initial snapshot upload (streamed)', size0 / 2 ** 20 / (addMs / 1000), 'MB/s', `${(addMs / 1000).toFixed(1)} s`);
+    ctx.record(
+      'initial snapshot upload (streamed)',
+      size0 / 2 ** 20 / (addMs / 1000),
+      'MB/s',
+      `${(addMs / 1000).toFixed(1)} s`,
+    );
     t0 = performance.now();
     await replicator.pull('big', followerPath);
     const restoreMs = performance.now() - t0;
-    ctx.record('follower restore from snapshot', size0 / 2 ** 20 / (restoreMs / 1000), 'MB/s', `${(restoreMs / 1000).toFixed(1)} s, fsynced`);
+    ctx.record(
+      'follower restore from snapshot',
+      size0 / 2 ** 20 / (restoreMs / 1000),
+      'MB/s',
+      `${(restoreMs / 1000).toFixed(1)} s, fsynced`,
+    );
 
     let before = await blockHashes(leaderPath);
     const scenarios: Array<[string, string]> = [
@@ -135,16 +188,49 @@ export async function run(ctx: BenchContext): Promise<void> {
       await storage.delete(`naive/${name}`);
       await run_('sync');
       const payload = truth.blocks * BLOCK + truth.headerPages * 4096;
-      ctx.record(`${name}: bytes shipped`, pushed.bytes / 2 ** 20, 'MiB', `${pushed.blocks} blocks + ${pushed.headerPages} header page(s)`);
-      ctx.record(`${name}: bytes shipped / (changed blocks x 256 KiB + changed header bytes)`, pushed.bytes / payload, 'ratio', `goal <= 1.02; ${truth.blocks} blocks changed (full compare)`);
-      ctx.record(`${name}: naive full-file upload / bytes shipped`, naive.bytes / pushed.bytes, 'ratio', `${(naive.bytes / 2 ** 20).toFixed(0)} MiB naive`);
+      ctx.record(
+        `${name}: bytes shipped`,
+        pushed.bytes / 2 ** 20,
+        'MiB',
+        `${pushed.blocks} blocks + ${pushed.headerPages} header page(s)`,
+      );
+      ctx.record(
+        `${name}: bytes shipped / (changed blocks x 256 KiB + changed header bytes)`,
+        pushed.bytes / payload,
+        'ratio',
+        `goal <= 1.02; ${truth.blocks} blocks changed (full compare)`,
+      );
+      ctx.record(
+        `${name}: naive full-file upload / bytes shipped`,
+        naive.bytes / pushed.bytes,
+        'ratio',
+        `${(naive.bytes / 2 ** 20).toFixed(0)} MiB naive`,
+      );
       ctx.record(`${name}: pushCheckpoint time`, pushMs, 'ms', 'scan + read + verify + encode + upload + position');
-      ctx.record(`${name}: naive full-file upload time / pushCheckpoint time`, naive.ms / pushMs, 'ratio', `${naive.ms.toFixed(0)} ms naive`);
-      ctx.record(`${name}: follower apply`, mb / (applyMs / 1000), 'MB/s', `${applyMs.toFixed(0)} ms incl. download, verify, journal and fsyncs`);
+      ctx.record(
+        `${name}: naive full-file upload time / pushCheckpoint time`,
+        naive.ms / pushMs,
+        'ratio',
+        `${naive.ms.toFixed(0)} ms naive`,
+      );
+      ctx.record(
+        `${name}: follower apply`,
+        mb / (applyMs / 1000),
+        'MB/s',
+        `${applyMs.toFixed(0)} ms incl. download, verify, journal and fsyncs`,
+      );
       ctx.record(`${name}: raw pwrite+fsync of the same pages`, mb / (rawMs / 1000), 'MB/s', `${rawMs.toFixed(0)} ms`);
-      ctx.record(`${name}: follower apply / raw pwrite+fsync time`, applyMs / rawMs, 'ratio', 'journalled apply writes the bytes twice and fsyncs 5 times');
+      ctx.record(
+        `${name}: follower apply / raw pwrite+fsync time`,
+        applyMs / rawMs,
+        'ratio',
+        'journalled apply writes the bytes twice and fsyncs 5 times',
+      );
       const follower = await blockHashes(followerPath, false);
-      const same = follower.size === after.size && changed(after, follower).blocks === 0 && changed(after, follower).headerPages === 0;
+      const same =
+        follower.size === after.size &&
+        changed(after, follower).blocks === 0 &&
+        changed(after, follower).headerPages === 0;
       if (!same) throw new Error(`${name}: follower file differs from the leader's`);
       before = after;
     }
@@ -161,8 +247,14 @@ export async function run(ctx: BenchContext): Promise<void> {
   const child = fileURLToPath(new URL('./rss-child.ts', import.meta.url));
   const cwd = fileURLToPath(new URL('..', import.meta.url));
   const args = ['--conditions=hadb-source', '--import', 'tsx', child, leaderPath, join(dir, 'rss-bucket')];
-  const base = JSON.parse((await run_(process.execPath, [...args, 'baseline'], { cwd })).stdout) as { maxRssKiB: number };
-  const snap = JSON.parse((await run_(process.execPath, args, { cwd, maxBuffer: 1 << 20 })).stdout) as { maxRssKiB: number; bytes: number; ms: number };
+  const base = JSON.parse((await run_(process.execPath, [...args, 'baseline'], { cwd })).stdout) as {
+    maxRssKiB: number;
+  };
+  const snap = JSON.parse((await run_(process.execPath, args, { cwd, maxBuffer: 1 << 20 })).stdout) as {
+    maxRssKiB: number;
+    bytes: number;
+    ms: number;
+  };
   ctx.record(
     `peak RSS streaming a ${(size2 / 2 ** 30).toFixed(2)} GiB snapshot (child process)`,
     snap.maxRssKiB / 1024,

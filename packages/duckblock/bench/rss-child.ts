@@ -11,7 +11,11 @@ let bytes = 0;
 const t0 = performance.now();
 if (mode !== 'baseline') {
   const handle = await open(dbPath, 'r');
-  const up = await uploadSnapshot(storage, 'rss/0001/0000000000000001.hadbp', handle, { seq: 1n, anchor: 1n, epoch: 1n });
+  const up = await uploadSnapshot(storage, 'rss/0001/0000000000000001.hadbp', handle, {
+    seq: 1n,
+    anchor: 1n,
+    epoch: 1n,
+  });
   bytes = up.bytes;
   await handle.close();
 }

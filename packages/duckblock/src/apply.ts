@@ -15,7 +15,6 @@ import { journalPath, restorePath } from './local-files.js';
 
 export { journalPath, restorePath };
 
-
 /** Removes DuckDB's WAL side files next to `dbPath` (a READ_ONLY open would replay a stale WAL). */
 export async function removeWalFiles(dbPath: string): Promise<void> {
   await Promise.all(['.wal', '.wal.checkpoint', '.wal.recovery'].map((s) => rm(dbPath + s, { force: true })));
@@ -54,7 +53,8 @@ export async function writePages(fh: FileHandle, pages: readonly PageEntry[]): P
   for (const p of pages) {
     if (p.data.length === 0) continue;
     const id = Number(p.pageId);
-    if (!Number.isSafeInteger(id * PAGE_SIZE)) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id out of range');
+    if (!Number.isSafeInteger(id * PAGE_SIZE))
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'page id out of range');
     if (run.length > 0 && id === runNext && run[run.length - 1]!.length === PAGE_SIZE) {
       run.push(p.data);
     } else {
@@ -111,8 +111,14 @@ async function positionOfFile(dbPath: string, seq: bigint, checksum: bigint, epo
  * journal file (bounded memory for any segment size), and sizes the file. With `verifyFirst` the
  * whole payload is decoded and its checksum checked before anything is written (crash recovery).
  */
-async function replayJournalFile(dbPath: string, payloadLength: number, checksum: bigint, verifyFirst: boolean): Promise<void> {
-  const source = () => createReadStream(journalPath(dbPath), { start: 0, end: payloadLength - 1, highWaterMark: 1 << 20 });
+async function replayJournalFile(
+  dbPath: string,
+  payloadLength: number,
+  checksum: bigint,
+  verifyFirst: boolean,
+): Promise<void> {
+  const source = () =>
+    createReadStream(journalPath(dbPath), { start: 0, end: payloadLength - 1, highWaterMark: 1 << 20 });
   if (verifyFirst) {
     const check = readPhysicalStream(source());
     try {
@@ -122,7 +128,8 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     } catch (cause) {
       throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal payload does not verify', { cause });
     }
-    if (check.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (check.checksum !== checksum)
+      throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
   }
   const reader = readPhysicalStream(source());
   const fh = await open(dbPath, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o644);
@@ -149,7 +156,8 @@ async function replayJournalFile(dbPath: string, payloadLength: number, checksum
     }
     await writing;
     await writePages(fh, batch);
-    if (reader.checksum !== checksum) throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
+    if (reader.checksum !== checksum)
+      throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'apply journal does not match its segment');
     if (fileSize !== undefined) await fh.truncate(fileSize);
     else if (wrote) await truncateToHeader(fh);
     await fh.sync();
@@ -188,9 +196,13 @@ async function completeJournal(
       // Replaying it again would fail again: drop the journal so the pull can go on (the file no
       // longer matches the position, which the next pull reports as DIVERGED and restores).
       await removeDurably(journalPath(dbPath));
-      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${meta.seq} cannot be applied; its journal was discarded: ${(cause as Error).message}`, {
-        cause,
-      });
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_CORRUPT',
+        `segment ${meta.seq} cannot be applied; its journal was discarded: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
     }
   } else {
     const tmp = restorePath(dbPath);
@@ -211,7 +223,8 @@ async function completeJournal(
  * the file system refuses), as opposed to a transient I/O failure worth replaying again.
  */
 function cannotSucceed(err: unknown): boolean {
-  if (err instanceof DuckblockError) return err.code === 'HADB_DUCKBLOCK_CORRUPT' || err.code === 'HADB_DUCKBLOCK_BAD_STATE';
+  if (err instanceof DuckblockError)
+    return err.code === 'HADB_DUCKBLOCK_CORRUPT' || err.code === 'HADB_DUCKBLOCK_BAD_STATE';
   if (err instanceof RangeError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'EFBIG' || code === 'EINVAL' || code === 'ERR_OUT_OF_RANGE' || code === 'ERR_INVALID_ARG_VALUE';
@@ -256,7 +269,11 @@ export async function recoverFile(dbPath: string, options: { removeWal?: boolean
  * {@link recoverFile}, at the new one — never in between. The file ends up exactly the size the
  * segment's size marker gives. The caller has verified chain and epoch.
  */
-export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, segment: DecodedSegment): Promise<Position> {
+export async function applySegmentDurably(
+  dbPath: string,
+  bytes: Uint8Array,
+  segment: DecodedSegment,
+): Promise<Position> {
   const meta: JournalMeta = {
     kind: 'apply',
     seq: segment.changeset.header.seq.toString(),
@@ -272,12 +289,21 @@ export async function applySegmentDurably(dbPath: string, bytes: Uint8Array, seg
  * crash-safely: a journal records the target position, then the file is renamed over `dbPath`,
  * the position persisted and the journal removed.
  */
-export async function installRestoredFile(dbPath: string, seq: bigint, checksum: bigint, epoch: bigint): Promise<Position> {
-  const meta: JournalMeta = { kind: 'restore', seq: seq.toString(), checksum: checksum.toString(16).padStart(16, '0'), epoch: epoch.toString() };
+export async function installRestoredFile(
+  dbPath: string,
+  seq: bigint,
+  checksum: bigint,
+  epoch: bigint,
+): Promise<Position> {
+  const meta: JournalMeta = {
+    kind: 'restore',
+    seq: seq.toString(),
+    checksum: checksum.toString(16).padStart(16, '0'),
+    epoch: epoch.toString(),
+  };
   await writeJournal(dbPath, meta, new Uint8Array(0));
   return completeJournal(dbPath, meta, 0, undefined, false);
 }
-
 
 /** Options of {@link applyStreamedSegment}. */
 export interface StreamedApplyOptions extends OpOptions {
@@ -329,7 +355,10 @@ export async function applyStreamedSegment(
       throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} is not a duckblock segment`);
     }
     if (header.seq !== options.seq) {
-      throw new DuckblockError('HADB_DUCKBLOCK_SEQ_MISMATCH', `segment header says seq ${header.seq}, key says ${options.seq}`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_SEQ_MISMATCH',
+        `segment header says seq ${header.seq}, key says ${options.seq}`,
+      );
     }
     if (header.prevChecksum !== options.expectedPrev) {
       await reader.close();
@@ -339,7 +368,8 @@ export async function applyStreamedSegment(
     for await (const page of reader) markers.take(page);
     markers.finish();
     const checksum = reader.checksum;
-    if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
+    if (checksum === undefined)
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} ended early`);
     const segEpoch = markers.epoch;
     if (segEpoch < options.acceptedEpoch) {
       throw new DuckblockError(
@@ -360,9 +390,12 @@ export async function applyStreamedSegment(
     return { kind: 'applied', position, bytes: offset };
   } catch (err) {
     if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
-    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED'))
+      throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'apply aborted', { cause: err });
     if (isChangesetError(err)) {
-      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} rejected: ${err.message}`, { cause: err });
+      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment ${options.seq} rejected: ${err.message}`, {
+        cause: err,
+      });
     }
     throw err;
   } finally {

@@ -102,7 +102,14 @@ export async function captureCheckpoint(
     throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
   }
   blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
-  return { pages, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize, changed: pages.length > 0 || sizeChanged };
+  return {
+    pages,
+    manifest: scan.manifest,
+    blocks,
+    headerPages,
+    fileSize: scan.fileSize,
+    changed: pages.length > 0 || sizeChanged,
+  };
 }
 
 /** A captured checkpoint encoded into a local file (see {@link captureToFile}). */
@@ -145,7 +152,9 @@ export async function captureToFile(
   if (blocks.length === 0 && headerPages.length === 0 && !sizeChanged) return null;
   const size = scan.manifest.blockAllocSize;
   const pagesPerBlock = size / PAGE_SIZE;
-  const markers = [epochMarker(options.epoch), sizeMarker(scan.fileSize)].sort((a, b) => (a.pageId < b.pageId ? -1 : 1));
+  const markers = [epochMarker(options.epoch), sizeMarker(scan.fileSize)].sort((a, b) =>
+    a.pageId < b.pageId ? -1 : 1,
+  );
   const pageCount = headerPages.length + blocks.length * pagesPerBlock + markers.length;
 
   async function* dataPages(): AsyncGenerator<PageEntry> {
@@ -186,7 +195,13 @@ export async function captureToFile(
   }
 
   const writer = new PhysicalStreamWriter(
-    { seq: options.seq, prevChecksum: options.prevChecksum, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, pageCount },
+    {
+      seq: options.seq,
+      prevChecksum: options.prevChecksum,
+      pageIdSize: PageIdSize.U64,
+      pageSize: PAGE_SIZE,
+      pageCount,
+    },
     withMarkers(),
     { signal: options.signal, chunkSize: 1 << 20 },
   );
@@ -202,5 +217,13 @@ export async function captureToFile(
   await fh.close();
   const checksum = writer.checksum;
   if (checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'segment encoding did not complete');
-  return { path: options.path, size: offset, checksum, manifest: scan.manifest, blocks, headerPages, fileSize: scan.fileSize };
+  return {
+    path: options.path,
+    size: offset,
+    checksum,
+    manifest: scan.manifest,
+    blocks,
+    headerPages,
+    fileSize: scan.fileSize,
+  };
 }

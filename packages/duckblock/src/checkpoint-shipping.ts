@@ -87,7 +87,10 @@ export async function shipCapturedSegment(
 ): Promise<ShippedSegment> {
   const { db, term } = state;
   if (captured.seq !== state.seq + 1n) {
-    throw new DuckblockError('HADB_DUCKBLOCK_SUPERSEDED', `${db}: segment ${captured.seq} no longer follows the head ${state.seq}`);
+    throw new DuckblockError(
+      'HADB_DUCKBLOCK_SUPERSEDED',
+      `${db}: segment ${captured.seq} no longer follows the head ${state.seq}`,
+    );
   }
   let outcome: 'written' | 'late-write';
   try {

@@ -58,4 +58,6 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /** Option checks throwing `HADB_DUCKBLOCK_INVALID_CONFIG`. */
-export const checkConfig: ConfigChecker = configChecker((message) => new DuckblockError('HADB_DUCKBLOCK_INVALID_CONFIG', message));
+export const checkConfig: ConfigChecker = configChecker(
+  (message) => new DuckblockError('HADB_DUCKBLOCK_INVALID_CONFIG', message),
+);

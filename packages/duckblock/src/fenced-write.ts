@@ -51,13 +51,17 @@ export async function writeSegmentFenced(
       }
     } catch (err) {
       // A transient or ambiguous failure: the write may have landed. Re-read to find out.
-      const transient = isStorageError(err, 'HADB_STORAGE_UNAVAILABLE') || isStorageError(err, 'HADB_STORAGE_AMBIGUOUS');
+      const transient =
+        isStorageError(err, 'HADB_STORAGE_UNAVAILABLE') || isStorageError(err, 'HADB_STORAGE_AMBIGUOUS');
       if (!transient || attempt >= options.uploadRetries) throw err;
     }
     const existing = await existingSegment(options, key, signal);
     if (existing === null) {
       if (attempt < options.uploadRetries) continue;
-      throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: conditional write of seq ${seq} failed but no object exists`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_SEQ_CONFLICT',
+        `${db}: conditional write of seq ${seq} failed but no object exists`,
+      );
     }
     if (existing === 'unreadable') {
       term.fence.trip(`unreadable object at ${key}`);
@@ -67,7 +71,10 @@ export async function writeSegmentFenced(
     if (existing.checksum === checksum) return 'written';
     if (existing.epoch < epoch) return 'late-write';
     term.fence.trip(`seq ${seq} of ${db} was written under epoch ${existing.epoch}`);
-    throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `${db}: seq ${seq} was written under epoch ${existing.epoch} (this term: ${epoch})`);
+    throw new DuckblockError(
+      'HADB_DUCKBLOCK_FENCED',
+      `${db}: seq ${seq} was written under epoch ${existing.epoch} (this term: ${epoch})`,
+    );
   }
 }
 

@@ -1,5 +1,11 @@
 import type { OpOptions } from '@hadb/io';
-import { describeError, type CatchupContext, type DurableHead, type FollowerBehavior, type FollowerContext } from '@hadb/core';
+import {
+  describeError,
+  type CatchupContext,
+  type DurableHead,
+  type FollowerBehavior,
+  type FollowerContext,
+} from '@hadb/core';
 import { readPosition, type Position } from './position.js';
 import type { DuckblockReplicator } from './replicator.js';
 import { decodeSegment } from './segment.js';
@@ -13,7 +19,9 @@ export interface DuckblockFollowerOptions {
    * reader with DuckDB open on the file must reopen it before the next step is applied; await
    * the reopen here (the next step waits for the returned promise).
    */
-  readonly onApplied?: ((db: string, position: Position, kind: 'segment' | 'snapshot') => void | Promise<void>) | undefined;
+  readonly onApplied?:
+    | ((db: string, position: Position, kind: 'segment' | 'snapshot') => void | Promise<void>)
+    | undefined;
   /** Largest segment (bytes) `durableHead` downloads to learn the head's epoch (default 1 MiB; larger reports epoch 0). */
   readonly headEpochProbeBytes?: number | undefined;
   /**
@@ -69,7 +77,10 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
         if (ctx.signal.aborted) break;
         ctx.metrics.pullFailed();
         ctx.progress.setCaughtUp(false);
-        ctx.logger.warn({ db: ctx.db, err: describeError(err) }, 'duckblock: follower pull failed; the file stays at its last applied segment');
+        ctx.logger.warn(
+          { db: ctx.db, err: describeError(err) },
+          'duckblock: follower pull failed; the file stays at its last applied segment',
+        );
         if (isPersistentPullError(err)) {
           const key = `${err.code}: ${err.message}`;
           if (key !== reported) {
@@ -80,7 +91,10 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
             try {
               await this.options.onDiverged(ctx.db);
             } catch (cause) {
-              ctx.logger.error({ db: ctx.db, err: describeError(cause) }, 'duckblock: reconciling a diverged follower file failed');
+              ctx.logger.error(
+                { db: ctx.db, err: describeError(cause) },
+                'duckblock: reconciling a diverged follower file failed',
+              );
             }
           }
         }
@@ -105,7 +119,8 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     const last = segments[segments.length - 1];
     // Retention may have deleted every incremental up to the newest snapshot.
     const snapshot = await discoverLatestSnapshotSegment(storage, prefix, db, options);
-    if (snapshot !== null && (last === undefined || snapshot.seq > last.seq)) return { position: snapshot.seq, epoch: 0 };
+    if (snapshot !== null && (last === undefined || snapshot.seq > last.seq))
+      return { position: snapshot.seq, epoch: 0 };
     if (last === undefined) return { position: 0n, epoch: 0 };
     let epoch = 0;
     const info = await storage.head(last.key, options);

@@ -63,7 +63,13 @@ export {
 } from './apply.js';
 export { positionPath, readPosition, type Position } from './position.js';
 export { LOCAL_SUFFIXES, outgoingPath, removeLocalState } from './local-files.js';
-export { restoreSnapshot, uploadSnapshot, type RestoreSnapshotOptions, type SnapshotUpload, type UploadSnapshotOptions } from './snapshot.js';
+export {
+  restoreSnapshot,
+  uploadSnapshot,
+  type RestoreSnapshotOptions,
+  type SnapshotUpload,
+  type UploadSnapshotOptions,
+} from './snapshot.js';
 export { pullIncremental, type PullOptions, type PullResult } from './pull.js';
 export { applyRetention, type RetentionResult } from './retention.js';
 export { leaderFileHandle, releaseLeaderFile } from './file-handles.js';

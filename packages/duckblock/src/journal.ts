@@ -17,7 +17,6 @@ export interface JournalMeta {
   readonly epoch: string;
 }
 
-
 /**
  * The journal trailer. Layout of a journal file: payload | json | u32 LE json length | u64 LE
  * payload length | SHA-256 of (json, both lengths) | magic `HADBDKJ2`. The trailer comes last so a
@@ -38,7 +37,9 @@ export function journalTrailer(meta: JournalMeta, payloadLength: number): Buffer
  * Reads a journal's trailer. Returns `null` when the file is missing, or incomplete/damaged
  * (then it was never committed and must be discarded: `exists` tells which).
  */
-export async function readJournal(path: string): Promise<{ exists: boolean; meta: JournalMeta; payloadLength: number } | { exists: boolean; meta: null }> {
+export async function readJournal(
+  path: string,
+): Promise<{ exists: boolean; meta: JournalMeta; payloadLength: number } | { exists: boolean; meta: null }> {
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -96,7 +97,13 @@ export async function writeAll(fh: FileHandle, parts: readonly Uint8Array[], off
 }
 
 /** Appends the trailer to an open journal temp file, fsyncs, closes and commits it by rename. */
-export async function commitJournal(fh: FileHandle, tmp: string, path: string, meta: JournalMeta, payloadLength: number): Promise<void> {
+export async function commitJournal(
+  fh: FileHandle,
+  tmp: string,
+  path: string,
+  meta: JournalMeta,
+  payloadLength: number,
+): Promise<void> {
   try {
     await writeAll(fh, [journalTrailer(meta, payloadLength)], payloadLength);
     await fh.sync();

@@ -24,10 +24,13 @@ export interface LeaderSnapshot {
  * `afterFileSizes` × the file size. A 0 turns that condition off.
  */
 export function snapshotDue(options: ResolvedOptions, state: LeaderState): boolean {
-  if (options.snapshotIntervalMs > 0 && options.clock.now() - state.lastSnapshotAt >= options.snapshotIntervalMs) return true;
+  if (options.snapshotIntervalMs > 0 && options.clock.now() - state.lastSnapshotAt >= options.snapshotIntervalMs)
+    return true;
   if (options.snapshotEverySegments > 0 && state.segmentsSinceSnapshot >= options.snapshotEverySegments) return true;
   const size = state.fileSize > 0 ? state.fileSize : 0;
-  return options.snapshotAfterFileSizes > 0 && size > 0 && state.bytesSinceSnapshot >= options.snapshotAfterFileSizes * size;
+  return (
+    options.snapshotAfterFileSizes > 0 && size > 0 && state.bytesSinceSnapshot >= options.snapshotAfterFileSizes * size
+  );
 }
 
 /**
@@ -35,23 +38,41 @@ export function snapshotDue(options: ResolvedOptions, state: LeaderState): boole
  * write lock), resets the policy counters, then applies retention unless it is disabled. A
  * retention failure is logged and retried after the next snapshot.
  */
-export async function snapshotAndRetain(options: ResolvedOptions, state: LeaderState, signal: AbortSignal): Promise<LeaderSnapshot> {
+export async function snapshotAndRetain(
+  options: ResolvedOptions,
+  state: LeaderState,
+  signal: AbortSignal,
+): Promise<LeaderSnapshot> {
   const snapshot = await writeHeadSnapshot(options, state, signal);
   if (!options.retentionEnabled) return snapshot;
   try {
-    const retention = await applyRetention(options.storage, options.prefix, state.db, options.keepSnapshots, { signal });
+    const retention = await applyRetention(options.storage, options.prefix, state.db, options.keepSnapshots, {
+      signal,
+    });
     return { ...snapshot, retention };
   } catch (err) {
-    options.logger.warn({ db: state.db, err: describeError(err) }, 'duckblock: retention failed; will retry after the next snapshot');
+    options.logger.warn(
+      { db: state.db, err: describeError(err) },
+      'duckblock: retention failed; will retry after the next snapshot',
+    );
     return snapshot;
   }
 }
 
-async function writeHeadSnapshot(options: ResolvedOptions, state: LeaderState, signal: AbortSignal): Promise<LeaderSnapshot> {
+async function writeHeadSnapshot(
+  options: ResolvedOptions,
+  state: LeaderState,
+  signal: AbortSignal,
+): Promise<LeaderSnapshot> {
   state.term.fence.check();
   const key = snapshotKey(options.prefix, state.db, state.seq);
   try {
-    const snap = await uploadSnapshot(options.storage, key, state.handle, { seq: state.seq, anchor: state.checksum, epoch: state.epoch, signal });
+    const snap = await uploadSnapshot(options.storage, key, state.handle, {
+      seq: state.seq,
+      anchor: state.checksum,
+      epoch: state.epoch,
+      signal,
+    });
     state.lastSnapshotAt = options.clock.now();
     state.segmentsSinceSnapshot = 0;
     state.bytesSinceSnapshot = 0;

@@ -89,17 +89,24 @@ export function newLeaderState(init: {
 
 /** Runs `fn` after every earlier operation on `state`; `HADB_DUCKBLOCK_CLOSED` once it was removed. */
 export function runExclusive<T>(state: LeaderState, fn: () => Promise<T>): Promise<T> {
-  const run = state.queue.catch(() => undefined).then(() => {
-    if (state.removed) throw new DuckblockError('HADB_DUCKBLOCK_CLOSED', `${state.db} was removed`);
-    return fn();
-  });
+  const run = state.queue
+    .catch(() => undefined)
+    .then(() => {
+      if (state.removed) throw new DuckblockError('HADB_DUCKBLOCK_CLOSED', `${state.db} was removed`);
+      return fn();
+    });
   state.queue = run;
   return run;
 }
 
 /** Persists the shipped head beside the file (the position a promoted node continues from). */
 export async function persistLeaderPosition(state: LeaderState): Promise<void> {
-  await writePosition(state.path, { seq: state.seq, checksum: state.checksum, epoch: state.epoch, manifest: state.manifest });
+  await writePosition(state.path, {
+    seq: state.seq,
+    checksum: state.checksum,
+    epoch: state.epoch,
+    manifest: state.manifest,
+  });
 }
 
 /** `a` and `b` combined (`b` alone without `a`). */

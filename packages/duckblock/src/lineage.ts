@@ -48,13 +48,21 @@ export async function startNewLineage(
     const outcome = await writeSegmentFenced(options, db, seq, encodeSegment(claim), claim.checksum, term, signal);
     if (outcome === 'late-write') {
       if (attempt < CLAIM_ATTEMPTS) continue;
-      throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence after ${attempt} attempts`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_SEQ_CONFLICT',
+        `${db}: could not claim a sequence after ${attempt} attempts`,
+      );
     }
     let snap;
     for (let tries = 1; ; tries++) {
       try {
         term.fence.check();
-        snap = await uploadSnapshot(options.storage, snapshotKey(options.prefix, db, seq), handle, { seq, anchor: claim.checksum, epoch, signal });
+        snap = await uploadSnapshot(options.storage, snapshotKey(options.prefix, db, seq), handle, {
+          seq,
+          anchor: claim.checksum,
+          epoch,
+          signal,
+        });
         break;
       } catch (err) {
         if (!isDuckblockError(err, 'HADB_DUCKBLOCK_TORN_READ') || tries >= SNAPSHOT_READ_ATTEMPTS) throw err;
@@ -105,7 +113,10 @@ export async function continueChain(
       admitEpoch: (e) => {
         if (e > epoch) {
           term.fence.trip(`segment of epoch ${e} found while starting term ${epoch}`);
-          throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `${db}: storage holds epoch ${e}, newer than this term (${epoch})`);
+          throw new DuckblockError(
+            'HADB_DUCKBLOCK_FENCED',
+            `${db}: storage holds epoch ${e}, newer than this term (${epoch})`,
+          );
         }
       },
     });
@@ -133,7 +144,10 @@ export async function continueChain(
     options.logger.info({ db, seq, epoch: term.epoch }, 'duckblock: continuing chain');
     return state;
   }
-  throw new DuckblockError('HADB_DUCKBLOCK_SEQ_CONFLICT', `${db}: could not claim a sequence (late writes kept arriving)`);
+  throw new DuckblockError(
+    'HADB_DUCKBLOCK_SEQ_CONFLICT',
+    `${db}: could not claim a sequence (late writes kept arriving)`,
+  );
 }
 
 /** Highest sequence used by any incremental segment or snapshot (0 when none). */
@@ -154,7 +168,12 @@ const HADBP_PREV_CHECKSUM_OFFSET = 20;
  * the segment's trailer (its checksum) or, when the position is a snapshot, the snapshot header's
  * `prev_checksum` (the chain anchor it carries).
  */
-async function matchesStorage(options: ResolvedOptions, db: string, position: Position, signal: AbortSignal): Promise<'match' | 'newer' | 'mismatch'> {
+async function matchesStorage(
+  options: ResolvedOptions,
+  db: string,
+  position: Position,
+  signal: AbortSignal,
+): Promise<'match' | 'newer' | 'mismatch'> {
   const { storage, prefix } = options;
   const newer = await discoverSegmentsAfter(storage, prefix, db, position.seq, { signal });
   if (newer.length > 0) return 'newer';
@@ -162,7 +181,10 @@ async function matchesStorage(options: ResolvedOptions, db: string, position: Po
   const info = await storage.head(key, { signal });
   if (info !== null && info.size >= HADBP_MIN_SIZE) {
     const trailer = await storage.rangeGet(key, info.size - HADBP_TRAILER_SIZE, HADBP_TRAILER_SIZE, { signal });
-    const same = trailer !== null && trailer.length === HADBP_TRAILER_SIZE && Buffer.from(trailer).readBigUInt64BE(0) === position.checksum;
+    const same =
+      trailer !== null &&
+      trailer.length === HADBP_TRAILER_SIZE &&
+      Buffer.from(trailer).readBigUInt64BE(0) === position.checksum;
     return same ? 'match' : 'mismatch';
   }
   const header = await storage.rangeGet(snapshotKey(prefix, db, position.seq), 0, HADBP_HEADER_SIZE, { signal });

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { DuckblockError } from './errors.js';
-import { BLOCK_CHECKSUM_SIZE, HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset, parseHeaderRegion, type DuckFileInfo } from './layout.js';
+import {
+  BLOCK_CHECKSUM_SIZE,
+  HEADER_PAGES,
+  HEADER_REGION_SIZE,
+  PAGE_SIZE,
+  blockOffset,
+  parseHeaderRegion,
+  type DuckFileInfo,
+} from './layout.js';
 
 /**
  * What a shipped (or applied) file state looked like, at the granularity duckblock diffs on: a
@@ -53,7 +61,8 @@ export async function preadExact(handle: FileHandle, buf: Uint8Array, position: 
   let done = 0;
   while (done < buf.length) {
     const { bytesRead } = await handle.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
+    if (bytesRead === 0)
+      throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', `file ended at ${position + done} while reading`);
     done += bytesRead;
   }
 }
@@ -80,7 +89,13 @@ export function scanFile(fd: number): FileScan {
     preadExactSync(fd, one, blockOffset(b, size));
     checksums[b] = one.readBigUInt64LE(0);
   }
-  return { manifest: manifestFrom(headerRegion, info, checksums, fileSize), info, headerRegion, fileSize, presentBlocks };
+  return {
+    manifest: manifestFrom(headerRegion, info, checksums, fileSize),
+    info,
+    headerRegion,
+    fileSize,
+    presentBlocks,
+  };
 }
 
 /** Builds a manifest from a header region and block checksums. */
@@ -91,7 +106,8 @@ export function manifestFrom(
   fileSize: number,
 ): BlockManifest {
   const hashes: string[] = [];
-  for (let p = 0; p < HEADER_PAGES; p++) hashes.push(sha256Hex(headerRegion.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
+  for (let p = 0; p < HEADER_PAGES; p++)
+    hashes.push(sha256Hex(headerRegion.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)));
   return {
     iteration: info.active.iteration,
     blockAllocSize: info.active.blockAllocSize,
@@ -125,7 +141,8 @@ export function diffManifest(previous: BlockManifest | undefined, current: Block
   const blocks: number[] = [];
   const same = previous !== undefined && previous.blockAllocSize === current.blockAllocSize;
   for (let b = 0; b < Math.min(present, current.blockChecksums.length); b++) {
-    if (!same || b >= previous.blockChecksums.length || previous.blockChecksums[b] !== current.blockChecksums[b]) blocks.push(b);
+    if (!same || b >= previous.blockChecksums.length || previous.blockChecksums[b] !== current.blockChecksums[b])
+      blocks.push(b);
   }
   return { headerPages, blocks, sizeChanged: previous === undefined || previous.fileSize !== current.fileSize };
 }

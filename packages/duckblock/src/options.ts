@@ -108,7 +108,10 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     downloadConcurrency: check.int('downloadConcurrency', o.downloadConcurrency, { min: 1, default: 4 }),
     listIntervalMs: check.number('listIntervalMs', o.listIntervalMs, { min: 0, default: 30_000 }),
     streamAboveBytes: check.int('streamAboveBytes', o.streamAboveBytes, { min: 0, default: 64 << 20 }),
-    maxFileSizeBytes: check.int('maxFileSizeBytes', o.maxFileSizeBytes, { min: 1 << 20, default: DEFAULT_MAX_FILE_SIZE }),
+    maxFileSizeBytes: check.int('maxFileSizeBytes', o.maxFileSizeBytes, {
+      min: 1 << 20,
+      default: DEFAULT_MAX_FILE_SIZE,
+    }),
     uploadRetries: check.int('uploadRetries', o.uploadRetries, { min: 0, default: 3 }),
     spillAboveBytes: check.int('spillAboveBytes', o.spillAboveBytes, { min: 0, default: 64 << 20 }),
     logger: o.logger ?? silentLogger,

@@ -93,7 +93,10 @@ async function fetchSegment(
   }
   const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
   if (bytes.length !== object.size) {
-    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`);
+    throw new DuckblockError(
+      'HADB_DUCKBLOCK_CORRUPT',
+      `segment at ${key} is ${bytes.length} bytes, storage says ${object.size}`,
+    );
   }
   const segment = decodeSegment(bytes, maxFileSize);
   if (segment.changeset.header.seq !== seq) {
@@ -144,7 +147,10 @@ export async function pullIncremental(
     if (local === null) {
       // The file is gone (deleted by hand): restore it, still refusing older epochs.
       position = null;
-    } else if (local.fileSize !== position.manifest.fileSize || local.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])) {
+    } else if (
+      local.fileSize !== position.manifest.fileSize ||
+      local.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])
+    ) {
       throw new DuckblockError(
         'HADB_DUCKBLOCK_DIVERGED',
         `${db}: ${dbPath} is not the state its position (seq ${position.seq}) records; it was changed outside replication`,
@@ -159,7 +165,11 @@ export async function pullIncremental(
     if (!allowRestore) return false;
     const latest = await discoverLatestSnapshotSegment(storage, prefix, db, { signal });
     if (latest === null || (position !== null && latest.seq <= position.seq)) return false;
-    position = await restoreSnapshot(storage, latest.key, dbPath, { acceptedEpoch: position?.epoch ?? acceptedEpoch, maxFileSize: options.maxFileSize, signal });
+    position = await restoreSnapshot(storage, latest.key, dbPath, {
+      acceptedEpoch: position?.epoch ?? acceptedEpoch,
+      maxFileSize: options.maxFileSize,
+      signal,
+    });
     acceptedEpoch = position.epoch;
     restored = true;
     await options.onApplied?.(position, 'snapshot');
@@ -188,7 +198,10 @@ export async function pullIncremental(
       // Nothing new, or the next seq is gone: a newer snapshot (new lineage or retention) covers it.
       if (await restoreLatest()) continue;
       if (found.length === 0) break;
-      throw new DuckblockError('HADB_DUCKBLOCK_GAP', `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_GAP',
+        `${db}: segment ${pos.seq + 1n} is missing (next is ${found[0]!.seq}) and no newer snapshot exists`,
+      );
     }
     // Contiguous run starting at pos.seq + 1.
     const run: typeof found = [];
@@ -205,10 +218,12 @@ export async function pullIncremental(
     const fill = (from: number): void => {
       while (launched < run.length && launched < from + concurrency && (buffered < maxBuffered || launched === from)) {
         const i = launched++;
-        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, options.maxFileSize, signal).then((f) => {
-          if (f?.kind === 'memory') buffered += f.bytes.length;
-          return f;
-        });
+        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, options.maxFileSize, signal).then(
+          (f) => {
+            if (f?.kind === 'memory') buffered += f.bytes.length;
+            return f;
+          },
+        );
         p.catch(() => undefined);
         pending.set(i, p);
       }
@@ -280,7 +295,10 @@ export async function pullIncremental(
     }
     if (lineageSwitch) {
       if (await restoreLatest()) continue;
-      throw new DuckblockError('HADB_DUCKBLOCK_CHAIN_BROKEN', `${db}: chain broken after seq ${position!.seq} and no snapshot covers it`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_CHAIN_BROKEN',
+        `${db}: chain broken after seq ${position!.seq} and no snapshot covers it`,
+      );
     }
     if (gapAt !== null) {
       // Deleted between listing and download (retention): retry from the new state.
@@ -306,7 +324,11 @@ async function localState(dbPath: string): Promise<{ fileSize: number; headerHas
     const { bytesRead } = await fh.read(region, 0, region.length, 0);
     const headerHashes: string[] = [];
     for (let p = 0; p < 3; p++) {
-      headerHashes.push(createHash('sha256').update(region.subarray(p * PAGE_SIZE, Math.min((p + 1) * PAGE_SIZE, bytesRead))).digest('hex'));
+      headerHashes.push(
+        createHash('sha256')
+          .update(region.subarray(p * PAGE_SIZE, Math.min((p + 1) * PAGE_SIZE, bytesRead)))
+          .digest('hex'),
+      );
     }
     return { fileSize: size, headerHashes };
   } finally {

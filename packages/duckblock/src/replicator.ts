@@ -1,6 +1,11 @@
 import { type LeaderTerm, type Replicator, type ReplicatorCallOptions } from '@hadb/core';
 import { detectDirtyBlocks } from './capture.js';
-import { captureNextSegment, shipCapturedSegment, supersedePending, type ShippedSegment } from './checkpoint-shipping.js';
+import {
+  captureNextSegment,
+  shipCapturedSegment,
+  supersedePending,
+  type ShippedSegment,
+} from './checkpoint-shipping.js';
 import { DuckblockError } from './errors.js';
 import { snapshotAndRetain, snapshotDue, type LeaderSnapshot } from './leader-snapshots.js';
 import { bodySize, combineSignals, runExclusive, type LeaderState } from './leader-state.js';
@@ -83,7 +88,10 @@ export class DuckblockReplicator implements Replicator {
    */
   async startLineage(db: string, path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     await this.remove(db);
-    this.leaders.set(db, await startNewLineage(this.options, db, path, term, combineSignals(options.signal, term.fence.signal)));
+    this.leaders.set(
+      db,
+      await startNewLineage(this.options, db, path, term, combineSignals(options.signal, term.fence.signal)),
+    );
   }
 
   /**
@@ -91,7 +99,12 @@ export class DuckblockReplicator implements Replicator {
    * the previous term, then claims the next sequence. A local position that does not match
    * storage starts a new lineage instead. DuckDB must not have the file open read-write.
    */
-  async continueLineage(db: string, path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
+  async continueLineage(
+    db: string,
+    path: string,
+    term: LeaderTerm,
+    options: ReplicatorCallOptions = {},
+  ): Promise<void> {
     await this.remove(db);
     const state = await continueChain(this.options, db, path, term, combineSignals(options.signal, term.fence.signal));
     if (state !== 'mismatch') {
@@ -140,7 +153,13 @@ export class DuckblockReplicator implements Replicator {
     return runExclusive(state, async () => {
       await supersedePending(state);
       state.term.fence.check();
-      const captured = await captureNextSegment(this.options, state, extraBlocks(options), 'ready', state.term.fence.signal);
+      const captured = await captureNextSegment(
+        this.options,
+        state,
+        extraBlocks(options),
+        'ready',
+        state.term.fence.signal,
+      );
       if (captured === null) return null;
       state.pending = captured;
       const { seq } = captured;
@@ -152,11 +171,19 @@ export class DuckblockReplicator implements Replicator {
         upload: (o: ReplicatorCallOptions = {}) =>
           runExclusive(state, async () => {
             if (captured.status !== 'ready' || state.pending !== captured) {
-              throw new DuckblockError('HADB_DUCKBLOCK_SUPERSEDED', `${db}: prepared segment ${seq} was replaced by a later checkpoint`);
+              throw new DuckblockError(
+                'HADB_DUCKBLOCK_SUPERSEDED',
+                `${db}: prepared segment ${seq} was replaced by a later checkpoint`,
+              );
             }
             captured.status = 'uploading';
             try {
-              const result = await shipCapturedSegment(this.options, state, captured, combineSignals(o.signal, state.term.fence.signal));
+              const result = await shipCapturedSegment(
+                this.options,
+                state,
+                captured,
+                combineSignals(o.signal, state.term.fence.signal),
+              );
               captured.status = 'done';
               return { ...result, snapshotDue: snapshotDue(this.options, state) };
             } finally {

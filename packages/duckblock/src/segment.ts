@@ -48,7 +48,8 @@ const EMPTY = new Uint8Array(0);
 
 /** The zero-length entry carrying `epoch` (page id `2 × epoch`). */
 export function epochMarker(epoch: bigint): PageEntry {
-  if (epoch < 0n || epoch >= 1n << 40n) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'epoch must be in [0, 2^40)');
+  if (epoch < 0n || epoch >= 1n << 40n)
+    throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'epoch must be in [0, 2^40)');
   return { pageId: 2n * epoch, data: EMPTY };
 }
 
@@ -195,20 +196,25 @@ export class SegmentMarkers {
     const m = readMarker(page);
     if (m.kind === 'data') {
       const end = (page.pageId + 1n) * BigInt(PAGE_SIZE);
-      if (end > this.#maxFileSize) throw this.#corrupt(`has page ${page.pageId}, past the largest accepted file (${this.#maxFileSize} bytes)`);
+      if (end > this.#maxFileSize)
+        throw this.#corrupt(`has page ${page.pageId}, past the largest accepted file (${this.#maxFileSize} bytes)`);
       if (end > this.#dataEnd) this.#dataEnd = end;
       this.#dataBytes += BigInt(page.data.length);
-      if (this.#dataBytes > this.#maxFileSize) throw this.#corrupt(`carries more than ${this.#maxFileSize} bytes of pages`);
+      if (this.#dataBytes > this.#maxFileSize)
+        throw this.#corrupt(`carries more than ${this.#maxFileSize} bytes of pages`);
       return false;
     }
     if (m.kind === 'epoch') {
       if (m.epoch >= 1n << 40n) throw this.#corrupt(`carries epoch ${m.epoch}, at or above 2^40`);
-      if (this.#epoch !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two epoch markers`);
+      if (this.#epoch !== undefined)
+        throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two epoch markers`);
       this.#epoch = m.epoch;
     } else {
-      if (this.#fileSize !== undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two size markers`);
-      const size = (page.pageId - 1n) / 2n * BigInt(PAGE_SIZE);
-      if (size > this.#maxFileSize) throw this.#corrupt(`says the file is ${size} bytes, above the largest accepted (${this.#maxFileSize})`);
+      if (this.#fileSize !== undefined)
+        throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${this.#what} carries two size markers`);
+      const size = ((page.pageId - 1n) / 2n) * BigInt(PAGE_SIZE);
+      if (size > this.#maxFileSize)
+        throw this.#corrupt(`says the file is ${size} bytes, above the largest accepted (${this.#maxFileSize})`);
       this.#fileSize = m.fileSize;
     }
     return true;

@@ -1,6 +1,12 @@
 import type { OpOptions } from '@hadb/io';
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import { PageIdSize, PhysicalStreamWriter, isChangesetError, readPhysicalStream, type PageEntry } from '@hadb/changeset';
+import {
+  PageIdSize,
+  PhysicalStreamWriter,
+  isChangesetError,
+  readPhysicalStream,
+  type PageEntry,
+} from '@hadb/changeset';
 import { isStorageError, type StorageBackend } from '@hadb/storage';
 import { blockChecksumValid } from './duck-checksum.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
@@ -210,14 +216,22 @@ export async function restoreSnapshot(
     const accepted = options.acceptedEpoch ?? 0n;
     const snapEpoch = markers.epoch;
     if (snapEpoch < accepted) {
-      throw new DuckblockError('HADB_DUCKBLOCK_FENCED', `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`);
+      throw new DuckblockError(
+        'HADB_DUCKBLOCK_FENCED',
+        `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`,
+      );
     }
     if (markers.fileSize !== undefined) await fh.truncate(markers.fileSize);
     else await truncateToHeader(fh);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    const position = await installRestoredFile(dbPath, header.seq, header.prevChecksum, snapEpoch > accepted ? snapEpoch : accepted);
+    const position = await installRestoredFile(
+      dbPath,
+      header.seq,
+      header.prevChecksum,
+      snapEpoch > accepted ? snapEpoch : accepted,
+    );
     ok = true;
     return position;
   } catch (err) {

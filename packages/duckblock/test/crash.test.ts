@@ -34,10 +34,14 @@ function runAndKill(
   mode: 'memory' | 'stream',
 ): Promise<'killed' | 'finished'> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', CHILD, dbPath, segmentFile, mode], {
-      cwd: PKG,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--conditions=hadb-source', '--import', 'tsx', CHILD, dbPath, segmentFile, mode],
+      {
+        cwd: PKG,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     let timer: NodeJS.Timeout | undefined;
@@ -80,7 +84,11 @@ describe('crash safety of the follower apply (kill -9 mid-apply)', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('crash'));
     const storage = new MemStorageBackend();
-    const replicator = new DuckblockReplicator({ storage, prefix: 'c/', snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+    const replicator = new DuckblockReplicator({
+      storage,
+      prefix: 'c/',
+      snapshot: { intervalMs: 0, afterFileSizes: 0 },
+    });
     const leaderPath = join(dir, 'leader.duckdb');
     baseFile = join(dir, 'base.duckdb');
     const leader = await openLeader(leaderPath);

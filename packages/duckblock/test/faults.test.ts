@@ -70,7 +70,9 @@ describe('storage faults', () => {
     const faulty = withFaults(storage, { seed: 3, streamErrors: 1, operations: ['getStream'] });
     const follower = new DuckblockReplicator({ storage: faulty, prefix: 'x/', listIntervalMs: 0 });
     const path = join(dir, 'cut.duckdb');
-    await expect(follower.pull('db', path)).rejects.toSatisfy((err: unknown) => isStorageError(err, 'HADB_STORAGE_UNAVAILABLE'));
+    await expect(follower.pull('db', path)).rejects.toSatisfy((err: unknown) =>
+      isStorageError(err, 'HADB_STORAGE_UNAVAILABLE'),
+    );
     expect(await readPosition(path)).toBeNull();
     await expect(sha256File(path)).rejects.toThrow(/ENOENT/);
     faulty.setFaults({ streamErrors: 0 });
@@ -100,7 +102,13 @@ describe('storage faults', () => {
 
   it('spilled checkpoints streamed with conditional writes survive lost replies too', async () => {
     const faulty = withFaults(storage, { seed: 9, lostReplies: 0.5, errorRate: 0.2, operations: ['putStream'] });
-    const rep = new DuckblockReplicator({ storage: faulty, prefix: 'y/', snapshot: NO_SNAPSHOTS, uploadRetries: 8, spillAboveBytes: 0 });
+    const rep = new DuckblockReplicator({
+      storage: faulty,
+      prefix: 'y/',
+      snapshot: NO_SNAPSHOTS,
+      uploadRetries: 8,
+      spillAboveBytes: 0,
+    });
     faulty.setFaults({ lostReplies: 0, errorRate: 0 });
     await rep.startLineage('db', leaderPath, testTerm('db', 1));
     faulty.setFaults({ lostReplies: 0.5, errorRate: 0.2 });

@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { EpochGate, silentLogger, systemClock, type FollowerContext } from '@hadb/core';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckblockFollowerBehavior, DuckblockReplicator, encode, incrementalKey, newSegment, readPosition, removeLocalState, type DuckblockError } from '../src/index.js';
+import {
+  DuckblockFollowerBehavior,
+  DuckblockReplicator,
+  encode,
+  incrementalKey,
+  newSegment,
+  readPosition,
+  removeLocalState,
+  type DuckblockError,
+} from '../src/index.js';
 import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpers.js';
 
 /**
@@ -14,7 +23,12 @@ import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpe
 const DB = 'fsec';
 const PREFIX = 'fs/';
 
-function context(path: string, replicator: DuckblockReplicator, signal: AbortSignal, progress: { position: bigint; caughtUp: boolean }): FollowerContext {
+function context(
+  path: string,
+  replicator: DuckblockReplicator,
+  signal: AbortSignal,
+  progress: { position: bigint; caughtUp: boolean },
+): FollowerContext {
   return {
     db: DB,
     path,
@@ -53,7 +67,11 @@ describe('follower security', () => {
   let leader: Awaited<ReturnType<typeof openLeader>>;
   let leaderPath: string;
   const storage = new MemStorageBackend();
-  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    snapshot: { intervalMs: 0, afterFileSizes: 0 },
+  });
 
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('fsec'));

@@ -65,7 +65,11 @@ describe('DuckblockFollowerBehavior', () => {
       signal: controller.signal,
       progress,
       epochGate: gate,
-      metrics: { pullSucceeded: () => counts.ok++, pullFailed: () => counts.failed++, pullNoNewData: () => counts.none++ },
+      metrics: {
+        pullSucceeded: () => counts.ok++,
+        pullFailed: () => counts.failed++,
+        pullNoNewData: () => counts.none++,
+      },
       logger: silentLogger,
     });
     for (let i = 0; i < 3; i++) {

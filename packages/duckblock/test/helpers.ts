@@ -20,7 +20,9 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** A leader DuckDB: auto-checkpoints disabled so every checkpoint is an explicit one. */
-export async function openLeader(path: string): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection; close: () => void }> {
+export async function openLeader(
+  path: string,
+): Promise<{ instance: DuckDBInstance; conn: DuckDBConnection; close: () => void }> {
   const instance = await DuckDBInstance.create(path, { checkpoint_threshold: '100GB' });
   const conn = await instance.connect();
   return {
@@ -55,7 +57,13 @@ export async function queryReadOnly(path: string, queries: readonly string[]): P
 
 /** A leader term with a fence that never expires (no lease in these tests). */
 export function testTerm(db: string, epoch: number): LeaderTerm & { fence: TermFence } {
-  const fence = new TermFence({ db, epoch, clock: systemClock, sentAt: systemClock.now(), windowMs: Number.POSITIVE_INFINITY });
+  const fence = new TermFence({
+    db,
+    epoch,
+    clock: systemClock,
+    sentAt: systemClock.now(),
+    windowMs: Number.POSITIVE_INFINITY,
+  });
   return { db, epoch, instanceId: `node-${epoch}`, sessionId: `session-${epoch}`, fence };
 }
 
@@ -88,10 +96,15 @@ export async function copyLeader(path: string): Promise<Buffer> {
  * Ground truth of what changed between two file images, by full comparison: DuckDB blocks that
  * differ (or are new) within the new file, and 4 KiB header pages that differ.
  */
-export function trulyChanged(before: Buffer, after: Buffer, blockSize = 262_144): { blocks: number; headerPages: number } {
+export function trulyChanged(
+  before: Buffer,
+  after: Buffer,
+  blockSize = 262_144,
+): { blocks: number; headerPages: number } {
   let headerPages = 0;
   for (let p = 0; p < 3; p++) {
-    if (Buffer.compare(before.subarray(p * 4096, (p + 1) * 4096), after.subarray(p * 4096, (p + 1) * 4096)) !== 0) headerPages++;
+    if (Buffer.compare(before.subarray(p * 4096, (p + 1) * 4096), after.subarray(p * 4096, (p + 1) * 4096)) !== 0)
+      headerPages++;
   }
   let blocks = 0;
   for (let off = 12_288; off < after.length; off += blockSize) {

@@ -2,7 +2,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuckblockReplicator, decode, discoverStrictChain, incrementalKey, isDuckblockError, readPosition } from '../src/index.js';
+import {
+  DuckblockReplicator,
+  decode,
+  discoverStrictChain,
+  incrementalKey,
+  isDuckblockError,
+  readPosition,
+} from '../src/index.js';
 import { openLeader, sha256File, sha256Leader, tempDir, testTerm } from './helpers.js';
 
 const NO_SNAPSHOTS = { intervalMs: 0, afterFileSizes: 0 } as const;
@@ -50,7 +57,10 @@ describe('lineages and terms', () => {
       expect(await sha256File(followerPath)).toBe(await sha256Leader(leaderPath));
       // Strict discovery verifies the chain of the new lineage from its anchor.
       const pos = await readPosition(followerPath);
-      const head = await discoverStrictChain(storage, 'l/', 'db', { seq: 3n, checksum: decode((await storage.get(incrementalKey('l/', 'db', 3n)))!.data).changeset.checksum });
+      const head = await discoverStrictChain(storage, 'l/', 'db', {
+        seq: 3n,
+        checksum: decode((await storage.get(incrementalKey('l/', 'db', 3n)))!.data).changeset.checksum,
+      });
       expect(head.seq).toBe(pos!.seq);
       expect(head.checksum).toBe(pos!.checksum);
     } finally {

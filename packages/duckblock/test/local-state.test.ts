@@ -3,7 +3,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DuckblockReplicator, LOCAL_SUFFIXES, SegmentMarkers, block, isDuckblockError, newSegment, readMarker, removeLocalState } from '../src/index.js';
+import {
+  DuckblockReplicator,
+  LOCAL_SUFFIXES,
+  SegmentMarkers,
+  block,
+  isDuckblockError,
+  newSegment,
+  readMarker,
+  removeLocalState,
+} from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -45,7 +54,13 @@ describe('one owner for markers, side files and options', () => {
 
   it('reports bad options as HADB_DUCKBLOCK_INVALID_CONFIG instead of clamping them', () => {
     const storage = new MemStorageBackend();
-    for (const bad of [{ downloadConcurrency: 0 }, { retention: { keepSnapshots: 0 } }, { listIntervalMs: -1 }, { uploadRetries: 1.5 }, { prefix: 'x' }]) {
+    for (const bad of [
+      { downloadConcurrency: 0 },
+      { retention: { keepSnapshots: 0 } },
+      { listIntervalMs: -1 },
+      { uploadRetries: 1.5 },
+      { prefix: 'x' },
+    ]) {
       let err: unknown;
       try {
         new DuckblockReplicator({ storage, ...(bad as object) });

@@ -18,7 +18,13 @@ describe('README example', () => {
     const conn = await db.connect();
     try {
       await conn.run(`create table t (id INTEGER, v VARCHAR)`);
-      const fence = new TermFence({ db: 'app', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
+      const fence = new TermFence({
+        db: 'app',
+        epoch: 1,
+        clock: systemClock,
+        sentAt: systemClock.now(),
+        windowMs: Infinity,
+      });
       await replicator.startLineage('app', dbPath, { db: 'app', epoch: 1, instanceId: 'a', sessionId: 's', fence });
       await conn.run(`insert into t values (1, 'x')`);
       await conn.run('CHECKPOINT');

@@ -12,7 +12,17 @@ import {
   newSegment,
   readPosition,
 } from '../src/index.js';
-import { copyLeader, openLeader, queryReadOnly, rowsJson, sha256File, sha256Leader, tempDir, testTerm, trulyChanged } from './helpers.js';
+import {
+  copyLeader,
+  openLeader,
+  queryReadOnly,
+  rowsJson,
+  sha256File,
+  sha256Leader,
+  tempDir,
+  testTerm,
+  trulyChanged,
+} from './helpers.js';
 
 const DB = 'app';
 const PREFIX = 't/';
@@ -39,9 +49,19 @@ describe('replication of a real DuckDB file', () => {
   let leader: Awaited<ReturnType<typeof openLeader>>;
   const storage = new MemStorageBackend();
   // This leader spills every checkpoint to a local file and streams it (the path above 64 MiB).
-  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, spillAboveBytes: 0, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    spillAboveBytes: 0,
+    snapshot: { intervalMs: 0, afterFileSizes: 0 },
+  });
   // This follower streams every segment through the journal (the path for segments over 64 MiB).
-  const followerReplicator = new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, streamAboveBytes: 0 });
+  const followerReplicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    listIntervalMs: 0,
+    streamAboveBytes: 0,
+  });
   const term1 = testTerm(DB, 1);
 
   beforeAll(async () => {
@@ -163,7 +183,9 @@ describe('replication of a real DuckDB file', () => {
       const lagging = join(d2, 'lagging.duckdb');
       await followerReplicator.pull(DB, lagging);
       for (let i = 0; i < 3; i++) {
-        await leader.conn.run(`insert into t (id, v, n) select range, 'lag', 2.0 from range(${400000 + i * 100}, ${400000 + i * 100 + 100})`);
+        await leader.conn.run(
+          `insert into t (id, v, n) select range, 'lag', 2.0 from range(${400000 + i * 100}, ${400000 + i * 100 + 100})`,
+        );
         await leader.conn.run('CHECKPOINT');
         await replicator.pushCheckpoint(DB, { forceSnapshot: i === 2 });
       }
@@ -181,13 +203,17 @@ describe('replication of a real DuckDB file', () => {
     }
   });
 
-  it('fences: followers refuse a lower epoch, and a deposed leader trips on the new term\'s claim', async () => {
+  it("fences: followers refuse a lower epoch, and a deposed leader trips on the new term's claim", async () => {
     const { dir: d3, cleanup: c3 } = await tempDir('fence');
     try {
       // Promote the follower: catch up, then continue the chain under epoch 2.
       await checkIdentical();
       const term2 = testTerm(DB, 2);
-      const newLeader = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+      const newLeader = new DuckblockReplicator({
+        storage,
+        prefix: PREFIX,
+        snapshot: { intervalMs: 0, afterFileSizes: 0 },
+      });
       await newLeader.continueLineage(DB, followerPath, term2);
       const claimed = newLeader.head(DB)!;
       expect(claimed.seq).toBe(replicator.head(DB)!.seq + 1n);

@@ -31,7 +31,7 @@ describe('segment API', () => {
     expect(firstPageOfBlock(0, 262_144)).toBe(3);
     expect(firstPageOfBlock(5, 262_144)).toBe(3 + 64 * 5);
     // Every block starts on a page boundary of its file offset 12288 + N * 262144.
-    for (const n of [0, 1, 7, 4491]) expect((firstPageOfBlock(n, 262_144) * PAGE_SIZE)).toBe(12_288 + n * 262_144);
+    for (const n of [0, 1, 7, 4491]) expect(firstPageOfBlock(n, 262_144) * PAGE_SIZE).toBe(12_288 + n * 262_144);
     // Smaller DuckDB block sizes line up too.
     expect(firstPageOfBlock(3, 16_384) * PAGE_SIZE).toBe(12_288 + 3 * 16_384);
     const pages = duckdbBlockPages(2, filled(262_144, 1), 262_144);
@@ -41,10 +41,15 @@ describe('segment API', () => {
   });
 
   it('round-trips with u64 ids, 4 KiB pages and the epoch marker inside the checksum', () => {
-    const seg = newSegment(7n, 0x1234n, [headerPage(1, filled(4096, 2)), ...duckdbBlockPages(0, filled(262_144, 3), 262_144)], {
-      epoch: 42n,
-      createdMs: 1n,
-    });
+    const seg = newSegment(
+      7n,
+      0x1234n,
+      [headerPage(1, filled(4096, 2)), ...duckdbBlockPages(0, filled(262_144, 3), 262_144)],
+      {
+        epoch: 42n,
+        createdMs: 1n,
+      },
+    );
     const bytes = encode(seg);
     // 40-byte header, 65 data entries + marker of 8+4 bytes, 8-byte trailer.
     expect(bytes.length).toBe(40 + 66 * 12 + 65 * 4096 + 8);
@@ -74,7 +79,9 @@ describe('segment API', () => {
     const header = filled(12_288, 9);
     const blk = filled(262_144, 5);
     await writeFile(file, Buffer.concat([header, filled(262_144 * 2, 7)]));
-    const seg = newSegment(2n, 99n, [headerPage(2, header.subarray(8192)), ...duckdbBlockPages(1, blk, 262_144)], { epoch: 5n });
+    const seg = newSegment(2n, 99n, [headerPage(2, header.subarray(8192)), ...duckdbBlockPages(1, blk, 262_144)], {
+      epoch: 5n,
+    });
     const checksum = await applyPhysical(file, decodePhysical(encode(seg)), 99n);
     expect(checksum).toBe(seg.checksum);
     const after = await readFile(file);

@@ -4,7 +4,15 @@ import { PageIdSize, encodePhysical, newPhysical } from '@hadb/changeset';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeJournal } from '../src/journal.js';
-import { DuckblockReplicator, encode, incrementalKey, journalPath, newSegment, readPosition, recoverFile } from '../src/index.js';
+import {
+  DuckblockReplicator,
+  encode,
+  incrementalKey,
+  journalPath,
+  newSegment,
+  readPosition,
+  recoverFile,
+} from '../src/index.js';
 import { openLeader, sha256File, tempDir, testTerm } from './helpers.js';
 
 /**
@@ -31,11 +39,29 @@ describe('segment bounds', () => {
   let leader: Awaited<ReturnType<typeof openLeader>>;
   let leaderPath: string;
   const storage = new MemStorageBackend();
-  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    snapshot: { intervalMs: 0, afterFileSizes: 0 },
+  });
   // One follower holds segments in memory, the other streams them through the journal.
   const followers = [
-    { name: 'memory', r: new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, maxFileSizeBytes: MAX }), path: '' },
-    { name: 'stream', r: new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, streamAboveBytes: 0, maxFileSizeBytes: MAX }), path: '' },
+    {
+      name: 'memory',
+      r: new DuckblockReplicator({ storage, prefix: PREFIX, listIntervalMs: 0, maxFileSizeBytes: MAX }),
+      path: '',
+    },
+    {
+      name: 'stream',
+      r: new DuckblockReplicator({
+        storage,
+        prefix: PREFIX,
+        listIntervalMs: 0,
+        streamAboveBytes: 0,
+        maxFileSizeBytes: MAX,
+      }),
+      path: '',
+    },
   ];
 
   beforeAll(async () => {
@@ -58,12 +84,24 @@ describe('segment bounds', () => {
   const page = new Uint8Array(4096).fill(7);
   const forged: Array<[string, (seq: bigint, prev: bigint) => Uint8Array]> = [
     ['a 1 TiB size marker', (seq, prev) => encode(newSegment(seq, prev, [], { epoch: 1n, fileSize: 1024 ** 4 }))],
-    ['a page at 2^40', (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 1n << 40n, data: page }], { epoch: 1n }))],
-    ['a page at 2^63', (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 1n << 63n, data: page }], { epoch: 1n }))],
-    ['a page past its own size marker', (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 100n, data: page }], { epoch: 1n, fileSize: 4096 * 10 }))],
+    [
+      'a page at 2^40',
+      (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 1n << 40n, data: page }], { epoch: 1n })),
+    ],
+    [
+      'a page at 2^63',
+      (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 1n << 63n, data: page }], { epoch: 1n })),
+    ],
+    [
+      'a page past its own size marker',
+      (seq, prev) => encode(newSegment(seq, prev, [{ pageId: 100n, data: page }], { epoch: 1n, fileSize: 4096 * 10 })),
+    ],
     [
       'an epoch of 2^45',
-      (seq, prev) => encodePhysical(newPhysical(seq, prev, PageIdSize.U64, 4096, [{ pageId: 2n * (1n << 45n), data: new Uint8Array(0) }])),
+      (seq, prev) =>
+        encodePhysical(
+          newPhysical(seq, prev, PageIdSize.U64, 4096, [{ pageId: 2n * (1n << 45n), data: new Uint8Array(0) }]),
+        ),
     ],
   ];
 
@@ -94,8 +132,14 @@ describe('segment bounds', () => {
   it('discards a committed journal whose replay cannot succeed, so the next pull is not stuck', async () => {
     const f = followers[0]!;
     const position = (await readPosition(f.path))!;
-    const bad = encode(newSegment(position.seq + 1n, position.checksum, [{ pageId: 1n << 50n, data: page }], { epoch: 1n }));
-    await writeJournal(f.path, { kind: 'apply', seq: String(position.seq + 1n), checksum: 'ffffffffffffffff', epoch: '1' }, bad);
+    const bad = encode(
+      newSegment(position.seq + 1n, position.checksum, [{ pageId: 1n << 50n, data: page }], { epoch: 1n }),
+    );
+    await writeJournal(
+      f.path,
+      { kind: 'apply', seq: String(position.seq + 1n), checksum: 'ffffffffffffffff', epoch: '1' },
+      bad,
+    );
     expect(existsSync(journalPath(f.path))).toBe(true);
     expect(await codeOf(recoverFile(f.path))).toBe('HADB_DUCKBLOCK_CORRUPT');
     expect(existsSync(journalPath(f.path))).toBe(false);

@@ -63,7 +63,8 @@ export class HaError extends HadbError<HaErrorCode> {
 export const isHaError = errorGuard<HaError>('HaError');
 
 /** Builds `HADB_HA_ABORTED`. */
-export const haAborted = (message: string, cause?: unknown): HaError => new HaError('HADB_HA_ABORTED', message, { cause });
+export const haAborted = (message: string, cause?: unknown): HaError =>
+  new HaError('HADB_HA_ABORTED', message, { cause });
 
 /** Throws `HADB_HA_ABORTED` (or the signal's hadb-error reason) if `signal` has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

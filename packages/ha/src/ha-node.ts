@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { Coordinator, isCoordinatorError, type CatchupContext, type FollowerBehavior, type FollowerContext, type RoleEvent } from '@hadb/core';
+import {
+  Coordinator,
+  isCoordinatorError,
+  type CatchupContext,
+  type FollowerBehavior,
+  type FollowerContext,
+  type RoleEvent,
+} from '@hadb/core';
 import type { OpOptions } from '@hadb/io';
 import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import { HaError, throwIfAborted } from './errors.js';
@@ -102,7 +109,12 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
       // The forwarding secret also authenticates the leader's address in the lease record: a
       // forged record never receives writes or the secret.
-      lease: { ...options.lease, instanceId: options.instanceId, address, addressKey: options.lease.addressKey ?? options.secret },
+      lease: {
+        ...options.lease,
+        instanceId: options.instanceId,
+        address,
+        addressKey: options.lease.addressKey ?? options.secret,
+      },
       prefix: options.prefix,
       followerPullIntervalMs: options.followerPullIntervalMs,
       clock: options.clock,
@@ -191,11 +203,19 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     let server: ForwardingServer<W, R, WR, RR> | undefined;
     if (o.listen !== false) {
       const target: ForwardTarget<W, R, WR, RR> = {
-        write: (w, token, durability) => live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
+        write: (w, token, durability) =>
+          live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
         read: (r) => live(self).#router.leaderRead(r),
         isClientError: (err) => engine.isClientError(err),
       };
-      server = await ForwardingServer.listen({ target, codec: engine.wire, host: o.listen.host, port: o.listen.port, secret: o.secret, logger: o.logger });
+      server = await ForwardingServer.listen({
+        target,
+        codec: engine.wire,
+        host: o.listen.host,
+        port: o.listen.port,
+        secret: o.secret,
+        logger: o.logger,
+      });
     }
     const host = o.listen === false ? '127.0.0.1' : o.listen.host;
     const address = o.address ?? (server === undefined ? '' : `http://${host}:${server.port}`);
@@ -254,7 +274,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     try {
       this.#coordinator.checkWrite(this.#options.name);
     } catch (cause) {
-      if (isCoordinatorError(cause, 'HADB_CORE_FENCED')) throw new HaError('HADB_HA_FENCED', 'this node lost its lease; write refused', { cause });
+      if (isCoordinatorError(cause, 'HADB_CORE_FENCED'))
+        throw new HaError('HADB_HA_FENCED', 'this node lost its lease; write refused', { cause });
       throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader', { cause });
     }
   }

@@ -13,7 +13,12 @@ export type {
   WireCodec,
 } from './engine.js';
 export { HaError, isHaError, throwIfAborted, type HaErrorCode } from './errors.js';
-export { resolveHaNodeOptions, type HaLeaseOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
+export {
+  resolveHaNodeOptions,
+  type HaLeaseOptions,
+  type HaNodeOptions,
+  type ResolvedHaNodeOptions,
+} from './options.js';
 export type { HaRole } from './role-lifecycle.js';
 export type { HaStats } from './stats.js';
 export type { EngineAdminOptions } from '@hadb/admin';

@@ -111,7 +111,12 @@ export class NodeAdmin {
     return {
       lastShipAtMs: this.#lastShipAtMs ?? null,
       // A leader with nothing unshipped and no failed ship is in sync with storage now.
-      syncedAtMs: leading && s.lastShipError === undefined && this.#o.idle() ? this.#o.clock.wallMs() : leading ? (this.#lastShipAtMs ?? null) : undefined,
+      syncedAtMs:
+        leading && s.lastShipError === undefined && this.#o.idle()
+          ? this.#o.clock.wallMs()
+          : leading
+            ? (this.#lastShipAtMs ?? null)
+            : undefined,
       lastAppliedCommitMs: this.#lastAppliedCommitMs,
       position: s.position,
       shippedBytes: this.#shippedBytes,

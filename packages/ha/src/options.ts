@@ -82,19 +82,26 @@ export interface ResolvedHaNodeOptions<W, R, WR, RR> {
 }
 
 /** Applies defaults and checks every option: `HADB_HA_INVALID_CONFIG` (or the storage key error for names). */
-export function resolveHaNodeOptions<W, R, WR, RR>(o: HaNodeOptions<W, R, WR, RR>): ResolvedHaNodeOptions<W, R, WR, RR> {
+export function resolveHaNodeOptions<W, R, WR, RR>(
+  o: HaNodeOptions<W, R, WR, RR>,
+): ResolvedHaNodeOptions<W, R, WR, RR> {
   const check: ConfigChecker = checkConfig;
   check.require(typeof o.engine === 'function', 'engine must be an engine factory');
   check.string('path', o.path);
   assertSafeDbName(o.name);
   assertSafeDbName(o.instanceId);
-  check.require(typeof o.lease === 'object' && o.lease !== null && o.lease.store !== undefined, 'lease.store is required');
+  check.require(
+    typeof o.lease === 'object' && o.lease !== null && o.lease.store !== undefined,
+    'lease.store is required',
+  );
   const prefix = o.prefix ?? '';
   assertSafePrefix(prefix);
   check.require(prefix === '' || prefix.endsWith('/'), 'prefix must be empty or end with "/"');
   const delays = o.forwardRetryDelaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
   check.require(
-    Array.isArray(delays) && delays.length > 0 && delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0),
+    Array.isArray(delays) &&
+      delays.length > 0 &&
+      delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0),
     'forwardRetryDelaysMs must be a non-empty list of non-negative numbers',
   );
   const positive = (name: string, value: number | undefined, fallback: number): number => {
@@ -114,7 +121,10 @@ export function resolveHaNodeOptions<W, R, WR, RR>(o: HaNodeOptions<W, R, WR, RR
     listen:
       o.listen === false
         ? false
-        : { host: check.string('listen.host', o.listen?.host, '127.0.0.1'), port: check.int('listen.port', o.listen?.port, { min: 0, max: 65535, default: 0 }) },
+        : {
+            host: check.string('listen.host', o.listen?.host, '127.0.0.1'),
+            port: check.int('listen.port', o.listen?.port, { min: 0, max: 65535, default: 0 }),
+          },
     secret: o.secret,
     followerPullIntervalMs: positive('followerPullIntervalMs', o.followerPullIntervalMs, 1000),
     shipIntervalMs: positive('shipIntervalMs', o.shipIntervalMs, 1000),

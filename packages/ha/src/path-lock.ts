@@ -26,7 +26,8 @@ function alive(pid: number): boolean {
 function readOwner(path: string): LockOwner | undefined {
   try {
     const o = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
-    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.instanceId === 'string') return o as LockOwner;
+    if (typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.instanceId === 'string')
+      return o as LockOwner;
   } catch {
     // Unreadable or half-written: treated as held (never guessed stale).
   }
@@ -59,12 +60,19 @@ export class PathLock {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const owner = readOwner(path);
-        if (attempt === 0 && owner !== undefined && owner.host === me.host && owner.pid !== process.pid && !alive(owner.pid)) {
+        if (
+          attempt === 0 &&
+          owner !== undefined &&
+          owner.host === me.host &&
+          owner.pid !== process.pid &&
+          !alive(owner.pid)
+        ) {
           // The holder died without releasing: stale.
           unlinkSync(path);
           continue;
         }
-        const who = owner === undefined ? 'an unknown owner' : `instance ${owner.instanceId} (pid ${owner.pid} on ${owner.host})`;
+        const who =
+          owner === undefined ? 'an unknown owner' : `instance ${owner.instanceId} (pid ${owner.pid} on ${owner.host})`;
         throw new HaError('HADB_HA_LOCKED', `${dbPath} is in use by ${who}; lock file ${path}`);
       }
       try {

@@ -20,7 +20,12 @@ export interface RoleLifecycleHooks {
   /** After each role change (`promoted`: follower → leader; `demoted`: leader → follower). */
   onRole(role: HaRole, change: 'promoted' | 'demoted' | undefined): void;
   /** A leader term ended: its counters, to keep them in the stats. */
-  onLeaderRetired(counters: { commits: number; ships: number; bytesShipped: number; engine: Readonly<Record<string, number>> }): void;
+  onLeaderRetired(counters: {
+    commits: number;
+    ships: number;
+    bytesShipped: number;
+    engine: Readonly<Record<string, number>>;
+  }): void;
   onShipped(bytes: number): void;
   onError(error: unknown): void;
 }
@@ -188,7 +193,12 @@ export class RoleLifecycle<W, R, WR, RR> {
 
   #countRetired(leader: LeaderTermSides<W, R, WR, RR>): void {
     const c = leader.scheduler.counters;
-    this.#hooks.onLeaderRetired({ commits: c.commits, ships: c.ships, bytesShipped: c.bytesShipped, engine: leader.side.counters() });
+    this.#hooks.onLeaderRetired({
+      commits: c.commits,
+      ships: c.ships,
+      bytesShipped: c.bytesShipped,
+      engine: leader.side.counters(),
+    });
   }
 
   /**
@@ -216,7 +226,9 @@ export class RoleLifecycle<W, R, WR, RR> {
       await leader.side.close().catch((err: unknown) => this.#hooks.onError(err));
       this.#countRetired(leader);
     }
-    await this.#follower?.close().catch((err: unknown) => logger.warn({ err: String(err) }, 'closing the follower side failed'));
+    await this.#follower
+      ?.close()
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'closing the follower side failed'));
     this.#fileGate.release();
   }
 }

@@ -80,7 +80,12 @@ export class ShipScheduler {
   }
 
   get counters(): ShipCounters {
-    return { commits: this.#commitSeq, ships: this.#ships, bytesShipped: this.#bytesShipped, lastShipError: this.#lastShipError };
+    return {
+      commits: this.#commitSeq,
+      ships: this.#ships,
+      bytesShipped: this.#bytesShipped,
+      lastShipError: this.#lastShipError,
+    };
   }
 
   /** Starts the periodic loop. */
@@ -209,7 +214,11 @@ export class ShipScheduler {
         await this.shipOnce();
       } catch (err) {
         // A term that just ended is reported by the role events, not as an error.
-        if (!isHaError(err, 'HADB_HA_CLOSED') && !isHaError(err, 'HADB_HA_FENCED') && !isHaError(err, 'HADB_HA_NOT_LEADER')) {
+        if (
+          !isHaError(err, 'HADB_HA_CLOSED') &&
+          !isHaError(err, 'HADB_HA_FENCED') &&
+          !isHaError(err, 'HADB_HA_NOT_LEADER')
+        ) {
           this.#o.onError(err);
         }
       }

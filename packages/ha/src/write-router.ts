@@ -48,7 +48,11 @@ export class WriteRouter<W, R, WR, RR> {
   }
 
   /** The leader side, or `HADB_HA_NOT_LEADER`. */
-  #leaderSide(what = 'this node is not the leader'): { side: LeaderSide<W, R, WR, RR>; commitSeq: () => number; waitShipped: (seq: number, o: OpOptions) => Promise<void> } {
+  #leaderSide(what = 'this node is not the leader'): {
+    side: LeaderSide<W, R, WR, RR>;
+    commitSeq: () => number;
+    waitShipped: (seq: number, o: OpOptions) => Promise<void>;
+  } {
     const leader = this.#lifecycle.leader;
     if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', what);
     const { side, scheduler } = leader;
@@ -56,7 +60,11 @@ export class WriteRouter<W, R, WR, RR> {
   }
 
   /** Leader side of forwarding and of local writes: refuses with `HADB_HA_NOT_LEADER` elsewhere. */
-  async leaderWrite<T>(run: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, durability: Durability, signal: AbortSignal | undefined): Promise<T> {
+  async leaderWrite<T>(
+    run: (side: LeaderSide<W, R, WR, RR>) => Promise<T>,
+    durability: Durability,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     await this.#lifecycle.settled();
     const leader = this.#lifecycle.leader;
     if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
@@ -155,12 +163,14 @@ export class WriteRouter<W, R, WR, RR> {
    * calls that cannot be forwarded, such as an interactive transaction. With `shipped` durability
    * it resolves once the commits it made are shipped.
    */
-  async onLeader<T>(fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>, options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {}): Promise<T> {
+  async onLeader<T>(
+    fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>,
+    options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {},
+  ): Promise<T> {
     await this.#lifecycle.settled();
     const { side, commitSeq, waitShipped } = this.#leaderSide(options.notLeaderMessage);
     const value = await fn(side);
     if ((options.durability ?? this.#options.durability) === 'shipped') await waitShipped(commitSeq(), options);
     return value;
   }
-
 }

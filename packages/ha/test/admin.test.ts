@@ -73,7 +73,8 @@ describe('HaNode admin option', () => {
     failing.on = true;
     await node.write({ set: 'y', value: '2' });
     const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     failing.on = false;
     const failed = events.find((e) => e.event === 'ship_failed');
     expect(failed).toMatchObject({ event: 'ship_failed', database: 'kv' });

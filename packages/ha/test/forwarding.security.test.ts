@@ -13,11 +13,15 @@ afterEach(async () => {
   for (const s of open.splice(0)) await s.close();
 });
 
-function target(overrides: Partial<ForwardTarget<KvWrite, KvRead, number, string | null>> = {}): ForwardTarget<KvWrite, KvRead, number, string | null> {
+function target(
+  overrides: Partial<ForwardTarget<KvWrite, KvRead, number, string | null>> = {},
+): ForwardTarget<KvWrite, KvRead, number, string | null> {
   return { write: async () => 1, read: async (r) => `v:${r.get}`, isClientError: () => false, ...overrides };
 }
 
-async function listen(options: Partial<Parameters<typeof ForwardingServer.listen<KvWrite, KvRead, number, string | null>>[0]> = {}): Promise<Srv> {
+async function listen(
+  options: Partial<Parameters<typeof ForwardingServer.listen<KvWrite, KvRead, number, string | null>>[0]> = {},
+): Promise<Srv> {
   const s = await ForwardingServer.listen({ target: target(), codec: kvWire, port: 0, ...options });
   open.push(s);
   return s;
@@ -33,9 +37,19 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 /** Raw HTTP exchange: status, whether the server closed the connection, and the time it took. */
-function raw(port: number, headers: Record<string, string>, body: { size: number; chunk?: number }): Promise<{ status: number; closed: boolean }> {
+function raw(
+  port: number,
+  headers: Record<string, string>,
+  body: { size: number; chunk?: number },
+): Promise<{ status: number; closed: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/kv/v1/set', headers: { 'content-type': 'application/json', ...headers, 'content-length': String(body.size) } });
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/kv/v1/set',
+      headers: { 'content-type': 'application/json', ...headers, 'content-length': String(body.size) },
+    });
     let status = 0;
     req.on('response', (res) => {
       status = res.statusCode ?? 0;
@@ -110,7 +124,13 @@ describe('forwarding security', () => {
     const s = await listen({ headersTimeoutMs: 200, requestTimeoutMs: 300 });
     const started = Date.now();
     const outcome = await new Promise<string>((resolve) => {
-      const req = request({ host: '127.0.0.1', port: s.port, method: 'POST', path: '/kv/v1/get', headers: { 'content-length': '1000' } });
+      const req = request({
+        host: '127.0.0.1',
+        port: s.port,
+        method: 'POST',
+        path: '/kv/v1/get',
+        headers: { 'content-length': '1000' },
+      });
       req.on('response', (res) => resolve(`status ${res.statusCode}`));
       req.on('error', () => resolve('closed'));
       req.write('{');
@@ -160,7 +180,14 @@ describe('forwarding security', () => {
     await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
     try {
       const client = new ForwardingClient({ codec: kvWire, secret: 'the-secret' });
-      const err = await rejection(client.write(`http://127.0.0.1:${(redirector.address() as AddressInfo).port}`, { set: 'k', value: 'v' }, 'token-123', 'committed'));
+      const err = await rejection(
+        client.write(
+          `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`,
+          { set: 'k', value: 'v' },
+          'token-123',
+          'committed',
+        ),
+      );
       expect(isHaError(err, 'HADB_HA_PROTOCOL')).toBe(true);
       expect(elsewhere).toBe(0);
     } finally {

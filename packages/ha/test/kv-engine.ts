@@ -8,7 +8,14 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { fencedPutIfAbsent, type FollowerBehavior, type LeaderTerm, type Replicator } from '@hadb/core';
 import { sleepUnlessAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
-import { HaError, Mutex, type EngineFactory, type FollowerSide, type LeaderSide, type WireCodec } from '../src/index.js';
+import {
+  HaError,
+  Mutex,
+  type EngineFactory,
+  type FollowerSide,
+  type LeaderSide,
+  type WireCodec,
+} from '../src/index.js';
 
 export type KvWrite = { readonly set: string; readonly value: string };
 export type KvRead = { readonly get: string };

@@ -76,7 +76,9 @@ describe('ShipScheduler', () => {
 
   it('records a failed ship as lastShipError (HADB_HA_SHIP_FAILED), clears it on success, and rejects waiters on stop', async () => {
     let failing = true;
-    const { s } = make({ intervalMs: 60_000, groupCommitMs: false }, () => (failing ? new Error('storage down') : undefined));
+    const { s } = make({ intervalMs: 60_000, groupCommitMs: false }, () =>
+      failing ? new Error('storage down') : undefined,
+    );
     s.committed();
     const err = await s.shipOnce().catch((e: unknown) => e);
     expect(isHaError(err, 'HADB_HA_SHIP_FAILED')).toBe(true);

@@ -61,13 +61,27 @@ async function lagAndReads(ctx: BenchContext): Promise<void> {
     writing = false;
     await writer;
     lags.sort((x, y) => x - y);
-    ctx.record('commit-to-visible lag p50 (1 s checkpoints, local storage)', Math.round(pct(lags, 50)), 'ms', `${lags.length} commits (${(lags.length / 12).toFixed(0)}/s, one writer with 20 ms pauses)`);
+    ctx.record(
+      'commit-to-visible lag p50 (1 s checkpoints, local storage)',
+      Math.round(pct(lags, 50)),
+      'ms',
+      `${lags.length} commits (${(lags.length / 12).toFixed(0)}/s, one writer with 20 ms pauses)`,
+    );
     ctx.record('commit-to-visible lag p99 (1 s checkpoints, local storage)', Math.round(pct(lags, 99)), 'ms');
-    ctx.record('follower point reads/s during continuous apply', Math.round(reads / readSecs), 'reads/s', 'SELECT max(seq) over 1M rows, one reader');
+    ctx.record(
+      'follower point reads/s during continuous apply',
+      Math.round(reads / readSecs),
+      'reads/s',
+      'SELECT max(seq) over 1M rows, one reader',
+    );
     const pauses = [...follower.readPauses()].sort((x, y) => x - y);
     ctx.record('follower read pause per swap p50', Number(pct(pauses, 50).toFixed(1)), 'ms', `${pauses.length} swaps`);
     ctx.record('follower read pause per swap max', Number((pauses.at(-1) ?? 0).toFixed(1)), 'ms');
-    ctx.record('bytes shipped per checkpoint (50 small commits)', Math.round(leader.stats().bytesShipped / Math.max(1, leader.stats().checkpoints)), 'bytes');
+    ctx.record(
+      'bytes shipped per checkpoint (50 small commits)',
+      Math.round(leader.stats().bytesShipped / Math.max(1, leader.stats().checkpoints)),
+      'bytes',
+    );
   } finally {
     await follower.close();
     await leader.close();
@@ -99,7 +113,12 @@ async function failover(ctx: BenchContext): Promise<void> {
     }
   }
   times.sort((x, y) => x - y);
-  ctx.record('failover: leader SIGKILL to follower promoted (2 s TTL)', times[1]!, 'ms', `median of 3: ${times.join(', ')} ms`);
+  ctx.record(
+    'failover: leader SIGKILL to follower promoted (2 s TTL)',
+    times[1]!,
+    'ms',
+    `median of 3: ${times.join(', ')} ms`,
+  );
 }
 
 export async function run(ctx: BenchContext): Promise<void> {

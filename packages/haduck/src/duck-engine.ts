@@ -32,7 +32,13 @@ export interface DuckEngineOptions {
 export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   return (ctx: EngineContext): HaEngine<DuckWrite, DuckRead, ExecuteResult, QueryResult> => {
     const { db, path, clock, logger } = ctx;
-    const replicator = new DuckblockReplicator({ storage: options.storage, prefix: options.prefix, snapshot: options.snapshot, logger, clock });
+    const replicator = new DuckblockReplicator({
+      storage: options.storage,
+      prefix: options.prefix,
+      snapshot: options.snapshot,
+      logger,
+      clock,
+    });
     const reconcile = (): Promise<unknown> =>
       reconcileLocalCopy(path, {
         db,
@@ -50,7 +56,8 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
         await reconcile();
       },
     });
-    const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> => ctx.onApplied({ seq: position.seq, kind });
+    const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> =>
+      ctx.onApplied({ seq: position.seq, kind });
     // A new lineage starts with a snapshot of the local file. A node that never received one (it
     // joins first, or is promoted over a holder that never shipped) starts from an empty database.
     const ensureFile = async (): Promise<void> => {
@@ -69,7 +76,8 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       remove: (d, o) => replicator.remove(d, o),
       sync: (d, o) => replicator.sync(d, o),
       // The coordinator's join-time pull: report its steps like the follower loop's.
-      pull: async (d, p, o) => (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
+      pull: async (d, p, o) =>
+        (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
     };
     return {
       replicator: wrapped,

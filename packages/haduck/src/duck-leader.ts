@@ -1,10 +1,30 @@
 import type { FileHandle } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { HEADER_REGION_SIZE, leaderFileHandle, parseHeaderRegion, releaseLeaderFile } from '@hadb/duckblock';
-import { HaError, Mutex, isHaError, throwIfAborted, type EngineWriteOptions, type LeaderContext, type LeaderSide, type ShipOptions, type ShipReport } from '@hadb/ha';
+import {
+  HaError,
+  Mutex,
+  isHaError,
+  throwIfAborted,
+  type EngineWriteOptions,
+  type LeaderContext,
+  type LeaderSide,
+  type ShipOptions,
+  type ShipReport,
+} from '@hadb/ha';
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
 import { HaDuckError } from './errors.js';
-import { DEFAULT_DUCK_LIMITS, runExecute, runGuardedExecute, refuseReserved, runQuery, withStatementTimeout, type DuckLimits, type ExecuteResult, type QueryResult } from './sql.js';
+import {
+  DEFAULT_DUCK_LIMITS,
+  runExecute,
+  runGuardedExecute,
+  refuseReserved,
+  runQuery,
+  withStatementTimeout,
+  type DuckLimits,
+  type ExecuteResult,
+  type QueryResult,
+} from './sql.js';
 import type { HaParams } from './values.js';
 import type { DuckRead, DuckWrite } from './wire.js';
 
@@ -64,7 +84,6 @@ const TOKEN_TABLE = '_haduck.write_tokens';
 /** Tokens older than this are pruned: a retry of a logical write must arrive within this window. */
 export const TOKEN_RETENTION_MS = 15 * 60_000;
 
-
 /**
  * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
  * the HA layer ships, each checkpoint's changed blocks captured under the same lock and uploaded
@@ -90,7 +109,13 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   #closed = false;
   #counters = { checkpoints: 0, unexpectedCheckpoints: 0 };
 
-  private constructor(instance: DuckDBInstance, conn: DuckDBConnection, fd: FileHandle, iteration: bigint, options: DuckLeaderOptions) {
+  private constructor(
+    instance: DuckDBInstance,
+    conn: DuckDBConnection,
+    fd: FileHandle,
+    iteration: bigint,
+    options: DuckLeaderOptions,
+  ) {
     this.path = options.path;
     this.#instance = instance;
     this.#conn = conn;
@@ -167,7 +192,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       let committed = false;
       try {
         if (token !== undefined) {
-          const seen = await this.#conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [token]);
+          const seen = await this.#conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [
+            token,
+          ]);
           const prior = seen.getRows()[0];
           if (prior !== undefined) {
             await this.#conn.run('ROLLBACK');
@@ -177,14 +204,19 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
         }
         const tx: Transaction = {
           execute: (sql, params) =>
-            guarded ? runGuardedExecute(this.#conn, sql, params, this.#limits.maxStatements) : runExecute(this.#conn, sql, params),
+            guarded
+              ? runGuardedExecute(this.#conn, sql, params, this.#limits.maxStatements)
+              : runExecute(this.#conn, sql, params),
           query: (sql, params) => runQuery(this.#conn, sql, params),
         };
-        const result = guarded ? await withStatementTimeout(this.#conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx)) : await fn(tx);
+        const result = guarded
+          ? await withStatementTimeout(this.#conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx))
+          : await fn(tx);
         if (token !== undefined) {
           const now = Math.floor(this.#clock.wallMs());
           await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, now, result.rowsChanged]);
-          if (++this.#tokenWrites % 512 === 0) await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
+          if (++this.#tokenWrites % 512 === 0)
+            await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
         }
         this.#context.checkWrite();
         await this.#conn.run('COMMIT');
@@ -214,7 +246,10 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     const statements = write.kind === 'execute' ? [{ sql: write.sql, params: write.params }] : write.statements;
     if (statements.length > this.#limits.maxStatements) {
       return Promise.reject(
-        new HaDuckError('HADB_HADUCK_LIMIT', `a batch may hold at most ${this.#limits.maxStatements} statements (got ${statements.length})`),
+        new HaDuckError(
+          'HADB_HADUCK_LIMIT',
+          `a batch may hold at most ${this.#limits.maxStatements} statements (got ${statements.length})`,
+        ),
       );
     }
     for (const s of statements) {
@@ -251,7 +286,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    * it runs in autocommit (one round trip); with one, see {@link #writeTx}.
    */
   execute(sql: string, params?: HaParams, options: EngineWriteOptions = {}): Promise<ExecuteResult> {
-    if (options.token !== undefined) return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
+    if (options.token !== undefined)
+      return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
     return this.#writeLock.run(async () => {
       this.#checkOpen();
       throwIfAborted(options.signal);
@@ -263,7 +299,10 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   }
 
   /** Runs statements in order as one transaction; returns the total rows changed. */
-  batch(statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[], options: EngineWriteOptions = {}): Promise<ExecuteResult> {
+  batch(
+    statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[],
+    options: EngineWriteOptions = {},
+  ): Promise<ExecuteResult> {
     return this.#writeTx(
       async (tx) => {
         let rowsChanged = 0;
@@ -300,7 +339,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     const conn = await this.#instance.connect();
     const run = (async () => {
       await conn.run('BEGIN TRANSACTION READ ONLY');
-      return withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () => runQuery(conn, sql, params, this.#limits.maxResultRows));
+      return withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () =>
+        runQuery(conn, sql, params, this.#limits.maxResultRows),
+      );
     })();
     this.#queries.set(conn, run);
     try {
@@ -349,7 +390,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     if (!snapshotDue) return { bytes: pending.bytes };
     // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
     try {
-      await this.#writeLock.run(() => shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })));
+      await this.#writeLock.run(() =>
+        shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })),
+      );
       return { bytes: pending.bytes };
     } catch (err) {
       return { bytes: pending.bytes, warning: describeError(err).message };
@@ -387,7 +430,9 @@ async function shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
     return await step();
   } catch (cause) {
     if (isHaError(cause)) throw cause;
-    throw new HaError('HADB_HA_SHIP_FAILED', `${what} the checkpoint failed: ${describeError(cause).message}`, { cause });
+    throw new HaError('HADB_HA_SHIP_FAILED', `${what} the checkpoint failed: ${describeError(cause).message}`, {
+      cause,
+    });
   }
 }
 

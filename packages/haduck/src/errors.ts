@@ -58,4 +58,6 @@ export function sqlError(cause: unknown): Error {
 }
 
 /** Option checks throwing `HADB_HADUCK_INVALID_CONFIG`. */
-export const checkConfig: ConfigChecker = configChecker((message) => new HaDuckError('HADB_HADUCK_INVALID_CONFIG', message));
+export const checkConfig: ConfigChecker = configChecker(
+  (message) => new HaDuckError('HADB_HADUCK_INVALID_CONFIG', message),
+);

@@ -72,7 +72,13 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     try {
       self.#node = await HaNode.open(
         {
-          engine: duckEngine({ storage: options.storage, prefix: duck.prefix, duckdbConfig: duck.duckdbConfig, snapshot: options.snapshot, limits: duck.limits }),
+          engine: duckEngine({
+            storage: options.storage,
+            prefix: duck.prefix,
+            duckdbConfig: duck.duckdbConfig,
+            snapshot: options.snapshot,
+            limits: duck.limits,
+          }),
           path: options.path,
           name: duck.name,
           lease: options.lease,
@@ -95,7 +101,11 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       );
     } catch (err) {
       if (isHadbError(err) && err.code.endsWith('_INVALID_CONFIG')) {
-        throw new HaDuckError('HADB_HADUCK_INVALID_CONFIG', err.message.replace('shipIntervalMs', 'checkpointIntervalMs'), { cause: err });
+        throw new HaDuckError(
+          'HADB_HADUCK_INVALID_CONFIG',
+          err.message.replace('shipIntervalMs', 'checkpointIntervalMs'),
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -133,7 +143,10 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   }
 
   /** Runs several statements as one transaction (forwarded like {@link execute}). Returns the total rows changed. */
-  batch(statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[], options: WriteOptions = {}): Promise<ExecuteResult> {
+  batch(
+    statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[],
+    options: WriteOptions = {},
+  ): Promise<ExecuteResult> {
     return this.#node.write({ kind: 'batch', statements }, options);
   }
 
@@ -142,7 +155,10 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
    * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
    * throws. Throws `HADB_HA_NOT_LEADER` on a follower.
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions & { readonly durability?: Durability | undefined } = {}): Promise<T> {
+  transaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options: OpOptions & { readonly durability?: Durability | undefined } = {},
+  ): Promise<T> {
     return this.#node.onLeader((side) => (side as DuckLeader).transaction(fn, options), {
       ...options,
       notLeaderMessage: 'transaction() runs only on the leader; use batch()',

@@ -2,7 +2,14 @@ import { constants } from 'node:fs';
 import { copyFile, open, rename, stat } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Clock, Logger } from '@hadb/io';
-import { diffManifest, recoverFile, removeLocalState, scanFile, type BlockManifest, type Position } from '@hadb/duckblock';
+import {
+  diffManifest,
+  recoverFile,
+  removeLocalState,
+  scanFile,
+  type BlockManifest,
+  type Position,
+} from '@hadb/duckblock';
 
 /** What {@link reconcileLocalCopy} did. */
 export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
@@ -101,13 +108,19 @@ export async function reconcileLocalCopy(
     if (wal === 0) return 'kept';
     await copyFile(path, aside, constants.COPYFILE_FICLONE);
     await moveWal(path, aside);
-    o.logger.warn({ db: o.db, aside }, 'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside');
+    o.logger.warn(
+      { db: o.db, aside },
+      'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside',
+    );
     return 'wal-moved';
   }
   // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
   await rename(path, aside);
   await moveWal(path, aside);
   await removeLocalState(path);
-  o.logger.warn({ db: o.db, aside }, 'haduck: local copy does not match what was shipped; moved aside, restoring from storage');
+  o.logger.warn(
+    { db: o.db, aside },
+    'haduck: local copy does not match what was shipped; moved aside, restoring from storage',
+  );
   return 'moved';
 }

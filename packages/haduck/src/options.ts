@@ -94,6 +94,10 @@ export function resolveDuckOptions(o: HaDuckOptions): ResolvedDuckOptions {
     checkConfig.require(Number.isSafeInteger(v) && v >= 1, `limits.${name} must be a positive integer`);
     return v;
   };
-  const limits: DuckLimits = { maxStatements: limit('maxStatements'), maxResultRows: limit('maxResultRows'), statementTimeoutMs: limit('statementTimeoutMs') };
+  const limits: DuckLimits = {
+    maxStatements: limit('maxStatements'),
+    maxResultRows: limit('maxResultRows'),
+    statementTimeoutMs: limit('statementTimeoutMs'),
+  };
   return { name: o.name ?? basename(o.path, extname(o.path)), prefix: o.prefix ?? 'haduck/', duckdbConfig, limits };
 }

@@ -56,13 +56,22 @@ export interface DuckLimits {
 }
 
 /** Defaults of {@link DuckLimits}. */
-export const DEFAULT_DUCK_LIMITS: DuckLimits = Object.freeze({ maxStatements: 1000, maxResultRows: 100_000, statementTimeoutMs: 30_000 });
+export const DEFAULT_DUCK_LIMITS: DuckLimits = Object.freeze({
+  maxStatements: 1000,
+  maxResultRows: 100_000,
+  statementTimeoutMs: 30_000,
+});
 
 /**
  * Runs `fn`; when it takes longer than `ms`, interrupts `conn` (DuckDB aborts the running
  * statement and its transaction) and throws `HADB_HADUCK_TIMEOUT`.
  */
-export async function withStatementTimeout<T>(conn: DuckDBConnection, clock: Clock, ms: number, fn: () => Promise<T>): Promise<T> {
+export async function withStatementTimeout<T>(
+  conn: DuckDBConnection,
+  clock: Clock,
+  ms: number,
+  fn: () => Promise<T>,
+): Promise<T> {
   let fired = false;
   const timer = clock.timer(ms, () => {
     fired = true;
@@ -80,7 +89,8 @@ export async function withStatementTimeout<T>(conn: DuckDBConnection, clock: Clo
 
 /** Throws `HADB_HADUCK_REFUSED_STATEMENT` when `sql` names haduck's `_haduck` schema. */
 export function refuseReserved(sql: string): void {
-  if (RESERVED_SCHEMA.test(sql)) throw new HaDuckError('HADB_HADUCK_REFUSED_STATEMENT', 'statements may not name the _haduck schema');
+  if (RESERVED_SCHEMA.test(sql))
+    throw new HaDuckError('HADB_HADUCK_REFUSED_STATEMENT', 'statements may not name the _haduck schema');
 }
 
 /**
@@ -89,7 +99,12 @@ export function refuseReserved(sql: string): void {
  * `_haduck` schema or more than `maxStatements` statements throw before that statement runs.
  * Returns the rows changed by the last statement.
  */
-export async function runGuardedExecute(conn: DuckDBConnection, sql: string, params: HaParams | undefined, maxStatements: number): Promise<ExecuteResult> {
+export async function runGuardedExecute(
+  conn: DuckDBConnection,
+  sql: string,
+  params: HaParams | undefined,
+  maxStatements: number,
+): Promise<ExecuteResult> {
   refuseReserved(sql);
   let extracted;
   try {
@@ -98,10 +113,14 @@ export async function runGuardedExecute(conn: DuckDBConnection, sql: string, par
     throw sqlError(cause);
   }
   if (extracted.count > maxStatements) {
-    throw new HaDuckError('HADB_HADUCK_LIMIT', `a request may run at most ${maxStatements} statements (got ${extracted.count})`);
+    throw new HaDuckError(
+      'HADB_HADUCK_LIMIT',
+      `a request may run at most ${maxStatements} statements (got ${extracted.count})`,
+    );
   }
   const bound = toDuckParams(params);
-  if (bound !== undefined && extracted.count !== 1) throw new HaDuckError('HADB_HADUCK_SQL', 'parameters need exactly one statement');
+  if (bound !== undefined && extracted.count !== 1)
+    throw new HaDuckError('HADB_HADUCK_SQL', 'parameters need exactly one statement');
   let rowsChanged = 0;
   for (let i = 0; i < extracted.count; i++) {
     let prepared;
@@ -134,7 +153,12 @@ export async function runGuardedExecute(conn: DuckDBConnection, sql: string, par
  * Runs one read-only statement (`SELECT`, `EXPLAIN`; checked by DuckDB's own parser through a
  * prepared statement) and returns its rows. Throws `HADB_HADUCK_NOT_READ_ONLY` or `HADB_HADUCK_SQL`.
  */
-export async function runQuery(conn: DuckDBConnection, sql: string, params: HaParams | undefined, maxRows?: number): Promise<QueryResult> {
+export async function runQuery(
+  conn: DuckDBConnection,
+  sql: string,
+  params: HaParams | undefined,
+  maxRows?: number,
+): Promise<QueryResult> {
   let prepared;
   try {
     prepared = await conn.prepare(sql);
@@ -143,12 +167,16 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
   }
   try {
     if (!READ_ONLY_TYPES.has(prepared.statementType)) {
-      throw new HaDuckError('HADB_HADUCK_NOT_READ_ONLY', 'query() runs only SELECT/EXPLAIN statements; use execute() for writes');
+      throw new HaDuckError(
+        'HADB_HADUCK_NOT_READ_ONLY',
+        'query() runs only SELECT/EXPLAIN statements; use execute() for writes',
+      );
     }
     const bound = toDuckParams(params);
     try {
       if (bound !== undefined) prepared.bind(bound.values, bound.types);
-      const reader = maxRows === undefined ? await prepared.runAndReadAll() : await prepared.streamAndReadUntil(maxRows + 1);
+      const reader =
+        maxRows === undefined ? await prepared.runAndReadAll() : await prepared.streamAndReadUntil(maxRows + 1);
       if (maxRows !== undefined && reader.currentRowCount > maxRows) {
         throw new HaDuckError('HADB_HADUCK_LIMIT', `the result has more than ${maxRows} rows (limits.maxResultRows)`);
       }
@@ -158,7 +186,11 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
       return { columns, columnTypes, rows };
     } catch (cause) {
       if (cause instanceof Error && /read-only mode/.test(cause.message)) {
-        throw new HaDuckError('HADB_HADUCK_NOT_READ_ONLY', 'query() ran a statement that writes (e.g. EXPLAIN ANALYZE of a write); use execute()', { cause });
+        throw new HaDuckError(
+          'HADB_HADUCK_NOT_READ_ONLY',
+          'query() ran a statement that writes (e.g. EXPLAIN ANALYZE of a write); use execute()',
+          { cause },
+        );
       }
       throw sqlError(cause);
     }
@@ -168,7 +200,11 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params: HaPa
 }
 
 /** Runs a statement (or, without params, a `;`-separated script) and returns the rows changed. */
-export async function runExecute(conn: DuckDBConnection, sql: string, params: HaParams | undefined): Promise<ExecuteResult> {
+export async function runExecute(
+  conn: DuckDBConnection,
+  sql: string,
+  params: HaParams | undefined,
+): Promise<ExecuteResult> {
   try {
     const bound = toDuckParams(params);
     const result = await conn.run(sql, bound?.values, bound?.types);

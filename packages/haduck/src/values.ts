@@ -54,7 +54,8 @@ export function fromDuckValue(value: DuckDBValue): HaValue {
     default:
       break;
   }
-  if (value instanceof DuckDBBlobValue) return new Uint8Array(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength);
+  if (value instanceof DuckDBBlobValue)
+    return new Uint8Array(value.bytes.buffer, value.bytes.byteOffset, value.bytes.byteLength);
   if (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue) return value.items.map(fromDuckValue);
   if (value instanceof DuckDBStructValue) {
     const out: Record<string, HaValue> = {};
@@ -131,7 +132,8 @@ export function toWire(value: HaValue): WireValue {
     return { $double: Object.is(value, -0) ? '-0' : String(value) };
   }
   if (typeof value === 'bigint') return { $bigint: value.toString() };
-  if (value instanceof Uint8Array) return { $blob: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (value instanceof Uint8Array)
+    return { $blob: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   if (Array.isArray(value)) return value.map(toWire);
   if (typeof value === 'object') {
     const out: Record<string, WireValue> = {};
@@ -156,7 +158,8 @@ export function fromWire(value: unknown, depth = 0): HaValue {
   if (Array.isArray(value)) return value.map((v) => fromWire(v, depth + 1));
   if (typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length !== 1) throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'wire object must have exactly one tag');
+    if (entries.length !== 1)
+      throw new HaDuckError('HADB_HADUCK_INVALID_VALUE', 'wire object must have exactly one tag');
     const [tag, inner] = entries[0]!;
     switch (tag) {
       case '$bigint':
@@ -186,7 +189,9 @@ export function fromWire(value: unknown, depth = 0): HaValue {
 }
 
 /** Encodes parameters for the wire. */
-export function paramsToWire(params: HaParams | undefined): WireValue[] | { readonly $named: Record<string, WireValue> } | undefined {
+export function paramsToWire(
+  params: HaParams | undefined,
+): WireValue[] | { readonly $named: Record<string, WireValue> } | undefined {
   if (params === undefined) return undefined;
   if (Array.isArray(params)) return (params as readonly HaParam[]).map((p) => toWire(p));
   const out: Record<string, WireValue> = {};

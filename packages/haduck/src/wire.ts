@@ -6,7 +6,10 @@ import { fromWire, paramsFromWire, paramsToWire, toWire, type HaParams } from '.
 /** A DuckDB write: one statement (or script), or several statements as one transaction. */
 export type DuckWrite =
   | { readonly kind: 'execute'; readonly sql: string; readonly params?: HaParams | undefined }
-  | { readonly kind: 'batch'; readonly statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[] };
+  | {
+      readonly kind: 'batch';
+      readonly statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[];
+    };
 
 /** A DuckDB read: one read-only statement. */
 export interface DuckRead {
@@ -35,7 +38,8 @@ function str(body: Record<string, unknown>, key: string): string {
 
 function rowsChanged(r: unknown): ExecuteResult {
   const n = (r as { rows_changed?: unknown } | null)?.rows_changed;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new HaError('HADB_HA_PROTOCOL', 'malformed write response');
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new HaError('HADB_HA_PROTOCOL', 'malformed write response');
   return { rowsChanged: n };
 }
 
@@ -46,7 +50,10 @@ export const duckWire: WireCodec<DuckWrite, DuckRead, ExecuteResult, QueryResult
   readOps: ['query'],
   encodeWrite(w: DuckWrite) {
     if (w.kind === 'execute') return { op: 'execute', body: { sql: w.sql, params: paramsToWire(w.params) } };
-    return { op: 'batch', body: { statements: w.statements.map((s) => ({ sql: s.sql, params: paramsToWire(s.params) })) } };
+    return {
+      op: 'batch',
+      body: { statements: w.statements.map((s) => ({ sql: s.sql, params: paramsToWire(s.params) })) },
+    };
   },
   decodeWrite(op: string, body: Record<string, unknown>): DuckWrite {
     if (op === 'execute') return { kind: 'execute', sql: str(body, 'sql'), params: paramsFromWire(body.params) };
@@ -61,8 +68,15 @@ export const duckWire: WireCodec<DuckWrite, DuckRead, ExecuteResult, QueryResult
   encodeWriteResult: (r: ExecuteResult) => ({ rows_changed: r.rowsChanged }),
   decodeWriteResult: rowsChanged,
   encodeRead: (r: DuckRead) => ({ op: 'query', body: { sql: r.sql, params: paramsToWire(r.params) } }),
-  decodeRead: (_op: string, body: Record<string, unknown>): DuckRead => ({ sql: str(body, 'sql'), params: paramsFromWire(body.params) }),
-  encodeReadResult: (r: QueryResult) => ({ columns: r.columns, column_types: r.columnTypes, rows: r.rows.map((row) => row.map(toWire)) }),
+  decodeRead: (_op: string, body: Record<string, unknown>): DuckRead => ({
+    sql: str(body, 'sql'),
+    params: paramsFromWire(body.params),
+  }),
+  encodeReadResult: (r: QueryResult) => ({
+    columns: r.columns,
+    column_types: r.columnTypes,
+    rows: r.rows.map((row) => row.map(toWire)),
+  }),
   decodeReadResult(json: unknown): QueryResult {
     const r = json as Record<string, unknown>;
     if (!Array.isArray(r?.columns) || !Array.isArray(r.column_types) || !Array.isArray(r.rows)) {

@@ -21,7 +21,10 @@ function s3Storage(): S3StorageBackend {
     prefix,
     endpoint: s3.env.HADB_TEST_S3_ENDPOINT,
     region: 'us-east-1',
-    credentials: { accessKeyId: s3.env.HADB_TEST_S3_ACCESS_KEY_ID!, secretAccessKey: s3.env.HADB_TEST_S3_SECRET_ACCESS_KEY! },
+    credentials: {
+      accessKeyId: s3.env.HADB_TEST_S3_ACCESS_KEY_ID!,
+      secretAccessKey: s3.env.HADB_TEST_S3_SECRET_ACCESS_KEY!,
+    },
     unquotedIfMatch: process.env.HADB_TEST_S3_UNQUOTED_IF_MATCH === '1',
   });
 }
@@ -43,13 +46,27 @@ afterEach(async () => {
 });
 
 async function seqsOf(node: Node, writer: string): Promise<number[]> {
-  const r = await node.call<[string][]>('query', { sql: 'SELECT seq FROM rows WHERE writer = $1 ORDER BY seq', params: [writer] });
+  const r = await node.call<[string][]>('query', {
+    sql: 'SELECT seq FROM rows WHERE writer = $1 ORDER BY seq',
+    params: [writer],
+  });
   return r.map((row) => Number(row[0]));
 }
 
 const leases = [
-  { name: 'NATS', available: nats.available, env: (): Record<string, string> => ({ NODE_NATS_URL: nats.env.HADB_TEST_NATS_URL! }) },
-  { name: 'etcd', available: etcd.available, env: (): Record<string, string> => ({ NODE_ETCD_URL: etcd.env.HADB_TEST_ETCD_URL!, NODE_ETCD_PREFIX: `${prefix}leases/` }) },
+  {
+    name: 'NATS',
+    available: nats.available,
+    env: (): Record<string, string> => ({ NODE_NATS_URL: nats.env.HADB_TEST_NATS_URL! }),
+  },
+  {
+    name: 'etcd',
+    available: etcd.available,
+    env: (): Record<string, string> => ({
+      NODE_ETCD_URL: etcd.env.HADB_TEST_ETCD_URL!,
+      NODE_ETCD_PREFIX: `${prefix}leases/`,
+    }),
+  },
 ];
 
 describe.each(leases)('haduck with real processes on Ceph S3 storage and a $name lease (2 s TTL)', (lease) => {
@@ -72,12 +89,24 @@ describe.each(leases)('haduck with real processes on Ceph S3 storage and a $name
     const b = cluster.start('b');
     expect((await b.waitFor((e) => e.event === 'open')).role).toBe('follower');
 
-    const aAcked = await a.call<number[]>('writeLoop', { writer: 'a', from: 1, count: 10, durability: 'shipped', perSecond: 50 });
+    const aAcked = await a.call<number[]>('writeLoop', {
+      writer: 'a',
+      from: 1,
+      count: 10,
+      durability: 'shipped',
+      perSecond: 50,
+    });
     expect(aAcked).toHaveLength(10);
     await eventually(async () => (await seqsOf(b, 'a')).length === 10);
 
     // b forwards its writes; the leader is killed while they are in flight.
-    const forwarded = b.call<number[]>('writeLoop', { writer: 'b', from: 1, count: 30, durability: 'shipped', perSecond: 20 });
+    const forwarded = b.call<number[]>('writeLoop', {
+      writer: 'b',
+      from: 1,
+      count: 30,
+      durability: 'shipped',
+      perSecond: 20,
+    });
     await eventually(async () => (await seqsOf(b, 'b')).length >= 5);
     a.kill();
     await a.exited;

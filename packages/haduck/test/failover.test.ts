@@ -9,7 +9,10 @@ afterEach(async () => {
 const CREATE = 'CREATE TABLE IF NOT EXISTS rows (writer VARCHAR, seq BIGINT)';
 
 async function rowsOf(node: Node, writer: string): Promise<number[]> {
-  const r = await node.call<[string, string][]>('query', { sql: 'SELECT seq FROM rows WHERE writer = $1 ORDER BY seq', params: [writer] });
+  const r = await node.call<[string, string][]>('query', {
+    sql: 'SELECT seq FROM rows WHERE writer = $1 ORDER BY seq',
+    params: [writer],
+  });
   return r.map((row) => Number(row[0]));
 }
 
@@ -27,13 +30,25 @@ describe('haduck with real processes (local storage, StorageLeaseStore, 2 s TTL)
     expect((await b.waitFor((e) => e.event === 'open')).role).toBe('follower');
 
     // Writes by the leader itself, acknowledged once shipped.
-    const leaderAcked = await a.call<number[]>('writeLoop', { writer: 'a', from: 1, count: 20, durability: 'shipped', perSecond: 100 });
+    const leaderAcked = await a.call<number[]>('writeLoop', {
+      writer: 'a',
+      from: 1,
+      count: 20,
+      durability: 'shipped',
+      perSecond: 100,
+    });
     expect(leaderAcked).toHaveLength(20);
     // The follower applies them and serves them locally.
     await eventually(async () => (await rowsOf(b, 'a')).length === 20);
 
     // The follower forwards its writes; kill the leader in the middle of them.
-    const forwarded = b.call<number[]>('writeLoop', { writer: 'b', from: 1, count: 60, durability: 'shipped', perSecond: 20 });
+    const forwarded = b.call<number[]>('writeLoop', {
+      writer: 'b',
+      from: 1,
+      count: 60,
+      durability: 'shipped',
+      perSecond: 20,
+    });
     await eventually(async () => (await rowsOf(b, 'b')).length >= 10);
     a.kill();
     await a.exited;
@@ -68,11 +83,20 @@ describe('haduck with real processes (local storage, StorageLeaseStore, 2 s TTL)
     const a = cluster.start('a');
     await a.waitFor((e) => e.event === 'open');
     await a.call('execute', { sql: CREATE });
-    await a.call('execute', { sql: "INSERT INTO rows SELECT 'bulk', i FROM range(200000) r(i)", durability: 'shipped' });
+    await a.call('execute', {
+      sql: "INSERT INTO rows SELECT 'bulk', i FROM range(200000) r(i)",
+      durability: 'shipped',
+    });
     const b = cluster.start('b');
     const c = cluster.start('c');
     await Promise.all([b.waitFor((e) => e.event === 'open'), c.waitFor((e) => e.event === 'open')]);
-    const acked = await a.call<number[]>('writeLoop', { writer: 'a', from: 1, count: 10, durability: 'shipped', perSecond: 50 });
+    const acked = await a.call<number[]>('writeLoop', {
+      writer: 'a',
+      from: 1,
+      count: 10,
+      durability: 'shipped',
+      perSecond: 50,
+    });
     await eventually(async () => (await rowsOf(b, 'a')).length === 10 && (await rowsOf(c, 'a')).length === 10);
 
     a.kill();
@@ -91,7 +115,11 @@ describe('haduck with real processes (local storage, StorageLeaseStore, 2 s TTL)
     const d = cluster.start('d');
     expect((await d.waitFor((e) => e.event === 'open')).role).toBe('follower');
     const count = 'SELECT count(*), sum(seq) FROM rows';
-    await eventually(async () => JSON.stringify(await d.call('query', { sql: count })) === JSON.stringify(await winner.call('query', { sql: count })));
+    await eventually(
+      async () =>
+        JSON.stringify(await d.call('query', { sql: count })) ===
+        JSON.stringify(await winner.call('query', { sql: count })),
+    );
     const dStats = await d.call<{ restoredSnapshots: number }>('stats');
     expect(dStats.restoredSnapshots).toBeGreaterThanOrEqual(1);
   }, 120_000);

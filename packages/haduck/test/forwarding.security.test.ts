@@ -51,47 +51,70 @@ describe('haduck forwarding security', () => {
     const refused = [
       "SET checkpoint_threshold = '1KB'",
       'RESET threads',
-      "SET VARIABLE x = 1",
+      'SET VARIABLE x = 1',
       "ATTACH ':memory:' AS other",
       'DETACH other',
       'INSTALL httpfs',
       'LOAD httpfs',
       'CHECKPOINT',
       'FORCE CHECKPOINT',
-      "CALL pragma_version()",
+      'CALL pragma_version()',
       'COMMIT; BEGIN TRANSACTION',
       'BEGIN TRANSACTION',
       'INSERT INTO t VALUES (100); COMMIT',
       'PREPARE p AS SELECT 1',
     ];
     for (const sql of refused) {
-      expect(await code(client.execute(address, sql, undefined, token(), 'committed')), sql).toBe('HADB_HADUCK_REFUSED_STATEMENT');
+      expect(await code(client.execute(address, sql, undefined, token(), 'committed')), sql).toBe(
+        'HADB_HADUCK_REFUSED_STATEMENT',
+      );
     }
     // A refused statement late in a script rolls back the ones before it.
     expect(await rows()).toBe(10n);
     // The same guard applies to a batch.
-    expect(await code(client.batch(address, [{ sql: 'INSERT INTO t VALUES (101)' }, { sql: 'CHECKPOINT' }], token(), 'committed'))).toBe(
-      'HADB_HADUCK_REFUSED_STATEMENT',
-    );
+    expect(
+      await code(
+        client.batch(address, [{ sql: 'INSERT INTO t VALUES (101)' }, { sql: 'CHECKPOINT' }], token(), 'committed'),
+      ),
+    ).toBe('HADB_HADUCK_REFUSED_STATEMENT');
     expect(await rows()).toBe(10n);
   });
 
   it('refuses any statement naming the token table', async () => {
-    for (const sql of ['DELETE FROM _haduck.write_tokens', 'DROP TABLE "_HADUCK".write_tokens', 'SELECT * FROM _haduck.write_tokens']) {
-      expect(await code(client.execute(address, sql, undefined, token(), 'committed')), sql).toBe('HADB_HADUCK_REFUSED_STATEMENT');
+    for (const sql of [
+      'DELETE FROM _haduck.write_tokens',
+      'DROP TABLE "_HADUCK".write_tokens',
+      'SELECT * FROM _haduck.write_tokens',
+    ]) {
+      expect(await code(client.execute(address, sql, undefined, token(), 'committed')), sql).toBe(
+        'HADB_HADUCK_REFUSED_STATEMENT',
+      );
     }
-    expect(await code(client.query(address, 'SELECT count(*) FROM _haduck.write_tokens', undefined))).not.toBe('resolved');
+    expect(await code(client.query(address, 'SELECT count(*) FROM _haduck.write_tokens', undefined))).not.toBe(
+      'resolved',
+    );
   });
 
   it('closes DuckDB to the file system: no read_csv of local files, no COPY/ATTACH/EXPORT creating files', async () => {
-    expect(await code(client.query(address, "SELECT * FROM read_csv('/etc/passwd')", undefined))).toBe('HADB_HADUCK_SQL');
+    expect(await code(client.query(address, "SELECT * FROM read_csv('/etc/passwd')", undefined))).toBe(
+      'HADB_HADUCK_SQL',
+    );
     const out = join(leader.dir, 'stolen.csv');
-    for (const sql of [`COPY t TO '${out}'`, `ATTACH '${join(leader.dir, 'x.db')}' AS x`, `EXPORT DATABASE '${join(leader.dir, 'exp')}'`, `CREATE TABLE p AS SELECT * FROM read_csv('/etc/passwd')`]) {
-      expect(['HADB_HADUCK_SQL', 'HADB_HADUCK_REFUSED_STATEMENT'], sql).toContain(await code(client.execute(address, sql, undefined, token(), 'committed')));
+    for (const sql of [
+      `COPY t TO '${out}'`,
+      `ATTACH '${join(leader.dir, 'x.db')}' AS x`,
+      `EXPORT DATABASE '${join(leader.dir, 'exp')}'`,
+      `CREATE TABLE p AS SELECT * FROM read_csv('/etc/passwd')`,
+    ]) {
+      expect(['HADB_HADUCK_SQL', 'HADB_HADUCK_REFUSED_STATEMENT'], sql).toContain(
+        await code(client.execute(address, sql, undefined, token(), 'committed')),
+      );
     }
     expect(existsSync(out) || existsSync(join(leader.dir, 'x.db')) || existsSync(join(leader.dir, 'exp'))).toBe(false);
     // The leader's own (unguarded) transaction path meets the same walls: DuckDB itself refuses.
-    expect(await code(leader.side.transaction((tx) => tx.query("SELECT * FROM read_csv('/etc/passwd')")))).toBe('HADB_HADUCK_SQL');
+    expect(await code(leader.side.transaction((tx) => tx.query("SELECT * FROM read_csv('/etc/passwd')")))).toBe(
+      'HADB_HADUCK_SQL',
+    );
   });
 
   it("locks DuckDB's configuration even on the leader's own transaction path", async () => {
@@ -100,18 +123,26 @@ describe('haduck forwarding security', () => {
   });
 
   it('query() is read-only: EXPLAIN ANALYZE of a write changes nothing (HADB_HADUCK_NOT_READ_ONLY)', async () => {
-    for (const sql of ['EXPLAIN ANALYZE INSERT INTO t VALUES (200)', 'EXPLAIN ANALYZE CREATE TABLE sneaky AS SELECT 1', 'EXPLAIN ANALYZE DELETE FROM t']) {
+    for (const sql of [
+      'EXPLAIN ANALYZE INSERT INTO t VALUES (200)',
+      'EXPLAIN ANALYZE CREATE TABLE sneaky AS SELECT 1',
+      'EXPLAIN ANALYZE DELETE FROM t',
+    ]) {
       expect(await code(client.query(address, sql, undefined)), sql).toBe('HADB_HADUCK_NOT_READ_ONLY');
       expect(await code(leader.engine.query(sql)), sql).toBe('HADB_HADUCK_NOT_READ_ONLY');
     }
     expect(await rows()).toBe(10n);
-    expect((await leader.engine.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sneaky'")).rows[0]![0]).toBe(0n);
+    expect(
+      (await leader.engine.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'sneaky'")).rows[0]![0],
+    ).toBe(0n);
   });
 
   it('limits statements per request, rows per result and time per request', async () => {
     const six = Array.from({ length: 6 }, (_, i) => ({ sql: `INSERT INTO t VALUES (${300 + i})` }));
     expect(await code(client.batch(address, six, token(), 'committed'))).toBe('HADB_HADUCK_LIMIT');
-    expect(await code(client.execute(address, six.map((s) => s.sql).join(';'), undefined, token(), 'committed'))).toBe('HADB_HADUCK_LIMIT');
+    expect(await code(client.execute(address, six.map((s) => s.sql).join(';'), undefined, token(), 'committed'))).toBe(
+      'HADB_HADUCK_LIMIT',
+    );
     expect(await rows()).toBe(10n);
     expect(await code(client.query(address, 'SELECT * FROM range(51)', undefined))).toBe('HADB_HADUCK_LIMIT');
     expect((await client.query(address, 'SELECT * FROM range(50)', undefined)).rows.length).toBe(50);
@@ -121,7 +152,9 @@ describe('haduck forwarding security', () => {
     expect(await code(client.execute(address, slowWrite, undefined, token(), 'committed'))).toBe('HADB_HADUCK_TIMEOUT');
     expect(await rows()).toBe(10n);
     // The leader still writes afterwards.
-    expect((await client.execute(address, 'INSERT INTO t VALUES (999)', undefined, token(), 'committed')).rowsChanged).toBe(1);
+    expect(
+      (await client.execute(address, 'INSERT INTO t VALUES (999)', undefined, token(), 'committed')).rowsChanged,
+    ).toBe(1);
     await leader.engine.execute('DELETE FROM t WHERE id = 999');
   });
 });

@@ -1,7 +1,14 @@
 import { request } from 'node:http';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_FORWARD_DELAYS_MS, ForwardingServer, HaError, forwardToLeader, isHaError, withForwardRetries } from '@hadb/ha';
+import {
+  DEFAULT_FORWARD_DELAYS_MS,
+  ForwardingServer,
+  HaError,
+  forwardToLeader,
+  isHaError,
+  withForwardRetries,
+} from '@hadb/ha';
 import { HaDuckError, isHaDuckError } from '../src/errors.js';
 import type { ExecuteResult, QueryResult } from '../src/sql.js';
 import { PATHS, duckWire, type DuckRead, type DuckWrite } from '../src/wire.js';
@@ -45,8 +52,17 @@ async function count(where = 'true'): Promise<bigint> {
 }
 
 /** One raw request: status and parsed body (for checks of the wire format itself). */
-async function raw(path: string, body: string, headers: Record<string, string> = {}, method = 'POST'): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(new URL(path, address), { method, body: method === 'POST' ? body : undefined, headers: { 'content-type': 'application/json', ...headers } });
+async function raw(
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+  method = 'POST',
+): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(new URL(path, address), {
+    method,
+    body: method === 'POST' ? body : undefined,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -62,7 +78,13 @@ async function caught(p: Promise<unknown>): Promise<HaError | HaDuckError> {
 
 describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
   it('runs a forwarded write and returns rows as the leader reads them, every value type included', async () => {
-    const r = await client.execute(address, 'INSERT INTO t VALUES ($1, $2), ($3, $4)', [1n, 'one', 9223372036854775807n, 'max'], 'tok-write-0001', 'shipped');
+    const r = await client.execute(
+      address,
+      'INSERT INTO t VALUES ($1, $2), ($3, $4)',
+      [1n, 'one', 9223372036854775807n, 'max'],
+      'tok-write-0001',
+      'shipped',
+    );
     expect(r).toEqual({ rowsChanged: 2 });
     const sql = `SELECT id, body, [id, NULL] AS l, {'id': id, 'b': body::BLOB} AS s, MAP {body: id} AS m, 'NaN'::DOUBLE AS d,
       (-170141183460469231731687303715884105728)::HUGEINT AS h, 1.50::DECIMAL(4,2) AS dec, DATE '2024-02-29' AS dt, TIMESTAMP '2024-02-29 01:02:03.456789' AS ts
@@ -76,10 +98,22 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
   it('dedups a repeated idempotency token: the first result comes back and the second call does not execute', async () => {
     const token = 'tok-dedup-0001';
     const before = await count();
-    const first = await client.execute(address, "INSERT INTO t SELECT 100 + i, 'dup' FROM range(3) r(i)", undefined, token, 'committed');
+    const first = await client.execute(
+      address,
+      "INSERT INTO t SELECT 100 + i, 'dup' FROM range(3) r(i)",
+      undefined,
+      token,
+      'committed',
+    );
     expect(first.rowsChanged).toBe(3);
     // Same token, different statement: the stored result is returned and nothing runs.
-    const again = await client.execute(address, "INSERT INTO t SELECT 200 + i, 'dup2' FROM range(5) r(i)", undefined, token, 'committed');
+    const again = await client.execute(
+      address,
+      "INSERT INTO t SELECT 200 + i, 'dup2' FROM range(5) r(i)",
+      undefined,
+      token,
+      'committed',
+    );
     expect(again.rowsChanged).toBe(3);
     expect(await count()).toBe(before + 3n);
     expect(await count("body = 'dup2'")).toBe(0n);
@@ -103,18 +137,26 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     expect(err.retryable).toBe(false);
     expect(await count("body = 'rollback'")).toBe(0n);
     // The token was not consumed: a corrected retry with it runs.
-    expect(await client.execute(address, "INSERT INTO t VALUES (400, 'rollback')", undefined, 'tok-fail-0001', 'committed')).toEqual({ rowsChanged: 1 });
+    expect(
+      await client.execute(address, "INSERT INTO t VALUES (400, 'rollback')", undefined, 'tok-fail-0001', 'committed'),
+    ).toEqual({ rowsChanged: 1 });
   });
 
   it('answers 421 with a typed body when this node is not the leader, and writes nothing', async () => {
     leader.leading = false;
     const before = await count();
-    const res = await raw(PATHS.execute, JSON.stringify({ sql: "INSERT INTO t VALUES (1, 'x')", idempotency_token: 'tok-421-00001' }), {
-      authorization: `Bearer ${SECRET}`,
-    });
+    const res = await raw(
+      PATHS.execute,
+      JSON.stringify({ sql: "INSERT INTO t VALUES (1, 'x')", idempotency_token: 'tok-421-00001' }),
+      {
+        authorization: `Bearer ${SECRET}`,
+      },
+    );
     expect(res.status).toBe(421);
     expect(res.body).toEqual({ error: { code: 'HADB_HA_NOT_LEADER', message: expect.any(String) } });
-    const err = await caught(client.execute(address, "INSERT INTO t VALUES (1, 'x')", undefined, 'tok-421-00002', 'committed'));
+    const err = await caught(
+      client.execute(address, "INSERT INTO t VALUES (1, 'x')", undefined, 'tok-421-00002', 'committed'),
+    );
     expect(err.code).toBe('HADB_HA_NOT_LEADER');
     expect(err.retryable).toBe(true);
     expect((await caught(client.query(address, 'SELECT 1', undefined))).code).toBe('HADB_HA_NOT_LEADER');
@@ -123,7 +165,12 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
 
   it('answers 401 to a missing or wrong bearer secret before reading the body; the client does not retry it', async () => {
     const body = JSON.stringify({ sql: "INSERT INTO t VALUES (1, 'x')", idempotency_token: 'tok-401-00001' });
-    const variants: Record<string, string>[] = [{}, { authorization: `Bearer ${WRONG}` }, { authorization: SECRET }, { authorization: `Bearer ${SECRET}x` }];
+    const variants: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${WRONG}` },
+      { authorization: SECRET },
+      { authorization: `Bearer ${SECRET}x` },
+    ];
     for (const headers of variants) {
       const res = await raw(PATHS.execute, body, headers);
       expect(res.status).toBe(401);
@@ -153,19 +200,37 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       ['[1, 2]', 'request body must be a JSON object'],
       ['{"sql": 1, "idempotency_token": "tok-400-00001"}', 'field "sql" must be a string'],
       ['{"sql": "SELECT 1"}', 'field "idempotency_token" must be a string'],
-      ['{"sql": "SELECT 1", "idempotency_token": "short"}', 'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]'],
-      ['{"sql": "SELECT 1", "idempotency_token": "tok-400-00002", "durability": "eventually"}', 'durability must be "committed" or "shipped"'],
-      ['{"sql": "SELECT $1", "params": [{"$date": "2024-01-01"}], "idempotency_token": "tok-400-00003"}', 'malformed tagged wire value'],
+      [
+        '{"sql": "SELECT 1", "idempotency_token": "short"}',
+        'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]',
+      ],
+      [
+        '{"sql": "SELECT 1", "idempotency_token": "tok-400-00002", "durability": "eventually"}',
+        'durability must be "committed" or "shipped"',
+      ],
+      [
+        '{"sql": "SELECT $1", "params": [{"$date": "2024-01-01"}], "idempotency_token": "tok-400-00003"}',
+        'malformed tagged wire value',
+      ],
     ];
     for (const [body, message] of cases) {
       const res = await raw(PATHS.execute, body, auth);
       expect(res.status, body).toBe(400);
-      expect((res.body as { error: { code: string } }).error.code, body).toMatch(/^HADB_(HA_PROTOCOL|HADUCK_INVALID_VALUE)$/);
+      expect((res.body as { error: { code: string } }).error.code, body).toMatch(
+        /^HADB_(HA_PROTOCOL|HADUCK_INVALID_VALUE)$/,
+      );
       expect((res.body as { error: { message: string } }).error.message, body).toBe(message);
     }
-    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({ status: 404, body: { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } } });
+    expect(await raw('/haduck/v1/nope', '{}', auth)).toEqual({
+      status: 404,
+      body: { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } },
+    });
     expect((await raw(PATHS.execute, '', auth, 'GET')).status).toBe(405);
-    const sqlError = await raw(PATHS.execute, JSON.stringify({ sql: 'INSERT INTO nope VALUES (1)', idempotency_token: 'tok-400-00004' }), auth);
+    const sqlError = await raw(
+      PATHS.execute,
+      JSON.stringify({ sql: 'INSERT INTO nope VALUES (1)', idempotency_token: 'tok-400-00004' }),
+      auth,
+    );
     expect(sqlError.status).toBe(400);
     expect((sqlError.body as { error: { code: string } }).error.code).toBe('HADB_HADUCK_SQL');
     expect(leader.calls).toEqual(['execute']);
@@ -179,7 +244,10 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     expect(err.retryable).toBe(false);
     // Chunked, no Content-Length: the server stops at the limit.
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(new URL(PATHS.execute, address), { method: 'POST', headers: { authorization: `Bearer ${SECRET}`, 'transfer-encoding': 'chunked' } });
+      const req = request(new URL(PATHS.execute, address), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRET}`, 'transfer-encoding': 'chunked' },
+      });
       req.on('response', (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -196,22 +264,31 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
       pump();
     });
     expect(chunked.status).toBe(413);
-    expect(JSON.parse(chunked.body)).toEqual({ error: { code: 'HADB_HA_PROTOCOL', message: 'request body exceeds 65536 bytes' } });
+    expect(JSON.parse(chunked.body)).toEqual({
+      error: { code: 'HADB_HA_PROTOCOL', message: 'request body exceeds 65536 bytes' },
+    });
     expect(leader.calls).toEqual([]);
   });
 
   it('never puts the secret into errors, error bodies or logs', async () => {
     const seen: string[] = [];
-    const record = (v: unknown): void => void seen.push(inspect(v, { depth: 20, showHidden: true }), JSON.stringify(v) ?? '');
+    const record = (v: unknown): void =>
+      void seen.push(inspect(v, { depth: 20, showHidden: true }), JSON.stringify(v) ?? '');
     // 401, transport failure, timeout, protocol and SQL errors, as thrown by the client.
-    record(await caught(sqlClient({ secret: WRONG }).execute(address, 'SELECT 1', undefined, 'tok-sec-00001', 'committed')));
+    record(
+      await caught(sqlClient({ secret: WRONG }).execute(address, 'SELECT 1', undefined, 'tok-sec-00001', 'committed')),
+    );
     const closed = await ForwardingServer.listen({
-    codec: duckWire, target: leader.target, port: 0, secret: SECRET });
+      codec: duckWire,
+      target: leader.target,
+      port: 0,
+      secret: SECRET,
+    });
     const closedAddress = `http://127.0.0.1:${closed.port}`;
     await closed.close();
     record(await caught(client.execute(closedAddress, 'SELECT 1', undefined, 'tok-sec-00002', 'committed')));
     const hanging = await ForwardingServer.listen({
-    codec: duckWire,
+      codec: duckWire,
       target: { ...leader.target, read: () => new Promise(() => undefined) },
       port: 0,
       secret: SECRET,
@@ -224,18 +301,30 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
     } finally {
       await hanging.close();
     }
-    record(await caught(client.execute(address, 'INSERT INTO nope VALUES (1)', undefined, 'tok-sec-00003', 'committed')));
-    record(await caught(withForwardRetries(() => client.execute(closedAddress, 'SELECT 1', undefined, 'tok-sec-00004', 'committed'), { delaysMs: [0, 1] })));
+    record(
+      await caught(client.execute(address, 'INSERT INTO nope VALUES (1)', undefined, 'tok-sec-00003', 'committed')),
+    );
+    record(
+      await caught(
+        withForwardRetries(() => client.execute(closedAddress, 'SELECT 1', undefined, 'tok-sec-00004', 'committed'), {
+          delaysMs: [0, 1],
+        }),
+      ),
+    );
     // An untyped failure inside the target: a 500 without details, and one log line.
     const failing = await ForwardingServer.listen({
-    codec: duckWire,
+      codec: duckWire,
       target: { ...leader.target, read: () => Promise.reject(new Error('disk on fire')) },
       port: 0,
       secret: SECRET,
       logger: { warn: (obj: unknown, msg?: string) => void logs.push([obj, msg]) },
     });
     try {
-      const res = await fetch(`http://127.0.0.1:${failing.port}${PATHS.query}`, { method: 'POST', body: '{"sql":"SELECT 1"}', headers: { authorization: `Bearer ${SECRET}` } });
+      const res = await fetch(`http://127.0.0.1:${failing.port}${PATHS.query}`, {
+        method: 'POST',
+        body: '{"sql":"SELECT 1"}',
+        headers: { authorization: `Bearer ${SECRET}` },
+      });
       expect(res.status).toBe(500);
       const body = await res.json();
       expect(body).toEqual({ error: { code: 'HADB_HA_INTERNAL', message: 'internal error' } });
@@ -317,12 +406,16 @@ describe('forwarding retries', () => {
     // Two real servers: A has just lost the lease (421), B is the new leader.
     const newLeader = await TestLeader.open();
     const b = await ForwardingServer.listen({
-    codec: duckWire, target: newLeader.target, port: 0, secret: SECRET });
+      codec: duckWire,
+      target: newLeader.target,
+      port: 0,
+      secret: SECRET,
+    });
     const oldLeader = leader;
     oldLeader.leading = false;
     let lease: string | undefined = address;
     const refusing = await ForwardingServer.listen({
-    codec: duckWire,
+      codec: duckWire,
       target: {
         ...oldLeader.target,
         write: async (...args) => {
@@ -362,20 +455,30 @@ describe('forwarding retries', () => {
 
       // No leader at all: NO_LEADER after every attempt; a lease naming this node: retried, then FORWARD_FAILED.
       let reads = 0;
-      const none = await caught(forwardToLeader({ local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) }, {
-        delaysMs: [0, 1, 1],
-        leaderAddress: () => {
-          reads++;
-          return undefined;
-        },
-      }));
+      const none = await caught(
+        forwardToLeader(
+          { local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) },
+          {
+            delaysMs: [0, 1, 1],
+            leaderAddress: () => {
+              reads++;
+              return undefined;
+            },
+          },
+        ),
+      );
       expect(none.code).toBe('HADB_HA_NO_LEADER');
       expect(reads).toBe(3);
-      const self = await caught(forwardToLeader({ local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) }, {
-        delaysMs: [0, 1],
-        leaderAddress: () => 'http://me',
-        selfAddress: 'http://me',
-      }));
+      const self = await caught(
+        forwardToLeader(
+          { local: async () => undefined, remote: () => Promise.reject(new Error('unreachable')) },
+          {
+            delaysMs: [0, 1],
+            leaderAddress: () => 'http://me',
+            selfAddress: 'http://me',
+          },
+        ),
+      );
       expect(self.code).toBe('HADB_HA_FORWARD_FAILED');
       // Leading again by the time of a retry: runs locally.
       let leading = false;

@@ -52,7 +52,9 @@ function killedAfter(path: string, statements: string[]): void {
     const c = await db.connect();
     for (const sql of ${JSON.stringify(statements)}) await c.run(sql);
     process.kill(process.pid, 'SIGKILL');`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  });
   expect(child.signal).toBe('SIGKILL');
   expect(existsSync(`${path}.wal`)).toBe(true);
 }
@@ -117,7 +119,9 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     const a = await node('a', { checkpointIntervalMs: 60_000, groupCommitMs: 5 });
     await a.execute('CREATE TABLE g (id BIGINT)');
     const started = performance.now();
-    await Promise.all([1, 2, 3, 4].map((i) => a.execute('INSERT INTO g VALUES ($1)', [BigInt(i)], { durability: 'shipped' })));
+    await Promise.all(
+      [1, 2, 3, 4].map((i) => a.execute('INSERT INTO g VALUES ($1)', [BigInt(i)], { durability: 'shipped' })),
+    );
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(a.stats().bytesShipped).toBeGreaterThan(0);
     expect(a.stats().checkpoints).toBeLessThanOrEqual(4);

@@ -46,7 +46,13 @@ export class Node {
     this.id = id;
     this.child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', fixture], {
       cwd: pkgRoot,
-      env: { ...process.env, NODE_ID: id, NODE_STORAGE: join(dir, 'storage'), NODE_PATH: join(dir, `${id}.duckdb`), ...env },
+      env: {
+        ...process.env,
+        NODE_ID: id,
+        NODE_STORAGE: join(dir, 'storage'),
+        NODE_PATH: join(dir, `${id}.duckdb`),
+        ...env,
+      },
     });
     this.child.stderr.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-8000);
@@ -61,7 +67,8 @@ export class Node {
       if (typeof msg.id === 'number') {
         const p = this.#pending.get(msg.id);
         this.#pending.delete(msg.id);
-        if (msg.error !== undefined) p?.reject(Object.assign(new Error((msg.error as { message: string }).message), msg.error));
+        if (msg.error !== undefined)
+          p?.reject(Object.assign(new Error((msg.error as { message: string }).message), msg.error));
         else p?.resolve(msg.ok);
       } else {
         this.events.push(msg);

@@ -46,7 +46,13 @@ export class TestLeader {
       logger: silentLogger,
       onApplied: async () => undefined,
     });
-    const fence = new TermFence({ db: 'fw', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
+    const fence = new TermFence({
+      db: 'fw',
+      epoch: 1,
+      clock: systemClock,
+      sentAt: systemClock.now(),
+      windowMs: Infinity,
+    });
     await engine.replicator.startLineage('fw', path, { db: 'fw', epoch: 1, instanceId: 'a', sessionId: 's', fence });
     const checkTerm = (): void => {
       if (self.fenced) throw new HaError('HADB_HA_FENCED', 'this node lost its lease');
@@ -129,10 +135,22 @@ export class TestLeader {
 export function sqlClient(options: { secret?: string; timeoutMs?: number }) {
   const client = new ForwardingClient({ codec: duckWire, ...options });
   return {
-    execute: (address: string, sql: string, params: HaParams | undefined, token: string, durability: 'committed' | 'shipped', signal?: AbortSignal) =>
-      client.write(address, { kind: 'execute', sql, params }, token, durability, signal),
-    batch: (address: string, statements: Statements, token: string, durability: 'committed' | 'shipped', signal?: AbortSignal) =>
-      client.write(address, { kind: 'batch', statements }, token, durability, signal),
-    query: (address: string, sql: string, params: HaParams | undefined, signal?: AbortSignal) => client.read(address, { sql, params }, signal),
+    execute: (
+      address: string,
+      sql: string,
+      params: HaParams | undefined,
+      token: string,
+      durability: 'committed' | 'shipped',
+      signal?: AbortSignal,
+    ) => client.write(address, { kind: 'execute', sql, params }, token, durability, signal),
+    batch: (
+      address: string,
+      statements: Statements,
+      token: string,
+      durability: 'committed' | 'shipped',
+      signal?: AbortSignal,
+    ) => client.write(address, { kind: 'batch', statements }, token, durability, signal),
+    query: (address: string, sql: string, params: HaParams | undefined, signal?: AbortSignal) =>
+      client.read(address, { sql, params }, signal),
   };
 }

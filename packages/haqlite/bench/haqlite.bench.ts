@@ -69,20 +69,41 @@ export async function run(ctx: BenchContext): Promise<void> {
       ctx.record(`${name}: haqlite leader (committed)`, haUs, unit);
       ctx.record(`${name}: haqlite ÷ raw`, haUs / rawUs, 'ratio');
     };
-    compare('point lookup', await perOp(20_000, (i) => rawGet.get(id(i))), await perOp(20_000, (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)])), 'µs/op');
+    compare(
+      'point lookup',
+      await perOp(20_000, (i) => rawGet.get(id(i))),
+      await perOp(20_000, (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)])),
+      'µs/op',
+    );
     compare(
       'range scan (100 rows)',
       await perOp(2_000, (i) => rawRange.all(id(i), id(i) + 99)),
       await perOp(2_000, (i) => leader.query('SELECT id, k, v FROM t WHERE id BETWEEN ? AND ?', [id(i), id(i) + 99])),
       'µs/op',
     );
-    compare('single INSERT', await perOp(2_000, (i) => rawInsert.run(i, 'inserted')), await perOp(2_000, (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted'])), 'µs/op');
-    compare('UPDATE by PK', await perOp(2_000, (i) => rawUpdate.run('updated', id(i))), await perOp(2_000, (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)])), 'µs/op');
+    compare(
+      'single INSERT',
+      await perOp(2_000, (i) => rawInsert.run(i, 'inserted')),
+      await perOp(2_000, (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted'])),
+      'µs/op',
+    );
+    compare(
+      'UPDATE by PK',
+      await perOp(2_000, (i) => rawUpdate.run('updated', id(i))),
+      await perOp(2_000, (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)])),
+      'µs/op',
+    );
     const rawBatch = raw.transaction((base: number) => {
       for (let j = 0; j < 100; j++) rawInsert.run(base + j, 'batch');
     });
-    const stmts = (base: number) => Array.from({ length: 100 }, (_, j) => ({ sql: 'INSERT INTO t (k, v) VALUES (?, ?)', args: [base + j, 'batch'] }));
-    compare('batch INSERT, 100 rows in one transaction', await perOp(200, (i) => rawBatch(i * 100)), await perOp(200, (i) => leader.batch(stmts(i * 100))), 'µs/op');
+    const stmts = (base: number) =>
+      Array.from({ length: 100 }, (_, j) => ({ sql: 'INSERT INTO t (k, v) VALUES (?, ?)', args: [base + j, 'batch'] }));
+    compare(
+      'batch INSERT, 100 rows in one transaction',
+      await perOp(200, (i) => rawBatch(i * 100)),
+      await perOp(200, (i) => leader.batch(stmts(i * 100))),
+      'µs/op',
+    );
     await leader.sync();
 
     // `shipped`: the write resolves once its changeset is durable; beside one storage PUT of a changeset-sized object.

@@ -37,13 +37,18 @@ const SIDE_SUFFIXES = ['-wal', '-shm', '-journal', '-walstream.json', '-walstrea
  * (each changeset verified against the chain and applied crash-safely; a new lineage restores
  * the newest snapshot) and reads it through a read-only connection.
  */
-export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
+export function sqliteEngine(
+  options: SqliteEngineOptions,
+): EngineFactory<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
   return (ctx: EngineContext): HaEngine<SqliteWrite, SqliteRead, WriteResults, StatementResult> => {
     const { db, path, clock, logger } = ctx;
     const { storage, prefix } = options;
     let shipping: { ws: Walstream; replicator: DatabaseReplicator; term: LeaderTerm } | undefined;
 
-    const followerOptions = (intervalMs: number, onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void) => ({
+    const followerOptions = (
+      intervalMs: number,
+      onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void,
+    ) => ({
       storage,
       prefix,
       name: db,
@@ -61,7 +66,10 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
       let follower: Follower;
       try {
         follower = await Follower.open(
-          followerOptions(2 ** 31 - 1, (info) => void ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' })),
+          followerOptions(
+            2 ** 31 - 1,
+            (info) => void ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' }),
+          ),
           { signal },
         );
       } catch (err) {
@@ -81,7 +89,14 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
       if (!existsSync(path)) new Database(path).close();
       // The file stops being a replica: a later demotion must not follow from it.
       rmSync(followPosition(path), { force: true });
-      const ws = await Walstream.open({ storage, prefix, autoSync: false, clock, logger, checkpoint: { minPages: 1000, intervalMs: 0, truncatePages: 0 } });
+      const ws = await Walstream.open({
+        storage,
+        prefix,
+        autoSync: false,
+        clock,
+        logger,
+        checkpoint: { minPages: 1000, intervalMs: 0, truncatePages: 0 },
+      });
       try {
         const replicator = await ws.add(path, { name: db, signal: o.signal });
         shipping = { ws, replicator, term };
@@ -104,7 +119,9 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
         const s = shipping;
         if (s === undefined) return;
         s.term.fence.check();
-        await s.replicator.sync({ signal: o?.signal === undefined ? s.term.fence.signal : AbortSignal.any([o.signal, s.term.fence.signal]) });
+        await s.replicator.sync({
+          signal: o?.signal === undefined ? s.term.fence.signal : AbortSignal.any([o.signal, s.term.fence.signal]),
+        });
       },
     };
 
@@ -117,7 +134,13 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
             follower = await Follower.open(
               followerOptions(2 ** 31 - 1, (info) => {
                 if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
-                chain = chain.then(() => ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment', commitMs: info.createdMs }));
+                chain = chain.then(() =>
+                  ctx.onApplied({
+                    seq: info.seq,
+                    kind: info.restored ? 'snapshot' : 'segment',
+                    commitMs: info.createdMs,
+                  }),
+                );
               }),
               { signal: fctx.signal },
             );
@@ -188,7 +211,10 @@ export function sqliteEngine(options: SqliteEngineOptions): EngineFactory<Sqlite
         for (const suffix of SIDE_SUFFIXES) {
           if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
         }
-        logger.warn({ db, aside }, 'haqlite: the local file is not a replica of what storage holds; moved aside, restoring from storage');
+        logger.warn(
+          { db, aside },
+          'haqlite: the local file is not a replica of what storage holds; moved aside, restoring from storage',
+        );
       },
       async openLeader(context) {
         const s = shipping;

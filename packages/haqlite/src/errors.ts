@@ -16,7 +16,11 @@ export type HaQLiteErrorCode =
   | 'HADB_HAQLITE_INVALID_CONFIG';
 
 /** The caller's errors: answered 400 over forwarding, never retried. */
-export const CLIENT_ERROR_CODES: ReadonlySet<string> = new Set(['HADB_HAQLITE_SQL', 'HADB_HAQLITE_NOT_READ_ONLY', 'HADB_HAQLITE_INVALID_VALUE']);
+export const CLIENT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'HADB_HAQLITE_SQL',
+  'HADB_HAQLITE_NOT_READ_ONLY',
+  'HADB_HAQLITE_INVALID_VALUE',
+]);
 
 /** SQLite's and haqlite's errors. None is retryable. */
 export class HaQLiteError extends HadbError<HaQLiteErrorCode> {
@@ -43,4 +47,6 @@ export function sqlError(cause: unknown): Error {
 }
 
 /** Option checks throwing `HADB_HAQLITE_INVALID_CONFIG`. */
-export const checkConfig: ConfigChecker = configChecker((message) => new HaQLiteError('HADB_HAQLITE_INVALID_CONFIG', message));
+export const checkConfig: ConfigChecker = configChecker(
+  (message) => new HaQLiteError('HADB_HAQLITE_INVALID_CONFIG', message),
+);

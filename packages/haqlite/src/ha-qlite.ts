@@ -72,7 +72,12 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
     try {
       self.#node = await HaNode.open(
         {
-          engine: sqliteEngine({ storage: options.storage, prefix: o.prefix, busyTimeoutMs: o.busyTimeoutMs, leaderHead }),
+          engine: sqliteEngine({
+            storage: options.storage,
+            prefix: o.prefix,
+            busyTimeoutMs: o.busyTimeoutMs,
+            leaderHead,
+          }),
           path: options.path,
           name: o.name,
           lease: options.lease,
@@ -147,7 +152,10 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
    * forwarded; use {@link batch} from followers). Commits when `fn` resolves; rolls back when it
    * throws. Throws `HADB_HA_NOT_LEADER` on a follower.
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions & { readonly durability?: Durability | undefined } = {}): Promise<T> {
+  transaction<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    options: OpOptions & { readonly durability?: Durability | undefined } = {},
+  ): Promise<T> {
     return this.#node.onLeader((side) => (side as SqliteLeader).transaction(fn, options), {
       ...options,
       notLeaderMessage: 'transaction() runs only on the leader; use batch()',
@@ -164,7 +172,10 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
    * and whether it only reads. `HADB_HAQLITE_SQL` if SQLite cannot prepare it (or there is no
    * local file yet).
    */
-  describe(sql: string): { readonly columns: readonly { readonly name: string; readonly decltype: string | null }[]; readonly readonly: boolean } {
+  describe(sql: string): {
+    readonly columns: readonly { readonly name: string; readonly decltype: string | null }[];
+    readonly readonly: boolean;
+  } {
     let conn: Database.Database;
     try {
       conn = new Database(this.#path, { readonly: true, fileMustExist: true });
@@ -173,7 +184,10 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
     }
     try {
       const stmt = conn.prepare(sql);
-      return { columns: stmt.reader ? stmt.columns().map((c) => ({ name: c.name, decltype: c.type })) : [], readonly: stmt.readonly };
+      return {
+        columns: stmt.reader ? stmt.columns().map((c) => ({ name: c.name, decltype: c.type })) : [],
+        readonly: stmt.readonly,
+      };
     } catch (err) {
       throw sqlError(err);
     } finally {

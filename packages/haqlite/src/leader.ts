@@ -1,5 +1,15 @@
 import Database from 'better-sqlite3';
-import { HaError, Mutex, isHaError, throwIfAborted, type EngineWriteOptions, type LeaderContext, type LeaderSide, type ShipOptions, type ShipReport } from '@hadb/ha';
+import {
+  HaError,
+  Mutex,
+  isHaError,
+  throwIfAborted,
+  type EngineWriteOptions,
+  type LeaderContext,
+  type LeaderSide,
+  type ShipOptions,
+  type ShipReport,
+} from '@hadb/ha';
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
 import type { DatabaseReplicator } from '@hadb/walstream';
 import { HaQLiteError } from './errors.js';
@@ -32,7 +42,10 @@ export const TOKEN_TABLE = '_haqlite_write_tokens';
 export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 function txControl(): HaQLiteError {
-  return new HaQLiteError('HADB_HAQLITE_SQL', 'transaction control statements (BEGIN, COMMIT, ROLLBACK) are not allowed here; use batch() or transaction()');
+  return new HaQLiteError(
+    'HADB_HAQLITE_SQL',
+    'transaction control statements (BEGIN, COMMIT, ROLLBACK) are not allowed here; use batch() or transaction()',
+  );
 }
 
 /**
@@ -111,7 +124,9 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
 
   #ensureTokenTable(): void {
     if (this.#tokensReady) return;
-    this.#db.exec(`CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, result TEXT NOT NULL)`);
+    this.#db.exec(
+      `CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, result TEXT NOT NULL)`,
+    );
     this.#tokensReady = true;
   }
 
@@ -125,7 +140,12 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
    * Runs `fn` as one transaction under the write lock. With `token`, the transaction also records
    * the token and the results; a token seen before returns the stored results without running `fn`.
    */
-  #writeTx<T>(fn: (tx: Transaction) => Promise<T>, encode: (v: T) => WriteResults, token: string | undefined, signal: AbortSignal | undefined): Promise<T | WriteResults> {
+  #writeTx<T>(
+    fn: (tx: Transaction) => Promise<T>,
+    encode: (v: T) => WriteResults,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<T | WriteResults> {
     return this.#lock.run(async () => {
       this.#checkOpen();
       throwIfAborted(signal);
@@ -136,7 +156,9 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       try {
         if (token !== undefined) {
           this.#ensureTokenTable();
-          const prior = db.prepare(`SELECT result FROM ${TOKEN_TABLE} WHERE token = ?`).get(token) as { result: string } | undefined;
+          const prior = db.prepare(`SELECT result FROM ${TOKEN_TABLE} WHERE token = ?`).get(token) as
+            | { result: string }
+            | undefined;
           if (prior !== undefined) {
             db.exec('ROLLBACK');
             done = true;
@@ -151,8 +173,13 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
         if (!db.inTransaction) throw txControl();
         if (token !== undefined) {
           const now = Math.floor(this.#o.clock.wallMs());
-          db.prepare(`INSERT INTO ${TOKEN_TABLE} VALUES (?, ?, ?)`).run(token, now, JSON.stringify(encode(value).map(resultToJson)));
-          if (++this.#tokenWrites % 512 === 0) db.prepare(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < ?`).run(now - TOKEN_RETENTION_MS);
+          db.prepare(`INSERT INTO ${TOKEN_TABLE} VALUES (?, ?, ?)`).run(
+            token,
+            now,
+            JSON.stringify(encode(value).map(resultToJson)),
+          );
+          if (++this.#tokenWrites % 512 === 0)
+            db.prepare(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < ?`).run(now - TOKEN_RETENTION_MS);
         }
         this.#o.context.checkWrite();
         db.exec('COMMIT');
@@ -167,8 +194,10 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
 
   /** Runs a write request: one statement, or a batch as one transaction; one result per statement. */
   async write(write: SqliteWrite, options: EngineWriteOptions): Promise<WriteResults> {
-    const statements: readonly Statement[] = write.kind === 'execute' ? [{ sql: write.sql, args: write.args }] : write.statements;
-    if (write.kind === 'execute' && options.token === undefined) return this.#autocommit(write.sql, write.args, options.signal);
+    const statements: readonly Statement[] =
+      write.kind === 'execute' ? [{ sql: write.sql, args: write.args }] : write.statements;
+    if (write.kind === 'execute' && options.token === undefined)
+      return this.#autocommit(write.sql, write.args, options.signal);
     const run = async (tx: Transaction): Promise<WriteResults> => {
       const out: StatementResult[] = [];
       for (const s of statements) out.push(await tx.execute(s.sql, s.args));
@@ -224,7 +253,8 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       this.#o.context.checkTerm();
       options.capturePoint();
     });
-    const signal = options.signal === undefined ? this.#o.termSignal : AbortSignal.any([options.signal, this.#o.termSignal]);
+    const signal =
+      options.signal === undefined ? this.#o.termSignal : AbortSignal.any([options.signal, this.#o.termSignal]);
     let bytes = 0;
     try {
       const r = await this.#o.replicator.sync({ signal });
@@ -233,7 +263,8 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       this.#setHead(r.seq);
     } catch (cause) {
       if (isHaError(cause)) throw cause;
-      if (this.#o.termSignal.aborted) throw new HaError('HADB_HA_FENCED', 'the term ended during the upload', { cause });
+      if (this.#o.termSignal.aborted)
+        throw new HaError('HADB_HA_FENCED', 'the term ended during the upload', { cause });
       throw new HaError('HADB_HA_SHIP_FAILED', `shipping failed: ${describeError(cause).message}`, { cause });
     }
     // A PASSIVE checkpoint each time the WAL grew by `checkpointPages` shipped frames (not on

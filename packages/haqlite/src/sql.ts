@@ -73,7 +73,8 @@ function prepare(db: Db, sql: string): Database.Statement | null {
 export function runStatement(db: Db, sql: string, args: SqlParams | undefined, readOnly = false): StatementResult {
   const stmt = prepare(db, sql);
   if (stmt === null) {
-    if (readOnly) throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'a script of several statements cannot run as a read');
+    if (readOnly)
+      throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'a script of several statements cannot run as a read');
     if (args !== undefined && (Array.isArray(args) ? args.length > 0 : Object.keys(args).length > 0)) {
       throw new HaQLiteError('HADB_HAQLITE_SQL', 'a script of several statements takes no parameters');
     }
@@ -84,7 +85,8 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
     }
     return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, ...changes(db) };
   }
-  if (readOnly && !stmt.readonly) throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
+  if (readOnly && !stmt.readonly)
+    throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
   const bound = bind(args);
   try {
     stmt.safeIntegers(true);
@@ -96,7 +98,13 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
       return { columns: cols.map((c) => c.name), decltypes: cols.map((c) => c.type), rows, ...after };
     }
     const info = stmt.run(...bound);
-    return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, rowsAffected: info.changes, lastInsertRowid: BigInt(info.lastInsertRowid) };
+    return {
+      columns: EMPTY,
+      decltypes: EMPTY,
+      rows: EMPTY,
+      rowsAffected: info.changes,
+      lastInsertRowid: BigInt(info.lastInsertRowid),
+    };
   } catch (err) {
     throw sqlError(err);
   }

@@ -15,7 +15,12 @@ export type SqlParam = SqlValue | boolean;
 export type SqlParams = readonly SqlParam[] | Readonly<Record<string, SqlParam>>;
 
 /** A value on haqlite's forwarding wire (JSON): TEXT as a string, the others tagged. */
-export type WireValue = null | string | { readonly i: string } | { readonly f: number | string } | { readonly b: string };
+export type WireValue =
+  | null
+  | string
+  | { readonly i: string }
+  | { readonly f: number | string }
+  | { readonly b: string };
 
 function invalid(message: string): never {
   throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', message);

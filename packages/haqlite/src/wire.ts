@@ -43,7 +43,14 @@ export function resultToJson(r: StatementResult): unknown {
 /** Decodes a statement result; `HADB_HA_PROTOCOL` when malformed. */
 export function resultFromJson(json: unknown): StatementResult {
   const r = json as Record<string, unknown> | null;
-  if (r === null || typeof r !== 'object' || !Array.isArray(r.columns) || !Array.isArray(r.decltypes) || !Array.isArray(r.rows) || typeof r.rows_affected !== 'number') {
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    !Array.isArray(r.columns) ||
+    !Array.isArray(r.decltypes) ||
+    !Array.isArray(r.rows) ||
+    typeof r.rows_affected !== 'number'
+  ) {
     throw new HaError('HADB_HA_PROTOCOL', 'malformed statement result');
   }
   return {
@@ -97,7 +104,8 @@ export const sqliteWire: WireCodec<SqliteWrite, SqliteRead, WriteResults, Statem
     if (op !== 'wait_head') return { sql: str(body, 'sql'), args: paramsFromWire(body.args) };
     const after = str(body, 'after');
     const holdMs = body.hold_ms;
-    if (!/^\d+$/.test(after) || typeof holdMs !== 'number' || !(holdMs >= 0 && holdMs <= 60_000)) throw new HaError('HADB_HA_PROTOCOL', 'malformed wait_head');
+    if (!/^\d+$/.test(after) || typeof holdMs !== 'number' || !(holdMs >= 0 && holdMs <= 60_000))
+      throw new HaError('HADB_HA_PROTOCOL', 'malformed wait_head');
     return { sql: '', waitAfter: BigInt(after), holdMs };
   },
   encodeReadResult: resultToJson,

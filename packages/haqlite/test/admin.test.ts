@@ -53,7 +53,10 @@ async function metrics(db: HaQLite): Promise<string> {
 }
 
 interface Status {
-  nodes: { nodeId: string; databases: { db: string; role: string; lagSeconds?: number | null; lagSource?: string }[] }[];
+  nodes: {
+    nodeId: string;
+    databases: { db: string; role: string; lagSeconds?: number | null; lagSource?: string }[];
+  }[];
 }
 
 describe('haqlite with the admin option', () => {

@@ -11,7 +11,10 @@ const pkg = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(pkg, 'src', 'bin', 'haqlite.ts');
 
 function start(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', bin, ...args], { cwd: pkg, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', bin, ...args], {
+    cwd: pkg,
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines: Record<string, unknown>[] = [];
@@ -24,9 +27,25 @@ it('haqlite serve: a node speaking Hrana; SIGTERM closes it cleanly; a public bi
   const dir = mkdtempSync(join(tmpdir(), 'haqlite-bin-'));
   try {
     const storage = pathToFileURL(join(dir, 'storage')).href;
-    const node = start(['serve', '--path', join(dir, 'a.db'), '--name', 'app', '--storage', storage, '--instance', 'a', '--listen', '127.0.0.1:0'], { HAQLITE_AUTH_TOKEN: 'tok' });
+    const node = start(
+      [
+        'serve',
+        '--path',
+        join(dir, 'a.db'),
+        '--name',
+        'app',
+        '--storage',
+        storage,
+        '--instance',
+        'a',
+        '--listen',
+        '127.0.0.1:0',
+      ],
+      { HAQLITE_AUTH_TOKEN: 'tok' },
+    );
     const deadline = Date.now() + 30_000;
-    while (!node.lines.some((l) => l.event === 'open') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!node.lines.some((l) => l.event === 'open') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     const open = node.lines.find((l) => l.event === 'open');
     expect(open, node.stderr()).toMatchObject({ role: 'leader' });
     const client = createClient({ url: open!.url as string, authToken: 'tok', intMode: 'bigint' });
@@ -38,7 +57,22 @@ it('haqlite serve: a node speaking Hrana; SIGTERM closes it cleanly; a public bi
     expect(await node.exited).toBe(0);
     expect(node.lines.some((l) => l.event === 'closed')).toBe(true);
 
-    const open2 = start(['serve', '--path', join(dir, 'b.db'), '--name', 'app', '--storage', storage, '--instance', 'b', '--listen', '0.0.0.0:0'], {});
+    const open2 = start(
+      [
+        'serve',
+        '--path',
+        join(dir, 'b.db'),
+        '--name',
+        'app',
+        '--storage',
+        storage,
+        '--instance',
+        'b',
+        '--listen',
+        '0.0.0.0:0',
+      ],
+      {},
+    );
     expect(await open2.exited).toBe(2);
     expect(open2.stderr()).toMatch(/without HAQLITE_AUTH_TOKEN/);
   } finally {

@@ -51,7 +51,12 @@ describe('one node', () => {
     expect(a.role).toBe('leader');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB)');
     const big = 2n ** 62n + 7n;
-    const ins = await a.execute('INSERT INTO t (i, f, s, b) VALUES (?, ?, ?, ?)', [big, 1.5, 'x', new Uint8Array([0, 255])]);
+    const ins = await a.execute('INSERT INTO t (i, f, s, b) VALUES (?, ?, ?, ?)', [
+      big,
+      1.5,
+      'x',
+      new Uint8Array([0, 255]),
+    ]);
     expect(ins.rowsAffected).toBe(1);
     expect(ins.lastInsertRowid).toBe(1n);
     const results = await a.batch([
@@ -74,9 +79,9 @@ describe('one node', () => {
   it('rolls back a failed batch and transaction; typed errors', async () => {
     const a = await node('a');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
-    await expect(a.batch([{ sql: "INSERT INTO t (v) VALUES ('ok')" }, { sql: 'INSERT INTO t (v) VALUES (NULL)' }])).rejects.toSatisfy((e) =>
-      isHaQLiteError(e, 'HADB_HAQLITE_SQL'),
-    );
+    await expect(
+      a.batch([{ sql: "INSERT INTO t (v) VALUES ('ok')" }, { sql: 'INSERT INTO t (v) VALUES (NULL)' }]),
+    ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_SQL'));
     await expect(
       a.transaction(async (tx) => {
         await tx.execute("INSERT INTO t (v) VALUES ('in tx')");
@@ -88,12 +93,14 @@ describe('one node', () => {
     await expect(a.query('DELETE FROM t')).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_NOT_READ_ONLY'));
     await expect(a.execute('SELEC 1')).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_SQL'));
     await expect(a.execute('BEGIN')).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_SQL'));
-    const n = await a.transaction(async (tx) => (await tx.execute("INSERT INTO t (v) VALUES ('a'), ('b')")).rowsAffected);
+    const n = await a.transaction(
+      async (tx) => (await tx.execute("INSERT INTO t (v) VALUES ('a'), ('b')")).rowsAffected,
+    );
     expect(n).toBe(2);
     expect(await count(a)).toBe(2n);
-    await expect(HaQLite.open({ path: join(dir, 'x.db'), storage, lease: { store: lease }, instanceId: 'x', busyTimeoutMs: -1 })).rejects.toSatisfy((e) =>
-      isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'),
-    );
+    await expect(
+      HaQLite.open({ path: join(dir, 'x.db'), storage, lease: { store: lease }, instanceId: 'x', busyTimeoutMs: -1 }),
+    ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
   });
 
   it('runs a write once per idempotency token', async () => {
@@ -170,7 +177,8 @@ describe('two nodes', () => {
     const b = await node('b', { storage: counted, followerPullIntervalMs: 60_000 });
     const t0 = Date.now();
     await a.execute('INSERT INTO t DEFAULT VALUES', [], { durability: 'shipped' });
-    while (Date.now() - t0 < 10_000 && (await count(b).catch(() => 0n)) !== 1n) await new Promise((r) => setTimeout(r, 5));
+    while (Date.now() - t0 < 10_000 && (await count(b).catch(() => 0n)) !== 1n)
+      await new Promise((r) => setTimeout(r, 5));
     expect(await count(b)).toBe(1n);
     expect(Date.now() - t0).toBeLessThan(5000);
     await new Promise((r) => setTimeout(r, 500));

@@ -52,7 +52,10 @@ describe('Hrana over HTTP with @libsql/client', () => {
     const { client } = await served(await node('a'));
     await client.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB)');
     const big = 2n ** 62n + 12345n;
-    const r = await client.execute({ sql: 'INSERT INTO t (i, f, s, b) VALUES (?, ?, ?, ?)', args: [big, 0.25, 'héllo', new Uint8Array([1, 2, 255])] });
+    const r = await client.execute({
+      sql: 'INSERT INTO t (i, f, s, b) VALUES (?, ?, ?, ?)',
+      args: [big, 0.25, 'héllo', new Uint8Array([1, 2, 255])],
+    });
     expect(r.rowsAffected).toBe(1);
     expect(r.lastInsertRowid).toBe(1n);
     await client.execute({ sql: 'INSERT INTO t (i, s) VALUES (:i, :s)', args: { i: -(2n ** 63n), s: null } });
@@ -79,7 +82,9 @@ describe('Hrana over HTTP with @libsql/client', () => {
     expect(results[2]!.rows[0]!.n).toBe(4n);
 
     // A failing batch rolls back as a whole.
-    await expect(client.batch(['INSERT INTO t (s) VALUES (1)', 'INSERT INTO nope VALUES (1)'], 'write')).rejects.toBeInstanceOf(LibsqlError);
+    await expect(
+      client.batch(['INSERT INTO t (s) VALUES (1)', 'INSERT INTO nope VALUES (1)'], 'write'),
+    ).rejects.toBeInstanceOf(LibsqlError);
     expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(4n);
     const err = await client.execute('SELEC 1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LibsqlError);
@@ -133,7 +138,10 @@ describe('Hrana over HTTP with @libsql/client', () => {
     const big = await fetch(`${server.url}/v3/pipeline`, {
       method: 'POST',
       headers: { authorization: 'Bearer secret-token' },
-      body: JSON.stringify({ baton: null, requests: [{ type: 'execute', stmt: { sql: `SELECT '${'x'.repeat(17 * 1024 * 1024)}'` } }] }),
+      body: JSON.stringify({
+        baton: null,
+        requests: [{ type: 'execute', stmt: { sql: `SELECT '${'x'.repeat(17 * 1024 * 1024)}'` } }],
+      }),
     }).catch(() => null);
     expect(big === null || big.status === 413).toBe(true);
     const stale = await fetch(`${server.url}/v3/pipeline`, {
@@ -142,6 +150,8 @@ describe('Hrana over HTTP with @libsql/client', () => {
       body: JSON.stringify({ baton: 'nope.nope', requests: [] }),
     });
     expect(stale.status).toBe(400);
-    await expect(serve(db, { host: '0.0.0.0', port: 0 })).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
+    await expect(serve(db, { host: '0.0.0.0', port: 0 })).rejects.toSatisfy((e) =>
+      isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'),
+    );
   });
 });

@@ -14,7 +14,13 @@ import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { S3StorageBackend, type S3StorageOptions } from '@hadb/storage-s3';
-import { Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import {
+  Decrypter,
+  Encrypter,
+  generateHybridIdentity,
+  generateX25519Identity,
+  identityToRecipient,
+} from 'age-encryption';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { encryptedStorage } from '../src/index.js';
 
@@ -51,7 +57,12 @@ async function putGet(b: StorageBackend, size: number, n: number): Promise<{ put
  * Encrypted ÷ plain put and get MB/s on one kind of backend: the two backends take turns op by op
  * (so load from other processes falls on both alike), each over its own namespace.
  */
-async function compareBackends(ctx: BenchContext, label: string, make: () => Promise<StorageBackend>, cleanup: () => Promise<void>) {
+async function compareBackends(
+  ctx: BenchContext,
+  label: string,
+  make: () => Promise<StorageBackend>,
+  cleanup: () => Promise<void>,
+) {
   const x = await keys('x25519');
   for (const [name, size, n] of SIZES) {
     const plain = await make();
@@ -85,8 +96,18 @@ async function compareBackends(ctx: BenchContext, label: string, make: () => Pro
     await cleanup();
     const mbs = (ms: number) => (n * size) / MiB / (ms / 1000);
     const load = `load ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;
-    ctx.record(`${label} ${name} put: encrypted / plain MB/s`, spent.plainPut / spent.encPut, 'ratio', `${mbs(spent.encPut).toFixed(1)} vs ${mbs(spent.plainPut).toFixed(1)} MB/s (X25519, ${n} interleaved ops), ${load}`);
-    ctx.record(`${label} ${name} get: encrypted / plain MB/s`, spent.plainGet / spent.encGet, 'ratio', `${mbs(spent.encGet).toFixed(1)} vs ${mbs(spent.plainGet).toFixed(1)} MB/s (X25519, ${n} interleaved ops), ${load}`);
+    ctx.record(
+      `${label} ${name} put: encrypted / plain MB/s`,
+      spent.plainPut / spent.encPut,
+      'ratio',
+      `${mbs(spent.encPut).toFixed(1)} vs ${mbs(spent.plainPut).toFixed(1)} MB/s (X25519, ${n} interleaved ops), ${load}`,
+    );
+    ctx.record(
+      `${label} ${name} get: encrypted / plain MB/s`,
+      spent.plainGet / spent.encGet,
+      'ratio',
+      `${mbs(spent.encGet).toFixed(1)} vs ${mbs(spent.plainGet).toFixed(1)} MB/s (X25519, ${n} interleaved ops), ${load}`,
+    );
   }
 }
 
@@ -103,7 +124,13 @@ async function cryptoOnly(ctx: BenchContext) {
 
 function s3Options(): S3StorageOptions | undefined {
   const e = process.env;
-  if (!e.HADB_TEST_S3_ENDPOINT || !e.HADB_TEST_S3_BUCKET || !e.HADB_TEST_S3_ACCESS_KEY_ID || !e.HADB_TEST_S3_SECRET_ACCESS_KEY) return undefined;
+  if (
+    !e.HADB_TEST_S3_ENDPOINT ||
+    !e.HADB_TEST_S3_BUCKET ||
+    !e.HADB_TEST_S3_ACCESS_KEY_ID ||
+    !e.HADB_TEST_S3_SECRET_ACCESS_KEY
+  )
+    return undefined;
   return {
     bucket: e.HADB_TEST_S3_BUCKET,
     endpoint: e.HADB_TEST_S3_ENDPOINT,
@@ -125,10 +152,15 @@ async function perObjectCost(ctx: BenchContext) {
     t = performance.now();
     for (let i = 0; i < n; i++) await b.get(`o/${i}`);
     const getMs = (performance.now() - t) / n;
-    const header = (await (b.inner.head('o/0')))!.size - 4096 - 32;
+    const header = (await b.inner.head('o/0'))!.size - 4096 - 32;
     ctx.record(`${kind} 4 KiB put latency (mem)`, putMs, 'ms', 'one fresh file key wrapped per object');
     ctx.record(`${kind} 4 KiB get latency (mem)`, getMs, 'ms', 'unwrap + header MAC + one chunk');
-    ctx.record(`${kind} stored overhead per object`, header + 32, 'bytes', 'header (one recipient + key binding) + nonce + 16 per 64 KiB chunk');
+    ctx.record(
+      `${kind} stored overhead per object`,
+      header + 32,
+      'bytes',
+      'header (one recipient + key binding) + nonce + 16 per 64 KiB chunk',
+    );
     await b.close();
   }
 }
@@ -149,14 +181,27 @@ async function libraryPayload(ctx: BenchContext) {
   const b = await encryptedStorage(new MemStorageBackend(), x);
   const native = await putGet(b, 16 * MiB, 4);
   await b.close();
-  ctx.record('16 MiB encrypt: wrapper (native ChaCha20-Poly1305) / age-encryption library (pure JS)', native.put / libEnc, 'ratio', `${native.put.toFixed(0)} vs ${libEnc.toFixed(0)} MB/s`);
-  ctx.record('16 MiB decrypt: wrapper (native) / age-encryption library (pure JS)', native.get / libDec, 'ratio', `${native.get.toFixed(0)} vs ${libDec.toFixed(0)} MB/s`);
+  ctx.record(
+    '16 MiB encrypt: wrapper (native ChaCha20-Poly1305) / age-encryption library (pure JS)',
+    native.put / libEnc,
+    'ratio',
+    `${native.put.toFixed(0)} vs ${libEnc.toFixed(0)} MB/s`,
+  );
+  ctx.record(
+    '16 MiB decrypt: wrapper (native) / age-encryption library (pure JS)',
+    native.get / libDec,
+    'ratio',
+    `${native.get.toFixed(0)} vs ${libDec.toFixed(0)} MB/s`,
+  );
 }
 
 const ROWS = 3_000_000;
 const ROUNDS = 3;
 const SCENARIOS: ReadonlyArray<readonly [string, (round: number) => string]> = [
-  ['1,000-row insert', (r) => `insert into big select range, hash(range), 0, 1 from range(${ROWS + r * 1000}, ${ROWS + (r + 1) * 1000})`],
+  [
+    '1,000-row insert',
+    (r) => `insert into big select range, hash(range), 0, 1 from range(${ROWS + r * 1000}, ${ROWS + (r + 1) * 1000})`,
+  ],
   ['1% scattered update', (r) => `update big set h2 = h2 + 1 where id % 100 = ${42 + r}`],
 ];
 
@@ -171,18 +216,39 @@ class Leader {
   ) {}
 
   static async create(storage: StorageBackend, dir: string): Promise<Leader> {
-    const instance = await DuckDBInstance.create(join(dir, 'leader.duckdb'), { checkpoint_threshold: '100GB', threads: '1' });
+    const instance = await DuckDBInstance.create(join(dir, 'leader.duckdb'), {
+      checkpoint_threshold: '100GB',
+      threads: '1',
+    });
     const conn = await instance.connect();
-    await conn.run(`create table big as select range::BIGINT id, hash(range) h, hash(range + 1) h2, (range % 1000)::INTEGER g from range(${ROWS})`);
+    await conn.run(
+      `create table big as select range::BIGINT id, hash(range) h, hash(range + 1) h2, (range % 1000)::INTEGER g from range(${ROWS})`,
+    );
     await conn.run('CHECKPOINT');
-    const replicator = new DuckblockReplicator({ storage, prefix: 'b/', snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+    const replicator = new DuckblockReplicator({
+      storage,
+      prefix: 'b/',
+      snapshot: { intervalMs: 0, afterFileSizes: 0 },
+    });
     return new Leader(dir, storage, replicator, instance, conn);
   }
 
   async snapshot(): Promise<number> {
-    const fence = new TermFence({ db: 'big', epoch: 1, clock: systemClock, sentAt: systemClock.now(), windowMs: Infinity });
+    const fence = new TermFence({
+      db: 'big',
+      epoch: 1,
+      clock: systemClock,
+      sentAt: systemClock.now(),
+      windowMs: Infinity,
+    });
     const t = performance.now();
-    await this.replicator.startLineage('big', join(this.dir, 'leader.duckdb'), { db: 'big', epoch: 1, instanceId: 'bench', sessionId: 'bench', fence });
+    await this.replicator.startLineage('big', join(this.dir, 'leader.duckdb'), {
+      db: 'big',
+      epoch: 1,
+      instanceId: 'bench',
+      sessionId: 'bench',
+      fence,
+    });
     return performance.now() - t;
   }
 
@@ -239,12 +305,27 @@ async function duckblockCost(ctx: BenchContext) {
       }
       const p = median(times.plain);
       const e = median(times.enc);
-      ctx.record(`duckblock checkpoint (${name}): encrypted / plain time`, e / p, 'ratio', `median of ${ROUNDS}: ${e.toFixed(0)} vs ${p.toFixed(0)} ms, ${(bytes / MiB).toFixed(1)} MiB shipped, local storage with fsync`);
+      ctx.record(
+        `duckblock checkpoint (${name}): encrypted / plain time`,
+        e / p,
+        'ratio',
+        `median of ${ROUNDS}: ${e.toFixed(0)} vs ${p.toFixed(0)} ms, ${(bytes / MiB).toFixed(1)} MiB shipped, local storage with fsync`,
+      );
       ctx.record(`duckblock checkpoint (${name}): time added by encryption`, e - p, 'ms', `median of ${ROUNDS}`);
     }
-    ctx.record('duckblock initial snapshot: encrypted / plain time', snap.enc / snap.plain, 'ratio', `${snap.enc.toFixed(0)} vs ${snap.plain.toFixed(0)} ms, ${ROWS / 1e6}M rows`);
+    ctx.record(
+      'duckblock initial snapshot: encrypted / plain time',
+      snap.enc / snap.plain,
+      'ratio',
+      `${snap.enc.toFixed(0)} vs ${snap.plain.toFixed(0)} ms, ${ROWS / 1e6}M rows`,
+    );
     const restore = { plain: await plain.restore(), enc: await enc.restore() };
-    ctx.record('duckblock follower restore: encrypted / plain time', restore.enc / restore.plain, 'ratio', `${restore.enc.toFixed(0)} vs ${restore.plain.toFixed(0)} ms`);
+    ctx.record(
+      'duckblock follower restore: encrypted / plain time',
+      restore.enc / restore.plain,
+      'ratio',
+      `${restore.enc.toFixed(0)} vs ${restore.plain.toFixed(0)} ms`,
+    );
   } finally {
     await plain.close();
     await enc.close();
@@ -254,11 +335,22 @@ async function duckblockCost(ctx: BenchContext) {
 export async function run(ctx: BenchContext): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'age-bench-local-'));
   let round = 0;
-  await compareBackends(ctx, 'local', async () => LocalStorageBackend.open({ root: join(root, String(round++)) }), async () => {});
+  await compareBackends(
+    ctx,
+    'local',
+    async () => LocalStorageBackend.open({ root: join(root, String(round++)) }),
+    async () => {},
+  );
   await rm(root, { recursive: true, force: true });
   const s3 = s3Options();
   if (s3 === undefined) process.stdout.write('  (no HADB_TEST_S3_* variables: S3 rows skipped)\n');
-  else await compareBackends(ctx, 's3', async () => S3StorageBackend.open({ ...s3, prefix: `age-bench/${round++}/` }), async () => {});
+  else
+    await compareBackends(
+      ctx,
+      's3',
+      async () => S3StorageBackend.open({ ...s3, prefix: `age-bench/${round++}/` }),
+      async () => {},
+    );
   await cryptoOnly(ctx);
   await perObjectCost(ctx);
   await libraryPayload(ctx);

@@ -74,6 +74,7 @@ export function checkBinding(stanzas: readonly StanzaLines[], key: string): Bind
   const found = stanzas.filter((s) => s.args[0] === BINDING_STANZA);
   if (found.length === 0) return 'unbound';
   const [stanza] = found;
-  if (found.length > 1 || stanza === undefined || stanza.args.length !== 2 || stanza.body.join('') !== '') return 'malformed';
+  if (found.length > 1 || stanza === undefined || stanza.args.length !== 2 || stanza.body.join('') !== '')
+    return 'malformed';
   return stanza.args[1] === bindingOf(key) ? 'bound' : 'mismatch';
 }

@@ -6,42 +6,42 @@ import { ChunkAuthError, openChunk } from './payload.js';
 
 /** Buffers the start of an async byte stream and hands back the rest untouched. */
 export class Pull {
-  private readonly parts: Uint8Array[] = [];
-  private buffered = 0;
-  private done = false;
-  private readonly iterator: AsyncIterator<Uint8Array>;
+  readonly #parts: Uint8Array[] = [];
+  #buffered = 0;
+  #done = false;
+  readonly #iterator: AsyncIterator<Uint8Array>;
 
   constructor(source: AsyncIterable<Uint8Array>) {
-    this.iterator = source[Symbol.asyncIterator]();
+    this.#iterator = source[Symbol.asyncIterator]();
   }
 
   /** Reads until at least `n` bytes are buffered or the stream ends; returns everything buffered. */
   async fill(n: number): Promise<Uint8Array> {
-    while (this.buffered < n && !this.done) {
-      const r = await this.iterator.next();
-      if (r.done === true) this.done = true;
+    while (this.#buffered < n && !this.#done) {
+      const r = await this.#iterator.next();
+      if (r.done === true) this.#done = true;
       else if (r.value.length > 0) {
-        this.parts.push(r.value);
-        this.buffered += r.value.length;
+        this.#parts.push(r.value);
+        this.#buffered += r.value.length;
       }
     }
-    if (this.parts.length > 1) {
-      const joined = Buffer.concat(this.parts);
-      this.parts.length = 0;
-      this.parts.push(joined);
+    if (this.#parts.length > 1) {
+      const joined = Buffer.concat(this.#parts);
+      this.#parts.length = 0;
+      this.#parts.push(joined);
     }
-    return this.parts[0] ?? new Uint8Array(0);
+    return this.#parts[0] ?? new Uint8Array(0);
   }
 
   /** The stream from byte `offset` of what was buffered on: buffered bytes first, then the source. */
   async *from(offset: number): AsyncGenerator<Uint8Array> {
     try {
       const head = await this.fill(0);
-      this.parts.length = 0;
+      this.#parts.length = 0;
       if (offset < head.length) yield head.subarray(offset);
-      while (!this.done) {
-        const r = await this.iterator.next();
-        if (r.done === true) this.done = true;
+      while (!this.#done) {
+        const r = await this.#iterator.next();
+        if (r.done === true) this.#done = true;
         else yield r.value;
       }
     } finally {
@@ -52,9 +52,9 @@ export class Pull {
 
   /** Closes the source early. */
   async close(): Promise<void> {
-    if (!this.done) {
-      this.done = true;
-      await this.iterator.return?.();
+    if (!this.#done) {
+      this.#done = true;
+      await this.#iterator.return?.();
     }
   }
 }
@@ -111,6 +111,9 @@ export async function* openChunks(
     }
   }
   if (index < end) {
-    throw new StorageError('HADB_STORAGE_PROTOCOL', `object ${JSON.stringify(key)}: the stored stream ended before the size it announced`);
+    throw new StorageError(
+      'HADB_STORAGE_PROTOCOL',
+      `object ${JSON.stringify(key)}: the stored stream ended before the size it announced`,
+    );
   }
 }

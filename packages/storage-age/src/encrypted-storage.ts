@@ -97,7 +97,10 @@ export class EncryptedStorageBackend implements StorageBackend {
     check.require(typeof options === 'object' && options !== null, 'options are required');
     const { inner } = options;
     check.require(
-      typeof inner === 'object' && inner !== null && typeof inner.get === 'function' && typeof inner.putIfMatch === 'function',
+      typeof inner === 'object' &&
+        inner !== null &&
+        typeof inner.get === 'function' &&
+        typeof inner.putIfMatch === 'function',
       'inner must be a StorageBackend',
     );
     const acceptUnbound = check.bool('acceptUnbound', options.acceptUnbound, false);
@@ -210,7 +213,10 @@ export class EncryptedStorageBackend implements StorageBackend {
     return this.inner.deleteMany(keys, options);
   }
 
-  async putMany(entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>, options?: OpOptions): Promise<void> {
+  async putMany(
+    entries: Iterable<{ readonly key: string; readonly data: Uint8Array }>,
+    options?: OpOptions,
+  ): Promise<void> {
     this.#checkOpen();
     const list = Array.from(entries, ({ key, data }) => ({ key, data }));
     for (const { key } of list) assertSafeKey(key);
@@ -232,7 +238,12 @@ export class EncryptedStorageBackend implements StorageBackend {
     const stream =
       start === 0 && length === undefined
         ? await this.#reader.stream(key, signal)
-        : await this.#reader.range(key, start, length === undefined ? Number.POSITIVE_INFINITY : start + length, signal);
+        : await this.#reader.range(
+            key,
+            start,
+            length === undefined ? Number.POSITIVE_INFINITY : start + length,
+            signal,
+          );
     if (stream === null) return null;
     return { size: stream.size, etag: stream.etag, body: abortable(stream.body, signal, storageAborted) };
   }
@@ -241,7 +252,10 @@ export class EncryptedStorageBackend implements StorageBackend {
   async putStream(key: string, body: AsyncIterable<Uint8Array>, options?: PutStreamOptions): Promise<PutStreamResult> {
     this.#enter(key, options);
     if (options?.ifAbsent === true && !this.capabilities.conditionalStreamingWrites) {
-      throw new StorageError('HADB_STORAGE_UNSUPPORTED', `${this.inner.name} does not support conditional streaming writes`);
+      throw new StorageError(
+        'HADB_STORAGE_UNSUPPORTED',
+        `${this.inner.name} does not support conditional streaming writes`,
+      );
     }
     const sealed: SealedHeader = await this.#keys.seal(key);
     const count = { bytes: 0 };
@@ -255,8 +269,14 @@ export class EncryptedStorageBackend implements StorageBackend {
       }
     }
     const contentLength =
-      options?.contentLength === undefined ? undefined : sealed.header.length + NONCE_BYTES + sealedPayloadSize(options.contentLength);
-    const result = await this.inner.putStream(key, stored(), { ifAbsent: options?.ifAbsent, contentLength, signal: options?.signal });
+      options?.contentLength === undefined
+        ? undefined
+        : sealed.header.length + NONCE_BYTES + sealedPayloadSize(options.contentLength);
+    const result = await this.inner.putStream(key, stored(), {
+      ifAbsent: options?.ifAbsent,
+      contentLength,
+      signal: options?.signal,
+    });
     if (!result.success) return result;
     return { success: true, etag: result.etag, size: count.bytes };
   }
@@ -303,6 +323,9 @@ function checkRange(start: number, length: number): void {
  *
  * The wrapper owns `inner` (its `close()` closes it). See {@link EncryptedStorageBackend}.
  */
-export function encryptedStorage(inner: StorageBackend, options: EncryptedStorageOptions): Promise<EncryptedStorageBackend> {
+export function encryptedStorage(
+  inner: StorageBackend,
+  options: EncryptedStorageOptions,
+): Promise<EncryptedStorageBackend> {
   return EncryptedStorageBackend.open({ ...options, inner });
 }

@@ -75,8 +75,14 @@ export class KeyRing {
    * recipient must belong to one of the identities, so the wrapper can read what it writes.
    */
   static async create(recipients: unknown, identities: unknown): Promise<KeyRing> {
-    check.require(Array.isArray(recipients) && recipients.length > 0, 'recipients must be a non-empty array of age recipients (encryption cannot be turned on without one)');
-    check.require(Array.isArray(identities) && identities.length > 0, 'identities must be a non-empty array of age identities');
+    check.require(
+      Array.isArray(recipients) && recipients.length > 0,
+      'recipients must be a non-empty array of age recipients (encryption cannot be turned on without one)',
+    );
+    check.require(
+      Array.isArray(identities) && identities.length > 0,
+      'identities must be a non-empty array of age identities',
+    );
     const recips = (recipients as unknown[]).map((r, i) => {
       check.require(typeof r === 'string' && r.trim().length > 0, `recipients[${i}] must be a non-empty string`);
       return (r as string).trim();
@@ -84,17 +90,24 @@ export class KeyRing {
     const kinds = new Set<RecipientKind>();
     recips.forEach((r, i) => {
       const kind = recipientKind(r);
-      if (kind === 'tag') check.fail(`recipients[${i}] is a tag (hardware) recipient; only X25519 and hybrid post-quantum recipients are supported`);
+      if (kind === 'tag')
+        check.fail(
+          `recipients[${i}] is a tag (hardware) recipient; only X25519 and hybrid post-quantum recipients are supported`,
+        );
       if (kind === undefined) check.fail(`recipients[${i}] is not an age recipient (expected age1… or age1pq1…)`);
       try {
         new Encrypter().addRecipient(r);
       } catch (error) {
-        check.fail(`recipients[${i}] is not a valid age ${kind === 'hybrid' ? 'hybrid post-quantum' : 'X25519'} recipient`);
+        check.fail(
+          `recipients[${i}] is not a valid age ${kind === 'hybrid' ? 'hybrid post-quantum' : 'X25519'} recipient`,
+        );
       }
       kinds.add(kind);
     });
     if (kinds.size > 1) {
-      check.fail('recipients mix X25519 and hybrid post-quantum keys; use one kind (rotate by writing to the new kind and keeping the old identity for reads)');
+      check.fail(
+        'recipients mix X25519 and hybrid post-quantum keys; use one kind (rotate by writing to the new kind and keeping the old identity for reads)',
+      );
     }
     const ids = (identities as unknown[]).map((id, i) => {
       check.require(typeof id === 'string' && id.trim().length > 0, `identities[${i}] must be a non-empty string`);
@@ -151,18 +164,31 @@ export class KeyRing {
     } catch (error) {
       const message = error instanceof Error ? error.message : '';
       if (message.includes('no identity matched')) {
-        throw new StorageAgeError('HADB_STORAGE_AGE_WRONG_KEY', `object ${JSON.stringify(key)}: none of the ${this.identityCount} configured identities opens it`);
+        throw new StorageAgeError(
+          'HADB_STORAGE_AGE_WRONG_KEY',
+          `object ${JSON.stringify(key)}: none of the ${this.identityCount} configured identities opens it`,
+        );
       }
-      throw corrupt(key, `age header failed verification (${message.includes('HMAC') ? 'MAC mismatch' : 'malformed header'})`, error);
+      throw corrupt(
+        key,
+        `age header failed verification (${message.includes('HMAC') ? 'MAC mismatch' : 'malformed header'})`,
+        error,
+      );
     }
     try {
       const state = checkBinding(headerStanzas(header), key);
       if (state === 'mismatch') {
-        throw new StorageAgeError('HADB_STORAGE_AGE_KEY_MISMATCH', `object ${JSON.stringify(key)} is bound to another object key (copied or moved inside the bucket)`);
+        throw new StorageAgeError(
+          'HADB_STORAGE_AGE_KEY_MISMATCH',
+          `object ${JSON.stringify(key)} is bound to another object key (copied or moved inside the bucket)`,
+        );
       }
       if (state === 'malformed') throw corrupt(key, 'malformed key-binding stanza');
       if (state === 'unbound' && !acceptUnbound) {
-        throw new StorageAgeError('HADB_STORAGE_AGE_UNBOUND', `object ${JSON.stringify(key)} has no key binding (encrypted by another age client); set acceptUnbound to read such objects`);
+        throw new StorageAgeError(
+          'HADB_STORAGE_AGE_UNBOUND',
+          `object ${JSON.stringify(key)} has no key binding (encrypted by another age client); set acceptUnbound to read such objects`,
+        );
       }
       return payloadKey(fileKey, nonce);
     } finally {

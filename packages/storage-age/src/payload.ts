@@ -11,7 +11,10 @@ import { CHUNK_BYTES, SEALED_CHUNK_BYTES, TAG_BYTES, sealedPayloadSize } from '.
 
 /** A chunk failed authentication (wrong position, flag, key, or changed bytes). */
 export class ChunkAuthError extends Error {
-  constructor(readonly index: number, cause: unknown) {
+  constructor(
+    readonly index: number,
+    cause: unknown,
+  ) {
     super(`payload chunk ${index} failed authentication`, { cause });
   }
 }
@@ -24,7 +27,14 @@ function chunkNonce(index: number, last: boolean): Buffer {
 }
 
 /** Seals chunk `index` of `plaintext` (≤ 64 KiB) into `out` at `at`; returns the bytes written. */
-function sealInto(key: Buffer, index: number, last: boolean, plaintext: Uint8Array, out: Uint8Array, at: number): number {
+function sealInto(
+  key: Buffer,
+  index: number,
+  last: boolean,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): number {
   const cipher = createCipheriv('chacha20-poly1305', key, chunkNonce(index, last), { authTagLength: TAG_BYTES });
   const body = cipher.update(plaintext);
   cipher.final();
@@ -68,7 +78,11 @@ export function sealPayloadInto(key: Buffer, plaintext: Uint8Array, out: Uint8Ar
  * A full chunk is kept until more plaintext arrives (or the source ends), because only then is it
  * known whether it is the last one. `count.bytes` is the plaintext consumed so far.
  */
-export async function* sealStream(key: Buffer, source: AsyncIterable<Uint8Array>, count: { bytes: number }): AsyncGenerator<Uint8Array> {
+export async function* sealStream(
+  key: Buffer,
+  source: AsyncIterable<Uint8Array>,
+  count: { bytes: number },
+): AsyncGenerator<Uint8Array> {
   const buffer = new Uint8Array(CHUNK_BYTES);
   let used = 0;
   let index = 0;

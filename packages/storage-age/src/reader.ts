@@ -44,25 +44,38 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 function notEncrypted(key: string): StorageAgeError {
-  return new StorageAgeError('HADB_STORAGE_AGE_NOT_ENCRYPTED', `object ${JSON.stringify(key)} is not age ciphertext; refusing to return it`);
+  return new StorageAgeError(
+    'HADB_STORAGE_AGE_NOT_ENCRYPTED',
+    `object ${JSON.stringify(key)} is not age ciphertext; refusing to return it`,
+  );
 }
 
 /** The read side of the wrapper, over the inner backend, with the wrapper's keys. */
 export class ObjectReader {
-  constructor(
-    private readonly inner: StorageBackend,
-    private readonly keys: KeyRing,
-    private readonly acceptUnbound: boolean,
-  ) {}
+  readonly #inner: StorageBackend;
+  readonly #keys: KeyRing;
+  readonly #acceptUnbound: boolean;
 
-  /** Opens the header found at the start of `bytes` (which must hold it and the nonce). */
-  private openHeader(key: string, bytes: Uint8Array, headerEnd: number): Promise<Buffer> {
-    return this.keys.open(key, bytes.subarray(0, headerEnd), bytes.subarray(headerEnd, headerEnd + NONCE_BYTES), this.acceptUnbound);
+  constructor(inner: StorageBackend, keys: KeyRing, acceptUnbound: boolean) {
+    this.#inner = inner;
+    this.#keys = keys;
+    this.#acceptUnbound = acceptUnbound;
   }
 
-  private layout(key: string, headerEnd: number, size: number): Layout {
+  /** Opens the header found at the start of `bytes` (which must hold it and the nonce). */
+  #openHeader(key: string, bytes: Uint8Array, headerEnd: number): Promise<Buffer> {
+    return this.#keys.open(
+      key,
+      bytes.subarray(0, headerEnd),
+      bytes.subarray(headerEnd, headerEnd + NONCE_BYTES),
+      this.#acceptUnbound,
+    );
+  }
+
+  #layout(key: string, headerEnd: number, size: number): Layout {
     const layout = Layout.of(headerEnd, size);
-    if (layout === null) throw corrupt(key, `stored size ${size} is not a valid age payload size (truncated or extended)`);
+    if (layout === null)
+      throw corrupt(key, `stored size ${size} is not a valid age payload size (truncated or extended)`);
     return layout;
   }
 
@@ -70,9 +83,10 @@ export class ObjectReader {
   async whole(key: string, bytes: Uint8Array): Promise<Uint8Array> {
     const scan = scanHeader(bytes, true);
     if (scan === 'not-age') throw notEncrypted(key);
-    if (scan === 'need-more' || bytes.length < scan.end + NONCE_BYTES) throw corrupt(key, 'truncated inside the header');
-    const streamKey = await this.openHeader(key, bytes, scan.end);
-    const layout = this.layout(key, scan.end, bytes.length);
+    if (scan === 'need-more' || bytes.length < scan.end + NONCE_BYTES)
+      throw corrupt(key, 'truncated inside the header');
+    const streamKey = await this.#openHeader(key, bytes, scan.end);
+    const layout = this.#layout(key, scan.end, bytes.length);
     try {
       return openPayload(streamKey, bytes.subarray(layout.payloadStart), layout.chunks, layout.plaintextSize);
     } catch (error) {
@@ -90,7 +104,7 @@ export class ObjectReader {
   async probe(key: string, signal: AbortSignal | undefined, extra: number): Promise<Probe | null> {
     let want = PROBE_BYTES + extra;
     for (;;) {
-      const stream = await this.inner.getStream(key, { start: 0, length: want, signal });
+      const stream = await this.#inner.getStream(key, { start: 0, length: want, signal });
       if (stream === null) return null;
       const bytes = await collect(stream.body);
       const complete = bytes.length >= stream.size;
@@ -107,8 +121,8 @@ export class ObjectReader {
         want = scan.end + NONCE_BYTES + extra;
         continue;
       }
-      const streamKey = await this.openHeader(key, bytes, scan.end);
-      return { etag: stream.etag, layout: this.layout(key, scan.end, stream.size), streamKey, bytes };
+      const streamKey = await this.#openHeader(key, bytes, scan.end);
+      return { etag: stream.etag, layout: this.#layout(key, scan.end, stream.size), streamKey, bytes };
     }
   }
 
@@ -119,7 +133,10 @@ export class ObjectReader {
   async range(key: string, start: number, end: number, signal: AbortSignal | undefined): Promise<ObjectStream | null> {
     const firstChunk = Math.floor(start / CHUNK_BYTES);
     // A range starting in the first chunk rides along with the header read.
-    const extra = firstChunk === 0 && Number.isFinite(end) ? NONCE_BYTES + (Math.floor(Math.max(end - 1, 0) / CHUNK_BYTES) + 1) * SEALED_CHUNK_BYTES : 0;
+    const extra =
+      firstChunk === 0 && Number.isFinite(end)
+        ? NONCE_BYTES + (Math.floor(Math.max(end - 1, 0) / CHUNK_BYTES) + 1) * SEALED_CHUNK_BYTES
+        : 0;
     for (let attempt = 1; ; attempt++) {
       const probe = await this.probe(key, signal, extra);
       if (probe === null) return null;
@@ -132,9 +149,13 @@ export class ObjectReader {
       const from = layout.chunkStart(a);
       const until = layout.chunkEnd(b);
       if (until <= probe.bytes.length) {
-        return { size, etag, body: openChunks(streamKey, key, layout, a, b + 1, once(probe.bytes.subarray(from, until)), start, to) };
+        return {
+          size,
+          etag,
+          body: openChunks(streamKey, key, layout, a, b + 1, once(probe.bytes.subarray(from, until)), start, to),
+        };
       }
-      const stream = await this.inner.getStream(key, { start: from, length: until - from, signal });
+      const stream = await this.#inner.getStream(key, { start: from, length: until - from, signal });
       if (stream === null) return null;
       if (stream.etag === etag && stream.size === layout.size) {
         return { size, etag, body: openChunks(streamKey, key, layout, a, b + 1, stream.body, start, to) };
@@ -142,14 +163,17 @@ export class ObjectReader {
       // Replaced between the two reads: the chunks belong to another version. Read again.
       void stream.body[Symbol.asyncIterator]().return?.(undefined);
       if (attempt >= RANGE_ATTEMPTS) {
-        throw new StorageError('HADB_STORAGE_UNAVAILABLE', `object ${JSON.stringify(key)} changed during each of ${RANGE_ATTEMPTS} ranged reads`);
+        throw new StorageError(
+          'HADB_STORAGE_UNAVAILABLE',
+          `object ${JSON.stringify(key)} changed during each of ${RANGE_ATTEMPTS} ranged reads`,
+        );
       }
     }
   }
 
   /** Streams all of `key` from one read: header first, then chunk by chunk. */
   async stream(key: string, signal: AbortSignal | undefined): Promise<ObjectStream | null> {
-    const stream = await this.inner.getStream(key, { signal });
+    const stream = await this.#inner.getStream(key, { signal });
     if (stream === null) return null;
     const pull = new Pull(stream.body);
     try {
@@ -170,8 +194,8 @@ export class ObjectReader {
           want = scan.end + NONCE_BYTES;
           continue;
         }
-        const streamKey = await this.openHeader(key, bytes, scan.end);
-        const layout = this.layout(key, scan.end, stream.size);
+        const streamKey = await this.#openHeader(key, bytes, scan.end);
+        const layout = this.#layout(key, scan.end, stream.size);
         const size = layout.plaintextSize;
         const body = openChunks(streamKey, key, layout, 0, layout.chunks, pull.from(layout.payloadStart), 0, size);
         return { size, etag: stream.etag, body };

@@ -15,7 +15,8 @@ const innerOf = (b: StorageBackend) => (b as EncryptedStorageBackend).inner;
 
 storageBackendSuite({
   name: 'age (hybrid post-quantum) over local',
-  create: async () => encrypt(await LocalStorageBackend.open({ root: await mkdtemp(join(tmpdir(), 'hadb-age-suite-')) }), hybrid),
+  create: async () =>
+    encrypt(await LocalStorageBackend.open({ root: await mkdtemp(join(tmpdir(), 'hadb-age-suite-')) }), hybrid),
   destroy: (b) => rm((innerOf(b) as LocalStorageBackend).root, { recursive: true, force: true }),
   capabilities: { atomicConditionalWrites: true, conditionalStreamingWrites: true, uniqueEtags: true },
   // A directory that is a symlink to itself: unlinking anything below it fails with ELOOP.

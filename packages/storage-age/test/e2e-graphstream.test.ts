@@ -24,7 +24,14 @@ it('a graphstream journal replicated through encrypted storage restores on a fre
 
   // Leader: journal 300 queries carrying the canary, in several segments, then ship everything.
   const leaderStorage = await encryptedStorage(await LocalStorageBackend.open({ root: bucket }), options);
-  const leader = await JournalShipper.open({ storage: leaderStorage, prefix: 'graphs/', db: 'social', dir: join(dir, 'leader'), segmentMaxBytes: 8 * 1024, uploadIntervalMs: 0 });
+  const leader = await JournalShipper.open({
+    storage: leaderStorage,
+    prefix: 'graphs/',
+    db: 'social',
+    dir: join(dir, 'leader'),
+    segmentMaxBytes: 8 * 1024,
+    uploadIntervalMs: 0,
+  });
   for (let i = 0; i < 300; i++) {
     await leader.appendQuery('CREATE (:Person {name: $name, note: $note})', [
       ['name', param.string(`person-${i}`)],
@@ -39,7 +46,12 @@ it('a graphstream journal replicated through encrypted storage restores on a fre
   const readerStorage = await encryptedStorage(await LocalStorageBackend.open({ root: bucket }), options);
   const segments = await readerStorage.list('graphs/social/');
   expect(segments.length).toBeGreaterThan(3);
-  const follower = await JournalFollower.open({ storage: readerStorage, prefix: 'graphs/', db: 'social', dir: join(dir, 'follower') });
+  const follower = await JournalFollower.open({
+    storage: readerStorage,
+    prefix: 'graphs/',
+    db: 'social',
+    dir: join(dir, 'follower'),
+  });
   const replayed: string[] = [];
   await follower.catchUp((entry) => {
     const { params } = decodePayload(entry.payload);
@@ -59,7 +71,10 @@ it('a graphstream journal replicated through encrypted storage restores on a fre
 
   // Without the identity the bucket is unreadable.
   const stranger = await x25519Pair();
-  const other = await encryptedStorage(await LocalStorageBackend.open({ root: bucket }), { recipients: [stranger.recipient], identities: [stranger.identity] });
+  const other = await encryptedStorage(await LocalStorageBackend.open({ root: bucket }), {
+    recipients: [stranger.recipient],
+    identities: [stranger.identity],
+  });
   expect(isStorageAgeError(await rejection(other.get(segments[0]!)), 'HADB_STORAGE_AGE_WRONG_KEY')).toBe(true);
   await other.close();
   await readerStorage.close();

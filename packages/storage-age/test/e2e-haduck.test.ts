@@ -44,7 +44,9 @@ it('a haduck leader and a fresh follower on encrypted storage: the follower rest
     expect(leader.role).toBe('leader');
     await leader.execute('CREATE TABLE notes (id BIGINT, body VARCHAR)');
     for (let i = 0; i < 20; i++) {
-      await leader.execute('INSERT INTO notes VALUES ($1, $2)', [BigInt(i), `${canary} note ${i}`], { durability: 'shipped' });
+      await leader.execute('INSERT INTO notes VALUES ($1, $2)', [BigInt(i), `${canary} note ${i}`], {
+        durability: 'shipped',
+      });
     }
     const follower = await open('follower');
     expect(follower.role).toBe('follower');

@@ -4,7 +4,12 @@ import { isStorageError, type StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { Encrypter } from 'age-encryption';
 import { describe, expect, it } from 'vitest';
-import { EncryptedStorageBackend, encryptedStorage, isStorageAgeError, type StorageAgeErrorCode } from '../src/index.js';
+import {
+  EncryptedStorageBackend,
+  encryptedStorage,
+  isStorageAgeError,
+  type StorageAgeErrorCode,
+} from '../src/index.js';
 import { CHUNK_BYTES, SEALED_CHUNK_BYTES, scanHeader } from '../src/layout.js';
 import { bytes, encrypt, hybridPair, rejection, text, x25519Pair, type KeyPair } from './helpers.js';
 
@@ -51,15 +56,58 @@ describe('construction refuses bad keys (HADB_STORAGE_AGE_INVALID_CONFIG), namin
     ['no recipients', () => encryptedStorage(inner, { recipients: [], identities: [alice.identity] })],
     ['recipients missing', () => encryptedStorage(inner, { identities: [alice.identity] } as never)],
     ['no identities', () => encryptedStorage(inner, { recipients: [alice.recipient], identities: [] })],
-    ['a recipient that is not age', () => encryptedStorage(inner, { recipients: ['ssh-ed25519 AAAA'], identities: [alice.identity] })],
-    ['a corrupted recipient', () => encryptedStorage(inner, { recipients: [`${alice.recipient.slice(0, -3)}qqq`], identities: [alice.identity] })],
-    ['a corrupted identity', () => encryptedStorage(inner, { recipients: [alice.recipient], identities: [`${alice.identity.slice(0, -3)}QQQ`] })],
-    ['an identity of another kind', () => encryptedStorage(inner, { recipients: [alice.recipient], identities: ['-----BEGIN OPENSSH PRIVATE KEY-----'] })],
-    ['mixed X25519 and hybrid recipients', () => encryptedStorage(inner, { recipients: [alice.recipient, quantum.recipient], identities: [alice.identity, quantum.identity] })],
-    ['no recipient of ours (could not read its own writes)', () => encryptedStorage(inner, { recipients: [bob.recipient], identities: [alice.identity] })],
-    ['a tag recipient', () => encryptedStorage(inner, { recipients: ['age1tag1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'], identities: [alice.identity] })],
-    ['acceptUnbound not a boolean', () => encryptedStorage(inner, { recipients: [alice.recipient], identities: [alice.identity], acceptUnbound: 'yes' as never })],
-    ['no inner backend', () => encryptedStorage(undefined as never, { recipients: [alice.recipient], identities: [alice.identity] })],
+    [
+      'a recipient that is not age',
+      () => encryptedStorage(inner, { recipients: ['ssh-ed25519 AAAA'], identities: [alice.identity] }),
+    ],
+    [
+      'a corrupted recipient',
+      () =>
+        encryptedStorage(inner, { recipients: [`${alice.recipient.slice(0, -3)}qqq`], identities: [alice.identity] }),
+    ],
+    [
+      'a corrupted identity',
+      () =>
+        encryptedStorage(inner, { recipients: [alice.recipient], identities: [`${alice.identity.slice(0, -3)}QQQ`] }),
+    ],
+    [
+      'an identity of another kind',
+      () =>
+        encryptedStorage(inner, { recipients: [alice.recipient], identities: ['-----BEGIN OPENSSH PRIVATE KEY-----'] }),
+    ],
+    [
+      'mixed X25519 and hybrid recipients',
+      () =>
+        encryptedStorage(inner, {
+          recipients: [alice.recipient, quantum.recipient],
+          identities: [alice.identity, quantum.identity],
+        }),
+    ],
+    [
+      'no recipient of ours (could not read its own writes)',
+      () => encryptedStorage(inner, { recipients: [bob.recipient], identities: [alice.identity] }),
+    ],
+    [
+      'a tag recipient',
+      () =>
+        encryptedStorage(inner, {
+          recipients: ['age1tag1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'],
+          identities: [alice.identity],
+        }),
+    ],
+    [
+      'acceptUnbound not a boolean',
+      () =>
+        encryptedStorage(inner, {
+          recipients: [alice.recipient],
+          identities: [alice.identity],
+          acceptUnbound: 'yes' as never,
+        }),
+    ],
+    [
+      'no inner backend',
+      () => encryptedStorage(undefined as never, { recipients: [alice.recipient], identities: [alice.identity] }),
+    ],
   ];
   it.each(cases)('%s', async (_label, open) => {
     await expectAge(open(), 'HADB_STORAGE_AGE_INVALID_CONFIG');
@@ -74,7 +122,8 @@ describe('reads fail closed', () => {
     await inner.put('empty', new Uint8Array(0));
     await inner.put('short', bytes('age'));
     await inner.put('armored', bytes('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n'));
-    for (const key of ['plain', 'empty', 'short', 'armored']) await expectAllReads(b, key, 'HADB_STORAGE_AGE_NOT_ENCRYPTED');
+    for (const key of ['plain', 'empty', 'short', 'armored'])
+      await expectAllReads(b, key, 'HADB_STORAGE_AGE_NOT_ENCRYPTED');
     expect(await b.exists('plain')).toBe(true);
   });
 
@@ -163,7 +212,9 @@ describe('reads fail closed', () => {
         })(),
         'HADB_STORAGE_AGE_CORRUPT',
       );
-      expect(await b.rangeGet('k', 2 * CHUNK_BYTES + 5, 10)).toEqual(patterned(size).subarray(2 * CHUNK_BYTES + 5, 2 * CHUNK_BYTES + 15));
+      expect(await b.rangeGet('k', 2 * CHUNK_BYTES + 5, 10)).toEqual(
+        patterned(size).subarray(2 * CHUNK_BYTES + 5, 2 * CHUNK_BYTES + 15),
+      );
     });
 
     it.each([
@@ -173,13 +224,16 @@ describe('reads fail closed', () => {
       ['a whole chunk appended', (s: Uint8Array) => Buffer.concat([s, Buffer.alloc(SEALED_CHUNK_BYTES)])],
       ['cut inside the payload nonce', (s: Uint8Array, h: number) => s.subarray(0, h + 8)],
       ['cut inside the header', (s: Uint8Array, h: number) => s.subarray(0, h - 20)],
-      ['two chunks swapped', (s: Uint8Array, h: number) => {
-        const p = h + 16;
-        const c = Uint8Array.from(s);
-        c.set(s.subarray(p + SEALED_CHUNK_BYTES, p + 2 * SEALED_CHUNK_BYTES), p);
-        c.set(s.subarray(p, p + SEALED_CHUNK_BYTES), p + SEALED_CHUNK_BYTES);
-        return c;
-      }],
+      [
+        'two chunks swapped',
+        (s: Uint8Array, h: number) => {
+          const p = h + 16;
+          const c = Uint8Array.from(s);
+          c.set(s.subarray(p + SEALED_CHUNK_BYTES, p + 2 * SEALED_CHUNK_BYTES), p);
+          c.set(s.subarray(p, p + SEALED_CHUNK_BYTES), p + SEALED_CHUNK_BYTES);
+          return c;
+        },
+      ],
     ])('%s', async (_label, mangle) => {
       const { inner, b, stored, headerEnd } = await setup();
       await inner.put('k', mangle(stored, headerEnd));
@@ -210,7 +264,10 @@ describe('key rotation and several recipients', () => {
     const inner = new MemStorageBackend();
     const before = await pair(inner, alice);
     await before.put('old', bytes('written under the old key'));
-    const after = await encryptedStorage(inner, { recipients: [quantum.recipient], identities: [quantum.identity, alice.identity] });
+    const after = await encryptedStorage(inner, {
+      recipients: [quantum.recipient],
+      identities: [quantum.identity, alice.identity],
+    });
     await after.put('new', bytes('written under the new key'));
     expect(text((await after.get('old'))?.data)).toBe('written under the old key');
     expect(text((await after.get('new'))?.data)).toBe('written under the new key');
@@ -227,7 +284,10 @@ describe('key rotation and several recipients', () => {
 
   it('several recipients: each identity reads alone', async () => {
     const inner = new MemStorageBackend();
-    const both = await encryptedStorage(inner, { recipients: [alice.recipient, bob.recipient], identities: [alice.identity] });
+    const both = await encryptedStorage(inner, {
+      recipients: [alice.recipient, bob.recipient],
+      identities: [alice.identity],
+    });
     await both.put('shared', bytes('for both'));
     expect(text((await (await pair(inner, bob)).get('shared'))?.data)).toBe('for both');
     expect(text((await (await pair(inner, alice)).get('shared'))?.data)).toBe('for both');
@@ -278,9 +338,18 @@ describe('what the inner backend sees', () => {
 
 describe('no key material anywhere', () => {
   it('toString, inspect and JSON of the wrapper show counts and kinds, not keys', async () => {
-    const b = await encryptedStorage(new MemStorageBackend(), { recipients: [quantum.recipient], identities: [quantum.identity, alice.identity] });
+    const b = await encryptedStorage(new MemStorageBackend(), {
+      recipients: [quantum.recipient],
+      identities: [quantum.identity, alice.identity],
+    });
     expect(b).toBeInstanceOf(EncryptedStorageBackend);
-    const views = [String(b), `${b}`, inspect(b, { depth: 10, showHidden: true }), JSON.stringify(b), JSON.stringify({ b })];
+    const views = [
+      String(b),
+      `${b}`,
+      inspect(b, { depth: 10, showHidden: true }),
+      JSON.stringify(b),
+      JSON.stringify({ b }),
+    ];
     for (const view of views) {
       for (const secret of SECRETS) expect(view).not.toContain(secret);
       expect(view).not.toMatch(/AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]{20}/);

@@ -20,17 +20,25 @@ export async function hybridPair(): Promise<KeyPair> {
 }
 
 /** The wrapper over `inner` with one key pair. */
-export function encrypt(inner: StorageBackend, pair: KeyPair, extra: Partial<EncryptedStorageOptions> = {}): Promise<EncryptedStorageBackend> {
+export function encrypt(
+  inner: StorageBackend,
+  pair: KeyPair,
+  extra: Partial<EncryptedStorageOptions> = {},
+): Promise<EncryptedStorageBackend> {
   return encryptedStorage(inner, { recipients: [pair.recipient], identities: [pair.identity], ...extra });
 }
 
 /** Encrypted storage over a fresh in-memory backend. */
-export async function memEncrypted(pair: KeyPair, extra: Partial<EncryptedStorageOptions> = {}): Promise<EncryptedStorageBackend> {
+export async function memEncrypted(
+  pair: KeyPair,
+  extra: Partial<EncryptedStorageOptions> = {},
+): Promise<EncryptedStorageBackend> {
   return encrypt(new MemStorageBackend(), pair, extra);
 }
 
 export const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, 'utf8'));
-export const text = (data: Uint8Array | null | undefined): string | null => (data == null ? null : Buffer.from(data).toString('utf8'));
+export const text = (data: Uint8Array | null | undefined): string | null =>
+  data == null ? null : Buffer.from(data).toString('utf8');
 
 /** The rejection of `p` (fails if it resolves). */
 export async function rejection(p: Promise<unknown>): Promise<unknown> {

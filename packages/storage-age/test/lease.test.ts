@@ -11,7 +11,11 @@ const bucket = new MemBucket();
 
 leaseStoreSuite({
   name: 'StorageLeaseStore over age-encrypted storage-mem',
-  create: async () => new StorageLeaseStore(await encrypt(new MemStorageBackend({ bucket }), keys), { prefix: 'leases/', ownsBackend: true }),
+  create: async () =>
+    new StorageLeaseStore(await encrypt(new MemStorageBackend({ bucket }), keys), {
+      prefix: 'leases/',
+      ownsBackend: true,
+    }),
   capabilities: { etagKind: 'opaque', monotonicEtags: false, serverSideExpiry: false, stampsNonce: true },
   keyLayout: [
     ['db1', 'leases/db1/_lease.json'],

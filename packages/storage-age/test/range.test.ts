@@ -51,12 +51,24 @@ describe('ranges map to 64 KiB chunks', () => {
     const plain = randomBytes(16 * CHUNK_BYTES + 123);
     await b.put('k', plain);
     const prng = new Prng(42);
-    const edges = [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, plain.length - 1, plain.length, plain.length + 5];
+    const edges = [
+      0,
+      1,
+      CHUNK_BYTES - 1,
+      CHUNK_BYTES,
+      CHUNK_BYTES + 1,
+      plain.length - 1,
+      plain.length,
+      plain.length + 5,
+    ];
     const starts = [...edges, ...Array.from({ length: 40 }, () => Math.floor(prng.next() * plain.length))];
     for (const start of starts) {
       const length = Math.floor(prng.next() * 3 * CHUNK_BYTES);
       const expected = plain.subarray(Math.min(start, plain.length), Math.min(start + length, plain.length));
-      expect(Buffer.from((await b.rangeGet('k', start, length))!).equals(expected), `rangeGet(${start}, ${length})`).toBe(true);
+      expect(
+        Buffer.from((await b.rangeGet('k', start, length))!).equals(expected),
+        `rangeGet(${start}, ${length})`,
+      ).toBe(true);
       const s = await b.getStream('k', { start, length });
       expect(s?.size).toBe(plain.length);
       expect((await collect(s!.body)).equals(expected), `getStream(${start}, ${length})`).toBe(true);
@@ -141,17 +153,27 @@ describe('ranges map to 64 KiB chunks', () => {
   it('a header longer than the first 8 KiB read (eight hybrid post-quantum recipients, ~13 KiB) reads on every path', async () => {
     const pairs = await Promise.all(Array.from({ length: 8 }, () => hybridPair()));
     const inner = new CountingMem();
-    const b = await encryptedStorage(inner as StorageBackend, { recipients: pairs.map((p) => p.recipient), identities: [pairs[7]!.identity] });
+    const b = await encryptedStorage(inner as StorageBackend, {
+      recipients: pairs.map((p) => p.recipient),
+      identities: [pairs[7]!.identity],
+    });
     const plain = randomBytes(3 * CHUNK_BYTES + 5);
     await b.put('k', plain);
     expect((await inner.head('k'))!.size - plain.length).toBeGreaterThan(12 * 1024);
     expect(Buffer.from((await b.get('k'))!.data).equals(plain)).toBe(true);
     expect((await b.head('k'))?.size).toBe(plain.length);
     expect(Buffer.from((await b.rangeGet('k', 10, 20))!).equals(plain.subarray(10, 30))).toBe(true);
-    expect(Buffer.from((await b.rangeGet('k', 2 * CHUNK_BYTES + 1, 20))!).equals(plain.subarray(2 * CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 21))).toBe(true);
+    expect(
+      Buffer.from((await b.rangeGet('k', 2 * CHUNK_BYTES + 1, 20))!).equals(
+        plain.subarray(2 * CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 21),
+      ),
+    ).toBe(true);
     expect((await collect((await b.getStream('k'))!.body)).equals(plain)).toBe(true);
     // Another recipient's identity reads it too.
-    const other = await encryptedStorage(inner as StorageBackend, { recipients: [pairs[0]!.recipient], identities: [pairs[0]!.identity] });
+    const other = await encryptedStorage(inner as StorageBackend, {
+      recipients: [pairs[0]!.recipient],
+      identities: [pairs[0]!.identity],
+    });
     expect(Buffer.from((await other.get('k'))!.data).equals(plain)).toBe(true);
   }, 60_000);
 });

@@ -23,7 +23,10 @@ it("the README's two-line example runs as a plain .mjs module on this Node and s
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--conditions=hadb-source', '--import', 'tsx', '--input-type=module', '-e', code!],
-      { cwd: pkg, env: { ...process.env, BUCKET_DIR: dir, HADB_AGE_RECIPIENT: keys.recipient, HADB_AGE_IDENTITY: keys.identity } },
+      {
+        cwd: pkg,
+        env: { ...process.env, BUCKET_DIR: dir, HADB_AGE_RECIPIENT: keys.recipient, HADB_AGE_IDENTITY: keys.identity },
+      },
     );
     expect(stdout.trim()).toBe('only ciphertext reaches the bucket');
     const stored = readFileSync(join(dir, 'hello.txt'));

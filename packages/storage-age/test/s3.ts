@@ -15,7 +15,10 @@ function connection(prefix: string): S3StorageOptions {
     bucket: env.HADB_TEST_S3_BUCKET ?? '',
     endpoint: env.HADB_TEST_S3_ENDPOINT,
     region: process.env.HADB_TEST_S3_REGION ?? 'us-east-1',
-    credentials: { accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID ?? '', secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY ?? '' },
+    credentials: {
+      accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID ?? '',
+      secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY ?? '',
+    },
     unquotedIfMatch: process.env.HADB_TEST_S3_UNQUOTED_IF_MATCH === '1',
     prefix,
     retry: { baseDelayMs: 5, maxDelayMs: 50 },
@@ -29,7 +32,10 @@ export function s3Prefix(): string {
 }
 
 /** Plain S3 storage over `prefix`. */
-export function openS3(prefix: string, extra: Partial<S3StorageOptions> = {}): Promise<StorageBackend & { readonly prefix: string }> {
+export function openS3(
+  prefix: string,
+  extra: Partial<S3StorageOptions> = {},
+): Promise<StorageBackend & { readonly prefix: string }> {
   return S3StorageBackend.open({ ...connection(prefix), ...extra });
 }
 

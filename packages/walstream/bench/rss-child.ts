@@ -32,7 +32,9 @@ await ws.syncAll();
 const status = await readFile('/proc/self/status', 'utf8');
 const rss = /VmRSS:\s+(\d+) kB/.exec(status);
 const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-process.stdout.write(`${JSON.stringify({ rssKiB: Number(rss?.[1] ?? -1), hwmKiB: Number(hwm?.[1] ?? -1), rounds: shipped })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ rssKiB: Number(rss?.[1] ?? -1), hwmKiB: Number(hwm?.[1] ?? -1), rounds: shipped })}\n`,
+);
 await ws.close();
 for (const app of apps) app.close();
 await storage.close();

@@ -68,18 +68,42 @@ async function throughput(dir: string, ctx: BenchContext): Promise<void> {
     ratios.push(attached / plain);
   }
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  ctx.record('app commits/s without walstream', Math.round(med(without)), 'commits/s', 'median of 5 × 1.5 s, 200-byte rows, WAL, synchronous=NORMAL, autocheckpoint 1000');
-  ctx.record('app commits/s with walstream (embedded, defaults)', Math.round(med(withWs)), 'commits/s', 'same workload; walstream runs in the same thread and owns checkpoints');
-  ctx.record('write throughput with ÷ without walstream', med(ratios), 'ratio', `median of 5 paired rounds (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)}); goal ≥ 0.95`);
+  ctx.record(
+    'app commits/s without walstream',
+    Math.round(med(without)),
+    'commits/s',
+    'median of 5 × 1.5 s, 200-byte rows, WAL, synchronous=NORMAL, autocheckpoint 1000',
+  );
+  ctx.record(
+    'app commits/s with walstream (embedded, defaults)',
+    Math.round(med(withWs)),
+    'commits/s',
+    'same workload; walstream runs in the same thread and owns checkpoints',
+  );
+  ctx.record(
+    'write throughput with ÷ without walstream',
+    med(ratios),
+    'ratio',
+    `median of 5 paired rounds (min ${Math.min(...ratios).toFixed(2)}, max ${Math.max(...ratios).toFixed(2)}); goal ≥ 0.95`,
+  );
   await storage.close();
 }
 
-async function latency(dir: string, ctx: BenchContext, syncIntervalMs: number | undefined, label: string): Promise<{ shipped: number; wal: number }> {
+async function latency(
+  dir: string,
+  ctx: BenchContext,
+  syncIntervalMs: number | undefined,
+  label: string,
+): Promise<{ shipped: number; wal: number }> {
   const storage = await LocalStorageBackend.open({ root: join(dir, `lat-bucket-${label}`) });
   const path = join(dir, `lat-${label}.db`);
   const app = openApp(path);
   const events: Array<{ at: number; e: WalstreamEvent }> = [];
-  const ws = await Walstream.open({ storage, syncIntervalMs, onEvent: (e) => events.push({ at: performance.now(), e }) });
+  const ws = await Walstream.open({
+    storage,
+    syncIntervalMs,
+    onEvent: (e) => events.push({ at: performance.now(), e }),
+  });
   await ws.add(path, { name: 'lat' });
   const commits: number[] = [];
   const upd = app.prepare('UPDATE t SET v = randomblob(300) WHERE k = ?');
@@ -97,14 +121,22 @@ async function latency(dir: string, ctx: BenchContext, syncIntervalMs: number | 
     await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
   }
   await ws.get('lat')!.sync();
-  const shippedEvents = events.filter((x) => x.e.type === 'shipped') as Array<{ at: number; e: Extract<WalstreamEvent, { type: 'shipped' }> }>;
+  const shippedEvents = events.filter((x) => x.e.type === 'shipped') as Array<{
+    at: number;
+    e: Extract<WalstreamEvent, { type: 'shipped' }>;
+  }>;
   const lat: number[] = [];
   for (const c of commits) {
     const hit = shippedEvents.find((s) => s.e.capturedAt >= c);
     if (hit !== undefined) lat.push(hit.at - c);
   }
   lat.sort((a, b) => a - b);
-  ctx.record(`commit → durable p50 (${label})`, quantile(lat, 0.5), 'ms', `${lat.length} commits, storage-local with fsync`);
+  ctx.record(
+    `commit → durable p50 (${label})`,
+    quantile(lat, 0.5),
+    'ms',
+    `${lat.length} commits, storage-local with fsync`,
+  );
   ctx.record(`commit → durable p99 (${label})`, quantile(lat, 0.99), 'ms');
   const shipped = shippedEvents.reduce((n, s) => n + s.e.bytes, 0);
   const wal = shippedEvents.reduce((n, s) => n + s.e.walBytes, 0);
@@ -114,7 +146,13 @@ async function latency(dir: string, ctx: BenchContext, syncIntervalMs: number | 
   return { shipped, wal };
 }
 
-async function restoreSpeed(dir: string, ctx: BenchContext, storage: StorageBackend, label: string, prefix: string): Promise<void> {
+async function restoreSpeed(
+  dir: string,
+  ctx: BenchContext,
+  storage: StorageBackend,
+  label: string,
+  prefix: string,
+): Promise<void> {
   const path = join(dir, `rs-${label}.db`);
   const app = openApp(path);
   const ins = app.prepare('INSERT INTO t (k, v) VALUES (?, randomblob(4000))');
@@ -157,7 +195,12 @@ async function restoreSpeed(dir: string, ctx: BenchContext, storage: StorageBack
   }
   const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[1]!;
   const mb = bytes / 2 ** 20;
-  ctx.record(`restore MB/s (${label})`, mb / (med(times) / 1000), 'MiB/s', `${mb.toFixed(0)} MiB: snapshot + 40 incrementals, verified, written and fsynced, no integrity check`);
+  ctx.record(
+    `restore MB/s (${label})`,
+    mb / (med(times) / 1000),
+    'MiB/s',
+    `${mb.toFixed(0)} MiB: snapshot + 40 incrementals, verified, written and fsynced, no integrity check`,
+  );
   ctx.record(`raw download MB/s (${label}, same objects)`, mb / (med(raws) / 1000), 'MiB/s');
   ctx.record(`restore MB/s ÷ raw download MB/s (${label})`, med(raws) / med(times), 'ratio', 'goal ≥ 0.8');
 }
@@ -167,14 +210,23 @@ async function rss(dir: string, ctx: BenchContext): Promise<void> {
   const root = fileURLToPath(new URL('../../..', import.meta.url));
   for (const n of [0, 1, 10, 100]) {
     const d = join(dir, `rss-${n}`);
-    const { stdout } = await run_(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', child, d, String(n), '4'], {
-      cwd: root,
-      maxBuffer: 1 << 20,
-    }).catch(async (e: unknown) => {
+    const { stdout } = await run_(
+      process.execPath,
+      ['--conditions=hadb-source', '--import', 'tsx', child, d, String(n), '4'],
+      {
+        cwd: root,
+        maxBuffer: 1 << 20,
+      },
+    ).catch(async (e: unknown) => {
       throw e;
     });
     const out = JSON.parse(stdout.trim().split('\n').pop()!) as { rssKiB: number; hwmKiB: number };
-    ctx.record(n === 0 ? 'RSS baseline (walstream loaded, no database)' : `RSS replicating ${n} database${n === 1 ? '' : 's'}`, out.rssKiB / 1024, 'MiB', `peak ${(out.hwmKiB / 1024).toFixed(0)} MiB; each written every 100 ms, sync every 100 ms`);
+    ctx.record(
+      n === 0 ? 'RSS baseline (walstream loaded, no database)' : `RSS replicating ${n} database${n === 1 ? '' : 's'}`,
+      out.rssKiB / 1024,
+      'MiB',
+      `peak ${(out.hwmKiB / 1024).toFixed(0)} MiB; each written every 100 ms, sync every 100 ms`,
+    );
   }
 }
 
@@ -184,7 +236,12 @@ export async function run(ctx: BenchContext): Promise<void> {
     await throughput(dir, ctx);
     await latency(dir, ctx, undefined, 'default 1 s sync interval');
     const r = await latency(dir, ctx, 100, '100 ms sync interval');
-    ctx.record('bytes shipped ÷ WAL bytes written', r.shipped / r.wal, 'ratio', 'hot-set updates, 100 ms interval: pages deduplicated per changeset');
+    ctx.record(
+      'bytes shipped ÷ WAL bytes written',
+      r.shipped / r.wal,
+      'ratio',
+      'hot-set updates, 100 ms interval: pages deduplicated per changeset',
+    );
     const local = await LocalStorageBackend.open({ root: join(dir, 'rs-bucket'), fsync: false });
     await restoreSpeed(dir, ctx, local, 'storage-local, page cache', '');
     await local.close();
@@ -193,7 +250,10 @@ export async function run(ctx: BenchContext): Promise<void> {
         bucket: process.env.HADB_TEST_S3_BUCKET,
         endpoint: process.env.HADB_TEST_S3_ENDPOINT,
         region: process.env.HADB_TEST_S3_REGION ?? 'us-east-1',
-        credentials: { accessKeyId: process.env.HADB_TEST_S3_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.HADB_TEST_S3_SECRET_ACCESS_KEY ?? '' },
+        credentials: {
+          accessKeyId: process.env.HADB_TEST_S3_ACCESS_KEY_ID ?? '',
+          secretAccessKey: process.env.HADB_TEST_S3_SECRET_ACCESS_KEY ?? '',
+        },
         unquotedIfMatch: process.env.HADB_TEST_S3_UNQUOTED_IF_MATCH === '1',
       });
       const prefix = `walstream-bench/${process.pid}-${Date.now().toString(36)}/`;

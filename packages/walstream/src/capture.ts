@@ -4,7 +4,15 @@
  * wins). Frames after the last commit (a transaction still being written) are left for later.
  */
 import { closeSync, openSync } from 'node:fs';
-import { frameOffset, parseWalHeader, preadSome, scanFrames, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, type WalHeader } from './wal.js';
+import {
+  frameOffset,
+  parseWalHeader,
+  preadSome,
+  scanFrames,
+  WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
+} from './wal.js';
 import type { WalPosition } from './state.js';
 
 /** Committed frames read in one capture. */
@@ -40,7 +48,12 @@ export function walHeaderOf(fd: number): WalHeader | null {
  * dropped nothing and reading continues at frame 0 of the new log. Stops early, at a commit,
  * once the captured pages exceed `maxBytes`.
  */
-export function captureCommitted(walPath: string, from: WalPosition | null, restartSafe: boolean, maxBytes: number): CaptureResult {
+export function captureCommitted(
+  walPath: string,
+  from: WalPosition | null,
+  restartSafe: boolean,
+  maxBytes: number,
+): CaptureResult {
   let fd: number;
   try {
     fd = openSync(walPath, 'r');
@@ -75,7 +88,13 @@ export function captureCommitted(walPath: string, from: WalPosition | null, rest
       pending = new Map();
       dbPages = frame.commitSize;
       frames = frame.index + 1 - start.index;
-      end = { salt1: header.salt1, salt2: header.salt2, index: frame.index + 1, cksum1: frame.cksum1, cksum2: frame.cksum2 };
+      end = {
+        salt1: header.salt1,
+        salt2: header.salt2,
+        index: frame.index + 1,
+        cksum1: frame.cksum1,
+        cksum2: frame.cksum2,
+      };
       return bytes >= maxBytes;
     });
     if (frames === 0) return { kind: 'idle', position: start, walFrames: start.index };
@@ -86,7 +105,12 @@ export function captureCommitted(walPath: string, from: WalPosition | null, rest
       // The read lock keeps verified frames in place; the frame header is checked again anyway.
       const buf = preadSome(fd, frameSize, frameOffset(header.pageSize, index));
       const view = new DataView(buf.buffer, buf.byteOffset, WAL_FRAME_HEADER_SIZE);
-      if (buf.byteLength !== frameSize || view.getUint32(0, false) !== pgno || view.getUint32(8, false) !== header.salt1 || view.getUint32(12, false) !== header.salt2) {
+      if (
+        buf.byteLength !== frameSize ||
+        view.getUint32(0, false) !== pgno ||
+        view.getUint32(8, false) !== header.salt1 ||
+        view.getUint32(12, false) !== header.salt2
+      ) {
         return { kind: 'reset' };
       }
       pages.set(pgno, buf.subarray(WAL_FRAME_HEADER_SIZE));

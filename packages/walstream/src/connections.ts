@@ -13,7 +13,7 @@ type Db = InstanceType<typeof Database>;
 export class Connections {
   readonly reader: Db;
   readonly writer: Db;
-  private reading = false;
+  #reading = false;
 
   constructor(readonly path: string) {
     let reader: Db | undefined;
@@ -22,7 +22,10 @@ export class Connections {
       reader.pragma('busy_timeout = 5000');
       const mode = String(reader.pragma('journal_mode = WAL', { simple: true }));
       if (mode.toLowerCase() !== 'wal') {
-        throw new WalstreamError('HADB_WALSTREAM_NOT_WAL', `${path}: could not switch to WAL mode (journal_mode is ${mode})`);
+        throw new WalstreamError(
+          'HADB_WALSTREAM_NOT_WAL',
+          `${path}: could not switch to WAL mode (journal_mode is ${mode})`,
+        );
       }
       reader.pragma('wal_autocheckpoint = 0');
       reader.pragma('cache_size = -64');
@@ -35,22 +38,26 @@ export class Connections {
     } catch (err) {
       reader?.close();
       if (err instanceof WalstreamError) throw err;
-      throw new WalstreamError('HADB_WALSTREAM_NOT_WAL', `${path}: cannot open as a SQLite database: ${(err as Error).message}`, { cause: err });
+      throw new WalstreamError(
+        'HADB_WALSTREAM_NOT_WAL',
+        `${path}: cannot open as a SQLite database: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
   /** Starts (or keeps) the long-lived read transaction. */
   holdRead(): void {
-    if (this.reading) return;
+    if (this.#reading) return;
     this.reader.exec('BEGIN');
     this.reader.prepare('SELECT count(*) FROM sqlite_schema').get();
-    this.reading = true;
+    this.#reading = true;
   }
 
   /** Ends the read transaction. */
   releaseRead(): void {
-    if (!this.reading) return;
-    this.reading = false;
+    if (!this.#reading) return;
+    this.#reading = false;
     this.reader.exec('COMMIT');
   }
 
@@ -77,7 +84,11 @@ export class Connections {
 
   /** Runs a checkpoint on the reader (outside its read transaction); returns `[busy, log, checkpointed]`. */
   checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): [number, number, number] {
-    const row = this.reader.pragma(`wal_checkpoint(${mode})`) as Array<{ busy: number; log: number; checkpointed: number }>;
+    const row = this.reader.pragma(`wal_checkpoint(${mode})`) as Array<{
+      busy: number;
+      log: number;
+      checkpointed: number;
+    }>;
     const r = row[0] ?? { busy: 1, log: -1, checkpointed: -1 };
     return [r.busy, r.log, r.checkpointed];
   }

@@ -42,9 +42,11 @@ export class WalstreamError extends HadbError<WalstreamErrorCode> {
 export const isWalstreamError = errorGuard<WalstreamError>('WalstreamError');
 
 /** Factory for `HADB_WALSTREAM_ABORTED` (for `throwIfAborted`, `raceAbort`, `withTimeout`). */
-export const abortedError: ErrorFactory = (message, cause) => new WalstreamError('HADB_WALSTREAM_ABORTED', message, { cause });
+export const abortedError: ErrorFactory = (message, cause) =>
+  new WalstreamError('HADB_WALSTREAM_ABORTED', message, { cause });
 /** Factory for `HADB_WALSTREAM_TIMEOUT`. */
-export const timeoutError: ErrorFactory = (message, cause) => new WalstreamError('HADB_WALSTREAM_TIMEOUT', message, { cause });
+export const timeoutError: ErrorFactory = (message, cause) =>
+  new WalstreamError('HADB_WALSTREAM_TIMEOUT', message, { cause });
 /** Factory for `HADB_WALSTREAM_INVALID_CONFIG`. */
 export const configError: ErrorFactory = (message, cause) =>
   new WalstreamError('HADB_WALSTREAM_INVALID_CONFIG', message, { cause });

@@ -14,8 +14,22 @@ export type WalstreamEvent =
       readonly capturedAt: number;
     }
   /** A snapshot was stored; `lineage` is true when it starts a new lineage (chain anchor). */
-  | { readonly type: 'snapshot'; readonly db: string; readonly seq: bigint; readonly pages: number; readonly bytes: number; readonly lineage: boolean; readonly reason: string }
+  | {
+      readonly type: 'snapshot';
+      readonly db: string;
+      readonly seq: bigint;
+      readonly pages: number;
+      readonly bytes: number;
+      readonly lineage: boolean;
+      readonly reason: string;
+    }
   /** A checkpoint ran. */
-  | { readonly type: 'checkpoint'; readonly db: string; readonly mode: 'PASSIVE' | 'TRUNCATE'; readonly walFrames: number; readonly complete: boolean }
+  | {
+      readonly type: 'checkpoint';
+      readonly db: string;
+      readonly mode: 'PASSIVE' | 'TRUNCATE';
+      readonly walFrames: number;
+      readonly complete: boolean;
+    }
   /** A background step failed; it is retried on the next tick. */
   | { readonly type: 'error'; readonly db: string; readonly error: unknown };

@@ -15,7 +15,8 @@ export function writePage(fd: number, pageSize: number, page: PageEntry, where: 
   }
   const offset = (Number(page.pageId) - 1) * pageSize;
   let done = 0;
-  while (done < page.data.byteLength) done += writeSync(fd, page.data, done, page.data.byteLength - done, offset + done);
+  while (done < page.data.byteLength)
+    done += writeSync(fd, page.data, done, page.data.byteLength - done, offset + done);
   return null;
 }
 
@@ -29,18 +30,18 @@ export function truncateTo(fd: number, pageSize: number, dbPages: number): void 
  * consecutive pages are gathered into one buffer (default 4 MiB) and written at once.
  */
 export class PageRunWriter {
-  private readonly buf: Buffer;
-  private first = 0;
-  private count = 0;
+  readonly #buf: Buffer;
+  #first = 0;
+  #count = 0;
   /** Database size from the last metadata entry seen, or `null`. */
   dbPages: number | null = null;
+  readonly #fd: number;
+  readonly #pageSize: number;
 
-  constructor(
-    private readonly fd: number,
-    private readonly pageSize: number,
-    bufferBytes = 4 << 20,
-  ) {
-    this.buf = Buffer.allocUnsafe(Math.max(pageSize, Math.floor(bufferBytes / pageSize) * pageSize));
+  constructor(fd: number, pageSize: number, bufferBytes = 4 << 20) {
+    this.#fd = fd;
+    this.#pageSize = pageSize;
+    this.#buf = Buffer.allocUnsafe(Math.max(pageSize, Math.floor(bufferBytes / pageSize) * pageSize));
   }
 
   add(page: PageEntry, where: string): void {
@@ -48,22 +49,26 @@ export class PageRunWriter {
       this.dbPages = parseMeta(page.data, where);
       return;
     }
-    if (page.data.byteLength !== this.pageSize) {
-      throw corruptError(`${where}: page ${page.pageId} has ${page.data.byteLength} bytes, expected ${this.pageSize}`);
+    if (page.data.byteLength !== this.#pageSize) {
+      throw corruptError(`${where}: page ${page.pageId} has ${page.data.byteLength} bytes, expected ${this.#pageSize}`);
     }
     const pgno = Number(page.pageId);
-    if (this.count > 0 && (pgno !== this.first + this.count || (this.count + 1) * this.pageSize > this.buf.length)) this.flush();
-    if (this.count === 0) this.first = pgno;
-    this.buf.set(page.data, this.count * this.pageSize);
-    this.count++;
+    if (
+      this.#count > 0 &&
+      (pgno !== this.#first + this.#count || (this.#count + 1) * this.#pageSize > this.#buf.length)
+    )
+      this.flush();
+    if (this.#count === 0) this.#first = pgno;
+    this.#buf.set(page.data, this.#count * this.#pageSize);
+    this.#count++;
   }
 
   flush(): void {
-    if (this.count === 0) return;
-    const len = this.count * this.pageSize;
-    const offset = (this.first - 1) * this.pageSize;
+    if (this.#count === 0) return;
+    const len = this.#count * this.#pageSize;
+    const offset = (this.#first - 1) * this.#pageSize;
     let done = 0;
-    while (done < len) done += writeSync(this.fd, this.buf, done, len - done, offset + done);
-    this.count = 0;
+    while (done < len) done += writeSync(this.#fd, this.#buf, done, len - done, offset + done);
+    this.#count = 0;
   }
 }

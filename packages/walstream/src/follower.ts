@@ -32,7 +32,9 @@ export interface FollowOptions {
    * Called after each applied step. `createdMs`: wall ms at which the applied changeset was
    * captured on the writer (right after the commits it holds); absent after a restore.
    */
-  readonly onApply?: ((info: { readonly seq: bigint; readonly restored: boolean; readonly createdMs?: number | undefined }) => void) | undefined;
+  readonly onApply?:
+    | ((info: { readonly seq: bigint; readonly restored: boolean; readonly createdMs?: number | undefined }) => void)
+    | undefined;
   /** Called when a poll fails (it is retried at the next interval). */
   readonly onError?: ((error: unknown) => void) | undefined;
 }
@@ -63,31 +65,31 @@ function savePosition(output: string, p: Position): void {
 
 /** A running follower. */
 export class Follower {
-  private position: Position;
-  private writer: ReplicaWriter;
-  private readonly controller = new AbortController();
-  private loop: Promise<void> | null = null;
-  private waiters: Array<{ seq: bigint; resolve: () => void }> = [];
+  #position: Position;
+  #writer: ReplicaWriter;
+  readonly #controller = new AbortController();
+  #loop: Promise<void> | null = null;
+  #waiters: Array<{ seq: bigint; resolve: () => void }> = [];
 
-  private constructor(
-    private readonly options: FollowOptions,
-    position: Position,
-  ) {
-    this.position = position;
-    this.writer = new ReplicaWriter(options.output, options.busyTimeoutMs ?? 5000);
+  readonly #options: FollowOptions;
+
+  private constructor(options: FollowOptions, position: Position) {
+    this.#options = options;
+    this.#position = position;
+    this.#writer = new ReplicaWriter(options.output, options.busyTimeoutMs ?? 5000);
   }
 
   /** Brings the replica up to date (restoring it if needed) and starts polling. */
   static async open(options: FollowOptions, op: OpOptions = {}): Promise<Follower> {
     let position = existsSync(options.output) ? loadPosition(options.output) : null;
-    if (position === null) position = await Follower.fullRestore(options, op.signal);
+    if (position === null) position = await Follower.#fullRestore(options, op.signal);
     const follower = new Follower(options, position);
     await follower.poll(op.signal);
-    follower.loop = follower.run();
+    follower.#loop = follower.#run();
     return follower;
   }
 
-  private static async fullRestore(options: FollowOptions, signal: AbortSignal | undefined): Promise<Position> {
+  static async #fullRestore(options: FollowOptions, signal: AbortSignal | undefined): Promise<Position> {
     const tmp = `${options.output}.walstream-follow`;
     rmSync(tmp, { force: true });
     const result = await restore({
@@ -109,28 +111,32 @@ export class Follower {
 
   /** Sequence the replica reflects. */
   get seq(): bigint {
-    return this.position.seq;
+    return this.#position.seq;
   }
 
   /** Resolves once the replica reflects `seq` or later. */
   waitFor(seq: bigint, options: OpOptions = {}): Promise<void> {
-    if (this.position.seq >= seq) return Promise.resolve();
+    if (this.#position.seq >= seq) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const w = { seq, resolve };
-      this.waiters.push(w);
-      options.signal?.addEventListener('abort', () => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        reject(new WalstreamError('HADB_WALSTREAM_ABORTED', 'waitFor aborted'));
-      }, { once: true });
+      this.#waiters.push(w);
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
+          reject(new WalstreamError('HADB_WALSTREAM_ABORTED', 'waitFor aborted'));
+        },
+        { once: true },
+      );
     });
   }
 
   /** Applies everything new in storage now; returns the sequence reached. */
   async poll(signal?: AbortSignal): Promise<bigint> {
-    const { storage, name } = this.options;
-    const prefix = this.options.prefix ?? '';
-    const next = await discoverAfter(storage, prefix, name, this.position.seq, ChangesetKind.Physical, { signal });
-    let expected = this.position.seq + 1n;
+    const { storage, name } = this.#options;
+    const prefix = this.#options.prefix ?? '';
+    const next = await discoverAfter(storage, prefix, name, this.#position.seq, ChangesetKind.Physical, { signal });
+    let expected = this.#position.seq + 1n;
     let broken = false;
     for (const entry of next) {
       if (entry.seq !== expected) {
@@ -139,7 +145,7 @@ export class Follower {
       }
       const cs = await downloadPhysical(storage, entry.key, { signal });
       try {
-        this.writer.apply(cs, this.position.checksum);
+        this.#writer.apply(cs, this.#position.checksum);
       } catch (err) {
         if (isWalstreamError(err, 'HADB_WALSTREAM_CORRUPT')) {
           broken = true;
@@ -147,51 +153,54 @@ export class Follower {
         }
         throw err;
       }
-      this.position = { seq: cs.header.seq, checksum: cs.checksum };
-      savePosition(this.options.output, this.position);
-      this.options.onApply?.({ seq: this.position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
+      this.#position = { seq: cs.header.seq, checksum: cs.checksum };
+      savePosition(this.#options.output, this.#position);
+      this.#options.onApply?.({ seq: this.#position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
       expected++;
     }
     if (!broken) {
       const remote = await listRemote(storage, prefix, name, { signal });
-      const newer = remote.snapshots.some((s) => s.seq > this.position.seq);
-      broken = newer && !remote.incrementals.some((i) => i.seq === this.position.seq + 1n);
+      const newer = remote.snapshots.some((s) => s.seq > this.#position.seq);
+      broken = newer && !remote.incrementals.some((i) => i.seq === this.#position.seq + 1n);
     }
     if (broken) {
-      this.options.logger?.info({ db: name, seq: this.position.seq }, 'walstream follow: chain cannot continue; restoring the newest snapshot');
-      this.writer.close();
-      this.position = await Follower.fullRestore(this.options, signal);
-      this.writer = new ReplicaWriter(this.options.output, this.options.busyTimeoutMs ?? 5000);
-      this.options.onApply?.({ seq: this.position.seq, restored: true });
+      this.#options.logger?.info(
+        { db: name, seq: this.#position.seq },
+        'walstream follow: chain cannot continue; restoring the newest snapshot',
+      );
+      this.#writer.close();
+      this.#position = await Follower.#fullRestore(this.#options, signal);
+      this.#writer = new ReplicaWriter(this.#options.output, this.#options.busyTimeoutMs ?? 5000);
+      this.#options.onApply?.({ seq: this.#position.seq, restored: true });
       return this.poll(signal);
     }
-    const ready = this.waiters.filter((w) => w.seq <= this.position.seq);
-    this.waiters = this.waiters.filter((w) => w.seq > this.position.seq);
+    const ready = this.#waiters.filter((w) => w.seq <= this.#position.seq);
+    this.#waiters = this.#waiters.filter((w) => w.seq > this.#position.seq);
     for (const w of ready) w.resolve();
-    return this.position.seq;
+    return this.#position.seq;
   }
 
-  private async run(): Promise<void> {
-    const clock = this.options.clock ?? systemClock;
-    const logger = this.options.logger ?? silentLogger;
-    const signal = this.controller.signal;
-    while (await sleepUnlessAborted(clock, this.options.intervalMs ?? 1000, signal)) {
+  async #run(): Promise<void> {
+    const clock = this.#options.clock ?? systemClock;
+    const logger = this.#options.logger ?? silentLogger;
+    const signal = this.#controller.signal;
+    while (await sleepUnlessAborted(clock, this.#options.intervalMs ?? 1000, signal)) {
       try {
         await this.poll(signal);
       } catch (err) {
         if (signal.aborted) break;
-        logger.warn({ db: this.options.name, err: String(err) }, 'walstream follow: poll failed; retrying');
-        this.options.onError?.(err);
+        logger.warn({ db: this.#options.name, err: String(err) }, 'walstream follow: poll failed; retrying');
+        this.#options.onError?.(err);
       }
     }
   }
 
   /** Stops polling and releases the replica. Idempotent. */
   async close(): Promise<void> {
-    this.controller.abort();
-    await this.loop?.catch(() => {});
-    this.loop = null;
-    this.writer.close();
+    this.#controller.abort();
+    await this.#loop?.catch(() => {});
+    this.#loop = null;
+    this.#writer.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

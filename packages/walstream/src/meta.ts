@@ -21,14 +21,16 @@ export function metaEntry(dbPages: number): PageEntry {
 
 /** Reads the database size from a metadata entry's data. */
 export function parseMeta(data: Uint8Array, where: string): number {
-  if (data.byteLength < META_SIZE) throw corruptError(`${where}: metadata entry has ${data.byteLength} bytes, expected ${META_SIZE}`);
+  if (data.byteLength < META_SIZE)
+    throw corruptError(`${where}: metadata entry has ${data.byteLength} bytes, expected ${META_SIZE}`);
   return new DataView(data.buffer, data.byteOffset, META_SIZE).getUint32(0, false);
 }
 
 /** The database size a changeset declares (its metadata entry), checking it is present. */
 export function changesetDbPages(cs: PhysicalChangeset, where: string): number {
   const first = cs.pages[0];
-  if (first === undefined || first.pageId !== META_PAGE_ID) throw corruptError(`${where}: changeset has no walstream metadata entry`);
+  if (first === undefined || first.pageId !== META_PAGE_ID)
+    throw corruptError(`${where}: changeset has no walstream metadata entry`);
   return parseMeta(first.data, where);
 }
 

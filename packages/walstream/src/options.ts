@@ -91,7 +91,10 @@ const check: ConfigChecker = configChecker(configError);
 export function resolveShared(options: WalstreamOptions): ResolvedShared {
   if (typeof options !== 'object' || options === null) check.fail('options are required');
   const storage = options.storage;
-  check.require(typeof storage === 'object' && storage !== null && typeof storage.putIfAbsent === 'function', 'storage must be a StorageBackend');
+  check.require(
+    typeof storage === 'object' && storage !== null && typeof storage.putIfAbsent === 'function',
+    'storage must be a StorageBackend',
+  );
   const prefix = options.prefix ?? '';
   check.require(typeof prefix === 'string', 'prefix must be a string');
   return {
@@ -106,7 +109,8 @@ export function resolveShared(options: WalstreamOptions): ResolvedShared {
 
 /** Checks per-database options over the shared defaults. */
 export function resolveDatabase(base: DatabaseOptions, over: DatabaseOptions = {}): ResolvedDatabaseOptions {
-  const pick = <K extends keyof DatabaseOptions>(k: K): DatabaseOptions[K] => (over[k] !== undefined ? over[k] : base[k]);
+  const pick = <K extends keyof DatabaseOptions>(k: K): DatabaseOptions[K] =>
+    over[k] !== undefined ? over[k] : base[k];
   const ck = { ...base.checkpoint, ...over.checkpoint };
   const sn = { ...base.snapshot, ...over.snapshot };
   const checkpoint = {

@@ -1,5 +1,12 @@
 /** What storage holds for one database: snapshot and incremental keys, and the head. */
-import { ChangesetKind, GENERATION_INCREMENTAL, GENERATION_SNAPSHOT, formatKey, generationPrefix, parseKey } from '@hadb/changeset';
+import {
+  ChangesetKind,
+  GENERATION_INCREMENTAL,
+  GENERATION_SNAPSHOT,
+  formatKey,
+  generationPrefix,
+  parseKey,
+} from '@hadb/changeset';
 import type { OpOptions, StorageBackend } from '@hadb/storage';
 
 /** One stored changeset. */
@@ -30,14 +37,20 @@ async function listGeneration(
   const out: RemoteEntry[] = [];
   for (const key of keys) {
     const parts = parseKey(prefix, key);
-    if (parts === null || parts.db !== db || parts.generation !== generation || parts.kind !== ChangesetKind.Physical) continue;
+    if (parts === null || parts.db !== db || parts.generation !== generation || parts.kind !== ChangesetKind.Physical)
+      continue;
     out.push({ key, seq: parts.seq });
   }
   return out.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
 }
 
 /** Lists snapshots and incrementals of `db`. */
-export async function listRemote(storage: StorageBackend, prefix: string, db: string, options: OpOptions = {}): Promise<RemoteListing> {
+export async function listRemote(
+  storage: StorageBackend,
+  prefix: string,
+  db: string,
+  options: OpOptions = {},
+): Promise<RemoteListing> {
   const [snapshots, incrementals] = await Promise.all([
     listGeneration(storage, prefix, db, GENERATION_SNAPSHOT, options),
     listGeneration(storage, prefix, db, GENERATION_INCREMENTAL, options),
@@ -67,7 +80,11 @@ export interface RemoteHeader {
 }
 
 /** Reads a stored changeset's header with one range read; `null` if the object is missing or short. */
-export async function readRemoteHeader(storage: StorageBackend, key: string, options: OpOptions = {}): Promise<RemoteHeader | null> {
+export async function readRemoteHeader(
+  storage: StorageBackend,
+  key: string,
+  options: OpOptions = {},
+): Promise<RemoteHeader | null> {
   const bytes = await storage.rangeGet(key, 0, 40, options);
   if (bytes === null || bytes.byteLength < 40) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, 40);

@@ -50,7 +50,11 @@ function writeJournal(jfd: number, fd: number, pageSize: number, dbPages: number
   let off = SECTOR;
   for (const pgno of pgnos) {
     const data = preadSome(fd, pageSize, (pgno - 1) * pageSize);
-    if (data.byteLength !== pageSize) throw new WalstreamError('HADB_WALSTREAM_CORRUPT', `page ${pgno}: short read (${data.byteLength} of ${pageSize} bytes)`);
+    if (data.byteLength !== pageSize)
+      throw new WalstreamError(
+        'HADB_WALSTREAM_CORRUPT',
+        `page ${pgno}: short read (${data.byteLength} of ${pageSize} bytes)`,
+      );
     record.writeUInt32BE(pgno, 0);
     record.set(data, 4);
     record.writeUInt32BE(pageChecksum(nonce, data), 4 + pageSize);
@@ -123,17 +127,17 @@ export function prepareReplicaFile(path: string): void {
 
 /** A replica open for applying changesets (holds one SQLite connection used only for locking). */
 export class ReplicaWriter {
-  private readonly lock: InstanceType<typeof Database>;
+  readonly #lock: InstanceType<typeof Database>;
 
   /** Opens `path` (made by {@link prepareReplicaFile}); `busyTimeoutMs` bounds the wait for readers. */
   constructor(
     readonly path: string,
     busyTimeoutMs = 5000,
   ) {
-    this.lock = new Database(path, { fileMustExist: true });
-    this.lock.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    this.#lock = new Database(path, { fileMustExist: true });
+    this.#lock.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // A read-write open rolls back a hot journal left by a crashed apply.
-    this.lock.prepare('SELECT count(*) FROM sqlite_schema').get();
+    this.#lock.prepare('SELECT count(*) FROM sqlite_schema').get();
   }
 
   /**
@@ -147,19 +151,26 @@ export class ReplicaWriter {
     try {
       verifyChain(expectedPrev, cs);
     } catch (err) {
-      throw corruptError(`${this.path}: changeset ${cs.header.seq} does not continue the replica's chain: ${(err as Error).message}`, err);
+      throw corruptError(
+        `${this.path}: changeset ${cs.header.seq} does not continue the replica's chain: ${(err as Error).message}`,
+        err,
+      );
     }
     const where = `changeset ${cs.header.seq}`;
     const newPages = changesetDbPages(cs, where);
     const pageSize = cs.header.pageSize;
-    this.lock.exec('BEGIN EXCLUSIVE');
-    this.lock.prepare('SELECT count(*) FROM sqlite_schema').get();
+    this.#lock.exec('BEGIN EXCLUSIVE');
+    this.#lock.prepare('SELECT count(*) FROM sqlite_schema').get();
     const journal = `${this.path}-journal`;
     try {
       // Never closed: closing would drop this process's SQLite locks on the file (see pinned-files).
       const fd = pinnedFd(this.path, true);
       const size = fstatSync(fd).size;
-      if (size % pageSize !== 0) throw new WalstreamError('HADB_WALSTREAM_CORRUPT', `${this.path}: size ${size} is not a multiple of page size ${pageSize}`);
+      if (size % pageSize !== 0)
+        throw new WalstreamError(
+          'HADB_WALSTREAM_CORRUPT',
+          `${this.path}: size ${size} is not a multiple of page size ${pageSize}`,
+        );
       const oldPages = size / pageSize;
       const page1 = preadSome(fd, pageSize, 0);
       const jfd = openSync(journal, 'w');
@@ -187,12 +198,12 @@ export class ReplicaWriter {
       rmSync(journal);
       fsyncDir(dirname(this.path));
     } finally {
-      this.lock.exec('ROLLBACK');
+      this.#lock.exec('ROLLBACK');
     }
     return cs.checksum;
   }
 
   close(): void {
-    this.lock.close();
+    this.#lock.close();
   }
 }

@@ -5,8 +5,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { isChangesetError, newPhysical, PageIdSize, uploadPhysical, type PageEntry, type PhysicalChangeset } from '@hadb/changeset';
-import { ConcurrencyLimiter, throwIfAborted, withTimeout, type Clock, type Logger, type OpOptions, type Timer } from '@hadb/io';
+import {
+  isChangesetError,
+  newPhysical,
+  PageIdSize,
+  uploadPhysical,
+  type PageEntry,
+  type PhysicalChangeset,
+} from '@hadb/changeset';
+import {
+  ConcurrencyLimiter,
+  throwIfAborted,
+  withTimeout,
+  type Clock,
+  type Logger,
+  type OpOptions,
+  type Timer,
+} from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { captureCommitted, type CapturedBatch } from './capture.js';
 import { Connections } from './connections.js';
@@ -60,36 +75,41 @@ const deadline = { timeout: timeoutError, aborted: abortedError };
 
 /** Replicates one SQLite database. Create it through `Walstream.add` (or `DatabaseReplicator.open`). */
 export class DatabaseReplicator {
-  private state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
-  private restartSafe = false;
+  #state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
+  #restartSafe = false;
   /** Captured, not yet stored changesets, oldest first. */
-  private pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch; readonly capturedAt: number }> = [];
+  #pending: Array<{ readonly cs: PhysicalChangeset; readonly batch: CapturedBatch; readonly capturedAt: number }> = [];
   /** Position after the last captured frame (ahead of `state.wal` by `pending`). */
-  private cursor: WalPosition | null = null;
-  private queue: Promise<unknown> = Promise.resolve();
-  private timer: Timer | null = null;
-  private closed = false;
-  private needsSnapshot: string | null = null;
-  private changesetsSinceSnapshot = 0;
-  private lastSnapshotAt: number;
-  private lastShipAt: number;
-  private lastCheckpointAt: number;
-  private lastSnapshotSeq: bigint | null = null;
-  private readonly walPath: string;
-  private readonly conns: Connections;
+  #cursor: WalPosition | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: Timer | null = null;
+  #closed = false;
+  #needsSnapshot: string | null = null;
+  #changesetsSinceSnapshot = 0;
+  #lastSnapshotAt: number;
+  #lastShipAt: number;
+  #lastCheckpointAt: number;
+  #lastSnapshotSeq: bigint | null = null;
+  readonly #walPath: string;
+  readonly #conns: Connections;
+
+  readonly #options: ResolvedDatabaseOptions;
+  readonly #ctx: EngineContext;
 
   private constructor(
     readonly name: string,
     readonly path: string,
-    private readonly options: ResolvedDatabaseOptions,
-    private readonly ctx: EngineContext,
+    options: ResolvedDatabaseOptions,
+    ctx: EngineContext,
   ) {
-    this.walPath = `${path}-wal`;
-    this.conns = new Connections(path);
+    this.#options = options;
+    this.#ctx = ctx;
+    this.#walPath = `${path}-wal`;
+    this.#conns = new Connections(path);
     const now = ctx.clock.now();
-    this.lastSnapshotAt = now;
-    this.lastShipAt = now;
-    this.lastCheckpointAt = now;
+    this.#lastSnapshotAt = now;
+    this.#lastShipAt = now;
+    this.#lastCheckpointAt = now;
   }
 
   /**
@@ -97,23 +117,29 @@ export class DatabaseReplicator {
    * the local position, the WAL and the remote head agree, otherwise starts a new lineage with a
    * snapshot above the remote head (a restored or changed file never overwrites history).
    */
-  static async open(name: string, path: string, options: ResolvedDatabaseOptions, ctx: EngineContext, op: OpOptions = {}): Promise<DatabaseReplicator> {
+  static async open(
+    name: string,
+    path: string,
+    options: ResolvedDatabaseOptions,
+    ctx: EngineContext,
+    op: OpOptions = {},
+  ): Promise<DatabaseReplicator> {
     if (!existsSync(path)) throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `${path} does not exist`);
     const r = new DatabaseReplicator(name, path, options, ctx);
     try {
-      await r.start(op.signal);
+      await r.#start(op.signal);
     } catch (err) {
-      r.closed = true;
-      r.conns.close();
+      r.#closed = true;
+      r.#conns.close();
       throw err;
     }
-    if (options.autoSync) r.schedule();
+    if (options.autoSync) r.#schedule();
     return r;
   }
 
-  private async start(signal: AbortSignal | undefined): Promise<void> {
-    this.conns.holdRead();
-    const { storage, prefix } = this.ctx;
+  async #start(signal: AbortSignal | undefined): Promise<void> {
+    this.#conns.holdRead();
+    const { storage, prefix } = this.#ctx;
     const saved = loadState(this.path);
     const remote = await listRemote(storage, prefix, this.name, { signal });
     let resume = false;
@@ -126,37 +152,37 @@ export class DatabaseReplicator {
           : snap !== undefined
             ? await remoteChainAt(storage, snap.key, true, { signal })
             : null;
-      resume = chain === saved.checksum && this.walStillAt(saved);
+      resume = chain === saved.checksum && this.#walStillAt(saved);
     }
     if (resume && saved !== null) {
-      this.state = { ...saved, closedFile: undefined };
-      this.cursor = saved.wal;
-      this.restartSafe = saved.wal === null;
-      this.lastSnapshotSeq = remote.snapshots[remote.snapshots.length - 1]?.seq ?? null;
-      this.ctx.logger.info({ db: this.name, seq: saved.seq }, 'walstream: resuming');
+      this.#state = { ...saved, closedFile: undefined };
+      this.#cursor = saved.wal;
+      this.#restartSafe = saved.wal === null;
+      this.#lastSnapshotSeq = remote.snapshots[remote.snapshots.length - 1]?.seq ?? null;
+      this.#ctx.logger.info({ db: this.name, seq: saved.seq }, 'walstream: resuming');
       return;
     }
     const base = saved !== null && saved.seq > remote.headSeq ? saved.seq : remote.headSeq;
-    this.state = { seq: base, checksum: 0n, pageSize: saved?.pageSize ?? 0, wal: null };
-    await this.newLineage(saved === null ? 'first start' : 'local state does not match storage or WAL', signal);
+    this.#state = { seq: base, checksum: 0n, pageSize: saved?.pageSize ?? 0, wal: null };
+    await this.#newLineage(saved === null ? 'first start' : 'local state does not match storage or WAL', signal);
   }
 
   /** True if the WAL still holds the frames the saved position describes (or, closed cleanly, the file is unchanged). */
-  private walStillAt(saved: LocalState): boolean {
+  #walStillAt(saved: LocalState): boolean {
     const pos = saved.wal;
     if (pos === null || pos.index === 0) {
-      const header = captureCommitted(this.walPath, null, true, 1);
+      const header = captureCommitted(this.#walPath, null, true, 1);
       if (header.kind === 'idle' && header.position === null) return fileUnchanged(this.path, saved.closedFile);
       if (pos === null) return false;
     }
-    const probe = captureCommitted(this.walPath, pos, false, 1);
+    const probe = captureCommitted(this.#walPath, pos, false, 1);
     if (probe.kind === 'reset') return false;
     if (probe.kind === 'idle' && probe.position === null) return false;
     if (pos.index === 0) return true;
     // A scan from frame 0 must stop at `pos` (a commit boundary) with the same running checksum.
     let cursor: WalPosition | null = null;
     for (;;) {
-      const step = captureCommitted(this.walPath, cursor, true, 1);
+      const step = captureCommitted(this.#walPath, cursor, true, 1);
       if (step.kind !== 'batch') return false;
       cursor = step.batch.end;
       if (cursor.index === pos.index) return cursor.cksum1 === pos.cksum1 && cursor.cksum2 === pos.cksum2;
@@ -165,14 +191,14 @@ export class DatabaseReplicator {
   }
 
   /** Runs `fn` after every earlier operation of this replicator (one at a time). */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => {});
     return run;
   }
 
-  private ensureOpen(): void {
-    if (this.closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', `${this.name}: replicator is closed`);
+  #ensureOpen(): void {
+    if (this.#closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', `${this.name}: replicator is closed`);
   }
 
   /**
@@ -180,30 +206,30 @@ export class DatabaseReplicator {
    * that returned before `sync()` was called is covered. Safe to call concurrently.
    */
   async sync(options: OpOptions = {}): Promise<SyncResult> {
-    this.ensureOpen();
+    this.#ensureOpen();
     try {
-      return await this.serial(() => this.doSync(options.signal));
+      return await this.#serial(() => this.#doSync(options.signal));
     } catch (err) {
-      this.ctx.syncFailed?.(this.name, err);
+      this.#ctx.syncFailed?.(this.name, err);
       throw err;
     }
   }
 
   /** Ships pending commits, then runs a checkpoint now (`PASSIVE` unless `mode` says `TRUNCATE`). */
   async checkpoint(mode: 'PASSIVE' | 'TRUNCATE' = 'PASSIVE', options: OpOptions = {}): Promise<boolean> {
-    this.ensureOpen();
-    return this.serial(async () => {
-      await this.doSync(options.signal);
-      return this.doCheckpoint(mode, options.signal);
+    this.#ensureOpen();
+    return this.#serial(async () => {
+      await this.#doSync(options.signal);
+      return this.#doCheckpoint(mode, options.signal);
     });
   }
 
   /** Ships pending commits, then stores a snapshot at the current sequence. */
   async snapshot(options: OpOptions = {}): Promise<{ readonly seq: bigint; readonly bytes: number }> {
-    this.ensureOpen();
-    return this.serial(async () => {
-      await this.doSync(options.signal);
-      return this.doSnapshot(false, 'requested', options.signal);
+    this.#ensureOpen();
+    return this.#serial(async () => {
+      await this.#doSync(options.signal);
+      return this.#doSnapshot(false, 'requested', options.signal);
     });
   }
 
@@ -212,82 +238,83 @@ export class DatabaseReplicator {
     return {
       name: this.name,
       path: this.path,
-      seq: this.state.seq,
-      pageSize: this.state.pageSize,
-      walIndex: this.state.wal?.index ?? 0,
-      changesetsSinceSnapshot: this.changesetsSinceSnapshot,
-      lastSnapshotSeq: this.lastSnapshotSeq,
-      closed: this.closed,
+      seq: this.#state.seq,
+      pageSize: this.#state.pageSize,
+      walIndex: this.#state.wal?.index ?? 0,
+      changesetsSinceSnapshot: this.#changesetsSinceSnapshot,
+      lastSnapshotSeq: this.#lastSnapshotSeq,
+      closed: this.#closed,
     };
   }
 
   /** Captures the next committed batch into `pending`; false when there is nothing new. */
-  private captureOne(): boolean {
-    const capturedAt = this.ctx.clock.now();
-    const got = captureCommitted(this.walPath, this.cursor, this.restartSafe, this.options.maxChangesetBytes);
+  #captureOne(): boolean {
+    const capturedAt = this.#ctx.clock.now();
+    const got = captureCommitted(this.#walPath, this.#cursor, this.#restartSafe, this.#options.maxChangesetBytes);
     if (got.kind === 'reset') {
-      this.needsSnapshot = 'WAL restarted outside walstream';
+      this.#needsSnapshot = 'WAL restarted outside walstream';
       return false;
     }
     if (got.kind === 'idle') {
-      if (got.position !== null && got.position !== this.cursor) this.moveToNewLog(got.position);
+      if (got.position !== null && got.position !== this.#cursor) this.#moveToNewLog(got.position);
       return false;
     }
     const batch = got.batch;
-    if (this.cursor !== null && batch.end.salt1 !== this.cursor.salt1) this.moveToNewLog(null);
-    const pageSize = this.state.pageSize;
+    if (this.#cursor !== null && batch.end.salt1 !== this.#cursor.salt1) this.#moveToNewLog(null);
+    const pageSize = this.#state.pageSize;
     if (pageSize !== 0 && batch.pageSize !== pageSize) {
-      this.needsSnapshot = `page size changed from ${pageSize} to ${batch.pageSize}`;
+      this.#needsSnapshot = `page size changed from ${pageSize} to ${batch.pageSize}`;
       return false;
     }
-    const last = this.pending[this.pending.length - 1]?.cs;
+    const last = this.#pending[this.#pending.length - 1]?.cs;
     const entries: PageEntry[] = [metaEntry(batch.dbPages)];
-    for (const pgno of [...batch.pages.keys()].sort((a, b) => a - b)) entries.push({ pageId: BigInt(pgno), data: batch.pages.get(pgno)! });
+    for (const pgno of [...batch.pages.keys()].sort((a, b) => a - b))
+      entries.push({ pageId: BigInt(pgno), data: batch.pages.get(pgno)! });
     const cs = newPhysical(
-      (last?.header.seq ?? this.state.seq) + 1n,
-      last?.checksum ?? this.state.checksum,
+      (last?.header.seq ?? this.#state.seq) + 1n,
+      last?.checksum ?? this.#state.checksum,
       PageIdSize.U32,
       batch.pageSize,
       entries,
-      { createdMs: BigInt(this.ctx.clock.wallMs()) },
+      { createdMs: BigInt(this.#ctx.clock.wallMs()) },
     );
-    this.pending.push({ cs, batch, capturedAt });
-    this.cursor = batch.end;
+    this.#pending.push({ cs, batch, capturedAt });
+    this.#cursor = batch.end;
     return true;
   }
 
   /** The WAL was restarted after everything in it was read: continue at frame 0 of the new log. */
-  private moveToNewLog(position: WalPosition | null): void {
-    this.restartSafe = false;
+  #moveToNewLog(position: WalPosition | null): void {
+    this.#restartSafe = false;
     if (position === null) return;
-    this.cursor = position;
-    if (this.pending.length === 0) {
-      this.state = { ...this.state, wal: position };
-      saveState(this.path, this.state);
+    this.#cursor = position;
+    if (this.#pending.length === 0) {
+      this.#state = { ...this.#state, wal: position };
+      saveState(this.path, this.#state);
     }
   }
 
-  private async doSync(signal: AbortSignal | undefined): Promise<SyncResult> {
+  async #doSync(signal: AbortSignal | undefined): Promise<SyncResult> {
     let shipped = 0;
     let pages = 0;
     let bytes = 0;
     for (;;) {
       throwIfAborted(signal, abortedError);
-      if (this.needsSnapshot !== null) {
-        await this.newLineage(this.needsSnapshot, signal);
+      if (this.#needsSnapshot !== null) {
+        await this.#newLineage(this.#needsSnapshot, signal);
         continue;
       }
-      if (this.pending.length === 0 && !this.captureOne()) {
-        if (this.needsSnapshot !== null) continue;
+      if (this.#pending.length === 0 && !this.#captureOne()) {
+        if (this.#needsSnapshot !== null) continue;
         break;
       }
-      const { cs, batch, capturedAt } = this.pending[0]!;
+      const { cs, batch, capturedAt } = this.#pending[0]!;
       let size: number;
       try {
-        size = await this.upload(cs, signal);
+        size = await this.#upload(cs, signal);
       } catch (err) {
         if (isChangesetError(err, 'HADB_CHANGESET_SEQUENCE_EXISTS')) {
-          this.needsSnapshot = `another writer stored seq ${cs.header.seq}`;
+          this.#needsSnapshot = `another writer stored seq ${cs.header.seq}`;
           throw new WalstreamError(
             'HADB_WALSTREAM_CONFLICT',
             `${this.name}: seq ${cs.header.seq} already exists in storage with other content; continuing above the remote head`,
@@ -296,28 +323,43 @@ export class DatabaseReplicator {
         }
         throw err;
       }
-      this.pending.shift();
-      this.state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
-      saveState(this.path, this.state);
-      this.changesetsSinceSnapshot++;
-      this.lastShipAt = this.ctx.clock.now();
+      this.#pending.shift();
+      this.#state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
+      saveState(this.path, this.#state);
+      this.#changesetsSinceSnapshot++;
+      this.#lastShipAt = this.#ctx.clock.now();
       shipped++;
       pages += batch.pages.size;
       bytes += size;
-      this.ctx.emit({ type: 'shipped', db: this.name, seq: cs.header.seq, pages: batch.pages.size, bytes: size, walBytes: batch.walBytes, capturedAt });
+      this.#ctx.emit({
+        type: 'shipped',
+        db: this.name,
+        seq: cs.header.seq,
+        pages: batch.pages.size,
+        bytes: size,
+        walBytes: batch.walBytes,
+        capturedAt,
+      });
     }
-    this.ctx.synced?.(this.name);
-    return { seq: this.state.seq, shipped, pages, bytes };
+    this.#ctx.synced?.(this.name);
+    return { seq: this.#state.seq, shipped, pages, bytes };
   }
 
-  private async upload(cs: PhysicalChangeset, signal: AbortSignal | undefined): Promise<number> {
-    const release = await this.ctx.limiter.acquire({ signal });
+  async #upload(cs: PhysicalChangeset, signal: AbortSignal | undefined): Promise<number> {
+    const release = await this.#ctx.limiter.acquire({ signal });
     try {
       let size = 0;
-      await withTimeout(this.ctx.clock, this.options.uploadTimeoutMs, `${this.name}: upload of seq ${cs.header.seq}`, deadline, async (s) => {
-        await uploadPhysical(this.ctx.storage, this.ctx.prefix, this.name, cs, { signal: s });
-        size = 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
-      }, { signal });
+      await withTimeout(
+        this.#ctx.clock,
+        this.#options.uploadTimeoutMs,
+        `${this.name}: upload of seq ${cs.header.seq}`,
+        deadline,
+        async (s) => {
+          await uploadPhysical(this.#ctx.storage, this.#ctx.prefix, this.name, cs, { signal: s });
+          size = 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
+        },
+        { signal },
+      );
       return size;
     } finally {
       release();
@@ -329,12 +371,16 @@ export class DatabaseReplicator {
    * a fresh random anchor (a new lineage); otherwise at the current sequence, anchored at the
    * current chain checksum.
    */
-  private async doSnapshot(lineage: boolean, reason: string, signal: AbortSignal | undefined): Promise<{ seq: bigint; bytes: number }> {
-    let seq = this.state.seq;
-    let anchor = this.state.checksum;
+  async #doSnapshot(
+    lineage: boolean,
+    reason: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ seq: bigint; bytes: number }> {
+    let seq = this.#state.seq;
+    let anchor = this.#state.checksum;
     if (lineage) {
-      const remote = await listRemote(this.ctx.storage, this.ctx.prefix, this.name, { signal });
-      seq = (remote.headSeq > this.state.seq ? remote.headSeq : this.state.seq) + 1n;
+      const remote = await listRemote(this.#ctx.storage, this.#ctx.prefix, this.name, { signal });
+      seq = (remote.headSeq > this.#state.seq ? remote.headSeq : this.#state.seq) + 1n;
       anchor = randomBytes(8).readBigUInt64BE(0);
     }
     if (seq === 0n) {
@@ -342,30 +388,38 @@ export class DatabaseReplicator {
       anchor = randomBytes(8).readBigUInt64BE(0);
       lineage = true;
     }
-    const release = await this.ctx.limiter.acquire({ signal });
+    const release = await this.#ctx.limiter.acquire({ signal });
     let result;
     try {
       result = await uploadSnapshot({
-        storage: this.ctx.storage,
-        key: snapshotKey(this.ctx.prefix, this.name, seq),
+        storage: this.#ctx.storage,
+        key: snapshotKey(this.#ctx.prefix, this.name, seq),
         seq,
         anchor,
         dbPath: this.path,
-        walPath: this.walPath,
-        position: this.state.wal,
-        createdMs: this.ctx.clock.wallMs(),
+        walPath: this.#walPath,
+        position: this.#state.wal,
+        createdMs: this.#ctx.clock.wallMs(),
         signal,
       });
     } finally {
       release();
     }
-    this.state = { seq, checksum: anchor, pageSize: result.pageSize, wal: this.state.wal };
-    saveState(this.path, this.state);
-    this.changesetsSinceSnapshot = 0;
-    this.lastSnapshotAt = this.ctx.clock.now();
-    this.lastSnapshotSeq = seq;
-    this.ctx.emit({ type: 'snapshot', db: this.name, seq, pages: result.dbPages, bytes: result.bytes, lineage, reason });
-    this.ctx.logger.info({ db: this.name, seq, lineage, reason, bytes: result.bytes }, 'walstream: snapshot stored');
+    this.#state = { seq, checksum: anchor, pageSize: result.pageSize, wal: this.#state.wal };
+    saveState(this.path, this.#state);
+    this.#changesetsSinceSnapshot = 0;
+    this.#lastSnapshotAt = this.#ctx.clock.now();
+    this.#lastSnapshotSeq = seq;
+    this.#ctx.emit({
+      type: 'snapshot',
+      db: this.name,
+      seq,
+      pages: result.dbPages,
+      bytes: result.bytes,
+      lineage,
+      reason,
+    });
+    this.#ctx.logger.info({ db: this.name, seq, lineage, reason, bytes: result.bytes }, 'walstream: snapshot stored');
     return { seq, bytes: result.bytes };
   }
 
@@ -374,15 +428,15 @@ export class DatabaseReplicator {
    * committed frames (they are part of the snapshot image) and a snapshot is stored above the
    * remote head.
    */
-  private async newLineage(reason: string, signal: AbortSignal | undefined): Promise<void> {
-    this.pending = [];
-    this.conns.releaseRead();
-    this.conns.holdRead();
+  async #newLineage(reason: string, signal: AbortSignal | undefined): Promise<void> {
+    this.#pending = [];
+    this.#conns.releaseRead();
+    this.#conns.holdRead();
     // Everything committed before the lock is in the image: the WAL's frames up to its last
     // commit, or the database file alone. A restart of the log after this loses nothing.
     let pos: WalPosition | null = null;
     for (;;) {
-      const got = captureCommitted(this.walPath, pos, true, Number.MAX_SAFE_INTEGER);
+      const got = captureCommitted(this.#walPath, pos, true, Number.MAX_SAFE_INTEGER);
       if (got.kind === 'batch') {
         pos = got.batch.end;
         continue;
@@ -390,11 +444,11 @@ export class DatabaseReplicator {
       if (got.kind === 'idle') pos = got.position;
       break;
     }
-    this.state = { ...this.state, wal: pos };
-    this.cursor = pos;
-    this.restartSafe = true;
-    await this.doSnapshot(true, reason, signal);
-    this.needsSnapshot = null;
+    this.#state = { ...this.#state, wal: pos };
+    this.#cursor = pos;
+    this.#restartSafe = true;
+    await this.#doSnapshot(true, reason, signal);
+    this.#needsSnapshot = null;
   }
 
   /**
@@ -403,72 +457,75 @@ export class DatabaseReplicator {
    * so every frame the checkpoint moves has been read. TRUNCATE then needs the write lock itself;
    * a commit that slips into that gap is detected by `data_version` and covered by a snapshot.
    */
-  private async doCheckpoint(mode: 'PASSIVE' | 'TRUNCATE', signal: AbortSignal | undefined): Promise<boolean> {
+  async #doCheckpoint(mode: 'PASSIVE' | 'TRUNCATE', signal: AbortSignal | undefined): Promise<boolean> {
     throwIfAborted(signal, abortedError);
-    if (this.needsSnapshot !== null || !this.conns.tryLockWrites()) return false;
+    if (this.#needsSnapshot !== null || !this.#conns.tryLockWrites()) return false;
     let locked = true;
     let complete = false;
     let walFrames = 0;
     try {
       // Commits since the last sync are captured (in memory) while writers wait; shipped below.
-      while (this.captureOne());
-      if (this.needsSnapshot !== null) return false;
-      walFrames = this.cursor?.index ?? 0;
-      this.conns.releaseRead();
+      while (this.#captureOne());
+      if (this.#needsSnapshot !== null) return false;
+      walFrames = this.#cursor?.index ?? 0;
+      this.#conns.releaseRead();
       if (mode === 'PASSIVE') {
-        const [busy, log, done] = this.conns.checkpoint('PASSIVE');
+        const [busy, log, done] = this.#conns.checkpoint('PASSIVE');
         complete = busy === 0 && log === done;
       } else {
-        const before = this.conns.dataVersion();
-        this.conns.unlockWrites();
+        const before = this.#conns.dataVersion();
+        this.#conns.unlockWrites();
         locked = false;
-        const [busy] = this.conns.checkpoint('TRUNCATE');
+        const [busy] = this.#conns.checkpoint('TRUNCATE');
         complete = busy === 0;
-        if (this.conns.dataVersion() !== before) this.needsSnapshot = 'a commit raced the TRUNCATE checkpoint';
+        if (this.#conns.dataVersion() !== before) this.#needsSnapshot = 'a commit raced the TRUNCATE checkpoint';
       }
-      this.conns.holdRead();
-      this.restartSafe = true;
+      this.#conns.holdRead();
+      this.#restartSafe = true;
     } finally {
-      this.conns.holdRead();
-      if (locked) this.conns.unlockWrites();
+      this.#conns.holdRead();
+      if (locked) this.#conns.unlockWrites();
     }
-    this.lastCheckpointAt = this.ctx.clock.now();
-    this.ctx.emit({ type: 'checkpoint', db: this.name, mode, walFrames, complete });
-    await this.doSync(signal);
+    this.#lastCheckpointAt = this.#ctx.clock.now();
+    this.#ctx.emit({ type: 'checkpoint', db: this.name, mode, walFrames, complete });
+    await this.#doSync(signal);
     return complete;
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    this.timer = this.ctx.clock.timer(this.options.syncIntervalMs, () => {
-      this.timer = null;
-      void this.serial(() => this.tick()).finally(() => this.schedule());
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = this.#ctx.clock.timer(this.#options.syncIntervalMs, () => {
+      this.#timer = null;
+      void this.#serial(() => this.#tick()).finally(() => this.#schedule());
     });
   }
 
   /** One background step: sync, then checkpoint and snapshot by policy. Errors are reported, not thrown. */
-  private async tick(): Promise<void> {
-    if (this.closed) return;
+  async #tick(): Promise<void> {
+    if (this.#closed) return;
     try {
-      await this.doSync(undefined);
-      const o = this.options;
-      const now = this.ctx.clock.now();
-      const frames = this.cursor?.index ?? 0;
+      await this.#doSync(undefined);
+      const o = this.#options;
+      const now = this.#ctx.clock.now();
+      const frames = this.#cursor?.index ?? 0;
       if (o.checkpoint.truncatePages > 0 && frames >= o.checkpoint.truncatePages) {
-        await this.doCheckpoint('TRUNCATE', undefined);
-      } else if (frames >= o.checkpoint.minPages || (o.checkpoint.intervalMs > 0 && frames > 0 && now - this.lastCheckpointAt >= o.checkpoint.intervalMs)) {
-        await this.doCheckpoint('PASSIVE', undefined);
+        await this.#doCheckpoint('TRUNCATE', undefined);
+      } else if (
+        frames >= o.checkpoint.minPages ||
+        (o.checkpoint.intervalMs > 0 && frames > 0 && now - this.#lastCheckpointAt >= o.checkpoint.intervalMs)
+      ) {
+        await this.#doCheckpoint('PASSIVE', undefined);
       }
       const s = o.snapshot;
       const due =
-        this.changesetsSinceSnapshot > 0 &&
-        ((s.intervalMs > 0 && now - this.lastSnapshotAt >= s.intervalMs) ||
-          (s.everyChangesets > 0 && this.changesetsSinceSnapshot >= s.everyChangesets) ||
-          (s.idleMs > 0 && now - this.lastShipAt >= s.idleMs));
-      if (due) await this.doSnapshot(false, 'policy', undefined);
+        this.#changesetsSinceSnapshot > 0 &&
+        ((s.intervalMs > 0 && now - this.#lastSnapshotAt >= s.intervalMs) ||
+          (s.everyChangesets > 0 && this.#changesetsSinceSnapshot >= s.everyChangesets) ||
+          (s.idleMs > 0 && now - this.#lastShipAt >= s.idleMs));
+      if (due) await this.#doSnapshot(false, 'policy', undefined);
     } catch (error) {
-      this.ctx.logger.warn({ db: this.name, err: String(error) }, 'walstream: background step failed; retrying');
-      this.ctx.emit({ type: 'error', db: this.name, error });
+      this.#ctx.logger.warn({ db: this.name, err: String(error) }, 'walstream: background step failed; retrying');
+      this.#ctx.emit({ type: 'error', db: this.name, error });
     }
   }
 
@@ -477,25 +534,25 @@ export class DatabaseReplicator {
    * Idempotent. The database is left in WAL mode with every frame still in the WAL.
    */
   async close(options: OpOptions & { readonly final?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.timer?.cancel();
-    this.timer = null;
+    if (this.#closed) return;
+    this.#timer?.cancel();
+    this.#timer = null;
     try {
-      if (options.final !== false) await this.serial(() => this.doSync(options.signal));
-      else await this.queue;
+      if (options.final !== false) await this.#serial(() => this.#doSync(options.signal));
+      else await this.#queue;
     } finally {
-      this.closed = true;
-      this.conns.close();
-      this.recordCleanClose();
+      this.#closed = true;
+      this.#conns.close();
+      this.#recordCleanClose();
     }
   }
 
   /** After the last connection closed, SQLite checkpointed and removed the WAL: remember the file. */
-  private recordCleanClose(): void {
+  #recordCleanClose(): void {
     try {
-      if (this.pending.length > 0 || this.needsSnapshot !== null || existsSync(this.walPath)) return;
+      if (this.#pending.length > 0 || this.#needsSnapshot !== null || existsSync(this.#walPath)) return;
       const st = statSync(this.path);
-      saveState(this.path, { ...this.state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
+      saveState(this.path, { ...this.#state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
     } catch {
       // Best effort: without the record the next start takes a snapshot.
     }

@@ -75,8 +75,10 @@ function snapshotError(err: unknown, key: string): Error {
   if (err instanceof WalstreamError) return err;
   const e = err as { code?: string; cause?: unknown; message?: string };
   if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
-  if (e.code === 'HADB_CHANGESET_ABORTED') return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
-  if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_')) return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
+  if (e.code === 'HADB_CHANGESET_ABORTED')
+    return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
+  if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_'))
+    return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
   return err as Error;
 }
 
@@ -111,7 +113,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const time = timeOf(options.time);
   const concurrency = options.concurrency ?? 8;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new WalstreamError('HADB_WALSTREAM_INVALID_CONFIG', `concurrency must be an integer >= 1, got ${concurrency}`);
+    throw new WalstreamError(
+      'HADB_WALSTREAM_INVALID_CONFIG',
+      `concurrency must be an integer >= 1, got ${concurrency}`,
+    );
   }
   if (existsSync(output)) {
     if (options.ifNotExists === true) return { skipped: true };
@@ -123,7 +128,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   if (snap === null) {
     throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `no snapshot of '${name}' at or before the target`);
   }
-  const candidates = remote.incrementals.filter((e) => e.seq > snap.seq && (options.seq === undefined || e.seq <= options.seq));
+  const candidates = remote.incrementals.filter(
+    (e) => e.seq > snap.seq && (options.seq === undefined || e.seq <= options.seq),
+  );
   const tmp = `${output}.walstream-restore`;
   rmSync(tmp, { force: true });
   const fd = openSync(tmp, 'w+');
@@ -132,7 +139,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     // 1. The snapshot, streamed.
     // One streamed GET: the transport reads ahead on its own while pages are written.
     const stream = await storage.getStream(snap.key, { signal });
-    if (stream === null) throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
+    if (stream === null)
+      throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
     bytes += stream.size;
     const reader = readPhysicalStream(stream.body, { signal });
     let header;
@@ -170,7 +178,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       const entry = candidates[i]!;
       if (entry.seq !== seq + 1n) {
         if (options.seq === undefined && time === undefined) {
-          throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': incremental ${seq + 1n} is missing (next stored is ${entry.seq})`);
+          throw new WalstreamError(
+            'HADB_WALSTREAM_GAP',
+            `'${name}': incremental ${seq + 1n} is missing (next stored is ${entry.seq})`,
+          );
         }
         break;
       }
@@ -179,9 +190,14 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
         cs = await inflight.get(i)!;
       } catch (err) {
         if ((err as { code?: string }).code === 'HADB_CHANGESET_NOT_FOUND') {
-          throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': incremental ${entry.seq} disappeared during restore`, { cause: err });
+          throw new WalstreamError(
+            'HADB_WALSTREAM_GAP',
+            `'${name}': incremental ${entry.seq} disappeared during restore`,
+            { cause: err },
+          );
         }
-        if ((err as { code?: string }).code?.startsWith('HADB_CHANGESET_') === true) throw corruptError(`${entry.key}: ${(err as Error).message}`, err);
+        if ((err as { code?: string }).code?.startsWith('HADB_CHANGESET_') === true)
+          throw corruptError(`${entry.key}: ${(err as Error).message}`, err);
         throw err;
       }
       inflight.delete(i);
@@ -193,7 +209,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
           `'${name}': chain break at seq ${entry.seq}: prev_checksum ${cs.header.prevChecksum.toString(16)} does not continue ${chain.toString(16)}`,
         );
       }
-      if (cs.header.pageSize !== pageSize) throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
+      if (cs.header.pageSize !== pageSize)
+        throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
       dbPages = changesetDbPages(cs, entry.key);
       for (const page of cs.pages) out.add(page, entry.key);
       out.flush();
@@ -218,7 +235,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
     renameSync(tmp, output);
     fsyncDir(dirname(output));
-    return { skipped: false, seq, snapshotSeq: snap.seq, incrementals: applied, pageSize, dbPages, createdMs, bytes, checksum: chain };
+    return {
+      skipped: false,
+      seq,
+      snapshotSeq: snap.seq,
+      incrementals: applied,
+      pageSize,
+      dbPages,
+      createdMs,
+      bytes,
+      checksum: chain,
+    };
   } catch (err) {
     try {
       closeSync(fd);
@@ -239,11 +266,16 @@ export function checkIntegrity(path: string, level: 'quick' | 'full' | 'none'): 
     const rows = db.pragma(level === 'full' ? 'integrity_check' : 'quick_check') as Array<Record<string, string>>;
     const messages = rows.map((r) => Object.values(r)[0]);
     if (messages.length !== 1 || messages[0] !== 'ok') {
-      throw new WalstreamError('HADB_WALSTREAM_INTEGRITY', `${path}: ${level} check failed: ${messages.slice(0, 5).join('; ')}`);
+      throw new WalstreamError(
+        'HADB_WALSTREAM_INTEGRITY',
+        `${path}: ${level} check failed: ${messages.slice(0, 5).join('; ')}`,
+      );
     }
   } catch (err) {
     if (err instanceof WalstreamError) throw err;
-    throw new WalstreamError('HADB_WALSTREAM_INTEGRITY', `${path}: ${level} check failed: ${(err as Error).message}`, { cause: err });
+    throw new WalstreamError('HADB_WALSTREAM_INTEGRITY', `${path}: ${level} check failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     db?.close();
     rmSync(`${path}-wal`, { force: true });

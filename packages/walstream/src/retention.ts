@@ -54,5 +54,10 @@ export async function applyRetention(options: RetentionOptions): Promise<Retenti
     const snapKeys = keys.slice(0, keys.length - incKeys.length);
     if (snapKeys.length > 0) deleted += await storage.deleteMany(snapKeys, { signal });
   }
-  return { plan, incrementalsToDelete: incrementals.map((i) => i.seq), dryRun: options.force !== true, deletedObjects: deleted };
+  return {
+    plan,
+    incrementalsToDelete: incrementals.map((i) => i.seq),
+    dryRun: options.force !== true,
+    deletedObjects: deleted,
+  };
 }

@@ -88,7 +88,10 @@ export async function uploadSnapshot(input: SnapshotInput): Promise<SnapshotResu
           data = block.subarray(at, at + ps);
         }
         if (data.byteLength !== ps) {
-          throw new WalstreamError('HADB_WALSTREAM_UNAVAILABLE', `${input.dbPath}: page ${pgno} short read during snapshot; retry`);
+          throw new WalstreamError(
+            'HADB_WALSTREAM_UNAVAILABLE',
+            `${input.dbPath}: page ${pgno} short read during snapshot; retry`,
+          );
         }
         yield { pageId: BigInt(pgno), data };
       }

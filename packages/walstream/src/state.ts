@@ -58,7 +58,13 @@ export function loadState(dbPath: string): LocalState | null {
       closedFile?: { size: number; mtimeMs: number };
     };
     if (raw.version !== 1) return null;
-    return { seq: BigInt(raw.seq), checksum: BigInt(`0x${raw.checksum}`), pageSize: raw.pageSize, wal: raw.wal, closedFile: raw.closedFile };
+    return {
+      seq: BigInt(raw.seq),
+      checksum: BigInt(`0x${raw.checksum}`),
+      pageSize: raw.pageSize,
+      wal: raw.wal,
+      closedFile: raw.closedFile,
+    };
   } catch {
     return null;
   }

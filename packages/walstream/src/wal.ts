@@ -130,7 +130,8 @@ export function scanFrames(
     for (let i = 0; i < whole; i++) {
       const off = i * frameSize;
       const view = new DataView(buf.buffer, buf.byteOffset + off, WAL_FRAME_HEADER_SIZE);
-      if (view.getUint32(8, false) !== header.salt1 || view.getUint32(12, false) !== header.salt2) return index - fromIndex;
+      if (view.getUint32(8, false) !== header.salt1 || view.getUint32(12, false) !== header.salt2)
+        return index - fromIndex;
       const pgno = view.getUint32(0, false);
       if (pgno === 0) return index - fromIndex;
       let [a, b] = walChecksum(buf.subarray(off, off + 8), header.bigEndian, s1, s2);

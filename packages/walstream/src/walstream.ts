@@ -4,7 +4,14 @@ import { startAdminServer, type AdminServer } from '@hadb/admin';
 import { ConcurrencyLimiter, type OpOptions } from '@hadb/io';
 import { WalstreamAdminSource } from './admin-source.js';
 import { WalstreamError } from './errors.js';
-import { checkName, resolveDatabase, resolveShared, type DatabaseOptions, type ResolvedShared, type WalstreamOptions } from './options.js';
+import {
+  checkName,
+  resolveDatabase,
+  resolveShared,
+  type DatabaseOptions,
+  type ResolvedShared,
+  type WalstreamOptions,
+} from './options.js';
 import { DatabaseReplicator, type EngineContext } from './replicator.js';
 
 /**
@@ -14,18 +21,23 @@ import { DatabaseReplicator, type EngineContext } from './replicator.js';
  * committed and releases every database.
  */
 export class Walstream {
-  private readonly dbs = new Map<string, DatabaseReplicator>();
-  private readonly ctx: EngineContext;
-  private closed = false;
+  readonly #dbs = new Map<string, DatabaseReplicator>();
+  readonly #ctx: EngineContext;
+  #closed = false;
   /** Present when the `admin` option is set. */
   readonly #adminSource: WalstreamAdminSource | undefined;
   #adminServer: AdminServer | undefined;
 
+  readonly #shared: ResolvedShared;
+  readonly #defaults: Omit<DatabaseOptions, 'name'>;
+
   private constructor(
-    private readonly shared: ResolvedShared,
-    private readonly defaults: Omit<DatabaseOptions, 'name'>,
+    shared: ResolvedShared,
+    defaults: Omit<DatabaseOptions, 'name'>,
     admin: WalstreamOptions['admin'],
   ) {
+    this.#shared = shared;
+    this.#defaults = defaults;
     const source = (this.#adminSource =
       admin === undefined
         ? undefined
@@ -33,9 +45,9 @@ export class Walstream {
             nodeId: admin.nodeId ?? hostname(),
             clock: shared.clock,
             logger: shared.logger,
-            databases: () => [...this.dbs.values()].map((r) => r.status()),
+            databases: () => [...this.#dbs.values()].map((r) => r.status()),
           }));
-    this.ctx = {
+    this.#ctx = {
       storage: shared.storage,
       prefix: shared.prefix,
       clock: shared.clock,
@@ -61,7 +73,12 @@ export class Walstream {
     const ws = new Walstream(shared, options, options.admin);
     if (options.admin !== undefined && ws.#adminSource !== undefined) {
       const { nodeId: _nodeId, ...server } = options.admin;
-      ws.#adminServer = await startAdminServer({ clock: shared.clock, logger: shared.logger, ...server, sources: [ws.#adminSource] });
+      ws.#adminServer = await startAdminServer({
+        clock: shared.clock,
+        logger: shared.logger,
+        ...server,
+        sources: [ws.#adminSource],
+      });
     }
     return ws;
   }
@@ -77,51 +94,53 @@ export class Walstream {
    * agree, otherwise a new lineage starts with a snapshot above the remote head.
    */
   async add(path: string, options: DatabaseOptions & OpOptions = {}): Promise<DatabaseReplicator> {
-    if (this.closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', 'walstream is closed');
+    if (this.#closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', 'walstream is closed');
     const name = checkName(options.name ?? basename(path));
-    const resolved = resolveDatabase(this.defaults, options);
-    if (this.dbs.has(name)) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `database '${name}' is already replicated`);
-    for (const r of this.dbs.values()) {
-      if (r.path === resolve(path)) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `${path} is already replicated as '${r.name}'`);
+    const resolved = resolveDatabase(this.#defaults, options);
+    if (this.#dbs.has(name))
+      throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `database '${name}' is already replicated`);
+    for (const r of this.#dbs.values()) {
+      if (r.path === resolve(path))
+        throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `${path} is already replicated as '${r.name}'`);
     }
-    const replicator = await DatabaseReplicator.open(name, resolve(path), resolved, this.ctx, options);
-    this.dbs.set(name, replicator);
+    const replicator = await DatabaseReplicator.open(name, resolve(path), resolved, this.#ctx, options);
+    this.#dbs.set(name, replicator);
     return replicator;
   }
 
   /** The replicator of `name`, if added. */
   get(name: string): DatabaseReplicator | undefined {
-    return this.dbs.get(name);
+    return this.#dbs.get(name);
   }
 
   /** Names of the replicated databases. */
   names(): string[] {
-    return [...this.dbs.keys()];
+    return [...this.#dbs.keys()];
   }
 
   /** Stops replicating `name` (shipping what is committed first). */
   async remove(name: string, options: OpOptions = {}): Promise<void> {
-    const r = this.dbs.get(name);
+    const r = this.#dbs.get(name);
     if (r === undefined) throw new WalstreamError('HADB_WALSTREAM_DUPLICATE', `database '${name}' is not replicated`);
-    this.dbs.delete(name);
+    this.#dbs.delete(name);
     await r.close(options);
   }
 
   /** Ships every database's commits; resolves when all are stored. */
   async syncAll(options: OpOptions = {}): Promise<void> {
-    await Promise.all([...this.dbs.values()].map((r) => r.sync(options)));
+    await Promise.all([...this.#dbs.values()].map((r) => r.sync(options)));
   }
 
   /** Closes every database (final sync unless `final: false`). Idempotent; the storage backend stays open. */
   async close(options: OpOptions & { readonly final?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.#closed) return;
+    this.#closed = true;
     const admin = this.#adminServer;
     this.#adminServer = undefined;
     await admin?.close();
     this.#adminSource?.close();
-    const all = [...this.dbs.values()];
-    this.dbs.clear();
+    const all = [...this.#dbs.values()];
+    this.#dbs.clear();
     const results = await Promise.allSettled(all.map((r) => r.close(options)));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;

@@ -11,7 +11,8 @@ function flaky(inner: StorageBackend): { storage: StorageBackend; failing: { on:
   const failing = { on: false };
   const storage = new Proxy(inner, {
     get(target, prop) {
-      if (typeof prop === 'string' && prop.startsWith('put') && failing.on) return () => Promise.reject(new Error('upload refused (test)'));
+      if (typeof prop === 'string' && prop.startsWith('put') && failing.on)
+        return () => Promise.reject(new Error('upload refused (test)'));
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -47,7 +48,11 @@ describe('walstream with the admin option', () => {
     const app = openApp(path);
     cleanups.push(() => void app.close());
     app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    const ws = await Walstream.open({ storage, autoSync: false, admin: { port: 0, nodeId: 'box-1', webhooks: { targets: [{ url: hook }] } } });
+    const ws = await Walstream.open({
+      storage,
+      autoSync: false,
+      admin: { port: 0, nodeId: 'box-1', webhooks: { targets: [{ url: hook }] } },
+    });
     cleanups.push(() => ws.close().catch(() => undefined));
     const url = ws.adminUrl!;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -72,7 +77,8 @@ describe('walstream with the admin option', () => {
     app.prepare('INSERT INTO t (v) VALUES (?)').run('lost for now');
     await expect(r.sync()).rejects.toThrow();
     const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 50));
     expect(events.find((e) => e.event === 'ship_failed')).toMatchObject({ event: 'ship_failed', database: 'orders' });
     text = await (await fetch(`${url}metrics`)).text();
     expect(text).toMatch(/^hadb_errors_total\{code="[A-Z_]+",db="orders",node="box-1"\} 1$/m);

@@ -4,13 +4,27 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Walstream, restore } from '../src/index.js';
-import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, sidecarArgs, tempDir } from './helpers.js';
+import {
+  cliIntegrity,
+  committedHash,
+  fileHash,
+  openApp,
+  openLocal,
+  prng,
+  randomTxn,
+  sidecarArgs,
+  tempDir,
+} from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = join(here, '..', '..', '..');
 
 /** Starts a child and collects its stdout lines. */
-function start(cmd: string, args: string[], cwd: string): { child: ChildProcess; lines: string[]; waitFor(pred: (l: string) => boolean, ms?: number): Promise<string> } {
+function start(
+  cmd: string,
+  args: string[],
+  cwd: string,
+): { child: ChildProcess; lines: string[]; waitFor(pred: (l: string) => boolean, ms?: number): Promise<string> } {
   const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buf = '';
@@ -22,7 +36,7 @@ function start(cmd: string, args: string[], cwd: string): { child: ChildProcess;
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
       lines.push(l);
-      for (const w of waiters.splice(0)) (w.pred(l) ? w.resolve(l) : waiters.push(w));
+      for (const w of waiters.splice(0)) w.pred(l) ? w.resolve(l) : waiters.push(w);
     }
   });
   let stderr = '';
@@ -34,7 +48,10 @@ function start(cmd: string, args: string[], cwd: string): { child: ChildProcess;
       const hit = lines.find(pred);
       if (hit !== undefined) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timeout waiting for output; stderr: ${stderr.slice(-2000)}`)), ms);
+        const timer = setTimeout(
+          () => reject(new Error(`timeout waiting for output; stderr: ${stderr.slice(-2000)}`)),
+          ms,
+        );
         waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
       });
     },
@@ -42,7 +59,9 @@ function start(cmd: string, args: string[], cwd: string): { child: ChildProcess;
 }
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
 }
 
 describe('crashes (real child processes, SIGKILL)', () => {
@@ -74,7 +93,10 @@ describe('crashes (real child processes, SIGKILL)', () => {
       await restore({ storage, name: 'w', output: out, seq: res.seq, integrity: 'full' });
       expect(cliIntegrity(out)).toBe('ok');
       const db = new Database(out, { readonly: true });
-      const { max, count } = db.prepare('SELECT max(n) AS max, count(*) AS count FROM log').get() as { max: number; count: number };
+      const { max, count } = db.prepare('SELECT max(n) AS max, count(*) AS count FROM log').get() as {
+        max: number;
+        count: number;
+      };
       db.close();
       // Every acknowledged commit is there; a commit that landed but was not yet printed may be too.
       expect(max).toBeGreaterThanOrEqual(acked);

@@ -15,7 +15,12 @@ describe('storage faults (testkit withFaults)', () => {
     const t = tempDir('faults');
     cleanups.push(t.cleanup);
     const inner = await openLocal(t.dir);
-    const storage = withFaults(inner, { seed: 42, errorRate: 0.25, lostReplies: 0.25, operations: ['putIfAbsent', 'putStream', 'list', 'get'] });
+    const storage = withFaults(inner, {
+      seed: 42,
+      errorRate: 0.25,
+      lostReplies: 0.25,
+      operations: ['putIfAbsent', 'putStream', 'list', 'get'],
+    });
     const path = join(t.dir, 'f.db');
     const app = openApp(path);
     cleanups.push(() => void app.close());
@@ -82,7 +87,9 @@ describe('storage faults (testkit withFaults)', () => {
     bad[bad.length - 100] = (bad[bad.length - 100] ?? 0) ^ 0xff;
     await inner.put(key, bad);
     const out = join(t.dir, 'bad.db');
-    await expect(restore({ storage: inner, name: 'g', output: out })).rejects.toMatchObject({ code: 'HADB_WALSTREAM_CORRUPT' });
+    await expect(restore({ storage: inner, name: 'g', output: out })).rejects.toMatchObject({
+      code: 'HADB_WALSTREAM_CORRUPT',
+    });
     const { existsSync } = await import('node:fs');
     expect(existsSync(out)).toBe(false);
     // A well-formed changeset that does not continue the chain (another lineage's seq 2).
@@ -94,7 +101,9 @@ describe('storage faults (testkit withFaults)', () => {
     expect(existsSync(out)).toBe(false);
     // A download that fails midway (range reads of the snapshot) leaves nothing behind either.
     const failing = withFaults(inner, { seed: 1, streamErrors: 1 });
-    await expect(restore({ storage: failing, name: 'g', output: out, seq: 1n })).rejects.toMatchObject({ code: 'HADB_STORAGE_UNAVAILABLE' });
+    await expect(restore({ storage: failing, name: 'g', output: out, seq: 1n })).rejects.toMatchObject({
+      code: 'HADB_STORAGE_UNAVAILABLE',
+    });
     expect(failing.faultCounts().streamErrors).toBeGreaterThan(0);
     expect(existsSync(out)).toBe(false);
   });

@@ -27,7 +27,13 @@ describe('follow mode (read replica)', () => {
     await r.sync();
     const replica = join(t.dir, 'replica.db');
     const applied: Array<{ seq: bigint; restored: boolean }> = [];
-    const follower = await Follower.open({ storage, name: 'src', output: replica, intervalMs: 10, onApply: (i) => applied.push(i) });
+    const follower = await Follower.open({
+      storage,
+      name: 'src',
+      output: replica,
+      intervalMs: 10,
+      onApply: (i) => applied.push(i),
+    });
     cleanups.push(() => follower.close());
     const reader = new Database(replica, { readonly: true });
     reader.pragma('busy_timeout = 5000');
@@ -35,7 +41,9 @@ describe('follow mode (read replica)', () => {
     let reads = 0;
     const readLoop = (async () => {
       while (reads >= 0) {
-        const row = reader.prepare('SELECT count(*) AS n, coalesce(sum(length(v)), 0) AS b FROM t').get() as { n: number };
+        const row = reader.prepare('SELECT count(*) AS n, coalesce(sum(length(v)), 0) AS b FROM t').get() as {
+          n: number;
+        };
         expect(row.n).toBeGreaterThanOrEqual(0);
         reads++;
         await new Promise((res) => setTimeout(res, 1));
@@ -100,7 +108,13 @@ describe('follow mode (read replica)', () => {
     const remote = await listRemote(storage, '', 'j');
     const cs = await downloadPhysical(storage, remote.incrementals.find((e) => e.seq === next.seq)!.key);
     const writer = new ReplicaWriter(replica);
-    expect(() => writer.apply(cs, res.skipped ? 0n : res.checksum, { afterPages: () => { throw new Error('crash'); } })).toThrow('crash');
+    expect(() =>
+      writer.apply(cs, res.skipped ? 0n : res.checksum, {
+        afterPages: () => {
+          throw new Error('crash');
+        },
+      }),
+    ).toThrow('crash');
     writer.close();
     expect(existsSync(`${replica}-journal`)).toBe(true);
     // Any read-write SQLite open (here the Debian CLI) rolls the hot journal back.
@@ -151,7 +165,13 @@ describe('follow mode (read replica)', () => {
     expect(cs.pages.some((p) => Number(p.pageId) > newPages)).toBe(false);
 
     const writer = new ReplicaWriter(replica);
-    expect(() => writer.apply(cs, res.skipped ? 0n : res.checksum, { afterPages: () => { throw new Error('crash'); } })).toThrow('crash');
+    expect(() =>
+      writer.apply(cs, res.skipped ? 0n : res.checksum, {
+        afterPages: () => {
+          throw new Error('crash');
+        },
+      }),
+    ).toThrow('crash');
     writer.close();
     expect(statSync(replica).size).toBe(newPages * pageSize);
     expect(existsSync(`${replica}-journal`)).toBe(true);

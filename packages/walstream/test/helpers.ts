@@ -124,6 +124,14 @@ export const workspaceRoot = join(fileURLToPath(new URL('.', import.meta.url)), 
 
 /** Command line running the sidecar from source. */
 export function sidecarArgs(args: string[]): [string, string[]] {
-  return [process.execPath, ['--conditions=hadb-source', '--import', 'tsx', join(workspaceRoot, 'packages/walstream/src/bin/walstream-sidecar.ts'), ...args]];
+  return [
+    process.execPath,
+    [
+      '--conditions=hadb-source',
+      '--import',
+      'tsx',
+      join(workspaceRoot, 'packages/walstream/src/bin/walstream-sidecar.ts'),
+      ...args,
+    ],
+  ];
 }
-

@@ -24,7 +24,10 @@ describe('README example', () => {
     const file = join(pkg, `.readme-${process.pid}.mjs`);
     writeFileSync(file, code);
     try {
-      const out = execFileSync(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', file], { cwd: pkg, encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', file], {
+        cwd: pkg,
+        encoding: 'utf8',
+      });
       expect(out).toMatch(/durable at seq 2n\b/);
       expect(out).toMatch(/restored seq 2n\b/);
       expect(out).toContain("body: 'hello'");

@@ -80,7 +80,9 @@ describe('replicate and restore (storage-local)', () => {
     await r.sync();
     const out = join(t.dir, 'out.db');
     await restore({ storage, name: 'a.db', output: out });
-    await expect(restore({ storage, name: 'a.db', output: out })).rejects.toMatchObject({ code: 'HADB_WALSTREAM_EXISTS' });
+    await expect(restore({ storage, name: 'a.db', output: out })).rejects.toMatchObject({
+      code: 'HADB_WALSTREAM_EXISTS',
+    });
     expect(await restore({ storage, name: 'a.db', output: out, ifNotExists: true })).toEqual({ skipped: true });
     const err = await restore({ storage, name: 'nope', output: join(t.dir, 'x.db') }).catch((e: unknown) => e);
     expect(isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')).toBe(true);

@@ -47,7 +47,9 @@ describe('retention (grandfather-father-son)', () => {
     const out = join(t.dir, 'latest.db');
     await restore({ storage, name: 'ret', output: out });
     expect(fileHash(out)).toBe(await committedHash(app, join(t.dir, 's.db')));
-    const tooOld = await restore({ storage, name: 'ret', output: join(t.dir, 'old.db'), seq: 3n }).catch((e: unknown) => e);
+    const tooOld = await restore({ storage, name: 'ret', output: join(t.dir, 'old.db'), seq: 3n }).catch(
+      (e: unknown) => e,
+    );
     expect(isWalstreamError(tooOld, 'HADB_WALSTREAM_NOT_FOUND')).toBe(true);
   });
 });

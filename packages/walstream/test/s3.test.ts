@@ -3,7 +3,17 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { testService } from '@hadb/testkit';
 import type { StorageBackend } from '@hadb/storage';
 import { Follower, Walstream, applyRetention, restore } from '../src/index.js';
-import { cliIntegrity, committedHash, fileHash, openApp, openS3, prng, randomTxn, runPrefix, tempDir } from './helpers.js';
+import {
+  cliIntegrity,
+  committedHash,
+  fileHash,
+  openApp,
+  openS3,
+  prng,
+  randomTxn,
+  runPrefix,
+  tempDir,
+} from './helpers.js';
 
 const s3 = testService('s3');
 

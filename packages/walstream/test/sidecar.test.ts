@@ -18,7 +18,15 @@ describe('sidecar with the sqlite3 CLI as the writer (another process)', () => {
     cleanups.push(t.cleanup);
     const path = join(t.dir, 'cli.db');
     cli(path, 'PRAGMA journal_mode=WAL; CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);');
-    const [cmd, args] = sidecarArgs(['--storage', `local:${join(t.dir, 'bucket')}`, '--prefix', 'side/', '--sync-interval-ms', '20', path]);
+    const [cmd, args] = sidecarArgs([
+      '--storage',
+      `local:${join(t.dir, 'bucket')}`,
+      '--prefix',
+      'side/',
+      '--sync-interval-ms',
+      '20',
+      path,
+    ]);
     const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     cleanups.push(() => void child.kill('SIGKILL'));
     let out = '';
@@ -36,7 +44,10 @@ describe('sidecar with the sqlite3 CLI as the writer (another process)', () => {
     for (let i = 0; i < 20; i++) {
       cli(path, `INSERT INTO notes (body) VALUES ('note ${i} ' || hex(randomblob(${100 + i * 50})));`);
     }
-    cli(path, "UPDATE notes SET body = 'edited' WHERE id % 3 = 0; DELETE FROM notes WHERE id = 5; CREATE INDEX nb ON notes(body);");
+    cli(
+      path,
+      "UPDATE notes SET body = 'edited' WHERE id % 3 = 0; DELETE FROM notes WHERE id = 5; CREATE INDEX nb ON notes(body);",
+    );
     const expected = cli(path, 'SELECT count(*), sum(length(body)) FROM notes;');
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));

@@ -39,7 +39,8 @@ describe('background replication', () => {
     for (let round = 0; round < 3; round++) {
       // ~1,600 pages in one transaction: bigger than the autocheckpoint threshold.
       app.transaction(() => {
-        for (let i = 0; i < 400; i++) app.prepare('INSERT INTO t (k, v) VALUES (?, randomblob(16000))').run(round * 1000 + i);
+        for (let i = 0; i < 400; i++)
+          app.prepare('INSERT INTO t (k, v) VALUES (?, randomblob(16000))').run(round * 1000 + i);
       })();
       for (let i = 0; i < 5; i++) randomTxn(app, rnd);
       const res = await r.sync();

@@ -221,7 +221,12 @@ export class TestEngine implements Replicator, FollowerBehavior {
     s.appliedBytes += enc.encode(seg.payload).length;
   }
 
-  private async writeSegment(db: string, term: LeaderTerm, bytes: number, signal: AbortSignal | undefined): Promise<void> {
+  private async writeSegment(
+    db: string,
+    term: LeaderTerm,
+    bytes: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const s = this.state(db);
     for (;;) {
       if (s.term !== term) throw new CoordinatorError('HADB_CORE_FENCED', 'term ended');

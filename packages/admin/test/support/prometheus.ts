@@ -56,10 +56,17 @@ export async function startPrometheus(targets: readonly string[], token: string)
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await until(async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-      return fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    }, 20_000, 'prometheus ready');
+    await until(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+        return fetch(`${url}/-/ready`).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      20_000,
+      'prometheus ready',
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -68,7 +75,10 @@ export async function startPrometheus(targets: readonly string[], token: string)
     url,
     async query(expr) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`);
-      const body = (await res.json()) as { status: string; data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      const body = (await res.json()) as {
+        status: string;
+        data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
       if (body.status !== 'success') throw new Error(`query failed: ${JSON.stringify(body)}`);
       return body.data.result;
     },

@@ -91,7 +91,9 @@ class NodeProc {
   }
 
   get role(): string | undefined {
-    const e = [...this.events].reverse().find((x) => x.ev === 'role' && (x.type === 'joined' || x.type === 'promoted' || x.type === 'demoted'));
+    const e = [...this.events]
+      .reverse()
+      .find((x) => x.ev === 'role' && (x.type === 'joined' || x.type === 'promoted' || x.type === 'demoted'));
     if (e === undefined) return undefined;
     return e.type === 'promoted' ? 'leader' : e.type === 'demoted' ? 'follower' : (e.role as string);
   }
@@ -116,7 +118,9 @@ async function until(nodes: readonly NodeProc[], pred: () => boolean, ms: number
   while (!pred()) {
     const left = end - Date.now();
     if (left <= 0) {
-      const state = nodes.map((n) => `${n.name}:${n.role ?? '?'}@${n.position}${n.child.exitCode === null ? '' : '(exited)'}`).join(' ');
+      const state = nodes
+        .map((n) => `${n.name}:${n.role ?? '?'}@${n.position}${n.child.exitCode === null ? '' : '(exited)'}`)
+        .join(' ');
       throw new Error(`timed out waiting for ${what}: ${state}`);
     }
     await Promise.race([...nodes.map((n) => n.changed()), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
@@ -162,7 +166,12 @@ export async function runFailovers(options: {
     for (let i = 1; i <= (options.nodes ?? 3); i++) nodes.push(spawnNode(`p${i}`));
     for (let k = 0; k < options.kills; k++) {
       const leaderOf = (): NodeProc | undefined => nodes.find((n) => n.role === 'leader');
-      await until(nodes, () => leaderOf() !== undefined && nodes.every((n) => n.role !== undefined), 60_000, 'a leader');
+      await until(
+        nodes,
+        () => leaderOf() !== undefined && nodes.every((n) => n.role !== undefined),
+        60_000,
+        'a leader',
+      );
       const leader = leaderOf()!;
       const others = nodes.filter((n) => n !== leader);
       const from = leader.position;
@@ -170,7 +179,9 @@ export async function runFailovers(options: {
       const lag = Math.ceil(timing.pollIntervalMs / 100) + 3;
       await until(
         nodes,
-        () => leader.position >= from + 5 && others.every((n) => n.role === 'follower' && n.position >= leader.position - lag),
+        () =>
+          leader.position >= from + 5 &&
+          others.every((n) => n.role === 'follower' && n.position >= leader.position - lag),
         30_000,
         'caught-up followers',
       );
@@ -180,7 +191,9 @@ export async function runFailovers(options: {
       leader.child.kill('SIGKILL');
       await leader.exited;
       const promoted = (): NodeEvent | undefined =>
-        others.map((n) => n.events.find((e) => e.ev === 'role' && e.type === 'promoted' && e.at >= killedAt)).find((e) => e !== undefined);
+        others
+          .map((n) => n.events.find((e) => e.ev === 'role' && e.type === 'promoted' && e.at >= killedAt))
+          .find((e) => e !== undefined);
       await until(others, () => promoted() !== undefined, 6 * timing.ttlMs, 'a promotion');
       const event = promoted()!;
       results.push({ failoverMs: event.at - killedAt, killedEpoch, newEpoch: event.epoch as number });
@@ -189,8 +202,16 @@ export async function runFailovers(options: {
     // Let the last leader write a little, then check storage against every acknowledgement.
     const last = nodes.find((n) => n.role === 'leader')!;
     const acked = last.events.filter((e) => e.ev === 'ack').length;
-    await until(nodes, () => last.events.filter((e) => e.ev === 'ack').length >= acked + 3, 10_000, 'writes after failover');
-    const acks = all.flatMap((n) => n.events.filter((e) => e.ev === 'ack')) as unknown as Array<{ seq: number; id: string }>;
+    await until(
+      nodes,
+      () => last.events.filter((e) => e.ev === 'ack').length >= acked + 3,
+      10_000,
+      'writes after failover',
+    );
+    const acks = all.flatMap((n) => n.events.filter((e) => e.ev === 'ack')) as unknown as Array<{
+      seq: number;
+      id: string;
+    }>;
     const storage = await LocalStorageBackend.open({ root: dir });
     let lostAcks = 0;
     try {
@@ -209,13 +230,18 @@ export async function runFailovers(options: {
     } finally {
       await storage.close();
     }
-    const violations = all.flatMap((n) => n.events.filter((e) => e.ev === 'violation').map((e) => `${n.name}: ${String(e.message)}`));
+    const violations = all.flatMap((n) =>
+      n.events.filter((e) => e.ev === 'violation').map((e) => `${n.name}: ${String(e.message)}`),
+    );
     return results.map((r) => ({ ...r, lostAcks, acks: acks.length, violations }));
   } finally {
     for (const n of all) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGTERM');
     await Promise.all(
       all.map((n) =>
-        Promise.race([n.exited, new Promise<void>((r) => setTimeout(r, 5000)).then(() => void n.child.kill('SIGKILL'))]),
+        Promise.race([
+          n.exited,
+          new Promise<void>((r) => setTimeout(r, 5000)).then(() => void n.child.kill('SIGKILL')),
+        ]),
       ),
     );
     await rm(dir, { recursive: true, force: true });

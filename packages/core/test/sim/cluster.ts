@@ -224,7 +224,10 @@ export class Cluster {
       const noop = (): void => {};
       return { debug: noop, info: noop, warn: noop, error: noop };
     }
-    const log = (level: string) => (obj: object, msg: string) => this.trace(`${name} ${level} ${msg} ${JSON.stringify(obj, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+    const log = (level: string) => (obj: object, msg: string) =>
+      this.trace(
+        `${name} ${level} ${msg} ${JSON.stringify(obj, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`,
+      );
     return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
   }
 

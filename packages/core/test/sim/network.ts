@@ -32,7 +32,13 @@ export interface ServiceErrors {
   unavailable(): Error;
 }
 
-export type Fault = 'none' | 'lost-request' | 'lost-reply' | 'ambiguous-applied' | 'ambiguous-not-applied' | 'unavailable';
+export type Fault =
+  | 'none'
+  | 'lost-request'
+  | 'lost-reply'
+  | 'ambiguous-applied'
+  | 'ambiguous-not-applied'
+  | 'unavailable';
 
 /** One request, as a test's {@link Network.intercept} sees it. */
 export interface Request {

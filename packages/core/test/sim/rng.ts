@@ -53,7 +53,10 @@ export class Rng {
 
   /** A deterministic hex id. */
   id(): string {
-    const part = (): string => Math.floor(this.float() * 4294967296).toString(16).padStart(8, '0');
+    const part = (): string =>
+      Math.floor(this.float() * 4294967296)
+        .toString(16)
+        .padStart(8, '0');
     return `${part()}${part()}-${part()}${part()}`;
   }
 }

@@ -15,7 +15,14 @@ export const CHAOS: FaultProfile = {
 /** Timing profiles a seed draws from (defaults, and a tight 2 s TTL). */
 const PROFILES: ReadonlyArray<Partial<ClusterConfig>> = [
   {},
-  { ttlMs: 2000, renewIntervalMs: 600, pollIntervalMs: 300, skewMarginMs: 400, followerPullIntervalMs: 300, writeEveryMs: 300 },
+  {
+    ttlMs: 2000,
+    renewIntervalMs: 600,
+    pollIntervalMs: 300,
+    skewMarginMs: 400,
+    followerPullIntervalMs: 300,
+    writeEveryMs: 300,
+  },
 ];
 
 export interface SeedResult {
@@ -95,7 +102,8 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
     if (leaders.length !== 1) return false;
     const head = c.head();
     return c.nodes.every(
-      (n) => n === leaders[0] || (n.host.alive && !n.host.paused && n.role === 'follower' && n.disk.position >= head - lag),
+      (n) =>
+        n === leaders[0] || (n.host.alive && !n.host.paused && n.role === 'follower' && n.disk.position >= head - lag),
     );
   };
   await sim.runFor(8 * ttl, settled);
@@ -105,10 +113,16 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
   // the caught-up gate, then catch-up and the seal write take a few round trips.
   const maxRtt = 30;
   const failoverBoundMs =
-    (config.ttlMs + config.skewMarginMs) / (1 - config.drift) + 2 * config.pollIntervalMs + config.followerPullIntervalMs + 20 * maxRtt;
+    (config.ttlMs + config.skewMarginMs) / (1 - config.drift) +
+    2 * config.pollIntervalMs +
+    config.followerPullIntervalMs +
+    20 * maxRtt;
   const status = (): string =>
     c.nodes
-      .map((n) => `${n.name}:${n.host.alive ? (n.host.paused ? 'paused' : n.role) : 'dead'}@${n.disk.position}${n.writing ? '(fence)' : ''}`)
+      .map(
+        (n) =>
+          `${n.name}:${n.host.alive ? (n.host.paused ? 'paused' : n.role) : 'dead'}@${n.disk.position}${n.writing ? '(fence)' : ''}`,
+      )
       .join(' ') + ` head=${c.head()}`;
   if (settled()) {
     // Kill at a random point of the renewal cycle.
@@ -125,10 +139,12 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
     const promoted = (): boolean =>
       c.nodes.some((n) => n !== leader && n.events.slice(eventsBefore.get(n)).some(([, e]) => e.type === 'promoted'));
     await sim.runFor(3 * failoverBoundMs, promoted);
-    if (!promoted()) world.violate(`no promotion within ${Math.round(3 * failoverBoundMs)} ms after the leader was killed`);
+    if (!promoted())
+      world.violate(`no promotion within ${Math.round(3 * failoverBoundMs)} ms after the leader was killed`);
     else {
       failoverMs = sim.now - killedAt;
-      if (failoverMs > failoverBoundMs) world.violate(`failover took ${Math.round(failoverMs)} ms > bound ${Math.round(failoverBoundMs)} ms`);
+      if (failoverMs > failoverBoundMs)
+        world.violate(`failover took ${Math.round(failoverMs)} ms > bound ${Math.round(failoverBoundMs)} ms`);
     }
     leader.boot();
     await sim.runFor(3 * ttl, settled);
@@ -140,11 +156,13 @@ export async function runSeed(seed: number, options: { trace?: boolean } = {}): 
   // Nothing acknowledged is lost; every disk is a prefix of storage.
   const chain = c.world.chain(DB);
   for (const ack of world.acks) {
-    if (chain[ack.seq - 1]?.id !== ack.id) world.violate(`acknowledged segment ${ack.id} lost (storage has ${chain[ack.seq - 1]?.id ?? 'nothing'})`);
+    if (chain[ack.seq - 1]?.id !== ack.id)
+      world.violate(`acknowledged segment ${ack.id} lost (storage has ${chain[ack.seq - 1]?.id ?? 'nothing'})`);
   }
   for (const node of c.nodes) {
     node.disk.chain.forEach((seg, i) => {
-      if (chain[i]?.id !== seg.id) world.violate(`${node.name} diverged at ${i + 1}: ${seg.id} vs ${chain[i]?.id ?? 'nothing'}`);
+      if (chain[i]?.id !== seg.id)
+        world.violate(`${node.name} diverged at ${i + 1}: ${seg.id} vs ${chain[i]?.id ?? 'nothing'}`);
     });
   }
   return {

@@ -62,7 +62,8 @@ export class SimLeaseRegister {
     const epoch = lease.epoch ?? 0;
     const owner = this.epochOwner.get(epoch);
     if (owner === undefined) {
-      if (epoch <= this.maxEpoch) this.violations.push(`lease: new session ${lease.sessionId} got epoch ${epoch} <= ${this.maxEpoch}`);
+      if (epoch <= this.maxEpoch)
+        this.violations.push(`lease: new session ${lease.sessionId} got epoch ${epoch} <= ${this.maxEpoch}`);
       this.epochOwner.set(epoch, lease.sessionId);
       this.maxEpoch = Math.max(this.maxEpoch, epoch);
     } else if (owner !== lease.sessionId) {
@@ -101,19 +102,51 @@ export class SimLeaseClient implements LeaseStore {
   }
 
   read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
-    return this.net.call(this.host, 'lease.read', key, false, options.signal, () => this.register.read(key), leaseErrors);
+    return this.net.call(
+      this.host,
+      'lease.read',
+      key,
+      false,
+      options.signal,
+      () => this.register.read(key),
+      leaseErrors,
+    );
   }
 
   writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'lease.create', key, true, options.signal, () => this.register.writeIfNotExists(key, data), leaseErrors);
+    return this.net.call(
+      this.host,
+      'lease.create',
+      key,
+      true,
+      options.signal,
+      () => this.register.writeIfNotExists(key, data),
+      leaseErrors,
+    );
   }
 
   writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'lease.cas', key, true, options.signal, () => this.register.writeIfMatch(key, data, etag), leaseErrors);
+    return this.net.call(
+      this.host,
+      'lease.cas',
+      key,
+      true,
+      options.signal,
+      () => this.register.writeIfMatch(key, data, etag),
+      leaseErrors,
+    );
   }
 
   delete(key: string, options: OpOptions = {}): Promise<void> {
-    return this.net.call(this.host, 'lease.delete', key, true, options.signal, () => this.register.delete(key), leaseErrors);
+    return this.net.call(
+      this.host,
+      'lease.delete',
+      key,
+      true,
+      options.signal,
+      () => this.register.delete(key),
+      leaseErrors,
+    );
   }
 
   async close(): Promise<void> {}

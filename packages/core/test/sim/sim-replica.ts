@@ -4,15 +4,15 @@ import { fencedPutIfAbsent } from '../../src/fence.js';
 import { sleepUnlessAborted, withTimeout as ioWithTimeout, type Clock } from '@hadb/io';
 import { CORE_DEADLINE } from '../../src/errors.js';
 
-const withTimeout = <T>(clock: Clock, ms: number, signal: AbortSignal | undefined, what: string, fn: (s: AbortSignal) => Promise<T>): Promise<T> =>
-  ioWithTimeout(clock, ms, what, CORE_DEADLINE, fn, { signal });
+const withTimeout = <T>(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal | undefined,
+  what: string,
+  fn: (s: AbortSignal) => Promise<T>,
+): Promise<T> => ioWithTimeout(clock, ms, what, CORE_DEADLINE, fn, { signal });
 import type { EpochGate } from '../../src/epoch-gate.js';
-import type {
-  CatchupContext,
-  DurableHead,
-  FollowerBehavior,
-  FollowerContext,
-} from '../../src/follower-behavior.js';
+import type { CatchupContext, DurableHead, FollowerBehavior, FollowerContext } from '../../src/follower-behavior.js';
 import type { LeaderTerm, Replicator, ReplicatorCallOptions } from '../../src/replicator.js';
 import type { WriteFence } from '../../src/fence.js';
 import type { StorageBackend } from '@hadb/storage';
@@ -76,7 +76,9 @@ export class World {
         if (seg.prev !== '') this.violate(`segment 1 has a prev link`);
         return;
       }
-      const prevObj = store.objects.get(key.slice(0, key.lastIndexOf('/') + 1) + (seg.seq - 1).toString(16).padStart(16, '0'));
+      const prevObj = store.objects.get(
+        key.slice(0, key.lastIndexOf('/') + 1) + (seg.seq - 1).toString(16).padStart(16, '0'),
+      );
       if (prevObj === undefined) {
         this.violate(`gap: segment ${seg.seq} written before ${seg.seq - 1}`);
         return;
@@ -129,7 +131,7 @@ export class LocalDisk {
     const last = this.last;
     if (seg.seq !== this.chain.length + 1 || seg.prev !== (last?.id ?? '')) {
       this.world.violate(`${this.name} (${by}) applied ${seg.id} out of order (local head ${last?.id ?? 'none'})`);
-      throw new Error("out-of-order apply");
+      throw new Error('out-of-order apply');
     }
     this.chain.push(seg);
   }
@@ -137,8 +139,16 @@ export class LocalDisk {
 
 const OP_TIMEOUT_MS = 1500;
 
-async function fetchSegment(storage: StorageBackend, clock: Clock, db: string, seq: number, signal: AbortSignal | undefined): Promise<Segment | null> {
-  const obj = await withTimeout(clock, OP_TIMEOUT_MS, signal, 'segment read', (s) => storage.get(segmentKey(db, seq), { signal: s }));
+async function fetchSegment(
+  storage: StorageBackend,
+  clock: Clock,
+  db: string,
+  seq: number,
+  signal: AbortSignal | undefined,
+): Promise<Segment | null> {
+  const obj = await withTimeout(clock, OP_TIMEOUT_MS, signal, 'segment read', (s) =>
+    storage.get(segmentKey(db, seq), { signal: s }),
+  );
   return obj === null ? null : decodeSegment(obj.data);
 }
 
@@ -215,17 +225,29 @@ export class SimReplicator implements Replicator {
     for (;;) {
       const seg = await fetchSegment(this.storage, this.clock, db, this.disk.position + 1, signal);
       if (seg === null) return;
-      if (signal?.aborted === true || (term !== undefined && this.term !== term)) throw new CoordinatorError('HADB_CORE_FENCED', 'term ended');
+      if (signal?.aborted === true || (term !== undefined && this.term !== term))
+        throw new CoordinatorError('HADB_CORE_FENCED', 'term ended');
       this.disk.append(seg, 'restore');
     }
   }
 
-  private async writeSegment(db: string, term: LeaderTerm, kind: Segment['kind'], signal: AbortSignal | undefined): Promise<Segment | undefined> {
+  private async writeSegment(
+    db: string,
+    term: LeaderTerm,
+    kind: Segment['kind'],
+    signal: AbortSignal | undefined,
+  ): Promise<Segment | undefined> {
     for (;;) {
       if (this.term !== term) return undefined;
       term.fence.check();
       const seq = this.disk.position + 1;
-      const seg: Segment = { seq, epoch: term.epoch, prev: this.disk.last?.id ?? '', id: `${term.sessionId}:${seq}`, kind };
+      const seg: Segment = {
+        seq,
+        epoch: term.epoch,
+        prev: this.disk.last?.id ?? '',
+        id: `${term.sessionId}:${seq}`,
+        kind,
+      };
       const key = segmentKey(db, seq);
       let landed = false;
       try {
@@ -321,7 +343,9 @@ export class SimFollowerBehavior implements FollowerBehavior {
     );
     const last = keys[keys.length - 1];
     if (last === undefined) return { position: 0n, epoch: 0 };
-    const obj = await withTimeout(this.clock, OP_TIMEOUT_MS, options.signal, 'head read', (s) => this.storage.get(last, { signal: s }));
+    const obj = await withTimeout(this.clock, OP_TIMEOUT_MS, options.signal, 'head read', (s) =>
+      this.storage.get(last, { signal: s }),
+    );
     if (obj === null) return { position: 0n, epoch: 0 };
     const seg = decodeSegment(obj.data);
     return { position: BigInt(seg.seq), epoch: seg.epoch };
@@ -329,7 +353,9 @@ export class SimFollowerBehavior implements FollowerBehavior {
 
   private apply(seg: Segment, gate: EpochGate): void {
     if (!gate.accepts(seg.epoch)) {
-      this.world.violate(`${this.name}: segment ${seg.id} of epoch ${seg.epoch} in the chain after epoch ${gate.highest}`);
+      this.world.violate(
+        `${this.name}: segment ${seg.id} of epoch ${seg.epoch} in the chain after epoch ${gate.highest}`,
+      );
     }
     gate.admit(seg.epoch);
     this.disk.append(seg, 'follower');

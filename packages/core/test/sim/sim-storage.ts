@@ -59,7 +59,11 @@ function unsupported(): never {
 /** A host's client of the {@link SimObjectStore}, through the simulated network. */
 export class SimStorageClient implements StorageBackend {
   readonly name = 'sim';
-  readonly capabilities: StorageCapabilities = { atomicConditionalWrites: true, conditionalStreamingWrites: false, uniqueEtags: true };
+  readonly capabilities: StorageCapabilities = {
+    atomicConditionalWrites: true,
+    conditionalStreamingWrites: false,
+    uniqueEtags: true,
+  };
   private readonly host: Host;
   private readonly store: SimObjectStore;
   private readonly net: Network;
@@ -71,7 +75,15 @@ export class SimStorageClient implements StorageBackend {
   }
 
   get(key: string, options: OpOptions = {}): Promise<StoredObject | null> {
-    return this.net.call(this.host, 'storage.get', key, false, options.signal, () => this.store.get(key), storageErrors);
+    return this.net.call(
+      this.host,
+      'storage.get',
+      key,
+      false,
+      options.signal,
+      () => this.store.get(key),
+      storageErrors,
+    );
   }
 
   async head(key: string, options: OpOptions = {}): Promise<ObjectInfo | null> {
@@ -84,11 +96,27 @@ export class SimStorageClient implements StorageBackend {
   }
 
   put(key: string, data: Uint8Array, options: OpOptions = {}): Promise<{ readonly etag: string }> {
-    return this.net.call(this.host, 'storage.put', key, true, options.signal, () => this.store.put(key, data), storageErrors);
+    return this.net.call(
+      this.host,
+      'storage.put',
+      key,
+      true,
+      options.signal,
+      () => this.store.put(key, data),
+      storageErrors,
+    );
   }
 
   putIfAbsent(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
-    return this.net.call(this.host, 'storage.create', key, true, options.signal, () => this.store.putIfAbsent(key, data), storageErrors);
+    return this.net.call(
+      this.host,
+      'storage.create',
+      key,
+      true,
+      options.signal,
+      () => this.store.putIfAbsent(key, data),
+      storageErrors,
+    );
   }
 
   putIfMatch(): Promise<CasResult> {
@@ -96,7 +124,15 @@ export class SimStorageClient implements StorageBackend {
   }
 
   delete(key: string, options: OpOptions = {}): Promise<void> {
-    return this.net.call(this.host, 'storage.delete', key, true, options.signal, () => void this.store.objects.delete(key), storageErrors);
+    return this.net.call(
+      this.host,
+      'storage.delete',
+      key,
+      true,
+      options.signal,
+      () => void this.store.objects.delete(key),
+      storageErrors,
+    );
   }
 
   rangeGet(): Promise<Uint8Array | null> {
@@ -104,7 +140,15 @@ export class SimStorageClient implements StorageBackend {
   }
 
   list(prefix: string, options: ListOptions = {}): Promise<string[]> {
-    return this.net.call(this.host, 'storage.list', prefix, false, options.signal, () => this.store.list(prefix, options.after), storageErrors);
+    return this.net.call(
+      this.host,
+      'storage.list',
+      prefix,
+      false,
+      options.signal,
+      () => this.store.list(prefix, options.after),
+      storageErrors,
+    );
   }
 
   async listPage(prefix: string, options: ListPageOptions = {}): Promise<ListPage> {

@@ -30,7 +30,8 @@ describe('simulation', () => {
   let ran = 0;
   afterAll(() => {
     failovers.sort((a, b) => a - b);
-    const q = (p: number): number => Math.round(failovers[Math.min(failovers.length - 1, Math.floor(p * failovers.length))] ?? NaN);
+    const q = (p: number): number =>
+      Math.round(failovers[Math.min(failovers.length - 1, Math.floor(p * failovers.length))] ?? NaN);
     process.stderr.write(
       `[hadb sim] ${ran} seeds in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `failover (virtual ms) p50 ${q(0.5)} p99 ${q(0.99)} max ${q(1)} over ${failovers.length} kills\n`,
@@ -67,7 +68,14 @@ describe('simulation', () => {
     // invariant checker must notice. If it stays silent, it would also miss real bugs.
     let detected = 0;
     for (let seed = 1; seed <= 40 && detected === 0; seed++) {
-      const c = new Cluster(seed, { ...DEFAULT_CLUSTER, nodes: 2, skewMarginMs: 0, rates: [0.7, 1.3], leaseFaults: CALM, storageFaults: CALM });
+      const c = new Cluster(seed, {
+        ...DEFAULT_CLUSTER,
+        nodes: 2,
+        skewMarginMs: 0,
+        rates: [0.7, 1.3],
+        leaseFaults: CALM,
+        storageFaults: CALM,
+      });
       const [slow, fast] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
       slow.boot();
       await c.sim.runFor(2000);
@@ -83,7 +91,13 @@ describe('simulation', () => {
 
   it('keeps one writer with the default margin under the same drift and pause', async () => {
     for (let seed = 1; seed <= 10; seed++) {
-      const c = new Cluster(seed, { ...DEFAULT_CLUSTER, nodes: 2, rates: [0.9, 1.1], leaseFaults: CALM, storageFaults: CALM });
+      const c = new Cluster(seed, {
+        ...DEFAULT_CLUSTER,
+        nodes: 2,
+        rates: [0.9, 1.1],
+        leaseFaults: CALM,
+        storageFaults: CALM,
+      });
       const [slow, fast] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
       slow.boot();
       await c.sim.runFor(2000);

@@ -53,7 +53,9 @@ export class ForwardingClient<W, R, WR, RR> {
       } catch (cause) {
         if (signal?.aborted === true) throw haAborted('forwarding aborted', signal.reason);
         // The address comes from the lease; the message names neither it nor any header.
-        throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, { cause });
+        throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding request failed: ${(cause as Error)?.name ?? 'error'}`, {
+          cause,
+        });
       }
       if (res.status >= 300 && res.status < 400) {
         void res.body?.cancel().catch(() => undefined);
@@ -62,14 +64,19 @@ export class ForwardingClient<W, R, WR, RR> {
       try {
         parsed = await res.json();
       } catch (cause) {
-        throw new HaError(res.status >= 500 ? 'HADB_HA_FORWARD_FAILED' : 'HADB_HA_PROTOCOL', `leader answered HTTP ${res.status} without JSON`, {
-          cause,
-        });
+        throw new HaError(
+          res.status >= 500 ? 'HADB_HA_FORWARD_FAILED' : 'HADB_HA_PROTOCOL',
+          `leader answered HTTP ${res.status} without JSON`,
+          {
+            cause,
+          },
+        );
       }
     } finally {
       timer.cancel();
     }
-    if (res.status !== 200) throw errorFromBody(res.status, parsed, (code, message) => this.#codec.decodeError(code, message));
+    if (res.status !== 200)
+      throw errorFromBody(res.status, parsed, (code, message) => this.#codec.decodeError(code, message));
     return parsed;
   }
 
@@ -104,7 +111,10 @@ export interface ForwardRetryOptions extends OpOptions {
  * retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is `HADB_HA_NO_LEADER`); an abort is
  * `HADB_HA_ABORTED`.
  */
-export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, options: ForwardRetryOptions = {}): Promise<T> {
+export async function withForwardRetries<T>(
+  attempt: (n: number) => Promise<T>,
+  options: ForwardRetryOptions = {},
+): Promise<T> {
   const delaysMs = options.delaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
   const { signal } = options;
   let last: HaError | undefined;
@@ -127,9 +137,13 @@ export async function withForwardRetries<T>(attempt: (n: number) => Promise<T>, 
     }
   }
   if (last?.code === 'HADB_HA_NO_LEADER') throw last;
-  throw new HaError('HADB_HA_FORWARD_FAILED', `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`, {
-    cause: last,
-  });
+  throw new HaError(
+    'HADB_HA_FORWARD_FAILED',
+    `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`,
+    {
+      cause: last,
+    },
+  );
 }
 
 /** Where one attempt of a forwarded call runs: here when this node leads, else on the leader. */
@@ -165,12 +179,19 @@ export function forwardToLeader<T>(route: LeaderRoute<T>, options: ForwardToLead
     if (here !== undefined) return here.value;
     const address = options.leaderAddress();
     if ((address === undefined || address === '') && options.leaderAddressRejected?.() === true) {
-      throw new HaError('HADB_HA_UNAUTHORIZED', "the leader's address in the lease is not authenticated with this node's secret (a wrong secret, or a forged lease record)");
+      throw new HaError(
+        'HADB_HA_UNAUTHORIZED',
+        "the leader's address in the lease is not authenticated with this node's secret (a wrong secret, or a forged lease record)",
+      );
     }
     if (address === undefined || address === '') {
-      throw new HaError('HADB_HA_NO_LEADER', 'no leader is known (no lease, expired lease, or a lease without an address)');
+      throw new HaError(
+        'HADB_HA_NO_LEADER',
+        'no leader is known (no lease, expired lease, or a lease without an address)',
+      );
     }
-    if (address === options.selfAddress) throw new HaError('HADB_HA_NOT_LEADER', 'the lease names this node but it is not leading yet');
+    if (address === options.selfAddress)
+      throw new HaError('HADB_HA_NOT_LEADER', 'the lease names this node but it is not leading yet');
     return route.remote(address);
   }, options);
 }

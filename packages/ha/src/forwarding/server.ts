@@ -86,14 +86,16 @@ async function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
 
 function durabilityOf(body: Record<string, unknown>): Durability {
   const d = body.durability ?? 'committed';
-  if (d !== 'committed' && d !== 'shipped') throw new HaError('HADB_HA_PROTOCOL', 'durability must be "committed" or "shipped"');
+  if (d !== 'committed' && d !== 'shipped')
+    throw new HaError('HADB_HA_PROTOCOL', 'durability must be "committed" or "shipped"');
   return d;
 }
 
 function tokenOf(body: Record<string, unknown>): string {
   const t = body.idempotency_token;
   if (typeof t !== 'string') throw new HaError('HADB_HA_PROTOCOL', 'field "idempotency_token" must be a string');
-  if (!TOKEN_PATTERN.test(t)) throw new HaError('HADB_HA_PROTOCOL', 'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]');
+  if (!TOKEN_PATTERN.test(t))
+    throw new HaError('HADB_HA_PROTOCOL', 'idempotency_token must be 8-128 characters of [A-Za-z0-9._:-]');
   return t;
 }
 
@@ -105,7 +107,10 @@ function withoutReserved(body: Record<string, unknown>): Record<string, unknown>
 
 function send(res: ServerResponse, status: number, body: unknown, close = false): void {
   const text = JSON.stringify(body);
-  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) };
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  };
   if (close) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(text);
@@ -138,13 +143,22 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
    * Starts listening; resolves once bound. Throws `HADB_HA_INVALID_CONFIG` for a non-loopback
    * `host` without a `secret`, or a limit that is not a positive integer.
    */
-  static async listen<W, R, WR, RR>(options: ForwardingServerOptions<W, R, WR, RR>): Promise<ForwardingServer<W, R, WR, RR>> {
+  static async listen<W, R, WR, RR>(
+    options: ForwardingServerOptions<W, R, WR, RR>,
+  ): Promise<ForwardingServer<W, R, WR, RR>> {
     const host = options.host ?? '127.0.0.1';
     checkConfig.require(
       (options.secret !== undefined && options.secret !== '') || isLoopbackHost(host),
       `the forwarding server may listen on ${host} (not a loopback address) only with a secret`,
     );
-    for (const name of ['maxBodyBytes', 'maxResponseBytes', 'maxConcurrentRequests', 'maxConnections', 'headersTimeoutMs', 'requestTimeoutMs'] as const) {
+    for (const name of [
+      'maxBodyBytes',
+      'maxResponseBytes',
+      'maxConcurrentRequests',
+      'maxConnections',
+      'headersTimeoutMs',
+      'requestTimeoutMs',
+    ] as const) {
       const v = options[name];
       checkConfig.require(v === undefined || (Number.isSafeInteger(v) && v >= 1), `${name} must be a positive integer`);
     }
@@ -196,7 +210,12 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
   async #admit(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.#active >= this.#maxConcurrent) {
       res.once('finish', () => req.destroy());
-      return send(res, 503, { error: { code: 'HADB_HA_OVERLOADED', message: 'too many forwarded requests at once' } }, true);
+      return send(
+        res,
+        503,
+        { error: { code: 'HADB_HA_OVERLOADED', message: 'too many forwarded requests at once' } },
+        true,
+      );
     }
     this.#active++;
     try {
@@ -224,7 +243,8 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       }
       const b = body as Record<string, unknown>;
       const operation = this.#operation(req.url);
-      if (operation === undefined) return send(res, 404, { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } });
+      if (operation === undefined)
+        return send(res, 404, { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } });
       if (operation.kind === 'write') {
         const write = codec.decodeWrite(operation.op, withoutReserved(b));
         const result = await target.write(write, tokenOf(b), durabilityOf(b));
@@ -240,11 +260,14 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
         return;
       }
       const typed = isHaError(err) || target.isClientError(err);
-      if (!typed) this.#options.logger?.warn({ path: req.url, err: describeError(err) }, 'hadb forwarding: request failed');
+      if (!typed)
+        this.#options.logger?.warn({ path: req.url, err: describeError(err) }, 'hadb forwarding: request failed');
       const status = isHaError(err) ? statusFor(err.code) : typed ? 400 : 500;
       // Only typed errors carry their message (the engine's, or the protocol's); anything else stays internal.
       const code = (err as { code?: unknown }).code;
-      const answer = typed ? { code: String(code), message: (err as Error).message } : { code: 'HADB_HA_INTERNAL', message: 'internal error' };
+      const answer = typed
+        ? { code: String(code), message: (err as Error).message }
+        : { code: 'HADB_HA_INTERNAL', message: 'internal error' };
       if (!res.headersSent) send(res, status, { error: answer });
       else res.destroy();
     }
@@ -254,7 +277,8 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
   #sendResult(res: ServerResponse, body: unknown): void {
     const text = JSON.stringify(body);
     const limit = this.#options.maxResponseBytes ?? 64 * 1024 * 1024;
-    if (Buffer.byteLength(text) > limit) throw new HaError('HADB_HA_PROTOCOL', `the answer exceeds ${limit} bytes (maxResponseBytes)`);
+    if (Buffer.byteLength(text) > limit)
+      throw new HaError('HADB_HA_PROTOCOL', `the answer exceeds ${limit} bytes (maxResponseBytes)`);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }

@@ -15,7 +15,8 @@ import { StorageLeaseStore } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { HaQLite, serve, type Durability } from '../index.js';
 
-const USAGE = 'usage: haqlite serve --path FILE --storage file:///DIR --instance ID [--name NAME] [--listen HOST:PORT] [--forward-listen HOST:PORT] [--ttl-ms N] [--durability committed|shipped] [--ship-interval-ms N]';
+const USAGE =
+  'usage: haqlite serve --path FILE --storage file:///DIR --instance ID [--name NAME] [--listen HOST:PORT] [--forward-listen HOST:PORT] [--ttl-ms N] [--durability committed|shipped] [--ship-interval-ms N]';
 
 function fail(message: string): never {
   process.stderr.write(`haqlite: ${message}\n${USAGE}\n`);
@@ -48,7 +49,8 @@ const { positionals, values } = parseArgs({
   },
 });
 if (positionals[0] !== 'serve') fail('the only command is "serve"');
-if (values.path === undefined || values.storage === undefined || values.instance === undefined) fail('--path, --storage and --instance are required');
+if (values.path === undefined || values.storage === undefined || values.instance === undefined)
+  fail('--path, --storage and --instance are required');
 if (!values.storage.startsWith('file://')) fail('--storage must be a file:// URL (a directory)');
 const durability = values.durability as Durability;
 if (durability !== 'committed' && durability !== 'shipped') fail('--durability must be committed or shipped');
@@ -66,7 +68,13 @@ const db = await HaQLite.open({
   path: values.path,
   name: values.name,
   storage,
-  lease: { store: lease, ttlMs, renewIntervalMs: ttlMs * 0.4, pollIntervalMs: Math.max(100, ttlMs / 5), skewMarginMs: Math.min(1000, ttlMs / 5) },
+  lease: {
+    store: lease,
+    ttlMs,
+    renewIntervalMs: ttlMs * 0.4,
+    pollIntervalMs: Math.max(100, ttlMs / 5),
+    skewMarginMs: Math.min(1000, ttlMs / 5),
+  },
   instanceId: values.instance,
   listen: hostPort(values['forward-listen'], '--forward-listen'),
   secret: process.env.HAQLITE_SECRET,

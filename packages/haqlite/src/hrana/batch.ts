@@ -47,12 +47,15 @@ function evaluate(cond: BatchCond, out: readonly StepOutcome[], session: StreamS
  * the previous step, COMMIT, ROLLBACK on failure. A follower runs the statements as one
  * forwarded `batch()` transaction instead of holding a transaction on the leader step by step.
  */
-function transactionalBatch(steps: readonly BatchStep[]): { readonly inner: readonly number[]; readonly commit: number } | null {
+function transactionalBatch(
+  steps: readonly BatchStep[],
+): { readonly inner: readonly number[]; readonly commit: number } | null {
   if (steps.length < 2 || controlOf(steps[0]!.stmt.sql) !== 'begin') return null;
   const inner: number[] = [];
   for (let i = 1; i < steps.length; i++) {
     const c = controlOf(steps[i]!.stmt.sql);
-    if (c === 'commit') return steps.slice(i + 1).every((s) => controlOf(s.stmt.sql) === 'rollback') ? { inner, commit: i } : null;
+    if (c === 'commit')
+      return steps.slice(i + 1).every((s) => controlOf(s.stmt.sql) === 'rollback') ? { inner, commit: i } : null;
     if (c !== null) return null;
     inner.push(i);
   }
@@ -68,11 +71,21 @@ export async function runBatch(session: StreamSession, steps: readonly BatchStep
     try {
       const results = await session.batch(shape.inner.map((i) => steps[i]!.stmt));
       const ms = performance.now() - t0;
-      out[0] = { result: { columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null }, error: null, ms: 0 };
-      shape.inner.forEach((stepIndex, k) => (out[stepIndex] = { result: results[k]!, error: null, ms }));
+      out[0] = {
+        result: { columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null },
+        error: null,
+        ms: 0,
+      };
+      shape.inner.forEach((stepIndex, k) => {
+        out[stepIndex] = { result: results[k]!, error: null, ms };
+      });
       out[shape.commit] = { result: out[0].result, error: null, ms: 0 };
     } catch (error) {
-      out[0] = { result: { columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null }, error: null, ms: 0 };
+      out[0] = {
+        result: { columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null },
+        error: null,
+        ms: 0,
+      };
       out[shape.inner[0] ?? shape.commit] = { result: null, error, ms: performance.now() - t0 };
     }
     return out;

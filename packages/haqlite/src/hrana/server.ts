@@ -69,16 +69,19 @@ function hranaError(err: unknown): { message: string; code: string } {
 
 function statement(raw: unknown, sqls: Map<number, string>): { stmt: Statement; wantRows: boolean } {
   const s = raw as Record<string, unknown> | null;
-  if (s === null || typeof s !== 'object') throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'stmt must be an object');
+  if (s === null || typeof s !== 'object')
+    throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'stmt must be an object');
   const sql = sqlText(s, sqls);
   const args = Array.isArray(s.args) ? s.args.map(fromHrana) : [];
   const named = Array.isArray(s.named_args) ? s.named_args : [];
   let bound: Statement['args'] = args;
   if (named.length > 0) {
-    if (args.length > 0) throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'positional and named arguments cannot be mixed');
+    if (args.length > 0)
+      throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'positional and named arguments cannot be mixed');
     const o: Record<string, SqlValue> = {};
     for (const n of named as { name?: unknown; value?: unknown }[]) {
-      if (typeof n?.name !== 'string') throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'a named argument needs a name');
+      if (typeof n?.name !== 'string')
+        throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'a named argument needs a name');
       o[n.name] = fromHrana(n.value);
     }
     bound = o;
@@ -123,8 +126,14 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   const idleMs = checkConfig.int('streamIdleMs', options.streamIdleMs, { min: 1, default: 10_000 });
   const requestTimeoutMs = checkConfig.int('requestTimeoutMs', options.requestTimeoutMs, { min: 1, default: 30_000 });
   const token = options.authToken;
-  checkConfig.require(token === undefined || (typeof token === 'string' && token.length > 0), 'authToken must be a non-empty string');
-  checkConfig.require(token !== undefined || LOOPBACK.has(host), `refusing to serve on ${host} without authToken (only loopback addresses may run without one)`);
+  checkConfig.require(
+    token === undefined || (typeof token === 'string' && token.length > 0),
+    'authToken must be a non-empty string',
+  );
+  checkConfig.require(
+    token !== undefined || LOOPBACK.has(host),
+    `refusing to serve on ${host} without authToken (only loopback addresses may run without one)`,
+  );
   const logger = options.logger ?? silentLogger;
   const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
   const streams = new Map<string, Stream>();
@@ -179,7 +188,8 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
       }
       case 'batch': {
         const rawSteps = (r.batch as { steps?: unknown } | null)?.steps;
-        if (!Array.isArray(rawSteps)) throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'batch.steps must be an array');
+        if (!Array.isArray(rawSteps))
+          throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'batch.steps must be an array');
         const steps: BatchStep[] = rawSteps.map((raw: unknown) => {
           const step = raw as { condition?: BatchCond | null; stmt?: unknown };
           const { stmt, wantRows } = statement(step.stmt, s.sqls);
@@ -189,7 +199,9 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
         return {
           type: 'batch',
           result: {
-            step_results: outcomes.map((o, i) => (o.result === null ? null : stmtResult(o.result, steps[i]!.wantRows, o.ms))),
+            step_results: outcomes.map((o, i) =>
+              o.result === null ? null : stmtResult(o.result, steps[i]!.wantRows, o.ms),
+            ),
             step_errors: outcomes.map((o) => (o.error === null || o.error === undefined ? null : hranaError(o.error))),
           },
         };
@@ -204,11 +216,17 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
         const d = db.describe(sql);
         return {
           type: 'describe',
-          result: { params: paramNames(sql).map((name) => ({ name })), cols: d.columns, is_explain: /^\s*EXPLAIN\b/i.test(sql), is_readonly: d.readonly },
+          result: {
+            params: paramNames(sql).map((name) => ({ name })),
+            cols: d.columns,
+            is_explain: /^\s*EXPLAIN\b/i.test(sql),
+            is_readonly: d.readonly,
+          },
         };
       }
       case 'store_sql':
-        if (typeof r.sql_id !== 'number' || typeof r.sql !== 'string') throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'store_sql needs sql_id and sql');
+        if (typeof r.sql_id !== 'number' || typeof r.sql !== 'string')
+          throw new HaQLiteError('HADB_HAQLITE_INVALID_VALUE', 'store_sql needs sql_id and sql');
         s.sqls.set(r.sql_id, r.sql);
         return { type: 'store_sql' };
       case 'close_sql':
@@ -226,7 +244,8 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
 
   const pipeline = async (body: unknown): Promise<Record<string, unknown>> => {
     const b = body as { baton?: unknown; requests?: unknown } | null;
-    if (b === null || typeof b !== 'object' || !Array.isArray(b.requests)) throw new RequestError(400, 'requests must be an array', 'HADB_HAQLITE_PROTOCOL');
+    if (b === null || typeof b !== 'object' || !Array.isArray(b.requests))
+      throw new RequestError(400, 'requests must be an array', 'HADB_HAQLITE_PROTOCOL');
     let s: Stream;
     if (b.baton === null || b.baton === undefined) {
       const id = randomBytes(12).toString('base64url');
@@ -235,7 +254,8 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
     } else {
       const id = typeof b.baton === 'string' ? b.baton.split('.')[0]! : '';
       const found = streams.get(id);
-      if (found === undefined || found.baton !== b.baton) throw new RequestError(400, 'the stream is closed or expired (unknown baton)', 'STREAM_EXPIRED');
+      if (found === undefined || found.baton !== b.baton)
+        throw new RequestError(400, 'the stream is closed or expired (unknown baton)', 'STREAM_EXPIRED');
       s = found;
     }
     s.baton = `${s.id}.${randomBytes(18).toString('base64url')}`;
@@ -262,10 +282,14 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
     try {
       const path = (req.url ?? '/').split('?')[0]!;
       if (!authorized(req)) throw new RequestError(401, 'missing or wrong bearer token', 'UNAUTHORIZED');
-      if (req.method === 'GET' && (path === '/v2' || path === '/v3' || path === '/health')) return send(200, { ok: true, role: db.role });
+      if (req.method === 'GET' && (path === '/v2' || path === '/v3' || path === '/health'))
+        return send(200, { ok: true, role: db.role });
       if (req.method === 'POST' && (path === '/v2/pipeline' || path === '/v3/pipeline')) {
         const body = await readBody(req);
-        const id = typeof (body as { baton?: unknown })?.baton === 'string' ? ((body as { baton: string }).baton.split('.')[0] ?? '') : '';
+        const id =
+          typeof (body as { baton?: unknown })?.baton === 'string'
+            ? ((body as { baton: string }).baton.split('.')[0] ?? '')
+            : '';
         const existing = streams.get(id);
         // Requests on one stream are serial (a client must wait, but do not rely on it).
         const run = (): Promise<Record<string, unknown>> => pipeline(body);

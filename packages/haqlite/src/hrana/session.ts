@@ -19,7 +19,11 @@ export function controlOf(sql: string): Control {
 
 const ROLLBACK = Symbol('rollback');
 
-type Op = { readonly run: (tx: Transaction) => Promise<StatementResult>; resolve(r: StatementResult): void; reject(e: unknown): void };
+type Op = {
+  readonly run: (tx: Transaction) => Promise<StatementResult>;
+  resolve(r: StatementResult): void;
+  reject(e: unknown): void;
+};
 
 /**
  * An interactive transaction held across Hrana requests: `HaQLite.transaction()` on the leader
@@ -116,7 +120,8 @@ export class StreamSession {
   async execute(stmt: Statement): Promise<StatementResult> {
     const control = controlOf(stmt.sql);
     if (control === 'begin') {
-      if (this.#tx !== undefined) throw new HaQLiteError('HADB_HAQLITE_SQL', 'cannot start a transaction within a transaction');
+      if (this.#tx !== undefined)
+        throw new HaQLiteError('HADB_HAQLITE_SQL', 'cannot start a transaction within a transaction');
       this.#tx = await HeldTransaction.begin(this.db);
       return EMPTY_RESULT;
     }
@@ -134,7 +139,8 @@ export class StreamSession {
       const follower = this.db.role !== 'leader';
       // On a follower a statement SQLite cannot prepare locally may refer to something the
       // replica has not applied yet: the leader decides (it returns rows for a read, too).
-      if (!isHaQLiteError(err, 'HADB_HAQLITE_NOT_READ_ONLY') && !(follower && isHaQLiteError(err, 'HADB_HAQLITE_SQL'))) throw err;
+      if (!isHaQLiteError(err, 'HADB_HAQLITE_NOT_READ_ONLY') && !(follower && isHaQLiteError(err, 'HADB_HAQLITE_SQL')))
+        throw err;
       if (follower) this.#wrote = true;
       return this.db.execute(stmt.sql, stmt.args);
     }

@@ -22,7 +22,8 @@ export function fromHrana(v: unknown): SqlValue {
     case 'null':
       return null;
     case 'integer':
-      if (typeof o.value !== 'string' || !/^-?\d+$/.test(o.value)) return bad('an integer value must be a decimal string');
+      if (typeof o.value !== 'string' || !/^-?\d+$/.test(o.value))
+        return bad('an integer value must be a decimal string');
       return BigInt(o.value);
     case 'float':
       if (typeof o.value !== 'number') return bad('a float value must be a number');
@@ -61,4 +62,10 @@ export function stmtResult(r: StatementResult, wantRows: boolean, ms: number): R
 }
 
 /** An empty `StmtResult` (BEGIN, COMMIT, ROLLBACK). */
-export const EMPTY_RESULT: StatementResult = Object.freeze({ columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null });
+export const EMPTY_RESULT: StatementResult = Object.freeze({
+  columns: [],
+  decltypes: [],
+  rows: [],
+  rowsAffected: 0,
+  lastInsertRowid: null,
+});

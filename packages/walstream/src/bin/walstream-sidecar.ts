@@ -15,7 +15,9 @@ import { runSidecar } from '../sidecar.js';
 import type { WalstreamEvent } from '../events.js';
 
 function line(obj: unknown): void {
-  process.stdout.write(`${JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? { code: (v as { code?: string }).code, message: v.message } : v))}\n`);
+  process.stdout.write(
+    `${JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Error ? { code: (v as { code?: string }).code, message: v.message } : v))}\n`,
+  );
 }
 
 async function openStorage(spec: string, values: Record<string, string | undefined>): Promise<StorageBackend> {
@@ -33,7 +35,9 @@ async function openStorage(spec: string, values: Record<string, string | undefin
       bucket,
       endpoint: values.endpoint,
       region: values.region ?? process.env.AWS_REGION ?? 'us-east-1',
-      ...(accessKeyId !== undefined && secretAccessKey !== undefined ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+      ...(accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { credentials: { accessKeyId, secretAccessKey } }
+        : {}),
       unquotedIfMatch: process.env.HADB_S3_UNQUOTED_IF_MATCH === '1',
     } as Parameters<typeof S3StorageBackend.open>[0]);
   }
@@ -54,7 +58,9 @@ async function main(): Promise<number> {
     },
   });
   if (values.help === true || values.storage === undefined || positionals.length === 0) {
-    process.stderr.write('usage: walstream-sidecar --storage local:<dir>|s3://<bucket> [--prefix p/] [--endpoint url] [--sync-interval-ms n] db...\n');
+    process.stderr.write(
+      'usage: walstream-sidecar --storage local:<dir>|s3://<bucket> [--prefix p/] [--endpoint url] [--sync-interval-ms n] db...\n',
+    );
     return values.help === true ? 0 : 2;
   }
   const storage = await openStorage(values.storage, values as Record<string, string | undefined>);
