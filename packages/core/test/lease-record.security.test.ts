@@ -41,8 +41,12 @@ async function until(pred: () => boolean, ms = 8000): Promise<void> {
   }
 }
 
-const forged = (over: Partial<LeaseData>): Uint8Array =>
-  encodeLeaseData({
+/**
+ * A record as an attacker would write it: raw JSON, not through `encodeLeaseData` (which refuses
+ * out-of-bounds values). Starts from a sane encoded record and overwrites fields in place.
+ */
+const forged = (over: Partial<LeaseData>): Uint8Array => {
+  const base = encodeLeaseData({
     instanceId: 'evil',
     address: 'http://evil',
     claimedAt: 1,
@@ -50,8 +54,17 @@ const forged = (over: Partial<LeaseData>): Uint8Array =>
     sessionId: 's-evil',
     sleeping: false,
     epoch: 3,
-    ...over,
   });
+  const json = JSON.parse(new TextDecoder().decode(base)) as Record<string, unknown>;
+  const snake: Record<string, string> = {
+    instanceId: 'instance_id',
+    claimedAt: 'claimed_at',
+    ttlSecs: 'ttl_secs',
+    sessionId: 'session_id',
+  };
+  for (const [k, v] of Object.entries(over)) json[snake[k] ?? k] = v;
+  return new TextEncoder().encode(JSON.stringify(json));
+};
 
 describe('lease record security', () => {
   for (const [name, over] of [
