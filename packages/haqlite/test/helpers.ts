@@ -1,142 +1,25 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { eventually as poll, type NodeProcess, ProcessCluster } from '@hadb/testkit';
 
-const fixture = fileURLToPath(new URL('./fixtures/node.ts', import.meta.url));
-const pkgRoot = fileURLToPath(new URL('..', import.meta.url));
+/** A node process of {@link Cluster} (test/fixtures/node.ts). */
+export type Node = NodeProcess;
 
-/**
- * A scratch cluster directory: one shared storage root, one DuckDB file per node. `env` is given
- * to every node (for example S3 and NATS settings, see fixtures/node.ts).
- */
-export class Cluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'haqlite-test-'));
-  readonly nodes = new Set<Node>();
-
-  constructor(readonly env: Record<string, string> = {}) {}
-
-  start(id: string, env: Record<string, string> = {}): Node {
-    const node = new Node(id, this.dir, { ...this.env, ...env });
-    this.nodes.add(node);
-    return node;
-  }
-
-  async dispose(): Promise<void> {
-    for (const n of this.nodes) n.kill();
-    await Promise.all([...this.nodes].map((n) => n.exited));
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** One node process (test/fixtures/node.ts). */
-export class Node {
-  readonly id: string;
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly events: Record<string, unknown>[] = [];
-  readonly exited: Promise<void>;
-  #next = 1;
-  #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  #waiters = new Set<() => void>();
-  stderr = '';
-
-  constructor(id: string, dir: string, env: Record<string, string>) {
-    this.id = id;
-    this.child = spawn(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', fixture], {
-      cwd: pkgRoot,
-      env: {
-        ...process.env,
-        NODE_ID: id,
-        NODE_STORAGE: join(dir, 'storage'),
-        NODE_PATH: join(dir, `${id}.db`),
-        ...env,
+/** A scratch cluster of test/fixtures/node.ts processes, one `.db` file per node. */
+export class Cluster extends ProcessCluster {
+  constructor(env: Record<string, string> = {}) {
+    super(
+      {
+        fixture: fileURLToPath(new URL('./fixtures/node.ts', import.meta.url)),
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        tmpPrefix: 'haqlite-test-',
+        fileSuffix: '.db',
       },
-    });
-    this.child.stderr.on('data', (d: Buffer) => {
-      this.stderr = (this.stderr + d.toString()).slice(-8000);
-    });
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return;
-      }
-      if (typeof msg.id === 'number') {
-        const p = this.#pending.get(msg.id);
-        this.#pending.delete(msg.id);
-        if (msg.error !== undefined)
-          p?.reject(Object.assign(new Error((msg.error as { message: string }).message), msg.error));
-        else p?.resolve(msg.ok);
-      } else {
-        this.events.push(msg);
-        for (const w of [...this.#waiters]) w();
-      }
-    });
-    this.exited = new Promise((resolve) =>
-      this.child.on('exit', () => {
-        for (const p of this.#pending.values()) p.reject(new Error(`${id} exited\n${this.stderr}`));
-        this.#pending.clear();
-        for (const w of [...this.#waiters]) w();
-        resolve();
-      }),
+      env,
     );
   }
-
-  call<T = unknown>(op: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.child.stdin.write(`${JSON.stringify({ id, op, ...args })}\n`);
-    });
-  }
-
-  /** Resolves with the first event matching `pred` (already seen or future). */
-  waitFor(pred: (e: Record<string, unknown>) => boolean, ms = 30_000): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const hit = this.events.find(pred);
-        if (hit) {
-          clearTimeout(t);
-          this.#waiters.delete(check as () => void);
-          resolve(hit);
-          return true;
-        }
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          clearTimeout(t);
-          this.#waiters.delete(check as () => void);
-          reject(new Error(`${this.id} exited while waiting\n${this.stderr}`));
-          return true;
-        }
-        return false;
-      };
-      const t = setTimeout(() => {
-        this.#waiters.delete(check as () => void);
-        reject(new Error(`${this.id}: timed out waiting for an event\n${this.stderr}`));
-      }, ms);
-      if (!check()) this.#waiters.add(check as () => void);
-    });
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
 }
 
-/** Polls `fn` until it returns a truthy value or `ms` pass. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`condition not met in ${ms} ms${last ? `: ${String(last)}` : ''}`);
+/** Polls `fn` every 100 ms until it returns a truthy value; throws after `ms`. */
+export function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  return poll(fn, { timeoutMs: ms, intervalMs: 100 });
 }

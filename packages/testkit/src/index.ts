@@ -5,3 +5,4 @@ export { codeOf, rejection, thrown, type CodedError } from './rejection.js';
 export { eventually, until, type PollOptions } from './polling.js';
 export { freePort } from './free-port.js';
 export { ManualClock } from './manual-clock.js';
+export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';
