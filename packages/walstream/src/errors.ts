@@ -24,6 +24,13 @@ export type WalstreamErrorCode =
   | 'HADB_WALSTREAM_INTEGRITY'
   /** Another writer stored a changeset at the sequence this replicator tried to write. */
   | 'HADB_WALSTREAM_CONFLICT'
+  /**
+   * This writer is deposed: storage holds a changeset of an equal or higher writer epoch at the
+   * sequence it tried to write (its term was tripped). Nothing of it was stored there.
+   */
+  | 'HADB_WALSTREAM_FENCED'
+  /** A changeset was refused because it was written under an epoch older than one already applied. */
+  | 'HADB_WALSTREAM_STALE_EPOCH'
   /** The database was added twice, or is not known. */
   | 'HADB_WALSTREAM_DUPLICATE'
   /** Storage or file-system failure that may pass (retried by the background loop). */

@@ -10,6 +10,7 @@ import { discoverAfter, downloadPhysical, ChangesetKind } from '@hadb/changeset'
 import { sleepUnlessAborted, systemClock, silentLogger, type Clock, type Logger, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { WalstreamError, isWalstreamError } from './errors.js';
+import { changesetMeta } from './meta.js';
 import { prepareReplicaFile, ReplicaWriter } from './replica.js';
 import { restore } from './restore.js';
 import { listRemote } from './remote.js';
@@ -35,13 +36,25 @@ export interface FollowOptions {
   readonly onApply?:
     | ((info: { readonly seq: bigint; readonly restored: boolean; readonly createdMs?: number | undefined }) => void)
     | undefined;
-  /** Called when a poll fails (it is retried at the next interval). */
+  /** Called when a poll fails (it is retried at the next interval), and for each refused changeset. */
   readonly onError?: ((error: unknown) => void) | undefined;
+  /**
+   * Lowest writer epoch to accept (see `fencing.ts`), besides the highest the replica has already
+   * applied (kept in its position file). Default 0.
+   */
+  readonly minEpoch?: bigint | number | undefined;
+  /**
+   * Called with each changeset's writer epoch before it is applied (and with a restored state's);
+   * throwing refuses it. Connects an outside gate such as `@hadb/core`'s `EpochGate.admit`.
+   */
+  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
 }
 
 interface Position {
   readonly seq: bigint;
   readonly checksum: bigint;
+  /** Highest writer epoch applied. */
+  readonly epoch: bigint;
 }
 
 function positionPath(output: string): string {
@@ -50,8 +63,12 @@ function positionPath(output: string): string {
 
 function loadPosition(output: string): Position | null {
   try {
-    const raw = JSON.parse(readFileSync(positionPath(output), 'utf8')) as { seq: string; checksum: string };
-    return { seq: BigInt(raw.seq), checksum: BigInt(`0x${raw.checksum}`) };
+    const raw = JSON.parse(readFileSync(positionPath(output), 'utf8')) as {
+      seq: string;
+      checksum: string;
+      epoch?: string;
+    };
+    return { seq: BigInt(raw.seq), checksum: BigInt(`0x${raw.checksum}`), epoch: BigInt(raw.epoch ?? '0') };
   } catch {
     return null;
   }
@@ -59,7 +76,10 @@ function loadPosition(output: string): Position | null {
 
 function savePosition(output: string, p: Position): void {
   const path = positionPath(output);
-  writeFileSync(`${path}.tmp`, JSON.stringify({ seq: p.seq.toString(), checksum: p.checksum.toString(16) }));
+  writeFileSync(
+    `${path}.tmp`,
+    JSON.stringify({ seq: p.seq.toString(), checksum: p.checksum.toString(16), epoch: p.epoch.toString() }),
+  );
   renameSync(`${path}.tmp`, path);
 }
 
@@ -82,14 +102,23 @@ export class Follower {
   /** Brings the replica up to date (restoring it if needed) and starts polling. */
   static async open(options: FollowOptions, op: OpOptions = {}): Promise<Follower> {
     let position = existsSync(options.output) ? loadPosition(options.output) : null;
-    if (position === null) position = await Follower.#fullRestore(options, op.signal);
+    position ??= (await Follower.#fullRestore(options, op.signal))!;
     const follower = new Follower(options, position);
     await follower.poll(op.signal);
     follower.#loop = follower.#run();
     return follower;
   }
 
-  static async #fullRestore(options: FollowOptions, signal: AbortSignal | undefined): Promise<Position> {
+  /**
+   * Restores the newest state (of at least `minEpoch`) into a temporary file and swaps it in,
+   * unless it would not reach past `above` (then `null`, nothing changed).
+   */
+  static async #fullRestore(
+    options: FollowOptions,
+    signal: AbortSignal | undefined,
+    minEpoch = BigInt(options.minEpoch ?? 0),
+    above = -1n,
+  ): Promise<Position | null> {
     const tmp = `${options.output}.walstream-follow`;
     rmSync(tmp, { force: true });
     const result = await restore({
@@ -98,13 +127,24 @@ export class Follower {
       name: options.name,
       output: tmp,
       integrity: 'quick',
+      minEpoch,
       signal,
     });
     if (result.skipped) throw new WalstreamError('HADB_WALSTREAM_EXISTS', `${tmp} exists`);
+    if (result.seq <= above) {
+      rmSync(tmp, { force: true });
+      return null;
+    }
+    try {
+      options.admitEpoch?.(result.epoch);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
     prepareReplicaFile(tmp);
     rmSync(`${options.output}-journal`, { force: true });
     renameSync(tmp, options.output);
-    const position = { seq: result.seq, checksum: result.checksum };
+    const position = { seq: result.seq, checksum: result.checksum, epoch: result.epoch };
     savePosition(options.output, position);
     return position;
   }
@@ -112,6 +152,38 @@ export class Follower {
   /** Sequence the replica reflects. */
   get seq(): bigint {
     return this.#position.seq;
+  }
+
+  /** Highest writer epoch the replica has applied (0 when written without terms). */
+  get epoch(): bigint {
+    return this.#position.epoch;
+  }
+
+  /** The lowest epoch the next changeset may carry. */
+  #floor(): bigint {
+    const min = BigInt(this.#options.minEpoch ?? 0);
+    return min > this.#position.epoch ? min : this.#position.epoch;
+  }
+
+  /** Whether a changeset of `epoch` may be applied; a refusal is reported through `onError`. */
+  #admits(epoch: bigint, seq: bigint): boolean {
+    try {
+      if (epoch < this.#floor()) {
+        throw new WalstreamError(
+          'HADB_WALSTREAM_STALE_EPOCH',
+          `${this.#options.name}: changeset ${seq} of epoch ${epoch} refused: epoch ${this.#floor()} was already applied`,
+        );
+      }
+      this.#options.admitEpoch?.(epoch);
+      return true;
+    } catch (err) {
+      this.#options.logger?.warn(
+        { db: this.#options.name, seq, epoch, err: String(err) },
+        'walstream follow: changeset refused',
+      );
+      this.#options.onError?.(err);
+      return false;
+    }
   }
 
   /** Resolves once the replica reflects `seq` or later. */
@@ -138,12 +210,19 @@ export class Follower {
     const next = await discoverAfter(storage, prefix, name, this.#position.seq, ChangesetKind.Physical, { signal });
     let expected = this.#position.seq + 1n;
     let broken = false;
+    /** The next changeset starts another lineage or was refused: move only to a newer snapshot. */
+    let blocked = false;
     for (const entry of next) {
       if (entry.seq !== expected) {
         broken = true;
         break;
       }
       const cs = await downloadPhysical(storage, entry.key, { signal });
+      const meta = changesetMeta(cs, entry.key);
+      if (meta.claim || !this.#admits(meta.epoch, cs.header.seq)) {
+        blocked = true;
+        break;
+      }
       try {
         this.#writer.apply(cs, this.#position.checksum);
       } catch (err) {
@@ -153,26 +232,32 @@ export class Follower {
         }
         throw err;
       }
-      this.#position = { seq: cs.header.seq, checksum: cs.checksum };
+      this.#position = { seq: cs.header.seq, checksum: cs.checksum, epoch: meta.epoch };
       savePosition(this.#options.output, this.#position);
       this.#options.onApply?.({ seq: this.#position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
       expected++;
     }
+    let above = -1n;
     if (!broken) {
       const remote = await listRemote(storage, prefix, name, { signal });
       const newer = remote.snapshots.some((s) => s.seq > this.#position.seq);
-      broken = newer && !remote.incrementals.some((i) => i.seq === this.#position.seq + 1n);
+      broken = newer && (blocked || !remote.incrementals.some((i) => i.seq === this.#position.seq + 1n));
+      // Not a broken replica: only a restore that moves forward is worth swapping in.
+      above = this.#position.seq;
     }
     if (broken) {
       this.#options.logger?.info(
         { db: name, seq: this.#position.seq },
         'walstream follow: chain cannot continue; restoring the newest snapshot',
       );
-      this.#writer.close();
-      this.#position = await Follower.#fullRestore(this.#options, signal);
-      this.#writer = new ReplicaWriter(this.#options.output, this.#options.busyTimeoutMs ?? 5000);
-      this.#options.onApply?.({ seq: this.#position.seq, restored: true });
-      return this.poll(signal);
+      const restored = await Follower.#fullRestore(this.#options, signal, this.#floor(), above);
+      if (restored !== null) {
+        this.#writer.close();
+        this.#position = restored;
+        this.#writer = new ReplicaWriter(this.#options.output, this.#options.busyTimeoutMs ?? 5000);
+        this.#options.onApply?.({ seq: this.#position.seq, restored: true });
+        return this.poll(signal);
+      }
     }
     const ready = this.#waiters.filter((w) => w.seq <= this.#position.seq);
     this.#waiters = this.#waiters.filter((w) => w.seq > this.#position.seq);

@@ -1,5 +1,15 @@
 export { Walstream } from './walstream.js';
-export { DatabaseReplicator, type ReplicatorStatus, type SyncResult } from './replicator.js';
+export { DatabaseReplicator, type FencingOptions, type ReplicatorStatus, type SyncResult } from './replicator.js';
+export {
+  claimLineage,
+  putChangesetFenced,
+  readRemoteMeta,
+  type ClaimInput,
+  type FencedPut,
+  type LineageClaim,
+  type RemoteMeta,
+  type WriterTerm,
+} from './fencing.js';
 export type {
   CheckpointOptions,
   DatabaseOptions,
@@ -14,6 +24,6 @@ export { Follower, type FollowOptions } from './follower.js';
 export { ReplicaWriter, prepareReplicaFile } from './replica.js';
 export { applyRetention, type RetentionOptions, type RetentionResult } from './retention.js';
 export { listRemote, readRemoteHeader, type RemoteEntry, type RemoteHeader, type RemoteListing } from './remote.js';
-export { META_PAGE_ID, changesetDbPages } from './meta.js';
+export { META_PAGE_ID, changesetDbPages, changesetMeta, type ChangesetMeta } from './meta.js';
 export { WalstreamError, isWalstreamError, type WalstreamErrorCode } from './errors.js';
 export { runSidecar, type SidecarOptions } from './sidecar.js';

@@ -4,6 +4,12 @@
  * the database size in pages after the changeset (u32 big-endian). Page `n ≥ 1` is applied at
  * byte offset `(n − 1) × pageSize`; after the pages, the file is truncated (or extended) to
  * `dbPages × pageSize`, which is how a follower follows a VACUUM that shrank the file.
+ *
+ * Fencing extension: a changeset written under a writer term carries 13 bytes instead of 4 —
+ * `dbPages` (u32 BE), the writer's epoch (u64 BE) and a flags byte (bit 0: lineage claim, see
+ * `fencing.ts`). Readers that know only the 4-byte form read the first 4 bytes and still work; a
+ * 4-byte entry means epoch 0 (written without a term). The entry is inside the checksummed body,
+ * so the epoch cannot be changed without breaking the chain.
  */
 import type { PageEntry, PhysicalChangeset } from '@hadb/changeset';
 import { corruptError } from './errors.js';
@@ -11,12 +17,53 @@ import { corruptError } from './errors.js';
 /** Page id of the metadata entry. */
 export const META_PAGE_ID = 0n;
 const META_SIZE = 4;
+/** Size of the metadata entry that carries an epoch and flags. */
+export const META_FENCED_SIZE = 13;
+/** Flag bit of a lineage claim (a changeset that only reserves its sequence; never applied). */
+export const META_FLAG_CLAIM = 1;
 
-/** The metadata entry for a database of `dbPages` pages. */
-export function metaEntry(dbPages: number): PageEntry {
-  const data = new Uint8Array(META_SIZE);
-  new DataView(data.buffer).setUint32(0, dbPages, false);
+/** What a metadata entry says. */
+export interface ChangesetMeta {
+  /** Database size in pages after the changeset. */
+  readonly dbPages: number;
+  /** Epoch of the writer term (0 when written without a term). */
+  readonly epoch: bigint;
+  /** True for a lineage claim. */
+  readonly claim: boolean;
+}
+
+/**
+ * The metadata entry for a database of `dbPages` pages; with `epoch` (or `claim`), the 13-byte
+ * fenced form.
+ */
+export function metaEntry(dbPages: number, epoch?: bigint, claim = false): PageEntry {
+  if (epoch === undefined && !claim) {
+    const data = new Uint8Array(META_SIZE);
+    new DataView(data.buffer).setUint32(0, dbPages, false);
+    return { pageId: META_PAGE_ID, data };
+  }
+  const data = new Uint8Array(META_FENCED_SIZE);
+  const view = new DataView(data.buffer);
+  view.setUint32(0, dbPages, false);
+  view.setBigUint64(4, epoch ?? 0n, false);
+  data[12] = claim ? META_FLAG_CLAIM : 0;
   return { pageId: META_PAGE_ID, data };
+}
+
+/** Reads every field of a metadata entry's data (epoch 0 and no claim for the 4-byte form). */
+export function parseMetaFull(data: Uint8Array, where: string): ChangesetMeta {
+  const dbPages = parseMeta(data, where);
+  if (data.byteLength < META_FENCED_SIZE) return { dbPages, epoch: 0n, claim: false };
+  const view = new DataView(data.buffer, data.byteOffset, META_FENCED_SIZE);
+  return { dbPages, epoch: view.getBigUint64(4, false), claim: (data[12]! & META_FLAG_CLAIM) !== 0 };
+}
+
+/** The metadata of a changeset (its first entry), checking it is present. */
+export function changesetMeta(cs: PhysicalChangeset, where: string): ChangesetMeta {
+  const first = cs.pages[0];
+  if (first === undefined || first.pageId !== META_PAGE_ID)
+    throw corruptError(`${where}: changeset has no walstream metadata entry`);
+  return parseMetaFull(first.data, where);
 }
 
 /** Reads the database size from a metadata entry's data. */

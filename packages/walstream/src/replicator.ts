@@ -3,16 +3,8 @@
  * incrementals, takes snapshots, and owns checkpointing. Embedded mode and the sidecar both run
  * it; it touches the database only through SQLite connections and by reading the WAL file.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import {
-  isChangesetError,
-  newPhysical,
-  PageIdSize,
-  uploadPhysical,
-  type PageEntry,
-  type PhysicalChangeset,
-} from '@hadb/changeset';
+import { encodePhysical, newPhysical, PageIdSize, type PageEntry, type PhysicalChangeset } from '@hadb/changeset';
 import {
   ConcurrencyLimiter,
   throwIfAborted,
@@ -27,9 +19,16 @@ import { captureCommitted, type CapturedBatch } from './capture.js';
 import { Connections } from './connections.js';
 import { abortedError, timeoutError, WalstreamError } from './errors.js';
 import type { WalstreamEvent } from './events.js';
+import {
+  claimLineage,
+  putChangesetFenced,
+  refuseNewerWriter,
+  type LineageClaim,
+  type WriterTerm,
+} from './fencing.js';
 import { metaEntry } from './meta.js';
 import type { ResolvedDatabaseOptions } from './options.js';
-import { listRemote, remoteChainAt, snapshotKey } from './remote.js';
+import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
 import { fileUnchanged, loadState, saveState, type LocalState, type WalPosition } from './state.js';
 
@@ -73,6 +72,21 @@ export interface EngineContext {
 
 const deadline = { timeout: timeoutError, aborted: abortedError };
 
+/** Attempts at claiming a lineage sequence while other writers' claims or late changesets keep appearing. */
+const CLAIM_ATTEMPTS = 16;
+
+/** Fencing options of {@link DatabaseReplicator.open} (see `fencing.ts`). */
+export interface FencingOptions {
+  /**
+   * The writer term: its epoch is stamped into every changeset and snapshot, it is checked before
+   * every write, and it is tripped when storage shows a newer writer. With a term the replicator
+   * always starts a new lineage (it never resumes a chain an earlier term wrote).
+   */
+  readonly term?: WriterTerm | undefined;
+  /** A sequence already claimed with `claimLineage` under `term`: the new lineage starts there. */
+  readonly claim?: LineageClaim | undefined;
+}
+
 /** Replicates one SQLite database. Create it through `Walstream.add` (or `DatabaseReplicator.open`). */
 export class DatabaseReplicator {
   #state: LocalState = { seq: 0n, checksum: 0n, pageSize: 0, wal: null };
@@ -90,6 +104,9 @@ export class DatabaseReplicator {
   #lastShipAt: number;
   #lastCheckpointAt: number;
   #lastSnapshotSeq: bigint | null = null;
+  readonly #term: WriterTerm | undefined;
+  readonly #epoch: bigint | undefined;
+  #claim: LineageClaim | undefined;
   readonly #walPath: string;
   readonly #conns: Connections;
 
@@ -101,7 +118,11 @@ export class DatabaseReplicator {
     readonly path: string,
     options: ResolvedDatabaseOptions,
     ctx: EngineContext,
+    fencing: FencingOptions,
   ) {
+    this.#term = fencing.term;
+    this.#epoch = fencing.term === undefined ? undefined : BigInt(fencing.term.epoch);
+    this.#claim = fencing.claim;
     this.#options = options;
     this.#ctx = ctx;
     this.#walPath = `${path}-wal`;
@@ -122,10 +143,10 @@ export class DatabaseReplicator {
     path: string,
     options: ResolvedDatabaseOptions,
     ctx: EngineContext,
-    op: OpOptions = {},
+    op: OpOptions & FencingOptions = {},
   ): Promise<DatabaseReplicator> {
     if (!existsSync(path)) throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `${path} does not exist`);
-    const r = new DatabaseReplicator(name, path, options, ctx);
+    const r = new DatabaseReplicator(name, path, options, ctx, op);
     try {
       await r.#start(op.signal);
     } catch (err) {
@@ -143,7 +164,7 @@ export class DatabaseReplicator {
     const saved = loadState(this.path);
     const remote = await listRemote(storage, prefix, this.name, { signal });
     let resume = false;
-    if (saved !== null && saved.seq === remote.headSeq && saved.seq > 0n) {
+    if (this.#term === undefined && saved !== null && saved.seq === remote.headSeq && saved.seq > 0n) {
       const snap = remote.snapshots.find((s) => s.seq === saved.seq);
       const inc = remote.incrementals.find((s) => s.seq === saved.seq);
       const chain =
@@ -267,7 +288,7 @@ export class DatabaseReplicator {
       return false;
     }
     const last = this.#pending[this.#pending.length - 1]?.cs;
-    const entries: PageEntry[] = [metaEntry(batch.dbPages)];
+    const entries: PageEntry[] = [metaEntry(batch.dbPages, this.#epoch)];
     for (const pgno of [...batch.pages.keys()].sort((a, b) => a - b))
       entries.push({ pageId: BigInt(pgno), data: batch.pages.get(pgno)! });
     const cs = newPhysical(
@@ -309,20 +330,7 @@ export class DatabaseReplicator {
         break;
       }
       const { cs, batch, capturedAt } = this.#pending[0]!;
-      let size: number;
-      try {
-        size = await this.#upload(cs, signal);
-      } catch (err) {
-        if (isChangesetError(err, 'HADB_CHANGESET_SEQUENCE_EXISTS')) {
-          this.#needsSnapshot = `another writer stored seq ${cs.header.seq}`;
-          throw new WalstreamError(
-            'HADB_WALSTREAM_CONFLICT',
-            `${this.name}: seq ${cs.header.seq} already exists in storage with other content; continuing above the remote head`,
-            { cause: err },
-          );
-        }
-        throw err;
-      }
+      const size = await this.#upload(cs, signal);
       this.#pending.shift();
       this.#state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
       saveState(this.path, this.#state);
@@ -345,31 +353,80 @@ export class DatabaseReplicator {
     return { seq: this.#state.seq, shipped, pages, bytes };
   }
 
+  /**
+   * Stores `cs` with a fenced `putIfAbsent`. When another writer holds the sequence: one of an
+   * equal or higher epoch deposes this writer (`HADB_WALSTREAM_FENCED`, the term is tripped);
+   * otherwise (a lower epoch, or no term) the next sync starts a new lineage above the remote head
+   * and this one rejects with `HADB_WALSTREAM_CONFLICT`.
+   */
   async #upload(cs: PhysicalChangeset, signal: AbortSignal | undefined): Promise<number> {
     const release = await this.#ctx.limiter.acquire({ signal });
+    const seq = cs.header.seq;
     try {
-      let size = 0;
-      await withTimeout(
+      const data = encodePhysical(cs);
+      const put = await withTimeout(
         this.#ctx.clock,
         this.#options.uploadTimeoutMs,
-        `${this.name}: upload of seq ${cs.header.seq}`,
+        `${this.name}: upload of seq ${seq}`,
         deadline,
-        async (s) => {
-          await uploadPhysical(this.#ctx.storage, this.#ctx.prefix, this.name, cs, { signal: s });
-          size = 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
-        },
+        (s) =>
+          putChangesetFenced(
+            this.#ctx.storage,
+            incrementalKey(this.#ctx.prefix, this.name, seq),
+            data,
+            cs.checksum,
+            this.#term,
+            { signal: s },
+          ),
         { signal },
       );
-      return size;
+      if (put.kind === 'written') return data.byteLength;
+      refuseNewerWriter(this.name, seq, put, this.#term);
+      this.#needsSnapshot = `another writer stored seq ${seq}`;
+      throw new WalstreamError(
+        'HADB_WALSTREAM_CONFLICT',
+        `${this.name}: seq ${seq} already exists in storage with other content (epoch ${put.epoch}); continuing above the remote head`,
+      );
     } finally {
       release();
     }
   }
 
   /**
-   * Stores a snapshot. With `lineage`, at the next free sequence above everything in storage with
-   * a fresh random anchor (a new lineage); otherwise at the current sequence, anchored at the
-   * current chain checksum.
+   * The sequence and anchor of a new lineage: the claim handed in at open (once), or a claim of
+   * the next free sequence above storage's head (see `fencing.ts`).
+   */
+  async #claimLineage(signal: AbortSignal | undefined): Promise<LineageClaim> {
+    const given = this.#claim;
+    this.#claim = undefined;
+    if (given !== undefined) return given;
+    let floor = this.#state.seq;
+    for (let attempt = 1; ; attempt++) {
+      const remote = await listRemote(this.#ctx.storage, this.#ctx.prefix, this.name, { signal });
+      const seq = (remote.headSeq > floor ? remote.headSeq : floor) + 1n;
+      const got = await claimLineage({
+        storage: this.#ctx.storage,
+        prefix: this.#ctx.prefix,
+        name: this.name,
+        seq,
+        term: this.#term,
+        createdMs: this.#ctx.clock.wallMs(),
+        signal,
+      });
+      if (got.kind === 'claimed') return got.claim;
+      if (attempt >= CLAIM_ATTEMPTS)
+        throw new WalstreamError(
+          'HADB_WALSTREAM_CONFLICT',
+          `${this.name}: could not claim a sequence for a new lineage after ${attempt} attempts`,
+        );
+      floor = seq;
+    }
+  }
+
+  /**
+   * Stores a snapshot. With `lineage`, at a newly claimed sequence above everything in storage,
+   * anchored at the claim's checksum (a new lineage, see `fencing.ts`); otherwise at the current
+   * sequence, anchored at the current chain checksum.
    */
   async #doSnapshot(
     lineage: boolean,
@@ -378,20 +435,17 @@ export class DatabaseReplicator {
   ): Promise<{ seq: bigint; bytes: number }> {
     let seq = this.#state.seq;
     let anchor = this.#state.checksum;
-    if (lineage) {
-      const remote = await listRemote(this.#ctx.storage, this.#ctx.prefix, this.name, { signal });
-      seq = (remote.headSeq > this.#state.seq ? remote.headSeq : this.#state.seq) + 1n;
-      anchor = randomBytes(8).readBigUInt64BE(0);
-    }
-    if (seq === 0n) {
-      seq = 1n;
-      anchor = randomBytes(8).readBigUInt64BE(0);
+    if (lineage || seq === 0n) {
       lineage = true;
+      ({ seq, checksum: anchor } = await this.#claimLineage(signal));
     }
     const release = await this.#ctx.limiter.acquire({ signal });
     let result;
     try {
+      this.#term?.check?.();
+      const fence = this.#term?.signal;
       result = await uploadSnapshot({
+        epoch: this.#epoch,
         storage: this.#ctx.storage,
         key: snapshotKey(this.#ctx.prefix, this.name, seq),
         seq,
@@ -400,7 +454,7 @@ export class DatabaseReplicator {
         walPath: this.#walPath,
         position: this.#state.wal,
         createdMs: this.#ctx.clock.wallMs(),
-        signal,
+        signal: fence === undefined ? signal : signal === undefined ? fence : AbortSignal.any([signal, fence]),
       });
     } finally {
       release();

@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { abortedError, corruptError, WalstreamError } from './errors.js';
 import { PageRunWriter, truncateTo } from './file-pages.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
-import { changesetDbPages } from './meta.js';
+import { readRemoteMeta } from './fencing.js';
+import { changesetMeta, META_PAGE_ID, parseMetaFull } from './meta.js';
 
 /** What to restore. */
 export interface RestoreOptions {
@@ -34,6 +35,11 @@ export interface RestoreOptions {
   readonly overwrite?: boolean | undefined;
   /** SQLite check of the result before it is installed. Default `'quick'`. */
   readonly integrity?: 'quick' | 'full' | 'none' | undefined;
+  /**
+   * Lowest writer epoch to accept (see `fencing.ts`): older snapshots are skipped, and the restore
+   * stops before an incremental of an older epoch than one already applied or than this. Default 0.
+   */
+  readonly minEpoch?: bigint | number | undefined;
   /** Downloads in flight. Default 8. */
   readonly concurrency?: number | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -68,6 +74,8 @@ export type RestoreResult =
       readonly bytes: number;
       /** Chain checksum at `seq` (where a follower continues). */
       readonly checksum: bigint;
+      /** Highest writer epoch among the applied snapshot and incrementals (0 when written without terms). */
+      readonly epoch: bigint;
     };
 
 /** A decode failure is corruption; a failure of the source (storage, abort) passes through as it was. */
@@ -92,11 +100,16 @@ async function pickSnapshot(
   snapshots: readonly RemoteEntry[],
   seq: bigint | undefined,
   time: number | undefined,
+  minEpoch: bigint,
   signal: AbortSignal | undefined,
 ): Promise<RemoteEntry | null> {
   for (let i = snapshots.length - 1; i >= 0; i--) {
     const s = snapshots[i]!;
     if (seq !== undefined && s.seq > seq) continue;
+    if (minEpoch > 0n) {
+      const m = await readRemoteMeta(storage, s.key, { signal });
+      if (m === null || m.epoch < minEpoch) continue;
+    }
     if (time !== undefined) {
       const h = await readRemoteHeader(storage, s.key, { signal });
       if (h === null || h.createdMs > time) continue;
@@ -124,7 +137,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   }
   throwIfAborted(signal, abortedError);
   const remote = await listRemote(storage, prefix, name, { signal });
-  const snap = await pickSnapshot(storage, remote.snapshots, options.seq, time, signal);
+  const minEpoch = BigInt(options.minEpoch ?? 0);
+  const snap = await pickSnapshot(storage, remote.snapshots, options.seq, time, minEpoch, signal);
   if (snap === null) {
     throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `no snapshot of '${name}' at or before the target`);
   }
@@ -151,9 +165,13 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
     const pageSize = header.pageSize;
     let dbPages = 0;
+    let epoch = 0n;
     const out = new PageRunWriter(fd, pageSize);
     try {
-      for await (const page of reader) out.add(page, snap.key);
+      for await (const page of reader) {
+        if (page.pageId === META_PAGE_ID) epoch = parseMetaFull(page.data, snap.key).epoch;
+        out.add(page, snap.key);
+      }
       out.flush();
       dbPages = out.dbPages ?? 0;
     } catch (err) {
@@ -202,6 +220,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       }
       inflight.delete(i);
       if (time !== undefined && Number(cs.header.createdMs) > time) break;
+      const meta = changesetMeta(cs, entry.key);
+      // A claim starts another lineage (never applied); an older epoch is a deposed writer's.
+      if (meta.claim || meta.epoch < epoch || meta.epoch < minEpoch) break;
       // `downloadPhysical` verified the checksum from the header's own prev_checksum, so the link
       // holds exactly when that prev_checksum is the chain's (verifyChain would hash it all again).
       if (cs.header.prevChecksum !== chain) {
@@ -211,7 +232,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       }
       if (cs.header.pageSize !== pageSize)
         throw corruptError(`${entry.key}: page size ${cs.header.pageSize} differs from the snapshot's ${pageSize}`);
-      dbPages = changesetDbPages(cs, entry.key);
+      dbPages = meta.dbPages;
+      epoch = meta.epoch;
       for (const page of cs.pages) out.add(page, entry.key);
       out.flush();
       bytes += 48 + cs.pages.reduce((n, p) => n + 8 + p.data.byteLength, 0);
@@ -245,6 +267,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       createdMs,
       bytes,
       checksum: chain,
+      epoch,
     };
   } catch (err) {
     try {

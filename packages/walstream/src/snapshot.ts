@@ -35,6 +35,8 @@ export interface SnapshotInput {
   /** The replicator's WAL position (every committed frame before it is part of the image). */
   readonly position: WalPosition | null;
   readonly createdMs: number;
+  /** Writer epoch stamped into the metadata entry (the 4-byte form without one). */
+  readonly epoch?: bigint | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -70,7 +72,7 @@ export async function uploadSnapshot(input: SnapshotInput): Promise<SnapshotResu
     const wfd = walFd;
     const perRead = Math.max(1, Math.floor((4 << 20) / ps));
     const pages = function* (): Generator<PageEntry> {
-      yield metaEntry(dbPages);
+      yield metaEntry(dbPages, input.epoch);
       let block: Uint8Array = new Uint8Array(0);
       let blockFirst = 0;
       for (let pgno = 1; pgno <= dbPages; pgno++) {

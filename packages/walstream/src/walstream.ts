@@ -12,7 +12,7 @@ import {
   type ResolvedShared,
   type WalstreamOptions,
 } from './options.js';
-import { DatabaseReplicator, type EngineContext } from './replicator.js';
+import { DatabaseReplicator, type EngineContext, type FencingOptions } from './replicator.js';
 
 /**
  * Replicates any number of SQLite databases to one storage backend, sharing an upload limiter,
@@ -91,9 +91,10 @@ export class Walstream {
   /**
    * Starts replicating the SQLite file at `path` (switching it to WAL mode) and resolves once it
    * has caught up with storage: the chain resumes when the local position, the WAL and storage
-   * agree, otherwise a new lineage starts with a snapshot above the remote head.
+   * agree, otherwise a new lineage starts with a snapshot above the remote head. With `term` (a
+   * fenced writer) it always starts a new lineage, at `claim` when given.
    */
-  async add(path: string, options: DatabaseOptions & OpOptions = {}): Promise<DatabaseReplicator> {
+  async add(path: string, options: DatabaseOptions & OpOptions & FencingOptions = {}): Promise<DatabaseReplicator> {
     if (this.#closed) throw new WalstreamError('HADB_WALSTREAM_CLOSED', 'walstream is closed');
     const name = checkName(options.name ?? basename(path));
     const resolved = resolveDatabase(this.#defaults, options);
