@@ -1,10 +1,20 @@
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { FollowerBehavior, LeaderTerm, Replicator } from '@hadb/core';
+import type { EpochGate, FollowerBehavior, LeaderTerm, Replicator } from '@hadb/core';
 import type { EngineContext, EngineFactory, HaEngine } from '@hadb/ha';
 import { sleepUnlessAborted, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
-import { Follower, Walstream, isWalstreamError, listRemote, type DatabaseReplicator } from '@hadb/walstream';
+import {
+  Follower,
+  Walstream,
+  WalstreamError,
+  claimLineage,
+  isWalstreamError,
+  listRemote,
+  readDurableHead,
+  type DatabaseReplicator,
+  type LineageClaim,
+} from '@hadb/walstream';
 import { isSqliteClientError } from './errors.js';
 import { SqliteFollowerReader } from './follower-reader.js';
 import { SqliteLeader } from './leader.js';
@@ -29,6 +39,13 @@ export interface SqliteEngineOptions {
 /** Files walstream and haqlite keep next to the database. */
 const followPosition = (path: string): string => `${path}-walstream-follow.json`;
 const SIDE_SUFFIXES = ['-wal', '-shm', '-journal', '-walstream.json', '-walstream-follow.json'] as const;
+/** Attempts at claiming a new term's first sequence while older terms' late changesets keep landing. */
+const CLAIM_ATTEMPTS = 16;
+
+/** A walstream epoch as core's epoch number (walstream stores u64; core's epochs are safe integers). */
+function epochNumber(epoch: bigint): number {
+  return epoch > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(epoch);
+}
 
 /**
  * SQLite on the HA layer. The leader writes its file in WAL mode; walstream ships each ship's
@@ -48,7 +65,10 @@ export function sqliteEngine(
     const followerOptions = (
       intervalMs: number,
       onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void,
+      gate?: EpochGate,
     ) => ({
+      // Every changeset's writer epoch passes core's gate: none older than one applied.
+      admitEpoch: gate === undefined ? undefined : (epoch: bigint) => gate.admit(epochNumber(epoch)),
       storage,
       prefix,
       name: db,
@@ -61,7 +81,7 @@ export function sqliteEngine(
     });
 
     /** Brings the replica to the durable head once; `0n` when storage holds nothing yet. */
-    const catchUp = async (signal: AbortSignal | undefined): Promise<bigint> => {
+    const catchUp = async (signal: AbortSignal | undefined, gate?: EpochGate): Promise<bigint> => {
       const restoring = !existsSync(followPosition(path));
       let follower: Follower;
       try {
@@ -69,6 +89,7 @@ export function sqliteEngine(
           followerOptions(
             2 ** 31 - 1,
             (info) => void ctx.onApplied({ seq: info.seq, kind: info.restored ? 'snapshot' : 'segment' }),
+            gate,
           ),
           { signal },
         );
@@ -77,14 +98,51 @@ export function sqliteEngine(
         throw err;
       }
       const seq = follower.seq;
+      gate?.observe(epochNumber(follower.epoch));
       await follower.close();
       // Follower.open's first restore reports nothing itself.
       if (restoring && seq > 0n) await ctx.onApplied({ seq, kind: 'snapshot' });
       return seq;
     };
 
+    /**
+     * Claims the term's first sequence right after everything this node has applied (walstream's
+     * `claimLineage`: a `putIfAbsent` at the incremental key an older term's next changeset would
+     * use), so no older term can append once this one takes writes. A late changeset of an older
+     * term that got there first is applied, then the next sequence is claimed; an abandoned claim
+     * (no data) is stepped over; an equal or higher epoch trips the fence (`HADB_WALSTREAM_FENCED`).
+     */
+    const claimTerm = async (term: LeaderTerm, signal: AbortSignal | undefined): Promise<LineageClaim> => {
+      let seq = (await catchUp(signal)) + 1n;
+      for (let attempt = 1; ; attempt++) {
+        const got = await claimLineage({
+          storage,
+          prefix,
+          name: db,
+          seq,
+          term: term.fence,
+          createdMs: clock.wallMs(),
+          signal,
+        });
+        if (got.kind === 'claimed') return got.claim;
+        if (attempt >= CLAIM_ATTEMPTS)
+          throw new WalstreamError(
+            'HADB_WALSTREAM_CONFLICT',
+            `${db}: could not claim a sequence after ${attempt} attempts`,
+          );
+        if (got.claim) {
+          seq++;
+          continue;
+        }
+        const reached = await catchUp(signal);
+        seq = reached + 1n > seq ? reached + 1n : seq + 1n;
+      }
+    };
+
     /** Starts shipping for `term`: the file becomes the leader's (WAL mode), walstream starts a lineage. */
     const startShipping = async (term: LeaderTerm, o: OpOptions = {}): Promise<void> => {
+      term.fence.check();
+      const claim = await claimTerm(term, o.signal);
       term.fence.check();
       if (!existsSync(path)) new Database(path).close();
       // The file stops being a replica: a later demotion must not follow from it.
@@ -98,7 +156,7 @@ export function sqliteEngine(
         checkpoint: { minPages: 1000, intervalMs: 0, truncatePages: 0 },
       });
       try {
-        const replicator = await ws.add(path, { name: db, signal: o.signal });
+        const replicator = await ws.add(path, { name: db, signal: o.signal, term: term.fence, claim });
         shipping = { ws, replicator, term };
       } catch (err) {
         await ws.close({ final: false }).catch(() => undefined);
@@ -132,7 +190,9 @@ export function sqliteEngine(
           let follower: Follower;
           try {
             follower = await Follower.open(
-              followerOptions(2 ** 31 - 1, (info) => {
+              followerOptions(
+                2 ** 31 - 1,
+                (info) => {
                 if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
                 chain = chain.then(() =>
                   ctx.onApplied({
@@ -141,7 +201,9 @@ export function sqliteEngine(
                     commitMs: info.createdMs,
                   }),
                 );
-              }),
+                },
+                fctx.epochGate,
+              ),
               { signal: fctx.signal },
             );
           } catch (err) {
@@ -151,6 +213,7 @@ export function sqliteEngine(
             if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) return;
             continue;
           }
+          fctx.epochGate.observe(epochNumber(follower.epoch));
           try {
             if (follower.seq > fctx.progress.position) {
               fctx.progress.report(follower.seq);
@@ -190,9 +253,10 @@ export function sqliteEngine(
           return;
         }
       },
-      catchupOnPromotion: (c) => catchUp(c.signal),
+      catchupOnPromotion: (c) => catchUp(c.signal, c.epochGate),
       async durableHead(_d, o) {
-        return { position: (await listRemote(storage, prefix, db, o)).headSeq, epoch: 0 };
+        const head = await readDurableHead(storage, prefix, db, o);
+        return { position: head.seq, epoch: epochNumber(head.epoch) };
       },
     };
 

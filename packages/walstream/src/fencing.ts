@@ -19,7 +19,7 @@ import { PageIdSize, encodePhysical, newPhysical } from '@hadb/changeset';
 import type { OpOptions, StorageBackend } from '@hadb/storage';
 import { WalstreamError } from './errors.js';
 import { META_PAGE_ID, metaEntry, parseMetaFull, type ChangesetMeta } from './meta.js';
-import { incrementalKey, remoteChainAt } from './remote.js';
+import { incrementalKey, listRemote, remoteChainAt } from './remote.js';
 
 /**
  * The write permission of one writer term. `@hadb/core`'s `WriteFence` (a `LeaderTerm`'s
@@ -175,4 +175,43 @@ export async function claimLineage(
   if (put.kind === 'written') return { kind: 'claimed', claim: { seq: input.seq, checksum: cs.checksum } };
   refuseNewerWriter(input.name, input.seq, put, input.term);
   return put;
+}
+
+/** The newest durable state of a database (see {@link readDurableHead}). */
+export interface DurableHead {
+  /** Sequence of the newest snapshot or data-carrying incremental (`0n` when there is none). */
+  readonly seq: bigint;
+  /** Highest writer epoch seen at the head, including abandoned claims above it (0 without terms). */
+  readonly epoch: bigint;
+}
+
+/**
+ * The durable head a follower can reach: the newest snapshot or incremental, skipping lineage
+ * claims whose snapshot was never stored (an abandoned claim holds no data). Their epochs still
+ * count toward `epoch`, the floor for the next writer's epoch. One listing plus a range read per
+ * inspected object.
+ */
+export async function readDurableHead(
+  storage: StorageBackend,
+  prefix: string,
+  name: string,
+  options: OpOptions = {},
+): Promise<DurableHead> {
+  const remote = await listRemote(storage, prefix, name, options);
+  const snapshots = new Set(remote.snapshots.map((s) => s.seq));
+  const lastSnapshot = remote.snapshots[remote.snapshots.length - 1];
+  let epoch = 0n;
+  for (let i = remote.incrementals.length - 1; i >= 0; i--) {
+    const inc = remote.incrementals[i]!;
+    if (lastSnapshot !== undefined && inc.seq <= lastSnapshot.seq) break;
+    const meta = await readRemoteMeta(storage, inc.key, options);
+    if (meta === null) continue;
+    if (meta.epoch > epoch) epoch = meta.epoch;
+    if (meta.claim && !snapshots.has(inc.seq)) continue;
+    return { seq: inc.seq, epoch };
+  }
+  if (lastSnapshot === undefined) return { seq: 0n, epoch };
+  const meta = await readRemoteMeta(storage, lastSnapshot.key, options);
+  const snapEpoch = meta?.epoch ?? 0n;
+  return { seq: lastSnapshot.seq, epoch: snapEpoch > epoch ? snapEpoch : epoch };
 }

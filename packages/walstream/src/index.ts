@@ -3,8 +3,10 @@ export { DatabaseReplicator, type FencingOptions, type ReplicatorStatus, type Sy
 export {
   claimLineage,
   putChangesetFenced,
+  readDurableHead,
   readRemoteMeta,
   type ClaimInput,
+  type DurableHead,
   type FencedPut,
   type LineageClaim,
   type RemoteMeta,
