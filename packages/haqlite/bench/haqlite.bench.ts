@@ -17,19 +17,42 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
 }
 
-/** Mean microseconds per call of `fn` over `n` calls (after a warm-up of n/10). */
-async function perOp(n: number, fn: (i: number) => unknown): Promise<number> {
-  for (let i = 0; i < Math.ceil(n / 10); i++) {
-    await fn(i);
-    if (i % 100 === 99) await new Promise((r) => setImmediate(r));
-  }
+/** Mean microseconds per call of `fn` over `n` calls. */
+async function perOp(n: number, fn: (i: number) => unknown, offset = 0): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    await fn(i);
+    await fn(offset + i);
     // Let timers run (lease renewals) as a server's event loop would between requests.
     if (i % 100 === 99) await new Promise((r) => setImmediate(r));
   }
   return ((performance.now() - t0) * 1000) / n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/**
+ * Raw and haqlite interleaved in `blocks` alternating blocks of `n / blocks` calls each (after a
+ * warm-up of each), so both see the same machine load; the medians of the per-block means.
+ */
+async function interleaved(
+  n: number,
+  rawFn: (i: number) => unknown,
+  haFn: (i: number) => unknown,
+  blocks = 20,
+): Promise<[number, number]> {
+  const per = Math.max(1, Math.floor(n / blocks));
+  await perOp(Math.ceil(per / 2), rawFn, 10_000_000);
+  await perOp(Math.ceil(per / 2), haFn, 10_000_000);
+  const raw: number[] = [];
+  const ha: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    raw.push(await perOp(per, rawFn, b * per));
+    ha.push(await perOp(per, haFn, b * per));
+  }
+  return [median(raw), median(ha)];
 }
 
 export async function run(ctx: BenchContext): Promise<void> {
@@ -63,7 +86,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const rawUpdate = raw.prepare('UPDATE t SET v = ? WHERE id = ?');
     const id = (i: number): number => 1 + ((i * 7919) % ROWS);
     const pairs: [string, number, number, string][] = [];
-    const compare = (name: string, rawUs: number, haUs: number, unit: string): void => {
+    const compare = (name: string, [rawUs, haUs]: [number, number], unit: string): void => {
       pairs.push([name, rawUs, haUs, unit]);
       ctx.record(`${name}: raw better-sqlite3`, rawUs, unit);
       ctx.record(`${name}: haqlite leader (committed)`, haUs, unit);
@@ -71,26 +94,34 @@ export async function run(ctx: BenchContext): Promise<void> {
     };
     compare(
       'point lookup',
-      await perOp(20_000, (i) => rawGet.get(id(i))),
-      await perOp(20_000, (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)])),
+      await interleaved(
+        20_000,
+        (i) => rawGet.get(id(i)),
+        (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)])),
       'µs/op',
     );
     compare(
       'range scan (100 rows)',
-      await perOp(2_000, (i) => rawRange.all(id(i), id(i) + 99)),
-      await perOp(2_000, (i) => leader.query('SELECT id, k, v FROM t WHERE id BETWEEN ? AND ?', [id(i), id(i) + 99])),
+      await interleaved(
+        2_000,
+        (i) => rawRange.all(id(i), id(i) + 99),
+        (i) => leader.query('SELECT id, k, v FROM t WHERE id BETWEEN ? AND ?', [id(i), id(i) + 99])),
       'µs/op',
     );
     compare(
       'single INSERT',
-      await perOp(2_000, (i) => rawInsert.run(i, 'inserted')),
-      await perOp(2_000, (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted'])),
+      await interleaved(
+        2_000,
+        (i) => rawInsert.run(i, 'inserted'),
+        (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted'])),
       'µs/op',
     );
     compare(
       'UPDATE by PK',
-      await perOp(2_000, (i) => rawUpdate.run('updated', id(i))),
-      await perOp(2_000, (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)])),
+      await interleaved(
+        2_000,
+        (i) => rawUpdate.run('updated', id(i)),
+        (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)])),
       'µs/op',
     );
     const rawBatch = raw.transaction((base: number) => {
@@ -100,8 +131,10 @@ export async function run(ctx: BenchContext): Promise<void> {
       Array.from({ length: 100 }, (_, j) => ({ sql: 'INSERT INTO t (k, v) VALUES (?, ?)', args: [base + j, 'batch'] }));
     compare(
       'batch INSERT, 100 rows in one transaction',
-      await perOp(200, (i) => rawBatch(i * 100)),
-      await perOp(200, (i) => leader.batch(stmts(i * 100))),
+      await interleaved(
+        200,
+        (i) => rawBatch(i * 100),
+        (i) => leader.batch(stmts(i * 100))),
       'µs/op',
     );
     await leader.sync();

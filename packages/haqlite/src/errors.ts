@@ -12,6 +12,13 @@ export type HaQLiteErrorCode =
   | 'HADB_HAQLITE_NOT_READ_ONLY'
   /** A parameter or wire value cannot be encoded or decoded. */
   | 'HADB_HAQLITE_INVALID_VALUE'
+  /**
+   * An interactive transaction (`BEGIN` on a Hrana stream, `client.transaction()` of
+   * `@libsql/client`) was started on a follower. It runs only on the leader: connect to the
+   * leader's Hrana URL, or send the statements as one `batch()` (a follower forwards it to the
+   * leader as one transaction). Nothing ran.
+   */
+  | 'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER'
   /** An option of `HaQLite.open` or `serve` is invalid (reported at construction). */
   | 'HADB_HAQLITE_INVALID_CONFIG';
 

@@ -271,11 +271,19 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
     // every ship once it is long: walstream's read lock may keep the WAL from restarting).
     const walIndex = this.#o.replicator.status().walIndex;
     if (walIndex < this.#checkpointedAt) this.#checkpointedAt = 0;
-    if (walIndex - this.#checkpointedAt >= (this.#o.checkpointPages ?? 1000)) {
+    if (walIndex - this.#checkpointedAt >= (this.#o.checkpointPages ?? 1000) && !this.#closed) {
       this.#checkpointedAt = walIndex;
-      await this.#lock.run(async () => {
-        if (!this.#closed && (await this.#o.replicator.checkpoint('PASSIVE'))) this.#counters.checkpoints++;
-      });
+      // Not under the write lock: walstream holds SQLite's write lock only for the synchronous
+      // capture-and-checkpoint step (no write of this process can interleave with it), and its
+      // uploads before and after must not stall writes. With a transaction open it skips a round.
+      try {
+        if (await this.#o.replicator.checkpoint('PASSIVE', { signal })) this.#counters.checkpoints++;
+      } catch (cause) {
+        if (this.#closed) return { bytes };
+        if (this.#o.termSignal.aborted)
+          throw new HaError('HADB_HA_FENCED', 'the term ended during the checkpoint', { cause });
+        throw new HaError('HADB_HA_SHIP_FAILED', `checkpoint failed: ${describeError(cause).message}`, { cause });
+      }
     }
     return { bytes };
   }

@@ -25,44 +25,89 @@ export interface StatementResult {
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
+const NO_ARGS: readonly unknown[] = EMPTY;
 
-function bind(args: SqlParams | undefined): unknown[] {
-  if (args === undefined) return [];
-  if (Array.isArray(args)) return (args as readonly unknown[]).map(bindValue);
+function bind(args: SqlParams | undefined): readonly unknown[] {
+  if (args === undefined) return NO_ARGS;
+  if (Array.isArray(args)) {
+    const list = args as readonly unknown[];
+    // Strings, numbers, bigints and nulls bind as they are: no copy on the common path.
+    let i = 0;
+    for (; i < list.length; i++) {
+      const v = list[i];
+      const t = typeof v;
+      if (!(t === 'string' || t === 'number' || t === 'bigint' || v === null)) break;
+    }
+    return i === list.length ? list : list.map(bindValue);
+  }
   const named: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) named[k.replace(/^[:@$]/, '')] = bindValue(v);
   return [named];
 }
 
-const changesStatements = new WeakMap<Db, Database.Statement>();
-function changes(db: Db): { rowsAffected: number; lastInsertRowid: bigint } {
-  let st = changesStatements.get(db);
+/** A prepared statement with what haqlite reads of it on every call, fetched once. */
+interface Prepared {
+  readonly stmt: Database.Statement;
+  readonly reader: boolean;
+  readonly readonly: boolean;
+  /** Column names and declared types, valid while the schema cookie is `schema`. */
+  columns: readonly string[] | undefined;
+  decltypes: readonly (string | null)[] | undefined;
+  schema: number;
+}
+
+/** Per connection: prepared statements by SQL text (LRU-ish, bounded) and two helper statements. */
+interface ConnState {
+  readonly stmts: Map<string, Prepared>;
+  readonly changes: Database.Statement;
+  readonly schema: Database.Statement;
+}
+
+const states = new WeakMap<Db, ConnState>();
+const CACHE_SIZE = 256;
+
+function state(db: Db): ConnState {
+  let st = states.get(db);
   if (st === undefined) {
-    st = db.prepare('SELECT changes(), last_insert_rowid()').raw(true).safeIntegers(true);
-    changesStatements.set(db, st);
+    st = {
+      stmts: new Map(),
+      changes: db.prepare('SELECT changes(), last_insert_rowid()').raw(true).safeIntegers(true),
+      schema: db.prepare('PRAGMA schema_version').pluck(true),
+    };
+    states.set(db, st);
   }
-  const [n, id] = st.get() as [bigint, bigint];
+  return st;
+}
+
+function changes(st: ConnState): { rowsAffected: number; lastInsertRowid: bigint } {
+  const [n, id] = st.changes.get() as [bigint, bigint];
   return { rowsAffected: Number(n), lastInsertRowid: id };
 }
 
-/** Prepared statements per connection, by SQL text (SQLite re-prepares them after a schema change). */
-const cache = new WeakMap<Db, Map<string, Database.Statement>>();
-const CACHE_SIZE = 256;
-
-function prepare(db: Db, sql: string): Database.Statement | null {
-  let stmts = cache.get(db);
-  if (stmts === undefined) cache.set(db, (stmts = new Map()));
-  const hit = stmts.get(sql);
+/** The prepared statement for `sql` (SQLite re-prepares it itself after a schema change); `null` for a script. */
+function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
+  const hit = st.stmts.get(sql);
   if (hit !== undefined) return hit;
+  let stmt: Database.Statement;
   try {
-    const stmt = db.prepare(sql);
-    if (stmts.size >= CACHE_SIZE) stmts.delete(stmts.keys().next().value!);
-    stmts.set(sql, stmt);
-    return stmt;
+    stmt = db.prepare(sql);
   } catch (err) {
     if (err instanceof RangeError && /more than one statement/.test(err.message)) return null;
     throw sqlError(err);
   }
+  stmt.safeIntegers(true);
+  if (stmt.reader) stmt.raw(true);
+  const p: Prepared = {
+    stmt,
+    reader: stmt.reader,
+    readonly: stmt.readonly,
+    columns: undefined,
+    decltypes: undefined,
+    schema: -1,
+  };
+  if (st.stmts.size >= CACHE_SIZE) st.stmts.delete(st.stmts.keys().next().value!);
+  st.stmts.set(sql, p);
+  return p;
 }
 
 /**
@@ -71,8 +116,9 @@ function prepare(db: Db, sql: string): Database.Statement | null {
  * statement that writes with `HADB_HAQLITE_NOT_READ_ONLY`.
  */
 export function runStatement(db: Db, sql: string, args: SqlParams | undefined, readOnly = false): StatementResult {
-  const stmt = prepare(db, sql);
-  if (stmt === null) {
+  const st = state(db);
+  const p = prepare(db, st, sql);
+  if (p === null) {
     if (readOnly)
       throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'a script of several statements cannot run as a read');
     if (args !== undefined && (Array.isArray(args) ? args.length > 0 : Object.keys(args).length > 0)) {
@@ -83,21 +129,26 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
     } catch (err) {
       throw sqlError(err);
     }
-    return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, ...changes(db) };
+    return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, ...changes(st) };
   }
-  if (readOnly && !stmt.readonly)
+  if (readOnly && !p.readonly)
     throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
   const bound = bind(args);
   try {
-    stmt.safeIntegers(true);
-    if (stmt.reader) {
-      stmt.raw(true);
-      const cols = stmt.columns();
-      const rows = stmt.all(...bound) as SqlValue[][];
-      const after = stmt.readonly ? { rowsAffected: 0, lastInsertRowid: null } : changes(db);
-      return { columns: cols.map((c) => c.name), decltypes: cols.map((c) => c.type), rows, ...after };
+    if (p.reader) {
+      const rows = p.stmt.all(...bound) as SqlValue[][];
+      // Column metadata is costly to fetch (more than a point lookup); it changes only with the schema.
+      const schema = st.schema.get() as number;
+      if (p.columns === undefined || p.schema !== schema) {
+        const cols = p.stmt.columns();
+        p.columns = Object.freeze(cols.map((c) => c.name));
+        p.decltypes = Object.freeze(cols.map((c) => c.type));
+        p.schema = schema;
+      }
+      if (p.readonly) return { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null };
+      return { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
     }
-    const info = stmt.run(...bound);
+    const info = p.stmt.run(...bound);
     return {
       columns: EMPTY,
       decltypes: EMPTY,

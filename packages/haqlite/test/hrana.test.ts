@@ -121,10 +121,17 @@ describe('Hrana over HTTP with @libsql/client', () => {
     await a.sync();
     await b.sync();
     expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
-    // An interactive transaction needs the leader.
+    // An interactive transaction needs the leader: refused with a typed error, nothing runs.
     const tx = await client.transaction('write');
-    await expect(tx.execute("INSERT INTO t VALUES ('in tx')")).rejects.toBeInstanceOf(LibsqlError);
+    const err = await tx.execute("INSERT INTO t VALUES ('in tx')").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LibsqlError);
+    expect((err as LibsqlError).code).toBe('HADB_HAQLITE_TRANSACTION_ON_FOLLOWER');
+    expect((err as LibsqlError).message).toMatch(/only on the leader/);
     tx.close();
+    await a.sync();
+    await b.sync();
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
+    expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
   });
 
   it('auth, routes, and the non-loopback guard', async () => {

@@ -1,3 +1,4 @@
+import type { Clock } from '@hadb/io';
 import { HaQLiteError } from '../errors.js';
 import type { Statement, StatementResult } from '../sql.js';
 import { controlOf, type StreamSession } from './session.js';
@@ -62,15 +63,19 @@ function transactionalBatch(
   return null;
 }
 
-/** Runs a Hrana batch on a stream; each step's outcome in step order. */
-export async function runBatch(session: StreamSession, steps: readonly BatchStep[]): Promise<StepOutcome[]> {
+/** Runs a Hrana batch on a stream; each step's outcome in step order (`ms` timed with `clock`). */
+export async function runBatch(
+  session: StreamSession,
+  steps: readonly BatchStep[],
+  clock: Clock,
+): Promise<StepOutcome[]> {
   const shape = session.db.role !== 'leader' && session.autocommit ? transactionalBatch(steps) : null;
   if (shape !== null) {
     const out: StepOutcome[] = steps.map(() => ({ result: null, error: null, ms: 0 }));
-    const t0 = performance.now();
+    const t0 = clock.now();
     try {
       const results = await session.batch(shape.inner.map((i) => steps[i]!.stmt));
-      const ms = performance.now() - t0;
+      const ms = clock.now() - t0;
       out[0] = {
         result: { columns: [], decltypes: [], rows: [], rowsAffected: 0, lastInsertRowid: null },
         error: null,
@@ -86,7 +91,7 @@ export async function runBatch(session: StreamSession, steps: readonly BatchStep
         error: null,
         ms: 0,
       };
-      out[shape.inner[0] ?? shape.commit] = { result: null, error, ms: performance.now() - t0 };
+      out[shape.inner[0] ?? shape.commit] = { result: null, error, ms: clock.now() - t0 };
     }
     return out;
   }
@@ -96,12 +101,12 @@ export async function runBatch(session: StreamSession, steps: readonly BatchStep
       out.push({ result: null, error: null, ms: 0 });
       continue;
     }
-    const t0 = performance.now();
+    const t0 = clock.now();
     try {
       const result = await session.execute(step.stmt);
-      out.push({ result, error: null, ms: performance.now() - t0 });
+      out.push({ result, error: null, ms: clock.now() - t0 });
     } catch (error) {
-      out.push({ result: null, error, ms: performance.now() - t0 });
+      out.push({ result: null, error, ms: clock.now() - t0 });
     }
   }
   return out;

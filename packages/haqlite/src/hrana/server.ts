@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isHadbError, silentLogger, type Logger } from '@hadb/io';
+import { isHadbError, silentLogger, systemClock, type Clock, type Logger, type Timer } from '@hadb/io';
 import { checkConfig, HaQLiteError } from '../errors.js';
 import type { HaQLite } from '../ha-qlite.js';
 import type { Statement } from '../sql.js';
@@ -25,6 +25,8 @@ export interface ServeOptions {
   /** Deadline of one HTTP request, ms. Default 30000. */
   readonly requestTimeoutMs?: number | undefined;
   readonly logger?: Logger | undefined;
+  /** Time source for statement timings and stream expiry. Default: the system clock. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A running Hrana-over-HTTP server. */
@@ -41,7 +43,7 @@ interface Stream {
   baton: string;
   readonly session: StreamSession;
   readonly sqls: Map<number, string>;
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   /** Requests on a stream are serial; this is the tail. */
   busy: Promise<void>;
 }
@@ -135,18 +137,19 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
     `refusing to serve on ${host} without authToken (only loopback addresses may run without one)`,
   );
   const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? systemClock;
   const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
   const streams = new Map<string, Stream>();
 
   const closeStream = async (s: Stream): Promise<void> => {
     streams.delete(s.id);
-    clearTimeout(s.timer);
+    s.timer?.cancel();
     await s.session.close();
   };
   const touch = (s: Stream): void => {
-    clearTimeout(s.timer);
-    s.timer = setTimeout(() => void closeStream(s), idleMs);
-    s.timer.unref();
+    s.timer?.cancel();
+    s.timer = clock.timer(idleMs, () => void closeStream(s));
+    s.timer.unref?.();
   };
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -182,9 +185,9 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
     switch (r.type) {
       case 'execute': {
         const { stmt, wantRows } = statement(r.stmt, s.sqls);
-        const t0 = performance.now();
+        const t0 = clock.now();
         const result = await s.session.execute(stmt);
-        return { type: 'execute', result: stmtResult(result, wantRows, performance.now() - t0) };
+        return { type: 'execute', result: stmtResult(result, wantRows, clock.now() - t0) };
       }
       case 'batch': {
         const rawSteps = (r.batch as { steps?: unknown } | null)?.steps;
@@ -195,7 +198,7 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
           const { stmt, wantRows } = statement(step.stmt, s.sqls);
           return { condition: step.condition ?? null, stmt, wantRows };
         });
-        const outcomes = await runBatch(s.session, steps);
+        const outcomes = await runBatch(s.session, steps, clock);
         return {
           type: 'batch',
           result: {
@@ -259,7 +262,7 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
       s = found;
     }
     s.baton = `${s.id}.${randomBytes(18).toString('base64url')}`;
-    clearTimeout(s.timer);
+    s.timer?.cancel();
     const results: Record<string, unknown>[] = [];
     for (const r of b.requests as Record<string, unknown>[]) {
       try {

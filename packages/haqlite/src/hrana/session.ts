@@ -1,4 +1,5 @@
 import type { HaQLite } from '../ha-qlite.js';
+import { isHadbError } from '@hadb/io';
 import { HaQLiteError, isHaQLiteError } from '../errors.js';
 import type { Transaction } from '../leader.js';
 import type { Statement, StatementResult } from '../sql.js';
@@ -18,6 +19,14 @@ export function controlOf(sql: string): Control {
 }
 
 const ROLLBACK = Symbol('rollback');
+
+function transactionOnFollower(cause?: unknown): HaQLiteError {
+  return new HaQLiteError(
+    'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER',
+    "interactive transactions run only on the leader: connect to the leader's Hrana URL, or send the statements as one batch() (a follower forwards it as one transaction)",
+    { cause },
+  );
+}
 
 type Op = {
   readonly run: (tx: Transaction) => Promise<StatementResult>;
@@ -104,7 +113,8 @@ class HeldTransaction {
 /**
  * A Hrana stream's SQL state on one node. Outside a transaction a read runs locally and a write
  * goes through `execute` (forwarded by a follower). BEGIN opens a transaction held on the leader
- * (a follower answers `HADB_HA_NOT_LEADER`; a libSQL client batch is run whole, see `batch.ts`).
+ * (a follower answers `HADB_HAQLITE_TRANSACTION_ON_FOLLOWER`; a libSQL client batch is run whole,
+ * see `batch.ts`).
  */
 export class StreamSession {
   #tx: HeldTransaction | undefined;
@@ -122,7 +132,14 @@ export class StreamSession {
     if (control === 'begin') {
       if (this.#tx !== undefined)
         throw new HaQLiteError('HADB_HAQLITE_SQL', 'cannot start a transaction within a transaction');
-      this.#tx = await HeldTransaction.begin(this.db);
+      if (this.db.role !== 'leader') throw transactionOnFollower();
+      try {
+        this.#tx = await HeldTransaction.begin(this.db);
+      } catch (err) {
+        // Demoted between the check and the start.
+        if (isHadbError(err, 'HADB_HA_NOT_LEADER')) throw transactionOnFollower(err);
+        throw err;
+      }
       return EMPTY_RESULT;
     }
     if (control !== null) {
