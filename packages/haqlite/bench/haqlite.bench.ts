@@ -62,7 +62,8 @@ export async function run(ctx: BenchContext): Promise<void> {
   const common = {
     name: 'bench',
     storage,
-    lease: { store: lease, ttlMs: 2000, renewIntervalMs: 800, pollIntervalMs: 400, skewMarginMs: 400 },
+    // Default lease timing: the machine is shared and loaded; a 2 s TTL loses the lease under load.
+    lease: { store: lease, ttlMs: 5000, renewIntervalMs: 2000, pollIntervalMs: 1000, skewMarginMs: 1000 },
     shipIntervalMs: 1000,
     followerPullIntervalMs: 50,
   };

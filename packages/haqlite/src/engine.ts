@@ -10,7 +10,6 @@ import {
   WalstreamError,
   claimLineage,
   isWalstreamError,
-  listRemote,
   readDurableHead,
   type DatabaseReplicator,
   type LineageClaim,
@@ -269,7 +268,8 @@ export function sqliteEngine(
         // A file that is not a replica (a former leader's, or one copied in) may hold commits that
         // were never shipped: set it aside (never deleted) unless storage is empty (then it is adopted).
         if (!existsSync(path) || existsSync(followPosition(path))) return;
-        if ((await listRemote(storage, prefix, db, o)).headSeq === 0n) return;
+        // (A claim abandoned before its snapshot holds no data: storage counts as empty.)
+        if ((await readDurableHead(storage, prefix, db, o)).seq === 0n) return;
         const aside = `${path}.diverged-${Math.floor(clock.wallMs())}`;
         renameSync(path, aside);
         for (const suffix of SIDE_SUFFIXES) {

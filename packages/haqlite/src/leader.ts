@@ -105,6 +105,10 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
     const db = new Database(o.path, { fileMustExist: true });
     try {
       db.pragma('busy_timeout = 5000');
+      // walstream owns checkpointing (the ship runs it). SQLite's automatic one would run after
+      // every commit once the WAL passed 1000 frames and, held back by walstream's read lock,
+      // scan the whole unshipped WAL each time: write latency growing with the WAL.
+      db.pragma('wal_autocheckpoint = 0');
       const reader = new Database(o.path, { readonly: true, fileMustExist: true });
       reader.pragma('busy_timeout = 5000');
       return new SqliteLeader(db, reader, o);
