@@ -202,12 +202,36 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       write.kind === 'execute' ? [{ sql: write.sql, args: write.args }] : write.statements;
     if (write.kind === 'execute' && options.token === undefined)
       return this.#autocommit(write.sql, write.args, options.signal);
+    if (options.token === undefined) return this.#batch(statements, options.signal);
     const run = async (tx: Transaction): Promise<WriteResults> => {
       const out: StatementResult[] = [];
       for (const s of statements) out.push(await tx.execute(s.sql, s.args));
       return out;
     };
     return (await this.#writeTx(run, (v) => v, options.token, options.signal)) as WriteResults;
+  }
+
+  /** Statements as one transaction (no token), run synchronously under the write lock. */
+  #batch(statements: readonly Statement[], signal: AbortSignal | undefined): Promise<WriteResults> {
+    return this.#lock.run(() => {
+      this.#checkOpen();
+      throwIfAborted(signal);
+      this.#o.context.checkWrite();
+      const db = this.#db;
+      db.exec('BEGIN IMMEDIATE');
+      let done = false;
+      try {
+        const out: StatementResult[] = new Array(statements.length);
+        for (let i = 0; i < statements.length; i++) out[i] = this.#run(statements[i]!.sql, statements[i]!.args);
+        this.#o.context.checkWrite();
+        db.exec('COMMIT');
+        done = true;
+        this.#o.context.committed();
+        return out;
+      } finally {
+        if (!done && db.inTransaction) db.exec('ROLLBACK');
+      }
+    });
   }
 
   /** One statement in autocommit (no token): one round trip into SQLite. */

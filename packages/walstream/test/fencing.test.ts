@@ -10,7 +10,16 @@ import { PageIdSize, downloadPhysical, encodePhysical, newPhysical } from '@hadb
 import type { StorageBackend } from '@hadb/storage';
 import { testService } from '@hadb/testkit';
 import Database from 'better-sqlite3';
-import { Follower, Walstream, isWalstreamError, readRemoteMeta, restore, type WriterTerm } from '../src/index.js';
+import {
+  Follower,
+  Walstream,
+  claimLineage,
+  isWalstreamError,
+  readDurableHead,
+  readRemoteMeta,
+  restore,
+  type WriterTerm,
+} from '../src/index.js';
 import { metaEntry } from '../src/meta.js';
 import { incrementalKey } from '../src/remote.js';
 import { openApp, openLocal, openS3, runPrefix, tempDir } from './helpers.js';
@@ -193,5 +202,53 @@ describe.each(backends)('writer fencing on %s', (label, available, open) => {
     const out = join(t.dir, 'restored.db');
     await restore({ storage, prefix, name, output: out });
     expect(rows(out)).toEqual(['b0', 'b1']);
+  });
+
+  it.skipIf(!available)('an abandoned claim holds no data: the durable head skips it and the next term claims above it', async () => {
+    const t = tempDir('fence-abandon');
+    cleanups.push(t.cleanup);
+    const storage = await open(s3.env, t.dir);
+    opened.push(storage);
+    const name = 'abandoned';
+    const aPath = join(t.dir, 'a.db');
+    const a = openApp(aPath);
+    cleanups.push(() => void a.close());
+    a.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    const ws = await Walstream.open({ storage, prefix, autoSync: false });
+    cleanups.push(() => ws.close({ final: false }).catch(() => {}));
+    const ra = await ws.add(aPath, { name, term: term(1) });
+    a.prepare('INSERT INTO t (v) VALUES (?)').run('a0');
+    const { seq: head } = await ra.sync();
+    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 1n });
+    // Term 2 claims head + 1 and dies before its snapshot.
+    const got = await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(2), createdMs: 0 });
+    expect(got.kind).toBe('claimed');
+    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 2n });
+    // A claim of the same sequence by a later term finds the abandoned one (no data).
+    expect(await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(3), createdMs: 0 })).toEqual({
+      kind: 'taken',
+      epoch: 2n,
+      claim: true,
+    });
+    // A follower at head waits there; term 3's lineage (claimed above) moves it on.
+    const replica = join(t.dir, 'replica.db');
+    const f = await Follower.open({ storage, prefix, name, output: replica, intervalMs: 2 ** 30 });
+    cleanups.push(() => f.close());
+    expect(f.seq).toBe(head);
+    const bPath = join(t.dir, 'b.db');
+    await restore({ storage, prefix, name, output: bPath });
+    const ws3 = await Walstream.open({ storage, prefix, autoSync: false });
+    cleanups.push(() => ws3.close({ final: false }).catch(() => {}));
+    const r3 = await ws3.add(bPath, { name, term: term(3) });
+    expect(r3.status().seq).toBe(head + 2n);
+    const b = openApp(bPath);
+    cleanups.push(() => void b.close());
+    b.prepare('INSERT INTO t (v) VALUES (?)').run('b0');
+    const { seq: bHead } = await r3.sync();
+    await f.poll();
+    expect(f.seq).toBe(bHead);
+    expect(f.epoch).toBe(3n);
+    expect(rows(replica)).toEqual(['a0', 'b0']);
+    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: bHead, epoch: 3n });
   });
 });
