@@ -98,7 +98,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       await interleaved(
         20_000,
         (i) => rawGet.get(id(i)),
-        (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)])),
+        (i) => leader.query('SELECT id, k, v FROM t WHERE id = ?', [id(i)]),
+      ),
       'µs/op',
     );
     compare(
@@ -106,7 +107,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       await interleaved(
         2_000,
         (i) => rawRange.all(id(i), id(i) + 99),
-        (i) => leader.query('SELECT id, k, v FROM t WHERE id BETWEEN ? AND ?', [id(i), id(i) + 99])),
+        (i) => leader.query('SELECT id, k, v FROM t WHERE id BETWEEN ? AND ?', [id(i), id(i) + 99]),
+      ),
       'µs/op',
     );
     // Steady state for writes, as in a running server: a round of writes shipped and checkpointed
@@ -119,7 +121,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       await interleaved(
         2_000,
         (i) => rawInsert.run(i, 'inserted'),
-        (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted'])),
+        (i) => leader.execute('INSERT INTO t (k, v) VALUES (?, ?)', [i, 'inserted']),
+      ),
       'µs/op',
     );
     compare(
@@ -127,7 +130,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       await interleaved(
         2_000,
         (i) => rawUpdate.run('updated', id(i)),
-        (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)])),
+        (i) => leader.execute('UPDATE t SET v = ? WHERE id = ?', ['updated', id(i)]),
+      ),
       'µs/op',
     );
     const rawBatch = raw.transaction((base: number) => {
@@ -140,7 +144,8 @@ export async function run(ctx: BenchContext): Promise<void> {
       await interleaved(
         200,
         (i) => rawBatch(i * 100),
-        (i) => leader.batch(stmts(i * 100))),
+        (i) => leader.batch(stmts(i * 100)),
+      ),
       'µs/op',
     );
     await leader.sync();

@@ -192,14 +192,14 @@ export function sqliteEngine(
               followerOptions(
                 2 ** 31 - 1,
                 (info) => {
-                if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
-                chain = chain.then(() =>
-                  ctx.onApplied({
-                    seq: info.seq,
-                    kind: info.restored ? 'snapshot' : 'segment',
-                    commitMs: info.createdMs,
-                  }),
-                );
+                  if (info.seq > fctx.progress.position) fctx.progress.report(info.seq);
+                  chain = chain.then(() =>
+                    ctx.onApplied({
+                      seq: info.seq,
+                      kind: info.restored ? 'snapshot' : 'segment',
+                      commitMs: info.createdMs,
+                    }),
+                  );
                 },
                 fctx.epochGate,
               ),

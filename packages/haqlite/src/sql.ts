@@ -145,7 +145,8 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
         p.decltypes = Object.freeze(cols.map((c) => c.type));
         p.schema = schema;
       }
-      if (p.readonly) return { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null };
+      if (p.readonly)
+        return { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null };
       return { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
     }
     const info = p.stmt.run(...bound);

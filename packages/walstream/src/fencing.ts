@@ -84,10 +84,31 @@ export type FencedPut =
   | { readonly kind: 'written' }
   | { readonly kind: 'taken'; readonly epoch: bigint; readonly claim: boolean };
 
-function writeSignal(term: WriterTerm | undefined, signal: AbortSignal | undefined): AbortSignal | undefined {
+/**
+ * Runs `fn` with a signal that aborts when `signal` or the term's signal does. Listeners are
+ * removed afterwards (no `AbortSignal.any`: its composite signals pile up on a long-lived term
+ * signal under Node 20).
+ */
+async function underTerm<T>(
+  term: WriterTerm | undefined,
+  signal: AbortSignal | undefined,
+  fn: (signal: AbortSignal | undefined) => Promise<T>,
+): Promise<T> {
   const fence = term?.signal;
-  if (fence === undefined) return signal;
-  return signal === undefined ? fence : AbortSignal.any([signal, fence]);
+  if (fence === undefined) return fn(signal);
+  const controller = new AbortController();
+  const onFence = (): void => controller.abort(fence.reason);
+  const onSignal = (): void => controller.abort(signal?.reason);
+  if (fence.aborted) onFence();
+  else if (signal?.aborted === true) onSignal();
+  fence.addEventListener('abort', onFence, { once: true });
+  signal?.addEventListener('abort', onSignal, { once: true });
+  try {
+    return await fn(controller.signal);
+  } finally {
+    fence.removeEventListener('abort', onFence);
+    signal?.removeEventListener('abort', onSignal);
+  }
 }
 
 /**
@@ -105,16 +126,17 @@ export async function putChangesetFenced(
   options: OpOptions = {},
 ): Promise<FencedPut> {
   term?.check?.();
-  const signal = writeSignal(term, options.signal);
-  const res = await storage.putIfAbsent(key, data, { signal });
-  if (res.success) return { kind: 'written' };
-  const existing = await readRemoteMeta(storage, key, { signal });
-  if (existing === null) {
-    // Deleted in between (retention): the sequence is free again only for a retry by the caller.
-    return { kind: 'taken', epoch: 0n, claim: false };
-  }
-  if ((await remoteChainAt(storage, key, false, { signal })) === checksum) return { kind: 'written' };
-  return { kind: 'taken', epoch: existing.epoch, claim: existing.claim };
+  return underTerm(term, options.signal, async (signal): Promise<FencedPut> => {
+    const res = await storage.putIfAbsent(key, data, { signal });
+    if (res.success) return { kind: 'written' };
+    const existing = await readRemoteMeta(storage, key, { signal });
+    if (existing === null) {
+      // Deleted in between (retention): the sequence is free again only for a retry by the caller.
+      return { kind: 'taken', epoch: 0n, claim: false };
+    }
+    if ((await remoteChainAt(storage, key, false, { signal })) === checksum) return { kind: 'written' };
+    return { kind: 'taken', epoch: existing.epoch, claim: existing.claim };
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { encodePhysical, newPhysical, PageIdSize, type PageEntry, type PhysicalChangeset } from '@hadb/changeset';
 import {
-  ConcurrencyLimiter,
+  type ConcurrencyLimiter,
   throwIfAborted,
   withTimeout,
   type Clock,
@@ -19,13 +19,7 @@ import { captureCommitted, type CapturedBatch } from './capture.js';
 import { Connections } from './connections.js';
 import { abortedError, timeoutError, WalstreamError } from './errors.js';
 import type { WalstreamEvent } from './events.js';
-import {
-  claimLineage,
-  putChangesetFenced,
-  refuseNewerWriter,
-  type LineageClaim,
-  type WriterTerm,
-} from './fencing.js';
+import { claimLineage, putChangesetFenced, refuseNewerWriter, type LineageClaim, type WriterTerm } from './fencing.js';
 import { metaEntry } from './meta.js';
 import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';

@@ -53,11 +53,12 @@ function rows(path: string): string[] {
   }
 }
 
-const backends: Array<[string, boolean, (env: Readonly<Record<string, string>>, dir: string) => Promise<StorageBackend>]> =
-  [
-    ['storage-local', true, (_env, dir) => openLocal(dir)],
-    ['S3 (Ceph RGW)', s3.available, (env) => openS3(env)],
-  ];
+const backends: Array<
+  [string, boolean, (env: Readonly<Record<string, string>>, dir: string) => Promise<StorageBackend>]
+> = [
+  ['storage-local', true, (_env, dir) => openLocal(dir)],
+  ['S3 (Ceph RGW)', s3.available, (env) => openS3(env)],
+];
 
 describe.each(backends)('writer fencing on %s', (label, available, open) => {
   const cleanups: Array<() => void | Promise<void>> = [];
@@ -131,124 +132,130 @@ describe.each(backends)('writer fencing on %s', (label, available, open) => {
     expect(rows(join(t.dir, 'replica.db'))).toEqual(['a0', 'a1', 'a2', 'b0']);
   });
 
-  it.skipIf(!available)('a follower refuses an older epoch that continues its chain, then moves to the new lineage', async () => {
-    const t = tempDir('fence-follow');
-    cleanups.push(t.cleanup);
-    const storage = await open(s3.env, t.dir);
-    opened.push(storage);
-    const name = 'stale';
-    const bPath = join(t.dir, 'b.db');
-    const b = openApp(bPath);
-    cleanups.push(() => void b.close());
-    b.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    const termB = term(5);
-    const ws = await Walstream.open({ storage, prefix, autoSync: false });
-    cleanups.push(() => ws.close({ final: false }).catch(() => {}));
-    const rb = await ws.add(bPath, { name, term: termB });
-    b.prepare('INSERT INTO t (v) VALUES (?)').run('b0');
-    const { seq: head } = await rb.sync();
-    const replica = join(t.dir, 'replica.db');
-    const errors: unknown[] = [];
-    const f = await Follower.open({
-      storage,
-      prefix,
-      name,
-      output: replica,
-      intervalMs: 2 ** 30,
-      onError: (e) => errors.push(e),
-    });
-    cleanups.push(() => f.close());
-    expect(f.seq).toBe(head);
-    expect(f.epoch).toBe(5n);
+  it.skipIf(!available)(
+    'a follower refuses an older epoch that continues its chain, then moves to the new lineage',
+    async () => {
+      const t = tempDir('fence-follow');
+      cleanups.push(t.cleanup);
+      const storage = await open(s3.env, t.dir);
+      opened.push(storage);
+      const name = 'stale';
+      const bPath = join(t.dir, 'b.db');
+      const b = openApp(bPath);
+      cleanups.push(() => void b.close());
+      b.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      const termB = term(5);
+      const ws = await Walstream.open({ storage, prefix, autoSync: false });
+      cleanups.push(() => ws.close({ final: false }).catch(() => {}));
+      const rb = await ws.add(bPath, { name, term: termB });
+      b.prepare('INSERT INTO t (v) VALUES (?)').run('b0');
+      const { seq: head } = await rb.sync();
+      const replica = join(t.dir, 'replica.db');
+      const errors: unknown[] = [];
+      const f = await Follower.open({
+        storage,
+        prefix,
+        name,
+        output: replica,
+        intervalMs: 2 ** 30,
+        onError: (e) => errors.push(e),
+      });
+      cleanups.push(() => f.close());
+      expect(f.seq).toBe(head);
+      expect(f.epoch).toBe(5n);
 
-    // A deposed writer of epoch 4 that knows the chain writes head + 1 first, with its own row.
-    const last = await downloadPhysical(storage, incrementalKey(prefix, name, head));
-    const pageSize = last.header.pageSize;
-    const x = openApp(join(t.dir, 'x.db'));
-    x.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    x.exec("INSERT INTO t (v) VALUES ('b0'), ('zombie')");
-    x.pragma('wal_checkpoint(TRUNCATE)');
-    const file = x.serialize();
-    x.close();
-    const pages = [];
-    for (let i = 0; i < file.byteLength / pageSize; i++)
-      pages.push({ pageId: BigInt(i + 1), data: file.subarray(i * pageSize, (i + 1) * pageSize) });
-    const stale = newPhysical(
-      head + 1n,
-      last.checksum,
-      PageIdSize.U32,
-      pageSize,
-      [metaEntry(file.byteLength / pageSize, 4n), ...pages],
-      {},
-    );
-    const put = await storage.putIfAbsent(incrementalKey(prefix, name, head + 1n), encodePhysical(stale));
-    expect(put.success).toBe(true);
+      // A deposed writer of epoch 4 that knows the chain writes head + 1 first, with its own row.
+      const last = await downloadPhysical(storage, incrementalKey(prefix, name, head));
+      const pageSize = last.header.pageSize;
+      const x = openApp(join(t.dir, 'x.db'));
+      x.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      x.exec("INSERT INTO t (v) VALUES ('b0'), ('zombie')");
+      x.pragma('wal_checkpoint(TRUNCATE)');
+      const file = x.serialize();
+      x.close();
+      const pages = [];
+      for (let i = 0; i < file.byteLength / pageSize; i++)
+        pages.push({ pageId: BigInt(i + 1), data: file.subarray(i * pageSize, (i + 1) * pageSize) });
+      const stale = newPhysical(
+        head + 1n,
+        last.checksum,
+        PageIdSize.U32,
+        pageSize,
+        [metaEntry(file.byteLength / pageSize, 4n), ...pages],
+        {},
+      );
+      const put = await storage.putIfAbsent(incrementalKey(prefix, name, head + 1n), encodePhysical(stale));
+      expect(put.success).toBe(true);
 
-    await f.poll();
-    expect(f.seq).toBe(head);
-    expect(rows(replica)).toEqual(['b0']);
-    expect(errors.some((e) => isWalstreamError(e, 'HADB_WALSTREAM_STALE_EPOCH'))).toBe(true);
+      await f.poll();
+      expect(f.seq).toBe(head);
+      expect(rows(replica)).toEqual(['b0']);
+      expect(errors.some((e) => isWalstreamError(e, 'HADB_WALSTREAM_STALE_EPOCH'))).toBe(true);
 
-    // Term 5's next changeset finds the sequence taken by a lower epoch: it starts a new lineage.
-    b.prepare('INSERT INTO t (v) VALUES (?)').run('b1');
-    await expect(rb.sync()).rejects.toSatisfy((e: unknown) => isWalstreamError(e, 'HADB_WALSTREAM_CONFLICT'));
-    const { seq: next } = await rb.sync();
-    expect(next).toBeGreaterThan(head + 1n);
-    expect(termB.tripped).toEqual([]);
-    await f.poll();
-    expect(f.seq).toBe(next);
-    expect(rows(replica)).toEqual(['b0', 'b1']);
-    // A fresh restore skips the stale changeset too.
-    const out = join(t.dir, 'restored.db');
-    await restore({ storage, prefix, name, output: out });
-    expect(rows(out)).toEqual(['b0', 'b1']);
-  });
+      // Term 5's next changeset finds the sequence taken by a lower epoch: it starts a new lineage.
+      b.prepare('INSERT INTO t (v) VALUES (?)').run('b1');
+      await expect(rb.sync()).rejects.toSatisfy((e: unknown) => isWalstreamError(e, 'HADB_WALSTREAM_CONFLICT'));
+      const { seq: next } = await rb.sync();
+      expect(next).toBeGreaterThan(head + 1n);
+      expect(termB.tripped).toEqual([]);
+      await f.poll();
+      expect(f.seq).toBe(next);
+      expect(rows(replica)).toEqual(['b0', 'b1']);
+      // A fresh restore skips the stale changeset too.
+      const out = join(t.dir, 'restored.db');
+      await restore({ storage, prefix, name, output: out });
+      expect(rows(out)).toEqual(['b0', 'b1']);
+    },
+  );
 
-  it.skipIf(!available)('an abandoned claim holds no data: the durable head skips it and the next term claims above it', async () => {
-    const t = tempDir('fence-abandon');
-    cleanups.push(t.cleanup);
-    const storage = await open(s3.env, t.dir);
-    opened.push(storage);
-    const name = 'abandoned';
-    const aPath = join(t.dir, 'a.db');
-    const a = openApp(aPath);
-    cleanups.push(() => void a.close());
-    a.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    const ws = await Walstream.open({ storage, prefix, autoSync: false });
-    cleanups.push(() => ws.close({ final: false }).catch(() => {}));
-    const ra = await ws.add(aPath, { name, term: term(1) });
-    a.prepare('INSERT INTO t (v) VALUES (?)').run('a0');
-    const { seq: head } = await ra.sync();
-    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 1n });
-    // Term 2 claims head + 1 and dies before its snapshot.
-    const got = await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(2), createdMs: 0 });
-    expect(got.kind).toBe('claimed');
-    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 2n });
-    // A claim of the same sequence by a later term finds the abandoned one (no data).
-    expect(await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(3), createdMs: 0 })).toEqual({
-      kind: 'taken',
-      epoch: 2n,
-      claim: true,
-    });
-    // A follower at head waits there; term 3's lineage (claimed above) moves it on.
-    const replica = join(t.dir, 'replica.db');
-    const f = await Follower.open({ storage, prefix, name, output: replica, intervalMs: 2 ** 30 });
-    cleanups.push(() => f.close());
-    expect(f.seq).toBe(head);
-    const bPath = join(t.dir, 'b.db');
-    await restore({ storage, prefix, name, output: bPath });
-    const ws3 = await Walstream.open({ storage, prefix, autoSync: false });
-    cleanups.push(() => ws3.close({ final: false }).catch(() => {}));
-    const r3 = await ws3.add(bPath, { name, term: term(3) });
-    expect(r3.status().seq).toBe(head + 2n);
-    const b = openApp(bPath);
-    cleanups.push(() => void b.close());
-    b.prepare('INSERT INTO t (v) VALUES (?)').run('b0');
-    const { seq: bHead } = await r3.sync();
-    await f.poll();
-    expect(f.seq).toBe(bHead);
-    expect(f.epoch).toBe(3n);
-    expect(rows(replica)).toEqual(['a0', 'b0']);
-    expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: bHead, epoch: 3n });
-  });
+  it.skipIf(!available)(
+    'an abandoned claim holds no data: the durable head skips it and the next term claims above it',
+    async () => {
+      const t = tempDir('fence-abandon');
+      cleanups.push(t.cleanup);
+      const storage = await open(s3.env, t.dir);
+      opened.push(storage);
+      const name = 'abandoned';
+      const aPath = join(t.dir, 'a.db');
+      const a = openApp(aPath);
+      cleanups.push(() => void a.close());
+      a.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+      const ws = await Walstream.open({ storage, prefix, autoSync: false });
+      cleanups.push(() => ws.close({ final: false }).catch(() => {}));
+      const ra = await ws.add(aPath, { name, term: term(1) });
+      a.prepare('INSERT INTO t (v) VALUES (?)').run('a0');
+      const { seq: head } = await ra.sync();
+      expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 1n });
+      // Term 2 claims head + 1 and dies before its snapshot.
+      const got = await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(2), createdMs: 0 });
+      expect(got.kind).toBe('claimed');
+      expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: head, epoch: 2n });
+      // A claim of the same sequence by a later term finds the abandoned one (no data).
+      expect(await claimLineage({ storage, prefix, name, seq: head + 1n, term: term(3), createdMs: 0 })).toEqual({
+        kind: 'taken',
+        epoch: 2n,
+        claim: true,
+      });
+      // A follower at head waits there; term 3's lineage (claimed above) moves it on.
+      const replica = join(t.dir, 'replica.db');
+      const f = await Follower.open({ storage, prefix, name, output: replica, intervalMs: 2 ** 30 });
+      cleanups.push(() => f.close());
+      expect(f.seq).toBe(head);
+      const bPath = join(t.dir, 'b.db');
+      await restore({ storage, prefix, name, output: bPath });
+      const ws3 = await Walstream.open({ storage, prefix, autoSync: false });
+      cleanups.push(() => ws3.close({ final: false }).catch(() => {}));
+      const r3 = await ws3.add(bPath, { name, term: term(3) });
+      expect(r3.status().seq).toBe(head + 2n);
+      const b = openApp(bPath);
+      cleanups.push(() => void b.close());
+      b.prepare('INSERT INTO t (v) VALUES (?)').run('b0');
+      const { seq: bHead } = await r3.sync();
+      await f.poll();
+      expect(f.seq).toBe(bHead);
+      expect(f.epoch).toBe(3n);
+      expect(rows(replica)).toEqual(['a0', 'b0']);
+      expect(await readDurableHead(storage, prefix, name)).toEqual({ seq: bHead, epoch: 3n });
+    },
+  );
 });

@@ -7,7 +7,7 @@ import type { HaQLite } from '../ha-qlite.js';
 import type { Statement } from '../sql.js';
 import type { SqlValue } from '../values.js';
 import { runBatch, type BatchCond, type BatchStep } from './batch.js';
-import { controlOf, StreamSession } from './session.js';
+import { StreamSession } from './session.js';
 import { fromHrana, stmtResult } from './values.js';
 
 /** Options of {@link serve}. */
