@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import { listRemote, readRemoteMeta } from '@hadb/walstream';
 import { Cluster, eventually, type Node } from './helpers.js';
 
 let cluster: Cluster;
@@ -18,6 +21,25 @@ async function rowsOf(node: Node, writer: string): Promise<number[]> {
 
 function dupes(seqs: number[]): number {
   return seqs.length - new Set(seqs).size;
+}
+
+/**
+ * The fencing record in storage: each incremental's writer epoch and whether it is a lineage
+ * claim, in sequence order.
+ */
+async function epochsInStorage(dir: string): Promise<{ seq: bigint; epoch: bigint; claim: boolean }[]> {
+  const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  try {
+    const remote = await listRemote(storage, 'haqlite/', 'ha');
+    const out = [];
+    for (const inc of remote.incrementals) {
+      const meta = (await readRemoteMeta(storage, inc.key))!;
+      out.push({ seq: inc.seq, epoch: meta.epoch, claim: meta.claim });
+    }
+    return out;
+  } finally {
+    await storage.close();
+  }
 }
 
 describe('haqlite with real processes (local storage, StorageLeaseStore, 2 s TTL)', () => {
@@ -63,6 +85,17 @@ describe('haqlite with real processes (local storage, StorageLeaseStore, 2 s TTL
     for (const s of bAcked) expect(bRows).toContain(s);
     expect(dupes(bRows)).toBe(0);
     expect(dupes(aRows)).toBe(0);
+    // Fencing: each term opened with a claim of its first sequence; epochs never go back.
+    const record = await epochsInStorage(cluster.dir);
+    const claims = record.filter((r) => r.claim);
+    expect(claims.length).toBeGreaterThanOrEqual(2);
+    expect(claims[1]!.epoch).toBeGreaterThan(claims[0]!.epoch);
+    for (let i = 1; i < record.length; i++) {
+      expect(record[i]!.seq).toBe(record[i - 1]!.seq + 1n);
+      expect(record[i]!.epoch).toBeGreaterThanOrEqual(record[i - 1]!.epoch);
+    }
+    // Every changeset after the new term's claim is the new term's.
+    for (const r of record.filter((x) => x.seq > claims[1]!.seq)) expect(r.epoch).toBe(claims[1]!.epoch);
 
     // The old leader restarts on its old file and follows the new leader.
     const a2 = cluster.start('a');
