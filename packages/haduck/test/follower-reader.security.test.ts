@@ -32,7 +32,11 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const refused = async (sql: string): Promise<unknown> => reader.query(sql).then(() => 'accepted', (e: unknown) => e);
+const refused = async (sql: string): Promise<unknown> =>
+  reader.query(sql).then(
+    () => 'accepted',
+    (e: unknown) => e,
+  );
 
 describe('follower reader security', () => {
   it('still serves reads of the database', async () => {
