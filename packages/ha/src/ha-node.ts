@@ -215,6 +215,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         port: o.listen.port,
         secret: o.secret,
         logger: o.logger,
+        ...o.forwarding,
       });
     }
     const host = o.listen === false ? '127.0.0.1' : o.listen.host;
