@@ -39,10 +39,11 @@ export function instanceClaimScope(db: string, instanceId: string): string {
  * lease record's format: `session_id` is this process's incarnation) renewed every
  * `renewIntervalMs` and deleted on release.
  *
- * A process that finds the record held watches it: if the record changes within `ttl + margin`
- * (another live process renews it), {@link acquire} fails with `HADB_CORE_DUPLICATE_INSTANCE`
- * before anything else happens; if it stays unchanged that long, its writer is gone (a crash:
- * a restart of the same node) and the record is taken over. A clean restart (`release` ran)
+ * A process that finds the record held watches it: if the record changes twice (another live
+ * process renews it every `renewIntervalMs`; one change alone may be a crashed writer's last
+ * renewal landing late), {@link acquire} fails with `HADB_CORE_DUPLICATE_INSTANCE` before
+ * anything else happens; if it stays unchanged for `ttl + margin`, its writer is gone (a crash: a
+ * restart of the same node) and the record is taken over. A clean restart (`release` ran)
  * starts at once; a restart after a crash waits one `ttl + margin`, like a lease takeover.
  */
 export class InstanceClaim {
@@ -84,6 +85,7 @@ export class InstanceClaim {
     const { store, timing, clock } = this.#o;
     let watched: string | undefined;
     let since = 0;
+    let changes = 0;
     for (;;) {
       const current = await this.#call('instance claim read', (s) => store.read(this.#key, { signal: s }), signal);
       let free = current === null;
@@ -96,8 +98,8 @@ export class InstanceClaim {
         }
         free = data !== undefined && data.ttlSecs === 0;
         if (!free) {
-          if (watched !== undefined && watched !== current.etag) throw this.#duplicate();
-          if (watched === undefined) {
+          if (watched !== current.etag) {
+            if (watched !== undefined && ++changes >= 2) throw this.#duplicate();
             watched = current.etag;
             since = clock.now();
           }
@@ -119,9 +121,7 @@ export class InstanceClaim {
           this.#schedule();
           return;
         }
-        // Someone else wrote it between our read and write: a live process, unless it was
-        // never held (then the next read decides).
-        if (current !== null) throw this.#duplicate();
+        // Someone else wrote it between our read and write: the next read sees the change.
         continue;
       }
       await sleepUnlessAborted(clock, timing.pollIntervalMs, signal);

@@ -83,6 +83,27 @@ describe('instance claim', () => {
     await claim(store).acquire(signal());
   });
 
+  it('one late renewal of a crashed process (landing after the restart read it) is not a duplicate', async () => {
+    const store = await MemLeaseStore.open();
+    const key = store.keyFor(instanceClaimScope('app', 'node-1'));
+    const record = (nonce: string): Uint8Array =>
+      encodeLeaseData({
+        instanceId: 'node-1',
+        address: '',
+        claimedAt: 1,
+        ttlSecs: 1,
+        sessionId: 'crashed',
+        sleeping: false,
+        nonce,
+      });
+    const first = await store.writeIfNotExists(key, record('n1'));
+    const acquiring = claim(store).acquire(signal());
+    await new Promise((r) => setTimeout(r, 2 * timing.pollIntervalMs));
+    if (!first.success) throw new Error('setup');
+    await store.writeIfMatch(key, record('n2'), first.etag);
+    await acquiring;
+  });
+
   it('long names still map to a valid scope', () => {
     const long = 'd'.repeat(128);
     expect(instanceClaimScope(long, 'i'.repeat(128)).length).toBeLessThanOrEqual(128);
