@@ -30,7 +30,9 @@ export type CoordinatorErrorCode =
   /** The coordinator was used after `close()`. */
   | 'HADB_CORE_CLOSED'
   /** A node-registry entry could not be parsed. */
-  | 'HADB_CORE_INVALID_RECORD';
+  | 'HADB_CORE_INVALID_RECORD'
+  /** Another live process already uses this node's `instanceId` for the database (see `InstanceClaim`). */
+  | 'HADB_CORE_DUPLICATE_INSTANCE';
 
 /** The one error type thrown by `@hadb/core`. */
 export class CoordinatorError extends HadbError<CoordinatorErrorCode> {

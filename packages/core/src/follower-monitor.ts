@@ -14,8 +14,12 @@ const ABSENT = '';
  *   on its own monotonic clock, counted from the arrival of the first read that returned it. A
  *   record that vanished after being seen held (deleted by a Rust `leave`, or lost by the store)
  *   counts as one more version: its holder may still be inside its window.
- * Sleeping records are never taken. The holder's `claimedAt` (another machine's wall clock) is
- * never used.
+ * A *sleeping* record (a parked cluster) is honoured like a held one and no longer: nobody is
+ * promoted while it is fresh, but it is taken over once the same version has been seen for
+ * `max(ttl, record ttl) + margin` (the record TTL is capped by `leaseRecordProblem`). Parking for
+ * longer means rewriting the record, as a holder renews; one forged `sleeping: true` write cannot
+ * leave the cluster leaderless. The holder's `claimedAt` (another machine's wall clock) is never
+ * used.
  */
 export class ClaimTracker {
   private etag: string | undefined;
@@ -47,7 +51,6 @@ export class ClaimTracker {
       this.since = observed.at;
     }
     const data = observed.data;
-    if (data?.sleeping === true) return Infinity;
     if (data !== undefined && (data.ttlSecs === 0 || this.ownSessions.has(data.sessionId))) {
       this.sawHeld = false;
       return 0;

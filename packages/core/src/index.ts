@@ -45,4 +45,5 @@ export {
   type LeaseTiming,
 } from './options.js';
 export { Coordinator, type CallOptions, type JoinResult } from './coordinator.js';
+export { InstanceClaim, instanceClaimScope, type InstanceClaimOptions } from './instance-claim.js';
 export type { ReplicaProgress } from './progress.js';

@@ -28,13 +28,16 @@ describe('ClaimTracker', () => {
     expect(t.observe({ etag: '1', data: { ...held, ttlSecs: 30 }, at: 0 }, 0)).toBe(31_000);
   });
 
-  it('takes released records, own sessions and a never-held absent record at once; never a sleeping one', () => {
+  it('takes released records, own sessions and a never-held absent record at once', () => {
     expect(new ClaimTracker(timing, new Set()).observe(null, 0)).toBe(0);
     expect(new ClaimTracker(timing, new Set()).observe({ etag: '1', data: { ...held, ttlSecs: 0 }, at: 0 }, 0)).toBe(0);
     expect(new ClaimTracker(timing, new Set(['s-a'])).observe({ etag: '1', data: held, at: 0 }, 0)).toBe(0);
-    expect(
-      new ClaimTracker(timing, new Set()).observe({ etag: '1', data: { ...held, sleeping: true }, at: 0 }, 0),
-    ).toBe(Infinity);
+  });
+
+  it('honours a sleeping record like a held one: not before, but after max(ttl, record ttl) + margin', () => {
+    const t = new ClaimTracker(timing, new Set());
+    expect(t.observe({ etag: '1', data: { ...held, sleeping: true, ttlSecs: 30 }, at: 0 }, 0)).toBe(31_000);
+    expect(t.observe({ etag: '1', data: { ...held, sleeping: true, ttlSecs: 30 }, at: 31_000 }, 31_000)).toBe(0);
   });
 
   it('treats a record that vanished after being seen held as a new version (its holder may still be writing)', () => {

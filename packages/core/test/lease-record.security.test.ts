@@ -84,6 +84,19 @@ describe('lease record security', () => {
     });
   }
 
+  it('a forged sleeping record does not park the cluster forever: it is taken over after its TTL', async () => {
+    const lease = new MemLeaseStore();
+    await lease.writeIfNotExists(DB, forged({ sleeping: true, ttlSecs: 1 }));
+    const a = coordinator('a', lease, new MemStorageBackend());
+    const sleeping = new Promise((resolve) => a.once('sleeping', resolve));
+    await a.join(DB, '/tmp/a');
+    await sleeping;
+    expect(a.leaderAddress(DB)).toBeUndefined();
+    await until(() => a.role(DB) === 'leader');
+    expect(a.epoch(DB)).toBe(4);
+    expect((await lease.read(DB))?.data).toBeDefined();
+  });
+
   it('a corrected record is honoured at once: the forged epoch is not remembered', async () => {
     const lease = new MemLeaseStore();
     await lease.writeIfNotExists(DB, forged({ epoch: 2 ** 40, ttlSecs: 1e9 }));

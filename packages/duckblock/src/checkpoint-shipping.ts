@@ -99,6 +99,10 @@ export async function shipCapturedSegment(
     if (captured.body.kind === 'file') await rm(captured.body.path, { force: true });
   }
   if (outcome === 'late-write') {
+    // A valid segment of an older term holds the next sequence (a deposed leader's late write,
+    // or a forged one that verifies): never overwritten, and this term cannot continue its chain
+    // over it. Ending the term keeps ships from stalling: the next term starts its lineage above.
+    state.term.fence.trip(`seq ${captured.seq} of ${db} holds a segment of an older term`);
     throw new DuckblockError(
       'HADB_DUCKBLOCK_SEQ_CONFLICT',
       `${db}: seq ${captured.seq} holds a late segment of an older term; this leader cannot continue its chain`,

@@ -7,6 +7,7 @@ import { incrementalKey } from './discovery.js';
 import { DuckblockError } from './errors.js';
 import { combineSignals, type SegmentBody } from './leader-state.js';
 import type { ResolvedOptions } from './options.js';
+import { quarantineObject } from './quarantine.js';
 import { SegmentMarkers } from './segment.js';
 
 /**
@@ -16,6 +17,13 @@ import { SegmentMarkers } from './segment.js';
  * holds the key; trips the fence and throws `HADB_DUCKBLOCK_FENCED` for an equal-or-higher epoch's
  * segment that is not ours. A transient or ambiguous storage failure is resolved by re-reading
  * the key, up to `uploadRetries` times.
+ *
+ * An object at `seq` that does not verify as a segment (bad structure or checksum) was written by
+ * no term — every writer uploads verified segments atomically — so it cannot be a newer term's
+ * write: it is moved to the database's `_quarantine/` prefix, reported (`corruption`, see
+ * `quarantineObject`), and the write retried once. Should it be back at once (something keeps
+ * writing it), the term's fence is tripped and `HADB_DUCKBLOCK_SEQ_CONFLICT` thrown, as before.
+ * A valid segment of any term is never moved or overwritten.
  */
 export async function writeSegmentFenced(
   options: ResolvedOptions,
@@ -30,6 +38,7 @@ export async function writeSegmentFenced(
   const epoch = BigInt(term.epoch);
   const storage = options.storage;
   const segment: SegmentBody = body instanceof Uint8Array ? { kind: 'memory', bytes: body } : body;
+  let quarantined = false;
   for (let attempt = 0; ; attempt++) {
     try {
       if (segment.kind === 'memory') {
@@ -62,6 +71,13 @@ export async function writeSegmentFenced(
         'HADB_DUCKBLOCK_SEQ_CONFLICT',
         `${db}: conditional write of seq ${seq} failed but no object exists`,
       );
+    }
+    if (existing === 'unreadable' && !quarantined) {
+      term.fence.check();
+      quarantined = true;
+      await quarantineObject(options, db, key, seq, signal);
+      attempt--; // the retry after moving the object aside is not a storage retry
+      continue;
     }
     if (existing === 'unreadable') {
       term.fence.trip(`unreadable object at ${key}`);

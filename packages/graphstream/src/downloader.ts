@@ -27,6 +27,8 @@ export interface DownloadOptions extends OpOptions {
   /** Stop after this many segments (the next call continues). Default: no limit. */
   readonly maxSegments?: number;
   readonly metrics?: GraphstreamMetrics;
+  /** Cap on one segment's decoded body (default 64 MiB); see `VerifySegmentStreamOptions.maxBodyBytes`. */
+  readonly maxSegmentBodyBytes?: number | undefined;
 }
 
 /** One downloaded, verified and locally stored segment. */
@@ -147,7 +149,7 @@ async function download(options: DownloadOptions, metrics: GraphstreamMetrics): 
         );
       }
     }
-    const got = await fetchSegment(storage, key, seq, dir, expected, expectedPrev, signal);
+    const got = await fetchSegment(storage, key, seq, dir, expected, expectedPrev, signal, options.maxSegmentBodyBytes);
     if (got === null) break;
     metrics.inc('downloads');
     metrics.inc('download_bytes', got.bytes);
@@ -167,6 +169,7 @@ async function fetchSegment(
   expected: bigint,
   expectedPrev: Uint8Array,
   signal: AbortSignal | undefined,
+  maxBodyBytes: number | undefined,
 ): Promise<DownloadedSegment | null> {
   const stream = await storage.getStream(key, { signal });
   if (stream === null) return null;
@@ -189,6 +192,7 @@ async function fetchSegment(
     try {
       summary = await verifySegmentStream(teed(), {
         signal,
+        maxBodyBytes,
         onEntry: (entry) => {
           if (entry.seq === expected) {
             if (!sameHash(entry.prevHash, expectedPrev)) {

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
-import { type Clock, sleepUnlessAborted, systemClock, type OpOptions } from '@hadb/io';
+import { DEFAULT_MAX_JOURNAL_BODY_BYTES } from '@hadb/changeset';
+import { type Clock, configChecker, sleepUnlessAborted, systemClock, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
-import { GraphstreamError } from './errors.js';
-import { ZERO_HASH, hashEntry } from './format.js';
+import { GraphstreamError, graphstreamInvalidConfig } from './errors.js';
+import { HEADER_SIZE, ZERO_HASH, hashEntry } from './format.js';
 import { ioError } from './fsutil.js';
 import { type DownloadedSegment, downloadNewSegments } from './downloader.js';
 import { checkPrefix, segmentKey } from './keys.js';
@@ -26,6 +27,13 @@ export interface JournalFollowerOptions {
   readonly metrics?: GraphstreamMetrics;
   /** Time source of `follow`'s polling interval. Default `systemClock` of `@hadb/io`. */
   readonly clock?: Clock | undefined;
+  /**
+   * Cap on one segment's decoded body, checked while downloading and replaying (default 64 MiB).
+   * A segment over it — e.g. a small zstd body that inflates to gigabytes — is refused with
+   * `HADB_GRAPHSTREAM_INVALID_SEGMENT` (cause `HADB_CHANGESET_LIMIT_EXCEEDED`) before the excess
+   * is produced. Must be at least the largest segment your writers seal.
+   */
+  readonly maxSegmentBodyBytes?: number | undefined;
 }
 
 /**
@@ -40,6 +48,7 @@ export class JournalFollower implements AsyncDisposable {
   readonly #db: string;
   readonly #dir: string;
   readonly #clock: Clock;
+  readonly #maxBody: number | undefined;
   #downloaded: JournalPosition;
   #applied: JournalPosition;
   #closed = false;
@@ -51,6 +60,7 @@ export class JournalFollower implements AsyncDisposable {
     this.#db = options.db;
     this.#dir = options.dir;
     this.#clock = options.clock ?? systemClock;
+    this.#maxBody = options.maxSegmentBodyBytes;
     this.metrics = options.metrics ?? new GraphstreamMetrics();
     this.#downloaded = downloaded;
     this.#applied = options.applied ?? { seq: 0n, chainHash: ZERO_HASH };
@@ -60,6 +70,10 @@ export class JournalFollower implements AsyncDisposable {
   static async open(options: JournalFollowerOptions): Promise<JournalFollower> {
     checkPrefix(options.prefix);
     segmentKey(options.prefix, options.db, 1n);
+    configChecker(graphstreamInvalidConfig).int('maxSegmentBodyBytes', options.maxSegmentBodyBytes, {
+      min: HEADER_SIZE,
+      default: DEFAULT_MAX_JOURNAL_BODY_BYTES,
+    });
     await mkdir(options.dir, { recursive: true }).catch((cause: unknown) => {
       throw ioError(`could not create ${options.dir}`, cause, options.dir);
     });
@@ -88,6 +102,7 @@ export class JournalFollower implements AsyncDisposable {
         dir: this.#dir,
         since: this.#downloaded,
         metrics: this.metrics,
+        maxSegmentBodyBytes: this.#maxBody,
         onSegment: (seg) => {
           this.#downloaded = { seq: seg.lastSeq, chainHash: seg.chainHash };
         },
@@ -120,6 +135,7 @@ export class JournalFollower implements AsyncDisposable {
           ...(this.#applied.seq > 0n ? { expectedPrevHash: this.#applied.chainHash } : {}),
           includeLive: false,
           metrics: this.metrics,
+          maxSegmentBodyBytes: this.#maxBody,
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         },
       );

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   CHAIN_HASH_TRAILER_SIZE,
   ChangesetError,
+  DEFAULT_MAX_JOURNAL_BODY_BYTES,
   ENTRY_HEADER_SIZE as CHANGESET_ENTRY_HEADER_SIZE,
   FLAG_COMPRESSED as CHANGESET_FLAG_COMPRESSED,
   FLAG_HAS_CHAIN_HASH as CHANGESET_FLAG_HAS_CHAIN_HASH,
@@ -163,8 +164,8 @@ export interface DecodedSegment {
  * contiguous sequences, and header `first_seq`/`last_seq`/`entry_count` equal to the entries'.
  * Throws `ChangesetError` or `HADB_GRAPHSTREAM_INVALID_SEGMENT`.
  */
-export function decodeSealed(bytes: Uint8Array): DecodedSegment {
-  const seg = decodeJournal(bytes);
+export function decodeSealed(bytes: Uint8Array, maxBodyBytes?: number): DecodedSegment {
+  const seg = decodeJournal(bytes, { maxOutputBytes: maxBodyBytes });
   // decodeJournal verified the chain, so entry i's hash is entry i+1's prev_hash (the trailer for the last).
   const entries = seg.entries.map((e, i) => ({
     seq: e.sequence,
@@ -226,6 +227,12 @@ export interface VerifySegmentStreamOptions extends OpOptions {
     readonly prevHash: Uint8Array;
     readonly payload: Uint8Array;
   }) => unknown;
+  /**
+   * Cap on the segment's decoded body (default 64 MiB, `DEFAULT_MAX_JOURNAL_BODY_BYTES` of
+   * `@hadb/changeset`). A body that is, or inflates to, more — a decompression bomb — is refused
+   * before the bytes past the cap are produced or any entry past it reaches `onEntry`.
+   */
+  readonly maxBodyBytes?: number | undefined;
 }
 
 function invalid(message: string, cause?: unknown): GraphstreamError {
@@ -302,6 +309,15 @@ export async function verifySegmentStream(
       throw invalid('segment header counts are inconsistent');
     const bodyLen = Number(header.bodyLen);
     if (!Number.isSafeInteger(bodyLen)) throw invalid('segment body length is out of range');
+    const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_JOURNAL_BODY_BYTES;
+    const limit = (what: string): GraphstreamError =>
+      invalid(
+        `segment ${what} exceeds the limit of ${maxBody} bytes`,
+        new ChangesetError('HADB_CHANGESET_LIMIT_EXCEEDED', `journal segment ${what} exceeds ${maxBody} bytes`),
+      );
+    if (header.entryCount * BigInt(ENTRY_HEADER_SIZE) > BigInt(maxBody))
+      throw limit(`entry count ${header.entryCount}`);
+    if ((header.flags & FLAG_COMPRESSED) === 0 && bodyLen > maxBody) throw limit('body');
     const sha = createHash('sha256');
     let remaining = bodyLen;
     async function* body(): AsyncGenerator<Uint8Array> {
@@ -314,12 +330,14 @@ export async function verifySegmentStream(
       }
     }
     const raw =
-      (header.flags & FLAG_COMPRESSED) !== 0 ? zstdDecompressStream(body(), { signal: options.signal }) : body();
+      (header.flags & FLAG_COMPRESSED) !== 0
+        ? zstdDecompressStream(body(), { signal: options.signal, maxOutputBytes: maxBody })
+        : body();
     async function* asLive(): AsyncGenerator<Uint8Array> {
       yield changesetEncodeUnsealedHeader({ firstSeq: header.firstSeq, createdMs: header.createdMs });
       yield* raw;
     }
-    const reader = readLiveJournal(asLive(), { signal: options.signal });
+    const reader = readLiveJournal(asLive(), { signal: options.signal, maxPayloadBytes: maxBody });
     let count = 0;
     let expectedSeq = header.firstSeq;
     let firstPrevHash: Uint8Array | undefined;
@@ -327,6 +345,9 @@ export async function verifySegmentStream(
       for await (const entry of reader) {
         if (entry.sequence !== expectedSeq) {
           throw invalid(`segment sequence ${entry.sequence} where ${expectedSeq} was expected`);
+        }
+        if (BigInt(count) >= header.entryCount || entry.sequence > header.lastSeq) {
+          throw invalid('segment holds more entries than its header declares');
         }
         firstPrevHash ??= Uint8Array.from(entry.prevHash);
         count++;

@@ -29,6 +29,8 @@ export interface ReplayOptions extends OpOptions {
   /** Include the unsealed live segment (entries not yet sealed). Default true. */
   readonly includeLive?: boolean;
   readonly metrics?: GraphstreamMetrics;
+  /** Cap on one sealed segment's decoded body (default 64 MiB); see `VerifySegmentStreamOptions.maxBodyBytes`. */
+  readonly maxSegmentBodyBytes?: number | undefined;
 }
 
 /** Result of {@link replayJournal}. */
@@ -128,7 +130,11 @@ export async function replayJournal(
     const before = next;
     try {
       if (sealed) {
-        const summary = await verifySegmentStream(stream, { onEntry, signal: options.signal });
+        const summary = await verifySegmentStream(stream, {
+          onEntry,
+          signal: options.signal,
+          maxBodyBytes: options.maxSegmentBodyBytes,
+        });
         if (next !== before) {
           lastHash = summary.chainHash;
           running = summary.chainHash;

@@ -30,6 +30,11 @@ export type HaErrorCode =
    * nothing was touched.
    */
   | 'HADB_HA_LOCKED'
+  /**
+   * Another live process uses this node's `instanceId` for the same database (possibly on another
+   * host); nothing was touched. A restart after a crash waits one lease TTL instead.
+   */
+  | 'HADB_HA_DUPLICATE_INSTANCE'
   /** The node was used after `close()`. */
   | 'HADB_HA_CLOSED'
   /** An option is invalid (reported at construction). */

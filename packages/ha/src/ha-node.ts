@@ -16,6 +16,7 @@ import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
 import { PathLock } from './path-lock.js';
+import { claimInstance } from './instance-guard.js';
 import { resolveHaNodeOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
 import { RoleLifecycle, type HaRole } from './role-lifecycle.js';
 import { NodeStats, type HaStats } from './stats.js';
@@ -78,6 +79,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   readonly #server: ForwardingServer<W, R, WR, RR> | undefined;
   /** The claim on the database path, released by `close()`. */
   #lock: PathLock | undefined;
+  #claim: { release(): Promise<void> } | undefined;
   readonly #address: string;
   /** Woken after every applied step and role change (event-driven `sync`). */
   #progressWaiters = new Set<() => void>();
@@ -173,9 +175,15 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     const o = resolveHaNodeOptions(options);
     // Before anything touches the path: a second node on it fails here.
     const lock = PathLock.acquire(o.path, o.instanceId);
+    let claim: Awaited<ReturnType<typeof claimInstance>> | undefined;
     try {
-      return await HaNode.#openLocked(o, events, lock);
+      // And before anything touches the database: a second live node with this instanceId fails here.
+      claim = await claimInstance(o);
+      const node = await HaNode.#openLocked(o, events, lock);
+      node.#claim = claim;
+      return node;
     } catch (err) {
+      await claim?.release();
       lock.release();
       throw err;
     }
@@ -215,6 +223,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         port: o.listen.port,
         secret: o.secret,
         logger: o.logger,
+        ...o.forwarding,
       });
     }
     const host = o.listen === false ? '127.0.0.1' : o.listen.host;
@@ -431,6 +440,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     }
     this.#offEvents?.();
     await this.#coordinator.close();
+    await this.#claim?.release();
     this.#lock?.release();
     this.events.emit('role', 'closed');
   }

@@ -43,3 +43,4 @@ export {
   type LeaderRoute,
 } from './forwarding/client.js';
 export { ForwardingServer, type ForwardTarget, type ForwardingServerOptions } from './forwarding/server.js';
+export { DEFAULT_FORWARDING_LIMITS, type ForwardingLimits, resolveForwardingLimits } from './forwarding/limits.js';

@@ -4,6 +4,7 @@ import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger 
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
 import type { EngineFactory } from './engine.js';
 import { checkConfig } from './errors.js';
+import { type ForwardingLimits, resolveForwardingLimits } from './forwarding/limits.js';
 import { DEFAULT_FORWARD_DELAYS_MS, type Durability } from './forwarding/protocol.js';
 
 /** Lease settings: core's {@link LeaseOptions} (same names, same defaults) without the node's identity. */
@@ -32,6 +33,11 @@ export interface HaNodeOptions<W, R, WR, RR> {
   readonly listen?: { readonly host?: string | undefined; readonly port: number } | false | undefined;
   /** Bearer secret for forwarding (both directions). Never logged. */
   readonly secret?: string | undefined;
+  /**
+   * Limits of this node's forwarding server: body and answer size, concurrent requests,
+   * connections, header and request timeouts (see {@link ForwardingLimits} for the defaults).
+   */
+  readonly forwarding?: ForwardingLimits | undefined;
   /** How often a follower polls storage for new changes, ms (core's `followerPullIntervalMs`). Default 1000. */
   readonly followerPullIntervalMs?: number | undefined;
   /** How often the leader ships while there are unshipped commits, ms. Default 1000. */
@@ -70,6 +76,7 @@ export interface ResolvedHaNodeOptions<W, R, WR, RR> {
   readonly address: string | undefined;
   readonly listen: { readonly host: string; readonly port: number } | false;
   readonly secret: string | undefined;
+  readonly forwarding: Required<ForwardingLimits>;
   readonly followerPullIntervalMs: number;
   readonly shipIntervalMs: number;
   readonly groupCommitMs: number | false;
@@ -126,6 +133,7 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
             port: check.int('listen.port', o.listen?.port, { min: 0, max: 65535, default: 0 }),
           },
     secret: o.secret,
+    forwarding: resolveForwardingLimits(check, o.forwarding),
     followerPullIntervalMs: positive('followerPullIntervalMs', o.followerPullIntervalMs, 1000),
     shipIntervalMs: positive('shipIntervalMs', o.shipIntervalMs, 1000),
     groupCommitMs: group === false ? false : check.number('groupCommitMs', group, { min: 0 }),

@@ -10,6 +10,11 @@ import type { DuckRead } from './wire.js';
  * A follower's read side: a READ_ONLY DuckDB instance over the follower's private copy, swapped
  * (closed and reopened) after every applied checkpoint. Reads share a gate; a swap takes it
  * exclusively, so reads pause only for close + open.
+ *
+ * Like the leader's, the instance has DuckDB's file system closed to SQL
+ * (`enable_external_access=false`: no `read_csv('/etc/passwd')`, `COPY … TO`, `ATTACH`,
+ * `INSTALL`) and its configuration locked (`lock_configuration=true`), whatever `duckdbConfig`
+ * says: follower reads are reachable by anyone who may read.
  */
 export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
   readonly path: string;
@@ -20,7 +25,12 @@ export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
 
   constructor(path: string, duckdbConfig: Readonly<Record<string, string>> = {}) {
     this.path = path;
-    this.#config = { ...duckdbConfig, access_mode: 'READ_ONLY' };
+    this.#config = {
+      ...duckdbConfig,
+      access_mode: 'READ_ONLY',
+      enable_external_access: 'false',
+      lock_configuration: 'true',
+    };
   }
 
   /** True when a READ_ONLY instance is open. */

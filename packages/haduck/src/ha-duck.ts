@@ -87,6 +87,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           address: options.address,
           listen: options.listen,
           secret: options.secret,
+          forwarding: options.forwarding,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.checkpointIntervalMs,
           groupCommitMs: options.groupCommitMs,

@@ -1,6 +1,6 @@
 import { basename, extname } from 'node:path';
 import type { SnapshotPolicy } from '@hadb/duckblock';
-import type { Durability, EngineAdminOptions, HaLeaseOptions } from '@hadb/ha';
+import type { Durability, EngineAdminOptions, ForwardingLimits, HaLeaseOptions } from '@hadb/ha';
 import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
@@ -33,6 +33,12 @@ export interface HaDuckOptions {
   readonly listen?: { readonly host?: string | undefined; readonly port: number } | false | undefined;
   /** Bearer secret for forwarding (both directions). Never logged. */
   readonly secret?: string | undefined;
+  /**
+   * Limits of this node's forwarding server (`@hadb/ha`'s `ForwardingLimits`): `maxBodyBytes`
+   * (16 MiB), `maxResponseBytes` (64 MiB), `maxConcurrentRequests` (32, then 503),
+   * `maxConnections` (256), `headersTimeoutMs` (10000), `requestTimeoutMs` (30000).
+   */
+  readonly forwarding?: ForwardingLimits | undefined;
   /** How often a follower polls storage for new checkpoints, ms. Default 250. */
   readonly followerPullIntervalMs?: number | undefined;
   /** How often the leader checkpoints and ships while there are unshipped commits, ms. Default 1000. */

@@ -86,6 +86,7 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
           address: options.address,
           listen: options.listen,
           secret: options.secret,
+          forwarding: options.forwarding,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.shipIntervalMs,
           groupCommitMs: options.groupCommitMs ?? 0,

@@ -20,3 +20,9 @@ export const COMPRESSION_NONE = 0;
 export const COMPRESSION_ZSTD = 1;
 /** The `prev_hash` of the very first entry of a journal: 32 zero bytes. */
 export const ZERO_HASH: Uint8Array = new Uint8Array(32);
+/**
+ * Default cap on a segment's decoded (decompressed) body: 64 MiB, sixteen times graphstream's
+ * 4 MiB rotation size. A compressed body that would inflate past it — a decompression bomb — is
+ * `HADB_CHANGESET_LIMIT_EXCEEDED` before the bytes past the cap are produced.
+ */
+export const DEFAULT_MAX_JOURNAL_BODY_BYTES = 64 * 1024 * 1024;

@@ -7,6 +7,8 @@ import { zstdCompress, zstdDecompress, type ZstdDecompressOptions } from '../zst
 import {
   CHAIN_HASH_TRAILER_SIZE,
   COMPRESSION_NONE,
+  DEFAULT_MAX_JOURNAL_BODY_BYTES,
+  ENTRY_HEADER_SIZE,
   COMPRESSION_ZSTD,
   FLAG_COMPRESSED,
   FLAG_HAS_CHAIN_HASH,
@@ -114,8 +116,19 @@ export async function encodeJournalCompressed(
   return assemble(header, compressed, seg.chainHash);
 }
 
-/** Options of {@link decodeJournal}: limits for compressed bodies. */
+/**
+ * Options of {@link decodeJournal}: limits for the body. `maxOutputBytes` caps the decoded body
+ * (compressed or not; default {@link DEFAULT_MAX_JOURNAL_BODY_BYTES}), `maxWindowBytes` the zstd
+ * window.
+ */
 export type DecodeJournalOptions = Omit<ZstdDecompressOptions, 'signal'>;
+
+function bodyLimitExceeded(what: string, max: number): ChangesetError {
+  return new ChangesetError(
+    'HADB_CHANGESET_LIMIT_EXCEEDED',
+    `journal segment ${what} exceeds the limit of ${max} bytes`,
+  );
+}
 
 function u64(hash: Uint8Array): bigint {
   return hashToU64(hash);
@@ -137,7 +150,10 @@ function equal32(a: Uint8Array, b: Uint8Array): boolean {
  * the entries, sequence contiguity, `prev_segment_checksum`.
  *
  * Entries of an uncompressed body are views into `data`. Throws nothing but
- * {@link ChangesetError}; a compressed body is decompressed within `options` limits.
+ * {@link ChangesetError}. The decoded body is capped (`options.maxOutputBytes`, default
+ * {@link DEFAULT_MAX_JOURNAL_BODY_BYTES}): a header whose entry count cannot fit, an
+ * uncompressed body above the cap, a zstd frame declaring more, or a compressed body that
+ * inflates past it is `HADB_CHANGESET_LIMIT_EXCEEDED`, raised before the memory is allocated.
  */
 export function decodeJournal(data: Uint8Array, options: DecodeJournalOptions = {}): JournalSegment {
   const header = decodeJournalHeader(data);
@@ -150,10 +166,20 @@ export function decodeJournal(data: Uint8Array, options: DecodeJournalOptions = 
   if (!equal32(computed, header.bodyChecksum)) {
     throw ChangesetError.checksumMismatch(u64(header.bodyChecksum), u64(computed));
   }
-  const raw = (header.flags & FLAG_COMPRESSED) !== 0 ? zstdDecompress(stored, options) : stored;
+  // Bounded before anything is inflated: by the cap, and by what the header's entry count needs.
+  const maxBody = options.maxOutputBytes ?? DEFAULT_MAX_JOURNAL_BODY_BYTES;
+  if (header.entryCount * BigInt(ENTRY_HEADER_SIZE) > BigInt(maxBody)) {
+    throw bodyLimitExceeded(`entry count ${header.entryCount}`, maxBody);
+  }
+  const compressed = (header.flags & FLAG_COMPRESSED) !== 0;
+  if (!compressed && stored.length > maxBody) throw bodyLimitExceeded('body', maxBody);
+  const raw = compressed ? zstdDecompress(stored, { ...options, maxOutputBytes: maxBody }) : stored;
 
   const entries: JournalEntry[] = [];
   for (let offset = 0; offset < raw.length; ) {
+    if (BigInt(entries.length) >= header.entryCount) {
+      throw ChangesetError.truncated(header.entryCount, entries.length + 1);
+    }
     const { entry, consumed } = decodeEntry(raw, offset);
     entries.push(entry);
     offset += consumed;
