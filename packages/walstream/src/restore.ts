@@ -8,10 +8,10 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from '
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { downloadPhysical, restorePhysicalRanged, type PhysicalChangeset } from '@hadb/changeset';
-import { throwIfAborted } from '@hadb/io';
+import { configChecker, throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
-import { abortedError, corruptError, WalstreamError } from './errors.js';
+import { abortedError, configError, corruptError, WalstreamError } from './errors.js';
 import { PageRunWriter, truncateTo } from './file-pages.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
 import { changesetDbPages, META_PAGE_ID, parseMeta } from './meta.js';
@@ -37,8 +37,10 @@ export interface RestoreOptions {
   readonly integrity?: 'quick' | 'full' | 'none' | undefined;
   /** Incremental downloads in flight. Default 8. */
   readonly concurrency?: number | undefined;
-  /** Ranged GETs of the snapshot in flight (8 MiB each). Default 4. */
+  /** Ranged GETs of the snapshot in flight. Default 4. */
   readonly snapshotConcurrency?: number | undefined;
+  /** Bytes per ranged GET of the snapshot. Default 8 MiB; memory is about concurrency × this. */
+  readonly snapshotRangeBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called after the snapshot and after each incremental. */
   readonly onProgress?: ((progress: RestoreProgress) => void) | undefined;
@@ -122,6 +124,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       `concurrency must be an integer >= 1, got ${concurrency}`,
     );
   }
+  const check = configChecker(configError);
+  const snapshotConcurrency = check.int('snapshotConcurrency', options.snapshotConcurrency, { min: 1, default: 4 });
+  const snapshotRangeBytes = check.int('snapshotRangeBytes', options.snapshotRangeBytes, {
+    min: 4096,
+    default: 8 << 20,
+  });
   if (existsSync(output)) {
     if (options.ifNotExists === true) return { skipped: true };
     if (options.overwrite !== true) throw new WalstreamError('HADB_WALSTREAM_EXISTS', `${output} already exists`);
@@ -166,7 +174,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
             dbPages = parseMeta(page.data, snap.key);
           },
         },
-        { signal, concurrency: options.snapshotConcurrency ?? 4 },
+        { signal, concurrency: snapshotConcurrency, rangeBytes: snapshotRangeBytes },
       );
     } catch (err) {
       throw snapshotError(err, snap.key, signal);
