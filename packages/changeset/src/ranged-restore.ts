@@ -252,6 +252,9 @@ export async function restorePhysicalRanged(
       })();
     };
 
+    // Range 0 is already answered: consume it now, so its body is released on every path.
+    startRange(0);
+
     // The parser: walks the object in order, hashing it and routing each entry's data.
     const hash = createHash('sha256');
     const bodyEnd = size - HADBP_TRAILER_SIZE;
