@@ -96,13 +96,19 @@ class VectorWriter {
     this.#file = file;
   }
 
-  async add(piece: Uint8Array, offset: number): Promise<void> {
+  /** Adds `piece` at `offset`; returns a promise only when a write had to be issued (await it). */
+  add(piece: Uint8Array, offset: number): Promise<void> | undefined {
     if (
       this.#pieces.length > 0 &&
       (offset !== this.#offset + this.#bytes || this.#pieces.length >= MAX_IOV || this.#bytes >= MAX_WRITE_BYTES)
     ) {
-      await this.flush();
+      return this.flush().then(() => this.#push(piece, offset));
     }
+    this.#push(piece, offset);
+    return undefined;
+  }
+
+  #push(piece: Uint8Array, offset: number): void {
     if (this.#pieces.length === 0) this.#offset = offset;
     this.#pieces.push(piece);
     this.#bytes += piece.length;
@@ -287,6 +293,7 @@ export async function restorePhysicalRanged(
       if (hi > lo) hash.update(next.subarray(lo - pos, hi - pos));
     };
     let chunk: Uint8Array = new Uint8Array(0);
+    let view = new DataView(chunk.buffer);
     let at = 0; // offset into chunk
     /** Makes at least one unread byte available; `false` at the end of the object. */
     const more = async (): Promise<boolean> => {
@@ -298,6 +305,7 @@ export async function restorePhysicalRanged(
         hashPart(next, PREV_START, PREV_END);
         hashPart(next, HADBP_HEADER_SIZE, bodyEnd);
         chunk = next;
+        view = new DataView(next.buffer, next.byteOffset, next.length);
         at = 0;
       }
       return true;
@@ -332,11 +340,21 @@ export async function restorePhysicalRanged(
     let last = -1n;
     for (let i = 0; i < header.pageCount; i++) {
       const entryStart = pos;
-      const head = await readSmall(width + 4);
-      if (head === null) throw ChangesetError.truncated(entryStart + width + 4, size);
-      const view = new DataView(head.buffer, head.byteOffset, width + 4);
-      const pageId = width === 8 ? view.getBigUint64(0, false) : BigInt(view.getUint32(0, false));
-      const dataLen = view.getUint32(width, false);
+      let pageId: bigint;
+      let dataLen: number;
+      if (at + width + 4 <= chunk.length) {
+        // Fast path (almost every entry): the head lies in the current chunk; no copy, no await.
+        pageId = width === 8 ? view.getBigUint64(at, false) : BigInt(view.getUint32(at, false));
+        dataLen = view.getUint32(at + width, false);
+        at += width + 4;
+        pos += width + 4;
+      } else {
+        const head = await readSmall(width + 4);
+        if (head === null) throw ChangesetError.truncated(entryStart + width + 4, size);
+        const hv = new DataView(head.buffer, head.byteOffset, width + 4);
+        pageId = width === 8 ? hv.getBigUint64(0, false) : BigInt(hv.getUint32(0, false));
+        dataLen = hv.getUint32(width, false);
+      }
       if (dataLen > header.pageSize) throw ChangesetError.pageTooLarge(dataLen, header.pageSize);
       if (pageId < last) {
         throw new ChangesetError(
@@ -355,9 +373,12 @@ export async function restorePhysicalRanged(
       }
       let done = 0;
       while (done < dataLen) {
-        if (!(await more())) throw ChangesetError.truncated(entryStart + width + 4 + dataLen, size);
+        if (at >= chunk.length && !(await more())) {
+          throw ChangesetError.truncated(entryStart + width + 4 + dataLen, size);
+        }
         const take = Math.min(dataLen - done, chunk.length - at);
-        await writer.add(chunk.subarray(at, at + take), offset + done);
+        const issued = writer.add(chunk.subarray(at, at + take), offset + done);
+        if (issued !== undefined) await issued;
         done += take;
         at += take;
         pos += take;
