@@ -107,3 +107,9 @@ export {
 } from './retention-tiers.js';
 /** Per-call options of every I/O function (`{ signal? }`), from `@hadb/io`. */
 export type { OpOptions } from '@hadb/io';
+export {
+  restorePhysicalRanged,
+  type RangedRestoreResult,
+  type RangedRestoreTarget,
+  type RestorePhysicalRangedOptions,
+} from './ranged-restore.js';

@@ -191,17 +191,22 @@ export class SegmentMarkers {
     return this.#fileSize;
   }
 
+  /** Accounts for a data page of `dataLen` (> 0) bytes at `pageId` without its bytes (same checks as {@link take}). */
+  takeData(pageId: bigint, dataLen: number): void {
+    const end = (pageId + 1n) * BigInt(PAGE_SIZE);
+    if (end > this.#maxFileSize)
+      throw this.#corrupt(`has page ${pageId}, past the largest accepted file (${this.#maxFileSize} bytes)`);
+    if (end > this.#dataEnd) this.#dataEnd = end;
+    this.#dataBytes += BigInt(dataLen);
+    if (this.#dataBytes > this.#maxFileSize)
+      throw this.#corrupt(`carries more than ${this.#maxFileSize} bytes of pages`);
+  }
+
   /** Takes `page` if it is a marker (returns `true`); data pages return `false`. */
   take(page: PageEntry): boolean {
     const m = readMarker(page);
     if (m.kind === 'data') {
-      const end = (page.pageId + 1n) * BigInt(PAGE_SIZE);
-      if (end > this.#maxFileSize)
-        throw this.#corrupt(`has page ${page.pageId}, past the largest accepted file (${this.#maxFileSize} bytes)`);
-      if (end > this.#dataEnd) this.#dataEnd = end;
-      this.#dataBytes += BigInt(page.data.length);
-      if (this.#dataBytes > this.#maxFileSize)
-        throw this.#corrupt(`carries more than ${this.#maxFileSize} bytes of pages`);
+      this.takeData(page.pageId, page.data.length);
       return false;
     }
     if (m.kind === 'epoch') {

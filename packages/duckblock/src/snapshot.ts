@@ -4,13 +4,13 @@ import {
   PageIdSize,
   PhysicalStreamWriter,
   isChangesetError,
-  readPhysicalStream,
+  restorePhysicalRanged,
   type PageEntry,
 } from '@hadb/changeset';
 import { isStorageError, type StorageBackend } from '@hadb/storage';
 import { blockChecksumValid } from './duck-checksum.js';
 import { DuckblockError, throwIfAborted } from './errors.js';
-import { installRestoredFile, restorePath, truncateToHeader, writePages } from './apply.js';
+import { installRestoredFile, restorePath, truncateToHeader } from './apply.js';
 import { HEADER_PAGES, HEADER_REGION_SIZE, PAGE_SIZE, blockOffset } from './layout.js';
 import { preadExact, scanFile, type BlockManifest } from './manifest.js';
 import { SegmentMarkers, epochMarker, sizeMarker } from './segment.js';
@@ -164,15 +164,21 @@ export interface RestoreSnapshotOptions extends OpOptions {
   readonly acceptedEpoch?: bigint | undefined;
   /** Largest file accepted (see `SegmentMarkers`). Default `DEFAULT_MAX_FILE_SIZE`. */
   readonly maxFileSize?: number | undefined;
+  /** Ranged GETs in flight (default 4). */
+  readonly concurrency?: number | undefined;
+  /** Bytes per ranged GET (default 8 MiB); memory is about `concurrency × rangeBytes`. */
+  readonly rangeBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
- * Restores `dbPath` from the snapshot at `key`: streams it (bounded memory) into
- * `<db>.hadb-restore`, and only after the trailer checksum verified, sizes the file to its DuckDB
- * header, fsyncs and installs it with a journalled rename (see `installRestoredFile`). On any
- * error the side file is removed and `dbPath` is untouched. Returns the new position: the
- * snapshot's seq, its `prev_checksum` (the chain anchor) and epoch.
+ * Restores `dbPath` from the snapshot at `key`: downloads it with parallel ranged GETs (bounded
+ * memory) and writes each page once, at its offset, into `<db>.hadb-restore`, while hashing the
+ * object in order. Only after the trailer checksum verified every byte is the file sized to its
+ * size marker (or DuckDB header), fsynced once and installed with a journalled rename (see
+ * `installRestoredFile`). On any error (a corrupt byte is `HADB_DUCKBLOCK_CORRUPT`, an abort
+ * `HADB_DUCKBLOCK_ABORTED`) the side file is removed and `dbPath` is untouched. Returns the new
+ * position: the snapshot's seq, its `prev_checksum` (the chain anchor) and epoch.
  */
 export async function restoreSnapshot(
   storage: StorageBackend,
@@ -181,37 +187,37 @@ export async function restoreSnapshot(
   options: RestoreSnapshotOptions = {},
 ): Promise<Position> {
   const { signal } = options;
-  const object = await storage.getStream(key, { signal });
-  if (object === null) throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
+  throwIfAborted(signal);
   const tmp = restorePath(dbPath);
-  const reader = readPhysicalStream(object.body, { signal });
   let fh: FileHandle | undefined;
   let ok = false;
   try {
-    const header = await reader.header();
-    if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
-      throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} is not a duckblock snapshot`);
-    }
     fh = await open(tmp, 'w+', 0o644);
     const markers = new SegmentMarkers(`snapshot ${key}`, options.maxFileSize);
-    let batch: PageEntry[] = [];
-    // One write in flight, so downloading overlaps with writing.
-    let writing: Promise<void> = Promise.resolve();
-    for await (const page of reader) {
-      if (markers.take(page)) continue;
-      batch.push(page);
-      if (batch.length >= 1024) {
-        const out = batch;
-        const target = fh;
-        batch = [];
-        await writing;
-        writing = writePages(target, out);
-        writing.catch(() => undefined);
-      }
-    }
-    await writing;
-    await writePages(fh, batch);
-    if (reader.checksum === undefined) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} ended early`);
+    const page = PAGE_SIZE;
+    const result = await restorePhysicalRanged(
+      storage,
+      key,
+      fh,
+      {
+        begin(header) {
+          if (header.pageIdSize !== PageIdSize.U64 || header.pageSize !== PAGE_SIZE) {
+            throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `${key} is not a duckblock snapshot`);
+          }
+        },
+        place(pageId, dataLen) {
+          if (dataLen === 0) return undefined;
+          markers.takeData(pageId, dataLen);
+          return Number(pageId) * page;
+        },
+        entry(marker) {
+          markers.take(marker);
+        },
+      },
+      { signal, concurrency: options.concurrency, rangeBytes: options.rangeBytes },
+    );
+    if (result === null) throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
+    const { header } = result;
     markers.finish();
     const accepted = options.acceptedEpoch ?? 0n;
     const snapEpoch = markers.epoch;
@@ -237,7 +243,7 @@ export async function restoreSnapshot(
   } catch (err) {
     // A failed download (the source errored) is the storage's error, not a corrupt snapshot.
     if (isChangesetError(err, 'HADB_CHANGESET_IO') && isStorageError(err.cause)) throw err.cause;
-    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED')) {
+    if (isChangesetError(err, 'HADB_CHANGESET_ABORTED') || (signal?.aborted && isStorageError(err))) {
       throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'snapshot restore aborted', { cause: err });
     }
     if (isChangesetError(err)) {
@@ -246,9 +252,6 @@ export async function restoreSnapshot(
     throw err;
   } finally {
     await fh?.close().catch(() => undefined);
-    if (!ok) {
-      await reader.close().catch(() => undefined);
-      await rm(tmp, { force: true });
-    }
+    if (!ok) await rm(tmp, { force: true });
   }
 }

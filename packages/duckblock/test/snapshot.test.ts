@@ -1,6 +1,7 @@
-import { open } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodePhysical } from '@hadb/changeset';
+import { StorageError, type GetStreamOptions, type ObjectStream, type StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, isDuckblockError, readPosition, restoreSnapshot, uploadSnapshot } from '../src/index.js';
@@ -71,5 +72,101 @@ describe('snapshot streaming', () => {
     expect(isDuckblockError(caught, 'HADB_DUCKBLOCK_CORRUPT')).toBe(true);
     await expect(open(target, 'r')).rejects.toThrow(/ENOENT/);
     await expect(open(`${target}.hadb-restore`, 'r')).rejects.toThrow(/ENOENT/);
+  });
+
+  async function uploaded(key: string): Promise<MemStorageBackend> {
+    const storage = new MemStorageBackend();
+    const handle = await open(source, 'r');
+    try {
+      await uploadSnapshot(storage, key, handle, { seq: 4n, anchor: 2n, epoch: 3n });
+    } finally {
+      await handle.close();
+    }
+    return storage;
+  }
+
+  /** Fails the restore through `getStream` bodies of `inner` after `after` chunks. */
+  function failing(inner: StorageBackend, after: number, fail: () => void): StorageBackend {
+    let chunks = 0;
+    return new Proxy(inner, {
+      get(t, prop, receiver) {
+        if (prop !== 'getStream') {
+          const v = Reflect.get(t, prop, receiver);
+          return typeof v === 'function' ? v.bind(t) : v;
+        }
+        return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+          const s = await t.getStream(key, options);
+          if (s === null) return null;
+          const body = s.body;
+          return {
+            ...s,
+            body: (async function* () {
+              for await (const chunk of body) {
+                if (++chunks === after) fail();
+                yield chunk;
+              }
+            })(),
+          };
+        };
+      },
+    });
+  }
+
+  async function leftovers(prefix: string): Promise<string[]> {
+    return (await readdir(dir)).filter((n) => n.startsWith(prefix));
+  }
+
+  it('restores byte-identically through many small ranged GETs (entries straddle range boundaries)', async () => {
+    const storage = await uploaded('r.hadbp');
+    const target = join(dir, 'ranged.duckdb');
+    const position = await restoreSnapshot(storage, 'r.hadbp', target, { rangeBytes: 70_001, concurrency: 3 });
+    expect(position).toMatchObject({ seq: 4n, checksum: 2n, epoch: 3n });
+    expect(await sha256File(target)).toBe(await sha256File(source));
+  });
+
+  it('a flipped byte in any downloaded range is HADB_DUCKBLOCK_CORRUPT and leaves no file', async () => {
+    const storage = await uploaded('f.hadbp');
+    const good = (await storage.get('f.hadbp'))!.data;
+    for (const at of [30, 50, 70_010, Math.floor(good.length / 2), good.length - 4]) {
+      const bad = Uint8Array.from(good);
+      bad[at]! ^= 0x40;
+      await storage.put('f.hadbp', bad);
+      const target = join(dir, `flip-${at}.duckdb`);
+      const err = await restoreSnapshot(storage, 'f.hadbp', target, { rangeBytes: 70_001, concurrency: 4 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isDuckblockError(err, 'HADB_DUCKBLOCK_CORRUPT'), `byte ${at}: ${String(err)}`).toBe(true);
+      expect(await leftovers(`flip-${at}`)).toEqual([]);
+    }
+  });
+
+  it('an abort mid-restore is HADB_DUCKBLOCK_ABORTED and leaves no partial file', async () => {
+    const controller = new AbortController();
+    const storage = failing(await uploaded('a.hadbp'), 5, () => controller.abort());
+    const target = join(dir, 'aborted.duckdb');
+    const err = await restoreSnapshot(storage, 'a.hadbp', target, {
+      rangeBytes: 70_001,
+      concurrency: 4,
+      signal: controller.signal,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isDuckblockError(err, 'HADB_DUCKBLOCK_ABORTED'), String(err)).toBe(true);
+    expect(await leftovers('aborted')).toEqual([]);
+  });
+
+  it('a storage failure mid-range passes through as the storage error and leaves no partial file', async () => {
+    const storage = failing(await uploaded('u.hadbp'), 4, () => {
+      throw new StorageError('HADB_STORAGE_UNAVAILABLE', 'connection reset');
+    });
+    const target = join(dir, 'unavailable.duckdb');
+    const err = await restoreSnapshot(storage, 'u.hadbp', target, { rangeBytes: 70_001, concurrency: 4 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as StorageError).code, String(err)).toBe('HADB_STORAGE_UNAVAILABLE');
+    expect(await leftovers('unavailable')).toEqual([]);
   });
 });

@@ -5,12 +5,13 @@
  * checked by SQLite and only then renamed into place.
  */
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { downloadPhysical, readPhysicalStream, type PhysicalChangeset } from '@hadb/changeset';
-import { throwIfAborted } from '@hadb/io';
+import { downloadPhysical, restorePhysicalRanged, type PhysicalChangeset } from '@hadb/changeset';
+import { configChecker, throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
-import { abortedError, corruptError, WalstreamError } from './errors.js';
+import { abortedError, configError, corruptError, WalstreamError } from './errors.js';
 import { PageRunWriter, truncateTo } from './file-pages.js';
 import { listRemote, readRemoteHeader, type RemoteEntry } from './remote.js';
 import { readRemoteMeta } from './fencing.js';
@@ -40,8 +41,12 @@ export interface RestoreOptions {
    * stops before an incremental of an older epoch than one already applied or than this. Default 0.
    */
   readonly minEpoch?: bigint | number | undefined;
-  /** Downloads in flight. Default 8. */
+  /** Incremental downloads in flight. Default 8. */
   readonly concurrency?: number | undefined;
+  /** Ranged GETs of the snapshot in flight. Default 4. */
+  readonly snapshotConcurrency?: number | undefined;
+  /** Bytes per ranged GET of the snapshot. Default 8 MiB; memory is about concurrency × this. */
+  readonly snapshotRangeBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called after the snapshot and after each incremental. */
   readonly onProgress?: ((progress: RestoreProgress) => void) | undefined;
@@ -79,8 +84,9 @@ export type RestoreResult =
     };
 
 /** A decode failure is corruption; a failure of the source (storage, abort) passes through as it was. */
-function snapshotError(err: unknown, key: string): Error {
+function snapshotError(err: unknown, key: string, signal?: AbortSignal): Error {
   if (err instanceof WalstreamError) return err;
+  if (signal?.aborted) return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
   const e = err as { code?: string; cause?: unknown; message?: string };
   if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
   if (e.code === 'HADB_CHANGESET_ABORTED')
@@ -131,6 +137,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       `concurrency must be an integer >= 1, got ${concurrency}`,
     );
   }
+  const check = configChecker(configError);
+  const snapshotConcurrency = check.int('snapshotConcurrency', options.snapshotConcurrency, { min: 1, default: 4 });
+  const snapshotRangeBytes = check.int('snapshotRangeBytes', options.snapshotRangeBytes, {
+    min: 4096,
+    default: 8 << 20,
+  });
   if (existsSync(output)) {
     if (options.ifNotExists === true) return { skipped: true };
     if (options.overwrite !== true) throw new WalstreamError('HADB_WALSTREAM_EXISTS', `${output} already exists`);
@@ -147,36 +159,48 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   );
   const tmp = `${output}.walstream-restore`;
   rmSync(tmp, { force: true });
-  const fd = openSync(tmp, 'w+');
+  const fh = await open(tmp, 'w+');
+  const fd = fh.fd;
   let bytes = 0;
   try {
-    // 1. The snapshot, streamed.
-    // One streamed GET: the transport reads ahead on its own while pages are written.
-    const stream = await storage.getStream(snap.key, { signal });
-    if (stream === null)
-      throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
-    bytes += stream.size;
-    const reader = readPhysicalStream(stream.body, { signal });
-    let header;
-    try {
-      header = await reader.header();
-    } catch (err) {
-      throw snapshotError(err, snap.key);
-    }
-    const pageSize = header.pageSize;
+    // 1. The snapshot: parallel ranged GETs, each page written once at its offset, the whole
+    // object verified against its checksum before anything is installed.
+    let pageSize = 0;
     let dbPages = 0;
     let epoch = 0n;
-    const out = new PageRunWriter(fd, pageSize);
+    let ranged;
     try {
-      for await (const page of reader) {
-        if (page.pageId === META_PAGE_ID) epoch = parseMetaFull(page.data, snap.key).epoch;
-        out.add(page, snap.key);
-      }
-      out.flush();
-      dbPages = out.dbPages ?? 0;
+      ranged = await restorePhysicalRanged(
+        storage,
+        snap.key,
+        fh,
+        {
+          begin(h) {
+            pageSize = h.pageSize;
+          },
+          place(pageId, dataLen) {
+            if (pageId === META_PAGE_ID) return undefined;
+            if (dataLen !== pageSize) {
+              throw corruptError(`${snap.key}: page ${pageId} has ${dataLen} bytes, expected ${pageSize}`);
+            }
+            return (Number(pageId) - 1) * pageSize;
+          },
+          entry(page) {
+            const meta = parseMetaFull(page.data, snap.key);
+            dbPages = meta.dbPages;
+            epoch = meta.epoch;
+          },
+        },
+        { signal, concurrency: snapshotConcurrency, rangeBytes: snapshotRangeBytes },
+      );
     } catch (err) {
-      throw snapshotError(err, snap.key);
+      throw snapshotError(err, snap.key, signal);
     }
+    if (ranged === null)
+      throw new WalstreamError('HADB_WALSTREAM_GAP', `snapshot ${snap.key} disappeared during restore`);
+    const header = ranged.header;
+    bytes += ranged.size;
+    const out = new PageRunWriter(fd, pageSize);
     let chain = header.prevChecksum;
     let seq = snap.seq;
     let createdMs = Number(header.createdMs);
@@ -248,8 +272,8 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       throw new WalstreamError('HADB_WALSTREAM_GAP', `'${name}': cannot reach seq ${options.seq} (stopped at ${seq})`);
     }
     truncateTo(fd, pageSize, dbPages);
-    fsyncSync(fd);
-    closeSync(fd);
+    await fh.sync();
+    await fh.close();
     checkIntegrity(tmp, options.integrity ?? 'quick');
     if (options.overwrite === true) {
       rmSync(`${output}-wal`, { force: true });
@@ -270,11 +294,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       epoch,
     };
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
+    await fh.close().catch(() => undefined);
     removeWithCompanions(tmp);
     throw err;
   }

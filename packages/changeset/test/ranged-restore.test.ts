@@ -1,0 +1,205 @@
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { Prng } from '@hadb/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PageIdSize,
+  encodePhysical,
+  isChangesetError,
+  newPhysical,
+  restorePhysicalRanged,
+  type PageEntry,
+  type RangedRestoreTarget,
+} from '../src/index.js';
+
+const PAGE = 1024;
+
+/** A changeset of `count` full pages (ids 1…count), one short metadata entry at id 0. */
+function build(seed: number, count: number, width: PageIdSize): { bytes: Uint8Array; pages: PageEntry[] } {
+  const prng = new Prng(seed);
+  const pages: PageEntry[] = [{ pageId: 0n, data: Uint8Array.of(1, 2, 3) }];
+  for (let i = 1; i <= count; i++) pages.push({ pageId: BigInt(i), data: prng.bytes(PAGE) });
+  const cs = newPhysical(7n, 0x1234n, width, PAGE, pages);
+  return { bytes: encodePhysical(cs), pages };
+}
+
+/** Places page `id` at `(id − 1) × PAGE` and collects the rest. */
+function target(): RangedRestoreTarget & { others: PageEntry[] } {
+  const others: PageEntry[] = [];
+  return {
+    others,
+    place: (pageId) => (pageId === 0n ? undefined : (Number(pageId) - 1) * PAGE),
+    entry: (page) => {
+      others.push(page);
+    },
+  };
+}
+
+/** `getStream` hooks around a real backend (every byte still comes from it). */
+function hooked(
+  inner: StorageBackend,
+  hooks: { onRange?: (options: GetStreamOptions | undefined) => Promise<void> | void; onChunk?: () => void },
+): StorageBackend {
+  return new Proxy(inner, {
+    get(t, prop, receiver) {
+      if (prop !== 'getStream') {
+        const v = Reflect.get(t, prop, receiver);
+        return typeof v === 'function' ? v.bind(t) : v;
+      }
+      return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+        await hooks.onRange?.(options);
+        const s = await t.getStream(key, options);
+        if (s === null) return null;
+        const body = s.body;
+        return {
+          ...s,
+          body: (async function* () {
+            for await (const chunk of body) {
+              hooks.onChunk?.();
+              yield chunk;
+            }
+          })(),
+        };
+      };
+    },
+  });
+}
+
+async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+describe('restorePhysicalRanged', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'changeset-ranged-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function restoreTo(storage: StorageBackend, name: string, rangeBytes: number, concurrency = 3) {
+    const path = join(dir, name);
+    const fh = await open(path, 'w+');
+    const t = target();
+    try {
+      const result = await restorePhysicalRanged(storage, 'k', fh, t, { rangeBytes, concurrency });
+      return { result, t, path };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  for (const width of [PageIdSize.U32, PageIdSize.U64]) {
+    for (const rangeBytes of [4096, 5000, 65_536, 8 << 20]) {
+      it(`writes every page once at its offset and verifies the checksum (u${width * 8} ids, ${rangeBytes}-byte ranges)`, async () => {
+        const storage = await MemStorageBackend.open();
+        const { bytes, pages } = build(width * rangeBytes, 150, width);
+        const { etag } = await storage.put('k', bytes);
+        const { result, t, path } = await restoreTo(storage, `ok-${width}-${rangeBytes}`, rangeBytes);
+        expect(result).not.toBeNull();
+        expect(result!.size).toBe(bytes.length);
+        expect(result!.etag).toBe(etag);
+        expect(result!.header.seq).toBe(7n);
+        expect(result!.checksum).toBe(new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8).getBigUint64(0));
+        expect(t.others).toEqual([pages[0]]);
+        const file = await readFile(path);
+        expect(file.length).toBe(150 * PAGE);
+        for (const p of pages.slice(1)) {
+          const at = (Number(p.pageId) - 1) * PAGE;
+          expect(Buffer.compare(file.subarray(at, at + PAGE), Buffer.from(p.data))).toBe(0);
+        }
+      });
+    }
+  }
+
+  it('returns null for a missing object', async () => {
+    const storage = await MemStorageBackend.open();
+    expect((await restoreTo(storage, 'missing', 4096)).result).toBeNull();
+  });
+
+  it('a flipped byte anywhere is a typed error, also in a range that arrives before the one before it', async () => {
+    const { bytes } = build(11, 60, PageIdSize.U64);
+    // Header, entry heads, page data, the last range and the trailer.
+    for (const at of [3, 25, 40, 45, 4200, 30_000, bytes.length - 20, bytes.length - 1]) {
+      const storage = await MemStorageBackend.open();
+      const bad = Uint8Array.from(bytes);
+      bad[at]! ^= 0x10;
+      await storage.put('k', bad);
+      const err = await errorOf(restoreTo(storage, `flip-${at}`, 4096, 4));
+      expect(isChangesetError(err), `byte ${at}: ${String(err)}`).toBe(true);
+    }
+  });
+
+  it('a truncated or extended object is HADB_CHANGESET_TRUNCATED', async () => {
+    const { bytes } = build(12, 20, PageIdSize.U32);
+    for (const data of [
+      bytes.subarray(0, bytes.length - 1),
+      bytes.subarray(0, 1000),
+      Buffer.concat([bytes, Buffer.of(0)]),
+    ]) {
+      const storage = await MemStorageBackend.open();
+      await storage.put('k', data);
+      const err = await errorOf(restoreTo(storage, 'trunc', 4096));
+      expect(isChangesetError(err, 'HADB_CHANGESET_TRUNCATED'), String(err)).toBe(true);
+    }
+  });
+
+  it('refuses ranges of a different object version (overwritten between ranged GETs)', async () => {
+    const mem = await MemStorageBackend.open();
+    const { bytes } = build(13, 40, PageIdSize.U64);
+    await mem.put('k', bytes);
+    let ranges = 0;
+    const storage = hooked(mem, {
+      onRange: async () => {
+        if (++ranges === 2) await mem.put('k', build(14, 40, PageIdSize.U64).bytes);
+      },
+    });
+    const err = await errorOf(restoreTo(storage, 'version', 4096, 1));
+    expect(isChangesetError(err, 'HADB_CHANGESET_IO'), String(err)).toBe(true);
+  });
+
+  it('an abort mid-download rejects with HADB_CHANGESET_ABORTED and stops every range', async () => {
+    const mem = await MemStorageBackend.open();
+    await mem.put('k', build(15, 80, PageIdSize.U64).bytes);
+    const controller = new AbortController();
+    let chunks = 0;
+    const storage = hooked(mem, {
+      onChunk: () => {
+        if (++chunks === 3) controller.abort();
+      },
+    });
+    const fh = await open(join(dir, 'abort'), 'w+');
+    try {
+      const err = await errorOf(
+        restorePhysicalRanged(storage, 'k', fh, target(), {
+          rangeBytes: 4096,
+          concurrency: 4,
+          signal: controller.signal,
+        }),
+      );
+      expect(isChangesetError(err, 'HADB_CHANGESET_ABORTED'), String(err)).toBe(true);
+    } finally {
+      await fh.close();
+    }
+  });
+
+  it('rejects bad options with HADB_CHANGESET_INVALID_CONFIG', async () => {
+    const storage = await MemStorageBackend.open();
+    const fh = await open(join(dir, 'cfg'), 'w+');
+    try {
+      for (const options of [{ concurrency: 0 }, { rangeBytes: 100 }, { concurrency: 1.5 }]) {
+        const err = await errorOf(restorePhysicalRanged(storage, 'k', fh, target(), options));
+        expect(isChangesetError(err, 'HADB_CHANGESET_INVALID_CONFIG'), String(err)).toBe(true);
+      }
+    } finally {
+      await fh.close();
+    }
+  });
+});

@@ -1,0 +1,161 @@
+// Shared by the restore benches (duckblock, walstream): the `cp` + fsync baseline, cache control,
+// the S3 backend from the test env, and same-run ratio rows.
+import { execFile, execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { BenchContext } from './bench-types.js';
+
+const exec = promisify(execFile);
+
+/** CPU seconds (user + system) of the last `cp` run by {@link cpFsync}. */
+let lastCpCpu = 0;
+
+/** `cp src dst` (coreutils, whatever copy path it picks), then fsync of `dst`. */
+export async function cpFsync(src: string, dst: string): Promise<void> {
+  const { stderr } = await exec('/usr/bin/time', ['-f', '%U %S', 'cp', src, dst]);
+  const [user, sys] = stderr.trim().split('\n').pop()!.split(' ').map(Number);
+  lastCpCpu = (user ?? 0) + (sys ?? 0);
+  const fh = await open(dst, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes back dirty pages and drops the page cache (`sync; echo 3 > /proc/sys/vm/drop_caches`).
+ * Returns false where that is not allowed (not root, or a read-only /proc); cold rows are then skipped.
+ */
+export function dropCaches(): boolean {
+  try {
+    execFileSync('sync');
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Options of `S3StorageBackend.open` from the test env (Ceph RGW), or undefined when the env is not set. */
+export function s3OptionsFromEnv() {
+  const env = process.env;
+  if (env.HADB_TEST_S3_ENDPOINT === undefined || env.HADB_TEST_S3_BUCKET === undefined) return undefined;
+  return {
+    bucket: env.HADB_TEST_S3_BUCKET,
+    endpoint: env.HADB_TEST_S3_ENDPOINT,
+    region: env.HADB_TEST_S3_REGION ?? 'us-east-1',
+    credentials: {
+      accessKeyId: env.HADB_TEST_S3_ACCESS_KEY_ID ?? '',
+      secretAccessKey: env.HADB_TEST_S3_SECRET_ACCESS_KEY ?? '',
+    },
+    unquotedIfMatch: env.HADB_TEST_S3_UNQUOTED_IF_MATCH === '1',
+  };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** One comparison: `restore(dir)` against `cp` + fsync of `source` (same bytes), in one run. */
+export interface RestoreComparison {
+  readonly ctx: BenchContext;
+  /** Label of the row, e.g. `duckblock snapshot restore, storage-local`. */
+  readonly label: string;
+  /** A local file holding the same bytes the restore downloads. */
+  readonly source: string;
+  readonly bytes: number;
+  /** Scratch directory; each run gets a fresh subdirectory. */
+  readonly scratch: string;
+  /** Restores into a fresh directory. */
+  readonly restore: (dir: string) => Promise<void>;
+  readonly rounds?: number;
+  /** Extra note for the rows (what the restore includes). */
+  readonly note: string;
+}
+
+/**
+ * Records, for warm (source in page cache) and cold (caches dropped before each run), the
+ * median time of restore and of `cp` + fsync, interleaved with alternating order, and the
+ * ratio `cp time ÷ restore time` (1.0 = as fast as cp; goal ≥ 0.8). Load is in the note.
+ */
+export async function compareRestore(c: RestoreComparison): Promise<void> {
+  const rounds = c.rounds ?? 3;
+  let n = 0;
+  const fresh = async () => {
+    const d = join(c.scratch, `run-${n++}`);
+    await mkdir(d, { recursive: true });
+    return d;
+  };
+  const cpu = { restore: 0, restores: 0, cp: 0, cps: 0 };
+  const timed = async (fn: (d: string) => Promise<void>, cold: boolean): Promise<number> => {
+    const d = await fresh();
+    if (cold) dropCaches();
+    const before = process.cpuUsage();
+    const t = performance.now();
+    await fn(d);
+    const ms = performance.now() - t;
+    if (fn === cp) {
+      cpu.cp += lastCpCpu;
+      cpu.cps++;
+    } else {
+      const used = process.cpuUsage(before);
+      cpu.restore += (used.user + used.system) / 1e6;
+      cpu.restores++;
+    }
+    await rm(d, { recursive: true, force: true });
+    return ms;
+  };
+  const cp = (d: string) => cpFsync(c.source, join(d, 'copy'));
+  const canDrop = dropCaches();
+  for (const mode of canDrop ? (['warm', 'cold'] as const) : (['warm'] as const)) {
+    const cold = mode === 'cold';
+    if (!cold) {
+      // Warm-up: both paths once, so the source (and, for storage-local, the object) is cached.
+      await timed(cp, false);
+      await timed(c.restore, false);
+    }
+    const cps: number[] = [];
+    const restores: number[] = [];
+    const loads: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      loads.push(loadavg()[0]!);
+      if (r % 2 === 0) {
+        cps.push(await timed(cp, cold));
+        restores.push(await timed(c.restore, cold));
+      } else {
+        restores.push(await timed(c.restore, cold));
+        cps.push(await timed(cp, cold));
+      }
+    }
+    const mib = c.bytes / 2 ** 20;
+    const load = `load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${rounds} rounds`;
+    const cache = cold ? 'cold: caches dropped before each run' : 'warm: source in page cache';
+    c.ctx.record(`${c.label}, ${mode}`, mib / (median(restores) / 1000), 'MiB/s', `${mib.toFixed(0)} MiB, ${c.note}`);
+    c.ctx.record(`cp + fsync of the same bytes, ${mode} (${c.label})`, mib / (median(cps) / 1000), 'MiB/s', cache);
+    c.ctx.record(
+      `${c.label} ÷ cp + fsync, ${mode}`,
+      median(cps) / median(restores),
+      'ratio',
+      `cp time ÷ restore time, medians, same run; goal ≥ 0.8; ${load}`,
+    );
+  }
+  const gib = c.bytes / 2 ** 30;
+  c.ctx.record(
+    `${c.label}: CPU seconds per GiB`,
+    cpu.restore / cpu.restores / gib,
+    's/GiB',
+    'user + system of this process (hashing, parsing, copies in and out of user space, GC), mean of every run',
+  );
+  c.ctx.record(
+    `cp: CPU seconds per GiB (${c.label})`,
+    cpu.cp / cpu.cps / gib,
+    's/GiB',
+    'user + system of cp (an in-kernel copy), mean of every run',
+  );
+  if (!canDrop) c.ctx.record(`${c.label}, cold`, 0, 'skipped', 'cannot drop the page cache here (not root)');
+}
