@@ -27,6 +27,8 @@ export { FileGate } from './file-gate.js';
 export { Mutex, RwGate } from './mutex.js';
 export {
   DEFAULT_FORWARD_DELAYS_MS,
+  HEAD_WAIT_PATH,
+  MAX_HEAD_HOLD_MS,
   TOKEN_PATTERN,
   errorFromBody,
   isRetryableForward,
@@ -43,3 +45,13 @@ export {
   type LeaderRoute,
 } from './forwarding/client.js';
 export { ForwardingServer, type ForwardTarget, type ForwardingServerOptions } from './forwarding/server.js';
+export { HeadBoard } from './notice/head-board.js';
+export {
+  LeaderWaker,
+  wakeOnNotice,
+  type FollowerWaker,
+  type LeaderWakerOptions,
+  type WakeReason,
+  type WakerCounters,
+} from './notice/leader-waker.js';
+export { waitLeaderHead, type WaitLeaderHeadOptions } from './forwarding/notice-client.js';

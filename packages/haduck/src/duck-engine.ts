@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Replicator } from '@hadb/core';
+import type { FollowerBehavior, Replicator } from '@hadb/core';
 import { DuckblockFollowerBehavior, DuckblockReplicator, type Position, type SnapshotPolicy } from '@hadb/duckblock';
-import type { EngineContext, EngineFactory, HaEngine } from '@hadb/ha';
+import { wakeOnNotice, type EngineContext, type EngineFactory, type HaEngine } from '@hadb/ha';
 import type { StorageBackend } from '@hadb/storage';
 import { DuckLeader } from './duck-leader.js';
 import { isDuckClientError } from './errors.js';
@@ -79,9 +79,20 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       pull: async (d, p, o) =>
         (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
     };
+    // Between pulls the loop waits for the leader's notice of a new checkpoint (storage polling only
+    // while no leader answers, and to retry a failed pull).
+    const waker = ctx.leaderWaker;
+    const wokenBehavior: FollowerBehavior =
+      waker === undefined
+        ? followerBehavior
+        : {
+            runFollowerLoop: (fctx) => followerBehavior.runFollowerLoop(wakeOnNotice(fctx, waker)),
+            catchupOnPromotion: (c) => followerBehavior.catchupOnPromotion(c),
+            durableHead: (d, o) => followerBehavior.durableHead(d, o),
+          };
     return {
       replicator: wrapped,
-      followerBehavior,
+      followerBehavior: wokenBehavior,
       wire: duckWire,
       isClientError: isDuckClientError,
       async prepareLocalCopy() {

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { describeError, type Logger } from '@hadb/io';
 import type { WireCodec } from '../engine.js';
 import { HaError, checkConfig, isHaError } from '../errors.js';
-import { TOKEN_PATTERN, statusFor, type Durability } from './protocol.js';
+import { HEAD_WAIT_PATH, TOKEN_PATTERN, parseHeadWait, statusFor, type Durability } from './protocol.js';
 
 /** What the forwarding server calls: the leader side of a node. */
 export interface ForwardTarget<W, R, WR, RR> {
@@ -15,6 +15,12 @@ export interface ForwardTarget<W, R, WR, RR> {
   read(read: R): Promise<RR>;
   /** True for the engine's client errors (answered 400 with their code and message). */
   isClientError(error: unknown): boolean;
+  /**
+   * A follower's head long poll (`wait_head`, see the protocol): resolves with the shipped head
+   * once it differs from `after`, or after `holdMs`; `signal` fires when the follower hangs up.
+   * Refuses with `HADB_HA_NOT_LEADER` on a node that does not lead. Absent: answered 404.
+   */
+  waitHead?: ((after: string | null, holdMs: number, signal: AbortSignal) => Promise<string>) | undefined;
 }
 
 /** Options of {@link ForwardingServer.listen}. */
@@ -208,6 +214,8 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
 
   /** Admission control: at most `maxConcurrentRequests` requests run; the rest get 503 at once. */
   async #admit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Head long polls are held, not run: they do not take a request slot (the connection limit bounds them).
+    if (req.url === HEAD_WAIT_PATH && this.#options.target.waitHead !== undefined) return this.#handle(req, res);
     if (this.#active >= this.#maxConcurrent) {
       res.once('finish', () => req.destroy());
       return send(
@@ -242,6 +250,17 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
         throw new HaError('HADB_HA_PROTOCOL', 'request body must be a JSON object');
       }
       const b = body as Record<string, unknown>;
+      if (req.url === HEAD_WAIT_PATH && target.waitHead !== undefined) {
+        const { after, holdMs } = parseHeadWait(b);
+        const hangUp = new AbortController();
+        const onClose = (): void => hangUp.abort();
+        res.once('close', onClose);
+        try {
+          return this.#sendResult(res, { head: await target.waitHead(after, holdMs, hangUp.signal) });
+        } finally {
+          res.off('close', onClose);
+        }
+      }
       const operation = this.#operation(req.url);
       if (operation === undefined)
         return send(res, 404, { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } });
