@@ -135,6 +135,13 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
   readonly #readOps: ReadonlySet<string>;
   readonly #maxConcurrent: number;
   #active = 0;
+  /** Set by `close()`: answers from then on close their connection (no keep-alive to wait out). */
+  #closing = false;
+  /** Head long polls being held: answered at once by `close()`. */
+  readonly #held = new Set<AbortController>();
+  /** Requests being handled (forwarded calls and held polls); `close()` waits for them. */
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
 
   private constructor(server: Server, options: ForwardingServerOptions<W, R, WR, RR>) {
     this.#server = server;
@@ -214,6 +221,15 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
 
   /** Admission control: at most `maxConcurrentRequests` requests run; the rest get 503 at once. */
   async #admit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#inFlight++;
+    try {
+      await this.#admitCounted(req, res);
+    } finally {
+      if (--this.#inFlight === 0) this.#drained?.();
+    }
+  }
+
+  async #admitCounted(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Head long polls are held, not run: they do not take a request slot (the connection limit bounds them).
     if (req.url === HEAD_WAIT_PATH && this.#options.target.waitHead !== undefined) return this.#handle(req, res);
     if (this.#active >= this.#maxConcurrent) {
@@ -255,9 +271,12 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
         const hangUp = new AbortController();
         const onClose = (): void => hangUp.abort();
         res.once('close', onClose);
+        this.#held.add(hangUp);
         try {
+          if (this.#closing) hangUp.abort();
           return this.#sendResult(res, { head: await target.waitHead(after, holdMs, hangUp.signal) });
         } finally {
+          this.#held.delete(hangUp);
           res.off('close', onClose);
         }
       }
@@ -287,7 +306,7 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       const answer = typed
         ? { code: String(code), message: (err as Error).message }
         : { code: 'HADB_HA_INTERNAL', message: 'internal error' };
-      if (!res.headersSent) send(res, status, { error: answer });
+      if (!res.headersSent) send(res, status, { error: answer }, this.#closing);
       else res.destroy();
     }
   }
@@ -298,17 +317,30 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
     const limit = this.#options.maxResponseBytes ?? 64 * 1024 * 1024;
     if (Buffer.byteLength(text) > limit)
       throw new HaError('HADB_HA_PROTOCOL', `the answer exceeds ${limit} bytes (maxResponseBytes)`);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    };
+    if (this.#closing) headers.connection = 'close';
+    res.writeHead(200, headers);
     res.end(text);
   }
 
-  /** Stops accepting connections and closes idle ones. Idempotent. */
+  /**
+   * Stops accepting connections, answers held head polls at once, lets the requests being handled
+   * finish, then closes every connection (a client's aborted request can leave one open). Idempotent.
+   */
   async close(): Promise<void> {
     if (!this.#server.listening) return;
-    await new Promise<void>((resolve) => {
+    this.#closing = true;
+    for (const poll of this.#held) poll.abort();
+    const closed = new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#server.closeAllConnections();
+    await closed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -46,7 +46,8 @@ export class HeadBoard {
 
   /**
    * Resolves with the head once it differs from `after` (at once when it already does, or when
-   * `after` is `null`), after `holdMs`, on {@link poke}/{@link close}, or when `signal` fires.
+   * `after` is `null`), after `holdMs`, on {@link poke}/{@link close}, or when `signal` fires
+   * (the follower hung up, or the server is closing).
    */
   async wait(after: string | null, holdMs: number, signal?: AbortSignal): Promise<string> {
     if (after === null || after !== this.head || this.#closed || holdMs <= 0 || signal?.aborted === true)
