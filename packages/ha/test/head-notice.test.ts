@@ -153,7 +153,12 @@ describe('head notice', () => {
 
   it('rejects a malformed wait_head (400) and answers 404 on a server without head notices', async () => {
     const { address } = await leaderServer(new HeadBoard(systemClock));
-    for (const body of [{ after: 1, hold_ms: 10 }, { after: null, hold_ms: -1 }, { after: null, hold_ms: 60_001 }, {}]) {
+    for (const body of [
+      { after: 1, hold_ms: 10 },
+      { after: null, hold_ms: -1 },
+      { after: null, hold_ms: 60_001 },
+      {},
+    ]) {
       const res = await fetch(new URL(HEAD_WAIT_PATH, address), { method: 'POST', body: JSON.stringify(body) });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('HADB_HA_PROTOCOL');

@@ -206,7 +206,7 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
   }
 
   /** Runs a read-only statement on the reader connection (sees every committed write). */
-  async read(read: SqliteRead, options: OpOptions = {}): Promise<StatementResult> {
+  async read(read: SqliteRead, _options: OpOptions = {}): Promise<StatementResult> {
     this.#checkOpen();
     return runStatement(this.#reader, read.sql, read.args, true);
   }

@@ -29,7 +29,10 @@ export const HEAD_WAIT_PATH = '/_hadb/v1/wait_head';
 export const MAX_HEAD_HOLD_MS = 60_000;
 
 /** Validates a head long poll's body; `HADB_HA_PROTOCOL` when malformed. */
-export function parseHeadWait(body: Record<string, unknown>): { readonly after: string | null; readonly holdMs: number } {
+export function parseHeadWait(body: Record<string, unknown>): {
+  readonly after: string | null;
+  readonly holdMs: number;
+} {
   const { after, hold_ms: holdMs } = body;
   if (after !== null && (typeof after !== 'string' || after.length > 128))
     throw new HaError('HADB_HA_PROTOCOL', 'wait_head: "after" must be a string of at most 128 characters or null');
