@@ -52,6 +52,9 @@ export interface ForwardingServerOptions<W, R, WR, RR> {
   readonly logger?: Pick<Logger, 'warn'> | undefined;
 }
 
+/** How long `close()` lets requests being handled finish before it drops their connections, ms. */
+const CLOSE_GRACE_MS = 1000;
+
 /** True for a loopback interface: the only ones that may be bound without a secret. */
 export function isLoopbackHost(host: string): boolean {
   if (host === 'localhost') return true;
@@ -328,7 +331,8 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
 
   /**
    * Stops accepting connections, answers held head polls at once, lets the requests being handled
-   * finish, then closes every connection (a client's aborted request can leave one open). Idempotent.
+   * finish (for at most 1 s), then closes every connection (a client's aborted request can leave
+   * one open). Idempotent.
    */
   async close(): Promise<void> {
     if (!this.#server.listening) return;
@@ -338,7 +342,14 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
-    if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+    if (this.#inFlight > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#drained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     this.#server.closeAllConnections();
     await closed;
   }
