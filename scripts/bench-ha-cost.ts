@@ -127,13 +127,14 @@ export interface CostRunOptions {
 }
 
 /**
- * A lease timing for a lease kept in S3 that fits the ≤ $2/month idle goal: a PUT every 8 s
- * ($1.62/month) and a follower GET every 4 s ($0.26/month); failover after about 24 s.
+ * A lease timing for a lease kept in S3 that fits the ≤ $2/month idle goal with core's safety rule
+ * (two renewals fit before the holder's deadline, `ttl − margin ≥ 2 × renew`): a PUT every 10 s
+ * ($1.30/month) and a follower GET every 5 s ($0.21/month); failover after about 28 s.
  */
 export const S3_LEASE_TIMING: LeaseTiming = Object.freeze({
-  ttlMs: 20_000,
-  renewIntervalMs: 8000,
-  pollIntervalMs: 4000,
+  ttlMs: 24_000,
+  renewIntervalMs: 10_000,
+  pollIntervalMs: 5000,
   skewMarginMs: 4000,
 });
 

@@ -68,5 +68,5 @@ export async function run(ctx: BenchContext): Promise<void> {
     concurrent: true,
     variant: 'no-size-snapshots',
   });
-  await runCostBench(ctx, adapter, { label: 'haduck, lease TTL 20 s', writes: false, leaseTiming: S3_LEASE_TIMING });
+  await runCostBench(ctx, adapter, { label: 'haduck, lease TTL 24 s', writes: false, leaseTiming: S3_LEASE_TIMING });
 }

@@ -54,5 +54,5 @@ export async function run(ctx: BenchContext): Promise<void> {
     },
   };
   await runCostBench(ctx, adapter);
-  await runCostBench(ctx, adapter, { label: 'haqlite, lease TTL 20 s', writes: false, leaseTiming: S3_LEASE_TIMING });
+  await runCostBench(ctx, adapter, { label: 'haqlite, lease TTL 24 s', writes: false, leaseTiming: S3_LEASE_TIMING });
 }
