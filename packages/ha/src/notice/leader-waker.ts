@@ -142,9 +142,14 @@ export class LeaderWaker implements FollowerWaker {
  * A follower context whose sleeps between storage polls wait for `waker` instead: for an engine's
  * follower loop that sleeps `ctx.clock.sleep(ctx.pollIntervalMs)` after each pull (the core
  * contract). After a pull the loop reports as failed (`metrics.pullFailed`) the next sleep is a
- * plain one, so a failed pull is retried on the interval, not at the next notice.
+ * plain one, so a failed pull is retried on the interval, not at the next notice. `onWake` hears
+ * why each sleep ended (`retry`: the plain sleep after a failed pull).
  */
-export function wakeOnNotice(ctx: FollowerContext, waker: FollowerWaker): FollowerContext {
+export function wakeOnNotice(
+  ctx: FollowerContext,
+  waker: FollowerWaker,
+  onWake?: (reason: WakeReason | 'retry') => void,
+): FollowerContext {
   let retry = false;
   const inner = ctx.clock;
   return {
@@ -164,9 +169,11 @@ export function wakeOnNotice(ctx: FollowerContext, waker: FollowerWaker): Follow
       async sleep(ms, signal) {
         if (retry || signal === undefined) {
           retry = false;
-          return inner.sleep(ms, signal);
+          await inner.sleep(ms, signal);
+          onWake?.('retry');
+          return;
         }
-        await waker.wait(signal);
+        onWake?.(await waker.wait(signal));
       },
     },
   };
