@@ -173,7 +173,9 @@ export function wakeOnNotice(
           onWake?.('retry');
           return;
         }
-        onWake?.(await waker.wait(signal));
+        // Not `onWake?.(await …)`: an absent callback would skip the wait itself.
+        const reason = await waker.wait(signal);
+        onWake?.(reason);
       },
     },
   };
