@@ -199,5 +199,13 @@ describe('head notice', () => {
     await woken.clock.sleep(250, woken.signal);
     expect(waits).toEqual(['wait', 'wait']);
     expect(slept).toEqual([250]);
+    // With a callback: it hears why each sleep ended.
+    const reasons: string[] = [];
+    const heard = wakeOnNotice(ctx, fake, (r) => reasons.push(r));
+    await heard.clock.sleep(250, heard.signal);
+    heard.metrics.pullFailed();
+    await heard.clock.sleep(250, heard.signal);
+    expect(reasons).toEqual(['notice', 'retry']);
+    expect(waits).toHaveLength(3);
   });
 });
