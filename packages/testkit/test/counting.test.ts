@@ -8,13 +8,22 @@ function recordingBackend() {
   const reached: string[] = [];
   const backend = {
     name: 'recording',
-    get: async (key: string) => (reached.push(`get ${key}`), null),
-    head: async (key: string) => (reached.push(`head ${key}`), null),
+    get: async (key: string) => {
+      reached.push(`get ${key}`);
+      return null;
+    },
+    head: async (key: string) => {
+      reached.push(`head ${key}`);
+      return null;
+    },
     put: async (key: string) => void reached.push(`put ${key}`),
     putMany: async (entries: Iterable<{ key: string }>) => {
       for (const e of entries) reached.push(`putMany ${e.key}`);
     },
-    list: async () => (reached.push('list'), []),
+    list: async () => {
+      reached.push('list');
+      return [];
+    },
     delete: async (key: string) => void reached.push(`delete ${key}`),
   };
   return { reached, backend: backend as unknown as StorageBackend };
@@ -54,9 +63,18 @@ describe('countRequests', () => {
   it('countLeaseRequests counts reads, conditional writes and deletes', async () => {
     const calls: string[] = [];
     const store = {
-      read: async () => (calls.push('read'), null),
-      writeIfNotExists: async () => (calls.push('create'), { ok: true }),
-      writeIfMatch: async () => (calls.push('cas'), { ok: true }),
+      read: async () => {
+        calls.push('read');
+        return null;
+      },
+      writeIfNotExists: async () => {
+        calls.push('create');
+        return { ok: true };
+      },
+      writeIfMatch: async () => {
+        calls.push('cas');
+        return { ok: true };
+      },
       delete: async () => void calls.push('delete'),
       keyFor: (scope: string) => scope,
     };
