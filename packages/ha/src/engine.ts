@@ -9,6 +9,7 @@
  */
 import type { FollowerBehavior, Replicator } from '@hadb/core';
 import type { Clock, Logger, OpOptions } from '@hadb/io';
+import type { FollowerWaker } from './notice/leader-waker.js';
 
 /** What a follower just applied (reported by the engine's follower behavior). */
 export interface AppliedInfo {
@@ -41,6 +42,12 @@ export interface EngineContext {
    * built outside a node.
    */
   readonly onError?: ((error: unknown) => void) | undefined;
+  /**
+   * What the follower loop awaits between storage polls: the leader's notice of new segments (a
+   * long poll over the forwarding endpoint), or the poll interval while no leader answers. Use it
+   * directly, or wrap the loop's context with `wakeOnNotice`. Absent for engines built outside a node.
+   */
+  readonly leaderWaker?: FollowerWaker | undefined;
 }
 
 /** Builds the engine of one node. Called once by `HaNode.open`. */

@@ -15,6 +15,8 @@ import { NodeAdmin } from './node-admin.js';
 import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import { ForwardingServer, type ForwardTarget } from './forwarding/server.js';
+import { HeadBoard } from './notice/head-board.js';
+import { LeaderWaker } from './notice/leader-waker.js';
 import { PathLock } from './path-lock.js';
 import { claimInstance } from './instance-guard.js';
 import { resolveHaNodeOptions, type HaNodeOptions, type ResolvedHaNodeOptions } from './options.js';
@@ -87,6 +89,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   /** The admin server when `options.admin` is set. */
   readonly #admin: NodeAdmin | undefined;
   #closing: Promise<void> | undefined;
+  /** The shipped head followers long-poll for (answered while this node leads). */
+  readonly #heads: HeadBoard;
 
   private constructor(
     options: ResolvedHaNodeOptions<W, R, WR, RR>,
@@ -96,6 +100,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     events: EventEmitter<HaNodeEvents>,
   ) {
     this.#options = options;
+    this.#heads = new HeadBoard(options.clock);
     this.#address = address;
     this.#server = server;
     this.events = events;
@@ -133,10 +138,14 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         if (change === 'demoted') this.#stats.demotions++;
         if (change !== undefined) this.events.emit(change);
         this.events.emit('role', role);
+        this.#heads.poke();
         this.#wakeProgress();
       },
       onLeaderRetired: (c) => this.#stats.retire(c),
-      onShipped: (bytes) => this.events.emit('shipped', { bytes }),
+      onShipped: (bytes) => {
+        this.#heads.advance();
+        this.events.emit('shipped', { bytes });
+      },
       onError: (err) => this.#emitError(err),
     });
     if (options.admin !== undefined) {
@@ -195,8 +204,18 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     lock: PathLock,
   ): Promise<HaNode<W, R, WR, RR>> {
     let self: HaNode<W, R, WR, RR> | undefined;
+    const leaderWaker = new LeaderWaker({
+      clock: o.clock,
+      leaderAddress: () => (self === undefined ? undefined : self.#coordinator.leaderAddress(o.name)),
+      selfAddress: () => (self === undefined ? '' : self.#address),
+      secret: o.secret,
+      fallbackMs: o.followerPullIntervalMs,
+      holdMs: HEAD_HOLD_MS,
+      graceMs: o.forwardTimeoutMs,
+    });
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
+      leaderWaker,
       db: o.name,
       path: o.path,
       clock: o.clock,
@@ -215,6 +234,12 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
           live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
         read: (r) => live(self).#router.leaderRead(r),
         isClientError: (err) => engine.isClientError(err),
+        waitHead: (after, holdMs, signal) => {
+          const node = live(self);
+          if (node.#lifecycle.leader === undefined || node.#lifecycle.closed)
+            return Promise.reject(new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader'));
+          return node.#heads.wait(after, holdMs, signal);
+        },
       };
       server = await ForwardingServer.listen({
         target,
@@ -431,6 +456,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   async #close(): Promise<void> {
     await this.#admin?.close();
     await this.#lifecycle.close(this.#options.logger);
+    this.#heads.close();
     this.#wakeProgress();
     await this.#server?.close();
     try {
@@ -449,6 +475,9 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     return this.close();
   }
 }
+
+/** How long a leader holds a follower's head long poll, ms. */
+const HEAD_HOLD_MS = 20_000;
 
 /** The engine's follower behavior, kept off the file while the leader side owns it. */
 function gatedFollowerBehavior(inner: FollowerBehavior, gate: FileGate): FollowerBehavior {

@@ -27,6 +27,8 @@ export { FileGate } from './file-gate.js';
 export { Mutex, RwGate } from './mutex.js';
 export {
   DEFAULT_FORWARD_DELAYS_MS,
+  HEAD_WAIT_PATH,
+  MAX_HEAD_HOLD_MS,
   TOKEN_PATTERN,
   errorFromBody,
   isRetryableForward,
@@ -44,3 +46,13 @@ export {
 } from './forwarding/client.js';
 export { ForwardingServer, type ForwardTarget, type ForwardingServerOptions } from './forwarding/server.js';
 export { DEFAULT_FORWARDING_LIMITS, type ForwardingLimits, resolveForwardingLimits } from './forwarding/limits.js';
+export { HeadBoard } from './notice/head-board.js';
+export {
+  LeaderWaker,
+  wakeOnNotice,
+  type FollowerWaker,
+  type LeaderWakerOptions,
+  type WakeReason,
+  type WakerCounters,
+} from './notice/leader-waker.js';
+export { waitLeaderHead, type WaitLeaderHeadOptions } from './forwarding/notice-client.js';

@@ -1,8 +1,16 @@
 import { existsSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Replicator } from '@hadb/core';
-import { DuckblockFollowerBehavior, DuckblockReplicator, type Position, type SnapshotPolicy } from '@hadb/duckblock';
-import type { EngineContext, EngineFactory, HaEngine } from '@hadb/ha';
+import type { FollowerBehavior, Replicator } from '@hadb/core';
+import {
+  DuckblockFollowerBehavior,
+  DuckblockReplicator,
+  type DuckblockReplicatorOptions,
+  type Position,
+  type PullOptions,
+  type PullResult,
+  type SnapshotPolicy,
+} from '@hadb/duckblock';
+import { wakeOnNotice, type EngineContext, type EngineFactory, type HaEngine } from '@hadb/ha';
 import type { StorageBackend } from '@hadb/storage';
 import { DuckLeader } from './duck-leader.js';
 import { isDuckClientError } from './errors.js';
@@ -32,7 +40,10 @@ export interface DuckEngineOptions {
 export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   return (ctx: EngineContext): HaEngine<DuckWrite, DuckRead, ExecuteResult, QueryResult> => {
     const { db, path, clock, logger } = ctx;
-    const replicator = new DuckblockReplicator({
+    // Set while the follower's pull was started by the leader's notice: a segment exists, so the
+    // pull lists at once instead of first probing the next key (one request less per segment).
+    let noticed = false;
+    const replicator = new NoticedReplicator(() => noticed, {
       storage: options.storage,
       prefix: options.prefix,
       snapshot: options.snapshot,
@@ -79,9 +90,21 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       pull: async (d, p, o) =>
         (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
     };
+    // Between pulls the loop waits for the leader's notice of a new checkpoint (storage polling only
+    // while no leader answers, and to retry a failed pull).
+    const waker = ctx.leaderWaker;
+    const wokenBehavior: FollowerBehavior =
+      waker === undefined
+        ? followerBehavior
+        : {
+            runFollowerLoop: (fctx) =>
+              followerBehavior.runFollowerLoop(wakeOnNotice(fctx, waker, (reason) => (noticed = reason === 'notice'))),
+            catchupOnPromotion: (c) => followerBehavior.catchupOnPromotion(c),
+            durableHead: (d, o) => followerBehavior.durableHead(d, o),
+          };
     return {
       replicator: wrapped,
-      followerBehavior,
+      followerBehavior: wokenBehavior,
       wire: duckWire,
       isClientError: isDuckClientError,
       async prepareLocalCopy() {
@@ -112,4 +135,22 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       openFollower: () => new FollowerReader(path, options.duckdbConfig),
     };
   };
+}
+
+/**
+ * duckblock's replicator whose pulls skip the probe of the next key while `noticed()` (the leader
+ * announced a new checkpoint, so the listing is needed anyway). Other pulls keep duckblock's rule.
+ */
+class NoticedReplicator extends DuckblockReplicator {
+  readonly #noticed: () => boolean;
+
+  constructor(noticed: () => boolean, options: DuckblockReplicatorOptions) {
+    super(options);
+    this.#noticed = noticed;
+  }
+
+  override pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
+    if (options.probeFirst !== undefined || !this.#noticed()) return super.pullDetailed(db, path, options);
+    return super.pullDetailed(db, path, { ...options, probeFirst: false });
+  }
 }

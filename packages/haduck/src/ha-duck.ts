@@ -4,7 +4,7 @@ import { isHadbError, type OpOptions } from '@hadb/io';
 import { duckEngine } from './duck-engine.js';
 import type { DuckLeader, Transaction } from './duck-leader.js';
 import { HaDuckError } from './errors.js';
-import { resolveDuckOptions, type HaDuckOptions } from './options.js';
+import { DEFAULT_GROUP_COMMIT_MS, resolveDuckOptions, type HaDuckOptions } from './options.js';
 import type { ExecuteResult, QueryResult } from './sql.js';
 import type { HaParams } from './values.js';
 import type { DuckRead, DuckWrite } from './wire.js';
@@ -90,7 +90,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
           forwarding: options.forwarding,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.checkpointIntervalMs,
-          groupCommitMs: options.groupCommitMs,
+          groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
           durability: options.durability,
           forwardRetryDelaysMs: options.forwardRetryDelaysMs,
           forwardTimeoutMs: options.forwardTimeoutMs,

@@ -6,7 +6,7 @@ export {
   type QueryOptions,
   type WriteOptions,
 } from './ha-duck.js';
-export type { HaDuckOptions } from './options.js';
+export { DEFAULT_GROUP_COMMIT_MS, type HaDuckOptions } from './options.js';
 export { HaDuckError, isHaDuckError, type HaDuckErrorCode } from './errors.js';
 export type { DuckLimits, ExecuteResult, QueryResult } from './sql.js';
 export { DEFAULT_DUCK_LIMITS } from './sql.js';

@@ -6,6 +6,9 @@ import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
 import { DEFAULT_DUCK_LIMITS, type DuckLimits } from './sql.js';
 
+/** Default group-commit window of `shipped` writes, ms. */
+export const DEFAULT_GROUP_COMMIT_MS = 2;
+
 /** Options of `HaDuck.open`. */
 export interface HaDuckOptions {
   /** Local DuckDB file. The leader writes it; a follower keeps its own copy here. */
@@ -45,8 +48,9 @@ export interface HaDuckOptions {
   readonly checkpointIntervalMs?: number | undefined;
   /**
    * Group commit for `shipped` writes: such a write starts a checkpoint after waiting this long
-   * for others to join, instead of waiting for the next `checkpointIntervalMs` tick. Default
-   * `false` (the tick only).
+   * for others to join, instead of waiting for the next `checkpointIntervalMs` tick (writes
+   * arriving during a checkpoint share the next one). Default {@link DEFAULT_GROUP_COMMIT_MS}.
+   * `false`: the tick only.
    */
   readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes. Default `'committed'`. */

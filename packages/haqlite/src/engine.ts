@@ -27,12 +27,6 @@ export interface SqliteEngineOptions {
   readonly prefix: string;
   /** Longest wait for a SQLite lock (readers during an apply, writers during a checkpoint), ms. */
   readonly busyTimeoutMs: number;
-  /**
-   * The follower's long poll to the leader (set once the node exists): resolves with the leader's
-   * shipped head once it passes `after` (or after the leader's hold time). Without it, or when it
-   * fails, the follower polls storage every `pollIntervalMs`.
-   */
-  readonly leaderHead?: { wait?: ((after: bigint, signal: AbortSignal) => Promise<bigint>) | undefined } | undefined;
 }
 
 /** Files walstream and haqlite keep next to the database. */
@@ -220,21 +214,19 @@ export function sqliteEngine(
               chain = chain.then(() => ctx.onApplied({ seq, kind: 'snapshot' }));
             }
             fctx.progress.setCaughtUp(true);
-            // Told by the leader when a changeset is stored (a long poll over the forwarding
-            // connection); storage polling when that fails or returns without news.
+            // Told by the leader when a changeset is stored (the node's head long poll); storage
+            // polling on the interval while no leader answers, and to retry a failed poll.
+            let retry = false;
             for (;;) {
-              const before = follower.seq;
-              let told = false;
-              const wait = options.leaderHead?.wait;
-              if (wait !== undefined) {
+              const waker = ctx.leaderWaker;
+              if (waker !== undefined && !retry) {
                 try {
-                  told = (await wait(before, fctx.signal)) > before;
+                  await waker.wait(fctx.signal);
                 } catch {
-                  told = false;
+                  break;
                 }
-              }
-              if (fctx.signal.aborted) break;
-              if (!told && !(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              } else if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+              retry = false;
               try {
                 await follower.poll(fctx.signal);
                 fctx.progress.setCaughtUp(true);
@@ -242,7 +234,7 @@ export function sqliteEngine(
                 if (fctx.signal.aborted) break;
                 fctx.progress.setCaughtUp(false);
                 logger.warn({ db, err: String(err) }, 'haqlite: follower poll failed; retrying');
-                if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
+                retry = true;
               }
             }
           } finally {

@@ -33,7 +33,6 @@ export class SqliteFollowerReader implements FollowerSide<SqliteRead, StatementR
 
   async read(read: SqliteRead, _options: OpOptions = {}): Promise<StatementResult> {
     if (this.#closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
-    if (read.waitAfter !== undefined) throw new HaError('HADB_HA_NOT_LEADER', 'a head wait is answered by the leader');
     if (this.#db === undefined) throw new HaError('HADB_HA_NOT_READY', 'this follower has no data yet');
     return runStatement(this.#db, read.sql, read.args, true);
   }

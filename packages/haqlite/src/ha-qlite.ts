@@ -5,7 +5,7 @@ import { isHadbError, type OpOptions } from '@hadb/io';
 import { sqliteEngine } from './engine.js';
 import { HaQLiteError, sqlError } from './errors.js';
 import type { SqliteLeader, Transaction } from './leader.js';
-import { resolveSqliteOptions, type HaQLiteOptions } from './options.js';
+import { DEFAULT_GROUP_COMMIT_MS, resolveSqliteOptions, type HaQLiteOptions } from './options.js';
 import type { Statement, StatementResult } from './sql.js';
 import type { SqlParams } from './values.js';
 import type { SqliteRead, SqliteWrite, WriteResults } from './wire.js';
@@ -66,9 +66,6 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
     const o = resolveSqliteOptions(options);
     const self = new HaQLite();
     self.#path = options.path;
-    // The follower's long poll rides on a strong read: held by the leader for at most half the forwarding timeout.
-    const holdMs = Math.floor((options.forwardTimeoutMs ?? 5000) / 2);
-    const leaderHead: { wait?: (after: bigint, signal: AbortSignal) => Promise<bigint> } = {};
     try {
       self.#node = await HaNode.open(
         {
@@ -76,7 +73,6 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
             storage: options.storage,
             prefix: o.prefix,
             busyTimeoutMs: o.busyTimeoutMs,
-            leaderHead,
           }),
           path: options.path,
           name: o.name,
@@ -89,7 +85,7 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
           forwarding: options.forwarding,
           followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
           shipIntervalMs: options.shipIntervalMs,
-          groupCommitMs: options.groupCommitMs ?? 0,
+          groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
           durability: options.durability,
           forwardRetryDelaysMs: options.forwardRetryDelaysMs,
           forwardTimeoutMs: options.forwardTimeoutMs,
@@ -99,10 +95,6 @@ export class HaQLite extends EventEmitter<HaQLiteEvents> implements AsyncDisposa
         },
         self,
       );
-      leaderHead.wait = async (after, signal) => {
-        const r = await self.#node.read({ sql: '', waitAfter: after, holdMs }, { consistency: 'strong', signal });
-        return r.rows[0]?.[0] as bigint;
-      };
     } catch (err) {
       if (isHadbError(err) && err.code.endsWith('_INVALID_CONFIG') && err.code !== 'HADB_HAQLITE_INVALID_CONFIG') {
         throw new HaQLiteError('HADB_HAQLITE_INVALID_CONFIG', err.message, { cause: err });

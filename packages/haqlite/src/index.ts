@@ -6,7 +6,7 @@ export {
   type QueryOptions,
   type WriteOptions,
 } from './ha-qlite.js';
-export type { HaQLiteOptions } from './options.js';
+export { DEFAULT_GROUP_COMMIT_MS, type HaQLiteOptions } from './options.js';
 export { HaQLiteError, isHaQLiteError, type HaQLiteErrorCode } from './errors.js';
 export { rowObjects, type Statement, type StatementResult } from './sql.js';
 export type { Transaction } from './leader.js';

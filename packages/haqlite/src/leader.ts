@@ -63,9 +63,6 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
   #tokenWrites = 0;
   #closed = false;
   #counters = { changesets: 0, checkpoints: 0 };
-  /** Sequence of the last changeset this leader stored, and the followers' long polls waiting for a newer one. */
-  #head: bigint;
-  #headWaiters = new Set<() => void>();
   /** WAL frame index at the last checkpoint attempt. */
   #checkpointedAt = 0;
 
@@ -73,31 +70,6 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
     this.#db = db;
     this.#reader = reader;
     this.#o = o;
-    this.#head = o.replicator.status().seq;
-  }
-
-  #setHead(seq: bigint): void {
-    if (seq <= this.#head) return;
-    this.#head = seq;
-    for (const wake of [...this.#headWaiters]) wake();
-  }
-
-  /** A follower's long poll: resolves with the shipped head once it passes `after`, or after `holdMs`. */
-  async #waitHead(after: bigint, holdMs: number, signal: AbortSignal | undefined): Promise<StatementResult> {
-    if (this.#head <= after && !this.#closed && holdMs > 0) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          timer.cancel();
-          this.#headWaiters.delete(done);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = this.#o.clock.timer(holdMs, done);
-        this.#headWaiters.add(done);
-        signal?.addEventListener('abort', done, { once: true });
-      });
-    }
-    return { columns: ['seq'], decltypes: [null], rows: [[this.#head]], rowsAffected: 0, lastInsertRowid: null };
   }
 
   /** Opens the database read-write (walstream has switched it to WAL mode) and a read-only reader. */
@@ -262,9 +234,8 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
   }
 
   /** Runs a read-only statement on the reader connection (sees every committed write). */
-  async read(read: SqliteRead, options: OpOptions = {}): Promise<StatementResult> {
+  async read(read: SqliteRead, _options: OpOptions = {}): Promise<StatementResult> {
     this.#checkOpen();
-    if (read.waitAfter !== undefined) return this.#waitHead(read.waitAfter, read.holdMs ?? 0, options.signal);
     return runStatement(this.#reader, read.sql, read.args, true);
   }
 
@@ -288,7 +259,6 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
       const r = await this.#o.replicator.sync({ signal });
       bytes = r.bytes;
       this.#counters.changesets += r.shipped;
-      this.#setHead(r.seq);
     } catch (cause) {
       if (isHaError(cause)) throw cause;
       if (this.#o.termSignal.aborted)
@@ -321,7 +291,6 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
     await this.#lock.run(() => {
       if (this.#closed) return;
       this.#closed = true;
-      for (const wake of [...this.#headWaiters]) wake();
       this.#db.close();
       this.#reader.close();
     });

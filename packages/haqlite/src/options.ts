@@ -4,6 +4,9 @@ import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
 
+/** Default group-commit window of `shipped` writes, ms. */
+export const DEFAULT_GROUP_COMMIT_MS = 2;
+
 /** Options of `HaQLite.open`. */
 export interface HaQLiteOptions {
   /** Local SQLite file. The leader writes it; a follower keeps its replica here. */
@@ -40,8 +43,8 @@ export interface HaQLiteOptions {
   readonly shipIntervalMs?: number | undefined;
   /**
    * Group commit for `shipped` writes: such a write starts a ship after waiting this long for
-   * others to join. Default `0` (ship at once; writes arriving during an upload share the next one).
-   * `false`: the `shipIntervalMs` tick only.
+   * others to join. Default {@link DEFAULT_GROUP_COMMIT_MS} (writes arriving during an upload
+   * share the next one). `false`: the `shipIntervalMs` tick only.
    */
   readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes: `committed` (local commit) or `shipped` (durable in storage). Default `'committed'`. */

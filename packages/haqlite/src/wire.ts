@@ -8,16 +8,10 @@ export type SqliteWrite =
   | { readonly kind: 'execute'; readonly sql: string; readonly args?: Statement['args'] }
   | { readonly kind: 'batch'; readonly statements: readonly Statement[] };
 
-/**
- * A SQLite read: one read-only statement. With `waitAfter` it is instead a follower's long poll:
- * answered by the leader once it shipped a changeset above `waitAfter` (or after `holdMs`), with
- * one row holding the shipped head sequence.
- */
+/** A SQLite read: one read-only statement. */
 export interface SqliteRead {
   readonly sql: string;
   readonly args?: Statement['args'];
-  readonly waitAfter?: bigint | undefined;
-  readonly holdMs?: number | undefined;
 }
 
 /** A write's results, one per statement. */
@@ -80,7 +74,7 @@ function statementFromJson(s: unknown): Statement {
 export const sqliteWire: WireCodec<SqliteWrite, SqliteRead, WriteResults, StatementResult> = Object.freeze({
   basePath: '/haqlite/v1',
   writeOps: ['execute', 'batch'],
-  readOps: ['query', 'wait_head'],
+  readOps: ['query'],
   encodeWrite(w: SqliteWrite) {
     if (w.kind === 'execute') return { op: 'execute', body: { sql: w.sql, args: paramsToWire(w.args) } };
     return { op: 'batch', body: { statements: w.statements.map((s) => ({ sql: s.sql, args: paramsToWire(s.args) })) } };
@@ -96,18 +90,11 @@ export const sqliteWire: WireCodec<SqliteWrite, SqliteRead, WriteResults, Statem
     if (!Array.isArray(results)) throw new HaError('HADB_HA_PROTOCOL', 'malformed write response');
     return results.map(resultFromJson);
   },
-  encodeRead: (r: SqliteRead) =>
-    r.waitAfter !== undefined
-      ? { op: 'wait_head', body: { after: r.waitAfter.toString(), hold_ms: r.holdMs ?? 0 } }
-      : { op: 'query', body: { sql: r.sql, args: paramsToWire(r.args) } },
-  decodeRead(op: string, body: Record<string, unknown>): SqliteRead {
-    if (op !== 'wait_head') return { sql: str(body, 'sql'), args: paramsFromWire(body.args) };
-    const after = str(body, 'after');
-    const holdMs = body.hold_ms;
-    if (!/^\d+$/.test(after) || typeof holdMs !== 'number' || !(holdMs >= 0 && holdMs <= 60_000))
-      throw new HaError('HADB_HA_PROTOCOL', 'malformed wait_head');
-    return { sql: '', waitAfter: BigInt(after), holdMs };
-  },
+  encodeRead: (r: SqliteRead) => ({ op: 'query', body: { sql: r.sql, args: paramsToWire(r.args) } }),
+  decodeRead: (_op: string, body: Record<string, unknown>): SqliteRead => ({
+    sql: str(body, 'sql'),
+    args: paramsFromWire(body.args),
+  }),
   encodeReadResult: resultToJson,
   decodeReadResult: resultFromJson,
   decodeError: (code: string, message: string) =>

@@ -184,7 +184,8 @@ describe('two nodes', () => {
     await new Promise((r) => setTimeout(r, 500));
     const before = requests;
     await new Promise((r) => setTimeout(r, 3000));
-    // One storage check per unanswered long poll (held 2.5 s) at most, instead of one per interval.
+    // An idle follower waits on the leader's held long poll (storage polling once a minute is its
+    // fallback only): at most the tail of its last pull.
     expect(requests - before).toBeLessThanOrEqual(6);
   });
 

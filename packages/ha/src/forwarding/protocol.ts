@@ -14,7 +14,32 @@ import { HaError, type HaErrorCode } from '../errors.js';
  * large; the connection is closed), 503 (shipping failed, not ready, no leader, overloaded;
  * retryable) or 500. A 401 also closes the connection without reading the body. The client
  * follows no redirects (a 3xx is `HADB_HA_PROTOCOL`).
+ *
+ * One operation belongs to the HA layer, not the engine: `POST /_hadb/v1/wait_head` with
+ * `{"after": string | null, "hold_ms": 0-60000}`, a follower's long poll for new segments. The
+ * leader answers `{"head": string}` (an opaque token that changes after every ship that stored
+ * bytes) once its head differs from `after`, or after `hold_ms` with the same head; 421 on a node
+ * that does not lead. Same bearer secret as every other request.
  */
+
+/** Path of the head long poll (see the protocol above). */
+export const HEAD_WAIT_PATH = '/_hadb/v1/wait_head';
+
+/** Longest hold a head long poll may ask for, ms. */
+export const MAX_HEAD_HOLD_MS = 60_000;
+
+/** Validates a head long poll's body; `HADB_HA_PROTOCOL` when malformed. */
+export function parseHeadWait(body: Record<string, unknown>): {
+  readonly after: string | null;
+  readonly holdMs: number;
+} {
+  const { after, hold_ms: holdMs } = body;
+  if (after !== null && (typeof after !== 'string' || after.length > 128))
+    throw new HaError('HADB_HA_PROTOCOL', 'wait_head: "after" must be a string of at most 128 characters or null');
+  if (typeof holdMs !== 'number' || !Number.isSafeInteger(holdMs) || holdMs < 0 || holdMs > MAX_HEAD_HOLD_MS)
+    throw new HaError('HADB_HA_PROTOCOL', `wait_head: "hold_ms" must be an integer in 0-${MAX_HEAD_HOLD_MS}`);
+  return { after, holdMs };
+}
 
 /** `durability` of a write: acknowledge at commit, or only once shipped to storage. */
 export type Durability = 'committed' | 'shipped';

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { describeError, type Logger } from '@hadb/io';
 import type { WireCodec } from '../engine.js';
 import { HaError, checkConfig, isHaError } from '../errors.js';
-import { TOKEN_PATTERN, statusFor, type Durability } from './protocol.js';
+import { HEAD_WAIT_PATH, TOKEN_PATTERN, parseHeadWait, statusFor, type Durability } from './protocol.js';
 
 /** What the forwarding server calls: the leader side of a node. */
 export interface ForwardTarget<W, R, WR, RR> {
@@ -15,6 +15,12 @@ export interface ForwardTarget<W, R, WR, RR> {
   read(read: R): Promise<RR>;
   /** True for the engine's client errors (answered 400 with their code and message). */
   isClientError(error: unknown): boolean;
+  /**
+   * A follower's head long poll (`wait_head`, see the protocol): resolves with the shipped head
+   * once it differs from `after`, or after `holdMs`; `signal` fires when the follower hangs up.
+   * Refuses with `HADB_HA_NOT_LEADER` on a node that does not lead. Absent: answered 404.
+   */
+  waitHead?: ((after: string | null, holdMs: number, signal: AbortSignal) => Promise<string>) | undefined;
 }
 
 /** Options of {@link ForwardingServer.listen}. */
@@ -45,6 +51,9 @@ export interface ForwardingServerOptions<W, R, WR, RR> {
   /** Logs requests that failed with an unexpected (untyped) error. Never given the secret. */
   readonly logger?: Pick<Logger, 'warn'> | undefined;
 }
+
+/** How long `close()` lets requests being handled finish before it drops their connections, ms. */
+const CLOSE_GRACE_MS = 1000;
 
 /** True for a loopback interface: the only ones that may be bound without a secret. */
 export function isLoopbackHost(host: string): boolean {
@@ -129,6 +138,13 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
   readonly #readOps: ReadonlySet<string>;
   readonly #maxConcurrent: number;
   #active = 0;
+  /** Set by `close()`: answers from then on close their connection (no keep-alive to wait out). */
+  #closing = false;
+  /** Head long polls being held: answered at once by `close()`. */
+  readonly #held = new Set<AbortController>();
+  /** Requests being handled (forwarded calls and held polls); `close()` waits for them. */
+  #inFlight = 0;
+  #drained: (() => void) | undefined;
 
   private constructor(server: Server, options: ForwardingServerOptions<W, R, WR, RR>) {
     this.#server = server;
@@ -208,6 +224,17 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
 
   /** Admission control: at most `maxConcurrentRequests` requests run; the rest get 503 at once. */
   async #admit(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#inFlight++;
+    try {
+      await this.#admitCounted(req, res);
+    } finally {
+      if (--this.#inFlight === 0) this.#drained?.();
+    }
+  }
+
+  async #admitCounted(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Head long polls are held, not run: they do not take a request slot (the connection limit bounds them).
+    if (req.url === HEAD_WAIT_PATH && this.#options.target.waitHead !== undefined) return this.#handle(req, res);
     if (this.#active >= this.#maxConcurrent) {
       res.once('finish', () => req.destroy());
       return send(
@@ -242,6 +269,20 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
         throw new HaError('HADB_HA_PROTOCOL', 'request body must be a JSON object');
       }
       const b = body as Record<string, unknown>;
+      if (req.url === HEAD_WAIT_PATH && target.waitHead !== undefined) {
+        const { after, holdMs } = parseHeadWait(b);
+        const hangUp = new AbortController();
+        const onClose = (): void => hangUp.abort();
+        res.once('close', onClose);
+        this.#held.add(hangUp);
+        try {
+          if (this.#closing) hangUp.abort();
+          return this.#sendResult(res, { head: await target.waitHead(after, holdMs, hangUp.signal) });
+        } finally {
+          this.#held.delete(hangUp);
+          res.off('close', onClose);
+        }
+      }
       const operation = this.#operation(req.url);
       if (operation === undefined)
         return send(res, 404, { error: { code: 'HADB_HA_PROTOCOL', message: 'unknown path' } });
@@ -268,7 +309,7 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       const answer = typed
         ? { code: String(code), message: (err as Error).message }
         : { code: 'HADB_HA_INTERNAL', message: 'internal error' };
-      if (!res.headersSent) send(res, status, { error: answer });
+      if (!res.headersSent) send(res, status, { error: answer }, this.#closing);
       else res.destroy();
     }
   }
@@ -279,17 +320,38 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
     const limit = this.#options.maxResponseBytes ?? 64 * 1024 * 1024;
     if (Buffer.byteLength(text) > limit)
       throw new HaError('HADB_HA_PROTOCOL', `the answer exceeds ${limit} bytes (maxResponseBytes)`);
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    const headers: Record<string, string | number> = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+    };
+    if (this.#closing) headers.connection = 'close';
+    res.writeHead(200, headers);
     res.end(text);
   }
 
-  /** Stops accepting connections and closes idle ones. Idempotent. */
+  /**
+   * Stops accepting connections, answers held head polls at once, lets the requests being handled
+   * finish (for at most 1 s), then closes every connection (a client's aborted request can leave
+   * one open). Idempotent.
+   */
   async close(): Promise<void> {
     if (!this.#server.listening) return;
-    await new Promise<void>((resolve) => {
+    this.#closing = true;
+    for (const poll of this.#held) poll.abort();
+    const closed = new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
     });
+    if (this.#inFlight > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => (this.#drained = resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#server.closeAllConnections();
+    await closed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

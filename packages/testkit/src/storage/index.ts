@@ -13,3 +13,10 @@ export {
   type StorageOperation,
 } from './faults.js';
 export { Prng } from '../prng.js';
+export {
+  S3_REQUEST_PRICES,
+  countRequests,
+  dollarsPerMonth,
+  type CountingStorage,
+  type RequestCount,
+} from './counting.js';
