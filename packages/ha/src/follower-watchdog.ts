@@ -10,6 +10,8 @@ export interface PullWatchdogOptions {
   readonly logger: Logger;
   /** No pull outcome (or applied step) for this long: the follower loop is restarted; ms. */
   readonly pullTimeoutMs: number;
+  /** The engine's loop reports every pull (`HaEngine.reportsPulls`): watched from the start. */
+  readonly reportsPulls?: boolean | undefined;
   /** A pull failed (counted). */
   onPullFailed(): void;
   /** A pull finished after a problem was reported: the follower recovered after `downMs`. */
@@ -26,6 +28,7 @@ export interface PullWatchdogOptions {
  * keep failing for `pullTimeoutMs`, and restarts the engine's follower loop (aborting the request
  * that hangs) when no pull finishes within `pullTimeoutMs` — so a follower resumes within one
  * deadline after the network heals. Every applied step counts as progress ({@link progress}).
+ * An engine whose loop never reports a pull outcome (`FollowerContext.metrics`) is not watched.
  */
 export class PullWatchdog {
   readonly #o: PullWatchdogOptions;
@@ -33,9 +36,12 @@ export class PullWatchdog {
   #lastSuccess = 0;
   #problemSince: number | undefined;
   #reported = false;
+  /** Set by the first pull outcome: a loop that never reports its pulls is not judged. */
+  #reporting = false;
 
   constructor(options: PullWatchdogOptions) {
     this.#o = options;
+    this.#reporting = options.reportsPulls === true;
   }
 
   /** Marks progress of the pull in flight (an applied step). */
@@ -45,6 +51,7 @@ export class PullWatchdog {
 
   #succeeded(): void {
     const now = this.#o.clock.now();
+    this.#reporting = true;
     this.#lastOutcome = now;
     this.#lastSuccess = now;
     if (this.#problemSince !== undefined) {
@@ -57,6 +64,7 @@ export class PullWatchdog {
 
   #failed(): void {
     const now = this.#o.clock.now();
+    this.#reporting = true;
     this.#lastOutcome = now;
     this.#problemSince ??= now;
     this.#o.onPullFailed();
@@ -97,13 +105,19 @@ export class PullWatchdog {
       },
     };
     this.#lastOutcome = clock.now();
-    this.#lastSuccess = this.#lastOutcome;
+    // Kept across restarts of the loop (core restarts a loop that rejected): a failing streak goes on.
+    if (this.#lastSuccess === 0) this.#lastSuccess = this.#lastOutcome;
     while (!ctx.signal.aborted) {
       const child = childController(ctx.signal);
       let hung = false;
       let timer: Timer | undefined;
       const check = (): void => {
         const now = clock.now();
+        if (!this.#reporting) {
+          timer = clock.timer(pullTimeoutMs, check);
+          timer.unref?.();
+          return;
+        }
         if (now - this.#lastOutcome >= pullTimeoutMs) {
           hung = true;
           this.#report(now, true);

@@ -104,6 +104,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       clock: options.clock,
       logger: options.logger,
       pullTimeoutMs: options.pullTimeoutMs,
+      reportsPulls: engine.reportsPulls,
       onPullFailed: () => {
         this.#stats.pullFailures++;
         this.#stats.lastPullError ??= 'follower pulls are failing';

@@ -96,8 +96,18 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
     const followerBehavior: FollowerBehavior = {
       async runFollowerLoop(ctx) {
         do {
-          const seq = BigInt(await pull(ctx.signal));
-          if (seq > ctx.progress.position) ctx.progress.report(seq);
+          let seq: bigint;
+          try {
+            seq = BigInt(await pull(ctx.signal));
+          } catch (err) {
+            if (ctx.signal.aborted) return;
+            ctx.metrics.pullFailed();
+            throw err;
+          }
+          if (seq > ctx.progress.position) {
+            ctx.progress.report(seq);
+            ctx.metrics.pullSucceeded();
+          } else ctx.metrics.pullNoNewData();
           ctx.progress.setCaughtUp(true);
         } while (await sleepUnlessAborted(ctx.clock, ctx.pollIntervalMs, ctx.signal));
       },
@@ -108,6 +118,7 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
       replicator,
       followerBehavior,
       wire: kvWire,
+      reportsPulls: true,
       isClientError: () => false,
       prepareLocalCopy: async () => undefined,
       async openLeader(ctx): Promise<LeaderSide<KvWrite, KvRead, number, string | null>> {
