@@ -390,7 +390,11 @@ export class DatabaseDriver {
       return false;
     if (options.flush !== false) {
       try {
-        await this.bounded('replicator sync', (s) => this.options.replicator.sync(this.db, { signal: s }), fence.signal);
+        await this.bounded(
+          'replicator sync',
+          (s) => this.options.replicator.sync(this.db, { signal: s }),
+          fence.signal,
+        );
       } catch (err) {
         this.options.logger.warn({ db: this.db, err: describeError(err) }, 'sync before handoff failed');
       }

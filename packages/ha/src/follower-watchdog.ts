@@ -121,7 +121,9 @@ export class PullWatchdog {
         if (now - this.#lastOutcome >= pullTimeoutMs) {
           hung = true;
           this.#report(now, true);
-          child.controller.abort(new HaError('HADB_HA_PULL_STALLED', `no follower pull finished within ${pullTimeoutMs} ms`));
+          child.controller.abort(
+            new HaError('HADB_HA_PULL_STALLED', `no follower pull finished within ${pullTimeoutMs} ms`),
+          );
           return;
         }
         if (now - this.#lastSuccess >= pullTimeoutMs) this.#report(now, false);

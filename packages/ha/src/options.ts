@@ -72,7 +72,7 @@ export interface HaNodeOptions<W, R, WR, RR> {
   /**
    * A follower whose pull has not finished after this long says so (`HADB_HA_PULL_STALLED` error
    * event, stats, logger.error) and restarts its follower loop (the stuck request is aborted), ms.
-   * Every applied step counts as progress. Default `6 × ttlMs`.
+   * Every applied step counts as progress. Default `followerPullIntervalMs + 6 × ttlMs`.
    */
   readonly pullTimeoutMs?: number | undefined;
   /** Timeout of one forwarded request, ms. Default 5000. */
@@ -162,7 +162,7 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
     `shipStallTimeoutMs must exceed shipIntervalMs (${shipIntervalMs} ms), got ${stall}`,
   );
   const pullEvery = positive('followerPullIntervalMs', o.followerPullIntervalMs, 1000);
-  const pullTimeout = positive('pullTimeoutMs', o.pullTimeoutMs, 6 * ttl);
+  const pullTimeout = positive('pullTimeoutMs', o.pullTimeoutMs, pullEvery + 6 * ttl);
   check.require(
     pullTimeout > pullEvery,
     `pullTimeoutMs must exceed followerPullIntervalMs (${pullEvery} ms), got ${pullTimeout}`,

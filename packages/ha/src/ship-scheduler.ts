@@ -1,4 +1,12 @@
-import { describeError, silentLogger, withTimeout, type Clock, type Logger, type Timer, type OpOptions } from '@hadb/io';
+import {
+  describeError,
+  silentLogger,
+  withTimeout,
+  type Clock,
+  type Logger,
+  type Timer,
+  type OpOptions,
+} from '@hadb/io';
 import type { ShipOptions, ShipReport } from './engine.js';
 import { HaError, isHaError, throwIfAborted, haAborted } from './errors.js';
 import { Mutex } from './mutex.js';
@@ -119,7 +127,10 @@ export class ShipScheduler {
     const since = this.#unshippedSince;
     if (this.#stopped || limit === undefined || since === undefined || !this.dirty) return;
     const waited = this.#o.clock.now() - since;
-    if (waited < limit) return this.#armStall(limit - waited);
+    if (waited < limit) {
+      this.#armStall(limit - waited);
+      return;
+    }
     if (this.#stalled !== undefined) return;
     const last = this.#lastShipError ?? 'a ship is still running';
     const error = new HaError(
@@ -217,7 +228,10 @@ export class ShipScheduler {
         signal,
         settle: {
           onSlowSettle: () =>
-            (this.#o.logger ?? silentLogger).error({ timeoutMs: ms }, 'hadb: a ship ignores its abort signal; still waiting for it'),
+            (this.#o.logger ?? silentLogger).error(
+              { timeoutMs: ms },
+              'hadb: a ship ignores its abort signal; still waiting for it',
+            ),
         },
       },
     );

@@ -108,6 +108,8 @@ describe('a leader that cannot ship', () => {
     expect(await a.read({ get: 'before' })).toBe('1');
     // The unacknowledged write of the stalled term was set aside, never shipped.
     expect(await b.read({ get: 'lost' })).toBeNull();
-    process.stderr.write(`[handoff] in-process kv: follower promoted ${Math.round(promotedMs)} ms after the cut (stall 600 ms, TTL 1000 ms)\n`);
+    process.stderr.write(
+      `[handoff] in-process kv: follower promoted ${Math.round(promotedMs)} ms after the cut (stall 600 ms, TTL 1000 ms)\n`,
+    );
   }, 30_000);
 });

@@ -9,7 +9,11 @@ import { withForwardRetries } from '../src/forwarding/client.js';
 import { resolveHaNodeOptions } from '../src/options.js';
 import { ShipScheduler } from '../src/ship-scheduler.js';
 
-const caught = (p: Promise<unknown>): Promise<unknown> => p.then(() => 'resolved', (e: unknown) => e);
+const caught = (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => 'resolved',
+    (e: unknown) => e,
+  );
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('ship stall', () => {
@@ -40,7 +44,9 @@ describe('ship stall', () => {
       expect((err as HaError).retryable).toBe(true);
       expect(isHaError((err as HaError).cause, 'HADB_HA_SHIP_STALLED')).toBe(true);
       expect(stalls).toHaveLength(1);
-      expect(stalls[0]!.message).toMatch(/no ship succeeded for \d+ ms with 1 unshipped commit\(s\); last error: .*storage unreachable/);
+      expect(stalls[0]!.message).toMatch(
+        /no ship succeeded for \d+ ms with 1 unshipped commit\(s\); last error: .*storage unreachable/,
+      );
       const c = s.counters;
       expect(c.stalled).toBe(true);
       expect(c.shipFailures).toBeGreaterThan(0);
@@ -162,7 +168,7 @@ describe('forwarding retry budget', () => {
     expect(o.forwardRetryDelaysMs).toBeUndefined();
     expect(o.shipStallTimeoutMs).toBe(200 + 2 * 2000);
     expect(o.shipTimeoutMs).toBe(o.shipStallTimeoutMs);
-    expect(o.pullTimeoutMs).toBe(6 * 2000);
+    expect(o.pullTimeoutMs).toBe(100 + 6 * 2000);
     const defaults = resolveHaNodeOptions({ ...base, lease: { store: {} as never } });
     expect(defaults.forwardRetryBudgetMs).toBe(12_000);
     for (const bad of [
@@ -180,9 +186,9 @@ describe('forwarding retry budget', () => {
       expect(isHaError(err, 'HADB_HA_INVALID_CONFIG'), JSON.stringify(bad)).toBe(true);
     }
     // A fixed schedule needs no budget check.
-    expect(resolveHaNodeOptions({ ...base, forwardRetryDelaysMs: [0, 100], forwardRetryBudgetMs: 10 }).forwardRetryDelaysMs).toEqual([
-      0, 100,
-    ]);
+    expect(
+      resolveHaNodeOptions({ ...base, forwardRetryDelaysMs: [0, 100], forwardRetryBudgetMs: 10 }).forwardRetryDelaysMs,
+    ).toEqual([0, 100]);
   });
 });
 

@@ -195,7 +195,9 @@ describe('haduck leader partitioned from S3 (Ceph RGW through per-node fault pro
     a.proxy.setMode('blackhole');
     const demoted = await a.node.waitFor((e) => e.event === 'demoted', 30_000);
     const promoted = await Promise.race(
-      followers.map((n) => n.waitFor((e) => e.event === 'promoted', 30_000).then((e) => ({ node: n, at: e.at as number }))),
+      followers.map((n) =>
+        n.waitFor((e) => e.event === 'promoted', 30_000).then((e) => ({ node: n, at: e.at as number })),
+      ),
     );
     const stalled = a.node.events.find((e) => e.event === 'error' && e.code === 'HADB_HA_SHIP_STALLED');
     const handOffMs = (demoted.at as number) - cutAt;

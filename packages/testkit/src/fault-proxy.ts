@@ -68,9 +68,13 @@ export class FaultProxy {
   /** Starts a proxy to `options.target` in `pass` mode. */
   static async listen(options: FaultProxyOptions): Promise<FaultProxy> {
     const target = parseTarget(options.target);
-    let proxy: FaultProxy | undefined;
-    const server = createServer((socket) => proxy?.#accept(socket));
-    proxy = new FaultProxy(server, target);
+    const holder: { proxy?: FaultProxy } = {};
+    const server = createServer((socket) => {
+      const p = holder.proxy;
+      if (p !== undefined) p.#accept(socket);
+    });
+    const proxy = new FaultProxy(server, target);
+    holder.proxy = proxy;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -136,7 +140,10 @@ export class FaultProxy {
     };
     client.on('error', forget);
     client.on('close', forget);
-    if (this.#mode === 'reset') return this.#reset(link);
+    if (this.#mode === 'reset') {
+      this.#reset(link);
+      return;
+    }
     if (this.#mode === 'blackhole') link.broken = true;
     else this.#connectUpstream(link, forget);
     client.on('data', (chunk: Buffer) => this.#relay(link, chunk, 'up', forget));
@@ -151,7 +158,10 @@ export class FaultProxy {
   }
 
   #relay(link: Link, chunk: Buffer, direction: 'up' | 'down', forget: () => void): void {
-    if (this.#mode === 'reset') return this.#reset(link);
+    if (this.#mode === 'reset') {
+      this.#reset(link);
+      return;
+    }
     if (this.#mode === 'blackhole') link.broken = true;
     if (link.broken) {
       this.#dropped += chunk.length;
@@ -164,7 +174,10 @@ export class FaultProxy {
       this.#forwarded += chunk.length;
       to.write(chunk);
     };
-    if (this.#mode !== 'delay' || this.#delayMs <= 0) return write();
+    if (this.#mode !== 'delay' || this.#delayMs <= 0) {
+      write();
+      return;
+    }
     const at = Math.max(Date.now() + this.#delayMs, link.nextAt);
     link.nextAt = at;
     setTimeout(write, at - Date.now());

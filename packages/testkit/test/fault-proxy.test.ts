@@ -81,10 +81,11 @@ describe('FaultProxy', () => {
     proxy.setMode('reset');
     expect(await roundTrip(c, 'x', 1000)).toMatch(/ECONNRESET|EPIPE|timeout/);
     expect(c.destroyed || c.readyState !== 'open').toBe(true);
-    const d = await open(proxy.port).catch((e: NodeJS.ErrnoException) => e.code);
+    const d = await open(proxy.port).catch((e: NodeJS.ErrnoException) => e.code ?? 'error');
     if (typeof d !== 'string') {
-      cleanup.push(() => void d.destroy());
-      expect(await roundTrip(d, 'y', 1000)).toMatch(/ECONNRESET|EPIPE/);
+      const socket: Socket = d;
+      cleanup.push(() => void socket.destroy());
+      expect(await roundTrip(socket, 'y', 1000)).toMatch(/ECONNRESET|EPIPE/);
     }
     expect(proxy.counters.resets).toBeGreaterThanOrEqual(2);
 
