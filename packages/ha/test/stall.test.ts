@@ -338,3 +338,46 @@ describe('follower pull watchdog and engines that do not report pulls', () => {
     expect(events).toEqual([]);
   });
 });
+
+describe('forwarding retry budget and a stalled leader', () => {
+  it('starts the budget again once when the leader answers HADB_HA_SHIP_FAILED (it is handing off)', async () => {
+    const seen: string[] = [];
+    let shipFailedAt = 0;
+    let attempts = 0;
+    const result = await withForwardRetries(
+      async () => {
+        attempts++;
+        // The stalled leader answers after most of the budget; then the failover takes 150 ms.
+        if (attempts === 1) {
+          await tick(150);
+          seen.push('SHIP_FAILED');
+          shipFailedAt = systemClock.now();
+          throw new HaError('HADB_HA_SHIP_FAILED', 'stalled');
+        }
+        if (attempts <= 3 || systemClock.now() - shipFailedAt < 150) {
+          seen.push('NO_LEADER');
+          throw new HaError('HADB_HA_NO_LEADER', 'handing off');
+        }
+        return 'written';
+      },
+      { budgetMs: 200, initialDelayMs: 10, maxDelayMs: 20 },
+    );
+    expect(result).toBe('written');
+    expect(seen[0]).toBe('SHIP_FAILED');
+    expect(seen.length).toBeGreaterThan(2);
+    // Only once: a second SHIP_FAILED does not extend the budget again.
+    let n = 0;
+    const err = await caught(
+      withForwardRetries(
+        async () => {
+          n++;
+          await tick(5);
+          throw new HaError('HADB_HA_SHIP_FAILED', 'stalled');
+        },
+        { budgetMs: 100, initialDelayMs: 10, maxDelayMs: 20 },
+      ),
+    );
+    expect(isHaError(err, 'HADB_HA_FORWARD_FAILED')).toBe(true);
+    expect(n).toBeLessThan(30);
+  });
+});

@@ -127,7 +127,8 @@ export const DEFAULT_FORWARD_RETRY_BUDGET_MS = 12_000;
 /**
  * Runs `attempt` until it succeeds or fails with a non-retryable error (see `isRetryableForward`):
  * after each delay of `delaysMs`, or — the default — with exponential backoff until `budgetMs` of
- * clock time is spent (an attempt is not started if its delay would end past the budget). The last
+ * clock time is spent (an attempt is not started if its delay would end past the budget; a
+ * `HADB_HA_SHIP_FAILED` answer — the leader is handing off — starts the budget again, once). The last
  * retryable error is rethrown as a retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is
  * `HADB_HA_NO_LEADER`); an abort is `HADB_HA_ABORTED`.
  */
@@ -139,7 +140,8 @@ export async function withForwardRetries<T>(
   const clock = options.clock ?? systemClock;
   const budgetMs = options.budgetMs ?? DEFAULT_FORWARD_RETRY_BUDGET_MS;
   const maxDelayMs = options.maxDelayMs ?? 1000;
-  const started = clock.now();
+  let started = clock.now();
+  let restarted = false;
   let backoff = options.initialDelayMs ?? 50;
   // Time spent: the clock's, but never less than the delays slept (also under fake timers).
   let slept = 0;
@@ -173,6 +175,14 @@ export async function withForwardRetries<T>(
     } catch (err) {
       if (!isHaError(err) || !isRetryableForward(err)) throw err;
       last = err;
+      // A leader that answers "shipping failed" is handing its lease off: a failover starts now,
+      // so the budget starts again (once per call).
+      if (err.code === 'HADB_HA_SHIP_FAILED' && !restarted) {
+        restarted = true;
+        started = clock.now();
+        slept = 0;
+        backoff = options.initialDelayMs ?? 50;
+      }
     }
     n++;
   }
