@@ -128,7 +128,7 @@ export const DEFAULT_FORWARD_RETRY_BUDGET_MS = 12_000;
  * Runs `attempt` until it succeeds or fails with a non-retryable error (see `isRetryableForward`):
  * after each delay of `delaysMs`, or — the default — with exponential backoff until `budgetMs` of
  * clock time is spent (an attempt is not started if its delay would end past the budget; a
- * `HADB_HA_SHIP_FAILED` answer — the leader is handing off — starts the budget again, once). The last
+ * `HADB_HA_SHIP_FAILED` or `HADB_HA_OVERLOADED` answer starts the budget again, once). The last
  * retryable error is rethrown as a retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is
  * `HADB_HA_NO_LEADER`); an abort is `HADB_HA_ABORTED`.
  */
@@ -175,9 +175,10 @@ export async function withForwardRetries<T>(
     } catch (err) {
       if (!isHaError(err) || !isRetryableForward(err)) throw err;
       last = err;
-      // A leader that answers "shipping failed" is handing its lease off: a failover starts now,
-      // so the budget starts again (once per call).
-      if (err.code === 'HADB_HA_SHIP_FAILED' && !restarted) {
+      // A leader that answers "shipping failed" is handing its lease off (a failover starts now);
+      // one that answers "overloaded" is alive and busy (a failover's backlog): either way the
+      // budget starts again, once per call.
+      if ((err.code === 'HADB_HA_SHIP_FAILED' || err.code === 'HADB_HA_OVERLOADED') && !restarted) {
         restarted = true;
         started = clock.now();
         slept = 0;
