@@ -87,10 +87,11 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
   /**
    * Hands leadership of `db` to another node: flushes (`sync`), stops replicating, releases the
    * lease, and follows — without claiming again for `ttl + margin`, so a caught-up follower takes
-   * over. Resolves `false` if this node is not a valid leader of `db`.
+   * over. Resolves `false` if this node is not a valid leader of `db`. `{ flush: false }` skips the
+   * flush: for a leader that cannot reach storage (its flush would only wait for the timeout).
    */
-  async handoff(db: string): Promise<boolean> {
-    return (await this.dbs.get(db)?.handoff()) ?? false;
+  async handoff(db: string, options: { readonly flush?: boolean | undefined } = {}): Promise<boolean> {
+    return (await this.dbs.get(db)?.handoff(options)) ?? false;
   }
 
   /** Leaves every database; resolves with how many were left. */

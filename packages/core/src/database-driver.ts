@@ -384,14 +384,20 @@ export class DatabaseDriver {
   }
 
   /** Ends the current term voluntarily so another node can lead. See `Coordinator.handoff`. */
-  async handoff(): Promise<boolean> {
+  async handoff(options: { readonly flush?: boolean | undefined } = {}): Promise<boolean> {
     const fence = this.fence;
     if (this.roleValue !== 'leader' || fence === undefined || !fence.isValid() || this.options.lease === undefined)
       return false;
-    try {
-      await this.bounded('replicator sync', (s) => this.options.replicator.sync(this.db, { signal: s }), fence.signal);
-    } catch (err) {
-      this.options.logger.warn({ db: this.db, err: describeError(err) }, 'sync before handoff failed');
+    if (options.flush !== false) {
+      try {
+        await this.bounded(
+          'replicator sync',
+          (s) => this.options.replicator.sync(this.db, { signal: s }),
+          fence.signal,
+        );
+      } catch (err) {
+        this.options.logger.warn({ db: this.db, err: describeError(err) }, 'sync before handoff failed');
+      }
     }
     if (fence.reason !== undefined || this.fence !== fence) return false;
     const ended = new Promise<void>((resolve) => this.termEndWaiters.push(resolve));

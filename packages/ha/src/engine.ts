@@ -68,6 +68,12 @@ export interface HaEngine<W, R, WR, RR> {
   /** How writes, reads and results travel between nodes (see {@link WireCodec}). */
   readonly wire: WireCodec<W, R, WR, RR>;
   /**
+   * True when the follower loop reports every pull's outcome through `FollowerContext.metrics`
+   * (as core's contract asks): the HA layer then restarts a loop whose pull hangs (`pullTimeoutMs`)
+   * from its very first pull. Otherwise a loop is watched only once it has reported an outcome.
+   */
+  readonly reportsPulls?: boolean | undefined;
+  /**
    * Makes the local copy safe to follow from, before either side opens it: at start and after a
    * leader side retired. A copy holding changes that were never shipped (a leader killed between
    * commit and ship) must be set aside, never deleted and never followed from. Never called while

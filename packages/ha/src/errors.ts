@@ -23,6 +23,17 @@ export type HaErrorCode =
   | 'HADB_HA_PROTOCOL'
   /** Shipping to storage failed; the changes stay unshipped and the next ship retries them. Retryable. */
   | 'HADB_HA_SHIP_FAILED'
+  /**
+   * The leader shipped nothing for `shipStallTimeoutMs` while it had unshipped commits (storage
+   * unreachable or every ship failing): reported as an `error` event, after which the leader hands
+   * its lease to another node. Writes waiting for `shipped` fail with `HADB_HA_SHIP_FAILED`.
+   */
+  | 'HADB_HA_SHIP_STALLED'
+  /**
+   * A follower finished no pull for `pullTimeoutMs` (a request that never answers): reported as an
+   * `error` event; the follower loop is restarted.
+   */
+  | 'HADB_HA_PULL_STALLED'
   /** The operation's `AbortSignal` fired. */
   | 'HADB_HA_ABORTED'
   /**

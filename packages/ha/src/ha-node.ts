@@ -1,16 +1,10 @@
 import { EventEmitter } from 'node:events';
-import {
-  Coordinator,
-  isCoordinatorError,
-  type CatchupContext,
-  type FollowerBehavior,
-  type FollowerContext,
-  type RoleEvent,
-} from '@hadb/core';
-import type { OpOptions } from '@hadb/io';
+import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
+import { describeError, type OpOptions } from '@hadb/io';
 import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import { HaError, throwIfAborted } from './errors.js';
 import { FileGate } from './file-gate.js';
+import { PullWatchdog, watchedFollowerBehavior } from './follower-watchdog.js';
 import { NodeAdmin } from './node-admin.js';
 import { ForwardingClient } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
@@ -75,6 +69,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   readonly #coordinator: Coordinator;
   readonly #client: ForwardingClient<W, R, WR, RR>;
   readonly #fileGate = new FileGate();
+  readonly #pullWatchdog: PullWatchdog;
   readonly #lifecycle: RoleLifecycle<W, R, WR, RR>;
   readonly #router: WriteRouter<W, R, WR, RR>;
   readonly #stats = new NodeStats();
@@ -111,9 +106,29 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       timeoutMs: options.forwardTimeoutMs,
       clock: options.clock,
     });
+    this.#pullWatchdog = new PullWatchdog({
+      db: options.name,
+      clock: options.clock,
+      logger: options.logger,
+      pullTimeoutMs: options.pullTimeoutMs,
+      reportsPulls: engine.reportsPulls,
+      onPullFailed: () => {
+        this.#stats.pullFailures++;
+        this.#stats.lastPullError ??= 'follower pulls are failing';
+      },
+      onRecovered: (downMs) => {
+        this.#stats.lastPullError = undefined;
+        options.logger.info({ db: options.name, downMs: Math.round(downMs) }, 'hadb: follower pulls recovered');
+      },
+      onStalled: (err) => {
+        this.#stats.pullStalls++;
+        this.#stats.lastPullError = err.message;
+        this.#reportLoudly(err, 'hadb: follower cannot pull');
+      },
+    });
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
-      followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
+      followerBehavior: watchedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate, this.#pullWatchdog),
       // The forwarding secret also authenticates the leader's address in the lease record: a
       // forged record never receives writes or the secret.
       lease: {
@@ -147,6 +162,15 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         this.events.emit('shipped', { bytes });
       },
       onError: (err) => this.#emitError(err),
+      onShipStalled: (err, handedOff) => {
+        this.#stats.shipStalls++;
+        this.#reportLoudly(err, 'hadb: leader cannot ship; handing the lease to another node');
+        handedOff.then(
+          (ended) =>
+            options.logger.error({ db: options.name, handedOff: ended }, 'hadb: stalled leader hand-off finished'),
+          (e: unknown) => this.#emitError(e),
+        );
+      },
     });
     if (options.admin !== undefined) {
       this.#admin = new NodeAdmin({
@@ -327,6 +351,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       pauseMs = this.#options.clock.now() - started;
       this.#stats.readPause(pauseMs);
     }
+    this.#pullWatchdog.progress();
     this.#stats.applied(info);
     this.#wakeProgress();
     this.events.emit('applied', { ...info, pauseMs });
@@ -341,6 +366,13 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     const error = err instanceof Error ? err : new Error(String(err));
     if (this.events.listenerCount('error') > 0) this.events.emit('error', error);
     else this.#options.logger.warn({ err: error.message }, 'hadb: background error');
+  }
+
+  /** An outage the operator must see: logger.error, the admin's error count, and the `error` event. */
+  #reportLoudly(err: Error, message: string): void {
+    this.#options.logger.error({ db: this.#options.name, err: describeError(err) }, message);
+    this.#admin?.error(err);
+    if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
   }
 
   #assertOpen(): void {
@@ -478,22 +510,6 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
 
 /** How long a leader holds a follower's head long poll, ms. */
 const HEAD_HOLD_MS = 20_000;
-
-/** The engine's follower behavior, kept off the file while the leader side owns it. */
-function gatedFollowerBehavior(inner: FollowerBehavior, gate: FileGate): FollowerBehavior {
-  return {
-    async runFollowerLoop(ctx: FollowerContext) {
-      if (!(await gate.whenFree(ctx.signal))) return;
-      return inner.runFollowerLoop(ctx);
-    },
-    async catchupOnPromotion(ctx: CatchupContext) {
-      await gate.whenFree(ctx.signal);
-      ctx.signal.throwIfAborted();
-      return inner.catchupOnPromotion(ctx);
-    },
-    durableHead: (db, o) => inner.durableHead(db, o),
-  };
-}
 
 /** The node once constructed; a request that arrives while it is still starting is refused as not leader. */
 function live<T>(node: T | undefined): T {

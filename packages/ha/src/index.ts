@@ -36,6 +36,7 @@ export {
   type Durability,
 } from './forwarding/protocol.js';
 export {
+  DEFAULT_FORWARD_RETRY_BUDGET_MS,
   ForwardingClient,
   forwardToLeader,
   withForwardRetries,

@@ -1,11 +1,11 @@
 import type { EngineAdminOptions } from '@hadb/admin';
-import type { LeaseOptions } from '@hadb/core';
+import { LEASE_DEFAULTS, type LeaseOptions } from '@hadb/core';
 import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
 import type { EngineFactory } from './engine.js';
 import { checkConfig } from './errors.js';
 import { type ForwardingLimits, resolveForwardingLimits } from './forwarding/limits.js';
-import { DEFAULT_FORWARD_DELAYS_MS, type Durability } from './forwarding/protocol.js';
+import type { Durability } from './forwarding/protocol.js';
 
 /** Lease settings: core's {@link LeaseOptions} (same names, same defaults) without the node's identity. */
 export type HaLeaseOptions = Omit<LeaseOptions, 'instanceId' | 'address'>;
@@ -49,8 +49,38 @@ export interface HaNodeOptions<W, R, WR, RR> {
   readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes. Default `'committed'`. */
   readonly durability?: Durability | undefined;
-  /** Delays before each forwarding attempt. Default `[0, 100, 400, 1600]`. */
+  /**
+   * A fixed schedule of delays before each forwarding attempt (e.g. `[0, 100, 400, 1600]`). Default:
+   * none — attempts back off (50 ms doubling, at most the lease poll interval) until
+   * {@link forwardRetryBudgetMs} is spent.
+   */
   readonly forwardRetryDelaysMs?: readonly number[] | undefined;
+  /**
+   * How long a forwarded call keeps retrying (re-reading the leader from the lease before every
+   * attempt), ms. Must cover a failover: at least `ttlMs + skewMarginMs + pollIntervalMs` of the
+   * lease. Default `2 × ttlMs + skewMarginMs + pollIntervalMs` (the takeover plus one TTL for the
+   * new leader's catch-up). Ignored when `forwardRetryDelaysMs` is set.
+   */
+  readonly forwardRetryBudgetMs?: number | undefined;
+  /**
+   * Deadline of one ship (checkpoint and upload), ms: a ship still running then is aborted and
+   * counts as failed. Default: `shipStallTimeoutMs`.
+   */
+  readonly shipTimeoutMs?: number | undefined;
+  /**
+   * A leader that has had unshipped commits for this long without a successful ship says so
+   * (`HADB_HA_SHIP_STALLED` error event, `lastShipError`, logger.error), fails the writes waiting
+   * for `shipped` with `HADB_HA_SHIP_FAILED`, and hands its lease to another node. Default
+   * `shipIntervalMs + 2 × ttlMs`; must exceed `shipIntervalMs`. Raise it when single checkpoints
+   * legitimately take longer to upload.
+   */
+  readonly shipStallTimeoutMs?: number | undefined;
+  /**
+   * A follower whose pull has not finished after this long says so (`HADB_HA_PULL_STALLED` error
+   * event, stats, logger.error) and restarts its follower loop (the stuck request is aborted), ms.
+   * Every applied step counts as progress. Default `followerPullIntervalMs + 6 × ttlMs`.
+   */
+  readonly pullTimeoutMs?: number | undefined;
   /** Timeout of one forwarded request, ms. Default 5000. */
   readonly forwardTimeoutMs?: number | undefined;
   /** Time source. Default: the system clock. */
@@ -81,8 +111,12 @@ export interface ResolvedHaNodeOptions<W, R, WR, RR> {
   readonly shipIntervalMs: number;
   readonly groupCommitMs: number | false;
   readonly durability: Durability;
-  readonly forwardRetryDelaysMs: readonly number[];
+  readonly forwardRetryDelaysMs: readonly number[] | undefined;
+  readonly forwardRetryBudgetMs: number;
   readonly forwardTimeoutMs: number;
+  readonly shipTimeoutMs: number;
+  readonly shipStallTimeoutMs: number;
+  readonly pullTimeoutMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly admin: EngineAdminOptions | undefined;
@@ -104,11 +138,12 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
   const prefix = o.prefix ?? '';
   assertSafePrefix(prefix);
   check.require(prefix === '' || prefix.endsWith('/'), 'prefix must be empty or end with "/"');
-  const delays = o.forwardRetryDelaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
+  const delays = o.forwardRetryDelaysMs;
   check.require(
-    Array.isArray(delays) &&
-      delays.length > 0 &&
-      delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0),
+    delays === undefined ||
+      (Array.isArray(delays) &&
+        delays.length > 0 &&
+        delays.every((d) => typeof d === 'number' && Number.isFinite(d) && d >= 0)),
     'forwardRetryDelaysMs must be a non-empty list of non-negative numbers',
   );
   const positive = (name: string, value: number | undefined, fallback: number): number => {
@@ -117,6 +152,28 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
     return v;
   };
   const group = o.groupCommitMs ?? false;
+  // Lease timing as core resolves it (core checks the values themselves).
+  const ttl = o.lease.ttlMs ?? LEASE_DEFAULTS.ttlMs;
+  const margin = o.lease.skewMarginMs ?? LEASE_DEFAULTS.skewMarginMs;
+  const poll = o.lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs;
+  const failoverMs = ttl + margin + poll;
+  const budget = positive('forwardRetryBudgetMs', o.forwardRetryBudgetMs, failoverMs + ttl);
+  check.require(
+    delays !== undefined || budget >= failoverMs,
+    `forwardRetryBudgetMs must cover a failover (ttlMs + skewMarginMs + pollIntervalMs = ${failoverMs} ms), got ${budget}`,
+  );
+  const shipIntervalMs = positive('shipIntervalMs', o.shipIntervalMs, 1000);
+  const stall = positive('shipStallTimeoutMs', o.shipStallTimeoutMs, shipIntervalMs + 2 * ttl);
+  check.require(
+    stall > shipIntervalMs,
+    `shipStallTimeoutMs must exceed shipIntervalMs (${shipIntervalMs} ms), got ${stall}`,
+  );
+  const pullEvery = positive('followerPullIntervalMs', o.followerPullIntervalMs, 1000);
+  const pullTimeout = positive('pullTimeoutMs', o.pullTimeoutMs, pullEvery + 6 * ttl);
+  check.require(
+    pullTimeout > pullEvery,
+    `pullTimeoutMs must exceed followerPullIntervalMs (${pullEvery} ms), got ${pullTimeout}`,
+  );
   return {
     engine: o.engine,
     path: o.path,
@@ -134,12 +191,16 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
           },
     secret: o.secret,
     forwarding: resolveForwardingLimits(check, o.forwarding),
-    followerPullIntervalMs: positive('followerPullIntervalMs', o.followerPullIntervalMs, 1000),
-    shipIntervalMs: positive('shipIntervalMs', o.shipIntervalMs, 1000),
+    followerPullIntervalMs: pullEvery,
+    shipIntervalMs,
     groupCommitMs: group === false ? false : check.number('groupCommitMs', group, { min: 0 }),
     durability: check.oneOf('durability', o.durability, ['committed', 'shipped'] as const, 'committed'),
     forwardRetryDelaysMs: delays,
+    forwardRetryBudgetMs: budget,
     forwardTimeoutMs: positive('forwardTimeoutMs', o.forwardTimeoutMs, 5000),
+    shipTimeoutMs: positive('shipTimeoutMs', o.shipTimeoutMs, stall),
+    shipStallTimeoutMs: stall,
+    pullTimeoutMs: pullTimeout,
     clock: o.clock ?? systemClock,
     logger: o.logger ?? silentLogger,
     admin: o.admin,

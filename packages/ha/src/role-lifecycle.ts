@@ -24,10 +24,17 @@ export interface RoleLifecycleHooks {
     commits: number;
     ships: number;
     bytesShipped: number;
+    shipFailures: number;
+    lastShipError: string | undefined;
     engine: Readonly<Record<string, number>>;
   }): void;
   onShipped(bytes: number): void;
   onError(error: unknown): void;
+  /**
+   * The leader stalled (`HADB_HA_SHIP_STALLED`, see `shipStallTimeoutMs`); the lifecycle hands the
+   * lease off right after. `handedOff` resolves with whether the hand-off ended this node's term.
+   */
+  onShipStalled(error: Error, handedOff: Promise<boolean>): void;
 }
 
 /**
@@ -155,11 +162,26 @@ export class RoleLifecycle<W, R, WR, RR> {
       ship: (o) => side.ship(o),
       onShipped: (report) => this.#hooks.onShipped(report.bytes),
       onError: (err) => this.#hooks.onError(err),
+      shipTimeoutMs: this.#options.shipTimeoutMs,
+      stallTimeoutMs: this.#options.shipStallTimeoutMs,
+      onStalled: (err) => this.#handOffStalled(scheduler, err),
+      logger: this.#options.logger,
     });
     scheduler.start();
     this.#leader = { side, scheduler };
     this.#role = 'leader';
     this.#hooks.onRole('leader', wasFollower ? 'promoted' : undefined);
+  }
+
+  /**
+   * A leader that cannot ship gives its lease to a caught-up follower instead of holding it: the
+   * coordinator releases it without flushing (the flush would only wait on the same storage) and
+   * does not claim it again for `ttl + margin`. Its unshipped commits are set aside on retirement.
+   */
+  #handOffStalled(scheduler: ShipScheduler, error: Error): void {
+    if (this.#leader?.scheduler !== scheduler) return;
+    const handedOff = this.#coordinator.handoff(this.#options.name, { flush: false });
+    this.#hooks.onShipStalled(error, handedOff);
   }
 
   async #becomeFollower(): Promise<void> {
@@ -197,6 +219,8 @@ export class RoleLifecycle<W, R, WR, RR> {
       commits: c.commits,
       ships: c.ships,
       bytesShipped: c.bytesShipped,
+      shipFailures: c.shipFailures,
+      lastShipError: c.lastShipError,
       engine: leader.side.counters(),
     });
   }

@@ -1,4 +1,12 @@
-import { describeError, type Clock, type Timer, type OpOptions } from '@hadb/io';
+import {
+  describeError,
+  silentLogger,
+  withTimeout,
+  type Clock,
+  type Logger,
+  type Timer,
+  type OpOptions,
+} from '@hadb/io';
 import type { ShipOptions, ShipReport } from './engine.js';
 import { HaError, isHaError, throwIfAborted, haAborted } from './errors.js';
 import { Mutex } from './mutex.js';
@@ -24,6 +32,22 @@ export interface ShipSchedulerOptions {
   readonly onShipped: (report: ShipReport) => void;
   /** A periodic ship failed for a reason other than the term ending. */
   readonly onError: (error: unknown) => void;
+  /**
+   * Deadline of one ship, ms: its signal aborts then and it fails with `HADB_HA_SHIP_FAILED`
+   * (the next ship starts only once the engine's call has settled). Default: none.
+   */
+  readonly shipTimeoutMs?: number | undefined;
+  /**
+   * Unshipped commits with no successful ship for this long (clock time since the oldest of them,
+   * or since the last ship that made progress) stall the scheduler: {@link onStalled} is called
+   * once with `HADB_HA_SHIP_STALLED`, and writes waiting for `shipped` — now and until a ship
+   * succeeds — fail with `HADB_HA_SHIP_FAILED`. Default: never.
+   */
+  readonly stallTimeoutMs?: number | undefined;
+  /** See {@link stallTimeoutMs}. The scheduler keeps running (a later ship may still succeed). */
+  readonly onStalled?: ((error: HaError) => void) | undefined;
+  /** Where a ship that ignores its deadline is reported. Default: silent. */
+  readonly logger?: Logger | undefined;
 }
 
 interface Waiter {
@@ -38,6 +62,12 @@ export interface ShipCounters {
   readonly ships: number;
   readonly bytesShipped: number;
   readonly lastShipError: string | undefined;
+  /** Ships that failed (storage errors and deadlines). */
+  readonly shipFailures: number;
+  /** How long the oldest unshipped commit has waited without a successful ship, ms (0 when none). */
+  readonly unshippedMs: number;
+  /** True once the scheduler stalled (see `stallTimeoutMs`) until a ship succeeds. */
+  readonly stalled: boolean;
 }
 
 /**
@@ -59,6 +89,11 @@ export class ShipScheduler {
   #ships = 0;
   #bytesShipped = 0;
   #lastShipError: string | undefined;
+  #shipFailures = 0;
+  /** Clock time since which commits wait without a ship that made progress; undefined when clean. */
+  #unshippedSince: number | undefined;
+  #stallTimer: Timer | undefined;
+  #stalled: HaError | undefined;
 
   constructor(options: ShipSchedulerOptions) {
     this.#o = options;
@@ -66,7 +101,46 @@ export class ShipScheduler {
 
   /** Counts one commit (called by the leader side under its write lock). */
   committed(): void {
+    const wasClean = !this.dirty;
     this.#commitSeq++;
+    if (wasClean && this.#unshippedSince === undefined) this.#markUnshipped();
+  }
+
+  /** Starts the stall clock at now (first unshipped commit, or a ship that made progress). */
+  #markUnshipped(): void {
+    this.#unshippedSince = this.#o.clock.now();
+    if (this.#stallTimer === undefined) this.#armStall(this.#o.stallTimeoutMs);
+  }
+
+  #armStall(ms: number | undefined): void {
+    if (ms === undefined || this.#stopped) return;
+    const timer = this.#o.clock.timer(ms, () => {
+      this.#stallTimer = undefined;
+      this.#checkStall();
+    });
+    timer.unref?.();
+    this.#stallTimer = timer;
+  }
+
+  #checkStall(): void {
+    const limit = this.#o.stallTimeoutMs;
+    const since = this.#unshippedSince;
+    if (this.#stopped || limit === undefined || since === undefined || !this.dirty) return;
+    const waited = this.#o.clock.now() - since;
+    if (waited < limit) {
+      this.#armStall(limit - waited);
+      return;
+    }
+    if (this.#stalled !== undefined) return;
+    const last = this.#lastShipError ?? 'a ship is still running';
+    const error = new HaError(
+      'HADB_HA_SHIP_STALLED',
+      `no ship succeeded for ${Math.round(waited)} ms with ${this.#commitSeq - this.#shippedSeq} unshipped commit(s); last error: ${last}`,
+    );
+    this.#stalled = error;
+    this.#lastShipError = error.message;
+    for (const w of this.#waiters.splice(0)) w.reject(stalledBeforeShipped(error));
+    this.#o.onStalled?.(error);
   }
 
   /** Commits counted so far; a write's own commit is included once its call resolved. */
@@ -85,6 +159,9 @@ export class ShipScheduler {
       ships: this.#ships,
       bytesShipped: this.#bytesShipped,
       lastShipError: this.#lastShipError,
+      shipFailures: this.#shipFailures,
+      unshippedMs: this.#unshippedSince === undefined ? 0 : Math.max(0, this.#o.clock.now() - this.#unshippedSince),
+      stalled: this.#stalled !== undefined,
     };
   }
 
@@ -112,22 +189,52 @@ export class ShipScheduler {
       let covered = this.#commitSeq;
       let report: ShipReport;
       try {
-        report = await this.#o.ship({ signal: options.signal, capturePoint: () => (covered = this.#commitSeq) });
+        report = await this.#shipWithDeadline(options.signal, () => (covered = this.#commitSeq));
       } catch (cause) {
         if (isHaError(cause) && cause.code !== 'HADB_HA_SHIP_FAILED') throw cause;
         const message = describeError(cause).message;
-        this.#lastShipError = message;
+        this.#shipFailures++;
+        if (this.#stalled === undefined) this.#lastShipError = message;
         throw isHaError(cause) ? cause : new HaError('HADB_HA_SHIP_FAILED', `shipping failed: ${message}`, { cause });
       }
       this.#ships++;
       this.#lastShipError = report.warning;
+      this.#stalled = undefined;
       this.#bytesShipped += report.bytes;
       if (covered > this.#shippedSeq) this.#shippedSeq = covered;
+      if (this.dirty) this.#markUnshipped();
+      else this.#unshippedSince = undefined;
       const ready = this.#waiters.filter((w) => w.seq <= this.#shippedSeq);
       this.#waiters = this.#waiters.filter((w) => w.seq > this.#shippedSeq);
       for (const w of ready) w.resolve();
       if (report.bytes > 0) this.#o.onShipped(report);
     });
+  }
+
+  /** One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). */
+  #shipWithDeadline(signal: AbortSignal | undefined, capturePoint: () => void): Promise<ShipReport> {
+    const ms = this.#o.shipTimeoutMs;
+    if (ms === undefined) return this.#o.ship({ signal, capturePoint });
+    return withTimeout(
+      this.#o.clock,
+      ms,
+      'ship',
+      {
+        timeout: (message) => new HaError('HADB_HA_SHIP_FAILED', message),
+        aborted: (message, cause) => haAborted(message, cause),
+      },
+      (s) => this.#o.ship({ signal: s, capturePoint }),
+      {
+        signal,
+        settle: {
+          onSlowSettle: () =>
+            (this.#o.logger ?? silentLogger).error(
+              { timeoutMs: ms },
+              'hadb: a ship ignores its abort signal; still waiting for it',
+            ),
+        },
+      },
+    );
   }
 
   /** Resolves once every commit counted before the call is shipped (shipping as needed). */
@@ -144,6 +251,7 @@ export class ShipScheduler {
   waitShipped(seq: number, options: OpOptions = {}): Promise<void> {
     if (seq <= this.#shippedSeq) return Promise.resolve();
     if (this.#stopped) return Promise.reject(closedBeforeShipped());
+    if (this.#stalled !== undefined) return Promise.reject(stalledBeforeShipped(this.#stalled));
     const { signal } = options;
     if (signal?.aborted === true) return Promise.reject(haAborted('aborted while waiting for shipping', signal.reason));
     return new Promise<void>((resolve, reject) => {
@@ -170,6 +278,8 @@ export class ShipScheduler {
   /** Stops the loop, waits for a ship in flight, and rejects every waiter with `HADB_HA_CLOSED`. Idempotent. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stallTimer?.cancel();
+    this.#stallTimer = undefined;
     this.#wake?.();
     await this.#loop;
     await this.#lock.run(() => {
@@ -224,6 +334,12 @@ export class ShipScheduler {
       }
     }
   }
+}
+
+function stalledBeforeShipped(stall: HaError): HaError {
+  return new HaError('HADB_HA_SHIP_FAILED', `the write is committed but not shipped: ${stall.message}`, {
+    cause: stall,
+  });
 }
 
 function closedBeforeShipped(): HaError {

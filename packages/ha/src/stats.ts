@@ -5,11 +5,24 @@ import type { ShipCounters } from './ship-scheduler.js';
 /** Counters and gauges of one node. Leader counters add up across the node's terms. */
 export interface HaStats {
   readonly role: HaRole;
-  /** Leader: commits counted, ships run, bytes shipped, the last ship's error (cleared by a success). */
+  /**
+   * Leader: commits counted, ships run, bytes shipped, the last ship's error (cleared by a
+   * success; a follower keeps its last term's).
+   */
   readonly commits: number;
   readonly ships: number;
   readonly bytesShipped: number;
   readonly lastShipError: string | undefined;
+  /** Leader: ships that failed (storage errors, deadlines), across terms. */
+  readonly shipFailures: number;
+  /** Leader: how long the oldest unshipped commit has waited without a successful ship, ms. */
+  readonly unshippedMs: number;
+  /** Leader terms ended by a ship stall (`HADB_HA_SHIP_STALLED`: the lease was handed off). */
+  readonly shipStalls: number;
+  /** Follower: failed pulls, pulls cut by `pullTimeoutMs`, and the last pull problem (cleared by a pull). */
+  readonly pullFailures: number;
+  readonly pullStalls: number;
+  readonly lastPullError: string | undefined;
   /** Follower: last applied position, segments applied, snapshot restores. */
   readonly position: bigint;
   readonly appliedSegments: number;
@@ -41,8 +54,19 @@ export class NodeStats {
   forwardRetries = 0;
   promotions = 0;
   demotions = 0;
+  shipStalls = 0;
+  pullFailures = 0;
+  pullStalls = 0;
+  lastPullError: string | undefined;
+  #lastRetiredShipError: string | undefined;
   readonly #pauses: number[] = [];
-  readonly #retired = { commits: 0, ships: 0, bytesShipped: 0, engine: {} as Record<string, number> };
+  readonly #retired = {
+    commits: 0,
+    ships: 0,
+    bytesShipped: 0,
+    shipFailures: 0,
+    engine: {} as Record<string, number>,
+  };
 
   applied(info: AppliedInfo): void {
     this.position = info.seq;
@@ -63,8 +87,17 @@ export class NodeStats {
   }
 
   /** Keeps a closed leader term's counters. */
-  retire(c: { commits: number; ships: number; bytesShipped: number; engine: Readonly<Record<string, number>> }): void {
+  retire(c: {
+    commits: number;
+    ships: number;
+    bytesShipped: number;
+    shipFailures: number;
+    lastShipError: string | undefined;
+    engine: Readonly<Record<string, number>>;
+  }): void {
     const r = this.#retired;
+    r.shipFailures += c.shipFailures;
+    this.#lastRetiredShipError = c.lastShipError;
     r.commits += c.commits;
     r.ships += c.ships;
     r.bytesShipped += c.bytesShipped;
@@ -78,7 +111,13 @@ export class NodeStats {
       commits: r.commits + (live?.commits ?? 0),
       ships: r.ships + (live?.ships ?? 0),
       bytesShipped: r.bytesShipped + (live?.bytesShipped ?? 0),
-      lastShipError: live?.lastShipError,
+      lastShipError: live === undefined ? this.#lastRetiredShipError : live.lastShipError,
+      shipFailures: r.shipFailures + (live?.shipFailures ?? 0),
+      unshippedMs: live?.unshippedMs ?? 0,
+      shipStalls: this.shipStalls,
+      pullFailures: this.pullFailures,
+      pullStalls: this.pullStalls,
+      lastPullError: this.lastPullError,
       position: this.position,
       appliedSegments: this.appliedSegments,
       restoredSnapshots: this.restoredSnapshots,

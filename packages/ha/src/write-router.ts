@@ -89,6 +89,9 @@ export class WriteRouter<W, R, WR, RR> {
   #route(signal: AbortSignal | undefined): ForwardToLeaderOptions {
     return {
       delaysMs: this.#options.forwardRetryDelaysMs,
+      budgetMs: this.#options.forwardRetryBudgetMs,
+      // Never wait longer between attempts than a follower waits between lease reads.
+      maxDelayMs: Math.min(1000, this.#options.lease.pollIntervalMs ?? 1000),
       signal,
       clock: this.#options.clock,
       leaderAddress: () => this.#deps.leaderAddress(),

@@ -67,10 +67,10 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
       await onApplied({ seq: BigInt(top), kind: 'snapshot' });
       return top;
     };
-    const ship = async (state: State): Promise<number> => {
+    const ship = async (state: State, signal?: AbortSignal): Promise<number> => {
       if (term === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'no term');
       const bytes = new TextEncoder().encode(JSON.stringify(state));
-      const res = await fencedPutIfAbsent(storage, key(db, state.seq), bytes, term.fence);
+      const res = await fencedPutIfAbsent(storage, key(db, state.seq), bytes, term.fence, { signal });
       if (!res.success) {
         term.fence.trip(`seq ${state.seq} taken`);
         throw new HaError('HADB_HA_FENCED', 'sequence taken by another term');
@@ -96,8 +96,18 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
     const followerBehavior: FollowerBehavior = {
       async runFollowerLoop(ctx) {
         do {
-          const seq = BigInt(await pull(ctx.signal));
-          if (seq > ctx.progress.position) ctx.progress.report(seq);
+          let seq: bigint;
+          try {
+            seq = BigInt(await pull(ctx.signal));
+          } catch (err) {
+            if (ctx.signal.aborted) return;
+            ctx.metrics.pullFailed();
+            throw err;
+          }
+          if (seq > ctx.progress.position) {
+            ctx.progress.report(seq);
+            ctx.metrics.pullSucceeded();
+          } else ctx.metrics.pullNoNewData();
           ctx.progress.setCaughtUp(true);
         } while (await sleepUnlessAborted(ctx.clock, ctx.pollIntervalMs, ctx.signal));
       },
@@ -108,6 +118,7 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
       replicator,
       followerBehavior,
       wire: kvWire,
+      reportsPulls: true,
       isClientError: () => false,
       prepareLocalCopy: async () => undefined,
       async openLeader(ctx): Promise<LeaderSide<KvWrite, KvRead, number, string | null>> {
@@ -133,7 +144,7 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
               ctx.checkTerm();
               o.capturePoint();
               const next = { ...state, seq: state.seq + 1 };
-              const bytes = await ship(next);
+              const bytes = await ship(next, o.signal);
               state = next;
               await save(path, state);
               return { bytes };

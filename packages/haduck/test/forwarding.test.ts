@@ -344,15 +344,18 @@ describe('forwarding server and client (real HTTP, real DuckDB leader)', () => {
 });
 
 describe('forwarding retries', () => {
-  it('attempts at 0, 100, 400 and 1600 ms after the previous one (default delays), then fails retryably', async () => {
+  it('attempts at 0, 100, 400 and 1600 ms after the previous one (the fixed schedule), then fails retryably', async () => {
     vi.useFakeTimers();
     const start = Date.now();
     const at: number[] = [];
     const done = caught(
-      withForwardRetries(async () => {
-        at.push(Date.now() - start);
-        throw new HaError('HADB_HA_NOT_LEADER', 'not yet');
-      }),
+      withForwardRetries(
+        async () => {
+          at.push(Date.now() - start);
+          throw new HaError('HADB_HA_NOT_LEADER', 'not yet');
+        },
+        { delaysMs: DEFAULT_FORWARD_DELAYS_MS },
+      ),
     );
     await vi.runAllTimersAsync();
     const err = await done;
@@ -392,7 +395,7 @@ describe('forwarding retries', () => {
           tries++;
           throw new HaError('HADB_HA_FORWARD_FAILED', 'down');
         },
-        { signal: controller.signal },
+        { signal: controller.signal, delaysMs: DEFAULT_FORWARD_DELAYS_MS },
       ),
     );
     await vi.advanceTimersByTimeAsync(150);

@@ -4,5 +4,6 @@ export { Prng, seededRandom } from './prng.js';
 export { codeOf, rejection, thrown, type CodedError } from './rejection.js';
 export { eventually, until, type PollOptions } from './polling.js';
 export { freePort } from './free-port.js';
+export { FaultProxy, type FaultMode, type FaultProxyCounters, type FaultProxyOptions } from './fault-proxy.js';
 export { ManualClock } from './manual-clock.js';
 export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';

@@ -1,7 +1,7 @@
 import { sleep, systemClock, type Clock, type OpOptions } from '@hadb/io';
 import type { WireCodec } from '../engine.js';
 import { HaError, haAborted, isHaError } from '../errors.js';
-import { DEFAULT_FORWARD_DELAYS_MS, errorFromBody, isRetryableForward, type Durability } from './protocol.js';
+import { errorFromBody, isRetryableForward, type Durability } from './protocol.js';
 
 /** Options of {@link ForwardingClient}. */
 export interface ForwardingClientOptions<W, R, WR, RR> {
@@ -96,33 +96,74 @@ export class ForwardingClient<W, R, WR, RR> {
 
 /** Options of {@link withForwardRetries}. */
 export interface ForwardRetryOptions extends OpOptions {
-  /** Delays before each attempt, ms. Default {@link DEFAULT_FORWARD_DELAYS_MS}. */
+  /**
+   * A fixed schedule: the delay before each attempt, ms. When set, {@link budgetMs} is ignored.
+   * Default: a time budget (see {@link budgetMs}).
+   */
   readonly delaysMs?: readonly number[] | undefined;
+  /**
+   * Keep retrying until this much clock time has passed since the first attempt, ms, backing off
+   * from {@link initialDelayMs} (doubling) to at most {@link maxDelayMs}. Used when
+   * {@link delaysMs} is not set; default {@link DEFAULT_FORWARD_RETRY_BUDGET_MS}.
+   */
+  readonly budgetMs?: number | undefined;
+  /** First backoff delay of the budget mode, ms. Default 50. */
+  readonly initialDelayMs?: number | undefined;
+  /** Largest backoff delay of the budget mode, ms. Default 1000. */
+  readonly maxDelayMs?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called before every attempt after the first. */
   readonly onRetry?: ((attempt: number) => void) | undefined;
-  /** Time source of the delays. Default: the system clock. */
+  /** Time source of the delays and the budget. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
 
 /**
- * Runs `attempt` after each delay (default 0, 100, 400, 1600 ms) until it succeeds or fails with a
- * non-retryable error (see `isRetryableForward`). The last retryable error is rethrown as a
- * retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is `HADB_HA_NO_LEADER`); an abort is
- * `HADB_HA_ABORTED`.
+ * Budget of {@link withForwardRetries} when neither delays nor a budget are given: 12 s, a failover
+ * at core's default lease timing (TTL 5 s + margin 1 s + poll 1 s) plus one TTL for the promotion.
+ */
+export const DEFAULT_FORWARD_RETRY_BUDGET_MS = 12_000;
+
+/**
+ * Runs `attempt` until it succeeds or fails with a non-retryable error (see `isRetryableForward`):
+ * after each delay of `delaysMs`, or — the default — with exponential backoff until `budgetMs` of
+ * clock time is spent (an attempt is not started if its delay would end past the budget; a
+ * `HADB_HA_SHIP_FAILED` or `HADB_HA_OVERLOADED` answer starts the budget again, once). The last
+ * retryable error is rethrown as a retryable `HADB_HA_FORWARD_FAILED` (or as itself when it is
+ * `HADB_HA_NO_LEADER`); an abort is `HADB_HA_ABORTED`.
  */
 export async function withForwardRetries<T>(
   attempt: (n: number) => Promise<T>,
   options: ForwardRetryOptions = {},
 ): Promise<T> {
-  const delaysMs = options.delaysMs ?? DEFAULT_FORWARD_DELAYS_MS;
-  const { signal } = options;
+  const { signal, delaysMs } = options;
+  const clock = options.clock ?? systemClock;
+  const budgetMs = options.budgetMs ?? DEFAULT_FORWARD_RETRY_BUDGET_MS;
+  const maxDelayMs = options.maxDelayMs ?? 1000;
+  let started = clock.now();
+  let restarted = false;
+  let backoff = options.initialDelayMs ?? 50;
+  // Time spent: the clock's, but never less than the delays slept (also under fake timers).
+  let slept = 0;
+  const spentMs = (): number => Math.max(clock.now() - started, slept);
   let last: HaError | undefined;
-  for (let n = 0; n < delaysMs.length; n++) {
-    const delay = delaysMs[n]!;
+  let n = 0;
+  for (;;) {
+    let delay: number;
+    if (delaysMs !== undefined) {
+      if (n >= delaysMs.length) break;
+      delay = delaysMs[n]!;
+    } else if (n === 0) {
+      delay = 0;
+    } else {
+      delay = Math.min(backoff, maxDelayMs);
+      backoff *= 2;
+      if (spentMs() + delay > budgetMs) break;
+    }
     if (delay > 0) {
       try {
-        await sleep(delay, { signal, clock: options.clock });
+        await sleep(delay, { signal, clock });
+        slept += delay;
       } catch (cause) {
         throw haAborted('forwarding aborted', signal?.reason ?? cause);
       }
@@ -134,12 +175,23 @@ export async function withForwardRetries<T>(
     } catch (err) {
       if (!isHaError(err) || !isRetryableForward(err)) throw err;
       last = err;
+      // A leader that answers "shipping failed" is handing its lease off (a failover starts now);
+      // one that answers "overloaded" is alive and busy (a failover's backlog): either way the
+      // budget starts again, once per call.
+      if ((err.code === 'HADB_HA_SHIP_FAILED' || err.code === 'HADB_HA_OVERLOADED') && !restarted) {
+        restarted = true;
+        started = clock.now();
+        slept = 0;
+        backoff = options.initialDelayMs ?? 50;
+      }
     }
+    n++;
   }
   if (last?.code === 'HADB_HA_NO_LEADER') throw last;
+  const spent = delaysMs === undefined ? ` in ${Math.round(spentMs())} ms` : '';
   throw new HaError(
     'HADB_HA_FORWARD_FAILED',
-    `forwarding failed after ${delaysMs.length} attempts: ${last?.message ?? 'no attempt'}`,
+    `forwarding failed after ${n} attempts${spent}: ${last?.message ?? 'no attempt'}`,
     {
       cause: last,
     },

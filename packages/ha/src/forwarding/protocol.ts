@@ -44,7 +44,7 @@ export function parseHeadWait(body: Record<string, unknown>): {
 /** `durability` of a write: acknowledge at commit, or only once shipped to storage. */
 export type Durability = 'committed' | 'shipped';
 
-/** Default delays before each forwarding attempt: four attempts at 0, +100, +400, +1600 ms. */
+/** A short fixed retry schedule (four attempts at 0, +100, +400, +1600 ms) for `forwardRetryDelaysMs`; the default is a time budget. */
 export const DEFAULT_FORWARD_DELAYS_MS: readonly number[] = Object.freeze([0, 100, 400, 1600]);
 
 /** Idempotency tokens: 8-128 characters of `[A-Za-z0-9._:-]`. */
