@@ -13,6 +13,7 @@ const MODULES = {
   'storage-s3': { pkg: '@hadb/storage-s3', load: () => import('@hadb/storage-s3') },
   'storage-age': { pkg: '@hadb/storage-age', load: () => import('@hadb/storage-age') },
   walstream: { pkg: '@hadb/walstream', load: () => import('@hadb/walstream') },
+  admin: { pkg: '@hadb/admin', load: () => import('@hadb/admin') },
   lease: { pkg: '@hadb/lease', load: () => import('@hadb/lease') },
   'lease-nats': { pkg: '@hadb/lease-nats', load: () => import('@hadb/lease-nats') },
   'lease-etcd': { pkg: '@hadb/lease-etcd', load: () => import('@hadb/lease-etcd') },
