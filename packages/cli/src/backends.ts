@@ -64,6 +64,14 @@ export interface AgeKeys {
   readonly identities: readonly string[];
 }
 
+/** Options of {@link openStorage}. */
+export interface OpenStorageOptions {
+  /** Create a missing `file` directory (the replicator). */
+  readonly create?: boolean | undefined;
+  /** Called when the S3 backend's circuit breaker opens, with the consecutive failures. */
+  readonly onBreakerOpen?: ((failures: number) => void) | undefined;
+}
+
 /**
  * Opens the storage backend of `target`, wrapped in age encryption when `age` has identities;
  * the caller closes it. A `file` directory is created only with `create` (the replicator).
@@ -73,9 +81,9 @@ export async function openStorage(
   env: NodeJS.ProcessEnv,
   signal?: AbortSignal,
   age?: AgeKeys,
-  options: { readonly create?: boolean } = {},
+  options: OpenStorageOptions = {},
 ): Promise<StorageBackend> {
-  const inner = await openPlainStorage(target, env, signal, options.create ?? false);
+  const inner = await openPlainStorage(target, env, signal, options);
   if (age === undefined || age.identities.length === 0) return inner;
   try {
     const { encryptedStorage } = await loadBackend('storage-age');
@@ -90,8 +98,9 @@ async function openPlainStorage(
   target: StorageTarget,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
-  create: boolean,
+  options: OpenStorageOptions,
 ): Promise<StorageBackend> {
+  const create = options.create ?? false;
   if (target.kind === 'file') {
     const { LocalStorageBackend } = await loadBackend('storage-local');
     // Readers never create the directory: a typo in the path is an error, not an empty store.
@@ -117,6 +126,7 @@ async function openPlainStorage(
     forcePathStyle: target.forcePathStyle,
     unquotedIfMatch: target.unquotedIfMatch,
     ...(credentials === undefined ? {} : { credentials }),
+    ...(options.onBreakerOpen === undefined ? {} : { retry: { circuitBreaker: { onOpen: options.onBreakerOpen } } }),
     signal,
   });
 }

@@ -67,10 +67,18 @@ export async function runReplicate(
       const key = groupKey(db);
       if (groups.has(key)) continue;
       const age = await resolveAgeKeys(db.ageIdentities, db.ageRecipients, `${db.name}: replica`);
-      const storage = await openStorage(db.target, env, signal, age, { create: true });
+      // The S3 backend's breaker opens before the group exists; it reports through `group`.
+      let group: Group | undefined;
+      const onBreakerOpen = (failures: number): void => {
+        io.err(`hadb: ${redactUrl(db.url)}: storage circuit breaker open after ${failures} consecutive failures`);
+        for (const d of group?.dbs ?? [])
+          group?.walstream.adminSource.alert({ type: 'circuit_breaker_open', db: d.name, context: { failures } });
+      };
+      const storage = await openStorage(db.target, env, signal, age, { create: true, onBreakerOpen });
       const nodeId = admin === undefined || groupCount === 1 ? admin?.node : `${admin.node} (${redactUrl(db.url)})`;
       const walstream = await ws.Walstream.open({ storage, onEvent, ...(nodeId === undefined ? {} : { nodeId }) });
-      groups.set(key, { storage, walstream, dbs: [] });
+      group = { storage, walstream, dbs: [] };
+      groups.set(key, group);
     }
     if (admin !== undefined) {
       const { startAdminServer } = await loadBackend('admin');

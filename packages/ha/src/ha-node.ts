@@ -54,6 +54,12 @@ export interface HaNodeEvents {
   demoted: [];
   applied: [info: AppliedInfo & { readonly pauseMs: number }];
   shipped: [info: { readonly bytes: number }];
+  /**
+   * A request was refused for a missing or wrong bearer token: by the forwarding server
+   * (`via: 'forwarding'`) or by a server the adapter runs on this node (haqlite's Hrana server
+   * emits `via: 'hrana'`). Never carries the token.
+   */
+  unauthorized: [info: { readonly via: string }];
   error: [error: Error];
 }
 
@@ -106,7 +112,9 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     });
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
-      followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate),
+      followerBehavior: gatedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate, (err) =>
+        this.#admin?.error(err),
+      ),
       // The forwarding secret also authenticates the leader's address in the lease record: a
       // forged record never receives writes or the secret.
       lease: {
@@ -215,6 +223,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         port: o.listen.port,
         secret: o.secret,
         logger: o.logger,
+        onUnauthorized: () => events.emit('unauthorized', { via: 'forwarding' }),
       });
     }
     const host = o.listen === false ? '127.0.0.1' : o.listen.host;
@@ -440,12 +449,24 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   }
 }
 
-/** The engine's follower behavior, kept off the file while the leader side owns it. */
-function gatedFollowerBehavior(inner: FollowerBehavior, gate: FileGate): FollowerBehavior {
+/**
+ * The engine's follower behavior, kept off the file while the leader side owns it. A failed
+ * follower loop (restarted by the coordinator) is also handed to `onLoopError` (admin counters).
+ */
+function gatedFollowerBehavior(
+  inner: FollowerBehavior,
+  gate: FileGate,
+  onLoopError: (err: unknown) => void,
+): FollowerBehavior {
   return {
     async runFollowerLoop(ctx: FollowerContext) {
       if (!(await gate.whenFree(ctx.signal))) return;
-      return inner.runFollowerLoop(ctx);
+      try {
+        return await inner.runFollowerLoop(ctx);
+      } catch (err) {
+        if (!ctx.signal.aborted) onLoopError(err);
+        throw err;
+      }
     },
     async catchupOnPromotion(ctx: CatchupContext) {
       await gate.whenFree(ctx.signal);

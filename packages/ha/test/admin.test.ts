@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { webhookReceiver } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HaNode } from '../src/index.js';
 import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
@@ -84,5 +85,61 @@ describe('HaNode admin option', () => {
 
     await node.close();
     await expect(fetch(`${url}health`)).rejects.toThrow();
+  });
+});
+
+describe('HaNode admin events', () => {
+  it('sends signed restore_completed (a follower applied a snapshot) and auth_failure (a wrong forwarding secret, once a minute)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ha-admin-events-'));
+    await using hooks = await webhookReceiver({ secret: 'hook-secret-0123456789' });
+    const storage = new MemStorageBackend();
+    const store = new MemLeaseStore();
+    const lease = { store, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 100, skewMarginMs: 200 };
+    const a: KvNode = await HaNode.open({
+      engine: kvEngine(storage),
+      path: join(dir, 'a.json'),
+      name: 'kv',
+      instanceId: 'a',
+      lease,
+      shipIntervalMs: 50,
+      secret: 'kv-secret-0123456789',
+    });
+    nodes.push(a);
+    await a.write({ set: 'x', value: '1' }, { durability: 'shipped' });
+    const b: KvNode = await HaNode.open({
+      engine: kvEngine(storage),
+      path: join(dir, 'b.json'),
+      name: 'kv',
+      instanceId: 'b',
+      lease,
+      followerPullIntervalMs: 50,
+      secret: 'kv-secret-0123456789',
+      admin: { port: 0, webhooks: { targets: [{ url: hooks.url, secret: 'hook-secret-0123456789' }] } },
+    });
+    nodes.push(b);
+    expect(b.role).toBe('follower');
+
+    // The join-time restore happened before the admin server started: held, then sent.
+    const restored = await hooks.waitFor('restore_completed');
+    expect(restored.verified).toBe(true);
+    expect(restored.json).toMatchObject({ event: 'restore_completed', database: 'kv', context: { node: 'b' } });
+    expect(Number((restored.json!.context as { seq: string }).seq)).toBeGreaterThan(0);
+
+    // Two requests with a wrong secret to b's forwarding server: 401 each, one webhook.
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${b.address}/kv/v1/set`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer wrong-secret-wrong-secret', 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(res.status).toBe(401);
+    }
+    const denied = await hooks.waitFor('auth_failure');
+    expect(denied.verified).toBe(true);
+    expect(denied.json).toMatchObject({ event: 'auth_failure', database: 'kv', context: { via: 'forwarding', node: 'b' } });
+    expect(denied.body).not.toContain('wrong-secret');
+    expect(denied.body).not.toContain('kv-secret');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(hooks.received.filter((r) => r.json?.event === 'auth_failure')).toHaveLength(1);
   });
 });

@@ -6,3 +6,4 @@ export { eventually, until, type PollOptions } from './polling.js';
 export { freePort } from './free-port.js';
 export { ManualClock } from './manual-clock.js';
 export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';
+export { webhookReceiver, type ReceivedHook, type WebhookReceiver } from './webhook-receiver.js';

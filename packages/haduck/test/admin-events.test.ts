@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { incrementalKey } from '@hadb/duckblock';
+import { StorageLeaseStore } from '@hadb/lease';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import { webhookReceiver } from '@hadb/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HaDuck, type HaDuckOptions } from '../src/index.js';
+
+const SECRET = 'hook-secret-0123456789';
+let dir: string;
+let storage: LocalStorageBackend;
+let lease: StorageLeaseStore;
+const open: HaDuck[] = [];
+
+afterEach(async () => {
+  for (const db of open.splice(0)) await db.close().catch(() => undefined);
+  await lease?.close();
+  await storage?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaDuck> {
+  const db = await HaDuck.open({
+    path: join(dir, `${id}.duckdb`),
+    name: 'app',
+    storage,
+    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
+    instanceId: id,
+    checkpointIntervalMs: 100,
+    followerPullIntervalMs: 50,
+    ...extra,
+  });
+  open.push(db);
+  return db;
+}
+
+describe('HaDuck admin events', () => {
+  it('a follower bootstrapping from a snapshot sends restore_completed; a corrupt segment in storage sends corruption_detected', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'haduck-events-'));
+    storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+    lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+    await using hooks = await webhookReceiver({ secret: SECRET });
+
+    const a = await node('a');
+    await a.execute('CREATE TABLE t (id INTEGER, v VARCHAR)');
+    await a.execute("INSERT INTO t SELECT range, 'row ' || range FROM range(1000)", [], { durability: 'shipped' });
+
+    const b = await node('b', { admin: { port: 0, webhooks: { targets: [{ url: hooks.url, secret: SECRET }] } } });
+    expect(b.role).toBe('follower');
+    const restored = await hooks.waitFor('restore_completed');
+    expect(restored.verified).toBe(true);
+    expect(restored.json).toMatchObject({ event: 'restore_completed', database: 'app', context: { node: 'b' } });
+
+    // One more shipped segment, applied by b; then a forged copy of it (one byte flipped) as the next one.
+    await a.execute("INSERT INTO t VALUES (5000, 'after')", [], { durability: 'shipped' });
+    await b.sync();
+    const head = BigInt(b.stats().position);
+    const real = await storage.get(incrementalKey('haduck/', 'app', head));
+    expect(real).not.toBeNull();
+    const forged = Uint8Array.from(real!.data);
+    forged[forged.length >> 1]! ^= 0xff;
+    await storage.put(incrementalKey('haduck/', 'app', head + 1n), forged);
+
+    const corrupt = await hooks.waitFor('corruption_detected', { timeoutMs: 20_000 });
+    expect(corrupt.verified).toBe(true);
+    expect(corrupt.json).toMatchObject({ event: 'corruption_detected', database: 'app', context: { node: 'b' } });
+    expect(String(corrupt.json!.error)).toMatch(/^HADB_DUCKBLOCK_/);
+    // Nothing past the bad object was applied.
+    expect(BigInt(b.stats().position)).toBe(head);
+    const metrics = await (await fetch(`${b.adminUrl}metrics`)).text();
+    expect(metrics).toMatch(/^hadb_errors_total\{code="HADB_DUCKBLOCK_[A-Z_]+",db="app",node="b"\} 1$/m);
+  }, 60_000);
+});
