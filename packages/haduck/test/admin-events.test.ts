@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { incrementalKey } from '@hadb/duckblock';
+import { decodeSegment, incrementalKey } from '@hadb/duckblock';
 import { StorageLeaseStore } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { webhookReceiver } from '@hadb/testkit';
@@ -37,7 +37,7 @@ async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaD
 }
 
 describe('HaDuck admin events', () => {
-  it('a follower bootstrapping from a snapshot sends restore_completed; a corrupt segment in storage sends corruption_detected', async () => {
+  it('a follower bootstrapping from a snapshot sends restore_completed; a corrupt segment in storage sends corruption_detected; lag counts from the applied created_ms', async () => {
     dir = mkdtempSync(join(tmpdir(), 'haduck-events-'));
     storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
     lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
@@ -59,6 +59,15 @@ describe('HaDuck admin events', () => {
     const head = BigInt(b.stats().position);
     const real = await storage.get(incrementalKey('haduck/', 'app', head));
     expect(real).not.toBeNull();
+    // Lag is measured from the applied segment's created_ms (the leader's capture time).
+    const createdMs = Number(decodeSegment(real!.data).changeset.header.createdMs);
+    const lagOf = async (): Promise<{ lagSeconds: number | null; lagSource: string }> => {
+      const status = (await (await fetch(`${b.adminUrl}status`)).json()) as {
+        nodes: { databases: { lagSeconds: number | null; lagSource: string }[] }[];
+      };
+      return status.nodes[0]!.databases[0]!;
+    };
+    expect((await lagOf()).lagSource).toBe('commit-time');
     const forged = Uint8Array.from(real!.data);
     forged[forged.length >> 1]! ^= 0xff;
     await storage.put(incrementalKey('haduck/', 'app', head + 1n), forged);
@@ -67,8 +76,14 @@ describe('HaDuck admin events', () => {
     expect(corrupt.verified).toBe(true);
     expect(corrupt.json).toMatchObject({ event: 'corruption_detected', database: 'app', context: { node: 'b' } });
     expect(String(corrupt.json!.error)).toMatch(/^HADB_DUCKBLOCK_/);
-    // Nothing past the bad object was applied.
+    // Nothing past the bad object was applied; the lag grows from the last applied commit time.
     expect(BigInt(b.stats().position)).toBe(head);
+    await new Promise((r) => setTimeout(r, 1500));
+    const before = Date.now();
+    const lag = await lagOf();
+    expect(lag.lagSource).toBe('commit-time');
+    expect(lag.lagSeconds).toBeGreaterThanOrEqual((before - createdMs) / 1000 - 0.1);
+    expect(lag.lagSeconds).toBeLessThanOrEqual((Date.now() - createdMs) / 1000 + 0.1);
     const metrics = await (await fetch(`${b.adminUrl}metrics`)).text();
     expect(metrics).toMatch(/^hadb_errors_total\{code="HADB_DUCKBLOCK_[A-Z_]+",db="app",node="b"\} 1$/m);
   }, 60_000);
