@@ -4,3 +4,4 @@ export { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } fro
 export { isSameRecord, leaseBytes, uniqueScope } from './records.js';
 export { measureCasLatency, type CasLatency, type LatencyStats } from './cas-latency.js';
 export { withBenchService } from './bench-service.js';
+export { freezableLeaseStore, type FreezableLeaseStore } from './freezable.js';
