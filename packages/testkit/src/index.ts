@@ -7,3 +7,5 @@ export { freePort } from './free-port.js';
 export { ManualClock } from './manual-clock.js';
 export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';
 export { webhookReceiver, type ReceivedHook, type WebhookReceiver } from './webhook-receiver.js';
+export { serveNodeFixture, testLeaseTiming, type FixtureDatabase, type NodeFixtureOptions } from './ha/node-fixture.js';
+export { failoverScenarios, type FailoverScenarioOptions } from './ha/failover-scenarios.js';
