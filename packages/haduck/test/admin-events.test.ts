@@ -1,46 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeSegment, incrementalKey } from '@hadb/duckblock';
-import { StorageLeaseStore } from '@hadb/lease';
-import { LocalStorageBackend } from '@hadb/storage-local';
 import { webhookReceiver } from '@hadb/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
-import { HaDuck, type HaDuckOptions } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { localNodes } from './local-nodes.js';
 
 const SECRET = 'hook-secret-0123456789';
-let dir: string;
-let storage: LocalStorageBackend;
-let lease: StorageLeaseStore;
-const open: HaDuck[] = [];
-
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close().catch(() => undefined);
-  await lease?.close();
-  await storage?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaDuck> {
-  const db = await HaDuck.open({
-    path: join(dir, `${id}.duckdb`),
-    name: 'app',
-    storage,
-    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-    instanceId: id,
-    checkpointIntervalMs: 100,
-    followerPullIntervalMs: 50,
-    ...extra,
-  });
-  open.push(db);
-  return db;
-}
+const nodes = localNodes('events');
+const { node } = nodes;
 
 describe('HaDuck admin events', () => {
   it('a follower bootstrapping from a snapshot sends restore_completed; a corrupt segment in storage sends corruption_detected; lag counts from the applied created_ms', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'haduck-events-'));
-    storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-    lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
     await using hooks = await webhookReceiver({ secret: SECRET });
 
     const a = await node('a');
@@ -57,7 +25,7 @@ describe('HaDuck admin events', () => {
     await a.execute("INSERT INTO t VALUES (5000, 'after')", [], { durability: 'shipped' });
     await b.sync();
     const head = BigInt(b.stats().position);
-    const real = await storage.get(incrementalKey('haduck/', 'app', head));
+    const real = await nodes.storage.get(incrementalKey('haduck/', 'app', head));
     expect(real).not.toBeNull();
     // Lag is measured from the applied segment's created_ms (the leader's capture time).
     const createdMs = Number(decodeSegment(real!.data).changeset.header.createdMs);
@@ -70,7 +38,7 @@ describe('HaDuck admin events', () => {
     expect((await lagOf()).lagSource).toBe('commit-time');
     const forged = Uint8Array.from(real!.data);
     forged[forged.length >> 1]! ^= 0xff;
-    await storage.put(incrementalKey('haduck/', 'app', head + 1n), forged);
+    await nodes.storage.put(incrementalKey('haduck/', 'app', head + 1n), forged);
 
     const corrupt = await hooks.waitFor('corruption_detected', { timeoutMs: 20_000 });
     expect(corrupt.verified).toBe(true);
