@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { webhookReceiver } from '@hadb/testkit';
+import { withFaults } from '@hadb/testkit/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HaNode } from '../src/index.js';
 import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
@@ -13,43 +12,20 @@ import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
 type KvNode = HaNode<KvWrite, KvRead, number, string | null>;
 
 let dir: string | undefined;
-let receiver: Server | undefined;
 const nodes: KvNode[] = [];
 afterEach(async () => {
   for (const n of nodes.splice(0)) await n.close().catch(() => undefined);
-  receiver?.close();
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
-
-/** Storage whose `putIfAbsent` fails while `failing` is set (a refused upload). */
-function flakyStorage(inner: MemStorageBackend): { storage: MemStorageBackend; failing: { on: boolean } } {
-  const failing = { on: false };
-  const storage = new Proxy(inner, {
-    get(target, prop) {
-      if (prop === 'putIfAbsent' && failing.on) return () => Promise.reject(new Error('upload refused (test)'));
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { storage, failing };
-}
 
 describe('HaNode admin option', () => {
   it('starts an admin server after joining, counts ships, reports a failed ship as ship_failed, and closes it first', async () => {
     dir = mkdtempSync(join(tmpdir(), 'ha-admin-'));
-    const events: { event: string; database: string; error: string }[] = [];
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as { event: string; database: string; error: string });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver!.listen(0, '127.0.0.1', resolve));
-    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    await using hooks = await webhookReceiver();
+    const hook = hooks.url;
 
-    const { storage, failing } = flakyStorage(new MemStorageBackend());
+    // Uploads (putIfAbsent) fail while the fault rate is 1, and work again once it is healed.
+    const storage = withFaults(new MemStorageBackend(), { seed: 1, operations: ['putIfAbsent'] });
     const node: KvNode = await HaNode.open({
       engine: kvEngine(storage),
       path: join(dir, 'a.json'),
@@ -71,15 +47,12 @@ describe('HaNode admin option', () => {
     expect((await fetch(`${url}ready`)).status).toBe(200);
 
     // Uploads fail: the periodic ship gives up, is counted by code and becomes a `ship_failed` webhook.
-    failing.on = true;
+    storage.setFaults({ errorRate: 1 });
     await node.write({ set: 'y', value: '2' });
-    const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    failing.on = false;
-    const failed = events.find((e) => e.event === 'ship_failed');
+    const failed = (await hooks.waitFor('ship_failed')).json as { event: string; database: string; error: string };
+    storage.setFaults({ errorRate: 0 });
     expect(failed).toMatchObject({ event: 'ship_failed', database: 'kv' });
-    expect(failed!.error).toContain('HADB_HA_SHIP_FAILED');
+    expect(failed.error).toContain('HADB_HA_SHIP_FAILED');
     text = await (await fetch(`${url}metrics`)).text();
     expect(text).toMatch(/^hadb_errors_total\{code="HADB_HA_SHIP_FAILED",db="kv",node="a"\} [1-9]\d*$/m);
 
