@@ -20,7 +20,6 @@ await runExampleNode(
 );
 
 function follow(db: HaDuck, config: ExampleConfig): void {
-
   // Watch what is visible locally: every time a writer's highest row grows, print it.
   const seen = new Map<string, number>();
   let polling = true;

@@ -102,7 +102,8 @@ export function resolveReplicateAdmin(
     const h = mapping(a.heartbeat, `${where}: admin.heartbeat`, HEARTBEAT_KEYS);
     const url = text(h.url, `${where}: admin.heartbeat.url`);
     if (url === undefined) throw invalid(`${where}: admin.heartbeat needs url`);
-    const interval = h.interval === undefined ? undefined : parseDuration(h.interval, `${where}: admin.heartbeat.interval`);
+    const interval =
+      h.interval === undefined ? undefined : parseDuration(h.interval, `${where}: admin.heartbeat.interval`);
     heartbeat = { url, ...(interval === undefined ? {} : { intervalMs: interval }) };
   }
   return {

@@ -62,16 +62,19 @@ describe('hadb replicate --admin', () => {
 
       const auth = { authorization: `Bearer ${TOKEN}` };
       expect((await fetch(`${url}metrics`)).status).toBe(401);
-      expect((await fetch(`${url}metrics`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(
-        401,
-      );
+      expect(
+        (await fetch(`${url}metrics`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status,
+      ).toBe(401);
       const metrics = await (await fetch(`${url}metrics`, { headers: auth })).text();
       const nodeA = `sidecar-1 (file://${join(dir, 'bucket-a')})`;
       const nodeB = `sidecar-1 (file://${join(dir, 'bucket-b')})`;
       expect(metrics).toContain(`hadb_role{db="a.db",node="${nodeA}",role="leader"} 1`);
       expect(metrics).toContain(`hadb_role{db="b.db",node="${nodeB}",role="leader"} 1`);
       expect(metrics).toMatch(
-        new RegExp(`^hadb_shipped_segments_total\\{db="a\\.db",node="${nodeA.replace(/[.()/]/g, '\\$&')}"\\} [2-9]`, 'm'),
+        new RegExp(
+          `^hadb_shipped_segments_total\\{db="a\\.db",node="${nodeA.replace(/[.()/]/g, '\\$&')}"\\} [2-9]`,
+          'm',
+        ),
       );
 
       const status = (await (await fetch(`${url}status`, { headers: auth })).json()) as {

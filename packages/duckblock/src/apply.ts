@@ -106,7 +106,13 @@ async function positionOfFile(
 ): Promise<Position> {
   const fh = await open(dbPath, 'r');
   try {
-    return { seq, checksum, epoch, manifest: scanFile(fh.fd).manifest, ...(createdMs === undefined ? {} : { createdMs }) };
+    return {
+      seq,
+      checksum,
+      epoch,
+      manifest: scanFile(fh.fd).manifest,
+      ...(createdMs === undefined ? {} : { createdMs }),
+    };
   } finally {
     await fh.close();
   }

@@ -16,7 +16,11 @@ describe('created_ms in the applied position', () => {
   let cleanup: () => Promise<void>;
   let leader: Awaited<ReturnType<typeof openLeader>>;
   const storage = new MemStorageBackend();
-  const replicator = new DuckblockReplicator({ storage, prefix: PREFIX, snapshot: { intervalMs: 0, afterFileSizes: 0 } });
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    snapshot: { intervalMs: 0, afterFileSizes: 0 },
+  });
   /** The header `created_ms` of the one stored object whose key `match`es. */
   const headerMs = async (match: (key: string) => boolean): Promise<number> => {
     const keys = (await storage.list(PREFIX)).filter(match);

@@ -109,7 +109,11 @@ describe('HaNode admin events', () => {
     }
     const denied = await hooks.waitFor('auth_failure');
     expect(denied.verified).toBe(true);
-    expect(denied.json).toMatchObject({ event: 'auth_failure', database: 'kv', context: { via: 'forwarding', node: 'b' } });
+    expect(denied.json).toMatchObject({
+      event: 'auth_failure',
+      database: 'kv',
+      context: { via: 'forwarding', node: 'b' },
+    });
     expect(denied.body).not.toContain('wrong-secret');
     expect(denied.body).not.toContain('kv-secret');
     await new Promise((r) => setTimeout(r, 300));

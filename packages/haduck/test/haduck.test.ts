@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { describe, expect, it } from 'vitest';
-import { HaDuck, isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
+import { isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
 import { localNodes } from './local-nodes.js';
 
 const nodes = localNodes('node');

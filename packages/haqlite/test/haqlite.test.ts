@@ -66,7 +66,13 @@ describe('one node', () => {
     expect(n).toBe(2);
     expect(await count(a)).toBe(2n);
     await expect(
-      HaQLite.open({ path: join(nodes.dir, 'x.db'), storage: nodes.storage, lease: { store: nodes.lease }, instanceId: 'x', busyTimeoutMs: -1 }),
+      HaQLite.open({
+        path: join(nodes.dir, 'x.db'),
+        storage: nodes.storage,
+        lease: { store: nodes.lease },
+        instanceId: 'x',
+        busyTimeoutMs: -1,
+      }),
     ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
   });
 

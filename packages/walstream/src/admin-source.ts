@@ -1,4 +1,11 @@
-import { alertOf, EventThrottle, type AdminEvent, type AdminSource, type DatabaseStatus, type NodeStatus } from '@hadb/admin';
+import {
+  alertOf,
+  EventThrottle,
+  type AdminEvent,
+  type AdminSource,
+  type DatabaseStatus,
+  type NodeStatus,
+} from '@hadb/admin';
 import { describeError, isHadbError, type Clock, type Logger } from '@hadb/io';
 import type { WalstreamEvent } from './events.js';
 import type { ReplicatorStatus } from './replicator.js';

@@ -21,7 +21,9 @@ export async function explain(ctx: Context, opts: { json?: boolean }): Promise<v
   const lease = parseLeaseUrl(settings.lease.value);
   const creds = awsCredentials(env);
   const admin =
-    settings.config === undefined ? undefined : resolveReplicateAdmin(undefined, settings.config.admin, env, settings.config.path);
+    settings.config === undefined
+      ? undefined
+      : resolveReplicateAdmin(undefined, settings.config.admin, env, settings.config.path);
   const out = {
     config: settings.config?.path ?? null,
     storage:
