@@ -4,6 +4,25 @@ import { HaError } from './errors.js';
 import { HaNode, type HaNodeEvents } from './ha-node.js';
 import type { HaNodeOptions } from './options.js';
 import type { HaRole } from './role-lifecycle.js';
+import type { HaStats } from './stats.js';
+
+/** The counters every database reports (its `stats()` adds the engine's own). */
+export interface HaDatabaseStats {
+  readonly role: HaRole;
+  /** Leader: commits, bytes shipped, last ship error. */
+  readonly commits: number;
+  readonly bytesShipped: number;
+  readonly lastShipError: string | undefined;
+  /** Follower: last applied position (decimal), segments applied, full restores. */
+  readonly position: string;
+  readonly appliedSegments: number;
+  readonly restoredSnapshots: number;
+  /** Writes sent to the leader, and retried attempts among them. */
+  readonly forwardedWrites: number;
+  readonly forwardRetries: number;
+  readonly promotions: number;
+  readonly demotions: number;
+}
 
 /**
  * The public face a database adapter builds on its {@link HaNode} (haduck's `HaDuck`, haqlite's
@@ -35,6 +54,27 @@ export abstract class HaDatabase<W, R, WR, RR> extends EventEmitter<HaNodeEvents
       if (isHadbError(err) && err.code.endsWith('_INVALID_CONFIG')) throw invalidConfig(err);
       throw err;
     }
+  }
+
+  /** The node's counters as {@link HaDatabaseStats}, and the node's own `stats()` for the engine's. */
+  protected baseStats(): { readonly base: HaDatabaseStats; readonly node: HaStats } {
+    const s = this.node.stats();
+    return {
+      base: {
+        role: s.role,
+        commits: s.commits,
+        bytesShipped: s.bytesShipped,
+        lastShipError: s.lastShipError,
+        position: s.position.toString(),
+        appliedSegments: s.appliedSegments,
+        restoredSnapshots: s.restoredSnapshots,
+        forwardedWrites: s.forwardedWrites,
+        forwardRetries: s.forwardRetries,
+        promotions: s.promotions,
+        demotions: s.demotions,
+      },
+      node: s,
+    };
   }
 
   /** This node's role; `closed` after {@link close}. */

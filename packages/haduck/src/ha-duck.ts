@@ -1,6 +1,7 @@
 import {
   HaDatabase,
   type Durability,
+  type HaDatabaseStats,
   type HaNodeEvents,
   type HaRole,
   type ReadOptions,
@@ -24,28 +25,15 @@ export type { WriteOptions } from '@hadb/ha';
 /** Options of a read (`consistency: 'local' | 'strong'`, signal). */
 export type QueryOptions = ReadOptions;
 
-/** Counters and gauges of one node. */
-export interface HaDuckStats {
-  readonly role: HaDuckRole;
-  /** Leader: commits, checkpoints, DuckDB-initiated checkpoints (should be 0), bytes shipped. */
-  readonly commits: number;
+/** Counters and gauges of one node: `@hadb/ha`'s, plus DuckDB's checkpoints and reader swaps. */
+export interface HaDuckStats extends HaDatabaseStats {
+  /** Leader: checkpoints shipped, and DuckDB-initiated checkpoints (should be 0). */
   readonly checkpoints: number;
   readonly unexpectedCheckpoints: number;
-  readonly bytesShipped: number;
-  readonly lastShipError: string | undefined;
-  /** Follower: last applied position, segments applied, snapshot restores. */
-  readonly position: string;
-  readonly appliedSegments: number;
-  readonly restoredSnapshots: number;
   /** Follower: reader swaps and how long reads were paused by them (ms). */
   readonly swaps: number;
   readonly lastReadPauseMs: number;
   readonly maxReadPauseMs: number;
-  /** Writes sent to the leader, and retried attempts among them. */
-  readonly forwardedWrites: number;
-  readonly forwardRetries: number;
-  readonly promotions: number;
-  readonly demotions: number;
 }
 
 /** Events of {@link HaDuck} (those of `@hadb/ha`'s node). `error` is emitted only when a listener is attached. */
@@ -150,24 +138,14 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
   }
 
   stats(): HaDuckStats {
-    const s = this.node.stats();
+    const { base, node } = this.baseStats();
     return {
-      role: s.role,
-      commits: s.commits,
-      checkpoints: s.engine.checkpoints ?? 0,
-      unexpectedCheckpoints: s.engine.unexpectedCheckpoints ?? 0,
-      bytesShipped: s.bytesShipped,
-      lastShipError: s.lastShipError,
-      position: s.position.toString(),
-      appliedSegments: s.appliedSegments,
-      restoredSnapshots: s.restoredSnapshots,
-      swaps: s.refreshes,
-      lastReadPauseMs: s.lastReadPauseMs,
-      maxReadPauseMs: s.maxReadPauseMs,
-      forwardedWrites: s.forwardedWrites,
-      forwardRetries: s.forwardRetries,
-      promotions: s.promotions,
-      demotions: s.demotions,
+      ...base,
+      checkpoints: node.engine.checkpoints ?? 0,
+      unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
+      swaps: node.refreshes,
+      lastReadPauseMs: node.lastReadPauseMs,
+      maxReadPauseMs: node.maxReadPauseMs,
     };
   }
 

@@ -147,6 +147,8 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     conn.closeSync();
     raw.closeSync();
     a = await node('a');
+    // A slow first claim (a loaded machine) may join as follower first.
+    await a.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     expect(a.role).toBe('leader');
     expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
     expect(a.stats().restoredSnapshots).toBe(1);
@@ -189,6 +191,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     const path = join(nodes.dir, 'a.duckdb');
     killedAfter(path, ['CREATE TABLE t (id BIGINT)', 'INSERT INTO t VALUES (5), (6)']);
     const a = await node('a');
+    await a.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     expect(a.role).toBe('leader');
     expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[5n], [6n]]);
     const b = await node('b');

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import {
   HaDatabase,
   type Durability,
+  type HaDatabaseStats,
   type HaNodeEvents,
   type HaRole,
   type ReadOptions,
@@ -25,23 +26,9 @@ export type { WriteOptions } from '@hadb/ha';
 /** Options of a read (`consistency: 'local' | 'strong'`, `signal`). */
 export type QueryOptions = ReadOptions;
 
-/** Counters and gauges of one node. */
-export interface HaQLiteStats {
-  readonly role: HaQLiteRole;
-  /** Leader: commits, changesets stored, bytes shipped, last ship error. */
-  readonly commits: number;
+/** Counters and gauges of one node: `@hadb/ha`'s, plus the changesets a leader stored. */
+export interface HaQLiteStats extends HaDatabaseStats {
   readonly changesets: number;
-  readonly bytesShipped: number;
-  readonly lastShipError: string | undefined;
-  /** Follower: last applied sequence, changesets applied, full restores. */
-  readonly position: string;
-  readonly appliedSegments: number;
-  readonly restoredSnapshots: number;
-  /** Writes sent to the leader, and retried attempts among them. */
-  readonly forwardedWrites: number;
-  readonly forwardRetries: number;
-  readonly promotions: number;
-  readonly demotions: number;
 }
 
 /** Events of {@link HaQLite} (those of `@hadb/ha`'s node). `error` is emitted only when a listener is attached. */
@@ -180,20 +167,7 @@ export class HaQLite extends HaDatabase<SqliteWrite, SqliteRead, WriteResults, S
   }
 
   stats(): HaQLiteStats {
-    const s = this.node.stats();
-    return {
-      role: s.role,
-      commits: s.commits,
-      changesets: s.engine.changesets ?? 0,
-      bytesShipped: s.bytesShipped,
-      lastShipError: s.lastShipError,
-      position: s.position.toString(),
-      appliedSegments: s.appliedSegments,
-      restoredSnapshots: s.restoredSnapshots,
-      forwardedWrites: s.forwardedWrites,
-      forwardRetries: s.forwardRetries,
-      promotions: s.promotions,
-      demotions: s.demotions,
-    };
+    const { base, node } = this.baseStats();
+    return { ...base, changesets: node.engine.changesets ?? 0 };
   }
 }
