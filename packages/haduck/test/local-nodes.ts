@@ -1,10 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageLeaseStore } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, beforeEach } from 'vitest';
+import { scratchNodes } from '@hadb/testkit';
 import { HaDuck, type HaDuckOptions } from '../src/index.js';
+
+/** Storage and lease store of one test. */
+interface LocalShared {
+  readonly storage: LocalStorageBackend;
+  readonly lease: StorageLeaseStore;
+  close(): Promise<void>;
+}
 
 /** What {@link localNodes} gives a test file. */
 export interface LocalNodes {
@@ -18,51 +23,50 @@ export interface LocalNodes {
   node(id: string, extra?: Partial<HaDuckOptions>): Promise<HaDuck>;
 }
 
+/** Opens local storage in `dir/storage` and a lease object in it. */
+async function localShared(dir: string): Promise<LocalShared> {
+  const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+  return {
+    storage,
+    lease,
+    close: async () => {
+      await lease.close();
+      await storage.close();
+    },
+  };
+}
+
 /**
- * Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
- * Registers `beforeEach`/`afterEach`: every test gets a new directory, removed afterwards.
+ * Nodes in this process over one local storage directory and a lease object in it (1 s TTL); a
+ * new directory for every test (see `@hadb/testkit`'s `scratchNodes`).
  */
 export function localNodes(label: string): LocalNodes {
-  let dir = '';
-  let storage: LocalStorageBackend | undefined;
-  let lease: StorageLeaseStore | undefined;
-  const open: HaDuck[] = [];
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), `haduck-${label}-`));
-    storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-    lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-  });
-  afterEach(async () => {
-    for (const db of open.splice(0)) await db.close().catch(() => undefined);
-    await lease?.close();
-    await storage?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const s = scratchNodes<LocalShared, HaDuck>(`haduck-${label}`, localShared);
   return {
     get dir() {
-      return dir;
+      return s.dir;
     },
     get storage() {
-      return storage!;
+      return s.shared.storage;
     },
     get lease() {
-      return lease!;
+      return s.shared.lease;
     },
-    open,
-    async node(id, extra = {}) {
-      const db = await HaDuck.open({
-        path: join(dir, `${id}.duckdb`),
-        name: 'app',
-        storage: storage!,
-        // A 1 s TTL needs shorter renewals and margin than core's defaults (which suit 5 s).
-        lease: { store: lease!, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-        instanceId: id,
-        checkpointIntervalMs: 100,
-        followerPullIntervalMs: 50,
-        ...extra,
-      });
-      open.push(db);
-      return db;
-    },
+    open: s.open,
+    node: async (id, extra = {}) =>
+      s.track(
+        await HaDuck.open({
+          path: join(s.dir, `${id}.duckdb`),
+          name: 'app',
+          storage: s.shared.storage,
+          // A 1 s TTL needs shorter renewals and margin than core's defaults (which suit 5 s).
+          lease: { store: s.shared.lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
+          instanceId: id,
+          checkpointIntervalMs: 100,
+          followerPullIntervalMs: 50,
+          ...extra,
+        }),
+      ),
   };
 }

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StorageLeaseStore } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, beforeEach } from 'vitest';
+import { scratchNodes } from '@hadb/testkit';
 import { HaQLite, type HaQLiteOptions } from '../src/index.js';
 
 /** What {@link localNodes} gives a test file. */
@@ -19,52 +17,47 @@ export interface LocalNodes {
 }
 
 /**
- * Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
- * Registers `beforeEach`/`afterEach`: every test gets a new directory, removed afterwards.
+ * Nodes in this process over one local storage directory and a lease object in it (1 s TTL); a
+ * new directory for every test (see `@hadb/testkit`'s `scratchNodes`).
  */
 export function localNodes(label: string, defaults: Partial<HaQLiteOptions> = {}): LocalNodes {
-  let dir = '';
-  let storage: LocalStorageBackend | undefined;
-  let lease: StorageLeaseStore | undefined;
-  const deferred: (() => unknown)[] = [];
-  const open: HaQLite[] = [];
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), `haqlite-${label}-`));
-    storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-    lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-  });
-  afterEach(async () => {
-    for (const fn of deferred.splice(0).reverse()) await fn();
-    for (const db of open.splice(0)) await db.close().catch(() => undefined);
-    await lease?.close();
-    await storage?.close();
-    rmSync(dir, { recursive: true, force: true });
+  type Shared = { storage: LocalStorageBackend; lease: StorageLeaseStore; close(): Promise<void> };
+  const s = scratchNodes<Shared, HaQLite>(`haqlite-${label}`, async (dir) => {
+    const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+    const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+    return {
+      storage,
+      lease,
+      close: async () => {
+        await lease.close();
+        await storage.close();
+      },
+    };
   });
   return {
     get dir() {
-      return dir;
+      return s.dir;
     },
     get storage() {
-      return storage!;
+      return s.shared.storage;
     },
     get lease() {
-      return lease!;
+      return s.shared.lease;
     },
-    async node(id, extra = {}) {
-      const db = await HaQLite.open({
-        path: join(dir, `${id}.db`),
-        name: 'app',
-        storage: storage!,
-        lease: { store: lease!, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-        instanceId: id,
-        shipIntervalMs: 100,
-        followerPullIntervalMs: 50,
-        ...defaults,
-        ...extra,
-      });
-      open.push(db);
-      return db;
-    },
-    defer: (fn) => void deferred.push(fn),
+    node: async (id, extra = {}) =>
+      s.track(
+        await HaQLite.open({
+          path: join(s.dir, `${id}.db`),
+          name: 'app',
+          storage: s.shared.storage,
+          lease: { store: s.shared.lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
+          instanceId: id,
+          shipIntervalMs: 100,
+          followerPullIntervalMs: 50,
+          ...defaults,
+          ...extra,
+        }),
+      ),
+    defer: s.defer,
   };
 }
