@@ -6,49 +6,20 @@
 // While running, stdin accepts one JSON command per line:
 //   {"cmd":"check","acked":{"<writer>":[seq,...]}}  → {"event":"check", missing, duplicates, rows}
 import { createInterface } from 'node:readline';
-import { HaDuck, isHaDuckError, isHaError } from '@hadb/haduck';
-import { runCli, usage } from '@hadb/example-haduck-leader/cli';
-import { parseCommand, runOneShot } from '@hadb/example-haduck-leader/commands';
-import { loadConfig, type ExampleConfig } from '@hadb/example-haduck-leader/config';
+import { type HaDuck, isHaDuckError, isHaError } from '@hadb/haduck';
+import type { ExampleConfig } from '@hadb/example-haduck-leader/config';
 import { log } from '@hadb/example-haduck-leader/log';
-import { readCommandLine } from '@hadb/example-haduck-leader/settings';
+import { handleShutdown, runExampleNode } from '@hadb/example-haduck-leader/node';
 import { startRowWriter, type RowWriter } from '@hadb/example-haduck-leader/writer';
 
-const program = 'haduck-follower';
-const argv = process.argv.slice(2);
-
-await runCli(
-  program,
-  argv,
-  usage(program, 'follow: print rows as they become visible, answer "check" on stdin'),
-  async () => {
-    const line = readCommandLine(argv, process.env);
-    const command = parseCommand(line);
-    const config = await loadConfig(line.settings, process.env, { writeRate: 0 });
-    let db: HaDuck;
-    try {
-      db = await HaDuck.open(config.haduck);
-    } catch (err) {
-      await config.close();
-      throw config.explain(err);
-    }
-    log('role', { role: db.role, instance: config.haduck.instanceId, address: db.address });
-    if (command.kind !== 'run') {
-      try {
-        await runOneShot(db, command);
-      } finally {
-        await db.close();
-        await config.close();
-      }
-      return;
-    }
-    follow(db, config);
-  },
+await runExampleNode(
+  'haduck-follower',
+  'follow: print rows as they become visible, answer "check" on stdin',
+  { writeRate: 0 },
+  (db, config) => follow(db, config),
 );
 
 function follow(db: HaDuck, config: ExampleConfig): void {
-  db.on('error', (err) => log('error', { message: err.message }));
-
   // Watch what is visible locally: every time a writer's highest row grows, print it.
   const seen = new Map<string, number>();
   let polling = true;
@@ -75,23 +46,19 @@ function follow(db: HaDuck, config: ExampleConfig): void {
   void poll();
 
   let writer: RowWriter | undefined;
-  let stopping = false;
+  const stopping = handleShutdown(db, config, async () => {
+    polling = false;
+    await writer?.stop();
+  });
   if (config.writeRate > 0) {
     void startRowWriter(
       db,
       { writer: config.writer, rate: config.writeRate, durability: config.durability },
-      () => stopping,
+      stopping,
     ).then((w) => {
       writer = w;
     });
   }
-  db.on('promoted', () => {
-    log('promoted', { instance: config.haduck.instanceId });
-  });
-  db.on('demoted', () => log('demoted', { instance: config.haduck.instanceId }));
-
-  const stats = setInterval(() => log('stats', { ...db.stats() }), 1000);
-
   createInterface({ input: process.stdin }).on('line', (line) => {
     void (async () => {
       let cmd: { cmd?: string; acked?: Record<string, number[]> };
@@ -116,24 +83,4 @@ function follow(db: HaDuck, config: ExampleConfig): void {
       log('check', { rows: r.rows.length, duplicates, missing: missing.slice(0, 50), missingCount: missing.length });
     })();
   });
-
-  async function shutdown(): Promise<void> {
-    if (stopping) return;
-    stopping = true;
-    polling = false;
-    clearInterval(stats);
-    // A close that cannot finish (no storage, no lease server) must not keep the process alive.
-    setTimeout(() => {
-      log('error', { message: 'shutdown took longer than 30 s' });
-      process.exit(1);
-    }, 30_000).unref();
-    await writer?.stop();
-    await db.close();
-    log('stats', { ...db.stats() });
-    log('closed', {});
-    await config.close();
-    process.exit(0);
-  }
-  process.on('SIGTERM', () => void shutdown());
-  process.on('SIGINT', () => void shutdown());
 }

@@ -12,6 +12,7 @@ export {
   type MetricSample,
   type NodeStatus,
 } from './source.js';
+export { alertOf, EventThrottle, type FailureAlert } from './alerts.js';
 export { AdminHandler, type AdminOptions, type RecentEvent } from './admin.js';
 export { startAdminServer, type AdminServer, type AdminServerOptions, type EngineAdminOptions } from './server.js';
 export {

@@ -109,12 +109,17 @@ export const ADMIN_EVENT_TYPES = [
 
 /**
  * - `ship_failed`: a change could not be shipped after every retry.
- * - `auth_failure`: storage or the lease store refused credentials.
+ * - `auth_failure`: storage or the lease store refused credentials, or a client of this node (the
+ *   forwarding server, haqlite's Hrana server) sent a missing or wrong token.
  * - `corruption_detected`: a downloaded object failed verification.
- * - `circuit_breaker_open`: the storage circuit breaker opened.
+ * - `circuit_breaker_open`: the storage circuit breaker opened (`@hadb/storage-s3`'s; engines
+ *   have none of their own).
  * - `fenced`: this node's term ended involuntarily (writes refused from then on).
  * - `promoted` / `demoted`: this node became leader / stopped leading.
- * - `restore_completed`: a local copy was restored from storage.
+ * - `restore_completed`: a local copy was restored from storage (a full snapshot applied).
+ *
+ * Failure events (`auth_failure`, `corruption_detected`, `circuit_breaker_open`) are sent at most
+ * once a minute per database and kind ({@link EventThrottle}).
  */
 export type AdminEventType = (typeof ADMIN_EVENT_TYPES)[number];
 

@@ -13,6 +13,7 @@ const MODULES = {
   'storage-s3': { pkg: '@hadb/storage-s3', load: () => import('@hadb/storage-s3') },
   'storage-age': { pkg: '@hadb/storage-age', load: () => import('@hadb/storage-age') },
   walstream: { pkg: '@hadb/walstream', load: () => import('@hadb/walstream') },
+  admin: { pkg: '@hadb/admin', load: () => import('@hadb/admin') },
   lease: { pkg: '@hadb/lease', load: () => import('@hadb/lease') },
   'lease-nats': { pkg: '@hadb/lease-nats', load: () => import('@hadb/lease-nats') },
   'lease-etcd': { pkg: '@hadb/lease-etcd', load: () => import('@hadb/lease-etcd') },
@@ -63,6 +64,14 @@ export interface AgeKeys {
   readonly identities: readonly string[];
 }
 
+/** Options of {@link openStorage}. */
+export interface OpenStorageOptions {
+  /** Create a missing `file` directory (the replicator). */
+  readonly create?: boolean | undefined;
+  /** Called when the S3 backend's circuit breaker opens, with the consecutive failures. */
+  readonly onBreakerOpen?: ((failures: number) => void) | undefined;
+}
+
 /**
  * Opens the storage backend of `target`, wrapped in age encryption when `age` has identities;
  * the caller closes it. A `file` directory is created only with `create` (the replicator).
@@ -72,9 +81,9 @@ export async function openStorage(
   env: NodeJS.ProcessEnv,
   signal?: AbortSignal,
   age?: AgeKeys,
-  options: { readonly create?: boolean } = {},
+  options: OpenStorageOptions = {},
 ): Promise<StorageBackend> {
-  const inner = await openPlainStorage(target, env, signal, options.create ?? false);
+  const inner = await openPlainStorage(target, env, signal, options);
   if (age === undefined || age.identities.length === 0) return inner;
   try {
     const { encryptedStorage } = await loadBackend('storage-age');
@@ -89,8 +98,9 @@ async function openPlainStorage(
   target: StorageTarget,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal | undefined,
-  create: boolean,
+  options: OpenStorageOptions,
 ): Promise<StorageBackend> {
+  const create = options.create ?? false;
   if (target.kind === 'file') {
     const { LocalStorageBackend } = await loadBackend('storage-local');
     // Readers never create the directory: a typo in the path is an error, not an empty store.
@@ -116,6 +126,7 @@ async function openPlainStorage(
     forcePathStyle: target.forcePathStyle,
     unquotedIfMatch: target.unquotedIfMatch,
     ...(credentials === undefined ? {} : { credentials }),
+    ...(options.onBreakerOpen === undefined ? {} : { retry: { circuitBreaker: { onOpen: options.onBreakerOpen } } }),
     signal,
   });
 }

@@ -34,6 +34,8 @@ export interface ConfigFile {
   readonly ageRecipients: readonly string[];
   /** The raw `dbs:` list, validated by the commands that use it. */
   readonly dbs: readonly unknown[] | undefined;
+  /** The raw `admin:` mapping of `hadb replicate` (see `admin-config.ts`). */
+  readonly admin: unknown;
 }
 
 /** Global settings after flags, environment and config file are combined. */
@@ -67,7 +69,7 @@ function expandDeep(value: unknown, env: NodeJS.ProcessEnv, where: string): unkn
   return value;
 }
 
-const TOP_KEYS = new Set(['storage', 'lease', 'retention', 'dbs', 'age-identities', 'age-recipients']);
+const TOP_KEYS = new Set(['storage', 'lease', 'retention', 'dbs', 'age-identities', 'age-recipients', 'admin']);
 const RETENTION_KEYS = new Set(['hourly', 'daily', 'weekly', 'monthly']);
 
 /** A non-negative integer setting; strings from `${ENV}` expansion are accepted. */
@@ -133,6 +135,7 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv): Prom
     ageIdentities: stringList(obj['age-identities'], `${path}: age-identities`),
     ageRecipients: stringList(obj['age-recipients'], `${path}: age-recipients`),
     dbs: (obj.dbs as unknown[] | undefined) ?? undefined,
+    admin: obj.admin,
   };
 }
 

@@ -42,7 +42,7 @@ export function exitCodeOf(error: unknown): ExitCode {
   if (!isHadbError(error)) return EXIT.GENERAL;
   const code = error.code;
   if (code.startsWith('HADB_CLI_')) return CLI[code as CliErrorCode] ?? EXIT.GENERAL;
-  if (code.endsWith('_INVALID_CONFIG')) return EXIT.CONFIG;
+  if (code.endsWith('_INVALID_CONFIG') || code === 'HADB_ADMIN_INSECURE_BIND') return EXIT.CONFIG;
   // Encrypted storage: the wrong identity, or an identity for plaintext storage, is configuration;
   // an object bound to another key (copied) or not bound at all is integrity.
   if (code === 'HADB_STORAGE_AGE_WRONG_KEY' || code === 'HADB_STORAGE_AGE_NOT_ENCRYPTED') return EXIT.CONFIG;

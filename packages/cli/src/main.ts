@@ -136,7 +136,11 @@ export async function run(
   program
     .command('replicate')
     .description('run the replication daemon for the SQLite databases of the config file (SIGTERM: final sync, exit 0)')
-    .action(action((ctx) => replicate(ctx)));
+    .option(
+      '--admin <host:port>',
+      'serve /metrics, /health, /ready, /status and a status page (env HADB_ADMIN; token from env HADB_ADMIN_TOKEN)',
+    )
+    .action(action((ctx, opts: { admin?: string }) => replicate(ctx, opts)));
 
   program
     .command('snapshot')

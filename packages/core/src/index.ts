@@ -2,7 +2,7 @@
 export { describeError, silentLogger, systemClock, wallSeconds, type Clock, type Logger } from '@hadb/io';
 export { CoordinatorError, isCoordinatorError, type CoordinatorErrorCode } from './errors.js';
 export { ROLE_CODES, type Role } from './role.js';
-export { MAX_LEASE_EPOCH, leaseRecordProblem, maxRecordTtlSecs } from './lease-record-check.js';
+export { leaseRecordProblem, maxRecordTtlSecs } from './lease-record-check.js';
 export {
   ROLE_EVENT_BUFFER,
   RoleEventHub,

@@ -2,6 +2,7 @@ import { encodeLeaseData, type LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freezableLeaseStore } from '@hadb/testkit/lease';
 import { systemClock } from '@hadb/io';
 import { Coordinator } from '../src/coordinator.js';
 import { isCoordinatorError } from '../src/errors.js';
@@ -37,24 +38,6 @@ async function until(pred: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-/** A lease store view whose requests can be frozen (they never settle, like a hung process). */
-function freezable(store: LeaseStore): { store: LeaseStore; freeze(): void } {
-  let frozen = false;
-  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
-  const view: LeaseStore = {
-    name: store.name,
-    capabilities: store.capabilities,
-    keyFor: (scope) => store.keyFor(scope),
-    read: (key, o) => (frozen ? hang() : store.read(key, o)),
-    writeIfNotExists: (key, data, o) => (frozen ? hang() : store.writeIfNotExists(key, data, o)),
-    writeIfMatch: (key, data, etag, o) => (frozen ? hang() : store.writeIfMatch(key, data, etag, o)),
-    delete: (key, o) => (frozen ? hang() : store.delete(key, o)),
-    close: async () => {},
-    [Symbol.asyncDispose]: async () => {},
-  };
-  return { store: view, freeze: () => (frozen = true) };
-}
-
 function node(
   name: string,
   lease: LeaseStore | undefined,
@@ -66,7 +49,7 @@ function node(
   const disk = new LocalDisk(world, name);
   const replicator = new SimReplicator(world, storage, disk, systemClock);
   const behavior = new SimFollowerBehavior(world, storage, disk, name, systemClock);
-  const view = lease === undefined ? undefined : freezable(lease);
+  const view = lease === undefined ? undefined : freezableLeaseStore(lease);
   const coordinator = new Coordinator({
     replicator: wrap(replicator),
     followerBehavior: behavior,

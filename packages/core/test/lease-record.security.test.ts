@@ -1,11 +1,10 @@
-import { encodeLeaseData, type LeaseData } from '@hadb/lease';
+import { encodeLeaseData, LEASE_LIMITS, type LeaseData } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '@hadb/io';
 import { Coordinator } from '../src/coordinator.js';
 import { openAddress, sealAddress } from '../src/lease-address.js';
-import { MAX_LEASE_EPOCH } from '../src/lease-record-check.js';
 import { LocalDisk, SimFollowerBehavior, SimReplicator, World } from './sim/sim-replica.js';
 
 /**
@@ -70,6 +69,9 @@ describe('lease record security', () => {
   for (const [name, over] of [
     ['an epoch of 2^53 - 1', { epoch: Number.MAX_SAFE_INTEGER }],
     ['an epoch of 2^40', { epoch: 2 ** 40 }],
+    // Decodable (at the codec's cap), but within the headroom core keeps for successors.
+    ['an epoch at LEASE_LIMITS.maxEpoch', { epoch: LEASE_LIMITS.maxEpoch }],
+    ['an epoch just above the accepted bound', { epoch: LEASE_LIMITS.maxEpoch - LEASE_LIMITS.epochHeadroom + 1 }],
     ['a TTL of 1e9 s', { ttlSecs: 1e9 }],
   ] as const) {
     it(`a record with ${name} is taken over after one TTL, with a sane epoch and never its address`, async () => {
@@ -108,7 +110,9 @@ describe('lease record security', () => {
     await lease.writeIfMatch(DB, forged({ epoch: 7, ttlSecs: 0, address: '' }), current.etag);
     await until(() => a.role(DB) === 'leader', 2000);
     expect(a.epoch(DB)).toBe(8);
-    expect(MAX_LEASE_EPOCH).toBeLessThan(2 ** 40);
+    // One cap: what engines carry in 40 bits; core accepts up to it minus the headroom.
+    expect(LEASE_LIMITS.maxEpoch).toBe(2 ** 40 - 1);
+    expect(LEASE_LIMITS.maxEpoch - LEASE_LIMITS.epochHeadroom).toBeGreaterThan(2 ** 39);
   });
 
   it('with an address key, followers use only an authenticated leader address; a forged one is never used', async () => {

@@ -97,10 +97,22 @@ async function replayPages(dbPath: string, pages: readonly PageEntry[], fileSize
   }
 }
 
-async function positionOfFile(dbPath: string, seq: bigint, checksum: bigint, epoch: bigint): Promise<Position> {
+async function positionOfFile(
+  dbPath: string,
+  seq: bigint,
+  checksum: bigint,
+  epoch: bigint,
+  createdMs: number | undefined,
+): Promise<Position> {
   const fh = await open(dbPath, 'r');
   try {
-    return { seq, checksum, epoch, manifest: scanFile(fh.fd).manifest };
+    return {
+      seq,
+      checksum,
+      epoch,
+      manifest: scanFile(fh.fd).manifest,
+      ...(createdMs === undefined ? {} : { createdMs }),
+    };
   } finally {
     await fh.close();
   }
@@ -211,11 +223,22 @@ async function completeJournal(
       await fsyncParentDir(dbPath);
     }
   }
-  const position = await positionOfFile(dbPath, seq, checksum, epoch);
+  const position = await positionOfFile(dbPath, seq, checksum, epoch, createdMsOf(meta.createdMs));
   await writePosition(dbPath, position);
   // Not fsynced: if the unlink is lost, recovery replays the journal again, which is idempotent.
   await rm(journalPath(dbPath), { force: true });
   return position;
+}
+
+/** A header's `created_ms` for the journal (absent when 0: the writer's clock failed). */
+export function journalCreatedMs(createdMs: bigint): { createdMs?: string } {
+  return createdMs > 0n && createdMs <= BigInt(Number.MAX_SAFE_INTEGER) ? { createdMs: createdMs.toString() } : {};
+}
+
+function createdMsOf(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d{1,16}$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 /**
@@ -279,6 +302,7 @@ export async function applySegmentDurably(
     seq: segment.changeset.header.seq.toString(),
     checksum: segment.changeset.checksum.toString(16).padStart(16, '0'),
     epoch: segment.epoch.toString(),
+    ...journalCreatedMs(segment.changeset.header.createdMs),
   };
   await writeJournal(dbPath, meta, bytes);
   return completeJournal(dbPath, meta, bytes.length, segment, false);
@@ -294,12 +318,14 @@ export async function installRestoredFile(
   seq: bigint,
   checksum: bigint,
   epoch: bigint,
+  createdMs = 0n,
 ): Promise<Position> {
   const meta: JournalMeta = {
     kind: 'restore',
     seq: seq.toString(),
     checksum: checksum.toString(16).padStart(16, '0'),
     epoch: epoch.toString(),
+    ...journalCreatedMs(createdMs),
   };
   await writeJournal(dbPath, meta, new Uint8Array(0));
   return completeJournal(dbPath, meta, 0, undefined, false);
@@ -383,6 +409,7 @@ export async function applyStreamedSegment(
       seq: options.seq.toString(),
       checksum: checksum.toString(16).padStart(16, '0'),
       epoch: segEpoch.toString(),
+      ...journalCreatedMs(header.createdMs),
     };
     handed = true;
     await commitJournal(fh, tmp, path, meta, offset);

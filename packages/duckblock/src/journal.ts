@@ -15,6 +15,8 @@ export interface JournalMeta {
   /** Chain checksum after the step (16 hex digits). */
   readonly checksum: string;
   readonly epoch: string;
+  /** The step's `created_ms` (decimal), when known; absent in journals written before it existed. */
+  readonly createdMs?: string | undefined;
 }
 
 /**

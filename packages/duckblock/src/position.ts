@@ -18,6 +18,13 @@ export interface Position {
   readonly epoch: bigint;
   /** Block manifest of the file at `seq` (used by a promoted follower to diff its first push). */
   readonly manifest: BlockManifest;
+  /**
+   * The `created_ms` of the segment or snapshot at `seq` (wall ms on the leader when it captured
+   * the checkpoint, so at or just after the commit of the newest change it holds): the commit time
+   * a follower's lag is measured from. `undefined` when unknown (0 in the header, a position
+   * written before it was recorded, a leader's own position).
+   */
+  readonly createdMs?: number | undefined;
 }
 
 interface PositionJson {
@@ -26,6 +33,7 @@ interface PositionJson {
   readonly checksum: string;
   readonly epoch: string;
   readonly manifest: ManifestJson;
+  readonly createdMs?: number;
 }
 
 export { positionPath } from './local-files.js';
@@ -38,6 +46,7 @@ export function encodePosition(p: Position): string {
     checksum: p.checksum.toString(16).padStart(16, '0'),
     epoch: p.epoch.toString(),
     manifest: manifestToJson(p.manifest),
+    ...(p.createdMs === undefined ? {} : { createdMs: p.createdMs }),
   };
   return JSON.stringify(json);
 }
@@ -52,6 +61,9 @@ export function decodePosition(text: string): Position {
       checksum: BigInt(`0x${j.checksum}`),
       epoch: BigInt(j.epoch),
       manifest: manifestFromJson(j.manifest),
+      ...(typeof j.createdMs === 'number' && Number.isSafeInteger(j.createdMs) && j.createdMs > 0
+        ? { createdMs: j.createdMs }
+        : {}),
     };
   } catch (cause) {
     throw new DuckblockError('HADB_DUCKBLOCK_BAD_STATE', 'unreadable position file', { cause });

@@ -237,6 +237,7 @@ export async function restoreSnapshot(
       header.seq,
       header.prevChecksum,
       snapEpoch > accepted ? snapEpoch : accepted,
+      header.createdMs,
     );
     ok = true;
     return position;

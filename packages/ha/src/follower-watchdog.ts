@@ -154,11 +154,17 @@ export function watchedFollowerBehavior(
   inner: FollowerBehavior,
   gate: FileGate,
   watchdog: PullWatchdog,
+  onLoopError: (err: unknown) => void = () => {},
 ): FollowerBehavior {
   return {
     async runFollowerLoop(ctx: FollowerContext) {
       if (!(await gate.whenFree(ctx.signal))) return;
-      return watchdog.run(inner, ctx);
+      try {
+        return await watchdog.run(inner, ctx);
+      } catch (err) {
+        if (!ctx.signal.aborted) onLoopError(err);
+        throw err;
+      }
     },
     async catchupOnPromotion(ctx: CatchupContext) {
       await gate.whenFree(ctx.signal);

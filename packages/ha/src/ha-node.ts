@@ -51,6 +51,12 @@ export interface HaNodeEvents {
   demoted: [];
   applied: [info: AppliedInfo & { readonly pauseMs: number }];
   shipped: [info: { readonly bytes: number }];
+  /**
+   * A request was refused for a missing or wrong bearer token: by the forwarding server
+   * (`via: 'forwarding'`) or by a server the adapter runs on this node (haqlite's Hrana server
+   * emits `via: 'hrana'`). Never carries the token.
+   */
+  unauthorized: [info: { readonly via: string }];
   error: [error: Error];
 }
 
@@ -128,7 +134,12 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     });
     this.#coordinator = new Coordinator({
       replicator: this.#engine.replicator,
-      followerBehavior: watchedFollowerBehavior(this.#engine.followerBehavior, this.#fileGate, this.#pullWatchdog),
+      followerBehavior: watchedFollowerBehavior(
+        this.#engine.followerBehavior,
+        this.#fileGate,
+        this.#pullWatchdog,
+        (err) => this.#admin?.error(err),
+      ),
       // The forwarding secret also authenticates the leader's address in the lease record: a
       // forged record never receives writes or the secret.
       lease: {
@@ -273,6 +284,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
         secret: o.secret,
         logger: o.logger,
         ...o.forwarding,
+        onUnauthorized: () => events.emit('unauthorized', { via: 'forwarding' }),
       });
     }
     const host = o.listen === false ? '127.0.0.1' : o.listen.host;

@@ -1,4 +1,5 @@
 export { HaNode, type HaNodeEvents, type ReadOptions, type WriteOptions } from './ha-node.js';
+export { HaDatabase, type HaDatabaseStats } from './ha-database.js';
 export type {
   AppliedInfo,
   EngineContext,

@@ -1,7 +1,10 @@
 import type { EventEmitter } from 'node:events';
 import {
+  alertOf,
   coordinatorSource,
+  EventThrottle,
   startAdminServer,
+  type AdminEvent,
   type AdminServer,
   type CoordinatorAdminSource,
   type CoordinatorLike,
@@ -30,13 +33,21 @@ export interface NodeAdminOptions {
 interface CountedEvents {
   applied: [info: AppliedInfo];
   shipped: [info: { readonly bytes: number }];
+  unauthorized: [info: { readonly via: string }];
 }
+
+/** Events held while the server is not started yet (a join-time restore happens before). */
+const MAX_PENDING = 100;
 
 /**
  * A node's admin server: a `coordinatorSource` fed from the node's counters, started once the node
  * has joined, closed first on close. Counts shipped bytes and segments, the last ship time, applied
- * segments and commit times (when the engine reports them), and failures by `HADB_*` code;
- * `HADB_HA_SHIP_FAILED` is also reported as a `ship_failed` event.
+ * segments and commit times (when the engine reports them), and failures by `HADB_*` code.
+ * Reports as events: `HADB_HA_SHIP_FAILED` as `ship_failed`; a full snapshot applied as
+ * `restore_completed`; a refused client token (`unauthorized` node event) and failures that mean
+ * corruption, an open breaker or refused credentials (`alertOf`) as `auth_failure`,
+ * `corruption_detected`, `circuit_breaker_open`, at most once a minute each. Events before the
+ * server starts (a join-time restore) are held and sent once it has.
  */
 export class NodeAdmin {
   readonly #o: NodeAdminOptions;
@@ -48,9 +59,13 @@ export class NodeAdmin {
   #source: CoordinatorAdminSource | undefined;
   #server: AdminServer | undefined;
   #off: (() => void) | undefined;
+  readonly #throttle: EventThrottle;
+  #pending: AdminEvent[] | undefined = [];
+  #lastError: unknown;
 
   constructor(options: NodeAdminOptions) {
     this.#o = options;
+    this.#throttle = new EventThrottle(options.clock);
   }
 
   /** Starts counting the node's `shipped` and `applied` events. */
@@ -63,22 +78,44 @@ export class NodeAdmin {
     };
     const onApplied = (info: AppliedInfo): void => {
       if (typeof info.commitMs === 'number') this.#lastAppliedCommitMs = info.commitMs;
+      if (info.kind === 'snapshot')
+        this.#report({ type: 'restore_completed', db: this.#o.db, context: { seq: info.seq.toString() } });
+    };
+    const onUnauthorized = (info: { readonly via: string }): void => {
+      const event = this.#throttle.pass({ type: 'auth_failure', db: this.#o.db, context: { via: info.via } });
+      if (event !== undefined) this.#report(event);
     };
     e.on('shipped', onShipped);
     e.on('applied', onApplied);
+    e.on('unauthorized', onUnauthorized);
     this.#off = () => {
       e.off('shipped', onShipped);
       e.off('applied', onApplied);
+      e.off('unauthorized', onUnauthorized);
     };
   }
 
-  /** Counts a background failure; a failed ship becomes a `ship_failed` event. */
+  /**
+   * Counts a background failure (once, when the same error is reported twice in a row); a failed
+   * ship becomes a `ship_failed` event, a failure `alertOf` recognises its event.
+   */
   error(err: unknown): void {
+    if (err === this.#lastError) return;
+    this.#lastError = err;
     const code = isHadbError(err) ? err.code : 'HADB_HA_UNKNOWN';
     this.#errors[code] = (this.#errors[code] ?? 0) + 1;
-    if (code === 'HADB_HA_SHIP_FAILED') {
-      this.#source?.report({ type: 'ship_failed', db: this.#o.db, error: `${code}: ${describeError(err).message}` });
+    const message = `${code}: ${describeError(err).message}`;
+    if (code === 'HADB_HA_SHIP_FAILED') this.#report({ type: 'ship_failed', db: this.#o.db, error: message });
+    const alert = alertOf(err);
+    if (alert !== undefined) {
+      const event = this.#throttle.pass({ type: alert, db: this.#o.db, error: message });
+      if (event !== undefined) this.#report(event);
     }
+  }
+
+  #report(event: AdminEvent): void {
+    if (this.#pending === undefined) this.#source?.report(event);
+    else if (this.#pending.length < MAX_PENDING) this.#pending.push(event);
   }
 
   /** Builds the source and starts the server (after the coordinator joined). */
@@ -98,6 +135,9 @@ export class NodeAdmin {
       this.#source = undefined;
       throw err;
     }
+    const held = this.#pending ?? [];
+    this.#pending = undefined;
+    for (const event of held) this.#source.report(event);
   }
 
   /** The running server (after {@link start}). */

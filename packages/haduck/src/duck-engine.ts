@@ -59,7 +59,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
         logger,
       });
     const followerBehavior: DuckblockFollowerBehavior = new DuckblockFollowerBehavior(replicator, {
-      onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind }),
+      onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind, commitMs: position.createdMs }),
       // A bad object in storage halts this follower (nothing past it is applied) and says so.
       onPullError: (_db, err) => ctx.onError?.(err),
       // The file no longer matches its position: set it aside so the next pull restores it.
@@ -68,7 +68,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       },
     });
     const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> =>
-      ctx.onApplied({ seq: position.seq, kind });
+      ctx.onApplied({ seq: position.seq, kind, commitMs: position.createdMs });
     // A new lineage starts with a snapshot of the local file. A node that never received one (it
     // joins first, or is promoted over a holder that never shipped) starts from an empty database.
     const ensureFile = async (): Promise<void> => {

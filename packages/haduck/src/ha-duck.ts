@@ -1,6 +1,13 @@
-import { EventEmitter } from 'node:events';
-import { HaNode, type Durability, type HaNodeEvents, type HaRole, type ReadOptions, type WriteOptions } from '@hadb/ha';
-import { isHadbError, type OpOptions } from '@hadb/io';
+import {
+  HaDatabase,
+  type Durability,
+  type HaDatabaseStats,
+  type HaNodeEvents,
+  type HaRole,
+  type ReadOptions,
+  type WriteOptions,
+} from '@hadb/ha';
+import type { OpOptions } from '@hadb/io';
 import { duckEngine } from './duck-engine.js';
 import type { DuckLeader, Transaction } from './duck-leader.js';
 import { HaDuckError } from './errors.js';
@@ -18,34 +25,19 @@ export type { WriteOptions } from '@hadb/ha';
 /** Options of a read (`consistency: 'local' | 'strong'`, signal). */
 export type QueryOptions = ReadOptions;
 
-/** Counters and gauges of one node. */
-export interface HaDuckStats {
-  readonly role: HaDuckRole;
-  /** Leader: commits, checkpoints, DuckDB-initiated checkpoints (should be 0), bytes shipped. */
-  readonly commits: number;
+/** Counters and gauges of one node: `@hadb/ha`'s, plus DuckDB's checkpoints and reader swaps. */
+export interface HaDuckStats extends HaDatabaseStats {
+  /** Leader: checkpoints shipped, and DuckDB-initiated checkpoints (should be 0). */
   readonly checkpoints: number;
   readonly unexpectedCheckpoints: number;
-  readonly bytesShipped: number;
-  readonly lastShipError: string | undefined;
-  /** Follower: last applied position, segments applied, snapshot restores. */
-  readonly position: string;
-  readonly appliedSegments: number;
-  readonly restoredSnapshots: number;
   /** Follower: reader swaps and how long reads were paused by them (ms). */
   readonly swaps: number;
   readonly lastReadPauseMs: number;
   readonly maxReadPauseMs: number;
-  /** Writes sent to the leader, and retried attempts among them. */
-  readonly forwardedWrites: number;
-  readonly forwardRetries: number;
-  readonly promotions: number;
-  readonly demotions: number;
 }
 
 /** Events of {@link HaDuck} (those of `@hadb/ha`'s node). `error` is emitted only when a listener is attached. */
 export type HaDuckEvents = HaNodeEvents;
-
-type DuckNode = HaNode<DuckWrite, DuckRead, ExecuteResult, QueryResult>;
 
 /**
  * Highly available DuckDB: the DuckDB engine (`duck-engine.ts`) on `@hadb/ha`. One node leads: it
@@ -54,9 +46,7 @@ type DuckNode = HaNode<DuckWrite, DuckRead, ExecuteResult, QueryResult>;
  * the shipped checkpoints to their own file, serve reads from a read-only instance, and forward
  * writes to the leader over HTTP. When the leader dies, a caught-up follower takes over.
  */
-export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposable {
-  #node!: DuckNode;
-
+export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   private constructor() {
     super();
   }
@@ -69,68 +59,40 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
   static async open(options: HaDuckOptions): Promise<HaDuck> {
     const duck = resolveDuckOptions(options);
     const self = new HaDuck();
-    try {
-      self.#node = await HaNode.open(
-        {
-          engine: duckEngine({
-            storage: options.storage,
-            prefix: duck.prefix,
-            duckdbConfig: duck.duckdbConfig,
-            snapshot: options.snapshot,
-            limits: duck.limits,
-          }),
-          path: options.path,
-          name: duck.name,
-          lease: options.lease,
-          instanceId: options.instanceId,
+    await self.attach(
+      {
+        engine: duckEngine({
+          storage: options.storage,
           prefix: duck.prefix,
-          address: options.address,
-          listen: options.listen,
-          secret: options.secret,
-          forwarding: options.forwarding,
-          followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
-          shipIntervalMs: options.checkpointIntervalMs,
-          groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
-          durability: options.durability,
-          forwardRetryDelaysMs: options.forwardRetryDelaysMs,
-          forwardTimeoutMs: options.forwardTimeoutMs,
-          clock: options.clock,
-          logger: options.logger,
-          admin: options.admin,
-        },
-        self,
-      );
-    } catch (err) {
-      if (isHadbError(err) && err.code.endsWith('_INVALID_CONFIG')) {
-        throw new HaDuckError(
-          'HADB_HADUCK_INVALID_CONFIG',
-          err.message.replace('shipIntervalMs', 'checkpointIntervalMs'),
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+          duckdbConfig: duck.duckdbConfig,
+          snapshot: options.snapshot,
+          limits: duck.limits,
+        }),
+        path: options.path,
+        name: duck.name,
+        lease: options.lease,
+        instanceId: options.instanceId,
+        prefix: duck.prefix,
+        address: options.address,
+        listen: options.listen,
+        secret: options.secret,
+        forwarding: options.forwarding,
+        followerPullIntervalMs: options.followerPullIntervalMs ?? 250,
+        shipIntervalMs: options.checkpointIntervalMs,
+        groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
+        durability: options.durability,
+        forwardRetryDelaysMs: options.forwardRetryDelaysMs,
+        forwardTimeoutMs: options.forwardTimeoutMs,
+        clock: options.clock,
+        logger: options.logger,
+        admin: options.admin,
+      },
+      (err) =>
+        new HaDuckError('HADB_HADUCK_INVALID_CONFIG', err.message.replace('shipIntervalMs', 'checkpointIntervalMs'), {
+          cause: err,
+        }),
+    );
     return self;
-  }
-
-  /** This node's role. */
-  get role(): HaDuckRole {
-    return this.#node.role;
-  }
-
-  /** The forwarding address this node advertises. */
-  get address(): string {
-    return this.#node.address;
-  }
-
-  /** The database name. */
-  get name(): string {
-    return this.#node.name;
-  }
-
-  /** The admin server's URL (`http://host:port/`) when the `admin` option is set. */
-  get adminUrl(): string | undefined {
-    return this.#node.adminUrl;
   }
 
   /**
@@ -140,7 +102,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
    * `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER` (retry with the same `idempotencyToken`).
    */
   execute(sql: string, params?: HaParams, options: WriteOptions = {}): Promise<ExecuteResult> {
-    return this.#node.write({ kind: 'execute', sql, params }, options);
+    return this.node.write({ kind: 'execute', sql, params }, options);
   }
 
   /** Runs several statements as one transaction (forwarded like {@link execute}). Returns the total rows changed. */
@@ -148,7 +110,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     statements: readonly { readonly sql: string; readonly params?: HaParams | undefined }[],
     options: WriteOptions = {},
   ): Promise<ExecuteResult> {
-    return this.#node.write({ kind: 'batch', statements }, options);
+    return this.node.write({ kind: 'batch', statements }, options);
   }
 
   /**
@@ -160,7 +122,7 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
     fn: (tx: Transaction) => Promise<T>,
     options: OpOptions & { readonly durability?: Durability | undefined } = {},
   ): Promise<T> {
-    return this.#node.onLeader((side) => (side as DuckLeader).transaction(fn, options), {
+    return this.node.onLeader((side) => (side as DuckLeader).transaction(fn, options), {
       ...options,
       notLeaderMessage: 'transaction() runs only on the leader; use batch()',
     });
@@ -168,63 +130,28 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
 
   /** Runs a read-only statement (`SELECT`, `EXPLAIN`). See {@link QueryOptions.consistency}. */
   query(sql: string, params?: HaParams, options: QueryOptions = {}): Promise<QueryResult> {
-    return this.#node.read({ sql, params }, options);
+    return this.node.read({ sql, params }, options);
   }
 
   /** Leader: checkpoint and ship now. Throws `HADB_HA_NOT_LEADER` on a follower. */
   checkpoint(options: OpOptions = {}): Promise<void> {
-    return this.#node.ship(options);
-  }
-
-  /**
-   * Leader: resolves once every write committed so far is in storage (the RPO becomes zero for
-   * them). Follower: resolves once the local copy has applied everything durable at call time.
-   */
-  sync(options: OpOptions = {}): Promise<void> {
-    return this.#node.sync(options);
-  }
-
-  /** Resolves when this node has `role` (immediately if it has it). */
-  waitForRole(role: 'leader' | 'follower', options: OpOptions = {}): Promise<void> {
-    return this.#node.waitForRole(role, options);
+    return this.node.ship(options);
   }
 
   stats(): HaDuckStats {
-    const s = this.#node.stats();
+    const { base, node } = this.baseStats();
     return {
-      role: s.role,
-      commits: s.commits,
-      checkpoints: s.engine.checkpoints ?? 0,
-      unexpectedCheckpoints: s.engine.unexpectedCheckpoints ?? 0,
-      bytesShipped: s.bytesShipped,
-      lastShipError: s.lastShipError,
-      position: s.position.toString(),
-      appliedSegments: s.appliedSegments,
-      restoredSnapshots: s.restoredSnapshots,
-      swaps: s.refreshes,
-      lastReadPauseMs: s.lastReadPauseMs,
-      maxReadPauseMs: s.maxReadPauseMs,
-      forwardedWrites: s.forwardedWrites,
-      forwardRetries: s.forwardRetries,
-      promotions: s.promotions,
-      demotions: s.demotions,
+      ...base,
+      checkpoints: node.engine.checkpoints ?? 0,
+      unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
+      swaps: node.refreshes,
+      lastReadPauseMs: node.lastReadPauseMs,
+      maxReadPauseMs: node.maxReadPauseMs,
     };
   }
 
   /** Read pauses (ms) of the most recent swaps on this follower, oldest first. */
   readPauses(): readonly number[] {
-    return this.#node.readPauses();
-  }
-
-  /**
-   * Leaves the cluster: a leader ships its last commits, closes DuckDB and releases the lease (a
-   * follower takes over without waiting for the TTL); a follower stops following. Idempotent.
-   */
-  close(): Promise<void> {
-    return this.#node.close();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.node.readPauses();
   }
 }

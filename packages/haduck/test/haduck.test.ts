@@ -1,49 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { StorageLeaseStore, encodeLeaseData, newLeaseNonce } from '@hadb/lease';
-import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, describe, expect, it } from 'vitest';
-import { HaDuck, isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
+import { encodeLeaseData, newLeaseNonce } from '@hadb/lease';
+import { describe, expect, it } from 'vitest';
+import { isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
+import { localNodes } from './local-nodes.js';
 
-// Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
-let dir: string;
-let storage: LocalStorageBackend;
-let lease: StorageLeaseStore;
-const open: HaDuck[] = [];
-
-async function setup(): Promise<void> {
-  dir = mkdtempSync(join(tmpdir(), 'haduck-node-'));
-  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-}
-
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close().catch(() => undefined);
-  await lease?.close();
-  await storage?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string, extra: Partial<HaDuckOptions> = {}): Promise<HaDuck> {
-  const db = await HaDuck.open({
-    path: join(dir, `${id}.duckdb`),
-    name: 'app',
-    storage,
-    // A 1 s TTL needs shorter renewals and margin than core's defaults (which suit 5 s).
-    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-    instanceId: id,
-    checkpointIntervalMs: 100,
-    followerPullIntervalMs: 50,
-    ...extra,
-  });
-  open.push(db);
-  return db;
-}
+const nodes = localNodes('node');
+const { node, open } = nodes;
 
 /** Runs `statements` on the DuckDB file in a child process that is then SIGKILLed: the commits stay in the WAL only. */
 function killedAfter(path: string, statements: string[]): void {
@@ -68,13 +35,12 @@ function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
 
 describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   it('reports bad options as HADB_HADUCK_INVALID_CONFIG at open, before binding or joining', async () => {
-    await setup();
     const bad: Partial<HaDuckOptions>[] = [
       { durability: 'eventually' as never },
       { checkpointIntervalMs: 0 },
       { forwardRetryDelaysMs: [] },
       // Core's lease rule: renewals must fit inside TTL minus the margin (core's defaults suit a 5 s TTL).
-      { lease: { store: lease, ttlMs: 1000 } },
+      { lease: { store: nodes.lease, ttlMs: 1000 } },
     ];
     for (const extra of bad) {
       const err = await node('bad', extra).catch((e: unknown) => e);
@@ -83,7 +49,6 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   });
 
   it('a follower with the wrong secret gets HADB_HA_UNAUTHORIZED at once, and no log line or error shows either secret', async () => {
-    await setup();
     const secret = 'node-secret-Kp21-do-not-log';
     const wrong = 'node-wrong-Jq77-do-not-log';
     const la = recorder();
@@ -115,7 +80,6 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('group commit: with groupCommitMs a shipped write ships at once instead of at the next checkpoint tick', async () => {
-    await setup();
     const a = await node('a', { checkpointIntervalMs: 60_000, groupCommitMs: 5 });
     await a.execute('CREATE TABLE g (id BIGINT)');
     const started = performance.now();
@@ -128,7 +92,6 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   });
 
   it('read-only queries only; transaction() only on the leader; strong reads on the leader', async () => {
-    await setup();
     const a = await node('a');
     await a.execute('CREATE TABLE t (id BIGINT)');
     await a.transaction(async (tx) => {
@@ -146,7 +109,6 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a node promoted over a holder that never shipped anything (no local file, empty storage) becomes the leader', async () => {
-    await setup();
     // A holder that claimed the lease and died before its first snapshot.
     const ghost = encodeLeaseData({
       instanceId: 'ghost',
@@ -158,10 +120,10 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
       epoch: 5,
       nonce: newLeaseNonce(),
     });
-    expect((await lease.writeIfNotExists(lease.keyFor('app'), ghost)).success).toBe(true);
+    expect((await nodes.lease.writeIfNotExists(nodes.lease.keyFor('app'), ghost)).success).toBe(true);
     const b = await node('b');
     expect(b.role).toBe('follower');
-    expect(existsSync(join(dir, 'b.duckdb'))).toBe(false);
+    expect(existsSync(join(nodes.dir, 'b.duckdb'))).toBe(false);
     await b.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     await b.execute('CREATE TABLE t (id BIGINT)');
     await b.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
@@ -171,8 +133,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted node whose file holds a checkpoint that was never shipped moves it aside and restores from storage', async () => {
-    await setup();
-    const path = join(dir, 'a.duckdb');
+    const path = join(nodes.dir, 'a.duckdb');
     let a = await node('a');
     await a.execute('CREATE TABLE t (id BIGINT)');
     await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
@@ -186,13 +147,15 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     conn.closeSync();
     raw.closeSync();
     a = await node('a');
+    // A slow first claim (a loaded machine) may join as follower first.
+    await a.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     expect(a.role).toBe('leader');
     expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
     expect(a.stats().restoredSnapshots).toBe(1);
-    const aside = readdirSync(dir).filter((f) => f.startsWith('a.duckdb.diverged-'));
+    const aside = readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-'));
     expect(aside).toHaveLength(1);
     // The moved-aside copy still has the unshipped row.
-    const old = await DuckDBInstance.create(join(dir, aside[0]!), { access_mode: 'READ_ONLY' });
+    const old = await DuckDBInstance.create(join(nodes.dir, aside[0]!), { access_mode: 'READ_ONLY' });
     const oc = await old.connect();
     expect((await oc.runAndReadAll('SELECT id FROM t ORDER BY id')).getRows()).toEqual([[1n], [666n]]);
     oc.closeSync();
@@ -200,8 +163,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted leader whose WAL holds commits no checkpoint shipped keeps its file and sets a copy aside with the WAL', async () => {
-    await setup();
-    const path = join(dir, 'a.duckdb');
+    const path = join(nodes.dir, 'a.duckdb');
     const a = await node('a');
     await a.execute('CREATE TABLE t (id BIGINT)');
     await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
@@ -214,11 +176,11 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     expect((await again.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
     // The file itself was kept (no restore from storage).
     expect(again.stats().restoredSnapshots).toBe(0);
-    const aside = readdirSync(dir).filter((f) => f.startsWith('a.duckdb.diverged-') && !f.endsWith('.wal'));
+    const aside = readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-') && !f.endsWith('.wal'));
     expect(aside).toHaveLength(1);
-    expect(existsSync(join(dir, `${aside[0]}.wal`))).toBe(true);
+    expect(existsSync(join(nodes.dir, `${aside[0]}.wal`))).toBe(true);
     // Opened with its WAL, the moved-aside copy has the commit.
-    const old = await DuckDBInstance.create(join(dir, aside[0]!));
+    const old = await DuckDBInstance.create(join(nodes.dir, aside[0]!));
     const oc = await old.connect();
     expect((await oc.runAndReadAll('SELECT id FROM t ORDER BY id')).getRows()).toEqual([[1n], [777n]]);
     oc.closeSync();
@@ -226,15 +188,15 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('adopts an existing DuckDB file into empty storage, its WAL included', async () => {
-    await setup();
-    const path = join(dir, 'a.duckdb');
+    const path = join(nodes.dir, 'a.duckdb');
     killedAfter(path, ['CREATE TABLE t (id BIGINT)', 'INSERT INTO t VALUES (5), (6)']);
     const a = await node('a');
+    await a.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     expect(a.role).toBe('leader');
     expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[5n], [6n]]);
     const b = await node('b');
     await b.sync();
     expect((await b.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[5n], [6n]]);
-    expect(readdirSync(dir).some((f) => f.includes('.diverged-'))).toBe(false);
+    expect(readdirSync(nodes.dir).some((f) => f.includes('.diverged-'))).toBe(false);
   }, 30_000);
 });

@@ -1,45 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { StorageLeaseStore } from '@hadb/lease';
-import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HaQLite } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { HaQLite } from '../src/index.js';
+import { localNodes } from './local-nodes.js';
 
 // A leader and a follower in this process, each with its own admin server (the `admin` option).
-let dir: string;
-let storage: LocalStorageBackend;
-let lease: StorageLeaseStore;
-const open: HaQLite[] = [];
 const TOKEN = 'admin-token-0123456789';
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'haqlite-admin-'));
-  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-});
-
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close().catch(() => undefined);
-  await lease.close();
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string): Promise<HaQLite> {
-  const db = await HaQLite.open({
-    path: join(dir, `${id}.db`),
-    name: 'app',
-    storage,
-    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-    instanceId: id,
-    shipIntervalMs: 100,
-    followerPullIntervalMs: 50,
-    admin: { port: 0, token: TOKEN, sampleIntervalMs: 200 },
-  });
-  open.push(db);
-  return db;
-}
+const { node } = localNodes('admin', { admin: { port: 0, token: TOKEN, sampleIntervalMs: 200 } });
 
 async function get(db: HaQLite, path: string): Promise<Response> {
   expect(db.adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);

@@ -1,44 +1,11 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageLeaseStore } from '@hadb/lease';
-import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HaQLite, isHaError, isHaQLiteError, rowObjects, type HaQLiteOptions } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { HaQLite, isHaError, isHaQLiteError, rowObjects } from '../src/index.js';
+import { localNodes } from './local-nodes.js';
 
-// Nodes in this process over one local storage directory and a lease object in it (1 s TTL).
-let dir: string;
-let storage: LocalStorageBackend;
-let lease: StorageLeaseStore;
-const open: HaQLite[] = [];
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'haqlite-node-'));
-  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-});
-
-afterEach(async () => {
-  for (const db of open.splice(0)) await db.close().catch(() => undefined);
-  await lease.close();
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string, extra: Partial<HaQLiteOptions> = {}): Promise<HaQLite> {
-  const db = await HaQLite.open({
-    path: join(dir, `${id}.db`),
-    name: 'app',
-    storage,
-    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-    instanceId: id,
-    shipIntervalMs: 100,
-    followerPullIntervalMs: 50,
-    ...extra,
-  });
-  open.push(db);
-  return db;
-}
+const nodes = localNodes('node');
+const { node } = nodes;
 
 async function count(db: HaQLite, options = {}): Promise<bigint> {
   return (await db.query('SELECT count(*) AS n FROM t', [], options)).rows[0]![0] as bigint;
@@ -99,7 +66,13 @@ describe('one node', () => {
     expect(n).toBe(2);
     expect(await count(a)).toBe(2n);
     await expect(
-      HaQLite.open({ path: join(dir, 'x.db'), storage, lease: { store: lease }, instanceId: 'x', busyTimeoutMs: -1 }),
+      HaQLite.open({
+        path: join(nodes.dir, 'x.db'),
+        storage: nodes.storage,
+        lease: { store: nodes.lease },
+        instanceId: 'x',
+        busyTimeoutMs: -1,
+      }),
     ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
   });
 
@@ -115,11 +88,11 @@ describe('one node', () => {
   it('acknowledges a shipped write only once its changeset is in storage', async () => {
     const a = await node('a', { shipIntervalMs: 60_000, durability: 'shipped' });
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)');
-    const before = (await storage.list('haqlite/app/0000/')).length;
+    const before = (await nodes.storage.list('haqlite/app/0000/')).length;
     await a.execute('INSERT INTO t DEFAULT VALUES');
-    expect((await storage.list('haqlite/app/0000/')).length).toBe(before + 1);
+    expect((await nodes.storage.list('haqlite/app/0000/')).length).toBe(before + 1);
     await a.execute('INSERT INTO t DEFAULT VALUES', [], { durability: 'committed' });
-    expect((await storage.list('haqlite/app/0000/')).length).toBe(before + 1);
+    expect((await nodes.storage.list('haqlite/app/0000/')).length).toBe(before + 1);
     expect(a.stats().changesets).toBeGreaterThanOrEqual(2);
   });
 });
@@ -154,7 +127,7 @@ describe('two nodes', () => {
     await b.sync();
     await a2.sync();
     expect(await count(a2)).toBe(4n);
-    expect(readdirSync(dir).some((f) => f.startsWith('a.db.diverged-'))).toBe(true);
+    expect(readdirSync(nodes.dir).some((f) => f.startsWith('a.db.diverged-'))).toBe(true);
     await a2.execute("INSERT INTO t (v) VALUES ('forwarded by a2')");
     expect(await count(b)).toBe(5n);
   });
@@ -163,7 +136,7 @@ describe('two nodes', () => {
     const a = await node('a');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY)', [], { durability: 'shipped' });
     let requests = 0;
-    const counted = new Proxy(storage, {
+    const counted = new Proxy(nodes.storage, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver) as unknown;
         if (typeof v !== 'function') return v;

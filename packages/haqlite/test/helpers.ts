@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { eventually as poll, type NodeProcess, ProcessCluster } from '@hadb/testkit';
+import { type NodeProcess, ProcessCluster } from '@hadb/testkit';
 
 /** A node process of {@link Cluster} (test/fixtures/node.ts). */
 export type Node = NodeProcess;
@@ -17,9 +17,4 @@ export class Cluster extends ProcessCluster {
       env,
     );
   }
-}
-
-/** Polls `fn` every 100 ms until it returns a truthy value; throws after `ms`. */
-export function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  return poll(fn, { timeoutMs: ms, intervalMs: 100 });
 }

@@ -1,49 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createClient, LibsqlError, type Client } from '@libsql/client';
-import { StorageLeaseStore } from '@hadb/lease';
-import { LocalStorageBackend } from '@hadb/storage-local';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HaQLite, isHaQLiteError, serve, type HranaServer } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { type HaQLite, isHaQLiteError, serve, type HranaServer } from '../src/index.js';
+import { localNodes } from './local-nodes.js';
 
-let dir: string;
-let storage: LocalStorageBackend;
-let lease: StorageLeaseStore;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'haqlite-hrana-'));
-  storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
-  lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
-});
-
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-  await lease.close();
-  await storage.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string): Promise<HaQLite> {
-  const db = await HaQLite.open({
-    path: join(dir, `${id}.db`),
-    name: 'app',
-    storage,
-    lease: { store: lease, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 200, skewMarginMs: 200 },
-    instanceId: id,
-    shipIntervalMs: 100,
-    followerPullIntervalMs: 50,
-  });
-  cleanup.push(() => db.close());
-  return db;
-}
+const { node, defer } = localNodes('hrana');
 
 async function served(db: HaQLite, authToken = 'secret-token'): Promise<{ server: HranaServer; client: Client }> {
   const server = await serve(db, { port: 0, authToken });
   const client = createClient({ url: server.url, authToken, intMode: 'bigint' });
-  cleanup.push(() => server.close());
-  cleanup.push(() => client.close());
+  defer(() => server.close());
+  defer(() => client.close());
   return { server, client };
 }
 
@@ -138,7 +104,7 @@ describe('Hrana over HTTP with @libsql/client', () => {
     const db = await node('a');
     const { server } = await served(db);
     const bad = createClient({ url: server.url, authToken: 'wrong' });
-    cleanup.push(() => bad.close());
+    defer(() => bad.close());
     await expect(bad.execute('SELECT 1')).rejects.toBeInstanceOf(LibsqlError);
     expect((await fetch(`${server.url}/v3`, { headers: { authorization: 'Bearer secret-token' } })).status).toBe(200);
     expect((await fetch(`${server.url}/v3`)).status).toBe(401);

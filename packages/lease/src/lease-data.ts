@@ -45,13 +45,20 @@ export interface LeaseData {
  * - `maxRecordBytes`: 64 KiB. Real records are about 200 bytes; `StorageLeaseStore.read` stops
  *   reading past this.
  * - `maxTtlSecs`: 86,400 (one day); hadb leases live for seconds.
- * - `maxEpoch`: 2^48; at one takeover per millisecond that lasts 8,900 years.
+ * - `maxEpoch`: 2^40 − 1, the one epoch cap of hadb (this constant is its only definition).
+ *   Engines carry the epoch in 40 bits (duckblock's epoch markers), so no record may hold more;
+ *   at one takeover per millisecond 2^40 lasts 34 years.
+ * - `epochHeadroom`: 2^20. `@hadb/core` acts only on records whose epoch is at most
+ *   `maxEpoch − epochHeadroom` (others count as a stranger's and are not remembered), so a damaged
+ *   or hostile record near the cap cannot leave its successors without epochs: a million terms
+ *   stay available above any record core accepts.
  * - `maxTextChars`: 1,024 UTF-16 units for `instance_id`, `address`, `session_id` and `nonce`.
  */
 export const LEASE_LIMITS = Object.freeze({
   maxRecordBytes: 64 * 1024,
   maxTtlSecs: 86_400,
-  maxEpoch: 2 ** 48,
+  maxEpoch: 2 ** 40 - 1,
+  epochHeadroom: 2 ** 20,
   maxTextChars: 1024,
 });
 

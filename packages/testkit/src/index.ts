@@ -7,3 +7,7 @@ export { freePort } from './free-port.js';
 export { FaultProxy, type FaultMode, type FaultProxyCounters, type FaultProxyOptions } from './fault-proxy.js';
 export { ManualClock } from './manual-clock.js';
 export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';
+export { webhookReceiver, type ReceivedHook, type WebhookReceiver } from './webhook-receiver.js';
+export { serveNodeFixture, testLeaseTiming, type FixtureDatabase, type NodeFixtureOptions } from './ha/node-fixture.js';
+export { failoverScenarios, type FailoverScenarioOptions } from './ha/failover-scenarios.js';
+export { scratchNodes, type ScratchNodes } from './scratch.js';

@@ -1,4 +1,11 @@
-import type { AdminEvent, AdminSource, DatabaseStatus, NodeStatus } from '@hadb/admin';
+import {
+  alertOf,
+  EventThrottle,
+  type AdminEvent,
+  type AdminSource,
+  type DatabaseStatus,
+  type NodeStatus,
+} from '@hadb/admin';
 import { describeError, isHadbError, type Clock, type Logger } from '@hadb/io';
 import type { WalstreamEvent } from './events.js';
 import type { ReplicatorStatus } from './replicator.js';
@@ -17,7 +24,10 @@ interface DbCounters {
  * the last ship and the last successful sync (also one that found nothing new, so heartbeats keep
  * going on a quiet database), bytes and changesets (plus snapshots) shipped, and failures by
  * `HADB_*` code. A failed sync — a background step or a requested `sync()` — is also reported as
- * a `ship_failed` event. Fed by the `Walstream` it belongs to; `nodeId` names the process.
+ * a `ship_failed` event, and as `auth_failure` / `corruption_detected` / `circuit_breaker_open`
+ * when its cause is refused credentials, a failed verification or an open storage breaker (at
+ * most once a minute each, see `@hadb/admin`'s `alertOf`). Fed by the `Walstream` it belongs to;
+ * `nodeId` names the process.
  */
 export class WalstreamAdminSource implements AdminSource {
   readonly nodeId: string;
@@ -26,12 +36,14 @@ export class WalstreamAdminSource implements AdminSource {
   readonly #databases: () => readonly ReplicatorStatus[];
   readonly #counters = new Map<string, DbCounters>();
   readonly #listeners = new Set<(event: AdminEvent) => void>();
+  readonly #throttle: EventThrottle;
 
   constructor(options: { nodeId: string; clock: Clock; logger: Logger; databases: () => readonly ReplicatorStatus[] }) {
     this.nodeId = options.nodeId;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#databases = options.databases;
+    this.#throttle = new EventThrottle(options.clock);
   }
 
   #of(db: string): DbCounters {
@@ -65,7 +77,16 @@ export class WalstreamAdminSource implements AdminSource {
     const code = isHadbError(error) ? error.code : 'HADB_WALSTREAM_UNKNOWN';
     const c = this.#of(db);
     c.errors[code] = (c.errors[code] ?? 0) + 1;
-    this.report({ type: 'ship_failed', db, error: `${code}: ${describeError(error).message}` });
+    const message = `${code}: ${describeError(error).message}`;
+    this.report({ type: 'ship_failed', db, error: message });
+    const alert = alertOf(error);
+    if (alert !== undefined) this.alert({ type: alert, db, error: message });
+  }
+
+  /** Reports a failure event at most once a minute per type and database (see `EventThrottle`). */
+  alert(event: AdminEvent): void {
+    const passed = this.#throttle.pass(event);
+    if (passed !== undefined) this.report(passed);
   }
 
   /** Sends an event to the admin server (webhooks, recent events). */

@@ -49,6 +49,11 @@ export interface WalstreamOptions extends Omit<DatabaseOptions, 'name'> {
   readonly uploadConcurrency?: number | undefined;
   readonly clock?: Clock | undefined;
   readonly logger?: Logger | undefined;
+  /**
+   * This process's name in admin status, metrics (`node` label) and events (see
+   * {@link Walstream.adminSource}). Default: the host name; `admin.nodeId` overrides it.
+   */
+  readonly nodeId?: string | undefined;
   /** Progress and error events of every database. */
   readonly onEvent?: ((event: WalstreamEvent) => void) | undefined;
   /**
@@ -82,6 +87,7 @@ export interface ResolvedShared {
   readonly uploadConcurrency: number;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly nodeId: string | undefined;
   readonly onEvent: (event: WalstreamEvent) => void;
 }
 
@@ -103,6 +109,7 @@ export function resolveShared(options: WalstreamOptions): ResolvedShared {
     uploadConcurrency: check.int('uploadConcurrency', options.uploadConcurrency, { min: 1, max: 256, default: 4 }),
     clock: options.clock ?? systemClock,
     logger: options.logger ?? silentLogger,
+    nodeId: options.nodeId === undefined ? undefined : check.string('nodeId', options.nodeId),
     onEvent: options.onEvent ?? (() => {}),
   };
 }

@@ -24,8 +24,7 @@ export class Walstream {
   readonly #dbs = new Map<string, DatabaseReplicator>();
   readonly #ctx: EngineContext;
   #closed = false;
-  /** Present when the `admin` option is set. */
-  readonly #adminSource: WalstreamAdminSource | undefined;
+  readonly #adminSource: WalstreamAdminSource;
   #adminServer: AdminServer | undefined;
 
   readonly #shared: ResolvedShared;
@@ -38,25 +37,22 @@ export class Walstream {
   ) {
     this.#shared = shared;
     this.#defaults = defaults;
-    const source = (this.#adminSource =
-      admin === undefined
-        ? undefined
-        : new WalstreamAdminSource({
-            nodeId: admin.nodeId ?? hostname(),
-            clock: shared.clock,
-            logger: shared.logger,
-            databases: () => [...this.#dbs.values()].map((r) => r.status()),
-          }));
+    const source = (this.#adminSource = new WalstreamAdminSource({
+      nodeId: admin?.nodeId ?? shared.nodeId ?? hostname(),
+      clock: shared.clock,
+      logger: shared.logger,
+      databases: () => [...this.#dbs.values()].map((r) => r.status()),
+    }));
     this.#ctx = {
       storage: shared.storage,
       prefix: shared.prefix,
       clock: shared.clock,
       logger: shared.logger,
       limiter: new ConcurrencyLimiter(shared.uploadConcurrency),
-      synced: source === undefined ? undefined : (db) => source.synced(db),
-      syncFailed: source === undefined ? undefined : (db, err) => source.failed(db, err),
+      synced: (db) => source.synced(db),
+      syncFailed: (db, err) => source.failed(db, err),
       emit: (event) => {
-        source?.event(event);
+        source.event(event);
         try {
           shared.onEvent(event);
         } catch (err) {
@@ -71,7 +67,7 @@ export class Walstream {
     const shared = resolveShared(options);
     resolveDatabase(options);
     const ws = new Walstream(shared, options, options.admin);
-    if (options.admin !== undefined && ws.#adminSource !== undefined) {
+    if (options.admin !== undefined) {
       const { nodeId: _nodeId, ...server } = options.admin;
       ws.#adminServer = await startAdminServer({
         clock: shared.clock,
@@ -81,6 +77,15 @@ export class Walstream {
       });
     }
     return ws;
+  }
+
+  /**
+   * This process's `@hadb/admin` source (status, metrics and events of every database), for an
+   * admin server the application runs itself — for example one server over several `Walstream`s
+   * (give each a distinct `nodeId`). The `admin` option serves it directly.
+   */
+  get adminSource(): WalstreamAdminSource {
+    return this.#adminSource;
   }
 
   /** The admin server's URL (`http://host:port/`) when the `admin` option is set. */
@@ -139,7 +144,7 @@ export class Walstream {
     const admin = this.#adminServer;
     this.#adminServer = undefined;
     await admin?.close();
-    this.#adminSource?.close();
+    this.#adminSource.close();
     const all = [...this.#dbs.values()];
     this.#dbs.clear();
     const results = await Promise.allSettled(all.map((r) => r.close(options)));

@@ -1,49 +1,25 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { StorageBackend } from '@hadb/storage';
+import { webhookReceiver } from '@hadb/testkit';
+import { WRITE_OPERATIONS, withFaults } from '@hadb/testkit/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Walstream } from '../src/index.js';
 import { openApp, openLocal, tempDir } from './helpers.js';
 
-/** Storage whose writes (`put*`) fail while `failing.on` is set. */
-function flaky(inner: StorageBackend): { storage: StorageBackend; failing: { on: boolean } } {
-  const failing = { on: false };
-  const storage = new Proxy(inner, {
-    get(target, prop) {
-      if (typeof prop === 'string' && prop.startsWith('put') && failing.on)
-        return () => Promise.reject(new Error('upload refused (test)'));
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { storage, failing };
-}
-
 describe('walstream with the admin option', () => {
   const cleanups: Array<() => void | Promise<void>> = [];
-  let receiver: Server | undefined;
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
-    receiver?.close();
   });
 
   it('serves per-database shipping metrics and readiness, and reports a failed sync as ship_failed', async () => {
-    const events: { event: string; database: string; error: string }[] = [];
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        events.push(JSON.parse(body) as { event: string; database: string; error: string });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => receiver!.listen(0, '127.0.0.1', resolve));
-    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const hooks = await webhookReceiver();
+    cleanups.push(() => hooks.close());
+    const hook = hooks.url;
 
     const t = tempDir('admin');
     cleanups.push(t.cleanup);
-    const { storage, failing } = flaky(await openLocal(t.dir));
+    // Writes fail while the fault rate is 1 (an outage), and work again once it is healed.
+    const storage = withFaults(await openLocal(t.dir), { seed: 1, operations: WRITE_OPERATIONS });
     const path = join(t.dir, 'app.db');
     const app = openApp(path);
     cleanups.push(() => void app.close());
@@ -73,18 +49,16 @@ describe('walstream with the admin option', () => {
     expect(text).toMatch(/^hadb_seconds_since_last_sync\{db="orders",node="box-1"\} \d/m);
 
     // Uploads fail: the sync rejects, is counted by code and becomes a `ship_failed` webhook.
-    failing.on = true;
+    storage.setFaults({ errorRate: 1, operations: WRITE_OPERATIONS });
     app.prepare('INSERT INTO t (v) VALUES (?)').run('lost for now');
     await expect(r.sync()).rejects.toThrow();
-    const deadline = Date.now() + 10_000;
-    while (!events.some((e) => e.event === 'ship_failed') && Date.now() < deadline)
-      await new Promise((res) => setTimeout(res, 50));
-    expect(events.find((e) => e.event === 'ship_failed')).toMatchObject({ event: 'ship_failed', database: 'orders' });
+    const failed = await hooks.waitFor('ship_failed');
+    expect(failed.json).toMatchObject({ event: 'ship_failed', database: 'orders' });
     text = await (await fetch(`${url}metrics`)).text();
     expect(text).toMatch(/^hadb_errors_total\{code="[A-Z_]+",db="orders",node="box-1"\} 1$/m);
 
     // Storage recovers: the next sync ships the change.
-    failing.on = false;
+    storage.setFaults({ errorRate: 0 });
     expect((await r.sync()).shipped).toBe(1);
     await ws.close();
     await expect(fetch(`${url}health`)).rejects.toThrow();

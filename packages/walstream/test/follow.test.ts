@@ -12,16 +12,25 @@ describe('follow mode (read replica)', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it('keeps a read-only replica up to date through VACUUM and a new lineage while readers read', async () => {
-    const t = tempDir('follow');
+  /** A scratch directory with local storage and an app writing `<name>.db`, replicated as `name` (autoSync off); closed after the test. */
+  async function source(label: string, name: string) {
+    const t = tempDir(label);
     cleanups.push(t.cleanup);
     const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'src.db');
+    const path = join(t.dir, `${name}.db`);
     const app = openApp(path);
     cleanups.push(() => void app.close());
     app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
-    let ws = await Walstream.open({ storage, autoSync: false });
-    let r = await ws.add(path, { name: 'src' });
+    const ws = await Walstream.open({ storage, autoSync: false });
+    cleanups.push(() => ws.close());
+    const r = await ws.add(path, { name });
+    return { t, storage, path, app, ws, r };
+  }
+
+  it('keeps a read-only replica up to date through VACUUM and a new lineage while readers read', async () => {
+    const src = await source('follow', 'src');
+    const { t, storage, path, app } = src;
+    let { ws, r } = src;
     const rnd = prng(77);
     randomTxn(app, rnd, 50);
     await r.sync();
@@ -82,16 +91,7 @@ describe('follow mode (read replica)', () => {
   });
 
   it('a crash mid-apply leaves a hot SQLite journal that rolls the replica back; re-applying finishes it', async () => {
-    const t = tempDir('journal');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'j.db');
-    const app = openApp(path);
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
-    const ws = await Walstream.open({ storage, autoSync: false });
-    cleanups.push(() => ws.close());
-    const r = await ws.add(path, { name: 'j' });
+    const { t, storage, path, app, r } = await source('journal', 'j');
     randomTxn(app, prng(1), 40);
     const base = await r.sync();
     const baseContent = cli(path, 'SELECT count(*), sum(length(v)) FROM t;');
@@ -129,16 +129,7 @@ describe('follow mode (read replica)', () => {
   });
 
   it('a crash mid-apply of a changeset that shrinks the file rolls back the truncated tail pages too', async () => {
-    const t = tempDir('shrink');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 's.db');
-    const app = openApp(path);
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
-    const ws = await Walstream.open({ storage, autoSync: false });
-    cleanups.push(() => ws.close());
-    const r = await ws.add(path, { name: 's' });
+    const { t, storage, path, app, r } = await source('shrink', 's');
     // Deterministic contents (no randomblob): the base file has many pages with live rows.
     const insert = app.prepare('INSERT INTO t (k, v) VALUES (?, zeroblob(?) || ?)');
     app.transaction(() => {

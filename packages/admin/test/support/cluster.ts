@@ -1,5 +1,5 @@
 import { Coordinator, StorageNodeRegistry } from '@hadb/core';
-import type { LeaseStore } from '@hadb/lease';
+import { freezableLeaseStore } from '@hadb/testkit/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { coordinatorSource, type CoordinatorAdminSource } from '../../src/index.js';
@@ -19,24 +19,6 @@ export interface TestNode {
   freeze(): void;
 }
 
-/** A view of `store` whose requests never settle once frozen. */
-function freezable(store: LeaseStore): { store: LeaseStore; freeze(): void } {
-  let frozen = false;
-  const hang = <T>(): Promise<T> => new Promise<T>(() => {});
-  const view: LeaseStore = {
-    name: store.name,
-    capabilities: store.capabilities,
-    keyFor: (scope) => store.keyFor(scope),
-    read: (key, o) => (frozen ? hang() : store.read(key, o)),
-    writeIfNotExists: (key, data, o) => (frozen ? hang() : store.writeIfNotExists(key, data, o)),
-    writeIfMatch: (key, data, etag, o) => (frozen ? hang() : store.writeIfMatch(key, data, etag, o)),
-    delete: (key, o) => (frozen ? hang() : store.delete(key, o)),
-    close: async () => {},
-    [Symbol.asyncDispose]: async () => {},
-  };
-  return { store: view, freeze: () => (frozen = true) };
-}
-
 /** An in-process cluster of real `@hadb/core` Coordinators on `@hadb/lease-mem` and storage-mem. */
 export class TestCluster {
   readonly lease = new MemLeaseStore();
@@ -46,7 +28,7 @@ export class TestCluster {
 
   node(name: string): TestNode {
     const engine = new TestEngine(this.storage);
-    const lease = freezable(this.lease);
+    const lease = freezableLeaseStore(this.lease);
     const coordinator = new Coordinator({
       replicator: engine,
       followerBehavior: engine,

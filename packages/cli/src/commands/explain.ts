@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { resolveReplicateAdmin } from '../admin-config.js';
 import { awsCredentials } from '../backends.js';
 import { DEFAULT_RETENTION } from '../config.js';
 import type { Context } from '../context.js';
@@ -19,6 +20,10 @@ export async function explain(ctx: Context, opts: { json?: boolean }): Promise<v
   const storage = settings.storage === undefined ? undefined : parseStorageUrl(settings.storage.value, env);
   const lease = parseLeaseUrl(settings.lease.value);
   const creds = awsCredentials(env);
+  const admin =
+    settings.config === undefined
+      ? undefined
+      : resolveReplicateAdmin(undefined, settings.config.admin, env, settings.config.path);
   const out = {
     config: settings.config?.path ?? null,
     storage:
@@ -47,6 +52,20 @@ export async function explain(ctx: Context, opts: { json?: boolean }): Promise<v
             recipients: settings.age.value.recipients,
           },
     retention: { ...DEFAULT_RETENTION, ...settings.config?.retention },
+    admin:
+      admin === undefined
+        ? null
+        : {
+            listen: `${admin.server.host}:${admin.server.port}`,
+            from: admin.from,
+            node: admin.node,
+            token: admin.server.token === undefined ? 'none (loopback only)' : '****',
+            webhooks: admin.server.webhooks?.targets.map((t) => ({
+              url: redactUrl(t.url),
+              signed: t.secret !== undefined,
+            })),
+            heartbeat: admin.server.heartbeat === undefined ? undefined : redactUrl(admin.server.heartbeat.url),
+          },
     dbs:
       settings.config?.dbs === undefined
         ? []

@@ -1,5 +1,5 @@
 import { setImmediate as yieldMacrotask } from 'node:timers/promises';
-import { Rng } from './rng.js';
+import { Prng } from '@hadb/testkit';
 
 /**
  * A simulated process. Tasks scheduled for a host do not run while it is paused (they run, in
@@ -35,7 +35,7 @@ export interface Task {
  */
 export class Scheduler {
   now = 0;
-  readonly rng: Rng;
+  readonly rng: Prng;
   private heap: Task[] = [];
   private seq = 0;
   /** Runs after every task that did something (invariant checks). */
@@ -44,7 +44,7 @@ export class Scheduler {
   steps = 0;
 
   constructor(seed: number) {
-    this.rng = new Rng(seed);
+    this.rng = new Prng(seed);
   }
 
   /**

@@ -50,6 +50,8 @@ export interface ForwardingServerOptions<W, R, WR, RR> {
   readonly requestTimeoutMs?: number | undefined;
   /** Logs requests that failed with an unexpected (untyped) error. Never given the secret. */
   readonly logger?: Pick<Logger, 'warn'> | undefined;
+  /** Called for each request refused 401 (missing or wrong bearer secret); must not block. */
+  readonly onUnauthorized?: (() => void) | undefined;
 }
 
 /** How long `close()` lets requests being handled finish before it drops their connections, ms. */
@@ -262,6 +264,7 @@ export class ForwardingServer<W, R, WR, RR> implements AsyncDisposable {
       if (!this.#authorized(req)) {
         // Never read the body of an unauthenticated request: answer, then drop the connection.
         res.once('finish', () => req.destroy());
+        this.#options.onUnauthorized?.();
         return send(res, 401, { error: { code: 'HADB_HA_UNAUTHORIZED', message: 'unauthorized' } }, true);
       }
       const body = await readBody(req, this.#options.maxBodyBytes ?? 16 * 1024 * 1024);

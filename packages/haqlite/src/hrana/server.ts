@@ -284,7 +284,11 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
     };
     try {
       const path = (req.url ?? '/').split('?')[0]!;
-      if (!authorized(req)) throw new RequestError(401, 'missing or wrong bearer token', 'UNAUTHORIZED');
+      if (!authorized(req)) {
+        // Reported as the node's `unauthorized` event (the admin server's `auth_failure`).
+        db.emit('unauthorized', { via: 'hrana' });
+        throw new RequestError(401, 'missing or wrong bearer token', 'UNAUTHORIZED');
+      }
       if (req.method === 'GET' && (path === '/v2' || path === '/v3' || path === '/health'))
         return send(200, { ok: true, role: db.role });
       if (req.method === 'POST' && (path === '/v2/pipeline' || path === '/v3/pipeline')) {

@@ -5,3 +5,4 @@ export { isSameRecord, leaseBytes, uniqueScope } from './records.js';
 export { measureCasLatency, type CasLatency, type LatencyStats } from './cas-latency.js';
 export { withBenchService } from './bench-service.js';
 export { countLeaseRequests, type CountingLeaseStore, type LeaseRequestCount } from './counting.js';
+export { freezableLeaseStore, type FreezableLeaseStore } from './freezable.js';

@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeSegment, DuckblockReplicator, incrementalKey, readPosition, type Position } from '../src/index.js';
+import { openLeader, tempDir, testTerm } from './helpers.js';
+
+/**
+ * The applied position carries the `created_ms` of the segment or snapshot it reached (the leader's
+ * capture time, from the header), persisted beside the file: the commit time follower lag is
+ * measured from.
+ */
+describe('created_ms in the applied position', () => {
+  const DB = 'cms';
+  const PREFIX = 'cms/';
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let leader: Awaited<ReturnType<typeof openLeader>>;
+  const storage = new MemStorageBackend();
+  const replicator = new DuckblockReplicator({
+    storage,
+    prefix: PREFIX,
+    snapshot: { intervalMs: 0, afterFileSizes: 0 },
+  });
+  /** The header `created_ms` of the one stored object whose key `match`es. */
+  const headerMs = async (match: (key: string) => boolean): Promise<number> => {
+    const keys = (await storage.list(PREFIX)).filter(match);
+    expect(keys).toHaveLength(1);
+    const object = await storage.get(keys[0]!);
+    return Number(decodeSegment(object!.data).changeset.header.createdMs);
+  };
+  let started = 0;
+
+  beforeAll(async () => {
+    ({ dir, cleanup } = await tempDir('cms'));
+    started = Date.now();
+    leader = await openLeader(join(dir, 'leader.duckdb'));
+    await leader.conn.run('create table t as select range id from range(1000)');
+    await leader.conn.run('CHECKPOINT');
+    await replicator.startLineage(DB, join(dir, 'leader.duckdb'), testTerm(DB, 1));
+  });
+  afterAll(async () => {
+    leader.close();
+    await cleanup();
+  });
+
+  it('a snapshot restore and each applied segment record the header created_ms, and it survives a reread', async () => {
+    const path = join(dir, 'follower.duckdb');
+    const follower = new DuckblockReplicator({ storage, prefix: PREFIX });
+    const seen: Array<{ kind: string; position: Position }> = [];
+    await follower.pullDetailed(DB, path, { onApplied: (position, kind) => void seen.push({ kind, position }) });
+    expect(seen.map((s) => s.kind)).toEqual(['snapshot']);
+    const snapshotMs = await headerMs((k) => k.includes(`${DB}/0001/`));
+    expect(snapshotMs).toBeGreaterThanOrEqual(started);
+    expect(seen[0]!.position.createdMs).toBe(snapshotMs);
+    expect((await readPosition(path))?.createdMs).toBe(snapshotMs);
+
+    await new Promise((r) => setTimeout(r, 20));
+    await leader.conn.run('insert into t values (5000)');
+    await leader.conn.run('CHECKPOINT');
+    await replicator.pushCheckpoint(DB);
+    const head = replicator.head(DB)!.seq;
+    const segmentMs = await headerMs((k) => k === incrementalKey(PREFIX, DB, head));
+    expect(segmentMs).toBeGreaterThan(snapshotMs);
+
+    await follower.pullDetailed(DB, path, { onApplied: (position, kind) => void seen.push({ kind, position }) });
+    expect(seen.at(-1)).toMatchObject({ kind: 'segment', position: { seq: head, createdMs: segmentMs } });
+    expect((await readPosition(path))?.createdMs).toBe(segmentMs);
+  });
+});
