@@ -38,6 +38,19 @@ export interface DetectOptions {
    * shipped in addition to what the checksum comparison finds; never instead of it.
    */
   readonly extraBlocks?: Iterable<number> | undefined;
+  /**
+   * A detection already made on this file at rest ({@link detectDirtyBlocks} with the same
+   * `previous`): used instead of scanning the file again.
+   */
+  readonly detected?: DirtyBlocks | undefined;
+}
+
+/** What {@link detectDirtyBlocks} found. */
+export interface DirtyBlocks {
+  readonly scan: FileScan;
+  readonly blocks: number[];
+  readonly headerPages: number[];
+  readonly sizeChanged: boolean;
 }
 
 /**
@@ -49,7 +62,8 @@ export function detectDirtyBlocks(
   fd: number,
   previous: BlockManifest | undefined,
   options: DetectOptions = {},
-): { scan: FileScan; blocks: number[]; headerPages: number[]; sizeChanged: boolean } {
+): DirtyBlocks {
+  if (options.detected !== undefined) return options.detected;
   const scan = scanFile(fd);
   const diff = diffManifest(previous, scan.manifest);
   const set = new Set(diff.blocks);

@@ -216,9 +216,20 @@ export class DuckblockReplicator implements Replicator {
     });
   }
 
-  /** Runs retention now (it also runs after every snapshot). */
-  async applyRetention(db: string, options: ReplicatorCallOptions = {}): Promise<RetentionResult> {
-    return applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, options);
+  /**
+   * Runs retention now (it also runs after every snapshot), as the leader of `db`: fenced by its
+   * term (checked before every delete request; the term's end aborts a delete in flight and
+   * rejects with `HADB_CORE_FENCED`). `HADB_DUCKBLOCK_NOT_FOUND` when this replicator does not
+   * lead `db`; offline tools call the exported `applyRetention` function instead.
+   */
+  applyRetention(db: string, options: ReplicatorCallOptions = {}): Promise<RetentionResult> {
+    const state = this.leader(db);
+    return runExclusive(state, () =>
+      applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, {
+        signal: options.signal,
+        fence: state.term.fence,
+      }),
+    );
   }
 
   /** Restores or catches up the local copy at `path`; returns the sequence reached (`0n` for an empty history). */

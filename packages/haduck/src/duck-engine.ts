@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { Replicator } from '@hadb/core';
-import { DuckblockFollowerBehavior, DuckblockReplicator, type Position, type SnapshotPolicy } from '@hadb/duckblock';
+import {
+  DuckblockFollowerBehavior,
+  DuckblockReplicator,
+  type Position,
+  type RetentionPolicy,
+  type SnapshotPolicy,
+} from '@hadb/duckblock';
 import type { EngineContext, EngineFactory, HaEngine } from '@hadb/ha';
 import type { StorageBackend } from '@hadb/storage';
 import { DuckLeader } from './duck-leader.js';
@@ -20,6 +26,10 @@ export interface DuckEngineOptions {
   readonly duckdbConfig: Readonly<Record<string, string>>;
   /** duckblock's snapshot policy (default: duckblock's). */
   readonly snapshot?: SnapshotPolicy | undefined;
+  /** duckblock's retention policy (default: duckblock's). */
+  readonly retention?: RetentionPolicy | undefined;
+  /** Set-aside copies of the local file kept (default 2). */
+  readonly keepSetAside?: number | undefined;
   /** The leader's per-request limits. Default: `DEFAULT_DUCK_LIMITS`. */
   readonly limits?: DuckLimits | undefined;
 }
@@ -36,6 +46,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       storage: options.storage,
       prefix: options.prefix,
       snapshot: options.snapshot,
+      retention: options.retention,
       logger,
       clock,
     });
@@ -46,6 +57,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
         clock,
         duckdbConfig: options.duckdbConfig,
         logger,
+        keepSetAside: options.keepSetAside,
       });
     const followerBehavior: DuckblockFollowerBehavior = new DuckblockFollowerBehavior(replicator, {
       onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind }),

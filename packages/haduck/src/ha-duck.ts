@@ -77,6 +77,8 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
             prefix: duck.prefix,
             duckdbConfig: duck.duckdbConfig,
             snapshot: options.snapshot,
+            retention: options.retention,
+            keepSetAside: duck.keepSetAside,
             limits: duck.limits,
           }),
           path: options.path,
