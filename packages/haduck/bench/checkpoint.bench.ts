@@ -1,0 +1,167 @@
+// Bench of HaDuck's checkpoint cost on real DuckDB files (issue #14 item 4): the time of
+// `checkpoint()` after a 1-row update on a small and a large database (and their ratio), the
+// longest wait of a writer while a large update is checkpointed beside DuckDB's own CHECKPOINT
+// of the same update, and a 1 % scattered update's checkpoint beside DuckDB's CHECKPOINT plus a
+// whole-file upload. Sizes: HADUCK_BENCH_SMALL_MIB (default 100) and HADUCK_BENCH_LARGE_MIB
+// (default 3072). Local storage, one node, no snapshots during the measurements.
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { StorageLeaseStore } from '@hadb/lease';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import type { BenchContext } from '../../../scripts/bench-types.js';
+import { HaDuck } from '../src/index.js';
+
+const BYTES_PER_ROW = 28; // id (bitpacked) + four random doubles, as stored
+const REPEATS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+interface Measured {
+  readonly fileBytes: number;
+  readonly rows: number;
+  readonly rawOneRow: number;
+  readonly haduckOneRow: number;
+  readonly rawLarge?: number;
+  readonly largeCheckpoint?: number;
+  readonly largeMaxWait?: number;
+  readonly largeWrites?: number;
+  readonly rawScatter?: number;
+  readonly wholeUpload?: number;
+  readonly scatterCheckpoint?: number;
+}
+
+async function measure(targetMiB: number, large: boolean): Promise<Measured> {
+  const dir = await mkdtemp(join(tmpdir(), 'haduck-ckpt-bench-'));
+  const path = join(dir, 'db.duckdb');
+  const rows = Math.ceil((targetMiB * 1024 * 1024) / BYTES_PER_ROW);
+  const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  try {
+    // Build the database with DuckDB alone, then measure DuckDB's own CHECKPOINT.
+    const raw = await DuckDBInstance.create(path, { checkpoint_threshold: '1000GB' });
+    const conn = await raw.connect();
+    await conn.run(
+      `CREATE TABLE t AS SELECT i AS id, random() AS a, random() AS b, random() AS c, random() AS v FROM range(${rows}) r(i)`,
+    );
+    await conn.run('CHECKPOINT');
+    const rawOne: number[] = [];
+    for (let i = 0; i < REPEATS; i++) {
+      await conn.run(`UPDATE t SET v = v + 1 WHERE id = ${i * 7919}`);
+      rawOne.push(await timed(() => conn.run('CHECKPOINT')));
+    }
+    let rawLarge: number | undefined;
+    let rawScatter: number | undefined;
+    if (large) {
+      await conn.run(`UPDATE t SET v = v + 1, a = a + 1 WHERE id < ${Math.floor(rows / 4)}`);
+      rawLarge = await timed(() => conn.run('CHECKPOINT'));
+      await conn.run('UPDATE t SET v = v + 1 WHERE id % 100 = 0');
+      rawScatter = await timed(() => conn.run('CHECKPOINT'));
+    }
+    conn.closeSync();
+    raw.closeSync();
+    const fileBytes = (await stat(path)).size;
+    let wholeUpload: number | undefined;
+    if (large) {
+      wholeUpload = await timed(() =>
+        storage.putStream('whole/db', createReadStream(path, { highWaterMark: 1 << 20 }), { contentLength: fileBytes }),
+      );
+      await storage.delete('whole/db');
+    }
+
+    // The same file under HaDuck (adopted: its first snapshot is uploaded at open).
+    const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+    const duck = await HaDuck.open({
+      path,
+      name: 'bench',
+      storage,
+      lease: { store: lease },
+      instanceId: 'a',
+      listen: false,
+      checkpointIntervalMs: 3_600_000,
+      snapshot: { intervalMs: 0, afterFileSizes: 0 },
+    });
+    try {
+      await duck.execute('CREATE TABLE w (n BIGINT)');
+      await duck.checkpoint();
+      const one: number[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        await duck.execute(`UPDATE t SET v = v + 1 WHERE id = ${i * 104_729 + 1}`);
+        one.push(await timed(() => duck.checkpoint()));
+      }
+      const result: Measured = {
+        fileBytes,
+        rows,
+        rawOneRow: median(rawOne),
+        haduckOneRow: median(one),
+        rawLarge,
+        rawScatter,
+        wholeUpload,
+      };
+      if (!large) return result;
+      // A large update of the same size as the raw one (other rows), checkpointed while a
+      // writer commits 1-row inserts back to back; the longest single insert is the writer wait.
+      await duck.execute(`UPDATE t SET v = v + 1, a = a + 1 WHERE id >= ${Math.floor(rows / 4)} AND id < ${Math.floor(rows / 2)}`);
+      let writing = true;
+      let maxWait = 0;
+      let writes = 0;
+      const writer = (async () => {
+        while (writing) {
+          const t = performance.now();
+          await duck.execute('INSERT INTO w VALUES (1)');
+          maxWait = Math.max(maxWait, performance.now() - t);
+          writes++;
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      const largeCheckpoint = await timed(() => duck.checkpoint());
+      writing = false;
+      await writer;
+      await duck.execute('UPDATE t SET v = v + 1 WHERE id % 100 = 1');
+      const scatterCheckpoint = await timed(() => duck.checkpoint());
+      return { ...result, largeCheckpoint, largeMaxWait: maxWait, largeWrites: writes, scatterCheckpoint };
+    } finally {
+      await duck.close();
+      await lease.close();
+    }
+  } finally {
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
+
+export async function run(ctx: BenchContext): Promise<void> {
+  const smallMiB = Number(process.env.HADUCK_BENCH_SMALL_MIB ?? 100);
+  const largeMiB = Number(process.env.HADUCK_BENCH_LARGE_MIB ?? 3072);
+  const small = await measure(smallMiB, false);
+  const large = await measure(largeMiB, true);
+  const f = (x: number | undefined): number => Number((x ?? Number.NaN).toFixed(1));
+  const sizes = `${mib(small.fileBytes)} and ${mib(large.fileBytes)} files`;
+  ctx.record(`checkpoint() after a 1-row update, ${mib(small.fileBytes)}`, f(small.haduckOneRow), 'ms', `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(small.rawOneRow)} ms`);
+  ctx.record(`checkpoint() after a 1-row update, ${mib(large.fileBytes)}`, f(large.haduckOneRow), 'ms', `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(large.rawOneRow)} ms`);
+  ctx.record('checkpoint() after a 1-row update: large ÷ small (goal ≤ 1.2)', Number((large.haduckOneRow / small.haduckOneRow).toFixed(2)), 'x', `${sizes}; DuckDB's own: ${(large.rawOneRow / small.rawOneRow).toFixed(2)}x`);
+  ctx.record(
+    'longest writer wait during checkpoint() of a large update ÷ DuckDB CHECKPOINT (goal ≤ 1.2)',
+    Number((large.largeMaxWait! / large.rawLarge!).toFixed(2)),
+    'x',
+    `${mib(large.fileBytes)}, 1/4 of the rows updated: wait ${f(large.largeMaxWait)} ms over ${large.largeWrites} inserts, checkpoint() ${f(large.largeCheckpoint)} ms, DuckDB CHECKPOINT ${f(large.rawLarge)} ms`,
+  );
+  ctx.record(
+    '1 % scattered update: checkpoint() ÷ (DuckDB CHECKPOINT + whole-file upload) (goal ≤ 1)',
+    Number((large.scatterCheckpoint! / (large.rawScatter! + large.wholeUpload!)).toFixed(2)),
+    'x',
+    `${mib(large.fileBytes)}: checkpoint() ${f(large.scatterCheckpoint)} ms, DuckDB CHECKPOINT ${f(large.rawScatter)} ms, whole-file upload ${f(large.wholeUpload)} ms (storage-local)`,
+  );
+}
