@@ -111,7 +111,9 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
       if (!large) return result;
       // A large update of the same size as the raw one (other rows), checkpointed while a
       // writer commits 1-row inserts back to back; the longest single insert is the writer wait.
-      await duck.execute(`UPDATE t SET v = v + 1, a = a + 1 WHERE id >= ${Math.floor(rows / 4)} AND id < ${Math.floor(rows / 2)}`);
+      await duck.execute(
+        `UPDATE t SET v = v + 1, a = a + 1 WHERE id >= ${Math.floor(rows / 4)} AND id < ${Math.floor(rows / 2)}`,
+      );
       let writing = true;
       let maxWait = 0;
       let writes = 0;
@@ -149,9 +151,24 @@ export async function run(ctx: BenchContext): Promise<void> {
   const large = await measure(largeMiB, true);
   const f = (x: number | undefined): number => Number((x ?? Number.NaN).toFixed(1));
   const sizes = `${mib(small.fileBytes)} and ${mib(large.fileBytes)} files`;
-  ctx.record(`checkpoint() after a 1-row update, ${mib(small.fileBytes)}`, f(small.haduckOneRow), 'ms', `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(small.rawOneRow)} ms`);
-  ctx.record(`checkpoint() after a 1-row update, ${mib(large.fileBytes)}`, f(large.haduckOneRow), 'ms', `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(large.rawOneRow)} ms`);
-  ctx.record('checkpoint() after a 1-row update: large ÷ small (goal ≤ 1.2)', Number((large.haduckOneRow / small.haduckOneRow).toFixed(2)), 'x', `${sizes}; DuckDB's own: ${(large.rawOneRow / small.rawOneRow).toFixed(2)}x`);
+  ctx.record(
+    `checkpoint() after a 1-row update, ${mib(small.fileBytes)}`,
+    f(small.haduckOneRow),
+    'ms',
+    `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(small.rawOneRow)} ms`,
+  );
+  ctx.record(
+    `checkpoint() after a 1-row update, ${mib(large.fileBytes)}`,
+    f(large.haduckOneRow),
+    'ms',
+    `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(large.rawOneRow)} ms`,
+  );
+  ctx.record(
+    'checkpoint() after a 1-row update: large ÷ small (goal ≤ 1.2)',
+    Number((large.haduckOneRow / small.haduckOneRow).toFixed(2)),
+    'x',
+    `${sizes}; DuckDB's own: ${(large.rawOneRow / small.rawOneRow).toFixed(2)}x`,
+  );
   ctx.record(
     'longest writer wait during checkpoint() of a large update ÷ DuckDB CHECKPOINT (goal ≤ 1.2)',
     Number((large.largeMaxWait! / large.rawLarge!).toFixed(2)),

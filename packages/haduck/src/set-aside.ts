@@ -65,7 +65,10 @@ export async function pruneSetAside(
         'haduck: deleted an old set-aside copy (keeping the newest ones)',
       );
     } catch (err) {
-      o.logger.warn({ db: o.db, aside: copy.path, err: describeError(err) }, 'haduck: could not delete a set-aside copy');
+      o.logger.warn(
+        { db: o.db, aside: copy.path, err: describeError(err) },
+        'haduck: could not delete a set-aside copy',
+      );
     }
   }
   return deleted;
