@@ -30,7 +30,7 @@ export interface ShippedSegment {
 /**
  * Reads what changed since the last shipped manifest (plus `extraBlocks`) and encodes it as the
  * next segment: in memory, or (when the changed blocks exceed `spillAboveBytes`) into
- * `<db>.hadb-outgoing`. Resolves `null` when nothing changed. The caller holds its write lock.
+ * `<db>.hadb-outgoing`. Resolves `null` when nothing changed. No checkpoint may run meanwhile.
  */
 export async function captureNextSegment(
   options: ResolvedOptions,
