@@ -14,8 +14,8 @@ import { LocalStorageBackend } from '@hadb/storage-local';
 import type { BenchContext } from '../../../scripts/bench-types.js';
 import { HaDuck } from '../src/index.js';
 
-const BYTES_PER_ROW = 28; // id (bitpacked) + four random doubles, as stored
-const REPEATS = 5;
+const BYTES_PER_ROW = 35; // id (bitpacked) + four random doubles, as stored
+const REPEATS = 9;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,40 +47,10 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
   const path = join(dir, 'db.duckdb');
   const rows = Math.ceil((targetMiB * 1024 * 1024) / BYTES_PER_ROW);
   const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
+  const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
   try {
-    // Build the database with DuckDB alone, then measure DuckDB's own CHECKPOINT.
-    const raw = await DuckDBInstance.create(path, { checkpoint_threshold: '1000GB' });
-    const conn = await raw.connect();
-    await conn.run(
-      `CREATE TABLE t AS SELECT i AS id, random() AS a, random() AS b, random() AS c, random() AS v FROM range(${rows}) r(i)`,
-    );
-    await conn.run('CHECKPOINT');
-    const rawOne: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      await conn.run(`UPDATE t SET v = v + 1 WHERE id = ${i * 7919}`);
-      rawOne.push(await timed(() => conn.run('CHECKPOINT')));
-    }
-    let rawLarge: number | undefined;
-    let rawScatter: number | undefined;
-    if (large) {
-      await conn.run(`UPDATE t SET v = v + 1, a = a + 1 WHERE id < ${Math.floor(rows / 4)}`);
-      rawLarge = await timed(() => conn.run('CHECKPOINT'));
-      await conn.run('UPDATE t SET v = v + 1 WHERE id % 100 = 0');
-      rawScatter = await timed(() => conn.run('CHECKPOINT'));
-    }
-    conn.closeSync();
-    raw.closeSync();
-    const fileBytes = (await stat(path)).size;
-    let wholeUpload: number | undefined;
-    if (large) {
-      wholeUpload = await timed(() =>
-        storage.putStream('whole/db', createReadStream(path, { highWaterMark: 1 << 20 }), { contentLength: fileBytes }),
-      );
-      await storage.delete('whole/db');
-    }
-
-    // The same file under HaDuck (adopted: its first snapshot is uploaded at open).
-    const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+    // The database is built through HaDuck (its first checkpoint ships the whole file), so no
+    // multi-GiB adoption has to fit the coordinator's replicator timeout.
     const duck = await HaDuck.open({
       path,
       name: 'bench',
@@ -90,53 +60,97 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
       listen: false,
       checkpointIntervalMs: 3_600_000,
       snapshot: { intervalMs: 0, afterFileSizes: 0 },
+      limits: { statementTimeoutMs: 3_600_000 },
     });
+    let one: number[] = [];
+    let largeCheckpoint: number | undefined;
+    let largeMaxWait: number | undefined;
+    let largeWrites: number | undefined;
+    let scatterCheckpoint: number | undefined;
     try {
+      await duck.execute(
+        `CREATE TABLE t AS SELECT i AS id, random() AS a, random() AS b, random() AS c, random() AS v FROM range(${rows}) r(i)`,
+      );
       await duck.execute('CREATE TABLE w (n BIGINT)');
       await duck.checkpoint();
-      const one: number[] = [];
+      one = [];
       for (let i = 0; i < REPEATS; i++) {
         await duck.execute(`UPDATE t SET v = v + 1 WHERE id = ${i * 104_729 + 1}`);
         one.push(await timed(() => duck.checkpoint()));
       }
-      const result: Measured = {
-        fileBytes,
-        rows,
-        rawOneRow: median(rawOne),
-        haduckOneRow: median(one),
-        rawLarge,
-        rawScatter,
-        wholeUpload,
-      };
-      if (!large) return result;
-      // A large update of the same size as the raw one (other rows), checkpointed while a
-      // writer commits 1-row inserts back to back; the longest single insert is the writer wait.
-      await duck.execute(
-        `UPDATE t SET v = v + 1, a = a + 1 WHERE id >= ${Math.floor(rows / 4)} AND id < ${Math.floor(rows / 2)}`,
-      );
-      let writing = true;
-      let maxWait = 0;
-      let writes = 0;
-      const writer = (async () => {
-        while (writing) {
-          const t = performance.now();
-          await duck.execute('INSERT INTO w VALUES (1)');
-          maxWait = Math.max(maxWait, performance.now() - t);
-          writes++;
-        }
-      })();
-      await new Promise((r) => setTimeout(r, 50));
-      const largeCheckpoint = await timed(() => duck.checkpoint());
-      writing = false;
-      await writer;
-      await duck.execute('UPDATE t SET v = v + 1 WHERE id % 100 = 1');
-      const scatterCheckpoint = await timed(() => duck.checkpoint());
-      return { ...result, largeCheckpoint, largeMaxWait: maxWait, largeWrites: writes, scatterCheckpoint };
+      if (large) {
+        // A large update, checkpointed while a writer commits 1-row inserts back to back; the
+        // longest single insert is the writer wait.
+        await duck.execute(`UPDATE t SET v = v + 1, a = a + 1 WHERE id < ${Math.floor(rows / 4)}`);
+        let writing = true;
+        let maxWait = 0;
+        let writes = 0;
+        const writer = (async () => {
+          while (writing) {
+            const t = performance.now();
+            await duck.execute('INSERT INTO w VALUES (1)');
+            maxWait = Math.max(maxWait, performance.now() - t);
+            writes++;
+          }
+        })();
+        await new Promise((r) => setTimeout(r, 50));
+        largeCheckpoint = await timed(() => duck.checkpoint());
+        writing = false;
+        await writer;
+        largeMaxWait = maxWait;
+        largeWrites = writes;
+        await duck.execute('UPDATE t SET v = v + 1 WHERE id % 100 = 0');
+        scatterCheckpoint = await timed(() => duck.checkpoint());
+      }
     } finally {
       await duck.close();
-      await lease.close();
     }
+    // DuckDB alone on the same file: the same kinds of updates (other rows), its own CHECKPOINT.
+    const raw = await DuckDBInstance.create(path, { checkpoint_threshold: '1000GB' });
+    const conn = await raw.connect();
+    const rawOne: number[] = [];
+    let rawLarge: number | undefined;
+    let rawScatter: number | undefined;
+    try {
+      await conn.run('CHECKPOINT');
+      for (let i = 0; i < REPEATS; i++) {
+        await conn.run(`UPDATE t SET v = v + 1 WHERE id = ${i * 7919 + 2}`);
+        rawOne.push(await timed(() => conn.run('CHECKPOINT')));
+      }
+      if (large) {
+        await conn.run(
+          `UPDATE t SET v = v + 1, a = a + 1 WHERE id >= ${Math.floor(rows / 4)} AND id < ${Math.floor(rows / 2)}`,
+        );
+        rawLarge = await timed(() => conn.run('CHECKPOINT'));
+        await conn.run('UPDATE t SET v = v + 1 WHERE id % 100 = 1');
+        rawScatter = await timed(() => conn.run('CHECKPOINT'));
+      }
+    } finally {
+      conn.closeSync();
+      raw.closeSync();
+    }
+    const fileBytes = (await stat(path)).size;
+    let wholeUpload: number | undefined;
+    if (large) {
+      wholeUpload = await timed(() =>
+        storage.putStream('whole/db', createReadStream(path, { highWaterMark: 1 << 20 }), { contentLength: fileBytes }),
+      );
+    }
+    return {
+      fileBytes,
+      rows,
+      rawOneRow: median(rawOne),
+      haduckOneRow: median(one),
+      rawLarge,
+      rawScatter,
+      wholeUpload,
+      largeCheckpoint,
+      largeMaxWait,
+      largeWrites,
+      scatterCheckpoint,
+    };
   } finally {
+    await lease.close();
     await storage.close();
     await rm(dir, { recursive: true, force: true });
   }
