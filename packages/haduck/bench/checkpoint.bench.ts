@@ -33,6 +33,8 @@ interface Measured {
   readonly rows: number;
   readonly rawOneRow: number;
   readonly haduckOneRow: number;
+  /** Medians of the phases of `checkpoint()` after a 1-row update. */
+  readonly onePhases: string;
   readonly rawLarge?: number;
   readonly largeCheckpoint?: number;
   readonly largeMaxWait?: number;
@@ -63,6 +65,7 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
       limits: { statementTimeoutMs: 3_600_000 },
     });
     let one: number[] = [];
+    let onePhases = '';
     let largeCheckpoint: number | undefined;
     let largeMaxWait: number | undefined;
     let largeWrites: number | undefined;
@@ -74,10 +77,15 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
       await duck.execute('CREATE TABLE w (n BIGINT)');
       await duck.checkpoint();
       one = [];
+      const phases: Record<'checkpoint' | 'capture' | 'upload', number[]> = { checkpoint: [], capture: [], upload: [] };
       for (let i = 0; i < REPEATS; i++) {
         await duck.execute(`UPDATE t SET v = v + 1 WHERE id = ${i * 104_729 + 1}`);
+        const before = duck.stats().checkpointPhasesMs;
         one.push(await timed(() => duck.checkpoint()));
+        const after = duck.stats().checkpointPhasesMs;
+        for (const k of ['checkpoint', 'capture', 'upload'] as const) phases[k].push(after[k] - before[k]);
       }
+      onePhases = `CHECKPOINT ${median(phases.checkpoint).toFixed(1)} ms, capture ${median(phases.capture).toFixed(1)} ms, upload ${median(phases.upload).toFixed(1)} ms`;
       if (large) {
         // A large update, checkpointed while a writer commits 1-row inserts back to back; the
         // longest single insert is the writer wait.
@@ -141,6 +149,7 @@ async function measure(targetMiB: number, large: boolean): Promise<Measured> {
       rows,
       rawOneRow: median(rawOne),
       haduckOneRow: median(one),
+      onePhases,
       rawLarge,
       rawScatter,
       wholeUpload,
@@ -169,13 +178,13 @@ export async function run(ctx: BenchContext): Promise<void> {
     `checkpoint() after a 1-row update, ${mib(small.fileBytes)}`,
     f(small.haduckOneRow),
     'ms',
-    `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(small.rawOneRow)} ms`,
+    `median of ${REPEATS} (${small.onePhases}); DuckDB alone on the same file: CHECKPOINT ${f(small.rawOneRow)} ms`,
   );
   ctx.record(
     `checkpoint() after a 1-row update, ${mib(large.fileBytes)}`,
     f(large.haduckOneRow),
     'ms',
-    `median of ${REPEATS}; DuckDB's own CHECKPOINT ${f(large.rawOneRow)} ms`,
+    `median of ${REPEATS} (${large.onePhases}); DuckDB alone on the same file: CHECKPOINT ${f(large.rawOneRow)} ms`,
   );
   ctx.record(
     'checkpoint() after a 1-row update: large ÷ small (goal ≤ 1.2)',

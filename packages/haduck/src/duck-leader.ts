@@ -113,7 +113,16 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   #tokensReady = false;
   #tokenWrites = 0;
   #closed = false;
-  #counters = { checkpoints: 0, unexpectedCheckpoints: 0, lockedRetries: 0 };
+  #counters = {
+    checkpoints: 0,
+    unexpectedCheckpoints: 0,
+    lockedRetries: 0,
+    /** Cumulative milliseconds of each ship phase (`CHECKPOINT` under the lock, capture, upload, snapshot). */
+    checkpointMs: 0,
+    captureMs: 0,
+    uploadMs: 0,
+    snapshotMs: 0,
+  };
 
   private constructor(
     instance: DuckDBInstance,
@@ -388,17 +397,25 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       options.capturePoint();
       const before = await headerIteration(this.#fd);
       if (before !== this.#lastIteration) this.#counters.unexpectedCheckpoints += Number(before - this.#lastIteration);
+      const started = this.#clock.now();
       await this.#conn.run('CHECKPOINT');
+      this.#counters.checkpointMs += this.#clock.now() - started;
       this.#lastIteration = await headerIteration(this.#fd);
       this.#counters.checkpoints++;
     });
+    let started = this.#clock.now();
     const pending = await this.#readAtRest('capturing', () => this.#shipper.capture());
+    this.#counters.captureMs += this.#clock.now() - started;
     if (pending === null) return { bytes: 0 };
+    started = this.#clock.now();
     const { snapshotDue } = await shipStep('uploading', () => pending.upload({ signal: options.signal }));
+    this.#counters.uploadMs += this.#clock.now() - started;
     if (!snapshotDue) return { bytes: pending.bytes };
+    started = this.#clock.now();
     // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
     try {
       await this.#readAtRest('snapshotting', () => this.#shipper.snapshot({ signal: options.signal }));
+      this.#counters.snapshotMs += this.#clock.now() - started;
       return { bytes: pending.bytes };
     } catch (err) {
       if (isHaError(err) && err.code !== 'HADB_HA_SHIP_FAILED') throw err;

@@ -27,6 +27,18 @@ export interface HaDuckStats {
   readonly unexpectedCheckpoints: number;
   readonly bytesShipped: number;
   readonly lastShipError: string | undefined;
+  /**
+   * Leader: cumulative milliseconds of each checkpoint phase — DuckDB's `CHECKPOINT` (the only
+   * part under the write lock), reading the changed blocks, uploading them, snapshots.
+   */
+  /** Leader: ship steps re-run under the write lock because the file changed under their reads. */
+  readonly lockedRetries: number;
+  readonly checkpointPhasesMs: {
+    readonly checkpoint: number;
+    readonly capture: number;
+    readonly upload: number;
+    readonly snapshot: number;
+  };
   /** Follower: last applied position, segments applied, snapshot restores. */
   readonly position: string;
   readonly appliedSegments: number;
@@ -199,6 +211,13 @@ export class HaDuck extends EventEmitter<HaDuckEvents> implements AsyncDisposabl
       unexpectedCheckpoints: s.engine.unexpectedCheckpoints ?? 0,
       bytesShipped: s.bytesShipped,
       lastShipError: s.lastShipError,
+      lockedRetries: s.engine.lockedRetries ?? 0,
+      checkpointPhasesMs: {
+        checkpoint: s.engine.checkpointMs ?? 0,
+        capture: s.engine.captureMs ?? 0,
+        upload: s.engine.uploadMs ?? 0,
+        snapshot: s.engine.snapshotMs ?? 0,
+      },
       position: s.position.toString(),
       appliedSegments: s.appliedSegments,
       restoredSnapshots: s.restoredSnapshots,
