@@ -38,6 +38,19 @@ export interface DetectOptions {
    * shipped in addition to what the checksum comparison finds; never instead of it.
    */
   readonly extraBlocks?: Iterable<number> | undefined;
+  /**
+   * A detection already made on this file at rest ({@link detectDirtyBlocks} with the same
+   * `previous`): used instead of scanning the file again.
+   */
+  readonly detected?: DirtyBlocks | undefined;
+}
+
+/** What {@link detectDirtyBlocks} found. */
+export interface DirtyBlocks {
+  readonly scan: FileScan;
+  readonly blocks: number[];
+  readonly headerPages: number[];
+  readonly sizeChanged: boolean;
 }
 
 /**
@@ -49,7 +62,8 @@ export function detectDirtyBlocks(
   fd: number,
   previous: BlockManifest | undefined,
   options: DetectOptions = {},
-): { scan: FileScan; blocks: number[]; headerPages: number[]; sizeChanged: boolean } {
+): DirtyBlocks {
+  if (options.detected !== undefined) return options.detected;
   const scan = scanFile(fd);
   const diff = diffManifest(previous, scan.manifest);
   const set = new Set(diff.blocks);
@@ -63,7 +77,7 @@ export function detectDirtyBlocks(
 
 /**
  * Reads what changed since `previous` from a DuckDB file at rest (the caller ran CHECKPOINT and
- * holds its write lock so no other checkpoint can start). Every block read is checked against its
+ * no other checkpoint can start until this resolves). Every block read is checked against its
  * own stored DuckDB checksum and against the scanned one, and the header region is re-read at the
  * end; any difference means a checkpoint ran during the read and raises `HADB_DUCKBLOCK_TORN_READ`
  * (nothing is shipped; retry under the lock).
@@ -140,7 +154,7 @@ export interface CaptureToFileOptions extends DetectOptions, OpOptions {
  * {@link captureCheckpoint} for large checkpoints: instead of holding the changed blocks in
  * memory, streams the encoded segment (same bytes as `encodeSegment(newSegment(...))` apart from
  * `created_ms`) into a local file, one block read ahead. The same read verification applies
- * (`HADB_DUCKBLOCK_TORN_READ`). Resolves `null` when nothing changed. Runs under the caller's lock; the
+ * (`HADB_DUCKBLOCK_TORN_READ`). Resolves `null` when nothing changed. Runs between two checkpoints; the
  * upload from the file does not touch the database.
  */
 export async function captureToFile(

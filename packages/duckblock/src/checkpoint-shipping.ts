@@ -30,7 +30,7 @@ export interface ShippedSegment {
 /**
  * Reads what changed since the last shipped manifest (plus `extraBlocks`) and encodes it as the
  * next segment: in memory, or (when the changed blocks exceed `spillAboveBytes`) into
- * `<db>.hadb-outgoing`. Resolves `null` when nothing changed. The caller holds its write lock.
+ * `<db>.hadb-outgoing`. Resolves `null` when nothing changed. No checkpoint may run meanwhile.
  */
 export async function captureNextSegment(
   options: ResolvedOptions,
@@ -44,7 +44,7 @@ export async function captureNextSegment(
   const changedBytes = probe.blocks.length * probe.scan.manifest.blockAllocSize;
   if (changedBytes > options.spillAboveBytes) {
     const spilled = await captureToFile(state.handle, state.manifest, {
-      extraBlocks,
+      detected: probe,
       seq,
       prevChecksum: state.checksum,
       epoch: state.epoch,
@@ -63,7 +63,7 @@ export async function captureNextSegment(
       headerPages: spilled.headerPages.length,
     };
   }
-  const captured = await captureCheckpoint(state.handle, state.manifest, { extraBlocks });
+  const captured = await captureCheckpoint(state.handle, state.manifest, { detected: probe });
   if (!captured.changed) return null;
   const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
   return {

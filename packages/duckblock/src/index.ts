@@ -71,7 +71,7 @@ export {
   type UploadSnapshotOptions,
 } from './snapshot.js';
 export { pullIncremental, type PullOptions, type PullResult } from './pull.js';
-export { applyRetention, type RetentionResult } from './retention.js';
+export { applyRetention, type RetentionOptions, type RetentionResult } from './retention.js';
 export { leaderFileHandle, releaseLeaderFile } from './file-handles.js';
 export type { DuckblockReplicatorOptions, RetentionPolicy, SnapshotPolicy } from './options.js';
 export { DuckblockReplicator, type PreparedCheckpoint, type PushOptions, type PushResult } from './replicator.js';

@@ -20,23 +20,28 @@ export interface LeaderSnapshot {
 
 /**
  * Whether the snapshot policy asks for a snapshot now: `intervalMs` since the last one (on the
- * replicator's clock), `everySegments` shipped since, or incremental bytes since reaching
- * `afterFileSizes` × the file size. A 0 turns that condition off.
+ * replicator's clock), or — not sooner than `minIntervalMs` after the last one — `everySegments`
+ * shipped since, or incremental bytes since reaching both `afterFileSizes` × the file size and
+ * `minBytes`. A 0 turns that condition off.
  */
 export function snapshotDue(options: ResolvedOptions, state: LeaderState): boolean {
-  if (options.snapshotIntervalMs > 0 && options.clock.now() - state.lastSnapshotAt >= options.snapshotIntervalMs)
-    return true;
+  const since = options.clock.now() - state.lastSnapshotAt;
+  if (options.snapshotIntervalMs > 0 && since >= options.snapshotIntervalMs) return true;
+  if (since < options.snapshotMinIntervalMs) return false;
   if (options.snapshotEverySegments > 0 && state.segmentsSinceSnapshot >= options.snapshotEverySegments) return true;
   const size = state.fileSize > 0 ? state.fileSize : 0;
   return (
-    options.snapshotAfterFileSizes > 0 && size > 0 && state.bytesSinceSnapshot >= options.snapshotAfterFileSizes * size
+    options.snapshotAfterFileSizes > 0 &&
+    size > 0 &&
+    state.bytesSinceSnapshot >= Math.max(options.snapshotAfterFileSizes * size, options.snapshotMinBytes)
   );
 }
 
 /**
- * Writes a snapshot of the file at the shipped head (the whole file is read: the caller holds its
- * write lock), resets the policy counters, then applies retention unless it is disabled. A
- * retention failure is logged and retried after the next snapshot.
+ * Writes a snapshot of the file at the shipped head (the whole file is read: no checkpoint may run
+ * meanwhile), resets the policy counters, then applies retention (fenced by the term) unless it
+ * is disabled. A retention failure is logged and retried after the next snapshot; a fenced term
+ * rejects.
  */
 export async function snapshotAndRetain(
   options: ResolvedOptions,
@@ -48,9 +53,11 @@ export async function snapshotAndRetain(
   try {
     const retention = await applyRetention(options.storage, options.prefix, state.db, options.keepSnapshots, {
       signal,
+      fence: state.term.fence,
     });
     return { ...snapshot, retention };
   } catch (err) {
+    if (!state.term.fence.isValid()) throw err;
     options.logger.warn(
       { db: state.db, err: describeError(err) },
       'duckblock: retention failed; will retry after the next snapshot',

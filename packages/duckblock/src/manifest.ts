@@ -69,8 +69,8 @@ export async function preadExact(handle: FileHandle, buf: Uint8Array, position: 
 
 /**
  * Scans a DuckDB file: reads the 12 KiB header region and the 8-byte stored checksum of every
- * block the active header counts (one small pread each; about 9 ms per GiB). The file must be
- * at rest (no checkpoint running), which the caller guarantees by holding its write lock.
+ * block the active header counts (one small pread each: a few ms per GiB on an idle machine).
+ * The file must be at rest (no checkpoint running until the caller is done with the scan).
  */
 export function scanFile(fd: number): FileScan {
   const headerRegion = new Uint8Array(HEADER_REGION_SIZE);

@@ -12,8 +12,22 @@ export interface SnapshotPolicy {
   /**
    * After the incremental bytes shipped since the last snapshot exceed this many times the file
    * size, restoring from a fresh snapshot becomes cheaper than replaying (default 1; 0 = off).
+   * Counted together with {@link minBytes}.
    */
   readonly afterFileSizes?: number | undefined;
+  /**
+   * Floor of the bytes trigger (default 64 MiB; 0 = none): `afterFileSizes` fires only once the
+   * shipped bytes also reach this. Each checkpoint ships whole DuckDB blocks (256 KiB by default,
+   * and a 1-row commit rewrites several: ≥ 1 MiB), so on a small file the ratio alone would ask
+   * for a new snapshot every few commits.
+   */
+  readonly minBytes?: number | undefined;
+  /**
+   * No policy snapshot sooner than this many milliseconds after the last one (default 60,000;
+   * 0 = no minimum). Applies to `everySegments` and the bytes trigger; an explicit `snapshot()`
+   * or `forceSnapshot` ignores it.
+   */
+  readonly minIntervalMs?: number | undefined;
 }
 
 /** What storage keeps. Runs after each new snapshot. */
@@ -75,6 +89,8 @@ export interface ResolvedOptions {
   readonly snapshotIntervalMs: number;
   readonly snapshotEverySegments: number;
   readonly snapshotAfterFileSizes: number;
+  readonly snapshotMinBytes: number;
+  readonly snapshotMinIntervalMs: number;
   readonly retentionEnabled: boolean;
   readonly keepSnapshots: number;
   readonly downloadConcurrency: number;
@@ -103,6 +119,11 @@ export function resolveOptions(o: DuckblockReplicatorOptions): ResolvedOptions {
     snapshotIntervalMs: check.number('snapshot.intervalMs', o.snapshot?.intervalMs, { min: 0, default: 3_600_000 }),
     snapshotEverySegments: check.int('snapshot.everySegments', o.snapshot?.everySegments, { min: 0, default: 0 }),
     snapshotAfterFileSizes: check.number('snapshot.afterFileSizes', o.snapshot?.afterFileSizes, { min: 0, default: 1 }),
+    snapshotMinBytes: check.number('snapshot.minBytes', o.snapshot?.minBytes, { min: 0, default: 64 << 20 }),
+    snapshotMinIntervalMs: check.number('snapshot.minIntervalMs', o.snapshot?.minIntervalMs, {
+      min: 0,
+      default: 60_000,
+    }),
     retentionEnabled: check.bool('retention.enabled', o.retention?.enabled, true),
     keepSnapshots: check.int('retention.keepSnapshots', o.retention?.keepSnapshots, { min: 1, default: 2 }),
     downloadConcurrency: check.int('downloadConcurrency', o.downloadConcurrency, { min: 1, default: 4 }),

@@ -123,7 +123,9 @@ export class DuckblockReplicator implements Replicator {
    * position is persisted. Nothing changed: resolves with `shipped: false` and writes nothing.
    * When the snapshot policy asks (or `forceSnapshot`), a snapshot and retention follow.
    *
-   * The caller must hold its write lock from `CHECKPOINT` until this resolves. Errors:
+   * No other `CHECKPOINT` may run from the caller's `CHECKPOINT` until this resolves (commits
+   * meanwhile are fine: they go to DuckDB's WAL; a large transaction writing into free blocks
+   * shows as a torn read — retry under the write lock). Errors:
    * `HADB_DUCKBLOCK_TORN_READ` (a checkpoint ran during the read; nothing written, retry),
    * `HADB_CORE_FENCED` / `HADB_DUCKBLOCK_FENCED` (the term ended), `HADB_DUCKBLOCK_SEQ_CONFLICT`,
    * or a `StorageError`. After an error nothing is lost: the next push diffs against the last
@@ -141,9 +143,9 @@ export class DuckblockReplicator implements Replicator {
   }
 
   /**
-   * The first half of {@link pushCheckpoint}, for callers that release their write lock before
-   * uploading: reads and verifies the changed blocks (under the caller's lock, right after
-   * `CHECKPOINT`) and encodes the segment; `upload()` writes it later. Resolves `null` when
+   * The first half of {@link pushCheckpoint}, for callers that upload later: reads and verifies
+   * the changed blocks (right after `CHECKPOINT`, before any other checkpoint runs; `@hadb/haduck`
+   * does it outside its write lock) and encodes the segment; `upload()` writes it later. Resolves `null` when
    * nothing changed. A new `prepareCheckpoint` supersedes a prepared one whose upload has not
    * started (both diff against the last *uploaded* state, so nothing is lost); it waits for an
    * upload in flight. Snapshots are not taken here (they read the file): see `snapshotDue`.
@@ -203,8 +205,9 @@ export class DuckblockReplicator implements Replicator {
 
   /**
    * Ships pending changes, writes a snapshot of the current file at the head sequence, then
-   * applies retention (unless disabled; a retention failure is logged and retried after the next
-   * snapshot). The caller holds its write lock (the whole file is read).
+   * applies retention (unless disabled; fenced by the term; a retention failure is logged and
+   * retried after the next snapshot). The whole file is read: no `CHECKPOINT` may run meanwhile
+   * (writers may commit; a torn read, `HADB_DUCKBLOCK_TORN_READ`, means retry under the lock).
    */
   snapshot(db: string, options: ReplicatorCallOptions = {}): Promise<LeaderSnapshot> {
     const state = this.leader(db);
@@ -216,9 +219,20 @@ export class DuckblockReplicator implements Replicator {
     });
   }
 
-  /** Runs retention now (it also runs after every snapshot). */
-  async applyRetention(db: string, options: ReplicatorCallOptions = {}): Promise<RetentionResult> {
-    return applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, options);
+  /**
+   * Runs retention now (it also runs after every snapshot), as the leader of `db`: fenced by its
+   * term (checked before every delete request; the term's end aborts a delete in flight and
+   * rejects with `HADB_CORE_FENCED`). `HADB_DUCKBLOCK_NOT_FOUND` when this replicator does not
+   * lead `db`; offline tools call the exported `applyRetention` function instead.
+   */
+  applyRetention(db: string, options: ReplicatorCallOptions = {}): Promise<RetentionResult> {
+    const state = this.leader(db);
+    return runExclusive(state, () =>
+      applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, {
+        signal: options.signal,
+        fence: state.term.fence,
+      }),
+    );
   }
 
   /** Restores or catches up the local copy at `path`; returns the sequence reached (`0n` for an empty history). */

@@ -53,7 +53,7 @@ function isHole(buf: Uint8Array): boolean {
  * its active header, plus the epoch marker. Every block is checked against the checksum scanned
  * at the start and against its own DuckDB checksum, and the header region is re-read at the end;
  * a mismatch aborts the upload with `HADB_DUCKBLOCK_TORN_READ` (no object is left behind). The file
- * must be at rest: the caller holds its write lock.
+ * must be at rest: no checkpoint may run until this resolves.
  *
  * Written with `ifAbsent` when the backend supports conditional streaming writes; an existing
  * object at `key` is `HADB_DUCKBLOCK_SEQ_CONFLICT`.

@@ -113,7 +113,7 @@ describe('lineages and terms', () => {
       const rep = new DuckblockReplicator({
         storage,
         prefix: 'r/',
-        snapshot: { intervalMs: 0, afterFileSizes: 0, everySegments: 2 },
+        snapshot: { intervalMs: 0, afterFileSizes: 0, everySegments: 2, minIntervalMs: 0 },
         retention: { keepSnapshots: 2 },
       });
       await leader.conn.run(`create table t as select range id from range(50000)`);

@@ -8,6 +8,7 @@ import {
   type Position,
   type PullOptions,
   type PullResult,
+  type RetentionPolicy,
   type SnapshotPolicy,
 } from '@hadb/duckblock';
 import { wakeOnNotice, type EngineContext, type EngineFactory, type HaEngine } from '@hadb/ha';
@@ -28,6 +29,10 @@ export interface DuckEngineOptions {
   readonly duckdbConfig: Readonly<Record<string, string>>;
   /** duckblock's snapshot policy (default: duckblock's). */
   readonly snapshot?: SnapshotPolicy | undefined;
+  /** duckblock's retention policy (default: duckblock's). */
+  readonly retention?: RetentionPolicy | undefined;
+  /** Set-aside copies of the local file kept (default 2). */
+  readonly keepSetAside?: number | undefined;
   /** The leader's per-request limits. Default: `DEFAULT_DUCK_LIMITS`. */
   readonly limits?: DuckLimits | undefined;
 }
@@ -47,6 +52,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       storage: options.storage,
       prefix: options.prefix,
       snapshot: options.snapshot,
+      retention: options.retention,
       logger,
       clock,
     });
@@ -57,6 +63,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
         clock,
         duckdbConfig: options.duckdbConfig,
         logger,
+        keepSetAside: options.keepSetAside,
       });
     const followerBehavior: DuckblockFollowerBehavior = new DuckblockFollowerBehavior(replicator, {
       onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind, commitMs: position.createdMs }),

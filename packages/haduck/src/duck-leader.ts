@@ -1,6 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { HEADER_REGION_SIZE, leaderFileHandle, parseHeaderRegion, releaseLeaderFile } from '@hadb/duckblock';
+import {
+  HEADER_REGION_SIZE,
+  isDuckblockError,
+  leaderFileHandle,
+  parseHeaderRegion,
+  releaseLeaderFile,
+} from '@hadb/duckblock';
 import {
   HaError,
   Mutex,
@@ -44,14 +50,14 @@ export interface CheckpointCapture {
 /** The replication side of the leader, called by {@link LeaderEngine.checkpoint}. */
 export interface CheckpointShipper {
   /**
-   * Called under the write lock right after `CHECKPOINT`, while no commit can run: reads the blocks
-   * that differ from the last shipped state (and the header) from the DuckDB file and encodes them.
-   * Returns `null` when nothing differs.
+   * Called right after `CHECKPOINT`, before any other checkpoint can run (outside the write lock;
+   * under it again after a torn read): reads the blocks that differ from the last shipped state
+   * (and the header) from the DuckDB file and encodes them. Returns `null` when nothing differs.
    */
   capture(): Promise<CheckpointCapture | null>;
   /**
-   * Writes a snapshot of the file and applies retention (reads the whole file: called under the
-   * write lock).
+   * Writes a snapshot of the file and applies retention, fenced by the term. Reads the whole file:
+   * called between checkpoints (outside the write lock; under it again after a torn read).
    */
   snapshot(options?: OpOptions): Promise<void>;
 }
@@ -86,8 +92,8 @@ export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 /**
  * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
- * the HA layer ships, each checkpoint's changed blocks captured under the same lock and uploaded
- * outside it. Idempotency tokens live in `_haduck.write_tokens`, inside the database, so they ship
+ * the HA layer ships (`CHECKPOINT` under the same lock), each checkpoint's changed blocks captured
+ * and uploaded, and snapshots written, outside it. Idempotency tokens live in `_haduck.write_tokens`, inside the database, so they ship
  * with the data and survive a failover.
  */
 export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
@@ -107,7 +113,16 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   #tokensReady = false;
   #tokenWrites = 0;
   #closed = false;
-  #counters = { checkpoints: 0, unexpectedCheckpoints: 0 };
+  #counters = {
+    checkpoints: 0,
+    unexpectedCheckpoints: 0,
+    lockedRetries: 0,
+    /** Cumulative milliseconds of each ship phase (`CHECKPOINT` under the lock, capture, upload, snapshot). */
+    checkpointMs: 0,
+    captureMs: 0,
+    uploadMs: 0,
+    snapshotMs: 0,
+  };
 
   private constructor(
     instance: DuckDBInstance,
@@ -364,38 +379,64 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   }
 
   /**
-   * Checkpoints and ships: under the write lock checks the term, runs `CHECKPOINT` and captures
-   * the changed blocks; then uploads them outside the lock (writes continue meanwhile). When the
-   * replicator asks for a snapshot, writes it (and applies retention) under the lock. Rejects with
-   * the term's `HaError` when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when
-   * capturing or uploading failed (the blocks stay dirty and the next ship sends them).
+   * Checkpoints and ships. Under the write lock: checks the term and runs `CHECKPOINT` (the only
+   * step that changes the DuckDB file). Then, outside the lock while writes continue (their
+   * commits go to the WAL, not the file): captures the changed blocks, uploads them and, when the
+   * replicator asks for one, writes a snapshot and applies retention. The HA layer runs one ship
+   * at a time, so no other `CHECKPOINT` runs meanwhile. A step whose reads find the file changed
+   * under them (`HADB_DUCKBLOCK_TORN_READ`: a large transaction's optimistic writes into free
+   * blocks, or `close()`) is run again under the write lock. Rejects with the term's `HaError`
+   * when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when capturing or
+   * uploading failed (the blocks stay dirty and the next ship sends them).
    */
   async ship(options: ShipOptions): Promise<ShipReport> {
     throwIfAborted(options.signal);
-    let capture: CheckpointCapture | null = null;
     await this.#writeLock.run(async () => {
       this.#checkOpen();
       this.#context.checkTerm();
       options.capturePoint();
       const before = await headerIteration(this.#fd);
       if (before !== this.#lastIteration) this.#counters.unexpectedCheckpoints += Number(before - this.#lastIteration);
+      const started = this.#clock.now();
       await this.#conn.run('CHECKPOINT');
+      this.#counters.checkpointMs += this.#clock.now() - started;
       this.#lastIteration = await headerIteration(this.#fd);
       this.#counters.checkpoints++;
-      capture = await shipStep('capturing', () => this.#shipper.capture());
     });
-    const pending = capture as CheckpointCapture | null;
+    let started = this.#clock.now();
+    const pending = await this.#readAtRest('capturing', () => this.#shipper.capture());
+    this.#counters.captureMs += this.#clock.now() - started;
     if (pending === null) return { bytes: 0 };
+    started = this.#clock.now();
     const { snapshotDue } = await shipStep('uploading', () => pending.upload({ signal: options.signal }));
+    this.#counters.uploadMs += this.#clock.now() - started;
     if (!snapshotDue) return { bytes: pending.bytes };
+    started = this.#clock.now();
     // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
     try {
-      await this.#writeLock.run(() =>
-        shipStep('snapshotting', () => this.#shipper.snapshot({ signal: options.signal })),
-      );
+      await this.#readAtRest('snapshotting', () => this.#shipper.snapshot({ signal: options.signal }));
+      this.#counters.snapshotMs += this.#clock.now() - started;
       return { bytes: pending.bytes };
     } catch (err) {
+      if (isHaError(err) && err.code !== 'HADB_HA_SHIP_FAILED') throw err;
       return { bytes: pending.bytes, warning: describeError(err).message };
+    }
+  }
+
+  /**
+   * Runs a ship step that reads the DuckDB file outside the write lock; when the file changed
+   * under its reads (a torn read), runs it once more under the lock, where nothing writes the file.
+   */
+  async #readAtRest<T>(what: string, step: () => Promise<T>): Promise<T> {
+    try {
+      return await shipStep(what, step);
+    } catch (err) {
+      if (!isTornRead(err)) throw err;
+      this.#counters.lockedRetries++;
+      return this.#writeLock.run(() => {
+        this.#checkOpen();
+        return shipStep(what, step);
+      });
     }
   }
 
@@ -434,6 +475,15 @@ async function shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
       cause,
     });
   }
+}
+
+/** True when `err` (or one of its causes) is duckblock's torn-read error. */
+function isTornRead(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    if (isDuckblockError(e, 'HADB_DUCKBLOCK_TORN_READ')) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** The active header's checkpoint iteration, read through duckblock's long-lived handle (never a new fd: see `leaderFileHandle`). */

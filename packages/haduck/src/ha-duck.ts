@@ -30,6 +30,18 @@ export interface HaDuckStats extends HaDatabaseStats {
   /** Leader: checkpoints shipped, and DuckDB-initiated checkpoints (should be 0). */
   readonly checkpoints: number;
   readonly unexpectedCheckpoints: number;
+  /** Leader: ship steps re-run under the write lock because the file changed under their reads. */
+  readonly lockedRetries: number;
+  /**
+   * Leader: cumulative milliseconds of each checkpoint phase — DuckDB's `CHECKPOINT` (the only
+   * part under the write lock), reading the changed blocks, uploading them, snapshots.
+   */
+  readonly checkpointPhasesMs: {
+    readonly checkpoint: number;
+    readonly capture: number;
+    readonly upload: number;
+    readonly snapshot: number;
+  };
   /** Follower: reader swaps and how long reads were paused by them (ms). */
   readonly swaps: number;
   readonly lastReadPauseMs: number;
@@ -66,6 +78,8 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
           prefix: duck.prefix,
           duckdbConfig: duck.duckdbConfig,
           snapshot: options.snapshot,
+          retention: options.retention,
+          keepSetAside: duck.keepSetAside,
           limits: duck.limits,
         }),
         path: options.path,
@@ -144,6 +158,13 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
       ...base,
       checkpoints: node.engine.checkpoints ?? 0,
       unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
+      lockedRetries: node.engine.lockedRetries ?? 0,
+      checkpointPhasesMs: {
+        checkpoint: node.engine.checkpointMs ?? 0,
+        capture: node.engine.captureMs ?? 0,
+        upload: node.engine.uploadMs ?? 0,
+        snapshot: node.engine.snapshotMs ?? 0,
+      },
       swaps: node.refreshes,
       lastReadPauseMs: node.lastReadPauseMs,
       maxReadPauseMs: node.maxReadPauseMs,

@@ -10,11 +10,12 @@ import {
   type BlockManifest,
   type Position,
 } from '@hadb/duckblock';
+import { SET_ASIDE_WAL_SUFFIXES, pruneSetAside, setAsidePath } from './set-aside.js';
 
 /** What {@link reconcileLocalCopy} did. */
 export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
 
-const WAL_SUFFIXES = ['.wal', '.wal.checkpoint', '.wal.recovery'] as const;
+const WAL_SUFFIXES = SET_ASIDE_WAL_SUFFIXES;
 
 /** True when `current` is exactly the state `recorded` describes (duckblock's own diff finds nothing to ship). */
 function sameManifest(current: BlockManifest, recorded: BlockManifest): boolean {
@@ -68,13 +69,14 @@ async function scanManifest(path: string): Promise<BlockManifest | null | undefi
  * - `moved`: the file is not exactly the state its position file records (a leader killed
  *   between CHECKPOINT and upload, or demoted with unshipped changes), or it was never
  *   replicated while storage already holds history: file and WAL are moved aside
- *   (`<path>.diverged-<ms>`, never deleted) and the next pull restores from storage;
+ *   (`<path>.diverged-<ms>`) and the next pull restores from storage;
  * - `wal-moved`: the file matches its position but DuckDB's WAL holds commits no checkpoint
  *   shipped (a leader killed between two checkpoints): a copy of the file (a reflink where the
  *   file system has them) and the WAL go aside together; the file itself is kept;
  * - `adopted`: a file never replicated while storage is empty becomes the first state; its WAL,
  *   if any, is checkpointed into it first;
  * - `kept` / `missing`: nothing to do.
+ * After setting a copy aside, only the newest `keepSetAside` copies are kept (see `pruneSetAside`).
  * Never call while DuckDB has the file open. `durableHead` is the storage head's sequence (0 when
  * storage holds no history).
  */
@@ -86,6 +88,8 @@ export async function reconcileLocalCopy(
     clock: Clock;
     duckdbConfig?: Readonly<Record<string, string>> | undefined;
     logger: Logger;
+    /** Set-aside copies kept (newest first); older ones are deleted, each deletion logged. Default 2. */
+    keepSetAside?: number | undefined;
   },
 ): Promise<LocalCopyOutcome> {
   // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
@@ -103,7 +107,8 @@ export async function reconcileLocalCopy(
     if (wal > 0) (await DuckDBInstance.create(path, { ...o.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
     return 'adopted';
   }
-  const aside = `${path}.diverged-${Math.floor(o.clock.wallMs())}`;
+  const aside = setAsidePath(path, o.clock.wallMs());
+  const prune = (): Promise<unknown> => pruneSetAside(path, o.keepSetAside ?? 2, o);
   if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
     if (wal === 0) return 'kept';
     await copyFile(path, aside, constants.COPYFILE_FICLONE);
@@ -112,9 +117,10 @@ export async function reconcileLocalCopy(
       { db: o.db, aside },
       'haduck: the WAL held commits that were never shipped; file copy and WAL moved aside',
     );
+    await prune();
     return 'wal-moved';
   }
-  // Moved aside with its WAL, never deleted: it may hold commits that were never shipped.
+  // Moved aside with its WAL: it may hold commits that were never shipped (kept until newer copies replace it).
   await rename(path, aside);
   await moveWal(path, aside);
   await removeLocalState(path);
@@ -122,5 +128,6 @@ export async function reconcileLocalCopy(
     { db: o.db, aside },
     'haduck: local copy does not match what was shipped; moved aside, restoring from storage',
   );
+  await prune();
   return 'moved';
 }

@@ -1,9 +1,9 @@
 import { basename, extname } from 'node:path';
-import type { SnapshotPolicy } from '@hadb/duckblock';
+import { DuckblockReplicator, isDuckblockError, type RetentionPolicy, type SnapshotPolicy } from '@hadb/duckblock';
 import type { Durability, EngineAdminOptions, ForwardingLimits, HaLeaseOptions } from '@hadb/ha';
 import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
-import { checkConfig } from './errors.js';
+import { HaDuckError, checkConfig } from './errors.js';
 import { DEFAULT_DUCK_LIMITS, type DuckLimits } from './sql.js';
 
 /** Default group-commit window of `shipped` writes, ms. */
@@ -68,8 +68,26 @@ export interface HaDuckOptions {
    * request is interrupted and rolled back.
    */
   readonly limits?: Partial<DuckLimits> | undefined;
-  /** duckblock's snapshot policy. Default: duckblock's. */
+  /**
+   * When the leader writes a full snapshot (duckblock's policy; any condition met triggers one):
+   * `intervalMs` (default 3,600,000), `everySegments` (default 0 = off), `afterFileSizes`
+   * (default 1: the bytes shipped since the last snapshot reach the file size) with its floor
+   * `minBytes` (default 64 MiB: whole 256 KiB blocks ship for every commit, so a small file would
+   * otherwise trip it every few commits), and `minIntervalMs` (default 60,000) between
+   * policy snapshots. Checked at `open`.
+   */
   readonly snapshot?: SnapshotPolicy | undefined;
+  /**
+   * What storage keeps after each snapshot (duckblock's policy): `keepSnapshots` (default 2) and
+   * the segments after the oldest kept one; `enabled: false` keeps everything. Checked at `open`.
+   */
+  readonly retention?: RetentionPolicy | undefined;
+  /**
+   * Set-aside copies of the local file kept (`<path>.diverged-<ms>`, made when the file holds
+   * changes that were never shipped): the newest this many stay, older ones are deleted and each
+   * deletion is logged. Integer ≥ 1, default 2.
+   */
+  readonly keepSetAside?: number | undefined;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /** pino-compatible logger. Default: silent. */
@@ -87,6 +105,7 @@ export interface ResolvedDuckOptions {
   readonly prefix: string;
   readonly duckdbConfig: Readonly<Record<string, string>>;
   readonly limits: DuckLimits;
+  readonly keepSetAside: number;
 }
 
 /** Applies haduck's defaults; bad values throw `HADB_HADUCK_INVALID_CONFIG` (names: the storage key error). */
@@ -109,5 +128,20 @@ export function resolveDuckOptions(o: HaDuckOptions): ResolvedDuckOptions {
     maxResultRows: limit('maxResultRows'),
     statementTimeoutMs: limit('statementTimeoutMs'),
   };
-  return { name: o.name ?? basename(o.path, extname(o.path)), prefix: o.prefix ?? 'haduck/', duckdbConfig, limits };
+  const keepSetAside = checkConfig.int('keepSetAside', o.keepSetAside, { min: 1, default: 2 });
+  try {
+    // duckblock checks its own policies (no I/O): report a bad value as haduck's.
+    new DuckblockReplicator({ storage: o.storage, snapshot: o.snapshot, retention: o.retention });
+  } catch (err) {
+    if (isDuckblockError(err, 'HADB_DUCKBLOCK_INVALID_CONFIG'))
+      throw new HaDuckError('HADB_HADUCK_INVALID_CONFIG', err.message, { cause: err });
+    throw err;
+  }
+  return {
+    name: o.name ?? basename(o.path, extname(o.path)),
+    prefix: o.prefix ?? 'haduck/',
+    duckdbConfig,
+    limits,
+    keepSetAside,
+  };
 }

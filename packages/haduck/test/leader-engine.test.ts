@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { scanFile } from '@hadb/duckblock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { withFaults, type FaultyStorageBackend } from '@hadb/testkit/storage';
 import { TestLeader } from './leader-fixture.js';
 
 let leader: TestLeader | undefined;
@@ -25,7 +26,8 @@ async function manifestOf(path: string): Promise<string> {
 
 describe('leader engine with duckblock (real DuckDB, local storage)', () => {
   it('ships each checkpoint outside the write lock, snapshots when due and runs retention, so storage stays bounded', async () => {
-    leader = await TestLeader.open();
+    // The bytes trigger without its floor and minimum interval, so this short run reaches it.
+    leader = await TestLeader.open(undefined, { snapshot: { minBytes: 0, minIntervalMs: 0 } });
     const e = leader.engine;
     await e.execute('CREATE TABLE t (id BIGINT, pad VARCHAR)');
     for (let i = 0; i < 24; i++) {
@@ -69,5 +71,36 @@ describe('leader engine with duckblock (real DuckDB, local storage)', () => {
     expect(await manifestOf(e.path)).toBe(before);
     expect(e.stats.checkpoints).toBe(1);
     expect(e.dirty).toBe(true);
+  });
+});
+
+describe('snapshots upload outside the write lock', () => {
+  it('a writer commits while a slow snapshot upload runs; the ship resolves after it', async () => {
+    let faulty: FaultyStorageBackend | undefined;
+    leader = await TestLeader.open(undefined, {
+      snapshot: { intervalMs: 0, afterFileSizes: 0, everySegments: 1, minIntervalMs: 0 },
+      storage: (inner) => {
+        faulty = withFaults(inner, { seed: 7, operations: ['putStream'], keys: (k) => k.includes('/0001/') });
+        return faulty;
+      },
+    });
+    const e = leader.engine;
+    await e.execute('CREATE TABLE t (id BIGINT, pad VARCHAR)');
+    await e.execute("INSERT INTO t SELECT i, repeat('x', 100) FROM range(0, 20000) r(i)");
+    faulty!.resetFaultCounts();
+    faulty!.setFaults({ latencyMs: 4000 });
+    const events: string[] = [];
+    const ship = e.checkpoint().then(() => events.push('ship resolved'));
+    // Wait until the snapshot's upload is in flight (held by the injected latency).
+    while (faulty!.faultCounts().delayed === 0) await new Promise((r) => setTimeout(r, 5));
+    events.push('snapshot uploading');
+    await e.execute('INSERT INTO t VALUES (-1, NULL)');
+    events.push('write committed');
+    await ship;
+    expect(events).toEqual(['snapshot uploading', 'write committed', 'ship resolved']);
+    expect(e.stats.lastShipError).toBeUndefined();
+    expect((await keys(leader, '0001')).length).toBeGreaterThanOrEqual(2);
+    const rows = await e.query('SELECT count(*)::INTEGER AS n FROM t');
+    expect(rows.rows).toEqual([[20001]]);
   });
 });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { TermFence } from '@hadb/core';
 import { ForwardingClient, HaError, ShipScheduler, type ForwardTarget } from '@hadb/ha';
 import { silentLogger, systemClock } from '@hadb/io';
+import type { SnapshotPolicy } from '@hadb/duckblock';
+import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { duckEngine } from '../src/duck-engine.js';
 import { DuckLeader } from '../src/duck-leader.js';
@@ -35,11 +37,22 @@ export class TestLeader {
   }
   #replicationClose: () => Promise<void> = async () => undefined;
 
-  static async open(limits?: DuckLimits): Promise<TestLeader> {
+  /**
+   * `snapshot` is duckblock's snapshot policy; `storage` wraps the local storage the leader ships
+   * to (for example with `withFaults`).
+   */
+  static async open(
+    limits?: DuckLimits,
+    o: {
+      snapshot?: SnapshotPolicy;
+      storage?: (inner: StorageBackend) => StorageBackend;
+    } = {},
+  ): Promise<TestLeader> {
     const self = new TestLeader();
     self.#storage = await LocalStorageBackend.open({ root: join(self.dir, 'storage') });
     const path = join(self.dir, 'leader.duckdb');
-    const engine = duckEngine({ storage: self.#storage, prefix: 'haduck/', duckdbConfig: {}, limits })({
+    const storage = o.storage?.(self.#storage) ?? self.#storage;
+    const engine = duckEngine({ storage, prefix: 'haduck/', duckdbConfig: {}, limits, snapshot: o.snapshot })({
       db: 'fw',
       path,
       clock: systemClock,
