@@ -41,8 +41,12 @@ function stampNonce(data: Uint8Array): Uint8Array {
   return encoder.encode(JSON.stringify(record));
 }
 
-/** Maps a backend failure to the lease error a coordinator acts on. */
-function toLeaseError(error: unknown, write: boolean): unknown {
+/**
+ * Maps a backend failure to the lease error a coordinator acts on. A timed-out compare-and-swap
+ * (`write`) is `HADB_LEASE_AMBIGUOUS` (its outcome is unknown); a timed-out read or delete is
+ * `HADB_LEASE_TIMEOUT`.
+ */
+function toLeaseError(error: unknown, write: boolean, idempotent = !write): unknown {
   // Lease errors, and hadb errors given as an abort reason (a fence, a deadline), pass through.
   if (isHadbError(error) && !isStorageError(error)) return error;
   if (!isStorageError(error)) {
@@ -55,6 +59,7 @@ function toLeaseError(error: unknown, write: boolean): unknown {
   const map: Partial<Record<string, LeaseErrorCode>> = {
     HADB_STORAGE_INVALID_KEY: 'HADB_LEASE_INVALID_KEY',
     HADB_STORAGE_AMBIGUOUS: 'HADB_LEASE_AMBIGUOUS',
+    HADB_STORAGE_TIMEOUT: idempotent ? 'HADB_LEASE_TIMEOUT' : 'HADB_LEASE_AMBIGUOUS',
     HADB_STORAGE_AUTH: 'HADB_LEASE_AUTH',
     HADB_STORAGE_UNSUPPORTED: 'HADB_LEASE_UNSUPPORTED',
     HADB_STORAGE_ABORTED: 'HADB_LEASE_ABORTED',
@@ -149,7 +154,7 @@ export class StorageLeaseStore implements LeaseStore {
     try {
       await raceAbort(this.#backend.delete(key, options), options.signal, leaseAborted);
     } catch (error) {
-      throw toLeaseError(error, true);
+      throw toLeaseError(error, true, true);
     }
   }
 

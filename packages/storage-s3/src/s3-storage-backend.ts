@@ -27,6 +27,7 @@ import {
   keyUnder,
 } from '@hadb/storage';
 import { discardBody, readBody, streamBody } from './body.js';
+import { boundedClient } from './bounded-client.js';
 import { buildClient } from './client.js';
 import { conditionalPut } from './conditional.js';
 import type { S3Context } from './context.js';
@@ -84,6 +85,7 @@ export class S3StorageBackend implements StorageBackend {
   readonly #options: ResolvedOptions;
   readonly #ctx: S3Context;
   readonly #ownsClient: boolean;
+  readonly #client: S3Client;
   #closed = false;
   #probe: ConditionalWriteProbe | undefined;
 
@@ -106,17 +108,32 @@ export class S3StorageBackend implements StorageBackend {
     this.bucket = this.#options.bucket;
     this.prefix = this.#options.prefix;
     this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? buildClient(options, this.#options);
+    const requester = new Requester(options.retry, () => this.#closed);
     this.#ctx = {
-      client: options.client ?? buildClient(options),
+      client: boundedClient(this.#client, requester.clock, this.#options.requestTimeoutMs),
       bucket: this.bucket,
-      requester: new Requester(options.retry, () => this.#closed),
+      requester,
       unquotedIfMatch: this.#options.unquotedIfMatch,
     };
   }
 
-  /** The S3 client in use (the injected one, or the one this backend built and owns). */
+  /**
+   * The S3 client in use (the injected one, or the one this backend built and owns), without the
+   * backend's per-request deadline (`requestTimeoutMs`).
+   */
   get client(): S3Client {
+    return this.#client;
+  }
+
+  /** The client every request of this backend goes through: {@link client} under `requestTimeoutMs`. */
+  get boundedClient(): S3Client {
     return this.#ctx.client;
+  }
+
+  /** The per-request deadline in ms ({@link S3StorageOptions.requestTimeoutMs}). */
+  get requestTimeoutMs(): number {
+    return this.#options.requestTimeoutMs;
   }
 
   get capabilities(): StorageCapabilities {
@@ -551,7 +568,7 @@ export class S3StorageBackend implements StorageBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsClient) this.#ctx.client.destroy();
+    if (this.#ownsClient) this.#client.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -6,3 +6,4 @@ export { eventually, until, type PollOptions } from './polling.js';
 export { freePort } from './free-port.js';
 export { ManualClock } from './manual-clock.js';
 export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-cluster.js';
+export { BlackHole } from './black-hole.js';
