@@ -120,7 +120,13 @@ async function renewLoop(deps: {
  * gives no sample.
  */
 async function checkClockRate(
-  deps: { readonly db: string; readonly lease: DbLease; readonly fence: TermFence; readonly timing: LeaseTiming; readonly logger: Logger },
+  deps: {
+    readonly db: string;
+    readonly lease: DbLease;
+    readonly fence: TermFence;
+    readonly timing: LeaseTiming;
+    readonly logger: Logger;
+  },
   monitor: ClockRateMonitor,
   renewal: Extract<RenewOutcome, { kind: 'renewed' }>,
   resolutionMs: number,

@@ -166,7 +166,8 @@ describe('ClockRateMonitor', () => {
     for (let i = 1; i <= 20; i++) expect(monitor.add(sample(4000 + i * 2000, 52_000 + i * 2000))).toBeUndefined();
     // The rate drops to 0.5: seen once the slow part dominates the 20 s window.
     let verdict;
-    for (let i = 1; i <= 20 && verdict === undefined; i++) verdict = monitor.add(sample(44_000 + i * 1000, 92_000 + i * 2000));
+    for (let i = 1; i <= 20 && verdict === undefined; i++)
+      verdict = monitor.add(sample(44_000 + i * 1000, 92_000 + i * 2000));
     expect(verdict?.direction).toBe('slow');
   });
 });

@@ -50,7 +50,12 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore deadlines (real etcd behind a l
   it('bounds a whole call on the injected clock, not only the gRPC deadline', async () => {
     const hole = await BlackHole.start(hosts);
     const clock = new ManualClock({ wallOriginMs: Date.now() });
-    const store = await EtcdLeaseStore.open({ hosts: `http://${hole.hostPort}`, prefix, requestTimeoutMs: 20_000, clock });
+    const store = await EtcdLeaseStore.open({
+      hosts: `http://${hole.hostPort}`,
+      prefix,
+      requestTimeoutMs: 20_000,
+      clock,
+    });
     try {
       hole.swallow();
       const pending = rejection(store.read(store.keyFor('silent-manual')));

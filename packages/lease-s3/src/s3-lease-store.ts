@@ -110,10 +110,10 @@ function toLeaseError(error: unknown, op: string): unknown {
           ? 'HADB_LEASE_ABORTED'
           : error.code === 'HADB_STORAGE_TIMEOUT'
             ? 'HADB_LEASE_TIMEOUT'
-          : error.code === 'HADB_STORAGE_INVALID_KEY'
-            ? 'HADB_LEASE_INVALID_KEY'
-            : error.code === 'HADB_STORAGE_INVALID_CONFIG'
-              ? 'HADB_LEASE_INVALID_CONFIG'
-              : 'HADB_LEASE_UNAVAILABLE';
+            : error.code === 'HADB_STORAGE_INVALID_KEY'
+              ? 'HADB_LEASE_INVALID_KEY'
+              : error.code === 'HADB_STORAGE_INVALID_CONFIG'
+                ? 'HADB_LEASE_INVALID_CONFIG'
+                : 'HADB_LEASE_UNAVAILABLE';
   return new LeaseError(code, `S3 lease store ${op} failed: ${error.message}`, { cause: error });
 }

@@ -29,7 +29,8 @@ export function boundedClient(client: S3Client, clock: Clock, timeoutMs: number)
       timeoutMs,
       `S3 ${operationName(command)}`,
       STORAGE_DEADLINE,
-      (signal) => (client.send as (c: unknown, o: SendOptions) => Promise<unknown>)(command, { ...options, abortSignal: signal }),
+      (signal) =>
+        (client.send as (c: unknown, o: SendOptions) => Promise<unknown>)(command, { ...options, abortSignal: signal }),
       { signal: options?.abortSignal },
     );
   return new Proxy(client, {
