@@ -75,7 +75,7 @@ export interface LeaseOptions {
   /**
    * Check this node's clock rate against the lease store's clock on every renewal and step down
    * when it is outside `skewMarginMs / ttlMs` (20 % at the defaults). Runs only with stores that
-   * report server time (`capabilities.serverTimeResolutionMs`: NATS). See the README's "Clock
+   * report server time (`capabilities.serverTimeResolutionMs`: NATS, S3). See the README's "Clock
    * tolerance". Default true.
    */
   readonly clockRateCheck?: boolean | undefined;

@@ -21,10 +21,13 @@ class ServerClockStore implements LeaseStore {
   readonly #stamps = new Map<string, number>();
   readonly #serverNow: () => number;
 
-  constructor(inner: MemLeaseStore, serverNow: () => number) {
+  readonly #resolutionMs: number;
+
+  constructor(inner: MemLeaseStore, serverNow: () => number, resolutionMs: number) {
     this.#inner = inner;
     this.#serverNow = serverNow;
-    this.capabilities = { ...inner.capabilities, serverTimeResolutionMs: 1 };
+    this.#resolutionMs = resolutionMs;
+    this.capabilities = { ...inner.capabilities, serverTimeResolutionMs: resolutionMs };
   }
   keyFor(scope: string): string {
     return this.#inner.keyFor(scope);
@@ -49,17 +52,26 @@ class ServerClockStore implements LeaseStore {
     return this.close();
   }
   #stamp(result: CasResult): CasResult {
-    if (result.success) this.#stamps.set(result.etag, Math.floor(this.#serverNow()));
+    // Truncated to the store's resolution, as S3's whole-second Last-Modified is.
+    const r = this.#resolutionMs;
+    if (result.success) this.#stamps.set(result.etag, Math.floor(this.#serverNow() / r) * r);
     return result;
   }
 }
 
 /** Runs one leader term for `runMs` of node time with the store's clock at `serverRate`. */
-async function term(options: { serverRate: number; runMs?: number; clockRateCheck?: boolean; plainStore?: boolean }) {
+async function term(options: {
+  serverRate: number;
+  runMs?: number;
+  clockRateCheck?: boolean;
+  plainStore?: boolean;
+  resolutionMs?: number;
+}) {
   const clock = new ManualClock();
   const inner = new MemLeaseStore();
   const serverNow = () => 1_800_000_000_000 + options.serverRate * clock.now();
-  const store: LeaseStore = options.plainStore === true ? inner : new ServerClockStore(inner, serverNow);
+  const store: LeaseStore =
+    options.plainStore === true ? inner : new ServerClockStore(inner, serverNow, options.resolutionMs ?? 1);
   const timing = resolveLeaseTiming({ clockRateCheck: options.clockRateCheck });
   const metrics = new CoordinatorMetrics();
   let n = 0;
@@ -127,6 +139,17 @@ describe('clock-rate check of a leader (ManualClock node, store clock at a chose
     expect(await out.lease.claim(await out.lease.read(signal), 0, signal)).toBeUndefined();
     await out.clock.advance(CLOCK_RATE_HOLD_OFF_TTLS * out.timing.ttlMs);
     expect(await out.lease.claim(await out.lease.read(signal), 0, signal)).toBeDefined();
+  });
+
+  it('with a whole-second store clock (S3 Last-Modified): catches 0.5x and 1.5x, never flags 1x or 15 %', async () => {
+    for (const serverRate of [1, 1.15, 0.87]) {
+      expect([serverRate, (await term({ serverRate, resolutionMs: 1000 })).reason]).toEqual([serverRate, undefined]);
+    }
+    const slow = await term({ serverRate: 2, resolutionMs: 1000 });
+    expect(slow.reason).toBe('clock-rate');
+    // Whole seconds widen the bounds: two TTLs of store time instead of one.
+    expect(slow.endedAt).toBeLessThanOrEqual(6 * slow.timing.renewIntervalMs);
+    expect((await term({ serverRate: 1 / 1.5, resolutionMs: 1000 })).reason).toBe('clock-rate');
   });
 
   it('does not check when disabled, or when the store reports no server time', async () => {

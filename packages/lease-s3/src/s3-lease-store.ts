@@ -48,6 +48,9 @@ export const DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS = 5000;
  *   back.
  * - `writeIfNotExists` is a PUT with `If-None-Match: *`, `writeIfMatch` a PUT with `If-Match`;
  *   412 is `{ success: false }`. There is no non-atomic fallback.
+ * - `read` returns the object's `Last-Modified` (the server's clock, whole seconds) as
+ *   `serverTimeMs` (`capabilities.serverTimeResolutionMs: 1000`), for the coordinator's clock-rate
+ *   check.
  * - `delete` is a plain DELETE; give a lease up with `releaseLease` (Ceph RGW ignores `If-Match` on
  *   DELETE, so a conditional delete is not portable).
  */
@@ -61,7 +64,7 @@ export class S3LeaseStore extends StorageLeaseStore {
     probe: ConditionalWriteProbe | undefined,
     name: string,
   ) {
-    super(storage, { prefix, ownsBackend: true, name });
+    super(storage, { prefix, ownsBackend: true, name, serverTimeResolutionMs: 1000 });
     this.probe = probe;
   }
 

@@ -39,6 +39,10 @@ describe.skipIf(!s3.available)('S3LeaseStore deadlines (Ceph RGW behind a link t
       const key = store.keyFor('silent');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
+      // The record carries the server's Last-Modified (whole seconds; the RGW runs on this host).
+      const stamped = await store.read(key);
+      expect(store.capabilities.serverTimeResolutionMs).toBe(1000);
+      expect(Math.abs((stamped?.serverTimeMs ?? 0) - Date.now())).toBeLessThan(60_000);
       hole.swallow();
       const read = await timed('read (1000 ms)', () => store.read(key));
       expect(isLeaseError(read.error, 'HADB_LEASE_TIMEOUT')).toBe(true);

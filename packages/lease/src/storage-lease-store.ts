@@ -16,6 +16,12 @@ export interface StorageLeaseStoreOptions {
   readonly ownsBackend?: boolean | undefined;
   /** {@link LeaseStore.name}. Default: the backend's name. */
   readonly name?: string | undefined;
+  /**
+   * The backend reports the server's time of each object's write (`ObjectStream.lastModifiedMs`)
+   * with this resolution in ms (S3: 1000); it becomes `LeaseRecord.serverTimeMs` and
+   * `capabilities.serverTimeResolutionMs`. Default: not reported.
+   */
+  readonly serverTimeResolutionMs?: number | undefined;
 }
 
 const CAPABILITIES: LeaseCapabilities = Object.freeze({
@@ -87,10 +93,11 @@ function toLeaseError(error: unknown, write: boolean, idempotent = !write): unkn
  */
 export class StorageLeaseStore implements LeaseStore {
   readonly name: string;
-  readonly capabilities: LeaseCapabilities = CAPABILITIES;
+  readonly capabilities: LeaseCapabilities;
   readonly #backend: StorageBackend;
   readonly #prefix: string;
   readonly #ownsBackend: boolean;
+  readonly #serverTime: boolean;
   #closed = false;
 
   constructor(backend: StorageBackend, options: StorageLeaseStoreOptions = {}) {
@@ -104,6 +111,10 @@ export class StorageLeaseStore implements LeaseStore {
     this.#prefix = assertLeasePrefix(options.prefix ?? '');
     this.#ownsBackend = options.ownsBackend ?? false;
     this.name = options.name ?? backend.name;
+    const resolution = options.serverTimeResolutionMs;
+    this.#serverTime = resolution !== undefined;
+    this.capabilities =
+      resolution === undefined ? CAPABILITIES : Object.freeze({ ...CAPABILITIES, serverTimeResolutionMs: resolution });
   }
 
   /** `{prefix}{scope}/_lease.json`; throws `HADB_LEASE_INVALID_KEY` for an unsafe scope. */
@@ -193,7 +204,8 @@ export class StorageLeaseStore implements LeaseStore {
       data.set(chunk, offset);
       offset += chunk.length;
     }
-    return { data, etag: stream.etag };
+    const serverTimeMs = this.#serverTime ? stream.lastModifiedMs : undefined;
+    return serverTimeMs === undefined ? { data, etag: stream.etag } : { data, etag: stream.etag, serverTimeMs };
   }
 
   #check(key: string, options: OpOptions): void {

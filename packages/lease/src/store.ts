@@ -23,9 +23,9 @@ export interface LeaseCapabilities {
   readonly stampsNonce?: boolean | undefined;
   /**
    * The store reports its own clock with every record it reads ({@link LeaseRecord.serverTimeMs}),
-   * with this resolution in ms (NATS: 1, the stream's message timestamp). Absent: the store
-   * reports no server time (etcd has none; S3 is not wired), and a coordinator cannot check its
-   * clock rate against it.
+   * with this resolution in ms (NATS: 1, the stream's message timestamp; S3: 1000,
+   * `Last-Modified`). Absent: the store reports no server time (etcd has none), and a coordinator
+   * cannot check its clock rate against it.
    */
   readonly serverTimeResolutionMs?: number | undefined;
 }
@@ -35,7 +35,8 @@ export interface LeaseRecord {
   readonly data: Uint8Array;
   readonly etag: string;
   /**
-   * The store's clock when this version was written, Unix ms (NATS: the KV entry's `created`), for
+   * The store's clock when this version was written, Unix ms (NATS: the KV entry's `created`; S3:
+   * the object's `Last-Modified`), for
    * stores with `capabilities.serverTimeResolutionMs`; otherwise absent. A coordinator compares
    * how far it advances with its own monotonic clock to detect a clock running at the wrong rate.
    */

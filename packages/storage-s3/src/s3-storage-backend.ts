@@ -444,7 +444,8 @@ export class S3StorageBackend implements StorageBackend {
   }
 
   /**
-   * One GET (optionally with `Range`), streamed. `size` is the whole object's size; the body checks
+   * One GET (optionally with `Range`), streamed. `size` is the whole object's size, `lastModifiedMs`
+   * the server's `Last-Modified` (whole seconds); the body checks
    * the byte count and ends with `HADB_STORAGE_ABORTED` when the signal fires mid-read. The object
    * is read as one version: an overwrite during the read does not mix versions.
    */
@@ -490,7 +491,13 @@ export class S3StorageBackend implements StorageBackend {
       if (ranged && out.ContentRange === undefined && start !== 0) {
         throw new StorageError('HADB_STORAGE_PROTOCOL', 'S3 getStream: the server ignored the Range header');
       }
-      return { size, etag, body: streamBody(out.Body, bodyLength, 'getStream', signal) };
+      const lastModifiedMs = out.LastModified?.getTime();
+      return {
+        size,
+        etag,
+        body: streamBody(out.Body, bodyLength, 'getStream', signal),
+        ...(lastModifiedMs === undefined || Number.isNaN(lastModifiedMs) ? {} : { lastModifiedMs }),
+      };
     } catch (error) {
       discardBody(out.Body);
       throw error;
