@@ -65,8 +65,13 @@ function codeFor(error: unknown): StorageErrorCode {
   const name = s3ErrorName(error);
   const status = httpStatusOf(error);
   if (status === 501 || name === 'NotImplemented') return 'HADB_STORAGE_UNSUPPORTED';
-  // The request handler's connection, request and socket timeouts (`@smithy/node-http-handler`).
-  if (name === 'TimeoutError') return 'HADB_STORAGE_TIMEOUT';
+  // The request handler's connection, request and socket timeouts (`@smithy/node-http-handler`):
+  // `TimeoutError` without a code, or with ETIMEDOUT. The handler also renames ECONNRESET and
+  // EPIPE failures `TimeoutError`; those are connection failures (`UNAVAILABLE`).
+  if (name === 'TimeoutError') {
+    const code = (error as { code?: unknown }).code;
+    if (code === undefined || code === 'ETIMEDOUT') return 'HADB_STORAGE_TIMEOUT';
+  }
   switch (classifyError(error)) {
     case 'aborted':
       return 'HADB_STORAGE_ABORTED';
