@@ -27,6 +27,8 @@ export interface LeaseGrant {
   readonly record: LeaseData;
   /** Monotonic time at which the confirmed write was sent. */
   readonly sentAt: number;
+  /** Monotonic time at which it was confirmed (its reply, or the re-read that found it). */
+  readonly confirmedAt: number;
 }
 
 /** Outcome of a renewal. `unknown`: not confirmed either way; the fence deadline stays where it was. */
@@ -235,7 +237,14 @@ export class DbLease {
       return undefined;
     }
     this.metrics.inc('leaseClaimsSucceeded');
-    this.held = { sessionId, epoch: out.record.epoch ?? epoch, etag: out.etag, record: out.record, sentAt: out.sentAt };
+    this.held = {
+      sessionId,
+      epoch: out.record.epoch ?? epoch,
+      etag: out.etag,
+      record: out.record,
+      sentAt: out.sentAt,
+      confirmedAt: out.confirmedAt,
+    };
     if (this.held.epoch > this.maxEpoch) this.maxEpoch = this.held.epoch;
     this.logger.info({ db: this.db, epoch: this.held.epoch }, 'lease claimed');
     return this.held;
@@ -253,7 +262,7 @@ export class DbLease {
     const out = await this.write(record, held.etag, signal, 'renew', timeoutMs);
     if (out.kind === 'ours') {
       this.metrics.inc('leaseRenewalsSucceeded');
-      this.held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt };
+      this.held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt, confirmedAt: out.confirmedAt };
       return { kind: 'renewed', sentAt: out.sentAt, confirmedAt: out.confirmedAt, etag: out.etag };
     }
     if (out.kind === 'unknown') {

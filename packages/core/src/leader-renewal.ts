@@ -79,6 +79,12 @@ async function renewLoop(deps: {
           maxWindowMs: CLOCK_RATE_MAX_WINDOW_TTLS * timing.ttlMs,
         })
       : undefined;
+  const claimed = lease.grant;
+  if (monitor !== undefined && resolution !== undefined && claimed !== undefined) {
+    // The claim is the first sample, so a verdict can come one renewal sooner.
+    const { sentAt, confirmedAt, etag } = claimed;
+    await checkClockRate(deps, monitor, { kind: 'renewed', sentAt, confirmedAt, etag }, resolution);
+  }
   let next = (lease.grant?.sentAt ?? clock.now()) + timing.renewIntervalMs;
   while (fence.reason === undefined) {
     if (!(await sleepUnlessAborted(clock, next - clock.now(), fence.signal))) return;

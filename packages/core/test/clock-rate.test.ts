@@ -122,9 +122,9 @@ describe('clock-rate check of a leader (ManualClock node, store clock at a chose
     const out = await term({ serverRate: 2 });
     expect(out.reason).toBe('clock-rate');
     expect(out.metrics.demotionsClockRate).toBe(1);
-    // Samples start at the first renewal; a verdict needs them to span one TTL of store time (2.5 s
-    // of this node's clock), then the next renewal: 2 + 2 + 2 s of node time at the defaults.
-    expect(out.endedAt).toBe(3 * out.timing.renewIntervalMs);
+    // Samples start at the claim; a verdict needs them to span one TTL of store time (2.5 s of
+    // this node's clock), so the second renewal gives it: 2 + 2 s of node time at the defaults.
+    expect(out.endedAt).toBe(2 * out.timing.renewIntervalMs);
   });
 
   it('steps down when the node clock runs fast (1.5x the store clock)', async () => {
