@@ -2,13 +2,17 @@ import { type Clock, type Timer, silentLogger, systemClock } from '@hadb/io';
 import type { LeaseStore } from '@hadb/lease';
 import { EtcdLeaseStore } from '@hadb/lease-etcd';
 import { NatsLeaseStore } from '@hadb/lease-nats';
+import { MemStorageBackend } from '@hadb/storage-mem';
 import { BlackHole, testService } from '@hadb/testkit';
 import { describe, expect, it } from 'vitest';
+import { Coordinator } from '../src/coordinator.js';
 import { DbLease } from '../src/db-lease.js';
+import type { RoleEvent } from '../src/events.js';
 import { TermFence } from '../src/fence.js';
 import { runLeaderTerm } from '../src/leader-renewal.js';
 import { CoordinatorMetrics } from '../src/metrics.js';
 import { type LeaseTiming, resolveLeaseTiming } from '../src/options.js';
+import { LocalDisk, SimFollowerBehavior, SimReplicator, World } from './sim/sim-replica.js';
 
 const nats = testService('nats');
 const etcd = testService('etcd');
@@ -131,4 +135,52 @@ describe.skipIf(!nats.available)('clock-rate check against a real NATS server', 
     },
     30_000,
   );
+});
+
+describe.skipIf(!nats.available)('a coordinator whose clock runs at 0.5x (real NATS lease store)', () => {
+  it('steps down with a fenced event (reason clock-rate), and the healthy node takes over', async () => {
+    const storage = new MemStorageBackend();
+    const bucket = `core-rate-coord-${RUN}`;
+    const stores: LeaseStore[] = [];
+    const coordinators: Coordinator[] = [];
+    const node = async (name: string, clock: Clock) => {
+      const store = await NatsLeaseStore.open({ servers: nats.env.HADB_TEST_NATS_URL ?? '', bucket });
+      stores.push(store);
+      const world = new World();
+      const disk = new LocalDisk(world, name);
+      const coordinator = new Coordinator({
+        replicator: new SimReplicator(world, storage, disk, systemClock),
+        followerBehavior: new SimFollowerBehavior(world, storage, disk, name, systemClock),
+        lease: {
+          store,
+          instanceId: name,
+          address: `http://${name}`,
+          ttlMs: 1000,
+          renewIntervalMs: 300,
+          pollIntervalMs: 100,
+          skewMarginMs: 200,
+        },
+        followerPullIntervalMs: 50,
+        clock,
+      });
+      coordinators.push(coordinator);
+      return coordinator;
+    };
+    try {
+      const a = await node('a', scaledClock(0.5));
+      const fenced = new Promise<RoleEvent>((resolve) => a.once('fenced', resolve));
+      expect((await a.join('orders', '/tmp/a')).role).toBe('leader');
+      const b = await node('b', systemClock);
+      expect((await b.join('orders', '/tmp/b')).role).toBe('follower');
+      expect(await fenced).toMatchObject({ type: 'fenced', reason: 'clock-rate', epoch: 1 });
+      expect(a.metrics().demotionsClockRate).toBe(1);
+      await b.waitForRole('orders', 'leader', { signal: AbortSignal.timeout(15_000) });
+      expect(b.epoch('orders')).toBe(2);
+      // The slow node does not take the lease back while it holds off.
+      expect(a.role('orders')).toBe('follower');
+    } finally {
+      for (const c of coordinators) await c.close();
+      for (const s of stores) await s.close();
+    }
+  }, 40_000);
 });
