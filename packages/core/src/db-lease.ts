@@ -15,6 +15,8 @@ export interface ObservedLease {
   readonly data: LeaseData | undefined;
   /** Monotonic time at which the read's reply arrived (never earlier than the write it shows). */
   readonly at: number;
+  /** The store's time of the version's write, Unix ms, when the store reports it. */
+  readonly serverTimeMs?: number | undefined;
 }
 
 /** The lease as held by this node. */
@@ -25,11 +27,20 @@ export interface LeaseGrant {
   readonly record: LeaseData;
   /** Monotonic time at which the confirmed write was sent. */
   readonly sentAt: number;
+  /** Monotonic time at which it was confirmed (its reply, or the re-read that found it). */
+  readonly confirmedAt: number;
 }
 
 /** Outcome of a renewal. `unknown`: not confirmed either way; the fence deadline stays where it was. */
 export type RenewOutcome =
-  | { readonly kind: 'renewed'; readonly sentAt: number }
+  | {
+      readonly kind: 'renewed';
+      readonly sentAt: number;
+      /** Monotonic time at which the renewal was confirmed (its reply, or the re-read that found it). */
+      readonly confirmedAt: number;
+      /** The renewal's etag (the version it wrote). */
+      readonly etag: string;
+    }
   | { readonly kind: 'lost' }
   | { readonly kind: 'unknown' };
 
@@ -42,7 +53,13 @@ interface PendingWrite {
 }
 
 type WriteOutcome =
-  | { readonly kind: 'ours'; readonly etag: string; readonly sentAt: number; readonly record: LeaseData }
+  | {
+      readonly kind: 'ours';
+      readonly etag: string;
+      readonly sentAt: number;
+      readonly confirmedAt: number;
+      readonly record: LeaseData;
+    }
   | { readonly kind: 'not-ours'; readonly current: ObservedLease | null }
   | { readonly kind: 'unknown' };
 
@@ -79,6 +96,8 @@ export class DbLease {
   private rejectedEtag: string | undefined;
   /** Sessions this process created for this database (a record of one of them may be taken at once). */
   readonly ownSessions = new Set<string>();
+  /** Monotonic time before which {@link claim} refuses (after a clock-rate step-down). */
+  private claimsRefusedUntil = Number.NEGATIVE_INFINITY;
 
   constructor(options: {
     store: LeaseStore;
@@ -131,11 +150,30 @@ export class DbLease {
     return this.maxEpoch;
   }
 
-  /** Reads the record (`null` when absent). Throws the store's error. */
-  async read(signal: AbortSignal): Promise<ObservedLease | null> {
+  /**
+   * Resolution of the store's clock in {@link ObservedLease.serverTimeMs}, or `undefined` when the
+   * store reports no server time.
+   */
+  get serverTimeResolutionMs(): number | undefined {
+    return this.store.capabilities.serverTimeResolutionMs;
+  }
+
+  /**
+   * Makes {@link claim} refuse (without writing) until monotonic time `until`: a node that stepped
+   * down because its clock rate was outside the tolerance must not take the lease straight back.
+   */
+  refuseClaimsUntil(until: number): void {
+    if (until > this.claimsRefusedUntil) this.claimsRefusedUntil = until;
+  }
+
+  /**
+   * Reads the record (`null` when absent) under `timeoutMs` (default `requestTimeoutMs`; a
+   * timeout is `HADB_CORE_TIMEOUT`). Throws the store's error.
+   */
+  async read(signal: AbortSignal, timeoutMs = this.timing.requestTimeoutMs): Promise<ObservedLease | null> {
     const record = await withTimeout(
       this.clock,
-      this.timing.requestTimeoutMs,
+      Math.max(1, timeoutMs),
       'lease read',
       CORE_DEADLINE,
       (s) => this.store.read(this.key, { signal: s }),
@@ -162,7 +200,7 @@ export class DbLease {
         this.maxEpoch = data.epoch;
       }
     }
-    return { etag: record.etag, data, at };
+    return { etag: record.etag, data, at, serverTimeMs: record.serverTimeMs };
   }
 
   /**
@@ -175,6 +213,10 @@ export class DbLease {
     floorEpoch: number,
     signal: AbortSignal,
   ): Promise<LeaseGrant | undefined> {
+    if (this.clock.now() < this.claimsRefusedUntil) {
+      this.logger.debug({ db: this.db }, 'not claiming: clock rate was outside the tolerance');
+      return undefined;
+    }
     this.metrics.inc('leaseClaimsAttempted');
     const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.maxEpoch) + 1;
     const sessionId = this.newId();
@@ -195,7 +237,14 @@ export class DbLease {
       return undefined;
     }
     this.metrics.inc('leaseClaimsSucceeded');
-    this.held = { sessionId, epoch: out.record.epoch ?? epoch, etag: out.etag, record: out.record, sentAt: out.sentAt };
+    this.held = {
+      sessionId,
+      epoch: out.record.epoch ?? epoch,
+      etag: out.etag,
+      record: out.record,
+      sentAt: out.sentAt,
+      confirmedAt: out.confirmedAt,
+    };
     if (this.held.epoch > this.maxEpoch) this.maxEpoch = this.held.epoch;
     this.logger.info({ db: this.db, epoch: this.held.epoch }, 'lease claimed');
     return this.held;
@@ -213,8 +262,8 @@ export class DbLease {
     const out = await this.write(record, held.etag, signal, 'renew', timeoutMs);
     if (out.kind === 'ours') {
       this.metrics.inc('leaseRenewalsSucceeded');
-      this.held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt };
-      return { kind: 'renewed', sentAt: out.sentAt };
+      this.held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt, confirmedAt: out.confirmedAt };
+      return { kind: 'renewed', sentAt: out.sentAt, confirmedAt: out.confirmedAt, etag: out.etag };
     }
     if (out.kind === 'unknown') {
       this.metrics.inc('leaseRenewalsError');
@@ -293,7 +342,7 @@ export class DbLease {
     }
     if (result.success) {
       this.pending.clear();
-      return { kind: 'ours', etag: result.etag, sentAt, record };
+      return { kind: 'ours', etag: result.etag, sentAt, confirmedAt: this.clock.now(), record };
     }
     // A conflict. Usually someone else's write; but a client-side retry of *our* earlier attempt
     // would also report one, so the record decides.
@@ -316,7 +365,7 @@ export class DbLease {
       if (current !== null && current.data !== undefined && mine !== undefined) {
         this.pending.clear();
         this.metrics.inc('leaseAmbiguousResolved');
-        return { kind: 'ours', etag: current.etag, sentAt: mine.sentAt, record: current.data };
+        return { kind: 'ours', etag: current.etag, sentAt: mine.sentAt, confirmedAt: current.at, record: current.data };
       }
       // Writes conditioned on a version that is no longer current can never land; keep the rest.
       const currentEtag = current === null ? null : current.etag;

@@ -11,6 +11,7 @@ export type DemotionReason = FenceReason;
  *   the replicator).
  * - `fenced`: the term `epoch` ended involuntarily (`deadline`: renewals did not confirm in time;
  *   `lease-lost`: another node holds the lease; `deposed`: the replicator found a newer term;
+ *   `clock-rate`: this node's clock ran outside the rate tolerance and it stepped down;
  *   `aborted`: promotion failed). Writes were refused from this moment on.
  * - `demoted`: this node stopped leading `db` and follows again (also after `handoff`).
  * - `sleeping`: the lease record says the cluster is parked; nobody will be promoted.

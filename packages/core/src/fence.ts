@@ -35,8 +35,11 @@ export interface WriteFence {
   trip(reason: string): void;
 }
 
-/** Why a term ended. `deadline`, `lease-lost` and `deposed` are involuntary (a `fenced` event). */
-export type FenceReason = 'deadline' | 'lease-lost' | 'deposed' | 'aborted' | 'handoff' | 'leave';
+/**
+ * Why a term ended. `deadline`, `lease-lost`, `deposed` and `clock-rate` (this node's clock rate
+ * was outside the tolerance) are involuntary (a `fenced` event).
+ */
+export type FenceReason = 'deadline' | 'lease-lost' | 'deposed' | 'clock-rate' | 'aborted' | 'handoff' | 'leave';
 
 /**
  * The coordinator's implementation of {@link WriteFence}; also usable on its own (for example in

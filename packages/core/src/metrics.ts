@@ -19,6 +19,11 @@ const COUNTERS = [
   ['promotionsAbortedTimeout', 'hadb_promotions_aborted_timeout_total', 'Promotions aborted due to timeout'],
   ['demotionsCasConflict', 'hadb_demotions_cas_conflict_total', 'Demotions from CAS conflict'],
   ['demotionsSustainedErrors', 'hadb_demotions_sustained_errors_total', 'Demotions from sustained renewal errors'],
+  [
+    'demotionsClockRate',
+    'hadb_demotions_clock_rate_total',
+    "Demotions because this node's clock rate was outside the tolerance",
+  ],
   ['followerPullsSucceeded', 'hadb_follower_pulls_succeeded_total', 'Successful follower pulls'],
   ['followerPullsFailed', 'hadb_follower_pulls_failed_total', 'Failed follower pulls'],
   ['followerPullsNoNewData', 'hadb_follower_pulls_no_new_data_total', 'Follower pulls with no new data'],

@@ -67,10 +67,18 @@ export interface LeaseOptions {
    */
   readonly skewMarginMs?: number | undefined;
   /**
-   * Timeout of a single lease-store request. Default: `renewIntervalMs`. Renewals are also cut
-   * off at the fence deadline.
+   * Timeout of a single lease-store request (read, claim, renewal, release). Default:
+   * `renewIntervalMs`. Renewals are also cut off at the fence deadline, so a renewal that hangs
+   * never keeps a term alive: it counts as failed and the term ends at its own deadline.
    */
   readonly requestTimeoutMs?: number | undefined;
+  /**
+   * Check this node's clock rate against the lease store's clock on every renewal and step down
+   * when it is outside `skewMarginMs / ttlMs` (20 % at the defaults). Runs only with stores that
+   * report server time (`capabilities.serverTimeResolutionMs`: NATS, S3). See the README's "Clock
+   * tolerance". Default true.
+   */
+  readonly clockRateCheck?: boolean | undefined;
 }
 
 /** Options of `new Coordinator(...)`. */
@@ -107,6 +115,10 @@ export interface LeaseTiming {
   readonly pollIntervalMs: number;
   readonly skewMarginMs: number;
   readonly requestTimeoutMs: number;
+  /** Whether leaders check their clock rate (see {@link LeaseOptions.clockRateCheck}). */
+  readonly clockRateCheck: boolean;
+  /** Largest relative clock-rate error a leader accepts: `skewMarginMs / ttlMs`. */
+  readonly clockRateTolerance: number;
 }
 
 /** Options after defaults and validation. */
@@ -161,6 +173,8 @@ export function resolveLeaseTiming(
     pollIntervalMs,
     skewMarginMs,
     requestTimeoutMs,
+    clockRateCheck: check.bool('clockRateCheck', lease.clockRateCheck, true),
+    clockRateTolerance: skewMarginMs / ttlMs,
   };
 }
 

@@ -15,7 +15,7 @@ import type { ResolvedOptions } from './options.js';
 import type { ProgressTracker } from './progress.js';
 import type { LeaderTerm } from './replicator.js';
 
-const INVOLUNTARY: ReadonlySet<FenceReason> = new Set(['deadline', 'lease-lost', 'deposed']);
+const INVOLUNTARY: ReadonlySet<FenceReason> = new Set(['deadline', 'lease-lost', 'deposed', 'clock-rate']);
 
 /** The outcome: the term runs until `done` resolves with the reason it ended; or it never started. */
 export type TermStart =

@@ -1,5 +1,5 @@
 import { isHadbError } from '@hadb/io';
-import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
+import { LeaseError, type LeaseErrorCode, isLeaseError } from '@hadb/lease';
 import { isBrokenCircuitError } from 'cockatiel';
 import {
   ClientClosedError,
@@ -17,10 +17,14 @@ const NOT_CONNECTED = /No connection established|ECONNREFUSED|EHOSTUNREACH|ENOTF
 /**
  * Maps an etcd3 client error to a {@link LeaseError}. A write that may have reached the server
  * (deadline exceeded, stream reset, unknown failure) is `HADB_LEASE_AMBIGUOUS`; one that was never
- * sent (no connection, open circuit, closed client) and every failed read is
- * `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`.
+ * sent (no connection, open circuit, closed client) and every other failed read or delete is
+ * `HADB_LEASE_UNAVAILABLE`; a read or delete past its deadline is `HADB_LEASE_TIMEOUT`; refused credentials are `HADB_LEASE_AUTH`.
  */
 export function toLeaseError(error: unknown, op: string, write: boolean): Error {
+  if (write && isLeaseError(error, 'HADB_LEASE_TIMEOUT')) {
+    // The deadline passed after the write may have been sent: its outcome is unknown.
+    return new LeaseError('HADB_LEASE_AMBIGUOUS', `etcd ${op}: outcome unknown (${error.message})`, { cause: error });
+  }
   // Hadb errors (a LeaseError, or the hadb error a caller aborted with) pass through unchanged.
   if (isHadbError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -33,7 +37,7 @@ export function toLeaseError(error: unknown, op: string, write: boolean): Error 
   ) {
     code = 'HADB_LEASE_AUTH';
   } else if (!write) {
-    code = 'HADB_LEASE_UNAVAILABLE';
+    code = error instanceof GRPCDeadlineExceededError ? 'HADB_LEASE_TIMEOUT' : 'HADB_LEASE_UNAVAILABLE';
   } else if (
     isBrokenCircuitError(error) ||
     error instanceof ClientClosedError ||

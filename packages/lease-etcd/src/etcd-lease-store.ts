@@ -1,5 +1,6 @@
-import { type Clock, configChecker, raceAbort, systemClock, throwIfAborted } from '@hadb/io';
+import { type Clock, configChecker, systemClock, throwIfAborted, withTimeout } from '@hadb/io';
 import {
+  LEASE_DEADLINE,
   LeaseError,
   leaseAborted,
   leaseInvalidConfig,
@@ -25,6 +26,9 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   serverSideExpiry: false,
 });
 
+/** Default deadline of each call ({@link EtcdLeaseStoreOptions.requestTimeoutMs}). */
+export const DEFAULT_ETCD_REQUEST_TIMEOUT_MS = 5000;
+
 /** Options of {@link EtcdLeaseStore.open}. */
 export interface EtcdLeaseStoreOptions {
   /**
@@ -42,8 +46,13 @@ export interface EtcdLeaseStoreOptions {
    * lease of scope `db` lives at `{prefix}db`.
    */
   readonly prefix?: string | undefined;
-  /** Deadline of each call in ms (and the dial timeout). Default 5000. */
-  readonly timeoutMs?: number | undefined;
+  /**
+   * Deadline of each call in ms: the gRPC deadline of every request, the dial timeout, and an
+   * outer deadline on `clock` that ends the call even if the client does not. A read or delete
+   * past it is `HADB_LEASE_TIMEOUT`; a write `HADB_LEASE_AMBIGUOUS` (it may have landed), with
+   * the timeout as its cause. Default 5000.
+   */
+  readonly requestTimeoutMs?: number | undefined;
   /** {@link LeaseStore.name}. Default `"etcd"`. */
   readonly name?: string | undefined;
   /** Time source of call deadlines (gRPC deadlines are wall-clock dates). Default `systemClock`. */
@@ -106,7 +115,10 @@ export class EtcdLeaseStore implements LeaseStore {
   static async open(options: EtcdLeaseStoreOptions): Promise<EtcdLeaseStore> {
     const prefix = assertLeasePrefix(options.prefix ?? DEFAULT_ETCD_LEASE_PREFIX);
     const check = configChecker(leaseInvalidConfig);
-    const timeoutMs = check.int('timeoutMs', options.timeoutMs, { min: 1, default: 5000 });
+    const timeoutMs = check.int('requestTimeoutMs', options.requestTimeoutMs, {
+      min: 1,
+      default: DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
+    });
     const name = check.string('name', options.name, 'etcd');
     let client = options.client;
     const owned = client === undefined;
@@ -137,13 +149,10 @@ export class EtcdLeaseStore implements LeaseStore {
     return assertLeaseScope(scope);
   }
 
+  /** The record and its `mod_revision`. etcd reports no server time, so `serverTimeMs` is absent. */
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
     const full = this.#full(key, options);
-    try {
-      return await raceAbort(this.#get(full), options.signal, leaseAborted);
-    } catch (error) {
-      throw toLeaseError(error, 'read', false);
-    }
+    return this.#bounded('read', false, options, () => this.#get(full));
   }
 
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
@@ -159,15 +168,9 @@ export class EtcdLeaseStore implements LeaseStore {
   /** Deletes the key; a missing key is fine. */
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     const full = this.#full(key, options);
-    try {
-      await raceAbort(
-        this.#client.delete().key(full).options(this.#callOptions()).exec(),
-        options.signal,
-        leaseAborted,
-      );
-    } catch (error) {
-      throw toLeaseError(error, 'delete', true);
-    }
+    await this.#bounded('delete', false, options, () =>
+      this.#client.delete().key(full).options(this.#callOptions()).exec(),
+    );
   }
 
   /**
@@ -192,17 +195,28 @@ export class EtcdLeaseStore implements LeaseStore {
     options: OpOptions,
     op: string,
   ): Promise<CasResult> {
-    try {
-      const commit = this.#client
+    return this.#bounded(op, true, options, async () => {
+      const response = await this.#client
         .if(full, column, '==', expected)
         .then(this.#client.put(full).value(Buffer.from(data.buffer, data.byteOffset, data.byteLength)))
         .options(this.#callOptions())
         .commit();
-      const response = await raceAbort(commit, options.signal, leaseAborted);
       if (!response.succeeded) return { success: false };
       return { success: true, etag: response.header.revision };
+    });
+  }
+
+  /**
+   * Runs one call under the store's deadline on `clock` and the caller's signal (a late reply is
+   * discarded; the gRPC deadline ends the request itself), mapping failures (see `toLeaseError`).
+   */
+  async #bounded<T>(op: string, write: boolean, options: OpOptions, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(this.#clock, this.#timeoutMs, `etcd ${op}`, LEASE_DEADLINE, fn, {
+        signal: options.signal,
+      });
     } catch (error) {
-      throw toLeaseError(error, op, true);
+      throw toLeaseError(error, op, write);
     }
   }
 

@@ -1,1 +1,6 @@
-export { DEFAULT_ETCD_LEASE_PREFIX, EtcdLeaseStore, type EtcdLeaseStoreOptions } from './etcd-lease-store.js';
+export {
+  DEFAULT_ETCD_LEASE_PREFIX,
+  DEFAULT_ETCD_REQUEST_TIMEOUT_MS,
+  EtcdLeaseStore,
+  type EtcdLeaseStoreOptions,
+} from './etcd-lease-store.js';

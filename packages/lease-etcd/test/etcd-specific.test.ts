@@ -112,7 +112,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
 
   it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
     const nowhere = 'http://127.0.0.1:9';
-    for (const options of [{ timeoutMs: 0 }, { timeoutMs: Number.NaN }, { name: '' }]) {
+    for (const options of [{ requestTimeoutMs: 0 }, { requestTimeoutMs: Number.NaN }, { name: '' }]) {
       expect(await codeOf(() => EtcdLeaseStore.open({ hosts: nowhere, ...options }))).toBe('HADB_LEASE_INVALID_CONFIG');
     }
     expect(await codeOf(() => EtcdLeaseStore.open({}))).toBe('HADB_LEASE_INVALID_CONFIG');
@@ -132,15 +132,15 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const started = Date.now();
-    const code = await codeOf(() => EtcdLeaseStore.open({ hosts: `http://127.0.0.1:${port}`, timeoutMs: 500 }));
+    const code = await codeOf(() => EtcdLeaseStore.open({ hosts: `http://127.0.0.1:${port}`, requestTimeoutMs: 500 }));
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
+  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_TIMEOUT', async () => {
     const server = await privateEtcd();
     try {
-      await using store = await EtcdLeaseStore.open({ hosts: server.url, timeoutMs: 300 });
+      await using store = await EtcdLeaseStore.open({ hosts: server.url, requestTimeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
@@ -148,7 +148,7 @@ describe.skipIf(!etcd.available)('EtcdLeaseStore specifics', () => {
       expect(await codeOf(() => store.writeIfMatch(key, leaseBytes('node-b'), created.etag))).toBe(
         'HADB_LEASE_AMBIGUOUS',
       );
-      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
+      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_TIMEOUT');
       server.proc.kill('SIGCONT');
     } finally {
       server.stop();

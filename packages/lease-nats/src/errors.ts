@@ -1,5 +1,5 @@
 import { isHadbError } from '@hadb/io';
-import { LeaseError, type LeaseErrorCode } from '@hadb/lease';
+import { LeaseError, type LeaseErrorCode, isLeaseError } from '@hadb/lease';
 
 /** JetStream API codes of a failed expected-last-subject-sequence check (a lost CAS). */
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
@@ -17,17 +17,21 @@ const AUTH_ERRORS = new Set(['AuthorizationError', 'PermissionViolationError', '
 
 /**
  * Maps a NATS client error to a {@link LeaseError}. A timeout after a write was sent is
- * `HADB_LEASE_AMBIGUOUS` (it may have landed); connection failures, "no responders" and timeouts
- * of reads are `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`. Hadb errors
+ * `HADB_LEASE_AMBIGUOUS` (it may have landed); a timeout of a read or delete is
+ * `HADB_LEASE_TIMEOUT`; connection failures and "no responders" are `HADB_LEASE_UNAVAILABLE`; refused credentials are `HADB_LEASE_AUTH`. Hadb errors
  * (a `LeaseError`, or the hadb error a caller aborted with) pass through unchanged.
  */
 export function toLeaseError(error: unknown, op: string, write: boolean): Error {
+  if (write && isLeaseError(error, 'HADB_LEASE_TIMEOUT')) {
+    // The deadline passed after the write may have been sent: its outcome is unknown.
+    return new LeaseError('HADB_LEASE_AMBIGUOUS', `nats ${op}: outcome unknown (${error.message})`, { cause: error });
+  }
   if (isHadbError(error)) return error;
   const name = error instanceof Error ? error.name : '';
   const message = error instanceof Error ? error.message : String(error);
   let code: LeaseErrorCode;
   if (AUTH_ERRORS.has(name)) code = 'HADB_LEASE_AUTH';
-  else if (name === 'TimeoutError') code = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_UNAVAILABLE';
+  else if (name === 'TimeoutError') code = write ? 'HADB_LEASE_AMBIGUOUS' : 'HADB_LEASE_TIMEOUT';
   else if (name === 'JetStreamNotEnabled' || name === 'JetStreamApiError' || name === 'NoResponders') {
     // The request reached no stream (or the stream refused it): nothing was written.
     code = 'HADB_LEASE_UNAVAILABLE';

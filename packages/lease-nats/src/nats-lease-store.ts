@@ -1,5 +1,6 @@
-import { type ConfigChecker, configChecker, raceAbort, throwIfAborted } from '@hadb/io';
+import { type Clock, type ConfigChecker, configChecker, systemClock, throwIfAborted, withTimeout } from '@hadb/io';
 import {
+  LEASE_DEADLINE,
   LeaseError,
   leaseAborted,
   leaseInvalidConfig,
@@ -23,7 +24,11 @@ const CAPABILITIES: LeaseCapabilities = Object.freeze({
   etagKind: 'revision',
   monotonicEtags: true,
   serverSideExpiry: false,
+  serverTimeResolutionMs: 1,
 });
+
+/** Default deadline of each call ({@link NatsLeaseStoreOptions.requestTimeoutMs}). */
+export const DEFAULT_NATS_REQUEST_TIMEOUT_MS = 5000;
 
 /** Options of {@link NatsLeaseStore.open}. */
 export interface NatsLeaseStoreOptions {
@@ -43,8 +48,15 @@ export interface NatsLeaseStoreOptions {
   readonly bucket?: string | undefined;
   /** Replicas of the bucket when this store creates it. Default 1. */
   readonly replicas?: number | undefined;
-  /** Timeout of each request in ms (connect, reads, writes). Default 5000. */
-  readonly timeoutMs?: number | undefined;
+  /**
+   * Deadline of each call in ms: connect, and every `read`, `writeIfNotExists`, `writeIfMatch` and
+   * `delete` as a whole (the client's own request timeout is set to it too). A read or delete that
+   * runs out of it is `HADB_LEASE_TIMEOUT`; a write `HADB_LEASE_AMBIGUOUS` (it may have landed),
+   * with the timeout as its cause. Default 5000.
+   */
+  readonly requestTimeoutMs?: number | undefined;
+  /** Time source of the call deadlines. Default `systemClock`. */
+  readonly clock?: Clock | undefined;
   /** {@link LeaseStore.name}. Default `"nats"`. */
   readonly name?: string | undefined;
 }
@@ -72,6 +84,7 @@ export class NatsLeaseStore implements LeaseStore {
   readonly #owned: boolean;
   readonly #kv: KV;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
   #closed = false;
 
   private constructor(
@@ -79,14 +92,15 @@ export class NatsLeaseStore implements LeaseStore {
     owned: boolean,
     kv: KV,
     bucket: string,
-    options: NatsLeaseStoreOptions,
+    settings: { readonly timeoutMs: number; readonly name: string; readonly clock: Clock },
   ) {
     this.#connection = connection;
     this.#owned = owned;
     this.#kv = kv;
     this.bucket = bucket;
-    this.#timeoutMs = options.timeoutMs as number;
-    this.name = options.name as string;
+    this.#timeoutMs = settings.timeoutMs;
+    this.name = settings.name;
+    this.#clock = settings.clock;
   }
 
   /**
@@ -99,7 +113,10 @@ export class NatsLeaseStore implements LeaseStore {
   static async open(options: NatsLeaseStoreOptions): Promise<NatsLeaseStore> {
     const bucket = assertNatsBucket(options.bucket ?? DEFAULT_NATS_LEASE_BUCKET);
     const check: ConfigChecker = configChecker(leaseInvalidConfig);
-    const timeout = check.int('timeoutMs', options.timeoutMs, { min: 1, default: 5000 });
+    const timeout = check.int('requestTimeoutMs', options.requestTimeoutMs, {
+      min: 1,
+      default: DEFAULT_NATS_REQUEST_TIMEOUT_MS,
+    });
     const replicas = check.int('replicas', options.replicas, { min: 1, default: 1 });
     const name = check.string('name', options.name, 'nats');
     check.require(
@@ -125,7 +142,11 @@ export class NatsLeaseStore implements LeaseStore {
     try {
       const js = jetstream(connection, { timeout });
       const kv = await new Kvm(js).create(bucket, { history: 1, replicas });
-      return new NatsLeaseStore(connection, owned, kv, bucket, { ...options, timeoutMs: timeout, name });
+      return new NatsLeaseStore(connection, owned, kv, bucket, {
+        timeoutMs: timeout,
+        name,
+        clock: options.clock ?? systemClock,
+      });
     } catch (error) {
       if (owned) await connection.close().catch(() => undefined);
       if (error instanceof Error && error.name === 'JetStreamNotEnabled') {
@@ -142,42 +163,27 @@ export class NatsLeaseStore implements LeaseStore {
     return assertNatsKey(assertLeaseScope(scope));
   }
 
+  /** The record, with the server's timestamp of the version as `serverTimeMs`. */
   async read(key: string, options: OpOptions = {}): Promise<LeaseRecord | null> {
     this.#check(key, options);
-    try {
-      return await raceAbort(this.#get(key), options.signal, leaseAborted);
-    } catch (error) {
-      throw toLeaseError(error, 'read', false);
-    }
+    return this.#bounded('read', false, options, () => this.#get(key));
   }
 
   async writeIfNotExists(key: string, data: Uint8Array, options: OpOptions = {}): Promise<CasResult> {
     this.#check(key, options);
-    try {
-      return await raceAbort(this.#create(key, data), options.signal, leaseAborted);
-    } catch (error) {
-      throw toLeaseError(error, 'writeIfNotExists', true);
-    }
+    return this.#bounded('writeIfNotExists', true, options, () => this.#create(key, data));
   }
 
   async writeIfMatch(key: string, data: Uint8Array, etag: string, options: OpOptions = {}): Promise<CasResult> {
     this.#check(key, options);
     const revision = parseRevision(etag);
-    try {
-      return await raceAbort(this.#put(key, data, revision), options.signal, leaseAborted);
-    } catch (error) {
-      throw toLeaseError(error, 'writeIfMatch', true);
-    }
+    return this.#bounded('writeIfMatch', true, options, () => this.#put(key, data, revision));
   }
 
   /** Purges the key (value and history); a missing key is fine. */
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     this.#check(key, options);
-    try {
-      await raceAbort(this.#kv.purge(key), options.signal, leaseAborted);
-    } catch (error) {
-      throw toLeaseError(error, 'delete', true);
-    }
+    await this.#bounded('delete', false, options, () => this.#kv.purge(key));
   }
 
   /** Idempotent. Closes the connection only if this store opened it. */
@@ -191,10 +197,24 @@ export class NatsLeaseStore implements LeaseStore {
     await this.close();
   }
 
+  /**
+   * Runs one call under the store's deadline (the client cannot be aborted; a late reply is
+   * discarded) and the caller's signal, mapping failures (see `toLeaseError`).
+   */
+  async #bounded<T>(op: string, write: boolean, options: OpOptions, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(this.#clock, this.#timeoutMs, `nats ${op}`, LEASE_DEADLINE, fn, {
+        signal: options.signal,
+      });
+    } catch (error) {
+      throw toLeaseError(error, op, write);
+    }
+  }
+
   async #get(key: string): Promise<LeaseRecord | null> {
     const entry = await this.#kv.get(key);
     if (entry === null || entry.operation !== 'PUT') return null;
-    return { data: entry.value.slice(), etag: String(entry.revision) };
+    return { data: entry.value.slice(), etag: String(entry.revision), serverTimeMs: entry.created.getTime() };
   }
 
   async #create(key: string, data: Uint8Array): Promise<CasResult> {

@@ -14,7 +14,7 @@ leaseStoreSuite({
   name: 'nats',
   skip: !nats.available,
   create: () => NatsLeaseStore.open({ servers, bucket }),
-  capabilities: { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false },
+  capabilities: { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false, serverTimeResolutionMs: 1 },
   keyLayout: [
     ['db1', 'db1'],
     ['orders.v2_eu-1', 'orders.v2_eu-1'],

@@ -103,7 +103,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('rejects bad options with HADB_LEASE_INVALID_CONFIG before connecting', async () => {
     // An address nothing listens on: only a check before connecting can answer INVALID_CONFIG.
     const nowhere = 'nats://127.0.0.1:9';
-    for (const options of [{ timeoutMs: 0 }, { timeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
+    for (const options of [{ requestTimeoutMs: 0 }, { requestTimeoutMs: 1.5 }, { replicas: 0 }, { name: '' }]) {
       expect(await codeOf(() => NatsLeaseStore.open({ servers: nowhere, bucket, ...options }))).toBe(
         'HADB_LEASE_INVALID_CONFIG',
       );
@@ -123,7 +123,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('fails to connect with HADB_LEASE_UNAVAILABLE when no server listens', async () => {
     const port = await freePort();
     const code = await codeOf(() =>
-      NatsLeaseStore.open({ servers: `nats://127.0.0.1:${port}`, bucket, timeoutMs: 500 }),
+      NatsLeaseStore.open({ servers: `nats://127.0.0.1:${port}`, bucket, requestTimeoutMs: 500 }),
     );
     expect(code).toBe('HADB_LEASE_UNAVAILABLE');
   });
@@ -131,7 +131,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('refuses a server without JetStream with HADB_LEASE_UNSUPPORTED', async () => {
     const server = await privateServer(false);
     try {
-      expect(await codeOf(() => NatsLeaseStore.open({ servers: server.url, bucket, timeoutMs: 1000 }))).toBe(
+      expect(await codeOf(() => NatsLeaseStore.open({ servers: server.url, bucket, requestTimeoutMs: 1000 }))).toBe(
         'HADB_LEASE_UNSUPPORTED',
       );
     } finally {
@@ -139,10 +139,10 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
     }
   });
 
-  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_UNAVAILABLE', async () => {
+  it('reports a write whose reply never came as HADB_LEASE_AMBIGUOUS, a read as HADB_LEASE_TIMEOUT', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'faults', timeoutMs: 300 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'faults', requestTimeoutMs: 300 });
       const key = store.keyFor('frozen');
       const created = await store.writeIfNotExists(key, leaseBytes('node-a'));
       if (!created.success) throw new Error('create failed');
@@ -153,7 +153,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
       expect(await codeOf(() => store.writeIfNotExists(store.keyFor('other'), leaseBytes('node-b')))).toBe(
         'HADB_LEASE_AMBIGUOUS',
       );
-      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_UNAVAILABLE');
+      expect(await codeOf(() => store.read(key))).toBe('HADB_LEASE_TIMEOUT');
       server.proc.kill('SIGCONT');
     } finally {
       server.stop();
@@ -163,7 +163,7 @@ describe.skipIf(!nats.available)('NatsLeaseStore specifics', () => {
   it('aborts an in-flight write with HADB_LEASE_ABORTED', async () => {
     const server = await privateServer(true);
     try {
-      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'abort', timeoutMs: 5000 });
+      await using store = await NatsLeaseStore.open({ servers: server.url, bucket: 'abort', requestTimeoutMs: 5000 });
       await freeze(server.proc);
       const controller = new AbortController();
       const pending = codeOf(() =>

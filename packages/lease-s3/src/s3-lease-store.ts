@@ -26,7 +26,17 @@ export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'>, O
   readonly probe?: Omit<ProbeOptions, 'signal'> | undefined;
   /** {@link LeaseStore.name}. Default `"s3"`. */
   readonly name?: string | undefined;
+  /**
+   * Deadline of each S3 request in ms (each attempt, see `@hadb/storage-s3`). A read or delete
+   * that runs out of it is `HADB_LEASE_TIMEOUT`, a compare-and-swap `HADB_LEASE_AMBIGUOUS`.
+   * Default 5000 (a lease request is a few hundred bytes; the coordinator cuts renewals off
+   * sooner, at its own deadline).
+   */
+  readonly requestTimeoutMs?: number | undefined;
 }
+
+/** Default per-request deadline of {@link S3LeaseStore} ({@link S3LeaseStoreOptions.requestTimeoutMs}). */
+export const DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS = 5000;
 
 /**
  * A lease store on S3 conditional writes (Rust `hadb-lease-s3`): `StorageLeaseStore` over
@@ -38,6 +48,9 @@ export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'>, O
  *   back.
  * - `writeIfNotExists` is a PUT with `If-None-Match: *`, `writeIfMatch` a PUT with `If-Match`;
  *   412 is `{ success: false }`. There is no non-atomic fallback.
+ * - `read` returns the object's `Last-Modified` (the server's clock, whole seconds) as
+ *   `serverTimeMs` (`capabilities.serverTimeResolutionMs: 1000`), for the coordinator's clock-rate
+ *   check.
  * - `delete` is a plain DELETE; give a lease up with `releaseLease` (Ceph RGW ignores `If-Match` on
  *   DELETE, so a conditional delete is not portable).
  */
@@ -51,7 +64,7 @@ export class S3LeaseStore extends StorageLeaseStore {
     probe: ConditionalWriteProbe | undefined,
     name: string,
   ) {
-    super(storage, { prefix, ownsBackend: true, name });
+    super(storage, { prefix, ownsBackend: true, name, serverTimeResolutionMs: 1000 });
     this.probe = probe;
   }
 
@@ -64,7 +77,8 @@ export class S3LeaseStore extends StorageLeaseStore {
    */
   static async open(options: S3LeaseStoreOptions): Promise<S3LeaseStore> {
     const prefix = assertLeasePrefix(options.prefix ?? '');
-    const { skipConditionalWriteProbe, probe: probeOptions, signal, name, ...s3 } = options;
+    const { skipConditionalWriteProbe, probe: probeOptions, signal, name, ...rest } = options;
+    const s3 = { ...rest, requestTimeoutMs: rest.requestTimeoutMs ?? DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS };
     let storage: S3StorageBackend;
     try {
       // Checks that the bucket exists and the credentials work (HeadBucket).
@@ -97,10 +111,12 @@ function toLeaseError(error: unknown, op: string): unknown {
         ? 'HADB_LEASE_AUTH'
         : error.code === 'HADB_STORAGE_ABORTED'
           ? 'HADB_LEASE_ABORTED'
-          : error.code === 'HADB_STORAGE_INVALID_KEY'
-            ? 'HADB_LEASE_INVALID_KEY'
-            : error.code === 'HADB_STORAGE_INVALID_CONFIG'
-              ? 'HADB_LEASE_INVALID_CONFIG'
-              : 'HADB_LEASE_UNAVAILABLE';
+          : error.code === 'HADB_STORAGE_TIMEOUT'
+            ? 'HADB_LEASE_TIMEOUT'
+            : error.code === 'HADB_STORAGE_INVALID_KEY'
+              ? 'HADB_LEASE_INVALID_KEY'
+              : error.code === 'HADB_STORAGE_INVALID_CONFIG'
+                ? 'HADB_LEASE_INVALID_CONFIG'
+                : 'HADB_LEASE_UNAVAILABLE';
   return new LeaseError(code, `S3 lease store ${op} failed: ${error.message}`, { cause: error });
 }

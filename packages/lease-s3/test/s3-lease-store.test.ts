@@ -16,7 +16,13 @@ leaseStoreSuite({
     probed = true;
     return store;
   },
-  capabilities: { etagKind: 'opaque', monotonicEtags: false, serverSideExpiry: false, stampsNonce: true },
+  capabilities: {
+    etagKind: 'opaque',
+    monotonicEtags: false,
+    serverSideExpiry: false,
+    stampsNonce: true,
+    serverTimeResolutionMs: 1000,
+  },
   keyLayout: [
     ['db1', `${prefix}db1/_lease.json`],
     ['orders.v2_eu-1', `${prefix}orders.v2_eu-1/_lease.json`],

@@ -1,4 +1,4 @@
-import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
+import { type DeadlineErrors, type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /** Stable codes of {@link LeaseError}. */
 export type LeaseErrorCode =
@@ -6,6 +6,12 @@ export type LeaseErrorCode =
   | 'HADB_LEASE_UNAVAILABLE'
   /** A conditional write's outcome is unknown (timeout after sending). Resolve by re-reading. */
   | 'HADB_LEASE_AMBIGUOUS'
+  /**
+   * A read or delete did not finish within the store's deadline (`requestTimeoutMs`) and was
+   * aborted. Retryable. A compare-and-swap write that times out is `HADB_LEASE_AMBIGUOUS` instead
+   * (its outcome is unknown), with this error as its cause.
+   */
+  | 'HADB_LEASE_TIMEOUT'
   /** Credentials were refused. */
   | 'HADB_LEASE_AUTH'
   /** A lease record could not be parsed, or a field is outside its bounds (see `LEASE_LIMITS`). */
@@ -37,3 +43,12 @@ export const leaseAborted: ErrorFactory = (message, cause) => new LeaseError('HA
 /** The `HADB_LEASE_INVALID_CONFIG` factory lease stores pass to `@hadb/io`'s `configChecker`. */
 export const leaseInvalidConfig: ErrorFactory = (message, cause) =>
   new LeaseError('HADB_LEASE_INVALID_CONFIG', message, { cause });
+
+/**
+ * The errors lease stores pass to `@hadb/io`'s `withTimeout` for their request deadlines:
+ * `HADB_LEASE_TIMEOUT` and `HADB_LEASE_ABORTED`.
+ */
+export const LEASE_DEADLINE: DeadlineErrors = Object.freeze({
+  timeout: (message: string, cause?: unknown) => new LeaseError('HADB_LEASE_TIMEOUT', message, { cause }),
+  aborted: leaseAborted,
+});

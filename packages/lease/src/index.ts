@@ -1,6 +1,13 @@
 export type { CasResult, OpOptions } from '@hadb/storage';
 export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
-export { LeaseError, isLeaseError, leaseAborted, leaseInvalidConfig, type LeaseErrorCode } from './errors.js';
+export {
+  LEASE_DEADLINE,
+  LeaseError,
+  isLeaseError,
+  leaseAborted,
+  leaseInvalidConfig,
+  type LeaseErrorCode,
+} from './errors.js';
 export {
   LEASE_LIMITS,
   decodeLeaseData,

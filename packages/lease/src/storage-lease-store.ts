@@ -16,6 +16,12 @@ export interface StorageLeaseStoreOptions {
   readonly ownsBackend?: boolean | undefined;
   /** {@link LeaseStore.name}. Default: the backend's name. */
   readonly name?: string | undefined;
+  /**
+   * The backend reports the server's time of each object's write (`ObjectStream.lastModifiedMs`)
+   * with this resolution in ms (S3: 1000); it becomes `LeaseRecord.serverTimeMs` and
+   * `capabilities.serverTimeResolutionMs`. Default: not reported.
+   */
+  readonly serverTimeResolutionMs?: number | undefined;
 }
 
 const CAPABILITIES: LeaseCapabilities = Object.freeze({
@@ -41,8 +47,12 @@ function stampNonce(data: Uint8Array): Uint8Array {
   return encoder.encode(JSON.stringify(record));
 }
 
-/** Maps a backend failure to the lease error a coordinator acts on. */
-function toLeaseError(error: unknown, write: boolean): unknown {
+/**
+ * Maps a backend failure to the lease error a coordinator acts on. A timed-out compare-and-swap
+ * (`write`) is `HADB_LEASE_AMBIGUOUS` (its outcome is unknown); a timed-out read or delete is
+ * `HADB_LEASE_TIMEOUT`.
+ */
+function toLeaseError(error: unknown, write: boolean, idempotent = !write): unknown {
   // Lease errors, and hadb errors given as an abort reason (a fence, a deadline), pass through.
   if (isHadbError(error) && !isStorageError(error)) return error;
   if (!isStorageError(error)) {
@@ -55,6 +65,7 @@ function toLeaseError(error: unknown, write: boolean): unknown {
   const map: Partial<Record<string, LeaseErrorCode>> = {
     HADB_STORAGE_INVALID_KEY: 'HADB_LEASE_INVALID_KEY',
     HADB_STORAGE_AMBIGUOUS: 'HADB_LEASE_AMBIGUOUS',
+    HADB_STORAGE_TIMEOUT: idempotent ? 'HADB_LEASE_TIMEOUT' : 'HADB_LEASE_AMBIGUOUS',
     HADB_STORAGE_AUTH: 'HADB_LEASE_AUTH',
     HADB_STORAGE_UNSUPPORTED: 'HADB_LEASE_UNSUPPORTED',
     HADB_STORAGE_ABORTED: 'HADB_LEASE_ABORTED',
@@ -82,10 +93,11 @@ function toLeaseError(error: unknown, write: boolean): unknown {
  */
 export class StorageLeaseStore implements LeaseStore {
   readonly name: string;
-  readonly capabilities: LeaseCapabilities = CAPABILITIES;
+  readonly capabilities: LeaseCapabilities;
   readonly #backend: StorageBackend;
   readonly #prefix: string;
   readonly #ownsBackend: boolean;
+  readonly #serverTime: boolean;
   #closed = false;
 
   constructor(backend: StorageBackend, options: StorageLeaseStoreOptions = {}) {
@@ -99,6 +111,10 @@ export class StorageLeaseStore implements LeaseStore {
     this.#prefix = assertLeasePrefix(options.prefix ?? '');
     this.#ownsBackend = options.ownsBackend ?? false;
     this.name = options.name ?? backend.name;
+    const resolution = options.serverTimeResolutionMs;
+    this.#serverTime = resolution !== undefined;
+    this.capabilities =
+      resolution === undefined ? CAPABILITIES : Object.freeze({ ...CAPABILITIES, serverTimeResolutionMs: resolution });
   }
 
   /** `{prefix}{scope}/_lease.json`; throws `HADB_LEASE_INVALID_KEY` for an unsafe scope. */
@@ -149,7 +165,7 @@ export class StorageLeaseStore implements LeaseStore {
     try {
       await raceAbort(this.#backend.delete(key, options), options.signal, leaseAborted);
     } catch (error) {
-      throw toLeaseError(error, true);
+      throw toLeaseError(error, true, true);
     }
   }
 
@@ -188,7 +204,8 @@ export class StorageLeaseStore implements LeaseStore {
       data.set(chunk, offset);
       offset += chunk.length;
     }
-    return { data, etag: stream.etag };
+    const serverTimeMs = this.#serverTime ? stream.lastModifiedMs : undefined;
+    return serverTimeMs === undefined ? { data, etag: stream.etag } : { data, etag: stream.etag, serverTimeMs };
   }
 
   #check(key: string, options: OpOptions): void {

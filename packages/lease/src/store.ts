@@ -21,12 +21,26 @@ export interface LeaseCapabilities {
    * stored verbatim.
    */
   readonly stampsNonce?: boolean | undefined;
+  /**
+   * The store reports its own clock with every record it reads ({@link LeaseRecord.serverTimeMs}),
+   * with this resolution in ms (NATS: 1, the stream's message timestamp; S3: 1000,
+   * `Last-Modified`). Absent: the store reports no server time (etcd has none), and a coordinator
+   * cannot check its clock rate against it.
+   */
+  readonly serverTimeResolutionMs?: number | undefined;
 }
 
 /** A lease record as stored, with the etag that a later `writeIfMatch` must present. */
 export interface LeaseRecord {
   readonly data: Uint8Array;
   readonly etag: string;
+  /**
+   * The store's clock when this version was written, Unix ms (NATS: the KV entry's `created`; S3:
+   * the object's `Last-Modified`), for
+   * stores with `capabilities.serverTimeResolutionMs`; otherwise absent. A coordinator compares
+   * how far it advances with its own monotonic clock to detect a clock running at the wrong rate.
+   */
+  readonly serverTimeMs?: number | undefined;
 }
 
 /**

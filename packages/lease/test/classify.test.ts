@@ -7,6 +7,7 @@ describe('classifyError on LeaseError', () => {
     const expected: Record<LeaseErrorCode, ErrorClass> = {
       HADB_LEASE_UNAVAILABLE: 'transient',
       HADB_LEASE_AMBIGUOUS: 'unknown',
+      HADB_LEASE_TIMEOUT: 'transient',
       HADB_LEASE_AUTH: 'auth',
       HADB_LEASE_CORRUPT: 'unknown',
       HADB_LEASE_INVALID_ETAG: 'client',

@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3StorageOptions } from './options.js';
+import type { ResolvedOptions, S3StorageOptions } from './options.js';
 
 /**
  * Builds the client used when none is injected:
@@ -8,9 +8,13 @@ import type { S3StorageOptions } from './options.js';
  * - checksums `WHEN_REQUIRED`: the SDK's default CRC32 trailers (`aws-chunked` bodies) make Ceph
  *   RGW 16 answer 411 MissingContentLength to streamed bodies; integrity comes from Content-MD5;
  * - path-style addressing when an endpoint is given (S3-compatible servers rarely have
- *   bucket subdomains).
+ *   bucket subdomains);
+ * - the request handler's (`@smithy/node-http-handler`) timeouts: `connectionTimeout` (TCP
+ *   connect), `requestTimeout` = `requestTimeoutMs` with `throwOnRequestTimeout` (the whole
+ *   request up to the response headers; without the flag the SDK only logs a warning) and
+ *   `socketTimeout` (idle socket, also while a body streams).
  */
-export function buildClient(options: S3StorageOptions): S3Client {
+export function buildClient(options: S3StorageOptions, resolved: ResolvedOptions): S3Client {
   return new S3Client({
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
     region: options.region ?? 'us-east-1',
@@ -20,8 +24,10 @@ export function buildClient(options: S3StorageOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
-      connectionTimeout: options.connectionTimeoutMs ?? 10_000,
-      socketTimeout: options.socketTimeoutMs ?? 60_000,
+      connectionTimeout: resolved.connectionTimeoutMs,
+      requestTimeout: resolved.requestTimeoutMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: resolved.socketTimeoutMs,
     },
   });
 }

@@ -65,6 +65,13 @@ function codeFor(error: unknown): StorageErrorCode {
   const name = s3ErrorName(error);
   const status = httpStatusOf(error);
   if (status === 501 || name === 'NotImplemented') return 'HADB_STORAGE_UNSUPPORTED';
+  // The request handler's connection, request and socket timeouts (`@smithy/node-http-handler`):
+  // `TimeoutError` without a code, or with ETIMEDOUT. The handler also renames ECONNRESET and
+  // EPIPE failures `TimeoutError`; those are connection failures (`UNAVAILABLE`).
+  if (name === 'TimeoutError') {
+    const code = (error as { code?: unknown }).code;
+    if (code === undefined || code === 'ETIMEDOUT') return 'HADB_STORAGE_TIMEOUT';
+  }
   switch (classifyError(error)) {
     case 'aborted':
       return 'HADB_STORAGE_ABORTED';
@@ -84,7 +91,7 @@ function codeFor(error: unknown): StorageErrorCode {
 
 /**
  * Maps any failure of an S3 call to a {@link StorageError}: abort → `ABORTED`, 401/403 and signature
- * errors → `AUTH`, 5xx/429/network/timeouts/open breaker → `UNAVAILABLE`, 501 → `UNSUPPORTED`,
+ * errors → `AUTH`, the SDK's timeouts → `TIMEOUT`, 5xx/429/network/open breaker → `UNAVAILABLE`, 501 → `UNSUPPORTED`,
  * other 4xx → `REJECTED`, anything unrecognised → `PROTOCOL`. The message names the operation, the
  * key, the S3 error code, HTTP status and request id; never the server's message text or headers,
  * and never credentials. The original error is the `cause`.

@@ -25,7 +25,9 @@ export interface S3StorageOpenOptions extends S3StorageOptions, OpOptions {
 export async function verifyOpened(storage: S3StorageBackend, options: S3StorageOpenOptions): Promise<void> {
   try {
     try {
-      await storage.client.send(new HeadBucketCommand({ Bucket: storage.bucket }), { abortSignal: options.signal });
+      await storage.boundedClient.send(new HeadBucketCommand({ Bucket: storage.bucket }), {
+        abortSignal: options.signal,
+      });
     } catch (error) {
       const mapped = toStorageError(error, { op: 'open (HeadBucket)', signal: options.signal });
       if (mapped.status === 404) {

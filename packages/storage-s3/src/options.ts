@@ -48,6 +48,14 @@ export interface S3StorageOptions {
   readonly credentials?: S3ClientConfig['credentials'];
   /** Path-style addressing (`endpoint/bucket/key`). Default: `true` when `endpoint` is set. */
   readonly forcePathStyle?: boolean | undefined;
+  /**
+   * Deadline of every single S3 request (each attempt, up to the response headers), in ms. When
+   * it passes the SDK call is aborted and the attempt fails with `HADB_STORAGE_TIMEOUT`
+   * (retryable: idempotent requests are retried under the retry policy, a conditional write is
+   * resolved by re-reading). Also set as the built client's `requestTimeout`. Applies to injected
+   * clients too. Default 30000.
+   */
+  readonly requestTimeoutMs?: number | undefined;
   /** TCP connect timeout of the built client. Default 10000 ms. */
   readonly connectionTimeoutMs?: number | undefined;
   /** Idle-socket timeout of the built client (no byte in either direction). Default 60000 ms. */
@@ -90,7 +98,13 @@ export interface ResolvedOptions {
   readonly partSize: number;
   readonly queueSize: number;
   readonly putManyConcurrency: number;
+  readonly requestTimeoutMs: number;
+  readonly connectionTimeoutMs: number;
+  readonly socketTimeoutMs: number;
 }
+
+/** Default per-request deadline ({@link S3StorageOptions.requestTimeoutMs}). */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * Validates the options and normalises the prefix (trailing `/`). Bad options throw
@@ -110,8 +124,6 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     check.number('retry.baseDelayMs', retry.baseDelayMs, { min: 0, default: 0 });
     check.number('retry.maxDelayMs', retry.maxDelayMs, { min: 0, default: 0 });
   }
-  check.int('connectionTimeoutMs', options.connectionTimeoutMs, { min: 1, default: 1 });
-  check.int('socketTimeoutMs', options.socketTimeoutMs, { min: 1, default: 1 });
   return {
     bucket,
     prefix,
@@ -120,5 +132,11 @@ export function resolveOptions(options: S3StorageOptions): ResolvedOptions {
     partSize: check.int('partSize', options.partSize, { min: MIN_PART_SIZE, max: MAX_PART_SIZE, default: 8 * MIB }),
     queueSize: check.int('queueSize', options.queueSize, { min: 1, default: 4 }),
     putManyConcurrency: check.int('putManyConcurrency', options.putManyConcurrency, { min: 1, default: 8 }),
+    requestTimeoutMs: check.int('requestTimeoutMs', options.requestTimeoutMs, {
+      min: 1,
+      default: DEFAULT_S3_REQUEST_TIMEOUT_MS,
+    }),
+    connectionTimeoutMs: check.int('connectionTimeoutMs', options.connectionTimeoutMs, { min: 1, default: 10_000 }),
+    socketTimeoutMs: check.int('socketTimeoutMs', options.socketTimeoutMs, { min: 1, default: 60_000 }),
   };
 }

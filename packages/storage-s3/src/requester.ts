@@ -43,6 +43,11 @@ export class Requester {
       o.circuitBreaker === false ? undefined : new CircuitBreaker({ clock: this.#clock, ...(o.circuitBreaker ?? {}) });
   }
 
+  /** The time source of backoff, breaker and request deadlines. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
   /** The shared breaker, if enabled. */
   get breaker(): CircuitBreaker | undefined {
     return this.#breaker;

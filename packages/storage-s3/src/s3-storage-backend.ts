@@ -27,6 +27,7 @@ import {
   keyUnder,
 } from '@hadb/storage';
 import { discardBody, readBody, streamBody } from './body.js';
+import { boundedClient } from './bounded-client.js';
 import { buildClient } from './client.js';
 import { conditionalPut } from './conditional.js';
 import type { S3Context } from './context.js';
@@ -84,6 +85,7 @@ export class S3StorageBackend implements StorageBackend {
   readonly #options: ResolvedOptions;
   readonly #ctx: S3Context;
   readonly #ownsClient: boolean;
+  readonly #client: S3Client;
   #closed = false;
   #probe: ConditionalWriteProbe | undefined;
 
@@ -106,17 +108,32 @@ export class S3StorageBackend implements StorageBackend {
     this.bucket = this.#options.bucket;
     this.prefix = this.#options.prefix;
     this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? buildClient(options, this.#options);
+    const requester = new Requester(options.retry, () => this.#closed);
     this.#ctx = {
-      client: options.client ?? buildClient(options),
+      client: boundedClient(this.#client, requester.clock, this.#options.requestTimeoutMs),
       bucket: this.bucket,
-      requester: new Requester(options.retry, () => this.#closed),
+      requester,
       unquotedIfMatch: this.#options.unquotedIfMatch,
     };
   }
 
-  /** The S3 client in use (the injected one, or the one this backend built and owns). */
+  /**
+   * The S3 client in use (the injected one, or the one this backend built and owns), without the
+   * backend's per-request deadline (`requestTimeoutMs`).
+   */
   get client(): S3Client {
+    return this.#client;
+  }
+
+  /** The client every request of this backend goes through: {@link client} under `requestTimeoutMs`. */
+  get boundedClient(): S3Client {
     return this.#ctx.client;
+  }
+
+  /** The per-request deadline in ms ({@link S3StorageOptions.requestTimeoutMs}). */
+  get requestTimeoutMs(): number {
+    return this.#options.requestTimeoutMs;
   }
 
   get capabilities(): StorageCapabilities {
@@ -427,7 +444,8 @@ export class S3StorageBackend implements StorageBackend {
   }
 
   /**
-   * One GET (optionally with `Range`), streamed. `size` is the whole object's size; the body checks
+   * One GET (optionally with `Range`), streamed. `size` is the whole object's size, `lastModifiedMs`
+   * the server's `Last-Modified` (whole seconds); the body checks
    * the byte count and ends with `HADB_STORAGE_ABORTED` when the signal fires mid-read. The object
    * is read as one version: an overwrite during the read does not mix versions.
    */
@@ -473,7 +491,13 @@ export class S3StorageBackend implements StorageBackend {
       if (ranged && out.ContentRange === undefined && start !== 0) {
         throw new StorageError('HADB_STORAGE_PROTOCOL', 'S3 getStream: the server ignored the Range header');
       }
-      return { size, etag, body: streamBody(out.Body, bodyLength, 'getStream', signal) };
+      const lastModifiedMs = out.LastModified?.getTime();
+      return {
+        size,
+        etag,
+        body: streamBody(out.Body, bodyLength, 'getStream', signal),
+        ...(lastModifiedMs === undefined || Number.isNaN(lastModifiedMs) ? {} : { lastModifiedMs }),
+      };
     } catch (error) {
       discardBody(out.Body);
       throw error;
@@ -551,7 +575,7 @@ export class S3StorageBackend implements StorageBackend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsClient) this.#ctx.client.destroy();
+    if (this.#ownsClient) this.#client.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -29,6 +29,11 @@ export interface ObjectInfo {
 export interface ObjectStream extends ObjectInfo {
   /** The object's bytes (or the requested range) in chunks; consume it once. */
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * The server's time of the object's last write, Unix ms, when the backend reports it (S3:
+   * `Last-Modified`, whole seconds). Absent otherwise.
+   */
+  readonly lastModifiedMs?: number | undefined;
 }
 
 /** Options of {@link StorageBackend.list}. */

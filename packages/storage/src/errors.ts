@@ -1,4 +1,4 @@
-import { type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
+import { type DeadlineErrors, type ErrorFactory, HadbError, errorGuard } from '@hadb/io';
 
 /** Stable codes of {@link StorageError}. Match on these, never on messages. */
 export type StorageErrorCode =
@@ -8,6 +8,13 @@ export type StorageErrorCode =
   | 'HADB_STORAGE_UNAVAILABLE'
   /** A write's outcome is unknown: it may or may not have been applied. Resolve by re-reading. */
   | 'HADB_STORAGE_AMBIGUOUS'
+  /**
+   * A request did not finish within its deadline (the backend's `requestTimeoutMs`); it was
+   * aborted. Retryable. A write that timed out may or may not have been applied: backends report a
+   * conditional write whose outcome stays unknown as `HADB_STORAGE_AMBIGUOUS` (with the timeout as
+   * its cause); an idempotent write (`put`, `delete`) may simply be repeated.
+   */
+  | 'HADB_STORAGE_TIMEOUT'
   /** Credentials were refused (401/403). Not retryable. */
   | 'HADB_STORAGE_AUTH'
   /** The request was malformed or refused for a reason that retrying will not fix (4xx). */
@@ -61,6 +68,15 @@ export const isStorageError = errorGuard<StorageError>('StorageError');
  */
 export const storageAborted: ErrorFactory = (message, cause) =>
   new StorageError('HADB_STORAGE_ABORTED', message, { cause });
+
+/**
+ * The errors backends pass to `@hadb/io`'s `withTimeout` for their request deadlines:
+ * `HADB_STORAGE_TIMEOUT` and `HADB_STORAGE_ABORTED`.
+ */
+export const STORAGE_DEADLINE: DeadlineErrors = Object.freeze({
+  timeout: (message: string, cause?: unknown) => new StorageError('HADB_STORAGE_TIMEOUT', message, { cause }),
+  aborted: storageAborted,
+});
 
 /** The `HADB_STORAGE_INVALID_CONFIG` factory backends pass to `@hadb/io`'s `configChecker`. */
 export const storageInvalidConfig: ErrorFactory = (message, cause) =>

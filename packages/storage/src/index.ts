@@ -14,6 +14,7 @@ export type {
   StoredObject,
 } from './backend.js';
 export {
+  STORAGE_DEADLINE,
   StorageError,
   isStorageError,
   storageAborted,

@@ -8,6 +8,7 @@ describe('classifyError on StorageError', () => {
       HADB_STORAGE_INVALID_KEY: 'client',
       HADB_STORAGE_UNAVAILABLE: 'transient',
       HADB_STORAGE_AMBIGUOUS: 'unknown',
+      HADB_STORAGE_TIMEOUT: 'transient',
       HADB_STORAGE_AUTH: 'auth',
       HADB_STORAGE_REJECTED: 'client',
       HADB_STORAGE_UNSUPPORTED: 'client',

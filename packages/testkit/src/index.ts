@@ -11,3 +11,4 @@ export { webhookReceiver, type ReceivedHook, type WebhookReceiver } from './webh
 export { serveNodeFixture, testLeaseTiming, type FixtureDatabase, type NodeFixtureOptions } from './ha/node-fixture.js';
 export { failoverScenarios, type FailoverScenarioOptions } from './ha/failover-scenarios.js';
 export { scratchNodes, type ScratchNodes } from './scratch.js';
+export { BlackHole } from './black-hole.js';

@@ -17,8 +17,8 @@ const emit = (obj: object): void => {
 const storage = await LocalStorageBackend.open({ root: cfg.storageRoot });
 const store: LeaseStore =
   cfg.backend === 'nats'
-    ? await NatsLeaseStore.open({ servers: cfg.url, bucket: cfg.namespace, timeoutMs: cfg.renewIntervalMs })
-    : await EtcdLeaseStore.open({ hosts: cfg.url, prefix: `${cfg.namespace}/`, timeoutMs: cfg.renewIntervalMs });
+    ? await NatsLeaseStore.open({ servers: cfg.url, bucket: cfg.namespace, requestTimeoutMs: cfg.renewIntervalMs })
+    : await EtcdLeaseStore.open({ hosts: cfg.url, prefix: `${cfg.namespace}/`, requestTimeoutMs: cfg.renewIntervalMs });
 const world = new World();
 const disk = new LocalDisk(world, cfg.name);
 const replicator = new SimReplicator(world, storage, disk, systemClock);
