@@ -51,6 +51,6 @@ export function exitCodeOf(error: unknown): ExitCode {
   if (INTEGRITY.test(code)) return EXIT.INTEGRITY;
   if (DATABASE.test(code)) return EXIT.DATABASE;
   if (code.startsWith('HADB_STORAGE_')) return EXIT.STORAGE;
-  if (/^HADB_LEASE_(UNAVAILABLE|AUTH|AMBIGUOUS|UNSUPPORTED)$/.test(code)) return EXIT.STORAGE;
+  if (/^HADB_LEASE_(UNAVAILABLE|TIMEOUT|AUTH|AMBIGUOUS|UNSUPPORTED)$/.test(code)) return EXIT.STORAGE;
   return EXIT.GENERAL;
 }

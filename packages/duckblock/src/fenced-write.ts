@@ -61,7 +61,9 @@ export async function writeSegmentFenced(
     } catch (err) {
       // A transient or ambiguous failure: the write may have landed. Re-read to find out.
       const transient =
-        isStorageError(err, 'HADB_STORAGE_UNAVAILABLE') || isStorageError(err, 'HADB_STORAGE_AMBIGUOUS');
+        isStorageError(err, 'HADB_STORAGE_UNAVAILABLE') ||
+        isStorageError(err, 'HADB_STORAGE_TIMEOUT') ||
+        isStorageError(err, 'HADB_STORAGE_AMBIGUOUS');
       if (!transient || attempt >= options.uploadRetries) throw err;
     }
     const existing = await existingSegment(options, key, signal);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isStorageError } from '@hadb/storage';
+import { isStorageError, StorageError, type StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { withFaults } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,39 @@ describe('storage faults', () => {
     expect(faulty.faultCounts().errors + faulty.faultCounts().lostReplies).toBeGreaterThan(0);
     const path = join(dir, 'spill-follower.duckdb');
     await new DuckblockReplicator({ storage, prefix: 'y/', listIntervalMs: 0 }).pull('db', path);
+    expect(await sha256File(path)).toBe(await sha256Leader(leaderPath));
+  });
+
+  it('a segment write that times out (HADB_STORAGE_TIMEOUT) is re-read and retried, not fatal', async () => {
+    let timeouts = 0;
+    // The first conditional write of every segment key times out after it landed (the reply was lost).
+    const seen = new Set<string>();
+    const timing = new Proxy(storage, {
+      get(target, prop, receiver) {
+        if (prop === 'putIfAbsent') {
+          return async (key: string, ...rest: unknown[]) => {
+            const r = await (target.putIfAbsent as (...a: unknown[]) => Promise<unknown>).call(target, key, ...rest);
+            if (key.includes('/0000/') && !seen.has(key)) {
+              seen.add(key);
+              timeouts++;
+              throw new StorageError('HADB_STORAGE_TIMEOUT', `putIfAbsent ${key}: no answer within the deadline`);
+            }
+            return r;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as StorageBackend;
+    const rep = new DuckblockReplicator({ storage: timing, prefix: 't/', snapshot: NO_SNAPSHOTS, uploadRetries: 2 });
+    await rep.startLineage('db', leaderPath, testTerm('db', 1));
+    await leader.conn.run('update t set h = h + 1 where id % 50 = 40');
+    await leader.conn.run('CHECKPOINT');
+    const pushed = await rep.pushCheckpoint('db');
+    expect(timeouts).toBeGreaterThan(0);
+    const path = join(dir, 'timeout-follower.duckdb');
+    await new DuckblockReplicator({ storage, prefix: 't/', listIntervalMs: 0 }).pull('db', path);
+    expect((await readPosition(path))?.seq).toBe(pushed.seq);
     expect(await sha256File(path)).toBe(await sha256Leader(leaderPath));
   });
 });
