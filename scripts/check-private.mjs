@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const PENDING = new Set(['core', 'duckblock', 'haduck']);
+const PENDING = new Set([]);
 const root = new URL('..', import.meta.url).pathname;
 const member =
   /^\s+(?:(?:public|protected|static|readonly|override|async|get|set|abstract)\s+)*private\s+(?!constructor\b)/;

@@ -51,27 +51,27 @@ export interface ClockRateOptions {
  * clock that goes backwards (stepped) restarts the window.
  */
 export class ClockRateMonitor {
-  private readonly options: ClockRateOptions;
-  private samples: ClockRateSample[] = [];
+  readonly #options: ClockRateOptions;
+  #samples: ClockRateSample[] = [];
 
   constructor(options: ClockRateOptions) {
-    this.options = options;
+    this.#options = options;
   }
 
   /** Adds a sample; returns a verdict when the rate is outside the tolerance, else `undefined`. */
   add(sample: ClockRateSample): ClockRateVerdict | undefined {
-    const last = this.samples[this.samples.length - 1];
-    if (last !== undefined && (sample.serverMs < last.serverMs || sample.sentAt < last.sentAt)) this.samples = [];
-    this.samples.push(sample);
-    const horizon = sample.serverMs - this.options.maxWindowMs;
-    while (this.samples.length > 2 && (this.samples[1] as ClockRateSample).serverMs <= horizon) this.samples.shift();
-    const first = this.samples[0] as ClockRateSample;
-    return compare(first, sample, this.options);
+    const last = this.#samples[this.#samples.length - 1];
+    if (last !== undefined && (sample.serverMs < last.serverMs || sample.sentAt < last.sentAt)) this.#samples = [];
+    this.#samples.push(sample);
+    const horizon = sample.serverMs - this.#options.maxWindowMs;
+    while (this.#samples.length > 2 && (this.#samples[1] as ClockRateSample).serverMs <= horizon) this.#samples.shift();
+    const first = this.#samples[0] as ClockRateSample;
+    return compare(first, sample, this.#options);
   }
 
   /** Forgets every sample (a new term starts a new window). */
   reset(): void {
-    this.samples = [];
+    this.#samples = [];
   }
 }
 

@@ -39,16 +39,16 @@ export interface CallOptions extends OpOptions {
  * - a fenced or demoted leader goes back to following on its own.
  */
 export class Coordinator implements WriteGuard, AsyncDisposable {
-  private readonly options: ResolvedOptions;
-  private readonly dbs = new Map<string, DatabaseDriver>();
-  private readonly hub: RoleEventHub;
-  private readonly metricValues = new CoordinatorMetrics();
-  private closed = false;
+  readonly #options: ResolvedOptions;
+  readonly #dbs = new Map<string, DatabaseDriver>();
+  readonly #hub: RoleEventHub;
+  readonly #metricValues = new CoordinatorMetrics();
+  #closed = false;
 
   constructor(options: CoordinatorOptions) {
-    this.options = resolveOptions(options);
-    this.hub = new RoleEventHub((err) =>
-      this.options.logger.error({ err: describeError(err) }, 'role event listener threw'),
+    this.#options = resolveOptions(options);
+    this.#hub = new RoleEventHub((err) =>
+      this.#options.logger.error({ err: describeError(err) }, 'role event listener threw'),
     );
   }
 
@@ -58,17 +58,17 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * (cause attached), or `HADB_STORAGE_INVALID_KEY` for an unsafe name.
    */
   async join(db: string, path: string, options: CallOptions = {}): Promise<JoinResult> {
-    this.assertOpen();
+    this.#assertOpen();
     assertSafeDbName(db);
-    if (this.dbs.has(db)) throw new CoordinatorError('HADB_CORE_ALREADY_JOINED', `${db} is already joined`);
-    const runtime = new DatabaseDriver(db, path, this.options, this.hub, this.metricValues);
-    this.dbs.set(db, runtime);
+    if (this.#dbs.has(db)) throw new CoordinatorError('HADB_CORE_ALREADY_JOINED', `${db} is already joined`);
+    const runtime = new DatabaseDriver(db, path, this.#options, this.#hub, this.#metricValues);
+    this.#dbs.set(db, runtime);
     try {
       const role = await runtime.join(options.signal);
       return { role, progress: runtime.progress };
     } catch (err) {
       await runtime.leave();
-      if (this.dbs.get(db) === runtime) this.dbs.delete(db);
+      if (this.#dbs.get(db) === runtime) this.#dbs.delete(db);
       throw err;
     }
   }
@@ -78,10 +78,10 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * once); a follower stops following and deregisters. Unknown databases are ignored.
    */
   async leave(db: string): Promise<void> {
-    const runtime = this.dbs.get(db);
+    const runtime = this.#dbs.get(db);
     if (runtime === undefined) return;
     await runtime.leave();
-    if (this.dbs.get(db) === runtime) this.dbs.delete(db);
+    if (this.#dbs.get(db) === runtime) this.#dbs.delete(db);
   }
 
   /**
@@ -91,24 +91,24 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * flush: for a leader that cannot reach storage (its flush would only wait for the timeout).
    */
   async handoff(db: string, options: { readonly flush?: boolean | undefined } = {}): Promise<boolean> {
-    return (await this.dbs.get(db)?.handoff(options)) ?? false;
+    return (await this.#dbs.get(db)?.handoff(options)) ?? false;
   }
 
   /** Leaves every database; resolves with how many were left. */
   async drainAll(): Promise<number> {
-    const names = [...this.dbs.keys()];
+    const names = [...this.#dbs.keys()];
     await Promise.all(names.map((db) => this.leave(db)));
     return names.length;
   }
 
   /** The node's role for `db`, or `undefined` if not joined. */
   role(db: string): Role | undefined {
-    return this.dbs.get(db)?.role;
+    return this.#dbs.get(db)?.role;
   }
 
   /** The leader's address as last seen in the lease record (own address while leading). */
   leaderAddress(db: string): string | undefined {
-    return this.dbs.get(db)?.leaderAddress;
+    return this.#dbs.get(db)?.leaderAddress;
   }
 
   /**
@@ -116,17 +116,17 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * `lease.addressKey` (a different key, or a forged record): `leaderAddress` is `undefined` then.
    */
   leaderAddressRejected(db: string): boolean {
-    return this.dbs.get(db)?.leaderAddressRejected ?? false;
+    return this.#dbs.get(db)?.leaderAddressRejected ?? false;
   }
 
   /** The current term's epoch while this node leads `db`. */
   epoch(db: string): number | undefined {
-    return this.dbs.get(db)?.epoch;
+    return this.#dbs.get(db)?.epoch;
   }
 
   /** Replication progress of `db` on this node. */
   progress(db: string): ReplicaProgress | undefined {
-    return this.dbs.get(db)?.progress;
+    return this.#dbs.get(db)?.progress;
   }
 
   /**
@@ -134,7 +134,7 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * `HADB_CORE_FENCED` (the term is over). Check it before accepting a write.
    */
   checkWrite(db: string): WriteFence {
-    const runtime = this.dbs.get(db);
+    const runtime = this.#dbs.get(db);
     if (runtime === undefined) throw new CoordinatorError('HADB_CORE_UNKNOWN_DB', `${db} is not joined`);
     return runtime.checkWrite();
   }
@@ -153,9 +153,9 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
       const cleanup = (): void => {
         off();
         signal?.removeEventListener('abort', onAbort);
-        this.closeWaiters.delete(onClose);
+        this.#closeWaiters.delete(onClose);
       };
-      const off = this.hub.on('*', (event) => {
+      const off = this.#hub.on('*', (event) => {
         if (event.db === db && this.role(db) === role) {
           cleanup();
           resolve();
@@ -176,40 +176,40 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
         return;
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.closeWaiters.add(onClose);
+      this.#closeWaiters.add(onClose);
     });
   }
 
-  private readonly closeWaiters = new Set<() => void>();
+  readonly #closeWaiters = new Set<() => void>();
 
   /** Async iterator over role events from now on (ends when `signal` aborts or on `close`). */
   roleEvents(options: CallOptions = {}): AsyncIterableIterator<RoleEvent> {
-    return this.hub.iterate(options.signal);
+    return this.#hub.iterate(options.signal);
   }
 
   /** Subscribes to events of one type (or `'*'`); returns an unsubscribe function. */
   on<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): () => void {
-    return this.hub.on(type, listener);
+    return this.#hub.on(type, listener);
   }
 
   /** Removes a listener added with {@link on}. */
   off<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): void {
-    this.hub.off(type, listener);
+    this.#hub.off(type, listener);
   }
 
   /** Like {@link on}, for the next event only. */
   once<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): () => void {
-    return this.hub.once(type, listener);
+    return this.#hub.once(type, listener);
   }
 
   /** A snapshot of the counters and gauges (Rust `MetricsSnapshot` fields, camelCase). */
   metrics(): MetricsSnapshot {
-    return this.metricValues.snapshot();
+    return this.#metricValues.snapshot();
   }
 
   /** Prometheus text exposition of {@link metrics} (Rust metric names). */
   prometheus(): string {
-    return this.metricValues.toPrometheus();
+    return this.#metricValues.toPrometheus();
   }
 
   /**
@@ -217,44 +217,44 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
    * (older entries belong to a previous leader or a dead node). Empty without a node registry.
    */
   async discoverReplicas(db: string, options: CallOptions = {}): Promise<NodeRegistration[]> {
-    const registry = this.options.nodeRegistry;
-    const lease = this.options.lease;
-    const session = this.dbs.get(db)?.currentLeaderSession;
+    const registry = this.#options.nodeRegistry;
+    const lease = this.#options.lease;
+    const session = this.#dbs.get(db)?.currentLeaderSession;
     if (registry === undefined || lease === undefined || session === undefined) return [];
-    const all = await registry.discoverAll(this.options.prefix, db, { signal: options.signal });
-    const now = Math.floor(this.options.clock.wallMs() / 1000);
+    const all = await registry.discoverAll(this.#options.prefix, db, { signal: options.signal });
+    const now = Math.floor(this.#options.clock.wallMs() / 1000);
     return all.filter((r) => isRegistrationValid(r, session, lease.ttlSecs * 6, now));
   }
 
   /** Whether `db` is joined. */
   contains(db: string): boolean {
-    return this.dbs.has(db);
+    return this.#dbs.has(db);
   }
 
   /** Joined database names. */
   databaseNames(): string[] {
-    return [...this.dbs.keys()];
+    return [...this.#dbs.keys()];
   }
 
   /** Number of joined databases. */
   get databaseCount(): number {
-    return this.dbs.size;
+    return this.#dbs.size;
   }
 
   /** Leaves every database and ends every event iterator. Idempotent. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.#closed) return;
+    this.#closed = true;
     await this.drainAll();
-    for (const onClose of [...this.closeWaiters]) onClose();
-    this.hub.close();
+    for (const onClose of [...this.#closeWaiters]) onClose();
+    this.#hub.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new CoordinatorError('HADB_CORE_CLOSED', 'coordinator is closed');
+  #assertOpen(): void {
+    if (this.#closed) throw new CoordinatorError('HADB_CORE_CLOSED', 'coordinator is closed');
   }
 }

@@ -76,28 +76,28 @@ const RESOLVE_ATTEMPTS = 3;
  * unresolved renewal leaves the fence deadline unchanged, an unresolved claim is not a win.
  */
 export class DbLease {
-  private readonly store: LeaseStore;
+  readonly #store: LeaseStore;
   readonly key: string;
-  private readonly instanceId: string;
-  private readonly address: string;
-  private readonly addressKey: string | undefined;
-  private readonly timing: LeaseTiming;
-  private readonly clock: Clock;
-  private readonly newId: () => string;
-  private readonly logger: Logger;
-  private readonly metrics: CoordinatorMetrics;
-  private readonly db: string;
-  private readonly pending = new Map<string, PendingWrite>();
-  private held: LeaseGrant | undefined;
-  private maxEpoch = 0;
+  readonly #instanceId: string;
+  readonly #address: string;
+  readonly #addressKey: string | undefined;
+  readonly #timing: LeaseTiming;
+  readonly #clock: Clock;
+  readonly #newId: () => string;
+  readonly #logger: Logger;
+  readonly #metrics: CoordinatorMetrics;
+  readonly #db: string;
+  readonly #pending = new Map<string, PendingWrite>();
+  #held: LeaseGrant | undefined;
+  #maxEpoch = 0;
   /** Session of the last record whose address failed authentication (logged once per session). */
-  private rejectedAddress: string | undefined;
+  #rejectedAddress: string | undefined;
   /** Etag of the last out-of-bounds record logged (logged once per version). */
-  private rejectedEtag: string | undefined;
+  #rejectedEtag: string | undefined;
   /** Sessions this process created for this database (a record of one of them may be taken at once). */
   readonly ownSessions = new Set<string>();
   /** Monotonic time before which {@link claim} refuses (after a clock-rate step-down). */
-  private claimsRefusedUntil = Number.NEGATIVE_INFINITY;
+  #claimsRefusedUntil = Number.NEGATIVE_INFINITY;
 
   constructor(options: {
     store: LeaseStore;
@@ -111,17 +111,17 @@ export class DbLease {
     logger: Logger;
     metrics: CoordinatorMetrics;
   }) {
-    this.store = options.store;
-    this.db = options.db;
+    this.#store = options.store;
+    this.#db = options.db;
     this.key = options.store.keyFor(options.db);
-    this.instanceId = options.instanceId;
-    this.address = options.address;
-    this.addressKey = options.addressKey;
-    this.timing = options.timing;
-    this.clock = options.clock;
-    this.newId = options.newId;
-    this.logger = options.logger;
-    this.metrics = options.metrics;
+    this.#instanceId = options.instanceId;
+    this.#address = options.address;
+    this.#addressKey = options.addressKey;
+    this.#timing = options.timing;
+    this.#clock = options.clock;
+    this.#newId = options.newId;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
   }
 
   /**
@@ -129,11 +129,11 @@ export class DbLease {
    * `LeaseOptions.addressKey`), else `undefined`.
    */
   addressOf(data: LeaseData): string | undefined {
-    const address = openAddress(this.addressKey, this.db, data.sessionId, data.epoch ?? 0, data.address);
-    if (address === undefined && this.rejectedAddress !== data.sessionId) {
-      this.rejectedAddress = data.sessionId;
-      this.logger.warn(
-        { db: this.db, instanceId: data.instanceId },
+    const address = openAddress(this.#addressKey, this.#db, data.sessionId, data.epoch ?? 0, data.address);
+    if (address === undefined && this.#rejectedAddress !== data.sessionId) {
+      this.#rejectedAddress = data.sessionId;
+      this.#logger.warn(
+        { db: this.#db, instanceId: data.instanceId },
         'lease record address is not authenticated; not forwarding to it',
       );
     }
@@ -142,12 +142,12 @@ export class DbLease {
 
   /** The lease as this node holds it, if it does. */
   get grant(): LeaseGrant | undefined {
-    return this.held;
+    return this.#held;
   }
 
   /** Highest epoch seen in any record read or written. */
   get highestEpochSeen(): number {
-    return this.maxEpoch;
+    return this.#maxEpoch;
   }
 
   /**
@@ -155,7 +155,7 @@ export class DbLease {
    * store reports no server time.
    */
   get serverTimeResolutionMs(): number | undefined {
-    return this.store.capabilities.serverTimeResolutionMs;
+    return this.#store.capabilities.serverTimeResolutionMs;
   }
 
   /**
@@ -163,41 +163,41 @@ export class DbLease {
    * down because its clock rate was outside the tolerance must not take the lease straight back.
    */
   refuseClaimsUntil(until: number): void {
-    if (until > this.claimsRefusedUntil) this.claimsRefusedUntil = until;
+    if (until > this.#claimsRefusedUntil) this.#claimsRefusedUntil = until;
   }
 
   /**
    * Reads the record (`null` when absent) under `timeoutMs` (default `requestTimeoutMs`; a
    * timeout is `HADB_CORE_TIMEOUT`). Throws the store's error.
    */
-  async read(signal: AbortSignal, timeoutMs = this.timing.requestTimeoutMs): Promise<ObservedLease | null> {
+  async read(signal: AbortSignal, timeoutMs = this.#timing.requestTimeoutMs): Promise<ObservedLease | null> {
     const record = await withTimeout(
-      this.clock,
+      this.#clock,
       Math.max(1, timeoutMs),
       'lease read',
       CORE_DEADLINE,
-      (s) => this.store.read(this.key, { signal: s }),
+      (s) => this.#store.read(this.key, { signal: s }),
       { signal },
     );
-    const at = this.clock.now();
+    const at = this.#clock.now();
     if (record === null) return null;
     let data: LeaseData | undefined;
     try {
       data = decodeLeaseData(record.data);
     } catch (err) {
-      this.logger.warn({ db: this.db, err: describeError(err) }, 'unparseable lease record; treating it as held');
+      this.#logger.warn({ db: this.#db, err: describeError(err) }, 'unparseable lease record; treating it as held');
     }
     if (data !== undefined) {
-      const problem = leaseRecordProblem(data, this.timing);
+      const problem = leaseRecordProblem(data, this.#timing);
       if (problem !== undefined) {
         // Never acted on, never remembered: taken over after this node's own TTL with a sane epoch.
-        if (this.rejectedEtag !== record.etag) {
-          this.rejectedEtag = record.etag;
-          this.logger.warn({ db: this.db, problem }, 'lease record out of bounds; treating it as held by a stranger');
+        if (this.#rejectedEtag !== record.etag) {
+          this.#rejectedEtag = record.etag;
+          this.#logger.warn({ db: this.#db, problem }, 'lease record out of bounds; treating it as held by a stranger');
         }
         data = undefined;
-      } else if (data.epoch !== undefined && data.epoch > this.maxEpoch) {
-        this.maxEpoch = data.epoch;
+      } else if (data.epoch !== undefined && data.epoch > this.#maxEpoch) {
+        this.#maxEpoch = data.epoch;
       }
     }
     return { etag: record.etag, data, at, serverTimeMs: record.serverTimeMs };
@@ -213,31 +213,31 @@ export class DbLease {
     floorEpoch: number,
     signal: AbortSignal,
   ): Promise<LeaseGrant | undefined> {
-    if (this.clock.now() < this.claimsRefusedUntil) {
-      this.logger.debug({ db: this.db }, 'not claiming: clock rate was outside the tolerance');
+    if (this.#clock.now() < this.#claimsRefusedUntil) {
+      this.#logger.debug({ db: this.#db }, 'not claiming: clock rate was outside the tolerance');
       return undefined;
     }
-    this.metrics.inc('leaseClaimsAttempted');
-    const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.maxEpoch) + 1;
-    const sessionId = this.newId();
+    this.#metrics.inc('leaseClaimsAttempted');
+    const epoch = Math.max(floorEpoch, observed?.data?.epoch ?? 0, this.#maxEpoch) + 1;
+    const sessionId = this.#newId();
     this.ownSessions.add(sessionId);
     const record: LeaseData = {
-      instanceId: this.instanceId,
-      address: sealAddress(this.addressKey, this.db, sessionId, epoch, this.address),
-      claimedAt: wallSeconds(this.clock),
-      ttlSecs: this.timing.ttlSecs,
+      instanceId: this.#instanceId,
+      address: sealAddress(this.#addressKey, this.#db, sessionId, epoch, this.#address),
+      claimedAt: wallSeconds(this.#clock),
+      ttlSecs: this.#timing.ttlSecs,
       sessionId,
       sleeping: false,
       epoch,
-      nonce: this.newId(),
+      nonce: this.#newId(),
     };
-    const out = await this.write(record, observed?.etag ?? null, signal, 'claim');
+    const out = await this.#write(record, observed?.etag ?? null, signal, 'claim');
     if (out.kind !== 'ours') {
-      this.metrics.inc('leaseClaimsFailed');
+      this.#metrics.inc('leaseClaimsFailed');
       return undefined;
     }
-    this.metrics.inc('leaseClaimsSucceeded');
-    this.held = {
+    this.#metrics.inc('leaseClaimsSucceeded');
+    this.#held = {
       sessionId,
       epoch: out.record.epoch ?? epoch,
       etag: out.etag,
@@ -245,9 +245,9 @@ export class DbLease {
       sentAt: out.sentAt,
       confirmedAt: out.confirmedAt,
     };
-    if (this.held.epoch > this.maxEpoch) this.maxEpoch = this.held.epoch;
-    this.logger.info({ db: this.db, epoch: this.held.epoch }, 'lease claimed');
-    return this.held;
+    if (this.#held.epoch > this.#maxEpoch) this.#maxEpoch = this.#held.epoch;
+    this.#logger.info({ db: this.#db, epoch: this.#held.epoch }, 'lease claimed');
+    return this.#held;
   }
 
   /**
@@ -256,28 +256,28 @@ export class DbLease {
    * was removed); `unknown` means neither could be confirmed.
    */
   async renew(signal: AbortSignal, timeoutMs: number): Promise<RenewOutcome> {
-    const held = this.held;
+    const held = this.#held;
     if (held === undefined) return { kind: 'lost' };
-    const record: LeaseData = { ...held.record, claimedAt: wallSeconds(this.clock), nonce: this.newId() };
-    const out = await this.write(record, held.etag, signal, 'renew', timeoutMs);
+    const record: LeaseData = { ...held.record, claimedAt: wallSeconds(this.#clock), nonce: this.#newId() };
+    const out = await this.#write(record, held.etag, signal, 'renew', timeoutMs);
     if (out.kind === 'ours') {
-      this.metrics.inc('leaseRenewalsSucceeded');
-      this.held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt, confirmedAt: out.confirmedAt };
+      this.#metrics.inc('leaseRenewalsSucceeded');
+      this.#held = { ...held, etag: out.etag, record: out.record, sentAt: out.sentAt, confirmedAt: out.confirmedAt };
       return { kind: 'renewed', sentAt: out.sentAt, confirmedAt: out.confirmedAt, etag: out.etag };
     }
     if (out.kind === 'unknown') {
-      this.metrics.inc('leaseRenewalsError');
+      this.#metrics.inc('leaseRenewalsError');
       return out;
     }
     const current = out.current;
     if (current !== null && current.data?.sessionId === held.sessionId && current.data.nonce === held.record.nonce) {
       // Our last confirmed record is still there: this renewal did not land (yet). Not lost.
-      this.metrics.inc('leaseRenewalsError');
-      this.held = { ...held, etag: current.etag };
+      this.#metrics.inc('leaseRenewalsError');
+      this.#held = { ...held, etag: current.etag };
       return { kind: 'unknown' };
     }
-    this.metrics.inc('leaseRenewalsCasConflict');
-    this.held = undefined;
+    this.#metrics.inc('leaseRenewalsCasConflict');
+    this.#held = undefined;
     return { kind: 'lost' };
   }
 
@@ -288,91 +288,94 @@ export class DbLease {
    * unreleased lease simply expires. Call only after the term's writes have stopped.
    */
   async release(signal: AbortSignal): Promise<void> {
-    const held = this.held;
-    this.held = undefined;
+    const held = this.#held;
+    this.#held = undefined;
     if (held === undefined) return;
     const record: LeaseData = {
       ...held.record,
       address: '',
-      claimedAt: wallSeconds(this.clock),
+      claimedAt: wallSeconds(this.#clock),
       ttlSecs: 0,
-      nonce: this.newId(),
+      nonce: this.#newId(),
     };
     try {
-      const out = await this.write(record, held.etag, signal, 'release');
-      this.logger.info({ db: this.db, epoch: held.epoch, released: out.kind === 'ours' }, 'lease released');
+      const out = await this.#write(record, held.etag, signal, 'release');
+      this.#logger.info({ db: this.#db, epoch: held.epoch, released: out.kind === 'ours' }, 'lease released');
     } catch (err) {
-      this.logger.warn({ db: this.db, err: describeError(err) }, 'lease release failed');
+      this.#logger.warn({ db: this.#db, err: describeError(err) }, 'lease release failed');
     }
   }
 
   /** Forgets the grant without writing (after the term ended involuntarily). */
   forget(): void {
-    this.held = undefined;
-    this.pending.clear();
+    this.#held = undefined;
+    this.#pending.clear();
   }
 
-  private async write(
+  async #write(
     record: LeaseData,
     ifEtag: string | null,
     signal: AbortSignal,
     what: string,
-    timeoutMs = this.timing.requestTimeoutMs,
+    timeoutMs = this.#timing.requestTimeoutMs,
   ): Promise<WriteOutcome> {
     const nonce = record.nonce as string;
     const data = encodeLeaseData(record);
-    const sentAt = this.clock.now();
-    this.pending.set(nonce, { sentAt, ifEtag, sessionId: record.sessionId });
+    const sentAt = this.#clock.now();
+    this.#pending.set(nonce, { sentAt, ifEtag, sessionId: record.sessionId });
     let result: CasResult;
     try {
       result = await withTimeout(
-        this.clock,
+        this.#clock,
         Math.max(1, timeoutMs),
         `lease ${what}`,
         CORE_DEADLINE,
         (s) =>
           ifEtag === null
-            ? this.store.writeIfNotExists(this.key, data, { signal: s })
-            : this.store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
+            ? this.#store.writeIfNotExists(this.key, data, { signal: s })
+            : this.#store.writeIfMatch(this.key, data, ifEtag, { signal: s }),
         { signal },
       );
     } catch (err) {
-      this.logger.debug({ db: this.db, op: what, err: describeError(err) }, 'lease write outcome unknown; re-reading');
-      return this.resolve(signal, what, record.sessionId);
+      this.#logger.debug(
+        { db: this.#db, op: what, err: describeError(err) },
+        'lease write outcome unknown; re-reading',
+      );
+      return this.#resolve(signal, what, record.sessionId);
     }
     if (result.success) {
-      this.pending.clear();
-      return { kind: 'ours', etag: result.etag, sentAt, confirmedAt: this.clock.now(), record };
+      this.#pending.clear();
+      return { kind: 'ours', etag: result.etag, sentAt, confirmedAt: this.#clock.now(), record };
     }
     // A conflict. Usually someone else's write; but a client-side retry of *our* earlier attempt
     // would also report one, so the record decides.
-    return this.resolve(signal, what, record.sessionId);
+    return this.#resolve(signal, what, record.sessionId);
   }
 
   /** Re-reads until the record shows whether one of our pending writes landed. */
-  private async resolve(signal: AbortSignal, what: string, sessionId: string): Promise<WriteOutcome> {
+  async #resolve(signal: AbortSignal, what: string, sessionId: string): Promise<WriteOutcome> {
     for (let attempt = 0; attempt < RESOLVE_ATTEMPTS && !signal.aborted; attempt++) {
       let current: ObservedLease | null;
       try {
         current = await this.read(signal);
       } catch (err) {
-        this.logger.debug({ db: this.db, op: what, err: describeError(err) }, 'lease re-read failed');
+        this.#logger.debug({ db: this.#db, op: what, err: describeError(err) }, 'lease re-read failed');
         continue;
       }
       const nonce = current?.data?.nonce;
-      const pending = nonce === undefined ? undefined : this.pending.get(nonce);
+      const pending = nonce === undefined ? undefined : this.#pending.get(nonce);
       const mine = pending?.sessionId === sessionId ? pending : undefined;
       if (current !== null && current.data !== undefined && mine !== undefined) {
-        this.pending.clear();
-        this.metrics.inc('leaseAmbiguousResolved');
+        this.#pending.clear();
+        this.#metrics.inc('leaseAmbiguousResolved');
         return { kind: 'ours', etag: current.etag, sentAt: mine.sentAt, confirmedAt: current.at, record: current.data };
       }
       // Writes conditioned on a version that is no longer current can never land; keep the rest.
       const currentEtag = current === null ? null : current.etag;
-      for (const [n, p] of this.pending) if (p.ifEtag !== currentEtag) this.pending.delete(n);
+      for (const [n, p] of this.#pending) if (p.ifEtag !== currentEtag) this.#pending.delete(n);
       return { kind: 'not-ours', current };
     }
-    this.metrics.inc('leaseAmbiguousUnresolved');
+    this.#metrics.inc('leaseAmbiguousUnresolved');
     return { kind: 'unknown' };
   }
 }

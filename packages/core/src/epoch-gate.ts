@@ -11,23 +11,23 @@ import { CoordinatorError } from './errors.js';
  * (the epoch of the last applied segment) when restarting.
  */
 export class EpochGate {
-  private value: number;
+  #value: number;
 
   /** @param highest the highest epoch already accepted (0 = none) */
   constructor(highest = 0) {
-    EpochGate.validate(highest);
-    this.value = highest;
+    EpochGate.#validate(highest);
+    this.#value = highest;
   }
 
   /** The highest epoch accepted so far (0 = none). */
   get highest(): number {
-    return this.value;
+    return this.#value;
   }
 
   /** Whether a segment of `epoch` may be applied (`epoch >= highest`). Does not change state. */
   accepts(epoch: number): boolean {
-    EpochGate.validate(epoch);
-    return epoch >= this.value;
+    EpochGate.#validate(epoch);
+    return epoch >= this.#value;
   }
 
   /**
@@ -39,19 +39,19 @@ export class EpochGate {
     if (!this.accepts(epoch)) {
       throw new CoordinatorError(
         'HADB_CORE_STALE_EPOCH',
-        `segment of epoch ${epoch} refused: epoch ${this.value} was already accepted`,
+        `segment of epoch ${epoch} refused: epoch ${this.#value} was already accepted`,
       );
     }
-    this.value = epoch;
+    this.#value = epoch;
   }
 
   /** Raises {@link highest} to `epoch` if it is higher (for example from local state or a lease record). */
   observe(epoch: number): void {
-    EpochGate.validate(epoch);
-    if (epoch > this.value) this.value = epoch;
+    EpochGate.#validate(epoch);
+    if (epoch > this.#value) this.#value = epoch;
   }
 
-  private static validate(epoch: number): void {
+  static #validate(epoch: number): void {
     if (!Number.isSafeInteger(epoch) || epoch < 0) {
       throw new CoordinatorError('HADB_CORE_INVALID_ARGUMENT', 'epoch must be a non-negative safe integer');
     }

@@ -40,24 +40,24 @@ export const ROLE_EVENT_BUFFER = 1024;
  * and async iterators. Listeners run synchronously in the order they were added.
  */
 export class RoleEventHub {
-  private readonly listeners = new Map<RoleEventType | '*', Set<(event: RoleEvent) => void>>();
-  private readonly onListenerError: (err: unknown) => void;
-  private closed = false;
-  private readonly iterators = new Set<() => void>();
+  readonly #listeners = new Map<RoleEventType | '*', Set<(event: RoleEvent) => void>>();
+  readonly #onListenerError: (err: unknown) => void;
+  #closed = false;
+  readonly #iterators = new Set<() => void>();
 
   constructor(onListenerError: (err: unknown) => void = () => {}) {
-    this.onListenerError = onListenerError;
+    this.#onListenerError = onListenerError;
   }
 
   on<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): () => void {
-    let set = this.listeners.get(type);
-    if (set === undefined) this.listeners.set(type, (set = new Set()));
+    let set = this.#listeners.get(type);
+    if (set === undefined) this.#listeners.set(type, (set = new Set()));
     set.add(listener as (event: RoleEvent) => void);
     return () => this.off(type, listener);
   }
 
   off<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): void {
-    this.listeners.get(type)?.delete(listener as (event: RoleEvent) => void);
+    this.#listeners.get(type)?.delete(listener as (event: RoleEvent) => void);
   }
 
   once<T extends RoleEventType>(type: T | '*', listener: RoleEventListener<T>): () => void {
@@ -70,13 +70,13 @@ export class RoleEventHub {
 
   emit(event: RoleEvent): void {
     for (const key of [event.type, '*'] as const) {
-      const set = this.listeners.get(key);
+      const set = this.#listeners.get(key);
       if (set === undefined) continue;
       for (const listener of [...set]) {
         try {
           listener(event);
         } catch (err) {
-          this.onListenerError(err);
+          this.#onListenerError(err);
         }
       }
     }
@@ -90,13 +90,13 @@ export class RoleEventHub {
   iterate(signal?: AbortSignal): AsyncIterableIterator<RoleEvent> {
     const queue: RoleEvent[] = [];
     let wake: (() => void) | undefined;
-    let done = this.closed || signal?.aborted === true;
+    let done = this.#closed || signal?.aborted === true;
     const finish = (): void => {
       if (done) return;
       done = true;
       off();
       signal?.removeEventListener('abort', finish);
-      this.iterators.delete(finish);
+      this.#iterators.delete(finish);
       wake?.();
     };
     const off = this.on('*', (event) => {
@@ -107,7 +107,7 @@ export class RoleEventHub {
     if (done) off();
     else {
       signal?.addEventListener('abort', finish, { once: true });
-      this.iterators.add(finish);
+      this.#iterators.add(finish);
     }
     const iterator: AsyncIterableIterator<RoleEvent> = {
       async next(): Promise<IteratorResult<RoleEvent>> {
@@ -133,8 +133,8 @@ export class RoleEventHub {
 
   /** Ends every iterator and drops every listener. */
   close(): void {
-    this.closed = true;
-    for (const finish of [...this.iterators]) finish();
-    this.listeners.clear();
+    this.#closed = true;
+    for (const finish of [...this.#iterators]) finish();
+    this.#listeners.clear();
   }
 }

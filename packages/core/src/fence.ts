@@ -48,14 +48,14 @@ export type FenceReason = 'deadline' | 'lease-lost' | 'deposed' | 'clock-rate' |
 export class TermFence implements WriteFence {
   readonly db: string;
   readonly epoch: number;
-  private readonly clock: Clock;
-  private readonly windowMs: number;
-  private readonly controller = new AbortController();
-  private deadlineAt: number;
-  private anchorWall: number;
-  private closedReason: FenceReason | undefined;
-  private closedDetail = '';
-  private readonly listeners: Array<(reason: FenceReason, detail: string) => void> = [];
+  readonly #clock: Clock;
+  readonly #windowMs: number;
+  readonly #controller = new AbortController();
+  #deadlineAt: number;
+  #anchorWall: number;
+  #closedReason: FenceReason | undefined;
+  #closedDetail = '';
+  readonly #listeners: Array<(reason: FenceReason, detail: string) => void> = [];
 
   /**
    * @param sentAt monotonic time at which the lease write that started the term was sent
@@ -65,24 +65,24 @@ export class TermFence implements WriteFence {
   constructor(options: { db: string; epoch: number; clock: Clock; sentAt: number; windowMs: number }) {
     this.db = options.db;
     this.epoch = options.epoch;
-    this.clock = options.clock;
-    this.windowMs = options.windowMs;
-    this.deadlineAt = options.sentAt + options.windowMs;
-    this.anchorWall = this.wallAt(options.sentAt);
+    this.#clock = options.clock;
+    this.#windowMs = options.windowMs;
+    this.#deadlineAt = options.sentAt + options.windowMs;
+    this.#anchorWall = this.#wallAt(options.sentAt);
   }
 
   get signal(): AbortSignal {
-    return this.controller.signal;
+    return this.#controller.signal;
   }
 
   /** Monotonic time at which the fence closes unless renewed. */
   get deadline(): number {
-    return this.deadlineAt;
+    return this.#deadlineAt;
   }
 
   /** Why the fence closed, or `undefined` while open. */
   get reason(): FenceReason | undefined {
-    return this.closedReason;
+    return this.#closedReason;
   }
 
   /**
@@ -90,16 +90,16 @@ export class TermFence implements WriteFence {
    * A confirmation that arrives after the deadline closes the fence instead.
    */
   extend(sentAt: number): void {
-    if (this.closedReason !== undefined) return;
+    if (this.#closedReason !== undefined) return;
     if (this.remainingMs() <= 0) {
       // The deadline already passed: the term is over even if a late renewal confirms now.
       this.close('deadline');
       return;
     }
-    const next = sentAt + this.windowMs;
-    if (next > this.deadlineAt) {
-      this.deadlineAt = next;
-      this.anchorWall = this.wallAt(sentAt);
+    const next = sentAt + this.#windowMs;
+    if (next > this.#deadlineAt) {
+      this.#deadlineAt = next;
+      this.#anchorWall = this.#wallAt(sentAt);
     }
   }
 
@@ -108,13 +108,13 @@ export class TermFence implements WriteFence {
   }
 
   remainingMs(): number {
-    if (this.closedReason !== undefined) return 0;
-    const now = this.clock.now();
-    let remaining = this.deadlineAt - now;
+    if (this.#closedReason !== undefined) return 0;
+    const now = this.#clock.now();
+    let remaining = this.#deadlineAt - now;
     if (Number.isFinite(remaining)) {
       // A suspended machine's monotonic clock (CLOCK_MONOTONIC) stops; its wall clock does not.
       // If the wall clock advanced further than the monotonic one, trust the larger elapsed time.
-      const wallRemaining = this.anchorWall + this.windowMs - this.clock.wallMs();
+      const wallRemaining = this.#anchorWall + this.#windowMs - this.#clock.wallMs();
       if (wallRemaining < remaining) remaining = wallRemaining;
     }
     return remaining > 0 ? remaining : 0;
@@ -124,7 +124,7 @@ export class TermFence implements WriteFence {
     if (this.isValid()) return;
     throw new CoordinatorError(
       'HADB_CORE_FENCED',
-      `term ${this.epoch} of ${this.db} is fenced (${this.closedReason ?? 'deadline'}); refusing write`,
+      `term ${this.epoch} of ${this.db} is fenced (${this.#closedReason ?? 'deadline'}); refusing write`,
     );
   }
 
@@ -134,23 +134,23 @@ export class TermFence implements WriteFence {
 
   /** Closes the fence (idempotent); aborts {@link signal} and notifies listeners once. */
   close(reason: FenceReason, detail = ''): void {
-    if (this.closedReason !== undefined) return;
-    this.closedReason = reason;
-    this.closedDetail = detail;
-    this.controller.abort(
+    if (this.#closedReason !== undefined) return;
+    this.#closedReason = reason;
+    this.#closedDetail = detail;
+    this.#controller.abort(
       new CoordinatorError('HADB_CORE_FENCED', `term ${this.epoch} of ${this.db} ended (${reason})`),
     );
-    for (const listener of this.listeners.splice(0)) listener(reason, detail);
+    for (const listener of this.#listeners.splice(0)) listener(reason, detail);
   }
 
   /** Calls `listener` once when the fence closes (at once if it already has). */
   onClose(listener: (reason: FenceReason, detail: string) => void): void {
-    if (this.closedReason !== undefined) listener(this.closedReason, this.closedDetail);
-    else this.listeners.push(listener);
+    if (this.#closedReason !== undefined) listener(this.#closedReason, this.#closedDetail);
+    else this.#listeners.push(listener);
   }
 
-  private wallAt(monoTime: number): number {
-    return this.clock.wallMs() - (this.clock.now() - monoTime);
+  #wallAt(monoTime: number): number {
+    return this.#clock.wallMs() - (this.#clock.now() - monoTime);
   }
 }
 

@@ -22,15 +22,15 @@ const ABSENT = '';
  * used.
  */
 export class ClaimTracker {
-  private etag: string | undefined;
-  private since = 0;
-  private sawHeld = false;
-  private readonly timing: LeaseTiming;
-  private readonly ownSessions: ReadonlySet<string>;
+  #etag: string | undefined;
+  #since = 0;
+  #sawHeld = false;
+  readonly #timing: LeaseTiming;
+  readonly #ownSessions: ReadonlySet<string>;
 
   constructor(timing: LeaseTiming, ownSessions: ReadonlySet<string>) {
-    this.timing = timing;
-    this.ownSessions = ownSessions;
+    this.#timing = timing;
+    this.#ownSessions = ownSessions;
   }
 
   /**
@@ -39,25 +39,25 @@ export class ClaimTracker {
    */
   observe(observed: ObservedLease | null, now: number): number {
     if (observed === null) {
-      if (!this.sawHeld) return 0;
-      if (this.etag !== ABSENT) {
-        this.etag = ABSENT;
-        this.since = now;
+      if (!this.#sawHeld) return 0;
+      if (this.#etag !== ABSENT) {
+        this.#etag = ABSENT;
+        this.#since = now;
       }
-      return Math.max(0, this.since + this.timing.ttlMs + this.timing.skewMarginMs - now);
+      return Math.max(0, this.#since + this.#timing.ttlMs + this.#timing.skewMarginMs - now);
     }
-    if (observed.etag !== this.etag) {
-      this.etag = observed.etag;
-      this.since = observed.at;
+    if (observed.etag !== this.#etag) {
+      this.#etag = observed.etag;
+      this.#since = observed.at;
     }
     const data = observed.data;
-    if (data !== undefined && (data.ttlSecs === 0 || this.ownSessions.has(data.sessionId))) {
-      this.sawHeld = false;
+    if (data !== undefined && (data.ttlSecs === 0 || this.#ownSessions.has(data.sessionId))) {
+      this.#sawHeld = false;
       return 0;
     }
-    this.sawHeld = true;
-    const ttlMs = Math.max(this.timing.ttlMs, (data?.ttlSecs ?? 0) * 1000);
-    return Math.max(0, this.since + ttlMs + this.timing.skewMarginMs - observed.at);
+    this.#sawHeld = true;
+    const ttlMs = Math.max(this.#timing.ttlMs, (data?.ttlSecs ?? 0) * 1000);
+    return Math.max(0, this.#since + ttlMs + this.#timing.skewMarginMs - observed.at);
   }
 }
 

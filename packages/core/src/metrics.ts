@@ -60,33 +60,33 @@ export type MetricsSnapshot = Readonly<Record<CounterName | GaugeName, number>>;
 
 /** The coordinator's counters and gauges. */
 export class CoordinatorMetrics {
-  private readonly values = new Map<CounterName | GaugeName, number>();
-  private readonly perDb = new Map<string, { caughtUp: number; position: bigint }>();
+  readonly #values = new Map<CounterName | GaugeName, number>();
+  readonly #perDb = new Map<string, { caughtUp: number; position: bigint }>();
 
   constructor() {
-    for (const [key] of COUNTERS) this.values.set(key, 0);
-    for (const [key] of GAUGES) this.values.set(key, 0);
+    for (const [key] of COUNTERS) this.#values.set(key, 0);
+    for (const [key] of GAUGES) this.#values.set(key, 0);
   }
 
   inc(name: CounterName): void {
-    this.values.set(name, (this.values.get(name) ?? 0) + 1);
+    this.#values.set(name, (this.#values.get(name) ?? 0) + 1);
   }
 
   /** Records a duration gauge from milliseconds. */
   duration(name: 'lastPromotionDurationUs' | 'lastCatchupDurationUs' | 'lastRenewalDurationUs', ms: number): void {
-    this.values.set(name, Math.max(0, Math.round(ms * 1000)));
+    this.#values.set(name, Math.max(0, Math.round(ms * 1000)));
   }
 
   /** Records follower readiness of `db`. */
   follower(db: string, caughtUp: boolean, position: bigint): void {
-    this.perDb.set(db, { caughtUp: caughtUp ? 1 : 0, position });
-    this.values.set('followerCaughtUp', caughtUp ? 1 : 0);
-    this.values.set('followerReplayPosition', Number(position));
+    this.#perDb.set(db, { caughtUp: caughtUp ? 1 : 0, position });
+    this.#values.set('followerCaughtUp', caughtUp ? 1 : 0);
+    this.#values.set('followerReplayPosition', Number(position));
   }
 
   /** Forgets the readiness gauges of a database that was left. */
   forget(db: string): void {
-    this.perDb.delete(db);
+    this.#perDb.delete(db);
   }
 
   /** The counters a `FollowerBehavior` updates. */
@@ -97,7 +97,7 @@ export class CoordinatorMetrics {
   };
 
   snapshot(): MetricsSnapshot {
-    return Object.freeze(Object.fromEntries(this.values)) as MetricsSnapshot;
+    return Object.freeze(Object.fromEntries(this.#values)) as MetricsSnapshot;
   }
 
   /**
@@ -108,17 +108,17 @@ export class CoordinatorMetrics {
   toPrometheus(): string {
     const out: string[] = [];
     for (const [key, name, help] of COUNTERS) {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${this.values.get(key) ?? 0}`);
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${this.#values.get(key) ?? 0}`);
     }
     for (const [key, name, help] of GAUGES) {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
       if (key === 'followerCaughtUp' || key === 'followerReplayPosition') {
-        for (const [db, v] of [...this.perDb].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        for (const [db, v] of [...this.#perDb].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
           const value = key === 'followerCaughtUp' ? String(v.caughtUp) : v.position.toString();
           out.push(`${name}{db="${db}"} ${value}`);
         }
       } else {
-        out.push(`${name} ${((this.values.get(key) ?? 0) / 1e6).toFixed(6)}`);
+        out.push(`${name} ${((this.#values.get(key) ?? 0) / 1e6).toFixed(6)}`);
       }
     }
     return `${out.join('\n')}\n`;

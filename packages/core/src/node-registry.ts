@@ -121,12 +121,12 @@ export function nodesPrefix(prefix: string, db: string): string {
  * skipped by {@link discoverAll}.
  */
 export class StorageNodeRegistry implements NodeRegistry {
-  private readonly storage: StorageBackend;
-  private readonly logger: Logger;
+  readonly #storage: StorageBackend;
+  readonly #logger: Logger;
 
   constructor(storage: StorageBackend, options: { readonly logger?: Logger | undefined } = {}) {
-    this.storage = storage;
-    this.logger = options.logger ?? silentLogger;
+    this.#storage = storage;
+    this.#logger = options.logger ?? silentLogger;
   }
 
   async register(
@@ -136,25 +136,25 @@ export class StorageNodeRegistry implements NodeRegistry {
     options: RegistryCallOptions = {},
   ): Promise<void> {
     const key = nodeKey(prefix, db, registration.instanceId);
-    await this.storage.put(key, encodeNodeRegistration(registration), { signal: options.signal });
+    await this.#storage.put(key, encodeNodeRegistration(registration), { signal: options.signal });
   }
 
   async deregister(prefix: string, db: string, instanceId: string, options: RegistryCallOptions = {}): Promise<void> {
-    await this.storage.delete(nodeKey(prefix, db, instanceId), { signal: options.signal });
+    await this.#storage.delete(nodeKey(prefix, db, instanceId), { signal: options.signal });
   }
 
   async discoverAll(prefix: string, db: string, options: RegistryCallOptions = {}): Promise<NodeRegistration[]> {
     const listPrefix = nodesPrefix(prefix, db);
-    const keys = await this.storage.list(listPrefix, { signal: options.signal });
+    const keys = await this.#storage.list(listPrefix, { signal: options.signal });
     const out: NodeRegistration[] = [];
     for (const key of keys) {
       if (!key.endsWith('.json')) continue;
-      const obj = await this.storage.get(key, { signal: options.signal });
+      const obj = await this.#storage.get(key, { signal: options.signal });
       if (obj === null) continue;
       try {
         out.push(decodeNodeRegistration(obj.data));
       } catch (err) {
-        this.logger.warn({ db, err: describeError(err) }, 'skipping corrupt node registration');
+        this.#logger.warn({ db, err: describeError(err) }, 'skipping corrupt node registration');
       }
     }
     return out;

@@ -54,10 +54,13 @@ function toNumberEpoch(epoch: bigint): number {
  * catches up on promotion. Uses the storage and prefix of its {@link DuckblockReplicator}.
  */
 export class DuckblockFollowerBehavior implements FollowerBehavior {
-  constructor(
-    private readonly replicator: DuckblockReplicator,
-    private readonly options: DuckblockFollowerOptions = {},
-  ) {}
+  readonly #replicator: DuckblockReplicator;
+  readonly #options: DuckblockFollowerOptions;
+
+  constructor(replicator: DuckblockReplicator, options: DuckblockFollowerOptions = {}) {
+    this.#replicator = replicator;
+    this.#options = options;
+  }
 
   async runFollowerLoop(ctx: FollowerContext): Promise<void> {
     const local = await readPosition(ctx.path).catch(() => null);
@@ -68,7 +71,7 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     let reported: string | undefined;
     while (!ctx.signal.aborted) {
       try {
-        const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
+        const result = await this.#pullOnce(ctx.db, ctx.path, ctx, ctx.signal);
         if (result.applied === 0 && !result.restored) ctx.metrics.pullNoNewData();
         else ctx.metrics.pullSucceeded();
         ctx.progress.setCaughtUp(true);
@@ -85,11 +88,11 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
           const key = `${err.code}: ${err.message}`;
           if (key !== reported) {
             reported = key;
-            this.options.onPullError?.(ctx.db, err);
+            this.#options.onPullError?.(ctx.db, err);
           }
-          if (err.code === 'HADB_DUCKBLOCK_DIVERGED' && this.options.onDiverged !== undefined) {
+          if (err.code === 'HADB_DUCKBLOCK_DIVERGED' && this.#options.onDiverged !== undefined) {
             try {
-              await this.options.onDiverged(ctx.db);
+              await this.#options.onDiverged(ctx.db);
             } catch (cause) {
               ctx.logger.error(
                 { db: ctx.db, err: describeError(cause) },
@@ -109,12 +112,12 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
 
   async catchupOnPromotion(ctx: CatchupContext): Promise<bigint> {
     // Always list here: promotion needs the durable head, not the cheap idle probe.
-    const result = await this.pullOnce(ctx.db, ctx.path, ctx, ctx.signal, false);
+    const result = await this.#pullOnce(ctx.db, ctx.path, ctx, ctx.signal, false);
     return result.position?.seq ?? 0n;
   }
 
   async durableHead(db: string, options: OpOptions = {}): Promise<DurableHead> {
-    const { storage, prefix } = this.replicator.options;
+    const { storage, prefix } = this.#replicator.options;
     const segments = await discoverSegmentsAfter(storage, prefix, db, 0n, options);
     const last = segments[segments.length - 1];
     // Retention may have deleted every incremental up to the newest snapshot.
@@ -124,7 +127,7 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     if (last === undefined) return { position: 0n, epoch: 0 };
     let epoch = 0;
     const info = await storage.head(last.key, options);
-    if (info !== null && info.size <= (this.options.headEpochProbeBytes ?? 1 << 20)) {
+    if (info !== null && info.size <= (this.#options.headEpochProbeBytes ?? 1 << 20)) {
       const obj = await storage.get(last.key, options);
       if (obj !== null) {
         try {
@@ -137,21 +140,21 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     return { position: last.seq, epoch };
   }
 
-  private pullOnce(
+  #pullOnce(
     db: string,
     path: string,
     ctx: Pick<FollowerContext, 'epochGate'> & { progress?: FollowerContext['progress'] },
     signal: AbortSignal,
     probeFirst?: boolean,
   ) {
-    return this.replicator.pullDetailed(db, path, {
+    return this.#replicator.pullDetailed(db, path, {
       signal,
       probeFirst,
       admitEpoch: (e) => ctx.epochGate.admit(toNumberEpoch(e)),
       onApplied: async (position, kind) => {
         if (kind === 'snapshot') ctx.epochGate.observe(toNumberEpoch(position.epoch));
         if (ctx.progress !== undefined && position.seq > ctx.progress.position) ctx.progress.report(position.seq);
-        await this.options.onApplied?.(db, position, kind);
+        await this.#options.onApplied?.(db, position, kind);
       },
     });
   }

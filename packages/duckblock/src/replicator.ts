@@ -69,9 +69,9 @@ export interface PreparedCheckpoint {
  */
 export class DuckblockReplicator implements Replicator {
   readonly options: ResolvedOptions;
-  private readonly leaders = new Map<string, LeaderState>();
+  readonly #leaders = new Map<string, LeaderState>();
   /** When each (db, path) was last listed by a pull (replicator clock). */
-  private readonly lastListed = new Map<string, number>();
+  readonly #lastListed = new Map<string, number>();
 
   constructor(options: DuckblockReplicatorOptions) {
     this.options = resolveOptions(options);
@@ -88,7 +88,7 @@ export class DuckblockReplicator implements Replicator {
    */
   async startLineage(db: string, path: string, term: LeaderTerm, options: ReplicatorCallOptions = {}): Promise<void> {
     await this.remove(db);
-    this.leaders.set(
+    this.#leaders.set(
       db,
       await startNewLineage(this.options, db, path, term, combineSignals(options.signal, term.fence.signal)),
     );
@@ -108,7 +108,7 @@ export class DuckblockReplicator implements Replicator {
     await this.remove(db);
     const state = await continueChain(this.options, db, path, term, combineSignals(options.signal, term.fence.signal));
     if (state !== 'mismatch') {
-      this.leaders.set(db, state);
+      this.#leaders.set(db, state);
       return;
     }
     this.options.logger.warn({ db }, 'duckblock: local position does not match storage; starting a new lineage');
@@ -138,8 +138,8 @@ export class DuckblockReplicator implements Replicator {
       Symbol.iterator in Object(dirtyBlocksOrOptions)
         ? { dirtyBlocks: dirtyBlocksOrOptions as Iterable<number> }
         : (dirtyBlocksOrOptions as PushOptions);
-    const state = this.leader(db);
-    return runExclusive(state, () => this.push(state, options));
+    const state = this.#leader(db);
+    return runExclusive(state, () => this.#push(state, options));
   }
 
   /**
@@ -151,7 +151,7 @@ export class DuckblockReplicator implements Replicator {
    * upload in flight. Snapshots are not taken here (they read the file): see `snapshotDue`.
    */
   prepareCheckpoint(db: string, options: PushOptions = {}): Promise<PreparedCheckpoint | null> {
-    const state = this.leader(db);
+    const state = this.#leader(db);
     return runExclusive(state, async () => {
       await supersedePending(state);
       state.term.fence.check();
@@ -199,7 +199,7 @@ export class DuckblockReplicator implements Replicator {
 
   /** The DuckDB blocks that differ from the last shipped state (a dry run of the detection). */
   dirtyBlocks(db: string): number[] {
-    const state = this.leader(db);
+    const state = this.#leader(db);
     return detectDirtyBlocks(state.handle.fd, state.manifest).blocks;
   }
 
@@ -210,10 +210,10 @@ export class DuckblockReplicator implements Replicator {
    * (writers may commit; a torn read, `HADB_DUCKBLOCK_TORN_READ`, means retry under the lock).
    */
   snapshot(db: string, options: ReplicatorCallOptions = {}): Promise<LeaderSnapshot> {
-    const state = this.leader(db);
+    const state = this.#leader(db);
     return runExclusive(state, async () => {
       const signal = combineSignals(options.signal, state.term.fence.signal);
-      const pushed = await this.push(state, { signal });
+      const pushed = await this.#push(state, { signal });
       if (pushed.snapshot !== undefined) return { ...pushed.snapshot, retention: pushed.retention };
       return snapshotAndRetain(this.options, state, signal);
     });
@@ -226,7 +226,7 @@ export class DuckblockReplicator implements Replicator {
    * lead `db`; offline tools call the exported `applyRetention` function instead.
    */
   applyRetention(db: string, options: ReplicatorCallOptions = {}): Promise<RetentionResult> {
-    const state = this.leader(db);
+    const state = this.#leader(db);
     return runExclusive(state, () =>
       applyRetention(this.options.storage, this.prefix, db, this.options.keepSnapshots, {
         signal: options.signal,
@@ -248,7 +248,7 @@ export class DuckblockReplicator implements Replicator {
    */
   async pullDetailed(db: string, path: string, options: PullOptions = {}): Promise<PullResult> {
     const key = `${db}\u0000${path}`;
-    const last = this.lastListed.get(key);
+    const last = this.#lastListed.get(key);
     const clock = this.options.clock;
     const probeFirst = options.probeFirst ?? (last !== undefined && clock.now() - last < this.options.listIntervalMs);
     const result = await pullIncremental(this.options.storage, this.prefix, db, path, {
@@ -258,7 +258,7 @@ export class DuckblockReplicator implements Replicator {
       ...options,
       probeFirst,
     });
-    if (result.listed) this.lastListed.set(key, clock.now());
+    if (result.listed) this.#lastListed.set(key, clock.now());
     return result;
   }
 
@@ -267,9 +267,9 @@ export class DuckblockReplicator implements Replicator {
    * this process; see `releaseLeaderFile`). Waits for an operation in flight. Idempotent.
    */
   async remove(db: string, _options: ReplicatorCallOptions = {}): Promise<void> {
-    const state = this.leaders.get(db);
+    const state = this.#leaders.get(db);
     if (state === undefined) return;
-    this.leaders.delete(db);
+    this.#leaders.delete(db);
     state.removed = true;
     await state.queue.catch(() => undefined);
     await supersedePending(state);
@@ -277,7 +277,7 @@ export class DuckblockReplicator implements Replicator {
 
   /** Resolves when every push accepted so far for `db` is durable; rejects if the last one failed or the term is fenced. */
   async sync(db: string, _options: ReplicatorCallOptions = {}): Promise<void> {
-    const state = this.leaders.get(db);
+    const state = this.#leaders.get(db);
     if (state === undefined) return;
     await state.queue;
     state.term.fence.check();
@@ -285,12 +285,12 @@ export class DuckblockReplicator implements Replicator {
 
   /** Head position of a leader database (seq, checksum, epoch), or `undefined` when not leading it. */
   head(db: string): { seq: bigint; checksum: bigint; epoch: bigint } | undefined {
-    const s = this.leaders.get(db);
+    const s = this.#leaders.get(db);
     return s === undefined ? undefined : { seq: s.seq, checksum: s.checksum, epoch: s.epoch };
   }
 
-  private leader(db: string): LeaderState {
-    const state = this.leaders.get(db);
+  #leader(db: string): LeaderState {
+    const state = this.#leaders.get(db);
     if (state === undefined || state.removed) {
       throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `${db} is not replicated as leader by this replicator`);
     }
@@ -298,7 +298,7 @@ export class DuckblockReplicator implements Replicator {
   }
 
   /** One push under the database's queue: capture, ship, then a snapshot if due. */
-  private async push(state: LeaderState, options: PushOptions): Promise<PushResult> {
+  async #push(state: LeaderState, options: PushOptions): Promise<PushResult> {
     const signal = combineSignals(options.signal, state.term.fence.signal);
     state.term.fence.check();
     await supersedePending(state);
