@@ -247,6 +247,10 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
    */
   async ship(options: ShipOptions): Promise<ShipReport> {
     throwIfAborted(options.signal);
+    // One turn of the event loop before the capture point: writers just released by the previous
+    // ship (and requests that arrived during it) commit first and share this ship, instead of
+    // each ship covering only the few commits that won the race to the lock.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await this.#lock.run(async () => {
       this.#checkOpen();
       this.#o.context.checkTerm();

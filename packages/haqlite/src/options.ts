@@ -4,8 +4,11 @@ import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { checkConfig } from './errors.js';
 
-/** Default group-commit window of `shipped` writes, ms. */
-export const DEFAULT_GROUP_COMMIT_MS = 2;
+/**
+ * Default group-commit window of `shipped` writes, ms: none — such a write starts a ship at once,
+ * and writes arriving during that upload share the next one.
+ */
+export const DEFAULT_GROUP_COMMIT_MS = 0;
 
 /** Options of `HaQLite.open`. */
 export interface HaQLiteOptions {

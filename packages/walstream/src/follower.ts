@@ -6,14 +6,14 @@
  * rename. Readers open the replica read-only (`new Database(path, { readonly: true })`).
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { discoverAfter, downloadPhysical, ChangesetKind } from '@hadb/changeset';
+import { decodePhysical, type PhysicalChangeset } from '@hadb/changeset';
 import { sleepUnlessAborted, systemClock, silentLogger, type Clock, type Logger, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { WalstreamError, isWalstreamError } from './errors.js';
 import { changesetMeta } from './meta.js';
 import { prepareReplicaFile, ReplicaWriter } from './replica.js';
 import { restore } from './restore.js';
-import { listRemote } from './remote.js';
+import { incrementalKey, listSnapshots } from './remote.js';
 
 /** Options of {@link Follower.open}. */
 export interface FollowOptions {
@@ -81,6 +81,16 @@ function savePosition(output: string, p: Position): void {
     JSON.stringify({ seq: p.seq.toString(), checksum: p.checksum.toString(16), epoch: p.epoch.toString() }),
   );
   renameSync(`${path}.tmp`, path);
+}
+
+/** The incremental stored at `key`, decoded; `null` when there is none. */
+async function fetchIncremental(
+  storage: StorageBackend,
+  key: string,
+  signal: AbortSignal | undefined,
+): Promise<PhysicalChangeset | null> {
+  const object = await storage.get(key, { signal });
+  return object === null ? null : decodePhysical(object.data);
 }
 
 /** A running follower. */
@@ -203,22 +213,30 @@ export class Follower {
     });
   }
 
-  /** Applies everything new in storage now; returns the sequence reached. */
+  /**
+   * Applies everything new in storage now; returns the sequence reached. While the chain
+   * continues it reads the next expected incremental by its key (one GET per changeset, and one
+   * that finds nothing at the head) and lists nothing. Storage is listed (the snapshots only) when
+   * the next key is missing before anything was applied, or holds another lineage's claim or a
+   * refused changeset: a newer snapshot then means the chain cannot continue (a new lineage, or a
+   * gap left by retention) and the replica is restored from it.
+   */
   async poll(signal?: AbortSignal): Promise<bigint> {
     const { storage, name } = this.#options;
     const prefix = this.#options.prefix ?? '';
-    const next = await discoverAfter(storage, prefix, name, this.#position.seq, ChangesetKind.Physical, { signal });
-    let expected = this.#position.seq + 1n;
+    let applied = 0;
     let broken = false;
     /** The next changeset starts another lineage or was refused: move only to a newer snapshot. */
     let blocked = false;
-    for (const entry of next) {
-      if (entry.seq !== expected) {
+    for (;;) {
+      const expected = this.#position.seq + 1n;
+      const cs = await fetchIncremental(storage, incrementalKey(prefix, name, expected), signal);
+      if (cs === null) break;
+      if (cs.header.seq !== expected) {
         broken = true;
         break;
       }
-      const cs = await downloadPhysical(storage, entry.key, { signal });
-      const meta = changesetMeta(cs, entry.key);
+      const meta = changesetMeta(cs, incrementalKey(prefix, name, expected));
       if (meta.claim || !this.#admits(meta.epoch, cs.header.seq)) {
         blocked = true;
         break;
@@ -235,14 +253,13 @@ export class Follower {
       this.#position = { seq: cs.header.seq, checksum: cs.checksum, epoch: meta.epoch };
       savePosition(this.#options.output, this.#position);
       this.#options.onApply?.({ seq: this.#position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
-      expected++;
+      applied++;
     }
     let above = -1n;
-    if (!broken) {
-      const remote = await listRemote(storage, prefix, name, { signal });
-      const newer = remote.snapshots.some((s) => s.seq > this.#position.seq);
-      broken = newer && (blocked || !remote.incrementals.some((i) => i.seq === this.#position.seq + 1n));
+    if (!broken && (applied === 0 || blocked)) {
+      const snapshots = await listSnapshots(storage, prefix, name, { signal });
       // Not a broken replica: only a restore that moves forward is worth swapping in.
+      broken = snapshots.some((s) => s.seq > this.#position.seq);
       above = this.#position.seq;
     }
     if (broken) {

@@ -61,6 +61,16 @@ export async function listRemote(
   return { snapshots, incrementals, headSeq: a > b ? a : b };
 }
 
+/** Lists the snapshots of `db` (ascending seq): one LIST request. */
+export function listSnapshots(
+  storage: StorageBackend,
+  prefix: string,
+  db: string,
+  options: OpOptions = {},
+): Promise<RemoteEntry[]> {
+  return listGeneration(storage, prefix, db, GENERATION_SNAPSHOT, options);
+}
+
 /** Key of the snapshot at `seq`. */
 export function snapshotKey(prefix: string, db: string, seq: bigint): string {
   return formatKey(prefix, db, GENERATION_SNAPSHOT, seq, ChangesetKind.Physical);

@@ -69,6 +69,9 @@ export function parseWalHeader(buf: Uint8Array): WalHeader | null {
   };
 }
 
+/** Frames in the first read of a scan (doubled on each further read). */
+const FIRST_BATCH_FRAMES = 8;
+
 /** One valid frame. */
 export interface WalFrame {
   /** Index of the frame in the log (0-based). */
@@ -104,7 +107,10 @@ export function preadSome(fd: number, length: number, position: number): Uint8Ar
 /**
  * Reads valid frames of the WAL at `fd` starting at frame `fromIndex` with running checksum
  * `(c1, c2)` (the header's for index 0), calling `onFrame` for each, until the first invalid or
- * missing frame. Reads in batches of about `batchBytes`. Returns the number of frames read.
+ * missing frame. Reads in batches that start at a few frames and double up to about
+ * `batchBytes`: the file may be much longer than its valid log (after a restart SQLite writes
+ * over it from the start without truncating), and a capture of one small commit must not read
+ * megabytes of stale frames. Returns the number of frames read.
  */
 export function scanFrames(
   fd: number,
@@ -116,7 +122,8 @@ export function scanFrames(
   batchBytes = 4 << 20,
 ): number {
   const frameSize = WAL_FRAME_HEADER_SIZE + header.pageSize;
-  const perBatch = Math.max(1, Math.floor(batchBytes / frameSize));
+  const maxBatch = Math.max(1, Math.floor(batchBytes / frameSize));
+  let perBatch = Math.min(maxBatch, FIRST_BATCH_FRAMES);
   let index = fromIndex;
   let s1 = c1;
   let s2 = c2;
@@ -151,6 +158,7 @@ export function scanFrames(
       if (stop === true) return index - fromIndex;
     }
     if (whole < Math.min(perBatch, available)) return index - fromIndex;
+    perBatch = Math.min(maxBatch, perBatch * 2);
   }
 }
 
