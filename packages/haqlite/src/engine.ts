@@ -60,8 +60,8 @@ export function sqliteEngine(
       onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void,
       gate?: EpochGate,
     ) => ({
-      // Every changeset's writer epoch passes core's gate: none older than one applied.
-      admitEpoch: gate === undefined ? undefined : (epoch: bigint) => gate.admit(epochNumber(epoch)),
+      // Every changeset's writer epoch passes core's gate: none older than a term started before it.
+      admitEpoch: gate === undefined ? undefined : (epoch: bigint, seq: bigint) => gate.admit(epochNumber(epoch), seq),
       storage,
       prefix,
       name: db,
@@ -206,7 +206,7 @@ export function sqliteEngine(
             if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) return;
             continue;
           }
-          fctx.epochGate.observe(epochNumber(follower.epoch));
+          fctx.epochGate.record(epochNumber(follower.epoch), follower.seq);
           try {
             if (follower.seq > fctx.progress.position) {
               fctx.progress.report(follower.seq);
