@@ -38,6 +38,8 @@ export class PullWatchdog {
   #reported = false;
   /** Set by the first pull outcome: a loop that never reports its pulls is not judged. */
   #reporting = false;
+  /** Waits for a leader notice in progress: no pull is in flight, so nothing is judged. */
+  #idle = 0;
 
   constructor(options: PullWatchdogOptions) {
     this.#o = options;
@@ -47,6 +49,23 @@ export class PullWatchdog {
   /** Marks progress of the pull in flight (an applied step). */
   progress(): void {
     this.#lastOutcome = this.#o.clock.now();
+  }
+
+  /**
+   * Runs `wait` (a follower waiting for the leader's notice between pulls, which may last as long
+   * as the leader has nothing new) without judging it: no pull is in flight. The deadlines start
+   * again when it ends.
+   */
+  async idle<T>(wait: () => Promise<T>): Promise<T> {
+    this.#idle++;
+    try {
+      return await wait();
+    } finally {
+      this.#idle--;
+      const now = this.#o.clock.now();
+      this.#lastOutcome = now;
+      if (this.#problemSince === undefined) this.#lastSuccess = now;
+    }
   }
 
   #succeeded(): void {
@@ -113,7 +132,7 @@ export class PullWatchdog {
       let timer: Timer | undefined;
       const check = (): void => {
         const now = clock.now();
-        if (!this.#reporting) {
+        if (!this.#reporting || this.#idle > 0) {
           timer = clock.timer(pullTimeoutMs, check);
           timer.unref?.();
           return;

@@ -250,7 +250,11 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     });
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
-      leaderWaker,
+      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it.
+      leaderWaker: {
+        wait: (signal) =>
+          self === undefined ? leaderWaker.wait(signal) : self.#pullWatchdog.idle(() => leaderWaker.wait(signal)),
+      },
       db: o.name,
       path: o.path,
       clock: o.clock,

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { copyFile, open, rename, stat } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Clock, Logger } from '@hadb/io';
+import { HaError } from '@hadb/ha';
+import { raceAbort, throwIfAborted, type Clock, type Logger } from '@hadb/io';
 import {
   diffManifest,
   recoverFile,
@@ -10,6 +11,8 @@ import {
   type BlockManifest,
   type Position,
 } from '@hadb/duckblock';
+
+const aborted = (message: string, cause?: unknown): HaError => new HaError('HADB_HA_ABORTED', message, { cause });
 
 /** What {@link reconcileLocalCopy} did. */
 export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
@@ -86,8 +89,11 @@ export async function reconcileLocalCopy(
     clock: Clock;
     duckdbConfig?: Readonly<Record<string, string>> | undefined;
     logger: Logger;
+    /** Aborts the storage request (`durableHead`) and the steps after it (`HADB_HA_ABORTED`). */
+    signal?: AbortSignal | undefined;
   },
 ): Promise<LocalCopyOutcome> {
+  throwIfAborted(o.signal, aborted);
   // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
   let position: Position | null;
   try {
@@ -98,11 +104,12 @@ export async function reconcileLocalCopy(
   const manifest = await scanManifest(path);
   if (manifest === undefined) return 'missing';
   const wal = await walBytes(path);
-  if (position === null && manifest !== null && (await o.durableHead()) === 0n) {
+  if (position === null && manifest !== null && (await raceAbort(o.durableHead(), o.signal, aborted)) === 0n) {
     // Adopting an existing database: fold its WAL in rather than let replication drop it.
     if (wal > 0) (await DuckDBInstance.create(path, { ...o.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
     return 'adopted';
   }
+  throwIfAborted(o.signal, aborted);
   const aside = `${path}.diverged-${Math.floor(o.clock.wallMs())}`;
   if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
     if (wal === 0) return 'kept';

@@ -201,12 +201,17 @@ export function sqliteEngine(
             );
           } catch (err) {
             if (fctx.signal.aborted) return;
-            if (!isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) throw err;
+            if (!isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) {
+              fctx.metrics.pullFailed();
+              throw err;
+            }
+            fctx.metrics.pullNoNewData();
             fctx.progress.setCaughtUp(true);
             if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) return;
             continue;
           }
           fctx.epochGate.record(epochNumber(follower.epoch), follower.seq);
+          fctx.metrics.pullSucceeded();
           try {
             if (follower.seq > fctx.progress.position) {
               fctx.progress.report(follower.seq);
@@ -228,10 +233,14 @@ export function sqliteEngine(
               } else if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
               retry = false;
               try {
+                const before = follower.seq;
                 await follower.poll(fctx.signal);
+                if (follower.seq > before) fctx.metrics.pullSucceeded();
+                else fctx.metrics.pullNoNewData();
                 fctx.progress.setCaughtUp(true);
               } catch (err) {
                 if (fctx.signal.aborted) break;
+                fctx.metrics.pullFailed();
                 fctx.progress.setCaughtUp(false);
                 logger.warn({ db, err: String(err) }, 'haqlite: follower poll failed; retrying');
                 retry = true;
@@ -254,6 +263,8 @@ export function sqliteEngine(
     return {
       replicator,
       followerBehavior,
+      // The follower loop reports every pull (restore, poll) through `metrics`.
+      reportsPulls: true,
       wire: sqliteWire,
       isClientError: isSqliteClientError,
       async prepareLocalCopy(o) {
