@@ -91,7 +91,7 @@ export function sqliteEngine(
         throw err;
       }
       const seq = follower.seq;
-      gate?.observe(epochNumber(follower.epoch));
+      gate?.record(epochNumber(follower.epoch), seq);
       await follower.close();
       // Follower.open's first restore reports nothing itself.
       if (restoring && seq > 0n) await ctx.onApplied({ seq, kind: 'snapshot' });
