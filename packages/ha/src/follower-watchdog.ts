@@ -54,15 +54,14 @@ export class PullWatchdog {
   /**
    * Runs `wait` (a follower waiting for the leader's notice between pulls, which may last as long
    * as the leader has nothing new) without judging it: no pull is in flight. The wait is cut after
-   * half of `pullTimeoutMs` (resolving with `timedOut`), so an idle follower still looks at storage
-   * that often — a safety net for changes no notice announced. The deadlines start again when it
-   * ends.
+   * `pullTimeoutMs` (resolving with `timedOut`), so an idle follower still looks at storage that
+   * often — a safety net for changes no notice announced. The deadlines start again when it ends.
    */
   async idle<T>(wait: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, timedOut: T): Promise<T> {
     this.#idle++;
     const child = childController(signal);
     let cut = false;
-    const timer = this.#o.clock.timer(Math.max(1, Math.floor(this.#o.pullTimeoutMs / 2)), () => {
+    const timer = this.#o.clock.timer(this.#o.pullTimeoutMs, () => {
       cut = true;
       child.controller.abort();
     });

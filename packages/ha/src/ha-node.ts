@@ -251,7 +251,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
       // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it (and
-      // cuts it after half a pull timeout, so an idle follower still looks at storage that often).
+      // cuts it after a pull timeout, so an idle follower still looks at storage that often).
       leaderWaker: {
         wait: (signal) =>
           self === undefined
