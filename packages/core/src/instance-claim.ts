@@ -21,7 +21,16 @@ export interface InstanceClaimOptions {
   readonly clock: Clock;
   readonly newId: () => string;
   readonly logger: Logger;
+  /**
+   * How often the holder reads its record to answer a challenge, ms; also how long a starting
+   * process waits for that answer (plus two request deadlines and the margin) before it takes a
+   * record over. The holder's only idle cost is one read per interval. Default `4 × ttlMs`.
+   */
+  readonly checkIntervalMs?: number | undefined;
 }
+
+/** The `address` of a challenge record (claim records leave it empty). */
+const CHALLENGE = 'instance-claim:challenge';
 
 /**
  * The lease scope of the claim on `instanceId` in `db`: `{db}.instance-{instanceId}`, or (when
@@ -35,41 +44,55 @@ export function instanceClaimScope(db: string, instanceId: string): string {
 }
 
 /**
- * One live process per instance id and database. The process holds a lease-store record (the
- * lease record's format: `session_id` is this process's incarnation) renewed every
- * `renewIntervalMs` and deleted on release.
+ * One live process per instance id and database. The holder keeps a lease-store record (the lease
+ * record's format: `session_id` is this process's incarnation) and reads it every
+ * `checkIntervalMs`; it deletes it (a free record) on release. Idle it writes nothing.
  *
- * A process that finds the record held watches it: if the record changes twice (another live
- * process renews it every `renewIntervalMs`; one change alone may be a crashed writer's last
- * renewal landing late), {@link acquire} fails with `HADB_CORE_DUPLICATE_INSTANCE` before
- * anything else happens; if it stays unchanged for `ttl + margin`, its writer is gone (a crash: a
- * restart of the same node) and the record is taken over. A clean restart (`release` ran)
- * starts at once; a restart after a crash waits one `ttl + margin`, like a lease takeover.
+ * A starting process that finds the record held writes a challenge over it (a conditional write)
+ * and waits: a live holder answers by writing its own record back at its next check, and the
+ * challenger then fails with `HADB_CORE_DUPLICATE_INSTANCE` before anything else happens. No
+ * answer within `checkIntervalMs` + two request deadlines + the margin means the holder is gone
+ * (a crash: a restart of the same node) and the record is taken over. Two processes starting at
+ * once see each other's challenge: the one that sees the other's fails. A clean restart
+ * (`release` ran) starts at once; a restart after a crash waits about one check interval.
+ * A holder that finds its record taken over (it stalled past the wait) logs an error and stops.
  */
 export class InstanceClaim {
   readonly #o: InstanceClaimOptions;
   readonly #key: string;
   readonly #incarnation: string;
+  readonly #checkMs: number;
   #etag: string | undefined;
   #timer: Timer | undefined;
   #released = false;
 
   constructor(options: InstanceClaimOptions) {
+    const checkMs = options.checkIntervalMs ?? 4 * options.timing.ttlMs;
+    if (!Number.isSafeInteger(checkMs) || checkMs <= 0) {
+      throw new CoordinatorError('HADB_CORE_INVALID_CONFIG', 'checkIntervalMs must be a positive integer');
+    }
     this.#o = options;
+    this.#checkMs = checkMs;
     this.#key = options.store.keyFor(instanceClaimScope(options.db, options.instanceId));
     this.#incarnation = options.newId();
+  }
+
+  /** How long a challenger waits for the holder's answer before taking the record over, ms. */
+  get answerWaitMs(): number {
+    const { requestTimeoutMs, skewMarginMs, pollIntervalMs } = this.#o.timing;
+    return this.#checkMs + 2 * requestTimeoutMs + skewMarginMs + pollIntervalMs;
   }
 
   #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return withTimeout(this.#o.clock, this.#o.timing.requestTimeoutMs, what, CORE_DEADLINE, fn, { signal });
   }
 
-  #record(): Uint8Array {
+  #record(address = ''): Uint8Array {
     const data: LeaseData = {
       instanceId: this.#o.instanceId,
-      address: '',
+      address,
       claimedAt: wallSeconds(this.#o.clock),
-      ttlSecs: this.#o.timing.ttlSecs,
+      ttlSecs: Math.min(86_400, Math.ceil(this.#checkMs / 1000)),
       sessionId: this.#incarnation,
       sleeping: false,
       nonce: this.#o.newId(),
@@ -78,42 +101,41 @@ export class InstanceClaim {
   }
 
   /**
-   * Takes the claim, then keeps it renewed until {@link release}. Throws
-   * `HADB_CORE_DUPLICATE_INSTANCE` when another live process holds it, or the store's error.
+   * Takes the claim, then keeps answering challenges until {@link release}. Throws
+   * `HADB_CORE_DUPLICATE_INSTANCE` when another live process holds it (or is starting with the
+   * same id), or the store's error.
    */
   async acquire(signal: AbortSignal): Promise<void> {
-    const { store, timing, clock } = this.#o;
-    let watched: string | undefined;
-    let since = 0;
-    let changes = 0;
+    const { store, clock } = this.#o;
+    /** The etag of our challenge and when it was written. */
+    let challenge: { readonly etag: string; readonly at: number } | undefined;
     for (;;) {
       const current = await this.#call('instance claim read', (s) => store.read(this.#key, { signal: s }), signal);
-      let free = current === null;
+      let data: LeaseData | undefined;
       if (current !== null) {
-        let data: LeaseData | undefined;
         try {
           data = decodeLeaseData(current.data);
         } catch {
-          data = undefined; // held by a stranger: watched like any held record
-        }
-        free = data !== undefined && data.ttlSecs === 0;
-        if (!free) {
-          if (watched !== current.etag) {
-            if (watched !== undefined && ++changes >= 2) throw this.#duplicate();
-            watched = current.etag;
-            since = clock.now();
-          }
-          free = clock.now() - since >= timing.ttlMs + timing.skewMarginMs;
+          data = undefined; // held by a stranger: challenged like any held record
         }
       }
-      if (free) {
-        const bytes = this.#record();
+      const free = current === null || (data !== undefined && data.ttlSecs === 0);
+      let take = free;
+      if (!free && challenge !== undefined) {
+        if (current.etag === challenge.etag) {
+          take = clock.now() - challenge.at >= this.answerWaitMs;
+        } else {
+          // Changed after our challenge: the holder answered, or another process challenged too.
+          throw this.#duplicate();
+        }
+      }
+      if (take) {
         const out = await this.#call(
           'instance claim write',
           (s) =>
             current === null
-              ? store.writeIfNotExists(this.#key, bytes, { signal: s })
-              : store.writeIfMatch(this.#key, bytes, current.etag, { signal: s }),
+              ? store.writeIfNotExists(this.#key, this.#record(), { signal: s })
+              : store.writeIfMatch(this.#key, this.#record(), current.etag, { signal: s }),
           signal,
         );
         if (out.success) {
@@ -121,10 +143,19 @@ export class InstanceClaim {
           this.#schedule();
           return;
         }
-        // Someone else wrote it between our read and write: the next read sees the change.
-        continue;
+        if (challenge !== undefined) throw this.#duplicate();
+        continue; // Someone wrote it between our read and write: the next read sees it.
       }
-      await sleepUnlessAborted(clock, timing.pollIntervalMs, signal);
+      if (challenge === undefined && current !== null) {
+        const out = await this.#call(
+          'instance claim challenge',
+          (s) => store.writeIfMatch(this.#key, this.#record(CHALLENGE), current.etag, { signal: s }),
+          signal,
+        );
+        if (!out.success) continue;
+        challenge = { etag: out.etag, at: clock.now() };
+      }
+      await sleepUnlessAborted(clock, this.#o.timing.pollIntervalMs, signal);
       if (signal.aborted) throw signal.reason;
     }
   }
@@ -138,35 +169,63 @@ export class InstanceClaim {
 
   #schedule(): void {
     if (this.#released) return;
-    this.#timer = this.#o.clock.timer(this.#o.timing.renewIntervalMs, () => void this.#renew());
+    this.#timer = this.#o.clock.timer(this.#checkMs, () => void this.#check());
   }
 
-  async #renew(): Promise<void> {
+  /** Reads the record; answers a challenge by writing this process's record back. */
+  async #check(): Promise<void> {
     const etag = this.#etag;
     if (this.#released || etag === undefined) return;
     try {
-      const out = await this.#call(
-        'instance claim renew',
-        (s) => this.#o.store.writeIfMatch(this.#key, this.#record(), etag, { signal: s }),
+      const current = await this.#call(
+        'instance claim check',
+        (s) => this.#o.store.read(this.#key, { signal: s }),
         undefined,
       );
       if (this.#released) return;
-      if (!out.success) {
-        this.#etag = undefined;
-        this.#o.logger.error(
-          { db: this.#o.db, instanceId: this.#o.instanceId },
-          'instance id taken over by another process (duplicate instanceId, or this process stalled past the TTL)',
+      if (current !== null && current.etag !== etag) {
+        let data: LeaseData | undefined;
+        try {
+          data = decodeLeaseData(current.data);
+        } catch {
+          data = undefined;
+        }
+        if (data === undefined || data.address !== CHALLENGE || data.sessionId === this.#incarnation) {
+          this.#etag = undefined;
+          this.#o.logger.error(
+            { db: this.#o.db, instanceId: this.#o.instanceId },
+            'instance id taken over by another process (duplicate instanceId, or this process stalled past the check interval)',
+          );
+          return;
+        }
+        const out = await this.#call(
+          'instance claim answer',
+          (s) => this.#o.store.writeIfMatch(this.#key, this.#record(), current.etag, { signal: s }),
+          undefined,
         );
-        return;
+        if (this.#released) return;
+        if (out.success) {
+          this.#etag = out.etag;
+          this.#o.logger.warn(
+            { db: this.#o.db, instanceId: this.#o.instanceId },
+            'another process tried to start with this instance id; it was refused',
+          );
+        }
+      } else if (current === null) {
+        // Deleted behind our back: write it again so a duplicate still finds it held.
+        const out = await this.#call(
+          'instance claim rewrite',
+          (s) => this.#o.store.writeIfNotExists(this.#key, this.#record(), { signal: s }),
+          undefined,
+        );
+        if (out.success) this.#etag = out.etag;
       }
-      this.#etag = out.etag;
     } catch (err) {
-      this.#o.logger.debug({ db: this.#o.db, err: describeError(err) }, 'instance claim renewal failed; retrying');
+      this.#o.logger.debug({ db: this.#o.db, err: describeError(err) }, 'instance claim check failed; retrying');
     }
     this.#schedule();
   }
-
-  /** Stops renewing and deletes the record if this process still holds it. Never throws. */
+  /** Stops checking and frees the record if this process still holds it. Never throws. */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;

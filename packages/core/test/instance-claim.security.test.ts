@@ -1,4 +1,4 @@
-import { encodeLeaseData } from '@hadb/lease';
+import { encodeLeaseData, type LeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { silentLogger, systemClock } from '@hadb/io';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { resolveLeaseTiming } from '../src/options.js';
 /**
  * One live process per instance id (issue 12, item 5): a second live process claiming the same
  * id fails with a typed error; a restart after a clean stop starts at once; a restart after a
- * crash (a record nobody renews) takes over after one TTL + margin.
+ * crash (a record nobody answers for) takes over after one check interval + deadlines + margin.
  */
 const timing = resolveLeaseTiming({ ttlMs: 600, renewIntervalMs: 150, pollIntervalMs: 50, skewMarginMs: 150 });
 let n = 0;
@@ -18,9 +18,10 @@ afterEach(async () => {
   await Promise.all(claims.splice(0).map((c) => c.release()));
 });
 
-function claim(store: MemLeaseStore, id = 'node-1', db = 'app'): InstanceClaim {
+function claim(store: LeaseStore, id = 'node-1', db = 'app', checkIntervalMs?: number): InstanceClaim {
   const c = new InstanceClaim({
     store,
+    checkIntervalMs,
     db,
     instanceId: id,
     timing,
@@ -102,6 +103,42 @@ describe('instance claim', () => {
     if (!first.success) throw new Error('setup');
     await store.writeIfMatch(key, record('n2'), first.etag);
     await acquiring;
+  });
+
+  it('two processes starting at once with the same id: exactly one gets it', async () => {
+    const store = await MemLeaseStore.open();
+    const results = await Promise.allSettled([claim(store).acquire(signal()), claim(store).acquire(signal())]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect(isCoordinatorError(rejected?.reason, 'HADB_CORE_DUPLICATE_INSTANCE')).toBe(true);
+  });
+
+  it('an idle holder writes nothing: one read per check interval (the cost on an S3 lease store)', async () => {
+    const inner = await MemLeaseStore.open();
+    const calls = { reads: 0, writes: 0 };
+    const store = new Proxy(inner, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (prop === 'read') calls.reads++;
+          if (typeof prop === 'string' && prop.startsWith('write')) calls.writes++;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    await claim(store, 'node-1', 'app', 200).acquire(signal());
+    const before = { ...calls };
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(calls.writes - before.writes).toBe(0);
+    const reads = calls.reads - before.reads;
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(reads).toBeLessThanOrEqual(6);
+    // And it still answers: a duplicate is refused within about one check interval.
+    const err = await claim(store, 'node-1', 'app', 200)
+      .acquire(signal())
+      .catch((e: unknown) => e);
+    expect(isCoordinatorError(err, 'HADB_CORE_DUPLICATE_INSTANCE')).toBe(true);
   });
 
   it('long names still map to a valid scope', () => {

@@ -339,8 +339,11 @@ export interface StreamedApplyOptions extends OpOptions {
   readonly expectedPrev: bigint;
   /** Highest epoch accepted; an older segment is refused (`HADB_DUCKBLOCK_FENCED`). */
   readonly acceptedEpoch: bigint;
-  /** Admission hook run after verification, before anything is written (throws to refuse). */
-  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  /**
+   * Admission hook run after verification, before anything is written, with the segment's writer
+   * epoch and sequence number (throws to refuse).
+   */
+  readonly admitEpoch?: ((epoch: bigint, seq: bigint) => void) | undefined;
   /** Largest file accepted (see `SegmentMarkers`). Default `DEFAULT_MAX_FILE_SIZE`. */
   readonly maxFileSize?: number | undefined;
   readonly signal?: AbortSignal | undefined;
@@ -403,7 +406,7 @@ export async function applyStreamedSegment(
         `segment ${options.seq} was written under epoch ${segEpoch}, below accepted epoch ${options.acceptedEpoch}`,
       );
     }
-    options.admitEpoch?.(segEpoch);
+    options.admitEpoch?.(segEpoch, options.seq);
     const meta: JournalMeta = {
       kind: 'apply',
       seq: options.seq.toString(),

@@ -65,7 +65,7 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
   async runFollowerLoop(ctx: FollowerContext): Promise<void> {
     const local = await readPosition(ctx.path).catch(() => null);
     if (local !== null) {
-      ctx.epochGate.observe(toNumberEpoch(local.epoch));
+      ctx.epochGate.record(toNumberEpoch(local.epoch), local.seq);
       if (local.seq > ctx.progress.position) ctx.progress.report(local.seq);
     }
     let reported: string | undefined;
@@ -150,9 +150,9 @@ export class DuckblockFollowerBehavior implements FollowerBehavior {
     return this.#replicator.pullDetailed(db, path, {
       signal,
       probeFirst,
-      admitEpoch: (e) => ctx.epochGate.admit(toNumberEpoch(e)),
+      admitEpoch: (e, seq) => ctx.epochGate.admit(toNumberEpoch(e), seq),
       onApplied: async (position, kind) => {
-        if (kind === 'snapshot') ctx.epochGate.observe(toNumberEpoch(position.epoch));
+        if (kind === 'snapshot') ctx.epochGate.record(toNumberEpoch(position.epoch), position.seq);
         if (ctx.progress !== undefined && position.seq > ctx.progress.position) ctx.progress.report(position.seq);
         await this.#options.onApplied?.(db, position, kind);
       },

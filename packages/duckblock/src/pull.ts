@@ -38,9 +38,10 @@ export interface PullOptions extends OpOptions {
   readonly restoreFromSnapshot?: boolean | undefined;
   /**
    * Admission hook run after a segment verified and before it is applied (for example
-   * `EpochGate.admit` of `@hadb/core`); throwing refuses the segment and stops the pull.
+   * `EpochGate.admit` of `@hadb/core`), with the segment's writer epoch and sequence number;
+   * throwing refuses the segment and stops the pull.
    */
-  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  readonly admitEpoch?: ((epoch: bigint, seq: bigint) => void) | undefined;
   /**
    * Delete stale DuckDB WAL files next to the file before applying (default true). Pass `false`
    * only when the file is open read-write by DuckDB in this process (its WAL is live).
@@ -287,7 +288,7 @@ export async function pullIncremental(
           `${db}: segment ${cs.header.seq} was written under epoch ${fetched.segment.epoch}, below accepted epoch ${cur.epoch}`,
         );
       }
-      options.admitEpoch?.(fetched.segment.epoch);
+      options.admitEpoch?.(fetched.segment.epoch, cs.header.seq);
       position = await applySegmentDurably(dbPath, fetched.bytes, fetched.segment);
       applied++;
       bytes += fetched.bytes.length;

@@ -38,6 +38,8 @@ export class PullWatchdog {
   #reported = false;
   /** Set by the first pull outcome: a loop that never reports its pulls is not judged. */
   #reporting = false;
+  /** Waits for a leader notice in progress: no pull is in flight, so nothing is judged. */
+  #idle = 0;
 
   constructor(options: PullWatchdogOptions) {
     this.#o = options;
@@ -47,6 +49,36 @@ export class PullWatchdog {
   /** Marks progress of the pull in flight (an applied step). */
   progress(): void {
     this.#lastOutcome = this.#o.clock.now();
+  }
+
+  /**
+   * Runs `wait` (a follower waiting for the leader's notice between pulls, which may last as long
+   * as the leader has nothing new) without judging it: no pull is in flight. The wait is cut after
+   * `pullTimeoutMs` (resolving with `timedOut`), so an idle follower still looks at storage that
+   * often — a safety net for changes no notice announced. The deadlines start again when it ends.
+   */
+  async idle<T>(wait: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, timedOut: T): Promise<T> {
+    this.#idle++;
+    const child = childController(signal);
+    let cut = false;
+    const timer = this.#o.clock.timer(this.#o.pullTimeoutMs, () => {
+      cut = true;
+      child.controller.abort();
+    });
+    timer.unref?.();
+    try {
+      return await wait(child.controller.signal);
+    } catch (err) {
+      if (cut && !signal.aborted) return timedOut;
+      throw err;
+    } finally {
+      timer.cancel();
+      child.dispose();
+      this.#idle--;
+      const now = this.#o.clock.now();
+      this.#lastOutcome = now;
+      if (this.#problemSince === undefined) this.#lastSuccess = now;
+    }
   }
 
   #succeeded(): void {
@@ -113,7 +145,7 @@ export class PullWatchdog {
       let timer: Timer | undefined;
       const check = (): void => {
         const now = clock.now();
-        if (!this.#reporting) {
+        if (!this.#reporting || this.#idle > 0) {
           timer = clock.timer(pullTimeoutMs, check);
           timer.unref?.();
           return;

@@ -13,6 +13,14 @@ export interface HaDatabaseStats {
   readonly commits: number;
   readonly bytesShipped: number;
   readonly lastShipError: string | undefined;
+  /** Leader: failed ships, the oldest unshipped commit's wait (ms), terms handed off by a ship stall. */
+  readonly shipFailures: number;
+  readonly unshippedMs: number;
+  readonly shipStalls: number;
+  /** Follower: failed pulls, pulls cut by `pullTimeoutMs`, the last pull problem (cleared by a pull). */
+  readonly pullFailures: number;
+  readonly pullStalls: number;
+  readonly lastPullError: string | undefined;
   /** Follower: last applied position (decimal), segments applied, full restores. */
   readonly position: string;
   readonly appliedSegments: number;
@@ -65,6 +73,12 @@ export abstract class HaDatabase<W, R, WR, RR> extends EventEmitter<HaNodeEvents
         commits: s.commits,
         bytesShipped: s.bytesShipped,
         lastShipError: s.lastShipError,
+        shipFailures: s.shipFailures,
+        unshippedMs: s.unshippedMs,
+        shipStalls: s.shipStalls,
+        pullFailures: s.pullFailures,
+        pullStalls: s.pullStalls,
+        lastPullError: s.lastPullError,
         position: s.position.toString(),
         appliedSegments: s.appliedSegments,
         restoredSnapshots: s.restoredSnapshots,

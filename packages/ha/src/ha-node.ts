@@ -250,7 +250,14 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     });
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
-      leaderWaker,
+      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it (and
+      // cuts it after a pull timeout, so an idle follower still looks at storage that often).
+      leaderWaker: {
+        wait: (signal) =>
+          self === undefined
+            ? leaderWaker.wait(signal)
+            : self.#pullWatchdog.idle((s) => leaderWaker.wait(s), signal, 'fallback'),
+      },
       db: o.name,
       path: o.path,
       clock: o.clock,

@@ -56,10 +56,11 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       logger,
       clock,
     });
-    const reconcile = (): Promise<unknown> =>
+    const reconcile = (signal?: AbortSignal): Promise<unknown> =>
       reconcileLocalCopy(path, {
         db,
-        durableHead: async () => (await followerBehavior.durableHead(db)).position,
+        signal,
+        durableHead: async () => (await followerBehavior.durableHead(db, { signal })).position,
         clock,
         duckdbConfig: options.duckdbConfig,
         logger,
@@ -112,10 +113,12 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
     return {
       replicator: wrapped,
       followerBehavior: wokenBehavior,
+      // DuckblockFollowerBehavior reports every pull through `metrics`: watched from the first pull.
+      reportsPulls: true,
       wire: duckWire,
       isClientError: isDuckClientError,
-      async prepareLocalCopy() {
-        await reconcile();
+      async prepareLocalCopy(o) {
+        await reconcile(o?.signal);
       },
       openLeader: (context) =>
         DuckLeader.open({

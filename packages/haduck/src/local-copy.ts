@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { copyFile, open, rename, stat } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { Clock, Logger } from '@hadb/io';
+import { HaError } from '@hadb/ha';
+import { raceAbort, throwIfAborted, type Clock, type Logger } from '@hadb/io';
 import {
   diffManifest,
   recoverFile,
@@ -11,6 +12,8 @@ import {
   type Position,
 } from '@hadb/duckblock';
 import { SET_ASIDE_WAL_SUFFIXES, pruneSetAside, setAsidePath } from './set-aside.js';
+
+const aborted = (message: string, cause?: unknown): HaError => new HaError('HADB_HA_ABORTED', message, { cause });
 
 /** What {@link reconcileLocalCopy} did. */
 export type LocalCopyOutcome = 'kept' | 'missing' | 'moved' | 'wal-moved' | 'adopted';
@@ -90,8 +93,11 @@ export async function reconcileLocalCopy(
     logger: Logger;
     /** Set-aside copies kept (newest first); older ones are deleted, each deletion logged. Default 2. */
     keepSetAside?: number | undefined;
+    /** Aborts the storage request (`durableHead`) and the steps after it (`HADB_HA_ABORTED`). */
+    signal?: AbortSignal | undefined;
   },
 ): Promise<LocalCopyOutcome> {
+  throwIfAborted(o.signal, aborted);
   // Finish (or drop) an apply a crash interrupted; keep the WAL so it can be judged below.
   let position: Position | null;
   try {
@@ -102,11 +108,12 @@ export async function reconcileLocalCopy(
   const manifest = await scanManifest(path);
   if (manifest === undefined) return 'missing';
   const wal = await walBytes(path);
-  if (position === null && manifest !== null && (await o.durableHead()) === 0n) {
+  if (position === null && manifest !== null && (await raceAbort(o.durableHead(), o.signal, aborted)) === 0n) {
     // Adopting an existing database: fold its WAL in rather than let replication drop it.
     if (wal > 0) (await DuckDBInstance.create(path, { ...o.duckdbConfig, access_mode: 'READ_WRITE' })).closeSync();
     return 'adopted';
   }
+  throwIfAborted(o.signal, aborted);
   const aside = setAsidePath(path, o.clock.wallMs());
   const prune = (): Promise<unknown> => pruneSetAside(path, o.keepSetAside ?? 2, o);
   if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {

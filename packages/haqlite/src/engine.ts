@@ -60,8 +60,8 @@ export function sqliteEngine(
       onApply?: (info: { seq: bigint; restored: boolean; createdMs?: number | undefined }) => void,
       gate?: EpochGate,
     ) => ({
-      // Every changeset's writer epoch passes core's gate: none older than one applied.
-      admitEpoch: gate === undefined ? undefined : (epoch: bigint) => gate.admit(epochNumber(epoch)),
+      // Every changeset's writer epoch passes core's gate: none older than a term started before it.
+      admitEpoch: gate === undefined ? undefined : (epoch: bigint, seq: bigint) => gate.admit(epochNumber(epoch), seq),
       storage,
       prefix,
       name: db,
@@ -91,7 +91,7 @@ export function sqliteEngine(
         throw err;
       }
       const seq = follower.seq;
-      gate?.observe(epochNumber(follower.epoch));
+      gate?.record(epochNumber(follower.epoch), seq);
       await follower.close();
       // Follower.open's first restore reports nothing itself.
       if (restoring && seq > 0n) await ctx.onApplied({ seq, kind: 'snapshot' });
@@ -201,12 +201,17 @@ export function sqliteEngine(
             );
           } catch (err) {
             if (fctx.signal.aborted) return;
-            if (!isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) throw err;
+            if (!isWalstreamError(err, 'HADB_WALSTREAM_NOT_FOUND')) {
+              fctx.metrics.pullFailed();
+              throw err;
+            }
+            fctx.metrics.pullNoNewData();
             fctx.progress.setCaughtUp(true);
             if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) return;
             continue;
           }
-          fctx.epochGate.observe(epochNumber(follower.epoch));
+          fctx.epochGate.record(epochNumber(follower.epoch), follower.seq);
+          fctx.metrics.pullSucceeded();
           try {
             if (follower.seq > fctx.progress.position) {
               fctx.progress.report(follower.seq);
@@ -228,10 +233,14 @@ export function sqliteEngine(
               } else if (!(await sleepUnlessAborted(fctx.clock, fctx.pollIntervalMs, fctx.signal))) break;
               retry = false;
               try {
+                const before = follower.seq;
                 await follower.poll(fctx.signal);
+                if (follower.seq > before) fctx.metrics.pullSucceeded();
+                else fctx.metrics.pullNoNewData();
                 fctx.progress.setCaughtUp(true);
               } catch (err) {
                 if (fctx.signal.aborted) break;
+                fctx.metrics.pullFailed();
                 fctx.progress.setCaughtUp(false);
                 logger.warn({ db, err: String(err) }, 'haqlite: follower poll failed; retrying');
                 retry = true;
@@ -254,6 +263,8 @@ export function sqliteEngine(
     return {
       replicator,
       followerBehavior,
+      // The follower loop reports every pull (restore, poll) through `metrics`.
+      reportsPulls: true,
       wire: sqliteWire,
       isClientError: isSqliteClientError,
       async prepareLocalCopy(o) {

@@ -52,8 +52,29 @@ export interface HaQLiteOptions {
   readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes: `committed` (local commit) or `shipped` (durable in storage). Default `'committed'`. */
   readonly durability?: Durability | undefined;
-  /** Delays before each forwarding attempt. Default `[0, 100, 400, 1600]`. */
+  /**
+   * A fixed schedule of delays before each forwarding attempt. Default: none — attempts back off
+   * until `forwardRetryBudgetMs` is spent.
+   */
   readonly forwardRetryDelaysMs?: readonly number[] | undefined;
+  /**
+   * How long a forwarded write keeps retrying (re-reading the leader before every attempt), ms. Must
+   * cover a failover (`ttlMs + skewMarginMs + pollIntervalMs`). Default `2 × ttlMs + skewMarginMs +
+   * pollIntervalMs`. Ignored when `forwardRetryDelaysMs` is set.
+   */
+  readonly forwardRetryBudgetMs?: number | undefined;
+  /** Deadline of one ship (checkpoint and upload), ms. Default `shipStallTimeoutMs`. */
+  readonly shipTimeoutMs?: number | undefined;
+  /**
+   * A leader with unshipped commits and no successful ship for this long reports
+   * `HADB_HA_SHIP_STALLED` and hands its lease off, ms. Default `shipIntervalMs + 2 × ttlMs`.
+   */
+  readonly shipStallTimeoutMs?: number | undefined;
+  /**
+   * A follower pull unfinished after this long reports `HADB_HA_PULL_STALLED` and the follower
+   * loop restarts, ms. Default `followerPullIntervalMs + 6 × ttlMs`.
+   */
+  readonly pullTimeoutMs?: number | undefined;
   /** Timeout of one forwarded request, ms. Default 5000. */
   readonly forwardTimeoutMs?: number | undefined;
   /** Longest wait for a SQLite lock, ms. Default 5000. */

@@ -44,10 +44,11 @@ export interface FollowOptions {
    */
   readonly minEpoch?: bigint | number | undefined;
   /**
-   * Called with each changeset's writer epoch before it is applied (and with a restored state's);
-   * throwing refuses it. Connects an outside gate such as `@hadb/core`'s `EpochGate.admit`.
+   * Called with each changeset's writer epoch and sequence number before it is applied (and with a
+   * restored state's); throwing refuses it. Connects an outside gate such as `@hadb/core`'s
+   * `EpochGate.admit`.
    */
-  readonly admitEpoch?: ((epoch: bigint) => void) | undefined;
+  readonly admitEpoch?: ((epoch: bigint, seq: bigint) => void) | undefined;
 }
 
 interface Position {
@@ -146,7 +147,7 @@ export class Follower {
       return null;
     }
     try {
-      options.admitEpoch?.(result.epoch);
+      options.admitEpoch?.(result.epoch, result.seq);
     } catch (err) {
       rmSync(tmp, { force: true });
       throw err;
@@ -184,7 +185,7 @@ export class Follower {
           `${this.#options.name}: changeset ${seq} of epoch ${epoch} refused: epoch ${this.#floor()} was already applied`,
         );
       }
-      this.#options.admitEpoch?.(epoch);
+      this.#options.admitEpoch?.(epoch, seq);
       return true;
     } catch (err) {
       this.#options.logger?.warn(
