@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import {
   HEADER_REGION_SIZE,
   isDuckblockError,
@@ -9,7 +9,7 @@ import {
 } from '@hadb/duckblock';
 import {
   HaError,
-  Mutex,
+  RwGate,
   isHaError,
   throwIfAborted,
   type EngineWriteOptions,
@@ -34,7 +34,7 @@ import {
 import type { HaParams } from './values.js';
 import type { DuckRead, DuckWrite } from './wire.js';
 
-/** What a checkpoint hands to storage: captured under the write lock, uploaded outside it. */
+/** What a checkpoint hands to storage: captured with the write gate held exclusively, uploaded outside it. */
 export interface CheckpointCapture {
   /** Bytes that {@link upload} sends, for statistics. */
   readonly bytes: number;
@@ -42,7 +42,7 @@ export interface CheckpointCapture {
   readonly seq: bigint;
   /**
    * Uploads the captured blocks; does not read the DuckDB file. Resolves once they are durable in
-   * storage; `snapshotDue` asks for {@link CheckpointShipper.snapshot} under the write lock.
+   * storage; `snapshotDue` asks for {@link CheckpointShipper.snapshot} with the write gate held exclusively.
    */
   upload(options?: OpOptions): Promise<{ readonly snapshotDue: boolean }>;
 }
@@ -50,14 +50,14 @@ export interface CheckpointCapture {
 /** The replication side of the leader, called by {@link LeaderEngine.checkpoint}. */
 export interface CheckpointShipper {
   /**
-   * Called right after `CHECKPOINT`, before any other checkpoint can run (outside the write lock;
+   * Called right after `CHECKPOINT`, before any other checkpoint can run (outside the write gate;
    * under it again after a torn read): reads the blocks that differ from the last shipped state
    * (and the header) from the DuckDB file and encodes them. Returns `null` when nothing differs.
    */
   capture(): Promise<CheckpointCapture | null>;
   /**
    * Writes a snapshot of the file and applies retention, fenced by the term. Reads the whole file:
-   * called between checkpoints (outside the write lock; under it again after a torn read).
+   * called between checkpoints (outside the write gate; under it again after a torn read).
    */
   snapshot(options?: OpOptions): Promise<void>;
 }
@@ -78,7 +78,16 @@ export interface DuckLeaderOptions {
   readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
   /** Per-request limits. Default {@link DEFAULT_DUCK_LIMITS}. */
   readonly limits?: DuckLimits | undefined;
+  /**
+   * Connections that run write requests side by side (opened on demand, kept idle after):
+   * DuckDB's optimistic concurrency commits them in parallel; one that conflicts runs again
+   * alone. Default {@link DEFAULT_WRITE_CONNECTIONS}; `1` runs writes one at a time.
+   */
+  readonly writeConnections?: number | undefined;
 }
+
+/** Default of {@link DuckLeaderOptions.writeConnections}. */
+export const DEFAULT_WRITE_CONNECTIONS = 8;
 
 /** A transaction handle passed to {@link DuckLeader.transaction}'s callback. */
 export interface Transaction {
@@ -91,10 +100,17 @@ const TOKEN_TABLE = '_haduck.write_tokens';
 export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 /**
- * The leader's DuckDB: one read-write instance, every write under one lock, checkpoints only when
- * the HA layer ships (`CHECKPOINT` under the same lock), each checkpoint's changed blocks captured
- * and uploaded, and snapshots written, outside it. Idempotency tokens live in `_haduck.write_tokens`, inside the database, so they ship
- * with the data and survive a failover.
+ * The leader's DuckDB: one read-write instance. Write requests (`write`, `batch`, token-carrying
+ * `execute`) hold the write gate shared and run side by side, each as one transaction on its own
+ * pooled connection; a request whose transaction fails on a conflict with a concurrent one
+ * (DuckDB's optimistic concurrency: write-write conflicts, a key another open transaction
+ * inserted, the same idempotency token) is rolled back whole and run again with the gate held
+ * exclusively, so it fails only when it would have failed alone. Everything else that writes —
+ * `transaction()` callbacks, token-less `execute`, creating and pruning the token table,
+ * `CHECKPOINT` — holds the gate exclusively: no write transaction is open while DuckDB
+ * checkpoints. Each checkpoint's changed blocks are captured and uploaded, and snapshots written,
+ * outside the gate. Idempotency tokens live in `_haduck.write_tokens`, written in the request's
+ * own transaction, inside the database, so they ship with the data and survive a failover.
  */
 export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   readonly path: string;
@@ -105,8 +121,17 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   readonly #context: LeaderContext;
   readonly #shipper: CheckpointShipper;
   readonly #clock: Clock;
-  readonly #writeLock = new Mutex();
+  /** Shared: pooled write requests. Exclusive: everything else that writes, `CHECKPOINT`, close. */
+  readonly #gate = new RwGate();
   readonly #limits: DuckLimits;
+  readonly #writeConnections: number;
+  /** Idle pooled write connections, and how many the pool opened. */
+  readonly #idle: DuckDBConnection[] = [];
+  #opened = 0;
+  /** Requests waiting for a pooled connection, in arrival order. */
+  readonly #waiting: Array<(conn: DuckDBConnection) => void> = [];
+  /** The token `INSERT`, prepared once per write connection. */
+  readonly #tokenInserts = new Map<DuckDBConnection, DuckDBPreparedStatement>();
   /** Queries running on their own connections: `close()` waits for them (bounded), then interrupts them. */
   readonly #queries = new Map<DuckDBConnection, Promise<unknown>>();
   #lastIteration: bigint;
@@ -117,7 +142,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     checkpoints: 0,
     unexpectedCheckpoints: 0,
     lockedRetries: 0,
-    /** Cumulative milliseconds of each ship phase (`CHECKPOINT` under the lock, capture, upload, snapshot). */
+    /** Pooled write requests re-run alone after a conflict with a concurrent one. */
+    conflictRetries: 0,
+    /** Cumulative milliseconds of each ship phase (`CHECKPOINT` with the gate held exclusively, capture, upload, snapshot). */
     checkpointMs: 0,
     captureMs: 0,
     uploadMs: 0,
@@ -140,6 +167,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#shipper = options.shipper;
     this.#clock = options.clock;
     this.#limits = options.limits ?? DEFAULT_DUCK_LIMITS;
+    this.#writeConnections = options.writeConnections ?? DEFAULT_WRITE_CONNECTIONS;
   }
 
   /**
@@ -149,6 +177,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    * checkpoint_threshold`, which would make DuckDB checkpoint behind duckblock's back).
    */
   static async open(options: DuckLeaderOptions): Promise<DuckLeader> {
+    const pool = options.writeConnections ?? DEFAULT_WRITE_CONNECTIONS;
+    if (!Number.isSafeInteger(pool) || pool < 1)
+      throw new HaDuckError('HADB_HADUCK_INVALID_CONFIG', 'writeConnections must be a positive integer');
     const config: Record<string, string> = {
       ...options.duckdbConfig,
       access_mode: 'READ_WRITE',
@@ -187,67 +218,123 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#tokensReady = true;
   }
 
+  /** A pooled write connection: an idle one, a new one below the limit, or the next one released. */
+  async #acquire(): Promise<DuckDBConnection> {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    if (this.#opened < this.#writeConnections) {
+      this.#opened++;
+      try {
+        return await this.#instance.connect();
+      } catch (err) {
+        this.#opened--;
+        throw err;
+      }
+    }
+    return new Promise<DuckDBConnection>((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(conn: DuckDBConnection): void {
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(conn);
+    else this.#idle.push(conn);
+  }
+
   /**
-   * Runs `fn` as one transaction under the write lock. With `token`, the transaction also records
-   * the token (and the result) in the token table; a token seen before returns its stored result
-   * without running `fn` again.
+   * Runs `fn` as one write transaction. With `token`, the transaction also records the token (and
+   * the result) in the token table (its primary key): for a token committed before, the attempt is
+   * rolled back whole — nothing of `fn` stays — and the stored result returned. `pooled`: on a pooled connection with the gate shared, run again exclusively after
+   * a conflict (only for `fn`s that are pure SQL: a rolled-back attempt left nothing behind).
    */
   async #writeTx<T extends ExecuteResult>(
     fn: (tx: Transaction) => Promise<T>,
     token: string | undefined,
     signal: AbortSignal | undefined,
-    guarded = false,
+    guarded: boolean,
+    pooled: boolean,
   ): Promise<T> {
-    return this.#writeLock.run(async () => {
-      this.#checkOpen();
-      throwIfAborted(signal);
-      this.#context.checkWrite();
-      if (token !== undefined) await this.#ensureTokenTable();
-      await this.#conn.run('BEGIN TRANSACTION');
-      let committed = false;
+    // The token table is created, and pruned every 512 tokens, alone (DDL and a bulk delete would
+    // conflict with concurrent requests).
+    const prune = token !== undefined && ++this.#tokenWrites % 512 === 0;
+    if (pooled && this.#writeConnections > 1 && (token === undefined || this.#tokensReady) && !prune) {
       try {
-        if (token !== undefined) {
-          const seen = await this.#conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [
-            token,
-          ]);
-          const prior = seen.getRows()[0];
-          if (prior !== undefined) {
-            await this.#conn.run('ROLLBACK');
-            committed = true;
-            return { rowsChanged: Number(prior[0]) } as T;
+        return await this.#gate.shared(async () => {
+          this.#checkOpen();
+          const conn = await this.#acquire();
+          try {
+            return await this.#runTx(conn, fn, token, signal, guarded, false);
+          } finally {
+            this.#release(conn);
           }
-        }
+        });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        this.#counters.conflictRetries++;
+      }
+    }
+    return this.#gate.exclusive(() => this.#runTx(this.#conn, fn, token, signal, guarded, prune));
+  }
+
+  async #runTx<T extends ExecuteResult>(
+    conn: DuckDBConnection,
+    fn: (tx: Transaction) => Promise<T>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    guarded: boolean,
+    prune: boolean,
+  ): Promise<T> {
+    this.#checkOpen();
+    throwIfAborted(signal);
+    this.#context.checkWrite();
+    if (token !== undefined) await this.#ensureTokenTable();
+    await conn.run('BEGIN TRANSACTION');
+    let open = true;
+    try {
+      let result: T;
+      try {
         const tx: Transaction = {
           execute: (sql, params) =>
-            guarded
-              ? runGuardedExecute(this.#conn, sql, params, this.#limits.maxStatements)
-              : runExecute(this.#conn, sql, params),
-          query: (sql, params) => runQuery(this.#conn, sql, params),
+            guarded ? runGuardedExecute(conn, sql, params, this.#limits.maxStatements) : runExecute(conn, sql, params),
+          query: (sql, params) => runQuery(conn, sql, params),
         };
-        const result = guarded
-          ? await withStatementTimeout(this.#conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx))
+        result = guarded
+          ? await withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx))
           : await fn(tx);
         if (token !== undefined) {
+          // Fails on a token committed before (primary key): handled below.
           const now = Math.floor(this.#clock.wallMs());
-          await this.#conn.run(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`, [token, now, result.rowsChanged]);
-          if (++this.#tokenWrites % 512 === 0)
-            await this.#conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
+          await this.#recordToken(conn, token, now, result.rowsChanged);
+          if (prune) await conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
         }
-        this.#context.checkWrite();
-        await this.#conn.run('COMMIT');
-        committed = true;
-        this.#context.committed();
-        return result;
-      } finally {
-        if (!committed) {
-          try {
-            await this.#conn.run('ROLLBACK');
-          } catch {
-            // No transaction left to roll back (DuckDB aborted it already).
-          }
-        }
+      } catch (err) {
+        if (token === undefined) throw err;
+        // A token committed before: this attempt is rolled back whole and the stored result returned.
+        open = false;
+        await rollback(conn);
+        const prior = await conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [token]);
+        const row = prior.getRows()[0];
+        if (row === undefined) throw err;
+        return { rowsChanged: Number(row[0]) } as T;
       }
-    });
+      this.#context.checkWrite();
+      await conn.run('COMMIT');
+      open = false;
+      this.#context.committed();
+      return result;
+    } finally {
+      if (open) await rollback(conn);
+    }
+  }
+
+  /** Inserts the token row through a statement prepared once per connection. */
+  async #recordToken(conn: DuckDBConnection, token: string, now: number, rowsChanged: number): Promise<void> {
+    let insert = this.#tokenInserts.get(conn);
+    if (insert === undefined) {
+      insert = await conn.prepare(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`);
+      this.#tokenInserts.set(conn, insert);
+    }
+    insert.bind([token, BigInt(now), BigInt(rowsChanged)]);
+    await insert.run();
   }
 
   /**
@@ -283,6 +370,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       options.token,
       options.signal,
       true,
+      true,
     );
   }
 
@@ -302,8 +390,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    */
   execute(sql: string, params?: HaParams, options: EngineWriteOptions = {}): Promise<ExecuteResult> {
     if (options.token !== undefined)
-      return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal);
-    return this.#writeLock.run(async () => {
+      return this.#writeTx((tx) => tx.execute(sql, params), options.token, options.signal, false, true);
+    return this.#gate.exclusive(async () => {
       this.#checkOpen();
       throwIfAborted(options.signal);
       this.#context.checkWrite();
@@ -326,10 +414,12 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       },
       options.token,
       options.signal,
+      false,
+      true,
     );
   }
 
-  /** Runs `fn` in one transaction under the write lock; commits when it resolves, rolls back when it throws. */
+  /** Runs `fn` in one transaction with the write gate held exclusively; commits when it resolves, rolls back when it throws. */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: OpOptions = {}): Promise<T> {
     let value!: T;
     await this.#writeTx(
@@ -339,6 +429,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       },
       undefined,
       options.signal,
+      false,
+      false,
     );
     return value;
   }
@@ -379,19 +471,19 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   }
 
   /**
-   * Checkpoints and ships. Under the write lock: checks the term and runs `CHECKPOINT` (the only
+   * Checkpoints and ships. With the write gate held exclusively (no write transaction open): checks the term and runs `CHECKPOINT` (the only
    * step that changes the DuckDB file). Then, outside the lock while writes continue (their
    * commits go to the WAL, not the file): captures the changed blocks, uploads them and, when the
    * replicator asks for one, writes a snapshot and applies retention. The HA layer runs one ship
    * at a time, so no other `CHECKPOINT` runs meanwhile. A step whose reads find the file changed
    * under them (`HADB_DUCKBLOCK_TORN_READ`: a large transaction's optimistic writes into free
-   * blocks, or `close()`) is run again under the write lock. Rejects with the term's `HaError`
+   * blocks, or `close()`) is run again with the write gate held exclusively. Rejects with the term's `HaError`
    * when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when capturing or
    * uploading failed (the blocks stay dirty and the next ship sends them).
    */
   async ship(options: ShipOptions): Promise<ShipReport> {
     throwIfAborted(options.signal);
-    await this.#writeLock.run(async () => {
+    await this.#gate.exclusive(async () => {
       this.#checkOpen();
       this.#context.checkTerm();
       options.capturePoint();
@@ -424,7 +516,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   }
 
   /**
-   * Runs a ship step that reads the DuckDB file outside the write lock; when the file changed
+   * Runs a ship step that reads the DuckDB file outside the write gate; when the file changed
    * under its reads (a torn read), runs it once more under the lock, where nothing writes the file.
    */
   async #readAtRest<T>(what: string, step: () => Promise<T>): Promise<T> {
@@ -433,7 +525,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     } catch (err) {
       if (!isTornRead(err)) throw err;
       this.#counters.lockedRetries++;
-      return this.#writeLock.run(() => {
+      return this.#gate.exclusive(() => {
         this.#checkOpen();
         return shipStep(what, step);
       });
@@ -446,7 +538,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    * checkpoint the file afterwards — then releases duckblock's handle on the file. Idempotent.
    */
   async close(closeGraceMs = 5000): Promise<void> {
-    const wasOpen = await this.#writeLock.run(() => {
+    const wasOpen = await this.#gate.exclusive(() => {
       const open = !this.#closed;
       this.#closed = true;
       return open;
@@ -459,6 +551,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       for (const conn of this.#queries.keys()) conn.closeSync();
       this.#queries.clear();
     }
+    for (const insert of this.#tokenInserts.values()) insert.destroySync();
+    this.#tokenInserts.clear();
+    for (const conn of this.#idle.splice(0)) conn.closeSync();
     this.#conn.closeSync();
     this.#instance.closeSync();
     await releaseLeaderFile(this.path);
@@ -475,6 +570,29 @@ async function shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
       cause,
     });
   }
+}
+
+/** Rolls back `conn`'s transaction; none left to roll back (DuckDB aborted it already) is fine. */
+async function rollback(conn: DuckDBConnection): Promise<void> {
+  try {
+    await conn.run('ROLLBACK');
+  } catch {
+    // No transaction left to roll back.
+  }
+}
+
+/**
+ * True when `err` (or one of its causes) is DuckDB's report of a conflict with a concurrent
+ * transaction — a write-write conflict, or a key (a user key or the idempotency token) that
+ * another transaction inserted — which the same request run alone may not meet.
+ */
+function isConflict(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && /conflict|Constraint Error|duplicate key/i.test(message)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** True when `err` (or one of its causes) is duckblock's torn-read error. */

@@ -32,6 +32,8 @@ export interface HaDuckStats extends HaDatabaseStats {
   readonly unexpectedCheckpoints: number;
   /** Leader: ship steps re-run under the write lock because the file changed under their reads. */
   readonly lockedRetries: number;
+  /** Leader: write requests re-run alone after a conflict with a concurrent one (see `writeConnections`). */
+  readonly conflictRetries: number;
   /**
    * Leader: cumulative milliseconds of each checkpoint phase — DuckDB's `CHECKPOINT` (the only
    * part under the write lock), reading the changed blocks, uploading them, snapshots.
@@ -163,6 +165,7 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
       checkpoints: node.engine.checkpoints ?? 0,
       unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
       lockedRetries: node.engine.lockedRetries ?? 0,
+      conflictRetries: node.engine.conflictRetries ?? 0,
       checkpointPhasesMs: {
         checkpoint: node.engine.checkpointMs ?? 0,
         capture: node.engine.captureMs ?? 0,
