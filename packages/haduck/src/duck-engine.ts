@@ -35,6 +35,8 @@ export interface DuckEngineOptions {
   readonly keepSetAside?: number | undefined;
   /** The leader's per-request limits. Default: `DEFAULT_DUCK_LIMITS`. */
   readonly limits?: DuckLimits | undefined;
+  /** The leader's write connections (default 8). */
+  readonly writeConnections?: number | undefined;
 }
 
 /**
@@ -127,6 +129,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
           clock,
           duckdbConfig: options.duckdbConfig,
           limits: options.limits,
+          writeConnections: options.writeConnections,
           shipper: {
             async capture() {
               const prepared = await replicator.prepareCheckpoint(db);

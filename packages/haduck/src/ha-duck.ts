@@ -83,6 +83,7 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
           retention: options.retention,
           keepSetAside: duck.keepSetAside,
           limits: duck.limits,
+          writeConnections: duck.writeConnections,
         }),
         path: options.path,
         name: duck.name,

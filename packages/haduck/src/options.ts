@@ -4,6 +4,7 @@ import type { Durability, EngineAdminOptions, ForwardingLimits, HaLeaseOptions }
 import type { Clock, Logger } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { HaDuckError, checkConfig } from './errors.js';
+import { DEFAULT_WRITE_CONNECTIONS } from './duck-leader.js';
 import { DEFAULT_DUCK_LIMITS, type DuckLimits } from './sql.js';
 
 /** Default group-commit window of `shipped` writes, ms. */
@@ -109,6 +110,12 @@ export interface HaDuckOptions {
    * deletion is logged. Integer ≥ 1, default 2.
    */
   readonly keepSetAside?: number | undefined;
+  /**
+   * Leader: DuckDB connections that run `execute`/`batch` writes side by side (a write that
+   * conflicts with a concurrent one is rolled back and re-run alone). Default 8; 1 runs every write
+   * in turn.
+   */
+  readonly writeConnections?: number | undefined;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /** pino-compatible logger. Default: silent. */
@@ -127,6 +134,7 @@ export interface ResolvedDuckOptions {
   readonly duckdbConfig: Readonly<Record<string, string>>;
   readonly limits: DuckLimits;
   readonly keepSetAside: number;
+  readonly writeConnections: number;
 }
 
 /** Applies haduck's defaults; bad values throw `HADB_HADUCK_INVALID_CONFIG` (names: the storage key error). */
@@ -150,6 +158,10 @@ export function resolveDuckOptions(o: HaDuckOptions): ResolvedDuckOptions {
     statementTimeoutMs: limit('statementTimeoutMs'),
   };
   const keepSetAside = checkConfig.int('keepSetAside', o.keepSetAside, { min: 1, default: 2 });
+  const writeConnections = checkConfig.int('writeConnections', o.writeConnections, {
+    min: 1,
+    default: DEFAULT_WRITE_CONNECTIONS,
+  });
   try {
     // duckblock checks its own policies (no I/O): report a bad value as haduck's.
     new DuckblockReplicator({ storage: o.storage, snapshot: o.snapshot, retention: o.retention });
@@ -164,5 +176,6 @@ export function resolveDuckOptions(o: HaDuckOptions): ResolvedDuckOptions {
     duckdbConfig,
     limits,
     keepSetAside,
+    writeConnections,
   };
 }

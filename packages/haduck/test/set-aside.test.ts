@@ -83,7 +83,7 @@ describe('set-aside copies are bounded', () => {
     expect((await pruneSetAside(path, 1, { db: 'app', logger })).length).toBe(0);
   });
 
-  it('HaDuck validates keepSetAside and the snapshot policy at open', async () => {
+  it('HaDuck validates keepSetAside, writeConnections and the snapshot policy at open', async () => {
     dir = mkdtempSync(join(tmpdir(), 'haduck-aside-'));
     const storage = await LocalStorageBackend.open({ root: join(dir, 'storage') });
     const store = new StorageLeaseStore(storage, { prefix: 'leases/' });
@@ -91,6 +91,8 @@ describe('set-aside copies are bounded', () => {
     for (const bad of [
       { keepSetAside: 0 },
       { keepSetAside: 1.5 },
+      { writeConnections: 0 },
+      { writeConnections: 2.5 },
       { snapshot: { minIntervalMs: -1 } },
       { snapshot: { minBytes: Number.NaN } },
       { retention: { keepSnapshots: 0 } },
