@@ -17,8 +17,7 @@ import {
 import { isSqliteClientError } from './errors.js';
 import { SqliteFollowerReader } from './follower-reader.js';
 import { SqliteLeader } from './leader.js';
-import type { StatementResult } from './sql.js';
-import { sqliteWire, type SqliteRead, type SqliteWrite, type WriteResults } from './wire.js';
+import { sqliteWire, type SqliteReadOp, type SqliteReadReply, type SqliteWrite, type WriteResults } from './wire.js';
 
 /** What the SQLite engine needs besides the node's context. */
 export interface SqliteEngineOptions {
@@ -27,6 +26,8 @@ export interface SqliteEngineOptions {
   readonly prefix: string;
   /** Longest wait for a SQLite lock (readers during an apply, writers during a checkpoint), ms. */
   readonly busyTimeoutMs: number;
+  /** Runs a Hrana pipeline body a follower relayed (on the leader side); without it relays are refused. */
+  readonly hrana?: ((pipeline: unknown) => Promise<unknown>) | undefined;
 }
 
 /** Files walstream and haqlite keep next to the database. */
@@ -49,8 +50,8 @@ function epochNumber(epoch: bigint): number {
  */
 export function sqliteEngine(
   options: SqliteEngineOptions,
-): EngineFactory<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
-  return (ctx: EngineContext): HaEngine<SqliteWrite, SqliteRead, WriteResults, StatementResult> => {
+): EngineFactory<SqliteWrite, SqliteReadOp, WriteResults, SqliteReadReply> {
+  return (ctx: EngineContext): HaEngine<SqliteWrite, SqliteReadOp, WriteResults, SqliteReadReply> => {
     const { db, path, clock, logger } = ctx;
     const { storage, prefix } = options;
     let shipping: { ws: Walstream; replicator: DatabaseReplicator; term: LeaderTerm } | undefined;
@@ -286,7 +287,14 @@ export function sqliteEngine(
       async openLeader(context) {
         const s = shipping;
         if (s === undefined) throw new Error('haqlite: the leader side opened without a replication term');
-        return SqliteLeader.open({ path, context, replicator: s.replicator, termSignal: s.term.fence.signal, clock });
+        return SqliteLeader.open({
+          path,
+          context,
+          replicator: s.replicator,
+          termSignal: s.term.fence.signal,
+          clock,
+          hrana: options.hrana,
+        });
       },
       openFollower: () => new SqliteFollowerReader(path, options.busyTimeoutMs),
     };

@@ -14,9 +14,8 @@ export type HaQLiteErrorCode =
   | 'HADB_HAQLITE_INVALID_VALUE'
   /**
    * An interactive transaction (`BEGIN` on a Hrana stream, `client.transaction()` of
-   * `@libsql/client`) was started on a follower. It runs only on the leader: connect to the
-   * leader's Hrana URL, or send the statements as one `batch()` (a follower forwards it to the
-   * leader as one transaction). Nothing ran.
+   * `@libsql/client`) was started on a follower that knows no leader or cannot reach it (a
+   * follower otherwise relays the stream to the leader). Nothing ran; retry once a leader is up.
    */
   | 'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER'
   /** An option of `HaQLite.open` or `serve` is invalid (reported at construction). */

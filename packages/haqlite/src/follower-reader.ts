@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { HaError, type FollowerSide } from '@hadb/ha';
 import type { OpOptions } from '@hadb/io';
-import { runStatement, type StatementResult } from './sql.js';
-import type { SqliteRead } from './wire.js';
+import { runStatement } from './sql.js';
+import type { SqliteReadOp, SqliteReadReply } from './wire.js';
 
 /**
  * A follower's read side: a read-only connection to the replica (kept in rollback-journal mode by
@@ -11,7 +11,7 @@ import type { SqliteRead } from './wire.js';
  * read never sees half a changeset). Reopened after each applied step, because a full restore
  * replaces the file by rename.
  */
-export class SqliteFollowerReader implements FollowerSide<SqliteRead, StatementResult> {
+export class SqliteFollowerReader implements FollowerSide<SqliteReadOp, SqliteReadReply> {
   #db: Database.Database | undefined;
   #closed = false;
 
@@ -31,8 +31,9 @@ export class SqliteFollowerReader implements FollowerSide<SqliteRead, StatementR
     if (this.#db === undefined && !this.#closed) this.#open();
   }
 
-  async read(read: SqliteRead, _options: OpOptions = {}): Promise<StatementResult> {
+  async read(read: SqliteReadOp, _options: OpOptions = {}): Promise<SqliteReadReply> {
     if (this.#closed) throw new HaError('HADB_HA_CLOSED', 'database is closed');
+    if ('hrana' in read) throw new HaError('HADB_HA_NOT_LEADER', 'a relayed Hrana pipeline runs only on the leader');
     if (this.#db === undefined) throw new HaError('HADB_HA_NOT_READY', 'this follower has no data yet');
     return runStatement(this.#db, read.sql, read.args, true);
   }

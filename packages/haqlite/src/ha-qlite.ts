@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import {
   HaDatabase,
+  HaError,
   type Durability,
   type HaDatabaseStats,
   type HaNodeEvents,
@@ -8,14 +9,15 @@ import {
   type ReadOptions,
   type WriteOptions,
 } from '@hadb/ha';
-import type { OpOptions } from '@hadb/io';
+import { systemClock, type Clock, type OpOptions } from '@hadb/io';
 import { sqliteEngine } from './engine.js';
+import { hranaStreams, RequestError, type HranaStreams } from './hrana/streams.js';
 import { HaQLiteError, sqlError } from './errors.js';
 import type { SqliteLeader, Transaction } from './leader.js';
 import { DEFAULT_GROUP_COMMIT_MS, resolveSqliteOptions, type HaQLiteOptions } from './options.js';
 import type { Statement, StatementResult } from './sql.js';
 import type { SqlParams } from './values.js';
-import type { SqliteRead, SqliteWrite, WriteResults } from './wire.js';
+import type { SqliteReadOp, SqliteReadReply, SqliteWrite, WriteResults } from './wire.js';
 
 /** This node's role; `closed` after `close`. */
 export type HaQLiteRole = HaRole;
@@ -40,8 +42,11 @@ export type HaQLiteEvents = HaNodeEvents;
  * others follow: they keep a read-only replica current, serve reads from it, and forward writes to
  * the leader over HTTP. When the leader dies, a caught-up follower takes over.
  */
-export class HaQLite extends HaDatabase<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
+export class HaQLite extends HaDatabase<SqliteWrite, SqliteReadOp, WriteResults, SqliteReadReply> {
   #path = '';
+  #clock: Clock = systemClock;
+  /** Streams of Hrana pipelines followers relayed here (created on the first one). */
+  #relayed: HranaStreams | undefined;
 
   private constructor() {
     super();
@@ -56,12 +61,14 @@ export class HaQLite extends HaDatabase<SqliteWrite, SqliteRead, WriteResults, S
     const o = resolveSqliteOptions(options);
     const self = new HaQLite();
     self.#path = options.path;
+    self.#clock = options.clock ?? systemClock;
     await self.attach(
       {
         engine: sqliteEngine({
           storage: options.storage,
           prefix: o.prefix,
           busyTimeoutMs: o.busyTimeoutMs,
+          hrana: (pipeline) => self.#runRelayed(pipeline),
         }),
         path: options.path,
         name: o.name,
@@ -125,9 +132,41 @@ export class HaQLite extends HaDatabase<SqliteWrite, SqliteRead, WriteResults, S
     });
   }
 
+  /**
+   * Sends a Hrana pipeline body (`{baton, requests}`) to the leader, which runs it in its own
+   * stream store (batons are the leader's); resolves with the leader's pipeline response, or
+   * `{error: {status, message, code}}` for a bad body or an unknown baton. Used by a follower's
+   * Hrana server for interactive transactions. Errors: `HADB_HA_NO_LEADER`,
+   * `HADB_HA_FORWARD_FAILED` (the leader could not be reached).
+   * @internal
+   */
+  async relayHrana(pipeline: unknown, options: OpOptions = {}): Promise<unknown> {
+    const reply = await this.node.read({ hrana: pipeline }, { ...options, consistency: 'strong' });
+    if (!('hrana' in reply)) throw new HaError('HADB_HA_PROTOCOL', 'the leader answered a relay with a row set');
+    return reply.hrana;
+  }
+
+  async #runRelayed(pipeline: unknown): Promise<unknown> {
+    this.#relayed ??= hranaStreams(this, { idleMs: 10_000, clock: this.#clock });
+    try {
+      return await this.#relayed.handle(pipeline);
+    } catch (err) {
+      if (err instanceof RequestError) return { error: { status: err.status, message: err.message, code: err.code } };
+      throw err;
+    }
+  }
+
+  /** Rolls back relayed Hrana streams, then leaves the cluster (see `HaDatabase.close`). */
+  override async close(): Promise<void> {
+    await this.#relayed?.close();
+    return super.close();
+  }
+
   /** Runs a read-only statement. See {@link QueryOptions.consistency}. */
-  query(sql: string, args?: SqlParams, options: QueryOptions = {}): Promise<StatementResult> {
-    return this.node.read({ sql, args }, options);
+  async query(sql: string, args?: SqlParams, options: QueryOptions = {}): Promise<StatementResult> {
+    const reply = await this.node.read({ sql, args }, options);
+    if ('hrana' in reply) throw new HaError('HADB_HA_PROTOCOL', 'a query was answered with a Hrana reply');
+    return reply;
   }
 
   /**

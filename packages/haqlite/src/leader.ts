@@ -15,7 +15,14 @@ import type { DatabaseReplicator } from '@hadb/walstream';
 import { HaQLiteError } from './errors.js';
 import { runStatement, type Statement, type StatementResult } from './sql.js';
 import type { SqlParams } from './values.js';
-import { resultFromJson, resultToJson, type SqliteRead, type SqliteWrite, type WriteResults } from './wire.js';
+import {
+  resultFromJson,
+  resultToJson,
+  type SqliteReadOp,
+  type SqliteReadReply,
+  type SqliteWrite,
+  type WriteResults,
+} from './wire.js';
 
 /** A transaction handle passed to `transaction()`'s callback (statements run at once, on the leader). */
 export interface Transaction {
@@ -34,6 +41,8 @@ export interface SqliteLeaderOptions {
   readonly clock: Clock;
   /** PASSIVE checkpoint once the WAL holds this many shipped frames. Default 1000. */
   readonly checkpointPages?: number | undefined;
+  /** Runs a Hrana pipeline body relayed by a follower in this node's stream store (see `HranaRelay`). */
+  readonly hrana?: ((pipeline: unknown) => Promise<unknown>) | undefined;
 }
 
 /** Table of idempotency tokens, inside the database: it ships with the data and survives a failover. */
@@ -54,7 +63,7 @@ function txControl(): HaQLiteError {
  * `sync()`: the commits fixed at the capture point are read from the WAL and stored as one chained
  * changeset, outside the write lock (writes continue during the upload).
  */
-export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteResults, StatementResult> {
+export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, WriteResults, SqliteReadReply> {
   readonly #db: Database.Database;
   readonly #reader: Database.Database;
   readonly #o: SqliteLeaderOptions;
@@ -234,8 +243,13 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteRead, WriteRe
   }
 
   /** Runs a read-only statement on the reader connection (sees every committed write). */
-  async read(read: SqliteRead, _options: OpOptions = {}): Promise<StatementResult> {
+  async read(read: SqliteReadOp, _options: OpOptions = {}): Promise<SqliteReadReply> {
     this.#checkOpen();
+    if ('hrana' in read) {
+      const relay = this.#o.hrana;
+      if (relay === undefined) throw new HaError('HADB_HA_PROTOCOL', 'this node does not run relayed Hrana pipelines');
+      return { hrana: await relay(read.hrana) };
+    }
     return runStatement(this.#reader, read.sql, read.args, true);
   }
 

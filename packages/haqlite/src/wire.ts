@@ -14,6 +14,21 @@ export interface SqliteRead {
   readonly args?: Statement['args'];
 }
 
+/**
+ * A Hrana pipeline body (`{baton, requests}`) a follower's Hrana server relays to the leader, which
+ * runs it in its own stream store; the reply carries the leader's pipeline response (or
+ * `{error: {status, message, code}}`) the same way.
+ */
+export interface HranaRelay {
+  readonly hrana: unknown;
+}
+
+/** What goes to the leader's read side: a read-only statement or a relayed Hrana pipeline. */
+export type SqliteReadOp = SqliteRead | HranaRelay;
+
+/** A read's answer: a statement result, or a relayed Hrana pipeline's response. */
+export type SqliteReadReply = StatementResult | HranaRelay;
+
 /** A write's results, one per statement. */
 export type WriteResults = readonly StatementResult[];
 
@@ -70,11 +85,12 @@ function statementFromJson(s: unknown): Statement {
  * - `execute` `{"sql", "args"?}` → `{"results": [result]}`
  * - `batch` `{"statements": [{"sql", "args"?}]}` → `{"results": [...]}` (one transaction)
  * - `query` `{"sql", "args"?}` → result
+ * - `hrana` `{"pipeline": {baton, requests}}` → `{"hrana": response}` (see {@link HranaRelay})
  */
-export const sqliteWire: WireCodec<SqliteWrite, SqliteRead, WriteResults, StatementResult> = Object.freeze({
+export const sqliteWire: WireCodec<SqliteWrite, SqliteReadOp, WriteResults, SqliteReadReply> = Object.freeze({
   basePath: '/haqlite/v1',
   writeOps: ['execute', 'batch'],
-  readOps: ['query'],
+  readOps: ['query', 'hrana'],
   encodeWrite(w: SqliteWrite) {
     if (w.kind === 'execute') return { op: 'execute', body: { sql: w.sql, args: paramsToWire(w.args) } };
     return { op: 'batch', body: { statements: w.statements.map((s) => ({ sql: s.sql, args: paramsToWire(s.args) })) } };
@@ -90,13 +106,17 @@ export const sqliteWire: WireCodec<SqliteWrite, SqliteRead, WriteResults, Statem
     if (!Array.isArray(results)) throw new HaError('HADB_HA_PROTOCOL', 'malformed write response');
     return results.map(resultFromJson);
   },
-  encodeRead: (r: SqliteRead) => ({ op: 'query', body: { sql: r.sql, args: paramsToWire(r.args) } }),
-  decodeRead: (_op: string, body: Record<string, unknown>): SqliteRead => ({
-    sql: str(body, 'sql'),
-    args: paramsFromWire(body.args),
-  }),
-  encodeReadResult: resultToJson,
-  decodeReadResult: resultFromJson,
+  encodeRead: (r: SqliteReadOp) =>
+    'hrana' in r
+      ? { op: 'hrana', body: { pipeline: r.hrana } }
+      : { op: 'query', body: { sql: r.sql, args: paramsToWire(r.args) } },
+  decodeRead: (op: string, body: Record<string, unknown>): SqliteReadOp =>
+    op === 'hrana' ? { hrana: body.pipeline } : { sql: str(body, 'sql'), args: paramsFromWire(body.args) },
+  encodeReadResult: (r: SqliteReadReply) => ('hrana' in r ? { hrana: r.hrana } : resultToJson(r)),
+  decodeReadResult: (json: unknown): SqliteReadReply =>
+    json !== null && typeof json === 'object' && 'hrana' in json
+      ? { hrana: (json as { hrana: unknown }).hrana }
+      : resultFromJson(json),
   decodeError: (code: string, message: string) =>
     CLIENT_ERROR_CODES.has(code) ? new HaQLiteError(code as HaQLiteErrorCode, message) : undefined,
 });

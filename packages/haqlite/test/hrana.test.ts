@@ -87,17 +87,65 @@ describe('Hrana over HTTP with @libsql/client', () => {
     await a.sync();
     await b.sync();
     expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
-    // An interactive transaction needs the leader: refused with a typed error, nothing runs.
+  });
+
+  it('a follower relays interactive transactions to the leader', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    expect(b.role).toBe('follower');
+    const { client } = await served(b);
+    await client.execute('CREATE TABLE t (v TEXT)');
     const tx = await client.transaction('write');
-    const err = await tx.execute("INSERT INTO t VALUES ('in tx')").catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(LibsqlError);
-    expect((err as LibsqlError).code).toBe('HADB_HAQLITE_TRANSACTION_ON_FOLLOWER');
-    expect((err as LibsqlError).message).toMatch(/only on the leader/);
-    tx.close();
+    await tx.execute({ sql: 'INSERT INTO t VALUES (?)', args: ['one'] });
+    await tx.execute("INSERT INTO t VALUES ('two')");
+    // The transaction sees its own uncommitted writes; nothing is visible outside it yet.
+    expect((await tx.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(2n);
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
+    const batch = await tx.batch(["INSERT INTO t VALUES ('three')", 'SELECT count(*) AS n FROM t']);
+    expect(batch[1]!.rows[0]!.n).toBe(3n);
+    await tx.commit();
+    expect((await a.query('SELECT v FROM t ORDER BY rowid')).rows.map((r) => r[0])).toEqual(['one', 'two', 'three']);
+    await a.sync();
+    await b.sync();
+    expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
+    expect((await b.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
+
+    const tx2 = await client.transaction('write');
+    await tx2.execute("INSERT INTO t VALUES ('rolled back')");
+    expect((await tx2.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(4n);
+    await tx2.rollback();
     await a.sync();
     await b.sync();
     expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
     expect((await client.execute('SELECT count(*) AS n FROM t')).rows[0]!.n).toBe(3n);
+    // A failing statement inside the transaction is reported; the transaction goes on.
+    const tx3 = await client.transaction('write');
+    await expect(tx3.execute('INSERT INTO nope VALUES (1)')).rejects.toBeInstanceOf(LibsqlError);
+    await tx3.execute("INSERT INTO t VALUES ('four')");
+    await tx3.commit();
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(4n);
+  });
+
+  it('a failover mid-transaction expires the stream and writes nothing', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const { client } = await served(b);
+    await client.execute('CREATE TABLE t (v TEXT)');
+    const tx = await client.transaction('write');
+    await tx.execute("INSERT INTO t VALUES ('lost')");
+    // The leader hands over to b: its relayed stream (and open transaction) is rolled back.
+    await a.close();
+    await b.waitForRole('leader');
+    const err = await tx.execute("INSERT INTO t VALUES ('after')").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LibsqlError);
+    expect((err as LibsqlError).code).toBe('STREAM_EXPIRED');
+    tx.close();
+    expect((await b.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
+    // The client keeps working against b, now the leader, transactions included.
+    const tx2 = await client.transaction('write');
+    await tx2.execute("INSERT INTO t VALUES ('kept')");
+    await tx2.commit();
+    expect((await b.query('SELECT v FROM t')).rows.map((r) => r[0])).toEqual(['kept']);
   });
 
   it('auth, routes, and the non-loopback guard', async () => {
@@ -123,6 +171,14 @@ describe('Hrana over HTTP with @libsql/client', () => {
       body: JSON.stringify({ baton: 'nope.nope', requests: [] }),
     });
     expect(stale.status).toBe(400);
+    // A relayed baton the leader does not hold (here: this node leads, so it checks its own relay streams).
+    const staleRelay = await fetch(`${server.url}/v3/pipeline`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret-token' },
+      body: JSON.stringify({ baton: '~nope.nope', requests: [] }),
+    });
+    expect(staleRelay.status).toBe(400);
+    expect(((await staleRelay.json()) as { code: string }).code).toBe('STREAM_EXPIRED');
     await expect(serve(db, { host: '0.0.0.0', port: 0 })).rejects.toSatisfy((e) =>
       isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'),
     );

@@ -48,7 +48,7 @@ function evaluate(cond: BatchCond, out: readonly StepOutcome[], session: StreamS
  * the previous step, COMMIT, ROLLBACK on failure. A follower runs the statements as one
  * forwarded `batch()` transaction instead of holding a transaction on the leader step by step.
  */
-function transactionalBatch(
+export function transactionalBatch(
   steps: readonly BatchStep[],
 ): { readonly inner: readonly number[]; readonly commit: number } | null {
   if (steps.length < 2 || controlOf(steps[0]!.stmt.sql) !== 'begin') return null;

@@ -23,7 +23,7 @@ const ROLLBACK = Symbol('rollback');
 function transactionOnFollower(cause?: unknown): HaQLiteError {
   return new HaQLiteError(
     'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER',
-    "interactive transactions run only on the leader: connect to the leader's Hrana URL, or send the statements as one batch() (a follower forwards it as one transaction)",
+    'this follower knows no reachable leader to hold the interactive transaction: retry once a leader is up, or send the statements as one batch()',
     { cause },
   );
 }
@@ -113,7 +113,8 @@ class HeldTransaction {
 /**
  * A Hrana stream's SQL state on one node. Outside a transaction a read runs locally and a write
  * goes through `execute` (forwarded by a follower). BEGIN opens a transaction held on the leader
- * (a follower answers `HADB_HAQLITE_TRANSACTION_ON_FOLLOWER`; a libSQL client batch is run whole,
+ * (a follower's server relays such a stream to the leader, see `relay.ts`; when it cannot, BEGIN
+ * answers `HADB_HAQLITE_TRANSACTION_ON_FOLLOWER`; a libSQL client batch is run whole,
  * see `batch.ts`).
  */
 export class StreamSession {
