@@ -148,6 +148,20 @@ describe('Hrana over HTTP with @libsql/client', () => {
     expect((await b.query('SELECT v FROM t')).rows.map((r) => r[0])).toEqual(['kept']);
   });
 
+  it('a follower the leader refuses (wrong forwarding secret) refuses BEGIN, and nothing runs', async () => {
+    const a = await node('a', { secret: 'leader-secret-0123456789' });
+    const b = await node('b', { secret: 'other-secret-9876543210' });
+    expect(b.role).toBe('follower');
+    await a.execute('CREATE TABLE t (v TEXT)');
+    const { client } = await served(b);
+    const tx = await client.transaction('write');
+    const err = await tx.execute("INSERT INTO t VALUES ('in tx')").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LibsqlError);
+    expect((err as LibsqlError).code).toBe('HADB_HAQLITE_TRANSACTION_ON_FOLLOWER');
+    tx.close();
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(0n);
+  });
+
   it('auth, routes, and the non-loopback guard', async () => {
     const db = await node('a');
     const { server } = await served(db);
