@@ -15,8 +15,10 @@ export type {
 } from './engine.js';
 export { HaError, isHaError, throwIfAborted, type HaErrorCode } from './errors.js';
 export {
+  passedNodeOptions,
   resolveHaNodeOptions,
   type HaLeaseOptions,
+  type PassedNodeOptions,
   type HaNodeOptions,
   type ResolvedHaNodeOptions,
 } from './options.js';

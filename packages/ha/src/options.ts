@@ -95,6 +95,39 @@ export interface HaNodeOptions<W, R, WR, RR> {
   readonly admin?: EngineAdminOptions | undefined;
 }
 
+/** Node options a database adapter (haduck, haqlite) takes with the same name and meaning as `HaNode.open`. */
+const PASSED_NODE_OPTIONS = [
+  'instanceId',
+  'lease',
+  'address',
+  'listen',
+  'secret',
+  'forwarding',
+  'durability',
+  'forwardRetryDelaysMs',
+  'forwardRetryBudgetMs',
+  'shipTimeoutMs',
+  'shipStallTimeoutMs',
+  'pullTimeoutMs',
+  'forwardTimeoutMs',
+  'clock',
+  'logger',
+  'admin',
+] as const;
+
+/** The part of an adapter's options it hands to its node unchanged (see {@link passedNodeOptions}). */
+export type PassedNodeOptions = Pick<
+  HaNodeOptions<unknown, unknown, unknown, unknown>,
+  (typeof PASSED_NODE_OPTIONS)[number]
+>;
+
+/** Picks the {@link PassedNodeOptions} out of an adapter's options, for its `HaNode.open` call. */
+export function passedNodeOptions(o: PassedNodeOptions): PassedNodeOptions {
+  const out: Record<string, unknown> = {};
+  for (const key of PASSED_NODE_OPTIONS) out[key] = o[key];
+  return out as unknown as PassedNodeOptions;
+}
+
 /** Options after defaults and checks. */
 export interface ResolvedHaNodeOptions<W, R, WR, RR> {
   readonly engine: EngineFactory<W, R, WR, RR>;
