@@ -145,6 +145,8 @@ export interface CaptureToFileOptions extends DetectOptions, OpOptions {
   readonly seq: bigint;
   readonly prevChecksum: bigint;
   readonly epoch: bigint;
+  /** The segment's `created_ms` (the writer's wall clock, ms). Default: the system clock. */
+  readonly createdMs?: bigint | undefined;
   /** Where the encoded segment goes (created or replaced). */
   readonly path: string;
   readonly signal?: AbortSignal | undefined;
@@ -215,6 +217,7 @@ export async function captureToFile(
       pageIdSize: PageIdSize.U64,
       pageSize: PAGE_SIZE,
       pageCount,
+      createdMs: options.createdMs,
     },
     withMarkers(),
     { signal: options.signal, chunkSize: 1 << 20 },

@@ -11,7 +11,7 @@ import { writeSegmentFenced } from './fenced-write.js';
 import { bodySize, persistLeaderPosition, type CapturedSegment, type LeaderState } from './leader-state.js';
 import { outgoingPath } from './local-files.js';
 import type { ResolvedOptions } from './options.js';
-import { encodeSegment, newSegment } from './segment.js';
+import { createdMsNow, encodeSegment, newSegment } from './segment.js';
 
 /** What one shipped (or unchanged) checkpoint did. */
 export interface ShippedSegment {
@@ -48,6 +48,7 @@ export async function captureNextSegment(
       seq,
       prevChecksum: state.checksum,
       epoch: state.epoch,
+      createdMs: createdMsNow(options.clock),
       path: outgoingPath(state.path),
       signal,
     });
@@ -65,7 +66,11 @@ export async function captureNextSegment(
   }
   const captured = await captureCheckpoint(state.handle, state.manifest, { detected: probe });
   if (!captured.changed) return null;
-  const segment = newSegment(seq, state.checksum, captured.pages, { epoch: state.epoch, fileSize: captured.fileSize });
+  const segment = newSegment(seq, state.checksum, captured.pages, {
+    epoch: state.epoch,
+    fileSize: captured.fileSize,
+    createdMs: createdMsNow(options.clock),
+  });
   return {
     status,
     seq,

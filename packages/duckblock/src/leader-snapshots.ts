@@ -8,6 +8,7 @@ import { isDuckblockError } from './errors.js';
 import type { LeaderState } from './leader-state.js';
 import type { ResolvedOptions } from './options.js';
 import { applyRetention, type RetentionResult } from './retention.js';
+import { createdMsNow } from './segment.js';
 import { uploadSnapshot } from './snapshot.js';
 
 /** A snapshot written at the head (`bytes` 0: one of this exact head existed already). */
@@ -78,6 +79,7 @@ async function writeHeadSnapshot(
       seq: state.seq,
       anchor: state.checksum,
       epoch: state.epoch,
+      createdMs: createdMsNow(options.clock),
       signal,
     });
     state.lastSnapshotAt = options.clock.now();

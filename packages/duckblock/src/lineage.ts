@@ -16,7 +16,7 @@ import { outgoingPath } from './local-files.js';
 import type { ResolvedOptions } from './options.js';
 import { readPosition, type Position } from './position.js';
 import { pullIncremental } from './pull.js';
-import { encodeSegment, newSegment } from './segment.js';
+import { createdMsNow, encodeSegment, newSegment } from './segment.js';
 import { uploadSnapshot } from './snapshot.js';
 
 /** Attempts at claiming a sequence before giving up while late writes keep arriving. */
@@ -44,7 +44,10 @@ export async function startNewLineage(
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(signal);
     const seq = (await storageHead(options, db, signal)) + 1n;
-    const claim = newSegment(seq, randomBytes(8).readBigUInt64BE(0), [], { epoch });
+    const claim = newSegment(seq, randomBytes(8).readBigUInt64BE(0), [], {
+      epoch,
+      createdMs: createdMsNow(options.clock),
+    });
     const outcome = await writeSegmentFenced(options, db, seq, encodeSegment(claim), claim.checksum, term, signal);
     if (outcome === 'late-write') {
       if (attempt < CLAIM_ATTEMPTS) continue;
@@ -61,6 +64,7 @@ export async function startNewLineage(
           seq,
           anchor: claim.checksum,
           epoch,
+          createdMs: createdMsNow(options.clock),
           signal,
         });
         break;
@@ -125,7 +129,7 @@ export async function continueChain(
     if (match === 'newer') continue; // Another late write landed meanwhile: apply it first.
     if (position === null || match === 'mismatch') return 'mismatch';
     const seq = position.seq + 1n;
-    const claim = newSegment(seq, position.checksum, [], { epoch });
+    const claim = newSegment(seq, position.checksum, [], { epoch, createdMs: createdMsNow(options.clock) });
     const outcome = await writeSegmentFenced(options, db, seq, encodeSegment(claim), claim.checksum, term, signal);
     if (outcome === 'late-write') continue;
     const handle = await leaderFileHandle(path);

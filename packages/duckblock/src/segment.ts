@@ -7,6 +7,7 @@ import {
   type PageEntry,
   type PhysicalChangeset,
 } from '@hadb/changeset';
+import type { Clock } from '@hadb/io';
 import { DuckblockError } from './errors.js';
 import { HEADER_PAGES, PAGE_SIZE, firstPageOfBlock } from './layout.js';
 
@@ -91,6 +92,11 @@ export function headerPage(slot: number, data: Uint8Array): PageEntry {
   }
   if (data.length !== PAGE_SIZE) throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', 'header page must be 4096 bytes');
   return { pageId: BigInt(slot), data };
+}
+
+/** A segment's or snapshot's `created_ms`: the writer's wall clock, whole ms. */
+export function createdMsNow(clock: Clock): bigint {
+  return BigInt(Math.floor(clock.wallMs()));
 }
 
 /** Options of {@link newSegment}. */

@@ -36,6 +36,8 @@ export interface UploadSnapshotOptions extends OpOptions {
   readonly anchor: bigint;
   /** Writer epoch embedded as the marker entry. */
   readonly epoch: bigint;
+  /** The snapshot's `created_ms` (the writer's wall clock, ms). Default: the system clock. */
+  readonly createdMs?: bigint | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Bytes read from the file per step (default 4 MiB; rounded down to whole blocks). */
   readonly readSize?: number | undefined;
@@ -139,7 +141,14 @@ export async function uploadSnapshot(
   }
 
   const writer = new PhysicalStreamWriter(
-    { seq: options.seq, prevChecksum: options.anchor, pageIdSize: PageIdSize.U64, pageSize: PAGE_SIZE, pageCount },
+    {
+      seq: options.seq,
+      prevChecksum: options.anchor,
+      pageIdSize: PageIdSize.U64,
+      pageSize: PAGE_SIZE,
+      pageCount,
+      createdMs: options.createdMs,
+    },
     pagesOf(),
     { signal, chunkSize: 1 << 20 },
   );

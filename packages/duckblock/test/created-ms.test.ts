@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { ManualClock } from '@hadb/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSegment, DuckblockReplicator, incrementalKey, readPosition, type Position } from '../src/index.js';
 import { openLeader, tempDir, testTerm } from './helpers.js';
@@ -65,5 +66,67 @@ describe('created_ms in the applied position', () => {
     await follower.pullDetailed(DB, path, { onApplied: (position, kind) => void seen.push({ kind, position }) });
     expect(seen.at(-1)).toMatchObject({ kind: 'segment', position: { seq: head, createdMs: segmentMs } });
     expect((await readPosition(path))?.createdMs).toBe(segmentMs);
+  });
+});
+
+describe('created_ms comes from the injected clock', () => {
+  it("claim segments, snapshots, in-memory and spilled segments all carry the Clock's wall time", async () => {
+    const { dir, cleanup } = await tempDir('cms-clock');
+    // A wall clock far from the system's: any object stamped from Date.now() stands out.
+    const clock = new ManualClock({ wallOriginMs: 1_000_000_000_000 });
+    const storage = new MemStorageBackend();
+    const path = join(dir, 'leader.duckdb');
+    const leader = await openLeader(path);
+    try {
+      const stamps = async (): Promise<Map<string, number>> => {
+        const out = new Map<string, number>();
+        for (const key of await storage.list('c/')) {
+          const object = await storage.get(key);
+          out.set(key, Number(decodeSegment(object!.data).changeset.header.createdMs));
+        }
+        return out;
+      };
+      const newSince = async (before: Map<string, number>): Promise<number[]> =>
+        [...(await stamps())].filter(([k]) => !before.has(k)).map(([, ms]) => ms);
+
+      await leader.conn.run('create table t as select range id from range(1000)');
+      await leader.conn.run('CHECKPOINT');
+      // Snapshot after every segment, spilling every capture to a local file.
+      const spilling = new DuckblockReplicator({
+        storage,
+        prefix: 'c/',
+        clock,
+        snapshot: { intervalMs: 0, afterFileSizes: 0 },
+        spillAboveBytes: 0,
+      });
+      await spilling.startLineage('db', path, testTerm('db', 1));
+      const atStart = await stamps();
+      expect(atStart.size).toBeGreaterThanOrEqual(2); // the claim segment and the first snapshot
+      expect([...atStart.values()].every((ms) => ms === clock.wallMs())).toBe(true);
+
+      await clock.advance(5_000);
+      await leader.conn.run('insert into t values (5000)');
+      await leader.conn.run('CHECKPOINT');
+      await spilling.pushCheckpoint('db');
+      const spilled = await newSince(atStart);
+      expect(spilled.length).toBeGreaterThanOrEqual(1);
+      expect(spilled.every((ms) => ms === clock.wallMs())).toBe(true);
+
+      // The same lineage continued by a replicator that keeps segments in memory.
+      const inMemory = new DuckblockReplicator({ storage, prefix: 'c/', clock });
+      await clock.advance(7_000);
+      await inMemory.continueLineage('db', path, testTerm('db', 2));
+      const before = await stamps();
+      await clock.advance(11_000);
+      await leader.conn.run('insert into t values (6000)');
+      await leader.conn.run('CHECKPOINT');
+      await inMemory.pushCheckpoint('db');
+      const pushed = await newSince(before);
+      expect(pushed.length).toBeGreaterThanOrEqual(1);
+      expect(pushed.every((ms) => ms === clock.wallMs())).toBe(true);
+    } finally {
+      leader.close();
+      await cleanup();
+    }
   });
 });
