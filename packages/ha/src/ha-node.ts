@@ -150,6 +150,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       },
       prefix: options.prefix,
       followerPullIntervalMs: options.followerPullIntervalMs,
+      replicatorTimeoutMs: options.replicatorTimeoutMs,
       clock: options.clock,
       logger: options.logger,
     });

@@ -1,5 +1,5 @@
 import type { EngineAdminOptions } from '@hadb/admin';
-import { LEASE_DEFAULTS, type LeaseOptions } from '@hadb/core';
+import { COORDINATOR_DEFAULTS, LEASE_DEFAULTS, type LeaseOptions } from '@hadb/core';
 import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
 import type { EngineFactory } from './engine.js';
@@ -83,6 +83,13 @@ export interface HaNodeOptions<W, R, WR, RR> {
   readonly pullTimeoutMs?: number | undefined;
   /** Timeout of one forwarded request, ms. Default 5000. */
   readonly forwardTimeoutMs?: number | undefined;
+  /**
+   * Deadline of each replication step the coordinator runs (core's `replicatorTimeoutMs`): the
+   * restore and lineage start of a new leader, a follower's join-time pull and catch-up, the final
+   * sync on leave, ms. A step past it ends the term (or the join) with `HADB_CORE_TIMEOUT`. Raise it
+   * when a leader must first restore or snapshot a large database. Default 30000.
+   */
+  readonly replicatorTimeoutMs?: number | undefined;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock | undefined;
   /** pino-compatible logger. Default: silent. */
@@ -110,6 +117,7 @@ const PASSED_NODE_OPTIONS = [
   'shipStallTimeoutMs',
   'pullTimeoutMs',
   'forwardTimeoutMs',
+  'replicatorTimeoutMs',
   'clock',
   'logger',
   'admin',
@@ -150,6 +158,7 @@ export interface ResolvedHaNodeOptions<W, R, WR, RR> {
   readonly shipTimeoutMs: number;
   readonly shipStallTimeoutMs: number;
   readonly pullTimeoutMs: number;
+  readonly replicatorTimeoutMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly admin: EngineAdminOptions | undefined;
@@ -234,6 +243,11 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
     shipTimeoutMs: positive('shipTimeoutMs', o.shipTimeoutMs, stall),
     shipStallTimeoutMs: stall,
     pullTimeoutMs: pullTimeout,
+    replicatorTimeoutMs: positive(
+      'replicatorTimeoutMs',
+      o.replicatorTimeoutMs,
+      COORDINATOR_DEFAULTS.replicatorTimeoutMs,
+    ),
     clock: o.clock ?? systemClock,
     logger: o.logger ?? silentLogger,
     admin: o.admin,

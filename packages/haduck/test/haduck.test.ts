@@ -39,6 +39,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
       { durability: 'eventually' as never },
       { checkpointIntervalMs: 0 },
       { forwardRetryDelaysMs: [] },
+      { replicatorTimeoutMs: 0 },
       // Core's lease rule: renewals must fit inside TTL minus the margin (core's defaults suit a 5 s TTL).
       { lease: { store: nodes.lease, ttlMs: 1000 } },
     ];

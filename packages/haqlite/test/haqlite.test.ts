@@ -75,6 +75,16 @@ describe('one node', () => {
         busyTimeoutMs: -1,
       }),
     ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
+    // A node option (passed through to HaNode) is checked the same way.
+    await expect(
+      HaQLite.open({
+        path: join(nodes.dir, 'x.db'),
+        storage: nodes.storage,
+        lease: { store: nodes.lease },
+        instanceId: 'x',
+        replicatorTimeoutMs: -5,
+      }),
+    ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
   });
 
   it('runs a write once per idempotency token', async () => {

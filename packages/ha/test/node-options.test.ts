@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isCoordinatorError } from '@hadb/core';
+import { MemLeaseStore } from '@hadb/lease-mem';
+import { MemStorageBackend } from '@hadb/storage-mem';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HaNode, passedNodeOptions, type EngineFactory } from '../src/index.js';
+import { resolveHaNodeOptions } from '../src/options.js';
+import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
+
+type KvFactory = EngineFactory<KvWrite, KvRead, number, string | null>;
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+describe('replicatorTimeoutMs', () => {
+  it('defaults to 30 s, is checked, and is one of the options adapters pass to their node', () => {
+    const base = {
+      engine: (() => ({})) as never,
+      path: '/tmp/x',
+      name: 'db',
+      instanceId: 'n1',
+      lease: { store: {} as never },
+    };
+    expect(resolveHaNodeOptions(base).replicatorTimeoutMs).toBe(30_000);
+    expect(resolveHaNodeOptions({ ...base, replicatorTimeoutMs: 3_600_000 }).replicatorTimeoutMs).toBe(3_600_000);
+    expect(passedNodeOptions({ ...base, replicatorTimeoutMs: 1234 }).replicatorTimeoutMs).toBe(1234);
+    for (const bad of [0, -1, Number.NaN, '5000' as never]) {
+      expect(
+        () => resolveHaNodeOptions({ ...base, replicatorTimeoutMs: bad }),
+        String(bad),
+      ).toThrow(expect.objectContaining({ code: 'HADB_HA_INVALID_CONFIG' }));
+    }
+  });
+
+  it('bounds the new leader\'s lineage start: a step past it is cut with HADB_CORE_TIMEOUT, and the node leads once it fits', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ha-reptimeout-'));
+    const storage = new MemStorageBackend();
+    const reasons: unknown[] = [];
+    let hang = true;
+    const inner = kvEngine(storage);
+    // The lineage start hangs (a huge database being snapshotted) until its signal fires.
+    const engine: KvFactory = (ctx) => {
+      const e = inner(ctx);
+      const start = e.replicator.startLineage.bind(e.replicator);
+      return {
+        ...e,
+        replicator: {
+          ...e.replicator,
+          startLineage: (d, p, term, o) =>
+            hang
+              ? new Promise<void>((_resolve, reject) =>
+                  o?.signal?.addEventListener('abort', () => {
+                    reasons.push(o.signal?.reason);
+                    reject(o.signal?.reason);
+                  }),
+                )
+              : start(d, p, term, o),
+        },
+      };
+    };
+    const open = (): Promise<HaNode<KvWrite, KvRead, number, string | null>> =>
+      HaNode.open({
+        engine,
+        path: join(dir!, 'a.json'),
+        name: 'kv',
+        instanceId: 'a',
+        lease: { store: leases, ttlMs: 1000, renewIntervalMs: 400, pollIntervalMs: 100, skewMarginMs: 200 },
+        replicatorTimeoutMs: 300,
+        listen: false,
+      });
+    const leases = new MemLeaseStore();
+    // Core's 30 s default would still be waiting long after the test's timeout.
+    const failed = await open().then(
+      async (n) => {
+        await n.close();
+        return 'opened';
+      },
+      (e: unknown) => e,
+    );
+    expect(reasons).toHaveLength(1);
+    expect(isCoordinatorError(reasons[0], 'HADB_CORE_TIMEOUT'), String(reasons[0])).toBe(true);
+    expect(isCoordinatorError(failed), String(failed)).toBe(true);
+    // The same node leads once the step fits in time.
+    hang = false;
+    const node = await open();
+    try {
+      expect(node.role).toBe('leader');
+      await node.write({ set: 'k', value: 'v' });
+    } finally {
+      await node.close();
+    }
+  });
+});
