@@ -3,7 +3,7 @@ import type { LeaseStore } from '@hadb/lease';
 import { EtcdLeaseStore } from '@hadb/lease-etcd';
 import { NatsLeaseStore } from '@hadb/lease-nats';
 import { MemStorageBackend } from '@hadb/storage-mem';
-import { BlackHole, testService } from '@hadb/testkit';
+import { FaultProxy, testService } from '@hadb/testkit';
 import { describe, expect, it } from 'vitest';
 import { Coordinator } from '../src/coordinator.js';
 import { DbLease } from '../src/db-lease.js';
@@ -66,7 +66,7 @@ describe.each([
     'ends its term at its own deadline (renewals cut off, never held open)',
     async () => {
       const target = name === 'nats' ? (nats.env.HADB_TEST_NATS_URL ?? '') : (etcd.env.HADB_TEST_ETCD_URL ?? '');
-      const hole = await BlackHole.start(target);
+      const hole = await FaultProxy.listen({ target });
       // The store's own deadline is 20 s: only core's deadlines can end the renewals in time.
       const store =
         name === 'nats'
@@ -86,7 +86,7 @@ describe.each([
         expect(fence.reason).toBeUndefined();
         const renewedBefore = metrics.snapshot().leaseRenewalsSucceeded;
         expect(renewedBefore).toBeGreaterThan(0);
-        hole.swallow();
+        hole.setMode('blackhole');
         const swallowedAt = performance.now();
         const reason = await done;
         const endedMs = performance.now() - swallowedAt;

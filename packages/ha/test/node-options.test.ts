@@ -30,14 +30,13 @@ describe('replicatorTimeoutMs', () => {
     expect(resolveHaNodeOptions({ ...base, replicatorTimeoutMs: 3_600_000 }).replicatorTimeoutMs).toBe(3_600_000);
     expect(passedNodeOptions({ ...base, replicatorTimeoutMs: 1234 }).replicatorTimeoutMs).toBe(1234);
     for (const bad of [0, -1, Number.NaN, '5000' as never]) {
-      expect(
-        () => resolveHaNodeOptions({ ...base, replicatorTimeoutMs: bad }),
-        String(bad),
-      ).toThrow(expect.objectContaining({ code: 'HADB_HA_INVALID_CONFIG' }));
+      expect(() => resolveHaNodeOptions({ ...base, replicatorTimeoutMs: bad }), String(bad)).toThrow(
+        expect.objectContaining({ code: 'HADB_HA_INVALID_CONFIG' }),
+      );
     }
   });
 
-  it('bounds the new leader\'s lineage start: a step past it is cut with HADB_CORE_TIMEOUT, and the node leads once it fits', async () => {
+  it("bounds the new leader's lineage start: a step past it is cut with HADB_CORE_TIMEOUT, and the node leads once it fits", async () => {
     dir = mkdtempSync(join(tmpdir(), 'ha-reptimeout-'));
     const storage = new MemStorageBackend();
     const reasons: unknown[] = [];

@@ -1,6 +1,6 @@
 import { isLeaseError } from '@hadb/lease';
 import { S3StorageBackend } from '@hadb/storage-s3';
-import { BlackHole, rejection } from '@hadb/testkit';
+import { FaultProxy, rejection } from '@hadb/testkit';
 import { leaseBytes } from '@hadb/testkit/lease';
 import { afterAll, describe, expect, it } from 'vitest';
 import { S3LeaseStore } from '../src/index.js';
@@ -26,7 +26,7 @@ describe.skipIf(!s3.available)('S3LeaseStore deadlines (Ceph RGW behind a link t
   });
 
   it('a read is HADB_LEASE_TIMEOUT, a CAS HADB_LEASE_AMBIGUOUS (caused by the timeout), an abort HADB_LEASE_ABORTED', async () => {
-    const hole = await BlackHole.start(s3Options.endpoint);
+    const hole = await FaultProxy.listen({ target: s3Options.endpoint });
     const store = await S3LeaseStore.open({
       ...s3Options,
       endpoint: `http://${hole.hostPort}`,
@@ -43,7 +43,7 @@ describe.skipIf(!s3.available)('S3LeaseStore deadlines (Ceph RGW behind a link t
       const stamped = await store.read(key);
       expect(store.capabilities.serverTimeResolutionMs).toBe(1000);
       expect(Math.abs((stamped?.serverTimeMs ?? 0) - Date.now())).toBeLessThan(60_000);
-      hole.swallow();
+      hole.setMode('blackhole');
       const read = await timed('read (1000 ms)', () => store.read(key));
       expect(isLeaseError(read.error, 'HADB_LEASE_TIMEOUT')).toBe(true);
       expect(read.ms).toBeGreaterThanOrEqual(990);

@@ -1,6 +1,6 @@
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { isStorageError } from '@hadb/storage';
-import { BlackHole, codeOf, rejection } from '@hadb/testkit';
+import { FaultProxy, codeOf, rejection } from '@hadb/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { S3StorageBackend } from '../src/index.js';
 import { connection, removePrefix, service, uniquePrefix } from './env.js';
@@ -30,12 +30,12 @@ function clientWithoutTimeouts(endpoint: string): S3Client {
 }
 
 describe('S3StorageBackend deadlines against a server that accepts and never answers', () => {
-  let hole: BlackHole;
+  let hole: FaultProxy;
   const clients: S3Client[] = [];
   const backends: S3StorageBackend[] = [];
 
   beforeAll(async () => {
-    hole = await BlackHole.start();
+    hole = await FaultProxy.listen();
   });
   afterEach(async () => {
     for (const b of backends.splice(0)) await b.close();
@@ -136,7 +136,7 @@ describe.skipIf(!service.available)('S3StorageBackend deadlines on the real serv
   });
 
   it('does its work within a short requestTimeoutMs, then times out once the link goes silent', async () => {
-    const hole = await BlackHole.start(connection().endpoint as string);
+    const hole = await FaultProxy.listen({ target: connection().endpoint as string });
     const prefix = uniquePrefix();
     prefixes.push(prefix);
     const storage = new S3StorageBackend({
@@ -150,7 +150,7 @@ describe.skipIf(!service.available)('S3StorageBackend deadlines on the real serv
       const put = await storage.putIfAbsent('k', new TextEncoder().encode('v'));
       expect(put.success).toBe(true);
       expect(await storage.exists('k')).toBe(true);
-      hole.swallow();
+      hole.setMode('blackhole');
       const { error, ms } = await timed('get after the link went silent (2000 ms)', () => storage.get('k'));
       expect(isStorageError(error, 'HADB_STORAGE_TIMEOUT')).toBe(true);
       expect(ms).toBeGreaterThanOrEqual(1990);

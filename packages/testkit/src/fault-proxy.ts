@@ -14,8 +14,15 @@ export type FaultMode = 'pass' | 'blackhole' | 'reset' | 'delay';
 
 /** Options of {@link FaultProxy.listen}. */
 export interface FaultProxyOptions {
-  /** Where traffic goes: `host:port`, or a URL whose host and port are used (`http://127.0.0.1:7480`). */
-  readonly target: string;
+  /**
+   * Where traffic goes: `host:port`, or a URL whose host and port are used (`http://127.0.0.1:7480`).
+   * Omitted: a pure black hole — the proxy stays in `blackhole` (a server that accepts connections
+   * and never answers, neither refusing nor resetting, so only a client's own deadline ends its
+   * request), and {@link FaultProxy.setMode} accepts no other mode.
+   */
+  readonly target?: string | undefined;
+  /** The starting mode. Default `pass` (`blackhole` without a `target`). */
+  readonly mode?: FaultMode | undefined;
   /** Listen host. Default `127.0.0.1`. */
   readonly host?: string | undefined;
   /** Listen port. Default 0 (a free port). */
@@ -47,11 +54,12 @@ interface Link {
 
 /**
  * A TCP proxy for fault injection between one process and one server (for example a node and its
- * S3 endpoint): point the node at {@link url} and switch {@link setMode} from the test.
+ * S3 endpoint): point the node at {@link url} (or {@link hostPort}) and switch {@link setMode} from
+ * the test. Without a target it is a black hole from the start.
  */
 export class FaultProxy {
   readonly #server: Server;
-  readonly #target: { host: string; port: number };
+  readonly #target: { host: string; port: number } | undefined;
   readonly #links = new Set<Link>();
   #mode: FaultMode = 'pass';
   #delayMs = 0;
@@ -60,20 +68,21 @@ export class FaultProxy {
   #dropped = 0;
   #resets = 0;
 
-  private constructor(server: Server, target: { host: string; port: number }) {
+  private constructor(server: Server, target: { host: string; port: number } | undefined) {
     this.#server = server;
     this.#target = target;
   }
 
-  /** Starts a proxy to `options.target` in `pass` mode. */
-  static async listen(options: FaultProxyOptions): Promise<FaultProxy> {
-    const target = parseTarget(options.target);
+  /** Starts a proxy to `options.target` in `options.mode` (default `pass`); without a target, a black hole. */
+  static async listen(options: FaultProxyOptions = {}): Promise<FaultProxy> {
+    const target = options.target === undefined ? undefined : parseTarget(options.target);
     const holder: { proxy?: FaultProxy } = {};
     const server = createServer((socket) => {
       const p = holder.proxy;
       if (p !== undefined) p.#accept(socket);
     });
     const proxy = new FaultProxy(server, target);
+    proxy.setMode(options.mode ?? (target === undefined ? 'blackhole' : 'pass'));
     holder.proxy = proxy;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -98,12 +107,23 @@ export class FaultProxy {
     return `http://${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
+  /** `<host>:<port>` of the proxy, for clients that take no URL (or another scheme: `nats://${hostPort}`). */
+  get hostPort(): string {
+    const url = new URL(this.url);
+    return url.host;
+  }
+
   get mode(): FaultMode {
     return this.#mode;
   }
 
-  /** Switches the mode (`delayMs` for `delay`); `reset` also resets every open connection now. */
+  /**
+   * Switches the mode (`delayMs` for `delay`); `reset` also resets every open connection now.
+   * Throws a `TypeError` for a mode other than `blackhole` on a proxy without a target.
+   */
   setMode(mode: FaultMode, options: { readonly delayMs?: number | undefined } = {}): void {
+    if (this.#target === undefined && mode !== 'blackhole')
+      throw new TypeError(`a fault proxy without a target is a black hole; it cannot ${mode}`);
     this.#mode = mode;
     this.#delayMs = options.delayMs ?? 0;
     if (mode === 'reset') for (const link of [...this.#links]) this.#reset(link);
@@ -150,10 +170,17 @@ export class FaultProxy {
   }
 
   #connectUpstream(link: Link, forget: () => void): void {
-    const upstream = connect(this.#target.port, this.#target.host);
+    const target = this.#target;
+    if (target === undefined) return;
+    const upstream = connect(target.port, target.host);
     link.upstream = upstream;
-    upstream.on('error', forget);
-    upstream.on('close', forget);
+    // Across a partition the client never learns that the server closed (no FIN gets through).
+    const upstreamGone = (): void => {
+      if (link.broken) upstream.destroy();
+      else forget();
+    };
+    upstream.on('error', upstreamGone);
+    upstream.on('close', upstreamGone);
     upstream.on('data', (chunk: Buffer) => this.#relay(link, chunk, 'down', forget));
   }
 
@@ -168,7 +195,8 @@ export class FaultProxy {
       return;
     }
     if (link.upstream === undefined) this.#connectUpstream(link, forget);
-    const to = direction === 'up' ? link.upstream! : link.client;
+    const to = direction === 'up' ? link.upstream : link.client;
+    if (to === undefined) return;
     const write = (): void => {
       if (link.broken || to.destroyed) return;
       this.#forwarded += chunk.length;

@@ -12,4 +12,3 @@ export { serveNodeFixture, testLeaseTiming, type FixtureDatabase, type NodeFixtu
 export { failoverScenarios, type FailoverScenarioOptions } from './ha/failover-scenarios.js';
 export { forwardingLimitScenarios, type ForwardingLimitScenarioOptions } from './ha/forwarding-limits.js';
 export { scratchNodes, type ScratchNodes } from './scratch.js';
-export { BlackHole } from './black-hole.js';

@@ -98,4 +98,31 @@ describe('FaultProxy', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
     expect(proxy.counters.connections).toBe(5);
   });
+
+  it('without a target is a black hole: accepts, holds the connection open, never answers, heals never', async () => {
+    const hole = await FaultProxy.listen();
+    cleanup.push(() => hole.close());
+    expect(hole.mode).toBe('blackhole');
+    expect(hole.hostPort).toBe(`127.0.0.1:${hole.port}`);
+    const a = await open(hole.port);
+    cleanup.push(() => void a.destroy());
+    expect(await roundTrip(a, 'anyone there?')).toBe('timeout');
+    expect(a.destroyed).toBe(false);
+    expect(hole.counters.open).toBe(1);
+    expect(hole.counters.droppedBytes).toBe('anyone there?'.length);
+    expect(() => hole.setMode('pass')).toThrow(TypeError);
+    await hole.close();
+    expect(hole.counters.open).toBe(0);
+  });
+
+  it('starts in the mode asked for: a link that is silent from its first byte', async () => {
+    const target = await echo();
+    cleanup.push(() => new Promise<void>((r) => target.server.close(() => r())));
+    const proxy = await FaultProxy.listen({ target: `127.0.0.1:${target.port}`, mode: 'blackhole' });
+    cleanup.push(() => proxy.close());
+    const a = await open(proxy.port);
+    cleanup.push(() => void a.destroy());
+    expect(await roundTrip(a, 'lost')).toBe('timeout');
+    expect(proxy.counters.forwardedBytes).toBe(0);
+  });
 });

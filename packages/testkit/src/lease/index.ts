@@ -1,4 +1,5 @@
 export { leaseStoreSuite } from './suite.js';
+export { leaseDeadlineScenarios, type LeaseDeadlineScenarioOptions } from './deadline-scenarios.js';
 export type { LeaseStoreSuiteOptions } from './options.js';
 export { DEFAULT_INVALID_KEYS, DEFAULT_INVALID_SCOPES, RUST_LEASE_FIXTURES } from './fixtures.js';
 export { isSameRecord, leaseBytes, uniqueScope } from './records.js';
