@@ -46,6 +46,48 @@ export function parseListen(value: string, where: string): { host: string; port:
   return { host: host === undefined || host === '' ? '127.0.0.1' : host, port };
 }
 
+/** The config file's `admin.webhooks` list as `@hadb/admin` webhook options; `undefined` when absent. */
+function resolveWebhooks(value: unknown, where: string): EngineAdminOptions['webhooks'] {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw invalid(`${where}: admin.webhooks must be a list`);
+  return {
+    targets: value.map((raw, i) => {
+      const w = mapping(raw, `${where}: admin.webhooks[${i}]`, WEBHOOK_KEYS);
+      const url = text(w.url, `${where}: admin.webhooks[${i}].url`);
+      if (url === undefined) throw invalid(`${where}: admin.webhooks[${i}] needs url`);
+      const secret = text(w.secret, `${where}: admin.webhooks[${i}].secret`);
+      const events = w.events;
+      if (events !== undefined && (!Array.isArray(events) || events.some((e) => typeof e !== 'string')))
+        throw invalid(`${where}: admin.webhooks[${i}].events must be a list of event names`);
+      return {
+        url,
+        ...(secret === undefined ? {} : { secret }),
+        ...(events === undefined ? {} : { events: events as never[] }),
+      };
+    }),
+  };
+}
+
+/** Where a one-shot command (`hadb restore`) sends its events: the config file's `admin.webhooks`. */
+export interface CommandWebhooks {
+  readonly webhooks: NonNullable<EngineAdminOptions['webhooks']>;
+  /** The `node` the events name (`admin.node`, default: the host name). */
+  readonly node: string;
+}
+
+/**
+ * The webhooks of the config file's `admin:` section for commands that run no admin server, or
+ * `undefined` when it lists none. Only `webhooks` and `node` are used (`listen`, `token`,
+ * `heartbeat` belong to `hadb replicate`'s server); the section is checked as for `replicate`.
+ */
+export function resolveCommandWebhooks(config: unknown, where: string): CommandWebhooks | undefined {
+  if (config === undefined || config === null) return undefined;
+  const a = mapping(config, `${where}: admin`, ADMIN_KEYS);
+  const webhooks = resolveWebhooks(a.webhooks, where);
+  if (webhooks === undefined || webhooks.targets.length === 0) return undefined;
+  return { webhooks, node: text(a.node, `${where}: admin.node`) ?? hostname() };
+}
+
 /**
  * The admin options of `hadb replicate`, or `undefined` when none of `--admin`, `HADB_ADMIN` and
  * the config file's `admin.listen` is set. Secrets never come from the command line (every
@@ -77,26 +119,7 @@ export function resolveReplicateAdmin(
       ? env.HADB_ADMIN_TOKEN
       : text(a.token, `${where}: admin.token`);
   const maxLag = a['max-lag'] === undefined ? undefined : parseDuration(a['max-lag'], `${where}: admin.max-lag`);
-  let webhooks: EngineAdminOptions['webhooks'];
-  if (a.webhooks !== undefined && a.webhooks !== null) {
-    if (!Array.isArray(a.webhooks)) throw invalid(`${where}: admin.webhooks must be a list`);
-    webhooks = {
-      targets: a.webhooks.map((raw, i) => {
-        const w = mapping(raw, `${where}: admin.webhooks[${i}]`, WEBHOOK_KEYS);
-        const url = text(w.url, `${where}: admin.webhooks[${i}].url`);
-        if (url === undefined) throw invalid(`${where}: admin.webhooks[${i}] needs url`);
-        const secret = text(w.secret, `${where}: admin.webhooks[${i}].secret`);
-        const events = w.events;
-        if (events !== undefined && (!Array.isArray(events) || events.some((e) => typeof e !== 'string')))
-          throw invalid(`${where}: admin.webhooks[${i}].events must be a list of event names`);
-        return {
-          url,
-          ...(secret === undefined ? {} : { secret }),
-          ...(events === undefined ? {} : { events: events as never[] }),
-        };
-      }),
-    };
-  }
+  const webhooks = resolveWebhooks(a.webhooks, where);
   let heartbeat: EngineAdminOptions['heartbeat'];
   if (a.heartbeat !== undefined && a.heartbeat !== null) {
     const h = mapping(a.heartbeat, `${where}: admin.heartbeat`, HEARTBEAT_KEYS);

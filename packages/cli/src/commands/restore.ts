@@ -2,6 +2,7 @@ import { describeObjects, engineOf, requireObjects } from '../catalog.js';
 import { withStorage, type Context } from '../context.js';
 import { CliError } from '../errors.js';
 import { EXIT, exitCodeOf } from '../exit-codes.js';
+import { commandEvents } from '../events.js';
 import { formatBytes, formatTime, toJson } from '../output.js';
 import { byteProgress } from '../progress.js';
 import { pathExists, restoreDuckblock, type RestoreTarget } from '../restore-duck.js';
@@ -44,6 +45,7 @@ export function restoreTarget(flags: RestoreFlags): RestoreTarget {
 /** `hadb restore <db> <path>`: a point-in-time restore into a new file. */
 export async function restore(ctx: Context, db: string, path: string, flags: RestoreFlags): Promise<void> {
   const target = restoreTarget(flags);
+  const events = commandEvents(ctx);
   const integrity = flags.integrityCheck;
   if (integrity !== undefined && integrity !== 'quick' && integrity !== 'full' && integrity !== 'none') {
     throw new CliError('HADB_CLI_USAGE', `--integrity-check must be quick, full or none, got "${integrity}"`);
@@ -108,5 +110,19 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
         `restored ${db} to seq ${result.seq} (written ${formatTime(result.createdMs)}) into ${path}: snapshot ${result.snapshotSeq} + ${result.segments} ${engine === 'sqlite' ? 'incrementals' : 'segments'}, ${formatBytes(result.bytes)} in ${secs.toFixed(1)} s (${(result.bytes / 1e6 / Math.max(secs, 0.001)).toFixed(1)} MB/s)`,
       );
     }
+    // The restore is done and reported above; a webhook failure only warns.
+    await events.report({
+      type: 'restore_completed',
+      db,
+      context: {
+        engine,
+        path,
+        seq: result.seq.toString(),
+        snapshot_seq: result.snapshotSeq.toString(),
+        segments: result.segments,
+        bytes: result.bytes,
+        seconds: secs,
+      },
+    });
   });
 }
