@@ -1,4 +1,5 @@
 import type { Coordinator, RoleEvent } from '@hadb/core';
+import { HaError } from './errors.js';
 import type { Logger } from '@hadb/io';
 import type { FollowerSide, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import type { FileGate } from './file-gate.js';
@@ -51,6 +52,8 @@ export class RoleLifecycle<W, R, WR, RR> {
   readonly #hooks: RoleLifecycleHooks;
   readonly #leaderContext: LeaderContext;
   readonly #transitions = new Mutex();
+  /** Aborted when the node starts to close: cuts a `prepareLocalCopy` still running. */
+  readonly #closing = new AbortController();
   #role: HaRole | 'starting' = 'starting';
   #leader: LeaderTermSides<W, R, WR, RR> | undefined;
   #follower: FollowerSide<R, RR> | undefined;
@@ -99,7 +102,7 @@ export class RoleLifecycle<W, R, WR, RR> {
   /** Makes the local copy safe and creates the follower side; call before joining. */
   async prepare(): Promise<void> {
     // A copy this node wrote as leader but never shipped must not be followed from.
-    await this.#engine.prepareLocalCopy();
+    await this.#engine.prepareLocalCopy({ signal: this.#closing.signal });
     this.#follower = this.#engine.openFollower();
   }
 
@@ -125,7 +128,8 @@ export class RoleLifecycle<W, R, WR, RR> {
       try {
         await fn();
       } catch (err) {
-        this.#hooks.onError(err);
+        // A step cut short because the node is closing is not a failure.
+        if (!this.#closing.signal.aborted) this.#hooks.onError(err);
       }
     });
     this.#settling = p;
@@ -208,8 +212,9 @@ export class RoleLifecycle<W, R, WR, RR> {
       await leader.side.close();
     } finally {
       this.#countRetired(leader);
-      // Unshipped changes of the ended term are set aside here, never followed from.
-      await this.#engine.prepareLocalCopy();
+      // Unshipped changes of the ended term are set aside here, never followed from. Closing the
+      // node cuts it (the engine leaves the copy as it was; the next start prepares it again).
+      await this.#engine.prepareLocalCopy({ signal: this.#closing.signal });
     }
   }
 
@@ -227,9 +232,11 @@ export class RoleLifecycle<W, R, WR, RR> {
 
   /**
    * Closes the node's engine sides: a leader ships what it committed (writes are refused from the
-   * moment this starts), then closes. `afterRoleClosed` runs once the role reads `closed`.
+   * moment this starts), then closes. `afterRoleClosed` runs once the role reads `closed`. A
+   * `prepareLocalCopy` still running (a retiring leader's) is aborted first.
    */
   async close(logger: Logger): Promise<void> {
+    this.#closing.abort(new HaError('HADB_HA_CLOSED', 'the node is closing'));
     await this.#transitions.run(async () => {
       const leader = this.#leader;
       if (leader !== undefined) {

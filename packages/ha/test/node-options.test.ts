@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { isCoordinatorError } from '@hadb/core';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { until } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HaNode, passedNodeOptions, type EngineFactory } from '../src/index.js';
 import { resolveHaNodeOptions } from '../src/options.js';
@@ -94,4 +95,54 @@ describe('replicatorTimeoutMs', () => {
       await node.close();
     }
   });
+});
+
+describe('closing a node while its local copy is being prepared', () => {
+  it("aborts a retiring leader's prepareLocalCopy: close returns, the engine saw the signal, no error is reported", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ha-prepare-abort-'));
+    const storage = new MemStorageBackend();
+    const leases = new MemLeaseStore();
+    const calls: { signal: AbortSignal | undefined; settled: string }[] = [];
+    const inner = kvEngine(storage);
+    // The first call (at start) is quick; a retiring leader's waits until its signal fires, as a
+    // copy of a multi-GiB file set aside from a slow disk would.
+    const engine: KvFactory = (ctx) => ({
+      ...inner(ctx),
+      prepareLocalCopy: (o) => {
+        const call = { signal: o?.signal, settled: 'running' };
+        calls.push(call);
+        if (calls.length === 1) return Promise.resolve();
+        return new Promise<void>((_resolve, reject) => {
+          const stop = (): void => {
+            call.settled = 'aborted';
+            reject(o?.signal?.reason);
+          };
+          if (o?.signal?.aborted === true) stop();
+          else o?.signal?.addEventListener('abort', stop, { once: true });
+        });
+      },
+    });
+    const node = await HaNode.open({
+      engine,
+      path: join(dir, 'a.json'),
+      name: 'kv',
+      instanceId: 'a',
+      lease: { store: leases, ttlMs: 1000, renewIntervalMs: 200, pollIntervalMs: 100, skewMarginMs: 200 },
+      listen: false,
+    });
+    const errors: Error[] = [];
+    node.events.on('error', (e) => errors.push(e));
+    expect(node.role).toBe('leader');
+    await node.write({ set: 'k', value: 'v' }, { durability: 'shipped' });
+    // The lease record disappears: the next renewal fails and the leader retires.
+    await leases.delete(leases.keyFor('kv'));
+    await until(() => calls.length === 2, { timeoutMs: 10_000, what: 'the retiring leader preparing its copy' });
+    expect(calls[1]!.signal?.aborted).toBe(false);
+    // Without the signal, close would wait for the retirement forever.
+    await node.close();
+    expect(calls[1]!.settled).toBe('aborted');
+    expect(calls.every((c) => c.signal !== undefined)).toBe(true);
+    expect(errors).toEqual([]);
+    expect(node.role).toBe('closed');
+  }, 30_000);
 });

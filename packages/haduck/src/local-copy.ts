@@ -1,5 +1,6 @@
-import { constants } from 'node:fs';
-import { copyFile, open, rename, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { HaError } from '@hadb/ha';
 import { raceAbort, throwIfAborted, type Clock, type Logger } from '@hadb/io';
@@ -48,6 +49,28 @@ async function moveWal(path: string, aside: string): Promise<void> {
   }
 }
 
+/**
+ * Copies `path` to `aside`, complete or not at all: a reflink where the file system has them
+ * (instant), otherwise a streamed copy that `signal` cuts. The copy is written as
+ * `<aside>.partial` and renamed into place once whole; an aborted or failed copy is removed.
+ */
+async function copyAside(path: string, aside: string, signal: AbortSignal | undefined): Promise<void> {
+  const partial = `${aside}.partial`;
+  try {
+    try {
+      await copyFile(path, partial, constants.COPYFILE_FICLONE_FORCE);
+    } catch {
+      await pipeline(createReadStream(path), createWriteStream(partial, { mode: 0o600 }), { signal });
+    }
+    throwIfAborted(signal, aborted);
+    await rename(partial, aside);
+  } catch (err) {
+    await rm(partial, { force: true });
+    if (signal?.aborted === true) throw aborted('preparing the local copy was aborted', err);
+    throw err;
+  }
+}
+
 /** Scans the file's manifest; `undefined` when it is missing, `null` when it is not a readable DuckDB file. */
 async function scanManifest(path: string): Promise<BlockManifest | null | undefined> {
   let fh;
@@ -93,7 +116,10 @@ export async function reconcileLocalCopy(
     logger: Logger;
     /** Set-aside copies kept (newest first); older ones are deleted, each deletion logged. Default 2. */
     keepSetAside?: number | undefined;
-    /** Aborts the storage request (`durableHead`) and the steps after it (`HADB_HA_ABORTED`). */
+    /**
+     * Aborts the storage request (`durableHead`), a copy being set aside, and the steps before the
+     * first change to the file (`HADB_HA_ABORTED`); the file and its WAL are then as they were.
+     */
     signal?: AbortSignal | undefined;
   },
 ): Promise<LocalCopyOutcome> {
@@ -118,7 +144,8 @@ export async function reconcileLocalCopy(
   const prune = (): Promise<unknown> => pruneSetAside(path, o.keepSetAside ?? 2, o);
   if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
     if (wal === 0) return 'kept';
-    await copyFile(path, aside, constants.COPYFILE_FICLONE);
+    // Nothing is changed until the copy is whole; from then on the steps run to the end.
+    await copyAside(path, aside, o.signal);
     await moveWal(path, aside);
     o.logger.warn(
       { db: o.db, aside },

@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { silentLogger, systemClock } from '@hadb/io';
 import { encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { describe, expect, it } from 'vitest';
 import { isHaDuckError, isHaError, type HaDuckOptions } from '../src/index.js';
+import { reconcileLocalCopy } from '../src/local-copy.js';
 import { localNodes } from './local-nodes.js';
 
 const nodes = localNodes('node');
@@ -187,6 +189,42 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     oc.closeSync();
     old.closeSync();
   }, 30_000);
+
+  it('setting a copy aside is cut by its signal (a node closing): nothing half-written, the file and WAL as they were', async () => {
+    const path = join(nodes.dir, 'a.duckdb');
+    const a = await node('a');
+    // Large enough that copying it takes many steps.
+    await a.execute('CREATE TABLE t AS SELECT random() AS r FROM range(4000000)');
+    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+    await a.close();
+    open.length = 0;
+    killedAfter(path, ['INSERT INTO t VALUES (777)']);
+    const walBefore = readFileSync(`${path}.wal`);
+    const sizeBefore = statSync(path).size;
+    const asideFiles = (): string[] => readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-'));
+    const controller = new AbortController();
+    let watching = true;
+    // Abort as soon as anything of the copy shows up (the node closing while it is being made).
+    const watcher = (async () => {
+      while (watching && !controller.signal.aborted) {
+        if (asideFiles().length > 0) controller.abort(new Error('closing'));
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const options = { db: 'app', durableHead: async () => 1n, clock: systemClock, logger: silentLogger };
+    const outcome = await reconcileLocalCopy(path, { ...options, signal: controller.signal }).catch((e: unknown) => e);
+    watching = false;
+    await watcher;
+    expect(isHaError(outcome, 'HADB_HA_ABORTED'), String(outcome)).toBe(true);
+    expect(asideFiles()).toEqual([]);
+    expect(readFileSync(`${path}.wal`).equals(walBefore)).toBe(true);
+    expect(statSync(path).size).toBe(sizeBefore);
+    // The next preparation does the whole step.
+    expect(await reconcileLocalCopy(path, options)).toBe('wal-moved');
+    const aside = asideFiles().filter((f) => !f.endsWith('.wal'));
+    expect(aside).toHaveLength(1);
+    expect(statSync(join(nodes.dir, aside[0]!)).size).toBe(sizeBefore);
+  }, 60_000);
 
   it('adopts an existing DuckDB file into empty storage, its WAL included', async () => {
     const path = join(nodes.dir, 'a.duckdb');
