@@ -1,6 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { webhookReceiver } from '@hadb/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from './fixtures.js';
@@ -16,10 +16,10 @@ describe('hadb restore events', () => {
   beforeAll(async () => {
     ({ dir, cleanup } = await tempDir('restore-events'));
     const app = join(dir, 'app.db');
-    const db = new Database(app);
-    db.pragma('journal_mode = WAL');
-    db.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello'), ('world')");
-    db.close();
+    execFileSync('sqlite3', [
+      app,
+      "PRAGMA journal_mode = WAL; CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hello'), ('world');",
+    ]);
     url = `file://${join(dir, 'backups')}`;
     const snap = await hadb(['snapshot', app, '--name', 'app', '-s', url]);
     expect(snap.code, snap.stderr).toBe(0);
