@@ -89,6 +89,18 @@ describe('created_ms comes from the injected clock', () => {
       const newSince = async (before: Map<string, number>): Promise<number[]> =>
         [...(await stamps())].filter(([k]) => !before.has(k)).map(([, ms]) => ms);
 
+      /** Advances the clock, commits a row and pushes it: every new object carries the clock's time. */
+      const pushedAt = async (replicator: DuckblockReplicator, advanceMs: number, row: number): Promise<void> => {
+        const before = await stamps();
+        await clock.advance(advanceMs);
+        await leader.conn.run(`insert into t values (${row})`);
+        await leader.conn.run('CHECKPOINT');
+        await replicator.pushCheckpoint('db');
+        const pushed = await newSince(before);
+        expect(pushed.length).toBeGreaterThanOrEqual(1);
+        expect(pushed.every((ms) => ms === clock.wallMs())).toBe(true);
+      };
+
       await leader.conn.run('create table t as select range id from range(1000)');
       await leader.conn.run('CHECKPOINT');
       // Snapshot after every segment, spilling every capture to a local file.
@@ -104,26 +116,13 @@ describe('created_ms comes from the injected clock', () => {
       expect(atStart.size).toBeGreaterThanOrEqual(2); // the claim segment and the first snapshot
       expect([...atStart.values()].every((ms) => ms === clock.wallMs())).toBe(true);
 
-      await clock.advance(5_000);
-      await leader.conn.run('insert into t values (5000)');
-      await leader.conn.run('CHECKPOINT');
-      await spilling.pushCheckpoint('db');
-      const spilled = await newSince(atStart);
-      expect(spilled.length).toBeGreaterThanOrEqual(1);
-      expect(spilled.every((ms) => ms === clock.wallMs())).toBe(true);
+      await pushedAt(spilling, 5_000, 5000);
 
       // The same lineage continued by a replicator that keeps segments in memory.
       const inMemory = new DuckblockReplicator({ storage, prefix: 'c/', clock });
       await clock.advance(7_000);
       await inMemory.continueLineage('db', path, testTerm('db', 2));
-      const before = await stamps();
-      await clock.advance(11_000);
-      await leader.conn.run('insert into t values (6000)');
-      await leader.conn.run('CHECKPOINT');
-      await inMemory.pushCheckpoint('db');
-      const pushed = await newSince(before);
-      expect(pushed.length).toBeGreaterThanOrEqual(1);
-      expect(pushed.every((ms) => ms === clock.wallMs())).toBe(true);
+      await pushedAt(inMemory, 11_000, 6000);
     } finally {
       leader.close();
       await cleanup();

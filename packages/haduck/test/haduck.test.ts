@@ -28,6 +28,21 @@ function killedAfter(path: string, statements: string[]): void {
   expect(existsSync(`${path}.wal`)).toBe(true);
 }
 
+/**
+ * Leader `a` creates `t` with `create`, ships `INSERT 1` and closes; then, as if killed after a
+ * commit and before its next checkpoint, its WAL gets `INSERT 777`. Returns the file's path.
+ */
+async function leaderKilledWithUnshippedWal(create: string): Promise<string> {
+  const path = join(nodes.dir, 'a.duckdb');
+  const a = await node('a');
+  await a.execute(create);
+  await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+  await a.close();
+  open.length = 0;
+  killedAfter(path, ['INSERT INTO t VALUES (777)']);
+  return path;
+}
+
 /** A pino-style logger that keeps every line it is given. */
 function recorder(): { lines: string[]; logger: HaDuckOptions['logger'] } {
   const lines: string[] = [];
@@ -166,15 +181,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted leader whose WAL holds commits no checkpoint shipped keeps its file and sets a copy aside with the WAL', async () => {
-    const path = join(nodes.dir, 'a.duckdb');
-    const a = await node('a');
-    await a.execute('CREATE TABLE t (id BIGINT)');
-    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
-    await a.close();
-    open.length = 0;
-    // As if the leader was killed after a commit and before its next checkpoint.
-    killedAfter(path, ['INSERT INTO t VALUES (777)']);
-    expect(existsSync(`${path}.wal`)).toBe(true);
+    const path = await leaderKilledWithUnshippedWal('CREATE TABLE t (id BIGINT)');
     const again = await node('a');
     expect((await again.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
     // The file itself was kept (no restore from storage).
@@ -191,14 +198,8 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('setting a copy aside is cut by its signal (a node closing): nothing half-written, the file and WAL as they were', async () => {
-    const path = join(nodes.dir, 'a.duckdb');
-    const a = await node('a');
     // Large enough that copying it takes many steps.
-    await a.execute('CREATE TABLE t AS SELECT random() AS r FROM range(4000000)');
-    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
-    await a.close();
-    open.length = 0;
-    killedAfter(path, ['INSERT INTO t VALUES (777)']);
+    const path = await leaderKilledWithUnshippedWal('CREATE TABLE t AS SELECT random() AS r FROM range(4000000)');
     const walBefore = readFileSync(`${path}.wal`);
     const sizeBefore = statSync(path).size;
     const asideFiles = (): string[] => readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-'));

@@ -66,25 +66,18 @@ describe('one node', () => {
     );
     expect(n).toBe(2);
     expect(await count(a)).toBe(2n);
-    await expect(
-      HaQLite.open({
-        path: join(nodes.dir, 'x.db'),
-        storage: nodes.storage,
-        lease: { store: nodes.lease },
-        instanceId: 'x',
-        busyTimeoutMs: -1,
-      }),
-    ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
-    // A node option (passed through to HaNode) is checked the same way.
-    await expect(
-      HaQLite.open({
-        path: join(nodes.dir, 'x.db'),
-        storage: nodes.storage,
-        lease: { store: nodes.lease },
-        instanceId: 'x',
-        replicatorTimeoutMs: -5,
-      }),
-    ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
+    // haqlite's own options and the node options it passes to HaNode are checked alike.
+    for (const bad of [{ busyTimeoutMs: -1 }, { replicatorTimeoutMs: -5 }]) {
+      await expect(
+        HaQLite.open({
+          path: join(nodes.dir, 'x.db'),
+          storage: nodes.storage,
+          lease: { store: nodes.lease },
+          instanceId: 'x',
+          ...bad,
+        }),
+      ).rejects.toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_CONFIG'));
+    }
   });
 
   it('runs a write once per idempotency token', async () => {
