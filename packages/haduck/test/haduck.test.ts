@@ -181,7 +181,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted leader whose WAL holds commits no checkpoint shipped keeps its file and sets a copy aside with the WAL', async () => {
-    const path = await leaderKilledWithUnshippedWal('CREATE TABLE t (id BIGINT)');
+    await leaderKilledWithUnshippedWal('CREATE TABLE t (id BIGINT)');
     const again = await node('a');
     expect((await again.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n]]);
     // The file itself was kept (no restore from storage).
