@@ -91,6 +91,8 @@ function snapshotError(err: unknown, key: string, signal?: AbortSignal): Error {
   if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
   if (e.code === 'HADB_CHANGESET_ABORTED')
     return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
+  // The hash worker failed: nothing is known about the snapshot's bytes.
+  if (e.code === 'HADB_CHANGESET_WORKER_FAILED') return err as Error;
   if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_'))
     return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
   return err as Error;
