@@ -235,6 +235,7 @@ export async function restorePhysicalRanged(
       await writer.flush();
       const written = writer.barrier();
       posted = posted.then(() => written).then(() => hasher!.post(batch));
+      posted.catch(() => undefined); // awaited later; a failure is reported there
     };
     /** End of the file's bytes that may already be named by a pending hash extent. */
     let highWater = 0;

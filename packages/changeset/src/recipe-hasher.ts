@@ -91,12 +91,14 @@ export class InlineRecipeHasher implements RecipeHasher {
   readonly #hash: Hash = createHash('sha256');
   readonly #fd: number;
   #buffer: Uint8Array | undefined;
+  #closed = false;
 
   constructor(fd: number) {
     this.#fd = fd;
   }
 
   post(batch: HashBatch): void {
+    if (this.#closed) return;
     this.#buffer ??= new Uint8Array(Math.min(READ_BYTES, 1 << 20));
     const fd = this.#fd;
     hashBatch(this.#hash, batch, this.#buffer, (b, n, p) => readFully(fd, b, n, p));
@@ -110,7 +112,9 @@ export class InlineRecipeHasher implements RecipeHasher {
     return Promise.resolve(this.#hash.digest());
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
 }
 
 /**

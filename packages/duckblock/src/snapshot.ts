@@ -168,6 +168,8 @@ export interface RestoreSnapshotOptions extends OpOptions {
   readonly concurrency?: number | undefined;
   /** Bytes per ranged GET (default 8 MiB); memory is about `concurrency × rangeBytes`. */
   readonly rangeBytes?: number | undefined;
+  /** Snapshots of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 = always). */
+  readonly workerMinBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -233,7 +235,13 @@ export async function restoreSnapshot(
           }
         },
       },
-      { signal, concurrency: options.concurrency, rangeBytes: options.rangeBytes, sync: true },
+      {
+        signal,
+        concurrency: options.concurrency,
+        rangeBytes: options.rangeBytes,
+        workerMinBytes: options.workerMinBytes,
+        sync: true,
+      },
     );
     if (result === null) throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
     const { header } = result;
