@@ -9,8 +9,8 @@ import { ChangesetError } from './errors.js';
  * offset (bytes already written there). Pieces are hashed in order.
  */
 export interface HashBatch {
-  readonly ops: Float64Array;
-  readonly inline: Uint8Array;
+  readonly ops: Float64Array<ArrayBuffer>;
+  readonly inline: Uint8Array<ArrayBuffer>;
 }
 
 /**
@@ -182,7 +182,7 @@ export class WorkerRecipeHasher implements RecipeHasher {
 
   post(batch: HashBatch): void {
     if (this.#failure !== undefined || this.#closed) return;
-    this.#worker.postMessage(batch, [batch.ops.buffer, batch.inline.buffer as ArrayBuffer]);
+    this.#worker.postMessage(batch, [batch.ops.buffer, batch.inline.buffer]);
   }
 
   async mark(): Promise<void> {
