@@ -1,9 +1,9 @@
 // Shared by the restore benches (duckblock, walstream): the `cp` + fsync baseline, cache control,
 // the S3 backend from the test env, and same-run ratio rows.
 import { execFile, execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BenchContext } from './bench-types.js';
@@ -38,6 +38,31 @@ export function dropCaches(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A generated bench input kept across runs in `$HADB_BENCH_CACHE` (default
+ * `<tmpdir>/hadb-bench-cache`): `generate(path)` runs only when `name` is not there yet.
+ * Returns the file's path and the generation time in ms (`undefined` when it was cached).
+ */
+export async function cachedInput(
+  name: string,
+  generate: (path: string) => Promise<void>,
+): Promise<{ path: string; generatedMs: number | undefined }> {
+  const dir = process.env.HADB_BENCH_CACHE ?? join(tmpdir(), 'hadb-bench-cache');
+  const path = join(dir, name);
+  if (existsSync(path)) return { path, generatedMs: undefined };
+  await mkdir(dir, { recursive: true });
+  const partial = `${path}.partial-${process.pid}`;
+  await rm(partial, { force: true });
+  const t0 = performance.now();
+  try {
+    await generate(partial);
+    await rename(partial, path);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return { path, generatedMs: performance.now() - t0 };
 }
 
 /** Options of `S3StorageBackend.open` from the test env (Ceph RGW), or undefined when the env is not set. */

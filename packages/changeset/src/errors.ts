@@ -49,6 +49,8 @@ export type ChangesetErrorCode =
   | 'HADB_CHANGESET_SEQUENCE_EXISTS'
   /** The operation's `AbortSignal` fired. */
   | 'HADB_CHANGESET_ABORTED'
+  /** The worker thread that hashes a ranged restore failed or exited; says nothing about the object's bytes. */
+  | 'HADB_CHANGESET_WORKER_FAILED'
   /** An option is invalid (reported when the object is constructed). */
   | 'HADB_CHANGESET_INVALID_CONFIG';
 

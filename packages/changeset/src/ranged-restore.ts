@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { configChecker, throwIfAborted, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import { ChangesetError, changesetAborted, changesetInvalidConfig } from './errors.js';
 import { digestToU64 } from './hash-batch.js';
+import { InlineRecipeHasher, type RecipeHasher, WorkerRecipeHasher } from './recipe-hasher.js';
+import { HashRecipe } from './hash-recipe.js';
+import { VectorWriter } from './vector-writer.js';
 import { HADBP_HEADER_SIZE, HADBP_MAGIC, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, HADBP_VERSION } from './physical.js';
 import type { PageEntry, PhysicalHeader } from './types.js';
 import { assertU64 } from './validate.js';
@@ -19,6 +21,12 @@ export interface RangedRestoreTarget {
   place(pageId: bigint, dataLen: number): number | undefined;
   /** Receives an entry `place` did not place; `data` is a private copy. May throw to reject it. */
   entry(page: PageEntry): void;
+  /**
+   * Called once after the last entry was parsed and every write completed, before the file is
+   * synced (`sync: true`) and possibly before the checksum is verified: only prepare the
+   * unpublished file here (e.g. set its size). May throw to reject the changeset.
+   */
+  end?(): void | Promise<void>;
 }
 
 /** Options of {@link restorePhysicalRanged}. */
@@ -29,6 +37,17 @@ export interface RestorePhysicalRangedOptions extends OpOptions {
   readonly rangeBytes?: number | undefined;
   /** If set, the header's `prev_checksum` must equal it (`HADB_CHANGESET_CHAIN_BROKEN`). */
   readonly expectedPrev?: bigint | undefined;
+  /**
+   * Fsync the file once, after `target.end`, while the last bytes are still being hashed
+   * (default false: the caller syncs). The call still resolves only after verification.
+   */
+  readonly sync?: boolean | undefined;
+  /**
+   * Objects of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 =
+   * always). Smaller ones are hashed on the calling thread, where starting a thread would cost
+   * more than it saves.
+   */
+  readonly workerMinBytes?: number | undefined;
 }
 
 /** Result of {@link restorePhysicalRanged}. */
@@ -41,15 +60,11 @@ export interface RangedRestoreResult {
   readonly etag: string;
 }
 
-/** Vectored writes gather at most this many pieces (below every platform's IOV_MAX) … */
-const MAX_IOV = 512;
-/** … and this many bytes. */
-const MAX_WRITE_BYTES = 4 << 20;
-/** Vectored writes in flight. */
-const WRITES_IN_FLIGHT = 4;
 /** The header's `prev_checksum` field, the first bytes the checksum covers. */
 const PREV_START = 20;
 const PREV_END = 28;
+/** A hash batch is cut once it names this many bytes (of the file or inline). */
+const BATCH_BYTES = 16 << 20;
 
 /** The chunks of one ranged GET, filled by its download and drained in order by the parser. */
 class RangeSlot {
@@ -64,6 +79,7 @@ class RangeSlot {
   }
 
   finish(error?: unknown): void {
+    if (this.done) return;
     this.done = true;
     this.error = error;
     this.#notify();
@@ -81,80 +97,6 @@ class RangeSlot {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
-  }
-}
-
-/** Positional vectored writes of views into downloaded chunks (no copy), a few in flight. */
-class VectorWriter {
-  #pieces: Uint8Array[] = [];
-  #offset = 0;
-  #bytes = 0;
-  readonly #inflight: Promise<void>[] = [];
-  readonly #file: FileHandle;
-
-  constructor(file: FileHandle) {
-    this.#file = file;
-  }
-
-  /** Adds `piece` at `offset`; returns a promise only when a write had to be issued (await it). */
-  add(piece: Uint8Array, offset: number): Promise<void> | undefined {
-    if (
-      this.#pieces.length > 0 &&
-      (offset !== this.#offset + this.#bytes || this.#pieces.length >= MAX_IOV || this.#bytes >= MAX_WRITE_BYTES)
-    ) {
-      return this.flush().then(() => this.#push(piece, offset));
-    }
-    this.#push(piece, offset);
-    return undefined;
-  }
-
-  #push(piece: Uint8Array, offset: number): void {
-    if (this.#pieces.length === 0) this.#offset = offset;
-    this.#pieces.push(piece);
-    this.#bytes += piece.length;
-  }
-
-  async flush(): Promise<void> {
-    if (this.#pieces.length === 0) return;
-    const pieces = this.#pieces;
-    const offset = this.#offset;
-    this.#pieces = [];
-    this.#bytes = 0;
-    if (this.#inflight.length >= WRITES_IN_FLIGHT) await this.#inflight.shift();
-    const p = writeAll(this.#file, pieces, offset);
-    p.catch(() => undefined);
-    this.#inflight.push(p);
-  }
-
-  /** Flushes and waits for every write; the first failure rejects. */
-  async settle(): Promise<void> {
-    await this.flush();
-    while (this.#inflight.length > 0) await this.#inflight.shift();
-  }
-
-  /** Waits for writes in flight without reporting their failures (cleanup after an error). */
-  async drain(): Promise<void> {
-    await Promise.allSettled(this.#inflight.splice(0));
-  }
-}
-
-async function writeAll(file: FileHandle, pieces: Uint8Array[], offset: number): Promise<void> {
-  const total = pieces.reduce((n, b) => n + b.length, 0);
-  const { bytesWritten } = await file.writev(pieces, offset);
-  if (bytesWritten === total) return;
-  // Short vectored write: finish with plain writes.
-  let skip = bytesWritten;
-  let at = offset;
-  for (const b of pieces) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      at += b.length;
-      continue;
-    }
-    let done = skip;
-    skip = 0;
-    while (done < b.length) done += (await file.write(b, done, b.length - done, at + done)).bytesWritten;
-    at += b.length;
   }
 }
 
@@ -183,16 +125,23 @@ function parseHeader(h: Uint8Array, expectedPrev: bigint | undefined): PhysicalH
 /**
  * Downloads the `.hadbp` changeset at `key` with parallel ranged GETs (`getStream` with
  * `start`/`length`, `concurrency` in flight) and writes each entry's data once, with positional
- * vectored writes straight from the downloaded chunks, at the offset `target.place` gives. The
- * whole object is hashed in order while it streams, and the trailer checksum is compared at the
- * end: the call resolves only when every byte written was verified. Until then the file holds
- * unverified data, so write to a temporary file and publish it only after this resolves; the
- * caller fsyncs (once) and renames.
+ * vectored writes straight from the downloaded chunks (no copy), at the offset `target.place`
+ * gives. The SHA-256 runs over the whole object in order, on a worker thread for objects of at
+ * least `workerMinBytes`: entry heads and metadata are copied to it, page data it reads back
+ * from `file` once written (from the page cache), so hashing overlaps the downloads and never
+ * holds their buffers. Memory is about `concurrency × rangeBytes`.
+ *
+ * The call resolves only when the trailer checksum verified every byte written. Until then the
+ * file holds unverified data, so write to a temporary file and publish it only after this
+ * resolves; with `sync: true` the one fsync overlaps the end of the hashing, otherwise the
+ * caller fsyncs (once) before publishing. The worker is stopped before the call settles, on
+ * every path. Keep `file` open until then.
  *
  * Every range must come from the same object version (same etag as the first); a different one
  * is `HADB_CHANGESET_IO`. Same checks and codes as `readPhysicalStream` (including ascending page
- * ids, `HADB_CHANGESET_NOT_CANONICAL`). Storage failures pass through as the storage's errors; an
- * abort is `HADB_CHANGESET_ABORTED`. Returns `null` if the object does not exist.
+ * ids, `HADB_CHANGESET_NOT_CANONICAL`). Storage and file-system failures pass through as their
+ * own errors; an abort is `HADB_CHANGESET_ABORTED`; a failed hash worker is
+ * `HADB_CHANGESET_WORKER_FAILED`. Returns `null` if the object does not exist.
  */
 export async function restorePhysicalRanged(
   storage: StorageBackend,
@@ -204,20 +153,29 @@ export async function restorePhysicalRanged(
   const check = configChecker(changesetInvalidConfig);
   const concurrency = check.int('concurrency', options.concurrency, { min: 1, default: 4 });
   const rangeBytes = check.int('rangeBytes', options.rangeBytes, { min: 4096, default: 8 << 20 });
+  const workerMinBytes = check.int('workerMinBytes', options.workerMinBytes, { min: 0, default: 32 << 20 });
   if (options.expectedPrev !== undefined) assertU64('expectedPrev', options.expectedPrev);
   const { signal } = options;
   throwIfAborted(signal, changesetAborted);
   const controller = new AbortController();
-  const onAbort = () => controller.abort(signal?.reason);
-  signal?.addEventListener('abort', onAbort, { once: true });
   const inner = controller.signal;
+  const slots: RangeSlot[] = [];
+  /** The first failure that must stop everything (abort, hash worker); wakes the parser. */
+  let fatal: unknown;
+  const fail = (err: unknown): void => {
+    fatal ??= err;
+    controller.abort();
+    for (const slot of slots) slot?.finish(fatal);
+  };
+  const onAbort = () => fail(changesetAborted('changeset download aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
   const writer = new VectorWriter(file);
+  let hasher: RecipeHasher | undefined;
   try {
     const first = await storage.getStream(key, { start: 0, length: rangeBytes, signal: inner });
     if (first === null) return null;
     const { size, etag } = first;
     const rangeCount = Math.max(1, Math.ceil(size / rangeBytes));
-    const slots: RangeSlot[] = [];
 
     const consume = async (slot: RangeSlot, body: AsyncIterable<Uint8Array>, expected: number) => {
       let got = 0;
@@ -239,6 +197,7 @@ export async function restorePhysicalRanged(
       if (i >= rangeCount || slots[i] !== undefined) return;
       const slot = new RangeSlot();
       slots[i] = slot;
+      if (fatal !== undefined) slot.finish(fatal);
       if (i === 0) {
         void consume(slot, first.body, expectedOf(0));
         return;
@@ -261,9 +220,25 @@ export async function restorePhysicalRanged(
     // Range 0 is already answered: consume it now, so its body is released on every path.
     startRange(0);
 
-    // The parser: walks the object in order, hashing it and routing each entry's data.
-    const hash = createHash('sha256');
+    // The parser: walks the object in order, routing each entry's data and recording the hash
+    // input: [20, 28) (prev_checksum) and [40, bodyEnd) (the entries). Page data is hashed from
+    // the file once its write completed (read back by the hasher); the rest is copied in.
     const bodyEnd = size - HADBP_TRAILER_SIZE;
+    hasher = size >= workerMinBytes ? new WorkerRecipeHasher(file.fd, fail) : new InlineRecipeHasher(file.fd);
+    const recipe = new HashRecipe();
+    /** Posted batches, in order, each after the writes it names completed. */
+    let posted: Promise<void> = Promise.resolve();
+    /** Hands the pending batch to the hasher once the writes issued so far have completed. */
+    const cut = async (): Promise<void> => {
+      const batch = recipe.take();
+      if (batch === undefined) return;
+      await writer.flush();
+      const written = writer.barrier();
+      posted = posted.then(() => written).then(() => hasher!.post(batch));
+      posted.catch(() => undefined); // awaited later; a failure is reported there
+    };
+    /** End of the file's bytes that may already be named by a pending hash extent. */
+    let highWater = 0;
     let pos = 0;
     let rangeIndex = 0;
     let current: RangeSlot | undefined;
@@ -276,6 +251,7 @@ export async function restorePhysicalRanged(
           current = slots[rangeIndex]!;
         }
         await current.wait();
+        if (fatal !== undefined) throw fatal;
         throwIfAborted(signal, changesetAborted);
         const chunk = current.chunks.shift();
         if (chunk !== undefined) return chunk;
@@ -287,11 +263,6 @@ export async function restorePhysicalRanged(
       }
     };
 
-    const hashPart = (next: Uint8Array, from: number, to: number): void => {
-      const lo = Math.max(pos, from);
-      const hi = Math.min(pos + next.length, to);
-      if (hi > lo) hash.update(next.subarray(lo - pos, hi - pos));
-    };
     let chunk: Uint8Array = new Uint8Array(0);
     let view = new DataView(chunk.buffer);
     let at = 0; // offset into chunk
@@ -300,10 +271,6 @@ export async function restorePhysicalRanged(
       while (at >= chunk.length) {
         const next = await nextChunk();
         if (next === null) return false;
-        // The checksum covers the object's bytes [20, 28) (prev_checksum) and [40, bodyEnd) (the
-        // entries), in order; chunks arrive in order, so each is hashed as it is fetched.
-        hashPart(next, PREV_START, PREV_END);
-        hashPart(next, HADBP_HEADER_SIZE, bodyEnd);
         chunk = next;
         view = new DataView(next.buffer, next.byteOffset, next.length);
         at = 0;
@@ -335,6 +302,7 @@ export async function restorePhysicalRanged(
     const h = await readSmall(HADBP_HEADER_SIZE);
     if (h === null) throw ChangesetError.truncated(HADBP_MIN_SIZE, size);
     const header = parseHeader(h, options.expectedPrev);
+    recipe.inline(h.subarray(PREV_START, PREV_END));
     target.begin?.(header);
     const width = header.pageIdSize;
     let last = -1n;
@@ -346,6 +314,7 @@ export async function restorePhysicalRanged(
         // Fast path (almost every entry): the head lies in the current chunk; no copy, no await.
         pageId = width === 8 ? view.getBigUint64(at, false) : BigInt(view.getUint32(at, false));
         dataLen = view.getUint32(at + width, false);
+        recipe.inline(chunk.subarray(at, at + width + 4));
         at += width + 4;
         pos += width + 4;
       } else {
@@ -354,6 +323,7 @@ export async function restorePhysicalRanged(
         const hv = new DataView(head.buffer, head.byteOffset, width + 4);
         pageId = width === 8 ? hv.getBigUint64(0, false) : BigInt(hv.getUint32(0, false));
         dataLen = hv.getUint32(width, false);
+        recipe.inline(head);
       }
       if (dataLen > header.pageSize) throw ChangesetError.pageTooLarge(dataLen, header.pageSize);
       if (pageId < last) {
@@ -363,14 +333,23 @@ export async function restorePhysicalRanged(
         );
       }
       last = pageId;
+      if (recipe.bytes >= BATCH_BYTES) await cut();
       if (pos + dataLen > bodyEnd) throw ChangesetError.truncated(pos + dataLen + HADBP_TRAILER_SIZE, size);
       const offset = target.place(pageId, dataLen);
       if (offset === undefined) {
         const data = await readSmall(dataLen);
         if (data === null) throw ChangesetError.truncated(entryStart + width + 4 + dataLen, size);
+        recipe.inline(data);
         target.entry({ pageId, data: data.slice() });
         continue;
       }
+      if (offset < highWater) {
+        // This write may cover bytes a pending extent names: hash everything recorded so far first.
+        await cut();
+        await posted;
+        await hasher.mark();
+      }
+      highWater = Math.max(highWater, offset + dataLen);
       let done = 0;
       while (done < dataLen) {
         if (at >= chunk.length && !(await more())) {
@@ -379,6 +358,7 @@ export async function restorePhysicalRanged(
         const take = Math.min(dataLen - done, chunk.length - at);
         const issued = writer.add(chunk.subarray(at, at + take), offset + done);
         if (issued !== undefined) await issued;
+        recipe.extent(offset + done, take);
         done += take;
         at += take;
         pos += take;
@@ -392,17 +372,30 @@ export async function restorePhysicalRanged(
     if (trailer === null) throw ChangesetError.truncated(pos + HADBP_TRAILER_SIZE, size);
     const stored = new DataView(trailer.buffer, trailer.byteOffset, 8).getBigUint64(0, false);
     if (await more()) throw ChangesetError.io(undefined, `${key}: a ranged read returned more bytes than the object`);
-    const computed = digestToU64(hash.digest());
-    if (computed !== stored) throw ChangesetError.checksumMismatch(stored, computed);
+    await cut();
+    // A failed write is reported before any verdict on the bytes.
     await writer.settle();
+    await target.end?.();
+    // The one fsync runs while the hasher finishes: the file is not published before this resolves.
+    const [digest, synced] = await Promise.allSettled([
+      posted.then(() => hasher!.digest()),
+      options.sync === true ? file.sync() : undefined,
+    ]);
+    if (digest.status === 'rejected') throw digest.reason;
+    const computed = digestToU64(digest.value);
+    if (computed !== stored) throw ChangesetError.checksumMismatch(stored, computed);
+    if (synced.status === 'rejected') throw synced.reason;
     return { header, checksum: stored, size, etag };
   } catch (err) {
-    controller.abort();
+    const first = fatal;
+    fail(err);
     await writer.drain();
+    await hasher?.close();
     if (signal?.aborted) throw changesetAborted('changeset download aborted', err);
-    throw err;
+    throw first ?? err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     controller.abort();
+    await hasher?.close();
   }
 }

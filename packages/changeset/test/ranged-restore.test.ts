@@ -84,25 +84,47 @@ describe('restorePhysicalRanged', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function restoreTo(storage: StorageBackend, name: string, rangeBytes: number, concurrency = 3) {
+  async function restoreTo(
+    storage: StorageBackend,
+    name: string,
+    rangeBytes: number,
+    concurrency = 3,
+    workerMinBytes?: number,
+  ) {
     const path = join(dir, name);
     const fh = await open(path, 'w+');
     const t = target();
     try {
-      const result = await restorePhysicalRanged(storage, 'k', fh, t, { rangeBytes, concurrency });
+      const result = await restorePhysicalRanged(storage, 'k', fh, t, { rangeBytes, concurrency, workerMinBytes });
       return { result, t, path };
     } finally {
       await fh.close();
     }
   }
 
-  for (const width of [PageIdSize.U32, PageIdSize.U64]) {
-    for (const rangeBytes of [4096, 5000, 65_536, 8 << 20]) {
-      it(`writes every page once at its offset and verifies the checksum (u${width * 8} ids, ${rangeBytes}-byte ranges)`, async () => {
+  for (const [width, rangeBytes, workerMinBytes] of [
+    [PageIdSize.U32, 4096, undefined],
+    [PageIdSize.U32, 5000, 0],
+    [PageIdSize.U32, 65_536, undefined],
+    [PageIdSize.U32, 8 << 20, 0],
+    [PageIdSize.U64, 4096, 0],
+    [PageIdSize.U64, 5000, undefined],
+    [PageIdSize.U64, 65_536, 0],
+    [PageIdSize.U64, 8 << 20, undefined],
+  ] as const) {
+    {
+      const where = workerMinBytes === 0 ? 'hashed on a worker' : 'hashed inline';
+      it(`writes every page once at its offset and verifies the checksum (u${width * 8} ids, ${rangeBytes}-byte ranges, ${where})`, async () => {
         const storage = await MemStorageBackend.open();
         const { bytes, pages } = build(width * rangeBytes, 150, width);
         const { etag } = await storage.put('k', bytes);
-        const { result, t, path } = await restoreTo(storage, `ok-${width}-${rangeBytes}`, rangeBytes);
+        const { result, t, path } = await restoreTo(
+          storage,
+          `ok-${width}-${rangeBytes}`,
+          rangeBytes,
+          3,
+          workerMinBytes,
+        );
         expect(result).not.toBeNull();
         expect(result!.size).toBe(bytes.length);
         expect(result!.etag).toBe(etag);
@@ -124,18 +146,21 @@ describe('restorePhysicalRanged', () => {
     expect((await restoreTo(storage, 'missing', 4096)).result).toBeNull();
   });
 
-  it('a flipped byte anywhere is a typed error, also in a range that arrives before the one before it', async () => {
-    const { bytes } = build(11, 60, PageIdSize.U64);
-    // Header, entry heads, page data, the last range and the trailer.
-    for (const at of [3, 25, 40, 45, 4200, 30_000, bytes.length - 20, bytes.length - 1]) {
-      const storage = await MemStorageBackend.open();
-      const bad = Uint8Array.from(bytes);
-      bad[at]! ^= 0x10;
-      await storage.put('k', bad);
-      const err = await errorOf(restoreTo(storage, `flip-${at}`, 4096, 4));
-      expect(isChangesetError(err), `byte ${at}: ${String(err)}`).toBe(true);
-    }
-  });
+  for (const workerMinBytes of [undefined, 0]) {
+    const where = workerMinBytes === 0 ? 'hashed on a worker' : 'hashed inline';
+    it(`a flipped byte anywhere is a typed error, also in a range that arrives before the one before it (${where})`, async () => {
+      const { bytes } = build(11, 60, PageIdSize.U64);
+      // Header, entry heads, page data, the last range and the trailer.
+      for (const at of [3, 25, 40, 45, 4200, 30_000, bytes.length - 20, bytes.length - 1]) {
+        const storage = await MemStorageBackend.open();
+        const bad = Uint8Array.from(bytes);
+        bad[at]! ^= 0x10;
+        await storage.put('k', bad);
+        const err = await errorOf(restoreTo(storage, `flip-${at}`, 4096, 4, workerMinBytes));
+        expect(isChangesetError(err), `byte ${at}: ${String(err)}`).toBe(true);
+      }
+    });
+  }
 
   it('a truncated or extended object is HADB_CHANGESET_TRUNCATED', async () => {
     const { bytes } = build(12, 20, PageIdSize.U32);

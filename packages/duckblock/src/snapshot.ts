@@ -177,17 +177,21 @@ export interface RestoreSnapshotOptions extends OpOptions {
   readonly concurrency?: number | undefined;
   /** Bytes per ranged GET (default 8 MiB); memory is about `concurrency × rangeBytes`. */
   readonly rangeBytes?: number | undefined;
+  /** Snapshots of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 = always). */
+  readonly workerMinBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
 /**
  * Restores `dbPath` from the snapshot at `key`: downloads it with parallel ranged GETs (bounded
- * memory) and writes each page once, at its offset, into `<db>.hadb-restore`, while hashing the
- * object in order. Only after the trailer checksum verified every byte is the file sized to its
- * size marker (or DuckDB header), fsynced once and installed with a journalled rename (see
- * `installRestoredFile`). On any error (a corrupt byte is `HADB_DUCKBLOCK_CORRUPT`, an abort
- * `HADB_DUCKBLOCK_ABORTED`) the side file is removed and `dbPath` is untouched. Returns the new
- * position: the snapshot's seq, its `prev_checksum` (the chain anchor) and epoch.
+ * memory) and writes each page once, at its offset, into `<db>.hadb-restore`, while the object
+ * is hashed in order (on a worker thread for large snapshots; see `restorePhysicalRanged`). The
+ * side file is sized to its size marker (or DuckDB header) and fsynced once, the fsync
+ * overlapping the end of the hashing; only after the trailer checksum verified every byte is
+ * it installed with a journalled rename (see `installRestoredFile`). On any error (a corrupt
+ * byte is `HADB_DUCKBLOCK_CORRUPT`, an abort `HADB_DUCKBLOCK_ABORTED`, a failed hash worker
+ * `HADB_CHANGESET_WORKER_FAILED`) the side file is removed and `dbPath` is untouched. Returns
+ * the new position: the snapshot's seq, its `prev_checksum` (the chain anchor) and epoch.
  */
 export async function restoreSnapshot(
   storage: StorageBackend,
@@ -202,6 +206,7 @@ export async function restoreSnapshot(
   let ok = false;
   try {
     fh = await open(tmp, 'w+', 0o644);
+    const file = fh;
     const markers = new SegmentMarkers(`snapshot ${key}`, options.maxFileSize);
     const page = PAGE_SIZE;
     const result = await restorePhysicalRanged(
@@ -222,12 +227,33 @@ export async function restoreSnapshot(
         entry(marker) {
           markers.take(marker);
         },
+        async end() {
+          // Sizes the unpublished side file before its one fsync, which overlaps the end of the
+          // verification. Never below the bytes written: the hasher reads those back.
+          markers.finish();
+          if (markers.fileSize !== undefined) {
+            await file.truncate(markers.fileSize);
+            return;
+          }
+          const written = (await file.stat()).size;
+          if ((await truncateToHeader(file)) < written) {
+            throw new DuckblockError(
+              'HADB_DUCKBLOCK_CORRUPT',
+              `snapshot ${key} has pages past its DuckDB header's size`,
+            );
+          }
+        },
       },
-      { signal, concurrency: options.concurrency, rangeBytes: options.rangeBytes },
+      {
+        signal,
+        concurrency: options.concurrency,
+        rangeBytes: options.rangeBytes,
+        workerMinBytes: options.workerMinBytes,
+        sync: true,
+      },
     );
     if (result === null) throw new DuckblockError('HADB_DUCKBLOCK_NOT_FOUND', `snapshot ${key} not found`);
     const { header } = result;
-    markers.finish();
     const accepted = options.acceptedEpoch ?? 0n;
     const snapEpoch = markers.epoch;
     if (snapEpoch < accepted) {
@@ -236,9 +262,6 @@ export async function restoreSnapshot(
         `snapshot ${key} has epoch ${snapEpoch}, below accepted epoch ${accepted}`,
       );
     }
-    if (markers.fileSize !== undefined) await fh.truncate(markers.fileSize);
-    else await truncateToHeader(fh);
-    await fh.sync();
     await fh.close();
     fh = undefined;
     const position = await installRestoredFile(
@@ -256,6 +279,8 @@ export async function restoreSnapshot(
     if (isChangesetError(err, 'HADB_CHANGESET_ABORTED') || (signal?.aborted && isStorageError(err))) {
       throw new DuckblockError('HADB_DUCKBLOCK_ABORTED', 'snapshot restore aborted', { cause: err });
     }
+    // The hash worker failed: nothing is known about the snapshot's bytes.
+    if (isChangesetError(err, 'HADB_CHANGESET_WORKER_FAILED')) throw err;
     if (isChangesetError(err)) {
       throw new DuckblockError('HADB_DUCKBLOCK_CORRUPT', `snapshot ${key} rejected: ${err.message}`, { cause: err });
     }

@@ -47,6 +47,8 @@ export interface RestoreOptions {
   readonly snapshotConcurrency?: number | undefined;
   /** Bytes per ranged GET of the snapshot. Default 8 MiB; memory is about concurrency × this. */
   readonly snapshotRangeBytes?: number | undefined;
+  /** Snapshots of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 = always). */
+  readonly snapshotWorkerMinBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called after the snapshot and after each incremental. */
   readonly onProgress?: ((progress: RestoreProgress) => void) | undefined;
@@ -91,6 +93,8 @@ function snapshotError(err: unknown, key: string, signal?: AbortSignal): Error {
   if (e.code === 'HADB_CHANGESET_IO' && e.cause instanceof Error) return e.cause;
   if (e.code === 'HADB_CHANGESET_ABORTED')
     return new WalstreamError('HADB_WALSTREAM_ABORTED', 'restore aborted', { cause: err });
+  // The hash worker failed: nothing is known about the snapshot's bytes.
+  if (e.code === 'HADB_CHANGESET_WORKER_FAILED') return err as Error;
   if (typeof e.code === 'string' && e.code.startsWith('HADB_CHANGESET_'))
     return corruptError(`snapshot ${key}: ${e.message ?? ''}`, err);
   return err as Error;
@@ -143,6 +147,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     min: 4096,
     default: 8 << 20,
   });
+  const snapshotWorkerMinBytes = check.int('snapshotWorkerMinBytes', options.snapshotWorkerMinBytes, {
+    min: 0,
+    default: 32 << 20,
+  });
   if (existsSync(output)) {
     if (options.ifNotExists === true) return { skipped: true };
     if (options.overwrite !== true) throw new WalstreamError('HADB_WALSTREAM_EXISTS', `${output} already exists`);
@@ -191,7 +199,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
             epoch = meta.epoch;
           },
         },
-        { signal, concurrency: snapshotConcurrency, rangeBytes: snapshotRangeBytes },
+        {
+          signal,
+          concurrency: snapshotConcurrency,
+          rangeBytes: snapshotRangeBytes,
+          workerMinBytes: snapshotWorkerMinBytes,
+        },
       );
     } catch (err) {
       throw snapshotError(err, snap.key, signal);

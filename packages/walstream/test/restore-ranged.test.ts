@@ -63,59 +63,71 @@ describe('restore: the snapshot through parallel ranged GETs', () => {
 
   const leftovers = (prefix: string) => readdirSync(t.dir).filter((n) => n.startsWith(prefix));
 
-  it('restores the same pages through many small ranges (entries straddle range boundaries)', async () => {
-    const output = join(t.dir, 'small-ranges.db');
-    const result = await restore({
-      storage,
-      name: 'db',
-      output,
-      snapshotRangeBytes: 40_001,
-      snapshotConcurrency: 3,
-      integrity: 'full',
+  for (const workerMinBytes of [undefined, 0]) {
+    const where = workerMinBytes === 0 ? ' (hashed on a worker thread)' : '';
+    const tag = workerMinBytes === 0 ? '-worker' : '';
+    it(`restores the same pages through many small ranges (entries straddle range boundaries)${where}`, async () => {
+      const output = join(t.dir, `small-ranges${tag}.db`);
+      const result = await restore({
+        storage,
+        name: 'db',
+        output,
+        snapshotRangeBytes: 40_001,
+        snapshotWorkerMinBytes: workerMinBytes,
+        snapshotConcurrency: 3,
+        integrity: 'full',
+      });
+      expect(result.skipped).toBe(false);
+      expect(fileHash(output)).toBe(fileHash(source));
     });
-    expect(result.skipped).toBe(false);
-    expect(fileHash(output)).toBe(fileHash(source));
-  });
 
-  it('a flipped byte in a downloaded range is HADB_WALSTREAM_CORRUPT and nothing is left behind', async () => {
-    const good = (await storage.get(snapshotKey))!.data;
-    try {
-      for (const at of [30, 45, 40_010, Math.floor(good.length / 2), good.length - 3]) {
-        const bad = Uint8Array.from(good);
-        bad[at]! ^= 0x08;
-        await storage.put(snapshotKey, bad);
-        const output = join(t.dir, `flip-${at}.db`);
-        const err = await restore({ storage, name: 'db', output, snapshotRangeBytes: 40_001 }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect((err as { code?: string }).code, `byte ${at}: ${String(err)}`).toBe('HADB_WALSTREAM_CORRUPT');
-        expect(leftovers(`flip-${at}`)).toEqual([]);
+    it(`a flipped byte in a downloaded range is HADB_WALSTREAM_CORRUPT and nothing is left behind${where}`, async () => {
+      const good = (await storage.get(snapshotKey))!.data;
+      try {
+        for (const at of [30, 45, 40_010, Math.floor(good.length / 2), good.length - 3]) {
+          const bad = Uint8Array.from(good);
+          bad[at]! ^= 0x08;
+          await storage.put(snapshotKey, bad);
+          const output = join(t.dir, `flip${tag}-${at}.db`);
+          const err = await restore({
+            storage,
+            name: 'db',
+            output,
+            snapshotRangeBytes: 40_001,
+            snapshotWorkerMinBytes: workerMinBytes,
+          }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect((err as { code?: string }).code, `byte ${at}: ${String(err)}`).toBe('HADB_WALSTREAM_CORRUPT');
+          expect(leftovers(`flip${tag}-${at}`)).toEqual([]);
+        }
+      } finally {
+        await storage.put(snapshotKey, good);
       }
-    } finally {
-      await storage.put(snapshotKey, good);
-    }
-  });
+    });
 
-  it('an abort mid-restore is HADB_WALSTREAM_ABORTED and leaves no partial file', async () => {
-    const controller = new AbortController();
-    const output = join(t.dir, 'aborted.db');
-    const err = await restore({
-      storage: onChunk(storage, 4, () => controller.abort()),
-      name: 'db',
-      output,
-      snapshotRangeBytes: 40_001,
-      signal: controller.signal,
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect((err as { code?: string }).code, String(err)).toBe('HADB_WALSTREAM_ABORTED');
-    expect(leftovers('aborted')).toEqual([]);
-  });
+    it(`an abort mid-restore is HADB_WALSTREAM_ABORTED and leaves no partial file${where}`, async () => {
+      const controller = new AbortController();
+      const output = join(t.dir, `aborted${tag}.db`);
+      const err = await restore({
+        storage: onChunk(storage, 4, () => controller.abort()),
+        name: 'db',
+        output,
+        snapshotRangeBytes: 40_001,
+        snapshotWorkerMinBytes: workerMinBytes,
+        signal: controller.signal,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as { code?: string }).code, String(err)).toBe('HADB_WALSTREAM_ABORTED');
+      expect(leftovers(`aborted${tag}`)).toEqual([]);
+    });
+  }
 
   it('rejects bad snapshot download options with HADB_WALSTREAM_INVALID_CONFIG', async () => {
-    for (const bad of [{ snapshotConcurrency: 0 }, { snapshotRangeBytes: 10 }]) {
+    for (const bad of [{ snapshotConcurrency: 0 }, { snapshotRangeBytes: 10 }, { snapshotWorkerMinBytes: -1 }]) {
       const err = await restore({ storage, name: 'db', output: join(t.dir, 'cfg.db'), ...bad }).then(
         () => undefined,
         (e: unknown) => e,
