@@ -18,6 +18,12 @@ export type HaQLiteErrorCode =
    * follower otherwise relays the stream to the leader). Nothing ran; retry once a leader is up.
    */
   | 'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER'
+  /**
+   * A synchronous leader-local call (`executeSync`, `batchSync`, `transactionSync`) found an
+   * interactive `transaction()` open on the leader's connection; it cannot wait for it. Retry
+   * after the transaction, or use the async API (which queues).
+   */
+  | 'HADB_HAQLITE_BUSY'
   /** An option of `HaQLite.open` or `serve` is invalid (reported at construction). */
   | 'HADB_HAQLITE_INVALID_CONFIG';
 

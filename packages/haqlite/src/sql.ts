@@ -54,6 +54,8 @@ interface Prepared {
   columns: readonly string[] | undefined;
   decltypes: readonly (string | null)[] | undefined;
   schema: number;
+  /** The caller's schema epoch at which `columns` were last confirmed (see {@link runStatement}). */
+  epoch: number | undefined;
 }
 
 /** Per connection: prepared statements by SQL text (LRU-ish, bounded) and two helper statements. */
@@ -66,7 +68,12 @@ interface ConnState {
 const states = new WeakMap<Db, ConnState>();
 const CACHE_SIZE = 256;
 
+/** The connection of the last call and its state: most calls repeat the connection of the one before. */
+let lastDb: Db | undefined;
+let lastState: ConnState | undefined;
+
 function state(db: Db): ConnState {
+  if (db === lastDb) return lastState!;
   let st = states.get(db);
   if (st === undefined) {
     st = {
@@ -76,6 +83,8 @@ function state(db: Db): ConnState {
     };
     states.set(db, st);
   }
+  lastDb = db;
+  lastState = st;
   return st;
 }
 
@@ -104,6 +113,7 @@ function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
     columns: undefined,
     decltypes: undefined,
     schema: -1,
+    epoch: undefined,
   };
   if (st.stmts.size >= CACHE_SIZE) st.stmts.delete(st.stmts.keys().next().value!);
   st.stmts.set(sql, p);
@@ -114,8 +124,56 @@ function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
  * Runs one statement on `db`. A statement text holding several statements runs as a script
  * (without parameters; the result counts the last statement's changes). `readOnly` rejects a
  * statement that writes with `HADB_HAQLITE_NOT_READ_ONLY`.
+ *
+ * `schemaEpoch`: a number the caller changes whenever the schema `db` sees may have changed (for a
+ * reader connection: after every write of the writer). While it is unchanged, a statement's cached
+ * column names are reused without asking SQLite for the schema version (a query of its own, as
+ * costly as a point lookup). Without it the schema version is checked on every call.
  */
-export function runStatement(db: Db, sql: string, args: SqlParams | undefined, readOnly = false): StatementResult {
+export function runStatement(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  readOnly = false,
+  schemaEpoch?: number,
+): StatementResult {
+  return run(db, sql, args, readOnly, schemaEpoch, undefined);
+}
+
+/** The error of a statement that opened or ended a transaction where haqlite owns the transaction. */
+export function txControlError(): HaQLiteError {
+  return new HaQLiteError(
+    'HADB_HAQLITE_SQL',
+    'transaction control statements (BEGIN, COMMIT, ROLLBACK) are not allowed here; use batch() or transaction()',
+  );
+}
+
+/**
+ * Runs one write-side statement (see {@link runStatement}) where haqlite owns the transaction:
+ * `inTransaction` is whether one is open now and must stay so. A statement that may change that
+ * — a script, or one SQLite calls read-only, which includes BEGIN, COMMIT, ROLLBACK, SAVEPOINT
+ * and RELEASE — is checked afterwards, and a change throws {@link txControlError} (the caller
+ * rolls back what is open). A statement that writes cannot end or open a transaction and
+ * succeed, so it is not checked. `readOnly` as in {@link runStatement}.
+ */
+export function runOwned(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  inTransaction: boolean,
+  readOnly = false,
+): StatementResult {
+  return run(db, sql, args, readOnly, undefined, inTransaction);
+}
+
+function run(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  readOnly: boolean,
+  schemaEpoch: number | undefined,
+  inTransaction: boolean | undefined,
+): StatementResult {
   const st = state(db);
   const p = prepare(db, st, sql);
   if (p === null) {
@@ -129,37 +187,46 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
     } catch (err) {
       throw sqlError(err);
     }
+    if (inTransaction !== undefined && db.inTransaction !== inTransaction) throw txControlError();
     return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, ...changes(st) };
   }
   if (readOnly && !p.readonly)
     throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
   const bound = bind(args);
+  let result: StatementResult;
   try {
     if (p.reader) {
       const rows = p.stmt.all(...bound) as SqlValue[][];
       // Column metadata is costly to fetch (more than a point lookup); it changes only with the schema.
-      const schema = st.schema.get() as number;
-      if (p.columns === undefined || p.schema !== schema) {
-        const cols = p.stmt.columns();
-        p.columns = Object.freeze(cols.map((c) => c.name));
-        p.decltypes = Object.freeze(cols.map((c) => c.type));
-        p.schema = schema;
+      if (p.columns === undefined || schemaEpoch === undefined || p.epoch !== schemaEpoch) {
+        const schema = st.schema.get() as number;
+        if (p.columns === undefined || p.schema !== schema) {
+          const cols = p.stmt.columns();
+          p.columns = Object.freeze(cols.map((c) => c.name));
+          p.decltypes = Object.freeze(cols.map((c) => c.type));
+          p.schema = schema;
+        }
+        p.epoch = schemaEpoch;
       }
-      if (p.readonly)
-        return { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null };
-      return { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
+      result = p.readonly
+        ? { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null }
+        : { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
+    } else {
+      const info = p.stmt.run(...bound);
+      result = {
+        columns: EMPTY,
+        decltypes: EMPTY,
+        rows: EMPTY,
+        rowsAffected: info.changes,
+        // A bigint already (safe integers).
+        lastInsertRowid: info.lastInsertRowid as bigint,
+      };
     }
-    const info = p.stmt.run(...bound);
-    return {
-      columns: EMPTY,
-      decltypes: EMPTY,
-      rows: EMPTY,
-      rowsAffected: info.changes,
-      lastInsertRowid: BigInt(info.lastInsertRowid),
-    };
   } catch (err) {
     throw sqlError(err);
   }
+  if (inTransaction !== undefined && p.readonly && db.inTransaction !== inTransaction) throw txControlError();
+  return result;
 }
 
 /** Rows as objects keyed by column name (a convenience over {@link StatementResult.rows}). */
