@@ -56,7 +56,12 @@ interface Prepared {
   schema: number;
   /** The caller's schema epoch at which `columns` were last confirmed (see {@link runStatement}). */
   epoch: number | undefined;
+  /** BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE. */
+  readonly txControl: boolean;
 }
+
+/** Transaction control, after leading whitespace and comments. */
+const TX_CONTROL = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 /** Per connection: prepared statements by SQL text (LRU-ish, bounded) and two helper statements. */
 interface ConnState {
@@ -114,6 +119,8 @@ function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
     decltypes: undefined,
     schema: -1,
     epoch: undefined,
+    // SQLite counts transaction control as read-only and not a reader; only those need the test.
+    txControl: stmt.readonly && !stmt.reader && TX_CONTROL.test(sql),
   };
   if (st.stmts.size >= CACHE_SIZE) st.stmts.delete(st.stmts.keys().next().value!);
   st.stmts.set(sql, p);
@@ -150,11 +157,12 @@ export function txControlError(): HaQLiteError {
 
 /**
  * Runs one write-side statement (see {@link runStatement}) where haqlite owns the transaction:
- * `inTransaction` is whether one is open now and must stay so. A statement that may change that
- * — a script, or one SQLite calls read-only, which includes BEGIN, COMMIT, ROLLBACK, SAVEPOINT
- * and RELEASE — is checked afterwards, and a change throws {@link txControlError} (the caller
- * rolls back what is open). A statement that writes cannot end or open a transaction and
- * succeed, so it is not checked. `readOnly` as in {@link runStatement}.
+ * `inTransaction` is whether one is open now and must stay so. A transaction control statement
+ * (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) is refused with {@link txControlError}
+ * before it runs. A statement that may still change the state — a script, or one SQLite calls
+ * read-only — is checked afterwards, and a change throws the same error (the caller rolls back
+ * what is open). A statement that writes cannot end or open a transaction and succeed, so it is
+ * not checked. `readOnly` as in {@link runStatement}.
  */
 export function runOwned(
   db: Db,
@@ -192,6 +200,8 @@ function run(
   }
   if (readOnly && !p.readonly)
     throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
+  // Refused before it runs: a COMMIT inside haqlite's transaction would commit part of it unchecked.
+  if (inTransaction !== undefined && p.txControl) throw txControlError();
   const bound = bind(args);
   let result: StatementResult;
   try {
