@@ -115,7 +115,8 @@ export class WriteRouter<W, R, WR, RR> {
     // checks as below run synchronously (the leader side checks `closed`, the signal and the write
     // fence again under its lock); only the awaits of an already-settled lifecycle are skipped.
     const side = this.immediateLeader(options.signal, options);
-    if (side !== undefined) return side.write(write, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
+    if (side !== undefined)
+      return side.write(write, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
     return this.#write(write, options);
   }
 
@@ -179,7 +180,8 @@ export class WriteRouter<W, R, WR, RR> {
   /** Runs a read-only request. See {@link ReadOptions.consistency}. */
   read(read: R, options: ReadOptions = {}): Promise<RR> {
     const side = this.immediateLeader(options.signal);
-    if (side !== undefined) return side.read(read, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
+    if (side !== undefined)
+      return side.read(read, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
     return this.#read(read, options);
   }
 

@@ -66,16 +66,25 @@ describe('synchronous leader-local API', () => {
     expect((await a.query('SELECT count(*) FROM t')).rows[0]![0]).toBe(3n);
 
     // Failures roll back and keep the typed codes.
-    const bad = thrown(() => a.batchSync([{ sql: "INSERT INTO t (v) VALUES ('x')" }, { sql: 'INSERT INTO t (v) VALUES (NULL)' }]));
-    expect(isHaQLiteError(bad, 'HADB_HAQLITE_SQL')).toBe(true);
-    expect(thrown(() => a.transactionSync((tx) => (tx.execute("INSERT INTO t (v) VALUES ('y')"), Promise.resolve(1))))).toSatisfy(
-      (e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_VALUE'),
+    const bad = thrown(() =>
+      a.batchSync([{ sql: "INSERT INTO t (v) VALUES ('x')" }, { sql: 'INSERT INTO t (v) VALUES (NULL)' }]),
     );
+    expect(isHaQLiteError(bad, 'HADB_HAQLITE_SQL')).toBe(true);
+    expect(
+      thrown(() =>
+        a.transactionSync((tx) => {
+          tx.execute("INSERT INTO t (v) VALUES ('y')");
+          return Promise.resolve(1);
+        }),
+      ),
+    ).toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_INVALID_VALUE'));
     expect(thrown(() => a.executeSync('BEGIN'))).toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_SQL'));
     expect(thrown(() => a.batchSync([{ sql: "INSERT INTO t (v) VALUES ('z')" }, { sql: 'COMMIT' }]))).toSatisfy((e) =>
       isHaQLiteError(e, 'HADB_HAQLITE_SQL'),
     );
-    expect(thrown(() => a.querySync('DELETE FROM t'))).toSatisfy((e) => isHaQLiteError(e, 'HADB_HAQLITE_NOT_READ_ONLY'));
+    expect(thrown(() => a.querySync('DELETE FROM t'))).toSatisfy((e) =>
+      isHaQLiteError(e, 'HADB_HAQLITE_NOT_READ_ONLY'),
+    );
     // A schema change made through one API is seen by queries through the other (cached column names refresh).
     a.executeSync('ALTER TABLE t ADD COLUMN w TEXT');
     expect(a.querySync('SELECT * FROM t WHERE id = 1').columns).toEqual(['id', 'v', 'w']);
