@@ -115,9 +115,12 @@ export class WriteRouter<W, R, WR, RR> {
     // checks as below run synchronously (the leader side checks `closed`, the signal and the write
     // fence again under its lock); only the awaits of an already-settled lifecycle are skipped.
     const side = this.immediateLeader(options.signal, options);
-    if (side !== undefined)
+    if (side === undefined) return this.#write(write, options);
+    try {
       return side.write(write, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
-    return this.#write(write, options);
+    } catch (err) {
+      return Promise.reject(err); // an engine that throws instead of rejecting
+    }
   }
 
   /**
@@ -180,9 +183,12 @@ export class WriteRouter<W, R, WR, RR> {
   /** Runs a read-only request. See {@link ReadOptions.consistency}. */
   read(read: R, options: ReadOptions = {}): Promise<RR> {
     const side = this.immediateLeader(options.signal);
-    if (side !== undefined)
+    if (side === undefined) return this.#read(read, options);
+    try {
       return side.read(read, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
-    return this.#read(read, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async #read(read: R, options: ReadOptions): Promise<RR> {
