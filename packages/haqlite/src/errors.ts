@@ -19,9 +19,10 @@ export type HaQLiteErrorCode =
    */
   | 'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER'
   /**
-   * A synchronous leader-local call (`executeSync`, `batchSync`, `transactionSync`) found an
-   * interactive `transaction()` open on the leader's connection; it cannot wait for it. Retry
-   * after the transaction, or use the async API (which queues).
+   * A synchronous leader-local call (`executeSync`, `batchSync`, `transactionSync`) found a
+   * transaction open on the leader's connection — an interactive `transaction()`, or (between its
+   * statements, within microtasks) a write with an idempotency token, such as one forwarded by a
+   * follower. It cannot wait for it: retry after it, or use the async API (which queues).
    */
   | 'HADB_HAQLITE_BUSY'
   /** An option of `HaQLite.open` or `serve` is invalid (reported at construction). */
