@@ -160,7 +160,11 @@ export async function run(ctx: BenchContext): Promise<void> {
     const rawBatch = raw.transaction((base: number) => {
       for (let j = 0; j < 100; j++) rawInsert.run(base + j, 'batch');
     });
-    const stmts = (base: number) => Array.from({ length: 100 }, (_, j) => ({ sql: INSERT, args: [base + j, 'batch'] }));
+    const stmts = (base: number) => {
+      const out: { sql: string; args: [number, string] }[] = new Array(100);
+      for (let j = 0; j < 100; j++) out[j] = { sql: INSERT, args: [base + j, 'batch'] };
+      return out;
+    };
     await compare(
       'batch INSERT, 100 rows in one transaction',
       800,

@@ -69,28 +69,26 @@ interface ConnState {
   readonly stmts: Map<string, Prepared>;
   readonly changes: Database.Statement;
   readonly schema: Database.Statement;
+  /** The SQL text of the last lookup and its answer (a batch repeats one statement). */
+  lastSql: string | undefined;
+  last: Prepared | null;
 }
 
 const states = new WeakMap<Db, ConnState>();
 const CACHE_SIZE = 256;
 
-/** The connection of the last call and its state: most calls repeat the connection of the one before. */
-let lastDb: Db | undefined;
-let lastState: ConnState | undefined;
-
 function state(db: Db): ConnState {
-  if (db === lastDb) return lastState!;
   let st = states.get(db);
   if (st === undefined) {
     st = {
       stmts: new Map(),
       changes: db.prepare('SELECT changes(), last_insert_rowid()').raw(true).safeIntegers(true),
       schema: db.prepare('PRAGMA schema_version').pluck(true),
+      lastSql: undefined,
+      last: null,
     };
     states.set(db, st);
   }
-  lastDb = db;
-  lastState = st;
   return st;
 }
 
@@ -101,6 +99,14 @@ function changes(st: ConnState): { rowsAffected: number; lastInsertRowid: bigint
 
 /** The prepared statement for `sql` (SQLite re-prepares it itself after a schema change); `null` for a script. */
 function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
+  if (sql === st.lastSql) return st.last;
+  const p = lookup(db, st, sql);
+  st.lastSql = sql;
+  st.last = p;
+  return p;
+}
+
+function lookup(db: Db, st: ConnState, sql: string): Prepared | null {
   const hit = st.stmts.get(sql);
   if (hit !== undefined) return hit;
   let stmt: Database.Statement;
