@@ -426,6 +426,25 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     return this.#router.onLeader(fn, options);
   }
 
+  /**
+   * This node's leader side now, without waiting (for an engine's synchronous leader-local calls).
+   * Throws `HADB_HA_CLOSED` once closed and `HADB_HA_NOT_LEADER` (with `notLeaderMessage`) when
+   * not leading. The caller must still run the write fence (`LeaderContext.checkWrite`) per write.
+   */
+  localLeader(notLeaderMessage?: string): LeaderSide<W, R, WR, RR> {
+    return this.#router.localLeader(notLeaderMessage);
+  }
+
+  /**
+   * The leader side when a call may run on it at once (leading, settled, `signal` not fired; for a
+   * write also no idempotency token and `committed` durability), else `undefined` — then use
+   * {@link write} / {@link read}. Lets an adapter skip the general path's waits; the side still
+   * runs its checks (`closed`, signal, write fence) per call.
+   */
+  immediateLeader(signal: AbortSignal | undefined, write?: WriteOptions): LeaderSide<W, R, WR, RR> | undefined {
+    return this.#router.immediateLeader(signal, write);
+  }
+
   /** Leader: ship now. Throws `HADB_HA_NOT_LEADER` on a follower. */
   async ship(options: OpOptions = {}): Promise<void> {
     await this.#lifecycle.settled();

@@ -58,6 +58,8 @@ export class RoleLifecycle<W, R, WR, RR> {
   #leader: LeaderTermSides<W, R, WR, RR> | undefined;
   #follower: FollowerSide<R, RR> | undefined;
   #settling: Promise<void> = Promise.resolve();
+  /** Transitions queued or running. */
+  #pending = 0;
 
   constructor(
     options: ResolvedHaNodeOptions<W, R, WR, RR>,
@@ -99,6 +101,11 @@ export class RoleLifecycle<W, R, WR, RR> {
     return this.#settling;
   }
 
+  /** True when no transition is queued or running: {@link settled} would resolve with nothing to wait for. */
+  get idle(): boolean {
+    return this.#pending === 0;
+  }
+
   /** Makes the local copy safe and creates the follower side; call before joining. */
   async prepare(): Promise<void> {
     // A copy this node wrote as leader but never shipped must not be followed from.
@@ -123,13 +130,16 @@ export class RoleLifecycle<W, R, WR, RR> {
 
   /** Runs `fn` as the next transition; its failure is reported, not thrown. */
   transition(fn: () => Promise<void>): Promise<void> {
+    this.#pending++;
     const p = this.#transitions.run(async () => {
-      if (this.#role === 'closed') return;
       try {
+        if (this.#role === 'closed') return;
         await fn();
       } catch (err) {
         // A step cut short because the node is closing is not a failure.
         if (!this.#closing.signal.aborted) this.#hooks.onError(err);
+      } finally {
+        this.#pending--;
       }
     });
     this.#settling = p;

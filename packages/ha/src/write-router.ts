@@ -9,6 +9,9 @@ import type { ResolvedHaNodeOptions } from './options.js';
 import type { RoleLifecycle } from './role-lifecycle.js';
 import type { NodeStats } from './stats.js';
 
+/** Options of a leader-side call without a signal (one shared object instead of one per call). */
+const NO_SIGNAL: Readonly<OpOptions> = Object.freeze({});
+
 /** What the router needs from its node. */
 export interface WriteRouterDeps<W, R, WR, RR> {
   readonly options: ResolvedHaNodeOptions<W, R, WR, RR>;
@@ -107,7 +110,50 @@ export class WriteRouter<W, R, WR, RR> {
    * the engine's client errors (not retryable), `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER`
    * (retry with the same `idempotencyToken`).
    */
-  async write(write: W, options: WriteOptions = {}): Promise<WR> {
+  write(write: W, options: WriteOptions = {}): Promise<WR> {
+    // Fast path: leading, no transition in flight, a `committed` write without a token. The same
+    // checks as below run synchronously (the leader side checks `closed`, the signal and the write
+    // fence again under its lock); only the awaits of an already-settled lifecycle are skipped.
+    const side = this.immediateLeader(options.signal, options);
+    if (side === undefined) return this.#write(write, options);
+    try {
+      return side.write(write, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
+    } catch (err) {
+      return Promise.reject(err); // an engine that throws instead of rejecting
+    }
+  }
+
+  /**
+   * The leader side when a call may run on it at once, with nothing to wait for: this node is
+   * open and leading, no role transition is queued or running, and `signal` has not fired; for a
+   * write (`write` given) also no idempotency token and `committed` durability (given or the
+   * default). Otherwise `undefined`: take the general path ({@link write}, {@link read}), which
+   * waits, forwards or throws. The side itself still checks `closed`, the signal and the write
+   * fence per call.
+   */
+  immediateLeader(signal: AbortSignal | undefined, write?: WriteOptions): LeaderSide<W, R, WR, RR> | undefined {
+    if (signal?.aborted === true || !this.#lifecycle.idle) return undefined;
+    if (
+      write !== undefined &&
+      (write.idempotencyToken !== undefined || (write.durability ?? this.#options.durability) !== 'committed')
+    )
+      return undefined;
+    return this.#lifecycle.leader?.side;
+  }
+
+  /**
+   * The leader side of this node, now (no wait): for an engine's synchronous leader-local calls.
+   * Throws `HADB_HA_CLOSED` once closed, `HADB_HA_NOT_LEADER` (with `what`) when not leading. The
+   * caller still runs the write fence (`checkWrite`) before each write.
+   */
+  localLeader(what = 'this node is not the leader'): LeaderSide<W, R, WR, RR> {
+    this.#assertOpen();
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', what);
+    return leader.side;
+  }
+
+  async #write(write: W, options: WriteOptions): Promise<WR> {
     throwIfAborted(options.signal);
     this.#assertOpen();
     await this.#lifecycle.settled();
@@ -135,7 +181,17 @@ export class WriteRouter<W, R, WR, RR> {
   }
 
   /** Runs a read-only request. See {@link ReadOptions.consistency}. */
-  async read(read: R, options: ReadOptions = {}): Promise<RR> {
+  read(read: R, options: ReadOptions = {}): Promise<RR> {
+    const side = this.immediateLeader(options.signal);
+    if (side === undefined) return this.#read(read, options);
+    try {
+      return side.read(read, options.signal === undefined ? NO_SIGNAL : { signal: options.signal });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async #read(read: R, options: ReadOptions): Promise<RR> {
     throwIfAborted(options.signal);
     this.#assertOpen();
     await this.#lifecycle.settled();

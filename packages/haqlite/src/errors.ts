@@ -18,6 +18,13 @@ export type HaQLiteErrorCode =
    * follower otherwise relays the stream to the leader). Nothing ran; retry once a leader is up.
    */
   | 'HADB_HAQLITE_TRANSACTION_ON_FOLLOWER'
+  /**
+   * A synchronous leader-local call (`executeSync`, `batchSync`, `transactionSync`) found a
+   * transaction open on the leader's connection — an interactive `transaction()`, or (between its
+   * statements, within microtasks) a write with an idempotency token, such as one forwarded by a
+   * follower. It cannot wait for it: retry after it, or use the async API (which queues).
+   */
+  | 'HADB_HAQLITE_BUSY'
   /** An option of `HaQLite.open` or `serve` is invalid (reported at construction). */
   | 'HADB_HAQLITE_INVALID_CONFIG';
 

@@ -14,11 +14,23 @@ import { systemClock, type Clock, type OpOptions } from '@hadb/io';
 import { sqliteEngine } from './engine.js';
 import { hranaStreams, RequestError, type HranaStreams } from './hrana/streams.js';
 import { HaQLiteError, sqlError } from './errors.js';
-import type { SqliteLeader, Transaction } from './leader.js';
+import type { SqliteLeader, SyncTransaction, Transaction } from './leader.js';
 import { DEFAULT_GROUP_COMMIT_MS, resolveSqliteOptions, type HaQLiteOptions } from './options.js';
 import type { Statement, StatementResult } from './sql.js';
 import type { SqlParams } from './values.js';
 import type { SqliteReadOp, SqliteReadReply, SqliteWrite, WriteResults } from './wire.js';
+
+const NO_OPTIONS = Object.freeze({});
+const SYNC_ON_FOLLOWER = 'the synchronous API runs only on the leader; use execute(), batch() or query()';
+
+function firstResult(results: WriteResults): StatementResult {
+  return results[0]!;
+}
+
+function statementResult(reply: SqliteReadReply): StatementResult {
+  if ('hrana' in reply) throw new HaError('HADB_HA_PROTOCOL', 'a query was answered with a Hrana reply');
+  return reply;
+}
 
 /** This node's role; `closed` after `close`. */
 export type HaQLiteRole = HaRole;
@@ -93,13 +105,16 @@ export class HaQLite extends HaDatabase<SqliteWrite, SqliteReadOp, WriteResults,
    * the write runs at most once. Errors: `HADB_HAQLITE_SQL` (not retryable),
    * `HADB_HA_FORWARD_FAILED` / `HADB_HA_NO_LEADER` (retry with the same `idempotencyToken`).
    */
-  async execute(sql: string, args?: SqlParams, options: WriteOptions = {}): Promise<StatementResult> {
-    const [result] = await this.node.write({ kind: 'execute', sql, args }, options);
-    return result!;
+  execute(sql: string, args?: SqlParams, options: WriteOptions = NO_OPTIONS): Promise<StatementResult> {
+    const node = this.node;
+    // Leading with nothing to wait for: straight to the leader side (which runs every check).
+    const side = node.immediateLeader(options.signal, options) as SqliteLeader | undefined;
+    if (side !== undefined) return side.execute(sql, args, options.signal);
+    return node.write({ kind: 'execute', sql, args }, options).then(firstResult);
   }
 
   /** Runs several statements as one transaction (forwarded like {@link execute}); one result per statement. */
-  batch(statements: readonly Statement[], options: WriteOptions = {}): Promise<WriteResults> {
+  batch(statements: readonly Statement[], options: WriteOptions = NO_OPTIONS): Promise<WriteResults> {
     return this.node.write({ kind: 'batch', statements }, options);
   }
 
@@ -149,10 +164,60 @@ export class HaQLite extends HaDatabase<SqliteWrite, SqliteReadOp, WriteResults,
   }
 
   /** Runs a read-only statement. See {@link QueryOptions.consistency}. */
-  async query(sql: string, args?: SqlParams, options: QueryOptions = {}): Promise<StatementResult> {
-    const reply = await this.node.read({ sql, args }, options);
-    if ('hrana' in reply) throw new HaError('HADB_HA_PROTOCOL', 'a query was answered with a Hrana reply');
-    return reply;
+  query(sql: string, args?: SqlParams, options: QueryOptions = NO_OPTIONS): Promise<StatementResult> {
+    const node = this.node;
+    const side = node.immediateLeader(options.signal) as SqliteLeader | undefined;
+    if (side !== undefined) return side.query(sql, args);
+    return node.read({ sql, args }, options).then(statementResult);
+  }
+
+  /**
+   * The leader side for a synchronous leader-local call: `HADB_HA_CLOSED` once closed,
+   * `HADB_HA_NOT_LEADER` on a follower (or while this node is between roles).
+   */
+  #localLeader(notLeaderMessage: string): SqliteLeader {
+    return this.node.localLeader(notLeaderMessage) as SqliteLeader;
+  }
+
+  /**
+   * Synchronous leader-local {@link execute}: runs one write statement (or a script without
+   * parameters) on this node, which must be the leader, with `committed` durability (it is in the
+   * local WAL; the next ship stores it — `await sync()` to wait for that). No forwarding, no
+   * idempotency token, no event-loop turn: the cost of a plain better-sqlite3 call plus the same
+   * checks as {@link execute} (closed, role, the lease's write fence before the statement).
+   * Errors: `HADB_HA_NOT_LEADER` (a follower, or between roles), `HADB_HA_FENCED` (the lease is
+   * lost or expiring), `HADB_HA_CLOSED`, `HADB_HAQLITE_BUSY` (a {@link transaction} is open),
+   * `HADB_HAQLITE_SQL`.
+   */
+  executeSync(sql: string, args?: SqlParams): StatementResult {
+    return this.#localLeader(SYNC_ON_FOLLOWER).executeSync(sql, args);
+  }
+
+  /**
+   * Synchronous leader-local {@link batch}: the statements as one transaction, one result each
+   * (see {@link executeSync} for durability, checks and errors; the fence is checked again before
+   * COMMIT).
+   */
+  batchSync(statements: readonly Statement[]): WriteResults {
+    return this.#localLeader(SYNC_ON_FOLLOWER).batchSync(statements);
+  }
+
+  /**
+   * Synchronous leader-local {@link query}: runs a read-only statement on the leader's reader
+   * connection (sees every committed write). `HADB_HA_NOT_LEADER` on a follower,
+   * `HADB_HA_CLOSED`, `HADB_HAQLITE_NOT_READ_ONLY`, `HADB_HAQLITE_SQL`.
+   */
+  querySync(sql: string, args?: SqlParams): StatementResult {
+    return this.#localLeader(SYNC_ON_FOLLOWER).querySync(sql, args);
+  }
+
+  /**
+   * Synchronous leader-local {@link transaction}: runs `fn` as one transaction, committed when it
+   * returns and rolled back when it throws. `fn` must be synchronous (a returned promise rolls
+   * back with `HADB_HAQLITE_INVALID_VALUE`). Checks and errors as {@link executeSync}.
+   */
+  transactionSync<T>(fn: (tx: SyncTransaction) => T): T {
+    return this.#localLeader(SYNC_ON_FOLLOWER).transactionSync(fn);
   }
 
   /**

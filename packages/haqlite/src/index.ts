@@ -9,7 +9,7 @@ export {
 export { DEFAULT_GROUP_COMMIT_MS, type HaQLiteOptions } from './options.js';
 export { HaQLiteError, isHaQLiteError, type HaQLiteErrorCode } from './errors.js';
 export { rowObjects, type Statement, type StatementResult } from './sql.js';
-export type { Transaction } from './leader.js';
+export type { SyncTransaction, Transaction } from './leader.js';
 export { sqliteEngine, type SqliteEngineOptions } from './engine.js';
 export { sqliteWire, type SqliteRead, type SqliteWrite, type WriteResults } from './wire.js';
 export type { SqlParam, SqlParams, SqlValue, WireValue } from './values.js';

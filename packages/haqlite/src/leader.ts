@@ -13,7 +13,7 @@ import {
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
 import type { DatabaseReplicator } from '@hadb/walstream';
 import { HaQLiteError } from './errors.js';
-import { runStatement, type Statement, type StatementResult } from './sql.js';
+import { runOwned, runStatement, txControlError, type Statement, type StatementResult } from './sql.js';
 import type { SqlParams } from './values.js';
 import {
   resultFromJson,
@@ -28,6 +28,12 @@ import {
 export interface Transaction {
   execute(sql: string, args?: SqlParams): Promise<StatementResult>;
   query(sql: string, args?: SqlParams): Promise<StatementResult>;
+}
+
+/** A transaction handle passed to `transactionSync()`'s callback (statements run at once, on the leader). */
+export interface SyncTransaction {
+  execute(sql: string, args?: SqlParams): StatementResult;
+  query(sql: string, args?: SqlParams): StatementResult;
 }
 
 /** Options of {@link SqliteLeader.open}. */
@@ -50,13 +56,6 @@ export const TOKEN_TABLE = '_haqlite_write_tokens';
 /** Tokens older than this are pruned: a retry of a logical write must arrive within this window. */
 export const TOKEN_RETENTION_MS = 15 * 60_000;
 
-function txControl(): HaQLiteError {
-  return new HaQLiteError(
-    'HADB_HAQLITE_SQL',
-    'transaction control statements (BEGIN, COMMIT, ROLLBACK) are not allowed here; use batch() or transaction()',
-  );
-}
-
 /**
  * The leader's SQLite: one read-write connection (WAL mode) for writes, each write one
  * transaction under one lock; a second, read-only connection for reads. Shipping is walstream's
@@ -68,6 +67,13 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
   readonly #reader: Database.Database;
   readonly #o: SqliteLeaderOptions;
   readonly #lock = new Mutex();
+  /** Calls queued on {@link #lock} that have not acquired it yet. */
+  #waiting = 0;
+  /** The reader connection's schema epoch: bumped by every write (see `runStatement`). */
+  #epoch = 0;
+  readonly #begin: Database.Statement;
+  readonly #commit: Database.Statement;
+  readonly #rollback: Database.Statement;
   #tokensReady = false;
   #tokenWrites = 0;
   #closed = false;
@@ -79,6 +85,26 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
     this.#db = db;
     this.#reader = reader;
     this.#o = o;
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+  }
+
+  /** Runs `fn` under the write lock, in arrival order. */
+  #locked<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.#waiting++;
+    return this.#lock.run(() => {
+      this.#waiting--;
+      return fn();
+    });
+  }
+
+  /**
+   * True when nothing holds or waits for the write lock: a synchronous write body may run at once
+   * (it cannot interleave with anything, and no earlier caller is overtaken).
+   */
+  #lockFree(): boolean {
+    return this.#waiting === 0 && !this.#lock.held;
   }
 
   /** Opens the database read-write (walstream has switched it to WAL mode) and a read-only reader. */
@@ -116,9 +142,7 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
   }
 
   #run(sql: string, args: SqlParams | undefined): StatementResult {
-    const r = runStatement(this.#db, sql, args);
-    if (!this.#db.inTransaction) throw txControl();
-    return r;
+    return runOwned(this.#db, sql, args, true);
   }
 
   /**
@@ -131,12 +155,13 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
     token: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<T | WriteResults> {
-    return this.#lock.run(async () => {
+    return this.#locked(async () => {
       this.#checkOpen();
       throwIfAborted(signal);
       this.#o.context.checkWrite();
       const db = this.#db;
-      db.exec('BEGIN IMMEDIATE');
+      this.#begin.run();
+      this.#epoch++;
       let done = false;
       try {
         if (token !== undefined) {
@@ -145,17 +170,17 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
             | { result: string }
             | undefined;
           if (prior !== undefined) {
-            db.exec('ROLLBACK');
+            this.#rollback.run();
             done = true;
             return (JSON.parse(prior.result) as unknown[]).map(resultFromJson);
           }
         }
         const tx: Transaction = {
           execute: async (sql, args) => this.#run(sql, args),
-          query: async (sql, args) => runStatement(db, sql, args, true),
+          query: async (sql, args) => runOwned(db, sql, args, true, true),
         };
         const value = await fn(tx);
-        if (!db.inTransaction) throw txControl();
+        if (!db.inTransaction) throw txControlError();
         if (token !== undefined) {
           const now = Math.floor(this.#o.clock.wallMs());
           db.prepare(`INSERT INTO ${TOKEN_TABLE} VALUES (?, ?, ?)`).run(
@@ -167,74 +192,173 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
             db.prepare(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < ?`).run(now - TOKEN_RETENTION_MS);
         }
         this.#o.context.checkWrite();
-        db.exec('COMMIT');
+        this.#commit.run();
         done = true;
         this.#o.context.committed();
         return value;
       } finally {
-        if (!done && db.inTransaction) db.exec('ROLLBACK');
+        this.#epoch++;
+        if (!done && db.inTransaction) this.#rollback.run();
       }
     });
   }
 
   /** Runs a write request: one statement, or a batch as one transaction; one result per statement. */
-  async write(write: SqliteWrite, options: EngineWriteOptions): Promise<WriteResults> {
-    const statements: readonly Statement[] =
-      write.kind === 'execute' ? [{ sql: write.sql, args: write.args }] : write.statements;
-    if (write.kind === 'execute' && options.token === undefined)
-      return this.#autocommit(write.sql, write.args, options.signal);
-    if (options.token === undefined) return this.#batch(statements, options.signal);
-    const run = async (tx: Transaction): Promise<WriteResults> => {
-      const out: StatementResult[] = [];
-      for (const s of statements) out.push(await tx.execute(s.sql, s.args));
-      return out;
-    };
-    return (await this.#writeTx(run, (v) => v, options.token, options.signal)) as WriteResults;
-  }
-
-  /** Statements as one transaction (no token), run synchronously under the write lock. */
-  #batch(statements: readonly Statement[], signal: AbortSignal | undefined): Promise<WriteResults> {
-    return this.#lock.run(() => {
-      this.#checkOpen();
-      throwIfAborted(signal);
-      this.#o.context.checkWrite();
-      const db = this.#db;
-      db.exec('BEGIN IMMEDIATE');
-      let done = false;
-      try {
-        const out: StatementResult[] = new Array(statements.length);
-        for (let i = 0; i < statements.length; i++) out[i] = this.#run(statements[i]!.sql, statements[i]!.args);
-        this.#o.context.checkWrite();
-        db.exec('COMMIT');
-        done = true;
-        this.#o.context.committed();
+  write(write: SqliteWrite, options: EngineWriteOptions): Promise<WriteResults> {
+    const { token, signal } = options;
+    if (token !== undefined) {
+      const statements: readonly Statement[] =
+        write.kind === 'execute' ? [{ sql: write.sql, args: write.args }] : write.statements;
+      const run = async (tx: Transaction): Promise<WriteResults> => {
+        const out: StatementResult[] = [];
+        for (const s of statements) out.push(await tx.execute(s.sql, s.args));
         return out;
-      } finally {
-        if (!done && db.inTransaction) db.exec('ROLLBACK');
-      }
-    });
+      };
+      return this.#writeTx(run, (v) => v, token, signal) as Promise<WriteResults>;
+    }
+    // Without a token the write is one synchronous step: at once when the lock is free (no
+    // microtask hops through the queue), else queued behind the holders.
+    if (!this.#lockFree()) return this.#locked(() => this.#writeNow(write, signal));
+    try {
+      return Promise.resolve(this.#writeNow(write, signal));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  /** One statement in autocommit (no token): one round trip into SQLite. */
-  #autocommit(sql: string, args: SqlParams | undefined, signal: AbortSignal | undefined): Promise<WriteResults> {
-    return this.#lock.run(async () => {
-      this.#checkOpen();
-      throwIfAborted(signal);
+  /** {@link write} of one statement without a token, resolving with its result (no results array). */
+  execute(sql: string, args: SqlParams | undefined, signal: AbortSignal | undefined): Promise<StatementResult> {
+    if (!this.#lockFree()) return this.#locked(() => this.#executeNow(sql, args, signal));
+    try {
+      return Promise.resolve(this.#executeNow(sql, args, signal));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #executeNow(sql: string, args: SqlParams | undefined, signal: AbortSignal | undefined): StatementResult {
+    this.#checkOpen();
+    throwIfAborted(signal);
+    this.#o.context.checkWrite();
+    return this.#autocommit(sql, args);
+  }
+
+  /** {@link read} of one read-only statement, resolving with its result. */
+  query(sql: string, args: SqlParams | undefined): Promise<StatementResult> {
+    try {
+      return Promise.resolve(this.querySync(sql, args));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A write without a token, checked and run synchronously (call it holding the lock or with the lock free). */
+  #writeNow(write: SqliteWrite, signal: AbortSignal | undefined): WriteResults {
+    this.#checkOpen();
+    throwIfAborted(signal);
+    this.#o.context.checkWrite();
+    return write.kind === 'execute' ? [this.#autocommit(write.sql, write.args)] : this.#batch(write.statements);
+  }
+
+  /** Statements as one transaction, after the checks of {@link #writeNow} (re-checks the fence before COMMIT). */
+  #batch(statements: readonly Statement[]): StatementResult[] {
+    const db = this.#db;
+    this.#begin.run();
+    let done = false;
+    try {
+      const out: StatementResult[] = new Array(statements.length);
+      for (let i = 0; i < statements.length; i++) out[i] = this.#run(statements[i]!.sql, statements[i]!.args);
       this.#o.context.checkWrite();
-      let result: StatementResult;
-      try {
-        result = runStatement(this.#db, sql, args);
-      } catch (err) {
-        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-        throw err;
-      }
-      if (this.#db.inTransaction) {
-        this.#db.exec('ROLLBACK');
-        throw txControl();
-      }
+      this.#commit.run();
+      done = true;
       this.#o.context.committed();
-      return [result];
-    });
+      return out;
+    } finally {
+      this.#epoch++;
+      if (!done && db.inTransaction) this.#rollback.run();
+    }
+  }
+
+  /** One statement in autocommit, after the checks of {@link #writeNow}: one round trip into SQLite. */
+  #autocommit(sql: string, args: SqlParams | undefined): StatementResult {
+    const db = this.#db;
+    let result: StatementResult;
+    try {
+      result = runOwned(db, sql, args, false);
+    } catch (err) {
+      if (db.inTransaction) this.#rollback.run();
+      throw err;
+    } finally {
+      this.#epoch++;
+    }
+    this.#o.context.committed();
+    return result;
+  }
+
+  /**
+   * Checks for a synchronous leader-local call: open, and no interactive transaction holding the
+   * connection (a synchronous call cannot wait for it: `HADB_HAQLITE_BUSY`).
+   */
+  #syncReady(): void {
+    this.#checkOpen();
+    if (this.#db.inTransaction)
+      throw new HaQLiteError(
+        'HADB_HAQLITE_BUSY',
+        'a transaction() is open on the leader; a synchronous call cannot wait for it (use the async API)',
+      );
+  }
+
+  /** Synchronous {@link write} of one statement (no token, `committed` durability); the same checks. */
+  executeSync(sql: string, args: SqlParams | undefined): StatementResult {
+    this.#syncReady();
+    this.#o.context.checkWrite();
+    return this.#autocommit(sql, args);
+  }
+
+  /** Synchronous {@link write} of a batch as one transaction (no token, `committed` durability); the same checks. */
+  batchSync(statements: readonly Statement[]): StatementResult[] {
+    this.#syncReady();
+    this.#o.context.checkWrite();
+    return this.#batch(statements);
+  }
+
+  /** Synchronous read of one read-only statement on the reader connection. */
+  querySync(sql: string, args: SqlParams | undefined): StatementResult {
+    this.#checkOpen();
+    return runStatement(this.#reader, sql, args, true, this.#epoch);
+  }
+
+  /**
+   * Runs `fn` synchronously as one transaction (committed when it returns, rolled back when it
+   * throws). `fn` must not return a promise: it is rolled back and `HADB_HAQLITE_INVALID_VALUE`
+   * thrown. The fence is checked before BEGIN and again before COMMIT.
+   */
+  transactionSync<T>(fn: (tx: SyncTransaction) => T): T {
+    this.#syncReady();
+    this.#o.context.checkWrite();
+    const db = this.#db;
+    this.#begin.run();
+    let done = false;
+    try {
+      const value = fn({
+        execute: (sql, args) => this.#run(sql, args),
+        query: (sql, args) => runOwned(db, sql, args, true, true),
+      });
+      if (typeof (value as { then?: unknown } | null)?.then === 'function')
+        throw new HaQLiteError(
+          'HADB_HAQLITE_INVALID_VALUE',
+          'the callback of transactionSync() returned a promise; use transaction() for async work',
+        );
+      if (!db.inTransaction) throw txControlError();
+      this.#o.context.checkWrite();
+      this.#commit.run();
+      done = true;
+      this.#o.context.committed();
+      return value;
+    } finally {
+      this.#epoch++;
+      if (!done && db.inTransaction) this.#rollback.run();
+    }
   }
 
   /** Runs `fn` in one transaction under the write lock; commits when it resolves, rolls back when it throws. */
@@ -243,14 +367,15 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
   }
 
   /** Runs a read-only statement on the reader connection (sees every committed write). */
-  async read(read: SqliteReadOp, _options: OpOptions = {}): Promise<SqliteReadReply> {
+  read(read: SqliteReadOp, _options: OpOptions = {}): Promise<SqliteReadReply> {
+    return 'hrana' in read ? this.#relay(read.hrana) : this.query(read.sql, read.args);
+  }
+
+  async #relay(pipeline: unknown): Promise<SqliteReadReply> {
     this.#checkOpen();
-    if ('hrana' in read) {
-      const relay = this.#o.hrana;
-      if (relay === undefined) throw new HaError('HADB_HA_PROTOCOL', 'this node does not run relayed Hrana pipelines');
-      return { hrana: await relay(read.hrana) };
-    }
-    return runStatement(this.#reader, read.sql, read.args, true);
+    const relay = this.#o.hrana;
+    if (relay === undefined) throw new HaError('HADB_HA_PROTOCOL', 'this node does not run relayed Hrana pipelines');
+    return { hrana: await relay(pipeline) };
   }
 
   /**
@@ -265,7 +390,7 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
     // ship (and requests that arrived during it) commit first and share this ship, instead of
     // each ship covering only the few commits that won the race to the lock.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    await this.#lock.run(async () => {
+    await this.#locked(() => {
       this.#checkOpen();
       this.#o.context.checkTerm();
       options.capturePoint();
@@ -306,7 +431,7 @@ export class SqliteLeader implements LeaderSide<SqliteWrite, SqliteReadOp, Write
 
   /** Stops accepting writes and closes both connections. Idempotent. */
   async close(): Promise<void> {
-    await this.#lock.run(() => {
+    await this.#locked(() => {
       if (this.#closed) return;
       this.#closed = true;
       this.#db.close();

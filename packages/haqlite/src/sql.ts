@@ -25,20 +25,21 @@ export interface StatementResult {
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
-const NO_ARGS: readonly unknown[] = EMPTY;
 
-function bind(args: SqlParams | undefined): readonly unknown[] {
-  if (args === undefined) return NO_ARGS;
+/**
+ * The arguments to spread into a better-sqlite3 call. Arrays of strings, numbers, bigints and
+ * nulls bind as they are (no copy); others are converted (`bindValue`). Always a plain array:
+ * spread call sites stay on V8's fast path (measurable per statement).
+ */
+function bind(args: SqlParams): unknown[] {
   if (Array.isArray(args)) {
-    const list = args as readonly unknown[];
-    // Strings, numbers, bigints and nulls bind as they are: no copy on the common path.
-    let i = 0;
-    for (; i < list.length; i++) {
+    const list = args as unknown[];
+    for (let i = 0; i < list.length; i++) {
       const v = list[i];
       const t = typeof v;
-      if (!(t === 'string' || t === 'number' || t === 'bigint' || v === null)) break;
+      if (v !== null && t !== 'string' && t !== 'number' && t !== 'bigint') return list.map(bindValue);
     }
-    return i === list.length ? list : list.map(bindValue);
+    return list;
   }
   const named: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(args)) named[k.replace(/^[:@$]/, '')] = bindValue(v);
@@ -54,13 +55,23 @@ interface Prepared {
   columns: readonly string[] | undefined;
   decltypes: readonly (string | null)[] | undefined;
   schema: number;
+  /** The caller's schema epoch at which `columns` were last confirmed (see {@link runStatement}). */
+  epoch: number | undefined;
+  /** BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT or RELEASE. */
+  readonly txControl: boolean;
 }
+
+/** Transaction control, after leading whitespace and comments. */
+const TX_CONTROL = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 /** Per connection: prepared statements by SQL text (LRU-ish, bounded) and two helper statements. */
 interface ConnState {
   readonly stmts: Map<string, Prepared>;
   readonly changes: Database.Statement;
   readonly schema: Database.Statement;
+  /** The SQL text of the last lookup and its answer (a batch repeats one statement). */
+  lastSql: string | undefined;
+  last: Prepared | null;
 }
 
 const states = new WeakMap<Db, ConnState>();
@@ -73,6 +84,8 @@ function state(db: Db): ConnState {
       stmts: new Map(),
       changes: db.prepare('SELECT changes(), last_insert_rowid()').raw(true).safeIntegers(true),
       schema: db.prepare('PRAGMA schema_version').pluck(true),
+      lastSql: undefined,
+      last: null,
     };
     states.set(db, st);
   }
@@ -86,6 +99,14 @@ function changes(st: ConnState): { rowsAffected: number; lastInsertRowid: bigint
 
 /** The prepared statement for `sql` (SQLite re-prepares it itself after a schema change); `null` for a script. */
 function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
+  if (sql === st.lastSql) return st.last;
+  const p = lookup(db, st, sql);
+  st.lastSql = sql;
+  st.last = p;
+  return p;
+}
+
+function lookup(db: Db, st: ConnState, sql: string): Prepared | null {
   const hit = st.stmts.get(sql);
   if (hit !== undefined) return hit;
   let stmt: Database.Statement;
@@ -104,6 +125,9 @@ function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
     columns: undefined,
     decltypes: undefined,
     schema: -1,
+    epoch: undefined,
+    // SQLite counts transaction control as read-only and not a reader; only those need the test.
+    txControl: stmt.readonly && !stmt.reader && TX_CONTROL.test(sql),
   };
   if (st.stmts.size >= CACHE_SIZE) st.stmts.delete(st.stmts.keys().next().value!);
   st.stmts.set(sql, p);
@@ -114,8 +138,57 @@ function prepare(db: Db, st: ConnState, sql: string): Prepared | null {
  * Runs one statement on `db`. A statement text holding several statements runs as a script
  * (without parameters; the result counts the last statement's changes). `readOnly` rejects a
  * statement that writes with `HADB_HAQLITE_NOT_READ_ONLY`.
+ *
+ * `schemaEpoch`: a number the caller changes whenever the schema `db` sees may have changed (for a
+ * reader connection: after every write of the writer). While it is unchanged, a statement's cached
+ * column names are reused without asking SQLite for the schema version (a query of its own, as
+ * costly as a point lookup). Without it the schema version is checked on every call.
  */
-export function runStatement(db: Db, sql: string, args: SqlParams | undefined, readOnly = false): StatementResult {
+export function runStatement(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  readOnly = false,
+  schemaEpoch?: number,
+): StatementResult {
+  return run(db, sql, args, readOnly, schemaEpoch, undefined);
+}
+
+/** The error of a statement that opened or ended a transaction where haqlite owns the transaction. */
+export function txControlError(): HaQLiteError {
+  return new HaQLiteError(
+    'HADB_HAQLITE_SQL',
+    'transaction control statements (BEGIN, COMMIT, ROLLBACK) are not allowed here; use batch() or transaction()',
+  );
+}
+
+/**
+ * Runs one write-side statement (see {@link runStatement}) where haqlite owns the transaction:
+ * `inTransaction` is whether one is open now and must stay so. A transaction control statement
+ * (BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE) is refused with {@link txControlError}
+ * before it runs. A statement that may still change the state — a script, or one SQLite calls
+ * read-only — is checked afterwards, and a change throws the same error (the caller rolls back
+ * what is open). A statement that writes cannot end or open a transaction and succeed, so it is
+ * not checked. `readOnly` as in {@link runStatement}.
+ */
+export function runOwned(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  inTransaction: boolean,
+  readOnly = false,
+): StatementResult {
+  return run(db, sql, args, readOnly, undefined, inTransaction);
+}
+
+function run(
+  db: Db,
+  sql: string,
+  args: SqlParams | undefined,
+  readOnly: boolean,
+  schemaEpoch: number | undefined,
+  inTransaction: boolean | undefined,
+): StatementResult {
   const st = state(db);
   const p = prepare(db, st, sql);
   if (p === null) {
@@ -129,37 +202,47 @@ export function runStatement(db: Db, sql: string, args: SqlParams | undefined, r
     } catch (err) {
       throw sqlError(err);
     }
+    if (inTransaction !== undefined && db.inTransaction !== inTransaction) throw txControlError();
     return { columns: EMPTY, decltypes: EMPTY, rows: EMPTY, ...changes(st) };
   }
   if (readOnly && !p.readonly)
     throw new HaQLiteError('HADB_HAQLITE_NOT_READ_ONLY', 'the statement writes; use execute()');
-  const bound = bind(args);
+  // Refused before it runs: a COMMIT inside haqlite's transaction would commit part of it unchecked.
+  if (inTransaction !== undefined && p.txControl) throw txControlError();
+  let result: StatementResult;
   try {
     if (p.reader) {
-      const rows = p.stmt.all(...bound) as SqlValue[][];
+      const rows = (args === undefined ? p.stmt.all() : p.stmt.all(...bind(args))) as SqlValue[][];
       // Column metadata is costly to fetch (more than a point lookup); it changes only with the schema.
-      const schema = st.schema.get() as number;
-      if (p.columns === undefined || p.schema !== schema) {
-        const cols = p.stmt.columns();
-        p.columns = Object.freeze(cols.map((c) => c.name));
-        p.decltypes = Object.freeze(cols.map((c) => c.type));
-        p.schema = schema;
+      if (p.columns === undefined || schemaEpoch === undefined || p.epoch !== schemaEpoch) {
+        const schema = st.schema.get() as number;
+        if (p.columns === undefined || p.schema !== schema) {
+          const cols = p.stmt.columns();
+          p.columns = Object.freeze(cols.map((c) => c.name));
+          p.decltypes = Object.freeze(cols.map((c) => c.type));
+          p.schema = schema;
+        }
+        p.epoch = schemaEpoch;
       }
-      if (p.readonly)
-        return { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null };
-      return { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
+      result = p.readonly
+        ? { columns: p.columns, decltypes: p.decltypes!, rows, rowsAffected: 0, lastInsertRowid: null }
+        : { columns: p.columns, decltypes: p.decltypes!, rows, ...changes(st) };
+    } else {
+      const info = args === undefined ? p.stmt.run() : p.stmt.run(...bind(args));
+      result = {
+        columns: EMPTY,
+        decltypes: EMPTY,
+        rows: EMPTY,
+        rowsAffected: info.changes,
+        // A bigint already (safe integers).
+        lastInsertRowid: info.lastInsertRowid as bigint,
+      };
     }
-    const info = p.stmt.run(...bound);
-    return {
-      columns: EMPTY,
-      decltypes: EMPTY,
-      rows: EMPTY,
-      rowsAffected: info.changes,
-      lastInsertRowid: BigInt(info.lastInsertRowid),
-    };
   } catch (err) {
     throw sqlError(err);
   }
+  if (inTransaction !== undefined && p.readonly && db.inTransaction !== inTransaction) throw txControlError();
+  return result;
 }
 
 /** Rows as objects keyed by column name (a convenience over {@link StatementResult.rows}). */

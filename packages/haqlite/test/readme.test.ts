@@ -24,6 +24,7 @@ it("the README's example runs as written (plain .mjs, in a scratch directory)", 
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('role: leader');
     expect(run.stdout).toContain("[ [ 1n, 'hello' ] ]");
+    expect(run.stdout).toContain('notes: 2n');
     expect(run.stdout).toMatch(/hrana at http:\/\/127\.0\.0\.1:\d+/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
