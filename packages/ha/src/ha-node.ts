@@ -245,18 +245,21 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       selfAddress: () => (self === undefined ? '' : self.#address),
       secret: o.secret,
       fallbackMs: o.followerPullIntervalMs,
-      holdMs: HEAD_HOLD_MS,
+      // The leader answers well within a pull timeout, so the watchdog never cuts a wait for a
+      // leader that answers (see PullWatchdog.idle).
+      holdMs: Math.max(1, Math.min(HEAD_HOLD_MS, Math.floor(o.pullTimeoutMs / 2))),
       graceMs: o.forwardTimeoutMs,
     });
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
-      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it (and
-      // cuts it after a pull timeout, so an idle follower still looks at storage that often).
+      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it. It cuts
+      // the wait once a pull timeout passes without the leader's answer, so a follower whose
+      // leader went silent still looks at storage that often; an answering leader costs no request.
       leaderWaker: {
         wait: (signal) =>
           self === undefined
             ? leaderWaker.wait(signal)
-            : self.#pullWatchdog.idle((s) => leaderWaker.wait(s), signal, 'fallback'),
+            : self.#pullWatchdog.idle((s, alive) => leaderWaker.wait(s, alive), signal, 'fallback'),
       },
       db: o.name,
       path: o.path,
