@@ -10,6 +10,12 @@ export interface PullWatchdogOptions {
   readonly logger: Logger;
   /** No pull outcome (or applied step) for this long: the follower loop is restarted; ms. */
   readonly pullTimeoutMs: number;
+  /**
+   * An idle wait is cut after this long even while the leader keeps answering, ms: a slow look at
+   * storage for objects no leader announced (written by another process, forged, corrupt).
+   * Default: never (only a silent leader's wait is cut, after `pullTimeoutMs`).
+   */
+  readonly answeredLookMs?: number | undefined;
   /** The engine's loop reports every pull (`HaEngine.reportsPulls`): watched from the start. */
   readonly reportsPulls?: boolean | undefined;
   /** A pull failed (counted). */
@@ -58,7 +64,8 @@ export class PullWatchdog {
    * `timedOut`) once `pullTimeoutMs` passed with no such answer, so a follower never goes longer
    * than `pullTimeoutMs` without either the leader's word or a look at storage — a safety net for
    * changes no notice announced (a leader that stopped answering but is still named by the lease,
-   * a notice channel that hangs). The deadlines start again when it ends.
+   * a notice channel that hangs) — and after `answeredLookMs` in any case. The deadlines start
+   * again when it ends.
    */
   async idle<T>(
     wait: (signal: AbortSignal, alive: () => void) => Promise<T>,
@@ -69,12 +76,17 @@ export class PullWatchdog {
     this.#idle++;
     const child = childController(signal);
     let cut = false;
-    let heard = clock.now();
+    const since = clock.now();
+    let heard = since;
     let timer: Timer;
     const check = (): void => {
-      const quiet = clock.now() - heard;
-      if (quiet < pullTimeoutMs) {
-        timer = clock.timer(pullTimeoutMs - quiet, check);
+      const now = clock.now();
+      const left = Math.min(
+        pullTimeoutMs - (now - heard),
+        (this.#o.answeredLookMs ?? Number.POSITIVE_INFINITY) - (now - since),
+      );
+      if (left > 0) {
+        timer = clock.timer(left, check);
         timer.unref?.();
         return;
       }

@@ -117,6 +117,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       clock: options.clock,
       logger: options.logger,
       pullTimeoutMs: options.pullTimeoutMs,
+      // Even while the leader answers, a slow look at storage for objects it did not announce.
+      answeredLookMs: IDLE_LOOK_PULL_TIMEOUTS * options.pullTimeoutMs,
       reportsPulls: engine.reportsPulls,
       onPullFailed: () => {
         this.#stats.pullFailures++;
@@ -532,6 +534,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
 
 /** How long a leader holds a follower's head long poll, ms. */
 const HEAD_HOLD_MS = 20_000;
+/** An idle follower whose leader answers looks at storage once per this many pull timeouts. */
+const IDLE_LOOK_PULL_TIMEOUTS = 10;
 
 /** The node once constructed; a request that arrives while it is still starting is refused as not leader. */
 function live<T>(node: T | undefined): T {

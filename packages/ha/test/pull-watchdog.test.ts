@@ -3,12 +3,13 @@ import { ManualClock } from '@hadb/testkit';
 import { describe, expect, it } from 'vitest';
 import { PullWatchdog } from '../src/follower-watchdog.js';
 
-function watchdog(clock: ManualClock): PullWatchdog {
+function watchdog(clock: ManualClock, answeredLookMs?: number): PullWatchdog {
   return new PullWatchdog({
     db: 'db',
     clock,
     logger: silentLogger,
     pullTimeoutMs: 1000,
+    answeredLookMs,
     onPullFailed: () => {},
     onRecovered: () => {},
     onStalled: () => {},
@@ -56,6 +57,28 @@ describe('PullWatchdog.idle', () => {
     expect(settled).toBeUndefined();
     await clock.advance(1);
     expect(await outcome).toBe('fallback');
+  });
+
+  it('cuts a wait after answeredLookMs even while the leader keeps answering', async () => {
+    const clock = new ManualClock();
+    let alive: (() => void) | undefined;
+    const outcome = watchdog(clock, 5000).idle(
+      (s, a) => {
+        alive = a;
+        return hangs(s);
+      },
+      new AbortController().signal,
+      'look',
+    );
+    let settled: string | undefined;
+    void outcome.then((v) => (settled = v));
+    for (let i = 0; i < 8; i++) {
+      await clock.advance(600);
+      alive?.();
+    }
+    expect(settled).toBeUndefined();
+    await clock.advance(200);
+    expect(await outcome).toBe('look');
   });
 
   it("passes the caller's abort through as an error", async () => {
