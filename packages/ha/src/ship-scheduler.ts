@@ -210,7 +210,9 @@ export class ShipScheduler {
       if (this.#stopped) throw new HaError('HADB_HA_CLOSED', 'the leader side is closed');
       throwIfAborted(options.signal);
       const previous = this.#tail;
+      // Until the engine calls `capturePoint`, this ship covers what was committed when it started.
       let covered = this.#commitSeq;
+      if (covered > this.#capturedSeq) this.#capturedSeq = covered;
       let failuresSeen = this.#failuresRecorded;
       let release!: () => void;
       const captured = new Promise<void>((resolve) => {
