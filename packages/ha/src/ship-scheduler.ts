@@ -198,14 +198,15 @@ export class ShipScheduler {
    */
   async shipOnce(options: OpOptions = {}): Promise<void> {
     const { acknowledged } = await this.#start(options);
-    await acknowledged;
+    // A ship captured before an earlier one's failure acknowledged nothing: ship once more.
+    if (!(await acknowledged)) await this.shipOnce(options);
   }
 
   /**
    * Starts one ship under the start lock and resolves, once the next ship may start, with the
    * promise of this one's acknowledgement.
    */
-  #start(options: OpOptions): Promise<{ readonly acknowledged: Promise<void> }> {
+  #start(options: OpOptions): Promise<{ readonly acknowledged: Promise<boolean> }> {
     return this.#lock.run(async () => {
       if (this.#stopped) throw new HaError('HADB_HA_CLOSED', 'the leader side is closed');
       throwIfAborted(options.signal);
@@ -245,16 +246,17 @@ export class ShipScheduler {
   }
 
   /**
-   * Records one ship's outcome once every earlier ship's is recorded. A ship captured before an
-   * earlier ship's failure was recorded stored its bytes but acknowledges no commit: a further
-   * ship (captured after the failure, so covering its changes again) does.
+   * Records one ship's outcome once every earlier ship's is recorded; resolves with whether it
+   * acknowledged its commits. A ship captured before an earlier ship's failure was recorded stored
+   * its bytes but acknowledges no commit: a further ship (captured after the failure, so covering
+   * its changes again) does.
    */
   async #acknowledge(
     run: Promise<ShipReport>,
     previous: Promise<void>,
     covered: () => number,
     failuresSeen: () => number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     let report: ShipReport;
     try {
       report = await run;
@@ -271,7 +273,8 @@ export class ShipScheduler {
     await previous;
     this.#ships++;
     this.#bytesShipped += report.bytes;
-    if (failuresSeen() === this.#failuresRecorded) {
+    const acknowledged = failuresSeen() === this.#failuresRecorded;
+    if (acknowledged) {
       this.#lastShipError = report.warning;
       this.#stalled = undefined;
       if (covered() > this.#shippedSeq) this.#shippedSeq = covered();
@@ -286,6 +289,7 @@ export class ShipScheduler {
     this.#waiters = this.#waiters.filter((w) => w.seq > this.#shippedSeq);
     for (const w of ready) w.resolve();
     if (report.bytes > 0) this.#o.onShipped(report);
+    return acknowledged;
   }
 
   /** One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). */
