@@ -227,6 +227,7 @@ export class ShipScheduler {
           if (covered > this.#capturedSeq) this.#capturedSeq = covered;
         },
         release,
+        previous,
       );
       const acknowledged = this.#acknowledge(
         run,
@@ -292,16 +293,20 @@ export class ShipScheduler {
     return acknowledged;
   }
 
-  /** One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). */
+  /**
+   * One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). The
+   * deadline runs from when the previous ship settled: a pipelined ship first waits for it.
+   */
   #shipWithDeadline(
     signal: AbortSignal | undefined,
     capturePoint: () => void,
     captured: () => void,
+    previous: Promise<void>,
   ): Promise<ShipReport> {
     const ms = this.#o.shipTimeoutMs;
     if (ms === undefined) return this.#o.ship({ signal, capturePoint, captured });
     return withTimeout(
-      this.#o.clock,
+      timersAfter(this.#o.clock, previous),
       ms,
       'ship',
       {
@@ -431,6 +436,28 @@ export class ShipScheduler {
       this.#o.onError(err);
     }
   }
+}
+
+/** `clock` whose timers start counting once `start` settled. */
+function timersAfter(clock: Clock, start: Promise<void>): Clock {
+  return {
+    now: () => clock.now(),
+    wallMs: () => clock.wallMs(),
+    sleep: (ms, signal) => clock.sleep(ms, signal),
+    timer(ms, fn) {
+      let inner: Timer | undefined;
+      let cancelled = false;
+      void start.then(() => {
+        if (!cancelled) inner = clock.timer(ms, fn);
+      });
+      return {
+        cancel() {
+          cancelled = true;
+          inner?.cancel();
+        },
+      };
+    },
+  };
 }
 
 function stalledBeforeShipped(stall: HaError): HaError {
