@@ -9,6 +9,7 @@ import { captureCheckpoint, captureToFile, detectDirtyBlocks } from './capture.j
 import { DuckblockError } from './errors.js';
 import { writeSegmentFenced } from './fenced-write.js';
 import { bodySize, persistLeaderPosition, type CapturedSegment, type LeaderState } from './leader-state.js';
+import { writePosition } from './position.js';
 import { outgoingPath } from './local-files.js';
 import type { ResolvedOptions } from './options.js';
 import { createdMsNow, encodeSegment, newSegment } from './segment.js';
@@ -97,13 +98,27 @@ export async function shipCapturedSegment(
       `${db}: segment ${captured.seq} no longer follows the head ${state.seq}`,
     );
   }
+  // The position is persisted beside the upload, not after it (one round of fsyncs less before a
+  // write is acknowledged); a failed upload writes the shipped head back. After a crash it may
+  // name a segment storage does not hold, which `continueChain` treats like a file checkpointed
+  // but not shipped: a mismatch, so a new lineage starts from the file.
+  const positioned = writePosition(state.path, {
+    seq: captured.seq,
+    checksum: captured.checksum,
+    epoch: state.epoch,
+    manifest: captured.manifest,
+  });
   let outcome: 'written' | 'late-write';
   try {
     outcome = await writeSegmentFenced(options, db, captured.seq, captured.body, captured.checksum, term, signal);
+  } catch (err) {
+    await restorePosition(state, positioned);
+    throw err;
   } finally {
     if (captured.body.kind === 'file') await rm(captured.body.path, { force: true });
   }
   if (outcome === 'late-write') {
+    await restorePosition(state, positioned);
     // A valid segment of an older term holds the next sequence (a deposed leader's late write,
     // or a forged one that verifies): never overwritten, and this term cannot continue its chain
     // over it. Ending the term keeps ships from stalling: the next term starts its lineage above.
@@ -120,8 +135,14 @@ export async function shipCapturedSegment(
   state.fileSize = captured.fileSize;
   state.segmentsSinceSnapshot++;
   state.bytesSinceSnapshot += bytes;
-  await persistLeaderPosition(state);
+  await positioned;
   return { seq: captured.seq, shipped: true, bytes, blocks: captured.blocks, headerPages: captured.headerPages };
+}
+
+/** After a failed upload: the persisted position names the shipped head again (best effort). */
+async function restorePosition(state: LeaderState, written: Promise<void>): Promise<void> {
+  await written.catch(() => undefined);
+  await persistLeaderPosition(state).catch(() => undefined);
 }
 
 /** Supersedes a prepared capture whose upload has not started (its changes are in the next capture). */

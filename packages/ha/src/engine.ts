@@ -133,6 +133,16 @@ export interface ShipOptions extends OpOptions {
    * by {@link LeaderContext.committed} before it is covered by this ship.
    */
   readonly capturePoint: () => void;
+  /**
+   * Pipelining (optional): call once the changes are captured and their upload is queued, to let
+   * the next ship's checkpoint and capture run while this upload is in flight. An engine that
+   * calls it keeps its uploads in ship order (a later upload starts only after this one settled,
+   * at the next sequence, never racing it) and makes a later capture after a failed upload include
+   * the failed one's changes. The HA layer acknowledges ships in order and acknowledges no commit
+   * of a later ship once an earlier one failed (a further ship does). Never called: ships run one
+   * at a time.
+   */
+  readonly captured?: (() => void) | undefined;
 }
 
 /** Options of {@link LeaderSide.write}. */
@@ -161,7 +171,8 @@ export interface LeaderSide<W, R, WR, RR> {
    * the write lock `checkTerm()`, `capturePoint()`, checkpoint and capture; the upload outside
    * the lock where the engine can. Resolves once the capture is durable. Rejects when the term
    * ended (nothing captured) or storage failed (the changes stay unshipped; the next ship retries).
-   * The HA layer never runs two ships of one leader side at once.
+   * The HA layer never runs two ships of one leader side at once, except that once a ship called
+   * {@link ShipOptions.captured} the next one may start.
    */
   ship(options: ShipOptions): Promise<ShipReport>;
   /** Engine-specific counters (summed into `stats().engine` across leader terms). */

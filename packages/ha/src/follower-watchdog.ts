@@ -10,6 +10,12 @@ export interface PullWatchdogOptions {
   readonly logger: Logger;
   /** No pull outcome (or applied step) for this long: the follower loop is restarted; ms. */
   readonly pullTimeoutMs: number;
+  /**
+   * An idle wait is cut after this long even while the leader keeps answering, ms: a slow look at
+   * storage for objects no leader announced (written by another process, forged, corrupt).
+   * Default: never (only a silent leader's wait is cut, after `pullTimeoutMs`).
+   */
+  readonly answeredLookMs?: number | undefined;
   /** The engine's loop reports every pull (`HaEngine.reportsPulls`): watched from the start. */
   readonly reportsPulls?: boolean | undefined;
   /** A pull failed (counted). */
@@ -53,21 +59,46 @@ export class PullWatchdog {
 
   /**
    * Runs `wait` (a follower waiting for the leader's notice between pulls, which may last as long
-   * as the leader has nothing new) without judging it: no pull is in flight. The wait is cut after
-   * `pullTimeoutMs` (resolving with `timedOut`), so an idle follower still looks at storage that
-   * often — a safety net for changes no notice announced. The deadlines start again when it ends.
+   * as the leader has nothing new) without judging it: no pull is in flight. `wait` calls `alive`
+   * whenever the leader answered that it has nothing new. The wait is cut (resolving with
+   * `timedOut`) once `pullTimeoutMs` passed with no such answer, so a follower never goes longer
+   * than `pullTimeoutMs` without either the leader's word or a look at storage — a safety net for
+   * changes no notice announced (a leader that stopped answering but is still named by the lease,
+   * a notice channel that hangs) — and after `answeredLookMs` in any case. The deadlines start
+   * again when it ends.
    */
-  async idle<T>(wait: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, timedOut: T): Promise<T> {
+  async idle<T>(
+    wait: (signal: AbortSignal, alive: () => void) => Promise<T>,
+    signal: AbortSignal,
+    timedOut: T,
+  ): Promise<T> {
+    const { clock, pullTimeoutMs } = this.#o;
     this.#idle++;
     const child = childController(signal);
     let cut = false;
-    const timer = this.#o.clock.timer(this.#o.pullTimeoutMs, () => {
+    const since = clock.now();
+    let heard = since;
+    let timer: Timer;
+    const check = (): void => {
+      const now = clock.now();
+      const left = Math.min(
+        pullTimeoutMs - (now - heard),
+        (this.#o.answeredLookMs ?? Number.POSITIVE_INFINITY) - (now - since),
+      );
+      if (left > 0) {
+        timer = clock.timer(left, check);
+        timer.unref?.();
+        return;
+      }
       cut = true;
       child.controller.abort();
-    });
+    };
+    timer = clock.timer(pullTimeoutMs, check);
     timer.unref?.();
     try {
-      return await wait(child.controller.signal);
+      return await wait(child.controller.signal, () => {
+        heard = clock.now();
+      });
     } catch (err) {
       if (cut && !signal.aborted) return timedOut;
       throw err;
@@ -75,7 +106,7 @@ export class PullWatchdog {
       timer.cancel();
       child.dispose();
       this.#idle--;
-      const now = this.#o.clock.now();
+      const now = clock.now();
       this.#lastOutcome = now;
       if (this.#problemSince === undefined) this.#lastSuccess = now;
     }

@@ -117,6 +117,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       clock: options.clock,
       logger: options.logger,
       pullTimeoutMs: options.pullTimeoutMs,
+      // Even while the leader answers, a slow look at storage for objects it did not announce.
+      answeredLookMs: IDLE_LOOK_PULL_TIMEOUTS * options.pullTimeoutMs,
       reportsPulls: engine.reportsPulls,
       onPullFailed: () => {
         this.#stats.pullFailures++;
@@ -246,18 +248,21 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       selfAddress: () => (self === undefined ? '' : self.#address),
       secret: o.secret,
       fallbackMs: o.followerPullIntervalMs,
-      holdMs: HEAD_HOLD_MS,
+      // The leader answers well within a pull timeout, so the watchdog never cuts a wait for a
+      // leader that answers (see PullWatchdog.idle).
+      holdMs: Math.max(1, Math.min(HEAD_HOLD_MS, Math.floor(o.pullTimeoutMs / 2))),
       graceMs: o.forwardTimeoutMs,
     });
     // Nothing calls `onApplied` before the node joins, so `self` is set by then.
     const engine = o.engine({
-      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it (and
-      // cuts it after a pull timeout, so an idle follower still looks at storage that often).
+      // Waiting for the leader's notice is not a pull: the pull watchdog does not judge it. It cuts
+      // the wait once a pull timeout passes without the leader's answer, so a follower whose
+      // leader went silent still looks at storage that often; an answering leader costs no request.
       leaderWaker: {
         wait: (signal) =>
           self === undefined
             ? leaderWaker.wait(signal)
-            : self.#pullWatchdog.idle((s) => leaderWaker.wait(s), signal, 'fallback'),
+            : self.#pullWatchdog.idle((s, alive) => leaderWaker.wait(s, alive), signal, 'fallback'),
       },
       db: o.name,
       path: o.path,
@@ -549,6 +554,8 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
 
 /** How long a leader holds a follower's head long poll, ms. */
 const HEAD_HOLD_MS = 20_000;
+/** An idle follower whose leader answers looks at storage once per this many pull timeouts. */
+const IDLE_LOOK_PULL_TIMEOUTS = 10;
 
 /** The node once constructed; a request that arrives while it is still starting is refused as not leader. */
 function live<T>(node: T | undefined): T {

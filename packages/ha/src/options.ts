@@ -43,8 +43,9 @@ export interface HaNodeOptions<W, R, WR, RR> {
   /** How often the leader ships while there are unshipped commits, ms. Default 1000. */
   readonly shipIntervalMs?: number | undefined;
   /**
-   * Group commit: a `shipped` write starts a ship after waiting this long for others to join,
-   * instead of waiting for the next tick. Default `false` (the tick only).
+   * Group commit: a `shipped` write starts a ship after waiting this long for others to join
+   * (at once when no other write is running), instead of waiting for the next tick. Default
+   * `false` (the tick only).
    */
   readonly groupCommitMs?: number | false | undefined;
   /** Default acknowledgement of writes. Default `'committed'`. */

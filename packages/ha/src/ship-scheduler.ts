@@ -80,10 +80,17 @@ export class ShipScheduler {
   readonly #o: ShipSchedulerOptions;
   readonly #lock = new Mutex();
   #commitSeq = 0;
+  /** Commits covered by a ship started so far (acknowledged or not); reset to `#shippedSeq` after a failure. */
+  #capturedSeq = 0;
   #shippedSeq = 0;
+  /** Settles once the latest started ship's outcome is recorded. */
+  #tail: Promise<void> = Promise.resolve();
+  /** Ship failures recorded so far (in ship order). */
+  #failuresRecorded = 0;
   #waiters: Waiter[] = [];
   #stopped = false;
   #promptRequested = false;
+  #promptAlone = false;
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #ships = 0;
@@ -170,60 +177,143 @@ export class ShipScheduler {
     this.#loop ??= this.#run();
   }
 
-  /** Group-commit hook: ship within `groupCommitMs` instead of at the next tick (no effect when off). */
-  requestShip(): void {
+  /**
+   * Group-commit hook: ship within `groupCommitMs` instead of at the next tick (no effect when
+   * off). `alone`: no other write is running on this leader, so none could join the window and
+   * the ship starts without waiting for it.
+   */
+  requestShip(alone = false): void {
     if (this.#o.groupCommitMs === false || this.#stopped) return;
     this.#promptRequested = true;
+    if (alone) this.#promptAlone = true;
     this.#wake?.();
   }
 
   /**
-   * Ships once, serialised with every other ship. Resolves once the commits counted before the
-   * capture point are durable. Rejects with the term's error (`HADB_HA_FENCED`, …) or
-   * `HADB_HA_SHIP_FAILED` (recorded in `lastShipError`; the next ship retries the changes).
+   * Ships once. Resolves once the commits counted before the capture point are durable (and every
+   * earlier ship acknowledged). Rejects with the term's error (`HADB_HA_FENCED`, …) or
+   * `HADB_HA_SHIP_FAILED` (recorded in `lastShipError`; the next ship retries the changes). Ships
+   * start one at a time; the next may start once this one's changes are captured when the engine
+   * pipelines (`ShipOptions.captured`), and they are acknowledged in the order they started.
    */
-  shipOnce(options: OpOptions = {}): Promise<void> {
+  async shipOnce(options: OpOptions = {}): Promise<void> {
+    const { acknowledged } = await this.#start(options);
+    // A ship captured before an earlier one's failure acknowledged nothing: ship once more.
+    if (!(await acknowledged)) await this.shipOnce(options);
+  }
+
+  /**
+   * Starts one ship under the start lock and resolves, once the next ship may start, with the
+   * promise of this one's acknowledgement.
+   */
+  #start(options: OpOptions): Promise<{ readonly acknowledged: Promise<boolean> }> {
     return this.#lock.run(async () => {
       if (this.#stopped) throw new HaError('HADB_HA_CLOSED', 'the leader side is closed');
       throwIfAborted(options.signal);
+      const previous = this.#tail;
+      // Until the engine calls `capturePoint`, this ship covers what was committed when it started.
       let covered = this.#commitSeq;
-      let report: ShipReport;
-      try {
-        report = await this.#shipWithDeadline(options.signal, () => (covered = this.#commitSeq));
-      } catch (cause) {
-        if (isHaError(cause) && cause.code !== 'HADB_HA_SHIP_FAILED') throw cause;
-        const message = describeError(cause).message;
-        this.#shipFailures++;
-        if (this.#stalled === undefined) this.#lastShipError = message;
-        throw isHaError(cause) ? cause : new HaError('HADB_HA_SHIP_FAILED', `shipping failed: ${message}`, { cause });
-      }
-      this.#ships++;
-      this.#lastShipError = report.warning;
-      this.#stalled = undefined;
-      this.#bytesShipped += report.bytes;
-      if (covered > this.#shippedSeq) this.#shippedSeq = covered;
-      if (this.dirty) this.#markUnshipped();
-      else this.#unshippedSince = undefined;
-      const ready = this.#waiters.filter((w) => w.seq <= this.#shippedSeq);
-      this.#waiters = this.#waiters.filter((w) => w.seq > this.#shippedSeq);
-      for (const w of ready) w.resolve();
-      if (report.bytes > 0) this.#o.onShipped(report);
+      if (covered > this.#capturedSeq) this.#capturedSeq = covered;
+      let failuresSeen = this.#failuresRecorded;
+      let release!: () => void;
+      const captured = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const run = this.#shipWithDeadline(
+        options.signal,
+        () => {
+          covered = this.#commitSeq;
+          failuresSeen = this.#failuresRecorded;
+          if (covered > this.#capturedSeq) this.#capturedSeq = covered;
+        },
+        release,
+        previous,
+      );
+      const acknowledged = this.#acknowledge(
+        run,
+        previous,
+        () => covered,
+        () => failuresSeen,
+      );
+      const settled = acknowledged.then(
+        () => {},
+        () => {},
+      );
+      this.#tail = settled;
+      // The start lock is held until the engine captured this ship's changes, or the ship settled.
+      await Promise.race([captured, settled]);
+      return { acknowledged };
     });
   }
 
-  /** One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). */
-  #shipWithDeadline(signal: AbortSignal | undefined, capturePoint: () => void): Promise<ShipReport> {
+  /**
+   * Records one ship's outcome once every earlier ship's is recorded; resolves with whether it
+   * acknowledged its commits. A ship captured before an earlier ship's failure was recorded stored
+   * its bytes but acknowledges no commit: a further ship (captured after the failure, so covering
+   * its changes again) does.
+   */
+  async #acknowledge(
+    run: Promise<ShipReport>,
+    previous: Promise<void>,
+    covered: () => number,
+    failuresSeen: () => number,
+  ): Promise<boolean> {
+    let report: ShipReport;
+    try {
+      report = await run;
+    } catch (cause) {
+      await previous;
+      this.#failuresRecorded++;
+      this.#capturedSeq = this.#shippedSeq;
+      if (isHaError(cause) && cause.code !== 'HADB_HA_SHIP_FAILED') throw cause;
+      const message = describeError(cause).message;
+      this.#shipFailures++;
+      if (this.#stalled === undefined) this.#lastShipError = message;
+      throw isHaError(cause) ? cause : new HaError('HADB_HA_SHIP_FAILED', `shipping failed: ${message}`, { cause });
+    }
+    await previous;
+    this.#ships++;
+    this.#bytesShipped += report.bytes;
+    const acknowledged = failuresSeen() === this.#failuresRecorded;
+    if (acknowledged) {
+      this.#lastShipError = report.warning;
+      this.#stalled = undefined;
+      if (covered() > this.#shippedSeq) this.#shippedSeq = covered();
+    } else {
+      // Its commits wait for a further ship, promptly.
+      this.#capturedSeq = this.#shippedSeq;
+      if (this.dirty) this.requestShip(true);
+    }
+    if (this.dirty) this.#markUnshipped();
+    else this.#unshippedSince = undefined;
+    const ready = this.#waiters.filter((w) => w.seq <= this.#shippedSeq);
+    this.#waiters = this.#waiters.filter((w) => w.seq > this.#shippedSeq);
+    for (const w of ready) w.resolve();
+    if (report.bytes > 0) this.#o.onShipped(report);
+    return acknowledged;
+  }
+
+  /**
+   * One ship of the engine under `shipTimeoutMs` (waiting for the engine's call to settle). The
+   * deadline runs from when the previous ship settled: a pipelined ship first waits for it.
+   */
+  #shipWithDeadline(
+    signal: AbortSignal | undefined,
+    capturePoint: () => void,
+    captured: () => void,
+    previous: Promise<void>,
+  ): Promise<ShipReport> {
     const ms = this.#o.shipTimeoutMs;
-    if (ms === undefined) return this.#o.ship({ signal, capturePoint });
+    if (ms === undefined) return this.#o.ship({ signal, capturePoint, captured });
     return withTimeout(
-      this.#o.clock,
+      timersAfter(this.#o.clock, previous),
       ms,
       'ship',
       {
         timeout: (message) => new HaError('HADB_HA_SHIP_FAILED', message),
         aborted: (message, cause) => haAborted(message, cause),
       },
-      (s) => this.#o.ship({ signal: s, capturePoint }),
+      (s) => this.#o.ship({ signal: s, capturePoint, captured }),
       {
         signal,
         settle: {
@@ -282,7 +372,8 @@ export class ShipScheduler {
     this.#stallTimer = undefined;
     this.#wake?.();
     await this.#loop;
-    await this.#lock.run(() => {
+    await this.#lock.run(async () => {
+      await this.#tail;
       for (const w of this.#waiters.splice(0)) w.reject(closedBeforeShipped());
     });
   }
@@ -311,29 +402,62 @@ export class ShipScheduler {
       if (this.#stopped) break;
       let due: boolean;
       if (this.#promptRequested) {
-        if (groupCommitMs !== false && groupCommitMs > 0) await this.#nap(groupCommitMs);
+        if (!this.#promptAlone && groupCommitMs !== false && groupCommitMs > 0) await this.#nap(groupCommitMs);
         this.#promptRequested = false;
-        due = this.dirty;
+        this.#promptAlone = false;
+        due = this.#uncaptured;
       } else {
         last = clock.now();
         tick++;
-        due = this.dirty || (idleShipEveryTicks > 0 && tick % idleShipEveryTicks === 0);
+        due = this.#uncaptured || (idleShipEveryTicks > 0 && tick % idleShipEveryTicks === 0);
       }
       if (this.#stopped || !due) continue;
+      // Waits only until the next ship may start (its upload may still be in flight).
       try {
-        await this.shipOnce();
+        (await this.#start({})).acknowledged.catch((err: unknown) => this.#loopError(err));
       } catch (err) {
-        // A term that just ended is reported by the role events, not as an error.
-        if (
-          !isHaError(err, 'HADB_HA_CLOSED') &&
-          !isHaError(err, 'HADB_HA_FENCED') &&
-          !isHaError(err, 'HADB_HA_NOT_LEADER')
-        ) {
-          this.#o.onError(err);
-        }
+        this.#loopError(err);
       }
     }
   }
+
+  /** Commits no started ship covers. */
+  get #uncaptured(): boolean {
+    return this.#commitSeq > this.#capturedSeq;
+  }
+
+  #loopError(err: unknown): void {
+    // A term that just ended is reported by the role events, not as an error.
+    if (
+      !isHaError(err, 'HADB_HA_CLOSED') &&
+      !isHaError(err, 'HADB_HA_FENCED') &&
+      !isHaError(err, 'HADB_HA_NOT_LEADER')
+    ) {
+      this.#o.onError(err);
+    }
+  }
+}
+
+/** `clock` whose timers start counting once `start` settled. */
+function timersAfter(clock: Clock, start: Promise<void>): Clock {
+  return {
+    now: () => clock.now(),
+    wallMs: () => clock.wallMs(),
+    sleep: (ms, signal) => clock.sleep(ms, signal),
+    timer(ms, fn) {
+      let inner: Timer | undefined;
+      let cancelled = false;
+      void start.then(() => {
+        if (!cancelled) inner = clock.timer(ms, fn);
+      });
+      return {
+        cancel() {
+          cancelled = true;
+          inner?.cancel();
+        },
+      };
+    },
+  };
 }
 
 function stalledBeforeShipped(stall: HaError): HaError {

@@ -37,6 +37,8 @@ export class WriteRouter<W, R, WR, RR> {
   readonly #options: ResolvedHaNodeOptions<W, R, WR, RR>;
   readonly #client: ForwardingClient<W, R, WR, RR>;
   readonly #stats: NodeStats;
+  /** Leader writes running now (the group-commit window is skipped when none else is). */
+  #writing = 0;
 
   constructor(deps: WriteRouterDeps<W, R, WR, RR>) {
     this.#deps = deps;
@@ -71,10 +73,17 @@ export class WriteRouter<W, R, WR, RR> {
     await this.#lifecycle.settled();
     const leader = this.#lifecycle.leader;
     if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
-    const result = await run(leader.side);
+    let result: T;
+    this.#writing++;
+    try {
+      result = await run(leader.side);
+    } finally {
+      this.#writing--;
+    }
     if (durability === 'shipped') {
       const seq = leader.scheduler.commitSeq;
-      leader.scheduler.requestShip();
+      // With no other write running, none could join the group-commit window: ship at once.
+      leader.scheduler.requestShip(this.#writing === 0);
       // Rides the next ship (group commit) rather than forcing one per write.
       await leader.scheduler.waitShipped(seq, { signal });
     }

@@ -101,4 +101,115 @@ describe('ShipScheduler', () => {
     expect(s.counters.lastShipError).toBeUndefined();
     await s.stop();
   });
+
+  it('pipelines: the next ship captures while the previous upload is in flight; acknowledgements keep ship order', async () => {
+    const p = pipelined();
+    const { s } = p;
+    s.committed();
+    const first = track(s.shipOnce());
+    await until(() => p.ships.length === 1);
+    s.committed();
+    const second = track(s.shipOnce());
+    // Captured while the first upload is still in flight.
+    await until(() => p.ships.length === 2);
+    expect(p.ships.map((x) => x.covered)).toEqual([1, 2]);
+    const waiter = track(s.waitShipped(2));
+    p.ships[1]!.upload.resolve();
+    await settle();
+    expect(second.state).toBe('pending');
+    expect(waiter.state).toBe('pending');
+    p.ships[0]!.upload.resolve();
+    await until(() => second.state === 'resolved' && first.state === 'resolved' && waiter.state === 'resolved');
+    expect(s.dirty).toBe(false);
+    await s.stop();
+  });
+
+  it('a failed upload: a later ship captured before the failure acknowledges nothing; a further ship does', async () => {
+    const p = pipelined();
+    const { s } = p;
+    s.committed();
+    const first = track(s.shipOnce());
+    await until(() => p.ships.length === 1);
+    s.committed();
+    const second = track(s.shipOnce());
+    await until(() => p.ships.length === 2);
+    const waiter = track(s.waitShipped(2));
+    p.ships[1]!.upload.resolve();
+    p.ships[0]!.upload.reject(new Error('storage down'));
+    await until(() => first.state === 'rejected');
+    expect(isHaError(first.error, 'HADB_HA_SHIP_FAILED')).toBe(true);
+    // The second ship stored its bytes but acknowledges nothing: its caller ships once more.
+    await until(() => p.ships.length === 3);
+    await settle();
+    expect(second.state).toBe('pending');
+    expect(waiter.state).toBe('pending');
+    expect(s.dirty).toBe(true);
+    p.ships[2]!.upload.resolve();
+    await until(() => second.state === 'resolved' && waiter.state === 'resolved');
+    expect(s.dirty).toBe(false);
+    await s.stop();
+  });
 });
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A scheduler over an engine that pipelines: each ship captures, calls `captured`, then waits for its upload. */
+function pipelined() {
+  const ships: { covered: number; upload: Deferred }[] = [];
+  let s!: ShipScheduler;
+  s = new ShipScheduler({
+    clock: systemClock,
+    intervalMs: 60_000,
+    idleShipEveryTicks: 0,
+    groupCommitMs: false,
+    ship: async (o) => {
+      o.capturePoint();
+      const upload = deferred();
+      ships.push({ covered: s.commitSeq, upload });
+      o.captured?.();
+      await upload.promise;
+      return { bytes: 1 };
+    },
+    onShipped: () => {},
+    onError: () => {},
+  });
+  return { s, ships };
+}
+
+function track(p: Promise<unknown>): { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } {
+  const t: { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } = { state: 'pending' };
+  p.then(
+    () => {
+      t.state = 'resolved';
+    },
+    (e: unknown) => {
+      t.state = 'rejected';
+      t.error = e;
+    },
+  );
+  return t;
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 20));
+
+async function until(predicate: () => boolean): Promise<void> {
+  const end = performance.now() + 5000;
+  while (!predicate()) {
+    if (performance.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

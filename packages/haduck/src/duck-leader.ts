@@ -135,6 +135,12 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   /** Queries running on their own connections: `close()` waits for them (bounded), then interrupts them. */
   readonly #queries = new Map<DuckDBConnection, Promise<unknown>>();
   #lastIteration: bigint;
+  /** Ships started so far (a snapshot starts at once only while no later ship started). */
+  #shipsStarted = 0;
+  /** The replicator asked for a snapshot that has not started yet. */
+  #snapshotDue = false;
+  /** The snapshot running between checkpoints; resolves with its failure as a warning. */
+  #snapshotting: Promise<string | undefined> | undefined;
   #tokensReady = false;
   #tokenWrites = 0;
   #closed = false;
@@ -473,16 +479,24 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   /**
    * Checkpoints and ships. With the write gate held exclusively (no write transaction open): checks the term and runs `CHECKPOINT` (the only
    * step that changes the DuckDB file). Then, outside the lock while writes continue (their
-   * commits go to the WAL, not the file): captures the changed blocks, uploads them and, when the
-   * replicator asks for one, writes a snapshot and applies retention. The HA layer runs one ship
-   * at a time, so no other `CHECKPOINT` runs meanwhile. A step whose reads find the file changed
-   * under them (`HADB_DUCKBLOCK_TORN_READ`: a large transaction's optimistic writes into free
-   * blocks, or `close()`) is run again with the write gate held exclusively. Rejects with the term's `HaError`
-   * when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when capturing or
-   * uploading failed (the blocks stay dirty and the next ship sends them).
+   * commits go to the WAL, not the file): captures the changed blocks and uploads them. Once the
+   * upload is queued it calls `options.captured`, so the HA layer may start the next ship's
+   * `CHECKPOINT` and capture while this upload is in flight (duckblock runs that capture after
+   * this upload settled, at the next sequence, diffing against what was uploaded). A snapshot the
+   * replicator asks for (and the retention after it) runs after the ship resolved, between
+   * checkpoints: the next ship's `CHECKPOINT` waits for it. A step whose reads find the file
+   * changed under them (`HADB_DUCKBLOCK_TORN_READ`: a large transaction's optimistic writes into
+   * free blocks, or `close()`) is run again with the write gate held exclusively. Rejects with
+   * the term's `HaError` when the term ended (nothing checkpointed), or `HADB_HA_SHIP_FAILED` when
+   * capturing or uploading failed (the blocks stay dirty and the next ship sends them).
    */
   async ship(options: ShipOptions): Promise<ShipReport> {
     throwIfAborted(options.signal);
+    const mine = ++this.#shipsStarted;
+    if (this.#snapshotDue) this.#startSnapshot();
+    // A snapshot reads the whole file: no CHECKPOINT meanwhile. Its failure is this ship's warning.
+    const warning = await this.#snapshotting;
+    this.#snapshotting = undefined;
     await this.#gate.exclusive(async () => {
       this.#checkOpen();
       this.#context.checkTerm();
@@ -498,21 +512,35 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     let started = this.#clock.now();
     const pending = await this.#readAtRest('capturing', () => this.#shipper.capture());
     this.#counters.captureMs += this.#clock.now() - started;
-    if (pending === null) return { bytes: 0 };
+    if (pending === null) return { bytes: 0, warning };
     started = this.#clock.now();
-    const { snapshotDue } = await shipStep('uploading', () => pending.upload({ signal: options.signal }));
+    const uploading = shipStep('uploading', () => pending.upload({ signal: options.signal }));
+    options.captured?.();
+    const { snapshotDue } = await uploading;
     this.#counters.uploadMs += this.#clock.now() - started;
-    if (!snapshotDue) return { bytes: pending.bytes };
-    started = this.#clock.now();
-    // The segment is durable either way; a failed snapshot is retried after a later checkpoint.
-    try {
-      await this.#readAtRest('snapshotting', () => this.#shipper.snapshot({ signal: options.signal }));
-      this.#counters.snapshotMs += this.#clock.now() - started;
-      return { bytes: pending.bytes };
-    } catch (err) {
-      if (isHaError(err) && err.code !== 'HADB_HA_SHIP_FAILED') throw err;
-      return { bytes: pending.bytes, warning: describeError(err).message };
+    if (snapshotDue) {
+      // Now when no later ship started; otherwise before the next one's CHECKPOINT.
+      this.#snapshotDue = true;
+      if (this.#shipsStarted === mine) this.#startSnapshot();
     }
+    return { bytes: pending.bytes, warning };
+  }
+
+  /**
+   * Starts the snapshot (and retention) the replicator asked for; the next ship waits for it.
+   * Resolves with its failure as a warning (the segment is durable either way; a failed
+   * snapshot is retried after a later checkpoint).
+   */
+  #startSnapshot(): void {
+    this.#snapshotDue = false;
+    const started = this.#clock.now();
+    this.#snapshotting = this.#readAtRest('snapshotting', () => this.#shipper.snapshot()).then(
+      () => {
+        this.#counters.snapshotMs += this.#clock.now() - started;
+        return undefined;
+      },
+      (err: unknown) => describeError(err).message,
+    );
   }
 
   /**
@@ -538,6 +566,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    * checkpoint the file afterwards — then releases duckblock's handle on the file. Idempotent.
    */
   async close(closeGraceMs = 5000): Promise<void> {
+    await this.#snapshotting;
     const wasOpen = await this.#gate.exclusive(() => {
       const open = !this.#closed;
       this.#closed = true;

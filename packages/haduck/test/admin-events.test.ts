@@ -15,7 +15,12 @@ describe('HaDuck admin events', () => {
     await a.execute('CREATE TABLE t (id INTEGER, v VARCHAR)');
     await a.execute("INSERT INTO t SELECT range, 'row ' || range FROM range(1000)", [], { durability: 'shipped' });
 
-    const b = await node('b', { admin: { port: 0, webhooks: { targets: [{ url: hooks.url, secret: SECRET }] } } });
+    // The forged object below is announced by no leader: b finds it on its slow idle look at
+    // storage (every 10 pull timeouts while the leader answers).
+    const b = await node('b', {
+      pullTimeoutMs: 1500,
+      admin: { port: 0, webhooks: { targets: [{ url: hooks.url, secret: SECRET }] } },
+    });
     expect(b.role).toBe('follower');
     const restored = await hooks.waitFor('restore_completed');
     expect(restored.verified).toBe(true);
@@ -40,7 +45,7 @@ describe('HaDuck admin events', () => {
     forged[forged.length >> 1]! ^= 0xff;
     await nodes.storage.put(incrementalKey('haduck/', 'app', head + 1n), forged);
 
-    const corrupt = await hooks.waitFor('corruption_detected', { timeoutMs: 20_000 });
+    const corrupt = await hooks.waitFor('corruption_detected', { timeoutMs: 40_000 });
     expect(corrupt.verified).toBe(true);
     expect(corrupt.json).toMatchObject({ event: 'corruption_detected', database: 'app', context: { node: 'b' } });
     expect(String(corrupt.json!.error)).toMatch(/^HADB_DUCKBLOCK_/);
@@ -54,5 +59,5 @@ describe('HaDuck admin events', () => {
     expect(lag.lagSeconds).toBeLessThanOrEqual((Date.now() - createdMs) / 1000 + 0.1);
     const metrics = await (await fetch(`${b.adminUrl}metrics`)).text();
     expect(metrics).toMatch(/^hadb_errors_total\{code="HADB_DUCKBLOCK_[A-Z_]+",db="app",node="b"\} 1$/m);
-  }, 60_000);
+  }, 90_000);
 });

@@ -15,10 +15,11 @@ export interface FollowerWaker {
   /**
    * Resolves when the follower should poll storage: as soon as the leader announces new segments,
    * or — while no leader answers — after the fallback interval. While the leader answers and has
-   * nothing new it keeps waiting (no storage request). Rejects with `HADB_HA_ABORTED` when
-   * `signal` fires.
+   * nothing new it keeps waiting (no storage request), calling `onAnswered` after each such
+   * answer (proof that the leader is alive and has shipped nothing new). Rejects with
+   * `HADB_HA_ABORTED` when `signal` fires.
    */
-  wait(signal: AbortSignal): Promise<WakeReason>;
+  wait(signal: AbortSignal, onAnswered?: () => void): Promise<WakeReason>;
 }
 
 /** Options of {@link LeaderWaker}. */
@@ -74,7 +75,7 @@ export class LeaderWaker implements FollowerWaker {
     return { polls: this.#polls, notices: this.#notices, fallbacks: this.#fallbacks };
   }
 
-  async wait(signal: AbortSignal): Promise<WakeReason> {
+  async wait(signal: AbortSignal, onAnswered?: () => void): Promise<WakeReason> {
     const { clock } = this.#o;
     for (;;) {
       throwIfAborted(signal);
@@ -106,6 +107,7 @@ export class LeaderWaker implements FollowerWaker {
         this.#notices++;
         return 'notice';
       }
+      onAnswered?.();
       const held = clock.now() - started;
       if (held < MIN_POLL_GAP_MS) await this.#sleep(MIN_POLL_GAP_MS - held, signal);
     }
