@@ -1,4 +1,4 @@
-import { BlackHole, freePort, until } from '@hadb/testkit';
+import { FaultProxy, freePort, until } from '@hadb/testkit';
 import { countRequests } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
 import { localNodes } from './local-nodes.js';
@@ -52,14 +52,14 @@ describe('HaDuck idle follower', () => {
     // The leader advertises a relay that later swallows every byte: its notice polls hang (they
     // would end only after forwardTimeoutMs, 60 s, here), so only the watchdog's cut finds the write.
     const port = await freePort();
-    const relay = await BlackHole.start({ host: '127.0.0.1', port });
+    const relay = await FaultProxy.listen({ target: `127.0.0.1:${port}` });
     try {
       const a = await node('a', { listen: { port }, address: `http://${relay.hostPort}`, pullTimeoutMs: 1500 });
       await a.execute('CREATE TABLE t (id INTEGER)', [], { durability: 'shipped' });
       const b = await node('b', { pullTimeoutMs: 1500, forwardTimeoutMs: 60_000 });
       await b.sync();
       await sleep(300);
-      relay.swallow();
+      relay.setMode('blackhole');
       await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
       await until(async () => (await b.query('SELECT count(*) FROM t')).rows[0]?.[0] === 1n, { timeoutMs: 15_000 });
       expect(b.stats().role).toBe('follower');
