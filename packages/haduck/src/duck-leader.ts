@@ -112,8 +112,9 @@ export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 /**
  * The leader's DuckDB: one read-write instance. Write requests (`write`, `batch`, token-carrying
- * `execute`) hold the write gate shared and run side by side, each as one transaction on its own
- * pooled connection; a request whose transaction fails on a conflict with a concurrent one
+ * `execute`) hold the write gate shared and run side by side on pooled connections; requests
+ * waiting for a connection run together as one transaction (group commit, see
+ * {@link WriteGroups}). A request whose transaction fails on a conflict with a concurrent one
  * (DuckDB's optimistic concurrency: write-write conflicts, a key another open transaction
  * inserted, the same idempotency token) is rolled back whole and run again with the gate held
  * exclusively, so it fails only when it would have failed alone. Everything else that writes —
