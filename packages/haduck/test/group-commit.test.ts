@@ -93,6 +93,31 @@ describe('group commit of concurrent write requests', () => {
     expect((await l.query('SELECT count(*) FROM g')).rows).toEqual([[0n]]);
   });
 
+  it('runs a request that conflicts with a concurrent group again alone, after that group', async () => {
+    const { leader: l } = await open();
+    await l.execute('CREATE TABLE c (id INTEGER PRIMARY KEY, n BIGINT)');
+    await l.execute('INSERT INTO c VALUES (1, 0)');
+    // A group that updates the row and then keeps its transaction open on a long scan…
+    const slow = l.write(
+      {
+        kind: 'batch',
+        statements: [
+          { sql: 'UPDATE c SET n = n + 1 WHERE id = 1' },
+          { sql: 'SELECT count(*) FROM range(80000000) WHERE range % 7 = 3' },
+        ],
+      },
+      {},
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    // …and a request on another connection that updates the same row meanwhile.
+    const fast = l.write({ kind: 'execute', sql: 'UPDATE c SET n = n + 10 WHERE id = 1' }, {});
+    const [s, f] = await Promise.all([slow, fast]);
+    expect(s.rowsChanged).toBe(1);
+    expect(f.rowsChanged).toBe(1);
+    expect((await l.query('SELECT n FROM c')).rows).toEqual([[11n]]);
+    expect(l.counters().conflictRetries).toBeGreaterThan(0);
+  });
+
   it('reuses kept statements with fresh bindings: a missing parameter is an error, not the last value', async () => {
     const { leader: l } = await open();
     await l.execute('CREATE TABLE g (id INTEGER PRIMARY KEY, v VARCHAR)');
