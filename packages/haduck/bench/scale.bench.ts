@@ -88,8 +88,8 @@ async function haDuck(dir: string, writers: number): Promise<number> {
   try {
     await db.execute('CREATE TABLE t (w INTEGER, i INTEGER, v VARCHAR)');
     const rate = await drive(writers, (w, i) => db.execute('INSERT INTO t VALUES ($1, $2, $3)', [w, i, 'row']));
-    const { groupCommits, groupedWrites } = db.stats();
-    lastGroupSize = groupCommits === 0 ? 1 : groupedWrites / groupCommits;
+    const { groupTransactions, groupedWrites } = db.stats();
+    lastGroupSize = groupTransactions === 0 ? 1 : groupedWrites / groupTransactions;
     return rate;
   } finally {
     await db.close();

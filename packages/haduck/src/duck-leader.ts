@@ -155,7 +155,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     /** Pooled write requests re-run alone after a conflict with a concurrent one. */
     conflictRetries: 0,
     /** Group transactions that committed more than one write request, and the requests they committed. */
-    groupCommits: 0,
+    groupTransactions: 0,
     groupedWrites: 0,
     /** Cumulative milliseconds of each ship phase (`CHECKPOINT` with the gate held exclusively, capture, upload, snapshot). */
     checkpointMs: 0,
@@ -409,7 +409,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
         return;
       }
       if (live.length > 1) {
-        this.#counters.groupCommits++;
+        this.#counters.groupTransactions++;
         this.#counters.groupedWrites += live.length;
       }
       for (const [i, entry] of live.entries()) {

@@ -39,7 +39,7 @@ export interface HaDuckStats extends HaDatabaseStats {
    * Leader: transactions that committed several concurrent write requests together (group
    * commit: one `COMMIT`, one WAL sync), and the requests they committed.
    */
-  readonly groupCommits: number;
+  readonly groupTransactions: number;
   readonly groupedWrites: number;
   /**
    * Leader: cumulative milliseconds of each checkpoint phase — DuckDB's `CHECKPOINT` (the only
@@ -159,7 +159,7 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
       unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
       lockedRetries: node.engine.lockedRetries ?? 0,
       conflictRetries: node.engine.conflictRetries ?? 0,
-      groupCommits: node.engine.groupCommits ?? 0,
+      groupTransactions: node.engine.groupTransactions ?? 0,
       groupedWrites: node.engine.groupedWrites ?? 0,
       checkpointPhasesMs: {
         checkpoint: node.engine.checkpointMs ?? 0,

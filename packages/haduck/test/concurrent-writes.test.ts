@@ -16,8 +16,8 @@ describe('concurrent writes on the leader (pooled connections, optimistic concur
     expect(results.every((r) => r.rowsChanged === 1)).toBe(true);
     expect((await a.query('SELECT n FROM c')).rows).toEqual([[40n]]);
     const stats = a.stats();
-    expect(stats.groupCommits).toBeGreaterThan(0);
-    expect(stats.groupedWrites).toBeGreaterThan(stats.groupCommits);
+    expect(stats.groupTransactions).toBeGreaterThan(0);
+    expect(stats.groupedWrites).toBeGreaterThan(stats.groupTransactions);
   });
 
   it('inserts distinct keys concurrently, and a key taken by a concurrent write fails only when it stays taken', async () => {

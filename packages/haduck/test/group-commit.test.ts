@@ -50,8 +50,8 @@ describe('group commit of concurrent write requests', () => {
     expect(results.every((r) => r.rowsChanged === 1)).toBe(true);
     expect(commits() - before).toBe(50);
     const c = l.counters();
-    expect(c.groupCommits).toBeGreaterThan(0);
-    expect(c.groupedWrites).toBeGreaterThan(c.groupCommits!);
+    expect(c.groupTransactions).toBeGreaterThan(0);
+    expect(c.groupedWrites).toBeGreaterThan(c.groupTransactions!);
     expect((await l.query('SELECT count(*), count(DISTINCT id) FROM g')).rows).toEqual([[50n, 50n]]);
   });
 
@@ -97,24 +97,28 @@ describe('group commit of concurrent write requests', () => {
     const { leader: l } = await open();
     await l.execute('CREATE TABLE c (id INTEGER PRIMARY KEY, n BIGINT)');
     await l.execute('INSERT INTO c VALUES (1, 0)');
-    // A group that updates the row and then keeps its transaction open on a long scan…
-    const slow = l.write(
-      {
-        kind: 'batch',
-        statements: [
-          { sql: 'UPDATE c SET n = n + 1 WHERE id = 1' },
-          { sql: 'SELECT count(*) FROM range(80000000) WHERE range % 7 = 3' },
-        ],
-      },
-      {},
-    );
-    await new Promise((r) => setTimeout(r, 30));
-    // …and a request on another connection that updates the same row meanwhile.
-    const fast = l.write({ kind: 'execute', sql: 'UPDATE c SET n = n + 10 WHERE id = 1' }, {});
-    const [s, f] = await Promise.all([slow, fast]);
-    expect(s.rowsChanged).toBe(1);
-    expect(f.rowsChanged).toBe(1);
-    expect((await l.query('SELECT n FROM c')).rows).toEqual([[11n]]);
+    // Timing decides whether the two overlap (a loaded machine may start the first late): a few tries.
+    for (let attempt = 1; attempt <= 5 && l.counters().conflictRetries === 0; attempt++) {
+      await l.execute('UPDATE c SET n = 0 WHERE id = 1');
+      // A group that updates the row and then keeps its transaction open on a long scan…
+      const slow = l.write(
+        {
+          kind: 'batch',
+          statements: [
+            { sql: 'UPDATE c SET n = n + 1 WHERE id = 1' },
+            { sql: 'SELECT count(*) FROM range(80000000) WHERE range % 7 = 3' },
+          ],
+        },
+        {},
+      );
+      await new Promise((r) => setTimeout(r, 30 * attempt));
+      // …and a request on another connection that updates the same row meanwhile.
+      const fast = l.write({ kind: 'execute', sql: 'UPDATE c SET n = n + 10 WHERE id = 1' }, {});
+      const [s, f] = await Promise.all([slow, fast]);
+      expect(s.rowsChanged).toBe(1);
+      expect(f.rowsChanged).toBe(1);
+      expect((await l.query('SELECT n FROM c')).rows).toEqual([[11n]]);
+    }
     expect(l.counters().conflictRetries).toBeGreaterThan(0);
   });
 
