@@ -65,13 +65,24 @@ export class WriteGroups<J, T> {
         }
         // Taken after the connection: requests that arrived meanwhile join this group.
         const entries = this.#queue.splice(0, MAX_GROUP);
+        // Outcomes are handed out once the connection is back in the pool: a request that runs
+        // again alone finds the group committed, and `close()` after the last request finds every
+        // connection idle.
+        const outcomes = new Map<GroupEntry<J, T>, GroupOutcome<T>>();
+        const deferred = entries.map((entry) => ({
+          job: entry.job,
+          settle: (outcome: GroupOutcome<T>) => {
+            if (!outcomes.has(entry)) outcomes.set(entry, outcome);
+          },
+        }));
         try {
-          await this.#run(conn, entries);
+          await this.#run(conn, deferred);
         } catch (error) {
-          for (const entry of entries) entry.settle({ kind: 'failed', error });
+          for (const entry of deferred) entry.settle({ kind: 'failed', error });
         } finally {
           this.#pool.release(conn);
         }
+        for (const entry of entries) entry.settle(outcomes.get(entry) ?? { kind: 'alone' });
       }
     } finally {
       this.#active--;
