@@ -127,7 +127,11 @@ export const TOKEN_RETENTION_MS = 15 * 60_000;
 export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   readonly path: string;
   readonly #instance: DuckDBInstance;
-  /** Runs what holds the gate exclusively: `transaction()`, token-less `execute`, conflict re-runs, `CHECKPOINT`. */
+  /**
+   * Runs what holds the gate exclusively: `transaction()`, token-less `execute`, conflict re-runs,
+   * `CHECKPOINT`. Also the pool's first connection: pooled requests hold the gate shared, and every
+   * pooled connection is back in the pool before its requests leave the gate, so the two never overlap.
+   */
   readonly #conn: WriteConnection;
   /** Long-lived handle for header reads (duckblock's; released after DuckDB closed). */
   readonly #fd: FileHandle;
@@ -181,7 +185,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#clock = options.clock;
     this.#limits = options.limits ?? DEFAULT_DUCK_LIMITS;
     this.#writeConnections = options.writeConnections ?? DEFAULT_WRITE_CONNECTIONS;
-    this.#pool = new WritePool(instance, this.#writeConnections);
+    this.#pool = new WritePool(instance, this.#writeConnections, conn);
     this.#groups = new WriteGroups(this.#pool, this.#writeConnections, (wc, entries) => this.#runGroup(wc, entries));
   }
 

@@ -27,6 +27,7 @@ export class WriteConnection implements StatementCache {
   readonly #statements = new Map<string, DuckDBPreparedStatement>();
   #begin: DuckDBPreparedStatement | undefined;
   #commit: DuckDBPreparedStatement | undefined;
+  #closed = false;
 
   private constructor(conn: DuckDBConnection) {
     this.conn = conn;
@@ -90,8 +91,10 @@ export class WriteConnection implements StatementCache {
     return statement;
   }
 
-  /** Destroys the kept statements and closes the connection. */
+  /** Destroys the kept statements and closes the connection. Idempotent. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     for (const statement of this.#statements.values()) statement.destroySync();
     this.#statements.clear();
     this.#begin?.destroySync();

@@ -2,9 +2,10 @@ import type { DuckDBInstance } from '@duckdb/node-api';
 import { WriteConnection } from './write-connection.js';
 
 /**
- * At most `size` {@link WriteConnection}s for requests that write side by side: opened when
- * a request finds none idle (so a database written by one request at a time holds one), kept
- * idle after, handed to waiting requests in arrival order.
+ * At most `size` {@link WriteConnection}s for requests that write side by side: `first` (the
+ * leader's own connection, which the exclusive work uses while no pooled request runs), then more
+ * opened when a request finds none idle (so a database written by one request at a time holds
+ * none beyond `first`), kept idle after, handed to waiting requests in arrival order.
  */
 export class WritePool {
   readonly #instance: DuckDBInstance;
@@ -13,9 +14,11 @@ export class WritePool {
   #opened = 0;
   readonly #waiting: Array<(conn: WriteConnection) => void> = [];
 
-  constructor(instance: DuckDBInstance, size: number) {
+  constructor(instance: DuckDBInstance, size: number, first: WriteConnection) {
     this.#instance = instance;
     this.#size = size;
+    this.#idle.push(first);
+    this.#opened = 1;
   }
 
   /** An idle connection, a new one below the limit, or the next one released. */
@@ -41,7 +44,7 @@ export class WritePool {
     else this.#idle.push(conn);
   }
 
-  /** Closes the idle connections (call once no request holds one). */
+  /** Closes the idle connections, `first` included (call once no request holds one). */
   close(): void {
     for (const conn of this.#idle.splice(0)) conn.close();
   }
