@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,11 +14,15 @@ const SECONDS = 4;
 /** Numbers each run's files. */
 let runs = 0;
 
-/** Runs `writers` loops of `write(w, i)` for `SECONDS`; returns rows/s. */
+/** CPU microseconds (every thread of this process) per row of each {@link drive} call, in order. */
+const cpuPerRow: number[] = [];
+
+/** Runs `writers` loops of `write(w, i)` for `SECONDS`; returns rows/s (and records CPU per row). */
 async function drive(writers: number, write: (w: number, i: number) => Promise<unknown>): Promise<number> {
   const end = performance.now() + SECONDS * 1000;
   let rows = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: writers }, async (_, w) => {
       for (let i = 0; performance.now() < end; i++) {
@@ -28,35 +31,47 @@ async function drive(writers: number, write: (w: number, i: number) => Promise<u
       }
     }),
   );
+  const used = process.cpuUsage(cpu);
+  cpuPerRow.push((used.user + used.system) / rows);
   return rows / ((performance.now() - started) / 1000);
 }
 
 /**
- * Raw DuckDB, one connection per writer: autocommit INSERTs, or (`withToken`) the transaction a
- * HaDuck write runs — `BEGIN`, the INSERT, an idempotency-token row into a primary-key table, `COMMIT`.
+ * Raw DuckDB, one connection per writer: autocommit INSERTs (`run` with parameters: DuckDB
+ * extracts, prepares and runs the statement), or (`sameCalls`) one explicit transaction per INSERT
+ * — the DuckDB calls of a HaDuck write that runs alone: `BEGIN TRANSACTION`, the INSERT and
+ * `COMMIT`, each a statement prepared once per connection and run again.
  */
-async function rawDuck(dir: string, writers: number, withToken = false): Promise<number> {
+async function rawDuck(dir: string, writers: number, sameCalls = false): Promise<number> {
   const instance = await DuckDBInstance.create(join(dir, `raw-${++runs}.duckdb`));
   const conns = await Promise.all(Array.from({ length: writers }, () => instance.connect()));
   try {
     await conns[0]!.run('CREATE TABLE t (w INTEGER, i INTEGER, v VARCHAR)');
-    await conns[0]!.run(
-      'CREATE TABLE tokens (token VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL, rows_changed BIGINT NOT NULL)',
-    );
-    if (!withToken)
+    if (!sameCalls)
       return await drive(writers, (w, i) => conns[w]!.run('INSERT INTO t VALUES ($1, $2, $3)', [w, i, 'row']));
+    const prepared = await Promise.all(
+      conns.map(async (c) => ({
+        begin: await c.prepare('BEGIN TRANSACTION'),
+        insert: await c.prepare('INSERT INTO t VALUES ($1, $2, $3)'),
+        commit: await c.prepare('COMMIT'),
+      })),
+    );
     return await drive(writers, async (w, i) => {
-      const c = conns[w]!;
-      await c.run('BEGIN TRANSACTION');
-      await c.run('INSERT INTO t VALUES ($1, $2, $3)', [w, i, 'row']);
-      await c.run('INSERT INTO tokens VALUES ($1, $2, 1)', [randomUUID(), Date.now()]);
-      await c.run('COMMIT');
+      const p = prepared[w]!;
+      await p.begin.run();
+      p.insert.clearBindings();
+      p.insert.bind([w, i, 'row']);
+      await p.insert.run();
+      await p.commit.run();
     });
   } finally {
     for (const c of conns) c.closeSync();
     instance.closeSync();
   }
 }
+
+/** Requests per group commit of the last {@link haDuck} run. */
+let lastGroupSize = 0;
 
 /** A HaDuck leader on local storage, `committed` writes, one `execute` per row. */
 async function haDuck(dir: string, writers: number): Promise<number> {
@@ -72,7 +87,10 @@ async function haDuck(dir: string, writers: number): Promise<number> {
   });
   try {
     await db.execute('CREATE TABLE t (w INTEGER, i INTEGER, v VARCHAR)');
-    return await drive(writers, (w, i) => db.execute('INSERT INTO t VALUES ($1, $2, $3)', [w, i, 'row']));
+    const rate = await drive(writers, (w, i) => db.execute('INSERT INTO t VALUES ($1, $2, $3)', [w, i, 'row']));
+    const { groupTransactions, groupedWrites } = db.stats();
+    lastGroupSize = groupTransactions === 0 ? 1 : groupedWrites / groupTransactions;
+    return rate;
   } finally {
     await db.close();
     await lease.close();
@@ -88,29 +106,44 @@ async function concurrentWriters(ctx: BenchContext): Promise<void> {
     const raw16: number[] = [];
     const tok16: number[] = [];
     const ha16: number[] = [];
+    // CPU µs per row of each run: steadier than rows/s when other processes share the cores and the disk.
+    const rawCpu: number[] = [];
+    const tokCpu: number[] = [];
+    const haCpu: number[] = [];
+    const groupSizes: number[] = [];
     for (let round = 0; round < 3; round++) {
       raw16.push(await rawDuck(dir, WRITERS));
+      rawCpu.push(cpuPerRow.at(-1)!);
       ha16.push(await haDuck(dir, WRITERS));
+      haCpu.push(cpuPerRow.at(-1)!);
+      groupSizes.push(lastGroupSize);
       tok16.push(await rawDuck(dir, WRITERS, true));
+      tokCpu.push(cpuPerRow.at(-1)!);
     }
     const raw1 = await rawDuck(dir, 1);
     const ha1 = await haDuck(dir, 1);
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const [r, t, h] = [median(raw16), median(tok16), median(ha16)];
+    const us = (xs: number[]): string => `${Math.round(median(xs))} CPU µs/row`;
     const vsRaw = median(ha16.map((x, i) => x / raw16[i]!));
     const vsTx = median(ha16.map((x, i) => x / tok16[i]!));
-    ctx.record(`raw DuckDB, ${WRITERS} connections, autocommit INSERT`, Math.round(r), 'rows/s', `load ${load}`);
     ctx.record(
-      `raw DuckDB, ${WRITERS} connections, INSERT + token row per transaction`,
+      `raw DuckDB, ${WRITERS} connections, autocommit INSERT`,
+      Math.round(r),
+      'rows/s',
+      `load ${load}; ${us(rawCpu)}`,
+    );
+    ctx.record(
+      `raw DuckDB, ${WRITERS} connections, one explicit transaction per INSERT`,
       Math.round(t),
       'rows/s',
-      'BEGIN, INSERT, INSERT into a primary-key token table, COMMIT: the work of one HaDuck write',
+      `prepared BEGIN TRANSACTION, INSERT, COMMIT (the calls of a HaDuck write run alone); ${us(tokCpu)}: DuckDB runs an explicit COMMIT (and its WAL sync) as a task its worker thread may take while the calling thread busy-polls (duckdb/duckdb#22178), autocommit commits on the calling thread`,
     );
     ctx.record(
       `HaDuck leader, ${WRITERS} writers, committed`,
       Math.round(h),
       'rows/s',
-      'storage-local, 1 s checkpoints',
+      `storage-local, 1 s checkpoints; ${us(haCpu)}; group commit: ${median(groupSizes).toFixed(1)} requests per transaction (median of runs)`,
     );
     ctx.record(
       `${WRITERS}-writer committed / raw DuckDB ${WRITERS} connections`,
@@ -119,10 +152,10 @@ async function concurrentWriters(ctx: BenchContext): Promise<void> {
       `goal ≥ 0.8; rounds ${ha16.map((x, i) => (x / raw16[i]!).toFixed(2)).join(', ')}`,
     );
     ctx.record(
-      `${WRITERS}-writer committed / raw DuckDB ${WRITERS} connections running the same transaction`,
+      `${WRITERS}-writer committed / raw DuckDB ${WRITERS} connections, one explicit transaction per INSERT`,
       Number(vsTx.toFixed(3)),
       'ratio',
-      `floor: the token row in the write transaction (at-most-once across failover); rounds ${ha16.map((x, i) => (x / tok16[i]!).toFixed(2)).join(', ')}`,
+      `HaDuck keeps a term check before every COMMIT, so it needs explicit transactions; group commit shares one among waiting writes; rounds ${ha16.map((x, i) => (x / tok16[i]!).toFixed(2)).join(', ')}`,
     );
     ctx.record('1-writer committed / raw DuckDB 1 connection', Number((ha1 / raw1).toFixed(3)), 'ratio');
   } finally {
@@ -158,14 +191,25 @@ function childWith(n: number, mode?: 'raw' | 'raw-checkpoint'): ChildMemory {
 
 async function rssPerDatabase(ctx: BenchContext): Promise<void> {
   const per = (a: ChildMemory, b: ChildMemory, n: number, k: keyof ChildMemory = 'rssMiB'): number =>
-    Number(((b[k] - a[k]) / (n - 1)).toFixed(2));
-  const base = childWith(1);
-  const ten = childWith(10);
-  const thirty = childWith(30);
-  const raw1 = childWith(1, 'raw');
-  const raw30 = childWith(30, 'raw');
-  const rawc1 = childWith(1, 'raw-checkpoint');
-  const rawc30 = childWith(30, 'raw-checkpoint');
+    (b[k] - a[k]) / (n - 1);
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const fixed = (x: number): number => Number(x.toFixed(2));
+  // Three interleaved rounds of fresh processes; per-database figures are medians of the rounds.
+  const rounds = Array.from({ length: 3 }, () => ({
+    base: childWith(1),
+    ten: childWith(10),
+    thirty: childWith(30),
+    raw1: childWith(1, 'raw'),
+    raw30: childWith(30, 'raw'),
+    rawc1: childWith(1, 'raw-checkpoint'),
+    rawc30: childWith(30, 'raw-checkpoint'),
+  }));
+  const ha = rounds.map((r) => per(r.base, r.thirty, 30));
+  const raw = rounds.map((r) => per(r.raw1, r.raw30, 30));
+  const rawc = rounds.map((r) => per(r.rawc1, r.rawc30, 30));
+  const beyond = rounds.map((_, i) => ha[i]! - rawc[i]!);
+  const { base, thirty } = rounds[0]!;
+  const m = (f: (r: (typeof rounds)[number]) => number): number => fixed(median(rounds.map(f)));
   ctx.record('RSS, 1 HaDuck leader in a process', Number(base.rssMiB.toFixed(1)), 'MiB', `${base.threads} threads`);
   ctx.record(
     'RSS, 30 HaDuck leaders in a process',
@@ -175,21 +219,27 @@ async function rssPerDatabase(ctx: BenchContext): Promise<void> {
   );
   ctx.record(
     'RSS per additional HaDuck database (1 → 30)',
-    per(base, thirty, 30),
+    fixed(median(ha)),
     'MiB',
-    `goal ≤ 2; 1 → 10: ${per(base, ten, 10)} MiB; JS heap ${per(base, thirty, 30, 'heapMiB')} + buffers ${per(base, thirty, 30, 'externalMiB')} MiB of it; threads +${per(base, thirty, 30, 'threads')}`,
+    `goal ≤ 2, below the floor of one DuckDB instance per database (next rows); median of 3 rounds (${ha.map((x) => x.toFixed(2)).join(', ')}); 1 → 10: ${m((r) => per(r.base, r.ten, 10))} MiB; JS heap ${m((r) => per(r.base, r.thirty, 30, 'heapMiB'))} + buffers ${m((r) => per(r.base, r.thirty, 30, 'externalMiB'))} MiB of it; threads +${m((r) => per(r.base, r.thirty, 30, 'threads'))}`,
   );
   ctx.record(
     'RSS per additional raw DuckDB instance (1 → 30)',
-    per(raw1, raw30, 30),
+    fixed(median(raw)),
     'MiB',
     'one connection, one table, one row: the floor of one DuckDB instance per database',
   );
   ctx.record(
     'RSS per additional raw DuckDB instance after one CHECKPOINT (1 → 30)',
-    per(rawc1, rawc30, 30),
+    fixed(median(rawc)),
     'MiB',
     'the checkpointed 256 KiB blocks stay in its buffer pool, as on a HaDuck leader that shipped',
+  );
+  ctx.record(
+    'RSS per additional HaDuck database beyond a raw DuckDB instance after one CHECKPOINT',
+    fixed(median(beyond)),
+    'MiB',
+    `what HaDuck itself holds per database (node, lease, forwarding server, write connections, JS state); rounds ${beyond.map((x) => x.toFixed(2)).join(', ')}`,
   );
 }
 

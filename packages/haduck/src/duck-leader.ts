@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import {
   HEADER_REGION_SIZE,
   isDuckblockError,
@@ -19,7 +19,7 @@ import {
   type ShipReport,
 } from '@hadb/ha';
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
-import { HaDuckError } from './errors.js';
+import { HaDuckError, isHaDuckError } from './errors.js';
 import {
   DEFAULT_DUCK_LIMITS,
   runExecute,
@@ -33,6 +33,9 @@ import {
 } from './sql.js';
 import type { HaParams } from './values.js';
 import type { DuckRead, DuckWrite } from './wire.js';
+import { WriteConnection } from './write-connection.js';
+import { WriteGroups, type GroupEntry } from './write-groups.js';
+import { WritePool } from './write-pool.js';
 
 /** What a checkpoint hands to storage: captured with the write gate held exclusively, uploaded outside it. */
 export interface CheckpointCapture {
@@ -95,14 +98,23 @@ export interface Transaction {
   query(sql: string, params?: HaParams): Promise<QueryResult>;
 }
 
+/** A write request that runs in a group transaction (see {@link WriteGroups}): pure SQL, so a rolled-back attempt left nothing behind. */
+interface PooledJob {
+  readonly fn: (tx: Transaction) => Promise<ExecuteResult>;
+  readonly token: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly guarded: boolean;
+}
+
 const TOKEN_TABLE = '_haduck.write_tokens';
 /** Tokens older than this are pruned: a retry of a logical write must arrive within this window. */
 export const TOKEN_RETENTION_MS = 15 * 60_000;
 
 /**
  * The leader's DuckDB: one read-write instance. Write requests (`write`, `batch`, token-carrying
- * `execute`) hold the write gate shared and run side by side, each as one transaction on its own
- * pooled connection; a request whose transaction fails on a conflict with a concurrent one
+ * `execute`) hold the write gate shared and run side by side on pooled connections; requests
+ * waiting for a connection run together as one transaction (group commit, see
+ * {@link WriteGroups}). A request whose transaction fails on a conflict with a concurrent one
  * (DuckDB's optimistic concurrency: write-write conflicts, a key another open transaction
  * inserted, the same idempotency token) is rolled back whole and run again with the gate held
  * exclusively, so it fails only when it would have failed alone. Everything else that writes —
@@ -115,7 +127,12 @@ export const TOKEN_RETENTION_MS = 15 * 60_000;
 export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   readonly path: string;
   readonly #instance: DuckDBInstance;
-  readonly #conn: DuckDBConnection;
+  /**
+   * Runs what holds the gate exclusively: `transaction()`, token-less `execute`, conflict re-runs,
+   * `CHECKPOINT`. Also the pool's first connection: pooled requests hold the gate shared, and every
+   * pooled connection is back in the pool before its requests leave the gate, so the two never overlap.
+   */
+  readonly #conn: WriteConnection;
   /** Long-lived handle for header reads (duckblock's; released after DuckDB closed). */
   readonly #fd: FileHandle;
   readonly #context: LeaderContext;
@@ -125,13 +142,10 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   readonly #gate = new RwGate();
   readonly #limits: DuckLimits;
   readonly #writeConnections: number;
-  /** Idle pooled write connections, and how many the pool opened. */
-  readonly #idle: DuckDBConnection[] = [];
-  #opened = 0;
-  /** Requests waiting for a pooled connection, in arrival order. */
-  readonly #waiting: Array<(conn: DuckDBConnection) => void> = [];
-  /** The token `INSERT`, prepared once per write connection. */
-  readonly #tokenInserts = new Map<DuckDBConnection, DuckDBPreparedStatement>();
+  /** Connections of the write requests that hold the gate shared. */
+  readonly #pool: WritePool;
+  /** Group commit of the write requests that hold the gate shared. */
+  readonly #groups: WriteGroups<PooledJob, ExecuteResult>;
   /** Queries running on their own connections: `close()` waits for them (bounded), then interrupts them. */
   readonly #queries = new Map<DuckDBConnection, Promise<unknown>>();
   #lastIteration: bigint;
@@ -150,6 +164,9 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     lockedRetries: 0,
     /** Pooled write requests re-run alone after a conflict with a concurrent one. */
     conflictRetries: 0,
+    /** Group transactions that committed more than one write request, and the requests they committed. */
+    groupTransactions: 0,
+    groupedWrites: 0,
     /** Cumulative milliseconds of each ship phase (`CHECKPOINT` with the gate held exclusively, capture, upload, snapshot). */
     checkpointMs: 0,
     captureMs: 0,
@@ -159,7 +176,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
 
   private constructor(
     instance: DuckDBInstance,
-    conn: DuckDBConnection,
+    conn: WriteConnection,
     fd: FileHandle,
     iteration: bigint,
     options: DuckLeaderOptions,
@@ -174,6 +191,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#clock = options.clock;
     this.#limits = options.limits ?? DEFAULT_DUCK_LIMITS;
     this.#writeConnections = options.writeConnections ?? DEFAULT_WRITE_CONNECTIONS;
+    this.#pool = new WritePool(instance, this.#writeConnections, conn);
+    this.#groups = new WriteGroups(this.#pool, this.#writeConnections, (wc, entries) => this.#runGroup(wc, entries));
   }
 
   /**
@@ -194,15 +213,15 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       lock_configuration: 'true',
     };
     const instance = await DuckDBInstance.create(options.path, config);
-    let conn: DuckDBConnection | undefined;
+    let conn: WriteConnection | undefined;
     try {
-      conn = await instance.connect();
+      conn = await WriteConnection.open(instance);
       // duckblock's long-lived handle: never closed while DuckDB holds the file (POSIX locks).
       const fd = await leaderFileHandle(options.path);
       const iteration = await headerIteration(fd);
       return new DuckLeader(instance, conn, fd, iteration, options);
     } catch (cause) {
-      conn?.closeSync();
+      conn?.close();
       instance.closeSync();
       throw cause;
     }
@@ -218,32 +237,10 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
 
   async #ensureTokenTable(): Promise<void> {
     if (this.#tokensReady) return;
-    await this.#conn.run(
+    await this.#conn.conn.run(
       `CREATE SCHEMA IF NOT EXISTS _haduck; CREATE TABLE IF NOT EXISTS ${TOKEN_TABLE} (token VARCHAR PRIMARY KEY, at_ms BIGINT NOT NULL, rows_changed BIGINT NOT NULL)`,
     );
     this.#tokensReady = true;
-  }
-
-  /** A pooled write connection: an idle one, a new one below the limit, or the next one released. */
-  async #acquire(): Promise<DuckDBConnection> {
-    const idle = this.#idle.pop();
-    if (idle !== undefined) return idle;
-    if (this.#opened < this.#writeConnections) {
-      this.#opened++;
-      try {
-        return await this.#instance.connect();
-      } catch (err) {
-        this.#opened--;
-        throw err;
-      }
-    }
-    return new Promise<DuckDBConnection>((resolve) => this.#waiting.push(resolve));
-  }
-
-  #release(conn: DuckDBConnection): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next(conn);
-    else this.#idle.push(conn);
   }
 
   /**
@@ -266,11 +263,16 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       try {
         return await this.#gate.shared(async () => {
           this.#checkOpen();
-          const conn = await this.#acquire();
+          const job: PooledJob = { fn, token, signal, guarded };
+          const outcome = await this.#groups.submit(job);
+          if (outcome.kind === 'committed') return outcome.value as T;
+          if (outcome.kind === 'failed') throw outcome.error;
+          // Rolled back with its group: run alone (still beside other requests).
+          const conn = await this.#pool.acquire();
           try {
             return await this.#runTx(conn, fn, token, signal, guarded, false);
           } finally {
-            this.#release(conn);
+            this.#pool.release(conn);
           }
         });
       } catch (err) {
@@ -282,7 +284,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   }
 
   async #runTx<T extends ExecuteResult>(
-    conn: DuckDBConnection,
+    wc: WriteConnection,
     fn: (tx: Transaction) => Promise<T>,
     token: string | undefined,
     signal: AbortSignal | undefined,
@@ -293,54 +295,139 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     throwIfAborted(signal);
     this.#context.checkWrite();
     if (token !== undefined) await this.#ensureTokenTable();
-    await conn.run('BEGIN TRANSACTION');
+    const { conn } = wc;
+    await wc.begin();
     let open = true;
     try {
       let result: T;
       try {
-        const tx: Transaction = {
-          execute: (sql, params) =>
-            guarded ? runGuardedExecute(conn, sql, params, this.#limits.maxStatements) : runExecute(conn, sql, params),
-          query: (sql, params) => runQuery(conn, sql, params),
-        };
-        result = guarded
-          ? await withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx))
-          : await fn(tx);
-        if (token !== undefined) {
-          // Fails on a token committed before (primary key): handled below.
+        result = await this.#runBody(wc, fn, token, guarded);
+        if (prune) {
           const now = Math.floor(this.#clock.wallMs());
-          await this.#recordToken(conn, token, now, result.rowsChanged);
-          if (prune) await conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
+          await conn.run(`DELETE FROM ${TOKEN_TABLE} WHERE at_ms < $1`, [now - TOKEN_RETENTION_MS]);
         }
       } catch (err) {
         if (token === undefined) throw err;
         // A token committed before: this attempt is rolled back whole and the stored result returned.
         open = false;
-        await rollback(conn);
+        await wc.rollback();
         const prior = await conn.runAndReadAll(`SELECT rows_changed FROM ${TOKEN_TABLE} WHERE token = $1`, [token]);
         const row = prior.getRows()[0];
         if (row === undefined) throw err;
         return { rowsChanged: Number(row[0]) } as T;
       }
       this.#context.checkWrite();
-      await conn.run('COMMIT');
+      await wc.commit();
       open = false;
       this.#context.committed();
       return result;
     } finally {
-      if (open) await rollback(conn);
+      if (open) await wc.rollback();
     }
   }
 
-  /** Inserts the token row through a statement prepared once per connection. */
-  async #recordToken(conn: DuckDBConnection, token: string, now: number, rowsChanged: number): Promise<void> {
-    let insert = this.#tokenInserts.get(conn);
-    if (insert === undefined) {
-      insert = await conn.prepare(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`);
-      this.#tokenInserts.set(conn, insert);
+  /**
+   * The body of a write transaction on `wc`, inside the open transaction: `fn` (guarded: each
+   * statement classified, the whole interrupted after `limits.statementTimeoutMs`), then the token
+   * row (which fails on a token committed before: the primary key).
+   */
+  async #runBody<T extends ExecuteResult>(
+    wc: WriteConnection,
+    fn: (tx: Transaction) => Promise<T>,
+    token: string | undefined,
+    guarded: boolean,
+  ): Promise<T> {
+    const { conn } = wc;
+    const tx: Transaction = {
+      execute: (sql, params) =>
+        guarded ? runGuardedExecute(conn, sql, params, this.#limits.maxStatements, wc) : runExecute(conn, sql, params),
+      query: (sql, params) => runQuery(conn, sql, params),
+    };
+    const result = guarded
+      ? await withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () => fn(tx))
+      : await fn(tx);
+    if (token !== undefined) {
+      const insert = await wc.prepared(`INSERT INTO ${TOKEN_TABLE} VALUES ($1, $2, $3)`);
+      insert.bind([token, BigInt(Math.floor(this.#clock.wallMs())), BigInt(result.rowsChanged)]);
+      await insert.run();
     }
-    insert.bind([token, BigInt(now), BigInt(rowsChanged)]);
-    await insert.run();
+    return result;
+  }
+
+  /**
+   * Runs one group of pooled write requests (see {@link WriteGroups}) as one transaction on `wc`,
+   * with the same checks as a transaction of its own: the term before `BEGIN` and again before
+   * `COMMIT` (a refusal fails every request of the group; nothing of it stays). A request that
+   * fails rolls the group back: a timeout, a refused statement or a bad value fails that request
+   * alone; any other error (which its group mates may have caused) sends it to run in a
+   * transaction of its own; the others run again as a group. A failed `COMMIT` (a conflict with a
+   * concurrent transaction) sends every request of the group to run on its own.
+   */
+  async #runGroup(wc: WriteConnection, entries: GroupEntry<PooledJob, ExecuteResult>[]): Promise<void> {
+    let group = entries;
+    while (group.length > 0) {
+      const live: GroupEntry<PooledJob, ExecuteResult>[] = [];
+      for (const entry of group) {
+        // Closed or aborted: the request's own run reports it.
+        if (this.#closed || entry.job.signal?.aborted === true) entry.settle({ kind: 'alone' });
+        else live.push(entry);
+      }
+      if (live.length === 0) return;
+      try {
+        this.#context.checkWrite();
+      } catch (error) {
+        for (const entry of live) entry.settle({ kind: 'failed', error });
+        return;
+      }
+      await wc.begin();
+      const results: ExecuteResult[] = [];
+      let failed = -1;
+      for (const [i, { job }] of live.entries()) {
+        try {
+          results.push(await this.#runBody(wc, job.fn, job.token, job.guarded));
+        } catch (error) {
+          failed = i;
+          await wc.rollback();
+          const own =
+            isHaDuckError(error) &&
+            [
+              'HADB_HADUCK_TIMEOUT',
+              'HADB_HADUCK_REFUSED_STATEMENT',
+              'HADB_HADUCK_LIMIT',
+              'HADB_HADUCK_INVALID_VALUE',
+            ].includes(error.code);
+          live[i]!.settle(own ? { kind: 'failed', error } : { kind: 'alone' });
+          break;
+        }
+      }
+      if (failed >= 0) {
+        group = live.filter((_, i) => i !== failed);
+        continue;
+      }
+      try {
+        this.#context.checkWrite();
+      } catch (error) {
+        await wc.rollback();
+        for (const entry of live) entry.settle({ kind: 'failed', error });
+        return;
+      }
+      try {
+        await wc.commit();
+      } catch {
+        await wc.rollback();
+        for (const entry of live) entry.settle({ kind: 'alone' });
+        return;
+      }
+      if (live.length > 1) {
+        this.#counters.groupTransactions++;
+        this.#counters.groupedWrites += live.length;
+      }
+      for (const [i, entry] of live.entries()) {
+        this.#context.committed();
+        entry.settle({ kind: 'committed', value: results[i]! });
+      }
+      return;
+    }
   }
 
   /**
@@ -401,7 +488,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       this.#checkOpen();
       throwIfAborted(options.signal);
       this.#context.checkWrite();
-      const result = await runExecute(this.#conn, sql, params);
+      const result = await runExecute(this.#conn.conn, sql, params);
       this.#context.committed();
       return result;
     });
@@ -504,7 +591,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       const before = await headerIteration(this.#fd);
       if (before !== this.#lastIteration) this.#counters.unexpectedCheckpoints += Number(before - this.#lastIteration);
       const started = this.#clock.now();
-      await this.#conn.run('CHECKPOINT');
+      await this.#conn.conn.run('CHECKPOINT');
       this.#counters.checkpointMs += this.#clock.now() - started;
       this.#lastIteration = await headerIteration(this.#fd);
       this.#counters.checkpoints++;
@@ -580,10 +667,8 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       for (const conn of this.#queries.keys()) conn.closeSync();
       this.#queries.clear();
     }
-    for (const insert of this.#tokenInserts.values()) insert.destroySync();
-    this.#tokenInserts.clear();
-    for (const conn of this.#idle.splice(0)) conn.closeSync();
-    this.#conn.closeSync();
+    this.#pool.close();
+    this.#conn.close();
     this.#instance.closeSync();
     await releaseLeaderFile(this.path);
   }
@@ -598,15 +683,6 @@ async function shipStep<T>(what: string, step: () => Promise<T>): Promise<T> {
     throw new HaError('HADB_HA_SHIP_FAILED', `${what} the checkpoint failed: ${describeError(cause).message}`, {
       cause,
     });
-  }
-}
-
-/** Rolls back `conn`'s transaction; none left to roll back (DuckDB aborted it already) is fine. */
-async function rollback(conn: DuckDBConnection): Promise<void> {
-  try {
-    await conn.run('ROLLBACK');
-  } catch {
-    // No transaction left to roll back.
   }
 }
 

@@ -36,6 +36,12 @@ export interface HaDuckStats extends HaDatabaseStats {
   /** Leader: write requests re-run alone after a conflict with a concurrent one (see `writeConnections`). */
   readonly conflictRetries: number;
   /**
+   * Leader: transactions that committed several concurrent write requests together (group
+   * commit: one `COMMIT`, one WAL sync), and the requests they committed.
+   */
+  readonly groupTransactions: number;
+  readonly groupedWrites: number;
+  /**
    * Leader: cumulative milliseconds of each checkpoint phase — DuckDB's `CHECKPOINT` (the only
    * part under the write lock), reading the changed blocks, uploading them, snapshots.
    */
@@ -153,6 +159,8 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
       unexpectedCheckpoints: node.engine.unexpectedCheckpoints ?? 0,
       lockedRetries: node.engine.lockedRetries ?? 0,
       conflictRetries: node.engine.conflictRetries ?? 0,
+      groupTransactions: node.engine.groupTransactions ?? 0,
+      groupedWrites: node.engine.groupedWrites ?? 0,
       checkpointPhasesMs: {
         checkpoint: node.engine.checkpointMs ?? 0,
         capture: node.engine.captureMs ?? 0,

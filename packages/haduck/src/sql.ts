@@ -2,6 +2,7 @@ import { StatementType, type DuckDBConnection, type DuckDBPreparedStatement } fr
 import type { Clock } from '@hadb/io';
 import { HaDuckError, sqlError } from './errors.js';
 import { fromDuckValue, toDuckParams, type HaParams, type HaValue } from './values.js';
+import type { StatementCache } from './write-connection.js';
 
 /** Rows of a query, the same shape locally and through forwarding. */
 export interface QueryResult {
@@ -93,10 +94,19 @@ export function refuseReserved(sql: string): void {
     throw new HaDuckError('HADB_HADUCK_REFUSED_STATEMENT', 'statements may not name the _haduck schema');
 }
 
+/** Statement kinds a {@link StatementCache} keeps: the repeated DML of an application, not one-off DDL. */
+const KEPT_TYPES = new Set<number>([
+  StatementType.INSERT,
+  StatementType.UPDATE,
+  StatementType.DELETE,
+  StatementType.MERGE_INTO,
+]);
+
 /**
  * Runs a statement (or, without params, a `;`-separated script) one statement at a time, each
  * classified by DuckDB's parser first: a kind outside the allowed set (see `WRITE_TYPES`), the
  * `_haduck` schema or more than `maxStatements` statements throw before that statement runs.
+ * With `cache`, a single DML statement is taken from it when kept, and kept after it ran.
  * Returns the rows changed by the last statement.
  */
 export async function runGuardedExecute(
@@ -104,8 +114,11 @@ export async function runGuardedExecute(
   sql: string,
   params: HaParams | undefined,
   maxStatements: number,
+  cache?: StatementCache,
 ): Promise<ExecuteResult> {
   refuseReserved(sql);
+  const kept = cache?.take(sql);
+  if (kept !== undefined) return { rowsChanged: await runWriteStatement(kept, toDuckParams(params), 0, true) };
   // One statement (the common case): prepared directly, one round trip fewer than extracting.
   let single: DuckDBPreparedStatement | undefined;
   try {
@@ -115,14 +128,16 @@ export async function runGuardedExecute(
       throw sqlError(cause);
   }
   if (single !== undefined) {
+    const keep = cache !== undefined && KEPT_TYPES.has(single.statementType);
+    if (keep) cache.keep(sql, single);
     let singleBound;
     try {
       singleBound = toDuckParams(params);
     } catch (err) {
-      single.destroySync();
+      if (!keep) single.destroySync();
       throw err;
     }
-    return { rowsChanged: await runWriteStatement(single, singleBound, 0) };
+    return { rowsChanged: await runWriteStatement(single, singleBound, 0, keep) };
   }
   let extracted;
   try {
@@ -147,16 +162,20 @@ export async function runGuardedExecute(
     } catch (cause) {
       throw sqlError(cause);
     }
-    rowsChanged = await runWriteStatement(prepared, bound, i);
+    rowsChanged = await runWriteStatement(prepared, bound, i, false);
   }
   return { rowsChanged };
 }
 
-/** Runs statement `i` of a request when its kind is allowed (see `WRITE_TYPES`), then destroys it; returns the rows changed. */
+/**
+ * Runs statement `i` of a request when its kind is allowed (see `WRITE_TYPES`), then destroys it
+ * unless `kept` (a {@link StatementCache} owns it); returns the rows changed.
+ */
 async function runWriteStatement(
   prepared: DuckDBPreparedStatement,
   bound: ReturnType<typeof toDuckParams>,
   i: number,
+  kept: boolean,
 ): Promise<number> {
   try {
     if (!WRITE_TYPES.has(prepared.statementType)) {
@@ -172,7 +191,7 @@ async function runWriteStatement(
       throw sqlError(cause);
     }
   } finally {
-    prepared.destroySync();
+    if (!kept) prepared.destroySync();
   }
 }
 

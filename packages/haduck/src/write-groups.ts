@@ -1,0 +1,91 @@
+import type { WriteConnection } from './write-connection.js';
+import type { WritePool } from './write-pool.js';
+
+/** Largest number of write requests one group transaction runs. */
+export const MAX_GROUP = 64;
+
+/** How a request submitted to {@link WriteGroups} ended. */
+export type GroupOutcome<T> =
+  | { readonly kind: 'committed'; readonly value: T }
+  | { readonly kind: 'failed'; readonly error: unknown }
+  /** Not run to the end (rolled back with its group): the request runs again in a transaction of its own. */
+  | { readonly kind: 'alone' };
+
+/** One submitted request and how to settle it. */
+export interface GroupEntry<J, T> {
+  readonly job: J;
+  settle(outcome: GroupOutcome<T>): void;
+}
+
+/**
+ * Group commit of write requests: requests that arrive while every lane is busy wait, and the next
+ * free lane runs all of them (at most {@link MAX_GROUP}) as one transaction on one pooled
+ * connection — one `BEGIN`, one `COMMIT`, one WAL sync for the group. A request that finds a lane
+ * free runs at once (a group of one), so an idle database adds no wait. `lanes` groups run side by
+ * side. `run` executes one group and settles every entry of it.
+ */
+export class WriteGroups<J, T> {
+  readonly #pool: WritePool;
+  readonly #lanes: number;
+  readonly #run: (conn: WriteConnection, entries: GroupEntry<J, T>[]) => Promise<void>;
+  readonly #queue: GroupEntry<J, T>[] = [];
+  #active = 0;
+
+  constructor(
+    pool: WritePool,
+    lanes: number,
+    run: (conn: WriteConnection, entries: GroupEntry<J, T>[]) => Promise<void>,
+  ) {
+    this.#pool = pool;
+    this.#lanes = lanes;
+    this.#run = run;
+  }
+
+  /** Queues `job`; resolves with its outcome once its group ended. */
+  submit(job: J): Promise<GroupOutcome<T>> {
+    return new Promise<GroupOutcome<T>>((resolve) => {
+      this.#queue.push({ job, settle: resolve });
+      if (this.#active < this.#lanes) {
+        this.#active++;
+        void this.#lane();
+      }
+    });
+  }
+
+  /** Runs groups while requests wait; a failure to get a connection fails the waiting requests. */
+  async #lane(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        let conn: WriteConnection;
+        try {
+          conn = await this.#pool.acquire();
+        } catch (error) {
+          for (const entry of this.#queue.splice(0)) entry.settle({ kind: 'failed', error });
+          return;
+        }
+        // Taken after the connection: requests that arrived meanwhile join this group.
+        const entries = this.#queue.splice(0, MAX_GROUP);
+        // Outcomes are handed out once the connection is back in the pool: a request that runs
+        // again alone finds the group committed, and `close()` after the last request finds every
+        // connection idle.
+        const outcomes = new Map<GroupEntry<J, T>, GroupOutcome<T>>();
+        const deferred = entries.map((entry) => ({
+          job: entry.job,
+          settle: (outcome: GroupOutcome<T>) => {
+            if (!outcomes.has(entry)) outcomes.set(entry, outcome);
+          },
+        }));
+        try {
+          await this.#run(conn, deferred);
+        } catch (error) {
+          for (const entry of deferred) entry.settle({ kind: 'failed', error });
+        } finally {
+          this.#pool.release(conn);
+        }
+        for (const entry of entries) entry.settle(outcomes.get(entry) ?? { kind: 'alone' });
+      }
+    } finally {
+      this.#active--;
+    }
+  }
+}
