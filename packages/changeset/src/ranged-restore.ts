@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { configChecker, throwIfAborted, type OpOptions } from '@hadb/io';
-import type { StorageBackend } from '@hadb/storage';
+import { ChunkPool, type StorageBackend } from '@hadb/storage';
 import { ChangesetError, changesetAborted, changesetInvalidConfig } from './errors.js';
 import { digestToU64 } from './hash-batch.js';
 import { InlineRecipeHasher, type RecipeHasher, WorkerRecipeHasher } from './recipe-hasher.js';
@@ -65,6 +65,8 @@ const PREV_START = 20;
 const PREV_END = 28;
 /** A hash batch is cut once it names this many bytes (of the file or inline). */
 const BATCH_BYTES = 16 << 20;
+/** Bytes of the pooled download buffers (for backends that read into a pool). */
+const POOL_CHUNK_BYTES = 1 << 20;
 
 /** The chunks of one ranged GET, filled by its download and drained in order by the parser. */
 class RangeSlot {
@@ -170,9 +172,17 @@ export async function restorePhysicalRanged(
   const onAbort = () => fail(changesetAborted('changeset download aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
   const writer = new VectorWriter(file);
+  // Download buffers are reused: a chunk goes back to the pool once the parser has moved past it
+  // and every write from it has completed (the hasher reads page data back from the file).
+  const pool = new ChunkPool({
+    chunkBytes: Math.min(POOL_CHUNK_BYTES, rangeBytes),
+    maxFree: Math.ceil(((concurrency + 1) * rangeBytes + BATCH_BYTES) / Math.min(POOL_CHUNK_BYTES, rangeBytes)),
+  });
+  /** Chunks the parser has left, still possibly named by writes not yet known complete. */
+  let retired: Uint8Array[] = [];
   let hasher: RecipeHasher | undefined;
   try {
-    const first = await storage.getStream(key, { start: 0, length: rangeBytes, signal: inner });
+    const first = await storage.getStream(key, { start: 0, length: rangeBytes, signal: inner, pool });
     if (first === null) return null;
     const { size, etag } = first;
     const rangeCount = Math.max(1, Math.ceil(size / rangeBytes));
@@ -204,7 +214,7 @@ export async function restorePhysicalRanged(
       }
       void (async () => {
         try {
-          const s = await storage.getStream(key, { start: i * rangeBytes, length: expectedOf(i), signal: inner });
+          const s = await storage.getStream(key, { start: i * rangeBytes, length: expectedOf(i), signal: inner, pool });
           if (s === null) throw ChangesetError.io(undefined, `${key} disappeared during a ranged read`);
           if (s.etag !== etag || s.size !== size) {
             await s.body[Symbol.asyncIterator]().return?.();
@@ -232,8 +242,13 @@ export async function restorePhysicalRanged(
     const cut = async (): Promise<void> => {
       const batch = recipe.take();
       if (batch === undefined) return;
+      const done = retired;
+      retired = [];
       await writer.flush();
       const written = writer.barrier();
+      void written.then(() => {
+        for (const c of done) pool.give(c);
+      });
       posted = posted.then(() => written).then(() => hasher!.post(batch));
       posted.catch(() => undefined); // awaited later; a failure is reported there
     };
@@ -271,6 +286,7 @@ export async function restorePhysicalRanged(
       while (at >= chunk.length) {
         const next = await nextChunk();
         if (next === null) return false;
+        if (chunk.length > 0) retired.push(chunk);
         chunk = next;
         view = new DataView(next.buffer, next.byteOffset, next.length);
         at = 0;

@@ -68,6 +68,56 @@ function hooked(
   });
 }
 
+/**
+ * A backend that reads into `options.pool` like storage-local does (every byte still comes from
+ * `inner`). A buffer given back is scribbled over at once, so one given back while its bytes
+ * are still parsed or being written corrupts the restore.
+ */
+function pooled(inner: StorageBackend): StorageBackend & { chunks: number; buffers: Set<ArrayBufferLike> } {
+  const stats = { chunks: 0, buffers: new Set<ArrayBufferLike>() };
+  const patched = new WeakSet<object>();
+  return new Proxy(inner, {
+    get(t, prop, receiver) {
+      if (prop === 'chunks') return stats.chunks;
+      if (prop === 'buffers') return stats.buffers;
+      if (prop !== 'getStream') {
+        const v = Reflect.get(t, prop, receiver);
+        return typeof v === 'function' ? v.bind(t) : v;
+      }
+      return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+        const pool = options?.pool;
+        if (pool === undefined) throw new Error('the restore passes no pool');
+        if (!patched.has(pool)) {
+          patched.add(pool);
+          const give = pool.give.bind(pool);
+          pool.give = (chunk) => {
+            new Uint8Array(chunk.buffer).fill(0xa5);
+            give(chunk);
+          };
+        }
+        const s = await t.getStream(key, options);
+        if (s === null) return null;
+        const body = s.body;
+        return {
+          ...s,
+          body: (async function* () {
+            for await (const chunk of body) {
+              for (let at = 0; at < chunk.length; at += pool.chunkBytes) {
+                const piece = chunk.subarray(at, at + pool.chunkBytes);
+                const buffer = pool.take();
+                buffer.set(piece);
+                stats.chunks++;
+                stats.buffers.add(buffer.buffer);
+                yield buffer.subarray(0, piece.length);
+              }
+            }
+          })(),
+        };
+      };
+    },
+  }) as StorageBackend & { chunks: number; buffers: Set<ArrayBufferLike> };
+}
+
 async function errorOf(p: Promise<unknown>): Promise<unknown> {
   return p.then(
     () => undefined,
@@ -139,6 +189,25 @@ describe('restorePhysicalRanged', () => {
         }
       });
     }
+  }
+
+  for (const workerMinBytes of [undefined, 0]) {
+    const where = workerMinBytes === 0 ? 'hashed on a worker' : 'hashed inline';
+    it(`reuses pooled download buffers only once parsed past and written (${where})`, async () => {
+      const { bytes, pages } = build(21, 20_000, PageIdSize.U64); // > 16 MiB: several hash batches
+      const mem = await MemStorageBackend.open();
+      await mem.put('k', bytes);
+      const storage = pooled(mem);
+      const { result, path } = await restoreTo(storage, `pooled-${where}`, 65_536, 3, workerMinBytes);
+      expect(result!.size).toBe(bytes.length);
+      expect(storage.buffers.size).toBeLessThan(storage.chunks); // some were reused
+      const file = await readFile(path);
+      expect(file.length).toBe(20_000 * PAGE);
+      for (const p of pages.slice(1)) {
+        const at = (Number(p.pageId) - 1) * PAGE;
+        expect(Buffer.compare(file.subarray(at, at + PAGE), Buffer.from(p.data))).toBe(0);
+      }
+    });
   }
 
   it('returns null for a missing object', async () => {

@@ -67,7 +67,7 @@ export interface LocalStorageOptions {
    * `HADB_STORAGE_UNAVAILABLE`. Default 30,000 ms.
    */
   readonly lockTimeoutMs?: number | undefined;
-  /** Size of the chunks `getStream` yields. Default 1 MiB. */
+  /** Size of the chunks `getStream` yields (default 1 MiB); with a `pool`, the pool's `chunkBytes` instead. */
   readonly streamChunkBytes?: number | undefined;
   /** Files written or deleted at once by `putMany`/`deleteMany`. Default 8. */
   readonly batchConcurrency?: number | undefined;
@@ -426,7 +426,7 @@ export class LocalStorageBackend implements StorageBackend {
       return {
         size,
         etag: etagOf(object.st),
-        body: fileBody(object.fh, start, Math.max(start, end), this.#chunkBytes, options?.signal),
+        body: fileBody(object.fh, start, Math.max(start, end), this.#chunkBytes, options?.signal, options?.pool),
       };
     });
   }

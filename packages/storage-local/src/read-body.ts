@@ -1,22 +1,27 @@
 import type { FileHandle } from 'node:fs/promises';
 import { throwIfAborted } from '@hadb/io';
-import { storageAborted } from '@hadb/storage';
+import { type ChunkPool, storageAborted } from '@hadb/storage';
 
 /** Reads up to `length` bytes at `position` into a fresh, unpooled buffer (shorter at end of file). */
 export async function readAt(fh: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buffer = Buffer.allocUnsafeSlow(length);
+  return readInto(fh, Buffer.allocUnsafeSlow(length), position, length);
+}
+
+/** Reads up to `length` bytes at `position` into `buffer` (a view of it, shorter at end of file). */
+async function readInto(fh: FileHandle, buffer: Uint8Array, position: number, length: number): Promise<Uint8Array> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buffer, done, length - done, position + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }
-  return done === length ? buffer : buffer.subarray(0, done);
+  return done === buffer.length ? buffer : buffer.subarray(0, done);
 }
 
 /**
  * An async iterable over `[start, end)` of an open file, read with positional reads in chunks of
- * `chunkBytes`. The file handle is closed when iteration ends, fails, or is stopped with
+ * `chunkBytes`, or into buffers taken from `pool` (chunks of `pool.chunkBytes`; a buffer whose read
+ * failed or came back empty is given back). The file handle is closed when iteration ends, fails, or is stopped with
  * `return()`, also if iteration never started.
  */
 export function fileBody(
@@ -25,7 +30,21 @@ export function fileBody(
   end: number,
   chunkBytes: number,
   signal: AbortSignal | undefined,
+  pool?: ChunkPool,
 ): AsyncIterable<Uint8Array> {
+  /** The next chunk at `position`, at most `length` bytes. */
+  const read = async (length: number): Promise<Uint8Array> => {
+    if (pool === undefined) return readAt(fh, position, Math.min(chunkBytes, length));
+    const buffer = pool.take();
+    try {
+      const chunk = await readInto(fh, buffer, position, Math.min(pool.chunkBytes, length));
+      if (chunk.length === 0) pool.give(buffer);
+      return chunk;
+    } catch (error) {
+      pool.give(buffer);
+      throw error;
+    }
+  };
   let position = start;
   let closed = false;
   const close = async () => {
@@ -42,7 +61,7 @@ export function fileBody(
           await close();
           return { done: true, value: undefined };
         }
-        const chunk = await readAt(fh, position, Math.min(chunkBytes, end - position));
+        const chunk = await read(end - position);
         if (chunk.length === 0) {
           await close();
           return { done: true, value: undefined };

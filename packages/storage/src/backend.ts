@@ -1,3 +1,4 @@
+import type { ChunkPool } from './chunk-pool.js';
 import type { OpOptions } from '@hadb/io';
 
 /** Per-call options of every I/O method (`{ signal? }`; an abort rejects with `HADB_STORAGE_ABORTED`). */
@@ -62,6 +63,13 @@ export interface GetStreamOptions extends OpOptions {
   readonly start?: number | undefined;
   /** Number of bytes to read from `start` (default: to the end). */
   readonly length?: number | undefined;
+  /**
+   * Buffers to read the body into. A backend may ignore it (then every chunk is freshly
+   * allocated, as without it); one that uses it yields views of buffers taken from the pool, each
+   * then owned by the consumer, which may give it back with `pool.give(chunk)` once it no longer
+   * needs it. Chunks are at most `pool.chunkBytes` long.
+   */
+  readonly pool?: ChunkPool | undefined;
 }
 
 /** Options of {@link StorageBackend.putStream}. */

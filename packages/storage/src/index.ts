@@ -27,3 +27,4 @@ export { HADB_ERROR_BRAND, isHadbError } from '@hadb/io';
 export { MAX_KEY_BYTES, assertSafeDbName, assertSafeKey, assertSafePrefix, keyUnder } from './key-safety.js';
 export { compareKeys } from './compare-keys.js';
 export { listAll } from './list-all.js';
+export { ChunkPool, type ChunkPoolOptions } from './chunk-pool.js';

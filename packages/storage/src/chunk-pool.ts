@@ -1,0 +1,58 @@
+import { configChecker } from '@hadb/io';
+import { storageInvalidConfig } from './errors.js';
+
+/** Options of {@link ChunkPool}. */
+export interface ChunkPoolOptions {
+  /** Bytes of every buffer the pool hands out (default 1 MiB). */
+  readonly chunkBytes?: number | undefined;
+  /** Free buffers kept for reuse at most (default 64); buffers given back beyond it are dropped. */
+  readonly maxFree?: number | undefined;
+}
+
+/**
+ * Reusable buffers for {@link GetStreamOptions.pool}, so a consumer that streams many bytes
+ * through a short-lived window (a restore) does not allocate, fault in and collect a fresh buffer
+ * per chunk. Ownership is explicit: a buffer from {@link take} belongs to its taker until given
+ * back with {@link give}; only then can it be handed out again. `give` ignores views of buffers
+ * this pool did not hand out, or already has back, so giving back a chunk twice or giving a
+ * backend's own chunk is harmless. A chunk never given back is simply garbage collected.
+ *
+ * @see GetStreamOptions.pool
+ */
+export class ChunkPool {
+  /** Bytes of every buffer {@link take} returns. */
+  readonly chunkBytes: number;
+  readonly #maxFree: number;
+  readonly #free: ArrayBuffer[] = [];
+  /** Buffers handed out and not yet given back. */
+  readonly #out = new WeakSet<ArrayBuffer>();
+
+  constructor(options: ChunkPoolOptions = {}) {
+    const check = configChecker(storageInvalidConfig);
+    this.chunkBytes = check.int('chunkBytes', options.chunkBytes, { min: 1, default: 1 << 20 });
+    this.#maxFree = check.int('maxFree', options.maxFree, { min: 0, default: 64 });
+  }
+
+  /** Free buffers currently kept. */
+  get free(): number {
+    return this.#free.length;
+  }
+
+  /** A buffer of {@link chunkBytes} bytes with undefined contents, owned by the caller. */
+  take(): Uint8Array {
+    const buffer = this.#free.pop() ?? new ArrayBuffer(this.chunkBytes);
+    this.#out.add(buffer);
+    return new Uint8Array(buffer);
+  }
+
+  /**
+   * Gives back the buffer `chunk` views (any subarray of a taken buffer). The caller must not
+   * read or keep `chunk`, or any other view of the same buffer, afterwards.
+   */
+  give(chunk: Uint8Array): void {
+    const buffer = chunk.buffer;
+    if (!(buffer instanceof ArrayBuffer) || !this.#out.has(buffer)) return;
+    this.#out.delete(buffer);
+    if (this.#free.length < this.#maxFree) this.#free.push(buffer);
+  }
+}
