@@ -5,6 +5,7 @@ import { HaError, throwIfAborted } from './errors.js';
 import { forwardToLeader, type ForwardingClient, type ForwardToLeaderOptions } from './forwarding/client.js';
 import type { Durability } from './forwarding/protocol.js';
 import type { ReadOptions, WriteOptions } from './ha-node.js';
+import { LoopTurns } from './loop-turns.js';
 import type { ResolvedHaNodeOptions } from './options.js';
 import type { RoleLifecycle } from './role-lifecycle.js';
 import type { NodeStats } from './stats.js';
@@ -39,6 +40,8 @@ export class WriteRouter<W, R, WR, RR> {
   readonly #stats: NodeStats;
   /** Leader writes running now (the group-commit window is skipped when none else is). */
   #writing = 0;
+  /** Whether the event loop turns between calls (see {@link LoopTurns}). */
+  readonly #turns = new LoopTurns();
 
   constructor(deps: WriteRouterDeps<W, R, WR, RR>) {
     this.#deps = deps;
@@ -141,7 +144,7 @@ export class WriteRouter<W, R, WR, RR> {
    * fence per call.
    */
   immediateLeader(signal: AbortSignal | undefined, write?: WriteOptions): LeaderSide<W, R, WR, RR> | undefined {
-    if (signal?.aborted === true || !this.#lifecycle.idle) return undefined;
+    if (signal?.aborted === true || !this.#lifecycle.idle || this.#turns.starved()) return undefined;
     if (
       write !== undefined &&
       (write.idempotencyToken !== undefined || (write.durability ?? this.#options.durability) !== 'committed')
@@ -163,6 +166,8 @@ export class WriteRouter<W, R, WR, RR> {
   }
 
   async #write(write: W, options: WriteOptions): Promise<WR> {
+    // A caller whose calls all resolve in microtasks still lets the lease renewal run.
+    if (this.#turns.starved()) await this.#turns.yieldTurns();
     throwIfAborted(options.signal);
     this.#assertOpen();
     await this.#lifecycle.settled();
@@ -201,6 +206,7 @@ export class WriteRouter<W, R, WR, RR> {
   }
 
   async #read(read: R, options: ReadOptions): Promise<RR> {
+    if (this.#turns.starved()) await this.#turns.yieldTurns();
     throwIfAborted(options.signal);
     this.#assertOpen();
     await this.#lifecycle.settled();
@@ -235,6 +241,7 @@ export class WriteRouter<W, R, WR, RR> {
     fn: (side: LeaderSide<W, R, WR, RR>) => Promise<T>,
     options: { durability?: Durability | undefined; signal?: AbortSignal | undefined; notLeaderMessage?: string } = {},
   ): Promise<T> {
+    if (this.#turns.starved()) await this.#turns.yieldTurns();
     await this.#lifecycle.settled();
     const { side, commitSeq, waitShipped } = this.#leaderSide(options.notLeaderMessage);
     const value = await fn(side);
