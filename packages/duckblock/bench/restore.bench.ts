@@ -81,7 +81,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       `${ROWS / 1e6}M rows, ${generatedMs === undefined ? 'cached from an earlier run' : `generated in ${(generatedMs / 1000).toFixed(0)} s`}`,
     );
     const note =
-      'ranged GETs 4 × 8 MiB in flight (storage-local reads them into reused pool buffers), each page written once at its offset straight from the downloaded chunks, SHA-256 on a worker thread (page data read back from the written file), one fsync overlapping the end of the hashing, journalled rename';
+      'ranged GETs 4 × 8 MiB in flight (storage-local reads them into reused pool buffers; S3 bodies arrive as the SDK streams them), each page written once at its offset straight from the downloaded chunks, SHA-256 on a worker thread (page data read back from the written file), one fsync overlapping the end of the hashing, journalled rename';
 
     const root = join(dir, 'bucket');
     const local = await LocalStorageBackend.open({ root });
