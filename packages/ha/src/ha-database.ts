@@ -28,6 +28,8 @@ export interface HaDatabaseStats {
   /** Writes sent to the leader, and retried attempts among them. */
   readonly forwardedWrites: number;
   readonly forwardRetries: number;
+  /** Leader writes that waited for a ship first because commits outran the ships. */
+  readonly backpressureWaits: number;
   readonly promotions: number;
   readonly demotions: number;
 }
@@ -84,6 +86,7 @@ export abstract class HaDatabase<W, R, WR, RR> extends EventEmitter<HaNodeEvents
         restoredSnapshots: s.restoredSnapshots,
         forwardedWrites: s.forwardedWrites,
         forwardRetries: s.forwardRetries,
+        backpressureWaits: s.backpressureWaits,
         promotions: s.promotions,
         demotions: s.demotions,
       },

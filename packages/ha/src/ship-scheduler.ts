@@ -160,6 +160,15 @@ export class ShipScheduler {
     return this.#commitSeq > this.#shippedSeq;
   }
 
+  /**
+   * True when the oldest unshipped commit has waited more than `ms` without a successful ship:
+   * the leader commits faster than it ships (see the router's backpressure).
+   */
+  behindBy(ms: number): boolean {
+    const since = this.#unshippedSince;
+    return since !== undefined && this.#o.clock.now() - since > ms;
+  }
+
   get counters(): ShipCounters {
     return {
       commits: this.#commitSeq,

@@ -34,6 +34,8 @@ export interface HaStats {
   /** Writes sent to the leader, and retried attempts among them. */
   readonly forwardedWrites: number;
   readonly forwardRetries: number;
+  /** Leader: writes that waited for a ship first because commits outran the ships (backpressure). */
+  readonly backpressureWaits: number;
   readonly promotions: number;
   readonly demotions: number;
   /** The engine's own counters (see `LeaderSide.counters`), summed across terms. */
@@ -52,6 +54,7 @@ export class NodeStats {
   maxReadPauseMs = 0;
   forwardedWrites = 0;
   forwardRetries = 0;
+  backpressureWaits = 0;
   promotions = 0;
   demotions = 0;
   shipStalls = 0;
@@ -126,6 +129,7 @@ export class NodeStats {
       maxReadPauseMs: this.maxReadPauseMs,
       forwardedWrites: this.forwardedWrites,
       forwardRetries: this.forwardRetries,
+      backpressureWaits: this.backpressureWaits,
       promotions: this.promotions,
       demotions: this.demotions,
       engine: live === undefined ? { ...r.engine } : sum(r.engine, live.engine),

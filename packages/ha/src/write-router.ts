@@ -42,6 +42,11 @@ export class WriteRouter<W, R, WR, RR> {
   #writing = 0;
   /** Whether the event loop turns between calls (see {@link LoopTurns}). */
   readonly #turns = new LoopTurns();
+  /**
+   * A leader write waits for a ship first once the oldest unshipped commit is this old (ms):
+   * midway between the ship interval and the ship stall timeout.
+   */
+  readonly #backlogMs: number;
 
   constructor(deps: WriteRouterDeps<W, R, WR, RR>) {
     this.#deps = deps;
@@ -49,6 +54,8 @@ export class WriteRouter<W, R, WR, RR> {
     this.#options = deps.options;
     this.#client = deps.client;
     this.#stats = deps.stats;
+    const { shipIntervalMs, shipStallTimeoutMs } = deps.options;
+    this.#backlogMs = shipIntervalMs + (shipStallTimeoutMs - shipIntervalMs) / 2;
   }
 
   #assertOpen(): void {
@@ -76,6 +83,14 @@ export class WriteRouter<W, R, WR, RR> {
     await this.#lifecycle.settled();
     const leader = this.#lifecycle.leader;
     if (leader === undefined) throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
+    if (leader.scheduler.behindBy(this.#backlogMs)) {
+      // Backpressure: commits outrun the ships. Wait for the ship that covers what is committed
+      // (it gets the event loop to itself meanwhile) instead of letting the backlog grow until
+      // the ship stalls and the leader hands its lease off.
+      this.#stats.backpressureWaits++;
+      leader.scheduler.requestShip(true);
+      await leader.scheduler.waitShipped(leader.scheduler.commitSeq, { signal });
+    }
     let result: T;
     this.#writing++;
     try {
@@ -150,7 +165,9 @@ export class WriteRouter<W, R, WR, RR> {
       (write.idempotencyToken !== undefined || (write.durability ?? this.#options.durability) !== 'committed')
     )
       return undefined;
-    return this.#lifecycle.leader?.side;
+    const leader = this.#lifecycle.leader;
+    if (leader === undefined || (write !== undefined && leader.scheduler.behindBy(this.#backlogMs))) return undefined;
+    return leader.side;
   }
 
   /**

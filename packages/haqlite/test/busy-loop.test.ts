@@ -33,3 +33,26 @@ describe('a caller that awaits writes and reads back to back for several lease T
     expect(rows.rows[0]?.[0]).toBe(BigInt(n + 1));
   }, 30_000);
 });
+
+describe('a caller whose committed writes outrun the ships', () => {
+  it('is paced by the ships (backpressure) instead of the leader handing its lease off', async () => {
+    // 2 s TTL, 100 ms ships: a ship stall (hand-off) after 4.1 s; backpressure from 2.1 s.
+    const a = await node('a', {
+      lease: { store: nodes.lease, ttlMs: 2000, renewIntervalMs: 600, pollIntervalMs: 300, skewMarginMs: 300 },
+    });
+    await a.waitForRole('leader');
+    await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+    const blob = 'x'.repeat(2000);
+    const until = performance.now() + 8_000;
+    let n = 0;
+    while (performance.now() < until) {
+      await a.execute('INSERT INTO t (v) VALUES (?)', [blob]);
+      n++;
+    }
+    expect(a.stats().role).toBe('leader');
+    expect(a.stats().shipStalls).toBe(0);
+    expect(a.stats().backpressureWaits).toBeGreaterThan(0);
+    expect(a.stats().demotions).toBe(0);
+    expect((await a.query('SELECT count(*) FROM t')).rows[0]?.[0]).toBe(BigInt(n));
+  }, 30_000);
+});
