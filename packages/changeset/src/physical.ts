@@ -116,6 +116,33 @@ function checkHeader(header: PhysicalHeader): void {
   assertI64('createdMs', header.createdMs);
 }
 
+/**
+ * Reads the 40-byte header at the start of `h` (which must hold at least that many bytes):
+ * magic (`INVALID_MAGIC`), version (`UNSUPPORTED_VERSION`), page id width
+ * (`INVALID_PAGE_ID_SIZE`); with `expectedPrev`, also the chain link (`CHAIN_BROKEN`).
+ */
+export function readPhysicalHeader(h: Uint8Array, expectedPrev?: bigint): PhysicalHeader {
+  for (let i = 0; i < 5; i++) if (h[i] !== HADBP_MAGIC[i]) throw ChangesetError.invalidMagic();
+  const version = h[5] as number;
+  if (version !== HADBP_VERSION) throw ChangesetError.unsupportedVersion(version);
+  const width = h[7] as number;
+  if (width !== 4 && width !== 8) throw ChangesetError.invalidPageIdSize(width);
+  const view = new DataView(h.buffer, h.byteOffset, HADBP_HEADER_SIZE);
+  const header: PhysicalHeader = {
+    flags: h[6] as number,
+    pageIdSize: width,
+    pageSize: view.getUint32(8, false),
+    seq: view.getBigUint64(12, false),
+    prevChecksum: view.getBigUint64(20, false),
+    pageCount: view.getUint32(28, false),
+    createdMs: view.getBigInt64(32, false),
+  };
+  if (expectedPrev !== undefined && header.prevChecksum !== expectedPrev) {
+    throw ChangesetError.chainBroken(expectedPrev, header.prevChecksum);
+  }
+  return header;
+}
+
 /** Writes the 40-byte header into `out` at 0. */
 export function writePhysicalHeader(out: Uint8Array, header: PhysicalHeader): void {
   const view = new DataView(out.buffer, out.byteOffset, HADBP_HEADER_SIZE);
@@ -215,18 +242,8 @@ export function decodePhysical(data: Uint8Array): PhysicalChangeset {
   if (!(data instanceof Uint8Array)) throw ChangesetError.invalidArgument('data must be a Uint8Array');
   const len = data.length;
   if (len < HADBP_MIN_SIZE) throw ChangesetError.truncated(HADBP_MIN_SIZE, len);
-  for (let i = 0; i < 5; i++) if (data[i] !== HADBP_MAGIC[i]) throw ChangesetError.invalidMagic();
-  const version = data[5] as number;
-  if (version !== HADBP_VERSION) throw ChangesetError.unsupportedVersion(version);
-  const flags = data[6] as number;
-  const width = data[7] as number;
-  if (width !== 4 && width !== 8) throw ChangesetError.invalidPageIdSize(width);
+  const { flags, pageIdSize: width, pageSize, seq, prevChecksum, pageCount, createdMs } = readPhysicalHeader(data);
   const view = new DataView(data.buffer, data.byteOffset, len);
-  const pageSize = view.getUint32(8, false);
-  const seq = view.getBigUint64(12, false);
-  const prevChecksum = view.getBigUint64(20, false);
-  const pageCount = view.getUint32(28, false);
-  const createdMs = view.getBigInt64(32, false);
 
   const pages: PageEntry[] = [];
   let pos = HADBP_HEADER_SIZE;

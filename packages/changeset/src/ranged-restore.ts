@@ -6,7 +6,7 @@ import { digestToU64 } from './hash-batch.js';
 import { InlineRecipeHasher, type RecipeHasher, WorkerRecipeHasher } from './recipe-hasher.js';
 import { HashRecipe } from './hash-recipe.js';
 import { VectorWriter } from './vector-writer.js';
-import { HADBP_HEADER_SIZE, HADBP_MAGIC, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, HADBP_VERSION } from './physical.js';
+import { HADBP_HEADER_SIZE, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, readPhysicalHeader } from './physical.js';
 import type { PageEntry, PhysicalHeader } from './types.js';
 import { assertU64 } from './validate.js';
 
@@ -100,28 +100,6 @@ class RangeSlot {
     this.#wake = undefined;
     wake?.();
   }
-}
-
-function parseHeader(h: Uint8Array, expectedPrev: bigint | undefined): PhysicalHeader {
-  for (let i = 0; i < 5; i++) if (h[i] !== HADBP_MAGIC[i]) throw ChangesetError.invalidMagic();
-  const version = h[5] as number;
-  if (version !== HADBP_VERSION) throw ChangesetError.unsupportedVersion(version);
-  const width = h[7] as number;
-  if (width !== 4 && width !== 8) throw ChangesetError.invalidPageIdSize(width);
-  const view = new DataView(h.buffer, h.byteOffset, HADBP_HEADER_SIZE);
-  const header: PhysicalHeader = {
-    flags: h[6] as number,
-    pageIdSize: width,
-    pageSize: view.getUint32(8, false),
-    seq: view.getBigUint64(12, false),
-    prevChecksum: view.getBigUint64(20, false),
-    pageCount: view.getUint32(28, false),
-    createdMs: view.getBigInt64(32, false),
-  };
-  if (expectedPrev !== undefined && header.prevChecksum !== expectedPrev) {
-    throw ChangesetError.chainBroken(expectedPrev, header.prevChecksum);
-  }
-  return header;
 }
 
 /**
@@ -317,7 +295,7 @@ export async function restorePhysicalRanged(
     if (size < HADBP_MIN_SIZE) throw ChangesetError.truncated(HADBP_MIN_SIZE, size);
     const h = await readSmall(HADBP_HEADER_SIZE);
     if (h === null) throw ChangesetError.truncated(HADBP_MIN_SIZE, size);
-    const header = parseHeader(h, options.expectedPrev);
+    const header = readPhysicalHeader(h, options.expectedPrev);
     recipe.inline(h.subarray(PREV_START, PREV_END));
     target.begin?.(header);
     const width = header.pageIdSize;

@@ -2,7 +2,7 @@ import type { OpOptions } from '@hadb/io';
 import { ChunkReader, type ByteSource } from './byte-source.js';
 import { ChangesetError } from './errors.js';
 import { HashBatch, digestToU64 } from './hash-batch.js';
-import { HADBP_HEADER_SIZE, HADBP_MAGIC, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, HADBP_VERSION } from './physical.js';
+import { HADBP_HEADER_SIZE, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, readPhysicalHeader } from './physical.js';
 import type { PageEntry, PhysicalHeader } from './types.js';
 import { assertU64 } from './validate.js';
 
@@ -54,26 +54,7 @@ export function readPhysicalStream(source: ByteSource, options: ReadPhysicalStre
     if ((await reader.fill(HADBP_MIN_SIZE)) < HADBP_MIN_SIZE) {
       throw ChangesetError.truncated(HADBP_MIN_SIZE, reader.available);
     }
-    const h = reader.take(HADBP_HEADER_SIZE);
-    for (let i = 0; i < 5; i++) if (h[i] !== HADBP_MAGIC[i]) throw ChangesetError.invalidMagic();
-    const version = h[5] as number;
-    if (version !== HADBP_VERSION) throw ChangesetError.unsupportedVersion(version);
-    const width = h[7] as number;
-    if (width !== 4 && width !== 8) throw ChangesetError.invalidPageIdSize(width);
-    const view = new DataView(h.buffer, h.byteOffset, HADBP_HEADER_SIZE);
-    const parsed: PhysicalHeader = {
-      flags: h[6] as number,
-      pageIdSize: width,
-      pageSize: view.getUint32(8, false),
-      seq: view.getBigUint64(12, false),
-      prevChecksum: view.getBigUint64(20, false),
-      pageCount: view.getUint32(28, false),
-      createdMs: view.getBigInt64(32, false),
-    };
-    if (options.expectedPrev !== undefined && parsed.prevChecksum !== options.expectedPrev) {
-      throw ChangesetError.chainBroken(options.expectedPrev, parsed.prevChecksum);
-    }
-    return parsed;
+    return readPhysicalHeader(reader.take(HADBP_HEADER_SIZE), options.expectedPrev);
   }
 
   function ensureHeader(): Promise<PhysicalHeader> {
