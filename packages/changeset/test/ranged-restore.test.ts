@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { Prng } from '@hadb/testkit';
+import { tapStreams } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   PageIdSize,
@@ -36,36 +37,6 @@ function target(): RangedRestoreTarget & { others: PageEntry[] } {
       others.push(page);
     },
   };
-}
-
-/** `getStream` hooks around a real backend (every byte still comes from it). */
-function hooked(
-  inner: StorageBackend,
-  hooks: { onRange?: (options: GetStreamOptions | undefined) => Promise<void> | void; onChunk?: () => void },
-): StorageBackend {
-  return new Proxy(inner, {
-    get(t, prop, receiver) {
-      if (prop !== 'getStream') {
-        const v = Reflect.get(t, prop, receiver);
-        return typeof v === 'function' ? v.bind(t) : v;
-      }
-      return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
-        await hooks.onRange?.(options);
-        const s = await t.getStream(key, options);
-        if (s === null) return null;
-        const body = s.body;
-        return {
-          ...s,
-          body: (async function* () {
-            for await (const chunk of body) {
-              hooks.onChunk?.();
-              yield chunk;
-            }
-          })(),
-        };
-      };
-    },
-  });
 }
 
 /**
@@ -250,7 +221,7 @@ describe('restorePhysicalRanged', () => {
     const { bytes } = build(13, 40, PageIdSize.U64);
     await mem.put('k', bytes);
     let ranges = 0;
-    const storage = hooked(mem, {
+    const storage = tapStreams(mem, {
       onRange: async () => {
         if (++ranges === 2) await mem.put('k', build(14, 40, PageIdSize.U64).bytes);
       },
@@ -264,7 +235,7 @@ describe('restorePhysicalRanged', () => {
     await mem.put('k', build(15, 80, PageIdSize.U64).bytes);
     const controller = new AbortController();
     let chunks = 0;
-    const storage = hooked(mem, {
+    const storage = tapStreams(mem, {
       onChunk: () => {
         if (++chunks === 3) controller.abort();
       },

@@ -1,8 +1,9 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodePhysical } from '@hadb/changeset';
-import { StorageError, type GetStreamOptions, type ObjectStream, type StorageBackend } from '@hadb/storage';
+import { StorageError } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { atChunk } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, isDuckblockError, readPosition, restoreSnapshot, uploadSnapshot } from '../src/index.js';
 import { openLeader, sha256File, tempDir } from './helpers.js';
@@ -85,33 +86,6 @@ describe('snapshot streaming', () => {
     return storage;
   }
 
-  /** Fails the restore through `getStream` bodies of `inner` after `after` chunks. */
-  function failing(inner: StorageBackend, after: number, fail: () => void): StorageBackend {
-    let chunks = 0;
-    return new Proxy(inner, {
-      get(t, prop, receiver) {
-        if (prop !== 'getStream') {
-          const v = Reflect.get(t, prop, receiver);
-          return typeof v === 'function' ? v.bind(t) : v;
-        }
-        return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
-          const s = await t.getStream(key, options);
-          if (s === null) return null;
-          const body = s.body;
-          return {
-            ...s,
-            body: (async function* () {
-              for await (const chunk of body) {
-                if (++chunks === after) fail();
-                yield chunk;
-              }
-            })(),
-          };
-        };
-      },
-    });
-  }
-
   async function leftovers(prefix: string): Promise<string[]> {
     return (await readdir(dir)).filter((n) => n.startsWith(prefix));
   }
@@ -143,7 +117,7 @@ describe('snapshot streaming', () => {
 
   it('an abort mid-restore is HADB_DUCKBLOCK_ABORTED and leaves no partial file', async () => {
     const controller = new AbortController();
-    const storage = failing(await uploaded('a.hadbp'), 5, () => controller.abort());
+    const storage = atChunk(await uploaded('a.hadbp'), 5, () => controller.abort());
     const target = join(dir, 'aborted.duckdb');
     const err = await restoreSnapshot(storage, 'a.hadbp', target, {
       rangeBytes: 70_001,
@@ -158,7 +132,7 @@ describe('snapshot streaming', () => {
   });
 
   it('a storage failure mid-range passes through as the storage error and leaves no partial file', async () => {
-    const storage = failing(await uploaded('u.hadbp'), 4, () => {
+    const storage = atChunk(await uploaded('u.hadbp'), 4, () => {
       throw new StorageError('HADB_STORAGE_UNAVAILABLE', 'connection reset');
     });
     const target = join(dir, 'unavailable.duckdb');

@@ -1,36 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
+import type { StorageBackend } from '@hadb/storage';
+import { atChunk } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Walstream, listRemote, restore } from '../src/index.js';
 import { fileHash, openApp, openLocal, tempDir } from './helpers.js';
-
-/** Calls `hook` at the `after`-th chunk of every `getStream` body of `inner` (the bytes still come from it). */
-function onChunk(inner: StorageBackend, after: number, hook: () => void): StorageBackend {
-  let chunks = 0;
-  return new Proxy(inner, {
-    get(t, prop, receiver) {
-      if (prop !== 'getStream') {
-        const v = Reflect.get(t, prop, receiver);
-        return typeof v === 'function' ? v.bind(t) : v;
-      }
-      return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
-        const s = await t.getStream(key, options);
-        if (s === null) return null;
-        const body = s.body;
-        return {
-          ...s,
-          body: (async function* () {
-            for await (const chunk of body) {
-              if (++chunks === after) hook();
-              yield chunk;
-            }
-          })(),
-        };
-      };
-    },
-  });
-}
 
 describe('restore: the snapshot through parallel ranged GETs', () => {
   const t = tempDir('ranged');
@@ -111,7 +85,7 @@ describe('restore: the snapshot through parallel ranged GETs', () => {
       const controller = new AbortController();
       const output = join(t.dir, `aborted${tag}.db`);
       const err = await restore({
-        storage: onChunk(storage, 4, () => controller.abort()),
+        storage: atChunk(storage, 4, () => controller.abort()),
         name: 'db',
         output,
         snapshotRangeBytes: 40_001,

@@ -20,3 +20,4 @@ export {
   type CountingStorage,
   type RequestCount,
 } from './counting.js';
+export { atChunk, tapStreams, type StreamTaps } from './tap.js';
