@@ -1,9 +1,9 @@
-import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { postBytes } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_FORWARDING_LIMITS, HaNode, isHaError, type ForwardingLimits } from '../src/index.js';
 import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
@@ -35,30 +35,11 @@ async function open(forwarding: ForwardingLimits | undefined): Promise<KvNode> {
   return node;
 }
 
-function post(address: string, size: number): Promise<number> {
-  const url = new URL(`${address}/kv/v1/set`);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      method: 'POST',
-      path: url.pathname,
-      headers: { 'content-type': 'application/json', 'content-length': String(size) },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(Buffer.alloc(size, 0x20));
-  });
-}
-
 describe('forwarding limits in HaNode options', () => {
   it('the node’s server enforces a configured body limit (the default would take the body)', async () => {
     const node = await open({ maxBodyBytes: 1024 });
     expect(DEFAULT_FORWARDING_LIMITS.maxBodyBytes).toBeGreaterThan(4096);
-    expect(await post(node.address, 4096)).toBe(413);
+    expect(await postBytes(node.address, '/kv/v1/set', 4096)).toBe(413);
   });
 
   for (const [name, forwarding] of [

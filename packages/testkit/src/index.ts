@@ -10,5 +10,5 @@ export { NodeProcess, ProcessCluster, type NodeProcessSpec } from './process-clu
 export { webhookReceiver, type ReceivedHook, type WebhookReceiver } from './webhook-receiver.js';
 export { serveNodeFixture, testLeaseTiming, type FixtureDatabase, type NodeFixtureOptions } from './ha/node-fixture.js';
 export { failoverScenarios, type FailoverScenarioOptions } from './ha/failover-scenarios.js';
-export { forwardingLimitScenarios, type ForwardingLimitScenarioOptions } from './ha/forwarding-limits.js';
+export { forwardingLimitScenarios, postBytes, type ForwardingLimitScenarioOptions } from './ha/forwarding-limits.js';
 export { scratchNodes, type ScratchNodes } from './scratch.js';

@@ -11,8 +11,8 @@ export interface ForwardingLimitScenarioOptions {
   readonly invalidConfigCode: string;
 }
 
-/** POSTs `size` bytes to the node's execute endpoint; resolves to the HTTP status. */
-function post(address: string, path: string, size: number): Promise<number> {
+/** POSTs `size` bytes (spaces, sent as JSON) to `address` + `path`; resolves to the HTTP status. */
+export function postBytes(address: string, path: string, size: number): Promise<number> {
   const url = new URL(`${address}${path}`);
   return new Promise((resolve, reject) => {
     const req = request({
@@ -40,7 +40,7 @@ export function forwardingLimitScenarios(o: ForwardingLimitScenarioOptions): voi
   describe(`${o.engine} forwarding limits`, () => {
     it('a configured body limit reaches the forwarding server', async () => {
       const node = await o.open({ maxBodyBytes: 1024 });
-      expect(await post(node.address, `/${o.engine}/v1/execute`, 4096)).toBe(413);
+      expect(await postBytes(node.address, `/${o.engine}/v1/execute`, 4096)).toBe(413);
     });
 
     it(`a bad limit is refused at open with ${o.invalidConfigCode}`, async () => {
