@@ -45,7 +45,12 @@ export function toLeaseError(error: unknown, op: string, write: boolean): Error 
   ) {
     code = 'HADB_LEASE_UNAVAILABLE';
   } else if (error instanceof GRPCDeadlineExceededError) {
-    code = 'HADB_LEASE_AMBIGUOUS';
+    // The gRPC deadline (the same length as the call's) fired first: the same timeout, so the
+    // same error as when the call's own deadline wins the race.
+    const timeout = new LeaseError('HADB_LEASE_TIMEOUT', `etcd ${op}: deadline exceeded`, { cause: error });
+    return new LeaseError('HADB_LEASE_AMBIGUOUS', `etcd ${op}: outcome unknown (${timeout.message})`, {
+      cause: timeout,
+    });
   } else {
     code = 'HADB_LEASE_AMBIGUOUS';
   }
