@@ -13,6 +13,7 @@ export {
   type NodeStatus,
 } from './source.js';
 export { alertOf, EventThrottle, type FailureAlert } from './alerts.js';
+export { eventFailure, restoreFailedEvent, type EventFailure } from './failure.js';
 export { AdminHandler, type AdminOptions, type RecentEvent } from './admin.js';
 export { startAdminServer, type AdminServer, type AdminServerOptions, type EngineAdminOptions } from './server.js';
 export {

@@ -105,6 +105,7 @@ export const ADMIN_EVENT_TYPES = [
   'promoted',
   'demoted',
   'restore_completed',
+  'restore_failed',
 ] as const;
 
 /**
@@ -117,6 +118,8 @@ export const ADMIN_EVENT_TYPES = [
  * - `fenced`: this node's term ended involuntarily (writes refused from then on).
  * - `promoted` / `demoted`: this node became leader / stopped leading.
  * - `restore_completed`: a local copy was restored from storage (a full snapshot applied).
+ * - `restore_failed`: a restore from storage failed, so no usable local copy was made (`error` is
+ *   `<code>: <message>`, `context.code` the typed code; see {@link restoreFailedEvent}).
  *
  * Failure events (`auth_failure`, `corruption_detected`, `circuit_breaker_open`) are sent at most
  * once a minute per database and kind ({@link EventThrottle}).

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { sleepUnlessAborted, systemClock } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
@@ -64,16 +65,23 @@ export async function restoreSqlite(
 
 /**
  * Keeps a SQLite read replica at `path` with `@hadb/walstream`'s `Follower` until `signal`
- * aborts; prints each new seq. Poll errors are printed and retried.
+ * aborts; prints each new seq. Poll errors are printed and retried. `onCaughtUp` runs once, when
+ * the initial restore (or the resume of an existing replica) and catch-up are done; `restored`
+ * tells whether the replica was restored from a snapshot.
  */
 export async function followSqlite(
   storage: StorageBackend,
   db: string,
   path: string,
   io: Io,
-  options: { intervalMs: number; signal: AbortSignal },
+  options: {
+    intervalMs: number;
+    signal: AbortSignal;
+    onCaughtUp?: ((seq: bigint, restored: boolean) => void) | undefined;
+  },
 ): Promise<bigint> {
   const { Follower } = await loadBackend('walstream');
+  const restored = !existsSync(path);
   const follower = await Follower.open(
     {
       storage,
@@ -87,6 +95,7 @@ export async function followSqlite(
   );
   try {
     io.out(`${db}: at seq ${follower.seq}`);
+    options.onCaughtUp?.(follower.seq, restored);
     while (!options.signal.aborted) await sleepUnlessAborted(systemClock, 60_000, options.signal);
     return follower.seq;
   } finally {

@@ -1,15 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { webhookReceiver } from '@hadb/testkit';
+import { LocalStorageBackend } from '@hadb/storage-local';
+import { until, webhookReceiver, type ReceivedHook } from '@hadb/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './fixtures.js';
-import { hadb } from './harness.js';
+import { countRows, tempDir, writeDuckDatabase } from './fixtures.js';
+import { finished, hadb, spawnHadb, type Result } from './harness.js';
 
 const SECRET = 'restore-hook-secret-do-not-log';
 
-/** `hadb restore` reports `restore_completed` through the config file's `admin.webhooks`, as the daemon does. */
-describe('hadb restore events', () => {
+/**
+ * `hadb restore` and `hadb follow` report `restore_completed` / `restore_failed` through the
+ * config file's `admin.webhooks`, as the daemon does.
+ */
+describe('hadb restore and follow events', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let url: string;
@@ -28,10 +32,50 @@ describe('hadb restore events', () => {
     await cleanup();
   });
 
-  const config = async (name: string, lines: readonly string[]): Promise<string> => {
+  const config = async (name: string, lines: readonly string[], storage = url): Promise<string> => {
     const path = join(dir, name);
-    await writeFile(path, [`storage: ${url}`, 'admin:', ...lines, ''].join('\n'));
+    await writeFile(path, [`storage: ${storage}`, 'admin:', ...lines, ''].join('\n'));
     return path;
+  };
+  const signedHooks = (hookUrl: string): string[] => [
+    '  node: restore-box',
+    `  webhooks: [{ url: "${hookUrl}", secret: "\${HADB_WEBHOOK_SECRET}" }]`,
+  ];
+
+  /** A copy of the stored SQLite database with one byte of its snapshot flipped. */
+  const corruptCopy = async (name: string): Promise<string> => {
+    const root = join(dir, name);
+    await cp(join(dir, 'backups'), root, { recursive: true });
+    const files = (await readdir(join(root, 'app'), { recursive: true })).map(String);
+    const snapshot = files.find((f) => f.startsWith('0001/'));
+    expect(snapshot, files.join(', ')).toBeDefined();
+    const bytes = await readFile(join(root, 'app', snapshot!));
+    bytes[bytes.length - 40] = bytes[bytes.length - 40]! ^ 0xff;
+    await writeFile(join(root, 'app', snapshot!), bytes);
+    return `file://${root}`;
+  };
+
+  /** What a payload must never carry: the webhook secret, a stack trace. */
+  const expectLogSafe = (hook: ReceivedHook): void => {
+    expect(hook.body).not.toContain(SECRET);
+    expect(hook.body).not.toMatch(/\n\s+at /);
+  };
+
+  /** Runs `hadb follow` until `ready` holds, then stops it with SIGTERM. */
+  const followUntil = async (
+    args: readonly string[],
+    ready: (out: string) => boolean,
+  ): Promise<{ result: Result; out: string }> => {
+    const child = spawnHadb(['follow', ...args, '--interval', '100'], { HADB_WEBHOOK_SECRET: SECRET });
+    const done = finished(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => ready(out) || child.exitCode !== null, { timeoutMs: 45_000 });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    return { result: await done, out };
   };
 
   it('sends a signed restore_completed naming the database, the node and what was restored', async () => {
@@ -56,12 +100,122 @@ describe('hadb restore events', () => {
         error: '',
         context: {
           node: 'restore-box',
+          command: 'restore',
           engine: 'sqlite',
           path: join(dir, 'restored.db'),
           seq: String(restored.seq),
         },
       });
       expect(res.stderr).not.toContain(SECRET);
+      expect(hook.received.filter((h) => h.json?.event === 'restore_failed')).toHaveLength(0);
+    } finally {
+      await hook.close();
+    }
+  }, 60_000);
+
+  it('sends a signed restore_failed with the typed code when the restore fails, and no restore_completed', async () => {
+    const hook = await webhookReceiver({ secret: SECRET });
+    try {
+      const cfg = await config('failed.yml', signedHooks(hook.url), await corruptCopy('corrupt-restore'));
+      const path = join(dir, 'never-restored.db');
+      const res = await hadb(['restore', 'app', path, '-c', cfg], { HADB_WEBHOOK_SECRET: SECRET });
+      expect(res.code).toBe(5);
+      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_failed']);
+      const failed = hook.received[0]!;
+      expect(failed.verified).toBe(true);
+      expect(failed.json).toMatchObject({
+        event: 'restore_failed',
+        database: 'app',
+        context: { node: 'restore-box', command: 'restore', path },
+      });
+      const context = failed.json!.context as { code: string };
+      expect(context.code).toMatch(/^HADB_[A-Z_]+$/);
+      // The error names the same code, with the message the command printed.
+      expect(failed.json!.error).toMatch(new RegExp(`^${context.code}: .+`));
+      expect(res.stderr).toContain(String(failed.json!.error).slice(context.code.length + 2));
+      expectLogSafe(failed);
+    } finally {
+      await hook.close();
+    }
+  }, 60_000);
+
+  it('follow (SQLite) sends restore_completed once, when the initial restore has caught up', async () => {
+    const hook = await webhookReceiver({ secret: SECRET });
+    try {
+      const cfg = await config('follow.yml', signedHooks(hook.url));
+      const path = join(dir, 'followed.db');
+      const { result } = await followUntil(['app', path, '-c', cfg], () =>
+        hook.received.some((h) => h.json?.event === 'restore_completed'),
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const seq = /stopped following at seq (\d+)/.exec(result.stderr)?.[1];
+      expect(seq, result.stderr).toBeDefined();
+      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_completed']);
+      expect(hook.received[0]!.verified).toBe(true);
+      expect(hook.received[0]!.json).toMatchObject({
+        event: 'restore_completed',
+        database: 'app',
+        error: '',
+        context: { node: 'restore-box', command: 'follow', engine: 'sqlite', path, seq, restored: true },
+      });
+      expect(execFileSync('sqlite3', [path, 'SELECT count(*) FROM notes'], { encoding: 'utf8' }).trim()).toBe('2');
+    } finally {
+      await hook.close();
+    }
+  }, 60_000);
+
+  it('follow (DuckDB) sends restore_completed once after its first catch-up, not on later polls', async () => {
+    const duckRoot = join(dir, 'duck-bucket');
+    const storage = await LocalStorageBackend.open({ root: duckRoot });
+    const steps = await writeDuckDatabase(storage, dir, 'duck', { rounds: 2 }).finally(() => storage.close());
+    const hook = await webhookReceiver({ secret: SECRET });
+    try {
+      const cfg = await config('follow-duck.yml', signedHooks(hook.url), `file://${duckRoot}`);
+      const path = join(dir, 'followed.duckdb');
+      let polls = 0;
+      const { result } = await followUntil(['duck', path, '-c', cfg], (out) => {
+        // A few polls after the first catch-up, so a report on every poll would show.
+        if (hook.received.length > 0) polls++;
+        return out.includes(`at seq ${steps.at(-1)!.seq}`) && polls > 50;
+      });
+      expect(result.code, result.stderr).toBe(0);
+      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_completed']);
+      expect(hook.received[0]!.verified).toBe(true);
+      expect(hook.received[0]!.json).toMatchObject({
+        event: 'restore_completed',
+        database: 'duck',
+        context: {
+          node: 'restore-box',
+          command: 'follow',
+          engine: 'duckblock',
+          path,
+          seq: String(steps.at(-1)!.seq),
+          restored: true,
+        },
+      });
+      expect(await countRows(path)).toBe(steps.at(-1)!.rows);
+    } finally {
+      await hook.close();
+    }
+  }, 120_000);
+
+  it('follow sends restore_failed and exits non-zero when the initial restore fails', async () => {
+    const hook = await webhookReceiver({ secret: SECRET });
+    try {
+      const cfg = await config('follow-failed.yml', signedHooks(hook.url), await corruptCopy('corrupt-follow'));
+      const path = join(dir, 'never-followed.db');
+      const { result } = await followUntil(['app', path, '-c', cfg], () => false);
+      expect(result.code).not.toBe(0);
+      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_failed']);
+      const failed = hook.received[0]!;
+      expect(failed.verified).toBe(true);
+      expect(failed.json).toMatchObject({
+        event: 'restore_failed',
+        database: 'app',
+        context: { node: 'restore-box', command: 'follow', path },
+      });
+      expect((failed.json!.context as { code: string }).code).toMatch(/^HADB_[A-Z_]+$/);
+      expectLogSafe(failed);
     } finally {
       await hook.close();
     }

@@ -2,7 +2,7 @@ import { describeObjects, engineOf, requireObjects } from '../catalog.js';
 import { withStorage, type Context } from '../context.js';
 import { CliError } from '../errors.js';
 import { EXIT, exitCodeOf } from '../exit-codes.js';
-import { commandEvents } from '../events.js';
+import { commandEvents, type CommandEvents } from '../events.js';
 import { formatBytes, formatTime, toJson } from '../output.js';
 import { byteProgress } from '../progress.js';
 import { pathExists, restoreDuckblock, type RestoreTarget } from '../restore-duck.js';
@@ -50,6 +50,19 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
   if (integrity !== undefined && integrity !== 'quick' && integrity !== 'full' && integrity !== 'none') {
     throw new CliError('HADB_CLI_USAGE', `--integrity-check must be quick, full or none, got "${integrity}"`);
   }
+  // Past the usage checks every failure is a failed restore: reported as `restore_failed`.
+  await events.failures(db, { command: 'restore', path }, () => restoreInto(ctx, events, db, path, target, flags));
+}
+
+async function restoreInto(
+  ctx: Context,
+  events: CommandEvents,
+  db: string,
+  path: string,
+  target: RestoreTarget,
+  flags: RestoreFlags,
+): Promise<void> {
+  const integrity = flags.integrityCheck;
   if (await pathExists(path)) {
     if (flags.ifNotExists === true) {
       ctx.io.err(`${path} exists; nothing restored (--if-not-exists)`);
@@ -111,18 +124,15 @@ export async function restore(ctx: Context, db: string, path: string, flags: Res
       );
     }
     // The restore is done and reported above; a webhook failure only warns.
-    await events.report({
-      type: 'restore_completed',
-      db,
-      context: {
-        engine,
-        path,
-        seq: result.seq.toString(),
-        snapshot_seq: result.snapshotSeq.toString(),
-        segments: result.segments,
-        bytes: result.bytes,
-        seconds: secs,
-      },
+    await events.restored(db, {
+      command: 'restore',
+      engine,
+      path,
+      seq: result.seq,
+      snapshotSeq: result.snapshotSeq,
+      segments: result.segments,
+      bytes: result.bytes,
+      seconds: secs,
     });
   });
 }
