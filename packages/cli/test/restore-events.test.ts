@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalStorageBackend } from '@hadb/storage-local';
-import { until, webhookReceiver, type ReceivedHook } from '@hadb/testkit';
+import { until, webhookReceiver, type WebhookReceiver } from '@hadb/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows, tempDir, writeDuckDatabase } from './fixtures.js';
 import { finished, hadb, spawnHadb, type Result } from './harness.js';
@@ -55,10 +55,29 @@ describe('hadb restore and follow events', () => {
     return `file://${root}`;
   };
 
-  /** What a payload must never carry: the webhook secret, a stack trace. */
-  const expectLogSafe = (hook: ReceivedHook): void => {
-    expect(hook.body).not.toContain(SECRET);
-    expect(hook.body).not.toMatch(/\n\s+at /);
+  /**
+   * `hook` got one signed `restore_failed` for `app` with `context`, a typed code, and as `error`
+   * that code and the message the command printed — never the webhook secret or a stack trace.
+   */
+  const expectOnlyFailure = (
+    hook: WebhookReceiver,
+    context: Readonly<Record<string, unknown>>,
+    stderr: string,
+  ): void => {
+    expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_failed']);
+    const failed = hook.received[0]!;
+    expect(failed.verified).toBe(true);
+    expect(failed.json).toMatchObject({
+      event: 'restore_failed',
+      database: 'app',
+      context: { node: 'restore-box', ...context },
+    });
+    const { code } = failed.json!.context as { code: string };
+    expect(code).toMatch(/^HADB_[A-Z_]+$/);
+    expect(failed.json!.error).toMatch(new RegExp(`^${code}: .+`));
+    expect(stderr).toContain(String(failed.json!.error).slice(code.length + 2));
+    expect(failed.body).not.toContain(SECRET);
+    expect(failed.body).not.toMatch(/\n\s+at /);
   };
 
   /** Runs `hadb follow` until `ready` holds, then stops it with SIGTERM. */
@@ -120,20 +139,7 @@ describe('hadb restore and follow events', () => {
       const path = join(dir, 'never-restored.db');
       const res = await hadb(['restore', 'app', path, '-c', cfg], { HADB_WEBHOOK_SECRET: SECRET });
       expect(res.code).toBe(5);
-      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_failed']);
-      const failed = hook.received[0]!;
-      expect(failed.verified).toBe(true);
-      expect(failed.json).toMatchObject({
-        event: 'restore_failed',
-        database: 'app',
-        context: { node: 'restore-box', command: 'restore', path },
-      });
-      const context = failed.json!.context as { code: string };
-      expect(context.code).toMatch(/^HADB_[A-Z_]+$/);
-      // The error names the same code, with the message the command printed.
-      expect(failed.json!.error).toMatch(new RegExp(`^${context.code}: .+`));
-      expect(res.stderr).toContain(String(failed.json!.error).slice(context.code.length + 2));
-      expectLogSafe(failed);
+      expectOnlyFailure(hook, { command: 'restore', path }, res.stderr);
     } finally {
       await hook.close();
     }
@@ -205,17 +211,8 @@ describe('hadb restore and follow events', () => {
       const cfg = await config('follow-failed.yml', signedHooks(hook.url), await corruptCopy('corrupt-follow'));
       const path = join(dir, 'never-followed.db');
       const { result } = await followUntil(['app', path, '-c', cfg], () => false);
-      expect(result.code).not.toBe(0);
-      expect(hook.received.map((h) => h.json?.event)).toEqual(['restore_failed']);
-      const failed = hook.received[0]!;
-      expect(failed.verified).toBe(true);
-      expect(failed.json).toMatchObject({
-        event: 'restore_failed',
-        database: 'app',
-        context: { node: 'restore-box', command: 'follow', path },
-      });
-      expect((failed.json!.context as { code: string }).code).toMatch(/^HADB_[A-Z_]+$/);
-      expectLogSafe(failed);
+      expect(result.code).toBe(5);
+      expectOnlyFailure(hook, { command: 'follow', path }, result.stderr);
     } finally {
       await hook.close();
     }
