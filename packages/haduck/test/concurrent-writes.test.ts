@@ -1,11 +1,19 @@
+import { testLeaseTiming } from '@hadb/testkit';
 import { describe, expect, it } from 'vitest';
 import { localNodes } from './local-nodes.js';
 
 const t = localNodes('concurrent');
 
+/**
+ * Opens node `id` with a 10 s lease TTL. These tests exercise one leader's write path, not
+ * failover: with the 1 s TTL of `localNodes`, a machine at load 15 on 2 cores delayed a renewal
+ * past the TTL and the leader's writes failed with `HADB_HA_NOT_LEADER` mid-test.
+ */
+const node = (id: string) => t.node(id, { lease: { store: t.lease, ...testLeaseTiming(10_000) } });
+
 describe('concurrent writes on the leader (pooled connections, optimistic concurrency)', () => {
   it('runs conflicting updates of one row concurrently without failing any of them (group commit)', async () => {
-    const a = await t.node('a');
+    const a = await node('a');
     await a.execute('CREATE TABLE c (id INTEGER PRIMARY KEY, n BIGINT)');
     await a.execute('INSERT INTO c VALUES (1, 0)');
     // Requests that wait for a connection commit together, one after the other in one transaction;
@@ -21,7 +29,7 @@ describe('concurrent writes on the leader (pooled connections, optimistic concur
   });
 
   it('inserts distinct keys concurrently, and a key taken by a concurrent write fails only when it stays taken', async () => {
-    const a = await t.node('a');
+    const a = await node('a');
     await a.execute('CREATE TABLE k (id INTEGER PRIMARY KEY, w INTEGER)');
     const writes = Array.from({ length: 64 }, (_, i) => a.execute('INSERT INTO k VALUES ($1, $2)', [i % 32, i]));
     const settled = await Promise.allSettled(writes);
@@ -34,7 +42,7 @@ describe('concurrent writes on the leader (pooled connections, optimistic concur
   });
 
   it('runs a write carrying one idempotency token once, even when its retries arrive concurrently', async () => {
-    const a = await t.node('a');
+    const a = await node('a');
     await a.execute('CREATE TABLE r (v INTEGER)');
     const token = 'retry-token-1';
     const results = await Promise.all(
@@ -47,7 +55,7 @@ describe('concurrent writes on the leader (pooled connections, optimistic concur
   });
 
   it('checkpoints and ships between concurrent writes, and a follower sees every committed row', async () => {
-    const a = await t.node('a');
+    const a = await node('a');
     await a.execute('CREATE TABLE s (w INTEGER, i INTEGER)');
     const writers = Array.from({ length: 8 }, async (_, w) => {
       for (let i = 0; i < 25; i++) await a.execute('INSERT INTO s VALUES ($1, $2)', [w, i]);
@@ -58,9 +66,10 @@ describe('concurrent writes on the leader (pooled connections, optimistic concur
     await Promise.all([...writers, checkpoints]);
     await a.checkpoint();
     expect(a.stats().unexpectedCheckpoints).toBe(0);
-    const b = await t.node('b');
+    const b = await node('b');
+    // A bound on the wait only: on a loaded machine the follower's restore takes seconds.
     await expect
-      .poll(async () => (await b.query('SELECT count(*) FROM s')).rows, { timeout: 20_000, interval: 100 })
+      .poll(async () => (await b.query('SELECT count(*) FROM s')).rows, { timeout: 45_000, interval: 100 })
       .toEqual([[200n]]);
-  });
+  }, 90_000);
 });
