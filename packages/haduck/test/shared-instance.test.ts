@@ -69,9 +69,9 @@ describe('DuckSharedInstance: several HaDuck databases in one DuckDB instance', 
     // The follower's catalog was detached and attached again (read-only) for the new version.
     expect((await b.query('SELECT sum(id) FROM t')).rows).toEqual([[3n]]);
     expect(b.stats().swaps).toBeGreaterThan(0);
-    expect(
-      (await b.query("SELECT readonly FROM duckdb_databases() WHERE path LIKE '%b.duckdb'")).rows,
-    ).toEqual([[true]]);
+    expect((await b.query("SELECT readonly FROM duckdb_databases() WHERE path LIKE '%b.duckdb'")).rows).toEqual([
+      [true],
+    ]);
     await a.close();
     open.splice(open.indexOf(a), 1);
     await b.waitForRole('leader', { signal: AbortSignal.timeout(15_000) });
@@ -80,6 +80,21 @@ describe('DuckSharedInstance: several HaDuck databases in one DuckDB instance', 
     expect((await b.query('SELECT sum(id) FROM t')).rows).toEqual([[7n]]);
     expect(s.attached).toEqual(['b']);
   }, 45_000);
+
+  it('external access stays off and the configuration locked, whatever its duckdbConfig asks', async () => {
+    shared = await DuckSharedInstance.open({
+      directories: [nodes.dir],
+      duckdbConfig: { enable_external_access: 'true', lock_configuration: 'false', checkpoint_threshold: '1KB' },
+    });
+    const a = await node('a', { sharedInstance: shared });
+    const read = await a.query("SELECT * FROM read_csv('/etc/passwd')").catch((e: unknown) => e);
+    expect(isHaDuckError(read, 'HADB_HADUCK_SQL')).toBe(true);
+    expect(String(read)).toMatch(/disabled by configuration/);
+    // transaction() runs statements unclassified: DuckDB's own lock refuses SET.
+    const set = await a.transaction((tx) => tx.execute('SET threads = 1')).catch((e: unknown) => e);
+    expect(String(set)).toMatch(/configuration has been locked/);
+    expect((await a.query("SELECT current_setting('checkpoint_threshold')")).rows).toEqual([['931.3 GiB']]);
+  }, 30_000);
 
   it('bad options are HADB_HADUCK_INVALID_CONFIG', async () => {
     const s = await sharedInstance();
