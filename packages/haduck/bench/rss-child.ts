@@ -2,7 +2,8 @@
 // "threads"} as the last line of stdout. Arguments: N, mode, JSON.
 // - `ha` (default): HaDuck leaders (storage-local, storage lease); JSON: extra HaDuck options
 //   (e.g. `{"duckdbConfig":{"threads":"1"}}`), and `"shared": {...DuckDB settings}` to put every
-//   database in one `DuckSharedInstance` with those settings.
+//   database in one `DuckSharedInstance` with those settings, `"followers": true` to open a
+//   caught-up follower of each leader in the same process too.
 // - `raw`: plain DuckDB instances, one connection each; JSON: `{"config": {...DuckDB settings},
 //   "checkpoint": true}` (checkpoint once, as a HaDuck leader does when it ships).
 // - `raw-shared`: one DuckDB instance, each database file ATTACHed under its own alias and used by
@@ -35,7 +36,11 @@ async function fill(conn: DuckDBConnection, checkpointSql: string): Promise<void
   if (checkpoint) await conn.run(checkpointSql);
 }
 
-const { shared: sharedConfig, ...haOptions } = json as { shared?: Record<string, string> };
+const {
+  shared: sharedConfig,
+  followers,
+  ...haOptions
+} = json as { shared?: Record<string, string>; followers?: boolean };
 const sharedInstance =
   mode === 'ha' && sharedConfig !== undefined
     ? await DuckSharedInstance.open({ directories: [dir], duckdbConfig: sharedConfig })
@@ -77,6 +82,21 @@ for (let i = 0; i < n; i++) {
   // Shipped now, so no checkpoint is in flight (holding its blocks' buffers) when memory is read.
   await db.checkpoint();
   dbs.push(db);
+  if (followers === true) {
+    // A follower of the same database in this process (its own copy), caught up.
+    const f = await HaDuck.open({
+      name: `db${i}`,
+      path: join(dir, `db${i}-follower.duckdb`),
+      instanceId: 'b',
+      storage,
+      lease: { store: lease },
+      sharedInstance,
+      ...haOptions,
+    });
+    await f.sync();
+    await f.query('SELECT count(*) FROM t');
+    dbs.push(f);
+  }
 }
 await new Promise((r) => setTimeout(r, 1500));
 // Run with --expose-gc: garbage (and the buffers it holds) is not counted. The lowest of several

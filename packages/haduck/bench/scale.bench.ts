@@ -258,6 +258,18 @@ const VARIANTS: readonly Variant[] = [
     note: 'DuckDB setting in isolation (this build of @duckdb/node-api has no jemalloc: glibc malloc)',
   },
   {
+    name: 'RSS per additional HaDuck leader + follower pair in one process (1 → 30 pairs)',
+    mode: 'ha',
+    json: { followers: true },
+    note: 'each leader with a caught-up follower (its own copy) in the same process: two nodes per database, own instances',
+  },
+  {
+    name: 'RSS per additional HaDuck leader + follower pair in one process, DuckSharedInstance (1 → 30 pairs)',
+    mode: 'ha',
+    json: { followers: true, shared: {} },
+    note: 'as above, every leader and follower attached to one instance (followers READ_ONLY)',
+  },
+  {
     name: 'RSS per additional database ATTACHed to one raw DuckDB instance, after CHECKPOINT <alias> (1 → 30)',
     mode: 'raw-shared',
     json: { checkpoint: true },
@@ -294,7 +306,7 @@ async function rssPerDatabase(ctx: BenchContext): Promise<void> {
       `${v.note}; load ${load}; median of 3 rounds (${xs.map((x) => x.toFixed(2)).join(', ')}); JS heap ${m('heapMiB')} MiB of it; threads +${m('threads')}`,
     );
   }
-  // Variants 0 (HaDuck, own instance) and 4 (raw after CHECKPOINT); 1 (shared HaDuck) and 8 (shared raw).
+  // VARIANTS[0]: HaDuck with instances of its own, [1]: shared, [4]: raw after CHECKPOINT.
   const beyond = rounds.map((_, r) => perVariant[0]![r]! - perVariant[4]![r]!);
   ctx.record(
     'RSS per additional HaDuck database beyond a raw DuckDB instance after one CHECKPOINT',

@@ -41,8 +41,8 @@ export interface HaDuckOptions extends PassedNodeOptions {
   /**
    * Attach this database to a {@link DuckSharedInstance} (one DuckDB instance for several
    * databases of this process) instead of opening instances of its own: the leader attaches the
-   * file read-write, a follower read-only (again after every applied checkpoint). Saves over two
-   * thirds of the memory an instance of its own costs per database, and its threads.
+   * file read-write, a follower read-only (again after every applied checkpoint). Saves 60–70 %
+   * of the memory an instance of its own costs per database, and its threads.
    * **Only for databases that trust each other**: SQL through one can read and write the others
    * (see {@link DuckSharedInstance}). Default: none (each database has its own instance).
    */

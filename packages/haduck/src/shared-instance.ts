@@ -24,7 +24,7 @@ export interface DuckSharedInstanceOptions {
  * `ATTACH`ed under its own catalog name (`USE`d by each of its connections, checkpointed with
  * `CHECKPOINT <name>`, `DETACH`ed on close or demotion, re-attached read-only on each follower
  * swap). Built-in catalogs, worker threads and the buffer pool are shared: an additional database
- * costs under a third of the memory of an instance of its own, and no thread (see the `scale` bench).
+ * costs 30–40 % of the memory of an instance of its own, and no thread (see the `scale` bench).
  *
  * **Only for databases that trust each other.** SQL run through any database can name the others'
  * catalogs (`SELECT * FROM other.main.t`, `INSERT INTO other.main.t …` — bypassing the other
