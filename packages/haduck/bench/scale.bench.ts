@@ -7,7 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { StorageLeaseStore } from '@hadb/lease';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { HaDuck } from '../src/index.js';
+import { DuckSharedInstance, HaDuck } from '../src/index.js';
 
 const WRITERS = 16;
 const SECONDS = 4;
@@ -73,11 +73,13 @@ async function rawDuck(dir: string, writers: number, sameCalls = false): Promise
 /** Requests per group commit of the last {@link haDuck} run. */
 let lastGroupSize = 0;
 
-/** A HaDuck leader on local storage, `committed` writes, one `execute` per row. */
-async function haDuck(dir: string, writers: number): Promise<number> {
+/** A HaDuck leader on local storage, `committed` writes, one `execute` per row (`shared`: in a {@link DuckSharedInstance}). */
+async function haDuck(dir: string, writers: number, shared = false): Promise<number> {
   const storage = await LocalStorageBackend.open({ root: join(dir, `storage-${++runs}`) });
   const lease = new StorageLeaseStore(storage, { prefix: 'leases/' });
+  const sharedInstance = shared ? await DuckSharedInstance.open({ directories: [dir] }) : undefined;
   const db = await HaDuck.open({
+    sharedInstance,
     name: 'bench',
     path: join(dir, `ha-${runs}.duckdb`),
     instanceId: 'a',
@@ -93,6 +95,7 @@ async function haDuck(dir: string, writers: number): Promise<number> {
     return rate;
   } finally {
     await db.close();
+    await sharedInstance?.close();
     await lease.close();
     await storage.close();
   }
@@ -110,6 +113,8 @@ async function concurrentWriters(ctx: BenchContext): Promise<void> {
     const rawCpu: number[] = [];
     const tokCpu: number[] = [];
     const haCpu: number[] = [];
+    const sh16: number[] = [];
+    const shCpu: number[] = [];
     const groupSizes: number[] = [];
     for (let round = 0; round < 3; round++) {
       raw16.push(await rawDuck(dir, WRITERS));
@@ -119,6 +124,8 @@ async function concurrentWriters(ctx: BenchContext): Promise<void> {
       groupSizes.push(lastGroupSize);
       tok16.push(await rawDuck(dir, WRITERS, true));
       tokCpu.push(cpuPerRow.at(-1)!);
+      sh16.push(await haDuck(dir, WRITERS, true));
+      shCpu.push(cpuPerRow.at(-1)!);
     }
     const raw1 = await rawDuck(dir, 1);
     const ha1 = await haDuck(dir, 1);
@@ -158,6 +165,12 @@ async function concurrentWriters(ctx: BenchContext): Promise<void> {
       `HaDuck keeps a term check before every COMMIT, so it needs explicit transactions; group commit shares one among waiting writes; rounds ${ha16.map((x, i) => (x / tok16[i]!).toFixed(2)).join(', ')}`,
     );
     ctx.record('1-writer committed / raw DuckDB 1 connection', Number((ha1 / raw1).toFixed(3)), 'ratio');
+    ctx.record(
+      `${WRITERS}-writer committed, DuckSharedInstance / own instance`,
+      Number(median(sh16.map((x, i) => x / ha16[i]!)).toFixed(3)),
+      'ratio',
+      `the write and ship path of a database attached to a shared instance (1 database in it); rounds ${sh16.map((x, i) => (x / ha16[i]!).toFixed(2)).join(', ')}; ${us(shCpu)} against ${us(haCpu)}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -170,46 +183,111 @@ interface ChildMemory {
   readonly threads: number;
 }
 
-/** Memory and threads of a fresh process holding `n` HaDuck leaders (or, with `mode`, raw DuckDB instances). */
-function childWith(n: number, mode?: 'raw' | 'raw-checkpoint'): ChildMemory {
+/**
+ * Memory and threads of a fresh process holding `n` databases: HaDuck leaders (`mode` `ha`, `json`
+ * extra options, `shared` for a DuckSharedInstance) or raw DuckDB instances (see rss-child.ts).
+ */
+function childWith(n: number, mode: 'ha' | 'raw' | 'raw-shared', json: object = {}): ChildMemory {
   const child = fileURLToPath(new URL('./rss-child.ts', import.meta.url));
   const out = execFileSync(
     process.execPath,
-    [
-      '--expose-gc',
-      '--conditions=hadb-source',
-      '--import',
-      'tsx',
-      child,
-      String(n),
-      ...(mode === undefined ? [] : [mode]),
-    ],
+    ['--expose-gc', '--conditions=hadb-source', '--import', 'tsx', child, String(n), mode, JSON.stringify(json)],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return JSON.parse(out.trim().split('\n').at(-1)!) as ChildMemory;
 }
+
+/** One measured configuration of {@link rssPerDatabase}. */
+interface Variant {
+  readonly name: string;
+  readonly mode: 'ha' | 'raw' | 'raw-shared';
+  readonly json: object;
+  readonly note: string;
+}
+
+const VARIANTS: readonly Variant[] = [
+  {
+    name: 'RSS per additional HaDuck database (1 → 30)',
+    mode: 'ha',
+    json: {},
+    note: 'default: an instance of its own per database (DuckDB defaults)',
+  },
+  {
+    name: 'RSS per additional HaDuck database, DuckSharedInstance (1 → 30)',
+    mode: 'ha',
+    json: { shared: {} },
+    note: 'opt-in, only for databases that trust each other: every database ATTACHed to one DuckDB instance; goal ≤ 2',
+  },
+  {
+    name: "RSS per additional HaDuck database, duckdbConfig { threads: '1' } (1 → 30)",
+    mode: 'ha',
+    json: { duckdbConfig: { threads: '1' } },
+    note: 'no DuckDB worker thread per database (queries run on the calling thread only)',
+  },
+  {
+    name: 'RSS per additional raw DuckDB instance (1 → 30)',
+    mode: 'raw',
+    json: {},
+    note: 'one connection, one table, one row: the floor of one DuckDB instance per database',
+  },
+  {
+    name: 'RSS per additional raw DuckDB instance after one CHECKPOINT (1 → 30)',
+    mode: 'raw',
+    json: { checkpoint: true },
+    note: 'the checkpointed 256 KiB blocks stay in its buffer pool, as on a HaDuck leader that shipped',
+  },
+  {
+    name: "RSS per additional raw DuckDB instance after one CHECKPOINT, threads '1'",
+    mode: 'raw',
+    json: { checkpoint: true, config: { threads: '1' } },
+    note: 'DuckDB setting in isolation',
+  },
+  {
+    name: "RSS per additional raw DuckDB instance after one CHECKPOINT, memory_limit '1MB'",
+    mode: 'raw',
+    json: { checkpoint: true, config: { memory_limit: '1MB' } },
+    note: 'DuckDB setting in isolation: the limit does not evict cached blocks nobody asks memory for',
+  },
+  {
+    name: "RSS per additional raw DuckDB instance after one CHECKPOINT, allocator_flush_threshold '1KB' + allocator_bulk_deallocation_flush_threshold '1KB'",
+    mode: 'raw',
+    json: {
+      checkpoint: true,
+      config: { allocator_flush_threshold: '1KB', allocator_bulk_deallocation_flush_threshold: '1KB' },
+    },
+    note: 'DuckDB setting in isolation (this build of @duckdb/node-api has no jemalloc: glibc malloc)',
+  },
+  {
+    name: 'RSS per additional HaDuck leader + follower pair in one process (1 → 30 pairs)',
+    mode: 'ha',
+    json: { followers: true },
+    note: 'each leader with a caught-up follower (its own copy) in the same process: two nodes per database, own instances',
+  },
+  {
+    name: 'RSS per additional HaDuck leader + follower pair in one process, DuckSharedInstance (1 → 30 pairs)',
+    mode: 'ha',
+    json: { followers: true, shared: {} },
+    note: 'as above, every leader and follower attached to one instance (followers READ_ONLY)',
+  },
+  {
+    name: 'RSS per additional database ATTACHed to one raw DuckDB instance, after CHECKPOINT <alias> (1 → 30)',
+    mode: 'raw-shared',
+    json: { checkpoint: true },
+    note: 'the floor of a shared instance: one catalog and its cached blocks per database',
+  },
+];
 
 async function rssPerDatabase(ctx: BenchContext): Promise<void> {
   const per = (a: ChildMemory, b: ChildMemory, n: number, k: keyof ChildMemory = 'rssMiB'): number =>
     (b[k] - a[k]) / (n - 1);
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const fixed = (x: number): number => Number(x.toFixed(2));
+  const load = loadavg()[0]!.toFixed(1);
   // Three interleaved rounds of fresh processes; per-database figures are medians of the rounds.
-  const rounds = Array.from({ length: 3 }, () => ({
-    base: childWith(1),
-    ten: childWith(10),
-    thirty: childWith(30),
-    raw1: childWith(1, 'raw'),
-    raw30: childWith(30, 'raw'),
-    rawc1: childWith(1, 'raw-checkpoint'),
-    rawc30: childWith(30, 'raw-checkpoint'),
-  }));
-  const ha = rounds.map((r) => per(r.base, r.thirty, 30));
-  const raw = rounds.map((r) => per(r.raw1, r.raw30, 30));
-  const rawc = rounds.map((r) => per(r.rawc1, r.rawc30, 30));
-  const beyond = rounds.map((_, i) => ha[i]! - rawc[i]!);
-  const { base, thirty } = rounds[0]!;
-  const m = (f: (r: (typeof rounds)[number]) => number): number => fixed(median(rounds.map(f)));
+  const rounds = Array.from({ length: 3 }, () =>
+    VARIANTS.map((v) => ({ one: childWith(1, v.mode, v.json), thirty: childWith(30, v.mode, v.json) })),
+  );
+  const { one: base, thirty } = rounds[0]![0]!;
   ctx.record('RSS, 1 HaDuck leader in a process', Number(base.rssMiB.toFixed(1)), 'MiB', `${base.threads} threads`);
   ctx.record(
     'RSS, 30 HaDuck leaders in a process',
@@ -217,29 +295,30 @@ async function rssPerDatabase(ctx: BenchContext): Promise<void> {
     'MiB',
     `${thirty.threads} threads`,
   );
-  ctx.record(
-    'RSS per additional HaDuck database (1 → 30)',
-    fixed(median(ha)),
-    'MiB',
-    `goal ≤ 2, below the floor of one DuckDB instance per database (next rows); median of 3 rounds (${ha.map((x) => x.toFixed(2)).join(', ')}); 1 → 10: ${m((r) => per(r.base, r.ten, 10))} MiB; JS heap ${m((r) => per(r.base, r.thirty, 30, 'heapMiB'))} + buffers ${m((r) => per(r.base, r.thirty, 30, 'externalMiB'))} MiB of it; threads +${m((r) => per(r.base, r.thirty, 30, 'threads'))}`,
-  );
-  ctx.record(
-    'RSS per additional raw DuckDB instance (1 → 30)',
-    fixed(median(raw)),
-    'MiB',
-    'one connection, one table, one row: the floor of one DuckDB instance per database',
-  );
-  ctx.record(
-    'RSS per additional raw DuckDB instance after one CHECKPOINT (1 → 30)',
-    fixed(median(rawc)),
-    'MiB',
-    'the checkpointed 256 KiB blocks stay in its buffer pool, as on a HaDuck leader that shipped',
-  );
+  const perVariant = VARIANTS.map((_, i) => rounds.map((r) => per(r[i]!.one, r[i]!.thirty, 30)));
+  for (const [i, v] of VARIANTS.entries()) {
+    const xs = perVariant[i]!;
+    const m = (k: keyof ChildMemory): number => fixed(median(rounds.map((r) => per(r[i]!.one, r[i]!.thirty, 30, k))));
+    ctx.record(
+      v.name,
+      fixed(median(xs)),
+      'MiB',
+      `${v.note}; load ${load}; median of 3 rounds (${xs.map((x) => x.toFixed(2)).join(', ')}); JS heap ${m('heapMiB')} MiB of it; threads +${m('threads')}`,
+    );
+  }
+  // VARIANTS[0]: HaDuck with instances of its own, [1]: shared, [4]: raw after CHECKPOINT.
+  const beyond = rounds.map((_, r) => perVariant[0]![r]! - perVariant[4]![r]!);
   ctx.record(
     'RSS per additional HaDuck database beyond a raw DuckDB instance after one CHECKPOINT',
     fixed(median(beyond)),
     'MiB',
     `what HaDuck itself holds per database (node, lease, forwarding server, write connections, JS state); rounds ${beyond.map((x) => x.toFixed(2)).join(', ')}`,
+  );
+  ctx.record(
+    'RSS per additional HaDuck database, DuckSharedInstance / own instance',
+    fixed(median(rounds.map((_, r) => perVariant[1]![r]! / perVariant[0]![r]!))),
+    'ratio',
+    'same run',
   );
 }
 

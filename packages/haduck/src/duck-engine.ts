@@ -17,6 +17,7 @@ import { DuckLeader } from './duck-leader.js';
 import { isDuckClientError } from './errors.js';
 import { FollowerReader } from './follower-reader.js';
 import { reconcileLocalCopy } from './local-copy.js';
+import type { DuckSharedInstance } from './shared-instance.js';
 import type { DuckLimits, ExecuteResult, QueryResult } from './sql.js';
 import { duckWire, type DuckRead, type DuckWrite } from './wire.js';
 
@@ -27,6 +28,8 @@ export interface DuckEngineOptions {
   readonly prefix: string;
   /** Extra DuckDB settings for both roles. */
   readonly duckdbConfig: Readonly<Record<string, string>>;
+  /** Attach to this instance instead of opening instances of its own (see `HaDuckOptions.sharedInstance`). */
+  readonly sharedInstance?: DuckSharedInstance | undefined;
   /** duckblock's snapshot policy (default: duckblock's). */
   readonly snapshot?: SnapshotPolicy | undefined;
   /** duckblock's retention policy (default: duckblock's). */
@@ -128,6 +131,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
           context,
           clock,
           duckdbConfig: options.duckdbConfig,
+          sharedInstance: options.sharedInstance,
           limits: options.limits,
           writeConnections: options.writeConnections,
           shipper: {
@@ -145,7 +149,7 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
             },
           },
         }),
-      openFollower: () => new FollowerReader(path, options.duckdbConfig),
+      openFollower: () => new FollowerReader(path, options.duckdbConfig, options.sharedInstance),
     };
   };
 }

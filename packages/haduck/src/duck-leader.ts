@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import {
   HEADER_REGION_SIZE,
   isDuckblockError,
@@ -19,7 +19,9 @@ import {
   type ShipReport,
 } from '@hadb/ha';
 import { describeError, type Clock, type OpOptions } from '@hadb/io';
+import { ownInstance, type DuckHandle } from './duck-host.js';
 import { HaDuckError, isHaDuckError } from './errors.js';
+import type { DuckSharedInstance } from './shared-instance.js';
 import {
   DEFAULT_DUCK_LIMITS,
   runExecute,
@@ -79,6 +81,11 @@ export interface DuckLeaderOptions {
    * always `false` and `lock_configuration` always `true` on the leader.
    */
   readonly duckdbConfig?: Readonly<Record<string, string>> | undefined;
+  /**
+   * Attach the file to this shared instance instead of opening an instance of its own
+   * (`duckdbConfig` and `checkpointThreshold` are then the shared instance's business).
+   */
+  readonly sharedInstance?: DuckSharedInstance | undefined;
   /** Per-request limits. Default {@link DEFAULT_DUCK_LIMITS}. */
   readonly limits?: DuckLimits | undefined;
   /**
@@ -126,7 +133,8 @@ export const TOKEN_RETENTION_MS = 15 * 60_000;
  */
 export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult, QueryResult> {
   readonly path: string;
-  readonly #instance: DuckDBInstance;
+  /** The database's DuckDB: an instance of its own, or its catalog in a shared one. */
+  readonly #handle: DuckHandle;
   /**
    * Runs what holds the gate exclusively: `transaction()`, token-less `execute`, conflict re-runs,
    * `CHECKPOINT`. Also the pool's first connection: pooled requests hold the gate shared, and every
@@ -175,14 +183,14 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
   };
 
   private constructor(
-    instance: DuckDBInstance,
+    handle: DuckHandle,
     conn: WriteConnection,
     fd: FileHandle,
     iteration: bigint,
     options: DuckLeaderOptions,
   ) {
     this.path = options.path;
-    this.#instance = instance;
+    this.#handle = handle;
     this.#conn = conn;
     this.#fd = fd;
     this.#lastIteration = iteration;
@@ -191,7 +199,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     this.#clock = options.clock;
     this.#limits = options.limits ?? DEFAULT_DUCK_LIMITS;
     this.#writeConnections = options.writeConnections ?? DEFAULT_WRITE_CONNECTIONS;
-    this.#pool = new WritePool(instance, this.#writeConnections, conn);
+    this.#pool = new WritePool(handle, this.#writeConnections, conn);
     this.#groups = new WriteGroups(this.#pool, this.#writeConnections, (wc, entries) => this.#runGroup(wc, entries));
   }
 
@@ -212,17 +220,20 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       enable_external_access: 'false',
       lock_configuration: 'true',
     };
-    const instance = await DuckDBInstance.create(options.path, config);
+    const handle =
+      options.sharedInstance === undefined
+        ? await ownInstance(options.path, config)
+        : await options.sharedInstance.attach(options.path);
     let conn: WriteConnection | undefined;
     try {
-      conn = await WriteConnection.open(instance);
+      conn = await WriteConnection.open(handle);
       // duckblock's long-lived handle: never closed while DuckDB holds the file (POSIX locks).
       const fd = await leaderFileHandle(options.path);
       const iteration = await headerIteration(fd);
-      return new DuckLeader(instance, conn, fd, iteration, options);
+      return new DuckLeader(handle, conn, fd, iteration, options);
     } catch (cause) {
       conn?.close();
-      instance.closeSync();
+      await handle.close();
       throw cause;
     }
   }
@@ -536,7 +547,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
    */
   async query(sql: string, params?: HaParams): Promise<QueryResult> {
     this.#checkOpen();
-    const conn = await this.#instance.connect();
+    const conn = await this.#handle.connect();
     const run = (async () => {
       await conn.run('BEGIN TRANSACTION READ ONLY');
       return withStatementTimeout(conn, this.#clock, this.#limits.statementTimeoutMs, () =>
@@ -591,7 +602,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
       const before = await headerIteration(this.#fd);
       if (before !== this.#lastIteration) this.#counters.unexpectedCheckpoints += Number(before - this.#lastIteration);
       const started = this.#clock.now();
-      await this.#conn.conn.run('CHECKPOINT');
+      await this.#conn.conn.run(this.#handle.checkpointSql);
       this.#counters.checkpointMs += this.#clock.now() - started;
       this.#lastIteration = await headerIteration(this.#fd);
       this.#counters.checkpoints++;
@@ -669,7 +680,7 @@ export class DuckLeader implements LeaderSide<DuckWrite, DuckRead, ExecuteResult
     }
     this.#pool.close();
     this.#conn.close();
-    this.#instance.closeSync();
+    await this.#handle.close();
     await releaseLeaderFile(this.path);
   }
 }

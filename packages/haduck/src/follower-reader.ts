@@ -1,14 +1,16 @@
 import { existsSync } from 'node:fs';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { removeWalFiles } from '@hadb/duckblock';
 import { HaError, RwGate, type FollowerSide } from '@hadb/ha';
+import { ownInstance, type DuckHandle } from './duck-host.js';
+import type { DuckSharedInstance } from './shared-instance.js';
 import { runQuery, type QueryResult } from './sql.js';
 import type { HaParams } from './values.js';
 import type { DuckRead } from './wire.js';
 
 /**
- * A follower's read side: a READ_ONLY DuckDB instance over the follower's private copy, swapped
- * (closed and reopened) after every applied checkpoint. Reads share a gate; a swap takes it
+ * A follower's read side: a READ_ONLY DuckDB instance over the follower's private copy (or, with
+ * a shared instance, the copy attached READ_ONLY to it), swapped (closed and reopened, or detached
+ * and attached again) after every applied checkpoint. Reads share a gate; a swap takes it
  * exclusively, so reads pause only for close + open.
  *
  * Like the leader's, the instance has DuckDB's file system closed to SQL
@@ -20,11 +22,13 @@ export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
   readonly path: string;
   readonly #config: Readonly<Record<string, string>>;
   readonly #gate = new RwGate();
-  #instance: DuckDBInstance | undefined;
+  readonly #shared: DuckSharedInstance | undefined;
+  #instance: DuckHandle | undefined;
   #closed = false;
 
-  constructor(path: string, duckdbConfig: Readonly<Record<string, string>> = {}) {
+  constructor(path: string, duckdbConfig: Readonly<Record<string, string>> = {}, shared?: DuckSharedInstance) {
     this.path = path;
+    this.#shared = shared;
     this.#config = {
       ...duckdbConfig,
       access_mode: 'READ_ONLY',
@@ -41,13 +45,16 @@ export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
   async #openInstance(): Promise<void> {
     if (!existsSync(this.path)) return;
     await removeWalFiles(this.path);
-    this.#instance = await DuckDBInstance.create(this.path, this.#config);
+    this.#instance =
+      this.#shared === undefined
+        ? await ownInstance(this.path, this.#config)
+        : await this.#shared.attach(this.path, { readOnly: true });
   }
 
-  #closeInstance(): void {
+  async #closeInstance(): Promise<void> {
     const instance = this.#instance;
     this.#instance = undefined;
-    instance?.closeSync();
+    await instance?.close();
   }
 
   /** Runs a read-only statement against the current version. Throws `HADB_HA_NOT_READY` before the first version exists. */
@@ -74,7 +81,7 @@ export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
   async refresh(): Promise<void> {
     await this.#gate.exclusive(async () => {
       if (this.#closed) return;
-      this.#closeInstance();
+      await this.#closeInstance();
       await this.#openInstance();
     });
   }
@@ -88,9 +95,9 @@ export class FollowerReader implements FollowerSide<DuckRead, QueryResult> {
 
   /** Closes the instance; waits for running reads. Idempotent. */
   async close(): Promise<void> {
-    await this.#gate.exclusive(() => {
+    await this.#gate.exclusive(async () => {
       this.#closed = true;
-      this.#closeInstance();
+      await this.#closeInstance();
     });
   }
 }

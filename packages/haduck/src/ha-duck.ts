@@ -86,6 +86,7 @@ export class HaDuck extends HaDatabase<DuckWrite, DuckRead, ExecuteResult, Query
           storage: options.storage,
           prefix: duck.prefix,
           duckdbConfig: duck.duckdbConfig,
+          sharedInstance: duck.sharedInstance,
           snapshot: options.snapshot,
           retention: options.retention,
           keepSetAside: duck.keepSetAside,

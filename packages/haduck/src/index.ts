@@ -7,6 +7,7 @@ export {
   type WriteOptions,
 } from './ha-duck.js';
 export { DEFAULT_GROUP_COMMIT_MS, type HaDuckOptions } from './options.js';
+export { DuckSharedInstance, type DuckSharedInstanceOptions } from './shared-instance.js';
 export { HaDuckError, isHaDuckError, type HaDuckErrorCode } from './errors.js';
 export type { DuckLimits, ExecuteResult, QueryResult } from './sql.js';
 export { DEFAULT_DUCK_LIMITS } from './sql.js';

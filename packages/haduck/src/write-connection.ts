@@ -1,4 +1,5 @@
-import type { DuckDBConnection, DuckDBInstance, DuckDBPreparedStatement } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBPreparedStatement } from '@duckdb/node-api';
+import type { DuckHandle } from './duck-host.js';
 
 /** Prepared statements one {@link WriteConnection} keeps (least recently used evicted first). */
 export const STATEMENT_CACHE_SIZE = 16;
@@ -33,9 +34,9 @@ export class WriteConnection implements StatementCache {
     this.conn = conn;
   }
 
-  /** Opens a connection to `instance`. */
-  static async open(instance: DuckDBInstance): Promise<WriteConnection> {
-    return new WriteConnection(await instance.connect());
+  /** Opens a connection to the leader's database. */
+  static async open(handle: DuckHandle): Promise<WriteConnection> {
+    return new WriteConnection(await handle.connect());
   }
 
   /** Starts a transaction (`BEGIN TRANSACTION`, prepared once). */

@@ -1,4 +1,4 @@
-import type { DuckDBInstance } from '@duckdb/node-api';
+import type { DuckHandle } from './duck-host.js';
 import { WriteConnection } from './write-connection.js';
 
 /**
@@ -8,14 +8,14 @@ import { WriteConnection } from './write-connection.js';
  * none beyond `first`), kept idle after, handed to waiting requests in arrival order.
  */
 export class WritePool {
-  readonly #instance: DuckDBInstance;
+  readonly #handle: DuckHandle;
   readonly #size: number;
   readonly #idle: WriteConnection[] = [];
   #opened = 0;
   readonly #waiting: Array<(conn: WriteConnection) => void> = [];
 
-  constructor(instance: DuckDBInstance, size: number, first: WriteConnection) {
-    this.#instance = instance;
+  constructor(handle: DuckHandle, size: number, first: WriteConnection) {
+    this.#handle = handle;
     this.#size = size;
     this.#idle.push(first);
     this.#opened = 1;
@@ -28,7 +28,7 @@ export class WritePool {
     if (this.#opened < this.#size) {
       this.#opened++;
       try {
-        return await WriteConnection.open(this.#instance);
+        return await WriteConnection.open(this.#handle);
       } catch (err) {
         this.#opened--;
         throw err;
