@@ -101,14 +101,20 @@ export interface RestoreComparison {
   readonly rounds?: number;
   /** Extra note for the rows (what the restore includes). */
   readonly note: string;
+  /** Cache states to measure (default both; `cold` is skipped where caches cannot be dropped). */
+  readonly modes?: readonly ('warm' | 'cold')[];
 }
+
+/** Median times (ms) of one {@link compareRestore} per cache state measured. */
+export type RestoreMedians = Partial<Record<'warm' | 'cold', { restoreMs: number; cpMs: number }>>;
 
 /**
  * Records, for warm (source in page cache) and cold (caches dropped before each run), the
  * median time of restore and of `cp` + fsync, interleaved with alternating order, and the
  * ratio `cp time ÷ restore time` (1.0 = as fast as cp; goal ≥ 0.8). Load is in the note.
  */
-export async function compareRestore(c: RestoreComparison): Promise<void> {
+export async function compareRestore(c: RestoreComparison): Promise<RestoreMedians> {
+  const medians: RestoreMedians = {};
   const rounds = c.rounds ?? 3;
   let n = 0;
   const fresh = async () => {
@@ -137,7 +143,8 @@ export async function compareRestore(c: RestoreComparison): Promise<void> {
   };
   const cp = (d: string) => cpFsync(c.source, join(d, 'copy'));
   const canDrop = dropCaches();
-  for (const mode of canDrop ? (['warm', 'cold'] as const) : (['warm'] as const)) {
+  const modes = c.modes ?? (['warm', 'cold'] as const);
+  for (const mode of modes.filter((m) => m === 'warm' || canDrop)) {
     const cold = mode === 'cold';
     if (!cold) {
       // Warm-up: both paths once, so the source (and, for storage-local, the object) is cached.
@@ -158,6 +165,7 @@ export async function compareRestore(c: RestoreComparison): Promise<void> {
       }
     }
     const mib = c.bytes / 2 ** 20;
+    medians[mode] = { restoreMs: median(restores), cpMs: median(cps) };
     const load = `load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} on ${rounds} rounds`;
     const cache = cold ? 'cold: caches dropped before each run' : 'warm: source in page cache';
     c.ctx.record(`${c.label}, ${mode}`, mib / (median(restores) / 1000), 'MiB/s', `${mib.toFixed(0)} MiB, ${c.note}`);
@@ -182,5 +190,8 @@ export async function compareRestore(c: RestoreComparison): Promise<void> {
     's/GiB',
     'user + system of cp (an in-kernel copy), mean of every run',
   );
-  if (!canDrop) c.ctx.record(`${c.label}, cold`, 0, 'skipped', 'cannot drop the page cache here (not root)');
+  if (!canDrop && modes.includes('cold')) {
+    c.ctx.record(`${c.label}, cold`, 0, 'skipped', 'cannot drop the page cache here (not root)');
+  }
+  return medians;
 }

@@ -3,8 +3,7 @@ import { configChecker, throwIfAborted, type OpOptions } from '@hadb/io';
 import { ChunkPool, type StorageBackend } from '@hadb/storage';
 import { ChangesetError, changesetAborted, changesetInvalidConfig } from './errors.js';
 import { digestToU64 } from './hash-batch.js';
-import { InlineRecipeHasher, type RecipeHasher, WorkerRecipeHasher } from './recipe-hasher.js';
-import { HashRecipe } from './hash-recipe.js';
+import { type ChunkHasher, InlineChunkHasher, WorkerChunkHasher } from './chunk-hasher.js';
 import { VectorWriter } from './vector-writer.js';
 import { HADBP_HEADER_SIZE, HADBP_MIN_SIZE, HADBP_TRAILER_SIZE, readPhysicalHeader } from './physical.js';
 import type { PageEntry, PhysicalHeader } from './types.js';
@@ -63,9 +62,11 @@ export interface RangedRestoreResult {
 /** The header's `prev_checksum` field, the first bytes the checksum covers. */
 const PREV_START = 20;
 const PREV_END = 28;
-/** A hash batch is cut once it names this many bytes (of the file or inline). */
-const BATCH_BYTES = 16 << 20;
-/** Bytes of the pooled download buffers (for backends that read into a pool). */
+/** Downloaded bytes are handed to the hasher in batches of about this many bytes … */
+const BATCH_BYTES = 4 << 20;
+/** … and the parser waits while the hasher lags behind by more than this many. */
+const HASH_LAG_BYTES = 32 << 20;
+/** Bytes of the pooled download buffers. */
 const POOL_CHUNK_BYTES = 1 << 20;
 
 /** The chunks of one ranged GET, filled by its download and drained in order by the parser. */
@@ -106,10 +107,12 @@ class RangeSlot {
  * Downloads the `.hadbp` changeset at `key` with parallel ranged GETs (`getStream` with
  * `start`/`length`, `concurrency` in flight) and writes each entry's data once, with positional
  * vectored writes straight from the downloaded chunks (no copy), at the offset `target.place`
- * gives. The SHA-256 runs over the whole object in order, on a worker thread for objects of at
- * least `workerMinBytes`: entry heads and metadata are copied to it, page data it reads back
- * from `file` once written (from the page cache), so hashing overlaps the downloads and never
- * holds their buffers. Memory is about `concurrency × rangeBytes`.
+ * gives. The SHA-256 runs over the downloaded bytes in order, on a worker thread for objects of
+ * at least `workerMinBytes`: the downloads land in shared buffers (read into them by backends
+ * that take a `pool`, copied once otherwise) that the worker hashes in place, so hashing overlaps
+ * the downloads and writes. A buffer is reused only once it is written and hashed, and the
+ * parser waits while the hash lags far behind, so memory stays about `concurrency × rangeBytes`
+ * plus a few tens of MiB.
  *
  * The call resolves only when the trailer checksum verified every byte written. Until then the
  * file holds unverified data, so write to a temporary file and publish it only after this
@@ -150,28 +153,61 @@ export async function restorePhysicalRanged(
   const onAbort = () => fail(changesetAborted('changeset download aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
   const writer = new VectorWriter(file);
-  // Download buffers are reused: a chunk goes back to the pool once the parser has moved past it
-  // and every write from it has completed (the hasher reads page data back from the file).
-  const pool = new ChunkPool({
-    chunkBytes: Math.min(POOL_CHUNK_BYTES, rangeBytes),
-    maxFree: Math.ceil(((concurrency + 1) * rangeBytes + BATCH_BYTES) / Math.min(POOL_CHUNK_BYTES, rangeBytes)),
-  });
-  /** Chunks the parser has left, still possibly named by writes not yet known complete. */
-  let retired: Uint8Array[] = [];
-  let hasher: RecipeHasher | undefined;
+  let hasher: ChunkHasher | undefined;
   try {
+    // Objects hashed on a worker are downloaded into shared buffers (see `consume`), which the
+    // worker reads in place. Every buffer is reused only once the parser moved past it, every
+    // write from it completed and the hasher has hashed it.
+    const poolChunk = Math.min(POOL_CHUNK_BYTES, rangeBytes);
+    const pool = new ChunkPool({
+      chunkBytes: poolChunk,
+      maxFree: Math.ceil(((concurrency + 1) * rangeBytes + HASH_LAG_BYTES + 2 * BATCH_BYTES) / poolChunk),
+      shared: true,
+    });
     const first = await storage.getStream(key, { start: 0, length: rangeBytes, signal: inner, pool });
     if (first === null) return null;
     const { size, etag } = first;
     const rangeCount = Math.max(1, Math.ceil(size / rangeBytes));
+    const onWorker = size >= workerMinBytes;
+    hasher = onWorker ? new WorkerChunkHasher(fail) : new InlineChunkHasher();
 
+    /**
+     * Feeds a range's body to its slot. For the worker, chunks that are not in shared memory
+     * (backends that do not read into the pool, e.g. an SDK's socket buffers) are copied into
+     * pooled shared buffers, so the worker reads them in place and writes come from large buffers.
+     */
     const consume = async (slot: RangeSlot, body: AsyncIterable<Uint8Array>, expected: number) => {
       let got = 0;
+      let fill: Uint8Array | undefined;
+      let filled = 0;
       try {
         for await (const chunk of body) {
           got += chunk.length;
-          slot.push(chunk);
+          if (!onWorker || chunk.buffer instanceof SharedArrayBuffer) {
+            if (fill !== undefined) {
+              slot.push(fill.subarray(0, filled));
+              fill = undefined;
+            }
+            slot.push(chunk);
+            continue;
+          }
+          let off = 0;
+          while (off < chunk.length) {
+            if (fill === undefined) {
+              fill = pool.take();
+              filled = 0;
+            }
+            const n = Math.min(chunk.length - off, fill.length - filled);
+            fill.set(n === chunk.length ? chunk : chunk.subarray(off, off + n), filled);
+            filled += n;
+            off += n;
+            if (filled === fill.length) {
+              slot.push(fill);
+              fill = undefined;
+            }
+          }
         }
+        if (fill !== undefined) slot.push(fill.subarray(0, filled));
         if (got !== expected) {
           throw ChangesetError.io(undefined, `${key}: a ranged read returned ${got} bytes, expected ${expected}`);
         }
@@ -208,30 +244,51 @@ export async function restorePhysicalRanged(
     // Range 0 is already answered: consume it now, so its body is released on every path.
     startRange(0);
 
-    // The parser: walks the object in order, routing each entry's data and recording the hash
-    // input: [20, 28) (prev_checksum) and [40, bodyEnd) (the entries). Page data is hashed from
-    // the file once its write completed (read back by the hasher); the rest is copied in.
+    // The parser walks the object in order and routes each entry's data. The hash input is the
+    // object's bytes [20, 28) (prev_checksum) and [40, bodyEnd) (the entries): each downloaded
+    // chunk is handed to the hasher once the parser has moved past it.
     const bodyEnd = size - HADBP_TRAILER_SIZE;
-    hasher = size >= workerMinBytes ? new WorkerRecipeHasher(file.fd, fail) : new InlineRecipeHasher(file.fd);
-    const recipe = new HashRecipe();
-    /** Posted batches, in order, each after the writes it names completed. */
-    let posted: Promise<void> = Promise.resolve();
-    /** Hands the pending batch to the hasher once the writes issued so far have completed. */
+    /** Chunks the parser has left, not yet handed back to the pool. */
+    let retired: Uint8Array[] = [];
+    /** Hash batches handed over and not yet known hashed, oldest first, with their bytes. */
+    const hashing: { done: Promise<void>; bytes: number }[] = [];
+    let lag = 0;
+    /** Hands the pending bytes to the hasher; their buffers go back once written and hashed. */
     const cut = async (): Promise<void> => {
-      const batch = recipe.take();
-      if (batch === undefined) return;
+      const bytes = hasher!.pending;
       const done = retired;
       retired = [];
       await writer.flush();
       const written = writer.barrier();
-      void written.then(() => {
-        for (const c of done) pool.give(c);
-      });
-      posted = posted.then(() => written).then(() => hasher!.post(batch));
-      posted.catch(() => undefined); // awaited later; a failure is reported there
+      const hashed = hasher!.flush();
+      hashed.catch(() => undefined); // awaited below or by `digest`; a failure is reported there
+      void Promise.all([written, hashed]).then(
+        () => {
+          for (const c of done) pool.give(c);
+        },
+        () => undefined,
+      );
+      hashing.push({ done: hashed, bytes });
+      lag += bytes;
+      while (lag > HASH_LAG_BYTES) {
+        const oldest = hashing.shift()!;
+        await oldest.done;
+        lag -= oldest.bytes;
+      }
     };
-    /** End of the file's bytes that may already be named by a pending hash extent. */
-    let highWater = 0;
+    /** Hands the hashed part of `c`, at object offset `start`, to the hasher. */
+    const retire = (c: Uint8Array, start: number): void => {
+      const end = start + c.length;
+      if (start < PREV_END && end > PREV_START) {
+        hasher!.update(c.subarray(Math.max(PREV_START, start) - start, Math.min(PREV_END, end) - start));
+      }
+      if (end > HADBP_HEADER_SIZE && start < bodyEnd) {
+        const from = Math.max(HADBP_HEADER_SIZE, start) - start;
+        const to = Math.min(bodyEnd, end) - start;
+        hasher!.update(from === 0 && to === c.length ? c : c.subarray(from, to));
+      }
+      retired.push(c);
+    };
     let pos = 0;
     let rangeIndex = 0;
     let current: RangeSlot | undefined;
@@ -257,6 +314,8 @@ export async function restorePhysicalRanged(
     };
 
     let chunk: Uint8Array = new Uint8Array(0);
+    /** Object offset of `chunk[0]`. */
+    let chunkStart = 0;
     let view = new DataView(chunk.buffer);
     let at = 0; // offset into chunk
     /** Makes at least one unread byte available; `false` at the end of the object. */
@@ -264,7 +323,11 @@ export async function restorePhysicalRanged(
       while (at >= chunk.length) {
         const next = await nextChunk();
         if (next === null) return false;
-        if (chunk.length > 0) retired.push(chunk);
+        if (chunk.length > 0) {
+          retire(chunk, chunkStart);
+          chunkStart += chunk.length;
+          if (hasher!.pending >= BATCH_BYTES) await cut();
+        }
         chunk = next;
         view = new DataView(next.buffer, next.byteOffset, next.length);
         at = 0;
@@ -296,7 +359,6 @@ export async function restorePhysicalRanged(
     const h = await readSmall(HADBP_HEADER_SIZE);
     if (h === null) throw ChangesetError.truncated(HADBP_MIN_SIZE, size);
     const header = readPhysicalHeader(h, options.expectedPrev);
-    recipe.inline(h.subarray(PREV_START, PREV_END));
     target.begin?.(header);
     const width = header.pageIdSize;
     let last = -1n;
@@ -308,7 +370,6 @@ export async function restorePhysicalRanged(
         // Fast path (almost every entry): the head lies in the current chunk; no copy, no await.
         pageId = width === 8 ? view.getBigUint64(at, false) : BigInt(view.getUint32(at, false));
         dataLen = view.getUint32(at + width, false);
-        recipe.inline(chunk.subarray(at, at + width + 4));
         at += width + 4;
         pos += width + 4;
       } else {
@@ -317,7 +378,6 @@ export async function restorePhysicalRanged(
         const hv = new DataView(head.buffer, head.byteOffset, width + 4);
         pageId = width === 8 ? hv.getBigUint64(0, false) : BigInt(hv.getUint32(0, false));
         dataLen = hv.getUint32(width, false);
-        recipe.inline(head);
       }
       if (dataLen > header.pageSize) throw ChangesetError.pageTooLarge(dataLen, header.pageSize);
       if (pageId < last) {
@@ -327,23 +387,14 @@ export async function restorePhysicalRanged(
         );
       }
       last = pageId;
-      if (recipe.bytes >= BATCH_BYTES) await cut();
       if (pos + dataLen > bodyEnd) throw ChangesetError.truncated(pos + dataLen + HADBP_TRAILER_SIZE, size);
       const offset = target.place(pageId, dataLen);
       if (offset === undefined) {
         const data = await readSmall(dataLen);
         if (data === null) throw ChangesetError.truncated(entryStart + width + 4 + dataLen, size);
-        recipe.inline(data);
         target.entry({ pageId, data: data.slice() });
         continue;
       }
-      if (offset < highWater) {
-        // This write may cover bytes a pending extent names: hash everything recorded so far first.
-        await cut();
-        await posted;
-        await hasher.mark();
-      }
-      highWater = Math.max(highWater, offset + dataLen);
       let done = 0;
       while (done < dataLen) {
         if (at >= chunk.length && !(await more())) {
@@ -352,7 +403,6 @@ export async function restorePhysicalRanged(
         const take = Math.min(dataLen - done, chunk.length - at);
         const issued = writer.add(chunk.subarray(at, at + take), offset + done);
         if (issued !== undefined) await issued;
-        recipe.extent(offset + done, take);
         done += take;
         at += take;
         pos += take;
@@ -366,13 +416,14 @@ export async function restorePhysicalRanged(
     if (trailer === null) throw ChangesetError.truncated(pos + HADBP_TRAILER_SIZE, size);
     const stored = new DataView(trailer.buffer, trailer.byteOffset, 8).getBigUint64(0, false);
     if (await more()) throw ChangesetError.io(undefined, `${key}: a ranged read returned more bytes than the object`);
+    retire(chunk, chunkStart);
     await cut();
     // A failed write is reported before any verdict on the bytes.
     await writer.settle();
     await target.end?.();
     // The one fsync runs while the hasher finishes: the file is not published before this resolves.
     const [digest, synced] = await Promise.allSettled([
-      posted.then(() => hasher!.digest()),
+      hasher.digest(),
       options.sync === true ? file.sync() : undefined,
     ]);
     if (digest.status === 'rejected') throw digest.reason;

@@ -15,7 +15,7 @@ import {
   type PageEntry,
   type RangedRestoreTarget,
 } from '../src/index.js';
-import { WorkerRecipeHasher } from '../src/recipe-hasher.js';
+import { WorkerChunkHasher } from '../src/chunk-hasher.js';
 
 /** Every hash worker the code under test starts (real threads; only recorded here). */
 const started = vi.hoisted(() => [] as NodeWorker[]);
@@ -85,11 +85,24 @@ describe('restorePhysicalRanged with the hash on a worker thread', () => {
     expect(allExited()).toBe(true);
   });
 
-  it('a worker that fails (it cannot read the file back) is HADB_CHANGESET_WORKER_FAILED, and it is gone', async () => {
-    const storage = await MemStorageBackend.open();
-    await storage.put('k', build(2, 64));
-    // Write-only: the worker's read-back fails with EBADF.
-    const fh = await open(join(dir, 'write-only'), 'w');
+  it('a worker that dies mid-restore is HADB_CHANGESET_WORKER_FAILED, and it is gone', async () => {
+    const mem = await MemStorageBackend.open();
+    await mem.put('k', build(2, 200));
+    let ranges = 0;
+    // The worker thread is killed from outside while ranges are still being downloaded.
+    const storage = new Proxy(mem, {
+      get(t, prop, receiver) {
+        if (prop !== 'getStream') {
+          const v = Reflect.get(t, prop, receiver);
+          return typeof v === 'function' ? v.bind(t) : v;
+        }
+        return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+          if (++ranges === 20) await started[0]!.terminate();
+          return t.getStream(key, options);
+        };
+      },
+    }) as StorageBackend;
+    const fh = await open(join(dir, 'killed'), 'w+');
     try {
       const err = await errorOf(
         restorePhysicalRanged(storage, 'k', fh, target(), { rangeBytes: 4096, workerMinBytes: 0 }),
@@ -102,7 +115,7 @@ describe('restorePhysicalRanged with the hash on a worker thread', () => {
     expect(allExited()).toBe(true);
   });
 
-  it('a flipped page byte read back by the worker is HADB_CHANGESET_CHECKSUM_MISMATCH', async () => {
+  it('a flipped page byte hashed by the worker is HADB_CHANGESET_CHECKSUM_MISMATCH', async () => {
     const bytes = build(3, 64);
     const bad = Uint8Array.from(bytes);
     bad[40 + 8 + 4 + 3 + 12 + 100]! ^= 1; // inside page 1's data
@@ -155,8 +168,8 @@ describe('restorePhysicalRanged with the hash on a worker thread', () => {
   });
 
   it('pages written twice at one offset still hash as the object has them', async () => {
-    // Duplicate ids (allowed by the format): the second write covers bytes the first one's
-    // extent names, so the hasher must read them before the overwrite.
+    // Duplicate ids (allowed by the format): the second write overwrites the first; the hash
+    // still covers both entries as the object has them.
     const prng = new Prng(5);
     const pages: PageEntry[] = [];
     for (let i = 1; i <= 40; i++) {
@@ -181,21 +194,43 @@ describe('restorePhysicalRanged with the hash on a worker thread', () => {
   });
 });
 
-describe('WorkerRecipeHasher', () => {
-  it('an extent past the end of the file fails every pending and later call, once, typed', async () => {
-    const fh = await open(join(tmpdir(), `recipe-hasher-${process.pid}`), 'w+');
-    const failures: unknown[] = [];
-    const hasher = new WorkerRecipeHasher(fh.fd, (e) => failures.push(e));
+describe('WorkerChunkHasher', () => {
+  it('hashes shared and plain views in order, as one SHA-256', async () => {
+    const hasher = new WorkerChunkHasher(() => undefined);
     try {
-      hasher.post({ ops: Float64Array.of(0, 100), inline: new Uint8Array(0) });
-      const err = await errorOf(hasher.mark());
-      expect(isChangesetError(err, 'HADB_CHANGESET_WORKER_FAILED'), String(err)).toBe(true);
+      const shared = new Uint8Array(new SharedArrayBuffer(100)).fill(7);
+      const plain = new Prng(9).bytes(5000);
+      hasher.update(shared.subarray(10, 60));
+      hasher.update(plain);
+      expect(hasher.pending).toBe(5050);
+      await hasher.flush();
+      expect(hasher.pending).toBe(0);
+      hasher.update(shared.subarray(0, 3));
+      const digest = await hasher.digest();
+      const { createHash } = await import('node:crypto');
+      const want = createHash('sha256')
+        .update(shared.subarray(10, 60))
+        .update(plain)
+        .update(shared.subarray(0, 3))
+        .digest();
+      expect(Buffer.from(digest).equals(want)).toBe(true);
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('a worker that exits fails every pending and later call, once, typed', async () => {
+    const failures: unknown[] = [];
+    const hasher = new WorkerChunkHasher((e) => failures.push(e));
+    try {
+      hasher.update(new Uint8Array(new SharedArrayBuffer(64)));
+      const pending = errorOf(hasher.flush());
+      await hasher.worker.terminate();
+      expect(isChangesetError(await pending, 'HADB_CHANGESET_WORKER_FAILED'), String(await pending)).toBe(true);
       expect(isChangesetError(await errorOf(hasher.digest()), 'HADB_CHANGESET_WORKER_FAILED')).toBe(true);
       expect(failures.length).toBe(1);
     } finally {
       await hasher.close();
-      await fh.close();
-      await rm(join(tmpdir(), `recipe-hasher-${process.pid}`), { force: true });
     }
     expect(hasher.worker.threadId).toBe(-1);
   });

@@ -164,7 +164,7 @@ describe('restorePhysicalRanged', () => {
 
   for (const workerMinBytes of [undefined, 0]) {
     const where = workerMinBytes === 0 ? 'hashed on a worker' : 'hashed inline';
-    it(`reuses pooled download buffers only once parsed past and written (${where})`, async () => {
+    it(`reuses pooled download buffers only once parsed past, written and hashed (${where})`, async () => {
       const { bytes, pages } = build(21, 20_000, PageIdSize.U64); // > 16 MiB: several hash batches
       const mem = await MemStorageBackend.open();
       await mem.put('k', bytes);

@@ -229,7 +229,7 @@ export async function restoreSnapshot(
         },
         async end() {
           // Sizes the unpublished side file before its one fsync, which overlaps the end of the
-          // verification. Never below the bytes written: the hasher reads those back.
+          // verification.
           markers.finish();
           if (markers.fileSize !== undefined) {
             await file.truncate(markers.fileSize);

@@ -7,6 +7,11 @@ export interface ChunkPoolOptions {
   readonly chunkBytes?: number | undefined;
   /** Free buffers kept for reuse at most (default 64); buffers given back beyond it are dropped. */
   readonly maxFree?: number | undefined;
+  /**
+   * Back the buffers with `SharedArrayBuffer`s (default false), so a view of a chunk can be
+   * posted to a worker thread without a copy.
+   */
+  readonly shared?: boolean | undefined;
 }
 
 /**
@@ -22,15 +27,18 @@ export interface ChunkPoolOptions {
 export class ChunkPool {
   /** Bytes of every buffer {@link take} returns. */
   readonly chunkBytes: number;
+  /** Whether the buffers are `SharedArrayBuffer`s. */
+  readonly shared: boolean;
   readonly #maxFree: number;
-  readonly #free: ArrayBuffer[] = [];
+  readonly #free: ArrayBufferLike[] = [];
   /** Buffers handed out and not yet given back. */
-  readonly #out = new WeakSet<ArrayBuffer>();
+  readonly #out = new WeakSet<ArrayBufferLike>();
 
   constructor(options: ChunkPoolOptions = {}) {
     const check = configChecker(storageInvalidConfig);
     this.chunkBytes = check.int('chunkBytes', options.chunkBytes, { min: 1, default: 1 << 20 });
     this.#maxFree = check.int('maxFree', options.maxFree, { min: 0, default: 64 });
+    this.shared = check.bool('shared', options.shared, false);
   }
 
   /** Free buffers currently kept. */
@@ -40,7 +48,8 @@ export class ChunkPool {
 
   /** A buffer of {@link chunkBytes} bytes with undefined contents, owned by the caller. */
   take(): Uint8Array {
-    const buffer = this.#free.pop() ?? new ArrayBuffer(this.chunkBytes);
+    const buffer =
+      this.#free.pop() ?? (this.shared ? new SharedArrayBuffer(this.chunkBytes) : new ArrayBuffer(this.chunkBytes));
     this.#out.add(buffer);
     return new Uint8Array(buffer);
   }
@@ -51,7 +60,7 @@ export class ChunkPool {
    */
   give(chunk: Uint8Array): void {
     const buffer = chunk.buffer;
-    if (!(buffer instanceof ArrayBuffer) || !this.#out.has(buffer)) return;
+    if (!this.#out.has(buffer)) return;
     this.#out.delete(buffer);
     if (this.#free.length < this.#maxFree) this.#free.push(buffer);
   }

@@ -39,6 +39,19 @@ describe('ChunkPool', () => {
     expect(pool.free).toBe(0);
   });
 
+  it('shared: true hands out SharedArrayBuffer-backed chunks and takes them back', () => {
+    const pool = new ChunkPool({ chunkBytes: 32, shared: true });
+    expect(pool.shared).toBe(true);
+    const a = pool.take();
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    pool.give(a.subarray(4));
+    expect(pool.free).toBe(1);
+    expect(pool.take().buffer).toBe(a.buffer);
+    pool.give(new Uint8Array(new SharedArrayBuffer(32)));
+    expect(pool.free).toBe(0);
+    expect(new ChunkPool().take().buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
   it('keeps at most maxFree buffers', () => {
     const pool = new ChunkPool({ chunkBytes: 16, maxFree: 2 });
     const taken = [pool.take(), pool.take(), pool.take()];
@@ -50,7 +63,12 @@ describe('ChunkPool', () => {
   });
 
   it('rejects bad options with HADB_STORAGE_INVALID_CONFIG', () => {
-    for (const options of [{ chunkBytes: 0 }, { chunkBytes: 1.5 }, { maxFree: -1 }]) {
+    for (const options of [
+      { chunkBytes: 0 },
+      { chunkBytes: 1.5 },
+      { maxFree: -1 },
+      { shared: 'yes' as unknown as boolean },
+    ]) {
       let error: unknown;
       try {
         new ChunkPool(options);
