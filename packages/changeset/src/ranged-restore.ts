@@ -42,6 +42,13 @@ export interface RestorePhysicalRangedOptions extends OpOptions {
    */
   readonly sync?: boolean | undefined;
   /**
+   * Every time this many bytes have been written, an `fdatasync` of the file starts in the
+   * background (one at a time; default 32 MiB; 0 = never), so the kernel writes the file back
+   * while the restore goes on and the final fsync — this call's (`sync: true`) or the caller's —
+   * has only the tail left. A failure of any of them fails the restore.
+   */
+  readonly writebackBytes?: number | undefined;
+  /**
    * Objects of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 =
    * always). Smaller ones are hashed on the calling thread, where starting a thread would cost
    * more than it saves.
@@ -137,6 +144,7 @@ export async function restorePhysicalRanged(
   const concurrency = check.int('concurrency', options.concurrency, { min: 1, default: 4 });
   const rangeBytes = check.int('rangeBytes', options.rangeBytes, { min: 4096, default: 8 << 20 });
   const workerMinBytes = check.int('workerMinBytes', options.workerMinBytes, { min: 0, default: 32 << 20 });
+  const writebackBytes = check.int('writebackBytes', options.writebackBytes, { min: 0, default: 32 << 20 });
   if (options.expectedPrev !== undefined) assertU64('expectedPrev', options.expectedPrev);
   const { signal } = options;
   throwIfAborted(signal, changesetAborted);
@@ -152,7 +160,7 @@ export async function restorePhysicalRanged(
   };
   const onAbort = () => fail(changesetAborted('changeset download aborted'));
   signal?.addEventListener('abort', onAbort, { once: true });
-  const writer = new VectorWriter(file);
+  const writer = new VectorWriter(file, { writebackBytes });
   let hasher: ChunkHasher | undefined;
   try {
     // Objects hashed on a worker are downloaded into shared buffers (see `consume`), which the
@@ -424,7 +432,7 @@ export async function restorePhysicalRanged(
     // The one fsync runs while the hasher finishes: the file is not published before this resolves.
     const [digest, synced] = await Promise.allSettled([
       hasher.digest(),
-      options.sync === true ? file.sync() : undefined,
+      options.sync === true ? Promise.all([writer.writtenBack(), file.sync()]) : writer.writtenBack(),
     ]);
     if (digest.status === 'rejected') throw digest.reason;
     const computed = digestToU64(digest.value);

@@ -11,6 +11,12 @@ const WRITES_IN_FLIGHT = 4;
  * Positional vectored writes of views (no copy), a few in flight. Adjacent pieces are gathered
  * into one `writev`. The views must stay unchanged until a {@link barrier} taken after they were
  * added resolves.
+ *
+ * With `writebackBytes`, every time that many bytes have been written since the last one, an
+ * `fdatasync` starts in the background (one at a time) while writing goes on, so the kernel
+ * writes the file back as it grows and the caller's final fsync only has the tail left.
+ * {@link writtenBack} reports a failure of any of them: an error seen by a background sync may
+ * not be reported again by a later fsync of the same file.
  */
 export class VectorWriter {
   #pieces: Uint8Array[] = [];
@@ -18,9 +24,14 @@ export class VectorWriter {
   #bytes = 0;
   readonly #inflight: Promise<void>[] = [];
   readonly #file: FileHandle;
+  readonly #writebackBytes: number;
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
+  #syncError: { error: unknown } | undefined;
 
-  constructor(file: FileHandle) {
+  constructor(file: FileHandle, options: { readonly writebackBytes?: number | undefined } = {}) {
     this.#file = file;
+    this.#writebackBytes = options.writebackBytes ?? 0;
   }
 
   /** Adds `piece` at `offset`; returns a promise only when a write had to be issued (await it). */
@@ -50,7 +61,10 @@ export class VectorWriter {
     this.#bytes = 0;
     if (this.#inflight.length >= WRITES_IN_FLIGHT) await this.#inflight.shift();
     const p = writeAll(this.#file, pieces, offset);
-    p.catch(() => undefined);
+    p.then(
+      () => this.#written(pieces),
+      () => undefined,
+    );
     this.#inflight.push(p);
   }
 
@@ -68,11 +82,37 @@ export class VectorWriter {
     while (this.#inflight.length > 0) await this.#inflight.shift();
   }
 
-  /** Waits for writes in flight without reporting their failures (cleanup after an error). */
+  /**
+   * Waits for the background `fdatasync` in flight, if any; rejects if any of them failed. Call
+   * it with the final fsync: the file is durable only when both succeeded.
+   */
+  async writtenBack(): Promise<void> {
+    await this.#syncing;
+    if (this.#syncError !== undefined) throw this.#syncError.error;
+  }
+
+  /** Waits for writes and the background sync in flight without reporting failures (cleanup). */
   async drain(): Promise<void> {
     this.#pieces = [];
     this.#bytes = 0;
     await Promise.allSettled(this.#inflight.splice(0));
+    await this.#syncing;
+  }
+
+  #written(pieces: readonly Uint8Array[]): void {
+    if (this.#writebackBytes <= 0) return;
+    for (const b of pieces) this.#unsynced += b.length;
+    if (this.#unsynced < this.#writebackBytes || this.#syncing !== undefined || this.#syncError !== undefined) return;
+    this.#unsynced = 0;
+    this.#syncing = this.#file.datasync().then(
+      () => {
+        this.#syncing = undefined;
+      },
+      (error: unknown) => {
+        this.#syncError ??= { error };
+        this.#syncing = undefined;
+      },
+    );
   }
 }
 

@@ -269,4 +269,82 @@ describe('restorePhysicalRanged', () => {
       await fh.close();
     }
   });
+
+  /** A real file whose `datasync` calls are counted, and fail with `fail` when given. */
+  async function countingFile(name: string, fail?: Error) {
+    const fh = await open(join(dir, name), 'w+');
+    const calls = { datasync: 0 };
+    const file = new Proxy(fh, {
+      get(t, prop) {
+        if (prop === 'datasync') {
+          return async () => {
+            calls.datasync++;
+            if (fail !== undefined) throw fail;
+            await t.datasync();
+          };
+        }
+        const v = Reflect.get(t, prop, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    return { fh, file, calls };
+  }
+
+  it('writes the file back in the background every writebackBytes, and not at all with 0', async () => {
+    const { bytes, pages } = build(31, 8_000, PageIdSize.U64); // ~8 MiB
+    const storage = await MemStorageBackend.open();
+    await storage.put('k', bytes);
+    for (const [writebackBytes, some] of [
+      [1 << 20, true],
+      [0, false],
+    ] as const) {
+      const { fh, file, calls } = await countingFile(`writeback-${writebackBytes}`);
+      try {
+        const result = await restorePhysicalRanged(storage, 'k', file, target(), {
+          rangeBytes: 65_536,
+          writebackBytes,
+          sync: true,
+        });
+        expect(result!.size).toBe(bytes.length);
+        if (some) expect(calls.datasync).toBeGreaterThan(0);
+        else expect(calls.datasync).toBe(0);
+      } finally {
+        await fh.close();
+      }
+      const file2 = await readFile(join(dir, `writeback-${writebackBytes}`));
+      const last = pages[pages.length - 1]!;
+      const at = (Number(last.pageId) - 1) * PAGE;
+      expect(Buffer.compare(file2.subarray(at, at + PAGE), Buffer.from(last.data))).toBe(0);
+    }
+  });
+
+  for (const sync of [true, false]) {
+    it(`fails when a background writeback fails, also when the final fsync would not report it (sync: ${sync})`, async () => {
+      const { bytes } = build(32, 8_000, PageIdSize.U64);
+      const storage = await MemStorageBackend.open();
+      await storage.put('k', bytes);
+      const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      const { fh, file, calls } = await countingFile(`writeback-eio-${sync}`, eio);
+      try {
+        const err = await errorOf(
+          restorePhysicalRanged(storage, 'k', file, target(), { rangeBytes: 65_536, writebackBytes: 1 << 20, sync }),
+        );
+        expect(calls.datasync).toBeGreaterThan(0);
+        expect(err).toBe(eio);
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  it('refuses a negative writebackBytes', async () => {
+    const storage = await MemStorageBackend.open();
+    const { fh } = await countingFile('writeback-bad');
+    try {
+      const err = await errorOf(restorePhysicalRanged(storage, 'k', fh, target(), { writebackBytes: -1 }));
+      expect(isChangesetError(err, 'HADB_CHANGESET_INVALID_CONFIG')).toBe(true);
+    } finally {
+      await fh.close();
+    }
+  });
 });
