@@ -27,9 +27,10 @@ interface CountingStorage<S> {
 export interface CostDeps<S, L> {
   openStorage(root: string): Promise<S>;
   /**
-   * A lease store kept in `storage` (an S3 lease's request pattern) that recommends the timing
+   * A lease store kept in `storage` with an S3 lease's request pattern: it recommends the timing
    * `S3LeaseStore` does (`capabilities.recommendedTiming`), so the nodes' lease defaults are the
-   * ones an S3 lease gets.
+   * ones an S3 lease gets, and states a server time resolution as S3 does, so a leader reads its
+   * record back after each renewal (core's clock-rate check).
    */
   leaseIn(storage: S): L & { readonly capabilities: { readonly recommendedTiming?: LeaseTiming | undefined } };
   /** `@hadb/testkit/storage`'s `countRequests`. */
@@ -74,8 +75,11 @@ export interface CostAdapter<S, L> {
   readonly rawLabel: string;
 }
 
-/** A multiple of the S3 lease's renew (8 s) and poll (5 s) intervals: the counts are exact. */
-const IDLE_S = 40;
+/**
+ * A multiple of the S3 lease's renew (8 s) and poll (6 s) intervals and of its nodes' instance-claim
+ * check (4 × TTL = 80 s): the counts are exact.
+ */
+const IDLE_S = 240;
 const WRITE_S = 20;
 const SHIPPED_SAMPLES = 40;
 const CONCURRENT = 16;

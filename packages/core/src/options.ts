@@ -68,7 +68,7 @@ export interface LeaseOptions {
    * 2000. Must be below `ttlMs − skewMarginMs`.
    */
   readonly renewIntervalMs?: number | undefined;
-  /** How often followers read the lease record. Default: the store's recommendation (S3: 5000), else 1000. */
+  /** How often followers read the lease record. Default: the store's recommendation (S3: 6000), else 1000. */
   readonly pollIntervalMs?: number | undefined;
   /**
    * Clock-skew margin (see {@link LEASE_DEFAULTS.skewMarginMs}). The holder fences itself at

@@ -4,7 +4,7 @@ import { DB } from './sim/cluster.js';
 import { eventsOf, leaseWritesBy, runUntil, scriptedCluster, withLeader } from './scripted.js';
 
 // A cluster whose lease store recommends the S3 timing and whose coordinators set no timing
-// option: they must renew, poll and fail over at the store's pace (TTL 20 s, renew 8 s, poll 5 s,
+// option: they must renew, poll and fail over at the store's pace (TTL 20 s, renew 8 s, poll 6 s,
 // margin 4 s), not at the 5 s defaults.
 const { ttlMs: TTL, renewIntervalMs: RENEW, pollIntervalMs: POLL, skewMarginMs: MARGIN } = S3_LEASE_TIMING;
 

@@ -150,12 +150,12 @@ describe('closing a node while its local copy is being prepared', () => {
 
 describe("the lease store's recommended timing", () => {
   it('sizes the failover-derived defaults (retry budget, stall and pull timeouts) from it', async () => {
-    const recommendedTiming = { ttlMs: 20_000, renewIntervalMs: 8000, pollIntervalMs: 5000, skewMarginMs: 4000 };
+    const recommendedTiming = { ttlMs: 20_000, renewIntervalMs: 8000, pollIntervalMs: 6000, skewMarginMs: 4000 };
     const store = new StorageLeaseStore(await MemStorageBackend.open(), { recommendedTiming });
     const base = { engine: (() => ({})) as never, path: '/tmp/x', name: 'db', instanceId: 'n1', lease: { store } };
     const o = resolveHaNodeOptions(base);
-    // A failover is TTL + margin + poll = 29 s; the retry budget covers it plus one TTL.
-    expect(o.forwardRetryBudgetMs).toBe(2 * 20_000 + 4000 + 5000);
+    // A failover is TTL + margin + poll = 30 s; the retry budget covers it plus one TTL.
+    expect(o.forwardRetryBudgetMs).toBe(2 * 20_000 + 4000 + 6000);
     expect(o.shipStallTimeoutMs).toBe(1000 + 2 * 20_000);
     expect(o.pullTimeoutMs).toBe(1000 + 6 * 20_000);
     // A budget that covers the 5 s defaults' failover (7 s) does not cover this store's.

@@ -41,24 +41,26 @@ export const DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS = 5000;
 /**
  * The lease timing {@link S3LeaseStore} recommends (`capabilities.recommendedTiming`), used by core
  * for every timing option not set explicitly. S3 bills each request (PUT $0.005, GET $0.0004 per
- * 1,000 at S3 Standard prices), so a lease renewed every `r` s costs $12.96 / r per month and a
- * follower reading it every `p` s $1.04 / p. These values keep an idle leader + follower at about
- * $1.83 per database-month with core's safety rules intact:
+ * 1,000 at S3 Standard prices): a month of one request every `s` seconds costs $12.96 / s for PUTs
+ * and $1.04 / s for GETs. These values keep an idle leader + follower at about $1.95 per
+ * database-month with core's safety rules intact:
  *
- * - TTL 20 s, renewed every 8 s: $1.62/month. The holder's deadline is `TTL − margin = 16 s`
- *   after a renewal, two renew intervals, so one lost renewal never fences a healthy leader.
+ * - TTL 20 s, renewed every 8 s: a PUT ($1.62/month) and the clock-rate check's read-back GET
+ *   ($0.13) per renewal. The holder's deadline is `TTL − margin = 16 s` after a renewal, two renew
+ *   intervals, so one lost renewal never fences a healthy leader.
  * - Skew margin 4 s: the tolerated clock-rate error `margin / TTL` stays 20 %, as at core's defaults.
- * - Followers read the record every 5 s: $0.21/month per follower.
+ * - Followers read the record every 6 s: $0.17/month per follower.
+ * - `@hadb/ha` nodes read their instance claim every `4 × TTL` = 80 s: $0.013/month per node.
  *
- * Worst-case failover after the leader dies: `TTL + margin + poll` = 29 s (a follower sees the
+ * Worst-case failover after the leader dies: `TTL + margin + poll` = 30 s (a follower sees the
  * last renewal up to one poll late, then waits `TTL + margin` on it), plus the claim's own
  * requests. Faster failover costs more: core's 5 s defaults (`{ ttlMs: 5000, renewIntervalMs:
- * 2000, pollIntervalMs: 1000, skewMarginMs: 1000 }`, 7 s) cost about $7.50 per database-month.
+ * 2000, pollIntervalMs: 1000, skewMarginMs: 1000 }`, 7 s) cost about $8.14 per database-month.
  */
 export const S3_LEASE_TIMING: LeaseTimingRecommendation = Object.freeze({
   ttlMs: 20_000,
   renewIntervalMs: 8000,
-  pollIntervalMs: 5000,
+  pollIntervalMs: 6000,
   skewMarginMs: 4000,
 });
 
@@ -77,7 +79,7 @@ export const S3_LEASE_TIMING: LeaseTimingRecommendation = Object.freeze({
  *   check.
  * - `delete` is a plain DELETE; give a lease up with `releaseLease` (Ceph RGW ignores `If-Match` on
  *   DELETE, so a conditional delete is not portable).
- * - `capabilities.recommendedTiming` is {@link S3_LEASE_TIMING} (TTL 20 s, renew 8 s, poll 5 s,
+ * - `capabilities.recommendedTiming` is {@link S3_LEASE_TIMING} (TTL 20 s, renew 8 s, poll 6 s,
  *   margin 4 s): the timing a coordinator uses unless told otherwise.
  */
 export class S3LeaseStore extends StorageLeaseStore {
