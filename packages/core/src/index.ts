@@ -39,6 +39,7 @@ export { CoordinatorMetrics, type CounterName, type GaugeName, type MetricsSnaps
 export {
   COORDINATOR_DEFAULTS,
   LEASE_DEFAULTS,
+  leaseTimingDefaults,
   resolveLeaseTiming,
   type CoordinatorOptions,
   type LeaseOptions,

@@ -1,4 +1,4 @@
-import type { LeaseStore } from '@hadb/lease';
+import type { LeaseStore, LeaseTimingRecommendation } from '@hadb/lease';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
 import { configChecker, type ConfigChecker, silentLogger, systemClock, type Clock, type Logger } from '@hadb/io';
 import { CoordinatorError } from './errors.js';
@@ -7,8 +7,10 @@ import type { NodeRegistry } from './node-registry.js';
 import type { Replicator } from './replicator.js';
 
 /**
- * Lease timing defaults: a 5 s TTL renewed every 2 s (two renewals fit before the holder fences
- * itself), followers reading the record every second, and the skew margin below.
+ * Lease timing defaults for stores that recommend none (NATS, etcd, memory): a 5 s TTL renewed
+ * every 2 s (two renewals fit before the holder fences itself), followers reading the record every
+ * second, and the skew margin below; worst-case failover `TTL + margin + poll` = 7 s. A store may
+ * recommend its own (`capabilities.recommendedTiming`, S3: TTL 20 s, see {@link leaseTimingDefaults}).
  */
 export const LEASE_DEFAULTS = Object.freeze({
   ttlMs: 5000,
@@ -54,16 +56,25 @@ export interface LeaseOptions {
    * nodes of a cluster must share it. Never logged.
    */
   readonly addressKey?: string | undefined;
-  /** Lease time-to-live. Default 5000. Written to the record rounded up to whole seconds. */
+  /**
+   * Lease time-to-live. Default: the store's `capabilities.recommendedTiming` (S3: 20000), else
+   * 5000. Written to the record rounded up to whole seconds. Every timing option left unset takes
+   * the store's recommendation (see {@link leaseTimingDefaults}); set them together when you
+   * change the TTL of a store that recommends one.
+   */
   readonly ttlMs?: number | undefined;
-  /** Interval between renewals while leading. Default 2000. Must be below `ttlMs − skewMarginMs`. */
+  /**
+   * Interval between renewals while leading. Default: the store's recommendation (S3: 8000), else
+   * 2000. Must be below `ttlMs − skewMarginMs`.
+   */
   readonly renewIntervalMs?: number | undefined;
-  /** How often followers read the lease record. Default 1000. */
+  /** How often followers read the lease record. Default: the store's recommendation (S3: 6000), else 1000. */
   readonly pollIntervalMs?: number | undefined;
   /**
    * Clock-skew margin (see {@link LEASE_DEFAULTS.skewMarginMs}). The holder fences itself at
    * `renewedAt + ttl − margin`; a claimer takes over only after seeing the same record for
-   * `ttl + margin`. Default 1000; must be below `ttlMs / 2`.
+   * `ttl + margin`. Default: the store's recommendation (S3: 4000), else 1000; must be below
+   * `ttlMs / 2`.
    */
   readonly skewMarginMs?: number | undefined;
   /**
@@ -149,21 +160,49 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-/** Applies defaults and checks the timing rules; throws `HADB_CORE_INVALID_CONFIG`. */
+/**
+ * The timing used for every lease option a user leaves unset: `store`'s
+ * `capabilities.recommendedTiming` when it states one, else {@link LEASE_DEFAULTS}.
+ */
+export function leaseTimingDefaults(store?: LeaseStore | undefined): LeaseTimingRecommendation {
+  const recommended = store?.capabilities?.recommendedTiming;
+  if (recommended === undefined) return LEASE_DEFAULTS;
+  return {
+    ttlMs: recommended.ttlMs,
+    renewIntervalMs: recommended.renewIntervalMs,
+    pollIntervalMs: recommended.pollIntervalMs,
+    skewMarginMs: recommended.skewMarginMs,
+  };
+}
+
+/**
+ * Applies defaults (the store's recommended timing, see {@link leaseTimingDefaults}) and checks
+ * the timing rules; throws `HADB_CORE_INVALID_CONFIG`. Explicit options always win; the rules do
+ * not depend on where a value came from.
+ */
 export function resolveLeaseTiming(
-  lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address' | 'addressKey'>,
+  lease: Omit<LeaseOptions, 'store' | 'instanceId' | 'address' | 'addressKey'> & {
+    readonly store?: LeaseStore | undefined;
+  },
 ): LeaseTiming {
-  const ttlMs = positive('ttlMs', lease.ttlMs ?? LEASE_DEFAULTS.ttlMs);
-  const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? LEASE_DEFAULTS.renewIntervalMs);
-  const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs);
-  const skewMarginMs = lease.skewMarginMs ?? LEASE_DEFAULTS.skewMarginMs;
+  const defaults = leaseTimingDefaults(lease.store);
+  // Names the values taken from a store's recommendation in errors (the user never wrote them).
+  const fromStore = lease.store?.capabilities?.recommendedTiming === undefined ? [] : unsetTimingOptions(lease);
+  const hint =
+    fromStore.length === 0
+      ? ''
+      : ` (${fromStore.map((k) => `${k} ${defaults[k]}`).join(', ')} from the ${lease.store?.name} store's recommended timing: set them too)`;
+  const ttlMs = positive('ttlMs', lease.ttlMs ?? defaults.ttlMs);
+  const renewIntervalMs = positive('renewIntervalMs', lease.renewIntervalMs ?? defaults.renewIntervalMs);
+  const pollIntervalMs = positive('pollIntervalMs', lease.pollIntervalMs ?? defaults.pollIntervalMs);
+  const skewMarginMs = lease.skewMarginMs ?? defaults.skewMarginMs;
   check.require(
     Number.isFinite(skewMarginMs) && skewMarginMs >= 0 && skewMarginMs < ttlMs / 2,
-    'skewMarginMs must be >= 0 and below ttlMs / 2',
+    `skewMarginMs must be >= 0 and below ttlMs / 2${hint}`,
   );
   check.require(
     renewIntervalMs < ttlMs - skewMarginMs,
-    'renewIntervalMs must be below ttlMs - skewMarginMs (the leader would fence itself between renewals)',
+    `renewIntervalMs must be below ttlMs - skewMarginMs (the leader would fence itself between renewals)${hint}`,
   );
   const requestTimeoutMs = positive('requestTimeoutMs', lease.requestTimeoutMs ?? renewIntervalMs);
   return {
@@ -176,6 +215,11 @@ export function resolveLeaseTiming(
     clockRateCheck: check.bool('clockRateCheck', lease.clockRateCheck, true),
     clockRateTolerance: skewMarginMs / ttlMs,
   };
+}
+
+function unsetTimingOptions(lease: Partial<LeaseTimingRecommendation>): (keyof LeaseTimingRecommendation)[] {
+  const keys = ['ttlMs', 'renewIntervalMs', 'pollIntervalMs', 'skewMarginMs'] as const;
+  return keys.filter((k) => lease[k] === undefined);
 }
 
 /** Applies defaults and validates every option. */

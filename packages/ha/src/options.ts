@@ -1,5 +1,5 @@
 import type { EngineAdminOptions } from '@hadb/admin';
-import { COORDINATOR_DEFAULTS, LEASE_DEFAULTS, type LeaseOptions } from '@hadb/core';
+import { COORDINATOR_DEFAULTS, leaseTimingDefaults, type LeaseOptions } from '@hadb/core';
 import { silentLogger, systemClock, type Clock, type ConfigChecker, type Logger } from '@hadb/io';
 import { assertSafeDbName, assertSafePrefix } from '@hadb/storage';
 import type { EngineFactory } from './engine.js';
@@ -195,10 +195,11 @@ export function resolveHaNodeOptions<W, R, WR, RR>(
     return v;
   };
   const group = o.groupCommitMs ?? false;
-  // Lease timing as core resolves it (core checks the values themselves).
-  const ttl = o.lease.ttlMs ?? LEASE_DEFAULTS.ttlMs;
-  const margin = o.lease.skewMarginMs ?? LEASE_DEFAULTS.skewMarginMs;
-  const poll = o.lease.pollIntervalMs ?? LEASE_DEFAULTS.pollIntervalMs;
+  // Lease timing as core resolves it, the store's recommendation included (core checks the values).
+  const timing = leaseTimingDefaults(o.lease.store);
+  const ttl = o.lease.ttlMs ?? timing.ttlMs;
+  const margin = o.lease.skewMarginMs ?? timing.skewMarginMs;
+  const poll = o.lease.pollIntervalMs ?? timing.pollIntervalMs;
   const failoverMs = ttl + margin + poll;
   const budget = positive('forwardRetryBudgetMs', o.forwardRetryBudgetMs, failoverMs + ttl);
   check.require(

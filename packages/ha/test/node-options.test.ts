@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCoordinatorError } from '@hadb/core';
+import { StorageLeaseStore } from '@hadb/lease';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { until } from '@hadb/testkit';
@@ -145,4 +146,22 @@ describe('closing a node while its local copy is being prepared', () => {
     expect(errors).toEqual([]);
     expect(node.role).toBe('closed');
   }, 30_000);
+});
+
+describe("the lease store's recommended timing", () => {
+  it('sizes the failover-derived defaults (retry budget, stall and pull timeouts) from it', async () => {
+    const recommendedTiming = { ttlMs: 20_000, renewIntervalMs: 8000, pollIntervalMs: 6000, skewMarginMs: 4000 };
+    const store = new StorageLeaseStore(await MemStorageBackend.open(), { recommendedTiming });
+    const base = { engine: (() => ({})) as never, path: '/tmp/x', name: 'db', instanceId: 'n1', lease: { store } };
+    const o = resolveHaNodeOptions(base);
+    // A failover is TTL + margin + poll = 30 s; the retry budget covers it plus one TTL.
+    expect(o.forwardRetryBudgetMs).toBe(2 * 20_000 + 4000 + 6000);
+    expect(o.shipStallTimeoutMs).toBe(1000 + 2 * 20_000);
+    expect(o.pullTimeoutMs).toBe(1000 + 6 * 20_000);
+    // A budget that covers the 5 s defaults' failover (7 s) does not cover this store's.
+    expect(() => resolveHaNodeOptions({ ...base, forwardRetryBudgetMs: 12_000 })).toThrow(/cover a failover/);
+    // Explicit lease options still win.
+    const fast = { store, ttlMs: 5000, renewIntervalMs: 2000, pollIntervalMs: 1000, skewMarginMs: 1000 };
+    expect(resolveHaNodeOptions({ ...base, lease: fast }).forwardRetryBudgetMs).toBe(2 * 5000 + 1000 + 1000);
+  });
 });

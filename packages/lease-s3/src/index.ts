@@ -1,1 +1,6 @@
-export { DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS, S3LeaseStore, type S3LeaseStoreOptions } from './s3-lease-store.js';
+export {
+  DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS,
+  S3_LEASE_TIMING,
+  S3LeaseStore,
+  type S3LeaseStoreOptions,
+} from './s3-lease-store.js';

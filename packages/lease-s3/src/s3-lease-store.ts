@@ -1,5 +1,5 @@
 import type { OpOptions } from '@hadb/io';
-import { LeaseError, StorageLeaseStore, assertLeasePrefix } from '@hadb/lease';
+import { LeaseError, StorageLeaseStore, assertLeasePrefix, type LeaseTimingRecommendation } from '@hadb/lease';
 import { isStorageError } from '@hadb/storage';
 import {
   S3StorageBackend,
@@ -39,6 +39,32 @@ export interface S3LeaseStoreOptions extends Omit<S3StorageOptions, 'prefix'>, O
 export const DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS = 5000;
 
 /**
+ * The lease timing {@link S3LeaseStore} recommends (`capabilities.recommendedTiming`), used by core
+ * for every timing option not set explicitly. S3 bills each request (PUT $0.005, GET $0.0004 per
+ * 1,000 at S3 Standard prices): a month of one request every `s` seconds costs $12.96 / s for PUTs
+ * and $1.04 / s for GETs. These values keep an idle leader + follower at about $1.95 per
+ * database-month with core's safety rules intact:
+ *
+ * - TTL 20 s, renewed every 8 s: a PUT ($1.62/month) and the clock-rate check's read-back GET
+ *   ($0.13) per renewal. The holder's deadline is `TTL − margin = 16 s` after a renewal, two renew
+ *   intervals, so one lost renewal never fences a healthy leader.
+ * - Skew margin 4 s: the tolerated clock-rate error `margin / TTL` stays 20 %, as at core's defaults.
+ * - Followers read the record every 6 s: $0.17/month per follower.
+ * - `@hadb/ha` nodes read their instance claim every `4 × TTL` = 80 s: $0.013/month per node.
+ *
+ * Worst-case failover after the leader dies: `TTL + margin + poll` = 30 s (a follower sees the
+ * last renewal up to one poll late, then waits `TTL + margin` on it), plus the claim's own
+ * requests. Faster failover costs more: core's 5 s defaults (`{ ttlMs: 5000, renewIntervalMs:
+ * 2000, pollIntervalMs: 1000, skewMarginMs: 1000 }`, 7 s) cost about $8.14 per database-month.
+ */
+export const S3_LEASE_TIMING: LeaseTimingRecommendation = Object.freeze({
+  ttlMs: 20_000,
+  renewIntervalMs: 8000,
+  pollIntervalMs: 6000,
+  skewMarginMs: 4000,
+});
+
+/**
  * A lease store on S3 conditional writes (Rust `hadb-lease-s3`): `StorageLeaseStore` over
  * `@hadb/storage-s3`.
  *
@@ -53,6 +79,8 @@ export const DEFAULT_S3_LEASE_REQUEST_TIMEOUT_MS = 5000;
  *   check.
  * - `delete` is a plain DELETE; give a lease up with `releaseLease` (Ceph RGW ignores `If-Match` on
  *   DELETE, so a conditional delete is not portable).
+ * - `capabilities.recommendedTiming` is {@link S3_LEASE_TIMING} (TTL 20 s, renew 8 s, poll 6 s,
+ *   margin 4 s): the timing a coordinator uses unless told otherwise.
  */
 export class S3LeaseStore extends StorageLeaseStore {
   /** The probe run by {@link S3LeaseStore.open}, or `undefined` when it was skipped. */
@@ -64,7 +92,13 @@ export class S3LeaseStore extends StorageLeaseStore {
     probe: ConditionalWriteProbe | undefined,
     name: string,
   ) {
-    super(storage, { prefix, ownsBackend: true, name, serverTimeResolutionMs: 1000 });
+    super(storage, {
+      prefix,
+      ownsBackend: true,
+      name,
+      serverTimeResolutionMs: 1000,
+      recommendedTiming: S3_LEASE_TIMING,
+    });
     this.probe = probe;
   }
 

@@ -1,7 +1,7 @@
 import { S3StorageBackend } from '@hadb/storage-s3';
 import { leaseStoreSuite } from '@hadb/testkit/lease';
 import { afterAll } from 'vitest';
-import { S3LeaseStore } from '../src/index.js';
+import { S3LeaseStore, S3_LEASE_TIMING } from '../src/index.js';
 import { runPrefix, s3, s3Options } from './s3-env.js';
 
 const prefix = runPrefix('suite');
@@ -22,6 +22,7 @@ leaseStoreSuite({
     serverSideExpiry: false,
     stampsNonce: true,
     serverTimeResolutionMs: 1000,
+    recommendedTiming: S3_LEASE_TIMING,
   },
   keyLayout: [
     ['db1', `${prefix}db1/_lease.json`],

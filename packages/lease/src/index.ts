@@ -1,5 +1,5 @@
 export type { CasResult, OpOptions } from '@hadb/storage';
-export type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
+export type { LeaseCapabilities, LeaseRecord, LeaseStore, LeaseTimingRecommendation } from './store.js';
 export {
   LEASE_DEADLINE,
   LeaseError,

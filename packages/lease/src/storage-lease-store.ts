@@ -3,7 +3,7 @@ import { isStorageError, keyUnder, type CasResult, type OpOptions, type StorageB
 import { LeaseError, type LeaseErrorCode, leaseAborted } from './errors.js';
 import { assertLeaseKey, assertLeasePrefix, assertLeaseScope } from './guards.js';
 import { LEASE_LIMITS, decodeLeaseData, newLeaseNonce } from './lease-data.js';
-import type { LeaseCapabilities, LeaseRecord, LeaseStore } from './store.js';
+import type { LeaseCapabilities, LeaseRecord, LeaseStore, LeaseTimingRecommendation } from './store.js';
 
 /** Options of {@link StorageLeaseStore}. */
 export interface StorageLeaseStoreOptions {
@@ -22,6 +22,12 @@ export interface StorageLeaseStoreOptions {
    * `capabilities.serverTimeResolutionMs`. Default: not reported.
    */
   readonly serverTimeResolutionMs?: number | undefined;
+  /**
+   * {@link LeaseCapabilities.recommendedTiming}. Default: none (core's defaults). A lease kept in
+   * an object store that bills requests should pass one, as `S3LeaseStore` does with
+   * `S3_LEASE_TIMING`.
+   */
+  readonly recommendedTiming?: LeaseTimingRecommendation | undefined;
 }
 
 const CAPABILITIES: LeaseCapabilities = Object.freeze({
@@ -113,8 +119,15 @@ export class StorageLeaseStore implements LeaseStore {
     this.name = options.name ?? backend.name;
     const resolution = options.serverTimeResolutionMs;
     this.#serverTime = resolution !== undefined;
+    const timing = options.recommendedTiming;
     this.capabilities =
-      resolution === undefined ? CAPABILITIES : Object.freeze({ ...CAPABILITIES, serverTimeResolutionMs: resolution });
+      resolution === undefined && timing === undefined
+        ? CAPABILITIES
+        : Object.freeze({
+            ...CAPABILITIES,
+            ...(resolution === undefined ? {} : { serverTimeResolutionMs: resolution }),
+            ...(timing === undefined ? {} : { recommendedTiming: Object.freeze({ ...timing }) }),
+          });
   }
 
   /** `{prefix}{scope}/_lease.json`; throws `HADB_LEASE_INVALID_KEY` for an unsafe scope. */

@@ -1,5 +1,17 @@
 import type { CasResult, OpOptions } from '@hadb/storage';
 
+/**
+ * The lease timing a store recommends for its cost model, in ms (see core's `LeaseOptions` for
+ * what each value means and the rules they must satisfy). A coordinator uses it for every timing
+ * option its user did not set; explicit options always win.
+ */
+export interface LeaseTimingRecommendation {
+  readonly ttlMs: number;
+  readonly renewIntervalMs: number;
+  readonly pollIntervalMs: number;
+  readonly skewMarginMs: number;
+}
+
 /** What a lease store's etags are, so callers (and the testkit) know what they may rely on. */
 export interface LeaseCapabilities {
   /**
@@ -28,6 +40,12 @@ export interface LeaseCapabilities {
    * cannot check its clock rate against it.
    */
   readonly serverTimeResolutionMs?: number | undefined;
+  /**
+   * The timing that suits this store's cost model. Absent: core's defaults (TTL 5 s, renew 2 s,
+   * poll 1 s, margin 1 s), right for stores where a request costs nothing (NATS, etcd, memory).
+   * A store that bills every request (S3) recommends longer intervals; `S3LeaseStore` does.
+   */
+  readonly recommendedTiming?: LeaseTimingRecommendation | undefined;
 }
 
 /** A lease record as stored, with the etag that a later `writeIfMatch` must present. */

@@ -3,6 +3,7 @@ import type { RoleEvent } from '../../src/events.js';
 import type { FollowerBehavior } from '../../src/follower-behavior.js';
 import type { Replicator } from '../../src/replicator.js';
 import type { Logger } from '@hadb/io';
+import type { LeaseTimingRecommendation } from '@hadb/lease';
 import { Network, CALM, type FaultProfile } from './network.js';
 import { NodeClock } from './node-clock.js';
 import { Host, Scheduler } from './scheduler.js';
@@ -32,6 +33,11 @@ export interface ClusterConfig {
   readonly rates?: readonly number[];
   readonly leaseFaults: FaultProfile;
   readonly storageFaults: FaultProfile;
+  /**
+   * The lease store recommends this timing (`capabilities.recommendedTiming`) and the coordinator
+   * gets no timing options: it must use the store's. Default: the timing above, passed explicitly.
+   */
+  readonly storeTiming?: LeaseTimingRecommendation | undefined;
 }
 
 export const DEFAULT_CLUSTER: ClusterConfig = {
@@ -93,13 +99,17 @@ export class SimNode {
       replicator: c.wrapReplicator?.(this, this.replicator) ?? this.replicator,
       followerBehavior: c.wrapBehavior?.(this, this.behavior) ?? this.behavior,
       lease: {
-        store: new SimLeaseClient(this.host, c.register, c.leaseNet),
+        store: new SimLeaseClient(this.host, c.register, c.leaseNet, cfg.storeTiming),
         instanceId: this.name,
         address: `sim://${this.name}`,
-        ttlMs: cfg.ttlMs,
-        renewIntervalMs: cfg.renewIntervalMs,
-        pollIntervalMs: cfg.pollIntervalMs,
-        skewMarginMs: cfg.skewMarginMs,
+        ...(cfg.storeTiming === undefined
+          ? {
+              ttlMs: cfg.ttlMs,
+              renewIntervalMs: cfg.renewIntervalMs,
+              pollIntervalMs: cfg.pollIntervalMs,
+              skewMarginMs: cfg.skewMarginMs,
+            }
+          : {}),
       },
       followerPullIntervalMs: cfg.followerPullIntervalMs,
       replicatorTimeoutMs: 5000,

@@ -1,4 +1,11 @@
-import { LeaseError, decodeLeaseData, type LeaseCapabilities, type LeaseRecord, type LeaseStore } from '@hadb/lease';
+import {
+  LeaseError,
+  decodeLeaseData,
+  type LeaseCapabilities,
+  type LeaseRecord,
+  type LeaseStore,
+  type LeaseTimingRecommendation,
+} from '@hadb/lease';
 import type { CasResult, OpOptions } from '@hadb/storage';
 import type { Network, ServiceErrors } from './network.js';
 import type { Host } from './scheduler.js';
@@ -86,15 +93,17 @@ export class SimLeaseRegister {
 /** A host's client of the {@link SimLeaseRegister}, through the simulated network. */
 export class SimLeaseClient implements LeaseStore {
   readonly name = 'sim';
-  readonly capabilities: LeaseCapabilities = { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false };
+  readonly capabilities: LeaseCapabilities;
   private readonly host: Host;
   private readonly register: SimLeaseRegister;
   private readonly net: Network;
 
-  constructor(host: Host, register: SimLeaseRegister, net: Network) {
+  /** `recommendedTiming`: what the store recommends (`capabilities.recommendedTiming`); default none. */
+  constructor(host: Host, register: SimLeaseRegister, net: Network, recommendedTiming?: LeaseTimingRecommendation) {
     this.host = host;
     this.register = register;
     this.net = net;
+    this.capabilities = { etagKind: 'revision', monotonicEtags: true, serverSideExpiry: false, recommendedTiming };
   }
 
   keyFor(scope: string): string {
