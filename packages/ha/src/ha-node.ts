@@ -282,11 +282,16 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
           live(self).#router.leaderWrite((side) => side.write(w, { token }), durability, undefined),
         read: (r) => live(self).#router.leaderRead(r),
         isClientError: (err) => engine.isClientError(err),
-        waitHead: (after, holdMs, signal) => {
+        // A node whose term ended (fenced, still demoting) answers no notice: a follower then
+        // stops trusting it and looks at the lease and storage itself.
+        waitHead: async (after, holdMs, signal) => {
           const node = live(self);
           if (node.#lifecycle.leader === undefined || node.#lifecycle.closed)
-            return Promise.reject(new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader'));
-          return node.#heads.wait(after, holdMs, signal);
+            throw new HaError('HADB_HA_NOT_LEADER', 'this node is not the leader');
+          node.#checkTerm();
+          const head = await node.#heads.wait(after, holdMs, signal);
+          node.#checkTerm();
+          return head;
         },
       };
       server = await ForwardingServer.listen({
