@@ -74,7 +74,7 @@ const BATCH_BYTES = 4 << 20;
 /** … and the parser waits while the hasher lags behind by more than this many. */
 const HASH_LAG_BYTES = 32 << 20;
 /** Bytes of the pooled download buffers. */
-const POOL_CHUNK_BYTES = 1 << 20;
+const POOL_CHUNK_BYTES = 4 << 20;
 
 /** The chunks of one ranged GET, filled by its download and drained in order by the parser. */
 class RangeSlot {

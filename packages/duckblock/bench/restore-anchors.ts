@@ -13,12 +13,12 @@ export let lastFsyncMs = 0;
 
 /**
  * Reads the object at `key` with `CONCURRENCY` ranged GETs of `RANGE_BYTES` in flight, through
- * the same backend (and, for backends that read into one, the same kind of pooled 1 MiB buffers)
+ * the same backend (and, for backends that read into one, the same kind of pooled 4 MiB buffers)
  * as the restore. With `dst`, each chunk is written once at its object offset with a positional
  * write and the file is fsynced once; without, the bytes are discarded. No parsing, no hashing.
  */
 export async function rawRangedRead(storage: StorageBackend, key: string, dst?: string): Promise<number> {
-  const pool = new ChunkPool({ chunkBytes: 1 << 20, maxFree: (CONCURRENCY + 1) * (RANGE_BYTES >> 20) });
+  const pool = new ChunkPool({ chunkBytes: 4 << 20, maxFree: (CONCURRENCY + 1) * (RANGE_BYTES >> 22) });
   const head = await storage.head(key);
   if (head === null) throw new Error(`${key} is missing`);
   const size = head.size;

@@ -82,7 +82,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       `${ROWS / 1e6}M rows, ${generatedMs === undefined ? 'cached from an earlier run' : `generated in ${(generatedMs / 1000).toFixed(0)} s`}`,
     );
     const note =
-      'ranged GETs 4 × 8 MiB in flight into reused shared 1 MiB buffers (storage-local reads into them; S3 body chunks are copied into them once), each page written once at its offset straight from those buffers, SHA-256 on a worker thread reading the same buffers in place, a background fdatasync every 32 MiB written, the final fsync overlapping the end of the hashing, journalled rename';
+      'ranged GETs 4 × 8 MiB in flight into reused shared 4 MiB buffers (storage-local reads into them; S3 body chunks are copied into them once), each page written once at its offset straight from those buffers, SHA-256 on a worker thread reading the same buffers in place, a background fdatasync every 32 MiB written, the final fsync overlapping the end of the hashing, journalled rename';
     const rawNote = `floor: ${CONCURRENCY} ranged GETs × ${RANGE_BYTES >> 20} MiB in flight through the same backend and client, no parsing, no hashing`;
 
     const root = join(dir, 'bucket');
@@ -112,7 +112,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         await rawRangedRead(local, KEY, join(d, 'raw'));
         fsyncs.push(lastFsyncMs);
       },
-      note: `${rawNote}; the same pooled 1 MiB buffers, each written once at its offset, one fsync`,
+      note: `${rawNote}; the same pooled 4 MiB buffers, each written once at its offset, one fsync`,
     });
 
     // SHA-256 over the object's bytes on one core: a restore that verifies every byte before it

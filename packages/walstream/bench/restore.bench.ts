@@ -57,7 +57,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       `${rows} rows of 4000 random bytes, ${generatedMs === undefined ? 'cached from an earlier run' : `generated in ${(generatedMs / 1000).toFixed(0)} s`}`,
     );
     const note =
-      'snapshot only; ranged GETs 4 × 8 MiB in flight into reused shared 1 MiB buffers (storage-local reads into them; S3 body chunks are copied into them once), each page written once at its offset straight from those buffers, SHA-256 on a worker thread reading the same buffers in place, a background fdatasync every 32 MiB written, one final fsync, rename; integrity check off (cp checks nothing either)';
+      'snapshot only; ranged GETs 4 × 8 MiB in flight into reused shared 4 MiB buffers (storage-local reads into them; S3 body chunks are copied into them once), each page written once at its offset straight from those buffers, SHA-256 on a worker thread reading the same buffers in place, a background fdatasync every 32 MiB written, one final fsync, rename; integrity check off (cp checks nothing either)';
 
     const root = join(dir, 'bucket');
     const local = await LocalStorageBackend.open({ root });
