@@ -75,6 +75,27 @@ const BATCH_BYTES = 4 << 20;
 const HASH_LAG_BYTES = 32 << 20;
 /** Bytes of the pooled download buffers. */
 const POOL_CHUNK_BYTES = 4 << 20;
+/** Bytes per step of a copy into shared memory through the scratch buffer (a multiple of 8). */
+const SCRATCH_BYTES = 64 << 10;
+
+/**
+ * Copies `src` into the shared buffer `dst` at `at`. V8 copies into shared memory word by word
+ * only when source and target addresses agree modulo 8, and byte by byte otherwise (~7× slower);
+ * an SDK's body chunks have arbitrary lengths, so most would disagree. Such a copy goes through
+ * the private `scratch` (at least `SCRATCH_BYTES + 8` bytes), placed so that both copies agree.
+ */
+function copyIntoShared(dst: Uint8Array, at: number, src: Uint8Array, scratch: Uint8Array): void {
+  if (((dst.byteOffset + at - src.byteOffset) & 7) === 0) {
+    dst.set(src, at);
+    return;
+  }
+  const shift = (dst.byteOffset + at) & 7;
+  for (let off = 0; off < src.length; off += SCRATCH_BYTES) {
+    const end = Math.min(src.length, off + SCRATCH_BYTES);
+    scratch.set(src.subarray(off, end), shift);
+    dst.set(scratch.subarray(shift, shift + end - off), at + off);
+  }
+}
 
 /** The chunks of one ranged GET, filled by its download and drained in order by the parser. */
 class RangeSlot {
@@ -184,6 +205,8 @@ export async function restorePhysicalRanged(
      * (backends that do not read into the pool, e.g. an SDK's socket buffers) are copied into
      * pooled shared buffers, so the worker reads them in place and writes come from large buffers.
      */
+    /** Private staging for {@link copyIntoShared}; every copy through it is synchronous. */
+    const scratch = new Uint8Array(SCRATCH_BYTES + 8);
     const consume = async (slot: RangeSlot, body: AsyncIterable<Uint8Array>, expected: number) => {
       let got = 0;
       let fill: Uint8Array | undefined;
@@ -206,7 +229,7 @@ export async function restorePhysicalRanged(
               filled = 0;
             }
             const n = Math.min(chunk.length - off, fill.length - filled);
-            fill.set(n === chunk.length ? chunk : chunk.subarray(off, off + n), filled);
+            copyIntoShared(fill, filled, n === chunk.length ? chunk : chunk.subarray(off, off + n), scratch);
             filled += n;
             off += n;
             if (filled === fill.length) {

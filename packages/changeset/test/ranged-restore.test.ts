@@ -347,4 +347,47 @@ describe('restorePhysicalRanged', () => {
       await fh.close();
     }
   });
+
+  it('restores bytes that arrive in chunks of odd lengths at odd offsets (copied into shared buffers)', async () => {
+    const { bytes, pages } = build(41, 3_000, PageIdSize.U64);
+    const mem = await MemStorageBackend.open();
+    await mem.put('k', bytes);
+    // Every chunk a view at an odd offset of a private buffer, 1–8,191 bytes long.
+    const prng = new Prng(42);
+    const odd = new Proxy(mem, {
+      get(t, prop, receiver) {
+        const v = Reflect.get(t, prop, receiver);
+        if (prop !== 'getStream') return typeof v === 'function' ? v.bind(t) : v;
+        return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+          const s = await t.getStream(key, options);
+          if (s === null) return null;
+          const body = s.body;
+          return {
+            ...s,
+            body: (async function* () {
+              for await (const chunk of body) {
+                for (let at = 0; at < chunk.length; ) {
+                  const n = Math.min(chunk.length - at, prng.int(1, 8191));
+                  const lead = 2 * prng.int(0, 3) + 1;
+                  const copy = new Uint8Array(lead + n);
+                  copy.set(chunk.subarray(at, at + n), lead);
+                  yield copy.subarray(lead);
+                  at += n;
+                }
+              }
+            })(),
+          };
+        };
+      },
+    });
+    for (const workerMinBytes of [0, undefined]) {
+      const { result, path } = await restoreTo(odd, `odd-${workerMinBytes}`, 65_536, 3, workerMinBytes);
+      expect(result!.size).toBe(bytes.length);
+      const file = await readFile(path);
+      for (const p of pages.slice(1)) {
+        const at = (Number(p.pageId) - 1) * PAGE;
+        expect(Buffer.compare(file.subarray(at, at + PAGE), Buffer.from(p.data))).toBe(0);
+      }
+    }
+  });
 });
