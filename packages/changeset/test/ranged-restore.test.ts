@@ -1,7 +1,7 @@
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
+import type { StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { Prng } from '@hadb/testkit';
 import { tapStreams } from '@hadb/testkit/storage';
@@ -47,45 +47,34 @@ function target(): RangedRestoreTarget & { others: PageEntry[] } {
 function pooled(inner: StorageBackend): StorageBackend & { chunks: number; buffers: Set<ArrayBufferLike> } {
   const stats = { chunks: 0, buffers: new Set<ArrayBufferLike>() };
   const patched = new WeakSet<object>();
-  return new Proxy(inner, {
-    get(t, prop, receiver) {
-      if (prop === 'chunks') return stats.chunks;
-      if (prop === 'buffers') return stats.buffers;
-      if (prop !== 'getStream') {
-        const v = Reflect.get(t, prop, receiver);
-        return typeof v === 'function' ? v.bind(t) : v;
-      }
-      return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
-        const pool = options?.pool;
-        if (pool === undefined) throw new Error('the restore passes no pool');
-        if (!patched.has(pool)) {
-          patched.add(pool);
-          const give = pool.give.bind(pool);
-          pool.give = (chunk) => {
-            new Uint8Array(chunk.buffer).fill(0xa5);
-            give(chunk);
-          };
-        }
-        const s = await t.getStream(key, options);
-        if (s === null) return null;
-        const body = s.body;
-        return {
-          ...s,
-          body: (async function* () {
-            for await (const chunk of body) {
-              for (let at = 0; at < chunk.length; at += pool.chunkBytes) {
-                const piece = chunk.subarray(at, at + pool.chunkBytes);
-                const buffer = pool.take();
-                buffer.set(piece);
-                stats.chunks++;
-                stats.buffers.add(buffer.buffer);
-                yield buffer.subarray(0, piece.length);
-              }
-            }
-          })(),
-        };
+  const tapped = tapStreams(inner, {
+    onRange(options) {
+      const pool = options?.pool;
+      if (pool === undefined) throw new Error('the restore passes no pool');
+      if (patched.has(pool)) return;
+      patched.add(pool);
+      const give = pool.give.bind(pool);
+      pool.give = (chunk) => {
+        new Uint8Array(chunk.buffer).fill(0xa5);
+        give(chunk);
       };
     },
+    *rechunk(chunk, options) {
+      const pool = options!.pool!;
+      for (let at = 0; at < chunk.length; at += pool.chunkBytes) {
+        const piece = chunk.subarray(at, at + pool.chunkBytes);
+        const buffer = pool.take();
+        buffer.set(piece);
+        stats.chunks++;
+        stats.buffers.add(buffer.buffer);
+        yield buffer.subarray(0, piece.length);
+      }
+    },
+  });
+  // The tapped backend, with the counters read live.
+  return Object.create(tapped, {
+    chunks: { get: () => stats.chunks },
+    buffers: { get: () => stats.buffers },
   }) as StorageBackend & { chunks: number; buffers: Set<ArrayBufferLike> };
 }
 
@@ -354,30 +343,16 @@ describe('restorePhysicalRanged', () => {
     await mem.put('k', bytes);
     // Every chunk a view at an odd offset of a private buffer, 1–8,191 bytes long.
     const prng = new Prng(42);
-    const odd = new Proxy(mem, {
-      get(t, prop, receiver) {
-        const v = Reflect.get(t, prop, receiver);
-        if (prop !== 'getStream') return typeof v === 'function' ? v.bind(t) : v;
-        return async (key: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
-          const s = await t.getStream(key, options);
-          if (s === null) return null;
-          const body = s.body;
-          return {
-            ...s,
-            body: (async function* () {
-              for await (const chunk of body) {
-                for (let at = 0; at < chunk.length; ) {
-                  const n = Math.min(chunk.length - at, prng.int(1, 8191));
-                  const lead = 2 * prng.int(0, 3) + 1;
-                  const copy = new Uint8Array(lead + n);
-                  copy.set(chunk.subarray(at, at + n), lead);
-                  yield copy.subarray(lead);
-                  at += n;
-                }
-              }
-            })(),
-          };
-        };
+    const odd = tapStreams(mem, {
+      *rechunk(chunk) {
+        for (let at = 0; at < chunk.length; ) {
+          const n = Math.min(chunk.length - at, prng.int(1, 8191));
+          const lead = 2 * prng.int(0, 3) + 1;
+          const copy = new Uint8Array(lead + n);
+          copy.set(chunk.subarray(at, at + n), lead);
+          yield copy.subarray(lead);
+          at += n;
+        }
       },
     });
     for (const workerMinBytes of [0, undefined]) {

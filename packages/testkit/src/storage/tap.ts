@@ -6,6 +6,11 @@ export interface StreamTaps {
   readonly onRange?: ((options: GetStreamOptions | undefined) => Promise<void> | void) | undefined;
   /** Before each chunk of every `getStream` body is passed on; may throw to fail the body. */
   readonly onChunk?: (() => void) | undefined;
+  /**
+   * Replaces each body chunk by the chunks it returns (to cut, copy or move bytes; the bytes
+   * passed on must still be the object's, in order); with the `getStream` call's options.
+   */
+  readonly rechunk?: ((chunk: Uint8Array, options: GetStreamOptions | undefined) => Iterable<Uint8Array>) | undefined;
 }
 
 /**
@@ -29,7 +34,8 @@ export function tapStreams(inner: StorageBackend, taps: StreamTaps): StorageBack
           body: (async function* () {
             for await (const chunk of body) {
               taps.onChunk?.();
-              yield chunk;
+              if (taps.rechunk === undefined) yield chunk;
+              else yield* taps.rechunk(chunk, options);
             }
           })(),
         };
