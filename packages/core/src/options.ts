@@ -165,14 +165,7 @@ function positive(name: string, value: number): number {
  * `capabilities.recommendedTiming` when it states one, else {@link LEASE_DEFAULTS}.
  */
 export function leaseTimingDefaults(store?: LeaseStore | undefined): LeaseTimingRecommendation {
-  const recommended = store?.capabilities?.recommendedTiming;
-  if (recommended === undefined) return LEASE_DEFAULTS;
-  return {
-    ttlMs: recommended.ttlMs,
-    renewIntervalMs: recommended.renewIntervalMs,
-    pollIntervalMs: recommended.pollIntervalMs,
-    skewMarginMs: recommended.skewMarginMs,
-  };
+  return store?.capabilities?.recommendedTiming ?? LEASE_DEFAULTS;
 }
 
 /**
