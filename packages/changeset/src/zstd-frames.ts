@@ -53,23 +53,36 @@ export class ZstdFrameScanner {
     this.#limits = limits;
   }
 
-  /** Scans the next chunk; throws `HADB_CHANGESET_IO` / `LIMIT_EXCEEDED` on a bad structure. */
-  push(chunk: Uint8Array): void {
+  /**
+   * Scans the next chunk; throws `HADB_CHANGESET_IO` / `LIMIT_EXCEEDED` on a bad structure. When
+   * `blockEnds` is given, the offset within `chunk` just past each block that ends in it is
+   * appended to it (a block decompresses to at most 128 KiB).
+   */
+  push(chunk: Uint8Array, blockEnds?: number[]): void {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
       if (this.#state === State.Skip || this.#state === State.BlockContent) {
+        const block = this.#state === State.BlockContent;
         const m = Math.min(this.#skip, n - i);
         this.#skip -= m;
         i += m;
-        if (this.#skip === 0) this.#afterSkip();
+        if (this.#skip === 0) {
+          if (block) blockEnds?.push(i);
+          this.#afterSkip();
+        }
         continue;
       }
       const m = Math.min(this.#need - this.#have, n - i);
       this.#field.set(chunk.subarray(i, i + m), this.#have);
       this.#have += m;
       i += m;
-      if (this.#have === this.#need) this.#onField();
+      if (this.#have === this.#need) {
+        const wasHeader = this.#state === State.BlockHeader;
+        this.#onField();
+        // An empty raw or compressed block has no content: it ends with its header.
+        if (wasHeader && (this.#state as State) !== State.BlockContent) blockEnds?.push(i);
+      }
     }
     this.position += n;
   }

@@ -100,7 +100,14 @@ export async function* zstdCompressStream(
   }
 }
 
-/** Incremental decompressor: push compressed chunks, receive decompressed chunks. */
+/** Blocks fed to the decoder between two hand-overs of its output (at most 1 MiB of output). */
+const BLOCKS_PER_STEP = 8;
+
+/**
+ * Incremental decompressor: push compressed chunks, receive decompressed chunks. The decoder is
+ * fed a few blocks at a time, so however well a chunk compresses, what it produced is handed over
+ * in steps of at most {@link BLOCKS_PER_STEP} blocks (1 MiB).
+ */
 class Inflater {
   readonly #maxOutput: number;
   readonly #scanner: ZstdFrameScanner;
@@ -124,19 +131,38 @@ class Inflater {
     });
   }
 
-  /** Pushes a chunk (`final` for the last) and returns what it produced. */
-  push(chunk: Uint8Array, final: boolean): Uint8Array[] {
-    try {
-      this.#scanner.push(chunk);
+  /** Pushes a chunk (`final` for the last); yields what it produces, one step at a time. */
+  *push(chunk: Uint8Array, final: boolean): Generator<Uint8Array[]> {
+    const blockEnds: number[] = [];
+    this.#guard(() => {
+      this.#scanner.push(chunk, blockEnds);
       if (final) this.#scanner.end();
-      if (chunk.length > 0 || final) this.#inner.push(chunk, final);
+    });
+    let start = 0;
+    for (let k = BLOCKS_PER_STEP - 1; k < blockEnds.length; k += BLOCKS_PER_STEP) {
+      const end = blockEnds[k] as number;
+      if (end === chunk.length) break;
+      this.#guard(() => this.#inner.push(chunk.subarray(start, end), false));
+      start = end;
+      yield this.#take();
+    }
+    if (start < chunk.length || final) this.#guard(() => this.#inner.push(chunk.subarray(start), final));
+    yield this.#take();
+  }
+
+  #take(): Uint8Array[] {
+    const produced = this.#out;
+    this.#out = [];
+    return produced;
+  }
+
+  #guard(step: () => void): void {
+    try {
+      step();
     } catch (err) {
       if (err instanceof ChangesetError) throw err;
       throw ChangesetError.io(err, `zstd: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const produced = this.#out;
-    this.#out = [];
-    return produced;
   }
 }
 
@@ -151,15 +177,16 @@ function limits(options: ZstdDecompressOptions): [number, number] {
  */
 export function zstdDecompress(data: Uint8Array, options: ZstdDecompressOptions = {}): Uint8Array {
   const [maxOutput, maxWindow] = limits(options);
-  const parts = new Inflater(maxOutput, maxWindow).push(data, true);
+  const parts = [...new Inflater(maxOutput, maxWindow).push(data, true)].flat();
   if (parts.length === 1) return parts[0] as Uint8Array;
   return Buffer.concat(parts);
 }
 
 /**
- * Streaming decompression with bounded memory (one window plus the chunks in flight):
- * yields decompressed chunks as they become available and ends only after the whole input was
- * a well-formed zstd stream.
+ * Streaming decompression with bounded memory (one window, one input chunk, and at most 1 MiB
+ * of output not yet taken by the consumer, however well the input compresses): yields
+ * decompressed chunks as they become available and ends only after the whole input was a
+ * well-formed zstd stream.
  */
 export async function* zstdDecompressStream(
   source: ByteSource,
@@ -172,7 +199,7 @@ export async function* zstdDecompressStream(
     for (;;) {
       const got = await reader.fill(1);
       const chunk = got > 0 ? reader.take(reader.available) : new Uint8Array(0);
-      for (const part of inflater.push(chunk, got === 0)) yield part;
+      for (const step of inflater.push(chunk, got === 0)) yield* step;
       if (got === 0) return;
     }
   } finally {

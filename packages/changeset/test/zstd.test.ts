@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { gc } from '@hadb/testkit';
 import { describe, expect, it } from 'vitest';
 import {
   buildEntryChain,
@@ -54,6 +55,31 @@ describe('zstd', () => {
     const parts = await collect(zstdDecompressStream(chunked(whole, [3, 1000])));
     expect(sameBytes(concat(parts), data)).toBe(true);
   });
+
+  it('streaming: a chunk that inflates 1000-fold is handed over a few blocks at a time', async () => {
+    const data = new Uint8Array(48 * 1024 * 1024).map((_, i) => i % 251);
+    const compressed = await zstdCompress(data, { level: 3 });
+    expect(compressed.length).toBeLessThan(data.length / 1000);
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    let seen = 0;
+    let sinceSample = 0;
+    let peak = 0;
+    const digest = createHash('sha256');
+    // The whole input arrives as one chunk: the decoder must not inflate all of it at once.
+    for await (const part of zstdDecompressStream([compressed])) {
+      digest.update(part);
+      seen += part.length;
+      sinceSample += part.length;
+      if (sinceSample < 4 * 1024 * 1024) continue;
+      sinceSample = 0;
+      gc();
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
+    }
+    expect(seen).toBe(data.length);
+    expect(digest.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(peak).toBeLessThan(12 * 1024 * 1024);
+  }, 60_000);
 
   it('limits: output and window are enforced as LIMIT_EXCEEDED', async () => {
     const compressed = await zstdCompress(new Uint8Array(1_000_000));

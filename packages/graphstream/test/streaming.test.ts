@@ -69,10 +69,9 @@ describe('streaming read', () => {
     for (let i = 0; i < 600; i++) acks.push(w.append(chunk)); // ~38 MiB raw
     await Promise.all(acks);
     await w.close();
-    // Sampled right after a forced GC every 16 entries (1 MiB). V8 may free collected buffers'
-    // memory a little later (concurrent sweeping), so one sample can include garbage under load; a
-    // reader that retained entries would grow to ~38 MiB by the end, so every sample of the last
-    // quarter would be far above the bound. The smallest of them is what the reader retains.
+    // Sampled right after a forced GC every 16 entries (1 MiB); testkit's gc() frees collected
+    // buffers before it returns. A reader that retained entries would grow to ~38 MiB by the end,
+    // so every sample of the last quarter would be far above the bound.
     gc();
     const before = process.memoryUsage().arrayBuffers;
     const samples: number[] = [];

@@ -72,9 +72,15 @@ export async function expectCode(fn: () => Promise<unknown>, code: StorageErrorC
 
 let forcedGc: (() => void) | undefined;
 
-/** A `gc()` function obtained at run time (no `--expose-gc` needed). */
+/**
+ * A `gc()` function obtained at run time (no `--expose-gc` needed). The first call also turns off
+ * concurrent ArrayBuffer sweeping for the process, so that `process.memoryUsage().arrayBuffers`
+ * read right after `gc()` no longer counts collected buffers whose memory a busy background thread
+ * has not yet freed.
+ */
 export function gc(): void {
   if (forcedGc === undefined) {
+    setFlagsFromString('--no-concurrent-array-buffer-sweeping');
     setFlagsFromString('--expose-gc');
     forcedGc = runInNewContext('gc') as () => void;
   }
