@@ -16,8 +16,9 @@ function run(args: string[], env: Record<string, string> = {}) {
   const clean: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env))
     if (!k.startsWith('GRAPH_HA_') && !k.startsWith('VITEST')) clean[k] = v;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
+  // A fresh TMPDIR per run, except tsx's compile cache: recompiling every run is slow under load.
+  mkdirSync(tmp, { recursive: true });
+  for (const f of readdirSync(tmp)) if (!f.startsWith('tsx-')) rmSync(join(tmp, f), { recursive: true, force: true });
   const r = spawnSync(process.execPath, ['--conditions=hadb-source', '--import', 'tsx', main, ...args], {
     cwd: root,
     env: { ...clean, TMPDIR: tmp, ...env },
@@ -29,13 +30,16 @@ function run(args: string[], env: Record<string, string> = {}) {
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as { event: string; rows: unknown[] });
   // tsx keeps its compile cache in TMPDIR (tsx-<uid>); everything else is the program's.
-  return { ...r, events, leftovers: readdirSync(tmp).filter((f) => !f.startsWith('tsx-')) };
+  const leftovers = readdirSync(tmp).filter((f) => !f.startsWith('tsx-'));
+  // What ended the run, for assertion messages: a timeout or a signal leaves `status` null.
+  const how = `status ${r.status}, signal ${r.signal}${r.error ? `, ${r.error.message}` : ''}; stderr: ${r.stderr.slice(-2000)}`;
+  return { ...r, events, leftovers, how };
 }
 
 describe('graph-ha command line', { timeout: 120_000 }, () => {
   it('--help explains the commands and GRAPH_HA_STORAGE', () => {
     const r = run(['--help']);
-    expect(r.status).toBe(0);
+    expect(r.status, r.how).toBe(0);
     for (const s of ['graph-ha insert <name> <age>', 'graph-ha query [<cypher>]', 'GRAPH_HA_STORAGE=local:<dir>'])
       expect(r.stdout).toContain(s);
   });
@@ -69,12 +73,12 @@ describe('graph-ha command line', { timeout: 120_000 }, () => {
       ['Ada', '37'],
     ] as const) {
       const r = run(['insert', name, age], env);
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.status, r.how).toBe(0);
       expect(r.events[0]).toEqual({ event: 'inserted', rows: [{ name, age: Number(age) }] });
       expect(r.leftovers).toEqual([]);
     }
     const q = run(['query'], env);
-    expect(q.status, q.stderr).toBe(0);
+    expect(q.status, q.how).toBe(0);
     expect(q.events[0]).toEqual({
       event: 'rows',
       rows: [
