@@ -61,7 +61,7 @@ export {
   type StreamedApplyOptions,
   type StreamedApplyResult,
 } from './apply.js';
-export { positionPath, readPosition, type Position } from './position.js';
+export { positionPath, readPosition, writePosition, type Position } from './position.js';
 export { LOCAL_SUFFIXES, outgoingPath, removeLocalState } from './local-files.js';
 export {
   restoreSnapshot,

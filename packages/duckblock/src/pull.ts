@@ -9,6 +9,7 @@ import { DuckblockError, throwIfAborted } from './errors.js';
 import type { Position } from './position.js';
 import { decodeSegment, type DecodedSegment } from './segment.js';
 import { restoreSnapshot } from './snapshot.js';
+import { brokenLinkError } from './divergence.js';
 
 /** Options of {@link pullIncremental}. */
 export interface PullOptions extends OpOptions {
@@ -124,7 +125,8 @@ async function fetchSegment(
  *
  * With no position (a fresh follower) it starts from the latest snapshot; a file whose header or
  * size no longer matches its position (changed outside replication) is `HADB_DUCKBLOCK_DIVERGED` and
- * is never patched; a missing file with a position is restored. Errors leave the file
+ * is never patched, as is a file whose position storage never held (a checkpoint a killed leader
+ * never shipped: see `brokenLinkError`); a missing file with a position is restored. Errors leave the file
  * at the last durably applied segment: `HADB_DUCKBLOCK_CORRUPT`, `HADB_DUCKBLOCK_CHAIN_BROKEN`,
  * `HADB_DUCKBLOCK_SEQ_MISMATCH`, `HADB_DUCKBLOCK_FENCED`, `HADB_DUCKBLOCK_GAP`, or a `StorageError`.
  */
@@ -142,15 +144,18 @@ export async function pullIncremental(
   const maxSegments = options.maxSegments ?? Number.POSITIVE_INFINITY;
   const allowRestore = options.restoreFromSnapshot ?? true;
   let position = await recoverFile(dbPath, { removeWal: options.removeWal ?? true });
+  /** The position the local file held before this pull; a link broken right after it is judged by `brokenLinkError`. */
+  let local: Position | null = position;
   let acceptedEpoch = position?.epoch ?? 0n;
   if (position !== null) {
-    const local = await localState(dbPath);
-    if (local === null) {
+    const state = await localState(dbPath);
+    if (state === null) {
       // The file is gone (deleted by hand): restore it, still refusing older epochs.
       position = null;
+      local = null;
     } else if (
-      local.fileSize !== position.manifest.fileSize ||
-      local.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])
+      state.fileSize !== position.manifest.fileSize ||
+      state.headerHashes.some((h, i) => h !== position!.manifest.headerHashes[i])
     ) {
       throw new DuckblockError(
         'HADB_DUCKBLOCK_DIVERGED',
@@ -258,6 +263,8 @@ export async function pullIncremental(
             lineageSwitch = true;
             break;
           }
+          if (cur === local)
+            throw await brokenLinkError(storage, prefix, db, cur, { seq: run[i]!.seq, prev: result.prev }, signal);
           throw new DuckblockError(
             'HADB_DUCKBLOCK_CHAIN_BROKEN',
             `${db}: segment ${run[i]!.seq} has prev_checksum ${hex(result.prev)}, position ${cur.seq} has ${hex(cur.checksum)}`,
@@ -276,6 +283,10 @@ export async function pullIncremental(
         if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
           lineageSwitch = true;
           break;
+        }
+        if (cur === local) {
+          const next = { seq: cs.header.seq, prev: cs.header.prevChecksum };
+          throw await brokenLinkError(storage, prefix, db, cur, next, signal);
         }
         throw new DuckblockError(
           'HADB_DUCKBLOCK_CHAIN_BROKEN',

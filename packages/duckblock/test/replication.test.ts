@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EpochGate } from '@hadb/core';
 import { MemStorageBackend } from '@hadb/storage-mem';
@@ -11,7 +12,9 @@ import {
   isDuckblockError,
   newSegment,
   readPosition,
+  removeLocalState,
 } from '../src/index.js';
+import { writePosition } from '../src/position.js';
 import {
   copyLeader,
   openLeader,
@@ -175,6 +178,37 @@ describe('replication of a real DuckDB file', () => {
     expect(await sha256File(followerPath)).toBe(before);
     await storage.delete(incrementalKey(PREFIX, DB, head.seq + 2n));
     await checkIdentical();
+  });
+
+  it('reports a position storage never held (a checkpoint a killed leader never shipped) as DIVERGED, not a broken chain', async () => {
+    const { dir: d2, cleanup: c2 } = await tempDir('unshipped');
+    try {
+      const crashed = join(d2, 'crashed.duckdb');
+      await followerReplicator.pull(DB, crashed);
+      const at = (await readPosition(crashed))!;
+      // What a leader killed while uploading its next checkpoint leaves: a position (persisted
+      // beside the upload) naming a segment that never reached storage.
+      await writePosition(crashed, { ...at, seq: at.seq + 1n, checksum: at.checksum ^ 0x5a5an });
+      // The next leader ships its own segments at those seqs.
+      for (let i = 0; i < 2; i++) {
+        await leader.conn.run(
+          `insert into t (id, v, n) select range, 'next', 3.0 from range(${500000 + i * 100}, ${500000 + i * 100 + 100})`,
+        );
+        await leader.conn.run('CHECKPOINT');
+        await replicator.pushCheckpoint(DB);
+      }
+      const before = await sha256File(crashed);
+      await expectCode(followerReplicator.pull(DB, crashed), 'HADB_DUCKBLOCK_DIVERGED');
+      expect(await sha256File(crashed)).toBe(before);
+      // Set aside (here: removed with its local state), it is restored from storage.
+      await rm(crashed);
+      await removeLocalState(crashed);
+      await followerReplicator.pull(DB, crashed);
+      expect(await sha256File(crashed)).toBe(await sha256Leader(leaderPath));
+      await checkIdentical();
+    } finally {
+      await c2();
+    }
   });
 
   it('restores from the latest snapshot when retention deleted what a lagging follower needed', async () => {

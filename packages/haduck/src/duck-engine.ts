@@ -10,7 +10,9 @@ import {
   type PullResult,
   type RetentionPolicy,
   type SnapshotPolicy,
+  isDuckblockError,
 } from '@hadb/duckblock';
+import { describeError } from '@hadb/io';
 import { wakeOnNotice, type EngineContext, type EngineFactory, type HaEngine } from '@hadb/ha';
 import type { StorageBackend } from '@hadb/storage';
 import { DuckLeader } from './duck-leader.js';
@@ -61,10 +63,11 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       logger,
       clock,
     });
-    const reconcile = (signal?: AbortSignal): Promise<unknown> =>
+    const reconcile = (signal?: AbortSignal, diverged = false): Promise<unknown> =>
       reconcileLocalCopy(path, {
         db,
         signal,
+        diverged,
         durableHead: async () => (await followerBehavior.durableHead(db, { signal })).position,
         clock,
         duckdbConfig: options.duckdbConfig,
@@ -75,9 +78,10 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       onApplied: (_db, position, kind) => ctx.onApplied({ seq: position.seq, kind, commitMs: position.createdMs }),
       // A bad object in storage halts this follower (nothing past it is applied) and says so.
       onPullError: (_db, err) => ctx.onError?.(err),
-      // The file no longer matches its position: set it aside so the next pull restores it.
+      // The file no longer matches its position, or its position was never shipped: set it aside
+      // so the next pull restores it.
       onDiverged: async () => {
-        await reconcile();
+        await reconcile(undefined, true);
       },
     });
     const onApplied = (position: Position, kind: 'segment' | 'snapshot'): Promise<void> =>
@@ -99,9 +103,20 @@ export function duckEngine(options: DuckEngineOptions): EngineFactory<DuckWrite,
       },
       remove: (d, o) => replicator.remove(d, o),
       sync: (d, o) => replicator.sync(d, o),
-      // The coordinator's join-time pull: report its steps like the follower loop's.
-      pull: async (d, p, o) =>
-        (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n,
+      // The coordinator's join-time pull: report its steps like the follower loop's. A file found
+      // diverged (a checkpoint a killed leader never shipped) is set aside and restored at once.
+      async pull(d, p, o) {
+        const pull = async (): Promise<bigint> =>
+          (await replicator.pullDetailed(d, p, { signal: o?.signal, onApplied })).position?.seq ?? 0n;
+        try {
+          return await pull();
+        } catch (err) {
+          if (!isDuckblockError(err, 'HADB_DUCKBLOCK_DIVERGED')) throw err;
+          logger.warn({ db, err: describeError(err) }, 'haduck: local copy diverged from storage; restoring');
+          await reconcile(o?.signal, true);
+          return await pull();
+        }
+      },
     };
     // Between pulls the loop waits for the leader's notice of a new checkpoint (storage polling only
     // while no leader answers, and to retry a failed pull).

@@ -93,7 +93,8 @@ async function scanManifest(path: string): Promise<BlockManifest | null | undefi
  * Makes the local copy safe to replicate from, before DuckDB or replication touch it. Completes
  * an interrupted apply, then:
  * - `moved`: the file is not exactly the state its position file records (a leader killed
- *   between CHECKPOINT and upload, or demoted with unshipped changes), or it was never
+ *   between CHECKPOINT and upload, or demoted with unshipped changes), or replication found it
+ *   diverged (`diverged`: its position names a checkpoint storage never held), or it was never
  *   replicated while storage already holds history: file and WAL are moved aside
  *   (`<path>.diverged-<ms>`) and the next pull restores from storage;
  * - `wal-moved`: the file matches its position but DuckDB's WAL holds commits no checkpoint
@@ -116,6 +117,11 @@ export async function reconcileLocalCopy(
     logger: Logger;
     /** Set-aside copies kept (newest first); older ones are deleted, each deletion logged. Default 2. */
     keepSetAside?: number | undefined;
+    /**
+     * Replication found the file diverged (`HADB_DUCKBLOCK_DIVERGED`): it holds a state storage
+     * never held, even if it matches its own position file. It is moved aside (`moved`).
+     */
+    diverged?: boolean | undefined;
     /**
      * Aborts the storage request (`durableHead`), a copy being set aside, and the steps before the
      * first change to the file (`HADB_HA_ABORTED`); the file and its WAL are then as they were.
@@ -142,7 +148,7 @@ export async function reconcileLocalCopy(
   throwIfAborted(o.signal, aborted);
   const aside = setAsidePath(path, o.clock.wallMs());
   const prune = (): Promise<unknown> => pruneSetAside(path, o.keepSetAside ?? 2, o);
-  if (position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
+  if (o.diverged !== true && position !== null && manifest !== null && sameManifest(manifest, position.manifest)) {
     if (wal === 0) return 'kept';
     // Nothing is changed until the copy is whole; from then on the steps run to the end.
     await copyAside(path, aside, o.signal);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { readPosition, writePosition } from '@hadb/duckblock';
 import { silentLogger, systemClock } from '@hadb/io';
 import { encodeLeaseData, newLeaseNonce } from '@hadb/lease';
 import { describe, expect, it } from 'vitest';
@@ -178,6 +179,28 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     expect((await oc.runAndReadAll('SELECT id FROM t ORDER BY id')).getRows()).toEqual([[1n], [666n]]);
     oc.closeSync();
     old.closeSync();
+  }, 30_000);
+
+  it('a restarted node whose position names a checkpoint never shipped, while another leader shipped that seq, sets its file aside and follows', async () => {
+    const path = join(nodes.dir, 'a.duckdb');
+    let a = await node('a');
+    await a.execute('CREATE TABLE t (id BIGINT)');
+    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
+    await a.close();
+    open.length = 0;
+    // As if killed while uploading its next checkpoint: the position (persisted beside the upload)
+    // names a segment storage never received; the file itself matches it.
+    const at = (await readPosition(path))!;
+    await writePosition(path, { ...at, seq: at.seq + 1n, checksum: at.checksum ^ 1n });
+    // Another node leads meanwhile and ships its own segments at those seqs.
+    const b = await node('b');
+    await b.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
+    await b.execute('INSERT INTO t VALUES (2)', [], { durability: 'shipped' });
+    await b.execute('INSERT INTO t VALUES (3)', [], { durability: 'shipped' });
+    a = await node('a');
+    expect(a.role).toBe('follower');
+    expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n], [2n], [3n]]);
+    expect(readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-'))).toHaveLength(1);
   }, 30_000);
 
   it('a restarted leader whose WAL holds commits no checkpoint shipped keeps its file and sets a copy aside with the WAL', async () => {
