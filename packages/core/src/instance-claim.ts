@@ -27,6 +27,13 @@ export interface InstanceClaimOptions {
    * record over. The holder's only idle cost is one read per interval. Default `4 × ttlMs`.
    */
   readonly checkIntervalMs?: number | undefined;
+  /**
+   * The incarnation (`InstanceClaim.incarnation`) of a process known to be dead — for example one
+   * whose local lock on the same database path was found stale. A record it still holds is taken
+   * over at once, without a challenge or the wait for an answer. A record held by any other
+   * incarnation is challenged as usual.
+   */
+  readonly deadIncarnation?: string | undefined;
 }
 
 /** The `address` of a challenge record (claim records leave it empty). */
@@ -54,7 +61,8 @@ export function instanceClaimScope(db: string, instanceId: string): string {
  * answer within `checkIntervalMs` + two request deadlines + the margin means the holder is gone
  * (a crash: a restart of the same node) and the record is taken over. Two processes starting at
  * once see each other's challenge: the one that sees the other's fails. A clean restart
- * (`release` ran) starts at once; a restart after a crash waits about one check interval.
+ * (`release` ran) starts at once; a restart after a crash waits about one check interval, unless
+ * the caller can name the dead process's incarnation (`deadIncarnation`).
  * A holder that finds its record taken over (it stalled past the wait) logs an error and stops.
  */
 export class InstanceClaim {
@@ -75,6 +83,11 @@ export class InstanceClaim {
     this.#checkMs = checkMs;
     this.#key = options.store.keyFor(instanceClaimScope(options.db, options.instanceId));
     this.#incarnation = options.newId();
+  }
+
+  /** This process's incarnation: the `session_id` of the records it writes. */
+  get incarnation(): string {
+    return this.#incarnation;
   }
 
   /** How long a challenger waits for the holder's answer before taking the record over, ms. */
@@ -120,7 +133,14 @@ export class InstanceClaim {
         }
       }
       const free = current === null || (data !== undefined && data.ttlSecs === 0);
-      let take = free;
+      // Held by a process known to be dead (never a challenge: those carry the challenger's id).
+      const orphaned =
+        challenge === undefined &&
+        data !== undefined &&
+        this.#o.deadIncarnation !== undefined &&
+        data.sessionId === this.#o.deadIncarnation &&
+        data.address !== CHALLENGE;
+      let take = free || orphaned;
       if (!free && challenge !== undefined) {
         if (current.etag === challenge.etag) {
           take = clock.now() - challenge.at >= this.answerWaitMs;

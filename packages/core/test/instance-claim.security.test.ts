@@ -18,10 +18,17 @@ afterEach(async () => {
   await Promise.all(claims.splice(0).map((c) => c.release()));
 });
 
-function claim(store: LeaseStore, id = 'node-1', db = 'app', checkIntervalMs?: number): InstanceClaim {
+function claim(
+  store: LeaseStore,
+  id = 'node-1',
+  db = 'app',
+  checkIntervalMs?: number,
+  deadIncarnation?: string,
+): InstanceClaim {
   const c = new InstanceClaim({
     store,
     checkIntervalMs,
+    deadIncarnation,
     db,
     instanceId: id,
     timing,
@@ -136,6 +143,36 @@ describe('instance claim', () => {
     expect(reads).toBeLessThanOrEqual(6);
     // And it still answers: a duplicate is refused within about one check interval.
     const err = await claim(store, 'node-1', 'app', 200)
+      .acquire(signal())
+      .catch((e: unknown) => e);
+    expect(isCoordinatorError(err, 'HADB_CORE_DUPLICATE_INSTANCE')).toBe(true);
+  });
+
+  it('a restart that names the dead holder’s incarnation takes its record over at once', async () => {
+    const store = await MemLeaseStore.open();
+    const key = store.keyFor(instanceClaimScope('app', 'node-1'));
+    // A check interval far beyond the test timeout: a challenger would wait about that long for an
+    // answer, so only the fast path finishes in time.
+    const long = 10 * 60_000;
+    const crashed = claim(store, 'node-1', 'app', long);
+    await crashed.acquire(signal());
+    expect(crashed.incarnation).toMatch(/^id-/);
+    // It crashes: its record stays held and nobody answers for it.
+    const started = performance.now();
+    const restarted = claim(store, 'node-1', 'app', long, crashed.incarnation);
+    await restarted.acquire(signal());
+    expect(performance.now() - started).toBeLessThan(5_000);
+    const record = new TextDecoder().decode((await store.read(key))!.data);
+    expect(record).toContain(`"session_id":"${restarted.incarnation}"`);
+  });
+
+  it('naming an incarnation that does not hold the record skips nothing: the live holder is challenged and answers', async () => {
+    const store = await MemLeaseStore.open();
+    const gone = claim(store, 'node-1', 'app', 200);
+    await gone.acquire(signal());
+    await gone.release();
+    await claim(store, 'node-1', 'app', 200).acquire(signal());
+    const err = await claim(store, 'node-1', 'app', 200, gone.incarnation)
       .acquire(signal())
       .catch((e: unknown) => e);
     expect(isCoordinatorError(err, 'HADB_CORE_DUPLICATE_INSTANCE')).toBe(true);

@@ -225,7 +225,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     let claim: Awaited<ReturnType<typeof claimInstance>> | undefined;
     try {
       // And before anything touches the database: a second live node with this instanceId fails here.
-      claim = await claimInstance(o);
+      claim = await claimInstance(o, lock);
       const node = await HaNode.#openLocked(o, events, lock);
       node.#claim = claim;
       return node;

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { currentProcessOwner } from '@hadb/io';
 import { MemLeaseStore } from '@hadb/lease-mem';
 import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -77,5 +78,31 @@ describe('path lock security', () => {
     expect(isHaError(err, 'HADB_HA_LOCKED')).toBe(true);
     lock.release();
     PathLock.acquire(path, 'other').release();
+  });
+
+  it('names a dead holder and its claim; records the incarnation of a node it holds the path for', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ha-lock-'));
+    const path = join(dir, 'db');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const owner = { ...currentProcessOwner(), pid: dead, nonce: 'gone' };
+    writeFileSync(lockPath(path), JSON.stringify({ ...owner, instanceId: 'me', incarnation: 'inc-1' }));
+    const lock = PathLock.acquire(path, 'me');
+    expect(lock.deadHolder).toEqual({ instanceId: 'me', incarnation: 'inc-1' });
+    lock.recordIncarnation('inc-2');
+    const record = JSON.parse(readFileSync(lockPath(path), 'utf8'));
+    expect(record).toMatchObject({ pid: process.pid, instanceId: 'me', incarnation: 'inc-2' });
+    expect(readdirSync(dir)).toEqual(['db.hadb-lock']);
+    lock.release();
+    // A holder in another pid namespace cannot be judged: never taken over.
+    writeFileSync(lockPath(path), JSON.stringify({ ...owner, pidns: 'pid:[1]', instanceId: 'x' }));
+    expect(() => PathLock.acquire(path, 'me')).toThrow(/in use by instance x/);
+    // An open node records its claim's incarnation in the lock file.
+    rmSync(lockPath(path));
+    const storage = new MemStorageBackend();
+    const node = await open('n', join(dir, 'kv.json'), storage, new MemLeaseStore());
+    nodes.push(node);
+    const held = JSON.parse(readFileSync(lockPath(join(dir, 'kv.json')), 'utf8'));
+    expect(held).toMatchObject({ pid: process.pid, instanceId: 'n' });
+    expect(typeof held.incarnation).toBe('string');
   });
 });

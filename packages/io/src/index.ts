@@ -41,3 +41,11 @@ export {
   type RetryOptions,
 } from './retry.js';
 export { sleep, type SleepOptions } from './sleep.js';
+// Who holds a lock, and whether that process is certainly gone.
+export {
+  currentProcessOwner,
+  isCertainlyDead,
+  parseProcessOwner,
+  processStat,
+  type ProcessOwner,
+} from './process-owner.js';

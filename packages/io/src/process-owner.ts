@@ -3,10 +3,10 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
- * Who holds a lock: enough to tell, from another process on the same host, whether the holder is
- * certainly dead. Written into lock files as JSON.
+ * A process as the holder of a lock or a claim: enough to tell, from another process on the same
+ * host, whether the holder is certainly dead. Written into lock files as JSON.
  */
-export interface LockOwner {
+export interface ProcessOwner {
   readonly pid: number;
   /** Process start time in clock ticks since boot (Linux `/proc/<pid>/stat` field 22), or null. */
   readonly start: string | null;
@@ -40,10 +40,10 @@ export function processStat(pid: number): { state: string; start: string } | nul
   return state === undefined || start === undefined ? null : { state, start };
 }
 
-let self: LockOwner | undefined;
+let self: ProcessOwner | undefined;
 
-/** This process as a lock owner. */
-export function currentOwner(): LockOwner {
+/** This process as a lock owner (computed once per process). */
+export function currentProcessOwner(): ProcessOwner {
   self ??= {
     pid: process.pid,
     start: processStat(process.pid)?.start ?? null,
@@ -55,7 +55,7 @@ export function currentOwner(): LockOwner {
   return self;
 }
 
-function isOwner(value: unknown): value is LockOwner {
+function isOwner(value: unknown): value is ProcessOwner {
   const v = value as Record<string, unknown>;
   return (
     typeof v === 'object' &&
@@ -66,7 +66,8 @@ function isOwner(value: unknown): value is LockOwner {
   );
 }
 
-export function parseOwner(text: string): LockOwner | null {
+/** The owner a lock file's JSON names, or null when the text is not one. */
+export function parseProcessOwner(text: string): ProcessOwner | null {
   try {
     const value: unknown = JSON.parse(text);
     return isOwner(value) ? value : null;
@@ -78,11 +79,11 @@ export function parseOwner(text: string): LockOwner | null {
 /**
  * True only when `owner` is certainly gone: same host and pid namespace, and either the host
  * rebooted since, or no process has the pid, or it is a zombie, or the pid now belongs to a process
- * that started at a different time. Anything it cannot judge (another host or pid namespace) counts as alive, so a
- * lock is never broken on a guess.
+ * that started at a different time. Anything it cannot judge (another host or pid namespace)
+ * counts as alive, so a lock is never broken on a guess.
  */
-export function isCertainlyDead(owner: LockOwner): boolean {
-  const me = currentOwner();
+export function isCertainlyDead(owner: ProcessOwner): boolean {
+  const me = currentProcessOwner();
   if (owner.host !== me.host) return false;
   if (owner.boot !== null && me.boot !== null && owner.boot !== me.boot) return true;
   if (owner.pidns !== me.pidns) return false;

@@ -2,9 +2,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '@hadb/storage';
-import { type Clock, abortReason, raceAbort, throwIfAborted } from '@hadb/io';
+import {
+  type Clock,
+  abortReason,
+  currentProcessOwner,
+  isCertainlyDead,
+  parseProcessOwner,
+  raceAbort,
+  throwIfAborted,
+} from '@hadb/io';
 import { storageAborted } from '@hadb/storage';
-import { currentOwner, isCertainlyDead, parseOwner } from './owner.js';
 
 /** Name of the directory under the storage root that holds lock tickets and owner files. */
 export const LOCK_DIR_NAME = '.hadb-locks';
@@ -48,7 +55,7 @@ function ownerFile(lockRoot: string): Promise<string> {
     file = (async () => {
       const dir = join(lockRoot, 'owners');
       await mkdir(dir, { recursive: true });
-      const me = currentOwner();
+      const me = currentProcessOwner();
       const path = join(dir, `${me.pid}-${me.nonce}`);
       const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
       const fh = await open(temp, 'wx');
@@ -76,7 +83,7 @@ function ownerFile(lockRoot: string): Promise<string> {
  */
 export async function ownerTag(lockRoot: string): Promise<string> {
   await ownerFile(lockRoot);
-  const me = currentOwner();
+  const me = currentProcessOwner();
   return `${me.pid}-${me.nonce}`;
 }
 
@@ -92,7 +99,7 @@ export async function isOrphanTag(lockRoot: string, tag: string): Promise<boolea
   } catch (error) {
     return errno(error) === 'ENOENT';
   }
-  const owner = parseOwner(text);
+  const owner = parseProcessOwner(text);
   return owner !== null && isCertainlyDead(owner);
 }
 
@@ -111,7 +118,7 @@ export async function sweepDeadTickets(lockRoot: string): Promise<number> {
   for (const shard of shards) {
     for (const name of await readdir(join(lockRoot, shard)).catch(() => [] as string[])) {
       const path = join(lockRoot, shard, name);
-      const owner = parseOwner(await readFile(path, 'utf8').catch(() => ''));
+      const owner = parseProcessOwner(await readFile(path, 'utf8').catch(() => ''));
       if (owner !== null && isCertainlyDead(owner)) {
         await unlink(path).catch(() => {});
         removed++;
@@ -132,7 +139,7 @@ export async function sweepOwners(lockRoot: string): Promise<void> {
   }
   for (const name of names) {
     const path = join(dir, name);
-    const owner = parseOwner(await readFile(path, 'utf8').catch(() => ''));
+    const owner = parseProcessOwner(await readFile(path, 'utf8').catch(() => ''));
     if (owner !== null && isCertainlyDead(owner)) await unlink(path).catch(() => {});
   }
 }
@@ -273,7 +280,7 @@ async function waitForTurn(
         if (errno(error) === 'ENOENT') continue;
         throw error;
       }
-      const owner = parseOwner(text);
+      const owner = parseProcessOwner(text);
       // Tickets are links to complete files, so an unreadable one was never a live holder's.
       if (owner === null || isCertainlyDead(owner)) await unlink(path).catch(() => {});
       else blocked = true;

@@ -2,11 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '@hadb/io';
+import { type ProcessOwner, currentProcessOwner, systemClock } from '@hadb/io';
 import { isStorageError } from '@hadb/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLock } from '../src/key-lock.js';
-import { currentOwner, isCertainlyDead, processStat, type LockOwner } from '../src/owner.js';
 
 const roots: string[] = [];
 afterEach(async () => {
@@ -20,7 +19,7 @@ async function lockRoot(): Promise<string> {
 }
 
 /** Plants a ticket for `key` owned by `owner` (what a crashed or foreign process leaves behind). */
-async function plantTicket(root: string, key: string, owner: LockOwner | string): Promise<string> {
+async function plantTicket(root: string, key: string, owner: ProcessOwner | string): Promise<string> {
   await acquireLock(root, key, undefined, 1000, systemClock).then((release) => release()); // creates the shard
   const shards = (await readdir(root)).filter((n) => /^[0-9a-f]{2}$/.test(n));
   const shard = join(root, shards[0]!);
@@ -46,26 +45,6 @@ async function code(p: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-describe('owner liveness', () => {
-  it('judges this process alive and an exited process dead', () => {
-    const me = currentOwner();
-    expect(isCertainlyDead(me)).toBe(false);
-    expect(isCertainlyDead({ ...me, pid: deadPid(), nonce: 'other' })).toBe(true);
-  });
-
-  it('treats a recycled pid (different start time) as dead and foreign hosts or namespaces as alive', () => {
-    const me = currentOwner();
-    const parent = process.ppid;
-    const start = processStat(parent)?.start;
-    expect(start).toBeDefined();
-    expect(isCertainlyDead({ ...me, pid: parent, start: start!, nonce: 'p' })).toBe(false);
-    expect(isCertainlyDead({ ...me, pid: parent, start: `${start}9`, nonce: 'p' })).toBe(true);
-    expect(isCertainlyDead({ ...me, pid: deadPid(), host: 'elsewhere', nonce: 'x' })).toBe(false);
-    expect(isCertainlyDead({ ...me, pid: deadPid(), pidns: 'pid:[1]', nonce: 'x' })).toBe(false);
-    expect(isCertainlyDead({ ...me, pid: deadPid(), boot: 'another-boot', nonce: 'x' })).toBe(true);
-  });
-});
-
 describe('acquireLock', () => {
   it('serialises holders within a process', async () => {
     const root = await lockRoot();
@@ -86,7 +65,7 @@ describe('acquireLock', () => {
 
   it("breaks a dead owner's ticket and an unreadable ticket", async () => {
     const root = await lockRoot();
-    const dead = await plantTicket(root, 'k', { ...currentOwner(), pid: deadPid(), nonce: 'gone' });
+    const dead = await plantTicket(root, 'k', { ...currentProcessOwner(), pid: deadPid(), nonce: 'gone' });
     const release = await acquireLock(root, 'k', undefined, 2000, systemClock);
     await release();
     expect((await readdir(join(dead, '..'))).filter((n) => !n.startsWith('tmp'))).toEqual([]);
@@ -96,7 +75,7 @@ describe('acquireLock', () => {
 
   it('waits for a live foreign ticket until the timeout, and honours abort while waiting', async () => {
     const root = await lockRoot();
-    const ticket = await plantTicket(root, 'k', { ...currentOwner(), host: 'other-host', nonce: 'foreign' });
+    const ticket = await plantTicket(root, 'k', { ...currentProcessOwner(), host: 'other-host', nonce: 'foreign' });
     const t0 = Date.now();
     expect(await code(acquireLock(root, 'k', undefined, 200, systemClock))).toBe('HADB_STORAGE_UNAVAILABLE');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(195);
