@@ -221,7 +221,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
   ): Promise<HaNode<W, R, WR, RR>> {
     const o = resolveHaNodeOptions(options);
     // Before anything touches the path: a second node on it fails here.
-    const lock = PathLock.acquire(o.path, o.instanceId);
+    const lock = await PathLock.acquire(o.path, o.instanceId);
     let claim: Awaited<ReturnType<typeof claimInstance>> | undefined;
     try {
       // And before anything touches the database: a second live node with this instanceId fails here.

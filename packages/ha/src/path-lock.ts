@@ -1,5 +1,15 @@
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { currentProcessOwner, isCertainlyDead, parseProcessOwner, type ProcessOwner } from '@hadb/io';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { currentProcessOwner, isCertainlyDead, parseProcessOwner, systemClock, type ProcessOwner } from '@hadb/io';
 import { HaError } from './errors.js';
 
 /** What a lock file records: its holder, the instance id, and (once claimed) the claim's incarnation. */
@@ -14,6 +24,17 @@ export interface DeadHolder {
   readonly instanceId: string;
   /** The incarnation of the instance claim it held, when it had recorded one. */
   readonly incarnation: string | undefined;
+}
+
+/** Timing of the lock file's heartbeat (its modification time, refreshed by the holder). */
+export interface PathLockTiming {
+  /** How often the holder refreshes the lock file's modification time, ms. Default 5000. */
+  readonly heartbeatMs?: number | undefined;
+  /**
+   * A lock held from another pid namespace of this host (a container that restarted) whose
+   * modification time did not move for this long is stale, ms. Default 30000.
+   */
+  readonly staleMs?: number | undefined;
 }
 
 /** Path of the lock file guarding a database path and its local state. */
@@ -56,31 +77,80 @@ function readRecord(path: string): LockRecord | undefined {
   return { owner: legacy, instanceId: fields.instanceId, incarnation };
 }
 
+/** Modification time of `path` in ms, or undefined when it is gone. */
+function mtimeOf(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the lock `held` at `path` is stale: its holder is certainly dead, or it is a process of
+ * another pid namespace on this host (which this one cannot see: a container restarted with the
+ * same volume) whose heartbeat stopped — its modification time did not move for `staleMs`, waited
+ * for here when it moved more recently. Anything else (another host) is never judged stale.
+ */
+async function isStale(path: string, held: LockRecord, staleMs: number): Promise<boolean> {
+  if (isCertainlyDead(held.owner)) return true;
+  const me = currentProcessOwner();
+  const otherNamespaceHere =
+    held.owner.host === me.host &&
+    held.owner.boot !== null &&
+    held.owner.boot === me.boot &&
+    held.owner.pidns !== me.pidns;
+  if (!otherNamespaceHere) return false;
+  const seen = mtimeOf(path);
+  if (seen === undefined) return true;
+  const wait = seen + staleMs - Date.now();
+  if (wait > 0) await systemClock.sleep(wait);
+  return mtimeOf(path) === seen;
+}
+
 /**
  * An exclusive claim on a database path and its local state (`<path>.hadb-lock`, created with
  * `O_EXCL`, recording its holder as a {@link ProcessOwner} and the node's instance id). A second
  * claim on the same path — from another process or this one — fails at once with `HADB_HA_LOCKED`
  * and touches nothing. A lock whose holder is certainly dead (see `isCertainlyDead`: same host and
- * pid namespace, and the process is gone) is taken over, and {@link deadHolder} says who held it;
- * any lock it cannot judge (another host, another pid namespace) is never guessed stale: remove it
- * by hand once that node is gone.
+ * pid namespace, and the process is gone), or whose holder in another pid namespace of this host
+ * stopped its heartbeat (the holder refreshes the file's modification time every `heartbeatMs`),
+ * is taken over, and {@link deadHolder} says who held it. A lock from another host is never
+ * guessed stale: remove it by hand once that node is gone.
  */
 export class PathLock {
   readonly path: string;
   readonly #instanceId: string;
   /** Who held the path before, when this lock was taken over from a dead process. */
   readonly deadHolder: DeadHolder | undefined;
+  readonly #heartbeat: NodeJS.Timeout;
   #held = true;
 
-  private constructor(path: string, instanceId: string, deadHolder: DeadHolder | undefined) {
+  private constructor(path: string, instanceId: string, deadHolder: DeadHolder | undefined, heartbeatMs: number) {
     this.path = path;
     this.#instanceId = instanceId;
     this.deadHolder = deadHolder;
+    // Tells a process in another pid namespace, which cannot see this one, that the holder lives.
+    this.#heartbeat = setInterval(() => {
+      try {
+        const now = new Date();
+        utimesSync(path, now, now);
+      } catch {
+        // Removed by hand, or a read-only moment: the next beat tries again.
+      }
+    }, heartbeatMs);
+    this.#heartbeat.unref();
   }
 
-  /** Claims `dbPath` for `instanceId`. Throws `HADB_HA_LOCKED` when another owner holds it. */
-  static acquire(dbPath: string, instanceId: string): PathLock {
+  /**
+   * Claims `dbPath` for `instanceId`. Throws `HADB_HA_LOCKED` when another owner holds it. A lock
+   * held from another pid namespace of this host is watched for up to `staleMs` from its last
+   * heartbeat: taken over if the heartbeat stopped, `HADB_HA_LOCKED` if it moved.
+   */
+  static async acquire(dbPath: string, instanceId: string, timing: PathLockTiming = {}): Promise<PathLock> {
     const path = lockPath(dbPath);
+    const heartbeatMs = timing.heartbeatMs ?? 5000;
+    const staleMs = timing.staleMs ?? 30_000;
     const me: LockRecord = { owner: currentProcessOwner(), instanceId };
     let dead: DeadHolder | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -90,7 +160,7 @@ export class PathLock {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const held = readRecord(path);
-        if (attempt === 0 && held !== undefined && isCertainlyDead(held.owner)) {
+        if (attempt === 0 && held !== undefined && (await isStale(path, held, staleMs))) {
           // The holder died without releasing: stale.
           dead = { instanceId: held.instanceId, incarnation: held.incarnation };
           unlinkSync(path);
@@ -107,7 +177,7 @@ export class PathLock {
       } finally {
         closeSync(fd);
       }
-      return new PathLock(path, instanceId, dead);
+      return new PathLock(path, instanceId, dead, heartbeatMs);
     }
     throw new HaError('HADB_HA_LOCKED', `${dbPath}: could not take over the stale lock ${path}`);
   }
@@ -130,6 +200,7 @@ export class PathLock {
   release(): void {
     if (!this.#held) return;
     this.#held = false;
+    clearInterval(this.#heartbeat);
     try {
       unlinkSync(this.path);
     } catch (err) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { currentProcessOwner } from '@hadb/io';
@@ -31,10 +31,15 @@ function open(id: string, path: string, storage: MemStorageBackend, store: MemLe
   });
 }
 
+/** Names, sizes and modification times (the lock file's content only: its time is a heartbeat). */
 function snapshot(d: string): string {
   return readdirSync(d)
     .sort()
-    .map((f) => `${f}:${statSync(join(d, f)).size}:${statSync(join(d, f)).mtimeMs}`)
+    .map((f) =>
+      f.endsWith('.hadb-lock')
+        ? `${f}:${readFileSync(join(d, f), 'utf8')}`
+        : `${f}:${statSync(join(d, f)).size}:${statSync(join(d, f)).mtimeMs}`,
+    )
     .join('\n');
 }
 
@@ -61,23 +66,18 @@ describe('path lock security', () => {
     expect(await again.read({ get: 'k' })).toBe('v');
   });
 
-  it('takes over a lock left by a dead process on this host, never one held by a live one', () => {
+  it('takes over a lock left by a dead process on this host, never one held by a live one', async () => {
     dir = mkdtempSync(join(tmpdir(), 'ha-lock-'));
     const path = join(dir, 'db');
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     writeFileSync(lockPath(path), JSON.stringify({ pid: dead, host: hostname(), instanceId: 'gone' }));
-    const lock = PathLock.acquire(path, 'me');
+    const lock = await PathLock.acquire(path, 'me');
     expect(JSON.parse(readFileSync(lockPath(path), 'utf8')).pid).toBe(process.pid);
     // Held by this (live) process: a second claim fails.
-    let err: unknown;
-    try {
-      PathLock.acquire(path, 'other');
-    } catch (e) {
-      err = e;
-    }
+    const err = await PathLock.acquire(path, 'other').catch((e: unknown) => e);
     expect(isHaError(err, 'HADB_HA_LOCKED')).toBe(true);
     lock.release();
-    PathLock.acquire(path, 'other').release();
+    (await PathLock.acquire(path, 'other')).release();
   });
 
   it('names a dead holder and its claim; records the incarnation of a node it holds the path for', async () => {
@@ -86,16 +86,16 @@ describe('path lock security', () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     const owner = { ...currentProcessOwner(), pid: dead, nonce: 'gone' };
     writeFileSync(lockPath(path), JSON.stringify({ ...owner, instanceId: 'me', incarnation: 'inc-1' }));
-    const lock = PathLock.acquire(path, 'me');
+    const lock = await PathLock.acquire(path, 'me');
     expect(lock.deadHolder).toEqual({ instanceId: 'me', incarnation: 'inc-1' });
     lock.recordIncarnation('inc-2');
     const record = JSON.parse(readFileSync(lockPath(path), 'utf8'));
     expect(record).toMatchObject({ pid: process.pid, instanceId: 'me', incarnation: 'inc-2' });
     expect(readdirSync(dir)).toEqual(['db.hadb-lock']);
     lock.release();
-    // A holder in another pid namespace cannot be judged: never taken over.
-    writeFileSync(lockPath(path), JSON.stringify({ ...owner, pidns: 'pid:[1]', instanceId: 'x' }));
-    expect(() => PathLock.acquire(path, 'me')).toThrow(/in use by instance x/);
+    // A holder on another host cannot be judged: never taken over.
+    writeFileSync(lockPath(path), JSON.stringify({ ...owner, host: 'elsewhere', instanceId: 'x' }));
+    await expect(PathLock.acquire(path, 'me')).rejects.toThrow(/in use by instance x/);
     // An open node records its claim's incarnation in the lock file.
     rmSync(lockPath(path));
     const storage = new MemStorageBackend();
@@ -104,5 +104,37 @@ describe('path lock security', () => {
     const held = JSON.parse(readFileSync(lockPath(join(dir, 'kv.json')), 'utf8'));
     expect(held).toMatchObject({ pid: process.pid, instanceId: 'n' });
     expect(typeof held.incarnation).toBe('string');
+  });
+
+  it('a holder in another pid namespace of this host (a restarted container): taken over once its heartbeat stops, never while it beats', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ha-lock-'));
+    const path = join(dir, 'db');
+    const me = currentProcessOwner();
+    // The same pid (a container's pid 1 is every container's), another namespace.
+    const other = { ...me, pidns: `${me.pidns}-another`, nonce: 'container-1' };
+    const timing = { heartbeatMs: 50, staleMs: 400 };
+    // Its heartbeat keeps moving: alive, refused after one look.
+    writeFileSync(lockPath(path), JSON.stringify({ ...other, instanceId: 'c', incarnation: 'inc-c' }));
+    const beat = setInterval(() => {
+      const now = new Date();
+      utimesSync(lockPath(path), now, now);
+    }, 50);
+    const started = Date.now();
+    const err = await PathLock.acquire(path, 'c', timing).catch((e: unknown) => e);
+    clearInterval(beat);
+    expect(isHaError(err, 'HADB_HA_LOCKED'), String(err)).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    // Its heartbeat stopped: taken over once it has been still for staleMs, and named.
+    const lock = await PathLock.acquire(path, 'c', timing);
+    expect(lock.deadHolder).toEqual({ instanceId: 'c', incarnation: 'inc-c' });
+    // The new holder beats: a watcher in yet another namespace would see the time move.
+    const before = statSync(lockPath(path)).mtimeMs;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(statSync(lockPath(path)).mtimeMs).toBeGreaterThan(before);
+    lock.release();
+    // Nothing is guessed without a boot id to compare (not Linux): never taken over.
+    writeFileSync(lockPath(path), JSON.stringify({ ...other, boot: null, instanceId: 'c' }));
+    utimesSync(lockPath(path), new Date(0), new Date(0));
+    await expect(PathLock.acquire(path, 'c', timing)).rejects.toThrow(/in use by instance c/);
   });
 });
