@@ -349,13 +349,51 @@ export async function runCostBench<S, L>(
     // The follower applies the committed phase's checkpoints in this process: let it finish first.
     await waitVisible(b, await a.count(), 120_000);
     const shippedRate = await throughput('shipped');
+    const note = (): string =>
+      `goal ≥ 0.5; load ${loadavg()[0]!.toFixed(1)} on the machine${failed > 0 ? `; ${failed} writes failed` : ''}`;
     ctx.record(`${e} ${CONCURRENT} concurrent committed writers`, committedRate, 'rows/s');
     ctx.record(`${e} ${CONCURRENT} concurrent shipped writers`, shippedRate, 'rows/s');
     ctx.record(
       `${e} shipped / committed throughput (${CONCURRENT} writers)`,
       shippedRate / committedRate,
       '×',
-      `goal ≥ 0.5; load ${loadavg()[0]!.toFixed(1)} on the machine${failed > 0 ? `; ${failed} writes failed` : ''}`,
+      `${note()}; the follower runs in this process and on this disk, applying every ship`,
+    );
+    // The same two phases with the leader alone, as on a machine of its own (the follower's
+    // applies and fsyncs no longer share its process and disk).
+    await waitVisible(b, await a.count(), 120_000);
+    await b.close();
+    const aloneCommitted = await throughput('committed');
+    const aloneShipped = await throughput('shipped');
+    ctx.record(`${e} leader alone: ${CONCURRENT} committed writers`, aloneCommitted, 'rows/s');
+    ctx.record(`${e} leader alone: ${CONCURRENT} shipped writers`, aloneShipped, 'rows/s');
+    ctx.record(
+      `${e} leader alone: shipped / committed throughput (${CONCURRENT} writers)`,
+      aloneShipped / aloneCommitted,
+      '×',
+      note(),
+    );
+    // Little's law: N writers that each wait at least the raw floor per write (the raw p50 above:
+    // the commit, plus what shipping it needs, plus one PUT) ship at most N ÷ that many rows a
+    // second, however the shipping is batched or pipelined.
+    const ceiling = CONCURRENT / (rawP50 / 1000);
+    ctx.record(
+      `${e} ceiling: ${CONCURRENT} shipped writers`,
+      ceiling,
+      'rows/s',
+      `${CONCURRENT} ÷ the raw p50 (${rawP50.toFixed(1)} ms): no implementation ships faster here`,
+    );
+    ctx.record(
+      `${e} ceiling ÷ leader-alone committed (${CONCURRENT} writers)`,
+      ceiling / aloneCommitted,
+      '×',
+      'an upper bound: no shipped / committed ratio above it is possible on this machine',
+    );
+    ctx.record(
+      `${e} leader alone: shipped writers ÷ ceiling`,
+      aloneShipped / ceiling,
+      '×',
+      'how close group commit comes to the ceiling',
     );
   } finally {
     await b.close();
