@@ -33,13 +33,18 @@ function killedAfter(path: string, statements: string[]): void {
  * Leader `a` creates `t` with `create`, ships `INSERT 1` and closes; then, as if killed after a
  * commit and before its next checkpoint, its WAL gets `INSERT 777`. Returns the file's path.
  */
-async function leaderKilledWithUnshippedWal(create: string): Promise<string> {
-  const path = join(nodes.dir, 'a.duckdb');
+/** Node `a` creates `t` with `create`, ships one row (1) and closes; returns its file's path. */
+async function shippedOneRowAndClosed(create = 'CREATE TABLE t (id BIGINT)'): Promise<string> {
   const a = await node('a');
   await a.execute(create);
   await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
   await a.close();
   open.length = 0;
+  return join(nodes.dir, 'a.duckdb');
+}
+
+async function leaderKilledWithUnshippedWal(create: string): Promise<string> {
+  const path = await shippedOneRowAndClosed(create);
   killedAfter(path, ['INSERT INTO t VALUES (777)']);
   return path;
 }
@@ -152,12 +157,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted node whose file holds a checkpoint that was never shipped moves it aside and restores from storage', async () => {
-    const path = join(nodes.dir, 'a.duckdb');
-    let a = await node('a');
-    await a.execute('CREATE TABLE t (id BIGINT)');
-    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
-    await a.close();
-    open.length = 0;
+    const path = await shippedOneRowAndClosed();
     // As if killed between CHECKPOINT and upload: the file moved on, storage did not.
     const raw = await DuckDBInstance.create(path);
     const conn = await raw.connect();
@@ -165,7 +165,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     await conn.run('CHECKPOINT');
     conn.closeSync();
     raw.closeSync();
-    a = await node('a');
+    const a = await node('a');
     // A slow first claim (a loaded machine) may join as follower first.
     await a.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     expect(a.role).toBe('leader');
@@ -182,12 +182,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
   }, 30_000);
 
   it('a restarted node whose position names a checkpoint never shipped, while another leader shipped that seq, sets its file aside and follows', async () => {
-    const path = join(nodes.dir, 'a.duckdb');
-    let a = await node('a');
-    await a.execute('CREATE TABLE t (id BIGINT)');
-    await a.execute('INSERT INTO t VALUES (1)', [], { durability: 'shipped' });
-    await a.close();
-    open.length = 0;
+    const path = await shippedOneRowAndClosed();
     // As if killed while uploading its next checkpoint: the position (persisted beside the upload)
     // names a segment storage never received; the file itself matches it.
     const at = (await readPosition(path))!;
@@ -197,7 +192,7 @@ describe('HaDuck in one process (local storage, 1 s TTL)', () => {
     await b.waitForRole('leader', { signal: AbortSignal.timeout(10_000) });
     await b.execute('INSERT INTO t VALUES (2)', [], { durability: 'shipped' });
     await b.execute('INSERT INTO t VALUES (3)', [], { durability: 'shipped' });
-    a = await node('a');
+    const a = await node('a');
     expect(a.role).toBe('follower');
     expect((await a.query('SELECT id FROM t ORDER BY id')).rows).toEqual([[1n], [2n], [3n]]);
     expect(readdirSync(nodes.dir).filter((f) => f.startsWith('a.duckdb.diverged-'))).toHaveLength(1);
