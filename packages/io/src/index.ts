@@ -49,3 +49,10 @@ export {
   processStat,
   type ProcessOwner,
 } from './process-owner.js';
+export {
+  OwnedLockFile,
+  type LockAttempt,
+  type LockFields,
+  type LockHolder,
+  type OwnedLockFileOptions,
+} from './owned-lock-file.js';

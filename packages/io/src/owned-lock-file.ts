@@ -1,0 +1,230 @@
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { systemClock } from './clock.js';
+import { currentProcessOwner, isCertainlyDead, parseProcessOwner, type ProcessOwner } from './process-owner.js';
+
+/** Extra fields a lock file records beside its owner (strings only; `undefined` leaves one out). */
+export type LockFields = Readonly<Record<string, string | undefined>>;
+
+/** Who a lock file names: the owning process and the fields recorded with it. */
+export interface LockHolder {
+  readonly owner: ProcessOwner;
+  readonly fields: LockFields;
+}
+
+/** Options of {@link OwnedLockFile.acquire}. */
+export interface OwnedLockFileOptions {
+  /** Recorded beside the owner. */
+  readonly fields?: LockFields | undefined;
+  /** How often the holder refreshes the file's modification time, ms. Default 5000. */
+  readonly heartbeatMs?: number | undefined;
+  /**
+   * A lock held from another pid namespace of this host (a container restarted on the same
+   * volume, which cannot see the old process) whose modification time did not move for this
+   * long is stale, ms. Default 30000.
+   */
+  readonly staleMs?: number | undefined;
+}
+
+/** What {@link OwnedLockFile.acquire} found: the lock, or the live holder that keeps it. */
+export type LockAttempt =
+  | { readonly lock: OwnedLockFile; readonly held?: undefined }
+  | { readonly lock?: undefined; readonly held: LockHolder | undefined };
+
+function encode(owner: ProcessOwner, fields: LockFields): string {
+  return JSON.stringify({ ...fields, ...owner });
+}
+
+/**
+ * The holder a lock file names, or undefined when it cannot be read (then it is never judged
+ * stale). Files of earlier formats are read too — `{pid, host, …}` JSON, or a bare pid — and
+ * judged by pid and host alone.
+ */
+function readHolder(path: string): LockHolder | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const me = currentProcessOwner();
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) {
+    return { owner: { pid: value, host: me.host, start: null, boot: null, pidns: me.pidns, nonce: '' }, fields: {} };
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(record)) if (typeof v === 'string') fields[k] = v;
+  const owner = parseProcessOwner(text);
+  if (owner !== null) return { owner, fields };
+  if (!Number.isSafeInteger(record.pid) || typeof record.host !== 'string') return undefined;
+  const legacy: ProcessOwner = {
+    pid: record.pid as number,
+    host: record.host,
+    start: null,
+    boot: null,
+    pidns: me.pidns,
+    nonce: '',
+  };
+  return { owner: legacy, fields };
+}
+
+/** Writes `text` to a new file beside `path` and syncs it; returns its path. */
+function writeTemp(path: string, text: string): string {
+  const me = currentProcessOwner();
+  const temp = `${path}.${me.pid}-${me.nonce}.tmp`;
+  const fd = openSync(temp, 'w', 0o644);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return temp;
+}
+
+/**
+ * Creates `path` holding `text` unless it exists; false when it does. The file appears whole
+ * (a synced temporary file hard-linked into place), so a crash never leaves an empty lock that
+ * nobody could judge. Where hard links are not supported, it is created with `O_EXCL` instead.
+ */
+function publish(path: string, text: string): boolean {
+  const temp = writeTemp(path, text);
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+  } finally {
+    unlinkSync(temp);
+  }
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+function mtimeOf(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `held` at `path` is stale: its owner is certainly dead, or it is a process of another
+ * pid namespace on this host and boot whose heartbeat stopped — the file's modification time did
+ * not move for `staleMs` (waited for here when it moved more recently). Nothing else is stale.
+ */
+async function isStale(path: string, held: LockHolder, staleMs: number): Promise<boolean> {
+  if (isCertainlyDead(held.owner)) return true;
+  const me = currentProcessOwner();
+  const otherNamespaceHere =
+    held.owner.host === me.host &&
+    held.owner.boot !== null &&
+    held.owner.boot === me.boot &&
+    held.owner.pidns !== me.pidns;
+  if (!otherNamespaceHere) return false;
+  const seen = mtimeOf(path);
+  if (seen === undefined) return true;
+  const wait = seen + staleMs - systemClock.wallMs();
+  if (wait > 0) await systemClock.sleep(wait);
+  return mtimeOf(path) === seen;
+}
+
+/**
+ * A lock file owned by one live process: created whole and exclusively, recording its owner (see
+ * `currentProcessOwner`) and the caller's fields. The holder refreshes the file's modification
+ * time every `heartbeatMs`. A lock whose owner is certainly dead (`isCertainlyDead`), or whose
+ * owner in another pid namespace of this host stopped its heartbeat for `staleMs`, is taken
+ * over, and {@link previous} names it. Anything else — a live owner, this process, an owner on
+ * another host, an unreadable file — keeps the lock: `acquire` returns it as `held`.
+ */
+export class OwnedLockFile {
+  readonly path: string;
+  /** The dead holder this lock was taken over from. */
+  readonly previous: LockHolder | undefined;
+  readonly #heartbeat: NodeJS.Timeout;
+  #held = true;
+
+  private constructor(path: string, previous: LockHolder | undefined, heartbeatMs: number) {
+    this.path = path;
+    this.previous = previous;
+    // Tells a process in another pid namespace, which cannot see this one, that the holder lives.
+    this.#heartbeat = setInterval(() => {
+      try {
+        const now = new Date();
+        utimesSync(path, now, now);
+      } catch {
+        // Removed by hand, or a read-only moment: the next beat tries again.
+      }
+    }, heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** Takes the lock at `path`, or says who holds it. Throws only file-system errors. */
+  static async acquire(path: string, options: OwnedLockFileOptions = {}): Promise<LockAttempt> {
+    const heartbeatMs = options.heartbeatMs ?? 5000;
+    const staleMs = options.staleMs ?? 30_000;
+    let previous: LockHolder | undefined;
+    const text = encode(currentProcessOwner(), options.fields ?? {});
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (publish(path, text)) return { lock: new OwnedLockFile(path, previous, heartbeatMs) };
+      const held = readHolder(path);
+      if (attempt === 0 && held !== undefined && (await isStale(path, held, staleMs))) {
+        previous = held;
+        unlinkSync(path);
+        continue;
+      }
+      return { held };
+    }
+    return { held: readHolder(path) };
+  }
+
+  /** Replaces the recorded fields; the file is replaced whole (write, then rename), never half-written. */
+  record(fields: LockFields): void {
+    if (!this.#held) return;
+    const temp = writeTemp(this.path, encode(currentProcessOwner(), fields));
+    renameSync(temp, this.path);
+  }
+
+  /** Stops the heartbeat and removes the file. Idempotent. */
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    clearInterval(this.#heartbeat);
+    try {
+      unlinkSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
