@@ -45,6 +45,7 @@ export { sleep, type SleepOptions } from './sleep.js';
 export {
   currentProcessOwner,
   isCertainlyDead,
+  isProcessOwner,
   parseProcessOwner,
   processStat,
   type ProcessOwner,

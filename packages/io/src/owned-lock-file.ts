@@ -11,7 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { systemClock } from './clock.js';
-import { currentProcessOwner, isCertainlyDead, parseProcessOwner, type ProcessOwner } from './process-owner.js';
+import { currentProcessOwner, isCertainlyDead, isProcessOwner, type ProcessOwner } from './process-owner.js';
 
 /** Extra fields a lock file records beside its owner (strings only; `undefined` leaves one out). */
 export type LockFields = Readonly<Record<string, string | undefined>>;
@@ -45,44 +45,40 @@ function encode(owner: ProcessOwner, fields: LockFields): string {
   return JSON.stringify({ ...fields, ...owner });
 }
 
+/** The keys of a {@link ProcessOwner}: recorded beside the fields, never read back as fields. */
+const OWNER_KEYS = new Set(['pid', 'start', 'boot', 'pidns', 'host', 'nonce']);
+
 /**
  * The holder a lock file names, or undefined when it cannot be read (then it is never judged
- * stale). Files of earlier formats are read too — `{pid, host, …}` JSON, or a bare pid — and
- * judged by pid and host alone.
+ * stale). Files of earlier formats are read too — `{pid, host, …}` JSON, or a bare pid (this
+ * host) — and judged by pid and host alone, as if from this pid namespace.
  */
 function readHolder(path: string): LockHolder | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return undefined;
   }
   const me = currentProcessOwner();
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) {
-    return { owner: { pid: value, host: me.host, start: null, boot: null, pidns: me.pidns, nonce: '' }, fields: {} };
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Record<string, unknown>;
-  const fields: Record<string, string> = {};
-  for (const [k, v] of Object.entries(record)) if (typeof v === 'string') fields[k] = v;
-  const owner = parseProcessOwner(text);
-  if (owner !== null) return { owner, fields };
-  if (!Number.isSafeInteger(record.pid) || typeof record.host !== 'string') return undefined;
-  const legacy: ProcessOwner = {
-    pid: record.pid as number,
-    host: record.host,
+  const byPid = (pid: number, host: string): ProcessOwner => ({
+    pid,
+    host,
     start: null,
     boot: null,
     pidns: me.pidns,
     nonce: '',
-  };
-  return { owner: legacy, fields };
+  });
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && value > 0 ? { owner: byPid(value, me.host), fields: {} } : undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  const fields: Record<string, string> = {};
+  for (const [k, v] of Object.entries(record)) if (typeof v === 'string' && !OWNER_KEYS.has(k)) fields[k] = v;
+  if (isProcessOwner(value)) return { owner: value, fields };
+  if (!Number.isSafeInteger(record.pid) || typeof record.host !== 'string') return undefined;
+  return { owner: byPid(record.pid as number, record.host), fields };
 }
 
 /** Writes `text` to a new file beside `path` and syncs it; returns its path. */

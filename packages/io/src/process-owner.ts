@@ -55,7 +55,8 @@ export function currentProcessOwner(): ProcessOwner {
   return self;
 }
 
-function isOwner(value: unknown): value is ProcessOwner {
+/** Whether a parsed JSON value is a {@link ProcessOwner} record. */
+export function isProcessOwner(value: unknown): value is ProcessOwner {
   const v = value as Record<string, unknown>;
   return (
     typeof v === 'object' &&
@@ -70,7 +71,7 @@ function isOwner(value: unknown): value is ProcessOwner {
 export function parseProcessOwner(text: string): ProcessOwner | null {
   try {
     const value: unknown = JSON.parse(text);
-    return isOwner(value) ? value : null;
+    return isProcessOwner(value) ? value : null;
   } catch {
     return null;
   }
