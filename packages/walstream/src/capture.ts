@@ -27,6 +27,8 @@ export interface CapturedBatch {
   /** Frames covered (committed ones), and their bytes in the WAL. */
   readonly frames: number;
   readonly walBytes: number;
+  /** The capture stopped at `maxBytes`: more committed frames follow `end`. */
+  readonly more: boolean;
 }
 
 /** What a capture found. */
@@ -78,6 +80,7 @@ export function captureCommitted(
     let end: WalPosition = start;
     let dbPages = 0;
     let frames = 0;
+    let more = false;
     scanFrames(fd, header, start.index, start.cksum1, start.cksum2, (frame) => {
       pending.set(frame.pgno, frame.index);
       if (frame.commitSize === 0) return false;
@@ -95,7 +98,8 @@ export function captureCommitted(
         cksum1: frame.cksum1,
         cksum2: frame.cksum2,
       };
-      return bytes >= maxBytes;
+      more = bytes >= maxBytes;
+      return more;
     });
     if (frames === 0) return { kind: 'idle', position: start, walFrames: start.index };
     const pages = new Map<number, Uint8Array>();
@@ -117,7 +121,15 @@ export function captureCommitted(
     }
     return {
       kind: 'batch',
-      batch: { pages, dbPages, pageSize: header.pageSize, end, frames, walBytes: frames * (24 + header.pageSize) },
+      batch: {
+        pages,
+        dbPages,
+        pageSize: header.pageSize,
+        end,
+        frames,
+        walBytes: frames * (24 + header.pageSize),
+        more,
+      },
     };
   } finally {
     closeSync(fd);

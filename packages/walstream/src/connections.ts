@@ -9,6 +9,13 @@ import { WalstreamError } from './errors.js';
 
 type Db = InstanceType<typeof Database>;
 
+/**
+ * How long the checkpoint waits for the write lock. It runs on the WAL thread, beside an
+ * application that writes on its own: a busy writer leaves the lock free only between its
+ * transactions, so the checkpoint polls for a moment instead of giving up at once.
+ */
+export const LOCK_WAIT_MS = 250;
+
 /** Connections of one replicated database. */
 export class Connections {
   readonly reader: Db;
@@ -30,7 +37,7 @@ export class Connections {
       reader.pragma('wal_autocheckpoint = 0');
       reader.pragma('cache_size = -64');
       const writer = new Database(path, { fileMustExist: true });
-      writer.pragma('busy_timeout = 0');
+      writer.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
       writer.pragma('wal_autocheckpoint = 0');
       writer.pragma('cache_size = -64');
       this.reader = reader;
@@ -61,7 +68,7 @@ export class Connections {
     this.reader.exec('COMMIT');
   }
 
-  /** Takes the write lock without waiting; false if another connection holds it. */
+  /** Takes the write lock, waiting up to {@link LOCK_WAIT_MS} for a writer to finish; false if it still holds it. */
   tryLockWrites(): boolean {
     try {
       this.writer.exec('BEGIN IMMEDIATE');
@@ -84,13 +91,15 @@ export class Connections {
 
   /** Runs a checkpoint on the reader (outside its read transaction); returns `[busy, log, checkpointed]`. */
   checkpoint(mode: 'PASSIVE' | 'TRUNCATE'): [number, number, number] {
-    const row = this.reader.pragma(`wal_checkpoint(${mode})`) as Array<{
-      busy: number;
-      log: number;
-      checkpointed: number;
-    }>;
-    const r = row[0] ?? { busy: 1, log: -1, checkpointed: -1 };
-    return [r.busy, r.log, r.checkpointed];
+    return runCheckpoint(this.reader, mode);
+  }
+
+  /**
+   * Runs a checkpoint on the writer (outside a write lock), while the reader keeps its read
+   * transaction: it moves frames only up to where that transaction reads. Returns `[busy, log, checkpointed]`.
+   */
+  checkpointOther(mode: 'PASSIVE'): [number, number, number] {
+    return runCheckpoint(this.writer, mode);
   }
 
   close(): void {
@@ -102,4 +111,10 @@ export class Connections {
       this.reader.close();
     }
   }
+}
+
+function runCheckpoint(db: Db, mode: 'PASSIVE' | 'TRUNCATE'): [number, number, number] {
+  const row = db.pragma(`wal_checkpoint(${mode})`) as Array<{ busy: number; log: number; checkpointed: number }>;
+  const r = row[0] ?? { busy: 1, log: -1, checkpointed: -1 };
+  return [r.busy, r.log, r.checkpointed];
 }

@@ -15,8 +15,7 @@ import {
   type Timer,
 } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
-import { captureCommitted, type CapturedBatch } from './capture.js';
-import { Connections } from './connections.js';
+import { captureCommitted, type CapturedBatch, type CaptureResult } from './capture.js';
 import { abortedError, timeoutError, WalstreamError } from './errors.js';
 import type { WalstreamEvent } from './events.js';
 import { claimLineage, putChangesetFenced, refuseNewerWriter, type LineageClaim, type WriterTerm } from './fencing.js';
@@ -24,7 +23,8 @@ import { metaEntry } from './meta.js';
 import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
-import { fileUnchanged, loadState, saveState, type LocalState, type WalPosition } from './state.js';
+import { fileUnchanged, loadState, samePosition, saveState, type LocalState, type WalPosition } from './state.js';
+import type { WalDb, WalThread } from './wal-thread.js';
 
 /** Result of {@link DatabaseReplicator.sync}. */
 export interface SyncResult {
@@ -57,6 +57,8 @@ export interface EngineContext {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly limiter: ConcurrencyLimiter;
+  /** Where the database's connections live and its WAL is read and checkpointed. */
+  readonly wal: WalThread;
   readonly emit: (event: WalstreamEvent) => void;
   /** Called after each successful sync (also one that found nothing to ship). */
   readonly synced?: ((db: string) => void) | undefined;
@@ -65,6 +67,9 @@ export interface EngineContext {
 }
 
 const deadline = { timeout: timeoutError, aborted: abortedError };
+
+/** Bulk checkpoint rounds, with writers going on, before the round that locks them out (see `checkpoint-cycle.ts`). */
+const BULK_CHECKPOINT_ROUNDS = 2;
 
 /** Attempts at claiming a lineage sequence while other writers' claims or late changesets keep appearing. */
 const CLAIM_ATTEMPTS = 16;
@@ -102,7 +107,7 @@ export class DatabaseReplicator {
   readonly #epoch: bigint | undefined;
   #claim: LineageClaim | undefined;
   readonly #walPath: string;
-  readonly #conns: Connections;
+  readonly #wal: WalDb;
 
   readonly #options: ResolvedDatabaseOptions;
   readonly #ctx: EngineContext;
@@ -113,14 +118,15 @@ export class DatabaseReplicator {
     options: ResolvedDatabaseOptions,
     ctx: EngineContext,
     fencing: FencingOptions,
+    wal: WalDb,
   ) {
+    this.#wal = wal;
     this.#term = fencing.term;
     this.#epoch = fencing.term === undefined ? undefined : BigInt(fencing.term.epoch);
     this.#claim = fencing.claim;
     this.#options = options;
     this.#ctx = ctx;
     this.#walPath = `${path}-wal`;
-    this.#conns = new Connections(path);
     const now = ctx.clock.now();
     this.#lastSnapshotAt = now;
     this.#lastShipAt = now;
@@ -140,12 +146,13 @@ export class DatabaseReplicator {
     op: OpOptions & FencingOptions = {},
   ): Promise<DatabaseReplicator> {
     if (!existsSync(path)) throw new WalstreamError('HADB_WALSTREAM_NOT_FOUND', `${path} does not exist`);
-    const r = new DatabaseReplicator(name, path, options, ctx, op);
+    const wal = await ctx.wal.open(path);
+    const r = new DatabaseReplicator(name, path, options, ctx, op, wal);
     try {
       await r.#start(op.signal);
     } catch (err) {
       r.#closed = true;
-      r.#conns.close();
+      await wal.close();
       throw err;
     }
     if (options.autoSync) r.#schedule();
@@ -153,7 +160,7 @@ export class DatabaseReplicator {
   }
 
   async #start(signal: AbortSignal | undefined): Promise<void> {
-    this.#conns.holdRead();
+    await this.#wal.holdRead();
     const { storage, prefix } = this.#ctx;
     const saved = loadState(this.path);
     const remote = await listRemote(storage, prefix, this.name, { signal });
@@ -262,16 +269,38 @@ export class DatabaseReplicator {
     };
   }
 
-  /** Captures the next committed batch into `pending`; false when there is nothing new. */
-  #captureOne(): boolean {
+  /**
+   * Captures the next committed batch (on the WAL thread) into `pending`: `'end'` when it reached
+   * the last commit in the WAL, `'more'` when it stopped at `maxChangesetBytes`, false when there
+   * is nothing new.
+   */
+  async #captureOne(): Promise<false | 'more' | 'end'> {
     const capturedAt = this.#ctx.clock.now();
-    const got = captureCommitted(this.#walPath, this.#cursor, this.#restartSafe, this.#options.maxChangesetBytes);
+    const got = await this.#wal.capture(
+      this.#walPath,
+      this.#cursor,
+      this.#restartSafe,
+      this.#options.maxChangesetBytes,
+    );
+    if (this.#lostRead() || !this.#takeCapture(got, capturedAt) || got.kind !== 'batch') return false;
+    return got.batch.more ? 'more' : 'end';
+  }
+
+  /** The WAL thread stopped and reopened the connections: frames may have gone unread. */
+  #lostRead(): boolean {
+    if (!this.#wal.takeLost()) return false;
+    this.#needsSnapshot = 'the WAL thread restarted';
+    return true;
+  }
+
+  /** Adds a capture's batch to `pending`, or records what it found; false when there is no batch. */
+  #takeCapture(got: CaptureResult, capturedAt: number): boolean {
     if (got.kind === 'reset') {
       this.#needsSnapshot = 'WAL restarted outside walstream';
       return false;
     }
     if (got.kind === 'idle') {
-      if (got.position !== null && got.position !== this.#cursor) this.#moveToNewLog(got.position);
+      if (got.position !== null && !samePosition(got.position, this.#cursor)) this.#moveToNewLog(got.position);
       return false;
     }
     const batch = got.batch;
@@ -309,19 +338,32 @@ export class DatabaseReplicator {
     }
   }
 
+  /**
+   * Ships what is pending, then captures and ships until a capture begun here reached the last
+   * commit in the WAL: every commit made before the call is shipped, and a writer that never
+   * pauses cannot keep the call going.
+   */
   async #doSync(signal: AbortSignal | undefined): Promise<SyncResult> {
     let shipped = 0;
     let pages = 0;
     let bytes = 0;
+    let reachedEnd = false;
     for (;;) {
       throwIfAborted(signal, abortedError);
       if (this.#needsSnapshot !== null) {
+        // The snapshot holds every commit made so far.
         await this.#newLineage(this.#needsSnapshot, signal);
+        reachedEnd = true;
         continue;
       }
-      if (this.#pending.length === 0 && !this.#captureOne()) {
-        if (this.#needsSnapshot !== null) continue;
-        break;
+      if (this.#pending.length === 0) {
+        if (reachedEnd) break;
+        const got = await this.#captureOne();
+        if (got === false) {
+          if (this.#needsSnapshot !== null) continue;
+          break;
+        }
+        reachedEnd = got === 'end';
       }
       const { cs, batch, capturedAt } = this.#pending[0]!;
       const size = await this.#upload(cs, signal);
@@ -478,8 +520,8 @@ export class DatabaseReplicator {
    */
   async #newLineage(reason: string, signal: AbortSignal | undefined): Promise<void> {
     this.#pending = [];
-    this.#conns.releaseRead();
-    this.#conns.holdRead();
+    this.#wal.takeLost();
+    await this.#wal.rehold();
     // Everything committed before the lock is in the image: the WAL's frames up to its last
     // commit, or the database file alone. A restart of the log after this loses nothing.
     let pos: WalPosition | null = null;
@@ -500,44 +542,42 @@ export class DatabaseReplicator {
   }
 
   /**
-   * Checkpoint under walstream's control. Writers are blocked (write lock, not waited for: a busy
-   * database skips this round) while the last frames are captured and the read lock is dropped,
-   * so every frame the checkpoint moves has been read. TRUNCATE then needs the write lock itself;
-   * a commit that slips into that gap is detected by `data_version` and covered by a snapshot.
+   * Checkpoint under walstream's control, on the WAL thread (see `checkpoint-cycle.ts`): every
+   * frame it moves was read first, writers are locked out only for the last part (and not
+   * waited for: a busy database skips this round). Frames read meanwhile are shipped after it; a
+   * commit that slipped in before a `TRUNCATE` is covered by a snapshot.
    */
   async #doCheckpoint(mode: 'PASSIVE' | 'TRUNCATE', signal: AbortSignal | undefined): Promise<boolean> {
     throwIfAborted(signal, abortedError);
-    if (this.#needsSnapshot !== null || !this.#conns.tryLockWrites()) return false;
-    let locked = true;
-    let complete = false;
-    let walFrames = 0;
-    try {
-      // Commits since the last sync are captured (in memory) while writers wait; shipped below.
-      while (this.#captureOne());
+    if (this.#needsSnapshot !== null) return false;
+    const capturedAt = this.#ctx.clock.now();
+    const cycle = await this.#wal.checkpoint({
+      mode,
+      walPath: this.#walPath,
+      cursor: this.#cursor,
+      restartSafe: this.#restartSafe,
+      maxBytes: this.#options.maxChangesetBytes,
+      pageSize: this.#state.pageSize,
+      bulkRounds: BULK_CHECKPOINT_ROUNDS,
+    });
+    if (this.#lostRead()) return false;
+    for (const got of cycle.captures) {
+      this.#takeCapture(got, capturedAt);
       if (this.#needsSnapshot !== null) return false;
-      walFrames = this.#cursor?.index ?? 0;
-      this.#conns.releaseRead();
-      if (mode === 'PASSIVE') {
-        const [busy, log, done] = this.#conns.checkpoint('PASSIVE');
-        complete = busy === 0 && log === done;
-      } else {
-        const before = this.#conns.dataVersion();
-        this.#conns.unlockWrites();
-        locked = false;
-        const [busy] = this.#conns.checkpoint('TRUNCATE');
-        complete = busy === 0;
-        if (this.#conns.dataVersion() !== before) this.#needsSnapshot = 'a commit raced the TRUNCATE checkpoint';
-      }
-      this.#conns.holdRead();
-      this.#restartSafe = true;
-    } finally {
-      this.#conns.holdRead();
-      if (locked) this.#conns.unlockWrites();
     }
+    this.#restartSafe = cycle.restartSafe;
+    if (!cycle.ran) return false;
+    if (cycle.raced) this.#needsSnapshot = 'a commit raced the TRUNCATE checkpoint';
     this.#lastCheckpointAt = this.#ctx.clock.now();
-    this.#ctx.emit({ type: 'checkpoint', db: this.name, mode, walFrames, complete });
+    this.#ctx.emit({
+      type: 'checkpoint',
+      db: this.name,
+      mode,
+      walFrames: this.#cursor?.index ?? 0,
+      complete: cycle.complete,
+    });
     await this.#doSync(signal);
-    return complete;
+    return cycle.complete;
   }
 
   #schedule(): void {
@@ -590,7 +630,7 @@ export class DatabaseReplicator {
       else await this.#queue;
     } finally {
       this.#closed = true;
-      this.#conns.close();
+      await this.#wal.close();
       this.#recordCleanClose();
     }
   }

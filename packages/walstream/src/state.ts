@@ -12,6 +12,14 @@ export interface WalPosition {
   readonly cksum2: number;
 }
 
+/** True when `a` and `b` name the same place in the same log. */
+export function samePosition(a: WalPosition | null, b: WalPosition | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.salt1 === b.salt1 && a.salt2 === b.salt2 && a.index === b.index && a.cksum1 === b.cksum1 && a.cksum2 === b.cksum2
+  );
+}
+
 /** Persisted replication state of one database. */
 export interface LocalState {
   /** Last sequence shipped (incremental or snapshot). */

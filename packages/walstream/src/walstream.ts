@@ -3,6 +3,7 @@ import { basename, resolve } from 'node:path';
 import { startAdminServer, type AdminServer } from '@hadb/admin';
 import { ConcurrencyLimiter, type OpOptions } from '@hadb/io';
 import { WalstreamAdminSource } from './admin-source.js';
+import { WalThread } from './wal-thread.js';
 import { WalstreamError } from './errors.js';
 import {
   checkName,
@@ -49,6 +50,7 @@ export class Walstream {
       clock: shared.clock,
       logger: shared.logger,
       limiter: new ConcurrencyLimiter(shared.uploadConcurrency),
+      wal: new WalThread(),
       synced: (db) => source.synced(db),
       syncFailed: (db, err) => source.failed(db, err),
       emit: (event) => {
@@ -148,6 +150,7 @@ export class Walstream {
     const all = [...this.#dbs.values()];
     this.#dbs.clear();
     const results = await Promise.allSettled(all.map((r) => r.close(options)));
+    await this.#ctx.wal.close();
     const failed = results.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
   }
