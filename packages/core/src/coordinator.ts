@@ -54,7 +54,8 @@ export class Coordinator implements WriteGuard, AsyncDisposable {
 
   /**
    * Joins `db` (local file `path`): becomes leader if the lease is free (after restoring to the
-   * durable head), otherwise follows. Rejects with `HADB_CORE_ALREADY_JOINED`, `HADB_CORE_JOIN_FAILED`
+   * durable head), otherwise follows. `options.signal` cuts every step of it, the restore included
+   * (the lease is then given back). Rejects with `HADB_CORE_ALREADY_JOINED`, `HADB_CORE_JOIN_FAILED`
    * (cause attached), or `HADB_STORAGE_INVALID_KEY` for an unsafe name.
    */
   async join(db: string, path: string, options: CallOptions = {}): Promise<JoinResult> {

@@ -134,7 +134,7 @@ export class DatabaseDriver {
       );
       const grant = await this.#lease.claim(observed, Math.max(head.epoch, this.gate.highest), signal);
       if (grant !== undefined) {
-        const started = await this.#startTerm(grant, 'join');
+        const started = await this.#startTerm(grant, 'join', signal);
         if (!started.ok) {
           throw new CoordinatorError('HADB_CORE_JOIN_FAILED', `joining ${this.db} as leader failed`, {
             cause: started.error,
@@ -291,12 +291,12 @@ export class DatabaseDriver {
 
   /**
    * Starts a term on a won lease (see `term-start.ts`: fence and renewals, restore or catch-up,
-   * the caught-up check, the replicator; a failure gives the lease back); success makes this node
-   * the leader ({@link enterTerm}).
+   * the caught-up check, the replicator; a failure, or `signal` firing, gives the lease back);
+   * success makes this node the leader ({@link enterTerm}).
    */
-  async #startTerm(grant: LeaseGrant, how: 'join' | 'promotion'): Promise<TermStart> {
+  async #startTerm(grant: LeaseGrant, how: 'join' | 'promotion', signal?: AbortSignal): Promise<TermStart> {
     const started = this.#options.clock.now();
-    const result = await startLeaderTerm(this.#termDeps(), grant, how);
+    const result = await startLeaderTerm(this.#termDeps(), grant, how, signal);
     if (result.ok) this.#enterTerm(grant.epoch, how, started);
     return result;
   }

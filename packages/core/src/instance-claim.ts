@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeLeaseData, encodeLeaseData, type LeaseData, type LeaseStore } from '@hadb/lease';
 import {
+  abortReason,
   type Clock,
   describeError,
   type Logger,
@@ -116,7 +117,9 @@ export class InstanceClaim {
   /**
    * Takes the claim, then keeps answering challenges until {@link release}. Throws
    * `HADB_CORE_DUPLICATE_INSTANCE` when another live process holds it (or is starting with the
-   * same id), or the store's error.
+   * same id), the store's error, or `HADB_CORE_ABORTED` (or the hadb error given as the reason)
+   * once `signal` fires — also during the wait for a holder's answer. After a throw nothing is held
+   * and nothing runs; a challenge already written stays for the holder to answer.
    */
   async acquire(signal: AbortSignal): Promise<void> {
     const { store, clock } = this.#o;
@@ -176,7 +179,7 @@ export class InstanceClaim {
         challenge = { etag: out.etag, at: clock.now() };
       }
       await sleepUnlessAborted(clock, this.#o.timing.pollIntervalMs, signal);
-      if (signal.aborted) throw signal.reason;
+      if (signal.aborted) throw abortReason(signal, CORE_DEADLINE.aborted);
     }
   }
 

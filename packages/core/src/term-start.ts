@@ -59,16 +59,19 @@ export interface TermStartDeps {
 /**
  * Starts a term on `grant`. Resolves `ok` once the replicator runs under the term (the caller
  * then makes the node leader), or `ok: false` after the term was ended and the lease given back.
+ * `signal` (a join's) cuts the step running like the term's end does; the term is then abandoned.
  */
 export async function startLeaderTerm(
   deps: TermStartDeps,
   grant: LeaseGrant,
   how: 'join' | 'promotion',
+  signal?: AbortSignal,
 ): Promise<TermStart> {
   const opened = openTerm(deps, grant);
   const step: { stage: TermStage } = { stage: 'catchup' };
+  const stepSignal = signal === undefined ? opened.fence.signal : AbortSignal.any([opened.fence.signal, signal]);
   try {
-    await prepareTerm(deps, opened, how, step);
+    await prepareTerm(deps, opened, how, step, stepSignal);
   } catch (error) {
     await abandonTerm(deps, opened, how, step.stage, error);
     return { ok: false, error };
@@ -114,15 +117,17 @@ function openTerm(deps: TermStartDeps, grant: LeaseGrant): OpenedTerm {
 
 /**
  * Brings the local copy to the durable head (restore on join, catch-up on promotion), checks it
- * is caught up, and starts the replicator. A timed-out step ends the term at once (renewals stop,
- * the lease can expire for others) while the step itself is still awaited before anything else
- * touches the local copy. `step.stage` tells a failure's stage.
+ * is caught up, and starts the replicator; each step runs under `signal` (the term's fence, or
+ * that and the caller's). A timed-out step ends the term at once (renewals stop, the lease can
+ * expire for others) while the step itself is still awaited before anything else touches the
+ * local copy. `step.stage` tells a failure's stage.
  */
 async function prepareTerm(
   deps: TermStartDeps,
   opened: OpenedTerm,
   how: 'join' | 'promotion',
   step: { stage: TermStage },
+  signal: AbortSignal,
 ): Promise<void> {
   const { replicator, followerBehavior, clock, prefix, logger } = deps.options;
   const { fence, term } = opened;
@@ -130,7 +135,7 @@ async function prepareTerm(
   const catchupStarted = clock.now();
   const position =
     how === 'join'
-      ? await deps.bounded('pull', (s) => replicator.pull(deps.db, deps.path, { signal: s }), fence.signal, giveUp)
+      ? await deps.bounded('pull', (s) => replicator.pull(deps.db, deps.path, { signal: s }), signal, giveUp)
       : await deps.bounded(
           'catch-up',
           (s) =>
@@ -145,14 +150,14 @@ async function prepareTerm(
               signal: s,
               logger,
             }),
-          fence.signal,
+          signal,
           giveUp,
         );
   deps.metrics.duration('lastCatchupDurationUs', clock.now() - catchupStarted);
   const head = await deps.bounded(
     'durable head',
     (s) => followerBehavior.durableHead(deps.db, { signal: s }),
-    fence.signal,
+    signal,
     giveUp,
   );
   if (position < head.position) {
@@ -170,7 +175,7 @@ async function prepareTerm(
       how === 'join'
         ? replicator.startLineage(deps.db, deps.path, term, { signal: s })
         : replicator.continueLineage(deps.db, deps.path, term, { signal: s }),
-    fence.signal,
+    signal,
     giveUp,
   );
   fence.check();

@@ -178,6 +178,26 @@ describe('instance claim', () => {
     expect(isCoordinatorError(err, 'HADB_CORE_DUPLICATE_INSTANCE')).toBe(true);
   });
 
+  it('a wait for the holder’s answer is cut by the signal: HADB_CORE_ABORTED at once, its challenge left for the holder to answer', async () => {
+    const store = await MemLeaseStore.open();
+    const long = 10 * 60_000;
+    const holder = claim(store, 'node-1', 'app', long);
+    await holder.acquire(signal());
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = performance.now();
+    const err = await claim(store, 'node-1', 'app', long)
+      .acquire(controller.signal)
+      .catch((e: unknown) => e);
+    expect(isCoordinatorError(err, 'HADB_CORE_ABORTED'), String(err)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    // The challenge it wrote stays for the holder, which answers it at its next check.
+    const record = new TextDecoder().decode(
+      (await store.read(store.keyFor(instanceClaimScope('app', 'node-1'))))!.data,
+    );
+    expect(record).not.toContain(`"session_id":"${holder.incarnation}"`);
+  });
+
   it('long names still map to a valid scope', () => {
     const long = 'd'.repeat(128);
     expect(instanceClaimScope(long, 'i'.repeat(128)).length).toBeLessThanOrEqual(128);

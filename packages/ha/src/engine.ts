@@ -77,9 +77,10 @@ export interface HaEngine<W, R, WR, RR> {
    * Makes the local copy safe to follow from, before either side opens it: at start and after a
    * leader side retired. A copy holding changes that were never shipped (a leader killed between
    * commit and ship) must be set aside, never deleted and never followed from. Never called while
-   * a side has the file open. `options.signal` fires when the node closes: stop promptly (storage
-   * requests and long copies included) and reject, leaving nothing half-written — the file where
-   * it was, and a set-aside copy either complete or absent; the next start prepares it again.
+   * a side has the file open. `options.signal` fires when the node closes (or its open is
+   * cancelled): stop promptly (storage requests and long copies included) and reject, leaving
+   * nothing half-written — the file where it was, and a set-aside copy either complete or absent;
+   * the next start prepares it again.
    */
   prepareLocalCopy(options?: OpOptions): Promise<void>;
   /**

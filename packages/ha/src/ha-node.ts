@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Coordinator, isCoordinatorError, type RoleEvent } from '@hadb/core';
-import { describeError, type OpOptions } from '@hadb/io';
+import { abortReason, describeError, type OpOptions } from '@hadb/io';
 import type { AppliedInfo, HaEngine, LeaderContext, LeaderSide } from './engine.js';
-import { HaError, throwIfAborted } from './errors.js';
+import { HaError, haAborted, throwIfAborted } from './errors.js';
 import { FileGate } from './file-gate.js';
 import { PullWatchdog, watchedFollowerBehavior } from './follower-watchdog.js';
 import { NodeAdmin } from './node-admin.js';
@@ -214,25 +214,32 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
    * Starts a node: binds the forwarding server, makes the local copy safe, joins the cluster
    * (restoring or catching up from storage), and opens the engine in the role won. Resolves once
    * the node can serve. `events` lets an adapter receive the events on its own emitter.
+   * `options.signal` cancels the open: it rejects with `HADB_HA_ABORTED` (or the hadb error given
+   * as the reason) once everything it took is released (see {@link HaNodeOptions.signal}).
    */
   static async open<W, R, WR, RR>(
     options: HaNodeOptions<W, R, WR, RR>,
     events: EventEmitter<HaNodeEvents> = new EventEmitter<HaNodeEvents>(),
   ): Promise<HaNode<W, R, WR, RR>> {
     const o = resolveHaNodeOptions(options);
-    // Before anything touches the path: a second node on it fails here.
-    const lock = await PathLock.acquire(o.path, o.instanceId);
+    const signal = options.signal;
+    throwIfAborted(signal);
+    let lock: PathLock | undefined;
     let claim: Awaited<ReturnType<typeof claimInstance>> | undefined;
     try {
+      // Before anything touches the path: a second node on it fails here.
+      lock = await PathLock.acquire(o.path, o.instanceId, { signal });
       // And before anything touches the database: a second live node with this instanceId fails here.
-      claim = await claimInstance(o, lock);
-      const node = await HaNode.#openLocked(o, events, lock);
+      claim = await claimInstance(o, lock, signal);
+      const node = await HaNode.#openLocked(o, events, lock, signal);
       node.#claim = claim;
       return node;
     } catch (err) {
+      // Whatever a step cut by the signal threw (a core, io or engine error), the open was aborted.
+      const failure = signal?.aborted === true ? abortReason(signal, haAborted) : err;
       await claim?.release();
-      lock.release();
-      throw err;
+      lock?.release();
+      throw failure;
     }
   }
 
@@ -240,6 +247,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     o: ResolvedHaNodeOptions<W, R, WR, RR>,
     events: EventEmitter<HaNodeEvents>,
     lock: PathLock,
+    signal: AbortSignal | undefined,
   ): Promise<HaNode<W, R, WR, RR>> {
     let self: HaNode<W, R, WR, RR> | undefined;
     const leaderWaker = new LeaderWaker({
@@ -315,7 +323,7 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
       throw err;
     }
     try {
-      await self.#start();
+      await self.#start(signal);
     } catch (err) {
       await self.close().catch(() => undefined);
       throw err;
@@ -343,12 +351,16 @@ export class HaNode<W, R, WR, RR> implements AsyncDisposable {
     return this.#engine;
   }
 
-  async #start(): Promise<void> {
-    await this.#lifecycle.prepare();
+  /** Prepares, joins and opens the engine; `signal` cuts the steps that wait (the open then closes the node). */
+  async #start(signal: AbortSignal | undefined): Promise<void> {
+    throwIfAborted(signal);
+    await this.#lifecycle.prepare({ signal });
     this.#offEvents = this.#coordinator.on('*', (event: RoleEvent) => this.#lifecycle.onRoleEvent(event));
-    await this.#coordinator.join(this.#options.name, this.#options.path);
+    await this.#coordinator.join(this.#options.name, this.#options.path, { signal });
     await this.#lifecycle.sync();
+    throwIfAborted(signal);
     await this.#admin?.start(this.#coordinator);
+    throwIfAborted(signal);
   }
 
   /** Throws unless this node may write right now (called under the engine's write lock). */

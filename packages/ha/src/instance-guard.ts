@@ -10,12 +10,14 @@ import type { PathLock } from './path-lock.js';
  * fails with `HADB_HA_DUPLICATE_INSTANCE`. A restart after a crash on the same path takes the
  * claim over at once when the path lock it took over from the dead process named that process's
  * claim; otherwise it waits for the holder's answer (`InstanceClaim.answerWaitMs`, about four
- * lease TTLs). The claim's incarnation is then recorded in the path lock for the next restart.
- * Release the returned claim when the node closes.
+ * lease TTLs; `signal` cuts it, and nothing is held then). Once claimed, the claim's incarnation
+ * is recorded in the path lock for the next restart. Release the returned claim when the node
+ * closes.
  */
 export async function claimInstance<W, R, WR, RR>(
   o: ResolvedHaNodeOptions<W, R, WR, RR>,
   lock: PathLock,
+  signal: AbortSignal | undefined,
 ): Promise<InstanceClaim> {
   const dead = lock.deadHolder;
   const claim = new InstanceClaim({
@@ -29,7 +31,7 @@ export async function claimInstance<W, R, WR, RR>(
     deadIncarnation: dead?.instanceId === o.instanceId ? dead.incarnation : undefined,
   });
   try {
-    await claim.acquire(new AbortController().signal);
+    await claim.acquire(signal ?? new AbortController().signal);
   } catch (err) {
     if (isCoordinatorError(err, 'HADB_CORE_DUPLICATE_INSTANCE')) {
       throw new HaError('HADB_HA_DUPLICATE_INSTANCE', err.message, { cause: err });

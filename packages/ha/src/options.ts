@@ -101,6 +101,14 @@ export interface HaNodeOptions<W, R, WR, RR> {
    * `close()`. Default: none.
    */
   readonly admin?: EngineAdminOptions | undefined;
+  /**
+   * Cancels the open: it cuts the waits for the path lock and the instance claim, the preparation
+   * of the local copy and the join (restore or catch-up from storage), and is checked between the
+   * other steps. The open then rejects with `HADB_HA_ABORTED` (or the hadb error given as the
+   * reason) once it has released all it took — the instance claim, the path lock, the engine and
+   * the servers. Firing after the open resolved does nothing.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Node options a database adapter (haduck, haqlite) takes with the same name and meaning as `HaNode.open`. */
@@ -122,6 +130,7 @@ const PASSED_NODE_OPTIONS = [
   'clock',
   'logger',
   'admin',
+  'signal',
 ] as const;
 
 /** The part of an adapter's options it hands to its node unchanged (see {@link passedNodeOptions}). */

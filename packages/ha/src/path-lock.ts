@@ -1,4 +1,4 @@
-import { OwnedLockFile, type OwnedLockFileOptions } from '@hadb/io';
+import { OwnedLockFile, type OpOptions, type OwnedLockFileOptions } from '@hadb/io';
 import { HaError } from './errors.js';
 
 /** A holder that certainly died while it held the path, as its lock file recorded it. */
@@ -48,11 +48,16 @@ export class PathLock {
   /**
    * Claims `dbPath` for `instanceId`. Throws `HADB_HA_LOCKED` when another owner holds it. A lock
    * held from another pid namespace of this host is watched for up to `staleMs` from its last
-   * heartbeat: taken over if the heartbeat stopped, `HADB_HA_LOCKED` if it moved.
+   * heartbeat: taken over if the heartbeat stopped, `HADB_HA_LOCKED` if it moved. `signal` cuts
+   * that wait (`HADB_IO_ABORTED`, nothing taken).
    */
-  static async acquire(dbPath: string, instanceId: string, timing: PathLockTiming = {}): Promise<PathLock> {
+  static async acquire(
+    dbPath: string,
+    instanceId: string,
+    options: PathLockTiming & OpOptions = {},
+  ): Promise<PathLock> {
     const path = lockPath(dbPath);
-    const got = await OwnedLockFile.acquire(path, { ...timing, fields: { instanceId } });
+    const got = await OwnedLockFile.acquire(path, { ...options, fields: { instanceId } });
     if (got.lock !== undefined) return new PathLock(got.lock, instanceId);
     const held = got.held;
     const who =

@@ -1,6 +1,6 @@
 import type { Coordinator, RoleEvent } from '@hadb/core';
 import { HaError } from './errors.js';
-import type { Logger } from '@hadb/io';
+import type { Logger, OpOptions } from '@hadb/io';
 import type { FollowerSide, HaEngine, LeaderContext, LeaderSide } from './engine.js';
 import type { FileGate } from './file-gate.js';
 import { Mutex } from './mutex.js';
@@ -106,10 +106,15 @@ export class RoleLifecycle<W, R, WR, RR> {
     return this.#pending === 0;
   }
 
-  /** Makes the local copy safe and creates the follower side; call before joining. */
-  async prepare(): Promise<void> {
+  /**
+   * Makes the local copy safe and creates the follower side; call before joining. `signal` (the
+   * open's) cuts it like closing does.
+   */
+  async prepare(options: OpOptions = {}): Promise<void> {
+    const closing = this.#closing.signal;
+    const signal = options.signal === undefined ? closing : AbortSignal.any([closing, options.signal]);
     // A copy this node wrote as leader but never shipped must not be followed from.
-    await this.#engine.prepareLocalCopy({ signal: this.#closing.signal });
+    await this.#engine.prepareLocalCopy({ signal });
     this.#follower = this.#engine.openFollower();
   }
 

@@ -8,7 +8,7 @@ import { MemStorageBackend } from '@hadb/storage-mem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitLeaderHead } from '../src/forwarding/notice-client.js';
 import { HaNode, isHaError, type EngineFactory } from '../src/index.js';
-import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
+import { kvEngineWith, type KvRead, type KvWrite } from './kv-engine.js';
 
 type KvNode = HaNode<KvWrite, KvRead, number, string | null>;
 
@@ -43,23 +43,14 @@ function slowDemotion(storage: MemStorageBackend): {
   const gate = new Promise<void>((r) => {
     release = r;
   });
-  const inner = kvEngine(storage);
   return {
     release,
-    engine: (ctx) => {
-      const e = inner(ctx);
-      const remove = e.replicator.remove.bind(e.replicator);
-      return {
-        ...e,
-        replicator: {
-          ...e.replicator,
-          remove: async (...args) => {
-            await gate;
-            return remove(...args);
-          },
-        },
-      };
-    },
+    engine: kvEngineWith(storage, (own) => ({
+      remove: async (...args) => {
+        await gate;
+        return own.remove(...args);
+      },
+    })),
   };
 }
 

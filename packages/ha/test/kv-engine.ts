@@ -175,3 +175,28 @@ export function kvEngine(storage: StorageBackend): EngineFactory<KvWrite, KvRead
     };
   };
 }
+
+/**
+ * `kvEngine(storage)` with replicator methods replaced: `override` gets each engine's own
+ * replicator (to call through to) and returns the methods to use instead.
+ */
+export function kvEngineWith(
+  storage: StorageBackend,
+  override: (own: Replicator) => Partial<Replicator>,
+): EngineFactory<KvWrite, KvRead, number, string | null> {
+  const inner = kvEngine(storage);
+  return (ctx) => {
+    const e = inner(ctx);
+    return { ...e, replicator: { ...e.replicator, ...override(e.replicator) } };
+  };
+}
+
+/** A call that never answers (a huge restore or snapshot): rejects with `signal`'s reason once it fires, recorded in `reasons`. */
+export function hangUntilAborted<T>(signal: AbortSignal | undefined, reasons: unknown[]): Promise<T> {
+  return new Promise<T>((_resolve, reject) =>
+    signal?.addEventListener('abort', () => {
+      reasons.push(signal.reason);
+      reject(signal.reason);
+    }),
+  );
+}

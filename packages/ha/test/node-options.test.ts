@@ -9,7 +9,7 @@ import { until } from '@hadb/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HaNode, passedNodeOptions, type EngineFactory } from '../src/index.js';
 import { resolveHaNodeOptions } from '../src/options.js';
-import { kvEngine, type KvRead, type KvWrite } from './kv-engine.js';
+import { hangUntilAborted, kvEngine, kvEngineWith, type KvRead, type KvWrite } from './kv-engine.js';
 
 type KvFactory = EngineFactory<KvWrite, KvRead, number, string | null>;
 
@@ -43,27 +43,10 @@ describe('replicatorTimeoutMs', () => {
     const storage = new MemStorageBackend();
     const reasons: unknown[] = [];
     let hang = true;
-    const inner = kvEngine(storage);
     // The lineage start hangs (a huge database being snapshotted) until its signal fires.
-    const engine: KvFactory = (ctx) => {
-      const e = inner(ctx);
-      const start = e.replicator.startLineage.bind(e.replicator);
-      return {
-        ...e,
-        replicator: {
-          ...e.replicator,
-          startLineage: (d, p, term, o) =>
-            hang
-              ? new Promise<void>((_resolve, reject) =>
-                  o?.signal?.addEventListener('abort', () => {
-                    reasons.push(o.signal?.reason);
-                    reject(o.signal?.reason);
-                  }),
-                )
-              : start(d, p, term, o),
-        },
-      };
-    };
+    const engine = kvEngineWith(storage, (own) => ({
+      startLineage: (d, p, term, o) => (hang ? hangUntilAborted(o?.signal, reasons) : own.startLineage(d, p, term, o)),
+    }));
     const open = (): Promise<HaNode<KvWrite, KvRead, number, string | null>> =>
       HaNode.open({
         engine,

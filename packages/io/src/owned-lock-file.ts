@@ -11,6 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { systemClock } from './clock.js';
+import { abortedError } from './errors.js';
 import { currentProcessOwner, isCertainlyDead, isProcessOwner, type ProcessOwner } from './process-owner.js';
 
 /** Extra fields a lock file records beside its owner (strings only; `undefined` leaves one out). */
@@ -34,6 +35,8 @@ export interface OwnedLockFileOptions {
    * long is stale, ms. Default 30000.
    */
   readonly staleMs?: number | undefined;
+  /** Cuts the wait for a watched heartbeat (see `staleMs`): `acquire` then throws, holding nothing. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** What {@link OwnedLockFile.acquire} found: the lock, or the live holder that keeps it. */
@@ -140,7 +143,12 @@ function mtimeOf(path: string): number | undefined {
  * pid namespace on this host and boot whose heartbeat stopped — the file's modification time did
  * not move for `staleMs` (waited for here when it moved more recently). Nothing else is stale.
  */
-async function isStale(path: string, held: LockHolder, staleMs: number): Promise<boolean> {
+async function isStale(
+  path: string,
+  held: LockHolder,
+  staleMs: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   if (isCertainlyDead(held.owner)) return true;
   const me = currentProcessOwner();
   const otherNamespaceHere =
@@ -152,7 +160,13 @@ async function isStale(path: string, held: LockHolder, staleMs: number): Promise
   const seen = mtimeOf(path);
   if (seen === undefined) return true;
   const wait = seen + staleMs - systemClock.wallMs();
-  if (wait > 0) await systemClock.sleep(wait);
+  if (wait > 0) {
+    try {
+      await systemClock.sleep(wait, signal);
+    } catch (err) {
+      throw signal?.aborted === true ? abortedError(signal) : err;
+    }
+  }
   return mtimeOf(path) === seen;
 }
 
@@ -186,8 +200,12 @@ export class OwnedLockFile {
     this.#heartbeat.unref();
   }
 
-  /** Takes the lock at `path`, or says who holds it. Throws only file-system errors. */
+  /**
+   * Takes the lock at `path`, or says who holds it. Throws file-system errors, and
+   * `HADB_IO_ABORTED` (or the hadb error given as the reason) once `options.signal` has fired.
+   */
   static async acquire(path: string, options: OwnedLockFileOptions = {}): Promise<LockAttempt> {
+    if (options.signal?.aborted === true) throw abortedError(options.signal);
     const heartbeatMs = options.heartbeatMs ?? 5000;
     const staleMs = options.staleMs ?? 30_000;
     let previous: LockHolder | undefined;
@@ -195,7 +213,7 @@ export class OwnedLockFile {
     for (let attempt = 0; attempt < 2; attempt++) {
       if (publish(path, text)) return { lock: new OwnedLockFile(path, previous, heartbeatMs) };
       const held = readHolder(path);
-      if (attempt === 0 && held !== undefined && (await isStale(path, held, staleMs))) {
+      if (attempt === 0 && held !== undefined && (await isStale(path, held, staleMs, options.signal))) {
         previous = held;
         unlinkSync(path);
         continue;

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OwnedLockFile, currentProcessOwner } from '../src/index.js';
+import { OwnedLockFile, currentProcessOwner, isIoError } from '../src/index.js';
 
 let dir: string | undefined;
 afterEach(() => {
@@ -87,5 +87,27 @@ describe('OwnedLockFile', () => {
     writeFileSync(path, JSON.stringify({ ...other, boot: null }));
     utimesSync(path, new Date(0), new Date(0));
     expect((await OwnedLockFile.acquire(path, timing)).lock).toBeUndefined();
+  });
+
+  it('the wait for a watched heartbeat is cut by the signal: HADB_IO_ABORTED at once, the holder’s file untouched', async () => {
+    const path = lockIn();
+    const me = currentProcessOwner();
+    const text = JSON.stringify({ ...me, pidns: `${me.pidns}-another`, nonce: 'container-1' });
+    writeFileSync(path, text);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    const err = await OwnedLockFile.acquire(path, { ...timing, staleMs: 20_000, signal: controller.signal }).catch(
+      (e: unknown) => e,
+    );
+    expect(isIoError(err, 'HADB_IO_ABORTED'), String(err)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    // An aborted signal takes nothing, even where the lock is free.
+    rmSync(path);
+    await expect(OwnedLockFile.acquire(path, { signal: controller.signal })).rejects.toSatisfy((e) =>
+      isIoError(e, 'HADB_IO_ABORTED'),
+    );
+    expect(readdirSync(dir!)).toEqual([]);
   });
 });
