@@ -102,7 +102,7 @@ async function throughput(dir: string, ctx: BenchContext): Promise<void> {
     'app commits/s with walstream (embedded, defaults)',
     Math.round(med(withWs)),
     'commits/s',
-    'same workload; walstream runs in the same thread and owns checkpoints',
+    'same workload, same process; walstream reads the WAL and checkpoints on its own worker thread',
   );
   ctx.record(
     'write throughput with ÷ without walstream',
