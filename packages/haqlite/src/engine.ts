@@ -148,6 +148,10 @@ export function sqliteEngine(
         clock,
         logger,
         checkpoint: { minPages: 1000, intervalMs: 0, truncatePages: 0 },
+        // The leader's writes and its ships share this thread: a checkpoint that runs while they
+        // wait paces a writer that outruns the ships (with the router's backpressure), where one
+        // on another thread would race it for the write lock and for the WAL's end.
+        walThread: false,
       });
       try {
         const replicator = await ws.add(path, { name: db, signal: o.signal, term: term.fence, claim });

@@ -1,3 +1,4 @@
+import { withFaults } from '@hadb/testkit/storage';
 import { describe, expect, it } from 'vitest';
 import { localNodes } from './local-nodes.js';
 
@@ -36,13 +37,22 @@ describe('a caller that awaits writes and reads back to back for several lease T
 
 describe('a caller whose committed writes outrun the ships', () => {
   it('is paced by the ships (backpressure) instead of the leader handing its lease off', async () => {
-    // 2 s TTL, 100 ms ships: a ship stall (hand-off) after 4.1 s; backpressure from 2.1 s.
+    // 2 s TTL, 100 ms ships: a ship stall (hand-off) after 4.1 s; backpressure from 2.1 s. Each
+    // segment upload takes 0.4 s, so the commits outrun the ships: a ship uploads once for the
+    // commits before it and once for those its checkpoint read, and a commit made during one
+    // waits for the next.
     const a = await node('a', {
       lease: { store: nodes.lease, ttlMs: 2000, renewIntervalMs: 600, pollIntervalMs: 300, skewMarginMs: 300 },
+      storage: withFaults(nodes.storage, {
+        seed: 1,
+        latencyMs: 400,
+        operations: ['putIfAbsent'],
+        keys: (key) => key.endsWith('.hadbp'),
+      }),
     });
     await a.waitForRole('leader');
     await a.execute('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
-    const blob = 'x'.repeat(2000);
+    const blob = 'x'.repeat(200);
     const until = performance.now() + 8_000;
     let n = 0;
     while (performance.now() < until) {

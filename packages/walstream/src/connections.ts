@@ -9,20 +9,17 @@ import { WalstreamError } from './errors.js';
 
 type Db = InstanceType<typeof Database>;
 
-/**
- * How long the checkpoint waits for the write lock. It runs on the WAL thread, beside an
- * application that writes on its own: a busy writer leaves the lock free only between its
- * transactions, so the checkpoint polls for a moment instead of giving up at once.
- */
-export const LOCK_WAIT_MS = 250;
-
 /** Connections of one replicated database. */
 export class Connections {
   readonly reader: Db;
   readonly writer: Db;
   #reading = false;
 
-  constructor(readonly path: string) {
+  /** `lockWaitMs`: how long {@link tryLockWrites} waits for a writer to finish. */
+  constructor(
+    readonly path: string,
+    lockWaitMs: number,
+  ) {
     let reader: Db | undefined;
     try {
       reader = new Database(path, { fileMustExist: true });
@@ -37,7 +34,7 @@ export class Connections {
       reader.pragma('wal_autocheckpoint = 0');
       reader.pragma('cache_size = -64');
       const writer = new Database(path, { fileMustExist: true });
-      writer.pragma(`busy_timeout = ${LOCK_WAIT_MS}`);
+      writer.pragma(`busy_timeout = ${lockWaitMs}`);
       writer.pragma('wal_autocheckpoint = 0');
       writer.pragma('cache_size = -64');
       this.reader = reader;
@@ -68,7 +65,7 @@ export class Connections {
     this.reader.exec('COMMIT');
   }
 
-  /** Takes the write lock, waiting up to {@link LOCK_WAIT_MS} for a writer to finish; false if it still holds it. */
+  /** Takes the write lock, waiting up to the constructor's `lockWaitMs` for a writer to finish; false if it still holds it. */
   tryLockWrites(): boolean {
     try {
       this.writer.exec('BEGIN IMMEDIATE');

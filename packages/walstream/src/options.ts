@@ -47,6 +47,13 @@ export interface WalstreamOptions extends Omit<DatabaseOptions, 'name'> {
   readonly prefix?: string | undefined;
   /** Uploads in flight across every database. Default 4. */
   readonly uploadConcurrency?: number | undefined;
+  /**
+   * Hold the databases' SQLite connections, read their WALs and run their checkpoints on a worker
+   * thread (one per `Walstream`), so an application writing on its own thread keeps its rate.
+   * `false`: on the caller's thread — each checkpoint then runs while that thread's code waits,
+   * which paces a writer on it to what replication keeps up with. Default `true`.
+   */
+  readonly walThread?: boolean | undefined;
   readonly clock?: Clock | undefined;
   readonly logger?: Logger | undefined;
   /**
@@ -85,6 +92,7 @@ export interface ResolvedShared {
   readonly storage: StorageBackend;
   readonly prefix: string;
   readonly uploadConcurrency: number;
+  readonly walThread: boolean;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly nodeId: string | undefined;
@@ -107,6 +115,7 @@ export function resolveShared(options: WalstreamOptions): ResolvedShared {
     storage,
     prefix,
     uploadConcurrency: check.int('uploadConcurrency', options.uploadConcurrency, { min: 1, max: 256, default: 4 }),
+    walThread: check.bool('walThread', options.walThread, true),
     clock: options.clock ?? systemClock,
     logger: options.logger ?? silentLogger,
     nodeId: options.nodeId === undefined ? undefined : check.string('nodeId', options.nodeId),

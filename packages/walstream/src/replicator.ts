@@ -24,7 +24,8 @@ import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
 import { fileUnchanged, loadState, samePosition, saveState, type LocalState, type WalPosition } from './state.js';
-import type { WalDb, WalThread } from './wal-thread.js';
+import { frameOffset, readWalHeaderFile, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from './wal.js';
+import type { WalDb, WalHost } from './wal-thread.js';
 
 /** Result of {@link DatabaseReplicator.sync}. */
 export interface SyncResult {
@@ -58,7 +59,7 @@ export interface EngineContext {
   readonly logger: Logger;
   readonly limiter: ConcurrencyLimiter;
   /** Where the database's connections live and its WAL is read and checkpointed. */
-  readonly wal: WalThread;
+  readonly wal: WalHost;
   readonly emit: (event: WalstreamEvent) => void;
   /** Called after each successful sync (also one that found nothing to ship). */
   readonly synced?: ((db: string) => void) | undefined;
@@ -68,8 +69,8 @@ export interface EngineContext {
 
 const deadline = { timeout: timeoutError, aborted: abortedError };
 
-/** Bulk checkpoint rounds, with writers going on, before the round that locks them out (see `checkpoint-cycle.ts`). */
-const BULK_CHECKPOINT_ROUNDS = 2;
+/** Captures of at most this many WAL frames run on the caller's thread (see `#captureOne`). */
+const INLINE_CAPTURE_FRAMES = 64;
 
 /** Attempts at claiming a lineage sequence while other writers' claims or late changesets keep appearing. */
 const CLAIM_ATTEMPTS = 16;
@@ -276,14 +277,52 @@ export class DatabaseReplicator {
    */
   async #captureOne(): Promise<false | 'more' | 'end'> {
     const capturedAt = this.#ctx.clock.now();
-    const got = await this.#wal.capture(
-      this.#walPath,
-      this.#cursor,
-      this.#restartSafe,
-      this.#options.maxChangesetBytes,
-    );
+    const args = [this.#walPath, this.#cursor, this.#restartSafe, this.#options.maxChangesetBytes] as const;
+    // A few frames are read here, quicker than a round trip to the WAL thread; more go there.
+    const got =
+      this.#backlogFrames() <= INLINE_CAPTURE_FRAMES ? captureCommitted(...args) : await this.#wal.capture(...args);
     if (this.#lostRead() || !this.#takeCapture(got, capturedAt) || got.kind !== 'batch') return false;
     return got.batch.more ? 'more' : 'end';
+  }
+
+  /**
+   * Whether a cursor has passed every frame the WAL file holds now (by its size, in the log its
+   * header names): it is then past every commit made so far. Once seen in that log, a cursor in
+   * another one has passed it too (the log restarted after everything in it was read).
+   */
+  #coverage(): (cursor: WalPosition | null) => boolean {
+    const header = readWalHeaderFile(this.#walPath);
+    if (header === null) return () => false;
+    let size: number;
+    try {
+      size = statSync(this.#walPath).size;
+    } catch {
+      return () => false;
+    }
+    const frames = Math.floor((size - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + header.pageSize));
+    let seen = false;
+    return (cursor) => {
+      if (cursor === null) return false;
+      const inLog = cursor.salt1 === header.salt1 && cursor.salt2 === header.salt2;
+      if (inLog) seen = true;
+      return inLog ? cursor.index >= frames : seen;
+    };
+  }
+
+  /**
+   * Frames in the WAL file after the cursor, by its size (an upper bound of what a capture reads:
+   * after a restart the file keeps its old length); `Infinity` before the page size is known.
+   */
+  #backlogFrames(): number {
+    const pageSize = this.#state.pageSize;
+    if (pageSize === 0) return Number.POSITIVE_INFINITY;
+    let size: number;
+    try {
+      size = statSync(this.#walPath).size;
+    } catch {
+      return 0;
+    }
+    return (size - frameOffset(pageSize, this.#cursor?.index ?? 0)) / (WAL_FRAME_HEADER_SIZE + pageSize);
   }
 
   /** The WAL thread stopped and reopened the connections: frames may have gone unread. */
@@ -339,31 +378,32 @@ export class DatabaseReplicator {
   }
 
   /**
-   * Ships what is pending, then captures and ships until a capture begun here reached the last
-   * commit in the WAL: every commit made before the call is shipped, and a writer that never
-   * pauses cannot keep the call going.
+   * Ships what is pending, then captures and ships until every commit made before the call is
+   * shipped: until a capture reached the last commit in the WAL, or the captures passed the frames
+   * the WAL file held when the call began. A writer that never pauses cannot keep the call going.
    */
   async #doSync(signal: AbortSignal | undefined): Promise<SyncResult> {
     let shipped = 0;
     let pages = 0;
     let bytes = 0;
-    let reachedEnd = false;
+    const covered = this.#coverage();
+    let done = false;
     for (;;) {
       throwIfAborted(signal, abortedError);
       if (this.#needsSnapshot !== null) {
         // The snapshot holds every commit made so far.
         await this.#newLineage(this.#needsSnapshot, signal);
-        reachedEnd = true;
+        done = true;
         continue;
       }
       if (this.#pending.length === 0) {
-        if (reachedEnd) break;
+        if (done) break;
         const got = await this.#captureOne();
         if (got === false) {
           if (this.#needsSnapshot !== null) continue;
           break;
         }
-        reachedEnd = got === 'end';
+        done = got === 'end' || covered(this.#cursor);
       }
       const { cs, batch, capturedAt } = this.#pending[0]!;
       const size = await this.#upload(cs, signal);
@@ -558,7 +598,7 @@ export class DatabaseReplicator {
       restartSafe: this.#restartSafe,
       maxBytes: this.#options.maxChangesetBytes,
       pageSize: this.#state.pageSize,
-      bulkRounds: BULK_CHECKPOINT_ROUNDS,
+      bulkRounds: this.#ctx.wal.bulkRounds,
     });
     if (this.#lostRead()) return false;
     for (const got of cycle.captures) {

@@ -4,7 +4,7 @@ import type { WalPosition } from './state.js';
 
 /** A request to the WAL thread; `db` names the database's connections there. */
 export type WalRequest = { readonly id: number; readonly db: number } & (
-  | { readonly op: 'open'; readonly path: string }
+  | { readonly op: 'open'; readonly path: string; readonly lockWaitMs: number }
   | { readonly op: 'holdRead' }
   | { readonly op: 'rehold' }
   | {

@@ -1,9 +1,7 @@
 /**
- * The WAL thread of one `Walstream`: a worker that holds every replicated database's SQLite
- * connections, reads their WAL files and runs their checkpoints (see `wal-worker.ts`), so the
- * application's thread spends no time on them. It keeps the process alive only while a request
- * is pending. Should it stop (a crash of the worker), every database reopens its connections on
- * a new one and learns that its read transaction was lost (`WalDb.takeLost`).
+ * Where a `Walstream`'s SQLite connections live, its WAL files are read and its checkpoints run:
+ * a worker thread ({@link WalThread}, the default), so the application's thread spends no time on
+ * them, or the caller's own thread ({@link InlineWal}).
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -12,11 +10,12 @@ import type { CaptureResult } from './capture.js';
 import type { CheckpointCycleInput, CheckpointCycleResult } from './checkpoint-cycle.js';
 import { WalstreamError, type WalstreamErrorCode } from './errors.js';
 import type { WalPosition } from './state.js';
+import { WalOps } from './wal-ops.js';
 import type { WalReply, WalRequest } from './wal-protocol.js';
 
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 /** A request without its id (added when sent). */
-type Body = WalRequest extends infer R ? (R extends WalRequest ? Omit<R, 'id'> : never) : never;
+export type Body = WalRequest extends infer R ? (R extends WalRequest ? Omit<R, 'id'> : never) : never;
 
 /** True when this module runs from its TypeScript source (the workspace's tests and tools), not from `dist`. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -36,8 +35,30 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true, execArgv: [...process.execArgv, '--conditions=hadb-source'] });
 }
 
-/** See the module comment. */
-export class WalThread {
+/** What a database's {@link WalDb} needs from where its connections live. */
+export interface WalHost {
+  /** Checkpoint rounds that backfill while writers go on (see `checkpoint-cycle.ts`). */
+  readonly bulkRounds: number;
+  /** The generation of the connections' home: a change means every database must reopen. */
+  live(): number;
+  /** Runs one request. */
+  request<T>(body: Body): Promise<T>;
+  /** Opens the connections of the database at `path` (`HADB_WALSTREAM_NOT_WAL` if it cannot be put in WAL mode). */
+  open(path: string): Promise<WalDb>;
+  /** Ends the host (after every database was closed). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** How long a checkpoint on the worker waits for the write lock: a writer on another thread leaves it free only between its transactions. */
+const THREAD_LOCK_WAIT_MS = 250;
+
+/**
+ * A worker that holds the connections (see `wal-worker.ts`). It keeps the process alive only
+ * while a request is pending. Should it stop (a crash of the worker), every database reopens its
+ * connections on a new one and learns that its read transaction was lost (`WalDb.takeLost`).
+ */
+export class WalThread implements WalHost {
+  readonly bulkRounds = 2;
   #worker: Worker | undefined;
   /** Counts workers started: a database opened on an earlier one lost its connections. */
   #generation = 0;
@@ -93,12 +114,11 @@ export class WalThread {
     });
   }
 
-  /** Opens the connections of the database at `path` on the thread (`HADB_WALSTREAM_NOT_WAL` if it cannot be put in WAL mode). */
   async open(path: string): Promise<WalDb> {
     const db = this.#nextDb++;
     const generation = this.live();
-    await this.request({ op: 'open', db, path });
-    return new WalDb(this, db, path, generation);
+    await this.request({ op: 'open', db, path, lockWaitMs: THREAD_LOCK_WAIT_MS });
+    return new WalDb(this, db, path, generation, THREAD_LOCK_WAIT_MS);
   }
 
   /**
@@ -109,7 +129,6 @@ export class WalThread {
     await this.#worker?.terminate();
   }
 
-  /** Stops the worker (after every database was closed). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
     const worker = this.#worker;
@@ -118,19 +137,56 @@ export class WalThread {
   }
 }
 
-/** One database's connections on a {@link WalThread}. */
+/**
+ * The connections on the caller's thread. A checkpoint then runs whole while the application's
+ * code on that thread waits, so it never waits for the write lock (a transaction left open across
+ * an `await` makes it skip the round), needs no bulk rounds, and paces a writer on that thread.
+ */
+export class InlineWal implements WalHost {
+  readonly bulkRounds = 0;
+  readonly #ops = new WalOps();
+  #nextDb = 1;
+  #closed = false;
+
+  live(): number {
+    return this.#closed ? -1 : 1;
+  }
+
+  request<T>(body: Body): Promise<T> {
+    if (this.#closed) return Promise.reject(new WalstreamError('HADB_WALSTREAM_CLOSED', 'walstream is closed'));
+    try {
+      return Promise.resolve(this.#ops.handle({ ...body, id: 0 } as WalRequest).value as T);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async open(path: string): Promise<WalDb> {
+    const db = this.#nextDb++;
+    await this.request({ op: 'open', db, path, lockWaitMs: 0 });
+    return new WalDb(this, db, path, 1, 0);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
+
+/** One database's connections on a {@link WalHost}. */
 export class WalDb {
-  readonly #thread: WalThread;
+  readonly #thread: WalHost;
   readonly #db: number;
   readonly #path: string;
+  readonly #lockWaitMs: number;
   #generation: number;
   #lost = false;
 
-  constructor(thread: WalThread, db: number, path: string, generation: number) {
+  constructor(thread: WalHost, db: number, path: string, generation: number, lockWaitMs: number) {
     this.#thread = thread;
     this.#db = db;
     this.#path = path;
     this.#generation = generation;
+    this.#lockWaitMs = lockWaitMs;
   }
 
   /** True once (then reset) when the connections were reopened after the thread stopped: the read transaction was lost. */
@@ -149,7 +205,7 @@ export class WalDb {
   async #reopen(): Promise<void> {
     this.#lost = true;
     this.#generation = this.#thread.live();
-    await this.#thread.request({ op: 'open', db: this.#db, path: this.#path });
+    await this.#thread.request({ op: 'open', db: this.#db, path: this.#path, lockWaitMs: this.#lockWaitMs });
     await this.#thread.request({ op: 'holdRead', db: this.#db });
   }
 

@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { startAdminServer, type AdminServer } from '@hadb/admin';
 import { ConcurrencyLimiter, type OpOptions } from '@hadb/io';
 import { WalstreamAdminSource } from './admin-source.js';
-import { WalThread } from './wal-thread.js';
+import { InlineWal, WalThread } from './wal-thread.js';
 import { WalstreamError } from './errors.js';
 import {
   checkName,
@@ -50,7 +50,7 @@ export class Walstream {
       clock: shared.clock,
       logger: shared.logger,
       limiter: new ConcurrencyLimiter(shared.uploadConcurrency),
-      wal: new WalThread(),
+      wal: shared.walThread ? new WalThread() : new InlineWal(),
       synced: (db) => source.synced(db),
       syncFailed: (db, err) => source.failed(db, err),
       emit: (event) => {

@@ -120,3 +120,40 @@ describe('the WAL thread', () => {
     await expect(thread.open(join(t.dir, 'missing.db'))).rejects.toMatchObject({ code: 'HADB_WALSTREAM_CLOSED' });
   });
 });
+
+describe('walThread: false', () => {
+  const cleanups: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('replicates and checkpoints on the caller’s thread; a non-boolean is refused', async () => {
+    const t = tempDir('inline');
+    cleanups.push(t.cleanup);
+    const storage = await openLocal(t.dir);
+    await expect(Walstream.open({ storage, walThread: 'no' as never })).rejects.toMatchObject({
+      code: 'HADB_WALSTREAM_INVALID_CONFIG',
+    });
+    const path = join(t.dir, 'inline.db');
+    const app = openApp(path, 0);
+    cleanups.push(() => void app.close());
+    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const events: WalstreamEvent[] = [];
+    const ws = await Walstream.open({ storage, walThread: false, autoSync: false, onEvent: (e) => events.push(e) });
+    cleanups.push(() => ws.close());
+    const r = await ws.add(path);
+    const rnd = prng(3);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 50; i++) randomTxn(app, rnd);
+      await r.sync();
+      expect(await r.checkpoint('PASSIVE')).toBe(true);
+    }
+    for (let i = 0; i < 20; i++) randomTxn(app, rnd);
+    await r.sync();
+    const out = join(t.dir, 'restored.db');
+    await restore({ storage, name: 'inline.db', output: out, integrity: 'full' });
+    expect(fileHash(out)).toBe(await committedHash(app, join(t.dir, 'source.db')));
+    expect(events.filter((e) => e.type === 'snapshot')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'checkpoint' && e.complete)).toHaveLength(3);
+  });
+});
