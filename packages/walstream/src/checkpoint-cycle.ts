@@ -41,8 +41,6 @@ export interface CheckpointCycleResult {
   readonly complete: boolean;
   /** `TRUNCATE` only: a commit landed between the last read and the checkpoint. */
   readonly raced: boolean;
-  /** Frames backfilled by the bulk rounds' checkpoints. */
-  readonly bulkFrames: number;
   /**
    * Whether a WAL restart after the last capture drops nothing: true once the read transaction
    * was taken again with every committed frame read (writes locked), as `captureCommitted` expects.
@@ -79,9 +77,9 @@ export function checkpointCycle(conns: Connections, input: CheckpointCycleInput)
     ran: false,
     complete: false,
     raced: false,
-    bulkFrames,
     restartSafe,
   });
+  /** Frames backfilled so far by the bulk rounds: a round that moves none ends them. */
   let bulkFrames = 0;
   if (input.mode === 'PASSIVE') {
     for (let round = 0; round < input.bulkRounds; round++) {
@@ -125,5 +123,5 @@ export function checkpointCycle(conns: Connections, input: CheckpointCycleInput)
     conns.holdRead();
     if (locked) conns.unlockWrites();
   }
-  return { captures, ran: true, complete, raced, bulkFrames, restartSafe: true };
+  return { captures, ran: true, complete, raced, restartSafe: true };
 }

@@ -2,7 +2,8 @@
  * The two SQLite connections a replicator holds on the database: `reader` keeps a read
  * transaction open at all times (except inside walstream's own checkpoint), so no other
  * connection can restart the WAL over frames not yet read; `writer` takes the write lock for the
- * moment of a checkpoint, so no commit can slip between the last read and the checkpoint.
+ * moments of a checkpoint that need it, so no commit can slip between the last read and what
+ * follows, and runs the checkpoints that backfill only up to the reader's transaction.
  */
 import Database from 'better-sqlite3';
 import { WalstreamError } from './errors.js';

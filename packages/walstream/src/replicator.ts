@@ -24,7 +24,7 @@ import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
 import { fileUnchanged, loadState, samePosition, saveState, type LocalState, type WalPosition } from './state.js';
-import { frameOffset, readWalHeaderFile, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from './wal.js';
+import { framesInFile, readWalExtent } from './wal.js';
 import type { WalDb, WalHost } from './wal-thread.js';
 
 /** Result of {@link DatabaseReplicator.sync}. */
@@ -68,9 +68,6 @@ export interface EngineContext {
 }
 
 const deadline = { timeout: timeoutError, aborted: abortedError };
-
-/** Captures of at most this many WAL frames run on the caller's thread (see `#captureOne`). */
-const INLINE_CAPTURE_FRAMES = 64;
 
 /** Attempts at claiming a lineage sequence while other writers' claims or late changesets keep appearing. */
 const CLAIM_ATTEMPTS = 16;
@@ -279,8 +276,9 @@ export class DatabaseReplicator {
     const capturedAt = this.#ctx.clock.now();
     const args = [this.#walPath, this.#cursor, this.#restartSafe, this.#options.maxChangesetBytes] as const;
     // A few frames are read here, quicker than a round trip to the WAL thread; more go there.
-    const got =
-      this.#backlogFrames() <= INLINE_CAPTURE_FRAMES ? captureCommitted(...args) : await this.#wal.capture(...args);
+    const limit = this.#ctx.wal.inlineCaptureFrames;
+    const inline = limit === Number.POSITIVE_INFINITY || this.#backlogFrames() <= limit;
+    const got = inline ? captureCommitted(...args) : await this.#wal.capture(...args);
     if (this.#lostRead() || !this.#takeCapture(got, capturedAt) || got.kind !== 'batch') return false;
     return got.batch.more ? 'more' : 'end';
   }
@@ -291,15 +289,9 @@ export class DatabaseReplicator {
    * another one has passed it too (the log restarted after everything in it was read).
    */
   #coverage(): (cursor: WalPosition | null) => boolean {
-    const header = readWalHeaderFile(this.#walPath);
-    if (header === null) return () => false;
-    let size: number;
-    try {
-      size = statSync(this.#walPath).size;
-    } catch {
-      return () => false;
-    }
-    const frames = Math.floor((size - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + header.pageSize));
+    const extent = readWalExtent(this.#walPath);
+    if (extent === null) return () => false;
+    const { header, frames } = extent;
     let seen = false;
     return (cursor) => {
       if (cursor === null) return false;
@@ -310,8 +302,8 @@ export class DatabaseReplicator {
   }
 
   /**
-   * Frames in the WAL file after the cursor, by its size (an upper bound of what a capture reads:
-   * after a restart the file keeps its old length); `Infinity` before the page size is known.
+   * Frames in the WAL file after the cursor, by its size (an upper bound of what a capture reads);
+   * `Infinity` before the page size is known.
    */
   #backlogFrames(): number {
     const pageSize = this.#state.pageSize;
@@ -322,7 +314,7 @@ export class DatabaseReplicator {
     } catch {
       return 0;
     }
-    return (size - frameOffset(pageSize, this.#cursor?.index ?? 0)) / (WAL_FRAME_HEADER_SIZE + pageSize);
+    return framesInFile(size, pageSize) - (this.#cursor?.index ?? 0);
   }
 
   /** The WAL thread stopped and reopened the connections: frames may have gone unread. */

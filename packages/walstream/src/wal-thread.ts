@@ -39,6 +39,10 @@ function startWorker(): Worker {
 export interface WalHost {
   /** Checkpoint rounds that backfill while writers go on (see `checkpoint-cycle.ts`). */
   readonly bulkRounds: number;
+  /** How long a checkpoint waits for the write lock, ms. */
+  readonly lockWaitMs: number;
+  /** Captures of at most this many frames are quicker on the caller's thread than a request here. */
+  readonly inlineCaptureFrames: number;
   /** The generation of the connections' home: a change means every database must reopen. */
   live(): number;
   /** Runs one request. */
@@ -49,9 +53,6 @@ export interface WalHost {
   close(): Promise<void>;
 }
 
-/** How long a checkpoint on the worker waits for the write lock: a writer on another thread leaves it free only between its transactions. */
-const THREAD_LOCK_WAIT_MS = 250;
-
 /**
  * A worker that holds the connections (see `wal-worker.ts`). It keeps the process alive only
  * while a request is pending. Should it stop (a crash of the worker), every database reopens its
@@ -59,11 +60,13 @@ const THREAD_LOCK_WAIT_MS = 250;
  */
 export class WalThread implements WalHost {
   readonly bulkRounds = 2;
+  /** A writer on another thread leaves the write lock free only between its transactions. */
+  readonly lockWaitMs = 250;
+  readonly inlineCaptureFrames = 64;
   #worker: Worker | undefined;
   /** Counts workers started: a database opened on an earlier one lost its connections. */
   #generation = 0;
   #nextId = 1;
-  #nextDb = 1;
   readonly #pending = new Map<number, Pending>();
   #closed = false;
 
@@ -114,11 +117,8 @@ export class WalThread implements WalHost {
     });
   }
 
-  async open(path: string): Promise<WalDb> {
-    const db = this.#nextDb++;
-    const generation = this.live();
-    await this.request({ op: 'open', db, path, lockWaitMs: THREAD_LOCK_WAIT_MS });
-    return new WalDb(this, db, path, generation, THREAD_LOCK_WAIT_MS);
+  open(path: string): Promise<WalDb> {
+    return WalDb.open(this, path);
   }
 
   /**
@@ -144,8 +144,10 @@ export class WalThread implements WalHost {
  */
 export class InlineWal implements WalHost {
   readonly bulkRounds = 0;
+  readonly lockWaitMs = 0;
+  /** Every capture runs here. */
+  readonly inlineCaptureFrames = Number.POSITIVE_INFINITY;
   readonly #ops = new WalOps();
-  #nextDb = 1;
   #closed = false;
 
   live(): number {
@@ -161,10 +163,8 @@ export class InlineWal implements WalHost {
     }
   }
 
-  async open(path: string): Promise<WalDb> {
-    const db = this.#nextDb++;
-    await this.request({ op: 'open', db, path, lockWaitMs: 0 });
-    return new WalDb(this, db, path, 1, 0);
+  open(path: string): Promise<WalDb> {
+    return WalDb.open(this, path);
   }
 
   async close(): Promise<void> {
@@ -172,21 +172,30 @@ export class InlineWal implements WalHost {
   }
 }
 
+/** Names the databases' connections on their hosts (unique in the process). */
+let nextDb = 1;
+
 /** One database's connections on a {@link WalHost}. */
 export class WalDb {
   readonly #thread: WalHost;
   readonly #db: number;
   readonly #path: string;
-  readonly #lockWaitMs: number;
   #generation: number;
   #lost = false;
 
-  constructor(thread: WalHost, db: number, path: string, generation: number, lockWaitMs: number) {
+  private constructor(thread: WalHost, db: number, path: string, generation: number) {
     this.#thread = thread;
     this.#db = db;
     this.#path = path;
     this.#generation = generation;
-    this.#lockWaitMs = lockWaitMs;
+  }
+
+  /** Opens the connections of the database at `path` on `host` (`HADB_WALSTREAM_NOT_WAL` if it cannot be put in WAL mode). */
+  static async open(host: WalHost, path: string): Promise<WalDb> {
+    const db = nextDb++;
+    const generation = host.live();
+    await host.request({ op: 'open', db, path, lockWaitMs: host.lockWaitMs });
+    return new WalDb(host, db, path, generation);
   }
 
   /** True once (then reset) when the connections were reopened after the thread stopped: the read transaction was lost. */
@@ -205,7 +214,7 @@ export class WalDb {
   async #reopen(): Promise<void> {
     this.#lost = true;
     this.#generation = this.#thread.live();
-    await this.#thread.request({ op: 'open', db: this.#db, path: this.#path, lockWaitMs: this.#lockWaitMs });
+    await this.#thread.request({ op: 'open', db: this.#db, path: this.#path, lockWaitMs: this.#thread.lockWaitMs });
     await this.#thread.request({ op: 'holdRead', db: this.#db });
   }
 

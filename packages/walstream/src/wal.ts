@@ -162,8 +162,16 @@ export function scanFrames(
   }
 }
 
-/** Reads the WAL header of `walPath`; `null` when the file is missing, short or invalid. */
-export function readWalHeaderFile(walPath: string): WalHeader | null {
+/** Whole frames a WAL file of `size` bytes holds for `pageSize` (valid or not: after a restart the file keeps its old length). */
+export function framesInFile(size: number, pageSize: number): number {
+  return Math.max(0, Math.floor((size - WAL_HEADER_SIZE) / (WAL_FRAME_HEADER_SIZE + pageSize)));
+}
+
+/**
+ * Reads the WAL header of `walPath` and the frames its file holds (see {@link framesInFile});
+ * `null` when the file is missing, short or invalid.
+ */
+export function readWalExtent(walPath: string): { readonly header: WalHeader; readonly frames: number } | null {
   let fd: number;
   try {
     fd = openSync(walPath, 'r');
@@ -171,8 +179,10 @@ export function readWalHeaderFile(walPath: string): WalHeader | null {
     return null;
   }
   try {
-    if (fstatSync(fd).size < WAL_HEADER_SIZE) return null;
-    return parseWalHeader(preadSome(fd, WAL_HEADER_SIZE, 0));
+    const size = fstatSync(fd).size;
+    if (size < WAL_HEADER_SIZE) return null;
+    const header = parseWalHeader(preadSome(fd, WAL_HEADER_SIZE, 0));
+    return header === null ? null : { header, frames: framesInFile(size, header.pageSize) };
   } finally {
     closeSync(fd);
   }

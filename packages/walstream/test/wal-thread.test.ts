@@ -1,25 +1,10 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Walstream, restore, type WalstreamEvent } from '../src/index.js';
+import { readWalExtent } from '../src/wal.js';
 import { WalThread } from '../src/wal-thread.js';
 import { committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
-
-/** The salts in a WAL header (hex), or undefined when there is no header yet. */
-function walSalts(walPath: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(walPath, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const buf = Buffer.alloc(8);
-    return readSync(fd, buf, 0, 8, 16) === 8 ? buf.toString('hex') : undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('the WAL thread', () => {
   const cleanups: Array<() => void | Promise<void>> = [];
@@ -54,8 +39,8 @@ describe('the WAL thread', () => {
       randomTxn(app, rnd, 1 + Math.floor(rnd() * 3));
       commits++;
       if (commits % 10 === 0) {
-        const header = walSalts(`${path}-wal`);
-        if (header !== undefined) salts.add(header);
+        const header = readWalExtent(`${path}-wal`)?.header;
+        if (header !== undefined) salts.add(`${header.salt1}:${header.salt2}`);
         await new Promise((res) => setTimeout(res, 1));
       }
       if (Date.now() > end + 5_000)
