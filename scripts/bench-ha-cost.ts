@@ -48,6 +48,12 @@ export interface CostNode {
   close(): Promise<void>;
 }
 
+/** One sample of {@link CostAdapter.rawShipped}, ms. */
+export interface RawSample {
+  readonly totalMs: number;
+  readonly shipMs: number;
+}
+
 /** How the driver opens one engine's nodes and measures its raw floor. */
 export interface CostAdapter<S, L> {
   readonly engine: string;
@@ -67,12 +73,16 @@ export interface CostAdapter<S, L> {
   /** SQL inserting one row with parameters (id, v). */
   readonly insert: string;
   /**
-   * The raw floor of one `shipped` write, ms per sample: the engine's own commit (+ checkpoint)
-   * and one PUT of `putBytes` (the median bytes one of the node's ships stored).
+   * The raw floor of one `shipped` write, per sample: the engine's own commit (+ checkpoint) and
+   * one PUT of `putBytes` (the median bytes one of the node's ships stored). `totalMs` is the
+   * whole; `shipMs` what follows the commit (the checkpoint, if any, and the PUT): what one ship
+   * costs at least, however many writes it covers.
    */
-  rawShipped(dir: string, storage: S, samples: number, putBytes: number): Promise<number[]>;
+  rawShipped(dir: string, storage: S, samples: number, putBytes: number): Promise<RawSample[]>;
   /** Names the raw floor in the note. */
   readonly rawLabel: string;
+  /** Names the part of the raw floor after the commit ({@link RawSample.shipMs}). */
+  readonly rawShipLabel: string;
 }
 
 /**
@@ -286,7 +296,7 @@ export async function runCostBench<S, L>(
     // `shipped` write latency vs the raw floor, in alternating rounds so both see the same load.
     shipBytes.length = 0;
     const shippedLat: number[] = [];
-    const raw: number[] = [];
+    const raw: RawSample[] = [];
     let putBytes = 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < SHIPPED_SAMPLES / ROUNDS; i++) {
@@ -299,7 +309,8 @@ export async function runCostBench<S, L>(
         ...(await adapter.rawShipped(mkdtempSync(join(dir, 'raw-')), backend, SHIPPED_SAMPLES / ROUNDS, putBytes)),
       );
     }
-    const rawP50 = p50(raw);
+    const rawP50 = p50(raw.map((r) => r.totalMs));
+    const rawShipP50 = p50(raw.map((r) => r.shipMs));
     ctx.record(
       `${e} shipped write p50`,
       p50(shippedLat),
@@ -394,6 +405,24 @@ export async function runCostBench<S, L>(
       aloneShipped / ceiling,
       '×',
       'how close group commit comes to the ceiling',
+    );
+    // Every writer waits for the ship that covers its write, so one ship covers at most one write
+    // of each: a round of N writes is at least their commits (N ÷ the committed throughput) and
+    // then one ship (the raw checkpoint + PUT after a commit). Shipping more often than once per
+    // round overlaps writes with ships but pays that per-ship cost more than once per N writes.
+    const commitsMs = (CONCURRENT / aloneCommitted) * 1000;
+    const bound = commitsMs / (commitsMs + rawShipP50);
+    ctx.record(
+      `${e} one ship per round: shipped / committed bound (${CONCURRENT} writers)`,
+      bound,
+      '×',
+      `${CONCURRENT} commits (${commitsMs.toFixed(1)} ms at the leader-alone committed rate) ÷ (those + the raw ${adapter.rawShipLabel} p50, ${rawShipP50.toFixed(1)} ms)`,
+    );
+    ctx.record(
+      `${e} leader alone: shipped / committed ÷ one-ship-per-round bound`,
+      aloneShipped / aloneCommitted / bound,
+      '×',
+      'how close group commit comes to that bound',
     );
   } finally {
     await b.close();

@@ -8,7 +8,7 @@ import { S3_LEASE_TIMING } from '@hadb/lease-s3';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { countRequests, dollarsPerMonth } from '@hadb/testkit/storage';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { FAST_LEASE_TIMING, runCostBench, type CostAdapter } from '../../../scripts/bench-ha-cost.js';
+import { FAST_LEASE_TIMING, runCostBench, type CostAdapter, type RawSample } from '../../../scripts/bench-ha-cost.js';
 import { HaDuck } from '../src/index.js';
 
 export async function run(ctx: BenchContext): Promise<void> {
@@ -32,6 +32,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     createTable: 'CREATE TABLE t (id BIGINT, v VARCHAR)',
     insert: 'INSERT INTO t VALUES ($1, $2)',
     rawLabel: 'INSERT + CHECKPOINT + one PUT',
+    rawShipLabel: 'CHECKPOINT + one PUT',
     async open({ variant, leaseTiming, ...o }) {
       const node = await HaDuck.open({
         ...o,
@@ -55,13 +56,15 @@ export async function run(ctx: BenchContext): Promise<void> {
       try {
         await conn.run('CREATE TABLE t (id BIGINT, v VARCHAR)');
         await conn.run('CHECKPOINT');
-        const out: number[] = [];
+        const out: RawSample[] = [];
         for (let i = 0; i < samples; i++) {
           const t = performance.now();
           await conn.run(`INSERT INTO t VALUES (${i}, 'raw')`);
+          const committed = performance.now();
           await conn.run('CHECKPOINT');
           await storage.put(`raw/block-${i}`, body);
-          out.push(performance.now() - t);
+          const end = performance.now();
+          out.push({ totalMs: end - t, shipMs: end - committed });
         }
         return out;
       } finally {

@@ -1,8 +1,12 @@
 import type { WriteConnection } from './write-connection.js';
 import type { WritePool } from './write-pool.js';
 
-/** Largest number of write requests one group transaction runs. */
-export const MAX_GROUP = 64;
+/**
+ * Largest number of write requests one group transaction runs. Small enough that a burst of
+ * requests spreads over several lanes (groups commit side by side) rather than queueing behind one
+ * long transaction; large enough that one `COMMIT` serves several requests.
+ */
+export const MAX_GROUP = 8;
 
 /** How a request submitted to {@link WriteGroups} ended. */
 export type GroupOutcome<T> =
@@ -18,11 +22,13 @@ export interface GroupEntry<J, T> {
 }
 
 /**
- * Group commit of write requests: requests that arrive while every lane is busy wait, and the next
- * free lane runs all of them (at most {@link MAX_GROUP}) as one transaction on one pooled
- * connection — one `BEGIN`, one `COMMIT`, one WAL sync for the group. A request that finds a lane
- * free runs at once (a group of one), so an idle database adds no wait. `lanes` groups run side by
- * side. `run` executes one group and settles every entry of it.
+ * Group commit of write requests: a lane forms each group at the end of the current event-loop
+ * turn, from the requests waiting then (at most {@link MAX_GROUP}), and runs it as one transaction
+ * on one pooled connection — one `BEGIN`, one `COMMIT`, one WAL sync for the group. Requests that
+ * arrive in the same turn (a burst: many clients answered by one ship, one socket read) therefore
+ * share groups instead of each taking a lane of its own; a lone request waits for nothing but the
+ * end of its turn. `lanes` groups run side by side. `run` executes one group and settles every
+ * entry of it.
  */
 export class WriteGroups<J, T> {
   readonly #pool: WritePool;
@@ -56,6 +62,9 @@ export class WriteGroups<J, T> {
   async #lane(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
+        // The rest of this turn's requests join (see the class comment).
+        await endOfTurn();
+        if (this.#queue.length === 0) break;
         let conn: WriteConnection;
         try {
           conn = await this.#pool.acquire();
@@ -65,6 +74,11 @@ export class WriteGroups<J, T> {
         }
         // Taken after the connection: requests that arrived meanwhile join this group.
         const entries = this.#queue.splice(0, MAX_GROUP);
+        if (entries.length === 0) {
+          // Another lane took them while this one waited for its connection.
+          this.#pool.release(conn);
+          break;
+        }
         // Outcomes are handed out once the connection is back in the pool: a request that runs
         // again alone finds the group committed, and `close()` after the last request finds every
         // connection idle.
@@ -88,4 +102,9 @@ export class WriteGroups<J, T> {
       this.#active--;
     }
   }
+}
+
+/** Resolves once the current event-loop turn ran (its I/O callbacks and their microtasks). */
+function endOfTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }

@@ -6,6 +6,7 @@ import { systemClock } from '@hadb/io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DuckLeader, type CheckpointShipper } from '../src/duck-leader.js';
 import type { DuckWrite } from '../src/wire.js';
+import { MAX_GROUP } from '../src/write-groups.js';
 
 let dir: string | undefined;
 let leader: DuckLeader | undefined;
@@ -53,6 +54,32 @@ describe('group commit of concurrent write requests', () => {
     expect(c.groupTransactions).toBeGreaterThan(0);
     expect(c.groupedWrites).toBeGreaterThan(c.groupTransactions!);
     expect((await l.query('SELECT count(*), count(DISTINCT id) FROM g')).rows).toEqual([[50n, 50n]]);
+  });
+
+  it('groups requests that arrive in one event-loop turn, at most MAX_GROUP to a group, over several lanes', async () => {
+    const { leader: l, commits } = await open();
+    await l.execute('CREATE TABLE g (id INTEGER PRIMARY KEY, v VARCHAR)');
+    const before = l.counters();
+    // Each request from a callback of its own (as from separate socket reads), all in one turn:
+    // every lane is free, yet the burst shares groups instead of taking a lane each.
+    const results = await Promise.all(
+      Array.from(
+        { length: 2 * MAX_GROUP },
+        (_, i) =>
+          new Promise<{ rowsChanged: number }>((resolve, reject) => {
+            setImmediate(() => l.write(insert(i), {}).then(resolve, reject));
+          }),
+      ),
+    );
+    expect(results.every((r) => r.rowsChanged === 1)).toBe(true);
+    const c = l.counters();
+    expect(c.groupTransactions! - before.groupTransactions!).toBe(2);
+    expect(c.groupedWrites! - before.groupedWrites!).toBe(2 * MAX_GROUP);
+    expect(commits()).toBe(1 + 2 * MAX_GROUP);
+    // A lone request still commits on its own, at once.
+    await l.write(insert(1000), {});
+    expect(l.counters().groupTransactions).toBe(c.groupTransactions);
+    expect((await l.query('SELECT count(*) FROM g')).rows).toEqual([[BigInt(2 * MAX_GROUP + 1)]]);
   });
 
   it('fails only the request that fails; its group mates commit', async () => {

@@ -8,7 +8,7 @@ import { S3_LEASE_TIMING } from '@hadb/lease-s3';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { countRequests, dollarsPerMonth } from '@hadb/testkit/storage';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { FAST_LEASE_TIMING, runCostBench, type CostAdapter } from '../../../scripts/bench-ha-cost.js';
+import { FAST_LEASE_TIMING, runCostBench, type CostAdapter, type RawSample } from '../../../scripts/bench-ha-cost.js';
 import { HaQLite } from '../src/index.js';
 
 export async function run(ctx: BenchContext): Promise<void> {
@@ -32,6 +32,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     createTable: 'CREATE TABLE t (id INTEGER, v TEXT)',
     insert: 'INSERT INTO t VALUES (?, ?)',
     rawLabel: 'INSERT (WAL, synchronous FULL) + one PUT',
+    rawShipLabel: 'one PUT',
     async open({ leaseTiming, ...o }) {
       const node = await HaQLite.open({ ...o, lease: { store: o.lease, ...leaseTiming }, name: 'cost' });
       return {
@@ -49,12 +50,14 @@ export async function run(ctx: BenchContext): Promise<void> {
         db.pragma('synchronous = FULL');
         db.exec('CREATE TABLE t (id INTEGER, v TEXT)');
         const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
-        const out: number[] = [];
+        const out: RawSample[] = [];
         for (let i = 0; i < samples; i++) {
           const t = performance.now();
           insert.run(i, 'raw');
+          const committed = performance.now();
           await storage.put(`raw/page-${i}`, body);
-          out.push(performance.now() - t);
+          const end = performance.now();
+          out.push({ totalMs: end - t, shipMs: end - committed });
         }
         return out;
       } finally {
