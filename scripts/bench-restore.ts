@@ -1,9 +1,9 @@
 // Shared by the restore benches (duckblock, walstream): the `cp` + fsync baseline, cache control,
 // the S3 backend from the test env, and same-run ratio rows.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BenchContext } from './bench-types.js';
@@ -103,17 +103,76 @@ export interface RestoreComparison {
   readonly note: string;
   /** Cache states to measure (default both; `cold` is skipped where caches cannot be dropped). */
   readonly modes?: readonly ('warm' | 'cold')[];
+  /**
+   * CPU seconds used so far by the storage server when it runs on this machine (see
+   * {@link localProcessesCpuSeconds}); its share per GiB is then recorded too.
+   */
+  readonly serverCpuSeconds?: (() => number | undefined) | undefined;
 }
 
 /** Median times (ms) of one {@link compareRestore} per cache state measured. */
 export type RestoreMedians = Partial<Record<'warm' | 'cold', { restoreMs: number; cpMs: number }>>;
+
+/** What one {@link compareRestore} measured. */
+export interface RestoreResult {
+  readonly medians: RestoreMedians;
+  /** CPU seconds (user + system) of this process per GiB restored, mean of every run. */
+  readonly cpuSecondsPerGiB: number;
+  /** The same for the storage server's processes, when {@link RestoreComparison.serverCpuSeconds} measured them. */
+  readonly serverCpuSecondsPerGiB: number | undefined;
+}
+
+/**
+ * CPU seconds (user + system) used so far by this machine's processes whose command name is one
+ * of `names` (from `/proc/<pid>/stat`), or `undefined` when none runs here.
+ */
+export function localProcessesCpuSeconds(names: readonly string[]): number | undefined {
+  let ticks = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (!names.includes(stat.slice(open + 1, close))) continue;
+    // Fields after the command: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(close + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+    found = true;
+  }
+  return found ? ticks / CLOCK_TICKS : undefined;
+}
+
+/** CPU seconds used so far by a Ceph RGW running on this machine (`scripts/services/ceph-s3.sh`), or `undefined`. */
+export function localCephCpuSeconds(): number | undefined {
+  return localProcessesCpuSeconds(['radosgw', 'ceph-osd', 'ceph-mon']);
+}
+
+/** `sysconf(_SC_CLK_TCK)`: the unit of `/proc/<pid>/stat` CPU times (100 on Linux). */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
 
 /**
  * Records, for warm (source in page cache) and cold (caches dropped before each run), the
  * median time of restore and of `cp` + fsync, interleaved with alternating order, and the
  * ratio `cp time ÷ restore time` (1.0 = as fast as cp; goal ≥ 0.8). Load is in the note.
  */
-export async function compareRestore(c: RestoreComparison): Promise<RestoreMedians> {
+export async function compareRestore(c: RestoreComparison): Promise<RestoreResult> {
   const medians: RestoreMedians = {};
   const rounds = c.rounds ?? 3;
   let n = 0;
@@ -122,14 +181,20 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreMedia
     await mkdir(d, { recursive: true });
     return d;
   };
-  const cpu = { restore: 0, restores: 0, cp: 0, cps: 0 };
+  const cpu = { restore: 0, restores: 0, restoreMs: 0, cp: 0, cps: 0, server: 0, servers: 0 };
   const timed = async (fn: (d: string) => Promise<void>, cold: boolean): Promise<number> => {
     const d = await fresh();
     if (cold) dropCaches();
     const before = process.cpuUsage();
+    const serverBefore = fn === cp ? undefined : c.serverCpuSeconds?.();
     const t = performance.now();
     await fn(d);
     const ms = performance.now() - t;
+    const serverAfter = serverBefore === undefined ? undefined : c.serverCpuSeconds?.();
+    if (serverBefore !== undefined && serverAfter !== undefined) {
+      cpu.server += serverAfter - serverBefore;
+      cpu.servers++;
+    }
     if (fn === cp) {
       cpu.cp += lastCpCpu;
       cpu.cps++;
@@ -137,6 +202,7 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreMedia
       const used = process.cpuUsage(before);
       cpu.restore += (used.user + used.system) / 1e6;
       cpu.restores++;
+      cpu.restoreMs += ms;
     }
     await rm(d, { recursive: true, force: true });
     return ms;
@@ -178,9 +244,10 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreMedia
     );
   }
   const gib = c.bytes / 2 ** 30;
+  const cpuSecondsPerGiB = cpu.restore / cpu.restores / gib;
   c.ctx.record(
     `${c.label}: CPU seconds per GiB`,
-    cpu.restore / cpu.restores / gib,
+    cpuSecondsPerGiB,
     's/GiB',
     'user + system of this process (hashing, parsing, copies in and out of user space, GC), mean of every run',
   );
@@ -190,8 +257,25 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreMedia
     's/GiB',
     'user + system of cp (an in-kernel copy), mean of every run',
   );
+  const serverCpuSecondsPerGiB = cpu.servers > 0 ? cpu.server / cpu.servers / gib : undefined;
+  if (serverCpuSecondsPerGiB !== undefined) {
+    c.ctx.record(
+      `${c.label}: storage server CPU seconds per GiB`,
+      serverCpuSecondsPerGiB,
+      's/GiB',
+      "user + system of the server's processes on this machine while it served the runs, mean of every run",
+    );
+  }
+  // How busy the machine's cores were: near 1, only less CPU per byte makes the restore faster.
+  const busy = cpu.restore + (serverCpuSecondsPerGiB === undefined ? 0 : cpu.server * (cpu.restores / cpu.servers));
+  c.ctx.record(
+    `${c.label}: share of the machine's CPU busy`,
+    busy / ((cpu.restoreMs / 1000) * availableParallelism()),
+    'ratio',
+    `CPU seconds of this process${serverCpuSecondsPerGiB === undefined ? '' : ' and the storage server'} ÷ (wall seconds × ${availableParallelism()} cores), every run`,
+  );
   if (!canDrop && modes.includes('cold')) {
     c.ctx.record(`${c.label}, cold`, 0, 'skipped', 'cannot drop the page cache here (not root)');
   }
-  return medians;
+  return { medians, cpuSecondsPerGiB, serverCpuSecondsPerGiB };
 }

@@ -9,7 +9,7 @@ import { LocalStorageBackend } from '@hadb/storage-local';
 import { S3StorageBackend } from '@hadb/storage-s3';
 import type { StorageBackend } from '@hadb/storage';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { cachedInput, compareRestore, s3OptionsFromEnv } from '../../../scripts/bench-restore.js';
+import { cachedInput, compareRestore, localCephCpuSeconds, s3OptionsFromEnv } from '../../../scripts/bench-restore.js';
 import { readPhysicalStream, type PageEntry } from '@hadb/changeset';
 import { SegmentMarkers, restoreSnapshot, truncateToHeader, uploadSnapshot, writePages } from '../src/index.js';
 import { CONCURRENCY, RANGE_BYTES, lastFsyncMs, rawRangedRead, sha256Ms } from './restore-anchors.js';
@@ -89,7 +89,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const local = await LocalStorageBackend.open({ root });
     const bytes = await upload(local, KEY, dbPath);
     const source = join(root, ...KEY.split('/'));
-    const localMedians = await compareRestore({
+    const { medians: localMedians } = await compareRestore({
       ctx,
       label: 'duckblock snapshot restore, storage-local',
       source,
@@ -180,6 +180,7 @@ export async function run(ctx: BenchContext): Promise<void> {
         );
         if (uploaded) {
           await compareRestore({
+            serverCpuSeconds: localCephCpuSeconds,
             ctx,
             label: 'duckblock snapshot restore, S3 (loopback Ceph RGW, memstore)',
             source,
@@ -203,6 +204,7 @@ export async function run(ctx: BenchContext): Promise<void> {
             modes: ['warm'],
           });
           await compareRestore({
+            serverCpuSeconds: localCephCpuSeconds,
             ctx,
             label: 'floor: raw ranged GET + pwrite + fsync, S3 (loopback Ceph RGW, memstore)',
             source,

@@ -9,7 +9,7 @@ import { LocalStorageBackend } from '@hadb/storage-local';
 import { S3StorageBackend } from '@hadb/storage-s3';
 import type { StorageBackend } from '@hadb/storage';
 import type { BenchContext } from '../../../scripts/bench-types.js';
-import { cachedInput, compareRestore, s3OptionsFromEnv } from '../../../scripts/bench-restore.js';
+import { cachedInput, compareRestore, localCephCpuSeconds, s3OptionsFromEnv } from '../../../scripts/bench-restore.js';
 import { Walstream, listRemote, restore } from '../src/index.js';
 
 const MIB = Number(process.env.HADB_BENCH_RESTORE_MIB ?? 1024);
@@ -83,6 +83,7 @@ export async function run(ctx: BenchContext): Promise<void> {
       try {
         await ship(s3, prefix, path);
         await compareRestore({
+          serverCpuSeconds: localCephCpuSeconds,
           ctx,
           label: 'walstream restore, S3 (loopback Ceph RGW, memstore)',
           source,
