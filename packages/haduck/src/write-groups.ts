@@ -22,13 +22,14 @@ export interface GroupEntry<J, T> {
 }
 
 /**
- * Group commit of write requests: a lane forms each group at the end of the current event-loop
- * turn, from the requests waiting then (at most {@link MAX_GROUP}), and runs it as one transaction
- * on one pooled connection — one `BEGIN`, one `COMMIT`, one WAL sync for the group. Requests that
- * arrive in the same turn (a burst: many clients answered by one ship, one socket read) therefore
- * share groups instead of each taking a lane of its own; a lone request waits for nothing but the
- * end of its turn. `lanes` groups run side by side. `run` executes one group and settles every
- * entry of it.
+ * Group commit of write requests. A request that finds no lane running starts one at once (a
+ * lone writer waits for nothing). Beside running lanes, a lane forms its group at the end of the
+ * current event-loop turn, from the requests waiting then (at most {@link MAX_GROUP}): requests
+ * that arrive in the same turn (a burst: many clients answered by one ship, several socket reads)
+ * share groups spread over the lanes instead of each taking a lane of its own. A lane that finished
+ * a group takes the requests that queued meanwhile. Each group runs as one transaction on one
+ * pooled connection — one `BEGIN`, one `COMMIT`, one WAL sync. `lanes` groups run side by side.
+ * `run` executes one group and settles every entry of it.
  */
 export class WriteGroups<J, T> {
   readonly #pool: WritePool;
@@ -62,9 +63,11 @@ export class WriteGroups<J, T> {
   async #lane(): Promise<void> {
     try {
       while (this.#queue.length > 0) {
-        // The rest of this turn's requests join (see the class comment).
-        await endOfTurn();
-        if (this.#queue.length === 0) break;
+        // Beside other lanes, the rest of this turn's requests join first (see the class comment).
+        if (this.#active > 1) {
+          await endOfTurn();
+          if (this.#queue.length === 0) break;
+        }
         let conn: WriteConnection;
         try {
           conn = await this.#pool.acquire();
