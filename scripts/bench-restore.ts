@@ -113,20 +113,11 @@ export interface RestoreComparison {
 /** Median times (ms) of one {@link compareRestore} per cache state measured. */
 export type RestoreMedians = Partial<Record<'warm' | 'cold', { restoreMs: number; cpMs: number }>>;
 
-/** What one {@link compareRestore} measured. */
-export interface RestoreResult {
-  readonly medians: RestoreMedians;
-  /** CPU seconds (user + system) of this process per GiB restored, mean of every run. */
-  readonly cpuSecondsPerGiB: number;
-  /** The same for the storage server's processes, when {@link RestoreComparison.serverCpuSeconds} measured them. */
-  readonly serverCpuSecondsPerGiB: number | undefined;
-}
-
 /**
  * CPU seconds (user + system) used so far by this machine's processes whose command name is one
  * of `names` (from `/proc/<pid>/stat`), or `undefined` when none runs here.
  */
-export function localProcessesCpuSeconds(names: readonly string[]): number | undefined {
+function localProcessesCpuSeconds(names: readonly string[]): number | undefined {
   let ticks = 0;
   let found = false;
   let pids: string[];
@@ -172,7 +163,7 @@ const CLOCK_TICKS = (() => {
  * median time of restore and of `cp` + fsync, interleaved with alternating order, and the
  * ratio `cp time ÷ restore time` (1.0 = as fast as cp; goal ≥ 0.8). Load is in the note.
  */
-export async function compareRestore(c: RestoreComparison): Promise<RestoreResult> {
+export async function compareRestore(c: RestoreComparison): Promise<RestoreMedians> {
   const medians: RestoreMedians = {};
   const rounds = c.rounds ?? 3;
   let n = 0;
@@ -244,10 +235,9 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreResul
     );
   }
   const gib = c.bytes / 2 ** 30;
-  const cpuSecondsPerGiB = cpu.restore / cpu.restores / gib;
   c.ctx.record(
     `${c.label}: CPU seconds per GiB`,
-    cpuSecondsPerGiB,
+    cpu.restore / cpu.restores / gib,
     's/GiB',
     'user + system of this process (hashing, parsing, copies in and out of user space, GC), mean of every run',
   );
@@ -267,7 +257,7 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreResul
     );
   }
   // How busy the machine's cores were: near 1, only less CPU per byte makes the restore faster.
-  const busy = cpu.restore + (serverCpuSecondsPerGiB === undefined ? 0 : cpu.server * (cpu.restores / cpu.servers));
+  const busy = cpu.restore + cpu.server;
   c.ctx.record(
     `${c.label}: share of the machine's CPU busy`,
     busy / ((cpu.restoreMs / 1000) * availableParallelism()),
@@ -277,5 +267,5 @@ export async function compareRestore(c: RestoreComparison): Promise<RestoreResul
   if (!canDrop && modes.includes('cold')) {
     c.ctx.record(`${c.label}, cold`, 0, 'skipped', 'cannot drop the page cache here (not root)');
   }
-  return { medians, cpuSecondsPerGiB, serverCpuSecondsPerGiB };
+  return medians;
 }

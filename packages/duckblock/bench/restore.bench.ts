@@ -89,7 +89,7 @@ export async function run(ctx: BenchContext): Promise<void> {
     const local = await LocalStorageBackend.open({ root });
     const bytes = await upload(local, KEY, dbPath);
     const source = join(root, ...KEY.split('/'));
-    const { medians: localMedians } = await compareRestore({
+    const localMedians = await compareRestore({
       ctx,
       label: 'duckblock snapshot restore, storage-local',
       source,

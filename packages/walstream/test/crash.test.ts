@@ -8,12 +8,12 @@ import {
   cliIntegrity,
   committedHash,
   fileHash,
-  openApp,
   openLocal,
   prng,
   randomTxn,
   sidecarArgs,
   tempDir,
+  localApp,
 } from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -105,16 +105,10 @@ describe('crashes (real child processes, SIGKILL)', () => {
   });
 
   it('SIGKILL of the sidecar mid-upload: restarted, it continues and the restore equals the committed state', async () => {
-    const t = tempDir('kill-sidecar');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'app.db');
-    const app = openApp(path);
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const { storage, path, app, dir } = await localApp(cleanups, 'kill-sidecar', 'app.db');
     const rnd = prng(9);
     for (let round = 0; round < 3; round++) {
-      const [cmd, args] = sidecarArgs(['--storage', `local:${join(t.dir, 'bucket')}`, '--sync-interval-ms', '5', path]);
+      const [cmd, args] = sidecarArgs(['--storage', `local:${join(dir, 'bucket')}`, '--sync-interval-ms', '5', path]);
       const s = start(cmd, args, root);
       cleanups.push(() => void s.child.kill('SIGKILL'));
       await s.waitFor((l) => l.includes('"ready"'));
@@ -130,9 +124,9 @@ describe('crashes (real child processes, SIGKILL)', () => {
     const ws = await Walstream.open({ storage, autoSync: false });
     const r = await ws.add(path, { name: 'app.db' });
     const res = await r.sync();
-    const out = join(t.dir, 'out.db');
+    const out = join(dir, 'out.db');
     await restore({ storage, name: 'app.db', output: out, seq: res.seq });
-    expect(fileHash(out)).toBe(await committedHash(app, join(t.dir, 's.db')));
+    expect(fileHash(out)).toBe(await committedHash(app, join(dir, 's.db')));
     expect(cliIntegrity(out)).toBe('ok');
     await ws.close();
   });

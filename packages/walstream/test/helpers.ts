@@ -135,3 +135,24 @@ export function sidecarArgs(args: string[]): [string, string[]] {
     ],
   ];
 }
+
+/**
+ * A test's app database: a temp directory (removed by `cleanups`), local storage in it, and a
+ * better-sqlite3 connection to `<dir>/<file>` (closed by `cleanups`) holding table
+ * `t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)`.
+ */
+export async function localApp(
+  cleanups: Array<() => void | Promise<void>>,
+  label: string,
+  file: string,
+  autocheckpoint?: number,
+): Promise<{ dir: string; storage: StorageBackend; path: string; app: Db }> {
+  const t = tempDir(label);
+  cleanups.push(t.cleanup);
+  const storage = await openLocal(t.dir);
+  const path = join(t.dir, file);
+  const app = openApp(path, autocheckpoint);
+  cleanups.push(() => void app.close());
+  app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+  return { dir: t.dir, storage, path, app };
+}

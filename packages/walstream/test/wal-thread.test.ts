@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Walstream, restore, type WalstreamEvent } from '../src/index.js';
 import { readWalExtent } from '../src/wal.js';
 import { WalThread } from '../src/wal-thread.js';
-import { committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
+import { committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir, localApp } from './helpers.js';
 
 describe('the WAL thread', () => {
   const cleanups: Array<() => void | Promise<void>> = [];
@@ -13,13 +13,7 @@ describe('the WAL thread', () => {
   });
 
   it('checkpoints while the app commits on its own thread: the WAL restarts, nothing is lost, no new lineage', async () => {
-    const t = tempDir('thread');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'busy.db');
-    const app = openApp(path, 0);
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const { storage, path, app, dir } = await localApp(cleanups, 'thread', 'busy.db', 0);
     const events: WalstreamEvent[] = [];
     const ws = await Walstream.open({
       storage,
@@ -49,8 +43,8 @@ describe('the WAL thread', () => {
         );
     }
     await r.sync();
-    const want = await committedHash(app, join(t.dir, 'source.db'));
-    const out = join(t.dir, 'restored.db');
+    const want = await committedHash(app, join(dir, 'source.db'));
+    const out = join(dir, 'restored.db');
     await restore({ storage, name: 'busy.db', output: out, integrity: 'full' });
     expect(fileHash(out)).toBe(want);
     expect(events.filter((e) => e.type === 'error')).toEqual([]);

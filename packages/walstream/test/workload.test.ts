@@ -1,7 +1,17 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Walstream, restore, listRemote, type WalstreamEvent } from '../src/index.js';
-import { cliIntegrity, committedHash, fileHash, openApp, openLocal, prng, randomTxn, tempDir } from './helpers.js';
+import {
+  cliIntegrity,
+  committedHash,
+  fileHash,
+  openApp,
+  openLocal,
+  prng,
+  randomTxn,
+  tempDir,
+  localApp,
+} from './helpers.js';
 
 async function until(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
@@ -18,13 +28,7 @@ describe('background replication', () => {
   });
 
   it('ships transactions larger than the WAL autocheckpoint, checkpoints, and restores by time', async () => {
-    const t = tempDir('big');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'big.db');
-    const app = openApp(path); // the app's own autocheckpoint stays at 1,000 pages
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const { storage, path, app, dir } = await localApp(cleanups, 'big', 'big.db');
     const events: WalstreamEvent[] = [];
     const ws = await Walstream.open({
       storage,
@@ -45,19 +49,19 @@ describe('background replication', () => {
       for (let i = 0; i < 5; i++) randomTxn(app, rnd);
       const res = await r.sync();
       await new Promise((res2) => setTimeout(res2, 15));
-      marks.push({ time: Date.now(), hash: await committedHash(app, join(t.dir, 's.db')), seq: res.seq });
+      marks.push({ time: Date.now(), hash: await committedHash(app, join(dir, 's.db')), seq: res.seq });
       await new Promise((res2) => setTimeout(res2, 15));
     }
     await until(() => events.some((e) => e.type === 'checkpoint' && e.complete));
     expect(events.some((e) => e.type === 'checkpoint' && e.mode === 'TRUNCATE')).toBe(true);
     expect(events.filter((e) => e.type === 'error')).toEqual([]);
     for (const [i, m] of marks.entries()) {
-      const out = join(t.dir, `t${i}.db`);
+      const out = join(dir, `t${i}.db`);
       const res = await restore({ storage, name: 'big.db', output: out, time: m.time, integrity: 'full' });
       expect(res.skipped === false && res.seq).toBe(m.seq);
       expect(fileHash(out)).toBe(m.hash);
     }
-    expect(cliIntegrity(join(t.dir, 't2.db'))).toBe('ok');
+    expect(cliIntegrity(join(dir, 't2.db'))).toBe('ok');
   });
 
   it('follows a page-size change (VACUUM while walstream is down) with a new lineage; old points stay restorable', async () => {
@@ -139,13 +143,7 @@ describe('background replication', () => {
   });
 
   it('resumes the chain after a clean restart and snapshots by policy', async () => {
-    const t = tempDir('resume');
-    cleanups.push(t.cleanup);
-    const storage = await openLocal(t.dir);
-    const path = join(t.dir, 'r.db');
-    const app = openApp(path);
-    cleanups.push(() => void app.close());
-    app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER, v BLOB)');
+    const { storage, path, app, dir } = await localApp(cleanups, 'resume', 'r.db');
     const rnd = prng(5);
     let ws = await Walstream.open({ storage, autoSync: false });
     let r = await ws.add(path);
@@ -164,9 +162,9 @@ describe('background replication', () => {
     }
     await until(async () => (await listRemote(storage, '', 'r.db')).snapshots.length >= 2);
     expect(r.status().seq).toBeGreaterThanOrEqual(first.seq + 4n);
-    const out = join(t.dir, 'out.db');
+    const out = join(dir, 'out.db');
     await r.sync();
     await restore({ storage, name: 'r.db', output: out });
-    expect(fileHash(out)).toBe(await committedHash(app, join(t.dir, 's.db')));
+    expect(fileHash(out)).toBe(await committedHash(app, join(dir, 's.db')));
   });
 });
