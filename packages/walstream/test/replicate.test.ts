@@ -55,7 +55,7 @@ describe('replicate and restore (storage-local)', () => {
   });
 
   it('refuses to overwrite, honours ifNotExists, and reports NOT_FOUND', async () => {
-    const { storage, path, app, dir } = await localApp(cleanups, 'misc', 'a.db');
+    const { storage, path, dir } = await localApp(cleanups, 'misc', 'a.db');
     const ws = await Walstream.open({ storage, autoSync: false });
     cleanups.push(() => ws.close());
     const r = await ws.add(path);
