@@ -23,7 +23,7 @@ import { metaEntry } from './meta.js';
 import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
-import { fileUnchanged, loadState, samePosition, saveState, type LocalState, type WalPosition } from './state.js';
+import { fileUnchanged, loadState, samePosition, StateFile, type LocalState, type WalPosition } from './state.js';
 import { framesInFile, readWalExtent } from './wal.js';
 import type { WalDb, WalHost } from './wal-thread.js';
 
@@ -106,6 +106,8 @@ export class DatabaseReplicator {
   #claim: LineageClaim | undefined;
   readonly #walPath: string;
   readonly #wal: WalDb;
+  /** `<db>-walstream.json`, rewritten after every shipped changeset. */
+  readonly #stateFile: StateFile;
 
   readonly #options: ResolvedDatabaseOptions;
   readonly #ctx: EngineContext;
@@ -125,6 +127,7 @@ export class DatabaseReplicator {
     this.#options = options;
     this.#ctx = ctx;
     this.#walPath = `${path}-wal`;
+    this.#stateFile = new StateFile(path);
     const now = ctx.clock.now();
     this.#lastSnapshotAt = now;
     this.#lastShipAt = now;
@@ -151,6 +154,7 @@ export class DatabaseReplicator {
     } catch (err) {
       r.#closed = true;
       await wal.close();
+      r.#stateFile.close();
       throw err;
     }
     if (options.autoSync) r.#schedule();
@@ -365,7 +369,7 @@ export class DatabaseReplicator {
     this.#cursor = position;
     if (this.#pending.length === 0) {
       this.#state = { ...this.#state, wal: position };
-      saveState(this.path, this.#state);
+      this.#stateFile.save(this.#state);
     }
   }
 
@@ -401,7 +405,7 @@ export class DatabaseReplicator {
       const size = await this.#upload(cs, signal);
       this.#pending.shift();
       this.#state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
-      saveState(this.path, this.#state);
+      this.#stateFile.save(this.#state);
       this.#changesetsSinceSnapshot++;
       this.#lastShipAt = this.#ctx.clock.now();
       shipped++;
@@ -528,7 +532,7 @@ export class DatabaseReplicator {
       release();
     }
     this.#state = { seq, checksum: anchor, pageSize: result.pageSize, wal: this.#state.wal };
-    saveState(this.path, this.#state);
+    this.#stateFile.save(this.#state);
     this.#changesetsSinceSnapshot = 0;
     this.#lastSnapshotAt = this.#ctx.clock.now();
     this.#lastSnapshotSeq = seq;
@@ -662,8 +666,12 @@ export class DatabaseReplicator {
       else await this.#queue;
     } finally {
       this.#closed = true;
-      await this.#wal.close();
-      this.#recordCleanClose();
+      try {
+        await this.#wal.close();
+        this.#recordCleanClose();
+      } finally {
+        this.#stateFile.close();
+      }
     }
   }
 
@@ -672,7 +680,7 @@ export class DatabaseReplicator {
     try {
       if (this.#pending.length > 0 || this.#needsSnapshot !== null || existsSync(this.#walPath)) return;
       const st = statSync(this.path);
-      saveState(this.path, { ...this.#state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
+      this.#stateFile.save({ ...this.#state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
     } catch {
       // Best effort: without the record the next start takes a snapshot.
     }

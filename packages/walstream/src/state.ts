@@ -78,16 +78,12 @@ export function loadState(dbPath: string): LocalState | null {
   }
 }
 
-/**
- * Writes the state file atomically (temp file, rename). Not fsynced on purpose: a lost or stale
- * state file only makes the next start take a new-lineage snapshot (it never resumes on a
- * position that storage or the WAL does not confirm), and syncing it on every shipped changeset
- * would cost a disk flush per commit batch.
- */
-export function saveState(dbPath: string, state: LocalState): void {
-  const path = statePath(dbPath);
-  const tmp = `${path}.tmp`;
-  const text = JSON.stringify({
+/** The state file's record size: its JSON padded with spaces to a whole number of these. */
+const RECORD_BYTES = 512;
+
+/** The state as its file's JSON (`loadState` reads it; trailing whitespace is allowed). */
+function encodeState(state: LocalState): string {
+  return JSON.stringify({
     version: 1,
     seq: state.seq.toString(),
     checksum: state.checksum.toString(16),
@@ -95,11 +91,69 @@ export function saveState(dbPath: string, state: LocalState): void {
     wal: state.wal,
     closedFile: state.closedFile,
   });
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
+}
+
+/**
+ * Writes one database's state file (`<db>-walstream.json`), which the replicator rewrites after
+ * every shipped changeset. The first write creates the file whole (temp file, rename) with the
+ * JSON padded to a multiple of 512 bytes and keeps it open; later writes overwrite that record in
+ * place with one positional write of the same length (a longer record makes a new file again).
+ * A record of one 512-byte sector is replaced whole, even by a crash of the process; a rename
+ * over the file on every ship would start the file system's writeback of the new file each time.
+ *
+ * Not fsynced on purpose: a lost, stale or torn state file only makes the next start take a
+ * new-lineage snapshot (the replicator never resumes on a position that storage or the WAL does
+ * not confirm), and syncing it on every shipped changeset would cost a disk flush per commit
+ * batch. The file must not be replaced by anyone else while it is open here (the replicator
+ * holds the database); {@link close} releases it.
+ */
+export class StateFile {
+  readonly #path: string;
+  #fd: number | undefined;
+  /** Bytes of the open file's record. */
+  #size = 0;
+
+  constructor(dbPath: string) {
+    this.#path = statePath(dbPath);
   }
-  renameSync(tmp, path);
+
+  /** Replaces the recorded state. Throws the file system's error (the record is then unchanged or gone). */
+  save(state: LocalState): void {
+    const text = Buffer.from(encodeState(state));
+    if (this.#fd !== undefined && text.length <= this.#size) {
+      writeRecord(this.#fd, padded(text, this.#size));
+      return;
+    }
+    this.close();
+    const size = Math.ceil(Math.max(text.length, 1) / RECORD_BYTES) * RECORD_BYTES;
+    const tmp = `${this.#path}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeRecord(fd, padded(text, size));
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.#path);
+    this.#fd = openSync(this.#path, 'r+');
+    this.#size = size;
+  }
+
+  /** Closes the file (a later {@link save} creates it anew). Idempotent. */
+  close(): void {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function padded(text: Buffer, size: number): Buffer {
+  const out = Buffer.alloc(size, 0x20);
+  text.copy(out);
+  return out;
+}
+
+/** Writes `record` at offset 0 of `fd`, whole. */
+function writeRecord(fd: number, record: Buffer): void {
+  let done = 0;
+  while (done < record.length) done += writeSync(fd, record, done, record.length - done, done);
 }
