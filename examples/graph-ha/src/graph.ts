@@ -1,5 +1,5 @@
 import kuzu from 'kuzu';
-import { type ParamEntry, type ParamValue } from '@hadb/graphstream';
+import type { ParamEntry, ParamValue } from '@hadb/graphstream';
 
 /** An embedded Kuzu database with one connection. */
 export interface Graph {

@@ -6,7 +6,10 @@ describe('requireBinary (how the suites treat a missing prometheus/chromium)', (
     const missing = '/nonexistent/hadb-admin-test-binary';
     const writes: string[] = [];
     const write = process.stderr.write;
-    process.stderr.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string) => {
+      writes.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
     try {
       expect(requireBinary(missing, 'some-package', {})).toBe(false);
     } finally {

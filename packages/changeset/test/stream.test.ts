@@ -11,7 +11,7 @@ import {
 import { chunked, collect, concat, fill, sameBytes, samePages } from './support/bytes.js';
 import { rejection } from '@hadb/testkit';
 
-const pagesOf = (n: number, size: number, width: 4 | 8 = 8): PageEntry[] =>
+const pagesOf = (n: number, size: number): PageEntry[] =>
   Array.from({ length: n }, (_, i) => ({ pageId: BigInt(i * 3), data: fill(i & 0xff, size) }));
 
 async function* slowly<T>(items: Iterable<T>): AsyncGenerator<T> {

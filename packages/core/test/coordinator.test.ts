@@ -116,7 +116,10 @@ describe('Coordinator (real time, in-process)', () => {
     const ran: string[] = [];
     const engine: Executor<readonly unknown[], string> = {
       isMutation: (q) => /^\s*(insert|update|delete|create)/i.test(q),
-      execute: async (q) => (ran.push(q), 'ok'),
+      execute: async (q) => {
+        ran.push(q);
+        return 'ok';
+      },
     };
     const onA = leaderOnly(engine, a.coordinator, DB);
     const onB = leaderOnly(engine, b.coordinator, DB);

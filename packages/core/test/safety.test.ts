@@ -145,14 +145,14 @@ describe('epochs and fenced writes', () => {
     const terms: Array<{ node: string; epoch: number; fenceEpoch: number }> = [];
     c.wrapReplicator = (node, inner) => ({
       ...bind(inner),
-      startLineage: (db, path, term, o) => (
-        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }),
-        inner.startLineage(db, path, term, o)
-      ),
-      continueLineage: (db, path, term, o) => (
-        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch }),
-        inner.continueLineage(db, path, term, o)
-      ),
+      startLineage: (db, path, term, o) => {
+        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch });
+        return inner.startLineage(db, path, term, o);
+      },
+      continueLineage: (db, path, term, o) => {
+        terms.push({ node: node.name, epoch: term.epoch, fenceEpoch: term.fence.epoch });
+        return inner.continueLineage(db, path, term, o);
+      },
     });
     let leader = await withLeader(c);
     for (let i = 0; i < 4; i++) {
@@ -256,9 +256,10 @@ describe('caught-up gate', () => {
         ? inner
         : {
             ...bind(inner),
-            continueLineage: (db, path, term: LeaderTerm, o) => (
-              continuing++, inner.continueLineage(db, path, term, o)
-            ),
+            continueLineage: (db, path, term: LeaderTerm, o) => {
+              continuing++;
+              return inner.continueLineage(db, path, term, o);
+            },
           };
     const leader = await withLeader(c);
     const follower = c.nodes[1]!;

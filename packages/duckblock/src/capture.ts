@@ -115,7 +115,7 @@ export async function captureCheckpoint(
   if (!Buffer.from(after).equals(Buffer.from(scan.headerRegion))) {
     throw new DuckblockError('HADB_DUCKBLOCK_TORN_READ', 'the database header changed while blocks were read');
   }
-  blocks.forEach((b, i) => pages.push(...duckdbBlockPages(b, datas[i]!, size)));
+  for (let i = 0; i < blocks.length; i++) pages.push(...duckdbBlockPages(blocks[i]!, datas[i]!, size));
   return {
     pages,
     manifest: scan.manifest,

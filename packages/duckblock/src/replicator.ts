@@ -1,4 +1,4 @@
-import { type LeaderTerm, type Replicator, type ReplicatorCallOptions } from '@hadb/core';
+import type { LeaderTerm, Replicator, ReplicatorCallOptions } from '@hadb/core';
 import { detectDirtyBlocks } from './capture.js';
 import {
   captureNextSegment,

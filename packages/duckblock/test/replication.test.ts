@@ -9,7 +9,6 @@ import {
   decode,
   encode,
   incrementalKey,
-  isDuckblockError,
   newSegment,
   readPosition,
   removeLocalState,

@@ -8,7 +8,7 @@ import type { SnapshotPolicy } from '@hadb/duckblock';
 import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
 import { duckEngine } from '../src/duck-engine.js';
-import { DuckLeader } from '../src/duck-leader.js';
+import type { DuckLeader } from '../src/duck-leader.js';
 import { isDuckClientError } from '../src/errors.js';
 import type { DuckLimits, ExecuteResult, QueryResult } from '../src/sql.js';
 import type { HaParams } from '../src/values.js';

@@ -1,6 +1,6 @@
 import { connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { type ErrorClass, IoError, classifyError, httpStatusOf, isRequestNotSent } from '../src/index.js';
+import { IoError, classifyError, httpStatusOf, isRequestNotSent } from '../src/index.js';
 
 /** A real connection failure from the OS: connect to a port nobody listens on. */
 async function refusedError(): Promise<Error> {

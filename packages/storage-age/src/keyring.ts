@@ -97,7 +97,7 @@ export class KeyRing {
       if (kind === undefined) check.fail(`recipients[${i}] is not an age recipient (expected age1… or age1pq1…)`);
       try {
         new Encrypter().addRecipient(r);
-      } catch (error) {
+      } catch {
         check.fail(
           `recipients[${i}] is not a valid age ${kind === 'hybrid' ? 'hybrid post-quantum' : 'X25519'} recipient`,
         );

@@ -118,6 +118,7 @@ export function scanFrames(
   fromIndex: number,
   c1: number,
   c2: number,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing continues the scan
   onFrame: (frame: WalFrame) => boolean | void,
   batchBytes = 4 << 20,
 ): number {

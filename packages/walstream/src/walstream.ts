@@ -28,7 +28,6 @@ export class Walstream {
   readonly #adminSource: WalstreamAdminSource;
   #adminServer: AdminServer | undefined;
 
-  readonly #shared: ResolvedShared;
   readonly #defaults: Omit<DatabaseOptions, 'name'>;
 
   private constructor(
@@ -36,7 +35,6 @@ export class Walstream {
     defaults: Omit<DatabaseOptions, 'name'>,
     admin: WalstreamOptions['admin'],
   ) {
-    this.#shared = shared;
     this.#defaults = defaults;
     const source = (this.#adminSource = new WalstreamAdminSource({
       nodeId: admin?.nodeId ?? shared.nodeId ?? hostname(),

@@ -52,7 +52,13 @@ function start(
           () => reject(new Error(`timeout waiting for output; stderr: ${stderr.slice(-2000)}`)),
           ms,
         );
-        waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
       });
     },
   };
