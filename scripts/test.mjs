@@ -24,6 +24,7 @@ function log(msg) {
 
 /** The service scripts to use, from HADB_TEST_SERVICES. */
 function wantedServices() {
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by this runner before turbo or Vitest start
   const setting = (process.env.HADB_TEST_SERVICES ?? '1').trim();
   if (setting === '0' || !existsSync(servicesDir)) return [];
   const all = readdirSync(servicesDir)
