@@ -5,7 +5,7 @@
  * left by retention) the replica is restored again from the newest snapshot and swapped in by
  * rename. Readers open the replica read-only (`new Database(path, { readonly: true })`).
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { decodePhysical, type PhysicalChangeset } from '@hadb/changeset';
 import { sleepUnlessAborted, systemClock, silentLogger, type Clock, type Logger, type OpOptions } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
@@ -14,6 +14,7 @@ import { changesetMeta } from './meta.js';
 import { prepareReplicaFile, ReplicaWriter } from './replica.js';
 import { restore } from './restore.js';
 import { incrementalKey, listSnapshots } from './remote.js';
+import { RecordFile } from './record-file.js';
 
 /** Options of {@link Follower.open}. */
 export interface FollowOptions {
@@ -75,13 +76,13 @@ function loadPosition(output: string): Position | null {
   }
 }
 
-function savePosition(output: string, p: Position): void {
-  const path = positionPath(output);
-  writeFileSync(
-    `${path}.tmp`,
-    JSON.stringify({ seq: p.seq.toString(), checksum: p.checksum.toString(16), epoch: p.epoch.toString() }),
-  );
-  renameSync(`${path}.tmp`, path);
+/**
+ * Records the replica's position, overwritten in place (see `RecordFile`; not fsynced: a stale
+ * position after a crash makes the follower apply the changesets after it again, and applying a
+ * changeset twice gives the same file).
+ */
+function savePosition(file: RecordFile, p: Position): void {
+  file.write(JSON.stringify({ seq: p.seq.toString(), checksum: p.checksum.toString(16), epoch: p.epoch.toString() }));
 }
 
 /** The incremental stored at `key`, decoded; `null` when there is none. */
@@ -98,24 +99,39 @@ async function fetchIncremental(
 export class Follower {
   #position: Position;
   #writer: ReplicaWriter;
+  /** `<replica>-walstream-follow.json`, rewritten after every applied changeset. */
+  readonly #positionFile: RecordFile;
   readonly #controller = new AbortController();
   #loop: Promise<void> | null = null;
   #waiters: Array<{ seq: bigint; resolve: () => void }> = [];
 
   readonly #options: FollowOptions;
 
-  private constructor(options: FollowOptions, position: Position) {
+  private constructor(options: FollowOptions, position: Position, positionFile: RecordFile) {
     this.#options = options;
     this.#position = position;
+    this.#positionFile = positionFile;
     this.#writer = new ReplicaWriter(options.output, options.busyTimeoutMs ?? 5000);
   }
 
   /** Brings the replica up to date (restoring it if needed) and starts polling. */
   static async open(options: FollowOptions, op: OpOptions = {}): Promise<Follower> {
-    let position = existsSync(options.output) ? loadPosition(options.output) : null;
-    position ??= (await Follower.#fullRestore(options, op.signal))!;
-    const follower = new Follower(options, position);
-    await follower.poll(op.signal);
+    const positionFile = new RecordFile(positionPath(options.output));
+    let follower: Follower;
+    try {
+      let position = existsSync(options.output) ? loadPosition(options.output) : null;
+      position ??= (await Follower.#fullRestore(options, positionFile, op.signal))!;
+      follower = new Follower(options, position, positionFile);
+    } catch (err) {
+      positionFile.close();
+      throw err;
+    }
+    try {
+      await follower.poll(op.signal);
+    } catch (err) {
+      await follower.close();
+      throw err;
+    }
     follower.#loop = follower.#run();
     return follower;
   }
@@ -126,6 +142,7 @@ export class Follower {
    */
   static async #fullRestore(
     options: FollowOptions,
+    positionFile: RecordFile,
     signal: AbortSignal | undefined,
     minEpoch = BigInt(options.minEpoch ?? 0),
     above = -1n,
@@ -156,7 +173,7 @@ export class Follower {
     rmSync(`${options.output}-journal`, { force: true });
     renameSync(tmp, options.output);
     const position = { seq: result.seq, checksum: result.checksum, epoch: result.epoch };
-    savePosition(options.output, position);
+    savePosition(positionFile, position);
     return position;
   }
 
@@ -252,7 +269,7 @@ export class Follower {
         throw err;
       }
       this.#position = { seq: cs.header.seq, checksum: cs.checksum, epoch: meta.epoch };
-      savePosition(this.#options.output, this.#position);
+      savePosition(this.#positionFile, this.#position);
       this.#options.onApply?.({ seq: this.#position.seq, restored: false, createdMs: Number(cs.header.createdMs) });
       applied++;
     }
@@ -268,7 +285,7 @@ export class Follower {
         { db: name, seq: this.#position.seq },
         'walstream follow: chain cannot continue; restoring the newest snapshot',
       );
-      const restored = await Follower.#fullRestore(this.#options, signal, this.#floor(), above);
+      const restored = await Follower.#fullRestore(this.#options, this.#positionFile, signal, this.#floor(), above);
       if (restored !== null) {
         this.#writer.close();
         this.#position = restored;
@@ -304,6 +321,7 @@ export class Follower {
     await this.#loop?.catch(() => {});
     this.#loop = null;
     this.#writer.close();
+    this.#positionFile.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

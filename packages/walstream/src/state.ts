@@ -1,5 +1,6 @@
 /** The replicator's local position, persisted next to the database as `<db>-walstream.json`. */
-import { closeSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { RecordFile } from './record-file.js';
 
 /** Where the replicator stands in the WAL. */
 export interface WalPosition {
@@ -78,10 +79,7 @@ export function loadState(dbPath: string): LocalState | null {
   }
 }
 
-/** The state file's record size: its JSON padded with spaces to a whole number of these. */
-const RECORD_BYTES = 512;
-
-/** The state as its file's JSON (`loadState` reads it; trailing whitespace is allowed). */
+/** The state as its file's JSON (`loadState` reads it). */
 function encodeState(state: LocalState): string {
   return JSON.stringify({
     version: 1,
@@ -94,66 +92,26 @@ function encodeState(state: LocalState): string {
 }
 
 /**
- * Writes one database's state file (`<db>-walstream.json`), which the replicator rewrites after
- * every shipped changeset. The first write creates the file whole (temp file, rename) with the
- * JSON padded to a multiple of 512 bytes and keeps it open; later writes overwrite that record in
- * place with one positional write of the same length (a longer record makes a new file again).
- * A record of one 512-byte sector is replaced whole, even by a crash of the process; a rename
- * over the file on every ship would start the file system's writeback of the new file each time.
- *
- * Not fsynced on purpose: a lost, stale or torn state file only makes the next start take a
- * new-lineage snapshot (the replicator never resumes on a position that storage or the WAL does
- * not confirm), and syncing it on every shipped changeset would cost a disk flush per commit
- * batch. The file must not be replaced by anyone else while it is open here (the replicator
- * holds the database); {@link close} releases it.
+ * Writes one database's state file (`<db>-walstream.json`) after every shipped changeset: one
+ * record overwritten in place (see {@link RecordFile}). Not fsynced on purpose: a lost, stale or
+ * torn state file only makes the next start take a new-lineage snapshot (the replicator never
+ * resumes on a position that storage or the WAL does not confirm), and syncing it on every
+ * shipped changeset would cost a disk flush per commit batch. {@link close} releases the file.
  */
 export class StateFile {
-  readonly #path: string;
-  #fd: number | undefined;
-  /** Bytes of the open file's record. */
-  #size = 0;
+  readonly #file: RecordFile;
 
   constructor(dbPath: string) {
-    this.#path = statePath(dbPath);
+    this.#file = new RecordFile(statePath(dbPath));
   }
 
   /** Replaces the recorded state. Throws the file system's error (the record is then unchanged or gone). */
   save(state: LocalState): void {
-    const text = Buffer.from(encodeState(state));
-    if (this.#fd !== undefined && text.length <= this.#size) {
-      writeRecord(this.#fd, padded(text, this.#size));
-      return;
-    }
-    this.close();
-    const size = Math.ceil(Math.max(text.length, 1) / RECORD_BYTES) * RECORD_BYTES;
-    const tmp = `${this.#path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeRecord(fd, padded(text, size));
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#path);
-    this.#fd = openSync(this.#path, 'r+');
-    this.#size = size;
+    this.#file.write(encodeState(state));
   }
 
   /** Closes the file (a later {@link save} creates it anew). Idempotent. */
   close(): void {
-    const fd = this.#fd;
-    this.#fd = undefined;
-    if (fd !== undefined) closeSync(fd);
+    this.#file.close();
   }
-}
-
-function padded(text: Buffer, size: number): Buffer {
-  const out = Buffer.alloc(size, 0x20);
-  text.copy(out);
-  return out;
-}
-
-/** Writes `record` at offset 0 of `fd`, whole. */
-function writeRecord(fd: number, record: Buffer): void {
-  let done = 0;
-  while (done < record.length) done += writeSync(fd, record, done, record.length - done, done);
 }

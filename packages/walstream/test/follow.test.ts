@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -221,5 +221,42 @@ describe('follow mode (read replica)', () => {
     expect(statSync(replica).size).toBe(before.size);
     expect(fileHash(replica)).toBe(before.hash);
     expect(cliIntegrity(replica)).toBe('ok');
+  });
+  it('rewrites its position file in place and resumes from it when reopened', async () => {
+    const { t, storage, app, r } = await source('follow-position', 'pos');
+    const rnd = prng(31);
+    randomTxn(app, rnd, 20);
+    await r.sync();
+    const replica = join(t.dir, 'replica.db');
+    const positionFile = `${replica}-walstream-follow.json`;
+    const applied: Array<{ seq: bigint; restored: boolean }> = [];
+    const options = {
+      storage,
+      name: 'pos',
+      output: replica,
+      intervalMs: 60_000,
+      onApply: (i: (typeof applied)[0]) => applied.push(i),
+    };
+    let follower = await Follower.open(options);
+    const first = statSync(positionFile);
+    expect(first.size).toBe(512);
+    let seq = follower.seq;
+    for (let i = 0; i < 5; i++) {
+      randomTxn(app, rnd, 5);
+      seq = (await r.sync()).seq;
+      expect(await follower.poll()).toBe(seq);
+    }
+    expect(statSync(positionFile).ino).toBe(first.ino);
+    expect(JSON.parse(readFileSync(positionFile, 'utf8')).seq).toBe(String(seq));
+    await follower.close();
+    // Reopened, it continues from the recorded position: no restore, only the new changeset.
+    randomTxn(app, rnd, 5);
+    const next = (await r.sync()).seq;
+    applied.length = 0;
+    follower = await Follower.open(options);
+    cleanups.push(() => follower.close());
+    expect(follower.seq).toBe(next);
+    expect(applied).toEqual([expect.objectContaining({ seq: next, restored: false })]);
+    expect(fileHash(replica)).toBe(await committedHash(app, join(t.dir, 's.db')));
   });
 });
