@@ -108,6 +108,7 @@ export {
 /** Per-call options of every I/O function (`{ signal? }`), from `@hadb/io`. */
 export type { OpOptions } from '@hadb/io';
 export {
+  DEFAULT_WORKER_MIN_BYTES,
   restorePhysicalRanged,
   type RangedRestoreResult,
   type RangedRestoreTarget,

@@ -49,12 +49,19 @@ export interface RestorePhysicalRangedOptions extends OpOptions {
    */
   readonly writebackBytes?: number | undefined;
   /**
-   * Objects of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 =
-   * always). Smaller ones are hashed on the calling thread, where starting a thread would cost
-   * more than it saves.
+   * Objects of at least this many bytes are hashed on a worker thread (default
+   * {@link DEFAULT_WORKER_MIN_BYTES}; 0 = always). Smaller ones are hashed on the calling thread,
+   * where starting a thread would cost more than it saves.
    */
   readonly workerMinBytes?: number | undefined;
 }
+
+/**
+ * Default of {@link RestorePhysicalRangedOptions.workerMinBytes}: 128 MiB. Starting the hash
+ * worker costs ~25 ms; below this size hashing on the calling thread (which overlaps the
+ * backend's reads and writes on the libuv threads all the same) finishes sooner.
+ */
+export const DEFAULT_WORKER_MIN_BYTES = 128 << 20;
 
 /** Result of {@link restorePhysicalRanged}. */
 export interface RangedRestoreResult {
@@ -164,7 +171,10 @@ export async function restorePhysicalRanged(
   const check = configChecker(changesetInvalidConfig);
   const concurrency = check.int('concurrency', options.concurrency, { min: 1, default: 4 });
   const rangeBytes = check.int('rangeBytes', options.rangeBytes, { min: 4096, default: 8 << 20 });
-  const workerMinBytes = check.int('workerMinBytes', options.workerMinBytes, { min: 0, default: 32 << 20 });
+  const workerMinBytes = check.int('workerMinBytes', options.workerMinBytes, {
+    min: 0,
+    default: DEFAULT_WORKER_MIN_BYTES,
+  });
   const writebackBytes = check.int('writebackBytes', options.writebackBytes, { min: 0, default: 32 << 20 });
   if (options.expectedPrev !== undefined) assertU64('expectedPrev', options.expectedPrev);
   const { signal } = options;

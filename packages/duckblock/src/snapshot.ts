@@ -177,7 +177,7 @@ export interface RestoreSnapshotOptions extends OpOptions {
   readonly concurrency?: number | undefined;
   /** Bytes per ranged GET (default 8 MiB); memory is about `concurrency × rangeBytes`. */
   readonly rangeBytes?: number | undefined;
-  /** Snapshots of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 = always). */
+  /** Snapshots of at least this many bytes are hashed on a worker thread (default 128 MiB; 0 = always). */
   readonly workerMinBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
 }

@@ -7,7 +7,12 @@
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { downloadPhysical, restorePhysicalRanged, type PhysicalChangeset } from '@hadb/changeset';
+import {
+  DEFAULT_WORKER_MIN_BYTES,
+  downloadPhysical,
+  restorePhysicalRanged,
+  type PhysicalChangeset,
+} from '@hadb/changeset';
 import { configChecker, throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
@@ -47,7 +52,7 @@ export interface RestoreOptions {
   readonly snapshotConcurrency?: number | undefined;
   /** Bytes per ranged GET of the snapshot. Default 8 MiB; memory is about concurrency × this. */
   readonly snapshotRangeBytes?: number | undefined;
-  /** Snapshots of at least this many bytes are hashed on a worker thread (default 32 MiB; 0 = always). */
+  /** Snapshots of at least this many bytes are hashed on a worker thread (default 128 MiB; 0 = always). */
   readonly snapshotWorkerMinBytes?: number | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Called after the snapshot and after each incremental. */
@@ -149,7 +154,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   });
   const snapshotWorkerMinBytes = check.int('snapshotWorkerMinBytes', options.snapshotWorkerMinBytes, {
     min: 0,
-    default: 32 << 20,
+    default: DEFAULT_WORKER_MIN_BYTES,
   });
   if (existsSync(output)) {
     if (options.ifNotExists === true) return { skipped: true };
