@@ -142,7 +142,7 @@ function localProcessesCpuSeconds(names: readonly string[]): number | undefined 
     ticks += Number(fields[11]) + Number(fields[12]);
     found = true;
   }
-  return found ? ticks / CLOCK_TICKS : undefined;
+  return found ? ticks / clockTicks() : undefined;
 }
 
 /** CPU seconds used so far by a Ceph RGW running on this machine (`scripts/services/ceph-s3.sh`), or `undefined`. */
@@ -150,14 +150,19 @@ export function localCephCpuSeconds(): number | undefined {
   return localProcessesCpuSeconds(['radosgw', 'ceph-osd', 'ceph-mon']);
 }
 
-/** `sysconf(_SC_CLK_TCK)`: the unit of `/proc/<pid>/stat` CPU times (100 on Linux). */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
+let clockTicksPerSecond: number | undefined;
+
+/** `sysconf(_SC_CLK_TCK)`: the unit of `/proc/<pid>/stat` CPU times (100 on Linux); asked once, when first needed. */
+function clockTicks(): number {
+  if (clockTicksPerSecond === undefined) {
+    try {
+      clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicksPerSecond = 100;
+    }
   }
-})();
+  return clockTicksPerSecond;
+}
 
 /**
  * Records, for warm (source in page cache) and cold (caches dropped before each run), the

@@ -23,7 +23,16 @@ import { metaEntry } from './meta.js';
 import type { ResolvedDatabaseOptions } from './options.js';
 import { incrementalKey, listRemote, remoteChainAt, snapshotKey } from './remote.js';
 import { uploadSnapshot } from './snapshot.js';
-import { fileUnchanged, loadState, samePosition, StateFile, type LocalState, type WalPosition } from './state.js';
+import { RecordFile } from './record-file.js';
+import {
+  fileUnchanged,
+  loadState,
+  samePosition,
+  saveState,
+  statePath,
+  type LocalState,
+  type WalPosition,
+} from './state.js';
 import { framesInFile, readWalExtent } from './wal.js';
 import type { WalDb, WalHost } from './wal-thread.js';
 
@@ -107,7 +116,7 @@ export class DatabaseReplicator {
   readonly #walPath: string;
   readonly #wal: WalDb;
   /** `<db>-walstream.json`, rewritten after every shipped changeset. */
-  readonly #stateFile: StateFile;
+  readonly #stateFile: RecordFile;
 
   readonly #options: ResolvedDatabaseOptions;
   readonly #ctx: EngineContext;
@@ -127,7 +136,7 @@ export class DatabaseReplicator {
     this.#options = options;
     this.#ctx = ctx;
     this.#walPath = `${path}-wal`;
-    this.#stateFile = new StateFile(path);
+    this.#stateFile = new RecordFile(statePath(path));
     const now = ctx.clock.now();
     this.#lastSnapshotAt = now;
     this.#lastShipAt = now;
@@ -369,7 +378,7 @@ export class DatabaseReplicator {
     this.#cursor = position;
     if (this.#pending.length === 0) {
       this.#state = { ...this.#state, wal: position };
-      this.#stateFile.save(this.#state);
+      saveState(this.#stateFile, this.#state);
     }
   }
 
@@ -405,7 +414,7 @@ export class DatabaseReplicator {
       const size = await this.#upload(cs, signal);
       this.#pending.shift();
       this.#state = { seq: cs.header.seq, checksum: cs.checksum, pageSize: batch.pageSize, wal: batch.end };
-      this.#stateFile.save(this.#state);
+      saveState(this.#stateFile, this.#state);
       this.#changesetsSinceSnapshot++;
       this.#lastShipAt = this.#ctx.clock.now();
       shipped++;
@@ -532,7 +541,7 @@ export class DatabaseReplicator {
       release();
     }
     this.#state = { seq, checksum: anchor, pageSize: result.pageSize, wal: this.#state.wal };
-    this.#stateFile.save(this.#state);
+    saveState(this.#stateFile, this.#state);
     this.#changesetsSinceSnapshot = 0;
     this.#lastSnapshotAt = this.#ctx.clock.now();
     this.#lastSnapshotSeq = seq;
@@ -680,7 +689,7 @@ export class DatabaseReplicator {
     try {
       if (this.#pending.length > 0 || this.#needsSnapshot !== null || existsSync(this.#walPath)) return;
       const st = statSync(this.path);
-      this.#stateFile.save({ ...this.#state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
+      saveState(this.#stateFile, { ...this.#state, wal: null, closedFile: { size: st.size, mtimeMs: st.mtimeMs } });
     } catch {
       // Best effort: without the record the next start takes a snapshot.
     }

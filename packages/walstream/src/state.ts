@@ -1,6 +1,6 @@
 /** The replicator's local position, persisted next to the database as `<db>-walstream.json`. */
 import { readFileSync, statSync } from 'node:fs';
-import { RecordFile } from './record-file.js';
+import type { RecordFile } from './record-file.js';
 
 /** Where the replicator stands in the WAL. */
 export interface WalPosition {
@@ -79,39 +79,22 @@ export function loadState(dbPath: string): LocalState | null {
   }
 }
 
-/** The state as its file's JSON (`loadState` reads it). */
-function encodeState(state: LocalState): string {
-  return JSON.stringify({
-    version: 1,
-    seq: state.seq.toString(),
-    checksum: state.checksum.toString(16),
-    pageSize: state.pageSize,
-    wal: state.wal,
-    closedFile: state.closedFile,
-  });
-}
-
 /**
- * Writes one database's state file (`<db>-walstream.json`) after every shipped changeset: one
- * record overwritten in place (see {@link RecordFile}). Not fsynced on purpose: a lost, stale or
- * torn state file only makes the next start take a new-lineage snapshot (the replicator never
- * resumes on a position that storage or the WAL does not confirm), and syncing it on every
- * shipped changeset would cost a disk flush per commit batch. {@link close} releases the file.
+ * Records `state` in its file (`<db>-walstream.json`, a {@link RecordFile} on {@link statePath}),
+ * after every shipped changeset. Not fsynced on purpose: a lost, stale or torn state file only
+ * makes the next start take a new-lineage snapshot (the replicator never resumes on a position
+ * that storage or the WAL does not confirm), and syncing it on every shipped changeset would cost
+ * a disk flush per commit batch. Throws the file system's error.
  */
-export class StateFile {
-  readonly #file: RecordFile;
-
-  constructor(dbPath: string) {
-    this.#file = new RecordFile(statePath(dbPath));
-  }
-
-  /** Replaces the recorded state. Throws the file system's error (the record is then unchanged or gone). */
-  save(state: LocalState): void {
-    this.#file.write(encodeState(state));
-  }
-
-  /** Closes the file (a later {@link save} creates it anew). Idempotent. */
-  close(): void {
-    this.#file.close();
-  }
+export function saveState(file: RecordFile, state: LocalState): void {
+  file.write(
+    JSON.stringify({
+      version: 1,
+      seq: state.seq.toString(),
+      checksum: state.checksum.toString(16),
+      pageSize: state.pageSize,
+      wal: state.wal,
+      closedFile: state.closedFile,
+    }),
+  );
 }

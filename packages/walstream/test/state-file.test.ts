@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadState, StateFile, statePath, type LocalState } from '../src/state.js';
+import { RecordFile } from '../src/record-file.js';
+import { loadState, saveState, statePath, type LocalState } from '../src/state.js';
 import { tempDir, workspaceRoot } from './helpers.js';
 
 const cleanups: (() => void)[] = [];
@@ -19,18 +20,18 @@ function stateAt(seq: number): LocalState {
   };
 }
 
-describe('StateFile', () => {
+describe('the state file (saveState on a RecordFile)', () => {
   it('rewrites one padded record in place after the first save, and loadState reads every version', () => {
     const t = tempDir('state');
     cleanups.push(t.cleanup);
     const db = join(t.dir, 'a.db');
-    const file = new StateFile(db);
+    const file = new RecordFile(statePath(db));
     cleanups.push(() => file.close());
-    file.save(stateAt(1));
+    saveState(file, stateAt(1));
     const first = statSync(statePath(db));
     expect(first.size).toBe(512);
     for (let seq = 2; seq <= 50; seq++) {
-      file.save(stateAt(seq));
+      saveState(file, stateAt(seq));
       expect(loadState(db)).toEqual(stateAt(seq));
     }
     // The same inode, overwritten: no new file per save.
@@ -38,13 +39,13 @@ describe('StateFile', () => {
     expect(statSync(statePath(db)).size).toBe(512);
     // A shorter record than the one before leaves no stale tail.
     const closed: LocalState = { ...stateAt(7), wal: null, closedFile: { size: 8192, mtimeMs: 1733400000123.456 } };
-    file.save(closed);
-    file.save({ ...stateAt(3), wal: null });
+    saveState(file, closed);
+    saveState(file, { ...stateAt(3), wal: null });
     expect(loadState(db)).toEqual({ ...stateAt(3), wal: null });
     expect(readFileSync(statePath(db), 'utf8').trimEnd()).not.toContain('closedFile');
     // After close, the next save writes a new file.
     file.close();
-    file.save(closed);
+    saveState(file, closed);
     expect(statSync(statePath(db)).ino).not.toBe(first.ino);
     expect(loadState(db)).toEqual(closed);
     // A file written whole, unpadded (as before records were padded), still loads.
@@ -57,15 +58,16 @@ describe('StateFile', () => {
     const t = tempDir('state-kill');
     cleanups.push(t.cleanup);
     const db = join(t.dir, 'k.db');
-    const src = join(workspaceRoot, 'packages/walstream/src/state.ts');
+    const src = join(workspaceRoot, 'packages/walstream/src');
     // Saves states 1, 2, 3, … as fast as it can; prints once the in-place writes are under way.
     const script = `
-      import { StateFile } from ${JSON.stringify(src)};
-      const f = new StateFile(${JSON.stringify(db)});
+      import { RecordFile } from ${JSON.stringify(join(src, 'record-file.ts'))};
+      import { saveState, statePath } from ${JSON.stringify(join(src, 'state.ts'))};
+      const f = new RecordFile(statePath(${JSON.stringify(db)}));
       const at = (seq) => ({ seq: BigInt(seq), checksum: BigInt(seq) * 7n, pageSize: 4096,
         wal: seq % 2 ? null : { salt1: seq, salt2: seq * 2, index: seq * 1000003, cksum1: 1, cksum2: 2 },
         closedFile: seq % 3 ? undefined : { size: seq * 4096, mtimeMs: seq + 0.5 } });
-      for (let seq = 1; ; seq++) { f.save(at(seq)); if (seq === 1000) console.log('saving'); }
+      for (let seq = 1; ; seq++) { saveState(f, at(seq)); if (seq === 1000) console.log('saving'); }
     `;
     for (let round = 0; round < 5; round++) {
       const child = spawn(
