@@ -15,14 +15,22 @@ export let lastFsyncMs = 0;
  * Reads the object at `key` with `CONCURRENCY` ranged GETs of `RANGE_BYTES` in flight, through
  * the same backend (and, for backends that read into one, the same kind of pooled 4 MiB buffers)
  * as the restore. With `dst`, each chunk is written once at its object offset with a positional
- * write and the file is fsynced once; without, the bytes are discarded. No parsing, no hashing.
+ * write and the file is fsynced once; without, the bytes are discarded. With `into`, each chunk is
+ * written at `into.offset` + its object offset in an open file, and the caller fsyncs. No parsing,
+ * no hashing.
  */
-export async function rawRangedRead(storage: StorageBackend, key: string, dst?: string): Promise<number> {
+export async function rawRangedRead(
+  storage: StorageBackend,
+  key: string,
+  dst?: string | { readonly fh: FileHandle; readonly offset: number },
+): Promise<number> {
   const pool = new ChunkPool({ chunkBytes: 4 << 20, maxFree: (CONCURRENCY + 1) * (RANGE_BYTES >> 22) });
   const head = await storage.head(key);
   if (head === null) throw new Error(`${key} is missing`);
   const size = head.size;
-  const fh: FileHandle | undefined = dst === undefined ? undefined : await open(dst, 'w');
+  const own = typeof dst === 'string' ? await open(dst, 'w') : undefined;
+  const fh = own ?? (typeof dst === 'object' ? dst.fh : undefined);
+  const base = typeof dst === 'object' ? dst.offset : 0;
   try {
     let next = 0;
     let total = 0;
@@ -34,7 +42,7 @@ export async function rawRangedRead(storage: StorageBackend, key: string, dst?: 
         const length = Math.min(RANGE_BYTES, size - start);
         const s = await storage.getStream(key, { start, length, pool });
         if (s === null) throw new Error(`${key} disappeared`);
-        let at = start;
+        let at = base + start;
         for await (const chunk of s.body) {
           if (fh !== undefined) {
             let done = 0;
@@ -45,19 +53,19 @@ export async function rawRangedRead(storage: StorageBackend, key: string, dst?: 
           at += chunk.length;
           pool.give(chunk);
         }
-        if (at !== start + length) throw new Error(`short range at ${start}`);
+        if (at !== base + start + length) throw new Error(`short range at ${start}`);
         total += length;
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, lane));
-    if (fh !== undefined) {
+    if (own !== undefined) {
       const t = performance.now();
-      await fh.sync();
+      await own.sync();
       lastFsyncMs = performance.now() - t;
     }
     return total;
   } finally {
-    await fh?.close();
+    await own?.close();
   }
 }
 
