@@ -1,3 +1,4 @@
+import { childController } from '@hadb/io';
 import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
 import { CliError } from './errors.js';
 import { readAhead } from './read-ahead.js';
@@ -52,8 +53,11 @@ export function downloadingStorage(storage: StorageBackend, options: DownloadOpt
       };
     }
     const size = first.size;
-    const signal = opts.signal;
     const body = (async function* (): AsyncGenerator<Uint8Array> {
+      // Ranges still in flight when the body ends early (the consumer stops, or a range fails)
+      // are cancelled.
+      const ranges = childController(opts.signal);
+      const signal = ranges.controller.signal;
       const inflight: Promise<Uint8Array>[] = [];
       let next = chunk;
       const launch = (): void => {
@@ -67,17 +71,22 @@ export function downloadingStorage(storage: StorageBackend, options: DownloadOpt
         p.catch(() => undefined);
         inflight.push(p);
       };
-      while (next < size && inflight.length < parallel - 1) launch();
-      for await (const c of first.body) {
-        onBytes(c.length);
-        yield c;
-      }
-      while (inflight.length > 0) {
-        const p = inflight.shift()!;
-        if (next < size) launch();
-        const bytes = await p;
-        onBytes(bytes.length);
-        yield bytes;
+      try {
+        while (next < size && inflight.length < parallel - 1) launch();
+        for await (const c of first.body) {
+          onBytes(c.length);
+          yield c;
+        }
+        while (inflight.length > 0) {
+          const p = inflight.shift()!;
+          if (next < size) launch();
+          const bytes = await p;
+          onBytes(bytes.length);
+          yield bytes;
+        }
+      } finally {
+        ranges.controller.abort();
+        ranges.dispose();
       }
     })();
     return { size, etag: first.etag, body };

@@ -1,4 +1,4 @@
-import type { OpOptions } from '@hadb/io';
+import { childController, type OpOptions } from '@hadb/io';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { StorageBackend } from '@hadb/storage';
@@ -216,94 +216,116 @@ export async function pullIncremental(
       run.push(f);
       if (run.length >= maxSegments - applied) break;
     }
-    // Download ahead: at most `concurrency` segments, and no new download while the downloaded
-    // but not yet applied segments hold more than `maxBufferedBytes`.
+    // Downloads of this round still in flight when it ends (a gap, a lineage switch, a failure)
+    // are cancelled, and downloaded segments left unapplied have their streams closed.
+    const round = childController(signal);
     const pending = new Map<number, Promise<Fetched | null>>();
-    let buffered = 0;
-    let launched = 0;
-    const fill = (from: number): void => {
-      while (launched < run.length && launched < from + concurrency && (buffered < maxBuffered || launched === from)) {
-        const i = launched++;
-        const p = fetchSegment(storage, run[i]!.key, run[i]!.seq, streamAbove, options.maxFileSize, signal).then(
-          (f) => {
-            if (f?.kind === 'memory') buffered += f.bytes.length;
-            return f;
-          },
-        );
-        p.catch(() => undefined);
-        pending.set(i, p);
-      }
-    };
     let gapAt: bigint | null = null;
     let lineageSwitch = false;
-    for (let i = 0; i < run.length; i++) {
-      throwIfAborted(signal);
-      fill(i);
-      const fetched = await pending.get(i)!;
-      pending.delete(i);
-      if (fetched?.kind === 'memory') buffered -= fetched.bytes.length;
-      fill(i + 1);
-      if (fetched === null) {
-        gapAt = run[i]!.seq;
-        break;
-      }
-      const cur: Position = position!;
-      if (fetched.kind === 'stream') {
-        // Too large to hold: verified while it is written to the journal, then applied from it.
-        const result = await applyStreamedSegment(dbPath, fetched.body, {
-          seq: run[i]!.seq,
-          expectedPrev: cur.checksum,
-          acceptedEpoch: cur.epoch,
-          admitEpoch: options.admitEpoch,
-          maxFileSize: options.maxFileSize,
-          signal,
-        });
-        if (result.kind === 'chain-broken') {
-          if (allowRestore && (await snapshotAtOrAfter(run[i]!.seq))) {
+    try {
+      // Download ahead: at most `concurrency` segments, and no new download while the downloaded
+      // but not yet applied segments hold more than `maxBufferedBytes`.
+      let buffered = 0;
+      let launched = 0;
+      const fill = (from: number): void => {
+        while (
+          launched < run.length &&
+          launched < from + concurrency &&
+          (buffered < maxBuffered || launched === from)
+        ) {
+          const i = launched++;
+          const p = fetchSegment(
+            storage,
+            run[i]!.key,
+            run[i]!.seq,
+            streamAbove,
+            options.maxFileSize,
+            round.controller.signal,
+          ).then((f) => {
+            if (f?.kind === 'memory') buffered += f.bytes.length;
+            return f;
+          });
+          p.catch(() => undefined);
+          pending.set(i, p);
+        }
+      };
+      for (let i = 0; i < run.length; i++) {
+        throwIfAborted(signal);
+        fill(i);
+        const fetched = await pending.get(i)!;
+        pending.delete(i);
+        if (fetched?.kind === 'memory') buffered -= fetched.bytes.length;
+        fill(i + 1);
+        if (fetched === null) {
+          gapAt = run[i]!.seq;
+          break;
+        }
+        const cur: Position = position!;
+        if (fetched.kind === 'stream') {
+          // Too large to hold: verified while it is written to the journal, then applied from it.
+          const result = await applyStreamedSegment(dbPath, fetched.body, {
+            seq: run[i]!.seq,
+            expectedPrev: cur.checksum,
+            acceptedEpoch: cur.epoch,
+            admitEpoch: options.admitEpoch,
+            maxFileSize: options.maxFileSize,
+            signal,
+          });
+          if (result.kind === 'chain-broken') {
+            if (allowRestore && (await snapshotAtOrAfter(run[i]!.seq))) {
+              lineageSwitch = true;
+              break;
+            }
+            if (cur === local)
+              throw await brokenLinkError(storage, prefix, db, cur, { seq: run[i]!.seq, prev: result.prev }, signal);
+            throw new DuckblockError(
+              'HADB_DUCKBLOCK_CHAIN_BROKEN',
+              `${db}: segment ${run[i]!.seq} has prev_checksum ${hex(result.prev)}, position ${cur.seq} has ${hex(cur.checksum)}`,
+            );
+          }
+          position = result.position;
+          applied++;
+          bytes += result.bytes;
+          await options.onApplied?.(position, 'segment');
+          continue;
+        }
+        const cs = fetched.segment.changeset;
+        if (cs.header.prevChecksum !== cur.checksum) {
+          // A new lineage (a leader's `startLineage` restarted the chain) comes with a snapshot at or after
+          // the break: restore it. Without one, stop: never skip or guess.
+          if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
             lineageSwitch = true;
             break;
           }
-          if (cur === local)
-            throw await brokenLinkError(storage, prefix, db, cur, { seq: run[i]!.seq, prev: result.prev }, signal);
+          if (cur === local) {
+            const next = { seq: cs.header.seq, prev: cs.header.prevChecksum };
+            throw await brokenLinkError(storage, prefix, db, cur, next, signal);
+          }
           throw new DuckblockError(
             'HADB_DUCKBLOCK_CHAIN_BROKEN',
-            `${db}: segment ${run[i]!.seq} has prev_checksum ${hex(result.prev)}, position ${cur.seq} has ${hex(cur.checksum)}`,
+            `${db}: segment ${cs.header.seq} has prev_checksum ${hex(cs.header.prevChecksum)}, position ${cur.seq} has ${hex(cur.checksum)}`,
           );
         }
-        position = result.position;
+        if (fetched.segment.epoch < cur.epoch) {
+          throw new DuckblockError(
+            'HADB_DUCKBLOCK_FENCED',
+            `${db}: segment ${cs.header.seq} was written under epoch ${fetched.segment.epoch}, below accepted epoch ${cur.epoch}`,
+          );
+        }
+        options.admitEpoch?.(fetched.segment.epoch, cs.header.seq);
+        position = await applySegmentDurably(dbPath, fetched.bytes, fetched.segment);
         applied++;
-        bytes += result.bytes;
+        bytes += fetched.bytes.length;
         await options.onApplied?.(position, 'segment');
-        continue;
       }
-      const cs = fetched.segment.changeset;
-      if (cs.header.prevChecksum !== cur.checksum) {
-        // A new lineage (a leader's `startLineage` restarted the chain) comes with a snapshot at or after
-        // the break: restore it. Without one, stop: never skip or guess.
-        if (allowRestore && (await snapshotAtOrAfter(cs.header.seq))) {
-          lineageSwitch = true;
-          break;
-        }
-        if (cur === local) {
-          const next = { seq: cs.header.seq, prev: cs.header.prevChecksum };
-          throw await brokenLinkError(storage, prefix, db, cur, next, signal);
-        }
-        throw new DuckblockError(
-          'HADB_DUCKBLOCK_CHAIN_BROKEN',
-          `${db}: segment ${cs.header.seq} has prev_checksum ${hex(cs.header.prevChecksum)}, position ${cur.seq} has ${hex(cur.checksum)}`,
-        );
+    } finally {
+      round.controller.abort();
+      round.dispose();
+      for (const p of pending.values()) {
+        void p
+          .then((f) => (f?.kind === 'stream' ? f.body[Symbol.asyncIterator]().return?.() : undefined))
+          .catch(() => undefined);
       }
-      if (fetched.segment.epoch < cur.epoch) {
-        throw new DuckblockError(
-          'HADB_DUCKBLOCK_FENCED',
-          `${db}: segment ${cs.header.seq} was written under epoch ${fetched.segment.epoch}, below accepted epoch ${cur.epoch}`,
-        );
-      }
-      options.admitEpoch?.(fetched.segment.epoch, cs.header.seq);
-      position = await applySegmentDurably(dbPath, fetched.bytes, fetched.segment);
-      applied++;
-      bytes += fetched.bytes.length;
-      await options.onApplied?.(position, 'segment');
     }
     if (lineageSwitch) {
       if (await restoreLatest()) continue;

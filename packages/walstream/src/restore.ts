@@ -13,7 +13,7 @@ import {
   restorePhysicalRanged,
   type PhysicalChangeset,
 } from '@hadb/changeset';
-import { configChecker, throwIfAborted } from '@hadb/io';
+import { childController, configChecker, throwIfAborted } from '@hadb/io';
 import type { StorageBackend } from '@hadb/storage';
 import Database from 'better-sqlite3';
 import { abortedError, configError, corruptError, WalstreamError } from './errors.js';
@@ -175,6 +175,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const fh = await open(tmp, 'w+');
   const fd = fh.fd;
   let bytes = 0;
+  // Incremental downloads still in flight when the restore settles (it stopped at a target, or
+  // failed) are cancelled: nothing of this call keeps running after it returns.
+  const prefetch = childController(signal);
   try {
     // 1. The snapshot: parallel ranged GETs, each page written once at its offset, the whole
     // object verified against its checksum before anything is installed.
@@ -229,7 +232,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const fetch = (i: number): void => {
       const e = candidates[i];
       if (e === undefined || inflight.has(i)) return;
-      const p = downloadPhysical(storage, e.key, { signal });
+      const p = downloadPhysical(storage, e.key, { signal: prefetch.controller.signal });
       p.catch(() => {});
       inflight.set(i, p);
     };
@@ -315,6 +318,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     await fh.close().catch(() => undefined);
     removeWithCompanions(tmp);
     throw err;
+  } finally {
+    prefetch.controller.abort();
+    prefetch.dispose();
   }
 }
 
