@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
+import type { StorageBackend } from '@hadb/storage';
 import { LocalStorageBackend } from '@hadb/storage-local';
+import { holdReads, tapStreams } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadingStorage } from '../src/download.js';
 
@@ -10,33 +11,17 @@ const CHUNK = 4096;
 const KEY = 'objects/big';
 
 /**
- * `storage` whose ranged `getStream` calls starting at `held` offsets never answer until their
- * signal aborts (then they reject with its reason), and whose call at `failAt` rejects at once.
+ * `storage` whose ranged `getStream` calls starting at a `held` offset never answer until their
+ * signal aborts, and whose call at `failAt` fails at once.
  */
-function wrapped(
-  storage: StorageBackend,
-  held: (start: number) => boolean,
-  failAt = -1,
-): { storage: StorageBackend; signals: (AbortSignal | undefined)[] } {
-  const signals: (AbortSignal | undefined)[] = [];
-  const getStream = (key: string, options: GetStreamOptions = {}): Promise<ObjectStream | null> => {
-    const start = options.start ?? 0;
-    if (start === failAt) return Promise.reject(new Error('injected'));
-    if (start === 0 || !held(start)) return storage.getStream(key, options);
-    const signal = options.signal;
-    signals.push(signal);
-    return new Promise((_, reject) => {
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-  };
-  const proxy = new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'getStream') return getStream;
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+function wrapped(storage: StorageBackend, held: (start: number) => boolean, failAt = -1) {
+  const h = holdReads(storage, (op, _key, o) => op === 'getStream' && (o?.start ?? 0) > 0 && held(o!.start!));
+  const failing = tapStreams(h.storage, {
+    onRange: (o) => {
+      if (o?.start === failAt) throw new Error('injected');
     },
   });
-  return { storage: proxy, signals };
+  return { storage: failing, signals: h.signals };
 }
 
 describe('downloadingStorage: parallel ranged reads', () => {

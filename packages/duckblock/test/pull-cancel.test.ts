@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { GetStreamOptions, ObjectStream, StorageBackend } from '@hadb/storage';
 import { MemStorageBackend } from '@hadb/storage-mem';
+import { holdReads, withFaults } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckblockReplicator, incrementalKey, pullIncremental, readPosition } from '../src/index.js';
 import { openLeader, tempDir, testTerm } from './helpers.js';
@@ -8,51 +9,36 @@ import { openLeader, tempDir, testTerm } from './helpers.js';
 const DB = 'cancel';
 const PREFIX = 'c/';
 
-/** How the wrapped storage answers `getStream` of one key. */
-type Plan = 'fail' | 'hold' | 'track';
-
 /**
- * `storage` whose `getStream` follows `plans` per key: `fail` rejects at once, `hold` never answers
- * until its signal aborts, `track` answers and records whether its body was closed. Other keys
- * pass through.
+ * `inner` whose `getStream` of `key` records whether the body it returned was closed.
  */
-function planned(storage: StorageBackend, plans: ReadonlyMap<string, Plan>) {
-  const held: (AbortSignal | undefined)[] = [];
-  const tracked: { closed: boolean }[] = [];
-  const getStream = async (key: string, options: GetStreamOptions = {}): Promise<ObjectStream | null> => {
-    const plan = plans.get(key);
-    if (plan === 'fail') throw new Error('injected');
-    if (plan === 'hold') {
-      const signal = options.signal;
-      held.push(signal);
-      return new Promise((_, reject) => {
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-      });
-    }
-    const s = await storage.getStream(key, options);
-    if (plan !== 'track' || s === null) return s;
-    const t = { closed: false };
-    tracked.push(t);
-    const inner = s.body[Symbol.asyncIterator]();
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => ({
-        next: () => inner.next(),
-        return: async () => {
-          t.closed = true;
-          return (await inner.return?.()) ?? { done: true, value: undefined };
-        },
-      }),
-    };
-    return { ...s, body };
-  };
-  const proxy = new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'getStream') return getStream;
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+function trackClose(inner: StorageBackend, key: string): { storage: StorageBackend; closed: boolean[] } {
+  const closed: boolean[] = [];
+  const storage = new Proxy(inner, {
+    get(t, prop, receiver) {
+      if (prop !== 'getStream') {
+        const v = Reflect.get(t, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      }
+      return async (k: string, options?: GetStreamOptions): Promise<ObjectStream | null> => {
+        const s = await t.getStream(k, options);
+        if (k !== key || s === null) return s;
+        const at = closed.push(false) - 1;
+        const inner = s.body[Symbol.asyncIterator]();
+        const body: AsyncIterable<Uint8Array> = {
+          [Symbol.asyncIterator]: () => ({
+            next: () => inner.next(),
+            return: async () => {
+              closed[at] = true;
+              return (await inner.return?.()) ?? { done: true, value: undefined };
+            },
+          }),
+        };
+        return { ...s, body };
+      };
     },
   });
-  return { storage: proxy, held, tracked };
+  return { storage, closed };
 }
 
 describe('pullIncremental: downloads ahead when a pull stops', () => {
@@ -94,23 +80,22 @@ describe('pullIncremental: downloads ahead when a pull stops', () => {
     const key = (n: number) => incrementalKey(PREFIX, DB, start + BigInt(n));
     // Segment 1 applies, segment 2 fails; 3 is downloaded as a stream and never applied; 4 and 5
     // are still downloading when the pull fails.
-    const w = planned(
-      storage,
-      new Map<string, Plan>([
-        [key(2), 'fail'],
-        [key(3), 'track'],
-        [key(4), 'hold'],
-        [key(5), 'hold'],
-      ]),
-    );
+    const held = holdReads(storage, (op, k) => op === 'getStream' && (k === key(4) || k === key(5)));
+    const tracked = trackClose(held.storage, key(3));
+    const failing = withFaults(tracked.storage, {
+      seed: 1,
+      errorRate: 1,
+      operations: ['getStream'],
+      keys: (k) => k === key(2),
+    });
     await expect(
-      pullIncremental(w.storage, PREFIX, DB, followerPath, { concurrency: 4, streamAboveBytes: 0 }),
-    ).rejects.toThrow('injected');
+      pullIncremental(failing, PREFIX, DB, followerPath, { concurrency: 4, streamAboveBytes: 0 }),
+    ).rejects.toMatchObject({ code: 'HADB_STORAGE_UNAVAILABLE' });
     expect((await readPosition(followerPath))!.seq).toBe(start + 1n);
-    expect(w.held.length).toBe(2);
-    for (const s of w.held) expect(s?.aborted).toBe(true);
+    expect(held.signals.length).toBe(2);
+    for (const s of held.signals) expect(s?.aborted).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(w.tracked).toEqual([{ closed: true }]);
+    expect(tracked.closed).toEqual([true]);
     // The next pull, unhindered, catches up.
     await pullIncremental(storage, PREFIX, DB, followerPath);
     expect((await readPosition(followerPath))!.seq).toBe(start + 6n);

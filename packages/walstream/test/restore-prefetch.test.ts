@@ -1,38 +1,9 @@
 import { join } from 'node:path';
-import type { OpOptions, StorageBackend, StoredObject } from '@hadb/storage';
+import type { StorageBackend } from '@hadb/storage';
+import { holdReads, withFaults } from '@hadb/testkit/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Walstream, listRemote, restore } from '../src/index.js';
 import { openApp, openLocal, tempDir } from './helpers.js';
-
-/**
- * `storage` whose `get` of the keys in `held` does not answer until its signal aborts (then it
- * rejects with the reason), recording each held call's signal.
- */
-function holding(
-  storage: StorageBackend,
-  held: ReadonlySet<string>,
-): {
-  storage: StorageBackend;
-  signals: (AbortSignal | undefined)[];
-} {
-  const signals: (AbortSignal | undefined)[] = [];
-  const get = (key: string, options?: OpOptions): Promise<StoredObject | null> => {
-    if (!held.has(key)) return storage.get(key, options);
-    const signal = options?.signal;
-    signals.push(signal);
-    return new Promise((_, reject) => {
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-  };
-  const proxy = new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'get') return get;
-      const value = Reflect.get(target, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { storage: proxy, signals };
-}
 
 describe('restore: incremental downloads in flight when it returns', () => {
   const t = tempDir('prefetch');
@@ -71,7 +42,8 @@ describe('restore: incremental downloads in flight when it returns', () => {
     // while the later ones (prefetched) are still downloading.
     const third = await restore({ storage, name: 'db', output: join(t.dir, 'third.db'), seq: snapSeq + 3n });
     if (third.skipped) throw new Error('unexpected skip');
-    const held = holding(storage, new Set(keys.slice(4)));
+    const later = new Set(keys.slice(4));
+    const held = holdReads(storage, (op, key) => op === 'get' && later.has(key));
     const r = await restore({
       storage: held.storage,
       name: 'db',
@@ -85,17 +57,17 @@ describe('restore: incremental downloads in flight when it returns', () => {
 
   it('are cancelled when the restore fails', async () => {
     // The fifth incremental's download fails; the ones after it are held.
-    const failing = keys[4]!;
-    const held = holding(storage, new Set(keys.slice(5)));
-    const proxy = new Proxy(held.storage, {
-      get(target, prop, receiver) {
-        if (prop === 'get')
-          return (key: string, options?: OpOptions) =>
-            key === failing ? Promise.reject(new Error('injected')) : target.get(key, options);
-        return Reflect.get(target, prop, receiver) as unknown;
-      },
+    const later = new Set(keys.slice(5));
+    const held = holdReads(storage, (op, key) => op === 'get' && later.has(key));
+    const failing = withFaults(held.storage, {
+      seed: 1,
+      errorRate: 1,
+      operations: ['get'],
+      keys: (k) => k === keys[4],
     });
-    await expect(restore({ storage: proxy, name: 'db', output: join(t.dir, 'failed.db') })).rejects.toThrow('injected');
+    await expect(restore({ storage: failing, name: 'db', output: join(t.dir, 'failed.db') })).rejects.toMatchObject({
+      code: 'HADB_STORAGE_UNAVAILABLE',
+    });
     expect(held.signals.length).toBeGreaterThan(0);
     for (const s of held.signals) expect(s?.aborted).toBe(true);
   });

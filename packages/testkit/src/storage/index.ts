@@ -21,3 +21,4 @@ export {
   type RequestCount,
 } from './counting.js';
 export { atChunk, tapStreams, type StreamTaps } from './tap.js';
+export { holdReads, type HeldRead, type HeldReads } from './hold.js';
