@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// haqlite serve: one HA SQLite node speaking Hrana over HTTP (the libSQL remote protocol).
+// haqlite serve: one HA SQLite node speaking Hrana over HTTP and WebSocket (the libSQL remote protocol).
 //
 //   haqlite serve --path app.db --storage file:///var/lib/haqlite/storage --instance node-1 \
 //     [--name app] [--listen 127.0.0.1:8080] [--forward-listen 127.0.0.1:0] [--ttl-ms 5000] \

@@ -6,6 +6,7 @@ import { checkConfig } from '../errors.js';
 import type { HaQLite } from '../ha-qlite.js';
 import { hranaError, hranaStreams, RequestError } from './streams.js';
 import { relayPipeline } from './relay.js';
+import { hranaSockets } from './websocket.js';
 
 export { splitStatements } from './streams.js';
 
@@ -21,16 +22,18 @@ export interface ServeOptions {
   readonly maxBodyBytes?: number | undefined;
   /** A stream (and its open transaction) idle this long is closed (rolled back), ms. Default 10000. */
   readonly streamIdleMs?: number | undefined;
-  /** Deadline of one HTTP request, ms. Default 30000. */
+  /** Deadline of one HTTP request, ms. Default 30000. A WebSocket client must say `hello` within it. */
   readonly requestTimeoutMs?: number | undefined;
+  /** Open streams per WebSocket connection at most. Default 128. */
+  readonly maxStreamsPerConnection?: number | undefined;
   readonly logger?: Logger | undefined;
   /** Time source for statement timings and stream expiry. Default: the system clock. */
   readonly clock?: Clock | undefined;
 }
 
-/** A running Hrana-over-HTTP server. */
+/** A running Hrana server (over HTTP and WebSocket, on one port). */
 export interface HranaServer extends AsyncDisposable {
-  /** `http://host:port`. */
+  /** `http://host:port` (`ws://host:port` reaches the same server over WebSocket). */
   readonly url: string;
   readonly port: number;
   /** Stops accepting requests and rolls back open streams. Does not close the database. */
@@ -40,12 +43,14 @@ export interface HranaServer extends AsyncDisposable {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
- * Serves `db` over Hrana over HTTP (the libSQL remote protocol, JSON encoding): `GET /v2`,
- * `GET /v3`, `POST /v2/pipeline`, `POST /v3/pipeline` with `execute`, `batch`, `sequence`,
- * `describe`, `store_sql`, `close_sql`, `get_autocommit` and `close`; streams are held by batons,
- * so interactive transactions work on any node (a follower forwards autocommit writes and libSQL
- * client batches, and relays a stream that begins a transaction to the leader, see `relay.ts`). Refuses a non-loopback `host` without `authToken`
- * (`HADB_HAQLITE_INVALID_CONFIG`).
+ * Serves `db` over Hrana (the libSQL remote protocol, JSON encodings) on one port: over HTTP,
+ * `GET /v2`, `GET /v3`, `POST /v2/pipeline`, `POST /v3/pipeline` with `execute`, `batch`,
+ * `sequence`, `describe`, `store_sql`, `close_sql`, `get_autocommit` and `close`, streams held by
+ * batons; over WebSocket (subprotocols `hrana3`, `hrana2`, `hrana1`; `ws:` and `libsql:` URLs of
+ * `@libsql/client`), the same requests on numbered streams plus cursors, after a `hello` carrying
+ * the token. Interactive transactions work on any node (a follower forwards autocommit writes and
+ * libSQL client batches, and relays a stream that begins a transaction to the leader, see
+ * `relay.ts`). Refuses a non-loopback `host` without `authToken` (`HADB_HAQLITE_INVALID_CONFIG`).
  */
 export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<HranaServer> {
   const host = checkConfig.string('host', options.host, '127.0.0.1');
@@ -53,6 +58,10 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   const maxBody = checkConfig.int('maxBodyBytes', options.maxBodyBytes, { min: 1, default: 16 * 1024 * 1024 });
   const idleMs = checkConfig.int('streamIdleMs', options.streamIdleMs, { min: 1, default: 10_000 });
   const requestTimeoutMs = checkConfig.int('requestTimeoutMs', options.requestTimeoutMs, { min: 1, default: 30_000 });
+  const maxStreams = checkConfig.int('maxStreamsPerConnection', options.maxStreamsPerConnection, {
+    min: 1,
+    default: 128,
+  });
   const token = options.authToken;
   checkConfig.require(
     token === undefined || (typeof token === 'string' && token.length > 0),
@@ -66,6 +75,13 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   const clock = options.clock ?? systemClock;
   const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
   const local = hranaStreams(db, { idleMs, clock });
+  const sockets = hranaSockets(db, local, {
+    token,
+    maxMessageBytes: maxBody,
+    maxStreams,
+    helloTimeoutMs: requestTimeoutMs,
+    logger,
+  });
 
   const authorized = (req: IncomingMessage): boolean => {
     if (expected === undefined) return true;
@@ -125,6 +141,9 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   };
 
   const server: Server = createServer((req, res) => void handle(req, res));
+  // Hrana over WebSocket: any path (`@libsql/client` connects to the URL as given); the token is
+  // checked in the client's `hello`.
+  server.on('upgrade', (req, socket, head) => sockets.upgrade(req, socket, head));
   server.requestTimeout = requestTimeoutMs;
   server.headersTimeout = Math.min(requestTimeoutMs, 60_000);
   await new Promise<void>((resolve, reject) => {
@@ -140,7 +159,9 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        void sockets.close();
       });
+      await sockets.close();
       await local.close();
     })());
   return { url, port: bound, close, [Symbol.asyncDispose]: close };
