@@ -163,6 +163,24 @@ describe('Hrana over WebSocket: the protocol', () => {
     expect(await silent.closed).toBe(1008);
   });
 
+  it('answers many requests pipelined on one stream, in order (more than are read at once)', async () => {
+    const db = await node('a');
+    const c = await connect(db);
+    c.send({ type: 'hello', jwt: TOKEN });
+    await c.request(1, { type: 'open_stream', stream_id: 1 });
+    await c.request(2, { type: 'execute', stream_id: 1, stmt: { sql: 'CREATE TABLE t (n INTEGER)' } });
+    const answers = Array.from({ length: 5000 }, (_, i) =>
+      c.request(10 + i, {
+        type: 'execute',
+        stream_id: 1,
+        stmt: { sql: 'INSERT INTO t VALUES (?)', args: [{ type: 'integer', value: `${i}` }] },
+      }),
+    );
+    expect((await Promise.all(answers)).every((m) => m.type === 'response_ok')).toBe(true);
+    const rows = (await db.query('SELECT n FROM t ORDER BY rowid')).rows.map((r) => r[0]);
+    expect(rows).toEqual(Array.from({ length: 5000 }, (_, i) => BigInt(i)));
+  });
+
   it('limits streams per connection and message size', async () => {
     const db = await node('a');
     const c = await connect(db, { maxStreamsPerConnection: 2, maxBodyBytes: 64 * 1024 });

@@ -18,6 +18,15 @@ import { hranaError, RequestError, type HranaStreams } from './streams.js';
 /** JSON subprotocols served, newest first (a client offering none speaks version 1). */
 const SUBPROTOCOLS = ['hrana3', 'hrana2'] as const;
 
+/**
+ * Requests of one connection in flight at most, and their bytes at most (in messages of the
+ * largest size); past either the connection is not read until some finish. Requests waiting for
+ * the write lock count too, so a connection whose own transaction holds it and whose other
+ * streams queue this many writes behind it stalls until that transaction's stream expires.
+ */
+const MAX_IN_FLIGHT = 4096;
+const MAX_IN_FLIGHT_MESSAGES_BYTES = 4;
+
 /** Options of {@link hranaSockets}. */
 export interface HranaSocketOptions {
   /** The token a client's `hello` must carry as `jwt`, or `undefined` when none is required. */
@@ -107,6 +116,9 @@ class Connection {
   #sqlBytes = 0;
   readonly #cursors = new Map<number, { entries: Msg[]; at: number }>();
   #hello = false;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #paused = false;
   #released: Promise<void> | undefined;
 
   constructor(db: HaQLite, local: HranaStreams, ws: WebSocket, options: HranaSocketOptions) {
@@ -152,7 +164,29 @@ class Connection {
     const id = int(msg.request_id, 'request_id');
     const request = msg.request as Msg | null;
     if (request === null || typeof request !== 'object') throw new ProtocolError(1002, 'request must be an object');
-    void this.#answer(id, request);
+    const bytes = Array.isArray(data)
+      ? data.reduce((n, b) => n + b.length, 0)
+      : Buffer.isBuffer(data)
+        ? data.length
+        : data.byteLength;
+    this.#inFlight++;
+    this.#inFlightBytes += bytes;
+    this.#flow();
+    void this.#answer(id, request).finally(() => {
+      this.#inFlight--;
+      this.#inFlightBytes -= bytes;
+      this.#flow();
+    });
+  }
+
+  /** Stops reading the connection while too much is in flight, and reads on once it drains. */
+  #flow(): void {
+    const full =
+      this.#inFlight >= MAX_IN_FLIGHT ||
+      this.#inFlightBytes >= MAX_IN_FLIGHT_MESSAGES_BYTES * this.#options.maxMessageBytes;
+    if (full && !this.#paused) this.ws.pause();
+    else if (!full && this.#paused) this.ws.resume();
+    this.#paused = full;
   }
 
   #onHello(msg: Msg): void {
@@ -224,6 +258,8 @@ class Connection {
         const sid = int(r.stream_id, 'stream_id');
         const cid = int(r.cursor_id, 'cursor_id');
         if (this.#cursors.has(cid)) throw new ProtocolError(1002, `cursor ${cid} is already open`);
+        if (this.#cursors.size >= this.#options.maxStreams)
+          throw new RequestError(400, `at most ${this.#options.maxStreams} cursors per connection`, 'TOO_MANY_CURSORS');
         const reply = await this.#onStreamRequest(sid, { type: 'batch', batch: this.#inlineBatch(r.batch) });
         this.#cursors.set(cid, { entries: cursorEntries(reply), at: 0 });
         return { type: 'open_cursor' };
