@@ -131,12 +131,14 @@ describe('Hrana over WebSocket: the protocol', () => {
     const db = await node('a');
     let refused = 0;
     db.on('unauthorized', () => refused++);
-    const c = await connect(db);
-    c.send({ type: 'hello', jwt: 'wrong' });
-    const m = await nextMessage(c.ws);
-    expect(m.type).toBe('hello_error');
-    expect(await c.closed).toBe(1008);
-    expect(refused).toBe(1);
+    for (const jwt of ['wrong', 'é'.repeat(TOKEN.length), null]) {
+      const c = await connect(db);
+      c.send({ type: 'hello', jwt });
+      const m = await nextMessage(c.ws);
+      expect(m.type).toBe('hello_error');
+      expect(await c.closed).toBe(1008);
+    }
+    expect(refused).toBe(3);
   });
 
   it('closes on a request before hello, a binary frame, an unknown stream, or no hello in time', async () => {

@@ -191,10 +191,9 @@ class Connection {
 
   #onHello(msg: Msg): void {
     const expected = this.#options.token;
-    const jwt = typeof msg.jwt === 'string' ? msg.jwt : '';
-    const ok =
-      expected === undefined ||
-      (jwt.length === expected.length && timingSafeEqual(Buffer.from(jwt), Buffer.from(expected)));
+    const got = Buffer.from(typeof msg.jwt === 'string' ? msg.jwt : '');
+    const want = expected === undefined ? undefined : Buffer.from(expected);
+    const ok = want === undefined || (got.length === want.length && timingSafeEqual(got, want));
     if (!ok) {
       // Reported as the node's `unauthorized` event (the admin server's `auth_failure`).
       this.#db.emit('unauthorized', { via: 'hrana' });
