@@ -19,7 +19,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 /** Mean microseconds per call of `fn` over `n` calls. */
-async function perOp(n: number, fn: (i: number) => unknown, offset = 0): Promise<number> {
+export async function perOp(n: number, fn: (i: number) => unknown, offset = 0): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     await fn(offset + i);
@@ -29,7 +29,7 @@ async function perOp(n: number, fn: (i: number) => unknown, offset = 0): Promise
   return ((performance.now() - t0) * 1000) / n;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
@@ -40,7 +40,7 @@ function median(xs: number[]): number {
  * every block, untimed, `drain` runs: the leader ships what the block committed, so that work does
  * not land in the next candidate's block (whichever it is).
  */
-async function interleaved(
+export async function interleaved(
   n: number,
   fns: readonly ((i: number) => unknown)[],
   drain: () => Promise<void>,

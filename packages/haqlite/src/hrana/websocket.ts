@@ -90,14 +90,22 @@ export function hranaSockets(db: HaQLite, local: HranaStreams, options: HranaSoc
       void c.release();
     });
   });
+  let closed: Promise<void> | undefined;
   return {
     upgrade(req, socket, head) {
+      if (closed !== undefined) {
+        socket.destroy();
+        return;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     },
-    async close() {
-      for (const c of connections) c.ws.terminate();
-      await Promise.all([...connections].map((c) => c.release()));
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    close() {
+      closed ??= (async () => {
+        for (const c of connections) c.ws.terminate();
+        await Promise.all([...connections].map((c) => c.release()));
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      })();
+      return closed;
     },
   };
 }
