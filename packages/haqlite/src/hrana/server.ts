@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger, systemClock, type Clock, type Logger } from '@hadb/io';
@@ -6,6 +5,7 @@ import { checkConfig } from '../errors.js';
 import type { HaQLite } from '../ha-qlite.js';
 import { hranaError, hranaStreams, RequestError } from './streams.js';
 import { relayPipeline } from './relay.js';
+import { tokenCheck } from './token.js';
 import { hranaSockets } from './websocket.js';
 
 export { splitStatements } from './streams.js';
@@ -73,10 +73,10 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   );
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
+  const tokenOk = tokenCheck(token);
   const local = hranaStreams(db, { idleMs, clock });
   const sockets = hranaSockets(db, local, {
-    token,
+    tokenOk,
     maxMessageBytes: maxBody,
     maxStreams,
     helloTimeoutMs: requestTimeoutMs,
@@ -84,9 +84,8 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   });
 
   const authorized = (req: IncomingMessage): boolean => {
-    if (expected === undefined) return true;
-    const got = Buffer.from(req.headers.authorization ?? '');
-    return got.length === expected.length && timingSafeEqual(got, expected);
+    const header = req.headers.authorization;
+    return tokenOk(header?.startsWith('Bearer ') === true ? header.slice('Bearer '.length) : undefined);
   };
 
   const readBody = (req: IncomingMessage): Promise<unknown> =>
@@ -156,12 +155,12 @@ export async function serve(db: HaQLite, options: ServeOptions = {}): Promise<Hr
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closed ??= (async () => {
+      const socketsClosed = sockets.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-        void sockets.close();
       });
-      await sockets.close();
+      await socketsClosed;
       await local.close();
     })());
   return { url, port: bound, close, [Symbol.asyncDispose]: close };

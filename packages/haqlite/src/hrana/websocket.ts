@@ -5,7 +5,6 @@
  * streams, interactive transactions, idle expiry and a follower's relay to the leader behave as
  * over HTTP.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@hadb/io';
@@ -13,7 +12,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { HaQLite } from '../ha-qlite.js';
 import { cursorEntries } from './cursor.js';
 import { relayPipeline } from './relay.js';
-import { hranaError, RequestError, type HranaStreams } from './streams.js';
+import { hranaError, RequestError, sqlText, type HranaStreams } from './streams.js';
 
 /** JSON subprotocols served, newest first (a client offering none speaks version 1). */
 const SUBPROTOCOLS = ['hrana3', 'hrana2'] as const;
@@ -25,12 +24,12 @@ const SUBPROTOCOLS = ['hrana3', 'hrana2'] as const;
  * streams queue this many writes behind it stalls until that transaction's stream expires.
  */
 const MAX_IN_FLIGHT = 4096;
-const MAX_IN_FLIGHT_MESSAGES_BYTES = 4;
+const MAX_IN_FLIGHT_MESSAGE_SIZES = 4;
 
 /** Options of {@link hranaSockets}. */
 export interface HranaSocketOptions {
-  /** The token a client's `hello` must carry as `jwt`, or `undefined` when none is required. */
-  readonly token: string | undefined;
+  /** Whether the `jwt` of a client's `hello` is the server's token (see `token.ts`). */
+  readonly tokenOk: (jwt: string | undefined) => boolean;
   /** Largest message, bytes (a larger one closes the connection). */
   readonly maxMessageBytes: number;
   /** Open streams per connection at most. */
@@ -191,18 +190,14 @@ class Connection {
   #flow(): void {
     const full =
       this.#inFlight >= MAX_IN_FLIGHT ||
-      this.#inFlightBytes >= MAX_IN_FLIGHT_MESSAGES_BYTES * this.#options.maxMessageBytes;
+      this.#inFlightBytes >= MAX_IN_FLIGHT_MESSAGE_SIZES * this.#options.maxMessageBytes;
     if (full && !this.#paused) this.ws.pause();
     else if (!full && this.#paused) this.ws.resume();
     this.#paused = full;
   }
 
   #onHello(msg: Msg): void {
-    const expected = this.#options.token;
-    const got = Buffer.from(typeof msg.jwt === 'string' ? msg.jwt : '');
-    const want = expected === undefined ? undefined : Buffer.from(expected);
-    const ok = want === undefined || (got.length === want.length && timingSafeEqual(got, want));
-    if (!ok) {
+    if (!this.#options.tokenOk(typeof msg.jwt === 'string' ? msg.jwt : undefined)) {
       // Reported as the node's `unauthorized` event (the admin server's `auth_failure`).
       this.#db.emit('unauthorized', { via: 'hrana' });
       this.#send({ type: 'hello_error', error: { message: 'missing or wrong token', code: 'UNAUTHORIZED' } });
@@ -291,24 +286,12 @@ class Connection {
         });
       case 'sequence':
       case 'describe':
-        return this.#onStreamRequest(int(r.stream_id, 'stream_id'), { type: r.type, sql: this.#sqlOf(r) });
+        return this.#onStreamRequest(int(r.stream_id, 'stream_id'), { type: r.type, sql: sqlText(r, this.#sqls) });
       case 'get_autocommit':
         return this.#onStreamRequest(int(r.stream_id, 'stream_id'), { type: 'get_autocommit' });
       default:
         throw new ProtocolError(1002, `unknown request type ${String(r.type)}`);
     }
-  }
-
-  /** The SQL text of `o` (`sql`, or `sql_id` stored on this connection). */
-  #sqlOf(o: Msg): string {
-    if (typeof o.sql === 'string') return o.sql;
-    if (typeof o.sql_id === 'number') {
-      const sql = this.#sqls.get(o.sql_id);
-      if (sql === undefined)
-        throw new RequestError(400, `no stored SQL text ${o.sql_id}`, 'HADB_HAQLITE_INVALID_VALUE');
-      return sql;
-    }
-    throw new RequestError(400, 'a statement needs sql or sql_id', 'HADB_HAQLITE_INVALID_VALUE');
   }
 
   /** `stmt` with a `sql_id` (stored on this connection) replaced by its text. */
@@ -317,7 +300,7 @@ class Connection {
     if (s === null || typeof s !== 'object')
       throw new RequestError(400, 'stmt must be an object', 'HADB_HAQLITE_INVALID_VALUE');
     const { sql_id: _, ...rest } = s;
-    return { ...rest, sql: this.#sqlOf(s) };
+    return { ...rest, sql: sqlText(s, this.#sqls) };
   }
 
   #inlineBatch(batch: unknown): Msg {
